@@ -1,0 +1,66 @@
+"""Which device a run measures on, and the refusal to measure on the wrong one."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from harness.errors import ConfigError, DeviceMismatchError
+from harness.spec import GpuSpec
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    device: torch.device
+    name: str  # e.g. "NVIDIA H100 80GB HBM3", or the CPU's model name
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def what_this_machine_has() -> str:
+    if torch.cuda.is_available():
+        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        return "CUDA device(s): " + ", ".join(names)
+    return f"no CUDA GPU, only the CPU ({cpu_name()})"
+
+
+def resolve_device(requested: str, gpu: GpuSpec) -> DeviceInfo:
+    """The device to measure on, given ``device=`` (auto|cpu|cuda) and the configured GPU type."""
+    has_cuda = torch.cuda.is_available()
+    if gpu.nvml_name is not None:  # a named GPU type: only that GPU will do
+        if requested == "cpu":
+            raise ConfigError(
+                f"gpu={gpu.name} measures on a GPU, but device=cpu was asked; "
+                f"to measure the CPU use gpu=local device=cpu"
+            )
+        if not has_cuda:
+            raise DeviceMismatchError(_mismatch(gpu))
+        name = torch.cuda.get_device_name(torch.cuda.current_device())
+        if gpu.nvml_name.lower() not in name.lower():
+            raise DeviceMismatchError(_mismatch(gpu))
+        return DeviceInfo(torch.device("cuda", torch.cuda.current_device()), name)
+    if requested == "cuda" and not has_cuda:
+        raise DeviceMismatchError(f"device=cuda was asked, but this machine has {what_this_machine_has()}; use device=auto or device=cpu")
+    if requested == "cpu" or not has_cuda:
+        return DeviceInfo(torch.device("cpu"), cpu_name())
+    index = torch.cuda.current_device()
+    return DeviceInfo(torch.device("cuda", index), torch.cuda.get_device_name(index))
+
+
+def _mismatch(gpu: GpuSpec) -> str:
+    return (
+        f"gpu={gpu.name} asks for a GPU whose name contains {gpu.nvml_name!r}, but this machine has "
+        f"{what_this_machine_has()}. Nothing was measured. To measure this machine, use gpu=local; "
+        f"to measure on a {gpu.name}, run on a node that has one (e.g. through SLURM)."
+    )

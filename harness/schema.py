@@ -1,0 +1,131 @@
+"""The Parquet schemas of results/ (see RESULTS-SCHEMA.md): the contract with users and outside tools.
+
+Every column has a fixed type so that files of different runs read as one dataset, and a column that
+nothing measured is a typed null, never a made-up value. Add columns freely; renaming or dropping one
+needs SCHEMA_VERSION + 1 and a note in README.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+STATUSES = ("ok", "oom", "unsupported", "error")
+
+_IDENTITY = [
+    ("run_id", pa.string()),
+    ("stage", pa.string()),
+    ("model", pa.string()),
+    ("algo", pa.string()),
+    ("gpu", pa.string()),
+]
+
+_PROVENANCE = [
+    ("torch_version", pa.string()),
+    ("cuda_version", pa.string()),
+    ("cudnn_version", pa.string()),
+    ("driver_version", pa.string()),
+    ("hostname", pa.string()),
+    ("slurm_job_id", pa.string()),
+    ("git_commit", pa.string()),
+    ("config_hash", pa.string()),
+    ("measured_at", pa.timestamp("us", tz="UTC")),
+]
+
+_F = pa.float64()
+_I = pa.int64()
+
+POINTS = pa.schema(
+    [("schema_version", pa.int32())]
+    + _IDENTITY
+    + [
+        ("device", pa.string()),
+        ("device_name", pa.string()),
+        ("input_size", _I),
+        ("batch_size", _I),
+        ("dtype", pa.string()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("n", _I),
+        ("target_met", pa.bool_()),
+        ("mean_ms", _F),
+        ("std_ms", _F),
+        ("cv", _F),
+        ("min_ms", _F),
+        ("p50_ms", _F),
+        ("p95_ms", _F),
+        ("p99_ms", _F),
+        ("max_ms", _F),
+        ("ci95_low_ms", _F),
+        ("ci95_high_ms", _F),
+        ("throughput_ips", _F),
+        ("flops", _I),
+        ("params", _I),
+        ("achieved_tflops", _F),
+        ("peak_allocated_bytes", _I),
+        ("peak_reserved_bytes", _I),
+        ("energy_per_inference_j", _F),
+        ("energy_method", pa.string()),
+        ("energy_window_s", _F),
+        ("power_mean_w", _F),
+        ("idle_power_w", _F),
+        ("sm_clock_mhz", _F),
+        ("temperature_c", _F),
+        ("throttle_reasons", pa.string()),
+        ("max_abs_err", _F),
+        ("max_rel_err", _F),
+        ("algo_fallback_layers", _I),
+        ("conv_layers", _I),
+        ("conv_coverage", _F),
+    ]
+    + _PROVENANCE
+)
+
+LAYERS = pa.schema(
+    [("schema_version", pa.int32())]
+    + _IDENTITY
+    + [
+        ("device_name", pa.string()),
+        ("input_size", _I),
+        ("batch_size", _I),
+        ("dtype", pa.string()),
+        ("layer_index", _I),
+        ("layer_name", pa.string()),
+    ]
+    + [
+        (name, _I)
+        for name in (
+            "in_channels", "out_channels", "kernel_h", "kernel_w", "stride_h", "stride_w",
+            "pad_h", "pad_w", "dilation_h", "dilation_w", "groups", "in_h", "in_w", "out_h", "out_w",
+        )
+    ]
+    + [
+        ("algo_requested", pa.string()),
+        ("algo_used", pa.string()),
+        ("backend", pa.string()),
+        ("status", pa.string()),
+        ("workspace_bytes", _I),
+        ("n", _I),
+        ("mean_ms", _F),
+        ("p50_ms", _F),
+        ("std_ms", _F),
+        ("flops", _I),
+        ("share_of_model", _F),
+        ("measured_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def to_table(rows: Iterable[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Rows (dicts) as a table of ``schema``: missing keys become nulls, unknown keys are an error."""
+    rows = list(rows)
+    names = set(schema.names)
+    for row in rows:
+        extra = set(row) - names
+        if extra:
+            raise KeyError(f"columns not in the schema: {sorted(extra)}")
+    columns = {name: [row.get(name) for row in rows] for name in schema.names}
+    return pa.Table.from_pydict(columns, schema=schema)

@@ -1,0 +1,191 @@
+"""What to measure, as plain dataclasses, validated once at the border.
+
+The rest of the harness never sees Hydra: ``run_spec_from_dict`` turns the resolved config (a plain dict)
+into a RunSpec, or raises ConfigError with a message that names the bad value and the valid choices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from harness.errors import ConfigError
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+DTYPES = ("float32", "float16", "bfloat16")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def group_choices(group: str) -> tuple[str, ...]:
+    """The option names of a config group: the yaml files in conf/<group>/."""
+    return tuple(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")))
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """A stage of the staged sweep: which input sizes, and how hard to measure each point."""
+
+    name: str
+    sizes: tuple[int, ...]
+    warmup_iters: int
+    warmup_s: float
+    min_iters: int
+    max_iters: int
+    max_time_s: float
+    target_ci_rel: float
+    layer_iters: int
+    slurm: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    """A GPU type: what its NVML name contains, its SLURM options and its datasheet numbers."""
+
+    name: str
+    nvml_name: str | None
+    slurm: dict[str, Any] | None
+    spec: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One job: a stage x model x algorithm x GPU type, over the stage's sizes and the batch sizes."""
+
+    stage: StageSpec
+    model: ModelSpec
+    algo: str
+    gpu: GpuSpec
+    batch_sizes: tuple[int, ...]
+    dtype: str
+    seed: int
+    device: str
+    results_dir: Path
+    remeasure: bool
+
+    def measurement_config(self) -> dict[str, Any]:
+        """The parts of the config that decide what a number means (not where it is written)."""
+        return {
+            "stage": asdict(self.stage) | {"slurm": None},
+            "model": asdict(self.model),
+            "algo": self.algo,
+            "gpu": self.gpu.name,
+            "batch_sizes": list(self.batch_sizes),
+            "dtype": self.dtype,
+            "seed": self.seed,
+        }
+
+    def config_hash(self) -> str:
+        blob = json.dumps(self.measurement_config(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def resolve_sizes(value: Any) -> tuple[int, ...]:
+    """Input sizes from a list (``[224, 256]``), one int, or a range ``{start, stop, num}`` (ends included).
+
+    The range is evenly spaced and rounded to whole pixels; sizes come back sorted, without repeats.
+    """
+    if isinstance(value, Mapping):
+        missing = {"start", "stop", "num"} - set(value)
+        if missing or set(value) - {"start", "stop", "num"}:
+            raise ConfigError(
+                f"stage.sizes as a range needs exactly the keys start, stop, num; got {dict(value)}"
+            )
+        start, stop, num = (_int("stage.sizes." + k, value[k]) for k in ("start", "stop", "num"))
+        if num < 1 or stop < start:
+            raise ConfigError(f"stage.sizes range needs num >= 1 and stop >= start; got {dict(value)}")
+        sizes = [int(round(x)) for x in np.linspace(start, stop, num)]
+    elif isinstance(value, (list, tuple)):
+        sizes = [_int("stage.sizes", v) for v in value]
+    else:
+        sizes = [_int("stage.sizes", value)]
+    if not sizes:
+        raise ConfigError("stage.sizes is empty: give at least one input size, e.g. stage.sizes=[224]")
+    bad = [s for s in sizes if s <= 0]
+    if bad:
+        raise ConfigError(f"input size {bad[0]} is not valid: sizes must be positive integers (pixels)")
+    return tuple(sorted(set(sizes)))
+
+
+def _int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        raise ConfigError(f"{key}={value!r} is not an integer")
+    return int(value)
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigError(f"unknown {key} {value!r}; valid choices: {', '.join(choices)}")
+    return str(value)
+
+
+def _positive(key: str, value: Any, *, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{key}={value!r} is not a number")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{key}={value!r} must be {'>= 0' if allow_zero else '> 0'}")
+    return value
+
+
+def stage_from_dict(d: Mapping[str, Any]) -> StageSpec:
+    name = _choice("stage", d.get("name"), group_choices("stage"))
+    counts = {k: int(_positive(f"stage.{k}", d[k])) for k in ("min_iters", "max_iters", "layer_iters")}
+    if counts["max_iters"] < counts["min_iters"]:
+        raise ConfigError(
+            f"stage.max_iters={counts['max_iters']} is below stage.min_iters={counts['min_iters']}"
+        )
+    return StageSpec(
+        name=name,
+        sizes=resolve_sizes(d.get("sizes")),
+        warmup_iters=int(_positive("stage.warmup_iters", d["warmup_iters"], allow_zero=True)),
+        warmup_s=float(_positive("stage.warmup_s", d["warmup_s"], allow_zero=True)),
+        max_time_s=float(_positive("stage.max_time_s", d["max_time_s"])),
+        target_ci_rel=float(_positive("stage.target_ci_rel", d["target_ci_rel"])),
+        slurm=dict(d.get("slurm") or {}),
+        **counts,
+    )
+
+
+def batch_sizes_from(value: Any) -> tuple[int, ...]:
+    values = value if isinstance(value, (list, tuple)) else [value]
+    sizes = [_int("batch_size", v) for v in values]
+    if not sizes or any(b <= 0 for b in sizes):
+        raise ConfigError(f"batch_size={value!r} is not valid: give positive integers, e.g. batch_size=[1,8]")
+    return tuple(sorted(set(sizes)))
+
+
+def run_spec_from_dict(cfg: Mapping[str, Any], algorithms: tuple[str, ...]) -> RunSpec:
+    """Validate the resolved config; ``algorithms`` are the names the algorithm registry knows."""
+    from harness.models import check_model_name  # torchvision import kept out of config-only paths
+
+    model = ModelSpec(name=str(cfg["model"]["name"]), kwargs=dict(cfg["model"].get("kwargs") or {}))
+    check_model_name(model.name)
+    gpu_cfg = cfg["gpu"]
+    gpu = GpuSpec(
+        name=_choice("gpu", gpu_cfg.get("name"), group_choices("gpu")),
+        nvml_name=gpu_cfg.get("nvml_name"),
+        slurm=gpu_cfg.get("slurm"),
+        spec=gpu_cfg.get("spec"),
+    )
+    return RunSpec(
+        stage=stage_from_dict(cfg["stage"]),
+        model=model,
+        algo=_choice("algo", cfg["algo"]["name"], algorithms),
+        gpu=gpu,
+        batch_sizes=batch_sizes_from(cfg.get("batch_size", 1)),
+        dtype=_choice("dtype", cfg.get("dtype", "float32"), DTYPES),
+        seed=_int("seed", cfg.get("seed", 0)),
+        device=_choice("device", cfg.get("device", "auto"), DEVICES),
+        results_dir=Path(str(cfg.get("results_dir", "results"))),
+        remeasure=bool(cfg.get("remeasure", False)),
+    )

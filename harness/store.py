@@ -1,0 +1,186 @@
+"""The results store: hive-partitioned Parquet, written atomically point by point, resumable.
+
+Layout (RESULTS-SCHEMA.md)::
+
+    <root>/stage=<s>/gpu=<g>/model=<m>/algo=<a>/
+        points-<run>.parquet, layers-<run>.parquet     compacted at the end of a run
+        points-<run>.part-<point>.parquet, layers-...  one pair per point while a run is going on
+        run-<run>.json                                 what ran
+
+Durability: each point is written as soon as it is measured: its layers file first, then its points file,
+each to a hidden temporary name, flushed to disk and renamed into place (atomic on POSIX), so a crash never
+leaves a half-written file. The points file is the commit mark: a point counts as measured once its points
+row exists. At the end of a run the pieces are merged into one file per table (the merged file is complete
+on disk before any piece is removed, so a crash in between loses nothing; the pieces are then redundant).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from harness.errors import StoreError
+from harness.schema import LAYERS, POINTS, to_table
+
+log = logging.getLogger(__name__)
+
+# A point with one of these statuses is not measured again on resume; "error" rows are retried.
+DONE_STATUSES = frozenset({"ok", "oom", "unsupported"})
+
+PointKey = tuple[int, int, str]  # (input_size, batch_size, dtype)
+
+
+@dataclass(frozen=True)
+class Partition:
+    stage: str
+    gpu: str
+    model: str
+    algo: str
+
+    def path(self, root: Path) -> Path:
+        return root / f"stage={self.stage}" / f"gpu={self.gpu}" / f"model={self.model}" / f"algo={self.algo}"
+
+
+def point_label(key: PointKey) -> str:
+    size, batch, dtype = key
+    return f"s{size}-b{batch}-{dtype}"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Call ``write(tmp_path)``, flush it to disk, then rename it to ``path`` in one step."""
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+    _atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def write_json_atomic(doc: dict[str, Any], path: Path) -> None:
+    text = json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"
+    _atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+class ResultStore:
+    """Where one run writes its points, layers and run.json, and what it finds already measured."""
+
+    def __init__(self, root: Path, partition: Partition, run_id: str) -> None:
+        self.root = root
+        self.partition = partition
+        self.run_id = run_id
+        self.dir = partition.path(root)
+
+    # -- opening --------------------------------------------------------------------------------------
+    def open(self) -> None:
+        """Create the partition folder and prove it is writable, before anything is measured."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            probe = self.dir / f".write-probe-{uuid.uuid4().hex}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            raise StoreError(
+                f"cannot write results under {self.root}: {e.strerror or e} ({self.dir}). "
+                f"Choose a writable folder with results_dir=PATH."
+            ) from e
+
+    # -- reading what is there ------------------------------------------------------------------------
+    def measured(self) -> set[PointKey]:
+        """Points of any earlier run in this partition whose status is final (ok, oom, unsupported)."""
+        done: set[PointKey] = set()
+        for path in sorted(self.dir.glob("points-*.parquet")):
+            try:
+                t = pq.read_table(path, columns=["input_size", "batch_size", "dtype", "status"])
+            except (OSError, pa.ArrowException) as e:
+                log.warning("cannot read %s (%s): its points will be measured again", path, e)
+                continue
+            for size, batch, dtype, status in zip(*(t.column(i).to_pylist() for i in range(4))):
+                if status in DONE_STATUSES:
+                    done.add((size, batch, dtype))
+        return done
+
+    # -- writing ----------------------------------------------------------------------------------------
+    def _piece(self, table: str, key: PointKey) -> Path:
+        return self.dir / f"{table}-{self.run_id}.part-{point_label(key)}.parquet"
+
+    def _merged(self, table: str) -> Path:
+        return self.dir / f"{table}-{self.run_id}.parquet"
+
+    def write_point(self, point: dict[str, Any], layers: Iterable[dict[str, Any]]) -> Path:
+        """Write one measured point (and its layers) durably; returns the points file."""
+        key = (point["input_size"], point["batch_size"], point["dtype"])
+        write_parquet_atomic(to_table(layers, LAYERS), self._piece("layers", key))
+        path = self._piece("points", key)
+        write_parquet_atomic(to_table([point], POINTS), path)
+        return path
+
+    def write_run(self, doc: dict[str, Any]) -> Path:
+        path = self.dir / f"run-{self.run_id}.json"
+        write_json_atomic(doc, path)
+        return path
+
+    def compact(self) -> list[Path]:
+        """Merge this run's pieces into one points and one layers file; returns the files it wrote.
+
+        Safe to repeat after a crash at any step: a piece whose point is already in the merged file is not
+        added twice, pieces are removed only once both merged files are on disk, and a layers piece whose
+        point was never committed (no points row) is dropped.
+        """
+        pieces = {t: self._pieces(t) for t in ("points", "layers")}
+        if not pieces["points"] and not pieces["layers"]:
+            return []
+        committed = set(pieces["points"]) | _labels(self._merged("points"))
+        written = []
+        for table, schema in (("layers", LAYERS), ("points", POINTS)):
+            merged = self._merged(table)
+            present = _labels(merged)
+            parts = [pq.read_table(merged, schema=schema)] if merged.exists() else []
+            for label, path in sorted(pieces[table].items()):
+                if label not in committed:
+                    log.warning("dropping %s: its point was never committed", path.name)
+                elif label not in present:
+                    parts.append(pq.read_table(path, schema=schema))
+            if parts:
+                order = [(c, "ascending") for c in ("batch_size", "input_size", "layer_index") if c in schema.names]
+                write_parquet_atomic(pa.concat_tables(parts).sort_by(order), merged)
+                written.append(merged)
+        for path in [*pieces["points"].values(), *pieces["layers"].values()]:
+            path.unlink()
+        return written
+
+    def _pieces(self, table: str) -> dict[str, Path]:
+        prefix = f"{table}-{self.run_id}.part-"
+        return {
+            p.name[len(prefix) : -len(".parquet")]: p for p in self.dir.glob(f"{prefix}*.parquet")
+        }
+
+
+def _labels(path: Path) -> set[str]:
+    """Point labels of the rows of a points or layers file (empty if there is no file)."""
+    if not path.exists():
+        return set()
+    t = pq.read_table(path, columns=["input_size", "batch_size", "dtype"])
+    return {point_label(k) for k in zip(*(t.column(i).to_pylist() for i in range(3)))}

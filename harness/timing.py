@@ -1,0 +1,90 @@
+"""Timing of a callable: warmup, then timed iterations until the median is known well enough.
+
+On a GPU each iteration is bracketed by CUDA events on the current stream and the host synchronizes once
+per chunk of iterations, never inside one; on the CPU each iteration is timed with perf_counter_ns.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from harness.stats import ci_relative_halfwidth
+
+_CHUNK = 5  # iterations between two looks at the stopping rule
+
+
+@dataclass(frozen=True)
+class SamplingPolicy:
+    """How long to warm up and when to stop timing (a stage's settings)."""
+
+    warmup_iters: int = 3
+    warmup_s: float = 0.0
+    min_iters: int = 10
+    max_iters: int = 50
+    max_time_s: float = 5.0
+    target_ci_rel: float = 0.05
+
+
+@dataclass(frozen=True)
+class Timing:
+    samples_ms: np.ndarray
+    target_met: bool  # the median's 95% CI reached the target before a bound stopped the loop
+    warmup_iters: int
+
+
+def _time_chunk_cpu(fn: Callable[[], object], k: int) -> list[float]:
+    out = []
+    for _ in range(k):
+        t0 = time.perf_counter_ns()
+        fn()
+        out.append((time.perf_counter_ns() - t0) / 1e6)
+    return out
+
+
+def _time_chunk_cuda(fn: Callable[[], object], k: int) -> list[float]:
+    events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(k)]
+    for start, end in events:
+        start.record()
+        fn()
+        end.record()
+    events[-1][1].synchronize()
+    return [start.elapsed_time(end) for start, end in events]
+
+
+def chunk_timer(device: torch.device) -> Callable[[Callable[[], object], int], list[float]]:
+    """A function that runs ``fn`` k times and returns each iteration's time in ms."""
+    return _time_chunk_cuda if device.type == "cuda" else _time_chunk_cpu
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(fn: Callable[[], object], device: torch.device, policy: SamplingPolicy) -> Timing:
+    """Warm up, then time ``fn`` until the median's CI is within target or a bound is reached."""
+    warm = 0
+    t_start = time.perf_counter()
+    while warm < policy.warmup_iters or time.perf_counter() - t_start < policy.warmup_s:
+        fn()
+        warm += 1
+    _sync(device)
+
+    timer = chunk_timer(device)
+    samples: list[float] = []
+    t_start = time.perf_counter()
+    target_met = False
+    while True:
+        k = policy.min_iters if not samples else _CHUNK
+        samples += timer(fn, min(k, policy.max_iters - len(samples)))
+        if ci_relative_halfwidth(samples) <= policy.target_ci_rel:
+            target_met = True
+            break
+        if len(samples) >= policy.max_iters or time.perf_counter() - t_start >= policy.max_time_s:
+            break
+    return Timing(np.asarray(samples), target_met, warm)

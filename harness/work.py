@@ -1,0 +1,36 @@
+"""The work of a forward pass: FLOPs per module (torch.utils.flop_counter) and parameter counts.
+
+Counted on a copy of the model on the meta device, so it costs no arithmetic and no device memory, and it
+counts the convolution as defined (2 x multiply-adds), whatever algorithm later runs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from harness.models import meta_model
+
+
+@dataclass(frozen=True)
+class Work:
+    flops: int  # whole forward, whole batch
+    params: int
+    module_flops: dict[str, int]  # module path ("layer1.0.conv1") -> FLOPs of all its calls
+
+
+def count_work(name: str, kwargs: dict[str, Any], input_shape: tuple[int, ...]) -> Work:
+    model = meta_model(name, kwargs)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.empty(input_shape, device="meta"))
+    root = type(model).__name__
+    per_module = {}
+    for key, ops in counter.get_flop_counts().items():
+        if key.startswith(root + "."):
+            per_module[key[len(root) + 1 :]] = int(sum(ops.values()))
+    params = sum(p.numel() for p in model.parameters())
+    return Work(int(counter.get_total_flops()), int(params), per_module)
