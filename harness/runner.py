@@ -246,7 +246,7 @@ def _measure_one(
         return {"status": "oom", "error": msg}, []
     try:
         point, layers = measurer.measure(size, batch)
-        return point | {"status": "ok"}, layers
+        return point | {"status": "ok", "error": None}, layers
     except Exception as e:  # noqa: BLE001 - every failure of a point is recorded, then the sweep goes on
         if _is_oom(e):
             if measurer.device.type == "cuda":

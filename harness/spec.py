@@ -90,25 +90,30 @@ class RunSpec:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def resolve_sizes(value: Any) -> tuple[int, ...]:
-    """Input sizes from a list (``[224, 256]``), one int, or a range ``{start, stop, num}`` (ends included).
+def resolve_sizes(sizes_value: Any, range_value: Any = None) -> tuple[int, ...]:
+    """Input sizes from ``stage.sizes`` (a list or one int) or ``stage.size_range`` ({start, stop, num}).
 
-    The range is evenly spaced and rounded to whole pixels; sizes come back sorted, without repeats.
+    Exactly one of the two is set. A range is evenly spaced with both ends included, rounded to whole
+    pixels. Sizes come back sorted, without repeats.
     """
-    if isinstance(value, Mapping):
-        missing = {"start", "stop", "num"} - set(value)
-        if missing or set(value) - {"start", "stop", "num"}:
-            raise ConfigError(
-                f"stage.sizes as a range needs exactly the keys start, stop, num; got {dict(value)}"
-            )
-        start, stop, num = (_int("stage.sizes." + k, value[k]) for k in ("start", "stop", "num"))
+    if (sizes_value is None) == (range_value is None):
+        raise ConfigError(
+            "set exactly one of stage.sizes (a list) and stage.size_range ({start, stop, num}), the other "
+            f"null; got stage.sizes={sizes_value!r} and stage.size_range={range_value!r}. For example "
+            "stage.size_range=null stage.sizes=[224,256], or "
+            "stage.sizes=null stage.size_range={start:224,stop:512,num:10}"
+        )
+    if range_value is not None:
+        if not isinstance(range_value, Mapping) or set(range_value) != {"start", "stop", "num"}:
+            raise ConfigError(f"stage.size_range needs exactly the keys start, stop, num; got {range_value!r}")
+        start, stop, num = (_int("stage.size_range." + k, range_value[k]) for k in ("start", "stop", "num"))
         if num < 1 or stop < start:
-            raise ConfigError(f"stage.sizes range needs num >= 1 and stop >= start; got {dict(value)}")
+            raise ConfigError(f"stage.size_range needs num >= 1 and stop >= start; got {dict(range_value)}")
         sizes = [int(round(x)) for x in np.linspace(start, stop, num)]
-    elif isinstance(value, (list, tuple)):
-        sizes = [_int("stage.sizes", v) for v in value]
+    elif isinstance(sizes_value, (list, tuple)):
+        sizes = [_int("stage.sizes", v) for v in sizes_value]
     else:
-        sizes = [_int("stage.sizes", value)]
+        sizes = [_int("stage.sizes", sizes_value)]
     if not sizes:
         raise ConfigError("stage.sizes is empty: give at least one input size, e.g. stage.sizes=[224]")
     bad = [s for s in sizes if s <= 0]
@@ -146,7 +151,7 @@ def stage_from_dict(d: Mapping[str, Any]) -> StageSpec:
         )
     return StageSpec(
         name=name,
-        sizes=resolve_sizes(d.get("sizes")),
+        sizes=resolve_sizes(d.get("sizes"), d.get("size_range")),
         warmup_iters=int(_positive("stage.warmup_iters", d["warmup_iters"], allow_zero=True)),
         warmup_s=float(_positive("stage.warmup_s", d["warmup_s"], allow_zero=True)),
         max_time_s=float(_positive("stage.max_time_s", d["max_time_s"])),

@@ -1,0 +1,47 @@
+"""Shared fixtures: fast settings for real runs, and a way to call the CLI as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Small and quick: a real model, real measurement, a fraction of a second per point.
+FAST = [
+    "stage.sizes=[32]",
+    "stage.warmup_iters=1",
+    "stage.min_iters=3",
+    "stage.max_iters=5",
+    "stage.max_time_s=1",
+    "stage.layer_iters=2",
+]
+
+
+def run_cli(*args: str, cwd: Path | None = None, module: str = "harness", timeout: int = 300) -> subprocess.CompletedProcess:
+    """``python -m harness ARGS`` in a subprocess, as a user types it."""
+    env = os.environ | {"PYTHONPATH": str(REPO), "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run(  # in a fresh folder by default, so Hydra's jobs/ logs never land in the repo
+        [sys.executable, "-m", module, *args], cwd=cwd or tempfile.mkdtemp(prefix="harness-cli-"), env=env, capture_output=True, text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    return tmp_path / "results"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,70 @@
+"""README.md stays true: its commands run (with tiny overrides) and its Python snippet works."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, run_cli
+
+README = (REPO / "README.md").read_text()
+TINY = [
+    "stage.sizes=[64]", "stage.size_range=null", "stage.warmup_iters=1", "stage.min_iters=3",
+    "stage.max_iters=3", "stage.layer_iters=1",
+]
+
+
+def _blocks(lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
+
+
+def _harness_commands() -> list[tuple[list[str], bool]]:
+    """(arguments after `python -m harness`, whether the README says it is refused here)."""
+    out = []
+    for block in _blocks("bash"):
+        for line in block.splitlines():
+            command, _, comment = line.partition("#")
+            if "python -m harness" not in command:
+                continue
+            args = shlex.split(command.split("python -m harness", 1)[1])
+            out.append((args, "refused" in comment))
+    return out
+
+
+def test_setup_command_installs_pinned_torch_and_runs_the_default_job():
+    setup = _blocks("bash")[0].strip()
+    assert "pip install torch==2.14.1 torchvision==0.29.1 -e '.[test]'" in setup
+    assert setup.endswith("&& python -m harness")
+
+
+def test_ci_runs_the_readme_test_command():
+    test_command = _blocks("bash")[1].strip()
+    assert test_command == "python -m pytest"
+    assert test_command in (REPO / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize(("args", "refused"), _harness_commands(), ids=lambda v: " ".join(v) if isinstance(v, list) else str(v))
+def test_readme_harness_command(tmp_path: Path, args: list[str], refused: bool):
+    shows_only = "--cfg" in args or "--help" in args
+    proc = run_cli(*args, *([] if shows_only else TINY), cwd=tmp_path)
+    if refused:
+        assert proc.returncode != 0 and "error:" in proc.stderr
+        return
+    assert proc.returncode == 0, proc.stderr
+    if not shows_only:
+        assert list((tmp_path / "results").rglob("points-*.parquet"))
+
+
+def test_readme_python_snippet_reads_what_the_default_run_wrote(tmp_path: Path):
+    assert run_cli(*TINY, cwd=tmp_path).returncode == 0
+    (snippet,) = _blocks("python")
+    proc = subprocess.run(
+        ["python", "-c", snippet], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={"PYTHONPATH": str(REPO), "PATH": str(Path(__import__("sys").executable).parent)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "resnet18" in proc.stdout and "conv1" in proc.stdout
