@@ -13,7 +13,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from harness import algorithms, console
+from harness import console
 from harness.errors import HarnessError
 from harness.runner import plan_points, run
 from harness.spec import run_spec_from_dict
@@ -26,7 +26,7 @@ def main(cfg: DictConfig) -> None:
     out = Console()
     try:
         resolved = OmegaConf.to_container(cfg, resolve=True)
-        spec = run_spec_from_dict(resolved, algorithms.ALGORITHMS)
+        spec = run_spec_from_dict(resolved)
         total = len(plan_points(spec))
         with console.progress(Console(stderr=True)) as bar:
             task = bar.add_task(f"{spec.model.name} {spec.algo} {spec.stage.name}", total=total)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -36,7 +37,9 @@ def results_table(result: RunResult) -> Table:
     for col in ("input size", "batch", "n", "p50 ms", "p95 ms", "throughput /s", "status"):
         table.add_column(col, justify="left" if col == "status" else "right")
     for p in result.points:
-        status = p["status"] if p["status"] == "ok" else f"[red]{p['status']}[/red]: {p.get('error') or ''}"
+        error = p.get("error") or ""
+        error = error if len(error) <= 90 else error[:87] + "..."
+        status = p["status"] if p["status"] == "ok" else f"[red]{p['status']}[/red]: {escape(error)}"
         tput = p.get("throughput_ips")
         table.add_row(
             str(p["input_size"]), str(p["batch_size"]), str(p.get("n") or "-"), _ms(p.get("p50_ms")),

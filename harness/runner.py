@@ -18,17 +18,12 @@ from harness import algorithms, models
 from harness.device import DeviceInfo, resolve_device
 from harness.environment import provenance
 from harness.errors import ConfigError
-from harness.layers import LayerProbe, conv_geometry
+from harness.measure import PointMeasurer
 from harness.schema import SCHEMA_VERSION
 from harness.spec import RunSpec
-from harness.stats import summarize
 from harness.store import Partition, PointKey, ResultStore
-from harness.timing import SamplingPolicy, measure
-from harness.work import count_work
 
 log = logging.getLogger(__name__)
-
-TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def new_run_id() -> str:
@@ -60,108 +55,14 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class PointMeasurer:
-    """Measures points of one model with one algorithm on one device (no files, no config)."""
-
-    def __init__(self, spec: RunSpec, device: DeviceInfo) -> None:
-        self.spec = spec
-        self.device = device.device
-        self.dtype = TORCH_DTYPES[spec.dtype]
-        torch.manual_seed(spec.seed)
-        self.model = models.build_model(spec.model.name, spec.model.kwargs).to(self.device, self.dtype)
-        self.layer_plans = algorithms.prepare(self.model, spec.algo)
-        s = spec.stage
-        self.policy = SamplingPolicy(
-            s.warmup_iters, s.warmup_s, s.min_iters, s.max_iters, s.max_time_s, s.target_ci_rel
-        )
-
-    def input(self, size: int, batch: int) -> torch.Tensor:
-        g = torch.Generator().manual_seed(self.spec.seed)
-        return torch.randn(batch, 3, size, size, generator=g).to(self.device, self.dtype)
-
-    def measure(self, size: int, batch: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Latency statistics, work and memory of the point, and its per-layer rows."""
-        x = self.input(size, batch)
-        model = self.model
-
-        def forward() -> torch.Tensor:
-            return model(x)
-
-        with torch.inference_mode():
-            memory = self._memory(forward)
-            timing = measure(forward, self.device, self.policy)
-            with LayerProbe(model, self.device) as probe:
-                for _ in range(self.spec.stage.layer_iters):
-                    probe.run(forward)
-        work = count_work(self.spec.model.name, self.spec.model.kwargs, tuple(x.shape))
-        stats = summarize(timing.samples_ms, batch)
-        point = {
-            **stats,
-            **memory,
-            "target_met": timing.target_met,
-            "flops": work.flops,
-            "params": work.params,
-            "achieved_tflops": work.flops / (stats["p50_ms"] / 1e3) / 1e12,
-            "energy_method": "none",
-        }
-        layers = self._layer_rows(probe, work.module_flops)
-        layer_total = sum(r["mean_ms"] for r in layers)
-        point["conv_layers"] = len(layers)
-        point["conv_coverage"] = layer_total / stats["p50_ms"] if layers else None
-        point["algo_fallback_layers"] = sum(1 for r in layers if r["algo_used"] != r["algo_requested"])
-        return point, layers
-
-    def _memory(self, forward: Callable[[], torch.Tensor]) -> dict[str, Any]:
-        """Peak device memory of one forward (nothing on the CPU, where there is no such counter)."""
-        if self.device.type != "cuda":
-            forward()
-            return {}
-        torch.cuda.synchronize(self.device)
-        torch.cuda.reset_peak_memory_stats(self.device)
-        forward()
-        torch.cuda.synchronize(self.device)
-        return {
-            "peak_allocated_bytes": torch.cuda.max_memory_allocated(self.device),
-            "peak_reserved_bytes": torch.cuda.max_memory_reserved(self.device),
-        }
-
-    def _layer_rows(self, probe: LayerProbe, module_flops: dict[str, int]) -> list[dict[str, Any]]:
-        calls: dict[str, int] = {}
-        for rec in probe.records:
-            calls[rec.name] = calls.get(rec.name, 0) + 1
-        rows = []
-        for rec in probe.records:
-            plan = self.layer_plans[rec.name]
-            flops = module_flops.get(rec.name)
-            rows.append(
-                {
-                    "layer_index": rec.index,
-                    "layer_name": rec.name,
-                    **conv_geometry(rec.module),
-                    "in_h": rec.in_shape[2], "in_w": rec.in_shape[3],
-                    "out_h": rec.out_shape[2], "out_w": rec.out_shape[3],
-                    "algo_requested": plan.algo_requested,
-                    "algo_used": plan.algo_used,
-                    "backend": plan.backend,
-                    "status": plan.status,
-                    "workspace_bytes": plan.workspace_bytes,
-                    **rec.summary(),
-                    "flops": flops // calls[rec.name] if flops is not None else None,
-                }
-            )
-        total = sum(r["mean_ms"] for r in rows)
-        for r in rows:
-            r["share_of_model"] = r["mean_ms"] / total if total > 0 else None
-        return rows
-
-
 def validate(spec: RunSpec) -> DeviceInfo:
     """Every check that can fail before anything is measured; returns the device to measure on."""
     models.check_input_sizes(spec.model.name, spec.model.kwargs, spec.stage.sizes)
     device = resolve_device(spec.device, spec.gpu)
     if device.device.type == "cpu" and spec.dtype != "float32":
         raise ConfigError(f"dtype={spec.dtype} runs on a GPU only; on the CPU use dtype=float32")
-    algorithms.check_runnable(spec.algo, device.device)
+    backend = algorithms.resolve_backend(spec.backend, device.device)
+    algorithms.check_runnable(spec.algo, device.device, backend, spec.fallback)
     return device
 
 
@@ -194,7 +95,7 @@ def run(
     store.write_run(run_doc)
 
     planned = plan_points(spec)
-    done = set() if spec.remeasure else store.measured()
+    done = set() if spec.remeasure else store.measured(spec.config_hash())
     identity = {
         "schema_version": SCHEMA_VERSION, "run_id": run_id, "stage": spec.stage.name, "model": spec.model.name,
         "algo": spec.algo, "gpu": spec.gpu.name, "device_name": device.name,
@@ -245,8 +146,7 @@ def _measure_one(
         msg = f"skipped: input size {oom_at[batch]} already ran out of memory at batch size {batch}"
         return {"status": "oom", "error": msg}, []
     try:
-        point, layers = measurer.measure(size, batch)
-        return point | {"status": "ok", "error": None}, layers
+        return measurer.measure(size, batch)
     except Exception as e:  # noqa: BLE001 - every failure of a point is recorded, then the sweep goes on
         if _is_oom(e):
             if measurer.device.type == "cuda":

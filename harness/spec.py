@@ -39,6 +39,7 @@ class StageSpec:
     max_time_s: float
     target_ci_rel: float
     layer_iters: int
+    verify_every_point: bool = False
     slurm: dict[str, Any] = field(default_factory=dict)
 
 
@@ -72,17 +73,27 @@ class RunSpec:
     device: str
     results_dir: Path
     remeasure: bool
+    backend: str = "auto"
+    fallback: str = "none"
+    math: str = "auto"
+    tolerance: dict[str, float] = field(default_factory=dict)
 
     def measurement_config(self) -> dict[str, Any]:
-        """The parts of the config that decide what a number means (not where it is written)."""
+        """What decides how one point is measured: not where results go, not which points are planned.
+
+        Its hash (``config_hash``) is on every row; a rerun skips only points measured with the same one.
+        """
         return {
-            "stage": asdict(self.stage) | {"slurm": None},
+            "stage": asdict(self.stage) | {"slurm": None, "sizes": None},
             "model": asdict(self.model),
             "algo": self.algo,
             "gpu": self.gpu.name,
-            "batch_sizes": list(self.batch_sizes),
             "dtype": self.dtype,
             "seed": self.seed,
+            "backend": self.backend,
+            "fallback": self.fallback,
+            "math": self.math,
+            "tolerance": self.tolerance,
         }
 
     def config_hash(self) -> str:
@@ -156,6 +167,7 @@ def stage_from_dict(d: Mapping[str, Any]) -> StageSpec:
         warmup_s=float(_positive("stage.warmup_s", d["warmup_s"], allow_zero=True)),
         max_time_s=float(_positive("stage.max_time_s", d["max_time_s"])),
         target_ci_rel=float(_positive("stage.target_ci_rel", d["target_ci_rel"])),
+        verify_every_point=bool(d.get("verify_every_point", False)),
         slurm=dict(d.get("slurm") or {}),
         **counts,
     )
@@ -169,8 +181,8 @@ def batch_sizes_from(value: Any) -> tuple[int, ...]:
     return tuple(sorted(set(sizes)))
 
 
-def run_spec_from_dict(cfg: Mapping[str, Any], algorithms: tuple[str, ...]) -> RunSpec:
-    """Validate the resolved config; ``algorithms`` are the names the algorithm registry knows."""
+def run_spec_from_dict(cfg: Mapping[str, Any]) -> RunSpec:
+    """Validate the resolved config (a plain dict, as Hydra composed it)."""
     from harness.models import check_model_name  # torchvision import kept out of config-only paths
 
     model = ModelSpec(name=str(cfg["model"]["name"]), kwargs=dict(cfg["model"].get("kwargs") or {}))
@@ -182,10 +194,13 @@ def run_spec_from_dict(cfg: Mapping[str, Any], algorithms: tuple[str, ...]) -> R
         slurm=gpu_cfg.get("slurm"),
         spec=gpu_cfg.get("spec"),
     )
+    from harness import algorithms as algos
+
+    tolerance = {k: float(_positive(f"tolerance.{k}", v)) for k, v in (cfg.get("tolerance") or {}).items()}
     return RunSpec(
         stage=stage_from_dict(cfg["stage"]),
         model=model,
-        algo=_choice("algo", cfg["algo"]["name"], algorithms),
+        algo=algos.canonical_name(cfg["algo"]["name"]),
         gpu=gpu,
         batch_sizes=batch_sizes_from(cfg.get("batch_size", 1)),
         dtype=_choice("dtype", cfg.get("dtype", "float32"), DTYPES),
@@ -193,4 +208,8 @@ def run_spec_from_dict(cfg: Mapping[str, Any], algorithms: tuple[str, ...]) -> R
         device=_choice("device", cfg.get("device", "auto"), DEVICES),
         results_dir=Path(str(cfg.get("results_dir", "results"))),
         remeasure=bool(cfg.get("remeasure", False)),
+        backend=_choice("backend", cfg.get("backend", "auto"), algos.BACKEND_CHOICES),
+        fallback=_choice("fallback", cfg.get("fallback", "none"), algos.FALLBACKS),
+        math=_choice("math", cfg.get("math", "auto"), algos.MATH),
+        tolerance=tolerance,
     )

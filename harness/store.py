@@ -108,17 +108,18 @@ class ResultStore:
             ) from e
 
     # -- reading what is there ------------------------------------------------------------------------
-    def measured(self) -> set[PointKey]:
-        """Points of any earlier run in this partition whose status is final (ok, oom, unsupported)."""
+    def measured(self, config_hash: str) -> set[PointKey]:
+        """Points of any run in this partition, measured with this config hash, whose status is final."""
         done: set[PointKey] = set()
+        columns = ["input_size", "batch_size", "dtype", "status", "config_hash"]
         for path in sorted(self.dir.glob("points-*.parquet")):
             try:
-                t = pq.read_table(path, columns=["input_size", "batch_size", "dtype", "status"])
+                t = pq.read_table(path, columns=columns)
             except (OSError, pa.ArrowException) as e:
                 log.warning("cannot read %s (%s): its points will be measured again", path, e)
                 continue
-            for size, batch, dtype, status in zip(*(t.column(i).to_pylist() for i in range(4))):
-                if status in DONE_STATUSES:
+            for size, batch, dtype, status, hash_ in zip(*(t.column(c).to_pylist() for c in columns)):
+                if status in DONE_STATUSES and hash_ == config_hash:
                     done.add((size, batch, dtype))
         return done
 

@@ -8,7 +8,6 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from harness import algorithms
 from harness.spec import CONF_DIR, RunSpec, run_spec_from_dict
 
 
@@ -19,4 +18,4 @@ def compose_config(*overrides: str) -> dict[str, Any]:
 
 
 def make_spec(results: Path, *overrides: str) -> RunSpec:
-    return run_spec_from_dict(compose_config(f"results_dir={results}", *overrides), algorithms.ALGORITHMS)
+    return run_spec_from_dict(compose_config(f"results_dir={results}", *overrides))

@@ -93,7 +93,13 @@ def test_rerun_skips_measured_points_and_remeasure_adds_rows(results: Path):
         (["batch_size=0"], ["batch_size=0"]),
         (["dtype=float64"], ["float64", "float32", "bfloat16"]),
         (["dtype=float16"], ["dtype=float16", "GPU", "float32"]),
-        (["algo=gemm"], ["algo=gemm", "torch", "Nothing was substituted"]),
+        (["algo=implicit_gemm"], ["algo=implicit_gemm", "only in cuDNN", "direct, gemm, fft, winograd, torch"]),
+        (["algo.name=implicit precomp gemm"], ["algo=implicit_precomp_gemm", "only in cuDNN"]),  # the old spelling
+        (["algo.name=magic"], ["'magic'", "implicit_precomp_gemm", "winograd_nonfused"]),
+        (["algo=gemm", "fallback=guess"], ["fallback=guess", "fallback=torch"]),
+        (["algo=gemm", "fallback=maybe"], ["'maybe'", "none, guess, torch"]),
+        (["algo=gemm", "backend=cudnn"], ["backend=cudnn needs a CUDA GPU", "backend=reference"]),
+        (["math=tf64"], ["'tf64'", "auto, fma, tensor_op"]),
         (["gpu=l40s"], ["gpu=l40s", "gpu=local", "this machine has", "SLURM"]),
         (["stage.sizes=null", "stage.size_range={start:300,stop:200,num:3}"], ["stop >= start"]),
         (["stage.size_range={start:224,stop:512,num:3}"], ["exactly one", "stage.sizes=null"]),
@@ -106,6 +112,52 @@ def test_bad_config_is_refused_with_the_valid_choices(results: Path, args: list[
         assert word in proc.stderr, (word, proc.stderr)
     assert "Traceback" not in proc.stderr
     assert not list(results.rglob("points*.parquet"))  # nothing was measured
+
+
+def _points(results: Path) -> list[dict]:
+    return ds.dataset(results, partitioning="hive", ignore_prefixes=["layers", "run"]).to_table().to_pylist()
+
+
+def _layers(results: Path) -> list[dict]:
+    return ds.dataset(results, partitioning="hive", ignore_prefixes=["points", "run"]).to_table().to_pylist()
+
+
+def test_vgg16_with_the_winograd_reference_is_verified_and_measured(results: Path):
+    proc = run_cli(*FAST, "model=vgg16", "algo=winograd", f"results_dir={results}")
+    assert proc.returncode == 0, proc.stderr
+    (point,) = _points(results)
+    assert point["status"] == "ok" and point["algo"] == "winograd" and point["backend"] == "reference"
+    assert point["verified"] is True and point["max_rel_err"] < 1e-4 and point["algo_fallback_layers"] == 0
+    layers = _layers(results)
+    assert len(layers) == 13 and {(r["algo_used"], r["backend"], r["status"]) for r in layers} == {("winograd", "reference", "ok")}
+
+
+def test_resnet50_winograd_without_fallback_is_unsupported_naming_the_layers(results: Path):
+    proc = run_cli(*FAST, "model=resnet50", "algo=winograd", "fallback=none", f"results_dir={results}")
+    assert proc.returncode == 0, proc.stderr
+    (point,) = _points(results)
+    assert point["status"] == "unsupported" and point["n"] is None and point["p50_ms"] is None
+    assert "40 of 53 conv layers cannot run winograd" in point["error"] and "conv1, layer1.0.conv1" in point["error"]
+    layers = _layers(results)
+    unsupported = [r for r in layers if r["status"] == "unsupported"]
+    assert len(layers) == 53 and len(unsupported) == 40 and all(r["mean_ms"] is None for r in layers)
+    assert "kernel 1x1" in unsupported[1]["detail"]
+
+    # the same job with fallback=torch is another measurement (another config hash): it runs
+    proc = run_cli(*FAST, "model=resnet50", "algo=winograd", "fallback=torch", f"results_dir={results}")
+    assert proc.returncode == 0, proc.stderr
+    ok = [p for p in _points(results) if p["status"] == "ok"]
+    assert len(ok) == 1 and ok[0]["algo_fallback_layers"] == 40 and ok[0]["verified"] is True
+    ran = {(r["algo_used"], r["backend"], r["status"]) for r in _layers(results) if r["run_id"] == ok[0]["run_id"]}
+    assert ran == {("winograd", "reference", "ok"), ("torch", "torch", "fallback")}
+
+
+def test_a_point_beyond_tolerance_is_an_error_and_not_timed(results: Path):
+    proc = run_cli(*FAST, "algo=fft", "tolerance.float32=1e-12", f"results_dir={results}")
+    assert proc.returncode == 0, proc.stderr
+    (point,) = _points(results)
+    assert point["status"] == "error" and point["error"].startswith("verification failed")
+    assert point["verified"] is False and point["max_abs_err"] > 0 and point["n"] is None
 
 
 def test_unwritable_results_dir_is_refused(tmp_path: Path):

@@ -21,7 +21,7 @@ def _point(size: int, status: str = "ok", run_id: str = "r1") -> dict:
     return {
         "schema_version": SCHEMA_VERSION, "run_id": run_id, "stage": "sanity", "model": "resnet18",
         "algo": "torch", "gpu": "local", "input_size": size, "batch_size": 1, "dtype": "float32",
-        "status": status, "p50_ms": float(size),
+        "status": status, "p50_ms": float(size), "config_hash": "h1",
     }
 
 
@@ -35,7 +35,7 @@ def test_write_point_then_compact_round_trip(tmp_path: Path):
     for size in (64, 32, 48):
         store.write_point(_point(size), [_layer(size, 0), _layer(size, 1)])
     assert len(list(store.dir.glob("points-r1.part-*.parquet"))) == 3
-    assert store.measured() == {(32, 1, "float32"), (48, 1, "float32"), (64, 1, "float32")}
+    assert store.measured("h1") == {(32, 1, "float32"), (48, 1, "float32"), (64, 1, "float32")}
     written = store.compact()
     assert sorted(p.name for p in store.dir.iterdir()) == ["layers-r1.parquet", "points-r1.parquet"]
     assert [p.name for p in written] == ["layers-r1.parquet", "points-r1.parquet"]
@@ -74,7 +74,7 @@ def test_error_rows_are_retried_final_statuses_are_not(tmp_path: Path):
     store.open()
     for size, status in ((32, "ok"), (48, "oom"), (64, "unsupported"), (80, "error")):
         store.write_point(_point(size, status), [])
-    assert {k[0] for k in store.measured()} == {32, 48, 64}
+    assert {k[0] for k in store.measured("h1")} == {32, 48, 64}
 
 
 def test_unreadable_file_does_not_hide_the_others(tmp_path: Path, caplog: pytest.LogCaptureFixture):
@@ -82,7 +82,7 @@ def test_unreadable_file_does_not_hide_the_others(tmp_path: Path, caplog: pytest
     store.open()
     store.write_point(_point(32), [])
     (store.dir / "points-broken.parquet").write_bytes(b"not parquet")
-    assert store.measured() == {(32, 1, "float32")}
+    assert store.measured("h1") == {(32, 1, "float32")}
     assert "points-broken.parquet" in caplog.text
 
 

@@ -1,16 +1,20 @@
 """Convolution algorithms: their names, where each can run, and preparing a model to run one.
 
 ``torch`` is the framework's own convolution (nothing swapped): the baseline every other algorithm is
-compared with. The others are cuDNN's forward algorithms (GPU) and reference implementations (CPU).
+compared with. The others run on one of two backends:
+
+- ``cudnn`` (GPU): cuDNN's legacy API with an explicit CUDNN_CONVOLUTION_FWD_ALGO_* (``guess``: its
+  heuristic), through ctypes (``cudnn.py``);
+- ``reference`` (CPU, and GPU on request): direct, gemm, fft and winograd in plain PyTorch (``reference.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
+from harness.algorithms.reference import REFERENCE_ALGORITHMS
+from harness.algorithms.swap import BACKENDS, FALLBACKS, LayerPlan, Swap, swap
 from harness.errors import ConfigError
 
 # Our names, in cuDNN's CUDNN_CONVOLUTION_FWD_ALGO_* order, then the heuristic and the baseline.
@@ -26,39 +30,100 @@ ALGORITHMS = (
     "guess",
     "torch",
 )
+CUDNN_ALGORITHMS = ALGORITHMS[:9]
+# The spellings of the system this harness replaces ("implicit precomp gemm"), and a few obvious others.
+ALIASES = {name.replace("_", " "): name for name in ALGORITHMS} | {
+    name.replace("_", "-"): name for name in ALGORITHMS
+}
+MATH = ("auto", "fma", "tensor_op")
+BACKEND_CHOICES = ("auto", *BACKENDS)
+
+__all__ = [
+    "ALGORITHMS", "ALIASES", "LayerPlan", "Swap", "canonical_name", "check_runnable", "prepare",
+    "resolve_backend", "resolve_math", "swap",
+]
 
 
-def runnable_on(device: torch.device) -> tuple[str, ...]:
-    """The algorithms this harness can run on ``device`` today."""
-    return ("torch",)
+def canonical_name(name: str) -> str:
+    """Our name for an algorithm given by our name or an alias; ConfigError listing them otherwise."""
+    key = str(name).strip().lower()
+    if key in ALGORITHMS:
+        return key
+    if key in ALIASES:
+        return ALIASES[key]
+    raise ConfigError(f"unknown algo {name!r}; valid choices: {', '.join(ALGORITHMS)}")
 
 
-def check_runnable(algo: str, device: torch.device) -> None:
-    if algo not in ALGORITHMS:
-        raise ConfigError(f"unknown algo {algo!r}; valid choices: {', '.join(ALGORITHMS)}")
-    here = runnable_on(device)
-    if algo not in here:
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """``auto`` -> cudnn on a GPU, reference on the CPU."""
+    if backend not in BACKEND_CHOICES:
+        raise ConfigError(f"unknown backend {backend!r}; valid choices: {', '.join(BACKEND_CHOICES)}")
+    if backend == "auto":
+        return "cudnn" if device.type == "cuda" else "reference"
+    return backend
+
+
+def resolve_math(math: str, dtype: torch.dtype) -> str:
+    """cuDNN's math type: ``auto`` follows torch.backends.cudnn.allow_tf32 for float32 (as the baseline
+    does), and allows tensor ops for float16/bfloat16."""
+    if math not in MATH:
+        raise ConfigError(f"unknown math {math!r}; valid choices: {', '.join(MATH)}")
+    if math != "auto":
+        return math
+    if dtype != torch.float32:
+        return "tensor_op"
+    return "tensor_op" if torch.backends.cudnn.allow_tf32 else "fma"
+
+
+def runnable_on(device: torch.device, backend: str) -> tuple[str, ...]:
+    """The algorithms that can run on ``device`` with ``backend`` (already resolved)."""
+    if backend == "reference":
+        return (*REFERENCE_ALGORITHMS, "torch")
+    return tuple(a for a in ALGORITHMS if a != "direct") if device.type == "cuda" else ("torch",)
+
+
+def check_runnable(algo: str, device: torch.device, backend: str, fallback: str) -> None:
+    """Refuse, before anything is measured, a combination that would measure nothing or the wrong thing."""
+    if fallback not in FALLBACKS:
+        raise ConfigError(f"unknown fallback {fallback!r}; valid choices: {', '.join(FALLBACKS)}")
+    if algo == "torch":
+        return
+    if backend == "cudnn" and device.type != "cuda":
         raise ConfigError(
-            f"algo={algo} cannot run on {device.type} yet: only {', '.join(here)} can "
-            f"(the framework's own convolution, the baseline). Nothing was substituted or measured."
+            f"backend=cudnn needs a CUDA GPU, and this run measures the {device.type}; "
+            f"use backend=reference (algorithms {', '.join(REFERENCE_ALGORITHMS)}) or run on a GPU"
         )
+    if backend == "cudnn" and algo == "direct":
+        raise ConfigError(
+            "algo=direct: cuDNN does not implement CUDNN_CONVOLUTION_FWD_ALGO_DIRECT (every layer is "
+            "NOT_SUPPORTED), so nothing would be measured. To measure the reference direct convolution "
+            "on this GPU instead, use backend=reference (its rows say backend=reference)."
+        )
+    here = runnable_on(device, backend)
+    if algo not in here:
+        where = "the CPU" if device.type == "cpu" else f"backend={backend}"
+        raise ConfigError(
+            f"algo={algo} exists only in cuDNN and cannot run on {where}. What runs here: "
+            f"{', '.join(here)}. Nothing was substituted or measured."
+        )
+    if fallback == "guess" and backend != "cudnn":
+        raise ConfigError(
+            "fallback=guess asks cuDNN's heuristic, which needs backend=cudnn on a GPU; "
+            "use fallback=torch or fallback=none here"
+        )
+    if backend == "cudnn":
+        from harness.algorithms import cudnn
+
+        try:
+            cudnn.library()
+        except cudnn.CudnnUnavailable as e:
+            raise ConfigError(f"algo={algo} needs cuDNN: {e}") from e
 
 
-@dataclass(frozen=True)
-class LayerPlan:
-    """What runs one conv layer: the algorithm asked for, the one used, on which backend, and how."""
-
-    algo_requested: str
-    algo_used: str
-    backend: str  # "torch", "cudnn" or "reference"
-    status: str  # "ok", "unsupported" or "fallback"
-    workspace_bytes: int | None = None
-
-
-def prepare(model: nn.Module, algo: str) -> dict[str, LayerPlan]:
-    """Make ``model`` run ``algo`` in its conv layers; returns each conv module's plan by module path."""
-    plans = {}
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Conv2d):
-            plans[name] = LayerPlan(algo, "torch", "torch", "ok")
-    return plans
+def prepare(
+    model: nn.Module, algo: str, *, backend: str, fallback: str = "none", math: str = "fma"
+) -> Swap | None:
+    """Swap ``model``'s conv layers to run ``algo`` (None for the baseline ``torch``: nothing swapped)."""
+    if algo == "torch":
+        return None
+    return swap(model, algo, backend=backend, fallback=fallback, math=math)

@@ -1,0 +1,162 @@
+"""Reference convolution algorithms in plain PyTorch tensor ops: direct, gemm (im2col), fft, winograd.
+
+They run on the CPU (and the GPU), make the whole pipeline testable without a GPU, and serve as the
+reference for the cuDNN path's correctness. Each computes what ``F.conv2d`` computes (cross-correlation,
+zero padding, stride, dilation, groups), and each is checked against it in the tests.
+
+``supports(algo, geometry)`` says in words why a layer cannot run an algorithm (None if it can), and
+``make_runner`` builds a callable for one layer and one input shape, doing once what can be done once
+(the FFT of the kernels, the Winograd transform of the kernels).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from harness.algorithms.geometry import ConvGeometry
+
+REFERENCE_ALGORITHMS = ("direct", "gemm", "fft", "winograd")
+
+Runner = Callable[[torch.Tensor], torch.Tensor]
+
+
+def supports(algo: str, g: ConvGeometry) -> str | None:
+    """None if the reference ``algo`` can run layer ``g``, else the reason it cannot."""
+    if algo not in REFERENCE_ALGORITHMS:
+        return f"{algo} has no reference implementation (only {', '.join(REFERENCE_ALGORITHMS)})"
+    if algo == "winograd" and (g.kernel != (3, 3) or g.stride != (1, 1) or g.dilation != (1, 1)):
+        return (
+            f"winograd F(2x2,3x3) needs kernel 3x3, stride 1, dilation 1; this layer has kernel "
+            f"{g.kernel[0]}x{g.kernel[1]}, stride {g.stride[0]}x{g.stride[1]}, dilation {g.dilation[0]}x{g.dilation[1]}"
+        )
+    return None
+
+
+def _bias(y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return y if bias is None else y + bias.view(1, -1, 1, 1)
+
+
+def direct(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, g: ConvGeometry) -> torch.Tensor:
+    """Direct convolution: for each kernel tap, a shifted, strided slice of the input times that tap."""
+    n = x.shape[0]
+    oh, ow = g.output_hw(x.shape[2], x.shape[3])
+    xp = F.pad(x, (g.padding[1], g.padding[1], g.padding[0], g.padding[0]))
+    xg = xp.view(n, g.groups, g.in_channels // g.groups, xp.shape[2], xp.shape[3])
+    wg = w.view(g.groups, g.out_channels // g.groups, g.in_channels // g.groups, *g.kernel)
+    y = x.new_zeros(n, g.groups, g.out_channels // g.groups, oh, ow)
+    sh, sw = g.stride
+    for i in range(g.kernel[0]):
+        r0 = i * g.dilation[0]
+        for j in range(g.kernel[1]):
+            c0 = j * g.dilation[1]
+            tap = xg[:, :, :, r0 : r0 + sh * (oh - 1) + 1 : sh, c0 : c0 + sw * (ow - 1) + 1 : sw]
+            y += torch.einsum("ngchw,goc->ngohw", tap, wg[..., i, j])
+    return _bias(y.view(n, g.out_channels, oh, ow), bias)
+
+
+def gemm(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, g: ConvGeometry) -> torch.Tensor:
+    """im2col (unfold) followed by one matrix product per group."""
+    n = x.shape[0]
+    oh, ow = g.output_hw(x.shape[2], x.shape[3])
+    cols = F.unfold(x, g.kernel, dilation=g.dilation, padding=g.padding, stride=g.stride)  # (N, C*kh*kw, L)
+    cols = cols.view(n, g.groups, -1, oh * ow)
+    wg = w.reshape(g.groups, g.out_channels // g.groups, -1)
+    y = torch.matmul(wg, cols)  # (N, G, O/G, L)
+    return _bias(y.reshape(n, g.out_channels, oh, ow), bias)
+
+
+class FFTConv:
+    """Convolution by the FFT: kernel spectra computed once per input shape, then per-frequency products.
+
+    Cross-correlation is convolution with the flipped kernel; with an FFT the size of the padded input,
+    the circular wrap-around only touches outputs that are discarded. Stride is applied by subsampling the
+    stride-1 result, dilation by spreading the kernel taps.
+    """
+
+    def __init__(self, w: torch.Tensor, g: ConvGeometry, in_hw: tuple[int, int]) -> None:
+        self.g = g
+        self.hp, self.wp = in_hw[0] + 2 * g.padding[0], in_hw[1] + 2 * g.padding[1]
+        self.keh, self.kew = g.effective_kernel()
+        spread = w.new_zeros(w.shape[0], w.shape[1], self.keh, self.kew)
+        spread[:, :, :: g.dilation[0], :: g.dilation[1]] = w
+        spectrum = torch.fft.rfft2(spread.flip(-2, -1), s=(self.hp, self.wp))
+        # (G, O/G, C/G, F) -> (F, G, C/G, O/G): one matrix product per frequency and group
+        go, gc = g.out_channels // g.groups, g.in_channels // g.groups
+        self.kernel = spectrum.reshape(g.groups, go, gc, -1).permute(3, 0, 2, 1).contiguous()
+        self.weight_version = w._version
+
+    def __call__(self, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        g, n = self.g, x.shape[0]
+        oh, ow = g.output_hw(x.shape[2], x.shape[3])
+        xp = F.pad(x, (g.padding[1], g.padding[1], g.padding[0], g.padding[0]))
+        spec = torch.fft.rfft2(xp)  # (N, C, Hp, Wp//2+1)
+        fh, fw = spec.shape[-2:]
+        spec = spec.reshape(n, g.groups, g.in_channels // g.groups, fh * fw).permute(3, 1, 0, 2)  # (F, G, N, C/G)
+        prod = torch.matmul(spec, self.kernel)  # (F, G, N, O/G)
+        prod = prod.permute(2, 1, 3, 0).reshape(n, g.out_channels, fh, fw)
+        full = torch.fft.irfft2(prod, s=(self.hp, self.wp))
+        r0, c0 = self.keh - 1, self.kew - 1
+        sh, sw = g.stride
+        y = full[:, :, r0 : r0 + sh * (oh - 1) + 1 : sh, c0 : c0 + sw * (ow - 1) + 1 : sw]
+        return _bias(y.contiguous(), bias)
+
+
+# Winograd F(2x2, 3x3) (Lavin & Gray, 2016): Y = A^T [ (G g G^T) * (B^T d B) ] A over 4x4 input tiles.
+_BT = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
+_G = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
+_AT = [[1, 1, 1, 0], [0, 1, -1, -1]]
+
+
+class WinogradConv:
+    """Winograd F(2x2,3x3) for 3x3, stride 1, dilation 1 layers; the kernel transform is done once."""
+
+    def __init__(self, w: torch.Tensor, g: ConvGeometry) -> None:
+        self.g = g
+        G = torch.tensor(_G, dtype=w.dtype, device=w.device)
+        u = G @ w @ G.T  # (O, C/G, 4, 4)
+        go, gc = g.out_channels // g.groups, g.in_channels // g.groups
+        self.kernel = u.reshape(g.groups, go, gc, 16).permute(3, 0, 1, 2).contiguous()  # (16, G, O/G, C/G)
+        self.bt = torch.tensor(_BT, dtype=w.dtype, device=w.device)
+        self.at = torch.tensor(_AT, dtype=w.dtype, device=w.device)
+        self.weight_version = w._version
+
+    def __call__(self, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        g, n = self.g, x.shape[0]
+        oh, ow = g.output_hw(x.shape[2], x.shape[3])
+        th, tw = (oh + 1) // 2, (ow + 1) // 2
+        ph, pw = g.padding
+        # pad so that th x tw tiles of 4x4 with step 2 fit: rows 0 .. 2*th+1
+        xp = F.pad(x, (pw, 2 * tw + 2 - x.shape[3] - pw, ph, 2 * th + 2 - x.shape[2] - ph))
+        tiles = xp.unfold(2, 4, 2).unfold(3, 4, 2)  # (N, C, th, tw, 4, 4)
+        v = self.bt @ tiles @ self.bt.T
+        gc = g.in_channels // g.groups
+        v = v.reshape(n, g.groups, gc, th * tw, 16).permute(4, 1, 2, 0, 3).reshape(16, g.groups, gc, n * th * tw)
+        m = torch.matmul(self.kernel, v)  # (16, G, O/G, N*T)
+        m = m.reshape(4, 4, g.out_channels, n, th, tw).permute(3, 2, 4, 5, 0, 1)  # (N, O, th, tw, 4, 4)
+        y = self.at @ m @ self.at.T  # (N, O, th, tw, 2, 2)
+        y = y.permute(0, 1, 2, 4, 3, 5).reshape(n, g.out_channels, 2 * th, 2 * tw)[:, :, :oh, :ow]
+        return _bias(y.contiguous(), bias)
+
+
+def make_runner(
+    algo: str, weight: torch.Tensor, bias: torch.Tensor | None, g: ConvGeometry, in_hw: tuple[int, int]
+) -> Runner:
+    """A callable computing this layer with ``algo`` for inputs of spatial size ``in_hw``."""
+    reason = supports(algo, g)
+    if reason:
+        raise ValueError(reason)
+    if algo == "direct":
+        return lambda x: direct(x, weight, bias, g)
+    if algo == "gemm":
+        return lambda x: gemm(x, weight, bias, g)
+    conv = FFTConv(weight, g, in_hw) if algo == "fft" else WinogradConv(weight, g)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        if conv.weight_version != weight._version:
+            raise RuntimeError("the layer's weights changed after its plan was built; prepare the model again")
+        return conv(x, bias)
+
+    return run

@@ -1,0 +1,174 @@
+"""The cuDNN backend: what can be checked against the real libcudnn on a CPU machine, and GPU tests.
+
+The libcudnn.so.9 of the torch wheel loads without a GPU: its version, status names and descriptors work;
+only calls that need a handle fail (cudnnCreate: CUDNN_STATUS_NOT_INITIALIZED).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.algorithms import ALGORITHMS, check_runnable, cudnn, resolve_backend, resolve_math, swap
+from harness.algorithms.geometry import ConvGeometry
+from harness.errors import ConfigError
+from harness.models import build_model
+
+needs_cudnn_lib = pytest.mark.skipif(not torch.backends.cudnn.is_available(), reason="no cuDNN in this torch")
+CPU = torch.device("cpu")
+
+
+def test_algorithm_numbers_are_cudnns():
+    assert cudnn.FWD_ALGOS == {
+        "implicit_gemm": 0, "implicit_precomp_gemm": 1, "gemm": 2, "direct": 3, "fft": 4, "fft_tiling": 5,
+        "winograd": 6, "winograd_nonfused": 7,
+    }
+    assert list(ALGORITHMS[:8]) == sorted(cudnn.FWD_ALGOS, key=cudnn.FWD_ALGOS.get)
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [(3000, cudnn.CudnnNotSupported), (3002, cudnn.CudnnNotSupported), (1001, cudnn.CudnnNotInitialized),
+     (2000, cudnn.CudnnError), (5000, cudnn.CudnnError)],
+)
+def test_status_families_become_exceptions(status: int, cls: type):
+    e = cudnn.error_for("cudnnX", status, "CUDNN_STATUS_SOMETHING")
+    assert type(e) is cls and e.status == status and "CUDNN_STATUS_SOMETHING" in str(e) and "cudnnX" in str(e)
+
+
+@needs_cudnn_lib
+def test_library_is_the_one_torch_loaded():
+    lib = cudnn.library()
+    assert lib.version() == torch.backends.cudnn.version()
+    assert "libcudnn.so" in lib.path
+    assert lib.status_name(3000) == "CUDNN_STATUS_NOT_SUPPORTED"
+    assert lib.status_name(1001) == "CUDNN_STATUS_NOT_INITIALIZED"
+
+
+@needs_cudnn_lib
+def test_bad_descriptor_arguments_raise_with_cudnns_name():
+    with pytest.raises(cudnn.CudnnError, match="cudnnSetTensor4dDescriptor failed: CUDNN_STATUS_BAD_PARAM"):
+        cudnn.library().tensor_descriptor((1, 3, -1, 8), torch.float32)
+
+
+@needs_cudnn_lib
+@settings(max_examples=40, deadline=None)
+@given(
+    groups=st.sampled_from([1, 2, 4]), cpg=st.integers(1, 8), opg=st.integers(1, 8), k=st.integers(1, 7),
+    s=st.integers(1, 3), p=st.integers(0, 3), d=st.integers(1, 2), extra=st.integers(0, 40),
+    dtype=st.sampled_from([torch.float32, torch.float16, torch.bfloat16]), math=st.sampled_from(["fma", "tensor_op"]),
+)
+def test_descriptors_give_the_output_shape_pytorch_computes(groups, cpg, opg, k, s, p, d, extra, dtype, math):
+    g = ConvGeometry(groups * cpg, groups * opg, (k, k), (s, s), (p, p), (d, d), groups)
+    size = max(1, g.effective_kernel()[0] - 2 * p) + extra
+    lib = cudnn.library()
+    x = lib.tensor_descriptor((2, g.in_channels, size, size), dtype)
+    w = lib.filter_descriptor((g.out_channels, cpg, k, k), dtype)
+    conv = lib.convolution_descriptor(g, dtype, math)
+    expected = F.conv2d(
+        torch.empty(2, g.in_channels, size, size, device="meta"), torch.empty(g.out_channels, cpg, k, k, device="meta"),
+        stride=s, padding=p, dilation=d, groups=groups,
+    ).shape
+    assert lib.output_shape(conv, x, w) == tuple(expected)
+    assert (expected[2], expected[3]) == g.output_hw(size, size)
+
+
+@needs_cudnn_lib
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
+def test_no_cuda_device_is_a_clear_error():
+    with pytest.raises(cudnn.CudnnNotInitialized, match="cudnnCreate failed: CUDNN_STATUS_NOT_INITIALIZED"):
+        cudnn.library().create_handle()
+    with pytest.raises(cudnn.CudnnUnavailable, match="needs a CUDA device"):
+        cudnn.handle_for(torch.device("cuda", 0))
+
+
+def test_backend_and_math_resolution(monkeypatch: pytest.MonkeyPatch):
+    assert resolve_backend("auto", CPU) == "reference"
+    assert resolve_backend("auto", torch.device("cuda", 0)) == "cudnn"
+    assert resolve_backend("reference", torch.device("cuda", 0)) == "reference"
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    assert resolve_math("auto", torch.float32) == "fma"
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    assert resolve_math("auto", torch.float32) == "tensor_op"
+    assert resolve_math("auto", torch.float16) == "tensor_op"
+    assert resolve_math("fma", torch.float32) == "fma"
+    with pytest.raises(ConfigError, match="fma, tensor_op"):
+        resolve_math("tf64", torch.float32)
+
+
+@pytest.mark.parametrize(
+    ("algo", "backend", "fallback", "message"),
+    [
+        ("implicit_gemm", "reference", "none", "exists only in cuDNN.*direct, gemm, fft, winograd, torch"),
+        ("guess", "reference", "none", "exists only in cuDNN"),
+        ("gemm", "cudnn", "none", "backend=cudnn needs a CUDA GPU"),
+        ("gemm", "reference", "guess", "fallback=guess"),
+        ("gemm", "reference", "sometimes", "unknown fallback"),
+    ],
+)
+def test_what_cannot_run_on_the_cpu_is_refused(algo, backend, fallback, message):
+    with pytest.raises(ConfigError, match=message):
+        check_runnable(algo, CPU, backend, fallback)
+
+
+def test_direct_on_cudnn_is_refused_with_the_reference_offered():
+    with pytest.raises(ConfigError, match="does not implement.*backend=reference"):
+        check_runnable("direct", torch.device("cuda", 0), "cudnn", "none")
+
+
+# ---- on a GPU ---------------------------------------------------------------------------------------------
+
+def _conv_layers(model_name: str, size: int):
+    """Each distinct conv layer of a model with its own input shape at ``size``."""
+    model = build_model(model_name).cuda()
+    seen, hooks = {}, []
+    for name, m in model.named_modules():
+        if isinstance(m, torch.nn.Conv2d):
+            hooks.append(m.register_forward_hook(lambda m, a, o, n=name: seen.setdefault(n, (m, tuple(a[0].shape)))))
+    with torch.inference_mode():
+        model(torch.randn(1, 3, size, size, device="cuda"))
+    for h in hooks:
+        h.remove()
+    return seen
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("model_name", ["vgg16", "resnet50"])
+def test_every_cudnn_algorithm_is_correct_or_not_supported(model_name: str):
+    torch.backends.cudnn.allow_tf32 = False
+    ran = {a: 0 for a in cudnn.FWD_ALGOS}
+    for name, (conv, shape) in _conv_layers(model_name, 224).items():
+        g = ConvGeometry.of(conv)
+        x = torch.randn(shape, device="cuda")
+        expected = F.conv2d(x, conv.weight, conv.bias, g.stride, g.padding, g.dilation, g.groups)
+        for algo in cudnn.FWD_ALGOS:
+            try:
+                plan = cudnn.CudnnConvPlan.build(algo, conv.weight, conv.bias, g, shape, "fma")
+            except cudnn.CudnnNotSupported:
+                continue
+            torch.testing.assert_close(plan(x), expected, rtol=1e-3, atol=1e-3 * float(expected.abs().max()))
+            ran[algo] += 1
+    assert ran["direct"] == 0  # cuDNN does not implement it
+    assert ran["implicit_gemm"] > 0 and ran["implicit_precomp_gemm"] > 0 and ran["gemm"] > 0
+
+
+@pytest.mark.gpu
+def test_guess_records_what_it_chose_and_groups_and_fp16_work():
+    conv = torch.nn.Conv2d(32, 64, 3, padding=1, groups=4).cuda().half()
+    g = ConvGeometry.of(conv)
+    x = torch.randn(2, 32, 28, 28, device="cuda", dtype=torch.float16)
+    plan = cudnn.CudnnConvPlan.build("guess", conv.weight, conv.bias, g, tuple(x.shape), "tensor_op")
+    assert plan.algo in cudnn.FWD_ALGOS
+    torch.testing.assert_close(plan(x), conv(x), rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.gpu
+def test_fallback_guess_on_gpu_records_the_chosen_algorithm():
+    model = build_model("resnet18").cuda()
+    with torch.inference_mode(), swap(model, "winograd", backend="cudnn", fallback="guess", math="fma") as s:
+        model(torch.randn(1, 3, 64, 64, device="cuda"))
+        conv1 = next(iter(s.swapped["conv1"].plans.values()))  # 7x7 stride 2: not winograd
+    assert conv1.status in ("fallback", "ok") and conv1.algo_used in cudnn.FWD_ALGOS and conv1.backend == "cudnn"
