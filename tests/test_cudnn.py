@@ -125,9 +125,13 @@ def _conv_layers(model_name: str, size: int):
     """Each distinct conv layer of a model with its own input shape at ``size``."""
     model = build_model(model_name).cuda()
     seen, hooks = {}, []
+
+    def record(module, args, name) -> None:  # returns None: a hook's return value would replace the output
+        seen.setdefault(name, (module, tuple(args[0].shape)))
+
     for name, m in model.named_modules():
         if isinstance(m, torch.nn.Conv2d):
-            hooks.append(m.register_forward_hook(lambda m, a, o, n=name: seen.setdefault(n, (m, tuple(a[0].shape)))))
+            hooks.append(m.register_forward_hook(lambda m, a, o, n=name: record(m, a, n)))
     with torch.inference_mode():
         model(torch.randn(1, 3, size, size, device="cuda"))
     for h in hooks:
