@@ -8,19 +8,24 @@ beyond tolerance is an "error" and not timed. Knows nothing of files or config f
 
 from __future__ import annotations
 
+import logging
 import math
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from harness import algorithms, models
+from harness import algorithms, models, roofline
 from harness.algorithms import LayerPlan
 from harness.algorithms.swap import AlgoConv2d
 from harness.device import DeviceInfo
+from harness.energy import NvmlGpu, idle_power_w, pci_bus_id
 from harness.layers import LayerProbe, LayerRecord, conv_geometry
+from harness.profiler import ProfileSettings, profile
 from harness.spec import RunSpec
-from harness.stats import summarize
-from harness.timing import SamplingPolicy, measure
+from harness.timing import SamplingPolicy
 from harness.work import count_work
+
+log = logging.getLogger(__name__)
 
 TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _BASELINE = LayerPlan("torch", "torch", "torch", "ok")
@@ -48,13 +53,21 @@ class PointMeasurer:
         self.policy = SamplingPolicy(s.warmup_iters, s.warmup_s, s.min_iters, s.max_iters, s.max_time_s, s.target_ci_rel)
         self.tolerance_key = "tf32" if self.dtype == torch.float32 and self.math == "tensor_op" else spec.dtype
         self._verified_once = False
+        self.gpu: NvmlGpu | None = None
+        self.idle_power_w: float | None = None
+        if self.device.type == "cuda" and s.energy_window_s > 0:
+            self.gpu = NvmlGpu.open(pci_bus_id(self.device))
+            if self.gpu is not None:
+                self.idle_power_w = idle_power_w(self.gpu)  # once per job, before any work
+        elif self.device.type != "cuda":
+            log.info("energy is not measured on the CPU (no NVML): energy columns are null, energy_method 'none'")
 
     def input(self, size: int, batch: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.spec.seed)
         return torch.randn(batch, 3, size, size, generator=g).to(self.device, self.dtype)
 
-    def measure(self, size: int, batch: int) -> tuple[Row, list[Row]]:
-        """The point's row (with its status) and its layers' rows."""
+    def measure(self, size: int, batch: int, trace_path: Path | None = None) -> tuple[Row, list[Row]]:
+        """The point's row (with its status) and its layers' rows; ``trace_path``: also write a trace."""
         x = self.input(size, batch)
         model = self.model
 
@@ -82,19 +95,36 @@ class PointMeasurer:
             if problem:
                 point |= {"status": "error", "error": problem}
                 return point, self._layer_rows(records, plans, work.module_flops)
-            point |= self._memory(forward)
-            timing = measure(forward, self.device, self.policy)
-            with LayerProbe(model, self.device) as probe:
-                for _ in range(self.spec.stage.layer_iters):
-                    probe.run(forward)
-        stats = summarize(timing.samples_ms, batch)
-        point |= stats | {
-            "status": "ok", "error": None, "target_met": timing.target_met,
+            result = profile(model, x, self._settings(trace_path), self.gpu)
+        stats = result.stats
+        point |= stats | result.memory | {
+            "status": "ok", "error": None, "target_met": result.timing.target_met,
             "achieved_tflops": work.flops / (stats["p50_ms"] / 1e3) / 1e12,
         }
-        layers = self._layer_rows(probe.records, plans, work.module_flops)
+        if result.energy is not None:
+            point |= result.energy.columns() | {"idle_power_w": self.idle_power_w}
+        layers = self._layer_rows(result.layers, plans, work.module_flops)
         point["conv_coverage"] = sum(r["mean_ms"] for r in layers) / stats["p50_ms"] if layers else None
+        point |= self._model_roofline(x, work.flops, layers, result.memory)
         return point, layers
+
+    def _settings(self, trace_path: Path | None) -> ProfileSettings:
+        s = self.spec.stage
+        return ProfileSettings(self.policy, s.layer_iters, s.energy_window_s, trace_path)
+
+    def _model_roofline(self, x: torch.Tensor, flops: int, layers: list[Row], memory: Row) -> Row:
+        """Model-level traffic estimate: weights once, the input, and each conv layer's output once."""
+        param_bytes = sum(p.numel() * p.element_size() for p in self.model.parameters())
+        activations = sum(r["out_channels"] * r["out_h"] * r["out_w"] for r in layers) * x.shape[0] * x.element_size()
+        intensity, bound = roofline.verdict(flops, param_bytes + x.numel() * x.element_size() + activations,
+                                            self.spec.gpu.spec, self.spec.dtype, self.math)
+        peak = memory.get("peak_allocated_bytes")
+        return {
+            "param_bytes": param_bytes,
+            "activation_bytes": peak - param_bytes if peak is not None else None,
+            "arithmetic_intensity": intensity,
+            "roofline_bound": bound,
+        }
 
     # -- before timing ----------------------------------------------------------------------------------
     def _plan(self, forward: Callable[[], torch.Tensor]) -> list[LayerRecord]:
@@ -136,19 +166,6 @@ class PointMeasurer:
             )
         return None
 
-    def _memory(self, forward: Callable[[], torch.Tensor]) -> Row:
-        """Peak device memory of one forward (nothing on the CPU, where there is no such counter)."""
-        if self.device.type != "cuda":
-            return {}
-        torch.cuda.synchronize(self.device)
-        torch.cuda.reset_peak_memory_stats(self.device)
-        forward()
-        torch.cuda.synchronize(self.device)
-        return {
-            "peak_allocated_bytes": torch.cuda.max_memory_allocated(self.device),
-            "peak_reserved_bytes": torch.cuda.max_memory_reserved(self.device),
-        }
-
     # -- rows ---------------------------------------------------------------------------------------------
     def _layer_rows(self, records: list[LayerRecord], plans: list[LayerPlan], module_flops: dict[str, int]) -> list[Row]:
         calls: dict[str, int] = {}
@@ -157,6 +174,9 @@ class PointMeasurer:
         rows = []
         for rec, plan in zip(records, plans):
             flops = module_flops.get(rec.name)
+            flops = flops // calls[rec.name] if flops is not None else None
+            nbytes = roofline.conv_bytes(rec.in_shape, rec.out_shape, rec.module.weight.numel(), self.spec.dtype)
+            intensity, bound = roofline.verdict(flops, nbytes, self.spec.gpu.spec, self.spec.dtype, plan.math or self.math)
             rows.append(
                 {
                     "layer_index": rec.index, "layer_name": rec.name, **conv_geometry(rec.module),
@@ -166,7 +186,7 @@ class PointMeasurer:
                     "backend": plan.backend, "status": plan.status, "workspace_bytes": plan.workspace_bytes,
                     "math_type": plan.math, "detail": plan.detail,
                     **(rec.summary() if rec.times_ms else {}),
-                    "flops": flops // calls[rec.name] if flops is not None else None,
+                    "flops": flops, "bytes": nbytes, "arithmetic_intensity": intensity, "roofline_bound": bound,
                 }
             )
         total = sum(r.get("mean_ms") or 0.0 for r in rows)

@@ -23,7 +23,7 @@ def dataset(root: str | Path, table: str = "points") -> ds.Dataset:
     others = [t for t in TABLES if t != table]
     return ds.dataset(
         str(root), format="parquet", partitioning="hive", schema=TABLES[table],
-        ignore_prefixes=[".", "_", "run", *others],
+        ignore_prefixes=[".", "_", "run", "trace", *others],
     )
 
 

@@ -100,6 +100,7 @@ def run(
         "schema_version": SCHEMA_VERSION, "run_id": run_id, "stage": spec.stage.name, "model": spec.model.name,
         "algo": spec.algo, "gpu": spec.gpu.name, "device_name": device.name,
     }
+    traces: list[Path] = []
     try:
         measurer = PointMeasurer(spec, device)
         oom_at: dict[int, int] = {}  # batch size -> smallest input size that ran out of memory
@@ -110,13 +111,16 @@ def run(
                 if on_point:
                     on_point(key, None)
                 continue
-            point, layers = _measure_one(measurer, size, batch, oom_at)
+            trace = store.trace_path(key) if spec.trace else None
+            point, layers = _measure_one(measurer, size, batch, oom_at, trace)
             if point["status"] == "oom":
                 oom_at.setdefault(batch, size)
             point_id = identity | {"input_size": size, "batch_size": batch, "dtype": dtype, "measured_at": _now()}
             point = point_id | point | {"device": device.device.type, "config_hash": spec.config_hash()} | env
             layers = [point_id | row for row in layers]
             store.write_point(point, layers)
+            if trace is not None and trace.exists():
+                traces.append(trace)
             result.points.append(point)
             if on_point:
                 on_point(key, point)
@@ -126,7 +130,7 @@ def run(
         run_doc["error"] = f"{type(e).__name__}: {e}"
         raise
     finally:
-        result.files = store.compact()
+        result.files = store.compact() + traces
         statuses = [p["status"] for p in result.points]
         run_doc |= {
             "ended_at": _now(), "outcome": result.outcome, "points_planned": len(planned),
@@ -139,14 +143,14 @@ def run(
 
 
 def _measure_one(
-    measurer: PointMeasurer, size: int, batch: int, oom_at: dict[int, int]
+    measurer: PointMeasurer, size: int, batch: int, oom_at: dict[int, int], trace: Path | None
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Measure one point; an error in it becomes a row with a status, never the end of the job."""
     if batch in oom_at and size > oom_at[batch]:
         msg = f"skipped: input size {oom_at[batch]} already ran out of memory at batch size {batch}"
         return {"status": "oom", "error": msg}, []
     try:
-        return measurer.measure(size, batch)
+        return measurer.measure(size, batch, trace)
     except Exception as e:  # noqa: BLE001 - every failure of a point is recorded, then the sweep goes on
         if _is_oom(e):
             if measurer.device.type == "cuda":

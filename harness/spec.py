@@ -40,6 +40,7 @@ class StageSpec:
     target_ci_rel: float
     layer_iters: int
     verify_every_point: bool = False
+    energy_window_s: float = 5.0
     slurm: dict[str, Any] = field(default_factory=dict)
 
 
@@ -77,6 +78,7 @@ class RunSpec:
     fallback: str = "none"
     math: str = "auto"
     tolerance: dict[str, float] = field(default_factory=dict)
+    trace: bool = False
 
     def measurement_config(self) -> dict[str, Any]:
         """What decides how one point is measured: not where results go, not which points are planned.
@@ -168,6 +170,7 @@ def stage_from_dict(d: Mapping[str, Any]) -> StageSpec:
         max_time_s=float(_positive("stage.max_time_s", d["max_time_s"])),
         target_ci_rel=float(_positive("stage.target_ci_rel", d["target_ci_rel"])),
         verify_every_point=bool(d.get("verify_every_point", False)),
+        energy_window_s=float(_positive("stage.energy_window_s", d.get("energy_window_s", 5.0), allow_zero=True)),
         slurm=dict(d.get("slurm") or {}),
         **counts,
     )
@@ -212,4 +215,5 @@ def run_spec_from_dict(cfg: Mapping[str, Any]) -> RunSpec:
         fallback=_choice("fallback", cfg.get("fallback", "none"), algos.FALLBACKS),
         math=_choice("math", cfg.get("math", "auto"), algos.MATH),
         tolerance=tolerance,
+        trace=bool(cfg.get("trace", False)),
     )

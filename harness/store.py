@@ -138,6 +138,9 @@ class ResultStore:
         write_parquet_atomic(to_table([point], POINTS), path)
         return path
 
+    def trace_path(self, key: PointKey) -> Path:
+        return self.dir / f"trace-{self.run_id}.{point_label(key)}.json"
+
     def write_run(self, doc: dict[str, Any]) -> Path:
         path = self.dir / f"run-{self.run_id}.json"
         write_json_atomic(doc, path)

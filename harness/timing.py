@@ -66,8 +66,17 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(fn: Callable[[], object], device: torch.device, policy: SamplingPolicy) -> Timing:
-    """Warm up, then time ``fn`` until the median's CI is within target or a bound is reached."""
+ChunkTimer = Callable[[Callable[[], object], int], list[float]]
+
+
+def measure(
+    fn: Callable[[], object], device: torch.device, policy: SamplingPolicy, timer: ChunkTimer | None = None
+) -> Timing:
+    """Warm up, then time ``fn`` until the median's CI is within target or a bound is reached.
+
+    ``timer`` (default: CUDA events or perf_counter_ns by device) runs ``fn`` k times and returns each
+    time in ms; tests pass a synthetic one.
+    """
     warm = 0
     t_start = time.perf_counter()
     while warm < policy.warmup_iters or time.perf_counter() - t_start < policy.warmup_s:
@@ -75,7 +84,7 @@ def measure(fn: Callable[[], object], device: torch.device, policy: SamplingPoli
         warm += 1
     _sync(device)
 
-    timer = chunk_timer(device)
+    timer = timer or chunk_timer(device)
     samples: list[float] = []
     t_start = time.perf_counter()
     target_met = False

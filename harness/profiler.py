@@ -1,0 +1,99 @@
+"""The profiler: everything measured about one model on one input, usable from plain Python.
+
+    from harness.profiler import profile
+    result = profile(model, x)               # timing, per-layer pass, memory; energy where NVML works
+    result.stats["p50_ms"], result.layers[0].times_ms, result.energy
+
+Passes, each on its own: peak memory of one forward (GPU), whole-model timing with no hooks attached,
+the per-layer pass with hooks, the energy window (GPU with NVML), and optionally a torch.profiler trace.
+Knows nothing of Hydra, SLURM, files of results or the algorithms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from harness.energy import EnergyReading, NvmlGpu, measure_energy
+from harness.layers import LayerProbe, LayerRecord
+from harness.stats import summarize
+from harness.timing import SamplingPolicy, Timing, measure
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    policy: SamplingPolicy = field(default_factory=SamplingPolicy)
+    layer_iters: int = 10
+    energy_window_s: float = 5.0  # 0: no energy window
+    trace_path: Path | None = None  # write a Chrome/Perfetto trace of a few iterations here
+    trace_iters: int = 5
+
+
+@dataclass
+class Profile:
+    timing: Timing
+    stats: dict[str, Any]
+    memory: dict[str, Any]
+    layers: list[LayerRecord]
+    energy: EnergyReading | None
+    trace_path: Path | None
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def peak_memory(model: nn.Module, x: torch.Tensor) -> dict[str, Any]:
+    """Peak allocated/reserved bytes of one forward, after resetting the peak counters (GPU only)."""
+    device = x.device
+    if device.type != "cuda":
+        return {}
+    _sync(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    model(x)
+    _sync(device)
+    return {
+        "peak_allocated_bytes": torch.cuda.max_memory_allocated(device),
+        "peak_reserved_bytes": torch.cuda.max_memory_reserved(device),
+    }
+
+
+def layer_pass(model: nn.Module, x: torch.Tensor, iters: int) -> list[LayerRecord]:
+    with LayerProbe(model, x.device) as probe:
+        for _ in range(iters):
+            probe.run(lambda: model(x))
+    return probe.records
+
+
+def write_trace(model: nn.Module, x: torch.Tensor, path: Path, iters: int) -> Path:
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if x.device.type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    with torch.profiler.profile(activities=activities, record_shapes=True) as prof:
+        for _ in range(iters):
+            model(x)
+        _sync(x.device)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    prof.export_chrome_trace(str(path))
+    return path
+
+
+def profile(
+    model: nn.Module, x: torch.Tensor, settings: ProfileSettings = ProfileSettings(), gpu: NvmlGpu | None = None
+) -> Profile:
+    """Measure ``model`` on ``x`` (already on its device); ``gpu`` (NVML) enables the energy window."""
+    device = x.device
+    with torch.inference_mode():
+        memory = peak_memory(model, x)
+        timing = measure(lambda: model(x), device, settings.policy)
+        layers = layer_pass(model, x, settings.layer_iters)
+        energy = None
+        if gpu is not None and settings.energy_window_s > 0:
+            energy = measure_energy(lambda: model(x), gpu, settings.energy_window_s, lambda: _sync(device))
+        trace = write_trace(model, x, settings.trace_path, settings.trace_iters) if settings.trace_path else None
+    return Profile(timing, summarize(timing.samples_ms, x.shape[0]), memory, layers, energy, trace)
