@@ -6,7 +6,9 @@ Knows nothing of Hydra or SLURM: ``run(spec)`` can be called from plain Python.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -91,8 +93,10 @@ def run(
         "outcome": "running", "config": config, "measurement_config": spec.measurement_config(),
         "config_hash": spec.config_hash(), "device": device.device.type, "device_name": device.name,
         "environment": env | {"torch_cuda_build": torch.version.cuda},
+        "hostname": socket.gethostname(), "pid": os.getpid(),
     }
     store.write_run(run_doc)
+    store.recover()
 
     planned = plan_points(spec)
     done = set() if spec.remeasure else store.measured(spec.config_hash())

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,10 @@ from harness.errors import StoreError
 from harness.schema import LAYERS, POINTS, to_table
 
 log = logging.getLogger(__name__)
+
+# Temporary files carry the writer's host and pid, so that those of a dead writer can be removed.
+_HOST = socket.gethostname()
+_TMP_PREFIX = f".tmp-{_HOST}-{os.getpid()}-"
 
 # A point with one of these statuses is not measured again on resume; "error" rows are retried.
 DONE_STATUSES = frozenset({"ok", "oom", "unsupported"})
@@ -54,6 +59,19 @@ def point_label(key: PointKey) -> str:
     return f"s{size}-b{batch}-{dtype}"
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -64,7 +82,7 @@ def _fsync_dir(path: Path) -> None:
 
 def _atomic_write(path: Path, write: Any) -> None:
     """Call ``write(tmp_path)``, flush it to disk, then rename it to ``path`` in one step."""
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
+    tmp = path.with_name(f"{_TMP_PREFIX}{uuid.uuid4().hex}-{path.name}")
     try:
         write(tmp)
         with open(tmp, "rb+") as f:
@@ -106,6 +124,35 @@ class ResultStore:
                 f"cannot write results under {self.root}: {e.strerror or e} ({self.dir}). "
                 f"Choose a writable folder with results_dir=PATH."
             ) from e
+
+    def recover(self) -> list[str]:
+        """Tidy up after runs on this host whose process died (SIGKILL, OOM killer, power loss).
+
+        Their points are all on disk already; this merges their pieces into one file per table (as they
+        would have at their end), marks their run.json ``killed``, and removes their temporary files.
+        Runs of other hosts are left alone: only their own host can tell whether they are still alive.
+        Returns the ids of the runs recovered.
+        """
+        for tmp in self.dir.glob(f".tmp-{_HOST}-*"):
+            pid = tmp.name.split("-")[2 + _HOST.count("-")]
+            if pid.isdigit() and not _alive(int(pid)):
+                tmp.unlink(missing_ok=True)
+        recovered = []
+        for path in sorted(self.dir.glob("run-*.json")):
+            try:
+                doc = json.loads(path.read_text())
+            except (OSError, ValueError) as e:
+                log.warning("cannot read %s (%s)", path, e)
+                continue
+            if doc.get("outcome") != "running" or doc.get("hostname") != _HOST or _alive(doc.get("pid", -1)):
+                continue
+            other = ResultStore(self.root, self.partition, doc["run_id"])
+            other.compact()
+            doc |= {"outcome": "killed", "recovered_by": self.run_id}
+            other.write_run(doc)
+            log.warning("run %s died without finishing; its points are kept (recovered)", doc["run_id"])
+            recovered.append(doc["run_id"])
+        return recovered
 
     # -- reading what is there ------------------------------------------------------------------------
     def measured(self, config_hash: str) -> set[PointKey]:

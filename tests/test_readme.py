@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,12 +60,22 @@ def test_readme_harness_command(tmp_path: Path, args: list[str], refused: bool):
         assert list((tmp_path / "results").rglob("points-*.parquet"))
 
 
-def test_readme_python_snippet_reads_what_the_default_run_wrote(tmp_path: Path):
-    assert run_cli(*TINY, cwd=tmp_path).returncode == 0
-    (snippet,) = _blocks("python")
-    proc = subprocess.run(
-        ["python", "-c", snippet], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-        env={"PYTHONPATH": str(REPO), "PATH": str(Path(__import__("sys").executable).parent)},
+def _run_python(snippet: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", snippet], cwd=cwd, capture_output=True, text=True, timeout=120,
+        env={"PYTHONPATH": str(REPO), "PATH": str(Path(sys.executable).parent)},
     )
+
+
+def test_readme_python_snippets(tmp_path: Path):
+    snippets = _blocks("python")
+    reading = [s for s in snippets if '"results"' in s]
+    assert len(reading) == 1 and len(snippets) == 2
+    assert run_cli(*TINY, cwd=tmp_path).returncode == 0
+    proc = _run_python(reading[0], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "resnet18" in proc.stdout and "conv1" in proc.stdout
+    (profiling,) = [s for s in snippets if s not in reading]
+    proc = _run_python(profiling, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "('conv1', (1, 3, 64, 64))" in proc.stdout

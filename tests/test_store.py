@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -123,12 +126,12 @@ def test_a_failing_point_is_a_row_and_the_sweep_goes_on(results: Path, monkeypat
     spec = make_spec(results, *FAST, "stage.sizes=[32,40,48]")
     real = runner.PointMeasurer.measure
 
-    def flaky(self, size, batch):
+    def flaky(self, size, batch, trace=None):
         if size == 40:
             raise RuntimeError("CUDNN_STATUS_EXECUTION_FAILED (simulated)")
         if size == 48:
             raise MemoryError("out of memory (simulated)")
-        return real(self, size, batch)
+        return real(self, size, batch, trace)
 
     monkeypatch.setattr(runner.PointMeasurer, "measure", flaky)
     result = runner.run(spec)
@@ -144,11 +147,11 @@ def test_sizes_after_an_oom_are_recorded_as_skipped(results: Path, monkeypatch: 
     real = runner.PointMeasurer.measure
     tried = []
 
-    def measure(self, size, batch):
+    def measure(self, size, batch, trace=None):
         tried.append(size)
         if size >= 40:
             raise MemoryError("out of memory (simulated)")
-        return real(self, size, batch)
+        return real(self, size, batch, trace)
 
     monkeypatch.setattr(runner.PointMeasurer, "measure", measure)
     result = runner.run(spec)
@@ -163,3 +166,25 @@ def test_compacted_files_are_valid_parquet_with_the_schema(results: Path):
     runner.run(make_spec(results, *FAST))
     for path in results.rglob("*.parquet"):
         assert pq.read_schema(path).field("schema_version") is not None
+
+
+def test_recover_merges_runs_whose_process_died_and_leaves_other_hosts_alone(tmp_path: Path):
+    import socket
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    for run_id, host, pid in (("dead", socket.gethostname(), dead.pid), ("remote", "another-node", dead.pid),
+                              ("alive", socket.gethostname(), os.getpid())):
+        store = ResultStore(tmp_path, PART, run_id)
+        store.open()
+        store.write_run({"run_id": run_id, "outcome": "running", "hostname": host, "pid": pid})
+        store.write_point(_point(32, run_id=run_id), [_layer(32, 0, run_id=run_id)])
+    (store.dir / f".tmp-{socket.gethostname()}-{dead.pid}-abc-points-x.parquet").write_bytes(b"half")
+    assert ResultStore(tmp_path, PART, "new").recover() == ["dead"]
+    names = {p.name for p in store.dir.iterdir()}
+    assert {"points-dead.parquet", "layers-dead.parquet"} <= names
+    assert "points-remote.part-s32-b1-float32.parquet" in names  # another host's run may still be running
+    assert "points-alive.part-s32-b1-float32.parquet" in names
+    assert not [n for n in names if n.startswith(".tmp-")]
+    assert json.loads((store.dir / "run-dead.json").read_text())["outcome"] == "killed"
+    assert json.loads((store.dir / "run-remote.json").read_text())["outcome"] == "running"
