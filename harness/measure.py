@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+
 from harness import algorithms, models, roofline
 from harness.algorithms import LayerPlan
 from harness.algorithms.swap import AlgoConv2d

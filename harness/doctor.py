@@ -1,0 +1,166 @@
+"""`python -m harness.doctor`: check this machine before GPU hours are spent.
+
+Each line says ok / warning / problem, what was found, and a one-line fix. The exit code is 1 when
+something the run described by the arguments needs is missing (by default: the built-in local run), so a
+job script can call it first:
+
+    python -m harness.doctor                       # can the default run work here?
+    python -m harness.doctor --gpu l40s --algo gemm --slurm
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+from harness import algorithms
+from harness.device import what_this_machine_has
+from harness.errors import ConfigError
+from harness.spec import CONF_DIR, group_choices
+
+OK, WARNING, PROBLEM = "ok", "warning", "problem"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    found: str
+    fix: str = ""
+    needed: bool = False  # a problem with a needed check makes the exit code 1
+
+
+def python_and_packages() -> list[Check]:
+    import torchvision
+
+    py = sys.version_info
+    checks = [Check("python", OK if py >= (3, 10) else PROBLEM, sys.version.split()[0], "use Python 3.10 or newer", needed=True)]
+    checks.append(Check("torch", OK, f"{torch.__version__} (CUDA build {torch.version.cuda or 'none'})", needed=True))
+    checks.append(Check("torchvision", OK, torchvision.__version__, needed=True))
+    return checks
+
+
+def gpu_checks(gpu_name: str, algo: str) -> list[Check]:
+    wants_gpu = gpu_name != "local"
+    if not torch.cuda.is_available():
+        return [Check("cuda device", PROBLEM if wants_gpu else WARNING, what_this_machine_has(),
+                      "run on a GPU node (gpu=<type> through SLURM) or measure the CPU with gpu=local", needed=wants_gpu)]
+    name = torch.cuda.get_device_name()
+    matches = [g for g in group_choices("gpu") if (n := OmegaConf.load(CONF_DIR / "gpu" / f"{g}.yaml").get("nvml_name")) and n.lower() in name.lower()]
+    checks = [Check("cuda device", OK, f"{name} (CUDA {torch.version.cuda}); gpu configs: {', '.join(matches) or 'none, use gpu=local'}")]
+    if wants_gpu and gpu_name not in matches:
+        checks.append(Check(f"gpu={gpu_name}", PROBLEM, f"this GPU is {name}", f"use gpu={matches[0] if matches else 'local'}", needed=True))
+    checks += cudnn_checks(needed=algo not in ("torch",) + algorithms.reference.REFERENCE_ALGORITHMS)
+    checks += nvml_checks()
+    return checks
+
+
+def cudnn_checks(needed: bool) -> list[Check]:
+    from harness.algorithms import cudnn
+
+    try:
+        lib = cudnn.library()
+        cudnn.handle_for(torch.device("cuda", torch.cuda.current_device()))
+    except (cudnn.CudnnError, cudnn.CudnnUnavailable) as e:
+        return [Check("cudnn", PROBLEM, str(e), "install a PyTorch build with cuDNN 9 and check the driver", needed=needed)]
+    return [Check("cudnn", OK, f"{lib.version()} at {lib.path}; handle created")]
+
+
+def nvml_checks() -> list[Check]:
+    from harness.energy import NvmlGpu, pci_bus_id
+
+    gpu = NvmlGpu.open(pci_bus_id(torch.device("cuda", torch.cuda.current_device())))
+    if gpu is None:
+        return [Check("nvml", WARNING, "NVML not usable: energy is not measured", "install nvidia-ml-py and check the driver")]
+    if not gpu.has_counter:
+        return [Check("nvml energy counter", WARNING, f"{gpu.name()}: no energy counter (pre-Volta?)",
+                      "energy falls back to the power integral (energy_method=nvml_power_integral)")]
+    return [Check("nvml energy counter", OK, f"{gpu.name()}; instant power {'yes' if gpu.has_instant_power else 'no (1 s average)'}")]
+
+
+def algorithm_checks(algo: str) -> list[Check]:
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    backend = algorithms.resolve_backend("auto", device)
+    here = algorithms.runnable_on(device, backend)
+    if device.type == "cuda":
+        here = tuple(dict.fromkeys(here + algorithms.runnable_on(device, "reference")))  # direct: backend=reference
+    if algo in here:
+        return [Check("algorithms", OK, f"on {device.type} ({backend} by default): {', '.join(here)}")]
+    return [Check("algorithms", PROBLEM, f"algo={algo} cannot run on {device.type}; here: {', '.join(here)}",
+                  "run it on a GPU node", needed=True)]
+
+
+def slurm_checks(needed: bool) -> list[Check]:
+    missing = [c for c in ("sbatch", "squeue", "sacct", "scontrol") if shutil.which(c) is None]
+    if missing:
+        return [Check("slurm", PROBLEM if needed else WARNING, f"not found: {', '.join(missing)}",
+                      "load your site's SLURM module, or run locally", needed=needed)]
+    try:
+        proc = subprocess.run(["sacct", "-n", "-X", "-S", "now"], capture_output=True, text=True, timeout=10)
+        ok = proc.returncode == 0
+        found = "accounting reachable" if ok else f"sacct failed: {proc.stderr.strip()[:120]}"
+    except subprocess.TimeoutExpired:
+        ok, found = False, "sacct timed out after 10 s"
+    return [Check("slurm accounting", OK if ok else PROBLEM, found, "" if ok else "ask your admins: job states need slurmdbd", needed=needed)]
+
+
+def writable_checks(results: Path, jobs: Path) -> list[Check]:
+    checks = []
+    for label, path in (("results dir", results), ("jobs dir", jobs)):
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / f".doctor-{uuid.uuid4().hex}"
+            probe.write_text("")
+            probe.unlink()
+            checks.append(Check(label, OK, f"{path.resolve()} is writable"))
+        except OSError as e:
+            checks.append(Check(label, PROBLEM, f"{path}: {e.strerror or e}", f"choose another folder (results_dir=...)", needed=True))
+    return checks
+
+
+def run_checks(gpu: str, algo: str, slurm: bool, results: Path, jobs: Path) -> list[Check]:
+    return (
+        python_and_packages() + gpu_checks(gpu, algo) + algorithm_checks(algo) + slurm_checks(slurm)
+        + writable_checks(results, jobs)
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.doctor", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gpu", default="local", choices=group_choices("gpu"), help="the gpu type the run asks for")
+    parser.add_argument("--algo", default="torch", help="the algorithm the run asks for")
+    parser.add_argument("--slurm", action="store_true", help="the run is submitted to SLURM")
+    parser.add_argument("--results-dir", type=Path, default=Path("results"))
+    parser.add_argument("--jobs-dir", type=Path, default=Path("jobs"))
+    args = parser.parse_args(argv)
+    try:
+        algo = algorithms.canonical_name(args.algo)
+    except ConfigError as e:
+        parser.error(str(e))
+    checks = run_checks(args.gpu, algo, args.slurm, args.results_dir, args.jobs_dir)
+    table = Table(title="harness doctor")
+    for col in ("check", "status", "found", "fix"):
+        table.add_column(col)
+    colour = {OK: "green", WARNING: "yellow", PROBLEM: "red"}
+    for c in checks:
+        table.add_row(c.name, f"[{colour[c.status]}]{c.status}[/]", c.found, c.fix if c.status != OK else "")
+    Console(width=160).print(table)
+    blocking = [c for c in checks if c.status == PROBLEM and c.needed]
+    if blocking:
+        Console(stderr=True).print(f"{len(blocking)} problem(s) stop this run: {', '.join(c.name for c in blocking)}")
+    return 1 if blocking else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

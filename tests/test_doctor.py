@@ -1,0 +1,67 @@
+"""`python -m harness.doctor` on this machine, with fake SLURM commands on PATH."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+import torch
+
+from harness import doctor
+
+pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only machine's answers")
+
+
+def _fake_command(folder: Path, name: str, script: str) -> None:
+    path = folder / name
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+def _by_name(checks):
+    return {c.name: c for c in checks}
+
+
+def test_default_run_is_possible_here_with_warnings(tmp_path: Path, capsys: pytest.CaptureFixture):
+    code = doctor.main(["--results-dir", str(tmp_path / "r"), "--jobs-dir", str(tmp_path / "j")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "no CUDA GPU" in out and "warning" in out and "direct, gemm, fft, winograd, torch" in out
+
+
+def test_a_gpu_run_is_refused_here(tmp_path: Path, capsys: pytest.CaptureFixture):
+    code = doctor.main(["--gpu", "l40s", "--algo", "implicit precomp gemm", "--results-dir", str(tmp_path)])
+    assert code == 1
+    assert "cuda device" in capsys.readouterr().err
+    checks = _by_name(doctor.run_checks("l40s", "implicit_precomp_gemm", False, tmp_path, tmp_path))
+    assert checks["cuda device"].status == "problem" and checks["algorithms"].status == "problem"
+
+
+def test_slurm_commands_and_accounting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    (c,) = doctor.slurm_checks(needed=True)
+    assert c.status == "problem" and "sbatch" in c.found
+    for name in ("sbatch", "squeue", "scontrol"):
+        _fake_command(tmp_path, name, "exit 0")
+    _fake_command(tmp_path, "sacct", "echo 'Slurm accounting storage is disabled' >&2; exit 1")
+    (c,) = doctor.slurm_checks(needed=True)
+    assert c.status == "problem" and "accounting storage is disabled" in c.found
+    _fake_command(tmp_path, "sacct", "exit 0")
+    (c,) = doctor.slurm_checks(needed=True)
+    assert c.status == "ok"
+
+
+def test_unwritable_results_dir_is_a_problem(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    checks = _by_name(doctor.writable_checks(blocker / "results", tmp_path / "jobs"))
+    assert checks["results dir"].status == "problem" and checks["results dir"].needed
+    assert checks["jobs dir"].status == "ok"
+
+
+def test_unknown_algorithm_is_refused(capsys: pytest.CaptureFixture):
+    with pytest.raises(SystemExit):
+        doctor.main(["--algo", "magic"])
+    assert "valid choices" in capsys.readouterr().err
