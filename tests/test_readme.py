@@ -23,16 +23,15 @@ def _blocks(lang: str) -> list[str]:
     return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
 
 
-def _harness_commands() -> list[tuple[list[str], bool]]:
-    """(arguments after `python -m harness`, whether the README says it is refused here)."""
+def _harness_commands() -> list[tuple[str, list[str], bool]]:
+    """(module, arguments, whether the README says it is refused here) of each `python -m harness...` line."""
     out = []
     for block in _blocks("bash"):
         for line in block.splitlines():
             command, _, comment = line.partition("#")
-            if "python -m harness" not in command:
-                continue
-            args = shlex.split(command.split("python -m harness", 1)[1])
-            out.append((args, "refused" in comment))
+            match = re.search(r"python -m (harness(?:\.\w+)?)(.*)", command)
+            if match:
+                out.append((match.group(1), shlex.split(match.group(2)), "refused" in comment))
     return out
 
 
@@ -48,15 +47,15 @@ def test_ci_runs_the_readme_test_command():
     assert test_command in (REPO / ".ci" / "run").read_text()
 
 
-@pytest.mark.parametrize(("args", "refused"), _harness_commands(), ids=lambda v: " ".join(v) if isinstance(v, list) else str(v))
-def test_readme_harness_command(tmp_path: Path, args: list[str], refused: bool):
-    shows_only = "--cfg" in args or "--help" in args
-    proc = run_cli(*args, *([] if shows_only else TINY), cwd=tmp_path)
+@pytest.mark.parametrize(("module", "args", "refused"), _harness_commands(), ids=lambda v: " ".join(v) if isinstance(v, list) else str(v))
+def test_readme_harness_command(tmp_path: Path, module: str, args: list[str], refused: bool):
+    runs = module == "harness" and "--cfg" not in args and "--help" not in args
+    proc = run_cli(*args, *(TINY if runs else []), cwd=tmp_path, module=module)
     if refused:
         assert proc.returncode != 0 and "error:" in proc.stderr
         return
     assert proc.returncode == 0, proc.stderr
-    if not shows_only:
+    if runs:
         assert list((tmp_path / "results").rglob("points-*.parquet"))
 
 
