@@ -1,42 +1,32 @@
 """`python -m harness key=value ...`: measure one stage x model x algorithm x GPU type (Hydra entry point).
 
-Thin on purpose: turn Hydra's config into a RunSpec, run it, show the result. Errors a user can fix are
-printed as one message (no traceback) with exit code 2.
+Thin on purpose: resolve Hydra's config, hand it to ``harness.cli``, print errors a user can fix as one
+message (no traceback) with exit code 2. Multirun (-m) goes through the harness's launcher plugin, which
+is registered here explicitly (see hydra_plugins/harness_launcher).
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import hydra
+from hydra.core.plugins import Plugins
 from omegaconf import DictConfig, OmegaConf
-from rich.console import Console
 
-from harness import console
+from harness.cli import launch_configs
 from harness.errors import HarnessError
-from harness.runner import plan_points, run
-from harness.spec import run_spec_from_dict
+from hydra_plugins.harness_launcher.harness_launcher import HarnessLauncher
 
-log = logging.getLogger("harness")
+Plugins.instance().register(HarnessLauncher)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    out = Console()
     try:
-        resolved = OmegaConf.to_container(cfg, resolve=True)
-        spec = run_spec_from_dict(resolved)
-        total = len(plan_points(spec))
-        with console.progress(Console(stderr=True)) as bar:
-            task = bar.add_task(f"{spec.model.name} {spec.algo} {spec.stage.name}", total=total)
-            result = run(spec, config=resolved, on_point=lambda key, point: bar.advance(task))
+        launch_configs([OmegaConf.to_container(cfg, resolve=True)])
     except HarnessError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    console.report(out, result)
-    if any(p["status"] != "ok" for p in result.points):
-        log.warning("some points did not measure ok; see the status column")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from typing import TYPE_CHECKING
+
 from harness.runner import RunResult
+
+if TYPE_CHECKING:
+    from harness.launch import Sweep
 
 
 def progress(console: Console) -> Progress:
@@ -59,3 +64,21 @@ def report(console: Console, result: RunResult) -> None:
     console.print(f"run {result.run_id}: {result.outcome}; files in {result.directory}:")
     for path in result.files:
         console.print(f"  {path}", soft_wrap=True, highlight=False)
+
+
+def report_submission(console: Console, sweep: "Sweep") -> None:
+    """What was submitted, where its logs and results go, and how to watch it."""
+    total = sum(len(g.jobs) for g in sweep.groups)
+    console.print(f"submitted {total} job(s) to SLURM in {len(sweep.groups)} sbatch call(s); nothing waits for them:")
+    for group in sweep.groups:
+        array_id = group.jobs[0].job_id.split("_")[0]
+        console.print(f"  job {array_id}: {len(group.tasks)} task(s), partition={group.parameters.get('slurm_partition')}, "
+                      f"constraint={group.parameters.get('slurm_constraint')}, time {group.parameters['timeout_min']} min")
+        for task, job in zip(group.tasks, group.jobs):
+            leaf = task.spec.results_dir / f"stage={task.spec.stage.name}" / f"gpu={task.spec.gpu.name}" / f"model={task.spec.model.name}" / f"algo={task.spec.algo}"
+            console.print(f"    {job.job_id} {task.label}", highlight=False)
+            console.print(f"      log: {job.paths.stdout}", soft_wrap=True, highlight=False)
+            console.print(f"      results: {leaf}", soft_wrap=True, highlight=False)
+    ids = ",".join(g.jobs[0].job_id.split("_")[0] for g in sweep.groups)
+    console.print(f"watch: squeue -j {ids}   (finished: sacct -j {ids})", highlight=False)
+    console.print(f"manifest: {sweep.manifest_path}", soft_wrap=True, highlight=False)

@@ -13,5 +13,9 @@ class DeviceMismatchError(HarnessError):
     """The configured GPU type is not what this machine has."""
 
 
+class Cancelled(BaseException):
+    """The job was cancelled (SIGTERM outside a checkpoint): stop, keep what was measured, say so."""
+
+
 class StoreError(HarnessError):
     """The results directory cannot be written or read."""

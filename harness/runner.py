@@ -19,7 +19,7 @@ import torch
 from harness import algorithms, models
 from harness.device import DeviceInfo, resolve_device
 from harness.environment import provenance
-from harness.errors import ConfigError
+from harness.errors import Cancelled, ConfigError
 from harness.measure import PointMeasurer
 from harness.schema import SCHEMA_VERSION
 from harness.spec import RunSpec
@@ -95,6 +95,12 @@ def run(
         "environment": env | {"torch_cuda_build": torch.version.cuda},
         "hostname": socket.gethostname(), "pid": os.getpid(),
     }
+    previous = store.read_run()
+    if previous is not None:  # the same run resumed: a requeued SLURM job
+        run_doc |= {"started_at": previous.get("started_at", started), "attempts": previous.get("attempts", 1) + 1}
+        run_doc["slurm_job_ids"] = [*previous.get("slurm_job_ids", []), env["slurm_job_id"]]
+    else:
+        run_doc |= {"attempts": 1, "slurm_job_ids": [env["slurm_job_id"]]}
     store.write_run(run_doc)
     store.recover()
 
@@ -130,7 +136,7 @@ def run(
                 on_point(key, point)
         result.outcome = "completed"
     except BaseException as e:
-        result.outcome = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+        result.outcome = _outcome_of(e)
         run_doc["error"] = f"{type(e).__name__}: {e}"
         raise
     finally:
@@ -144,6 +150,14 @@ def run(
         }
         result.files.append(store.write_run(run_doc))
     return result
+
+
+def _outcome_of(e: BaseException) -> str:
+    if isinstance(e, Cancelled):
+        return "cancelled"
+    if isinstance(e, (KeyboardInterrupt, SystemExit)):  # Ctrl-C; a SLURM job checkpointed and requeued
+        return "interrupted"
+    return "failed"
 
 
 def _measure_one(

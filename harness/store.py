@@ -144,6 +144,8 @@ class ResultStore:
             except (OSError, ValueError) as e:
                 log.warning("cannot read %s (%s)", path, e)
                 continue
+            if doc.get("run_id") == self.run_id:  # this run, resumed (a requeued SLURM job)
+                continue
             if doc.get("outcome") != "running" or doc.get("hostname") != _HOST or _alive(doc.get("pid", -1)):
                 continue
             other = ResultStore(self.root, self.partition, doc["run_id"])
@@ -187,6 +189,17 @@ class ResultStore:
 
     def trace_path(self, key: PointKey) -> Path:
         return self.dir / f"trace-{self.run_id}.{point_label(key)}.json"
+
+    def read_run(self) -> dict[str, Any] | None:
+        """This run's run.json, if an earlier attempt of it wrote one."""
+        path = self.dir / f"run-{self.run_id}.json"
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as e:
+            log.warning("cannot read %s: %s", path, e)
+            return None
 
     def write_run(self, doc: dict[str, Any]) -> Path:
         path = self.dir / f"run-{self.run_id}.json"

@@ -1,0 +1,239 @@
+"""Launching jobs: here in this process, or on SLURM through submitit, without waiting.
+
+A sweep (Hydra's multirun, or one run) becomes ``Task``s: a resolved config, its RunSpec and a run id.
+Tasks bound for SLURM are grouped by the resources they need (the stage's time, memory and cpus; the GPU
+type's partition, gres and constraint), and each group is submitted as one job array; the call returns
+as soon as sbatch has answered. A manifest under ``<launcher.folder>/<sweep id>/manifest.json`` records
+job ids, each task's config and where its results go, for the status tool and for people.
+
+The job (``HarnessJob``) is checkpointable: on SLURM's timeout or preemption signal submitit requeues it
+with the same arguments, the same run id, and the runner skips the points already written, so every point
+is measured exactly once however many times the job is interrupted (up to ``max_requeues``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import submitit
+
+from harness.errors import Cancelled, ConfigError
+from harness.runner import RunResult, new_run_id, run
+from harness.spec import RunSpec, run_spec_from_dict
+from harness.stages import check_stage_gate
+from harness.store import write_json_atomic
+
+log = logging.getLogger(__name__)
+
+LAUNCHERS = ("auto", "local", "slurm")
+
+
+@dataclass(frozen=True)
+class LauncherSpec:
+    name: str = "auto"
+    folder: Path = Path("jobs")
+    array_parallelism: int = 16
+    max_requeues: int = 3
+    signal_delay_s: int = 90
+    account: str | None = None
+    qos: str | None = None
+    wait: bool = False
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "LauncherSpec":
+        d = dict(d or {})
+        if d.get("name", "auto") not in LAUNCHERS:
+            raise ConfigError(f"unknown launcher {d.get('name')!r}; valid choices: {', '.join(LAUNCHERS)}")
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        known["folder"] = Path(str(known.get("folder", "jobs")))
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One job of a sweep: what to measure (the resolved config) and under which run id."""
+
+    config: dict[str, Any]
+    spec: RunSpec
+    run_id: str
+
+    @property
+    def label(self) -> str:
+        s = self.spec
+        return f"{s.stage.name}/{s.gpu.name}/{s.model.name}/{s.algo}"
+
+
+def make_task(config: dict[str, Any]) -> Task:
+    """A Task from a resolved config (no ``hydra`` node); refuses a stage whose sanity stage failed."""
+    config = dict(config)
+    config["results_dir"] = str(Path(str(config.get("results_dir", "results"))).resolve())
+    spec = run_spec_from_dict(config)
+    check_stage_gate(spec, force=bool(config.get("force", False)))
+    return Task(config, spec, new_run_id())
+
+
+def in_slurm_job() -> bool:
+    return "SLURM_JOB_ID" in os.environ
+
+
+def where(launcher: LauncherSpec, task: Task) -> str:
+    """"local" or "slurm" for a task, by the launcher's name (auto: SLURM for a named GPU type, if any)."""
+    has_sbatch = shutil.which("sbatch") is not None
+    if launcher.name == "local" or in_slurm_job():
+        return "local"
+    if launcher.name == "slurm":
+        if not has_sbatch:
+            raise ConfigError("launcher=slurm, but sbatch is not on PATH: run on a login node, or use launcher=local")
+        return "slurm"
+    return "slurm" if has_sbatch and task.spec.gpu.nvml_name is not None else "local"
+
+
+def slurm_parameters(spec: RunSpec, launcher: LauncherSpec) -> dict[str, Any]:
+    """submitit's parameters for a job of this stage on this GPU type (never a shell string)."""
+    stage, gpu = spec.stage.slurm, spec.gpu.slurm or {}
+    params: dict[str, Any] = {
+        "name": f"harness-{spec.stage.name}-{spec.gpu.name}",
+        "timeout_min": int(stage.get("timeout_min", 60)),
+        "mem_gb": stage.get("mem_gb"),
+        "cpus_per_task": stage.get("cpus_per_task"),
+        "slurm_partition": gpu.get("partition"),
+        "slurm_gres": gpu.get("gres"),
+        "slurm_constraint": gpu.get("constraint"),
+        "slurm_account": launcher.account,
+        "slurm_qos": launcher.qos,
+        "slurm_array_parallelism": launcher.array_parallelism,
+        "slurm_signal_delay_s": launcher.signal_delay_s,
+    }
+    extra = {k: v for k, v in gpu.items() if k not in ("partition", "gres", "constraint")}
+    if extra:
+        params["slurm_additional_parameters"] = extra
+    return {k: v for k, v in params.items() if v is not None}
+
+
+class _Signals:
+    """SIGTERM means "cancelled" unless it follows submitit's checkpoint-and-requeue (SIGUSR2), when SLURM
+    terminates the old attempt of a job it has just requeued."""
+
+    def __init__(self) -> None:
+        self.requeueing = False
+        self._submitit_usr2 = signal.getsignal(signal.SIGUSR2)
+
+    def install(self) -> None:
+        signal.signal(signal.SIGUSR2, self._usr2)
+        signal.signal(signal.SIGTERM, self._term)
+
+    def _usr2(self, signum: int, frame: Any) -> None:
+        self.requeueing = True
+        if callable(self._submitit_usr2):
+            self._submitit_usr2(signum, frame)
+
+    def _term(self, signum: int, frame: Any) -> None:
+        if self.requeueing:
+            log.info("SIGTERM after the requeue: this attempt ends, the job goes on")
+            return
+        raise Cancelled(f"received {signal.Signals(signum).name}: the job was cancelled")
+
+
+class HarnessJob(submitit.helpers.Checkpointable):
+    """What a SLURM job runs: the runner, for one task. Requeued with the same run id when interrupted."""
+
+    def __call__(self, config: dict[str, Any], run_id: str) -> dict[str, Any]:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        _Signals().install()  # submitit ignores SIGTERM; scancel sends it
+        spec = run_spec_from_dict(config)
+        result = run(spec, config=config, run_id=run_id)
+        statuses = [p["status"] for p in result.points]
+        return {
+            "run_id": run_id, "outcome": result.outcome, "directory": str(result.directory),
+            "points": len(result.points), "skipped": len(result.skipped),
+            "by_status": {s: statuses.count(s) for s in sorted(set(statuses))},
+        }
+
+
+@dataclass
+class SubmittedGroup:
+    parameters: dict[str, Any]
+    tasks: list[Task]
+    jobs: list[Any]  # submitit Job objects, one per task (array tasks share the array's id)
+
+
+@dataclass
+class Sweep:
+    sweep_id: str
+    folder: Path
+    groups: list[SubmittedGroup] = field(default_factory=list)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.folder / "manifest.json"
+
+
+def _resource_key(params: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in params.items() if k != "name"}, sort_keys=True, default=str)
+
+
+def group_by_resources(tasks: Iterable[Task], launcher: LauncherSpec) -> list[tuple[dict[str, Any], list[Task]]]:
+    groups: dict[str, tuple[dict[str, Any], list[Task]]] = {}
+    for task in tasks:
+        params = slurm_parameters(task.spec, launcher)
+        groups.setdefault(_resource_key(params), (params, []))[1].append(task)
+    return list(groups.values())
+
+
+def submit(tasks: list[Task], launcher: LauncherSpec) -> Sweep:
+    """Submit tasks to SLURM, one job array per resource group (a lone task: a plain job); no waiting."""
+    sweep_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + tasks[0].run_id.rsplit("-", 1)[1]
+    sweep = Sweep(sweep_id, (launcher.folder / sweep_id).resolve())
+    for params, group in group_by_resources(tasks, launcher):
+        executor = submitit.AutoExecutor(folder=sweep.folder / "%j", cluster="slurm", slurm_max_num_timeout=launcher.max_requeues)
+        executor.update_parameters(**params)
+        if len(group) == 1:
+            jobs = [executor.submit(HarnessJob(), group[0].config, group[0].run_id)]
+        else:
+            with executor.batch():
+                jobs = [executor.submit(HarnessJob(), t.config, t.run_id) for t in group]
+        sweep.groups.append(SubmittedGroup(params, group, jobs))
+        log.info("submitted %d task(s) as %s", len(group), jobs[0].job_id.split("_")[0])
+    write_manifest(sweep, launcher)
+    return sweep
+
+
+def write_manifest(sweep: Sweep, launcher: LauncherSpec) -> Path:
+    doc = {
+        "sweep_id": sweep.sweep_id,
+        "created_at": datetime.now(timezone.utc).isoformat(),
+        "launcher": "slurm",
+        "max_requeues": launcher.max_requeues,
+        "groups": [
+            {
+                "parameters": g.parameters,
+                "array_job_id": g.jobs[0].job_id.split("_")[0],
+                "tasks": [
+                    {
+                        "job_id": job.job_id, "run_id": t.run_id, "stage": t.spec.stage.name,
+                        "model": t.spec.model.name, "algo": t.spec.algo, "gpu": t.spec.gpu.name,
+                        "results_dir": str(t.spec.results_dir), "stdout": str(job.paths.stdout),
+                        "points_planned": len(t.spec.stage.sizes) * len(t.spec.batch_sizes), "config": t.config,
+                    }
+                    for t, job in zip(g.tasks, g.jobs)
+                ],
+            }
+            for g in sweep.groups
+        ],
+    }
+    sweep.folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(doc, sweep.manifest_path)
+    return sweep.manifest_path
+
+
+def run_here(tasks: list[Task], on_point: Any = None) -> list[RunResult]:
+    """Run tasks in this process, one after another."""
+    return [run(t.spec, config=t.config, run_id=t.run_id, on_point=on_point) for t in tasks]

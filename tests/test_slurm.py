@@ -1,0 +1,190 @@
+"""The launcher against a REAL one-node SLURM cluster on localhost (scripts/slurm-test-cluster.sh).
+
+Skipped where no cluster is reachable, except in CI (CI=true), where a missing cluster is a failure.
+The jobs measure the CPU (gpu.nvml_name=null lets a gpu type run on any device), under the node's fake
+GPUs and features, so --gres and --constraint are exercised as on a real site.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.results import read
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE")
+ON_TEST_CLUSTER = [
+    "launcher=slurm", "gpu.nvml_name=null", "stage.slurm.cpus_per_task=1", "stage.slurm.mem_gb=2",
+    "stage.warmup_iters=1", "stage.min_iters=3", "stage.max_iters=3", "stage.layer_iters=1",
+]
+
+
+def _cluster_reachable() -> bool:
+    if shutil.which("sinfo") is None:
+        return False
+    try:
+        return subprocess.run(["sinfo", "-h"], capture_output=True, timeout=10).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster() -> None:
+    if not _cluster_reachable():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but no SLURM cluster is reachable: run scripts/slurm-test-cluster.sh first")
+        pytest.skip("no SLURM cluster reachable (scripts/slurm-test-cluster.sh starts one)")
+
+
+def _state(job_id: str) -> str:
+    out = subprocess.run(["sacct", "-n", "-X", "-P", "-j", job_id, "-o", "State"], capture_output=True, text=True).stdout
+    states = [line.split()[0] for line in out.splitlines() if line.strip()]
+    return states[-1] if states else "UNKNOWN"
+
+
+def _wait(job_ids: list[str], timeout_s: float = 400) -> dict[str, str]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        states = {j: _state(j) for j in job_ids}
+        if all(s in TERMINAL for s in states.values()):
+            return states
+        time.sleep(2)
+    raise AssertionError(f"jobs did not end in {timeout_s} s: {states}")
+
+
+def _manifest(cwd: Path) -> dict:
+    (path,) = cwd.glob("jobs/*/manifest.json")
+    return json.loads(path.read_text())
+
+
+def _task_ids(manifest: dict) -> list[str]:
+    return [t["job_id"] for g in manifest["groups"] for t in g["tasks"]]
+
+
+def _run_doc(leaf: Path) -> dict:
+    (path,) = leaf.glob("run-*.json")
+    return json.loads(path.read_text())
+
+
+def _submit(cwd: Path, *args: str) -> tuple[subprocess.CompletedProcess, float]:
+    t0 = time.monotonic()
+    proc = run_cli(*ON_TEST_CLUSTER, *args, cwd=cwd)
+    return proc, time.monotonic() - t0
+
+
+def _wait_for_points(leaf: Path, n: int, timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if leaf.exists() and len(list(leaf.glob("points-*.parquet"))) >= n:
+            return
+        time.sleep(1)
+    raise AssertionError(f"fewer than {n} points written under {leaf} in {timeout_s} s")
+
+
+def test_one_job_end_to_end(tmp_path: Path):
+    proc, seconds = _submit(tmp_path, "gpu=l40s", "stage.sizes=[32,40]", "launcher.wait=true")
+    assert proc.returncode == 0, proc.stderr
+    assert "submitted 1 job(s) to SLURM in 1 sbatch call(s)" in proc.stdout and "squeue -j" in proc.stdout
+    (job_id,) = _task_ids(_manifest(tmp_path))
+    assert _wait([job_id]) == {job_id: "COMPLETED"}
+    leaf = tmp_path / "results/stage=sanity/gpu=l40s/model=resnet18/algo=torch"
+    points = read(tmp_path / "results")
+    assert sorted(points["input_size"]) == [32, 40] and set(points["slurm_job_id"]) == {job_id}
+    doc = _run_doc(leaf)
+    assert doc["outcome"] == "completed" and doc["attempts"] == 1 and doc["slurm_job_ids"] == [job_id]
+
+
+def test_multirun_is_one_array_per_resource_group(tmp_path: Path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "sbatch.calls"
+    wrapper = bin_dir / "sbatch"
+    wrapper.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\nexec {shutil.which('sbatch')} \"$@\"\n")
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    env_path = f"{bin_dir}:{os.environ['PATH']}"
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [os.sys.executable, "-m", "harness", "-m", "gpu=l40s,h100", "algo=torch,gemm", *ON_TEST_CLUSTER, "stage.sizes=[32]"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env=os.environ | {"PATH": env_path, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
+    submit_s = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stderr
+    assert "sweep of 4 jobs: 0 here, 4 on SLURM" in proc.stdout
+    assert len(log.read_text().splitlines()) == 2  # one sbatch call per gpu type
+    manifest = _manifest(tmp_path)
+    assert sorted(g["parameters"]["slurm_constraint"] for g in manifest["groups"]) == ["gpu2h100", "gpul40s"]
+    states = _wait(_task_ids(manifest))
+    assert set(states.values()) == {"COMPLETED"}, states
+    points = read(tmp_path / "results")
+    assert sorted(zip(points["gpu"], points["algo"])) == [("h100", "gemm"), ("h100", "torch"), ("l40s", "gemm"), ("l40s", "torch")]
+    assert submit_s < 30
+
+
+HEAVY = ["model=resnet18", "stage.min_iters=40", "stage.max_iters=40", "stage.layer_iters=5",
+         f"stage.sizes=[{','.join(str(s) for s in range(160, 260, 4))}]"]  # 25 points of about 2 s each
+
+
+def _exactly_once(results: Path, expected: int) -> None:
+    points = read(results)
+    assert len(points) == expected and points["input_size"].is_unique
+    layers = read(results, "layers")
+    assert layers.groupby(["input_size", "layer_index"]).size().max() == 1
+
+
+MANY = [f"stage.sizes=[{','.join(str(s) for s in range(32, 232, 4))}]", "batch_size=[1,2,3,4]"]  # 200 small points
+
+
+def test_timeouts_requeue_and_resume_every_point_exactly_once(tmp_path: Path):
+    """SLURM signals a job up to a minute before its limit: with a 1-minute limit each attempt gets a few
+    seconds to a minute, so 200 small points take several attempts."""
+    proc, _ = _submit(tmp_path, "gpu=l40s", *MANY, "stage.slurm.timeout_min=1", "launcher.signal_delay_s=30",
+                      "launcher.max_requeues=30")
+    assert proc.returncode == 0, proc.stderr
+    (job_id,) = _task_ids(_manifest(tmp_path))
+    assert _wait([job_id], timeout_s=1500) == {job_id: "COMPLETED"}
+    points = read(tmp_path / "results")
+    assert len(points) == 200 and not points.duplicated(["input_size", "batch_size"]).any()
+    doc = _run_doc(tmp_path / "results/stage=sanity/gpu=l40s/model=resnet18/algo=torch")
+    assert doc["outcome"] == "completed" and doc["attempts"] >= 3
+
+
+def test_preempted_job_resumes_every_point_exactly_once(tmp_path: Path):
+    proc, _ = _submit(tmp_path, "gpu=l40s", *HEAVY, "stage.slurm.cpus_per_task=2")
+    assert proc.returncode == 0, proc.stderr
+    (job_id,) = _task_ids(_manifest(tmp_path))
+    leaf = tmp_path / "results/stage=sanity/gpu=l40s/model=resnet18/algo=torch"
+    _wait_for_points(leaf, 2)
+    high = subprocess.run(["sbatch", "--parsable", "-p", "gpu-high", "-c", "2", "--mem=1G", "-o", "/dev/null", "--wrap", "sleep 5"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert _wait([high]) == {high: "COMPLETED"}
+    assert _wait([job_id], timeout_s=900) == {job_id: "COMPLETED"}
+    _exactly_once(tmp_path / "results", 25)
+    doc = _run_doc(leaf)
+    assert doc["outcome"] == "completed" and doc["attempts"] >= 2
+
+
+def test_cancelled_job_keeps_its_points_and_says_so(tmp_path: Path):
+    proc, _ = _submit(tmp_path, "gpu=l40s", *HEAVY)
+    assert proc.returncode == 0, proc.stderr
+    (job_id,) = _task_ids(_manifest(tmp_path))
+    leaf = tmp_path / "results/stage=sanity/gpu=l40s/model=resnet18/algo=torch"
+    _wait_for_points(leaf, 2)
+    subprocess.run(["scancel", job_id], check=True)
+    assert _wait([job_id]) == {job_id: "CANCELLED"}
+    time.sleep(2)
+    doc = _run_doc(leaf)
+    assert doc["outcome"] == "cancelled"
+    points = read(tmp_path / "results")
+    assert len(points) >= 2 and points["input_size"].is_unique
+    assert not list(leaf.glob("*.part-*"))  # compacted on the way out
