@@ -158,12 +158,25 @@ class ResultStore:
 
     # -- reading what is there ------------------------------------------------------------------------
     def measured(self, config_hash: str) -> set[PointKey]:
-        """Points of any run in this partition, measured with this config hash, whose status is final."""
+        """Points of any run in this partition, measured with this config hash, whose status is final.
+
+        If another process merges pieces while they are being read (a file listed is gone), the folder is
+        read again, so a point is never missed and measured twice.
+        """
+        while True:
+            try:
+                return self._measured(config_hash)
+            except FileNotFoundError as e:
+                log.debug("a file went away while reading (%s): reading again", e)
+
+    def _measured(self, config_hash: str) -> set[PointKey]:
         done: set[PointKey] = set()
         columns = ["input_size", "batch_size", "dtype", "status", "config_hash"]
         for path in sorted(self.dir.glob("points-*.parquet")):
             try:
                 t = pq.read_table(path, columns=columns)
+            except FileNotFoundError:
+                raise
             except (OSError, pa.ArrowException) as e:
                 log.warning("cannot read %s (%s): its points will be measured again", path, e)
                 continue

@@ -100,7 +100,7 @@ def test_rerun_skips_measured_points_and_remeasure_adds_rows(results: Path):
         (["algo=gemm", "fallback=maybe"], ["'maybe'", "none, guess, torch"]),
         (["algo=gemm", "backend=cudnn"], ["backend=cudnn needs a CUDA GPU", "backend=reference"]),
         (["math=tf64"], ["'tf64'", "auto, fma, tensor_op"]),
-        (["gpu=l40s"], ["gpu=l40s", "gpu=local", "this machine has", "SLURM"]),
+        (["gpu=l40s", "launcher=local"], ["gpu=l40s", "gpu=local", "this machine has", "SLURM"]),  # on a login node it would be submitted
         (["stage.sizes=null", "stage.size_range={start:300,stop:200,num:3}"], ["stop >= start"]),
         (["stage.size_range={start:224,stop:512,num:3}"], ["exactly one", "stage.sizes=null"]),
     ],

@@ -26,9 +26,11 @@ def _by_name(checks):
 
 def test_default_run_is_possible_here_with_warnings(tmp_path: Path, capsys: pytest.CaptureFixture):
     code = doctor.main(["--results-dir", str(tmp_path / "r"), "--jobs-dir", str(tmp_path / "j")])
-    out = capsys.readouterr().out
-    assert code == 0
-    assert "no CUDA GPU" in out and "warning" in out and "direct, gemm, fft, winograd, torch" in out
+    assert code == 0 and "harness doctor" in capsys.readouterr().out
+    checks = _by_name(doctor.run_checks("local", "torch", False, tmp_path / "r", tmp_path / "j"))
+    assert checks["cuda device"].status == "warning" and "no CUDA GPU" in checks["cuda device"].found
+    assert checks["algorithms"].status == "ok" and "direct, gemm, fft, winograd, torch" in checks["algorithms"].found
+    assert checks["results dir"].status == "ok" and not any(c.status == "problem" and c.needed for c in checks.values())
 
 
 def test_a_gpu_run_is_refused_here(tmp_path: Path, capsys: pytest.CaptureFixture):

@@ -1,0 +1,8 @@
+"""From the results store's Parquet to answers: tables, plots, a report and an honestly evaluated predictor.
+
+Reads only what ``harness`` wrote (RESULTS-SCHEMA.md); ``python -m analysis --help`` for the command line.
+Modules: ``load`` (read, check, resolve repeats), ``tables`` (pure DataFrame arithmetic), ``checks``
+(warnings worth a reader's attention), ``specs`` (GPU datasheet numbers), ``predictor`` (features, splits,
+baseline, gradient boosting), ``plots`` (matplotlib PNGs), ``report`` (Markdown and HTML), ``pipeline`` (all
+of it, writing files), ``synthetic`` (results trees from a known law, for tests and benchmarks).
+"""

@@ -1,0 +1,107 @@
+"""`python -m analysis [RESULTS] --out DIR [--stage S] [--gpu G] [--model M] [--algo A]`: tables, plots, report.
+
+Prints where the report is and a short summary table. Errors a user can fix (a missing results folder, a
+filter value the results do not hold, another schema version) are one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from analysis.checks import Thresholds
+from analysis.errors import AnalysisError
+from analysis.load import Filters
+from analysis.pipeline import Options, Outcome, run
+
+
+def _values(text: str) -> list[str]:
+    return [v for v in text.split(",") if v]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.splitlines()[0])
+    p.add_argument("results_dir", nargs="?", help="the results tree the harness wrote (default: results)")
+    p.add_argument("--results", dest="results_opt", metavar="DIR", help="the same, as an option")
+    p.add_argument("--out", default="results-analysis", help="where tables, figures, predictor and report go "
+                   "(default: results-analysis; must be outside the results tree)")
+    for key in ("stage", "gpu", "model", "algo"):
+        p.add_argument(f"--{key}", action="append", default=[], metavar=key.upper(),
+                       help=f"keep only this {key} (repeat, or comma-separate several)")
+    p.add_argument("--cv-threshold", type=float, default=Thresholds.cv,
+                   help="warn about points whose coefficient of variation exceeds this (default %(default)s)")
+    p.add_argument("--min-energy-window", type=float, default=Thresholds.energy_window_s,
+                   help="warn about energy windows shorter than this many seconds (default %(default)s)")
+    p.add_argument("--no-predictor", action="store_true", help="skip fitting and evaluating the predictor")
+    p.add_argument("--no-plots", action="store_true", help="skip the figures")
+    p.add_argument("--max-train-rows", type=int, default=200_000,
+                   help="subsample the predictor's training rows beyond this many (default %(default)s)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="OpenMP threads for the predictor (default: all cores; 1 is steadier on a busy machine)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    return p
+
+
+def summary_table(outcome: Outcome) -> Table:
+    t = Table(title="Fastest algorithm per model and gpu")
+    for col in ("stage", "gpu", "model", "points", "most often best", "geomean speedup vs torch", "max"):
+        t.add_column(col, justify="left" if col in ("stage", "gpu", "model", "most often best") else "right")
+    fmt = lambda v: "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.2f}x"  # noqa: E731
+    for r in outcome.summary.itertuples(index=False):
+        t.add_row(r.stage, r.gpu, r.model, str(r.points), f"{r.most_often_best} ({r.times_best})",
+                  fmt(r.geomean_speedup_vs_torch), fmt(r.max_speedup_vs_torch))
+    return t
+
+
+def predictor_table(outcome: Outcome) -> Table | None:
+    m = outcome.predictor_metrics
+    if m.empty:
+        return None
+    t = Table(title="Predictor, held-out absolute percentage error (median / mean, %)")
+    for col in ("target", "split", "level", "n", "boosted", "roofline baseline"):
+        t.add_column(col, justify="left" if col in ("target", "split", "level") else "right")
+    for (target, split, level), g in m.groupby(["target", "split", "level"], sort=False):
+        by = {r.predictor: r for r in g.itertuples(index=False)}
+        cell = lambda r: f"{r.median_ape:.1f} / {r.mean_ape:.1f}"  # noqa: E731
+        t.add_row(target, split, level, str(by["boosted"].n), cell(by["boosted"]), cell(by["roofline"]))
+    return t
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.results_dir and args.results_opt and args.results_dir != args.results_opt:
+        print(f"error: two results folders given: {args.results_dir} and --results {args.results_opt}", file=sys.stderr)
+        return 2
+    root = Path(args.results_dir or args.results_opt or "results")
+    filters = Filters(**{k: tuple(v for item in getattr(args, k) for v in _values(item))
+                         for k in ("stage", "gpu", "model", "algo")})
+    options = Options(filters=filters, thresholds=Thresholds(args.cv_threshold, args.min_energy_window),
+                      predictor=not args.no_predictor, plots=not args.no_plots, max_train_rows=args.max_train_rows,
+                      threads=args.threads)
+    console = Console()
+    try:
+        with console.status("analysing ...", spinner="dots"):
+            outcome = run(root, Path(args.out), options)
+    except AnalysisError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    console.print(summary_table(outcome))
+    pt = predictor_table(outcome)
+    if pt is not None:
+        console.print(pt)
+    r = outcome.load
+    console.print(f"{len(outcome.tables['best'])} points compared; {r.repeated_points} measured more than once "
+                  f"(latest wins); {len(r.bad_files)} unreadable files skipped; {len(outcome.findings)} warnings.")
+    console.print(f"report: {outcome.report_md}  and  {outcome.report_html}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

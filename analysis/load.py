@@ -1,0 +1,227 @@
+"""Reading a results tree: filters, the schema version check, unreadable files, and latest-wins resolution.
+
+Each Parquet file is read on its own, so one corrupt file is reported and skipped instead of failing the
+whole load. A point measured more than once (``remeasure=true``, a changed config, an error retried) has
+several rows; the most recent ``measured_at`` wins and its layers come from the same run. A run's pieces
+and its merged file can both exist after a crash between compaction steps: such identical copies (same
+run, same point) are dropped first and counted apart from real repeats.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from analysis.errors import AnalysisError, SchemaVersionError
+from harness.results import dataset
+from harness.schema import SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+
+PARTITIONS = ("stage", "gpu", "model", "algo")
+# Identity columns held as categoricals (see _to_pandas).
+CATEGORICAL = ("stage", "gpu", "model", "algo", "dtype", "run_id")
+# Columns no table, check or feature uses, left unread (a million layer rows: every column costs).
+UNUSED = {"layers": ("device_name", "backend", "workspace_bytes", "detail", "arithmetic_intensity",
+                     "roofline_bound", "measured_at")}
+# One measured point of one configuration: repeats of this key are resolved, latest wins.
+POINT_KEY = ["stage", "gpu", "model", "algo", "input_size", "batch_size", "dtype"]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Partition values to keep (empty: all). Values are checked against what the tree holds."""
+
+    stage: tuple[str, ...] = ()
+    gpu: tuple[str, ...] = ()
+    model: tuple[str, ...] = ()
+    algo: tuple[str, ...] = ()
+
+    def items(self) -> list[tuple[str, tuple[str, ...]]]:
+        return [(k, getattr(self, k)) for k in PARTITIONS if getattr(self, k)]
+
+
+@dataclass(frozen=True)
+class BadFile:
+    path: str
+    table: str
+    error: str
+
+
+@dataclass
+class LoadReport:
+    """What loading saw and did; the report quotes it."""
+
+    root: str
+    files: dict[str, int] = field(default_factory=dict)  # table -> files read
+    bad_files: list[BadFile] = field(default_factory=list)
+    rows_read: dict[str, int] = field(default_factory=dict)
+    duplicate_copies: dict[str, int] = field(default_factory=dict)  # same run, same point, twice
+    superseded: dict[str, int] = field(default_factory=dict)  # older measurements of a point, dropped
+    repeated_points: int = 0  # points measured more than once
+    orphan_layers: int = 0  # layer rows whose point has no points row (never committed)
+
+
+@dataclass
+class Results:
+    points: pd.DataFrame
+    layers: pd.DataFrame
+    report: LoadReport
+
+
+def _partition_values(path: str, root: Path) -> dict[str, str]:
+    try:
+        rel = Path(path).relative_to(root)
+    except ValueError:
+        rel = Path(path)
+    return dict(part.split("=", 1) for part in rel.parts[:-1] if "=" in part)
+
+
+def _expression(filters: Filters) -> ds.Expression | None:
+    expr = None
+    for key, values in filters.items():
+        e = pc.field(key).isin(list(values))
+        expr = e if expr is None else expr & e
+    return expr
+
+
+def check_filters(root: Path, fragments: list[ds.Fragment], filters: Filters) -> None:
+    """A filter value the tree does not hold is an error that lists the values it does hold."""
+    present: dict[str, set[str]] = {k: set() for k in PARTITIONS}
+    for frag in fragments:
+        for k, v in _partition_values(frag.path, root).items():
+            if k in present:
+                present[k].add(v)
+    for key, values in filters.items():
+        missing = [v for v in values if v not in present[key]]
+        if missing:
+            valid = ", ".join(sorted(present[key])) or "(none)"
+            raise AnalysisError(f"--{key} {', '.join(missing)}: not in {root}; present: {valid}")
+
+
+def _read_table(root: Path, table: str, filters: Filters, report: LoadReport) -> pa.Table | None:
+    """The table's rows under ``root`` (filtered). Fast path: one multi-threaded scan of the dataset; when
+    it fails (an unreadable file) or finds another schema version, file by file, to name the culprits."""
+    data = dataset(root, table)
+    expr = _expression(filters)
+    fragments = list(data.get_fragments(filter=expr)) if expr is not None else list(data.get_fragments())
+    if table == "points" and not fragments:
+        chosen = " ".join(f"--{k} {','.join(v)}" for k, v in filters.items())
+        raise AnalysisError(f"no results under {root} match {chosen} together (each value exists on its own)")
+    columns = [c for c in data.schema.names if c not in UNUSED.get(table, ())]
+    try:
+        t = data.to_table(columns=columns, filter=expr)
+        if set(pc.unique(t.column("schema_version")).to_pylist()) <= {SCHEMA_VERSION}:
+            report.files[table] = len(fragments)
+            return t if t.num_rows else None
+    except (OSError, pa.ArrowException):
+        pass
+    return _read_files(table, data.schema, fragments, columns, report)
+
+
+def _read_files(table: str, schema: pa.Schema, fragments: list[ds.Fragment], columns: list[str],
+                report: LoadReport) -> pa.Table | None:
+    parts, versions = [], {}
+    for frag in sorted(fragments, key=lambda f: f.path):
+        try:
+            t = frag.to_table(schema=schema, columns=columns)
+        except (OSError, pa.ArrowException) as e:  # ArrowInvalid: not Parquet, truncated, bad pages
+            report.bad_files.append(BadFile(frag.path, table, f"{type(e).__name__}: {e}".splitlines()[0][:300]))
+            log.warning("skipping unreadable %s: %s", frag.path, e)
+            continue
+        found = set(pc.unique(t.column("schema_version")).to_pylist())
+        if found - {SCHEMA_VERSION}:
+            versions[frag.path] = sorted(v for v in found if v is not None) or ["missing"]
+        parts.append(t)
+    if versions:
+        listed = "; ".join(f"{p} (version {', '.join(map(str, v))})" for p, v in sorted(versions.items())[:5])
+        more = f" and {len(versions) - 5} more" if len(versions) > 5 else ""
+        raise SchemaVersionError(
+            f"{len(versions)} {table} file(s) were written with a schema version other than {SCHEMA_VERSION}, "
+            f"the one this analysis reads: {listed}{more}. Analyse them with the matching version of this "
+            f"package, or filter them out (--stage/--gpu/--model/--algo)."
+        )
+    report.files[table] = len(parts)
+    return pa.concat_tables(parts) if parts else None
+
+
+def _to_pandas(tables: dict[str, pa.Table | None]) -> dict[str, pd.DataFrame]:
+    """DataFrames whose identity columns are categoricals with one sorted category list shared by points and
+    layers: a million layer rows group, sort and merge on small integer codes instead of strings."""
+    encoded = {}
+    for name, t in tables.items():
+        if t is None:
+            encoded[name] = _empty(name)
+            continue
+        for c in CATEGORICAL:
+            i = t.schema.get_field_index(c)
+            t = t.set_column(i, c, pc.dictionary_encode(t.column(c)))
+        encoded[name] = t.to_pandas()
+    for c in CATEGORICAL:
+        cats = sorted(set().union(*(set(df[c].dropna().unique()) for df in encoded.values())))
+        for df in encoded.values():
+            df[c] = df[c].astype(str).astype(pd.CategoricalDtype(cats)) if df.empty else df[c].cat.set_categories(cats)
+    return encoded
+
+
+def resolve_points(points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
+    """One row per point: exact copies dropped, then the latest ``measured_at`` (then run_id) wins."""
+    n = len(points)
+    points = points.drop_duplicates(subset=[*POINT_KEY, "run_id"], keep="last")
+    report.duplicate_copies["points"] = n - len(points)
+    points = points.sort_values(["measured_at", "run_id"], kind="stable", na_position="first")
+    counts = points.groupby(POINT_KEY, dropna=False, observed=True).size()
+    report.repeated_points = int((counts > 1).sum())
+    latest = points.drop_duplicates(subset=POINT_KEY, keep="last")
+    report.superseded["points"] = len(points) - len(latest)
+    return latest.sort_values(POINT_KEY, kind="stable").reset_index(drop=True)
+
+
+def resolve_layers(layers: pd.DataFrame, points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
+    """The layers of the winning run of each point; copies, superseded runs and orphans are counted."""
+    n = len(layers)
+    layers = layers.drop_duplicates(subset=[*POINT_KEY, "run_id", "layer_index"], keep="last")
+    report.duplicate_copies["layers"] = n - len(layers)
+    keys = points[[*POINT_KEY, "run_id"]].assign(_win=True)
+    merged = layers.merge(keys.drop(columns="run_id").drop_duplicates(), on=POINT_KEY, how="left")
+    report.orphan_layers = int(merged["_win"].isna().sum())
+    kept = layers.merge(keys, on=[*POINT_KEY, "run_id"], how="inner").drop(columns="_win")
+    report.superseded["layers"] = len(layers) - report.orphan_layers - len(kept)
+    return kept.sort_values([*POINT_KEY, "layer_index"], kind="stable").reset_index(drop=True)
+
+
+def load(root: str | Path, filters: Filters = Filters()) -> Results:
+    """Points and layers under ``root`` (a results tree), filtered, checked and resolved."""
+    root = Path(root)
+    if not root.is_dir():
+        hint = " (it is a file)" if root.exists() else ""
+        raise AnalysisError(f"results directory {root} does not exist{hint}; pass the results_dir the harness wrote")
+    report = LoadReport(root=str(root))
+    all_points = list(dataset(root, "points").get_fragments())
+    if not all_points:
+        raise AnalysisError(f"no points-*.parquet files under {root}: is it a results tree of the harness?")
+    check_filters(root, all_points, filters)
+    tables = {t: _read_table(root, t, filters, report) for t in ("points", "layers")}
+    if tables["points"] is None:
+        raise AnalysisError(f"none of the points files under {root} matching the filters could be read")
+    if tables["points"].num_rows == 0:
+        chosen = " ".join(f"--{k} {','.join(v)}" for k, v in filters.items())
+        raise AnalysisError(f"no measured points under {root} match {chosen or 'the filters'} together")
+    for name, t in tables.items():
+        report.rows_read[name] = t.num_rows if t is not None else 0
+    frames = _to_pandas(tables)
+    points = resolve_points(frames["points"], report)
+    layers = resolve_layers(frames["layers"], points, report)
+    return Results(points, layers, report)
+
+
+def _empty(table: str) -> pd.DataFrame:
+    from harness.results import TABLES
+
+    return TABLES[table].empty_table().to_pandas()

@@ -1,0 +1,255 @@
+"""All of it, with the I/O at the edges: load, compute the tables, check, evaluate the predictor, plot, and
+write tables (Parquet + CSV), figures, the fitted predictor and the report under one output folder."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from analysis import checks, predictor, report, tables
+from analysis.errors import AnalysisError
+from analysis.load import Filters, LoadReport, Results, load
+from analysis.specs import gpu_specs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Options:
+    filters: Filters = Filters()
+    thresholds: checks.Thresholds = checks.Thresholds()
+    predictor: bool = True
+    plots: bool = True
+    max_train_rows: int = 200_000
+    threads: int | None = None  # the predictor's OpenMP threads (None: all cores)
+
+
+@dataclass
+class Outcome:
+    out: Path
+    report_md: Path
+    report_html: Path
+    tables: dict[str, pd.DataFrame]
+    files: list[Path]
+    figures: dict[str, Path]
+    load: LoadReport
+    summary: pd.DataFrame
+    predictor_metrics: pd.DataFrame
+    findings: pd.DataFrame
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def compute_tables(res: Results) -> dict[str, pd.DataFrame]:
+    """Every answer table from resolved points and layers (pure)."""
+    algos = tables.algorithms(res.points)
+    best = tables.best(algos)
+    return {
+        "algorithms": algos,
+        "best": best,
+        "summary": tables.speedup_summary(best),
+        "edp": tables.edp(algos),
+        "layer_shapes": tables.layer_shapes(res.layers),
+        "support": tables.support(res.layers),
+        "oracle": tables.oracle(res.points, res.layers),
+        "coverage": tables.coverage(res.points),
+        "failures": tables.failures(res.points),
+    }
+
+
+def write_tables(frames: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, df in frames.items():
+        df.to_parquet(folder / f"{name}.parquet", index=False)
+        df.to_csv(folder / f"{name}.csv", index=False)
+        written += [folder / f"{name}.parquet", folder / f"{name}.csv"]
+    return written
+
+
+def _check_out(root: Path, out: Path) -> None:
+    r, o = root.resolve(), out.resolve()
+    if o == r or r in o.parents:
+        raise AnalysisError(f"--out {out} is inside the results directory {root}: its Parquet tables would be "
+                            f"read as results next time; choose a folder outside it")
+    if out.exists() and not out.is_dir():
+        raise AnalysisError(f"--out {out} exists and is not a folder")
+
+
+def _timed(timings: dict[str, float], name: str, fn: Callable):
+    t = time.perf_counter()
+    value = fn()
+    timings[name] = time.perf_counter() - t
+    return value
+
+
+def run(root: str | Path, out: str | Path, options: Options = Options()) -> Outcome:
+    root, out = Path(root), Path(out)
+    _check_out(root, out)
+    timings: dict[str, float] = {}
+    res = _timed(timings, "load", lambda: load(root, options.filters))
+    frames = _timed(timings, "tables", lambda: compute_tables(res))
+    found = checks.findings(res.points, res.report, options.thresholds)
+    frames["warnings"] = found
+    out.mkdir(parents=True, exist_ok=True)
+    files = write_tables(frames, out / "tables")
+
+    evaluations: list[predictor.Evaluation] = []
+    if options.predictor:
+        def fit() -> None:
+            specs = gpu_specs(root, res.points["gpu"].unique())
+            for frame in (predictor.layer_frame(res.layers, specs), predictor.energy_frame(res.points, specs)):
+                if len(frame.data) < predictor.MIN_TRAIN_ROWS:
+                    log.info("predictor %s: %d rows, too few to fit", frame.name, len(frame.data))
+                    continue
+                latency = frame.name == "latency"
+                ev = predictor.evaluate(frame, res.points if latency else None, res.layers if latency else None,
+                                        options.max_train_rows, options.threads)
+                evaluations.append(ev)
+                files.extend(predictor.fit_and_save(frame, ev, out / "predictor", options.max_train_rows,
+                                                    options.threads))
+        _timed(timings, "predictor", fit)
+    metrics = pd.concat([e.metrics.assign(target=e.name) for e in evaluations if len(e.metrics)],
+                        ignore_index=True) if any(len(e.metrics) for e in evaluations) else pd.DataFrame()
+
+    figures: dict[str, Path] = {}
+    if options.plots:
+        figures = _timed(timings, "plots", lambda: make_figures(frames, res, evaluations, out / "figures"))
+
+    sections = build_sections(res, frames, found, evaluations, figures, options)
+    title = f"Convolution algorithms: analysis of {root}"
+    md, page = out / "report.md", out / "report.html"
+    md.write_text(report.render_markdown(title, sections, out))
+    page.write_text(report.render_html(title, sections))
+    return Outcome(out, md, page, frames, files, figures, res.report, frames["summary"], metrics, found, timings)
+
+
+def make_figures(frames: dict[str, pd.DataFrame], res: Results, evaluations: list[predictor.Evaluation],
+                 folder: Path) -> dict[str, Path]:
+    from analysis import plots
+
+    figs: dict[str, Path | None] = {}
+    algos = frames["algorithms"]
+    groups = list(algos.groupby(["stage", "batch_size", "dtype"], observed=True))
+    for (stage, batch, dtype), grp in groups:
+        tag = f"-{stage}-b{batch}-{dtype}" if len(groups) > 1 else ""
+        what = f"stage {stage}, batch {batch}, {dtype}"
+        figs[f"latency{tag}"] = plots.against_size(grp, "p50_ms", "p50 latency (ms)", folder / f"latency{tag}.png",
+                                                  f"Latency against input size ({what})")
+        figs[f"energy{tag}"] = plots.against_size(grp, "energy_j", "energy per inference (J)",
+                                                 folder / f"energy{tag}.png", f"Energy against input size ({what})")
+    figs["speedup"] = plots.speedup_heatmap(algos, folder / "speedup.png")
+    figs["layers"] = plots.layer_breakdown(res.layers, folder / "layers.png")
+    figs["support"] = plots.support_matrix(frames["support"], folder / "support.png")
+    for ev in evaluations:
+        unit = "ms" if ev.name == "latency" else "J"
+        figs[f"parity-{ev.name}"] = plots.parity(ev.predictions, folder / f"parity-{ev.name}.png", unit)
+    return {k: v for k, v in figs.items() if v is not None}
+
+
+def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.DataFrame,
+                   evaluations: list[predictor.Evaluation], figures: dict[str, Path], options: Options) -> list[report.Section]:
+    p = res.points
+    S = report.Section
+    coverage = S("Coverage").text(
+        f"{len(p)} points: stages {_list(p['stage'])}; GPU types {_list(p['gpu'])} (devices {_list(p['device_name'])}); "
+        f"models {_list(p['model'])}; algorithms {_list(p['algo'])}; input sizes {_list(p['input_size'])}; "
+        f"batch sizes {_list(p['batch_size'])}; dtypes {_list(p['dtype'])}. Status: "
+        + ", ".join(f"{k} {v}" for k, v in p["status"].astype(str).value_counts().items()) + "."
+    )
+    if options.filters.items():
+        coverage.text("Filters: " + " ".join(f"--{k} {','.join(v)}" for k, v in options.filters.items()))
+    coverage.items(report.load_lines(res.report))
+    coverage.table(frames["coverage"], "Points per stage x gpu x model x algorithm, by status")
+    coverage.table(frames["failures"], "What failed and why")
+
+    warnings = S("Warnings").text(
+        f"Points with cv > {options.thresholds.cv:g}, NVML throttle reasons other than idle/pinned clocks, "
+        f"verification failures, energy windows under {options.thresholds.energy_window_s:g} s, CI targets not "
+        f"met, a gpu type measured on several devices, unreadable files.")
+    warnings.table(checks.summary(found), "Findings by kind")
+    warnings.table(found, "Findings (tables/warnings.csv has all)")
+
+    b = frames["best"]
+    fastest = S("Fastest algorithm").text(
+        "Per point (stage, gpu, model, input size, batch, dtype): the fastest algorithm by p50 among the points "
+        "that measured ok, its margin over the runner-up, and the speedup over torch (the framework's own "
+        "convolution) and over guess (cuDNN's heuristic). Speedup = reference p50 / best p50.")
+    fastest.table(frames["summary"], "Per model and gpu")
+    cols = ["stage", "gpu", "model", "input_size", "batch_size", "dtype", "best_algo", "best_p50_ms", "runner_up",
+            "margin", "speedup_vs_torch", "speedup_vs_guess", "best_energy_algo", "best_edp_algo"]
+    fastest.table(b[cols], "Per point (tables/best.csv also has every algorithm's p50)")
+    fastest.image(figures.get("speedup"), "Geometric-mean speedup over torch, algorithm x model")
+    for name, path in figures.items():
+        if name.startswith("latency"):
+            fastest.image(path, "p50 latency against input size, a panel per model x gpu")
+
+    o = frames["oracle"]
+    oracle = S("Per-layer oracle").text(
+        "Each conv layer run by its own fastest algorithm (among those that ran it themselves), against the best "
+        "single algorithm. projected_ms = the best algorithm's non-conv remainder (p50 minus its layers' sum, "
+        "floored at 0) + the oracle's layer sum; layer times come from the separate per-layer pass.")
+    oracle.table(o[["stage", "gpu", "model", "input_size", "batch_size", "best_algo", "best_p50_ms", "projected_ms",
+                    "projected_speedup", "conv_speedup", "layers_switched", "layers", "oracle_mix"]])
+    oracle.image(figures.get("layers"), "Sum of layer p50 per algorithm, stacked by layer kind (largest size)")
+
+    shapes = S("Layer shapes and support")
+    ls = frames["layer_shapes"]
+    if len(ls):
+        shapes.table(ls.sort_values(["occurrences", "margin"], ascending=False)[
+            ["gpu", "dtype", "batch_size", "shape", "best_algo", "best_p50_ms", "runner_up", "margin", "occurrences",
+             "models"]], "Best algorithm per layer shape (median over occurrences), most frequent shapes first")
+    sup = frames["support"]
+    if len(sup):
+        counts = pd.crosstab([sup["gpu"].astype(str), sup["algo"].astype(str)], sup["status"]).reset_index()
+        counts.columns.name = None
+        shapes.table(counts, "Layer shapes per status, per gpu x algorithm (tables/support.csv has each shape)")
+    shapes.image(figures.get("support"), "Support matrix: algorithm x layer shape, per gpu")
+
+    energy = S("Energy")
+    e = frames["edp"]
+    if len(e):
+        energy.text("Energy per inference from NVML; energy-delay product EDP = energy (J) x p50 (s), lower is better.")
+        energy.table(e[e["edp_rank"] == 1], "Least EDP per point")
+        for name, path in figures.items():
+            if name.startswith("energy"):
+                energy.image(path, "Energy per inference against input size")
+    else:
+        energy.text("No energy was measured in these results (CPU runs, or energy_window_s=0).")
+
+    pred = S("Predictor")
+    if not options.predictor:
+        pred.text("Not run (--no-predictor).")
+    elif not evaluations:
+        pred.text(f"Too little data to fit (fewer than {predictor.MIN_TRAIN_ROWS} rows).")
+    for ev in evaluations:
+        if ev.name == "latency":
+            pred.text(
+                f"{ev.kind}: gradient-boosted trees (scikit-learn) on the log ratio of measured time to a roofline "
+                "baseline, against that baseline alone (max(FLOPs/peak, bytes/bandwidth), scaled per GPU on the "
+                "training rows). Features: layer geometry, FLOPs, bytes, the layer's own input size, batch, dtype, "
+                "the algorithm that ran it, GPU datasheet numbers; nothing measured on the predicted point. 'model' "
+                "rows: whole model = sum of predicted layers + the non-conv remainder measured at the same model, "
+                "gpu and size with the other algorithms.")
+        else:
+            pred.text(
+                f"{ev.kind}: gradient-boosted trees on the log ratio to an energy-proportional-to-FLOPs baseline "
+                "(scaled per GPU on the training rows). Features: model FLOPs, parameters, input size, batch, dtype, "
+                "conv layer count, algorithm, GPU datasheet numbers.")
+        pred.text("Errors are on held-out rows only: APE = |predicted - measured| / measured, in %; a split's "
+                  "rows pool every fold's test rows.")
+        pred.table(ev.metrics, f"{ev.kind}: absolute percentage error per split")
+        pred.table(ev.folds, f"{ev.kind}: per fold")
+        pred.items([f"skipped: {s}" for s in ev.skipped])
+        pred.image(figures.get(f"parity-{ev.name}"), f"{ev.kind}: predicted against measured, held-out rows")
+    return [coverage, warnings, fastest, oracle, shapes, energy, pred]
+
+
+def _list(s: pd.Series, limit: int = 12) -> str:
+    values = sorted(s.dropna().unique(), key=lambda v: (str(type(v)), v))
+    text = ", ".join(map(str, values[:limit]))
+    return text + (f" ... ({len(values)})" if len(values) > limit else "")

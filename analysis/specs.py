@@ -1,0 +1,66 @@
+"""GPU datasheet numbers (peak TFLOPS, memory bandwidth, TDP) for the predictor's features and the roofline.
+
+First from what the store wrote (a run's ``run-*.json`` holds its resolved config, ``config.gpu.spec``),
+then from ``conf/gpu/<gpu>.yaml``; None where neither knows (``gpu=local``: a CPU or an unknown device).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Iterable
+
+import yaml
+
+from harness.spec import CONF_DIR
+
+log = logging.getLogger(__name__)
+
+SPEC_FIELDS = ("fp32_tflops", "tf32_tflops", "fp16_tflops", "mem_bw_gbs", "tdp_w")
+Spec = dict[str, float | None]
+
+
+def _from_runs(root: Path, gpu: str) -> Spec | None:
+    for path in root.glob(f"stage=*/gpu={gpu}/model=*/algo=*/run-*.json"):
+        try:
+            spec = json.loads(path.read_text())["config"]["gpu"]["spec"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if spec:
+            return {k: spec.get(k) for k in SPEC_FIELDS}
+        return None  # the run says: no spec for this gpu type
+    return None
+
+
+def _from_conf(gpu: str, conf_dir: Path) -> Spec | None:
+    path = conf_dir / "gpu" / f"{gpu}.yaml"
+    if not path.is_file():
+        return None
+    try:
+        spec = (yaml.safe_load(path.read_text()) or {}).get("spec")
+    except yaml.YAMLError as e:
+        log.warning("cannot read %s: %s", path, e)
+        return None
+    return {k: spec.get(k) for k in SPEC_FIELDS} if spec else None
+
+
+def gpu_specs(root: str | Path, gpus: Iterable[str], conf_dir: Path = CONF_DIR) -> dict[str, Spec | None]:
+    root = Path(root)
+    out: dict[str, Spec | None] = {}
+    for gpu in sorted(set(gpus)):
+        runs = list(root.glob(f"stage=*/gpu={gpu}/model=*/algo=*/run-*.json"))[:1]
+        out[gpu] = _from_runs(root, gpu) if runs else _from_conf(gpu, conf_dir)
+    return out
+
+
+def peak_tflops(spec: Spec | None, dtype: str, math: str | None) -> float | None:
+    """The datasheet peak that applies; the same rule as ``harness.roofline.peak_tflops`` (kept apart so
+    that the analysis does not import torch): FP16 for half types, TF32 for FP32 with tensor-op math."""
+    if not spec:
+        return None
+    if dtype in ("float16", "bfloat16"):
+        return spec.get("fp16_tflops")
+    if math == "tensor_op" and spec.get("tf32_tflops"):
+        return spec["tf32_tflops"]
+    return spec.get("fp32_tflops")

@@ -1,0 +1,250 @@
+"""A synthetic results tree in the exact schema of the store, generated from a known law.
+
+Used by the tests (known answers: which algorithm is best, by how much, where a layer is unsupported) and by
+benchmarks/analysis_scale.py (a million layer rows). Nothing here is read by the analysis itself: it reads
+the tree like any other.
+
+The law: every model is a chain of conv layers; a layer's time for an algorithm on a GPU is
+``layer_ms(geometry, algo, gpu)`` (NaN where the algorithm cannot run the layer); a point's latency is the
+sum of its layers' times plus a non-conv remainder; energy is power x latency. Noise is multiplicative and
+seeded, so a tree is reproducible.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from harness.schema import LAYERS, POINTS, SCHEMA_VERSION
+
+# (in_channels, out_channels, kernel, stride, pad, groups); in_channels of layer i+1 is out_channels of i.
+Layer = tuple[int, int, int, int, int, int]
+
+GPU_SPECS: dict[str, dict[str, float | None] | None] = {  # as conf/gpu/*.yaml, so features look real
+    "h100": {"fp32_tflops": 60.0, "tf32_tflops": 417.5, "fp16_tflops": 835.0, "mem_bw_gbs": 3900.0, "tdp_w": 400},
+    "l40s": {"fp32_tflops": 91.6, "tf32_tflops": 183.0, "fp16_tflops": 362.0, "mem_bw_gbs": 864.0, "tdp_w": 350},
+    "v100": {"fp32_tflops": 15.7, "tf32_tflops": None, "fp16_tflops": 125.0, "mem_bw_gbs": 900.0, "tdp_w": 300},
+}
+
+Geometry = dict[str, np.ndarray]  # column name -> one value per layer row
+LayerLaw = Callable[[Geometry, str, str], np.ndarray]
+
+
+def random_model(rng: np.random.Generator, n_layers: int) -> list[Layer]:
+    """A plausible CNN: channels grow as the spatial size shrinks, a mix of 1x1/3x3/5x5/7x7 and depthwise."""
+    layers: list[Layer] = []
+    c_in, c = 3, int(rng.choice([16, 32]))
+    for i in range(n_layers):
+        k = int(rng.choice([1, 3, 3, 3, 5, 7])) if i else 3
+        stride = 2 if (i and rng.random() < 0.12) or i == 0 else 1
+        if stride == 2 and c < 512:
+            c = c * 2
+        depthwise = bool(i and k == 3 and stride == 1 and rng.random() < 0.2)
+        out = c_in if depthwise else int(c * rng.choice([1, 1, 2]) // 2 * 2 or c)
+        layers.append((c_in, out, k, stride, k // 2, c_in if depthwise else 1))
+        c_in = out
+    return layers
+
+
+def default_models(n_models: int = 4, n_layers: int = 12, seed: int = 0) -> dict[str, list[Layer]]:
+    rng = np.random.default_rng(seed)
+    return {f"net{i}": random_model(rng, n_layers) for i in range(n_models)}
+
+
+def geometry(layers: list[Layer], sizes: list[int], batch: int) -> Geometry:
+    """The layers table's geometry columns for every (size, layer) of a model (size-major order)."""
+    rows: dict[str, list[int]] = {k: [] for k in (
+        "input_size", "layer_index", "in_channels", "out_channels", "kernel_h", "stride_h", "pad_h", "groups",
+        "in_h", "out_h")}
+    for size in sizes:
+        h = size
+        for i, (cin, cout, k, s, p, g) in enumerate(layers):
+            out_h = (h + 2 * p - k) // s + 1
+            for key, v in zip(rows, (size, i, cin, cout, k, s, p, g, h, out_h)):
+                rows[key].append(v)
+            h = out_h
+    geo = {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
+    geo["batch_size"] = np.full(len(geo["input_size"]), batch, dtype=np.int64)
+    geo["flops"] = (2 * batch * geo["out_channels"] * geo["out_h"] ** 2 * (geo["in_channels"] // geo["groups"])
+                    * geo["kernel_h"] ** 2)
+    geo["bytes"] = 4 * (batch * geo["in_channels"] * geo["in_h"] ** 2
+                        + geo["out_channels"] * (geo["in_channels"] // geo["groups"]) * geo["kernel_h"] ** 2
+                        + batch * geo["out_channels"] * geo["out_h"] ** 2)
+    return geo
+
+
+# Each algorithm's efficiency relative to the framework's own convolution, and where it cannot run.
+_EFFICIENCY = {
+    "torch": 1.0, "implicit_gemm": 0.8, "implicit_precomp_gemm": 1.1, "gemm": 0.6, "direct": 0.25,
+    "fft": 0.7, "fft_tiling": 0.75, "winograd": 1.0, "winograd_nonfused": 0.9, "guess": 1.05,
+}
+
+
+def roofline_law(geo: Geometry, algo: str, gpu: str) -> np.ndarray:
+    """A realistic law the datasheet roofline cannot know: algorithm x kernel efficiencies, a launch
+    overhead, a depthwise penalty, and shape limits (winograd: 3x3 stride 1 only; fft: stride 1, not grouped)."""
+    spec = GPU_SPECS.get(gpu) or {"fp32_tflops": 2.0, "mem_bw_gbs": 100.0}
+    k, s, g = geo["kernel_h"], geo["stride_h"], geo["groups"]
+    eff = np.full(len(k), 0.5 * _EFFICIENCY.get(algo, 0.5))
+    if algo.startswith("winograd"):
+        eff = np.where(k == 3, eff * 2.2, eff)
+    if algo.startswith("fft"):
+        eff = eff * np.where(k >= 5, 3.0, np.where(k == 1, 0.3, 1.0))
+    eff = np.where(g > 1, eff * (0.5 if algo in ("torch", "direct") else 0.08), eff)
+    compute_s = geo["flops"] / (spec["fp32_tflops"] * 1e12 * eff)
+    memory_s = geo["bytes"] / (spec["mem_bw_gbs"] * 1e9 * 0.7)
+    ms = np.maximum(compute_s, memory_s) * 1e3 + 0.004 * (1 + (geo["batch_size"] > 1))
+    unsupported = np.zeros(len(k), dtype=bool)
+    if algo.startswith("winograd"):
+        unsupported = (k != 3) | (s != 1)
+    elif algo.startswith("fft"):
+        unsupported = (s != 1) | (g > 1)
+    return np.where(unsupported, np.nan, ms)
+
+
+@dataclass
+class Synthetic:
+    """What to generate. ``layer_ms`` is the law; ``fallback[algo]`` is "torch" or "none" (default "none":
+    a point with an unsupported layer is "unsupported"); ``remainder_fraction`` x the torch layer sum is
+    the non-conv time of a point (the same for every algorithm); ``power_w[gpu]`` gives energy (GPUs not in
+    it, e.g. a CPU "local", measure none); ``repeats`` > 1 writes earlier runs of every point with
+    ``stale_factor`` x the latency, which latest-wins resolution must discard."""
+
+    models: dict[str, list[Layer]] = field(default_factory=default_models)
+    gpus: tuple[str, ...] = ("h100", "v100")
+    algos: tuple[str, ...] = ("torch", "gemm", "implicit_gemm", "winograd", "fft", "guess")
+    sizes: tuple[int, ...] = (64, 96, 128, 160)
+    batch_sizes: tuple[int, ...] = (1,)
+    stage: str = "quick"
+    dtype: str = "float32"
+    layer_ms: LayerLaw = roofline_law
+    fallback: dict[str, str] = field(default_factory=dict)
+    remainder_fraction: float = 0.1
+    power_w: dict[str, float] = field(default_factory=lambda: {"h100": 300.0, "v100": 250.0})
+    noise: float = 0.0
+    cv: float = 0.01
+    repeats: int = 1
+    stale_factor: float = 1.5
+    seed: int = 0
+    start: datetime = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Written:
+    points: int
+    layers: int
+    files: int
+
+
+def _table(cols: dict[str, object], n: int, schema: pa.Schema) -> pa.Table:
+    arrays = []
+    for f in schema:
+        v = cols.get(f.name)
+        if v is None:
+            arrays.append(pa.nulls(n, f.type))
+        elif isinstance(v, (str, int, float, bool, datetime)):
+            arrays.append(pa.array([v] * n, type=f.type))
+        else:
+            arrays.append(pa.array(v, type=f.type, from_pandas=True))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def generate(root: str | Path, syn: Synthetic) -> Written:
+    """Write the tree under ``root``: per partition a points and a layers file per run, and a run json."""
+    root = Path(root)
+    rng = np.random.default_rng(syn.seed)
+    n_points = n_layers = n_files = 0
+    for model, layers in syn.models.items():
+        for gpu in syn.gpus:
+            for batch in syn.batch_sizes:
+                geo = geometry(layers, list(syn.sizes), batch)
+                base = syn.layer_ms(geo, "torch", gpu)
+                L, S = len(layers), len(syn.sizes)
+                remainder = syn.remainder_fraction * base.reshape(S, L).sum(axis=1)
+                for ai, algo in enumerate(syn.algos):
+                    truth = syn.layer_ms(geo, algo, gpu)
+                    for rep in range(syn.repeats):
+                        stale = syn.stale_factor if rep < syn.repeats - 1 else 1.0
+                        run_id = f"syn{rep}-{model}-{gpu}-{algo}-b{batch}"
+                        when = syn.start + timedelta(days=rep, seconds=ai)
+                        p, l = _partition_tables(syn, rng, model, gpu, algo, batch, geo, truth, base, remainder,
+                                                 stale, run_id, when)
+                        folder = root / f"stage={syn.stage}" / f"gpu={gpu}" / f"model={model}" / f"algo={algo}"
+                        folder.mkdir(parents=True, exist_ok=True)
+                        pq.write_table(p, folder / f"points-{run_id}.parquet")
+                        pq.write_table(l, folder / f"layers-{run_id}.parquet")
+                        spec = GPU_SPECS.get(gpu)
+                        doc = {"run_id": run_id, "schema_version": SCHEMA_VERSION, "outcome": "completed",
+                               "config": {"gpu": {"name": gpu, "spec": spec}, "algo": {"name": algo},
+                                          "model": {"name": model}, "stage": {"name": syn.stage}}}
+                        (folder / f"run-{run_id}.json").write_text(json.dumps(doc, indent=2))
+                        n_points += p.num_rows
+                        n_layers += l.num_rows
+                        n_files += 3
+    return Written(n_points, n_layers, n_files)
+
+
+def _partition_tables(syn: Synthetic, rng: np.random.Generator, model: str, gpu: str, algo: str, batch: int,
+                      geo: Geometry, truth: np.ndarray, base: np.ndarray, remainder: np.ndarray, stale: float,
+                      run_id: str, when: datetime) -> tuple[pa.Table, pa.Table]:
+    n = len(truth)
+    S = len(syn.sizes)
+    L = n // S
+    policy = syn.fallback.get(algo, "none")
+    unsupported = np.isnan(truth)
+    if policy == "torch":
+        ms = np.where(unsupported, base, truth)
+        status = np.where(unsupported, "fallback", "ok")
+        used = np.where(unsupported, "torch", algo)
+    else:
+        ms = truth
+        status = np.where(unsupported, "unsupported", "ok")
+        used = np.full(n, algo, dtype=object)
+    point_unsupported = (status == "unsupported").reshape(S, L).any(axis=1)
+    noise = np.exp(rng.normal(0.0, syn.noise, n)) if syn.noise else np.ones(n)
+    layer_ms = np.where(np.repeat(point_unsupported, L), np.nan, ms * noise * stale)
+    total = layer_ms.reshape(S, L).sum(axis=1)
+    share = layer_ms / np.repeat(total, L)
+    pnoise = np.exp(rng.normal(0.0, syn.noise, S)) if syn.noise else np.ones(S)
+    p50 = np.where(point_unsupported, np.nan, (ms.reshape(S, L).sum(axis=1) + remainder) * pnoise * stale)
+    ident = {"schema_version": SCHEMA_VERSION, "run_id": run_id, "stage": syn.stage, "model": model,
+             "algo": algo, "gpu": gpu, "device_name": f"synthetic {gpu}", "batch_size": batch,
+             "dtype": syn.dtype, "measured_at": when, "config_hash": f"hash-{syn.stage}"}
+    layers = _table(ident | {
+        "input_size": geo["input_size"], "layer_index": geo["layer_index"],
+        "layer_name": [f"conv{i}" for i in geo["layer_index"]],
+        "in_channels": geo["in_channels"], "out_channels": geo["out_channels"],
+        "kernel_h": geo["kernel_h"], "kernel_w": geo["kernel_h"], "stride_h": geo["stride_h"],
+        "stride_w": geo["stride_h"], "pad_h": geo["pad_h"], "pad_w": geo["pad_h"], "dilation_h": 1,
+        "dilation_w": 1, "groups": geo["groups"], "in_h": geo["in_h"], "in_w": geo["in_h"],
+        "out_h": geo["out_h"], "out_w": geo["out_h"], "algo_requested": algo, "algo_used": used,
+        "backend": "synthetic", "status": status, "n": 10, "mean_ms": layer_ms, "p50_ms": layer_ms,
+        "std_ms": layer_ms * syn.cv, "flops": geo["flops"], "bytes": geo["bytes"],
+        "arithmetic_intensity": geo["flops"] / geo["bytes"], "share_of_model": share,
+    }, n, LAYERS)
+    sizes = np.asarray(syn.sizes, dtype=np.int64)
+    power = syn.power_w.get(gpu)
+    energy = p50 / 1e3 * power if power is not None else None
+    pstatus = np.where(point_unsupported, "unsupported", "ok")
+    flops = geo["flops"].reshape(S, L).sum(axis=1)
+    points = _table(ident | {
+        "device": "cuda" if gpu in GPU_SPECS else "cpu", "input_size": sizes, "status": pstatus,
+        "error": np.where(point_unsupported, f"conv layers cannot run {algo}", None),
+        "backend": "synthetic", "fallback_policy": policy, "verified": True, "n": 30, "target_met": True,
+        "mean_ms": p50, "std_ms": p50 * syn.cv, "cv": np.where(point_unsupported, np.nan, syn.cv),
+        "min_ms": p50 * 0.98, "p50_ms": p50, "p95_ms": p50 * 1.02, "p99_ms": p50 * 1.03, "max_ms": p50 * 1.05,
+        "throughput_ips": batch / (p50 / 1e3), "flops": flops, "params": 1000,
+        "achieved_tflops": flops / (p50 / 1e3) / 1e12,
+        "energy_per_inference_j": energy, "energy_method": "nvml_counter" if power is not None else "none",
+        "energy_window_s": 5.0 if power is not None else None, "power_mean_w": power,
+        "throttle_reasons": "none" if power is not None else None,
+        "algo_fallback_layers": (status == "fallback").reshape(S, L).sum(axis=1), "conv_layers": L,
+    }, S, POINTS)
+    return points, layers

@@ -1,0 +1,215 @@
+"""The answer tables: pure functions from the resolved points/layers DataFrames to DataFrames.
+
+Conventions: a latency is a point's (or a layer's) p50 in ms; only "ok" points compete for best; a speedup
+is the reference's latency over the algorithm's (> 1: faster than the reference); a margin is the
+runner-up's latency over the winner's, minus one. Nothing here reads or writes files.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# One point of the comparison: every algorithm measured here competes.
+POINT = ["stage", "gpu", "model", "input_size", "batch_size", "dtype"]
+GEOMETRY = [
+    "in_channels", "out_channels", "kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w",
+    "dilation_h", "dilation_w", "groups", "in_h", "in_w",
+]
+# A layer shape as an algorithm sees it (batch and dtype change the work and what runs).
+SHAPE = ["gpu", "dtype", "batch_size", *GEOMETRY]
+# Support does not depend on the batch: one verdict per algorithm x shape x gpu (x dtype).
+SUPPORT = ["gpu", "dtype", *GEOMETRY]
+BASELINES = ("torch", "guess")
+STATUSES = ("ok", "oom", "unsupported", "error")
+
+
+def shape_label(df: pd.DataFrame, size: bool = True) -> pd.Series:
+    """A short readable name of a layer shape, e.g. ``64->128 3x3 s2 p1 @56x56`` (g, d only when not 1;
+    without the ``@HxW`` input size when ``size`` is False)."""
+    s = (df["in_channels"].astype(str) + "->" + df["out_channels"].astype(str) + " "
+         + df["kernel_h"].astype(str) + "x" + df["kernel_w"].astype(str) + " s" + df["stride_h"].astype(str)
+         + " p" + df["pad_h"].astype(str))
+    s = s + np.where(df["groups"] != 1, " g" + df["groups"].astype(str), "")
+    s = s + np.where(df["dilation_h"] != 1, " d" + df["dilation_h"].astype(str), "")
+    return s + " @" + df["in_h"].astype(str) + "x" + df["in_w"].astype(str) if size else s
+
+
+def algorithms(points: pd.DataFrame) -> pd.DataFrame:
+    """One row per point x algorithm: p50, energy, energy-delay product, speedups over torch and guess,
+    and the algorithm's rank at that point (1 = fastest; only ok points are ranked)."""
+    df = points[[*POINT, "algo", "status", "p50_ms", "energy_per_inference_j"]].rename(
+        columns={"energy_per_inference_j": "energy_j"})
+    ok = df["status"] == "ok"
+    df = df.assign(p50_ms=df["p50_ms"].where(ok), energy_j=df["energy_j"].where(ok))
+    df["edp_js"] = df["energy_j"] * df["p50_ms"] / 1e3
+    for ref in BASELINES:
+        refs = df.loc[(df["algo"] == ref) & df["p50_ms"].notna(), [*POINT, "p50_ms"]]
+        df = df.merge(refs.rename(columns={"p50_ms": f"{ref}_p50_ms"}), on=POINT, how="left")
+        df[f"speedup_vs_{ref}"] = df[f"{ref}_p50_ms"] / df["p50_ms"]
+    df["rank"] = df.groupby(POINT, observed=True)["p50_ms"].rank(method="min")
+    return df.sort_values([*POINT, "algo"]).reset_index(drop=True)
+
+
+def best(algos: pd.DataFrame) -> pd.DataFrame:
+    """One row per point: the fastest algorithm, its margin over the runner-up, speedups over torch and
+    guess, the algorithms with the least energy and the least energy-delay product, and every algorithm's
+    p50 as a column ``p50_ms[<algo>]``."""
+    ranked = algos[algos["p50_ms"].notna()].sort_values([*POINT, "p50_ms", "algo"])
+    g = ranked.groupby(POINT, observed=True)
+    first = g.nth(0).set_index(POINT)
+    second = g.nth(1).set_index(POINT)
+    out = pd.DataFrame(index=first.index)
+    out["best_algo"] = first["algo"]
+    out["best_p50_ms"] = first["p50_ms"]
+    out["runner_up"] = second["algo"]
+    out["margin"] = second["p50_ms"] / first["p50_ms"] - 1
+    for ref in BASELINES:
+        out[f"{ref}_p50_ms"] = first[f"{ref}_p50_ms"]
+        out[f"speedup_vs_{ref}"] = first[f"speedup_vs_{ref}"]
+    for col, name in (("energy_j", "energy"), ("edp_js", "edp")):
+        have = algos[algos[col].notna()].sort_values([*POINT, col, "algo"]).groupby(POINT, observed=True).nth(0)
+        have = have.set_index(POINT)
+        out[f"best_{name}_algo"] = have["algo"]
+        out[f"best_{col}"] = have[col]
+    out["algos_ok"] = g.size()
+    wide = algos.pivot_table(index=POINT, columns="algo", values="p50_ms", observed=True)
+    wide.columns = [f"p50_ms[{a}]" for a in wide.columns]
+    everything = algos[POINT].drop_duplicates().set_index(POINT)
+    return everything.join(out).join(wide).reset_index().sort_values(POINT).reset_index(drop=True)
+
+
+def edp(algos: pd.DataFrame) -> pd.DataFrame:
+    """Energy-delay product (J x s) per point x algorithm where energy was measured, ranked per point."""
+    df = algos.loc[algos["edp_js"].notna(), [*POINT, "algo", "p50_ms", "energy_j", "edp_js"]].copy()
+    df["edp_rank"] = df.groupby(POINT, observed=True)["edp_js"].rank(method="min")
+    return df.sort_values([*POINT, "edp_rank"]).reset_index(drop=True)
+
+
+def timed(layers: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of the layer rows where the requested algorithm itself ran and was timed."""
+    return layers.loc[(layers["status"] == "ok") & layers["p50_ms"].notna(), columns]
+
+
+def layer_shapes(layers: pd.DataFrame) -> pd.DataFrame:
+    """One row per layer shape: the fastest algorithm (median p50 over every occurrence of the shape, in
+    any model and input size), its margin over the runner-up, and how often the shape occurs."""
+    ok = timed(layers, [*SHAPE, "algo", "model", "p50_ms"])
+    if ok.empty:
+        return pd.DataFrame(columns=[*SHAPE, "shape", "best_algo", "best_p50_ms", "runner_up", "margin"])
+    per = ok.groupby([*SHAPE, "algo"], observed=True, sort=False).agg(
+        p50_ms=("p50_ms", "median"), occurrences=("p50_ms", "size"), models=("model", "nunique")).reset_index()
+    per = per.sort_values([*SHAPE, "p50_ms", "algo"])
+    g = per.groupby(SHAPE, observed=True, sort=False)
+    first = g.nth(0).set_index(SHAPE)
+    second = g.nth(1).set_index(SHAPE)
+    out = first.rename(columns={"algo": "best_algo", "p50_ms": "best_p50_ms"})
+    out["runner_up"] = second["algo"]
+    out["runner_up_p50_ms"] = second["p50_ms"]
+    out["margin"] = out["runner_up_p50_ms"] / out["best_p50_ms"] - 1
+    out["algos_timed"] = g.size()
+    out = out.reset_index()
+    out.insert(len(SHAPE), "shape", shape_label(out))
+    return out.sort_values(SHAPE).reset_index(drop=True)
+
+
+def support(layers: pd.DataFrame) -> pd.DataFrame:
+    """Algorithm x layer shape x gpu: "ok", "fallback" or "unsupported" (or "mixed" where occurrences of
+    one shape disagree, e.g. between batch sizes)."""
+    if layers.empty:
+        return pd.DataFrame(columns=[*SUPPORT, "shape", "algo", "status", "rows"])
+    g = layers.groupby([*SUPPORT, "algo"], observed=True, sort=False)["status"]
+    out = g.agg(status="first", kinds="nunique", rows="size").reset_index()
+    out["status"] = out["status"].where(out.pop("kinds") == 1, "mixed")
+    out.insert(len(SUPPORT), "shape", shape_label(out))
+    return out.sort_values([*SUPPORT, "algo"]).reset_index(drop=True)
+
+
+def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
+    """The per-layer oracle per point: every layer run by its own fastest algorithm (among those timed at
+    that layer), against the best single algorithm. ``projected_ms`` = the best algorithm's non-conv
+    remainder (its p50 minus its layers' sum, floored at 0) + the oracle's layer sum; ``projected_speedup``
+    = best p50 / projected_ms; ``conv_speedup`` compares the layer sums alone."""
+    ok = points[(points["status"] == "ok") & points["p50_ms"].notna()]
+    top = ok.sort_values([*POINT, "p50_ms", "algo"]).drop_duplicates(POINT)[[*POINT, "algo", "p50_ms"]]
+    top = top.rename(columns={"algo": "best_algo", "p50_ms": "best_p50_ms"})
+    cols = [*POINT, "algo", "layer_index", "p50_ms"]
+    lay = layers.loc[layers["p50_ms"].notna(), cols]
+    best_layers = lay.merge(top.rename(columns={"best_algo": "algo"})[[*POINT, "algo"]], on=[*POINT, "algo"])
+    cand = timed(layers, cols).sort_values([*POINT, "layer_index", "p50_ms", "algo"])
+    cand = cand.drop_duplicates([*POINT, "layer_index"]).rename(
+        columns={"algo": "oracle_algo", "p50_ms": "oracle_ms"})
+    per_layer = best_layers.merge(cand, on=[*POINT, "layer_index"], how="left")
+    per_layer["switched"] = per_layer["oracle_algo"].notna() & (per_layer["oracle_algo"] != per_layer["algo"])
+    per_layer["uncovered"] = per_layer["oracle_ms"].isna()
+    g = per_layer.groupby(POINT, observed=True)
+    sums = pd.DataFrame({
+        "layers": g.size(),
+        "best_conv_ms": g["p50_ms"].sum(),
+        "oracle_conv_ms": g["oracle_ms"].sum(min_count=1),
+        "uncovered_layers": g["uncovered"].sum(),
+        "layers_switched": g["switched"].sum(),
+    }).reset_index()
+    out = top.merge(sums, on=POINT, how="inner")
+    out.loc[out["uncovered_layers"] > 0, "oracle_conv_ms"] = np.nan
+    out["remainder_ms"] = (out["best_p50_ms"] - out["best_conv_ms"]).clip(lower=0.0)
+    out["projected_ms"] = out["remainder_ms"] + out["oracle_conv_ms"]
+    out["projected_speedup"] = out["best_p50_ms"] / out["projected_ms"]
+    out["conv_speedup"] = out["best_conv_ms"] / out["oracle_conv_ms"]
+    mix = per_layer.dropna(subset=["oracle_algo"]).groupby([*POINT, "oracle_algo"], observed=True).size()
+    mix = mix.reset_index(name="k").sort_values([*POINT, "k", "oracle_algo"], ascending=[True] * len(POINT) + [False, True])
+    mix["part"] = mix["oracle_algo"].astype(str) + ":" + mix["k"].astype(str)
+    labels = mix.groupby(POINT, observed=True)["part"].agg(", ".join).rename("oracle_mix").reset_index()
+    out = out.merge(labels, on=POINT, how="left")
+    return out.sort_values(POINT).reset_index(drop=True)
+
+
+def coverage(points: pd.DataFrame) -> pd.DataFrame:
+    """What was measured: per stage x gpu x model x algorithm, points by status and the sizes covered."""
+    key = ["stage", "gpu", "model", "algo"]
+    counts = pd.crosstab([points[k].astype(str) for k in key], points["status"].astype(str))
+    counts = counts.reindex(columns=sorted(set(counts.columns) | set(STATUSES), key=_status_order), fill_value=0)
+    g = points.astype({k: str for k in key}).groupby(key, observed=True)
+    counts["points"] = g.size()
+    counts["sizes"] = g["input_size"].agg(lambda s: _span(s))
+    counts["batches"] = g["batch_size"].agg(lambda s: ",".join(map(str, sorted(set(s)))))
+    counts.columns.name = None
+    return counts.reset_index()
+
+
+def failures(points: pd.DataFrame) -> pd.DataFrame:
+    """Points that did not measure ok, grouped by what went wrong (same status and message)."""
+    bad = points[points["status"] != "ok"].copy()
+    bad["error"] = bad["error"].fillna("").astype(str).str.slice(0, 200)
+    key = ["stage", "gpu", "model", "algo", "status", "error"]
+    out = bad.groupby(key, observed=True, dropna=False).agg(
+        points=("input_size", "size"), sizes=("input_size", _span)).reset_index()
+    return out.sort_values(["status", *key[:4]]).reset_index(drop=True)
+
+
+def _span(s: pd.Series) -> str:
+    values = sorted(set(int(v) for v in s))
+    if len(values) <= 4:
+        return ",".join(map(str, values))
+    return f"{values[0]}..{values[-1]} ({len(values)})"
+
+
+def _status_order(s: str) -> tuple[int, str]:
+    return (STATUSES.index(s) if s in STATUSES else len(STATUSES), s)
+
+
+def speedup_summary(best_table: pd.DataFrame) -> pd.DataFrame:
+    """Per stage x gpu x model: the algorithm most often best, and the geometric-mean speedup of the best
+    algorithm over torch across the sizes and batches measured."""
+    rows = []
+    for key, grp in best_table.groupby(["stage", "gpu", "model"], observed=True):
+        wins = grp["best_algo"].dropna().astype(str).value_counts()
+        sp = grp["speedup_vs_torch"].dropna()
+        rows.append({
+            "stage": key[0], "gpu": key[1], "model": key[2], "points": len(grp),
+            "most_often_best": wins.index[0] if len(wins) else None,
+            "times_best": int(wins.iloc[0]) if len(wins) else 0,
+            "geomean_speedup_vs_torch": float(np.exp(np.log(sp).mean())) if len(sp) else np.nan,
+            "max_speedup_vs_torch": float(sp.max()) if len(sp) else np.nan,
+        })
+    return pd.DataFrame(rows)

@@ -1,0 +1,97 @@
+"""`python -m analysis` end to end: a real (tiny) CPU run of the harness, then the report; and user errors."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.__main__ import main
+from tests.conftest import run_cli
+
+TINY = ["stage.sizes=[32,40]", "stage.warmup_iters=1", "stage.min_iters=3", "stage.max_iters=3",
+        "stage.max_time_s=1", "stage.layer_iters=2"]
+
+
+@pytest.fixture(scope="module")
+def real_tree(tmp_path_factory) -> Path:
+    """Two models x two algorithms x two sizes, measured for real on the CPU by the harness."""
+    root = tmp_path_factory.mktemp("real") / "results"
+    done = run_cli("-m", "model=resnet18,mobilenet_v2", "algo=torch,gemm", *TINY, f"results_dir={root}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root
+
+
+@pytest.fixture(scope="module")
+def analysed(real_tree, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out") / "analysis"
+    done = run_cli(str(real_tree), "--out", str(out), "--threads", "1", module="analysis")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out, done
+
+
+def test_end_to_end_writes_report_tables_figures_and_predictor(analysed):
+    out, done = analysed
+    assert f"report: {out / 'report.md'}" in done.stdout.replace("\n", "")
+    assert "Fastest algorithm per model and gpu" in done.stdout
+    assert "resnet18" in done.stdout and "mobilenet_v2" in done.stdout
+    for name in ("latency", "speedup", "layers", "support", "parity-latency"):
+        png = out / "figures" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    assert not (out / "figures" / "energy.png").exists()  # no energy on the CPU: no empty figure
+    for table in ("algorithms", "best", "edp", "layer_shapes", "support", "oracle", "coverage", "failures",
+                  "warnings", "summary"):
+        assert (out / "tables" / f"{table}.parquet").is_file() and (out / "tables" / f"{table}.csv").is_file()
+    best = pd.read_parquet(out / "tables" / "best.parquet")
+    assert len(best) == 4 and set(best["best_algo"]) <= {"torch", "gemm"}
+    assert (best["algos_ok"] == 2).all()
+    oracle = pd.read_parquet(out / "tables" / "oracle.parquet")
+    assert (oracle["layers"] == oracle["model"].map({"resnet18": 20, "mobilenet_v2": 52})).all()
+    assert (out / "predictor" / "latency.pkl").is_file() and (out / "predictor" / "latency-metrics.json").is_file()
+
+
+def test_report_markdown_and_self_contained_html(analysed):
+    out, _ = analysed
+    md = (out / "report.md").read_text()
+    for heading in ("## Coverage", "## Warnings", "## Fastest algorithm", "## Per-layer oracle",
+                    "## Layer shapes and support", "## Energy", "## Predictor"):
+        assert heading in md
+    assert "latest wins: 0 points were measured more than once" in md
+    for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
+        assert (out / link).is_file(), link
+    html = (out / "report.html").read_text()
+    images = re.findall(r"src='data:image/png;base64,([^']+)'", html)
+    assert len(images) == len(re.findall(r"!\[", md)) >= 5
+    assert all(base64.b64decode(i)[:4] == b"\x89PNG" for i in images)
+    assert "src='figures/" not in html and 'src="figures/' not in html
+
+
+def test_repeated_run_is_resolved_latest_wins(real_tree, tmp_path):
+    root = tmp_path / "results"
+    shutil.copytree(real_tree, root)
+    done = run_cli("model=resnet18", "algo=torch", "remeasure=true", *TINY, f"results_dir={root}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = tmp_path / "out"
+    assert main([str(root), "--out", str(out), "--no-predictor", "--no-plots"]) == 0
+    md = (out / "report.md").read_text()
+    assert "latest wins: 2 points were measured more than once; 2 older point rows and 40 older layer rows" in md
+
+
+@pytest.mark.parametrize("args,message", [
+    (["{root}", "--model", "vgg99"], r"--model vgg99: not in .*; present: mobilenet_v2, resnet18"),
+    (["{root}", "--algo", "fft,gemm"], r"--algo fft: not in .*; present: gemm, torch"),
+    (["{missing}"], r"results directory .*nope does not exist"),
+    (["{root}", "--out", "{root}/analysis"], r"inside the results directory"),
+])
+def test_user_errors_exit_2_with_one_line(real_tree, tmp_path, capsys, args, message):
+    argv = [a.format(root=real_tree, missing=tmp_path / "nope") for a in args]
+    if "--out" not in argv:
+        argv += ["--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert re.search(message, err), err

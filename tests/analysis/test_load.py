@@ -1,0 +1,146 @@
+"""Loading: latest wins (and the count), copies, orphans, unreadable files, schema versions, filters."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from analysis import checks
+from analysis.errors import AnalysisError, SchemaVersionError
+from analysis.load import Filters, load
+from harness.schema import LAYERS, POINTS, SCHEMA_VERSION, to_table
+from tests.analysis.conftest import FACTORS, MODELS, SIZES
+
+N_POINTS = len(MODELS) * 2 * len(FACTORS) * len(SIZES)
+N_LAYERS = sum(len(v) for v in MODELS.values()) * 2 * len(FACTORS) * len(SIZES)
+
+
+def test_known_tree_loads_every_row(known_tree):
+    res = load(known_tree)
+    assert len(res.points) == N_POINTS and len(res.layers) == N_LAYERS
+    assert res.report.superseded == {"points": 0, "layers": 0}
+    assert res.report.repeated_points == 0 and res.report.bad_files == []
+
+
+def test_latest_wins_and_is_counted(repeated_tree, known_tree):
+    res = load(repeated_tree)
+    truth = load(known_tree)
+    assert len(res.points) == N_POINTS and len(res.layers) == N_LAYERS
+    assert res.report.rows_read == {"points": 2 * N_POINTS, "layers": 2 * N_LAYERS}
+    assert res.report.repeated_points == N_POINTS
+    assert res.report.superseded == {"points": N_POINTS, "layers": N_LAYERS}
+    key = ["gpu", "model", "algo", "input_size"]
+    a = res.points.sort_values(key)["p50_ms"].to_numpy()
+    b = truth.points.sort_values(key)["p50_ms"].to_numpy()
+    np.testing.assert_allclose(a, b, rtol=1e-12)  # not the 1.5x stale run
+    assert res.layers["run_id"].str.startswith("syn1-").all()
+
+
+def _point(run_id: str, when: datetime, p50: float, **kw) -> dict:
+    return {"schema_version": SCHEMA_VERSION, "run_id": run_id, "stage": "s", "model": "m", "algo": "torch",
+            "gpu": "local", "device_name": "cpu", "input_size": 32, "batch_size": 1, "dtype": "float32",
+            "status": "ok", "p50_ms": p50, "measured_at": when} | kw
+
+
+def _layer(run_id: str, when: datetime, p50: float) -> dict:
+    return {"schema_version": SCHEMA_VERSION, "run_id": run_id, "stage": "s", "model": "m", "algo": "torch",
+            "gpu": "local", "input_size": 32, "batch_size": 1, "dtype": "float32", "layer_index": 0,
+            "status": "ok", "p50_ms": p50, "measured_at": when}
+
+
+def _write(folder: Path, run_id: str, when: datetime, p50: float, layers: bool = True) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(to_table([_point(run_id, when, p50)], POINTS), folder / f"points-{run_id}.parquet")
+    if layers:
+        pq.write_table(to_table([_layer(run_id, when, p50 / 2)], LAYERS), folder / f"layers-{run_id}.parquet")
+
+
+def test_latest_is_by_time_not_by_name(tmp_path):
+    folder = tmp_path / "r" / "stage=s" / "gpu=local" / "model=m" / "algo=torch"
+    _write(folder, "zzz-older", datetime(2026, 1, 1, tzinfo=timezone.utc), 5.0)
+    _write(folder, "aaa-newer", datetime(2026, 2, 1, tzinfo=timezone.utc), 3.0)
+    res = load(tmp_path / "r")
+    assert res.points["p50_ms"].tolist() == [3.0]
+    assert res.layers["run_id"].tolist() == ["aaa-newer"] and res.layers["p50_ms"].tolist() == [1.5]
+    assert res.report.superseded == {"points": 1, "layers": 1} and res.report.repeated_points == 1
+
+
+def test_piece_next_to_merged_file_is_a_copy_not_a_repeat(tmp_path):
+    folder = tmp_path / "r" / "stage=s" / "gpu=local" / "model=m" / "algo=torch"
+    _write(folder, "run1", datetime(2026, 1, 1, tzinfo=timezone.utc), 5.0)
+    shutil.copy(folder / "points-run1.parquet", folder / "points-run1.part-s32-b1-float32.parquet")
+    shutil.copy(folder / "layers-run1.parquet", folder / "layers-run1.part-s32-b1-float32.parquet")
+    res = load(tmp_path / "r")
+    assert len(res.points) == 1 and len(res.layers) == 1
+    assert res.report.duplicate_copies == {"points": 1, "layers": 1}
+    assert res.report.repeated_points == 0 and res.report.superseded == {"points": 0, "layers": 0}
+
+
+def test_orphan_layers_are_counted_and_dropped(tmp_path):
+    folder = tmp_path / "r" / "stage=s" / "gpu=local" / "model=m" / "algo=torch"
+    _write(folder, "run1", datetime(2026, 1, 1, tzinfo=timezone.utc), 5.0)
+    other = to_table([_layer("run2", datetime(2026, 1, 2, tzinfo=timezone.utc), 1.0) | {"input_size": 64}], LAYERS)
+    pq.write_table(other, folder / "layers-run2.parquet")
+    res = load(tmp_path / "r")
+    assert res.report.orphan_layers == 1 and len(res.layers) == 1
+
+
+def test_corrupt_files_are_reported_and_skipped(known_tree, tmp_path):
+    root = tmp_path / "results"
+    shutil.copytree(known_tree, root)
+    folder = root / "stage=quick" / "gpu=h100" / "model=alpha" / "algo=gemm"
+    points = next(folder.glob("points-*.parquet"))
+    points.write_bytes(b"this is not parquet")
+    layers = next((root / "stage=quick" / "gpu=v100" / "model=beta" / "algo=torch").glob("layers-*.parquet"))
+    layers.write_bytes(layers.read_bytes()[: len(layers.read_bytes()) // 2])  # truncated
+    res = load(root)
+    bad = {Path(b.path).name: b.table for b in res.report.bad_files}
+    assert bad == {points.name: "points", layers.name: "layers"}
+    assert len(res.points) == N_POINTS - len(SIZES)  # the rest is there
+    assert not ((res.points["model"] == "alpha") & (res.points["gpu"] == "h100") & (res.points["algo"] == "gemm")).any()
+    found = checks.findings(res.points, res.report)
+    assert (found["kind"] == "unreadable file").sum() == 2
+
+
+def test_other_schema_version_is_refused(tmp_path):
+    folder = tmp_path / "r" / "stage=s" / "gpu=local" / "model=m" / "algo=torch"
+    _write(folder, "ok-run", datetime(2026, 1, 1, tzinfo=timezone.utc), 5.0)
+    future = to_table([_point("new-run", datetime(2026, 1, 2, tzinfo=timezone.utc), 4.0,
+                              schema_version=SCHEMA_VERSION + 1)], POINTS)
+    pq.write_table(future, folder / "points-new-run.parquet")
+    with pytest.raises(SchemaVersionError, match=rf"points-new-run\.parquet \(version {SCHEMA_VERSION + 1}\)"):
+        load(tmp_path / "r")
+
+
+def test_filters(known_tree):
+    res = load(known_tree, Filters(gpu=("v100",), algo=("torch", "gemm")))
+    assert set(res.points["gpu"]) == {"v100"} and set(res.points["algo"]) == {"torch", "gemm"}
+    assert set(res.layers["algo"]) == {"torch", "gemm"}
+    assert len(res.points) == len(MODELS) * 2 * len(SIZES)
+
+
+def test_filter_value_not_present_lists_the_values(known_tree):
+    with pytest.raises(AnalysisError, match=r"--model gamma: not in .*; present: alpha, beta"):
+        load(known_tree, Filters(model=("gamma",)))
+
+
+def test_missing_results_dir(tmp_path):
+    with pytest.raises(AnalysisError, match="does not exist"):
+        load(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AnalysisError, match="no points-"):
+        load(tmp_path / "empty")
+
+
+def test_filters_that_match_nothing_together(tmp_path):
+    _write(tmp_path / "r" / "stage=a" / "gpu=local" / "model=m" / "algo=torch", "r1",
+           datetime(2026, 1, 1, tzinfo=timezone.utc), 1.0)
+    _write(tmp_path / "r" / "stage=b" / "gpu=h100" / "model=m" / "algo=torch", "r2",
+           datetime(2026, 1, 1, tzinfo=timezone.utc), 1.0)
+    with pytest.raises(AnalysisError, match="together"):
+        load(tmp_path / "r", Filters(stage=("a",), gpu=("h100",)))

@@ -1,0 +1,157 @@
+"""The predictor: honest splits, no measured features, and better than the roofline on a known law."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import predictor as P
+from analysis.load import load
+from analysis.specs import gpu_specs, peak_tflops
+from analysis.synthetic import Synthetic, default_models, generate
+
+
+@pytest.fixture(scope="module")
+def law_tree(tmp_path_factory):
+    """Layer times from synthetic.roofline_law (algorithm x kernel efficiencies, launch overhead, a depthwise
+    penalty: what a datasheet roofline cannot know), 5% multiplicative noise."""
+    root = tmp_path_factory.mktemp("law") / "results"
+    generate(root, Synthetic(models=default_models(4, 10, seed=1), sizes=(64, 96, 128, 160, 192),
+                             algos=("torch", "gemm", "winograd", "fft"), fallback={"winograd": "torch"},
+                             noise=0.05, remainder_fraction=0.1, seed=3))
+    return root
+
+
+@pytest.fixture(scope="module")
+def data(law_tree):
+    res = load(law_tree)
+    specs = gpu_specs(law_tree, res.points["gpu"].unique())
+    return res, specs
+
+
+@pytest.fixture(scope="module")
+def latency(data):
+    res, specs = data
+    frame = P.layer_frame(res.layers, specs)
+    return frame, P.evaluate(frame, res.points, res.layers, threads=1)
+
+
+def _metric(ev, split, level, predictor):
+    m = ev.metrics
+    return m[(m["split"] == split) & (m["level"] == level) & (m["predictor"] == predictor)].iloc[0]
+
+
+# With two GPU types, leaving one out extrapolates across datasheets from a single example: a weaker claim.
+@pytest.mark.parametrize("split,factor", [("leave-one-model-out", 0.5), ("extrapolation", 0.5),
+                                          ("leave-one-gpu-out", 1.0)])
+@pytest.mark.parametrize("level", ["layer", "model"])
+def test_boosted_beats_the_roofline_baseline(latency, split, factor, level):
+    _, ev = latency
+    boosted, roofline = _metric(ev, split, level, "boosted"), _metric(ev, split, level, "roofline")
+    assert boosted["n"] == roofline["n"] > 0
+    assert boosted["median_ape"] < factor * roofline["median_ape"]
+    assert boosted["mean_ape"] < roofline["mean_ape"]
+
+
+def test_errors_near_the_noise_floor_where_the_law_is_learnable(latency):
+    _, ev = latency
+    # 5% lognormal noise: a median APE of ~3.4% is the floor; the roofline alone is far off
+    assert _metric(ev, "leave-one-model-out", "layer", "boosted")["median_ape"] < 10
+    assert _metric(ev, "extrapolation", "layer", "boosted")["median_ape"] < 12
+    assert _metric(ev, "leave-one-model-out", "layer", "roofline")["median_ape"] > 20
+
+
+def test_leave_one_model_out_never_shares_a_model(latency):
+    frame, ev = latency
+    lomo = [f for f in P.folds(frame.data) if f.split == "leave-one-model-out"]
+    assert len(lomo) == 4
+    for f in lomo:
+        train, test = set(frame.data.loc[f.train, "model"]), set(frame.data.loc[f.test, "model"])
+        assert test == {f.held_out} and not train & test
+        assert (f.train ^ f.test).all()  # every row in exactly one side
+    held = ev.predictions[ev.predictions["split"] == "leave-one-model-out"]
+    assert (held["model"] == held["held_out"]).all()
+    assert len(held) == len(frame.data)  # each row predicted once, by the fold that did not see it
+
+
+def test_extrapolation_trains_on_smaller_sizes_only(latency):
+    frame, _ = latency
+    (f,) = [f for f in P.folds(frame.data) if f.split == "extrapolation"]
+    assert frame.data.loc[f.train, "input_size"].max() < frame.data.loc[f.test, "input_size"].min()
+    assert sorted(frame.data.loc[f.test, "input_size"].unique()) == [160, 192]
+
+
+def test_features_ignore_everything_measured_on_the_point(data):
+    res, specs = data
+    layers = res.layers.copy()
+    f1 = P.layer_features(layers, specs)
+    rng = np.random.default_rng(0)
+    for col in P.MEASURED & set(layers.columns):
+        if pd.api.types.is_numeric_dtype(layers[col]):
+            layers[col] = rng.random(len(layers)) * 1e3
+    f2 = P.layer_features(layers, specs)
+    pd.testing.assert_frame_equal(f1, f2)
+    assert not (set(P.LAYER_NUMERIC) | set(P.POINT_NUMERIC) | set(P.CATEGORICAL)) & P.MEASURED
+    points = res.points.copy()
+    e1 = P.energy_frame(points, specs).data.drop(columns="y")
+    for col in ("std_ms", "p95_ms", "cv", "mean_ms", "p50_ms", "power_mean_w"):
+        points[col] = rng.random(len(points))
+    pd.testing.assert_frame_equal(e1, P.energy_frame(points, specs).data.drop(columns="y"))
+
+
+def test_remainder_comes_from_the_other_algorithms():
+    key = dict(stage="s", gpu="g", model="m", input_size=32, batch_size=1, dtype="float32")
+    points = pd.DataFrame([key | {"algo": "a", "status": "ok", "p50_ms": 110.0},
+                           key | {"algo": "b", "status": "ok", "p50_ms": 11.0}])
+    layers = pd.DataFrame([key | {"algo": "a", "layer_index": 0, "p50_ms": 10.0},
+                           key | {"algo": "b", "layer_index": 0, "p50_ms": 10.0}])
+    rem = P.remainders(points, layers).set_index("algo")["remainder_ms"]
+    assert rem["a"] == pytest.approx(1.0)  # b's remainder, never a's own 100
+    assert rem["b"] == pytest.approx(100.0)
+
+
+def test_energy_predictor(data):
+    res, specs = data
+    frame = P.energy_frame(res.points, specs)
+    assert len(frame.data) == int(res.points["energy_per_inference_j"].notna().sum())
+    ev = P.evaluate(frame, threads=1)
+    lomo_b = _metric(ev, "leave-one-model-out", "point", "boosted")
+    lomo_r = _metric(ev, "leave-one-model-out", "point", "roofline")
+    assert lomo_b["median_ape"] < lomo_r["median_ape"]
+
+
+def test_saved_model_reloads_with_metrics_and_data(latency, tmp_path):
+    frame, ev = latency
+    files = P.fit_and_save(frame, ev, tmp_path, threads=1)
+    names = {f.name for f in files}
+    assert names == {"latency.pkl", "latency-training.parquet", "latency-metrics.json",
+                     "latency-test-predictions.parquet"}
+    model = P.load_model(tmp_path / "latency.pkl")
+    pred = model.predict(frame.data)
+    assert np.isfinite(pred).all() and (pred > 0).all()
+    meta = json.loads((tmp_path / "latency-metrics.json").read_text())
+    assert meta["rows"] == len(frame.data)
+    assert {m["split"] for m in meta["metrics"]} == {"leave-one-model-out", "extrapolation", "leave-one-gpu-out"}
+    assert len(pd.read_parquet(tmp_path / "latency-training.parquet")) == len(frame.data)
+
+
+def test_splits_that_the_data_cannot_support_are_skipped_with_a_reason(data):
+    res, specs = data
+    one = res.layers[(res.layers["model"] == "net0") & (res.layers["gpu"] == "h100")]
+    ev = P.evaluate(P.layer_frame(one, specs), threads=1)
+    assert set(ev.metrics["split"]) == {"extrapolation"}
+    assert any("leave-one-model-out needs two models" in s for s in ev.skipped)
+    assert any("leave-one-gpu-out needs two GPU types" in s for s in ev.skipped)
+
+
+def test_peak_rule_matches_the_harness():
+    from harness.roofline import peak_tflops as harness_peak
+
+    spec = {"fp32_tflops": 60.0, "tf32_tflops": 417.5, "fp16_tflops": 835.0, "mem_bw_gbs": 3900.0}
+    for dtype in ("float32", "float16", "bfloat16"):
+        for math in (None, "fma", "tensor_op"):
+            assert peak_tflops(spec, dtype, math) == harness_peak(spec, dtype, math)
+    assert peak_tflops(None, "float32", None) is None

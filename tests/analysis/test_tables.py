@@ -1,0 +1,164 @@
+"""Every table against the known law of the synthetic tree (tests/analysis/conftest.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import tables
+from analysis.load import load
+from analysis.synthetic import geometry
+from tests.analysis.conftest import FACTORS, MODELS, POWER, SIZES, base_ms, known_law, winograd_ok
+
+
+@pytest.fixture(scope="module")
+def res(known_tree):
+    return load(known_tree)
+
+
+@pytest.fixture(scope="module")
+def algos(res):
+    return tables.algorithms(res.points)
+
+
+def expected_point_ms(model: str, algo: str, gpu: str) -> dict[int, float]:
+    """Latency per input size from the law (remainder 0; winograd falls back to torch; None: unsupported)."""
+    geo = geometry(MODELS[model], list(SIZES), 1)
+    t = known_law(geo, algo, gpu)
+    if algo == "winograd":
+        t = np.where(np.isnan(t), known_law(geo, "torch", gpu), t)
+    per = t.reshape(len(SIZES), -1)
+    return {s: (None if np.isnan(row).any() else float(row.sum())) for s, row in zip(SIZES, per)}
+
+
+def test_gemm_is_exactly_twice_as_fast_as_torch_everywhere(algos):
+    gemm = algos[algos["algo"] == "gemm"]
+    assert len(gemm) == len(MODELS) * 2 * len(SIZES)
+    np.testing.assert_allclose(gemm["speedup_vs_torch"], 2.0, rtol=1e-12)
+    np.testing.assert_allclose(gemm["speedup_vs_guess"], FACTORS["guess"] / FACTORS["gemm"], rtol=1e-12)
+    torch = algos[algos["algo"] == "torch"]
+    np.testing.assert_allclose(torch["speedup_vs_torch"], 1.0)
+
+
+def test_latencies_and_best_algorithm_match_the_law(algos):
+    best = tables.best(algos).set_index(["gpu", "model", "input_size"])
+    for model in MODELS:
+        for gpu in ("h100", "v100"):
+            expected = {a: expected_point_ms(model, a, gpu) for a in FACTORS}
+            for size in SIZES:
+                measured = algos[(algos["model"] == model) & (algos["gpu"] == gpu) & (algos["input_size"] == size)]
+                for algo in FACTORS:
+                    got = measured.loc[measured["algo"] == algo, "p50_ms"].iloc[0]
+                    want = expected[algo][size]
+                    assert (pd.isna(got) and want is None) or got == pytest.approx(want, rel=1e-12)
+                ranked = sorted((v[size], a) for a, v in expected.items() if v[size] is not None)
+                row = best.loc[(gpu, model, size)]
+                assert row["best_algo"] == ranked[0][1]
+                assert row["runner_up"] == ranked[1][1]
+                assert row["margin"] == pytest.approx(ranked[1][0] / ranked[0][0] - 1, rel=1e-9)
+                assert row["speedup_vs_torch"] == pytest.approx(expected["torch"][size] / ranked[0][0], rel=1e-9)
+                assert row[f"p50_ms[{ranked[0][1]}]"] == pytest.approx(ranked[0][0], rel=1e-12)
+
+
+def test_unsupported_points_never_compete(algos):
+    fft_v100 = algos[(algos["algo"] == "fft") & (algos["gpu"] == "v100")]
+    assert (fft_v100["status"] == "unsupported").all() and fft_v100["p50_ms"].isna().all()
+    assert fft_v100["rank"].isna().all()
+    fft_h100 = algos[(algos["algo"] == "fft") & (algos["gpu"] == "h100")]
+    assert (fft_h100["status"] == "ok").all()
+    best = tables.best(algos)
+    assert best["algos_ok"].tolist() == [len(FACTORS) - (g == "v100") for g in best["gpu"]]
+
+
+def test_energy_delay_product(algos):
+    e = tables.edp(algos)
+    assert len(e) == int((algos["status"] == "ok").sum())
+    power = e["gpu"].astype(str).map(POWER)
+    np.testing.assert_allclose(e["energy_j"], e["p50_ms"] / 1e3 * power, rtol=1e-12)
+    np.testing.assert_allclose(e["edp_js"], e["energy_j"] * e["p50_ms"] / 1e3, rtol=1e-12)
+    best = tables.best(algos)
+    # energy = power x latency with one power per gpu: the least energy and EDP go to the fastest
+    assert (best["best_energy_algo"] == best["best_algo"]).all()
+    assert (best["best_edp_algo"] == best["best_algo"]).all()
+
+
+def test_layer_shapes_best_and_margin(res):
+    shapes = tables.layer_shapes(res.layers)
+    assert len(shapes)
+    wino = winograd_ok(shapes)
+    # 3x3 stride 1: winograd (0.4) beats gemm (0.5): margin 0.25; elsewhere gemm (0.5) beats guess (0.8)
+    assert (shapes.loc[wino, "best_algo"] == "winograd").all()
+    assert (shapes.loc[wino, "runner_up"] == "gemm").all()
+    np.testing.assert_allclose(shapes.loc[wino, "margin"], 0.5 / 0.4 - 1, rtol=1e-9)
+    assert (shapes.loc[~wino, "best_algo"] == "gemm").all()
+    np.testing.assert_allclose(shapes.loc[~wino, "margin"], 0.8 / 0.5 - 1, rtol=1e-9)
+    assert shapes["shape"].str.contains(r"^\d+->\d+ \dx\d s\d p\d @\d+x\d+$").all()
+
+
+def test_support_matrix_entries(res):
+    sup = tables.support(res.layers)
+    one_by_one = sup["kernel_h"] == 1
+    fft = sup["algo"] == "fft"
+    assert (sup.loc[fft & one_by_one & (sup["gpu"] == "v100"), "status"] == "unsupported").all()
+    assert (sup.loc[fft & one_by_one & (sup["gpu"] == "h100"), "status"] == "ok").all()
+    assert (sup.loc[fft & ~one_by_one, "status"] == "ok").all()
+    wino = sup["algo"] == "winograd"
+    ok = (sup["kernel_h"] == 3) & (sup["stride_h"] == 1)
+    assert (sup.loc[wino & ok, "status"] == "ok").all()
+    assert (sup.loc[wino & ~ok, "status"] == "fallback").all()
+    assert (sup.loc[sup["algo"].isin(["torch", "gemm", "guess", "direct"]), "status"] == "ok").all()
+    assert sup.loc[fft & one_by_one & (sup["gpu"] == "v100")].shape[0] > 0
+
+
+def test_oracle_projects_the_per_layer_best(res):
+    orc = tables.oracle(res.points, res.layers).set_index(["gpu", "model", "input_size"])
+    for model, layers in MODELS.items():
+        geo = geometry(layers, list(SIZES), 1)
+        base = base_ms(geo).reshape(len(SIZES), -1)
+        wino = winograd_ok(geo).reshape(len(SIZES), -1)
+        for gpu in ("h100", "v100"):
+            for i, size in enumerate(SIZES):
+                a, b = base[i][wino[i]].sum(), base[i][~wino[i]].sum()
+                oracle = 0.4 * a + 0.5 * b  # winograd where it runs, gemm elsewhere
+                single = min(0.5 * (a + b), 0.4 * a + b)  # gemm, or winograd with torch fallbacks
+                row = orc.loc[(gpu, model, size)]
+                assert row["oracle_conv_ms"] == pytest.approx(oracle, rel=1e-9)
+                assert row["best_p50_ms"] == pytest.approx(single, rel=1e-9)
+                assert row["remainder_ms"] == pytest.approx(0.0, abs=1e-12)
+                assert row["projected_speedup"] == pytest.approx(single / oracle, rel=1e-9)
+                assert row["layers"] == len(layers)
+                assert row["layers_switched"] == (wino[i].sum() if row["best_algo"] == "gemm" else (~wino[i]).sum())
+
+
+def test_oracle_with_a_remainder():
+    """remainder = best p50 - its layer sum; projected = remainder + oracle layer sum."""
+    key = dict(stage="s", gpu="g", model="m", input_size=32, batch_size=1, dtype="float32")
+    points = pd.DataFrame([key | {"algo": "a", "status": "ok", "p50_ms": 10.0},
+                           key | {"algo": "b", "status": "ok", "p50_ms": 12.0}])
+    layers = pd.DataFrame([key | {"algo": a, "layer_index": i, "status": "ok", "p50_ms": t}
+                           for a, i, t in [("a", 0, 2.0), ("a", 1, 6.0), ("b", 0, 1.0), ("b", 1, 9.0)]])
+    row = tables.oracle(points, layers).iloc[0]
+    assert row["best_algo"] == "a"
+    assert row["remainder_ms"] == pytest.approx(2.0)  # 10 - (2 + 6)
+    assert row["oracle_conv_ms"] == pytest.approx(7.0)  # b's layer 0 (1) + a's layer 1 (6)
+    assert row["projected_ms"] == pytest.approx(9.0)
+    assert row["projected_speedup"] == pytest.approx(10 / 9)
+    assert row["layers_switched"] == 1 and row["oracle_mix"] in ("a:1, b:1", "b:1, a:1")
+
+
+def test_coverage_and_failures(res):
+    cov = tables.coverage(res.points)
+    fft_v100 = cov[(cov["algo"] == "fft") & (cov["gpu"] == "v100")]
+    assert fft_v100["unsupported"].tolist() == [len(SIZES)] * len(MODELS)
+    assert fft_v100["ok"].tolist() == [0] * len(MODELS)
+    assert cov["points"].sum() == len(res.points)
+    fails = tables.failures(res.points)
+    assert set(fails["algo"]) == {"fft"} and set(fails["gpu"]) == {"v100"}
+    assert fails["points"].sum() == len(SIZES) * len(MODELS)
+
+
+def test_speedup_summary(algos):
+    summary = tables.speedup_summary(tables.best(algos))
+    assert len(summary) == len(MODELS) * 2
+    assert (summary["geomean_speedup_vs_torch"] >= 2.0 - 1e-9).all()  # gemm alone is 2x
