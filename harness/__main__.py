@@ -15,9 +15,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from harness.cli import launch_configs
 from harness.errors import HarnessError
-from hydra_plugins.harness_launcher.harness_launcher import HarnessLauncher
+from hydra_plugins.harness_launcher.harness_launcher import HarnessLauncher, HarnessSweeper
 
 Plugins.instance().register(HarnessLauncher)
+Plugins.instance().register(HarnessSweeper)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

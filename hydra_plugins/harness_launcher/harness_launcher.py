@@ -12,10 +12,13 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+from hydra_plugins.harness_launcher.compose import FastComposer
 
 log = logging.getLogger(__name__)
 
@@ -31,24 +34,43 @@ class HarnessLauncher(Launcher):
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from harness.cli import launch_configs  # the harness side: plain dicts in, a summary out
         from harness.errors import HarnessError
+        from harness.spec import CONF_DIR
 
         assert self.config is not None and self.hydra_context is not None
-        configs, returns = [], []
-        for idx, overrides in enumerate(job_overrides):
-            sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-            hydra_cfg = sweep_config.hydra
-            with open_dict(sweep_config):
-                del sweep_config["hydra"]
-            configs.append(OmegaConf.to_container(sweep_config, resolve=True))
-            returns.append(JobReturn(
-                overrides=list(filter_overrides(overrides)), cfg=sweep_config, hydra_cfg=hydra_cfg,
-                working_dir=str(Path.cwd()), task_name="harness", status=JobStatus.COMPLETED,
-            ))
+        loader, master = self.hydra_context.config_loader, self.config
+
+        def hydra_compose(overrides: list[str]) -> dict[str, Any]:
+            cfg = loader.load_sweep_config(master, overrides)
+            with open_dict(cfg):
+                del cfg["hydra"]
+            return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+        composer = FastComposer(_without_hydra(loader.load_sweep_config(master, [])), CONF_DIR, hydra_compose)
+        configs = [composer.compose(list(overrides)) for overrides in job_overrides]
+        log.debug("composed %d job configs (%d fast, %d by Hydra)", len(configs), composer.fast, composer.slow)
         try:
             outcomes = launch_configs(configs)
         except HarnessError as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
-        for ret, outcome in zip(returns, outcomes):
-            ret.return_value = outcome
-        return returns
+        return [
+            JobReturn(
+                overrides=list(filter_overrides(overrides)), cfg=OmegaConf.create(config), hydra_cfg=master.hydra,
+                working_dir=str(Path.cwd()), task_name="harness", status=JobStatus.COMPLETED, _return_value=outcome,
+            )
+            for overrides, config, outcome in zip(job_overrides, configs, outcomes)
+        ]
+
+
+class HarnessSweeper(BasicSweeper):
+    """Hydra's basic sweeper, without composing every job once more to validate the batch: the harness's
+    launcher composes and checks every job's config before any job starts."""
+
+    def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
+        return None
+
+
+def _without_hydra(cfg: DictConfig) -> DictConfig:
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
