@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from analysis.specs import SPEC_FIELDS, Spec, peak_tflops
+from analysis.specs import SPEC_FIELDS, Spec
+from harness.roofline import peak_tflops  # pure arithmetic, no torch
 from analysis.tables import POINT
 
 log = logging.getLogger(__name__)

@@ -52,15 +52,3 @@ def gpu_specs(root: str | Path, gpus: Iterable[str], conf_dir: Path = CONF_DIR) 
         runs = list(root.glob(f"stage=*/gpu={gpu}/model=*/algo=*/run-*.json"))[:1]
         out[gpu] = _from_runs(root, gpu) if runs else _from_conf(gpu, conf_dir)
     return out
-
-
-def peak_tflops(spec: Spec | None, dtype: str, math: str | None) -> float | None:
-    """The datasheet peak that applies; the same rule as ``harness.roofline.peak_tflops`` (kept apart so
-    that the analysis does not import torch): FP16 for half types, TF32 for FP32 with tensor-op math."""
-    if not spec:
-        return None
-    if dtype in ("float16", "bfloat16"):
-        return spec.get("fp16_tflops")
-    if math == "tensor_op" and spec.get("tf32_tflops"):
-        return spec["tf32_tflops"]
-    return spec.get("fp32_tflops")

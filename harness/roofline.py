@@ -1,37 +1,36 @@
-"""Arithmetic intensity and the roofline verdict against a GPU type's datasheet numbers (pure arithmetic)."""
+"""Arithmetic intensity and the roofline verdict against a GPU type's datasheet numbers (pure arithmetic,
+no torch: the analysis package uses it too)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
-
-import torch
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 
 
 def conv_bytes(in_shape: tuple[int, ...], out_shape: tuple[int, ...], weight_numel: int, dtype: str) -> int:
     """The least traffic of one conv layer: its input, weights and output, each moved once."""
-    numel = lambda shape: int(torch.Size(shape).numel())  # noqa: E731
-    return (numel(in_shape) + weight_numel + numel(out_shape)) * DTYPE_BYTES[dtype]
+    return (math.prod(in_shape) + weight_numel + math.prod(out_shape)) * DTYPE_BYTES[dtype]
 
 
-def peak_tflops(spec: dict[str, Any] | None, dtype: str, math: str | None) -> float | None:
+def peak_tflops(spec: dict[str, Any] | None, dtype: str, math_type: str | None) -> float | None:
     """The datasheet peak that applies: FP16 for half types, TF32 for FP32 with tensor-op math, else FP32."""
     if not spec:
         return None
     if dtype in ("float16", "bfloat16"):
         return spec.get("fp16_tflops")
-    if math == "tensor_op" and spec.get("tf32_tflops"):
+    if math_type == "tensor_op" and spec.get("tf32_tflops"):
         return spec["tf32_tflops"]
     return spec.get("fp32_tflops")
 
 
-def verdict(flops: int | None, nbytes: int | None, spec: dict[str, Any] | None, dtype: str, math: str | None) -> tuple[float | None, str | None]:
+def verdict(flops: int | None, nbytes: int | None, spec: dict[str, Any] | None, dtype: str, math_type: str | None) -> tuple[float | None, str | None]:
     """(arithmetic intensity in FLOP/byte, "compute" or "memory" bound; None where the spec is unknown)."""
     if not flops or not nbytes:
         return None, None
     intensity = flops / nbytes
-    peak = peak_tflops(spec, dtype, math)
+    peak = peak_tflops(spec, dtype, math_type)
     bandwidth = spec.get("mem_bw_gbs") if spec else None
     if not peak or not bandwidth:
         return intensity, None

@@ -10,7 +10,7 @@ import pytest
 
 from analysis import predictor as P
 from analysis.load import load
-from analysis.specs import gpu_specs, peak_tflops
+from analysis.specs import gpu_specs
 from analysis.synthetic import Synthetic, default_models, generate
 
 
@@ -145,13 +145,3 @@ def test_splits_that_the_data_cannot_support_are_skipped_with_a_reason(data):
     assert set(ev.metrics["split"]) == {"extrapolation"}
     assert any("leave-one-model-out needs two models" in s for s in ev.skipped)
     assert any("leave-one-gpu-out needs two GPU types" in s for s in ev.skipped)
-
-
-def test_peak_rule_matches_the_harness():
-    from harness.roofline import peak_tflops as harness_peak
-
-    spec = {"fp32_tflops": 60.0, "tf32_tflops": 417.5, "fp16_tflops": 835.0, "mem_bw_gbs": 3900.0}
-    for dtype in ("float32", "float16", "bfloat16"):
-        for math in (None, "fma", "tensor_op"):
-            assert peak_tflops(spec, dtype, math) == harness_peak(spec, dtype, math)
-    assert peak_tflops(None, "float32", None) is None

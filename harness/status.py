@@ -1,0 +1,298 @@
+"""`python -m harness.status`: one screen that says what ran, what runs, what failed and why.
+
+Reads only what the launcher and the store wrote (manifests under jobs/, run-*.json and the row counts and
+statuses of the points files under results/) and, where SLURM answers, sacct's live state of the recorded
+job ids. A SLURM command that fails or hangs makes the state "unknown (reason)": it never crashes or
+hangs the dashboard. A file it cannot read shows on its row; it never hides the others.
+
+    python -m harness.status                        # every combination, a table per stage
+    python -m harness.status --stage quick --failed
+    python -m harness.status --json                 # the same data, for scripts
+    python -m harness.status --rerun-failed [--yes] # the command that resubmits what failed or is unfinished
+    python -m harness.status --watch 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.table import Table
+
+SLURM_TIMEOUT_S = 10
+ACTIVE = {"PENDING": "queued", "REQUEUED": "queued", "CONFIGURING": "queued", "RUNNING": "running",
+          "COMPLETING": "running", "SUSPENDED": "running"}
+GROUPS_WITH_FILES = ("stage", "model", "algo", "gpu")
+
+
+@dataclass
+class Combo:
+    stage: str
+    gpu: str
+    model: str
+    algo: str
+    planned: int | None = None
+    counts: dict[str, int] = field(default_factory=dict)  # status -> points (latest row per point)
+    last_error: str | None = None
+    jobs: dict[str, str] = field(default_factory=dict)  # job id -> SLURM state
+    attempts: int = 0
+    outcome: str | None = None  # of the latest run.json
+    started: str | None = None
+    ended: str | None = None
+    elapsed_s: float = 0.0
+    problems: list[str] = field(default_factory=list)  # unreadable files
+    state: str = "unknown"
+    eta_s: float | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.stage, self.gpu, self.model, self.algo)
+
+    @property
+    def measured(self) -> int:
+        return sum(self.counts.values())
+
+
+def _partition(leaf: Path) -> tuple[str, str, str, str] | None:
+    parts = dict(p.split("=", 1) for p in leaf.parts[-4:] if "=" in p)
+    try:
+        return parts["stage"], parts["gpu"], parts["model"], parts["algo"]
+    except KeyError:
+        return None
+
+
+def read_results(root: Path, combos: dict[tuple, Combo]) -> None:
+    """Counts by status (latest row per point), last error, run.json facts; metadata and two columns only."""
+    for leaf in sorted(root.glob("stage=*/gpu=*/model=*/algo=*")):
+        key = _partition(leaf)
+        if key is None:
+            continue
+        combo = combos.setdefault(key, Combo(*key))
+        latest: dict[tuple, tuple[str, str | None, Any]] = {}
+        for path in sorted(leaf.glob("points-*.parquet")):
+            try:
+                t = pq.read_table(path, columns=["input_size", "batch_size", "dtype", "status", "error", "measured_at"])
+            except (OSError, pa.ArrowException) as e:
+                combo.problems.append(f"unreadable {path.name}: {str(e)[:80]}")
+                continue
+            cols = [t.column(i).to_pylist() for i in range(6)]
+            for size, batch, dtype, status, error, at in zip(*cols):
+                k, order = (size, batch, dtype), (at is not None, at or 0)
+                if k not in latest or order >= latest[k][2]:
+                    latest[k] = (status, error, order)
+        combo.counts = {}
+        for status, error, at in sorted(latest.values(), key=lambda v: v[2]):
+            combo.counts[status] = combo.counts.get(status, 0) + 1
+            if status != "ok" and error:
+                combo.last_error = error
+        runs = []
+        for path in leaf.glob("run-*.json"):
+            try:
+                runs.append(json.loads(path.read_text()))
+            except (OSError, ValueError) as e:
+                combo.problems.append(f"unreadable {path.name}: {e}")
+        if runs:
+            last = max(runs, key=lambda d: str(d.get("started_at")))
+            combo.outcome, combo.started, combo.ended = last.get("outcome"), last.get("started_at"), last.get("ended_at")
+            combo.attempts = max(combo.attempts, int(last.get("attempts", 1)))
+            if combo.planned is None:
+                combo.planned = last.get("points_planned")
+            combo.elapsed_s = sum(_seconds(d.get("started_at"), d.get("ended_at")) for d in runs)
+
+
+def _seconds(start: Any, end: Any) -> float:
+    try:
+        return max(0.0, (datetime.fromisoformat(str(end)) - datetime.fromisoformat(str(start))).total_seconds())
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def read_manifests(jobs: Path, combos: dict[tuple, Combo]) -> list[str]:
+    """Job ids and planned points from every sweep manifest; returns the job ids."""
+    ids = []
+    for path in sorted(jobs.glob("*/manifest.json")):
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            Console(stderr=True).print(f"cannot read {path}: {e}")
+            continue
+        for group in doc.get("groups", []):
+            for t in group.get("tasks", []):
+                key = (t["stage"], t["gpu"], t["model"], t["algo"])
+                combo = combos.setdefault(key, Combo(*key))
+                combo.jobs[t["job_id"]] = "unknown"
+                combo.planned = t.get("points_planned", combo.planned)
+                ids.append(t["job_id"])
+    return ids
+
+
+def slurm_states(job_ids: list[str], timeout_s: float = SLURM_TIMEOUT_S) -> tuple[dict[str, str], str | None]:
+    """{job id: state} from sacct, or ({}, reason) when SLURM does not answer."""
+    if not job_ids:
+        return {}, None
+    arrays = sorted({j.split("_")[0] for j in job_ids})
+    try:
+        proc = subprocess.run(["sacct", "-n", "-P", "-X", "-j", ",".join(arrays), "-o", "JobID,State"],
+                              capture_output=True, text=True, timeout=timeout_s)
+    except FileNotFoundError:
+        return {}, "no sacct here"
+    except subprocess.TimeoutExpired:
+        return {}, f"sacct timed out after {timeout_s:g} s"
+    if proc.returncode != 0:
+        return {}, f"sacct failed: {proc.stderr.strip()[:80] or proc.returncode}"
+    states = {}
+    for line in proc.stdout.splitlines():
+        if "|" in line:
+            job, state = line.split("|", 1)
+            states[job.strip()] = state.split()[0] if state.strip() else "UNKNOWN"
+    return states, None
+
+
+def decide(combo: Combo, slurm_reason: str | None) -> None:
+    """The combination's state and ETA from its jobs, its run.json and its points."""
+    states = list(combo.jobs.values())
+    ok, measured, planned = combo.counts.get("ok", 0), combo.measured, combo.planned
+    failed_points = combo.counts.get("error", 0)
+    if any(ACTIVE.get(s) == "running" for s in states):
+        combo.state = "running"
+    elif any(ACTIVE.get(s) == "queued" for s in states):
+        combo.state = "queued"
+    elif planned is not None and measured >= planned and failed_points == 0:
+        combo.state = "done"
+    elif combo.outcome == "cancelled" or any(s.startswith("CANCELLED") for s in states):
+        combo.state = "cancelled"
+    elif failed_points or combo.outcome in ("failed", "killed") or any(s in ("FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL") for s in states):
+        combo.state = "failed"
+    elif combo.jobs and slurm_reason and combo.outcome in (None, "running"):
+        combo.state = f"unknown ({slurm_reason})"
+    elif measured:
+        combo.state = "partial"
+    if combo.state in ("running", "queued", "partial") and planned and measured and combo.elapsed_s:
+        combo.eta_s = combo.elapsed_s / measured * max(0, planned - measured)
+
+
+def collect(results: Path, jobs: Path, timeout_s: float = SLURM_TIMEOUT_S) -> tuple[list[Combo], str | None]:
+    combos: dict[tuple, Combo] = {}
+    ids = read_manifests(jobs, combos)
+    read_results(results, combos)
+    states, reason = slurm_states(ids, timeout_s)
+    for combo in combos.values():
+        for job in combo.jobs:
+            combo.jobs[job] = states.get(job) or states.get(job.split("_")[0]) or "UNKNOWN"
+        decide(combo, reason)
+    return sorted(combos.values(), key=lambda c: c.key), reason
+
+
+def rerun_commands(combos: list[Combo]) -> list[str]:
+    """`python -m harness -m ...` lines that resubmit exactly the failed and unfinished combinations."""
+    model_files = {p.stem for p in (Path(__file__).resolve().parent.parent / "conf" / "model").glob("*.yaml")}
+    todo = [c for c in combos if c.state not in ("done", "running", "queued")]
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for c in todo:
+        groups.setdefault((c.stage, c.gpu, c.algo), []).append(c.model)
+    lines = []
+    for (stage, gpu, algo), names in sorted(groups.items()):
+        key = "model" if all(n in model_files for n in names) else "model.name"
+        args = ["python", "-m", "harness", "-m", f"stage={stage}", f"gpu={gpu}", f"algo={algo}", f"{key}={','.join(sorted(names))}"]
+        lines.append(shlex.join(args))
+    return lines
+
+
+def summary(combos: list[Combo]) -> dict[str, Any]:
+    planned = sum(c.planned or 0 for c in combos)
+    done = sum(c.counts.get("ok", 0) for c in combos)
+    gpu_hours = sum(c.elapsed_s for c in combos if c.gpu != "local") / 3600
+    left = sum(c.eta_s or 0 for c in combos) / 3600
+    return {"points_ok": done, "points_planned": planned, "gpu_hours_used": round(gpu_hours, 3), "hours_left_estimate": round(left, 3)}
+
+
+def render(console: Console, combos: list[Combo], reason: str | None) -> None:
+    colour = {"done": "green", "running": "cyan", "queued": "blue", "partial": "yellow", "failed": "red", "cancelled": "magenta"}
+    for stage in sorted({c.stage for c in combos}):
+        table = Table(title=f"stage={stage}")
+        for col in ("model", "algo", "gpu", "state", "ok/oom/unsup/err of planned", "jobs (state)", "tries", "elapsed", "ETA", "last error"):
+            table.add_column(col)
+        for c in (c for c in combos if c.stage == stage):
+            counts = "/".join(str(c.counts.get(s, 0)) for s in ("ok", "oom", "unsupported", "error"))
+            jobs = ", ".join(f"{j} ({s})" for j, s in c.jobs.items()) or "-"
+            error = "; ".join([*c.problems, (c.last_error or "")[:60]]).strip("; ")
+            table.add_row(c.model, c.algo, c.gpu, f"[{colour.get(c.state, 'white')}]{c.state}[/]",
+                          f"{counts} of {c.planned if c.planned is not None else '?'}", jobs, str(c.attempts or "-"),
+                          _duration(c.elapsed_s), _duration(c.eta_s), error or "-")
+        console.print(table)
+    s = summary(combos)
+    console.print(f"points ok {s['points_ok']} of {s['points_planned']} planned; GPU-hours used {s['gpu_hours_used']:.2f}; "
+                  f"estimated hours left {s['hours_left_estimate']:.2f}" + (f"; SLURM: {reason}" if reason else ""))
+
+
+def _duration(seconds: float | None) -> str:
+    if not seconds:
+        return "-"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def select(combos: list[Combo], args: argparse.Namespace) -> list[Combo]:
+    keep = [c for c in combos if all(getattr(args, k) in (None, getattr(c, k)) for k in GROUPS_WITH_FILES)]
+    if args.failed:
+        keep = [c for c in keep if c.state.startswith(("failed", "cancelled", "partial", "unknown"))]
+    return keep
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.status", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--jobs", type=Path, default=Path("jobs"))
+    for key in GROUPS_WITH_FILES:
+        parser.add_argument(f"--{key}")
+    parser.add_argument("--failed", action="store_true", help="only what failed, was cancelled or is unfinished")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--watch", type=float, metavar="SECONDS")
+    parser.add_argument("--rerun-failed", action="store_true")
+    parser.add_argument("--yes", action="store_true", help="with --rerun-failed: run the commands without asking")
+    args = parser.parse_args(argv)
+    if not args.results.exists() and not args.jobs.exists():
+        parser.error(f"neither {args.results} nor {args.jobs} exists: nothing has run here (see --results, --jobs)")
+    console = Console(width=200)
+    while True:
+        combos, reason = collect(args.results, args.jobs)
+        combos = select(combos, args)
+        if args.json:
+            print(json.dumps({"combinations": [asdict(c) for c in combos], "summary": summary(combos), "slurm": reason}, default=str))
+        elif args.rerun_failed:
+            return _rerun(rerun_commands(combos), console, args.yes)
+        else:
+            render(console, combos, reason)
+        if not args.watch:
+            return 0
+        time.sleep(args.watch)
+        console.clear()
+
+
+def _rerun(commands: list[str], console: Console, yes: bool) -> int:
+    if not commands:
+        console.print("nothing failed or unfinished")
+        return 0
+    for line in commands:
+        console.print(line, highlight=False, soft_wrap=True)
+    if not yes and (not sys.stdin.isatty() or input("run these now? [y/N] ").strip().lower() != "y"):
+        return 0
+    codes = [subprocess.run([sys.executable, *shlex.split(line)[1:]]).returncode for line in commands]
+    return max(codes)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""`python -m harness.status` on synthetic trees, with fake sacct commands (answering, failing, hanging)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from harness import status
+from harness.schema import SCHEMA_VERSION
+from harness.store import Partition, ResultStore, write_json_atomic
+
+
+def _point(part: Partition, run_id: str, size: int, state: str = "ok", error: str | None = None) -> dict:
+    return {"schema_version": SCHEMA_VERSION, "run_id": run_id, "stage": part.stage, "model": part.model,
+            "algo": part.algo, "gpu": part.gpu, "input_size": size, "batch_size": 1, "dtype": "float32",
+            "status": state, "error": error, "config_hash": "h"}
+
+
+def _combo(root: Path, part: Partition, run_id: str, statuses: list[str], outcome: str, planned: int) -> None:
+    store = ResultStore(root, part, run_id)
+    store.open()
+    for i, s in enumerate(statuses):
+        store.write_point(_point(part, run_id, 32 + i, s, None if s == "ok" else f"{s} at {32 + i}: boom"), [])
+    store.compact()
+    store.write_run({"run_id": run_id, "outcome": outcome, "attempts": 2 if outcome == "completed" else 1,
+                     "started_at": "2026-11-23T10:00:00+00:00", "ended_at": "2026-11-23T10:10:00+00:00",
+                     "points_planned": planned})
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> tuple[Path, Path]:
+    results, jobs = tmp_path / "results", tmp_path / "jobs"
+    _combo(results, Partition("quick", "l40s", "vgg16", "gemm"), "r1", ["ok"] * 4, "completed", 4)
+    _combo(results, Partition("quick", "l40s", "vgg16", "fft"), "r2", ["ok", "ok"], "interrupted", 4)
+    _combo(results, Partition("quick", "h100", "resnet50", "gemm"), "r3", ["ok", "error"], "completed", 2)
+    _combo(results, Partition("quick", "h100", "resnet50", "fft"), "r4", ["ok"], "cancelled", 3)
+    _combo(results, Partition("sanity", "l40s", "alexnet", "winograd"), "r5", ["ok"], "completed", 2)
+    broken = Partition("sanity", "l40s", "alexnet", "winograd").path(results)
+    (broken / "points-corrupt.parquet").write_bytes(b"not parquet")
+    tasks = [{"job_id": "100_0", "run_id": "r1", "stage": "quick", "gpu": "l40s", "model": "vgg16", "algo": "gemm", "points_planned": 4},
+             {"job_id": "100_1", "run_id": "r2", "stage": "quick", "gpu": "l40s", "model": "vgg16", "algo": "fft", "points_planned": 4},
+             {"job_id": "101_0", "run_id": "r6", "stage": "quick", "gpu": "v100", "model": "vgg16", "algo": "gemm", "points_planned": 4}]
+    (jobs / "sweep1").mkdir(parents=True)
+    write_json_atomic({"groups": [{"tasks": tasks}]}, jobs / "sweep1" / "manifest.json")
+    return results, jobs
+
+
+def _fake(folder: Path, name: str, script: str) -> None:
+    path = folder / name
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+@pytest.fixture
+def sacct(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    return bin_dir
+
+
+def _by_key(combos):
+    return {(c.stage, c.gpu, c.model, c.algo): c for c in combos}
+
+
+def test_states_from_points_runs_and_slurm(tree, sacct: Path):
+    _fake(sacct, "sacct", "printf '100_0|COMPLETED\\n100_1|RUNNING\\n101_0|PENDING\\n'")
+    combos, reason = status.collect(*tree)
+    by = _by_key(combos)
+    assert reason is None
+    assert by[("quick", "l40s", "vgg16", "gemm")].state == "done"
+    fft = by[("quick", "l40s", "vgg16", "fft")]
+    assert fft.state == "running" and fft.counts == {"ok": 2} and fft.eta_s == pytest.approx(600.0)
+    assert by[("quick", "v100", "vgg16", "gemm")].state == "queued"
+    failed = by[("quick", "h100", "resnet50", "gemm")]
+    assert failed.state == "failed" and "error at 33: boom" in failed.last_error
+    assert by[("quick", "h100", "resnet50", "fft")].state == "cancelled"
+    corrupt = by[("sanity", "l40s", "alexnet", "winograd")]
+    assert corrupt.problems and "points-corrupt.parquet" in corrupt.problems[0] and corrupt.counts == {"ok": 1}
+    s = status.summary(combos)
+    assert s["points_ok"] == 4 + 2 + 1 + 1 + 1 and s["points_planned"] == 4 + 4 + 4 + 2 + 3 + 2
+
+
+def test_slurm_failing_or_hanging_makes_unknown_not_a_crash(tree, sacct: Path):
+    _fake(sacct, "sacct", "echo 'slurm_load_jobs error: Unable to contact slurm controller' >&2; exit 1")
+    combos, reason = status.collect(*tree)
+    assert "Unable to contact" in reason
+    assert _by_key(combos)[("quick", "v100", "vgg16", "gemm")].state.startswith("unknown (sacct failed")
+    assert _by_key(combos)[("quick", "l40s", "vgg16", "gemm")].state == "done"  # the results still say so
+    _fake(sacct, "sacct", "sleep 30")
+    combos, reason = status.collect(*tree, timeout_s=1)
+    assert reason == "sacct timed out after 1 s"
+
+
+def test_json_and_filters(tree, sacct: Path, capsys: pytest.CaptureFixture):
+    _fake(sacct, "sacct", "exit 0")
+    results, jobs = tree
+    assert status.main(["--results", str(results), "--jobs", str(jobs), "--json", "--gpu", "h100"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {c["gpu"] for c in doc["combinations"]} == {"h100"}
+    assert set(doc["combinations"][0]) >= {"stage", "gpu", "model", "algo", "state", "counts", "planned", "jobs", "last_error", "eta_s"}
+    assert set(doc["summary"]) == {"points_ok", "points_planned", "gpu_hours_used", "hours_left_estimate"}
+    status.main(["--results", str(results), "--jobs", str(jobs), "--failed", "--json"])
+    failed = {(c["model"], c["algo"], c["gpu"], c["state"]) for c in json.loads(capsys.readouterr().out)["combinations"]}
+    assert ("vgg16", "gemm", "l40s", "done") not in failed
+    assert ("resnet50", "gemm", "h100", "failed") in failed and ("alexnet", "winograd", "l40s", "partial") in failed
+    status.main(["--results", str(results), "--jobs", str(jobs)])
+    out = capsys.readouterr().out
+    assert "stage=quick" in out and "stage=sanity" in out and "points ok 9 of 19 planned" in out
+
+
+def test_rerun_failed_prints_the_exact_commands(tree, sacct: Path, capsys: pytest.CaptureFixture):
+    _fake(sacct, "sacct", "printf '100_0|COMPLETED\\n100_1|FAILED\\n101_0|CANCELLED by 0\\n'")
+    results, jobs = tree
+    assert status.main(["--results", str(results), "--jobs", str(jobs), "--rerun-failed"]) == 0
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("python -m harness")]
+    assert lines == [
+        "python -m harness -m stage=quick gpu=h100 algo=fft model=resnet50",
+        "python -m harness -m stage=quick gpu=h100 algo=gemm model=resnet50",
+        "python -m harness -m stage=quick gpu=l40s algo=fft model=vgg16",
+        "python -m harness -m stage=quick gpu=v100 algo=gemm model=vgg16",
+        "python -m harness -m stage=sanity gpu=l40s algo=winograd model=alexnet",  # partial: 1 of 2 points
+    ]
+
+
+def test_nothing_here_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture):
+    with pytest.raises(SystemExit):
+        status.main(["--results", str(tmp_path / "none"), "--jobs", str(tmp_path / "nojobs")])
+    assert "nothing has run here" in capsys.readouterr().err
