@@ -118,9 +118,9 @@ def _seconds(start: Any, end: Any) -> float:
         return 0.0
 
 
-def read_manifests(jobs: Path, combos: dict[tuple, Combo]) -> list[str]:
-    """Job ids and planned points from every sweep manifest; returns the job ids."""
-    ids = []
+def read_manifests(jobs: Path, combos: dict[tuple, Combo]) -> tuple[list[str], set[Path]]:
+    """Job ids and planned points from every sweep manifest; returns the job ids and the results roots."""
+    ids, roots = [], set()
     for path in sorted(jobs.glob("*/manifest.json")):
         try:
             doc = json.loads(path.read_text())
@@ -134,7 +134,9 @@ def read_manifests(jobs: Path, combos: dict[tuple, Combo]) -> list[str]:
                 combo.jobs[t["job_id"]] = "unknown"
                 combo.planned = t.get("points_planned", combo.planned)
                 ids.append(t["job_id"])
-    return ids
+                if t.get("results_dir"):
+                    roots.add(Path(t["results_dir"]))
+    return ids, roots
 
 
 def slurm_states(job_ids: list[str], timeout_s: float = SLURM_TIMEOUT_S) -> tuple[dict[str, str], str | None]:
@@ -184,8 +186,9 @@ def decide(combo: Combo, slurm_reason: str | None) -> None:
 
 def collect(results: Path, jobs: Path, timeout_s: float = SLURM_TIMEOUT_S) -> tuple[list[Combo], str | None]:
     combos: dict[tuple, Combo] = {}
-    ids = read_manifests(jobs, combos)
-    read_results(results, combos)
+    ids, roots = read_manifests(jobs, combos)
+    for root in sorted({results.resolve(), *(r.resolve() for r in roots)}):
+        read_results(root, combos)  # the jobs' own results folders too
     states, reason = slurm_states(ids, timeout_s)
     for combo in combos.values():
         for job in combo.jobs:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import status
 from harness.results import read
 from tests.conftest import run_cli
 
@@ -102,6 +103,8 @@ def test_one_job_end_to_end(tmp_path: Path):
     assert sorted(points["input_size"]) == [32, 40] and set(points["slurm_job_id"]) == {job_id}
     doc = _run_doc(leaf)
     assert doc["outcome"] == "completed" and doc["attempts"] == 1 and doc["slurm_job_ids"] == [job_id]
+    (combo,), reason = status.collect(tmp_path / "results", tmp_path / "jobs")  # the dashboard, on real sacct
+    assert reason is None and combo.state == "done" and combo.jobs == {job_id: "COMPLETED"} and combo.counts == {"ok": 2}
 
 
 def test_multirun_is_one_array_per_resource_group(tmp_path: Path):
