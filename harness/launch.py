@@ -150,6 +150,10 @@ class HarnessJob(submitit.helpers.Checkpointable):
         _Signals().install()  # submitit ignores SIGTERM; scancel sends it
         spec = run_spec_from_dict(config)
         result = run(spec, config=config, run_id=run_id)
+        # The work is done and on disk: a time-limit signal arriving now (SLURM may send it up to a minute
+        # early) must neither requeue the job nor kill it before submitit records its success.
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         statuses = [p["status"] for p in result.points]
         return {
             "run_id": run_id, "outcome": result.outcome, "directory": str(result.directory),

@@ -105,7 +105,8 @@ def run(
     store.recover()
 
     planned = plan_points(spec)
-    done = set() if spec.remeasure else store.measured(spec.config_hash())
+    # remeasure: measure again what earlier runs measured, but still resume this run (a requeued job)
+    done = store.measured(spec.config_hash(), run_id=run_id if spec.remeasure else None)
     identity = {
         "schema_version": SCHEMA_VERSION, "run_id": run_id, "stage": spec.stage.name, "model": spec.model.name,
         "algo": spec.algo, "gpu": spec.gpu.name, "device_name": device.name,

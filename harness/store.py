@@ -157,21 +157,22 @@ class ResultStore:
         return recovered
 
     # -- reading what is there ------------------------------------------------------------------------
-    def measured(self, config_hash: str) -> set[PointKey]:
-        """Points of any run in this partition, measured with this config hash, whose status is final.
+    def measured(self, config_hash: str, run_id: str | None = None) -> set[PointKey]:
+        """Points of any run in this partition (of run ``run_id`` only, if given), measured with this config
+        hash, whose status is final.
 
         If another process merges pieces while they are being read (a file listed is gone), the folder is
         read again, so a point is never missed and measured twice.
         """
         while True:
             try:
-                return self._measured(config_hash)
+                return self._measured(config_hash, run_id)
             except FileNotFoundError as e:
                 log.debug("a file went away while reading (%s): reading again", e)
 
-    def _measured(self, config_hash: str) -> set[PointKey]:
+    def _measured(self, config_hash: str, run_id: str | None) -> set[PointKey]:
         done: set[PointKey] = set()
-        columns = ["input_size", "batch_size", "dtype", "status", "config_hash"]
+        columns = ["input_size", "batch_size", "dtype", "status", "config_hash", "run_id"]
         for path in sorted(self.dir.glob("points-*.parquet")):
             try:
                 t = pq.read_table(path, columns=columns)
@@ -180,8 +181,8 @@ class ResultStore:
             except (OSError, pa.ArrowException) as e:
                 log.warning("cannot read %s (%s): its points will be measured again", path, e)
                 continue
-            for size, batch, dtype, status, hash_ in zip(*(t.column(c).to_pylist() for c in columns)):
-                if status in DONE_STATUSES and hash_ == config_hash:
+            for size, batch, dtype, status, hash_, run in zip(*(t.column(c).to_pylist() for c in columns)):
+                if status in DONE_STATUSES and hash_ == config_hash and run_id in (None, run):
                     done.add((size, batch, dtype))
         return done
 

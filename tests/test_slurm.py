@@ -145,19 +145,21 @@ def _exactly_once(results: Path, expected: int) -> None:
     assert layers.groupby(["input_size", "layer_index"]).size().max() == 1
 
 
-MANY = [f"stage.sizes=[{','.join(str(s) for s in range(32, 232, 4))}]", "batch_size=[1,2,3,4]"]  # 200 small points
+MANY = [f"stage.sizes=[{','.join(str(s) for s in range(32, 232, 4))}]", "batch_size=[1,2,3,4,5,6,7,8]"]  # 400 small points
 
 
 def test_timeouts_requeue_and_resume_every_point_exactly_once(tmp_path: Path):
-    """SLURM signals a job up to a minute before its limit: with a 1-minute limit each attempt gets a few
-    seconds to a minute, so 200 small points take several attempts."""
-    proc, _ = _submit(tmp_path, "gpu=l40s", *MANY, "stage.slurm.timeout_min=1", "launcher.signal_delay_s=30",
+    """SLURM signals a job up to a minute before its limit (signal_delay_s + its 60 s granularity): with a
+    2-minute limit and a 30 s delay each attempt gets 30-90 s, never less (a 1-minute limit can signal a
+    job before Python has even started, which kills it unrequeued), so 400 small points take several
+    attempts."""
+    proc, _ = _submit(tmp_path, "gpu=l40s", *MANY, "stage.slurm.timeout_min=2", "launcher.signal_delay_s=30",
                       "launcher.max_requeues=30")
     assert proc.returncode == 0, proc.stderr
     (job_id,) = _task_ids(_manifest(tmp_path))
     assert _wait([job_id], timeout_s=1500) == {job_id: "COMPLETED"}
     points = read(tmp_path / "results")
-    assert len(points) == 200 and not points.duplicated(["input_size", "batch_size"]).any()
+    assert len(points) == 400 and not points.duplicated(["input_size", "batch_size"]).any()
     doc = _run_doc(tmp_path / "results/stage=sanity/gpu=l40s/model=resnet18/algo=torch")
     assert doc["outcome"] == "completed" and doc["attempts"] >= 3
 
