@@ -1,4 +1,7 @@
-"""`python -m analysis [RESULTS] --out DIR [--stage S] [--gpu G] [--model M] [--algo A]`: tables, plots, report.
+"""`python -m analysis [RESULTS...] --out DIR [--stage S] [--gpu G] [--model M] [--algo A]`: tables, plots, report.
+
+Several results trees are read as one (``python -m analysis results results-legacy``): new measurements and
+imported ones side by side.
 
 Prints where the report is and a short summary table. Errors a user can fix (a missing results folder, a
 filter value the results do not hold, another schema version) are one line on stderr and exit status 2.
@@ -27,8 +30,11 @@ def _values(text: str) -> list[str]:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.splitlines()[0])
-    p.add_argument("results_dir", nargs="?", help="the results tree the harness wrote (default: results)")
-    p.add_argument("--results", dest="results_opt", metavar="DIR", help="the same, as an option")
+    p.add_argument("results_dirs", nargs="*", metavar="RESULTS",
+                   help="the results tree(s) the harness wrote or analysis.legacy imported, read as one "
+                        "(default: results)")
+    p.add_argument("--results", dest="results_opt", action="append", default=[], metavar="DIR",
+                   help="the same, as an option (repeat for several)")
     p.add_argument("--out", default="results-analysis", help="where tables, figures, predictor and report go "
                    "(default: results-analysis; must be outside the results tree)")
     for key in ("stage", "gpu", "model", "algo"):
@@ -76,10 +82,7 @@ def predictor_table(outcome: Outcome) -> Table | None:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.results_dir and args.results_opt and args.results_dir != args.results_opt:
-        print(f"error: two results folders given: {args.results_dir} and --results {args.results_opt}", file=sys.stderr)
-        return 2
-    root = Path(args.results_dir or args.results_opt or "results")
+    roots = [Path(r) for r in dict.fromkeys([*args.results_dirs, *args.results_opt])] or [Path("results")]
     filters = Filters(**{k: tuple(v for item in getattr(args, k) for v in _values(item))
                          for k in ("stage", "gpu", "model", "algo")})
     options = Options(filters=filters, thresholds=Thresholds(args.cv_threshold, args.min_energy_window),
@@ -88,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     try:
         with console.status("analysing ...", spinner="dots"):
-            outcome = run(root, Path(args.out), options)
+            outcome = run(roots, Path(args.out), options)
     except AnalysisError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from analysis.legacy_flags import FLAGS
 from analysis.load import LoadReport
 
 # NVML clock-event reasons that are not a slowdown: an idle GPU, or clocks an administrator pinned.
@@ -56,6 +57,7 @@ def findings(points: pd.DataFrame, report: LoadReport | None = None, limits: Thr
         seen = sorted(points.loc[points["gpu"] == gpu, "device_name"].dropna().unique())
         parts.append(pd.DataFrame([{"kind": "several devices", "gpu": gpu,
                                     "detail": f"gpu={gpu} measured on: {'; '.join(seen)}"}]))
+    parts += _legacy_flags(points)
     if report is not None:
         for bad_file in report.bad_files:
             parts.append(pd.DataFrame([{"kind": "unreadable file", "detail": f"{bad_file.path}: {bad_file.error}"}]))
@@ -65,11 +67,26 @@ def findings(points: pd.DataFrame, report: LoadReport | None = None, limits: Thr
     return pd.concat(parts, ignore_index=True).reindex(columns=COLUMNS)
 
 
+def _legacy_flags(points: pd.DataFrame) -> list[pd.DataFrame]:
+    """Imported rows carry the old system's known flaws by name (analysis.legacy.FLAGS): one finding per
+    flag and gpu, with how many points carry it, so a reader of the report sees them before any number."""
+    if "legacy_flags" not in points or points["legacy_flags"].isna().all():
+        return []
+    flags = points[["stage", "gpu", "legacy_flags"]].dropna(subset=["legacy_flags"]).explode("legacy_flags")
+    flags = flags.dropna(subset=["legacy_flags"])
+    counts = flags.groupby(["legacy_flags", "stage", "gpu"], observed=True).size().reset_index(name="points")
+    return [pd.DataFrame([{
+        "kind": f"legacy: {r.legacy_flags}", "stage": r.stage, "gpu": r.gpu,
+        "detail": f"{r.points} points: {FLAGS.get(r.legacy_flags, 'a flaw of the system that measured them')}",
+    } for r in counts.itertuples(index=False)])] if len(counts) else []
+
+
 def summary(found: pd.DataFrame) -> pd.DataFrame:
     """Findings counted by kind, with one example each."""
     if found.empty:
         return pd.DataFrame(columns=["kind", "count", "example"])
-    where = (found["model"].fillna("").astype(str) + " " + found["algo"].fillna("").astype(str) + " size "
+    text = lambda c: found[c].astype(object).fillna("").astype(str)  # noqa: E731 - categoricals refuse ""
+    where = (text("model") + " " + text("algo") + " size "
              + found["input_size"].astype("Int64").astype(str) + ": ").where(found["model"].notna(), "")
     g = (found.assign(example=where + found["detail"].astype(str))).groupby("kind", sort=False)
     out = pd.DataFrame({"count": g.size(), "example": g["example"].first()}).reset_index()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 import pyarrow as pa
@@ -28,8 +29,9 @@ PARTITIONS = ("stage", "gpu", "model", "algo")
 # Identity columns held as categoricals (see _to_pandas).
 CATEGORICAL = ("stage", "gpu", "model", "algo", "dtype", "run_id")
 # Columns no table, check or feature uses, left unread (a million layer rows: every column costs).
-UNUSED = {"layers": ("device_name", "backend", "workspace_bytes", "detail", "arithmetic_intensity",
-                     "roofline_bound", "measured_at")}
+UNUSED = {"points": ("provenance",),
+          "layers": ("device_name", "backend", "workspace_bytes", "detail", "arithmetic_intensity",
+                     "roofline_bound", "measured_at", "provenance", "legacy_flags", "legacy_percentage")}
 # One measured point of one configuration: repeats of this key are resolved, latest wins.
 POINT_KEY = ["stage", "gpu", "model", "algo", "input_size", "batch_size", "dtype"]
 
@@ -58,7 +60,7 @@ class BadFile:
 class LoadReport:
     """What loading saw and did; the report quotes it."""
 
-    root: str
+    root: str  # the results trees read, as one line
     files: dict[str, int] = field(default_factory=dict)  # table -> files read
     bad_files: list[BadFile] = field(default_factory=list)
     rows_read: dict[str, int] = field(default_factory=dict)
@@ -66,6 +68,7 @@ class LoadReport:
     superseded: dict[str, int] = field(default_factory=dict)  # older measurements of a point, dropped
     repeated_points: int = 0  # points measured more than once
     orphan_layers: int = 0  # layer rows whose point has no points row (never committed)
+    layer_mean_as_median: int = 0  # layer rows without a median (imported): mean_ms stands in for p50_ms
 
 
 @dataclass
@@ -75,12 +78,25 @@ class Results:
     report: LoadReport
 
 
-def _partition_values(path: str, root: Path) -> dict[str, str]:
-    try:
-        rel = Path(path).relative_to(root)
-    except ValueError:
-        rel = Path(path)
+def _partition_values(path: str, roots: list[Path]) -> dict[str, str]:
+    rel = Path(path)
+    for root in roots:
+        try:
+            rel = Path(path).relative_to(root)
+            break
+        except ValueError:
+            continue
     return dict(part.split("=", 1) for part in rel.parts[:-1] if "=" in part)
+
+
+def _dataset(roots: list[Path], table: str) -> ds.Dataset:
+    """One dataset over every tree (all share the schema of harness.results, so they union as they are)."""
+    parts = [dataset(root, table) for root in roots]
+    return parts[0] if len(parts) == 1 else ds.dataset(parts)
+
+
+def _names(roots: list[Path]) -> str:
+    return " + ".join(str(r) for r in roots)
 
 
 def _expression(filters: Filters) -> ds.Expression | None:
@@ -91,29 +107,30 @@ def _expression(filters: Filters) -> ds.Expression | None:
     return expr
 
 
-def check_filters(root: Path, fragments: list[ds.Fragment], filters: Filters) -> None:
+def check_filters(roots: list[Path], fragments: list[ds.Fragment], filters: Filters) -> None:
     """A filter value the tree does not hold is an error that lists the values it does hold."""
     present: dict[str, set[str]] = {k: set() for k in PARTITIONS}
     for frag in fragments:
-        for k, v in _partition_values(frag.path, root).items():
+        for k, v in _partition_values(frag.path, roots).items():
             if k in present:
                 present[k].add(v)
     for key, values in filters.items():
         missing = [v for v in values if v not in present[key]]
         if missing:
             valid = ", ".join(sorted(present[key])) or "(none)"
-            raise AnalysisError(f"--{key} {', '.join(missing)}: not in {root}; present: {valid}")
+            raise AnalysisError(f"--{key} {', '.join(missing)}: not in {_names(roots)}; present: {valid}")
 
 
-def _read_table(root: Path, table: str, filters: Filters, report: LoadReport) -> pa.Table | None:
-    """The table's rows under ``root`` (filtered). Fast path: one multi-threaded scan of the dataset; when
+def _read_table(roots: list[Path], table: str, filters: Filters, report: LoadReport) -> pa.Table | None:
+    """The table's rows under ``roots`` (filtered). Fast path: one multi-threaded scan of the dataset; when
     it fails (an unreadable file) or finds another schema version, file by file, to name the culprits."""
-    data = dataset(root, table)
+    data = _dataset(roots, table)
     expr = _expression(filters)
     fragments = list(data.get_fragments(filter=expr)) if expr is not None else list(data.get_fragments())
     if table == "points" and not fragments:
         chosen = " ".join(f"--{k} {','.join(v)}" for k, v in filters.items())
-        raise AnalysisError(f"no results under {root} match {chosen} together (each value exists on its own)")
+        raise AnalysisError(f"no results under {_names(roots)} match {chosen} together (each value exists on its "
+                            f"own)")
     columns = [c for c in data.schema.names if c not in UNUSED.get(table, ())]
     try:
         t = data.to_table(columns=columns, filter=expr)
@@ -196,28 +213,56 @@ def resolve_layers(layers: pd.DataFrame, points: pd.DataFrame, report: LoadRepor
     return kept.sort_values([*POINT_KEY, "layer_index"], kind="stable").reset_index(drop=True)
 
 
-def load(root: str | Path, filters: Filters = Filters()) -> Results:
-    """Points and layers under ``root`` (a results tree), filtered, checked and resolved."""
-    root = Path(root)
-    if not root.is_dir():
-        hint = " (it is a file)" if root.exists() else ""
-        raise AnalysisError(f"results directory {root} does not exist{hint}; pass the results_dir the harness wrote")
-    report = LoadReport(root=str(root))
-    all_points = list(dataset(root, "points").get_fragments())
+def resolve_roots(roots: str | Path | Sequence[str | Path]) -> list[Path]:
+    """The results trees to read together: each must exist, and none may hold another (its rows would be
+    read twice)."""
+    paths = [Path(roots)] if isinstance(roots, (str, Path)) else [Path(r) for r in roots]
+    if not paths:
+        raise AnalysisError("no results directory given")
+    for root in paths:
+        if not root.is_dir():
+            hint = " (it is a file)" if root.exists() else ""
+            raise AnalysisError(f"results directory {root} does not exist{hint}; pass the results_dir the harness "
+                                f"wrote")
+    resolved = [p.resolve() for p in paths]
+    for a, ra in zip(paths, resolved):
+        for b, rb in zip(paths, resolved):
+            if a is not b and (ra == rb or rb in ra.parents):
+                raise AnalysisError(f"results directory {a} is {'the same as' if ra == rb else 'inside'} {b}: "
+                                    f"its rows would be read twice; give each tree once")
+    return paths
+
+
+def use_mean_for_missing_median(layers: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
+    """Imported layer rows hold a mean but no median (the old system wrote none); the tables, figures and
+    predictor work on p50_ms, so such rows use their mean there, and the report counts them."""
+    missing = layers["p50_ms"].isna() & layers["mean_ms"].notna()
+    report.layer_mean_as_median = int(missing.sum())
+    if report.layer_mean_as_median:
+        layers["p50_ms"] = layers["p50_ms"].where(~missing, layers["mean_ms"])
+    return layers
+
+
+def load(roots: str | Path | Sequence[str | Path], filters: Filters = Filters()) -> Results:
+    """Points and layers under ``roots`` (one results tree, or several read as one), filtered, checked and
+    resolved."""
+    roots = resolve_roots(roots)
+    report = LoadReport(root=_names(roots))
+    all_points = list(_dataset(roots, "points").get_fragments())
     if not all_points:
-        raise AnalysisError(f"no points-*.parquet files under {root}: is it a results tree of the harness?")
-    check_filters(root, all_points, filters)
-    tables = {t: _read_table(root, t, filters, report) for t in ("points", "layers")}
+        raise AnalysisError(f"no points-*.parquet files under {_names(roots)}: is it a results tree of the harness?")
+    check_filters(roots, all_points, filters)
+    tables = {t: _read_table(roots, t, filters, report) for t in ("points", "layers")}
     if tables["points"] is None:
-        raise AnalysisError(f"none of the points files under {root} matching the filters could be read")
+        raise AnalysisError(f"none of the points files under {_names(roots)} matching the filters could be read")
     if tables["points"].num_rows == 0:
         chosen = " ".join(f"--{k} {','.join(v)}" for k, v in filters.items())
-        raise AnalysisError(f"no measured points under {root} match {chosen or 'the filters'} together")
+        raise AnalysisError(f"no measured points under {_names(roots)} match {chosen or 'the filters'} together")
     for name, t in tables.items():
         report.rows_read[name] = t.num_rows if t is not None else 0
     frames = _to_pandas(tables)
     points = resolve_points(frames["points"], report)
-    layers = resolve_layers(frames["layers"], points, report)
+    layers = resolve_layers(use_mean_for_missing_median(frames["layers"], report), points, report)
     return Results(points, layers, report)
 
 

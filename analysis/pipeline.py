@@ -7,13 +7,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import pandas as pd
 
 from analysis import checks, predictor, report, tables
 from analysis.errors import AnalysisError
-from analysis.load import Filters, LoadReport, Results, load
+from analysis.load import Filters, LoadReport, Results, load, resolve_roots
 from analysis.specs import gpu_specs
 
 log = logging.getLogger(__name__)
@@ -71,11 +71,13 @@ def write_tables(frames: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
     return written
 
 
-def _check_out(root: Path, out: Path) -> None:
-    r, o = root.resolve(), out.resolve()
-    if o == r or r in o.parents:
-        raise AnalysisError(f"--out {out} is inside the results directory {root}: its Parquet tables would be "
-                            f"read as results next time; choose a folder outside it")
+def _check_out(roots: list[Path], out: Path) -> None:
+    o = out.resolve()
+    for root in roots:
+        r = root.resolve()
+        if o == r or r in o.parents:
+            raise AnalysisError(f"--out {out} is inside the results directory {root}: its Parquet tables would be "
+                                f"read as results next time; choose a folder outside it")
     if out.exists() and not out.is_dir():
         raise AnalysisError(f"--out {out} exists and is not a folder")
 
@@ -87,11 +89,12 @@ def _timed(timings: dict[str, float], name: str, fn: Callable):
     return value
 
 
-def run(root: str | Path, out: str | Path, options: Options = Options()) -> Outcome:
-    root, out = Path(root), Path(out)
-    _check_out(root, out)
+def run(roots: str | Path | Sequence[str | Path], out: str | Path, options: Options = Options()) -> Outcome:
+    """Analyse one results tree, or several as one (e.g. ``results`` and an imported ``results-legacy``)."""
+    roots, out = resolve_roots(roots), Path(out)
+    _check_out(roots, out)
     timings: dict[str, float] = {}
-    res = _timed(timings, "load", lambda: load(root, options.filters))
+    res = _timed(timings, "load", lambda: load(roots, options.filters))
     frames = _timed(timings, "tables", lambda: compute_tables(res))
     found = checks.findings(res.points, res.report, options.thresholds)
     frames["warnings"] = found
@@ -101,7 +104,7 @@ def run(root: str | Path, out: str | Path, options: Options = Options()) -> Outc
     evaluations: list[predictor.Evaluation] = []
     if options.predictor:
         def fit() -> None:
-            specs = gpu_specs(root, res.points["gpu"].unique())
+            specs = gpu_specs(roots, res.points["gpu"].unique())
             for frame in (predictor.layer_frame(res.layers, specs), predictor.energy_frame(res.points, specs)):
                 if len(frame.data) < predictor.MIN_TRAIN_ROWS:
                     log.info("predictor %s: %d rows, too few to fit", frame.name, len(frame.data))
@@ -121,7 +124,7 @@ def run(root: str | Path, out: str | Path, options: Options = Options()) -> Outc
         figures = _timed(timings, "plots", lambda: make_figures(frames, res, evaluations, out / "figures"))
 
     sections = build_sections(res, frames, found, evaluations, figures, options)
-    title = f"Convolution algorithms: analysis of {root}"
+    title = f"Convolution algorithms: analysis of {res.report.root}"
     md, page = out / "report.md", out / "report.html"
     md.write_text(report.render_markdown(title, sections, out))
     page.write_text(report.render_html(title, sections))
@@ -170,7 +173,8 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
     warnings = S("Warnings").text(
         f"Points with cv > {options.thresholds.cv:g}, NVML throttle reasons other than idle/pinned clocks, "
         f"verification failures, energy windows under {options.thresholds.energy_window_s:g} s, CI targets not "
-        f"met, a gpu type measured on several devices, unreadable files.")
+        f"met, a gpu type measured on several devices, unreadable files, and the known flaws imported rows carry "
+        f"(kind 'legacy: <flag>').")
     warnings.table(checks.summary(found), "Findings by kind")
     warnings.table(found, "Findings (tables/warnings.csv has all)")
 

@@ -144,6 +144,9 @@ def load_lines(report: LoadReport) -> list[str]:
     if report.orphan_layers:
         lines.append(f"{report.orphan_layers} layer rows have no points row (a point never committed) and were "
                      f"dropped.")
+    if report.layer_mean_as_median:
+        lines.append(f"{report.layer_mean_as_median} layer rows hold no median (imported from the old system): "
+                     f"their mean stands in for p50 in every layer table, figure and predictor.")
     if report.bad_files:
         lines.append(f"{len(report.bad_files)} unreadable files were skipped:")
         lines += [f"  {b.path}: {b.error}" for b in report.bad_files]

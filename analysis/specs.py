@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import yaml
 
@@ -45,10 +45,12 @@ def _from_conf(gpu: str, conf_dir: Path) -> Spec | None:
     return {k: spec.get(k) for k in SPEC_FIELDS} if spec else None
 
 
-def gpu_specs(root: str | Path, gpus: Iterable[str], conf_dir: Path = CONF_DIR) -> dict[str, Spec | None]:
-    root = Path(root)
+def gpu_specs(roots: str | Path | Sequence[str | Path], gpus: Iterable[str],
+              conf_dir: Path = CONF_DIR) -> dict[str, Spec | None]:
+    """Each gpu type's datasheet: from the first tree whose runs name it, else from conf/gpu/."""
+    roots = [Path(roots)] if isinstance(roots, (str, Path)) else [Path(r) for r in roots]
     out: dict[str, Spec | None] = {}
     for gpu in sorted(set(gpus)):
-        runs = list(root.glob(f"stage=*/gpu={gpu}/model=*/algo=*/run-*.json"))[:1]
-        out[gpu] = _from_runs(root, gpu) if runs else _from_conf(gpu, conf_dir)
+        with_runs = [r for r in roots if next(r.glob(f"stage=*/gpu={gpu}/model=*/algo=*/run-*.json"), None)]
+        out[gpu] = _from_runs(with_runs[0], gpu) if with_runs else _from_conf(gpu, conf_dir)
     return out

@@ -35,6 +35,13 @@ _PROVENANCE = [
     ("measured_at", pa.timestamp("us", tz="UTC")),
 ]
 
+# Rows the harness did not measure itself (analysis.legacy imports): where each came from, and the known
+# flaws of the system that measured it, by name. Null / empty on the harness's own rows.
+_IMPORTED = [
+    ("provenance", pa.string()),
+    ("legacy_flags", pa.list_(pa.string())),
+]
+
 _F = pa.float64()
 _I = pa.int64()
 
@@ -92,6 +99,15 @@ POINTS = pa.schema(
         ("conv_coverage", _F),
     ]
     + _PROVENANCE
+    + _IMPORTED
+    + [
+        # the old system's power columns (imported rows only; see analysis/legacy.py)
+        ("power_std_w", _F),
+        ("power_min_w", _F),
+        ("power_max_w", _F),
+        ("power_samples", _I),
+        ("energy_total_j", _F),
+    ]
 )
 
 LAYERS = pa.schema(
@@ -131,6 +147,8 @@ LAYERS = pa.schema(
         ("share_of_model", _F),
         ("measured_at", pa.timestamp("us", tz="UTC")),
     ]
+    + _IMPORTED
+    + [("legacy_percentage", _F)]  # the old layer files' share of the model mean, in percent
 )
 
 

@@ -78,3 +78,41 @@ def test_readme_python_snippets(tmp_path: Path):
     proc = _run_python(profiling, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "('conv1', (1, 3, 64, 64))" in proc.stdout
+
+
+def _analysis_commands() -> list[list[str]]:
+    """The arguments of each `python -m analysis...` line, module first."""
+    out = []
+    for block in _blocks("bash"):
+        for line in block.splitlines():
+            match = re.search(r"python -m (analysis(?:\.\w+)?)(.*)", line.partition("#")[0])
+            if match:
+                out.append([match.group(1), *shlex.split(match.group(2))])
+    return out
+
+
+def test_readme_analysis_commands(tmp_path: Path):
+    """Each `python -m analysis...` line, in order, in a folder holding a small results tree (stage quick on
+    h100 and l40s) and a tarball of real old-system CSVs under the README's name."""
+    import tarfile
+
+    from analysis.synthetic import Synthetic, default_models, generate
+
+    commands = _analysis_commands()
+    assert [c[0] for c in commands].count("analysis.legacy") == 1 and len(commands) >= 6
+    generate(tmp_path / "results", Synthetic(models=default_models(n_models=2, n_layers=4), gpus=("h100", "l40s"),
+                                             sizes=(32, 48, 64), power_w={"h100": 300.0}))
+    fixtures = REPO / "tests" / "analysis" / "fixtures" / "legacy"
+    with tarfile.open(tmp_path / "ai3-performance-prediction-results.tar.gz", "w:gz") as tar:
+        for f in sorted(fixtures.glob("*.csv")):
+            tar.add(f, arcname=f"results/{f.name}")
+    for module, *args in commands:
+        proc = subprocess.run([sys.executable, "-m", module, *args], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=300, env={"PYTHONPATH": str(REPO), "PATH": str(Path(sys.executable).parent),
+                                                "MPLBACKEND": "Agg"})
+        assert proc.returncode == 0, f"python -m {module} {' '.join(args)}: {proc.stderr[-2000:]}"
+        if "--help" not in args and module == "analysis":
+            out = args[args.index("--out") + 1] if "--out" in args else "results-analysis"
+            assert (tmp_path / out / "report.md").is_file()
+    both = (tmp_path / "all-analysis" / "report.md").read_text()
+    assert "stages legacy, quick" in both
