@@ -68,7 +68,7 @@ def findings(points: pd.DataFrame, report: LoadReport | None = None, limits: Thr
 
 
 def _legacy_flags(points: pd.DataFrame) -> list[pd.DataFrame]:
-    """Imported rows carry the old system's known flaws by name (analysis.legacy.FLAGS): one finding per
+    """Imported rows carry the old system's known flaws by name (analysis.legacy_flags.FLAGS): one finding per
     flag and gpu, with how many points carry it, so a reader of the report sees them before any number."""
     if "legacy_flags" not in points or points["legacy_flags"].isna().all():
         return []
