@@ -53,6 +53,7 @@ def compute_tables(res: Results) -> dict[str, pd.DataFrame]:
         "best": best,
         "summary": tables.speedup_summary(best),
         "edp": tables.edp(algos),
+        "gpus": tables.gpu_pairs(algos),
         "layer_shapes": tables.layer_shapes(res.layers),
         "support": tables.support(res.layers),
         "oracle": tables.oracle(res.points, res.layers),
@@ -192,6 +193,15 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
         if name.startswith("latency"):
             fastest.image(path, "p50 latency against input size, a panel per model x gpu")
 
+    gpus = S("GPUs compared").text(
+        "Each pair of GPU types on the points both measured ok (same stage, model, algorithm, input size, batch, "
+        "dtype): how often the first (gpu_a) is slower, and the geometric mean, min and max of its p50 over the "
+        "second's (> 1: gpu_a slower); the same geometric mean for energy per inference where both have it.")
+    if len(frames["gpus"]):
+        gpus.table(frames["gpus"], "Matched points per pair of GPU types, per model and over all models")
+    else:
+        gpus.text("Fewer than two GPU types measured the same points.")
+
     o = frames["oracle"]
     oracle = S("Per-layer oracle").text(
         "Each conv layer run by its own fastest algorithm (among those that ran it themselves), against the best "
@@ -250,7 +260,7 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
         pred.table(ev.folds, f"{ev.kind}: per fold")
         pred.items([f"skipped: {s}" for s in ev.skipped])
         pred.image(figures.get(f"parity-{ev.name}"), f"{ev.kind}: predicted against measured, held-out rows")
-    return [coverage, warnings, fastest, oracle, shapes, energy, pred]
+    return [coverage, warnings, fastest, gpus, oracle, shapes, energy, pred]
 
 
 def _list(s: pd.Series, limit: int = 12) -> str:

@@ -174,7 +174,15 @@ def test_analysis_of_imported_and_new_results_together(imported, known_tree, tmp
     assert h100["detail"].str.startswith("3 points: model and input stayed on the host").all() and len(h100) == 1
     best = pd.read_csv(report_dir / "tables" / "best.csv")
     assert {"legacy"} < set(best["stage"]) and len(best[best["stage"] == "legacy"]) == POINTS
+    # the old H100 NVL rows are slower than the L40S ones (vgg16 gemm, sizes 224, 226, 229 in the slice)
+    gpus = pd.read_csv(report_dir / "tables" / "gpus.csv")
+    legacy_pair = gpus[(gpus["stage"] == "legacy") & (gpus["gpu_a"] == "h100") & (gpus["gpu_b"] == "l40s")]
+    assert legacy_pair.set_index("model").loc["vgg16", ["matched", "a_slower"]].tolist() == [3, 3]
+    assert legacy_pair.set_index("model").loc["vgg16", "geomean_p50_ratio"] == pytest.approx(
+        ((64.40488052368164 / 43.21028709411621) * (64.92993545532227 / 43.33072090148926)
+         * (65.55763244628906 / 43.59841537475586)) ** (1 / 3))
     md = (report_dir / "report.md").read_text()
+    assert "## GPUs compared" in md
     assert f"under {known_tree} + {out}" in md
     assert f"{LAYERS} layer rows hold no median" in md
     # the layer tables use the mean where the old files hold no median

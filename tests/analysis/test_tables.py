@@ -162,3 +162,40 @@ def test_speedup_summary(algos):
     summary = tables.speedup_summary(tables.best(algos))
     assert len(summary) == len(MODELS) * 2
     assert (summary["geomean_speedup_vs_torch"] >= 2.0 - 1e-9).all()  # gemm alone is 2x
+
+
+def _point(gpu: str, model: str, algo: str, size: int, p50: float, energy: float | None = None,
+           status: str = "ok") -> dict:
+    return {"stage": "s", "gpu": gpu, "model": model, "input_size": size, "batch_size": 1, "dtype": "float32",
+            "algo": algo, "status": status, "p50_ms": p50, "energy_per_inference_j": energy}
+
+
+def test_gpu_pairs_compares_matched_points_only():
+    rows = [
+        # m1 gemm: a is 2x slower at 32, 0.5x at 64 -> geomean 1, one of two slower
+        _point("a", "m1", "gemm", 32, 2.0, 4.0), _point("b", "m1", "gemm", 32, 1.0, 1.0),
+        _point("a", "m1", "gemm", 64, 1.0, 1.0), _point("b", "m1", "gemm", 64, 2.0, 1.0),
+        # m2 fft: a 4x slower; a point only a measured, and one b failed: neither is matched
+        _point("a", "m2", "fft", 32, 4.0), _point("b", "m2", "fft", 32, 1.0),
+        _point("a", "m2", "fft", 48, 1.0), _point("a", "m2", "fft", 64, 1.0), _point("b", "m2", "fft", 64, 9.0, status="error"),
+        # the same model and size on another algorithm is a different point
+        _point("b", "m2", "gemm", 48, 1.0),
+    ]
+    out = tables.gpu_pairs(tables.algorithms(pd.DataFrame(rows))).set_index("model")
+    assert list(out.index) == ["m1", "m2", "(all)"] and set(out["gpu_a"]) == {"a"} and set(out["gpu_b"]) == {"b"}
+    assert out.loc["m1", ["matched", "a_slower"]].tolist() == [2, 1]
+    assert out.loc["m1", "geomean_p50_ratio"] == pytest.approx(1.0)
+    assert (out.loc["m1", "min_p50_ratio"], out.loc["m1", "max_p50_ratio"]) == pytest.approx((0.5, 2.0))
+    assert out.loc["m1", "geomean_energy_ratio"] == pytest.approx(2.0)  # 4/1 and 1/1
+    assert out.loc["m2", ["matched", "a_slower", "energy_matched"]].tolist() == [1, 1, 0]
+    assert out.loc["m2", "geomean_p50_ratio"] == pytest.approx(4.0)
+    assert out.loc["(all)", ["matched", "a_slower"]].tolist() == [3, 2]
+    assert out.loc["(all)", "a_slower_share"] == pytest.approx(2 / 3)
+    assert out.loc["(all)", "geomean_p50_ratio"] == pytest.approx(4.0 ** (1 / 3))
+
+
+def test_gpu_pairs_needs_two_gpus(algos):
+    one = algos[algos["gpu"] == "h100"]
+    assert tables.gpu_pairs(one).empty
+    both = tables.gpu_pairs(algos)  # the law gives both GPUs the same times
+    assert set(both["geomean_p50_ratio"].round(12)) == {1.0} and both["a_slower"].eq(0).all()
