@@ -352,14 +352,19 @@ class Importer:
             except BadRow as e:
                 self.report.issues.append(Issue(src.label, line, str(e)))
                 continue
-            key = (r["input_size"], r["batch_size"])
-            if key in seen:
-                self.report.issues.append(Issue(src.label, line, f"input size {key[0]} batch {key[1]} again "
-                                                                 f"(first at line {seen[key]}); kept the first"))
-                continue
-            seen[key] = line
-            out.append(r)
+            if self._first(src, line, seen, (r["input_size"], r["batch_size"]),
+                           f"input size {r['input_size']} batch {r['batch_size']}"):
+                out.append(r)
         return out
+
+    def _first(self, src: Source, line: int, seen: dict, key: tuple, what: str) -> bool:
+        """True the first time ``key`` is seen in a file; a repeat is reported (the first line is kept)."""
+        if key in seen:
+            self.report.issues.append(Issue(src.label, line, f"{what} again (first at line {seen[key]}); "
+                                                             f"kept the first"))
+            return False
+        seen[key] = line
+        return True
 
     def layers_file(self, src: Source, combo: Combo) -> list[dict]:
         out, seen = [], {}
@@ -374,13 +379,9 @@ class Importer:
                 if len(self.report.unmatched_examples) < 10:
                     self.report.unmatched_examples.append(f"{src.label}:{line}: {r}")
                 continue
-            key = (r["input_size"], r["layer_name"])
-            if key in seen:
-                self.report.issues.append(Issue(src.label, line, f"layer {key[1]} at size {key[0]} again "
-                                                                 f"(first at line {seen[key]}); kept the first"))
-                continue
-            seen[key] = line
-            out.append(r)
+            if self._first(src, line, seen, (r["input_size"], r["layer_name"]),
+                           f"layer {r['layer_name']} at size {r['input_size']}"):
+                out.append(r)
         sums: dict[int, float] = {}
         for r in out:
             sums[r["input_size"]] = sums.get(r["input_size"], 0.0) + r["mean_ms"]

@@ -196,3 +196,23 @@ def test_analysis_refuses_a_tree_given_inside_another(imported, tmp_path):
     out, _ = imported
     with pytest.raises(AnalysisError, match="inside .* read twice"):
         load([out, out / "stage=legacy"])
+
+
+def test_a_repeated_line_is_reported_and_the_first_kept(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    head, first, *rest = (FIXTURES / "vgg16_gemm_overall_h100.csv").read_text().splitlines()
+    changed = first.split(",")
+    changed[4] = "65.0"  # the same size again, another mean (within its min..max)
+    (src / "vgg16_gemm_overall_h100.csv").write_text("\n".join([head, first, *rest, ",".join(changed)]) + "\n")
+    lay = (FIXTURES / "vgg16_gemm_layers_h100.csv").read_text().splitlines()
+    (src / "vgg16_gemm_layers_h100.csv").write_text("\n".join([*lay, lay[1]]) + "\n")
+    rep = legacy.import_legacy([src], tmp_path / "out")
+    issues = {(i.file, i.line): i.reason for i in rep.issues}
+    assert issues == {
+        ("vgg16_gemm_overall_h100.csv", 5): "input size 224 batch 1 again (first at line 2); kept the first",
+        ("vgg16_gemm_layers_h100.csv", 41): "layer features.0 at size 224 again (first at line 2); kept the first",
+    }
+    p = _read(tmp_path / "out", "points").to_pandas()
+    assert len(p) == 3 and p.loc[p["input_size"] == 224, "mean_ms"].item() == pytest.approx(64.60880393981934)
+    assert rep.layers == 39
