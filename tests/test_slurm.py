@@ -152,7 +152,7 @@ def test_timeouts_requeue_and_resume_every_point_exactly_once(tmp_path: Path):
     """SLURM signals a job up to a minute before its limit (signal_delay_s + its 60 s granularity): with a
     2-minute limit and a 30 s delay each attempt gets 30-90 s, never less (a 1-minute limit can signal a
     job before Python has even started, which kills it unrequeued). 800 small points take about 200 s on
-    2 cores, so more than one attempt, and the last one resumes: it skips what the earlier ones wrote."""
+    2 cores, more than two attempts can hold, and the last one resumes: it skips what the earlier ones wrote."""
     proc, _ = _submit(tmp_path, "gpu=l40s", *MANY, "stage.slurm.timeout_min=2", "launcher.signal_delay_s=30",
                       "launcher.max_requeues=30")
     assert proc.returncode == 0, proc.stderr
@@ -161,7 +161,7 @@ def test_timeouts_requeue_and_resume_every_point_exactly_once(tmp_path: Path):
     points = read(tmp_path / "results")
     assert len(points) == 800 and not points.duplicated(["input_size", "batch_size"]).any()
     doc = _run_doc(tmp_path / "results/stage=sanity/gpu=l40s/model=resnet18/algo=torch")
-    assert doc["outcome"] == "completed" and doc["attempts"] >= 2
+    assert doc["outcome"] == "completed" and doc["attempts"] >= 3
     assert 0 < doc["points_skipped"] < 800 and doc["points_skipped"] + sum(doc["points_by_status"].values()) == 800
 
 
