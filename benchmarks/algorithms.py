@@ -6,6 +6,8 @@
 
 Every ratio is measured side by side in the same run (the machine is shared and noisy): each layer's
 algorithms are timed one after another with the same timer, and the ratio is p50(algorithm) / p50(F.conv2d).
+Both sides run the same math (``--math``, default fma: strict FP32): cuDNN's math type and PyTorch's TF32
+flags are set together (harness.algorithms.backend_flags) and restored at the end.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
-from harness.algorithms import cudnn, reference, swap
+from harness.algorithms import backend_flags, cudnn, reference, swap
 from harness.algorithms.geometry import ConvGeometry
 from harness.models import build_model
 from harness.timing import SamplingPolicy, measure
@@ -54,11 +56,11 @@ def p50(fn, device: torch.device) -> float:
     return float(torch.tensor(measure(fn, device, POLICY).samples_ms).median())
 
 
-def layer_table(size: int, device: torch.device) -> Table:
+def layer_table(size: int, device: torch.device, math: str) -> Table:
     algos = list(reference.REFERENCE_ALGORITHMS)
     if device.type == "cuda":
         algos = [a for a in cudnn.FWD_ALGOS if a != "direct"] + ["guess"]
-    table = Table(title=f"per-layer p50 ms and ratio to F.conv2d ({device.type}, model input {size})")
+    table = Table(title=f"per-layer p50 ms and ratio to F.conv2d ({device.type}, model input {size}, math {math})")
     for col in ["layer", "geometry", "input", "F.conv2d", *algos]:
         table.add_column(col, justify="left" if col in ("layer", "geometry", "input") else "right")
     for name, conv, shape in layer_inputs(size, device):
@@ -70,10 +72,10 @@ def layer_table(size: int, device: torch.device) -> Table:
             for algo in algos:
                 try:
                     if device.type == "cuda":
-                        run = cudnn.CudnnConvPlan.build(algo, conv.weight, conv.bias, g, shape, "fma")
+                        run = cudnn.CudnnConvPlan.build(algo, conv.weight, conv.bias, g, x, math)
                     else:
                         run = reference.make_runner(algo, conv.weight, conv.bias, g, shape[2:])
-                except (ValueError, cudnn.CudnnNotSupported):
+                except (ValueError, cudnn.CudnnNotSupported, cudnn.WorkspaceOutOfMemory):
                     cells.append("n/s")
                     continue
                 t = p50(lambda: run(x), device)
@@ -82,18 +84,17 @@ def layer_table(size: int, device: torch.device) -> Table:
     return table
 
 
-def model_table(size: int, device: torch.device) -> Table:
+def model_table(size: int, device: torch.device, math: str) -> Table:
     """Whole-model p50 with every layer on cuDNN's guess through our backend, over PyTorch's own."""
-    table = Table(title=f"whole model: algo=guess (our cuDNN calls) / algo=torch, input {size}, batch 1")
+    table = Table(title=f"whole model: algo=guess (our cuDNN calls) / algo=torch, input {size}, batch 1, math {math}")
     for col in ("model", "torch ms", "guess ms", "ratio"):
         table.add_column(col, justify="right")
-    torch.backends.cudnn.allow_tf32 = False
     for name in ("vgg16", "resnet50"):
         model = build_model(name).to(device)
         x = torch.randn(1, 3, size, size, device=device)
         with torch.inference_mode():
             t_torch = p50(lambda: model(x), device)
-            with swap(model, "guess", backend="cudnn", math="fma"):
+            with swap(model, "guess", backend="cudnn", math=math):
                 model(x)  # plans every layer
                 t_guess = p50(lambda: model(x), device)
         table.add_row(name, f"{t_torch:.3f}", f"{t_guess:.3f}", f"{t_guess / t_torch:.3f}")
@@ -104,14 +105,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=112, help="model input size the layer shapes come from")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--math", choices=("fma", "tensor_op"), default="fma", help="math of both sides (GPU)")
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
     console = Console(width=200)
     console.print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
-    console.print(layer_table(args.size, device))
-    if device.type == "cuda":
-        console.print(model_table(224, device))
+    with backend_flags(args.math, cudnn_benchmark=False):  # F.conv2d and cuDNN: the same math
+        console.print(layer_table(args.size, device, args.math))
+        if device.type == "cuda":
+            console.print(model_table(224, device, args.math))
 
 
 if __name__ == "__main__":

@@ -35,6 +35,50 @@ def what_this_machine_has() -> str:
     return f"no CUDA GPU, only the CPU ({cpu_name()})"
 
 
+V100_FIX = (
+    "install a PyTorch build that has sm_70 kernels, e.g. PyTorch's CUDA 12.6 wheels: "
+    "pip install torch torchvision --index-url https://download.pytorch.org/whl/cu126 "
+    "(check: python -c 'import torch; print(torch.cuda.get_arch_list())' lists sm_70); README: 'V100 nodes'"
+)
+
+
+def build_runs_on(capability: tuple[int, int], arch_list: list[str]) -> bool:
+    """Whether a torch build compiled for ``arch_list`` (torch.cuda.get_arch_list()) has kernels that run
+    on a device of compute ``capability``.
+
+    CUDA's rules: machine code for sm_XY runs on X.Z for Z >= Y (same major); arch-specific code (sm_90a)
+    only on exactly that capability; PTX for compute_XY is compiled at load time for any capability >= X.Y.
+    """
+    major, minor = capability
+    for arch in arch_list:
+        kind, _, number = arch.partition("_")
+        digits = number.rstrip("af")
+        if not digits.isdigit():
+            continue
+        arch_major, arch_minor = divmod(int(digits), 10)
+        if kind == "sm" and arch_major == major and (arch_minor == minor if number != digits else arch_minor <= minor):
+            return True
+        if kind == "compute" and (arch_major, arch_minor) <= (major, minor):
+            return True
+    return False
+
+
+def check_build_has_kernels(index: int) -> None:
+    """Refuse a CUDA device that this torch build has no kernels for (a V100, sm_70, with the default
+    wheel), before anything runs: otherwise every kernel fails and every point becomes an error."""
+    capability = torch.cuda.get_device_capability(index)
+    arch_list = torch.cuda.get_arch_list()
+    if build_runs_on(capability, arch_list):
+        return
+    sm = f"sm_{capability[0]}{capability[1]}"
+    raise DeviceMismatchError(
+        f"this PyTorch build ({torch.__version__}, CUDA {torch.version.cuda}) has kernels for "
+        f"{', '.join(arch_list) or 'no GPU architecture'}, not for this {torch.cuda.get_device_name(index)} "
+        f"(compute capability {capability[0]}.{capability[1]}, {sm}): every kernel would fail. Nothing was "
+        f"measured. Fix: " + (V100_FIX if sm == "sm_70" else f"install a PyTorch build that includes {sm}")
+    )
+
+
 def resolve_device(requested: str, gpu: GpuSpec) -> DeviceInfo:
     """The device to measure on, given ``device=`` (auto|cpu|cuda) and the configured GPU type."""
     has_cuda = torch.cuda.is_available()

@@ -24,8 +24,8 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import algorithms
-from harness.device import what_this_machine_has
-from harness.errors import ConfigError
+from harness.device import check_build_has_kernels, what_this_machine_has
+from harness.errors import ConfigError, DeviceMismatchError
 from harness.spec import CONF_DIR, group_choices
 
 OK, WARNING, PROBLEM = "ok", "warning", "problem"
@@ -58,11 +58,23 @@ def gpu_checks(gpu_name: str, algo: str) -> list[Check]:
     name = torch.cuda.get_device_name()
     matches = [g for g in group_choices("gpu") if (n := OmegaConf.load(CONF_DIR / "gpu" / f"{g}.yaml").get("nvml_name")) and n.lower() in name.lower()]
     checks = [Check("cuda device", OK, f"{name} (CUDA {torch.version.cuda}); gpu configs: {', '.join(matches) or 'none, use gpu=local'}")]
+    checks.append(arch_check(torch.cuda.current_device()))
     if wants_gpu and gpu_name not in matches:
         checks.append(Check(f"gpu={gpu_name}", PROBLEM, f"this GPU is {name}", f"use gpu={matches[0] if matches else 'local'}", needed=True))
     checks += cudnn_checks(needed=algo not in ("torch",) + algorithms.reference.REFERENCE_ALGORITHMS)
     checks += nvml_checks()
     return checks
+
+
+def arch_check(index: int) -> Check:
+    """Whether this torch build has kernels for the device (a V100 needs a build with sm_70)."""
+    try:
+        check_build_has_kernels(index)
+    except DeviceMismatchError as e:
+        found, _, fix = str(e).partition(" Fix: ")
+        return Check("torch build arch", PROBLEM, found, fix, needed=True)
+    major, minor = torch.cuda.get_device_capability(index)
+    return Check("torch build arch", OK, f"sm_{major}{minor} in {', '.join(torch.cuda.get_arch_list())}")
 
 
 def cudnn_checks(needed: bool) -> list[Check]:

@@ -34,13 +34,28 @@ def pci_bus_id(device: torch.device) -> str:
     return f"{p.pci_domain_id:08X}:{p.pci_bus_id:02X}:{p.pci_device_id:02X}.0"
 
 
-def _reason_names(nvml: Any) -> dict[int, str]:
-    prefix = "nvmlClocksEventReason" if hasattr(nvml, "nvmlClocksEventReasonGpuIdle") else "nvmlClocksThrottleReason"
-    return {
-        getattr(nvml, n): n[len(prefix):]
-        for n in dir(nvml)
-        if n.startswith(prefix) and n[len(prefix):] not in ("All", "None") and isinstance(getattr(nvml, n), int)
-    }
+# nvmlClocksEventReason* bits and their current names (nvml.h; NVML 12). Bit 0x2 is
+# ApplicationsClocksSetting: its alias UserDefinedClocks is deprecated. Unknown bits print in hex.
+CLOCKS_EVENT_REASONS = {
+    0x1: "GpuIdle",
+    0x2: "ApplicationsClocksSetting",
+    0x4: "SwPowerCap",
+    0x8: "HwSlowdown",
+    0x10: "SyncBoost",
+    0x20: "SwThermalSlowdown",
+    0x40: "HwThermalSlowdown",
+    0x80: "HwPowerBrakeSlowdown",
+    0x100: "DisplayClockSetting",
+}
+
+
+def describe_reasons(bits: int) -> str:
+    """Clocks-event (throttle) reason bits as names, comma-separated; "none" for no bit."""
+    names = [name for bit, name in CLOCKS_EVENT_REASONS.items() if bits & bit]
+    unknown = bits & ~sum(CLOCKS_EVENT_REASONS)
+    if unknown:
+        names.append(hex(unknown))
+    return ",".join(sorted(names)) or "none"
 
 
 @dataclass(frozen=True)
@@ -57,7 +72,6 @@ class NvmlGpu:
 
     def __init__(self, nvml: Any, handle: Any) -> None:
         self.nvml, self.handle = nvml, handle
-        self.reason_names = _reason_names(nvml)
         self.has_counter = self.energy_mj() is not None
         self.has_instant_power = self._instant_power() is not None
 
@@ -115,9 +129,6 @@ class NvmlGpu:
             temperature_c=optional(lambda: float(nvml.nvmlDeviceGetTemperature(h, nvml.NVML_TEMPERATURE_GPU))),
             reasons=optional(lambda: int(reasons_fn(h))) or 0,
         )
-
-    def describe_reasons(self, bits: int) -> str:
-        return ",".join(sorted(name for bit, name in self.reason_names.items() if bits & bit)) or "none"
 
 
 class PowerSampler:
@@ -216,7 +227,7 @@ def measure_energy(
         power_mean_w=float(np.mean([s.watts for s in inside])),
         sm_clock_mhz=float(np.median(clocks)) if clocks else None,
         temperature_c=float(max(temps)) if temps else None,
-        throttle_reasons=gpu.describe_reasons(reasons),
+        throttle_reasons=describe_reasons(reasons),
         samples=sampler.samples,
     )
 

@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from harness import algorithms, models, roofline
@@ -23,7 +24,7 @@ from harness.energy import NvmlGpu, idle_power_w, pci_bus_id
 from harness.layers import LayerProbe, LayerRecord, conv_geometry
 from harness.profiler import ProfileSettings, profile
 from harness.spec import RunSpec
-from harness.timing import SamplingPolicy
+from harness.timing import SamplingPolicy, Timing, launch_bound
 from harness.work import count_work
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,18 @@ _BASELINE = LayerPlan("torch", "torch", "torch", "ok")
 Row = dict[str, Any]
 
 
+def launch_columns(timing: Timing) -> Row:
+    """Host time per forward next to the device time, and the launch-bound flag (timing.launch_bound)."""
+    host = timing.host_ms
+    if host is None or host.size == 0:
+        return {"host_p50_ms": None, "host_issue_ms": None, "launch_bound": None}
+    return {
+        "host_p50_ms": float(np.median(host)),
+        "host_issue_ms": float(np.min(host)),
+        "launch_bound": launch_bound(host, timing.samples_ms),
+    }
+
+
 class PointMeasurer:
     """Measures points of one model with one algorithm on one device."""
 
@@ -42,9 +55,8 @@ class PointMeasurer:
         self.device = device.device
         self.dtype = TORCH_DTYPES[spec.dtype]
         self.backend = algorithms.resolve_backend(spec.backend, self.device) if spec.algo != "torch" else "torch"
-        self.math = algorithms.resolve_math(spec.math, self.dtype) if self.device.type == "cuda" else None
-        if self.math is not None:  # the baseline and the swapped layers use the same math
-            torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = self.math == "tensor_op"
+        # spec.math is resolved; the job's runner sets it (and cudnn.benchmark) with algorithms.backend_flags
+        self.math = spec.math if self.device.type == "cuda" else None
         torch.manual_seed(spec.seed)
         self.model = models.build_model(spec.model.name, spec.model.kwargs).to(self.device, self.dtype)
         self.swap = algorithms.prepare(
@@ -69,6 +81,8 @@ class PointMeasurer:
 
     def measure(self, size: int, batch: int, trace_path: Path | None = None) -> tuple[Row, list[Row]]:
         """The point's row (with its status) and its layers' rows; ``trace_path``: also write a trace."""
+        if self.swap is not None:
+            self.swap.release()  # plans and workspace of earlier shapes: not this point's memory
         x = self.input(size, batch)
         model = self.model
 
@@ -76,8 +90,10 @@ class PointMeasurer:
             return model(x)
 
         work = count_work(self.spec.model.name, self.spec.model.kwargs, tuple(x.shape))
+        on_gpu = self.device.type == "cuda"
         point: Row = {
             "backend": self.backend, "math_type": self.math, "fallback_policy": self.spec.fallback,
+            "cudnn_benchmark": self.spec.cudnn_benchmark if on_gpu else None,
             "flops": work.flops, "params": work.params, "energy_method": "none",
         }
         with torch.inference_mode():
@@ -85,6 +101,7 @@ class PointMeasurer:
             plans = [self._plan_of(r) for r in records]
             point["conv_layers"] = len(records)
             point["algo_fallback_layers"] = sum(p.status == "fallback" for p in plans)
+            point["workspace_bytes"] = max((p.workspace_bytes or 0 for p in plans), default=0) if on_gpu else None
             unsupported = [r.name for r, p in zip(records, plans) if p.status == "unsupported"]
             if unsupported:
                 point |= {"status": "unsupported", "error": (
@@ -102,6 +119,11 @@ class PointMeasurer:
             "status": "ok", "error": None, "target_met": result.timing.target_met,
             "achieved_tflops": work.flops / (stats["p50_ms"] / 1e3) / 1e12,
         }
+        if on_gpu:
+            point |= launch_columns(result.timing) | {"cuda_graph": result.cuda_graph}
+            if result.graph_error:
+                log.warning("input size %d: the forward cannot be captured in a CUDA graph, timed eagerly: %s",
+                            size, result.graph_error)
         if result.energy is not None:
             point |= result.energy.columns() | {"idle_power_w": self.idle_power_w}
         layers = self._layer_rows(result.layers, plans, work.module_flops)
@@ -111,7 +133,7 @@ class PointMeasurer:
 
     def _settings(self, trace_path: Path | None) -> ProfileSettings:
         s = self.spec.stage
-        return ProfileSettings(self.policy, s.layer_iters, s.energy_window_s, trace_path)
+        return ProfileSettings(self.policy, s.layer_iters, s.energy_window_s, trace_path, graph=self.spec.graph)
 
     def _model_roofline(self, x: torch.Tensor, flops: int, layers: list[Row], memory: Row) -> Row:
         """Model-level traffic estimate: weights once, the input, and each conv layer's output once."""
@@ -185,7 +207,7 @@ class PointMeasurer:
                     "out_h": rec.out_shape[2], "out_w": rec.out_shape[3],
                     "algo_requested": plan.algo_requested, "algo_used": plan.algo_used,
                     "backend": plan.backend, "status": plan.status, "workspace_bytes": plan.workspace_bytes,
-                    "math_type": plan.math, "detail": plan.detail,
+                    "math_type": plan.math or self.math, "compute_type": plan.compute_type, "detail": plan.detail,
                     **(rec.summary() if rec.times_ms else {}),
                     "flops": flops, "bytes": nbytes, "arithmetic_intensity": intensity, "roofline_bound": bound,
                 }

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -31,6 +31,7 @@ class ProfileSettings:
     energy_window_s: float = 5.0  # 0: no energy window
     trace_path: Path | None = None  # write a Chrome/Perfetto trace of a few iterations here
     trace_iters: int = 5
+    graph: bool = False  # GPU: time (and run the energy window on) replays of a CUDA graph of the forward
 
 
 @dataclass
@@ -41,6 +42,8 @@ class Profile:
     layers: list[LayerRecord]
     energy: EnergyReading | None
     trace_path: Path | None
+    cuda_graph: bool = False  # the timing and energy window replayed a CUDA graph
+    graph_error: str | None = None  # why a graph was asked for and not used
 
 
 def _sync(device: torch.device) -> None:
@@ -83,17 +86,47 @@ def write_trace(model: nn.Module, x: torch.Tensor, path: Path, iters: int) -> Pa
     return path
 
 
+def capture_graph(model: nn.Module, x: torch.Tensor) -> tuple[Callable[[], object] | None, str | None]:
+    """A function that replays a CUDA graph of ``model(x)``, or None and the reason it cannot be captured.
+
+    Warmed up on a side stream first, as PyTorch's CUDA-graph notes ask, so that lazy initialisation
+    (cuDNN plans, workspaces, allocator blocks) happens outside the capture.
+    """
+    side = torch.cuda.Stream(x.device)
+    side.wait_stream(torch.cuda.current_stream(x.device))
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            model(x)
+    torch.cuda.current_stream(x.device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    try:
+        with torch.cuda.graph(graph):
+            model(x)
+    except Exception as e:  # noqa: BLE001 - a forward that cannot be captured is timed eagerly instead
+        torch.cuda.synchronize(x.device)
+        return None, f"{type(e).__name__}: {e}"[:500]
+    return graph.replay, None
+
+
 def profile(
     model: nn.Module, x: torch.Tensor, settings: ProfileSettings = ProfileSettings(), gpu: NvmlGpu | None = None
 ) -> Profile:
     """Measure ``model`` on ``x`` (already on its device); ``gpu`` (NVML) enables the energy window."""
     device = x.device
+    if settings.graph and device.type != "cuda":
+        raise ValueError("CUDA graphs (graph=True) need a CUDA device; this input is on the CPU")
     with torch.inference_mode():
         memory = peak_memory(model, x)
-        timing = measure(lambda: model(x), device, settings.policy)
+        forward: Callable[[], object] = lambda: model(x)  # noqa: E731
+        graph_error = None
+        if settings.graph:
+            replay, graph_error = capture_graph(model, x)
+            forward = replay or forward
+        timing = measure(forward, device, settings.policy)
         layers = layer_pass(model, x, settings.layer_iters)
         energy = None
         if gpu is not None and settings.energy_window_s > 0:
-            energy = measure_energy(lambda: model(x), gpu, settings.energy_window_s, lambda: _sync(device))
+            energy = measure_energy(forward, gpu, settings.energy_window_s, lambda: _sync(device))
         trace = write_trace(model, x, settings.trace_path, settings.trace_iters) if settings.trace_path else None
-    return Profile(timing, summarize(timing.samples_ms, x.shape[0]), memory, layers, energy, trace)
+    stats = summarize(timing.samples_ms, x.shape[0])
+    return Profile(timing, stats, memory, layers, energy, trace, settings.graph and graph_error is None, graph_error)

@@ -5,6 +5,7 @@ Knows nothing of Hydra or SLURM: ``run(spec)`` can be called from plain Python.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import secrets
@@ -17,7 +18,7 @@ from typing import Any, Callable
 import torch
 
 from harness import algorithms, models
-from harness.device import DeviceInfo, resolve_device
+from harness.device import DeviceInfo, check_build_has_kernels, resolve_device
 from harness.environment import provenance
 from harness.errors import Cancelled, ConfigError
 from harness.measure import PointMeasurer
@@ -61,8 +62,12 @@ def validate(spec: RunSpec) -> DeviceInfo:
     """Every check that can fail before anything is measured; returns the device to measure on."""
     models.check_input_sizes(spec.model.name, spec.model.kwargs, spec.stage.sizes)
     device = resolve_device(spec.device, spec.gpu)
+    if device.device.type == "cuda":
+        check_build_has_kernels(device.device.index)
     if device.device.type == "cpu" and spec.dtype != "float32":
         raise ConfigError(f"dtype={spec.dtype} runs on a GPU only; on the CPU use dtype=float32")
+    if device.device.type == "cpu" and spec.graph:
+        raise ConfigError("graph=true captures CUDA graphs, which need a GPU; on the CPU use graph=false")
     backend = algorithms.resolve_backend(spec.backend, device.device)
     algorithms.check_runnable(spec.algo, device.device, backend, spec.fallback)
     return device
@@ -113,28 +118,29 @@ def run(
     }
     traces: list[Path] = []
     try:
-        measurer = PointMeasurer(spec, device)
-        oom_at: dict[int, int] = {}  # batch size -> smallest input size that ran out of memory
-        for key in planned:
-            size, batch, dtype = key
-            if key in done:
-                result.skipped.append(key)
+        with algorithms.backend_flags(spec.math, spec.cudnn_benchmark):  # restored when the job ends
+            measurer = PointMeasurer(spec, device)
+            oom_at: dict[int, int] = {}  # batch size -> smallest input size that ran out of memory
+            for key in planned:
+                size, batch, dtype = key
+                if key in done:
+                    result.skipped.append(key)
+                    if on_point:
+                        on_point(key, None)
+                    continue
+                trace = store.trace_path(key) if spec.trace else None
+                point, layers = _measure_one(measurer, size, batch, oom_at, trace)
+                if point["status"] == "oom":
+                    oom_at.setdefault(batch, size)
+                point_id = identity | {"input_size": size, "batch_size": batch, "dtype": dtype, "measured_at": _now()}
+                point = point_id | point | {"device": device.device.type, "config_hash": spec.config_hash()} | env
+                layers = [point_id | row for row in layers]
+                store.write_point(point, layers)
+                if trace is not None and trace.exists():
+                    traces.append(trace)
+                result.points.append(point)
                 if on_point:
-                    on_point(key, None)
-                continue
-            trace = store.trace_path(key) if spec.trace else None
-            point, layers = _measure_one(measurer, size, batch, oom_at, trace)
-            if point["status"] == "oom":
-                oom_at.setdefault(batch, size)
-            point_id = identity | {"input_size": size, "batch_size": batch, "dtype": dtype, "measured_at": _now()}
-            point = point_id | point | {"device": device.device.type, "config_hash": spec.config_hash()} | env
-            layers = [point_id | row for row in layers]
-            store.write_point(point, layers)
-            if trace is not None and trace.exists():
-                traces.append(trace)
-            result.points.append(point)
-            if on_point:
-                on_point(key, point)
+                    on_point(key, point)
         result.outcome = "completed"
     except BaseException as e:
         result.outcome = _outcome_of(e)
@@ -171,11 +177,20 @@ def _measure_one(
     try:
         return measurer.measure(size, batch, trace)
     except Exception as e:  # noqa: BLE001 - every failure of a point is recorded, then the sweep goes on
-        if _is_oom(e):
-            if measurer.device.type == "cuda":
-                torch.cuda.empty_cache()
-            log.warning("input size %d, batch %d: out of memory", size, batch)
-            return {"status": "oom", "error": str(e)[:2000]}, []
-        log.warning("input size %d, batch %d failed: %s: %s", size, batch, type(e).__name__, e)
-        log.debug("traceback", exc_info=True)
-        return {"status": "error", "error": f"{type(e).__name__}: {e}"[:2000]}, []
+        if not _is_oom(e):
+            log.warning("input size %d, batch %d failed: %s: %s", size, batch, type(e).__name__, e)
+            log.debug("traceback", exc_info=True)
+            return {"status": "error", "error": f"{type(e).__name__}: {e}"[:2000]}, []
+        row = {"status": "oom", "error": str(e)[:2000]}
+    # Out of memory. Only here, with the exception gone (its traceback held the failed forward's frames and
+    # so its tensors), can the allocator give their memory back.
+    log.warning("input size %d, batch %d: out of memory", size, batch)
+    release_memory(measurer.device)
+    return row, []
+
+
+def release_memory(device: torch.device) -> None:
+    """Collect what the failed point left (reference cycles included) and empty the CUDA cache."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()

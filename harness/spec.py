@@ -76,7 +76,9 @@ class RunSpec:
     remeasure: bool
     backend: str = "auto"
     fallback: str = "none"
-    math: str = "auto"
+    math: str = "tensor_op"  # resolved: fma | tensor_op (``auto`` is resolved by a fixed rule at the border)
+    cudnn_benchmark: bool = False  # torch.backends.cudnn.benchmark for the job (the torch baseline's choice)
+    graph: bool = False  # time CUDA-graph replays of the forward (GPU) instead of eager launches
     tolerance: dict[str, float] = field(default_factory=dict)
     trace: bool = False
 
@@ -95,6 +97,8 @@ class RunSpec:
             "backend": self.backend,
             "fallback": self.fallback,
             "math": self.math,
+            "cudnn_benchmark": self.cudnn_benchmark,
+            "graph": self.graph,
             "tolerance": self.tolerance,
         }
 
@@ -139,6 +143,12 @@ def _int(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
         raise ConfigError(f"{key}={value!r} is not an integer")
     return int(value)
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}={value!r} is not valid; valid choices: true, false")
+    return value
 
 
 def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
@@ -213,7 +223,9 @@ def run_spec_from_dict(cfg: Mapping[str, Any]) -> RunSpec:
         remeasure=bool(cfg.get("remeasure", False)),
         backend=_choice("backend", cfg.get("backend", "auto"), algos.BACKEND_CHOICES),
         fallback=_choice("fallback", cfg.get("fallback", "none"), algos.FALLBACKS),
-        math=_choice("math", cfg.get("math", "auto"), algos.MATH),
+        math=algos.resolve_math(_choice("math", cfg.get("math", "auto"), algos.MATH)),
+        cudnn_benchmark=_bool("cudnn_benchmark", cfg.get("cudnn_benchmark", False)),
+        graph=_bool("graph", cfg.get("graph", False)),
         tolerance=tolerance,
         trace=bool(cfg.get("trace", False)),
     )

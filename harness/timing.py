@@ -2,6 +2,10 @@
 
 On a GPU each iteration is bracketed by CUDA events on the current stream and the host synchronizes once
 per chunk of iterations, never inside one; on the CPU each iteration is timed with perf_counter_ns.
+
+Next to each iteration's device time, the host time of the call is kept (how long issuing it took). On a
+GPU, where the GPU waits for the host the device time is the host's pace, not the GPU's: ``launch_bound``
+states the rule that flags such points.
 """
 
 from __future__ import annotations
@@ -30,11 +34,30 @@ class SamplingPolicy:
     target_ci_rel: float = 0.05
 
 
+# A point is launch-bound when issuing one forward costs the host at least this share of its device time.
+LAUNCH_BOUND_SHARE = 0.8
+
+
 @dataclass(frozen=True)
 class Timing:
-    samples_ms: np.ndarray
+    samples_ms: np.ndarray  # device time of each timed iteration (CUDA events; perf_counter on the CPU)
     target_met: bool  # the median's 95% CI reached the target before a bound stopped the loop
     warmup_iters: int
+    host_ms: np.ndarray | None = None  # host wall time of each timed call of the function (issue time)
+
+
+def launch_bound(host_ms: np.ndarray, device_ms: np.ndarray) -> bool:
+    """Whether the host, not the GPU, may set the measured pace.
+
+    The issue cost is the shortest host time of one call: the first call after each synchronize never
+    waits for a full launch queue, so its host time is the pure cost of issuing the work (Python, hooks,
+    ctypes, kernel launches). Where that cost is at least LAUNCH_BOUND_SHARE of the median device time,
+    the GPU spends a large share of each iteration waiting for the next launch, and the device time
+    measures the CPU. (A GPU-bound forward issues in a small fraction of its device time.)
+    """
+    if host_ms.size == 0 or device_ms.size == 0:
+        raise ValueError("launch_bound needs host and device samples")
+    return bool(float(np.min(host_ms)) >= LAUNCH_BOUND_SHARE * float(np.median(device_ms)))
 
 
 def _time_chunk_cpu(fn: Callable[[], object], k: int) -> list[float]:
@@ -85,15 +108,22 @@ def measure(
     _sync(device)
 
     timer = timer or chunk_timer(device)
+    host: list[float] = []
+
+    def timed_call() -> None:
+        t0 = time.perf_counter_ns()
+        fn()
+        host.append((time.perf_counter_ns() - t0) / 1e6)
+
     samples: list[float] = []
     t_start = time.perf_counter()
     target_met = False
     while True:
         k = policy.min_iters if not samples else _CHUNK
-        samples += timer(fn, min(k, policy.max_iters - len(samples)))
+        samples += timer(timed_call, min(k, policy.max_iters - len(samples)))
         if ci_relative_halfwidth(samples) <= policy.target_ci_rel:
             target_met = True
             break
         if len(samples) >= policy.max_iters or time.perf_counter() - t_start >= policy.max_time_s:
             break
-    return Timing(np.asarray(samples), target_met, warm)
+    return Timing(np.asarray(samples), target_met, warm, np.asarray(host))

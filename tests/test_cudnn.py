@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.algorithms import ALGORITHMS, check_runnable, cudnn, resolve_backend, resolve_math, swap
+from harness.algorithms import ALGORITHMS, backend_flags, check_runnable, cudnn, resolve_backend, resolve_math, swap
 from harness.algorithms.geometry import ConvGeometry
 from harness.errors import ConfigError
 from harness.models import build_model
@@ -31,12 +31,23 @@ def test_algorithm_numbers_are_cudnns():
 
 @pytest.mark.parametrize(
     ("status", "cls"),
-    [(3000, cudnn.CudnnNotSupported), (3002, cudnn.CudnnNotSupported), (1001, cudnn.CudnnNotInitialized),
-     (2000, cudnn.CudnnError), (5000, cudnn.CudnnError)],
+    # the layer or the architecture: the layer cannot run this algorithm here (recorded per layer)
+    [(code, cudnn.CudnnNotSupported) for code in (3000, 3001, 3002, 3003, 3004, 3007, 3010, 3011, 3012, 3014)]
+    # the environment (driver, runtime, prerequisite, sub-library) and the CUDA-graph API: the point's error
+    + [(code, cudnn.CudnnError) for code in (3005, 3006, 3008, 3009, 3013)]
+    + [(1001, cudnn.CudnnNotInitialized), (2000, cudnn.CudnnError), (4000, cudnn.CudnnError), (5000, cudnn.CudnnError)],
 )
-def test_status_families_become_exceptions(status: int, cls: type):
+def test_status_codes_become_the_right_exceptions(status: int, cls: type):
     e = cudnn.error_for("cudnnX", status, "CUDNN_STATUS_SOMETHING")
     assert type(e) is cls and e.status == status and "CUDNN_STATUS_SOMETHING" in str(e) and "cudnnX" in str(e)
+
+
+@needs_cudnn_lib
+def test_layer_statuses_are_named_not_supported_by_the_library():
+    lib = cudnn.library()
+    for code in cudnn.LAYER_STATUSES:
+        assert lib.status_name(code).startswith("CUDNN_STATUS_NOT_SUPPORTED"), code
+    assert lib.status_name(3005) == "CUDNN_STATUS_NOT_SUPPORTED_INCOMPATIBLE_CUDA_DRIVER"
 
 
 @needs_cudnn_lib
@@ -67,13 +78,21 @@ def test_descriptors_give_the_output_shape_pytorch_computes(groups, cpg, opg, k,
     lib = cudnn.library()
     x = lib.tensor_descriptor((2, g.in_channels, size, size), dtype)
     w = lib.filter_descriptor((g.out_channels, cpg, k, k), dtype)
-    conv = lib.convolution_descriptor(g, dtype, math)
+    conv = lib.convolution_descriptor(g, math)
     expected = F.conv2d(
         torch.empty(2, g.in_channels, size, size, device="meta"), torch.empty(g.out_channels, cpg, k, k, device="meta"),
         stride=s, padding=p, dilation=d, groups=groups,
     ).shape
     assert lib.output_shape(conv, x, w) == tuple(expected)
     assert (expected[2], expected[3]) == g.output_hw(size, size)
+    # what cuDNN holds, read back: FLOAT compute for every data type (as PyTorch), our math, cross-correlation
+    assert lib.convolution_of(conv) == {
+        "padding": (p, p), "stride": (s, s), "dilation": (d, d), "mode": cudnn.CROSS_CORRELATION,
+        "compute_type": cudnn.DATA_TYPES[torch.float32], "groups": groups, "math_type": cudnn.MATH_TYPES[math],
+    }
+    n, c = 2, g.in_channels
+    assert lib.tensor_of(x) == (cudnn.DATA_TYPES[dtype], n, c, size, size, c * size * size, size * size, size, 1)
+    assert lib.filter_of(w) == (cudnn.DATA_TYPES[dtype], cudnn.TENSOR_NCHW, g.out_channels, cpg, k, k)
 
 
 @needs_cudnn_lib
@@ -85,18 +104,34 @@ def test_no_cuda_device_is_a_clear_error():
         cudnn.handle_for(torch.device("cuda", 0))
 
 
-def test_backend_and_math_resolution(monkeypatch: pytest.MonkeyPatch):
+def test_backend_resolution():
     assert resolve_backend("auto", CPU) == "reference"
     assert resolve_backend("auto", torch.device("cuda", 0)) == "cudnn"
     assert resolve_backend("reference", torch.device("cuda", 0)) == "reference"
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
-    assert resolve_math("auto", torch.float32) == "fma"
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
-    assert resolve_math("auto", torch.float32) == "tensor_op"
-    assert resolve_math("auto", torch.float16) == "tensor_op"
-    assert resolve_math("fma", torch.float32) == "fma"
-    with pytest.raises(ConfigError, match="fma, tensor_op"):
-        resolve_math("tf64", torch.float32)
+
+
+@pytest.mark.parametrize("flag", [False, True])
+def test_math_auto_is_a_fixed_rule_not_the_global_flag(monkeypatch: pytest.MonkeyPatch, flag: bool):
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", flag)  # what an earlier job may have left
+    assert resolve_math("auto") == "tensor_op"
+    assert resolve_math("fma") == "fma" and resolve_math("tensor_op") == "tensor_op"
+    with pytest.raises(ConfigError, match="'tf64'.*auto, fma, tensor_op"):
+        resolve_math("tf64")
+
+
+@pytest.mark.parametrize(("math", "benchmark"), [("fma", True), ("tensor_op", False)])
+def test_backend_flags_are_set_for_the_block_and_restored_even_on_error(math: str, benchmark: bool):
+    before = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark)
+    with pytest.raises(KeyError):
+        with backend_flags(math, benchmark):
+            assert torch.backends.cudnn.allow_tf32 is (math == "tensor_op")
+            assert torch.backends.cuda.matmul.allow_tf32 is (math == "tensor_op")
+            assert torch.backends.cudnn.benchmark is benchmark
+            raise KeyError("a job that failed")
+    assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark) == before
+    with pytest.raises(ValueError, match="resolved math"):
+        with backend_flags("auto", False):
+            pass
 
 
 @pytest.mark.parametrize(

@@ -193,3 +193,23 @@ def test_cpu_run_fills_what_it_can_and_leaves_gpu_columns_null(results: Path):
     assert pd.isna(p["roofline_bound"])  # gpu=local has no datasheet numbers
     layers = read(results, "layers")
     assert (layers["bytes"] > 0).all() and (layers["arithmetic_intensity"] > 0).all()
+
+
+def test_throttle_reasons_by_their_current_nvml_names():
+    import pynvml
+
+    assert energy.describe_reasons(0) == "none"
+    assert energy.describe_reasons(0x2) == "ApplicationsClocksSetting"  # not the deprecated UserDefinedClocks
+    assert energy.describe_reasons(0x4 | 0x40) == "HwThermalSlowdown,SwPowerCap"
+    assert energy.describe_reasons(0x10000) == "0x10000"  # a bit NVML adds later is shown, not dropped
+    prefix = "nvmlClocksEventReason"
+    for name in dir(pynvml):  # every bit the installed NVML bindings define has its current name here
+        value = getattr(pynvml, name)
+        if name.startswith(prefix) and name[len(prefix):] not in ("All", "None", "UserDefinedClocks"):
+            assert energy.CLOCKS_EVENT_REASONS[value] == name[len(prefix):]
+
+
+def test_cuda_graphs_are_refused_on_the_cpu():
+    model = nn.Conv2d(3, 4, 3)
+    with pytest.raises(ValueError, match="CUDA graphs"):
+        profile(model, torch.randn(1, 3, 8, 8), ProfileSettings(graph=True))

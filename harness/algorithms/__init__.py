@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from harness.algorithms.flags import MATH, backend_flags, resolve_math
 from harness.algorithms.reference import REFERENCE_ALGORITHMS
 from harness.algorithms.swap import BACKENDS, FALLBACKS, LayerPlan, Swap, swap
 from harness.errors import ConfigError
@@ -35,12 +36,11 @@ CUDNN_ALGORITHMS = ALGORITHMS[:9]
 ALIASES = {name.replace("_", " "): name for name in ALGORITHMS} | {
     name.replace("_", "-"): name for name in ALGORITHMS
 }
-MATH = ("auto", "fma", "tensor_op")
 BACKEND_CHOICES = ("auto", *BACKENDS)
 
 __all__ = [
-    "ALGORITHMS", "ALIASES", "LayerPlan", "Swap", "canonical_name", "check_runnable", "prepare",
-    "resolve_backend", "resolve_math", "swap",
+    "ALGORITHMS", "ALIASES", "MATH", "LayerPlan", "Swap", "backend_flags", "canonical_name", "check_runnable",
+    "prepare", "resolve_backend", "resolve_math", "swap",
 ]
 
 
@@ -61,18 +61,6 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     if backend == "auto":
         return "cudnn" if device.type == "cuda" else "reference"
     return backend
-
-
-def resolve_math(math: str, dtype: torch.dtype) -> str:
-    """cuDNN's math type: ``auto`` follows torch.backends.cudnn.allow_tf32 for float32 (as the baseline
-    does), and allows tensor ops for float16/bfloat16."""
-    if math not in MATH:
-        raise ConfigError(f"unknown math {math!r}; valid choices: {', '.join(MATH)}")
-    if math != "auto":
-        return math
-    if dtype != torch.float32:
-        return "tensor_op"
-    return "tensor_op" if torch.backends.cudnn.allow_tf32 else "fma"
 
 
 def runnable_on(device: torch.device, backend: str) -> tuple[str, ...]:

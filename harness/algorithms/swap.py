@@ -41,6 +41,7 @@ class LayerPlan:
     workspace_bytes: int | None = None
     detail: str | None = None  # why a layer was unsupported or fell back
     math: str | None = None  # cuDNN math type ("fma" or "tensor_op"); None off cuDNN
+    compute_type: str | None = None  # cuDNN's compute type ("float32" for every data type); None off cuDNN
 
 
 class UnsupportedLayer(RuntimeError):
@@ -95,6 +96,11 @@ class AlgoConv2d(nn.Module):
         self.plans[key], self._runners[key] = plan, run
         return plan
 
+    def forget_plans(self) -> None:
+        """Drop every shape's plan (and with it any cuDNN descriptors); the next call plans again."""
+        self.plans.clear()
+        self._runners.clear()
+
     def _plan_requested(self, x: torch.Tensor) -> tuple[LayerPlan, Callable | None]:
         if self.backend == "reference":
             reason = reference.supports(self.algo, self.geometry)
@@ -108,10 +114,10 @@ class AlgoConv2d(nn.Module):
         from harness.algorithms import cudnn  # ctypes binding: only where cuDNN is used
 
         try:
-            p = cudnn.CudnnConvPlan.build(algo, self.weight, self.bias, self.geometry, tuple(x.shape), self.math)
-        except cudnn.CudnnNotSupported as e:
+            p = cudnn.CudnnConvPlan.build(algo, self.weight, self.bias, self.geometry, x, self.math)
+        except (cudnn.CudnnNotSupported, cudnn.WorkspaceOutOfMemory) as e:
             return LayerPlan(self.algo, algo, "cudnn", "unsupported", detail=e.name, math=self.math), None
-        return LayerPlan(self.algo, p.algo, "cudnn", status, p.workspace_bytes, math=self.math), p
+        return LayerPlan(self.algo, p.algo, "cudnn", status, p.workspace_bytes, math=self.math, compute_type=p.compute_type), p
 
     def _torch_conv(self, x: torch.Tensor) -> torch.Tensor:
         g = self.geometry
@@ -122,7 +128,9 @@ class AlgoConv2d(nn.Module):
             return LayerPlan(self.algo, "torch", "torch", "fallback", detail=why), self._torch_conv
         plan, run = self._plan_cudnn("guess", x, status="fallback")
         detail = why if run is not None else f"{why}; guess: {plan.detail}"
-        return LayerPlan(self.algo, plan.algo_used, "cudnn", plan.status, plan.workspace_bytes, detail, self.math), run
+        return LayerPlan(
+            self.algo, plan.algo_used, "cudnn", plan.status, plan.workspace_bytes, detail, self.math, plan.compute_type
+        ), run
 
 
 @dataclass
@@ -140,6 +148,16 @@ class Swap:
     def redo(self) -> None:
         for name, module in self.swapped.items():
             _set_submodule(self.model, name, module)
+
+    def release(self) -> None:
+        """Forget every layer's plans and free the shared cuDNN workspace: called when a point starts, so
+        that nothing planned for another input shape stays in memory."""
+        for m in self.swapped.values():
+            m.forget_plans()
+        if any(m.backend == "cudnn" or m.fallback == "guess" for m in self.swapped.values()):
+            from harness.algorithms import cudnn
+
+            cudnn.release_workspaces()
 
     def __enter__(self) -> "Swap":
         return self

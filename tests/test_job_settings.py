@@ -1,0 +1,203 @@
+"""What a job sets and leaves behind: math and cudnn.benchmark (restored after the job, in the config hash
+and on the rows), plans and workspaces per point, memory after an OOM, CUDA graphs and launch-bound
+points, and the check that the torch build has kernels for the GPU. All on the CPU; the GPU side of each is
+in the gpu-marked tests."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from harness import doctor, runner
+from harness.device import build_runs_on, check_build_has_kernels
+from harness.errors import ConfigError, DeviceMismatchError
+from harness.measure import PointMeasurer, launch_columns
+from harness.results import read
+from harness.timing import SamplingPolicy, Timing, launch_bound, measure
+from tests.conftest import FAST
+from tests.helpers import make_spec
+
+CPU = ["device=cpu", *FAST]
+
+
+# -- math and cudnn.benchmark ---------------------------------------------------------------------------
+
+def test_math_auto_resolves_at_the_border_and_every_setting_is_in_the_config_hash(tmp_path: Path):
+    auto, tensor_op, fma = (make_spec(tmp_path, *CPU, f"math={m}") for m in ("auto", "tensor_op", "fma"))
+    assert auto.math == tensor_op.math == "tensor_op" and fma.math == "fma"
+    assert auto.config_hash() == tensor_op.config_hash() != fma.config_hash()
+    bench = make_spec(tmp_path, *CPU, "cudnn_benchmark=true")
+    assert bench.cudnn_benchmark is True and bench.config_hash() != auto.config_hash()
+    assert make_spec(tmp_path, *CPU, "graph=true").config_hash() != auto.config_hash()
+
+
+@pytest.mark.parametrize(("key", "value"), [("cudnn_benchmark", "sometimes"), ("graph", "1")])
+def test_boolean_keys_refuse_other_values(tmp_path: Path, key: str, value: str):
+    with pytest.raises(ConfigError, match=f"{key}=.*valid choices: true, false"):
+        make_spec(tmp_path, *CPU, f"{key}={value}")
+
+
+def _flags() -> tuple[bool, bool, bool]:
+    return torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark
+
+
+@pytest.fixture
+def flags_restored():
+    """torch's matmul flags object refuses monkeypatch's undo; save and restore the three flags by hand."""
+    saved = _flags()
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark = saved
+
+
+def test_a_job_leaves_the_process_global_flags_as_it_found_them(results: Path, monkeypatch: pytest.MonkeyPatch, flags_restored):
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark = True, False, False
+    seen = []
+    real = PointMeasurer.measure
+
+    def measure_and_look(self, size, batch, trace=None):
+        seen.append(_flags())
+        return real(self, size, batch, trace)
+
+    monkeypatch.setattr(PointMeasurer, "measure", measure_and_look)
+    runner.run(make_spec(results, *CPU, "math=fma", "cudnn_benchmark=true"))
+    assert seen == [(False, False, True)]  # during the job: what it asked for
+    assert _flags() == (True, False, False)
+
+
+def test_cpu_rows_leave_the_gpu_only_columns_null(results: Path):
+    runner.run(make_spec(results, *CPU, "algo=gemm"))
+    (p,) = read(results).to_dict("records")
+    for column in ("workspace_bytes", "cudnn_benchmark", "cuda_graph", "launch_bound", "host_p50_ms", "math_type"):
+        assert pd.isna(p[column]), column
+    layers = read(results, "layers")
+    assert layers["compute_type"].isna().all() and (layers["backend"] == "reference").all()
+
+
+def test_graph_needs_a_gpu(results: Path):
+    with pytest.raises(ConfigError, match="graph=true captures CUDA graphs, which need a GPU"):
+        runner.run(make_spec(results, *CPU, "graph=true"))
+
+
+# -- plans per point ------------------------------------------------------------------------------------
+
+def test_each_point_starts_with_no_plan_of_another_shape(tmp_path: Path):
+    spec = make_spec(tmp_path, *CPU, "algo=gemm", "stage.sizes=[32,48]")
+    measurer = PointMeasurer(spec, runner.validate(spec))
+    planned = []
+    for size in (32, 48):
+        point, _ = measurer.measure(size, 1)
+        assert point["status"] == "ok"
+        assert all(len(m.plans) == 1 for m in measurer.swap.swapped.values())  # one shape per layer: this point's
+        planned.append({key for m in measurer.swap.swapped.values() for key in m.plans})
+    assert not planned[0] & planned[1]  # nothing planned for 32 is left at 48
+
+
+# -- memory after an OOM --------------------------------------------------------------------------------
+
+def test_memory_is_released_only_after_the_exception_that_held_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The failed forward's tensors live in the traceback's frames: emptying the cache inside the except
+    block frees nothing. By the time release_memory runs, they must be gone."""
+    refs = []
+
+    class OOMMeasurer:
+        device = torch.device("cpu")
+
+        def measure(self, size, batch, trace):
+            activation = torch.empty(1024)
+            refs.append(weakref.ref(activation))
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    alive_at_release = []
+    monkeypatch.setattr(runner, "release_memory", lambda device: alive_at_release.append(refs[0]() is not None))
+    row, layers = runner._measure_one(OOMMeasurer(), 32, 1, {}, None)
+    assert row["status"] == "oom" and layers == []
+    assert alive_at_release == [False]
+
+
+def test_release_memory_collects_cycles():
+    class Node:
+        pass
+
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    a.tensor = torch.empty(16)
+    ref = weakref.ref(a.tensor)
+    del a, b
+    gc.disable()
+    try:
+        runner.release_memory(torch.device("cpu"))
+    finally:
+        gc.enable()
+    assert ref() is None
+
+
+# -- host time and launch-bound points ------------------------------------------------------------------
+
+def test_launch_bound_rule():
+    device = np.array([1.0, 1.0, 1.1, 0.9])
+    assert launch_bound(np.array([0.85, 1.0, 1.0, 1.0]), device)  # issuing costs 85% of the device time
+    assert not launch_bound(np.array([0.1, 0.9, 1.0, 1.0]), device)  # GPU-bound: later calls waited on a full queue
+    with pytest.raises(ValueError):
+        launch_bound(np.array([]), device)
+
+
+def test_the_timer_keeps_the_host_time_of_every_timed_call():
+    t = measure(lambda: sum(range(1000)), torch.device("cpu"), SamplingPolicy(1, 0.0, 7, 7, 10.0, 1e-9))
+    assert t.host_ms is not None and t.host_ms.shape == t.samples_ms.shape == (7,)
+    assert (t.host_ms > 0).all()
+
+
+def test_launch_columns():
+    timing = Timing(np.array([2.0, 2.0, 2.0]), True, 1, np.array([0.2, 1.9, 2.0]))
+    assert launch_columns(timing) == {"host_p50_ms": 1.9, "host_issue_ms": 0.2, "launch_bound": False}
+    assert launch_columns(Timing(np.array([2.0]), True, 1, None))["launch_bound"] is None
+
+
+# -- the torch build's GPU architectures ------------------------------------------------------------------
+
+DEFAULT_WHEEL = ["sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"]
+
+
+@pytest.mark.parametrize(
+    ("capability", "arch_list", "runs"),
+    [
+        ((7, 0), DEFAULT_WHEEL, False),  # V100 on the default wheel
+        ((9, 0), DEFAULT_WHEEL, True),  # H100
+        ((8, 9), DEFAULT_WHEEL, True),  # L40S: sm_86 machine code runs on 8.9
+        ((7, 0), ["sm_50", "sm_60", "sm_70", "sm_75", "sm_80"], True),  # a CUDA 12.6 wheel
+        ((9, 0), ["sm_80", "sm_90a"], True),  # arch-specific code: exactly 9.0 ...
+        ((10, 0), ["sm_90a"], False),  # ... and nothing else
+        ((7, 0), ["sm_75", "compute_70"], True),  # PTX is compiled for any capability >= 7.0
+        ((6, 1), ["compute_70"], False),
+    ],
+)
+def test_build_runs_on(capability, arch_list, runs):
+    assert build_runs_on(capability, arch_list) is runs
+
+
+def _pretend_v100(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda index=None: (7, 0))
+    monkeypatch.setattr(torch.cuda, "get_arch_list", lambda: list(DEFAULT_WHEEL))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=None: "Tesla V100-SXM2-32GB")
+
+
+def test_a_v100_with_the_default_wheel_is_refused_with_the_fix(monkeypatch: pytest.MonkeyPatch):
+    _pretend_v100(monkeypatch)
+    with pytest.raises(DeviceMismatchError, match=r"sm_75.*Tesla V100.*sm_70.*every kernel would fail.*whl/cu126"):
+        check_build_has_kernels(0)
+    check = doctor.arch_check(0)
+    assert check.status == doctor.PROBLEM and check.needed and "cu126" in check.fix and "sm_70" in check.found
+
+
+def test_the_job_checks_the_arch_before_measuring(results: Path, monkeypatch: pytest.MonkeyPatch):
+    _pretend_v100(monkeypatch)
+    spec = make_spec(results, *CPU)
+    monkeypatch.setattr(runner, "resolve_device", lambda *a: runner.DeviceInfo(torch.device("cuda", 0), "Tesla V100"))
+    with pytest.raises(DeviceMismatchError, match="sm_70"):
+        runner.validate(spec)
