@@ -13,7 +13,10 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 
-# Small and quick: a real model, real measurement, a fraction of a second per point.
+# Small and quick: a real model, real measurement, a fraction of a second per point. On the CPU, also where
+# a CUDA GPU exists (device=auto would measure on it: cuDNN backend, energy columns, other dtypes allowed);
+# a test that wants another device adds device=... after FAST (Hydra: the last override of a key wins).
+# stage.sizes stays first: tests/test_launch.py drops it with FAST[1:].
 FAST = [
     "stage.sizes=[32]",
     "stage.warmup_iters=1",
@@ -21,7 +24,15 @@ FAST = [
     "stage.max_iters=5",
     "stage.max_time_s=1",
     "stage.layer_iters=2",
+    "device=cpu",
 ]
+
+
+def has_cuda_device_named(fragment: str) -> bool:
+    """Whether this machine has a CUDA device whose name contains ``fragment`` (as gpu=<type> checks it)."""
+    if not torch.cuda.is_available():
+        return False
+    return any(fragment.lower() in torch.cuda.get_device_name(i).lower() for i in range(torch.cuda.device_count()))
 
 
 def run_cli(*args: str, cwd: Path | None = None, module: str = "harness", timeout: int = 300) -> subprocess.CompletedProcess:

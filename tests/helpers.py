@@ -17,5 +17,13 @@ def compose_config(*overrides: str) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
 def make_spec(results: Path, *overrides: str) -> RunSpec:
+    """A RunSpec for the CPU (``device=cpu``, also where a CUDA GPU exists), unless the overrides choose a
+    device (``device=...``) or a GPU type (``gpu=...``, which refuses device=cpu)."""
+    if not any(_key(o) in ("device", "gpu") for o in overrides):
+        overrides = ("device=cpu", *overrides)
     return run_spec_from_dict(compose_config(f"results_dir={results}", *overrides))

@@ -9,7 +9,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from harness.schema import LAYERS, POINTS
-from tests.conftest import FAST, run_cli
+from tests.conftest import FAST, has_cuda_device_named, run_cli
 
 REQUIRED_POINTS = [
     "schema_version", "run_id", "stage", "model", "algo", "gpu", "device", "device_name", "input_size",
@@ -100,7 +100,10 @@ def test_rerun_skips_measured_points_and_remeasure_adds_rows(results: Path):
         (["algo=gemm", "fallback=maybe"], ["'maybe'", "none, guess, torch"]),
         (["algo=gemm", "backend=cudnn"], ["backend=cudnn needs a CUDA GPU", "backend=reference"]),
         (["math=tf64"], ["'tf64'", "auto, fma, tensor_op"]),
-        (["gpu=l40s", "launcher=local"], ["gpu=l40s", "gpu=local", "this machine has", "SLURM"]),  # on a login node it would be submitted
+        pytest.param(  # on a login node it would be submitted; device=auto: FAST's device=cpu would be refused first
+            ["gpu=l40s", "launcher=local", "device=auto"], ["gpu=l40s", "gpu=local", "this machine has", "SLURM"],
+            marks=pytest.mark.skipif(has_cuda_device_named("L40S"), reason="this machine has an L40S: gpu=l40s runs here"),
+        ),
         (["stage.sizes=null", "stage.size_range={start:300,stop:200,num:3}"], ["stop >= start"]),
         (["stage.size_range={start:224,stop:512,num:3}"], ["exactly one", "stage.sizes=null"]),
     ],

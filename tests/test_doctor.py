@@ -11,7 +11,7 @@ import torch
 
 from harness import doctor
 
-pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only machine's answers")
+cpu_only_machine = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only machine's answers")
 
 
 def _fake_command(folder: Path, name: str, script: str) -> None:
@@ -24,6 +24,7 @@ def _by_name(checks):
     return {c.name: c for c in checks}
 
 
+@cpu_only_machine
 def test_default_run_is_possible_here_with_warnings(tmp_path: Path, capsys: pytest.CaptureFixture):
     code = doctor.main(["--results-dir", str(tmp_path / "r"), "--jobs-dir", str(tmp_path / "j")])
     assert code == 0 and "harness doctor" in capsys.readouterr().out
@@ -33,6 +34,7 @@ def test_default_run_is_possible_here_with_warnings(tmp_path: Path, capsys: pyte
     assert checks["results dir"].status == "ok" and not any(c.status == "problem" and c.needed for c in checks.values())
 
 
+@cpu_only_machine
 def test_a_gpu_run_is_refused_here(tmp_path: Path, capsys: pytest.CaptureFixture):
     code = doctor.main(["--gpu", "l40s", "--algo", "implicit precomp gemm", "--results-dir", str(tmp_path)])
     assert code == 1

@@ -21,6 +21,7 @@ SIZES = list(range(32, 128, 4))  # 24 points
 ARGS = [
     f"stage.sizes=[{','.join(map(str, SIZES))}]", "stage.warmup_iters=1", "stage.min_iters=3",
     "stage.max_iters=4", "stage.max_time_s=1", "stage.layer_iters=2",
+    "device=cpu",  # also where a GPU exists: its faster points could end the sweep between two kills
 ]
 
 

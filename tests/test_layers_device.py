@@ -101,7 +101,7 @@ def test_named_gpu_type_is_refused_on_another_gpu(tmp_path: Path, monkeypatch: p
 
 def test_local_picks_the_gpu_when_there_is_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     _FakeCuda(monkeypatch, "NVIDIA L40S")
-    spec = make_spec(tmp_path)
+    spec = make_spec(tmp_path, "device=auto")  # the default, said here: make_spec alone pins device=cpu
     assert resolve_device(spec.device, spec.gpu).device.type == "cuda"
     spec = make_spec(tmp_path, "device=cpu")
     assert resolve_device(spec.device, spec.gpu).device.type == "cpu"

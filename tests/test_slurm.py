@@ -1,8 +1,9 @@
 """The launcher against a REAL one-node SLURM cluster on localhost (scripts/slurm-test-cluster.sh).
 
 Skipped where no cluster is reachable, except in CI (CI=true), where a missing cluster is a failure.
-The jobs measure the CPU (gpu.nvml_name=null lets a gpu type run on any device), under the node's fake
-GPUs and features, so --gres and --constraint are exercised as on a real site.
+The jobs measure the CPU (device=cpu, also on a node with a real GPU; gpu.nvml_name=null lets a gpu type run
+on any device), under the node's fake GPUs and features, so --gres and --constraint are exercised as on a
+real site.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NOD
 ON_TEST_CLUSTER = [
     "launcher=slurm", "gpu.nvml_name=null", "stage.slurm.cpus_per_task=1", "stage.slurm.mem_gb=2",
     "stage.warmup_iters=1", "stage.min_iters=3", "stage.max_iters=3", "stage.layer_iters=1",
+    "device=cpu",  # also where the node has a real GPU: the timeout/preemption tests need the CPU's slow points
 ]
 
 
