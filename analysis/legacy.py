@@ -1,7 +1,7 @@
 """`python -m analysis.legacy PATH... --out results-legacy/`: the old system's CSV results as a results tree.
 
 PATH is the published tarball (ai3-performance-prediction-results.tar.gz), a folder of its CSVs, or CSV
-files. Every row becomes a row of our schema (harness/schema.py) under
+files. Every row becomes a row of our schema (harness/results/schema.py) under
 ``<out>/stage=legacy/gpu=<gpu>/model=<model>/algo=<algo>/``, with two extra columns on both tables:
 
 - ``provenance``: where the row came from (``ai3-8CuDNN@2d2955f <archive>!<file>:<line>``);
@@ -39,13 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-
 from analysis import legacy_layers
 from analysis.legacy_flags import FLAGS, LAYER_FLAGS, POINT_FLAGS
 from harness.algorithms import ALGORITHMS, canonical_name
 from harness.errors import ConfigError
-from harness.schema import LAYERS, POINTS, SCHEMA_VERSION, to_table
-from harness.store import Partition, write_json_atomic, write_parquet_atomic
+from harness.results.schema import LAYERS, POINTS, SCHEMA_VERSION, to_table
+from harness.results.store import Partition, write_json_atomic, write_parquet_atomic
 
 log = logging.getLogger(__name__)
 
@@ -412,8 +411,10 @@ class Importer:
             doc = json.loads(path.read_text())  # an earlier import of the other table of this combination
         except (OSError, ValueError):
             doc = {}
-        from analysis.specs import _from_conf  # the GPU's datasheet, where analysis.specs looks first
-        from harness.spec import CONF_DIR
+        from analysis.specs import (
+            _from_conf,  # the GPU's datasheet, where analysis.specs looks first
+        )
+        from harness.config.spec import CONF_DIR
 
         spec = _from_conf(combo.gpu, CONF_DIR)
         return {

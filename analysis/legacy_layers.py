@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from harness.layers import conv_geometry, is_conv
+from harness.measure.layers import conv_geometry, is_conv
+from harness.measure.roofline import conv_bytes
 from harness.models import meta_model
-from harness.roofline import conv_bytes
 
 
 @dataclass(frozen=True)

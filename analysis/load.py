@@ -21,7 +21,7 @@ import pyarrow.dataset as ds
 
 from analysis.errors import AnalysisError, SchemaVersionError
 from harness.results import dataset
-from harness.schema import SCHEMA_VERSION
+from harness.results.schema import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from analysis.specs import SPEC_FIELDS, Spec
-from harness.roofline import peak_tflops  # pure arithmetic, no torch
 from analysis.tables import POINT
+from harness.measure.roofline import peak_tflops  # pure arithmetic, no torch
 
 log = logging.getLogger(__name__)
 

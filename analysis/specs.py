@@ -13,7 +13,7 @@ from typing import Iterable, Sequence
 
 import yaml
 
-from harness.spec import CONF_DIR
+from harness.config.spec import CONF_DIR
 
 log = logging.getLogger(__name__)
 

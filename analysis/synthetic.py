@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.schema import LAYERS, POINTS, SCHEMA_VERSION
+from harness.results.schema import LAYERS, POINTS, SCHEMA_VERSION
 
 # (in_channels, out_channels, kernel, stride, pad, groups); in_channels of layer i+1 is out_channels of i.
 Layer = tuple[int, int, int, int, int, int]

@@ -21,8 +21,8 @@ from rich.table import Table
 
 from harness.algorithms import backend_flags, cudnn, reference, swap
 from harness.algorithms.geometry import ConvGeometry
+from harness.measure.timing import SamplingPolicy, measure
 from harness.models import build_model
-from harness.timing import SamplingPolicy, measure
 
 # (model, layer) pairs covering the shapes that matter: 3x3 at several widths, 1x1, the 7x7 stride-2 stem.
 LAYERS = [

@@ -17,8 +17,8 @@ import time
 import numpy as np
 import torch
 
+from harness.measure.timing import SamplingPolicy, chunk_timer, measure
 from harness.models import build_model
-from harness.timing import SamplingPolicy, chunk_timer, measure
 
 
 def bare_p50(model: torch.nn.Module, x: torch.Tensor, iters: int) -> float:

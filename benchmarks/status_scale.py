@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 from rich.console import Console
 
 from harness import status
-from harness.schema import POINTS, SCHEMA_VERSION, to_table
-from harness.store import Partition, write_json_atomic
+from harness.results.schema import POINTS, SCHEMA_VERSION, to_table
+from harness.results.store import Partition, write_json_atomic
 
 MODELS = ["vgg16", "densenet121", "resnet152", "googlenet", "alexnet", "resnet50", "resnet18", "mobilenet_v2",
           "regnet_y_400mf", "squeezenet1_0"]

@@ -1,6 +1,6 @@
 """`python -m harness key=value ...`: measure one stage x model x algorithm x GPU type (Hydra entry point).
 
-Thin on purpose: resolve Hydra's config, hand it to ``harness.cli``, print errors a user can fix as one
+Thin on purpose: resolve Hydra's config, hand it to ``harness.launch.dispatch``, print errors a user can fix as one
 message (no traceback) with exit code 2. Multirun (-m) goes through the harness's launcher plugin, which
 is registered here explicitly (see hydra_plugins/harness_launcher).
 """
@@ -13,9 +13,12 @@ import hydra
 from hydra.core.plugins import Plugins
 from omegaconf import DictConfig, OmegaConf
 
-from harness.cli import launch_configs
 from harness.errors import HarnessError
-from hydra_plugins.harness_launcher.harness_launcher import HarnessLauncher, HarnessSweeper
+from harness.launch.dispatch import launch_configs
+from hydra_plugins.harness_launcher.harness_launcher import (
+    HarnessLauncher,
+    HarnessSweeper,
+)
 
 Plugins.instance().register(HarnessLauncher)
 Plugins.instance().register(HarnessSweeper)

@@ -24,9 +24,9 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import algorithms
-from harness.device import check_build_has_kernels, what_this_machine_has
+from harness.config.spec import CONF_DIR, group_choices
 from harness.errors import ConfigError, DeviceMismatchError
-from harness.spec import CONF_DIR, group_choices
+from harness.measure.device import check_build_has_kernels, what_this_machine_has
 
 OK, WARNING, PROBLEM = "ok", "warning", "problem"
 
@@ -89,7 +89,7 @@ def cudnn_checks(needed: bool) -> list[Check]:
 
 
 def nvml_checks() -> list[Check]:
-    from harness.energy import NvmlGpu, pci_bus_id
+    from harness.measure.energy import NvmlGpu, pci_bus_id
 
     gpu = NvmlGpu.open(pci_bus_id(torch.device("cuda", torch.cuda.current_device())))
     if gpu is None:

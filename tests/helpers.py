@@ -8,7 +8,7 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from harness.spec import CONF_DIR, RunSpec, run_spec_from_dict
+from harness.config.spec import CONF_DIR, RunSpec, run_spec_from_dict
 
 
 def compose_config(*overrides: str) -> dict[str, Any]:

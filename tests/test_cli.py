@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
-from harness.schema import LAYERS, POINTS
+from harness.results.schema import LAYERS, POINTS
 from tests.conftest import FAST, has_cuda_device_named, run_cli
 
 REQUIRED_POINTS = [

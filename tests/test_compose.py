@@ -7,7 +7,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf import OmegaConf, open_dict
 
-from harness.spec import CONF_DIR
+from harness.config.spec import CONF_DIR
 from hydra_plugins.harness_launcher.compose import FastComposer
 from tests.conftest import FAST, run_cli
 
@@ -64,5 +64,5 @@ def test_bad_overrides_get_hydras_errors(composer: FastComposer, overrides: list
 def test_multirun_goes_through_the_harness_launcher(tmp_path):
     proc = run_cli("-m", "model.name=resnet18,squeezenet1_0", *FAST, "launcher=local", f"results_dir={tmp_path / 'r'}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "sweep of 2 jobs: 2 here, 0 on SLURM" in proc.stdout  # printed by harness.cli, called by our launcher
+    assert "sweep of 2 jobs: 2 here, 0 on SLURM" in proc.stdout  # printed by harness.launch.dispatch, called by our launcher
     assert "Launching 2 jobs locally" not in proc.stdout + proc.stderr  # Hydra's basic launcher was not used

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.config.spec import group_choices, resolve_sizes
 from harness.errors import ConfigError
 from harness.models import check_input_sizes, min_input_size
-from harness.spec import group_choices, resolve_sizes
 from tests.helpers import compose_config, make_spec
 
 

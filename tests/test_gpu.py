@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness import doctor, runner
+from harness import doctor
 from harness.algorithms import cudnn
-from harness.energy import NvmlGpu, idle_power_w, measure_energy, pci_bus_id
-from harness.layers import LayerProbe
+from harness.measure.energy import NvmlGpu, idle_power_w, measure_energy, pci_bus_id
+from harness.measure.layers import LayerProbe
+from harness.measure.profiler import peak_memory, write_trace
+from harness.measure.timing import SamplingPolicy, measure
 from harness.models import build_model
-from harness.profiler import peak_memory, write_trace
 from harness.results import read
-from harness.timing import SamplingPolicy, measure
+from harness.run import runner
 from tests.conftest import FAST
 from tests.helpers import make_spec
 

@@ -14,12 +14,13 @@ import pandas as pd
 import pytest
 import torch
 
-from harness import doctor, runner
-from harness.device import build_runs_on, check_build_has_kernels
+from harness import doctor
 from harness.errors import ConfigError, DeviceMismatchError
-from harness.measure import PointMeasurer, launch_columns
+from harness.measure.device import build_runs_on, check_build_has_kernels
+from harness.measure.point import PointMeasurer, launch_columns
+from harness.measure.timing import SamplingPolicy, Timing, launch_bound, measure
 from harness.results import read
-from harness.timing import SamplingPolicy, Timing, launch_bound, measure
+from harness.run import runner
 from tests.conftest import FAST
 from tests.helpers import make_spec
 

@@ -8,9 +8,15 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ConfigError
-from harness.launch import LauncherSpec, Task, group_by_resources, slurm_parameters, where
+from harness.launch.submit import (
+    LauncherSpec,
+    Task,
+    group_by_resources,
+    slurm_parameters,
+    where,
+)
 from harness.results import read
-from harness.stages import StageGateError, check_stage_gate
+from harness.run.sanity_gate import StageGateError, check_stage_gate
 from tests.conftest import FAST, run_cli
 from tests.helpers import compose_config, make_spec
 

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from harness.device import resolve_device
 from harness.errors import ConfigError, DeviceMismatchError
-from harness.layers import LayerProbe, conv_geometry
+from harness.measure.device import resolve_device
+from harness.measure.flops import count_work
+from harness.measure.layers import LayerProbe, conv_geometry
 from harness.models import build_model
-from harness.work import count_work
 from tests.helpers import make_spec
 
 

@@ -15,13 +15,14 @@ import pytest
 import torch
 from torch import nn
 
-from harness import energy, runner
-from harness.energy import NvmlGpu, PowerSample, measure_energy, trapezoid_j
+from harness.measure import energy
+from harness.measure.energy import NvmlGpu, PowerSample, measure_energy, trapezoid_j
+from harness.measure.profiler import ProfileSettings, profile
+from harness.measure.roofline import verdict
+from harness.measure.timing import SamplingPolicy, measure
 from harness.models import build_model
-from harness.profiler import ProfileSettings, profile
 from harness.results import read
-from harness.roofline import verdict
-from harness.timing import SamplingPolicy, measure
+from harness.run import runner
 from tests.conftest import FAST
 from tests.fake_nvml import FakeNvml
 from tests.helpers import make_spec
@@ -59,7 +60,7 @@ def test_moderate_noise_stops_in_between_when_the_ci_is_tight_enough():
     t = measure(lambda: None, CPU, SamplingPolicy(0, 0.0, 10, 5000, 60.0, 0.01), timer)
     s = np.sort(t.samples_ms)
     assert t.target_met and 10 < len(s) < 5000
-    from harness.stats import ci_relative_halfwidth
+    from harness.measure.stats import ci_relative_halfwidth
     assert ci_relative_halfwidth(s) <= 0.01 < ci_relative_halfwidth(s[: len(s) - 10])
 
 
@@ -167,8 +168,8 @@ class _OOMNet(nn.Module):
 
 def test_out_of_memory_from_the_model_is_an_oom_row_and_the_sweep_goes_on(results: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(runner.models, "check_input_sizes", lambda *a: None)
-    monkeypatch.setattr("harness.measure.models.build_model", lambda name, kwargs=None: _OOMNet())
-    monkeypatch.setattr("harness.measure.count_work", lambda *a: SimpleNamespace(flops=1, params=1, module_flops={}))
+    monkeypatch.setattr("harness.measure.point.models.build_model", lambda name, kwargs=None: _OOMNet())
+    monkeypatch.setattr("harness.measure.point.count_work", lambda *a: SimpleNamespace(flops=1, params=1, module_flops={}))
     result = runner.run(make_spec(results, *FAST, "stage.sizes=[32,40,48]", "batch_size=[1,2]"))
     rows = {(p["batch_size"], p["input_size"]): p for p in result.points}
     assert rows[(1, 32)]["status"] == "ok" and rows[(2, 32)]["status"] == "ok"

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness.stats import ci_relative_halfwidth, median_ci95, summarize
-from harness.timing import SamplingPolicy, measure
+from harness.measure.stats import ci_relative_halfwidth, median_ci95, summarize
+from harness.measure.timing import SamplingPolicy, measure
 
 
 def test_summarize_matches_numpy():

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness import status
-from harness.schema import SCHEMA_VERSION
-from harness.store import Partition, ResultStore, write_json_atomic
+from harness.results.schema import SCHEMA_VERSION
+from harness.results.store import Partition, ResultStore, write_json_atomic
 
 
 def _point(part: Partition, run_id: str, size: int, state: str = "ok", error: str | None = None) -> dict:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from harness import runner
 from harness.results import read
-from harness.schema import SCHEMA_VERSION
-from harness.store import Partition, ResultStore
+from harness.results.schema import SCHEMA_VERSION
+from harness.results.store import Partition, ResultStore
+from harness.run import runner
 from tests.conftest import FAST
 from tests.helpers import make_spec
 

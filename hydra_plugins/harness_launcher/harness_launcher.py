@@ -32,9 +32,11 @@ class HarnessLauncher(Launcher):
         self.config, self.hydra_context = config, hydra_context
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from harness.cli import launch_configs  # the harness side: plain dicts in, a summary out
+        from harness.config.spec import CONF_DIR
         from harness.errors import HarnessError
-        from harness.spec import CONF_DIR
+        from harness.launch.dispatch import (
+            launch_configs,  # the harness side: plain dicts in, a summary out
+        )
 
         assert self.config is not None and self.hydra_context is not None
         loader, master = self.hydra_context.config_loader, self.config

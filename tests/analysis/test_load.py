@@ -13,7 +13,7 @@ import pytest
 from analysis import checks
 from analysis.errors import AnalysisError, SchemaVersionError
 from analysis.load import Filters, load
-from harness.schema import LAYERS, POINTS, SCHEMA_VERSION, to_table
+from harness.results.schema import LAYERS, POINTS, SCHEMA_VERSION, to_table
 from tests.analysis.conftest import FACTORS, MODELS, SIZES
 
 N_POINTS = len(MODELS) * 2 * len(FACTORS) * len(SIZES)

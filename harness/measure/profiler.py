@@ -1,6 +1,6 @@
 """The profiler: everything measured about one model on one input, usable from plain Python.
 
-    from harness.profiler import profile
+    from harness.measure.profiler import profile
     result = profile(model, x)               # timing, per-layer pass, memory; energy where NVML works
     result.stats["p50_ms"], result.layers[0].times_ms, result.energy
 
@@ -18,10 +18,10 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from harness.energy import EnergyReading, NvmlGpu, measure_energy
-from harness.layers import LayerProbe, LayerRecord
-from harness.stats import summarize
-from harness.timing import SamplingPolicy, Timing, measure
+from harness.measure.energy import EnergyReading, NvmlGpu, measure_energy
+from harness.measure.layers import LayerProbe, LayerRecord
+from harness.measure.stats import summarize
+from harness.measure.timing import SamplingPolicy, Timing, measure
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import numpy as np
 
 from harness.errors import ConfigError
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONF_DIR = Path(__file__).resolve().parent.parent.parent / "conf"
 DTYPES = ("float32", "float16", "bfloat16")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -196,7 +196,9 @@ def batch_sizes_from(value: Any) -> tuple[int, ...]:
 
 def run_spec_from_dict(cfg: Mapping[str, Any]) -> RunSpec:
     """Validate the resolved config (a plain dict, as Hydra composed it)."""
-    from harness.models import check_model_name  # torchvision import kept out of config-only paths
+    from harness.models import (
+        check_model_name,  # torchvision import kept out of config-only paths
+    )
 
     model = ModelSpec(name=str(cfg["model"]["name"]), kwargs=dict(cfg["model"].get("kwargs") or {}))
     check_model_name(model.name)

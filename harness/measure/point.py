@@ -16,16 +16,17 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from harness import algorithms, models, roofline
+from harness import algorithms, models
 from harness.algorithms import LayerPlan
 from harness.algorithms.swap import AlgoConv2d
-from harness.device import DeviceInfo
-from harness.energy import NvmlGpu, idle_power_w, pci_bus_id
-from harness.layers import LayerProbe, LayerRecord, conv_geometry
-from harness.profiler import ProfileSettings, profile
-from harness.spec import RunSpec
-from harness.timing import SamplingPolicy, Timing, launch_bound
-from harness.work import count_work
+from harness.config.spec import RunSpec
+from harness.measure import roofline
+from harness.measure.device import DeviceInfo
+from harness.measure.energy import NvmlGpu, idle_power_w, pci_bus_id
+from harness.measure.flops import count_work
+from harness.measure.layers import LayerProbe, LayerRecord, conv_geometry
+from harness.measure.profiler import ProfileSettings, profile
+from harness.measure.timing import SamplingPolicy, Timing, launch_bound
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,13 @@ from typing import Any, Callable
 import torch
 
 from harness import algorithms, models
-from harness.device import DeviceInfo, check_build_has_kernels, resolve_device
-from harness.environment import provenance
+from harness.config.spec import RunSpec
 from harness.errors import Cancelled, ConfigError
-from harness.measure import PointMeasurer
-from harness.schema import SCHEMA_VERSION
-from harness.spec import RunSpec
-from harness.store import Partition, PointKey, ResultStore
+from harness.measure.device import DeviceInfo, check_build_has_kernels, resolve_device
+from harness.measure.environment import provenance
+from harness.measure.point import PointMeasurer
+from harness.results.schema import SCHEMA_VERSION
+from harness.results.store import Partition, PointKey, ResultStore
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from harness.stats import ci_relative_halfwidth
+from harness.measure.stats import ci_relative_halfwidth
 
 _CHUNK = 5  # iterations between two looks at the stopping rule
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
+from harness.config.spec import GpuSpec
 from harness.errors import ConfigError, DeviceMismatchError
-from harness.spec import GpuSpec
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ import logging
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from harness.config.spec import RunSpec
 from harness.errors import ConfigError
-from harness.spec import RunSpec
-from harness.store import Partition
+from harness.results.store import Partition
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from rich.console import Console
 
-from harness import console as views
 from harness.errors import ConfigError
-from harness.launch import LauncherSpec, Sweep, Task, make_task, submit, where
-from harness.runner import plan_points, run
+from harness.launch import console as views
+from harness.launch.submit import LauncherSpec, Sweep, Task, make_task, submit, where
+from harness.run.runner import plan_points, run
 
 
 def launch_configs(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:

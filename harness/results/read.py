@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.dataset as ds
 
-from harness.schema import LAYERS, POINTS
+from harness.results.schema import LAYERS, POINTS
 
 TABLES = {"points": POINTS, "layers": LAYERS}
 

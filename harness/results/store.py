@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.errors import StoreError
-from harness.schema import LAYERS, POINTS, to_table
+from harness.results.schema import LAYERS, POINTS, to_table
 
 log = logging.getLogger(__name__)
 

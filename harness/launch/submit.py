@@ -25,11 +25,11 @@ from typing import Any, Iterable
 
 import submitit
 
+from harness.config.spec import RunSpec, run_spec_from_dict
 from harness.errors import Cancelled, ConfigError
-from harness.runner import RunResult, new_run_id, run
-from harness.spec import RunSpec, run_spec_from_dict
-from harness.stages import check_stage_gate
-from harness.store import write_json_atomic
+from harness.results.store import write_json_atomic
+from harness.run.runner import RunResult, new_run_id, run
+from harness.run.sanity_gate import check_stage_gate
 
 log = logging.getLogger(__name__)
 

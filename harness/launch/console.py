@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from typing import TYPE_CHECKING
-
-from harness.runner import RunResult
+from harness.run.runner import RunResult
 
 if TYPE_CHECKING:
-    from harness.launch import Sweep
+    from harness.launch.submit import Sweep
 
 
 def progress(console: Console) -> Progress:

@@ -1,0 +1,1 @@
+"""Launching: run here or submit to SLURM (submitit job arrays, manifests), and the console views."""

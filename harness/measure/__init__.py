@@ -1,0 +1,1 @@
+"""Measuring one point: timing, the layer pass, energy, memory, FLOPs and roofline, provenance."""
