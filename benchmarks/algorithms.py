@@ -21,7 +21,7 @@ from rich.table import Table
 
 from harness.algorithms import backend_flags, cudnn, reference, swap
 from harness.algorithms.geometry import ConvGeometry
-from harness.measure.timing import SamplingPolicy, measure
+from harness.measure.timing import SamplingPolicy, time_adaptively
 from harness.models import build_model
 
 # (model, layer) pairs covering the shapes that matter: 3x3 at several widths, 1x1, the 7x7 stride-2 stem.
@@ -53,7 +53,7 @@ def layer_inputs(size: int, device: torch.device) -> list[tuple[str, torch.nn.Co
 
 
 def p50(fn, device: torch.device) -> float:
-    return float(torch.tensor(measure(fn, device, POLICY).samples_ms).median())
+    return float(torch.tensor(time_adaptively(fn, device, POLICY).samples_ms).median())
 
 
 def layer_table(size: int, device: torch.device, math: str) -> Table:

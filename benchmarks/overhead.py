@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from harness.measure.timing import SamplingPolicy, chunk_timer, measure
+from harness.measure.timing import SamplingPolicy, chunk_timer, time_adaptively
 from harness.models import build_model
 
 
@@ -50,7 +50,7 @@ def main() -> None:
             model(x)  # warm
         for _ in range(args.rounds):
             bare.append(bare_p50(model, x, args.iters))
-            harness.append(float(np.median(measure(lambda: model(x), device, policy).samples_ms)))
+            harness.append(float(np.median(time_adaptively(lambda: model(x), device, policy).samples_ms)))
     print(f"{args.model} at {args.size}, {device}, {args.rounds} rounds x {args.iters} iterations")
     print(f"bare loop p50 per round (ms): {', '.join(f'{v:.3f}' for v in bare)}")
     print(f"harness   p50 per round (ms): {', '.join(f'{v:.3f}' for v in harness)}")

@@ -16,7 +16,7 @@ import time
 import torch
 
 from harness.measure.stats import ci_relative_halfwidth
-from harness.measure.timing import SamplingPolicy, measure
+from harness.measure.timing import SamplingPolicy, time_adaptively
 from harness.models import build_model
 
 FIXED = SamplingPolicy(warmup_iters=10, warmup_s=0.0, min_iters=20, max_iters=20, max_time_s=1e9, target_ci_rel=1e-9)
@@ -37,7 +37,7 @@ def main() -> None:
         with torch.inference_mode():
             for name, policy in (("fixed 10+20", FIXED), ("adaptive 1%", ADAPTIVE)):
                 t0 = time.perf_counter()
-                t = measure(lambda: model(x), device, policy)
+                t = time_adaptively(lambda: model(x), device, policy)
                 wall = time.perf_counter() - t0
                 s = sorted(t.samples_ms)
                 print(

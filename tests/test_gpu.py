@@ -17,7 +17,7 @@ from harness.algorithms import cudnn
 from harness.measure.energy import NvmlGpu, idle_power_w, measure_energy, pci_bus_id
 from harness.measure.layers import LayerProbe
 from harness.measure.profiler import peak_memory, write_trace
-from harness.measure.timing import SamplingPolicy, measure
+from harness.measure.timing import SamplingPolicy, time_adaptively
 from harness.models import build_model
 from harness.results import read
 from harness.run import runner
@@ -35,7 +35,7 @@ def cuda() -> torch.device:
 
 def test_cuda_event_timing_and_host_time(cuda: torch.device):
     a = torch.randn(2048, 2048, device=cuda)
-    t = measure(lambda: a @ a, cuda, SamplingPolicy(2, 0.0, 10, 20, 5.0, 1e-9))
+    t = time_adaptively(lambda: a @ a, cuda, SamplingPolicy(2, 0.0, 10, 20, 5.0, 1e-9))
     assert t.samples_ms.shape == t.host_ms.shape and (t.samples_ms > 0).all()
     assert float(t.host_ms.min()) < float(t.samples_ms.min())  # a 2048^2 matmul issues faster than it runs
 

@@ -18,7 +18,7 @@ from harness import doctor
 from harness.errors import ConfigError, DeviceMismatchError
 from harness.measure.device import build_runs_on, check_build_has_kernels
 from harness.measure.point import PointMeasurer, launch_columns
-from harness.measure.timing import SamplingPolicy, Timing, launch_bound, measure
+from harness.measure.timing import SamplingPolicy, Timing, launch_bound, time_adaptively
 from harness.results import read
 from harness.run import runner
 from tests.conftest import FAST
@@ -149,7 +149,7 @@ def test_launch_bound_rule():
 
 
 def test_the_timer_keeps_the_host_time_of_every_timed_call():
-    t = measure(lambda: sum(range(1000)), torch.device("cpu"), SamplingPolicy(1, 0.0, 7, 7, 10.0, 1e-9))
+    t = time_adaptively(lambda: sum(range(1000)), torch.device("cpu"), SamplingPolicy(1, 0.0, 7, 7, 10.0, 1e-9))
     assert t.host_ms is not None and t.host_ms.shape == t.samples_ms.shape == (7,)
     assert (t.host_ms > 0).all()
 

@@ -19,7 +19,7 @@ from harness.measure import energy
 from harness.measure.energy import NvmlGpu, PowerSample, measure_energy, trapezoid_j
 from harness.measure.profiler import ProfileSettings, profile
 from harness.measure.roofline import verdict
-from harness.measure.timing import SamplingPolicy, measure
+from harness.measure.timing import SamplingPolicy, time_adaptively
 from harness.models import build_model
 from harness.results import read
 from harness.run import runner
@@ -45,19 +45,19 @@ def synthetic_timer(median_ms: float, cv: float, seed: int = 0):
 
 def test_quiet_data_stops_at_the_minimum():
     timer, _ = synthetic_timer(10.0, cv=0.001)
-    t = measure(lambda: None, CPU, SamplingPolicy(0, 0.0, 20, 1000, 60.0, 0.01), timer)
+    t = time_adaptively(lambda: None, CPU, SamplingPolicy(0, 0.0, 20, 1000, 60.0, 0.01), timer)
     assert t.target_met and len(t.samples_ms) == 20
 
 
 def test_noisy_data_runs_to_the_bound():
     timer, _ = synthetic_timer(10.0, cv=0.5)
-    t = measure(lambda: None, CPU, SamplingPolicy(0, 0.0, 20, 300, 60.0, 0.01), timer)
+    t = time_adaptively(lambda: None, CPU, SamplingPolicy(0, 0.0, 20, 300, 60.0, 0.01), timer)
     assert not t.target_met and len(t.samples_ms) == 300
 
 
 def test_moderate_noise_stops_in_between_when_the_ci_is_tight_enough():
     timer, _ = synthetic_timer(10.0, cv=0.05)
-    t = measure(lambda: None, CPU, SamplingPolicy(0, 0.0, 10, 5000, 60.0, 0.01), timer)
+    t = time_adaptively(lambda: None, CPU, SamplingPolicy(0, 0.0, 10, 5000, 60.0, 0.01), timer)
     s = np.sort(t.samples_ms)
     assert t.target_met and 10 < len(s) < 5000
     from harness.measure.stats import ci_relative_halfwidth

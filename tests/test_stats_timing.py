@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from harness.measure.stats import ci_relative_halfwidth, median_ci95, summarize
-from harness.measure.timing import SamplingPolicy, measure
+from harness.measure.timing import SamplingPolicy, time_adaptively
 
 
 def test_summarize_matches_numpy():
@@ -47,7 +47,7 @@ def test_median_ci_narrows_with_more_samples():
 
 
 def test_measure_stops_early_when_the_target_is_met():
-    t = measure(lambda: time.sleep(0.001), torch.device("cpu"), SamplingPolicy(1, 0.0, 10, 500, 30.0, 0.5))
+    t = time_adaptively(lambda: time.sleep(0.001), torch.device("cpu"), SamplingPolicy(1, 0.0, 10, 500, 30.0, 0.5))
     assert t.target_met and len(t.samples_ms) == 10 and t.warmup_iters == 1
     assert np.all(t.samples_ms >= 1.0)
 
@@ -55,17 +55,17 @@ def test_measure_stops_early_when_the_target_is_met():
 def test_measure_stops_at_max_iters_when_the_target_is_not_met():
     rng = np.random.default_rng(3)
     noisy = lambda: time.sleep(float(rng.choice([0.0, 0.003])))  # noqa: E731 - bimodal: the CI stays wide
-    t = measure(noisy, torch.device("cpu"), SamplingPolicy(0, 0.0, 5, 17, 30.0, 1e-6))
+    t = time_adaptively(noisy, torch.device("cpu"), SamplingPolicy(0, 0.0, 5, 17, 30.0, 1e-6))
     assert not t.target_met and len(t.samples_ms) == 17
 
 
 def test_measure_stops_at_max_time():
     t0 = time.perf_counter()
-    t = measure(lambda: time.sleep(0.02), torch.device("cpu"), SamplingPolicy(0, 0.0, 3, 10_000, 0.2, 1e-9))
+    t = time_adaptively(lambda: time.sleep(0.02), torch.device("cpu"), SamplingPolicy(0, 0.0, 3, 10_000, 0.2, 1e-9))
     assert time.perf_counter() - t0 < 2.0 and 3 <= len(t.samples_ms) < 30 and not t.target_met
 
 
 def test_warmup_by_time():
     calls = []
-    measure(lambda: calls.append(time.sleep(0.01)), torch.device("cpu"), SamplingPolicy(1, 0.1, 3, 3, 1.0, 0.5))
+    time_adaptively(lambda: calls.append(time.sleep(0.01)), torch.device("cpu"), SamplingPolicy(1, 0.1, 3, 3, 1.0, 0.5))
     assert len(calls) >= 3 + 8  # >= 0.1 s of 10 ms warmup iterations, then 3 timed

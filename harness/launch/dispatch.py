@@ -14,7 +14,7 @@ from rich.console import Console
 from harness.errors import ConfigError
 from harness.launch import console as views
 from harness.launch.submit import LauncherSpec, Sweep, Task, make_task, submit, where
-from harness.run.runner import plan_points, run
+from harness.run.runner import job_points, run
 
 
 def launch_configs(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -46,7 +46,7 @@ def launch_configs(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _run_here(task: Task, out: Console) -> dict[str, Any]:
     spec = task.spec
     with views.progress(Console(stderr=True)) as bar:
-        bar_task = bar.add_task(task.label, total=len(plan_points(spec)))
+        bar_task = bar.add_task(task.label, total=len(job_points(spec)))
         result = run(spec, config=task.config, run_id=task.run_id, on_point=lambda key, point: bar.advance(bar_task))
     views.report(out, result)
     return {"run_id": task.run_id, "outcome": result.outcome, "points": len(result.points)}

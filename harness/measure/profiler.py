@@ -21,7 +21,7 @@ from torch import nn
 from harness.measure.energy import EnergyReading, NvmlGpu, measure_energy
 from harness.measure.layers import LayerProbe, LayerRecord
 from harness.measure.stats import summarize
-from harness.measure.timing import SamplingPolicy, Timing, measure
+from harness.measure.timing import SamplingPolicy, Timing, time_adaptively
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def profile(
         if settings.graph:
             replay, graph_error = capture_graph(model, x)
             forward = replay or forward
-        timing = measure(forward, device, settings.policy)
+        timing = time_adaptively(forward, device, settings.policy)
         layers = layer_pass(model, x, settings.layer_iters)
         energy = None
         if gpu is not None and settings.energy_window_s > 0:

@@ -92,7 +92,7 @@ def _sync(device: torch.device) -> None:
 ChunkTimer = Callable[[Callable[[], object], int], list[float]]
 
 
-def measure(
+def time_adaptively(
     fn: Callable[[], object], device: torch.device, policy: SamplingPolicy, timer: ChunkTimer | None = None
 ) -> Timing:
     """Warm up, then time ``fn`` until the median's CI is within target or a bound is reached.

@@ -33,7 +33,7 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-def plan_points(spec: RunSpec) -> list[PointKey]:
+def job_points(spec: RunSpec) -> list[PointKey]:
     """Every point of the job: per batch size, the input sizes from small to large."""
     return [(size, batch, spec.dtype) for batch in spec.batch_sizes for size in spec.stage.sizes]
 
@@ -109,7 +109,7 @@ def run(
     store.write_run(run_doc)
     store.recover()
 
-    planned = plan_points(spec)
+    planned = job_points(spec)
     # remeasure: measure again what earlier runs measured, but still resume this run (a requeued job)
     done = store.measured(spec.config_hash(), run_id=run_id if spec.remeasure else None)
     identity = {
