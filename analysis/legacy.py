@@ -43,8 +43,10 @@ from analysis import legacy_layers
 from analysis.legacy_flags import FLAGS, LAYER_FLAGS, POINT_FLAGS
 from harness.algorithms import ALGORITHMS, canonical_name
 from harness.errors import ConfigError
+from harness.results import layout
+from harness.results.layout import Partition
 from harness.results.schema import LAYERS, POINTS, SCHEMA_VERSION, to_table
-from harness.results.store import Partition, write_json_atomic, write_parquet_atomic
+from harness.results.store import write_json_atomic, write_parquet_atomic
 
 log = logging.getLogger(__name__)
 
@@ -132,13 +134,13 @@ def check_out(out: Path) -> None:
     partition folder: real runs are never touched."""
     o = out.resolve()
     for folder in [o, *o.parents]:
-        if folder.name.startswith(("stage=", "gpu=", "model=", "algo=")):
+        if layout.is_partition_folder(folder.name):
             raise LegacyError(f"--out {out} is inside a results partition ({folder}); choose a folder of its own")
         if not folder.is_dir():
             continue
-        others = sorted(p.name for p in folder.glob("stage=*") if p.name != f"stage={STAGE}")
+        others = [stage for stage in layout.stages_under(folder) if stage != STAGE]
         if others:
-            raise LegacyError(f"--out {out}: {folder} is a results tree with real runs ({', '.join(others)}); "
+            raise LegacyError(f"--out {out}: {folder} is a results tree with real runs (stages {', '.join(others)}); "
                               f"legacy imports go to a folder of their own (e.g. --out results-legacy)")
     if out.exists() and not out.is_dir():
         raise LegacyError(f"--out {out} exists and is not a folder")
@@ -394,7 +396,7 @@ class Importer:
         folder.mkdir(parents=True, exist_ok=True)
         name = "points" if kind == "overall" else "layers"
         schema = POINTS if name == "points" else LAYERS
-        path = folder / f"{name}-{combo.run_id}.parquet"
+        path = folder / layout.table_file(name, combo.run_id)
         rows = sorted(rows, key=lambda r: (r["batch_size"], r["input_size"], r.get("layer_index", 0)))
         write_parquet_atomic(to_table(rows, schema), path)
         self.report.written.append(str(path))
@@ -406,7 +408,7 @@ class Importer:
         doc["sources"][name] = {"file": src.label, "sha256": hashlib.sha256(src.data).hexdigest(), "rows": len(rows)}
 
     def _run_doc(self, combo: Combo, folder: Path) -> dict[str, Any]:
-        path = folder / f"run-{combo.run_id}.json"
+        path = folder / layout.run_file(combo.run_id)
         try:
             doc = json.loads(path.read_text())  # an earlier import of the other table of this combination
         except (OSError, ValueError):
@@ -460,7 +462,7 @@ class Importer:
     def _write_runs(self) -> None:
         for run_id, doc in self.runs.items():
             combo = Combo(doc["config"]["model"]["name"], doc["config"]["algo"], doc["config"]["gpu"]["name"])
-            write_json_atomic(doc, combo.partition().path(self.out) / f"run-{run_id}.json")
+            write_json_atomic(doc, combo.partition().path(self.out) / layout.run_file(run_id))
 
     def combined_file(self, src: Source, per_file: dict[Combo, dict]) -> None:
         """combined_overall.csv: rows of combinations that came with their own overall file are checked

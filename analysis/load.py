@@ -21,19 +21,18 @@ import pyarrow.dataset as ds
 
 from analysis.errors import AnalysisError, SchemaVersionError
 from harness.results import dataset
+from harness.results.layout import PARTITION_KEYS, POINT_KEY
+from harness.results.read import latest
 from harness.results.schema import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
-PARTITIONS = ("stage", "gpu", "model", "algo")
 # Identity columns held as categoricals (see _to_pandas).
 CATEGORICAL = ("stage", "gpu", "model", "algo", "dtype", "run_id")
 # Columns no table, check or feature uses, left unread (a million layer rows: every column costs).
 UNUSED = {"points": ("provenance",),
           "layers": ("device_name", "backend", "workspace_bytes", "detail", "arithmetic_intensity",
                      "roofline_bound", "measured_at", "provenance", "legacy_flags", "legacy_percentage")}
-# One measured point of one configuration: repeats of this key are resolved, latest wins.
-POINT_KEY = ["stage", "gpu", "model", "algo", "input_size", "batch_size", "dtype"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ class Filters:
     algo: tuple[str, ...] = ()
 
     def items(self) -> list[tuple[str, tuple[str, ...]]]:
-        return [(k, getattr(self, k)) for k in PARTITIONS if getattr(self, k)]
+        return [(k, getattr(self, k)) for k in PARTITION_KEYS if getattr(self, k)]
 
 
 @dataclass(frozen=True)
@@ -109,7 +108,7 @@ def _expression(filters: Filters) -> ds.Expression | None:
 
 def check_filters(roots: list[Path], fragments: list[ds.Fragment], filters: Filters) -> None:
     """A filter value the tree does not hold is an error that lists the values it does hold."""
-    present: dict[str, set[str]] = {k: set() for k in PARTITIONS}
+    present: dict[str, set[str]] = {k: set() for k in PARTITION_KEYS}
     for frag in fragments:
         for k, v in _partition_values(frag.path, roots).items():
             if k in present:
@@ -192,12 +191,11 @@ def resolve_points(points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
     n = len(points)
     points = points.drop_duplicates(subset=[*POINT_KEY, "run_id"], keep="last")
     report.duplicate_copies["points"] = n - len(points)
-    points = points.sort_values(["measured_at", "run_id"], kind="stable", na_position="first")
     counts = points.groupby(POINT_KEY, dropna=False, observed=True).size()
     report.repeated_points = int((counts > 1).sum())
-    latest = points.drop_duplicates(subset=POINT_KEY, keep="last")
-    report.superseded["points"] = len(points) - len(latest)
-    return latest.sort_values(POINT_KEY, kind="stable").reset_index(drop=True)
+    resolved = latest(points, POINT_KEY)
+    report.superseded["points"] = len(points) - len(resolved)
+    return resolved.sort_values(POINT_KEY, kind="stable").reset_index(drop=True)
 
 
 def resolve_layers(layers: pd.DataFrame, points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:

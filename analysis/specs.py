@@ -14,6 +14,7 @@ from typing import Iterable, Sequence
 import yaml
 
 from harness.config.spec import CONF_DIR
+from harness.results import layout
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ Spec = dict[str, float | None]
 
 
 def _from_runs(root: Path, gpu: str) -> Spec | None:
-    for path in root.glob(f"stage=*/gpu={gpu}/model=*/algo=*/run-*.json"):
+    for path in layout.run_files_under(root, gpu=gpu):
         try:
             spec = json.loads(path.read_text())["config"]["gpu"]["spec"]
         except (OSError, ValueError, KeyError, TypeError):
@@ -51,6 +52,6 @@ def gpu_specs(roots: str | Path | Sequence[str | Path], gpus: Iterable[str],
     roots = [Path(roots)] if isinstance(roots, (str, Path)) else [Path(r) for r in roots]
     out: dict[str, Spec | None] = {}
     for gpu in sorted(set(gpus)):
-        with_runs = [r for r in roots if next(r.glob(f"stage=*/gpu={gpu}/model=*/algo=*/run-*.json"), None)]
+        with_runs = [r for r in roots if next(layout.run_files_under(r, gpu=gpu), None)]
         out[gpu] = _from_runs(with_runs[0], gpu) if with_runs else _from_conf(gpu, conf_dir)
     return out

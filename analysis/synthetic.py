@@ -22,6 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from harness.results import layout
+from harness.results.layout import Partition
 from harness.results.schema import LAYERS, POINTS, SCHEMA_VERSION
 
 # (in_channels, out_channels, kernel, stride, pad, groups); in_channels of layer i+1 is out_channels of i.
@@ -176,15 +178,15 @@ def generate(root: str | Path, syn: Synthetic) -> Written:
                         when = syn.start + timedelta(days=rep, seconds=ai)
                         p, l = _partition_tables(syn, rng, model, gpu, algo, batch, geo, truth, base, remainder,
                                                  stale, run_id, when)
-                        folder = root / f"stage={syn.stage}" / f"gpu={gpu}" / f"model={model}" / f"algo={algo}"
+                        folder = Partition(syn.stage, gpu, model, algo).path(root)
                         folder.mkdir(parents=True, exist_ok=True)
-                        pq.write_table(p, folder / f"points-{run_id}.parquet")
-                        pq.write_table(l, folder / f"layers-{run_id}.parquet")
+                        pq.write_table(p, folder / layout.table_file("points", run_id))
+                        pq.write_table(l, folder / layout.table_file("layers", run_id))
                         spec = GPU_SPECS.get(gpu)
                         doc = {"run_id": run_id, "schema_version": SCHEMA_VERSION, "outcome": "completed",
                                "config": {"gpu": {"name": gpu, "spec": spec}, "algo": {"name": algo},
                                           "model": {"name": model}, "stage": {"name": syn.stage}}}
-                        (folder / f"run-{run_id}.json").write_text(json.dumps(doc, indent=2))
+                        (folder / layout.run_file(run_id)).write_text(json.dumps(doc, indent=2))
                         n_points += p.num_rows
                         n_layers += l.num_rows
                         n_files += 3

@@ -25,6 +25,7 @@ from analysis import pipeline, predictor
 from analysis.load import load
 from analysis.specs import gpu_specs
 from analysis.synthetic import Synthetic, default_models, generate
+from harness.results import layout
 
 ALGOS = ("implicit_gemm", "implicit_precomp_gemm", "gemm", "direct", "fft", "fft_tiling", "winograd",
          "winograd_nonfused", "guess", "torch")
@@ -59,7 +60,7 @@ def main() -> None:
     console = Console()
     with tempfile.TemporaryDirectory(prefix="analysis-scale-") as tmp:
         root = args.keep or Path(tmp) / "results"
-        if not (root / "stage=quick").exists():
+        if next(layout.leaves(root), None) is None:
             t = time.perf_counter()
             written = generate(root, scale_spec())
             console.print(f"generated {written.points} point rows, {written.layers} layer rows in {written.files} "

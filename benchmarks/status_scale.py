@@ -19,8 +19,10 @@ import pyarrow.parquet as pq
 from rich.console import Console
 
 from harness import status
+from harness.results import layout
+from harness.results.layout import Partition
 from harness.results.schema import POINTS, SCHEMA_VERSION, to_table
-from harness.results.store import Partition, write_json_atomic
+from harness.results.store import write_json_atomic
 
 MODELS = ["vgg16", "densenet121", "resnet152", "googlenet", "alexnet", "resnet50", "resnet18", "mobilenet_v2",
           "regnet_y_400mf", "squeezenet1_0"]
@@ -43,10 +45,10 @@ def build(root: Path, combos: int, points: int) -> None:
                          "algo": algo, "gpu": gpu, "input_size": 224 + i, "batch_size": 1, "dtype": "float32",
                          "status": "ok" if i % 37 else "error", "error": None if i % 37 else "CUDNN_STATUS_EXECUTION_FAILED",
                          "p50_ms": 1.0, "measured_at": t0 + timedelta(seconds=i)} for i in range(points)]
-                pq.write_table(to_table(rows, POINTS), leaf / f"points-r{made}.parquet")
+                pq.write_table(to_table(rows, POINTS), leaf / layout.table_file("points", f"r{made}"))
                 write_json_atomic({"run_id": f"r{made}", "outcome": "completed", "points_planned": points,
                                    "started_at": t0.isoformat(), "ended_at": (t0 + timedelta(hours=1)).isoformat()},
-                                  leaf / f"run-r{made}.json")
+                                  leaf / layout.run_file(f"r{made}"))
                 made += 1
 
 

@@ -25,10 +25,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
+
+from harness.results import layout
+from harness.results.read import latest_leaf_points, planned_points, run_records
 
 SLURM_TIMEOUT_S = 10
 ACTIVE = {"PENDING": "queued", "REQUEUED": "queued", "CONFIGURING": "queued", "RUNNING": "running",
@@ -64,50 +65,27 @@ class Combo:
         return sum(self.counts.values())
 
 
-def _partition(leaf: Path) -> tuple[str, str, str, str] | None:
-    parts = dict(p.split("=", 1) for p in leaf.parts[-4:] if "=" in p)
-    try:
-        return parts["stage"], parts["gpu"], parts["model"], parts["algo"]
-    except KeyError:
-        return None
-
-
 def read_results(root: Path, combos: dict[tuple, Combo]) -> None:
     """Counts by status (latest row per point), last error, run.json facts; metadata and two columns only."""
-    for leaf in sorted(root.glob("stage=*/gpu=*/model=*/algo=*")):
-        key = _partition(leaf)
-        if key is None:
-            continue
+    for partition, leaf in layout.leaves(root):
+        key = (partition.stage, partition.gpu, partition.model, partition.algo)
         combo = combos.setdefault(key, Combo(*key))
-        latest: dict[tuple, tuple[str, str | None, Any]] = {}
-        for path in sorted(leaf.glob("points-*.parquet")):
-            try:
-                t = pq.read_table(path, columns=["input_size", "batch_size", "dtype", "status", "error", "measured_at"])
-            except (OSError, pa.ArrowException) as e:
-                combo.problems.append(f"unreadable {path.name}: {str(e)[:80]}")
-                continue
-            cols = [t.column(i).to_pylist() for i in range(6)]
-            for size, batch, dtype, status, error, at in zip(*cols):
-                k, order = (size, batch, dtype), (at is not None, at or 0)
-                if k not in latest or order >= latest[k][2]:
-                    latest[k] = (status, error, order)
+        rows, problems = latest_leaf_points(leaf, ["status", "error"])
+        combo.problems += problems
         combo.counts = {}
-        for status, error, at in sorted(latest.values(), key=lambda v: v[2]):
+        for status, error in zip(rows["status"], rows["error"]):  # oldest first: the last error shown is the latest
             combo.counts[status] = combo.counts.get(status, 0) + 1
-            if status != "ok" and error:
+            if status != "ok" and isinstance(error, str) and error:
                 combo.last_error = error
-        runs = []
-        for path in leaf.glob("run-*.json"):
-            try:
-                runs.append(json.loads(path.read_text()))
-            except (OSError, ValueError) as e:
-                combo.problems.append(f"unreadable {path.name}: {e}")
+        runs, problems = run_records(leaf)
+        combo.problems += problems
         if runs:
             last = max(runs, key=lambda d: str(d.get("started_at")))
             combo.outcome, combo.started, combo.ended = last.get("outcome"), last.get("started_at"), last.get("ended_at")
             combo.attempts = max(combo.attempts, int(last.get("attempts", 1)))
-            if combo.planned is None:
-                combo.planned = last.get("points_planned")
+            planned = planned_points(runs)  # the union of what every run of the leaf planned
+            if planned is not None:
+                combo.planned = planned
             combo.elapsed_s = sum(_seconds(d.get("started_at"), d.get("ended_at")) for d in runs)
 
 

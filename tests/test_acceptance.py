@@ -16,10 +16,34 @@ from rich.console import Console
 
 from harness import acceptance as acc
 from harness.acceptance import (
-    BASE, CONFIGS, FAIL, INFO, PASS, Check, Config, Evidence, Job, JobResult, SuiteReport, as_rows,
-    check_correctness, check_cv, check_energy, check_errors, check_gpu_tests, check_guess_choices,
-    check_guess_vs_torch, check_jobs, check_launch_bound, check_oom, check_repeat, check_support,
-    check_unsupported_layers, evaluate, parse_junit, render_markdown,
+    BASE,
+    CONFIGS,
+    FAIL,
+    INFO,
+    PASS,
+    Check,
+    Config,
+    Evidence,
+    Job,
+    JobResult,
+    SuiteReport,
+    as_rows,
+    check_correctness,
+    check_cv,
+    check_energy,
+    check_errors,
+    check_gpu_tests,
+    check_guess_choices,
+    check_guess_vs_torch,
+    check_jobs,
+    check_launch_bound,
+    check_oom,
+    check_repeat,
+    check_support,
+    check_unsupported_layers,
+    evaluate,
+    parse_junit,
+    render_markdown,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -331,7 +355,8 @@ def test_jobs_not_run_or_failed_fail():
 def test_rows_read_back_from_the_store_give_the_same_checks(tmp_path: Path):
     """Rows written with the results schema and read back (pyarrow, hive) evaluate like the runner's dicts."""
     from harness.results import read
-    from harness.results.store import Partition, ResultStore
+    from harness.results.layout import Partition
+    from harness.results.store import ResultStore
 
     rows = sweep_rows()
     rows[4]["cv"] = 0.015  # one worst point, whatever order the rows come back in
@@ -458,8 +483,8 @@ def test_a_sweep_past_its_budget_starts_no_more_jobs(tmp_path, monkeypatch):
 
 
 def test_a_job_that_raises_is_recorded_and_the_rest_goes_on(tmp_path, monkeypatch):
-    from harness.run import runner
     from harness.errors import ConfigError
+    from harness.run import runner
 
     def boom(spec, **kw):
         raise ConfigError("algo=gemm needs cuDNN: libcudnn.so.9 not found")
@@ -486,8 +511,8 @@ def test_quick_acceptance_on_gpu(tmp_path: Path):
 
 def test_rows_of_a_real_cpu_run_go_through_the_checks(tmp_path: Path):
     """The columns the checks read are the ones the runner writes: a real (CPU, reference backend) run."""
-    from harness.run import runner
     from harness.config.spec import run_spec_from_dict
+    from harness.run import runner
 
     overrides = ["model=resnet18", "algo=gemm", "device=cpu", "stage.sizes=[32]", "stage.warmup_iters=1",
                  "stage.min_iters=3", "stage.max_iters=5", "stage.layer_iters=2", "stage.verify_every_point=true",

@@ -12,7 +12,15 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.algorithms import ALGORITHMS, backend_flags, check_runnable, cudnn, resolve_backend, resolve_math, swap
+from harness.algorithms import (
+    ALGORITHMS,
+    backend_flags,
+    check_runnable,
+    cudnn,
+    resolve_backend,
+    resolve_math,
+    swap,
+)
 from harness.algorithms.geometry import ConvGeometry
 from harness.errors import ConfigError
 from harness.models import build_model

@@ -86,7 +86,8 @@ def test_readme_python_snippets(tmp_path: Path):
     snippets = _blocks("python")
     reading = [s for s in snippets if '"results"' in s]
     assert len(reading) == 1 and len(snippets) == 2
-    assert run_cli(*TINY, cwd=tmp_path).returncode == 0
+    assert run_cli(*TINY, "trace=true", cwd=tmp_path).returncode == 0  # a trace file beside the tables
+    assert list((tmp_path / "results").rglob("trace-*.json"))
     proc = _run_python(reading[0], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "resnet18" in proc.stdout and "conv1" in proc.stdout

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from harness import status
+from harness.results.layout import Partition
 from harness.results.schema import SCHEMA_VERSION
-from harness.results.store import Partition, ResultStore, write_json_atomic
+from harness.results.store import ResultStore, write_json_atomic
 
 
 def _point(part: Partition, run_id: str, size: int, state: str = "ok", error: str | None = None) -> dict:
@@ -131,3 +132,28 @@ def test_nothing_here_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFix
     with pytest.raises(SystemExit):
         status.main(["--results", str(tmp_path / "none"), "--jobs", str(tmp_path / "nojobs")])
     assert "nothing has run here" in capsys.readouterr().err
+
+
+def test_planned_is_the_union_of_what_every_run_of_a_leaf_planned(tmp_path: Path, capsys: pytest.CaptureFixture):
+    """Run with sizes [96, 224], then [96, 96]: the leaf planned two points, not the latest run's one."""
+    from harness.run import runner
+    from tests.conftest import FAST
+    from tests.helpers import make_spec
+
+    results = tmp_path / "results"
+    for sizes in ("[96,224]", "[96,96]"):
+        runner.run(make_spec(results, *FAST, f"stage.sizes={sizes}", "remeasure=true"))
+    (combo,) = status.collect(results, tmp_path / "jobs")[0]
+    assert combo.planned == 2 and combo.counts == {"ok": 2} and combo.state == "done"
+    assert status.main(["--results", str(results), "--jobs", str(tmp_path / "jobs")]) == 0
+    out = capsys.readouterr().out
+    assert "2/0/0/0 of 2" in out and "points ok 2 of 2 planned" in out
+
+
+def test_planned_points_reads_old_records_as_a_lower_bound():
+    from harness.results.read import planned_points
+
+    assert planned_points([]) is None
+    assert planned_points([{"points_planned_keys": [[96, 1, "float32"], [224, 1, "float32"]]},
+                           {"points_planned_keys": [[96, 1, "float32"]]}]) == 2
+    assert planned_points([{"points_planned": 5}, {"points_planned_keys": [[96, 1, "float32"]]}]) == 5

@@ -11,8 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from harness.results import read
+from harness.results.layout import Partition
 from harness.results.schema import SCHEMA_VERSION
-from harness.results.store import Partition, ResultStore
+from harness.results.store import ResultStore
 from harness.run import runner
 from tests.conftest import FAST
 from tests.helpers import make_spec

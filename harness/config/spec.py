@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from harness.errors import ConfigError
+from harness.results.layout import Partition
 
 CONF_DIR = Path(__file__).resolve().parent.parent.parent / "conf"
 DTYPES = ("float32", "float16", "bfloat16")
@@ -81,6 +82,10 @@ class RunSpec:
     graph: bool = False  # time CUDA-graph replays of the forward (GPU) instead of eager launches
     tolerance: dict[str, float] = field(default_factory=dict)
     trace: bool = False
+
+    def partition(self) -> Partition:
+        """The leaf of the results tree this job writes to."""
+        return Partition(self.stage.name, self.gpu.name, self.model.name, self.algo)
 
     def measurement_config(self) -> dict[str, Any]:
         """What decides how one point is measured: not where results go, not which points are planned.

@@ -79,7 +79,7 @@ def report_submission(console: Console, sweep: "Sweep") -> None:
         console.print(f"  job {array_id}: {len(group.tasks)} task(s), partition={group.parameters.get('slurm_partition')}, "
                       f"constraint={group.parameters.get('slurm_constraint')}, time {group.parameters['timeout_min']} min")
         for task, job in zip(group.tasks, group.jobs):
-            leaf = task.spec.results_dir / f"stage={task.spec.stage.name}" / f"gpu={task.spec.gpu.name}" / f"model={task.spec.model.name}" / f"algo={task.spec.algo}"
+            leaf = task.spec.partition().path(task.spec.results_dir)
             console.print(f"    {job.job_id} {task.label}", highlight=False)
             console.print(f"      log: {job.paths.stdout}", soft_wrap=True, highlight=False)
             console.print(f"      results: {leaf}", soft_wrap=True, highlight=False)

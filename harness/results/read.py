@@ -1,16 +1,22 @@
-"""Reading results/ back: the points and the layers tables as pyarrow datasets or pandas DataFrames.
+"""Reading the results tree back: whole tables, one leaf's points, run records, and the rules that make
+one answer of many rows (the latest row of a point wins; what a leaf planned is the union of its runs).
 
-A partition folder holds both tables and the run.json files, so a reader picks its table by file name
-(pyarrow's ``ignore_prefixes``); the partition keys (stage, gpu, model, algo) come from the folder names.
+A partition folder holds both tables, the run records and any traces, so a reader picks its table by file
+name (pyarrow's ``ignore_prefixes``, from the layout); the partition keys come from the folder names.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any, Iterable, Sequence
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
+from harness.results import layout
 from harness.results.schema import LAYERS, POINTS
 
 TABLES = {"points": POINTS, "layers": LAYERS}
@@ -20,12 +26,76 @@ def dataset(root: str | Path, table: str = "points") -> ds.Dataset:
     """The ``points`` or ``layers`` table of every run under ``root``, as one pyarrow dataset."""
     if table not in TABLES:
         raise ValueError(f"unknown table {table!r}; valid: {', '.join(TABLES)}")
-    others = [t for t in TABLES if t != table]
     return ds.dataset(
         str(root), format="parquet", partitioning="hive", schema=TABLES[table],
-        ignore_prefixes=[".", "_", "run", "trace", *others],
+        ignore_prefixes=layout.reader_ignore_prefixes(table),
     )
 
 
 def read(root: str | Path, table: str = "points") -> pd.DataFrame:
+    """Every row of a table under ``root`` as a DataFrame with the schema's column types (no resolution:
+    a point measured twice has two rows; see ``latest``)."""
     return dataset(root, table).to_table().to_pandas()
+
+
+def latest(rows: pd.DataFrame, key: Sequence[str] = layout.POINT_KEY) -> pd.DataFrame:
+    """One row per point: the row with the latest ``measured_at`` wins (a row without one loses; equal
+    times: the larger ``run_id``, then the later row). The rule every reader of the tree applies."""
+    order = [c for c in ("measured_at", "run_id") if c in rows.columns]
+    ordered = rows.sort_values(order, kind="stable", na_position="first") if order else rows
+    return ordered.drop_duplicates(subset=list(key), keep="last")
+
+
+def leaf_points(leaf: Path, columns: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
+    """``columns`` of every points file in one leaf, and a line per file that could not be read (the others
+    are still read)."""
+    frames, problems = [], []
+    for path in layout.table_files(leaf, "points"):
+        try:
+            frames.append(pq.read_table(path, columns=list(columns)).to_pandas())
+        except FileNotFoundError:
+            continue  # merged away by a run finishing meanwhile: its rows are in the merged file
+        except (OSError, pa.ArrowException) as e:
+            problems.append(f"unreadable {path.name}: {str(e)[:80]}")
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns}), problems
+    return pd.concat(frames, ignore_index=True), problems
+
+
+def latest_leaf_points(leaf: Path, columns: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
+    """The latest row of each point of one leaf (``columns`` plus what the rule needs), and unreadable files."""
+    key = ["input_size", "batch_size", "dtype"]
+    wanted = list(dict.fromkeys([*key, "measured_at", "run_id", *columns]))
+    rows, problems = leaf_points(leaf, wanted)
+    return latest(rows, key).reset_index(drop=True), problems
+
+
+def run_records(leaf: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """The run-*.json documents of one leaf, and a line per file that could not be read."""
+    docs, problems = [], []
+    for path in layout.run_files(leaf):
+        try:
+            docs.append(json.loads(path.read_text()))
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as e:
+            problems.append(f"unreadable {path.name}: {e}")
+    return docs, problems
+
+
+def planned_points(records: Iterable[dict[str, Any]]) -> int | None:
+    """How many points a leaf planned: the union of what each of its runs planned.
+
+    A run record lists its points (``points_planned_keys``); records written before that field existed
+    give only a count, which then bounds the answer from below. None where no record says.
+    """
+    keys: set[tuple] = set()
+    counts: list[int] = []
+    for doc in records:
+        if doc.get("points_planned_keys") is not None:
+            keys |= {tuple(k) for k in doc["points_planned_keys"]}
+        elif doc.get("points_planned") is not None:
+            counts.append(int(doc["points_planned"]))
+    if not keys and not counts:
+        return None
+    return max([len(keys), *counts])

@@ -1,11 +1,6 @@
-"""The results store: hive-partitioned Parquet, written atomically point by point, resumable.
+"""Writing the results tree: hive-partitioned Parquet, written atomically point by point, resumable.
 
-Layout (RESULTS-SCHEMA.md)::
-
-    <root>/stage=<s>/gpu=<g>/model=<m>/algo=<a>/
-        points-<run>.parquet, layers-<run>.parquet     compacted at the end of a run
-        points-<run>.part-<point>.parquet, layers-...  one pair per point while a run is going on
-        run-<run>.json                                 what ran
+The layout (folders and file names) is harness.results.layout's.
 
 Durability: each point is written as soon as it is measured: its layers file first, then its points file,
 each to a hidden temporary name, flushed to disk and renamed into place (atomic on POSIX), so a crash never
@@ -21,7 +16,6 @@ import logging
 import os
 import socket
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -29,6 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.errors import StoreError
+from harness.results import layout
+from harness.results.layout import Partition, PointKey, point_label
 from harness.results.schema import LAYERS, POINTS, to_table
 
 log = logging.getLogger(__name__)
@@ -39,24 +35,6 @@ _TMP_PREFIX = f".tmp-{_HOST}-{os.getpid()}-"
 
 # A point with one of these statuses is not measured again on resume; "error" rows are retried.
 DONE_STATUSES = frozenset({"ok", "oom", "unsupported"})
-
-PointKey = tuple[int, int, str]  # (input_size, batch_size, dtype)
-
-
-@dataclass(frozen=True)
-class Partition:
-    stage: str
-    gpu: str
-    model: str
-    algo: str
-
-    def path(self, root: Path) -> Path:
-        return root / f"stage={self.stage}" / f"gpu={self.gpu}" / f"model={self.model}" / f"algo={self.algo}"
-
-
-def point_label(key: PointKey) -> str:
-    size, batch, dtype = key
-    return f"s{size}-b{batch}-{dtype}"
 
 
 def _alive(pid: int) -> bool:
@@ -138,7 +116,7 @@ class ResultStore:
             if pid.isdigit() and not _alive(int(pid)):
                 tmp.unlink(missing_ok=True)
         recovered = []
-        for path in sorted(self.dir.glob("run-*.json")):
+        for path in layout.run_files(self.dir):
             try:
                 doc = json.loads(path.read_text())
             except (OSError, ValueError) as e:
@@ -173,7 +151,7 @@ class ResultStore:
     def _measured(self, config_hash: str, run_id: str | None) -> set[PointKey]:
         done: set[PointKey] = set()
         columns = ["input_size", "batch_size", "dtype", "status", "config_hash", "run_id"]
-        for path in sorted(self.dir.glob("points-*.parquet")):
+        for path in layout.table_files(self.dir, "points"):
             try:
                 t = pq.read_table(path, columns=columns)
             except FileNotFoundError:
@@ -188,10 +166,10 @@ class ResultStore:
 
     # -- writing ----------------------------------------------------------------------------------------
     def _piece(self, table: str, key: PointKey) -> Path:
-        return self.dir / f"{table}-{self.run_id}.part-{point_label(key)}.parquet"
+        return self.dir / layout.piece_file(table, self.run_id, key)
 
     def _merged(self, table: str) -> Path:
-        return self.dir / f"{table}-{self.run_id}.parquet"
+        return self.dir / layout.table_file(table, self.run_id)
 
     def write_point(self, point: dict[str, Any], layers: Iterable[dict[str, Any]]) -> Path:
         """Write one measured point (and its layers) durably; returns the points file."""
@@ -202,11 +180,11 @@ class ResultStore:
         return path
 
     def trace_path(self, key: PointKey) -> Path:
-        return self.dir / f"trace-{self.run_id}.{point_label(key)}.json"
+        return self.dir / layout.trace_file(self.run_id, key)
 
     def read_run(self) -> dict[str, Any] | None:
         """This run's run.json, if an earlier attempt of it wrote one."""
-        path = self.dir / f"run-{self.run_id}.json"
+        path = self.dir / layout.run_file(self.run_id)
         try:
             return json.loads(path.read_text())
         except FileNotFoundError:
@@ -216,7 +194,7 @@ class ResultStore:
             return None
 
     def write_run(self, doc: dict[str, Any]) -> Path:
-        path = self.dir / f"run-{self.run_id}.json"
+        path = self.dir / layout.run_file(self.run_id)
         write_json_atomic(doc, path)
         return path
 
@@ -250,7 +228,7 @@ class ResultStore:
         return written
 
     def _pieces(self, table: str) -> dict[str, Path]:
-        prefix = f"{table}-{self.run_id}.part-"
+        prefix = layout.piece_prefix(table, self.run_id)
         return {
             p.name[len(prefix) : -len(".parquet")]: p for p in self.dir.glob(f"{prefix}*.parquet")
         }

@@ -23,8 +23,9 @@ from harness.errors import Cancelled, ConfigError
 from harness.measure.device import DeviceInfo, check_build_has_kernels, resolve_device
 from harness.measure.environment import provenance
 from harness.measure.point import PointMeasurer
+from harness.results.layout import PointKey
 from harness.results.schema import SCHEMA_VERSION
-from harness.results.store import Partition, PointKey, ResultStore
+from harness.results.store import ResultStore
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +88,19 @@ def run(
     """
     device = validate(spec)
     run_id = run_id or new_run_id()
-    partition = Partition(spec.stage.name, spec.gpu.name, spec.model.name, spec.algo)
-    store = ResultStore(spec.results_dir, partition, run_id)
+    store = ResultStore(spec.results_dir, spec.partition(), run_id)
     store.open()
     result = RunResult(run_id, spec, device, store.dir)
     env = provenance(device.device)
     started = _now()
+    planned = job_points(spec)
     run_doc = {
         "run_id": run_id, "schema_version": SCHEMA_VERSION, "started_at": started, "ended_at": None,
         "outcome": "running", "config": config, "measurement_config": spec.measurement_config(),
         "config_hash": spec.config_hash(), "device": device.device.type, "device_name": device.name,
         "environment": env | {"torch_cuda_build": torch.version.cuda},
         "hostname": socket.gethostname(), "pid": os.getpid(),
+        "points_planned": len(planned), "points_planned_keys": [list(k) for k in planned],
     }
     previous = store.read_run()
     if previous is not None:  # the same run resumed: a requeued SLURM job
@@ -109,7 +111,6 @@ def run(
     store.write_run(run_doc)
     store.recover()
 
-    planned = job_points(spec)
     # remeasure: measure again what earlier runs measured, but still resume this run (a requeued job)
     done = store.measured(spec.config_hash(), run_id=run_id if spec.remeasure else None)
     identity = {

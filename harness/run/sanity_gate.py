@@ -7,13 +7,11 @@
 from __future__ import annotations
 
 import logging
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from dataclasses import replace
 
 from harness.config.spec import RunSpec
 from harness.errors import ConfigError
-from harness.results.store import Partition
+from harness.results.read import latest_leaf_points
 
 log = logging.getLogger(__name__)
 
@@ -24,22 +22,13 @@ class StageGateError(ConfigError):
 
 def sanity_failures(spec: RunSpec) -> list[dict]:
     """The latest sanity row of each point of this combination whose status is "error"."""
-    leaf = Partition("sanity", spec.gpu.name, spec.model.name, spec.algo).path(spec.results_dir)
-    columns = ["input_size", "batch_size", "dtype", "status", "error", "measured_at"]
-    latest: dict[tuple, dict] = {}
-    for path in sorted(leaf.glob("points-*.parquet")):
-        try:
-            rows = pq.read_table(path, columns=columns).to_pylist()
-        except (OSError, pa.ArrowException) as e:
-            log.warning("cannot read %s: %s", path, e)
-            continue
-        for row in rows:
-            key = (row["input_size"], row["batch_size"], row["dtype"])
-            if key not in latest or row["measured_at"] >= latest[key]["measured_at"]:
-                latest[key] = row
-    if not latest:
+    leaf = replace(spec.partition(), stage="sanity").path(spec.results_dir)
+    rows, problems = latest_leaf_points(leaf, ["status", "error"])
+    for problem in problems:
+        log.warning("%s: %s", leaf, problem)
+    if rows.empty:
         return [{}]  # no record: the caller warns
-    return [r for r in latest.values() if r["status"] == "error"]
+    return rows[rows["status"] == "error"].to_dict("records")
 
 
 def check_stage_gate(spec: RunSpec, force: bool = False) -> None:

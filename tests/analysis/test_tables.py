@@ -9,7 +9,15 @@ import pytest
 from analysis import tables
 from analysis.load import load
 from analysis.synthetic import geometry
-from tests.analysis.conftest import FACTORS, MODELS, POWER, SIZES, base_ms, known_law, winograd_ok
+from tests.analysis.conftest import (
+    FACTORS,
+    MODELS,
+    POWER,
+    SIZES,
+    base_ms,
+    known_law,
+    winograd_ok,
+)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,134 @@
+"""What each column of the results tables means: the source of docs/results-schema.md.
+
+One entry per column of harness.results.schema's POINTS and LAYERS (tests/test_results_schema_doc.py checks
+that none is missing or stale, and that the document is this module's output).
+"""
+
+from __future__ import annotations
+
+from harness.results.schema import LAYERS, POINTS, SCHEMA_VERSION
+
+ENERGY_METHODS = {
+    "nvml_counter": "NVML's energy counter (nvmlDeviceGetTotalEnergyConsumption, mJ) over the window, per inference",
+    "nvml_power_integral": "trapezoid integral of sampled power over the window (no counter on this GPU)",
+    "legacy_power_average": "imported rows: the old system's 1-second-averaged power x time (see legacy_flags)",
+    "none": "not measured (the CPU, or NVML not usable)",
+}
+
+_IDENTITY = {
+    "schema_version": "version of this schema the row was written with",
+    "run_id": "the run (one job) that measured the row: <UTC time>-<random>",
+    "stage": "sanity, quick, full (or legacy for imported rows); also a partition folder",
+    "model": "the model's name (torchvision); also a partition folder",
+    "algo": "the requested algorithm (implicit_gemm ... winograd_nonfused, guess, direct, torch); a partition folder",
+    "gpu": "the configured GPU type (l40s, h100, v100, local); a partition folder. The device really used: device_name",
+    "device_name": "the device's name as NVML or the OS reports it (e.g. NVIDIA H100 80GB HBM3)",
+    "input_size": "the model's input height and width in pixels",
+    "batch_size": "inputs per forward",
+    "dtype": "float32, float16 or bfloat16",
+    "measured_at": "when the row was written (UTC); the latest row of a point wins",
+}
+_PROVENANCE = {
+    "torch_version": "PyTorch version", "cuda_version": "CUDA version of the torch build (null on the CPU)",
+    "cudnn_version": "cuDNN version (null on the CPU)", "driver_version": "NVIDIA driver (null on the CPU)",
+    "hostname": "the machine", "slurm_job_id": "SLURM job id (array: <job>_<task>); null outside SLURM",
+    "git_commit": "the harness's commit, -dirty if modified", "config_hash": "hash of what decides how a point is measured",
+    "provenance": "imported rows: where the row came from (repository, file, line)",
+    "legacy_flags": "imported rows: the known flaws of the system that measured it, by name",
+}
+
+POINT_COLUMNS = _IDENTITY | _PROVENANCE | {
+    "device": "cuda or cpu",
+    "status": "ok, oom, unsupported or error",
+    "error": "why, where status is not ok",
+    "backend": "cudnn, reference or torch (what runs the swapped layers)",
+    "math_type": "fma (strict FP32) or tensor_op (TF32 for float32); null on the CPU",
+    "fallback_policy": "none, torch or guess: what a layer the algorithm cannot run runs instead",
+    "cudnn_benchmark": "torch.backends.cudnn.benchmark during the job (GPU); null on the CPU",
+    "cuda_graph": "the timing replayed a CUDA graph of the forward (graph=true and the capture held)",
+    "verified": "the output was within tolerance of the torch baseline's on the same input",
+    "n": "timed iterations",
+    "target_met": "the 95% CI of the median reached the stage's target before a bound stopped timing",
+    "mean_ms": "mean whole-model latency", "std_ms": "standard deviation", "cv": "std / mean",
+    "min_ms": "fastest iteration", "p50_ms": "median latency", "p95_ms": "95th percentile", "p99_ms": "99th percentile",
+    "max_ms": "slowest iteration",
+    "ci95_low_ms": "low end of the median's distribution-free 95% confidence interval",
+    "ci95_high_ms": "high end of that interval",
+    "throughput_ips": "inputs per second: batch_size / mean latency",
+    "host_p50_ms": "GPU: median host wall time of one timed call (issuing the forward)",
+    "host_issue_ms": "GPU: shortest host time of one call: the unblocked cost of issuing a forward",
+    "launch_bound": "GPU: host_issue_ms >= 0.8 x p50_ms: the host, not the GPU, may set the pace",
+    "flops": "forward FLOPs of the whole batch (2 x multiply-adds)",
+    "params": "parameter count", "achieved_tflops": "flops / p50",
+    "peak_allocated_bytes": "GPU: peak memory allocated by one forward (null on the CPU)",
+    "peak_reserved_bytes": "GPU: peak memory reserved by PyTorch's allocator",
+    "workspace_bytes": "GPU: cuDNN workspace of the point (the largest any layer needs; one buffer is shared)",
+    "param_bytes": "bytes of the parameters",
+    "activation_bytes": "peak_allocated_bytes - param_bytes",
+    "arithmetic_intensity": "flops per byte moved (weights, input and each conv output once)",
+    "roofline_bound": "compute or memory, against the gpu config's datasheet (null where it has none)",
+    "energy_per_inference_j": "energy of one forward, joules (see energy_method)",
+    "energy_method": "how the energy was measured: " + "; ".join(f"{k}: {v}" for k, v in ENERGY_METHODS.items()),
+    "energy_window_s": "length of the energy window", "energy_inferences": "forwards in the window",
+    "energy_integral_per_inference_j": "the power integral over the same window: a cross-check of the counter",
+    "power_mean_w": "mean sampled power in the window", "idle_power_w": "mean power before the job's work",
+    "sm_clock_mhz": "median SM clock in the window", "temperature_c": "highest GPU temperature in the window",
+    "throttle_reasons": "NVML clocks-event reasons seen in the window (none: none)",
+    "max_abs_err": "max |y - y_torch| against the baseline on the same input",
+    "max_rel_err": "max_abs_err / max |y_torch|",
+    "algo_fallback_layers": "conv layers that did not run the requested algorithm",
+    "conv_layers": "conv layer calls per forward",
+    "conv_coverage": "sum of the conv layers' mean times / p50 (the conv share of the model's time)",
+    "power_std_w": "imported rows: the old system's power standard deviation",
+    "power_min_w": "imported rows: lowest power sample", "power_max_w": "imported rows: highest power sample",
+    "power_samples": "imported rows: power samples taken", "energy_total_j": "imported rows: energy of all iterations",
+}
+
+LAYER_COLUMNS = {k: v for k, v in _IDENTITY.items()} | {
+    "provenance": _PROVENANCE["provenance"], "legacy_flags": _PROVENANCE["legacy_flags"],
+    "layer_index": "order of execution within the forward",
+    "layer_name": "module path (features.0); a module called twice gives two layers",
+    "in_channels": "input channels", "out_channels": "output channels",
+    "kernel_h": "kernel height", "kernel_w": "kernel width", "stride_h": "vertical stride", "stride_w": "horizontal stride",
+    "pad_h": "vertical zero padding", "pad_w": "horizontal zero padding",
+    "dilation_h": "vertical dilation", "dilation_w": "horizontal dilation", "groups": "groups",
+    "in_h": "THIS layer's own input height", "in_w": "its own input width",
+    "out_h": "its output height", "out_w": "its output width",
+    "algo_requested": "the algorithm asked for", "algo_used": "what really ran (torch: the framework's convolution)",
+    "backend": "cudnn, reference or torch",
+    "status": "ok, fallback (another algorithm ran: see detail) or unsupported (nothing ran it)",
+    "workspace_bytes": "cuDNN workspace this layer needs (null off cuDNN)",
+    "math_type": "fma or tensor_op (GPU)", "compute_type": "cuDNN's compute type (float32 for every data type)",
+    "detail": "why a layer fell back or is unsupported (cuDNN's status name, or the reference's condition)",
+    "n": "timed iterations of the layer pass", "mean_ms": "mean layer latency", "p50_ms": "median layer latency",
+    "std_ms": "standard deviation",
+    "flops": "the layer's FLOPs", "bytes": "bytes the layer must move at least (input, weights, output)",
+    "arithmetic_intensity": "flops / bytes", "roofline_bound": "compute or memory",
+    "share_of_model": "mean_ms / the sum of the layers' means",
+    "legacy_percentage": "imported rows: the old layer files' share of the model mean, in percent",
+}
+
+
+def markdown() -> str:
+    """docs/results-schema.md: the layout, every column with its type and meaning, and the energy methods."""
+    lines = [
+        "# The results schema",
+        "",
+        "Generated from the code (`python -m harness.results.columns > docs/results-schema.md`); a test fails",
+        f"when the two differ. Schema version {SCHEMA_VERSION}. Layout: see harness/results/layout.py;",
+        "`results/stage=<stage>/gpu=<gpu>/model=<model>/algo=<algo>/` holding `points-<run>.parquet`,",
+        "`layers-<run>.parquet`, `run-<run>.json` and, where asked for, `trace-<run>.<point>.json`.",
+        "Rename or drop a column only with a schema version bump and a note in README.md.",
+        "",
+    ]
+    for title, schema, meanings in (("points", POINTS, POINT_COLUMNS), ("layers", LAYERS, LAYER_COLUMNS)):
+        lines += [f"## {title}", "", "| column | type | meaning |", "|---|---|---|"]
+        lines += [f"| {f.name} | {f.type} | {meanings[f.name]} |" for f in schema]
+        lines.append("")
+    lines += ["## energy_method", "", "| value | meaning |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in ENERGY_METHODS.items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")
