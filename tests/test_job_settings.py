@@ -59,13 +59,13 @@ def flags_restored():
 def test_a_job_leaves_the_process_global_flags_as_it_found_them(results: Path, monkeypatch: pytest.MonkeyPatch, flags_restored):
     torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark = True, False, False
     seen = []
-    real = PointMeasurer.measure
+    real = PointMeasurer.measure_point
 
     def measure_and_look(self, size, batch, trace=None):
         seen.append(_flags())
         return real(self, size, batch, trace)
 
-    monkeypatch.setattr(PointMeasurer, "measure", measure_and_look)
+    monkeypatch.setattr(PointMeasurer, "measure_point", measure_and_look)
     runner.run(make_spec(results, *CPU, "math=fma", "cudnn_benchmark=true"))
     assert seen == [(False, False, True)]  # during the job: what it asked for
     assert _flags() == (True, False, False)
@@ -92,8 +92,7 @@ def test_each_point_starts_with_no_plan_of_another_shape(tmp_path: Path):
     measurer = PointMeasurer(spec, runner.validate(spec))
     planned = []
     for size in (32, 48):
-        point, _ = measurer.measure(size, 1)
-        assert point["status"] == "ok"
+        assert measurer.measure_point(size, 1).status == "ok"
         assert all(len(m.plans) == 1 for m in measurer.swap.swapped.values())  # one shape per layer: this point's
         planned.append({key for m in measurer.swap.swapped.values() for key in m.plans})
     assert not planned[0] & planned[1]  # nothing planned for 32 is left at 48
@@ -109,15 +108,18 @@ def test_memory_is_released_only_after_the_exception_that_held_it(tmp_path: Path
     class OOMMeasurer:
         device = torch.device("cpu")
 
-        def measure(self, size, batch, trace):
+        def settings(self):
+            return {}
+
+        def measure_point(self, size, batch, trace):
             activation = torch.empty(1024)
             refs.append(weakref.ref(activation))
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
 
     alive_at_release = []
     monkeypatch.setattr(runner, "release_memory", lambda device: alive_at_release.append(refs[0]() is not None))
-    row, layers = runner._measure_one(OOMMeasurer(), 32, 1, {}, None)
-    assert row["status"] == "oom" and layers == []
+    result = runner._measure_one(OOMMeasurer(), 32, 1, {}, None)
+    assert result.status == "oom" and result.layers == [] and result.profile is None
     assert alive_at_release == [False]
 
 
@@ -202,3 +204,25 @@ def test_the_job_checks_the_arch_before_measuring(results: Path, monkeypatch: py
     monkeypatch.setattr(runner, "resolve_device", lambda *a: runner.DeviceInfo(torch.device("cuda", 0), "Tesla V100"))
     with pytest.raises(DeviceMismatchError, match="sm_70"):
         runner.validate(spec)
+
+
+def test_a_timing_explains_itself():
+    t = Timing(np.array([10.0, 11.0, 12.0, 10.5, 11.5]), True, 3, np.array([0.5, 0.4, 0.6, 0.5, 0.5]))
+    assert t.n == 5 and t.median_ms == 11.0 and t.ci95_ms == (10.0, 12.0)
+    assert str(t) == ("median 11.000 ms, 95% CI [10.000, 12.000] ms (+-9.1%), 5 iterations after 3 warmup, "
+                      "target met; host 0.500 ms per call")
+
+
+def test_a_point_result_is_its_one_row(tmp_path: Path):
+    spec = make_spec(tmp_path, *CPU, "algo=gemm")
+    result = PointMeasurer(spec, runner.validate(spec)).measure_point(32, 1)
+    row = result.row({"run_id": "R", "dtype": "float32"})
+    assert row["run_id"] == "R" and row["status"] == "ok" and row["input_size"] == 32 and row["verified"]
+    assert row["p50_ms"] == result.profile.stats["p50_ms"] and row["n"] == result.profile.timing.n
+    assert row["conv_layers"] == 20 and row["backend"] == "reference" and row.get("launch_bound") is None
+    layers = result.layer_rows({"run_id": "R"})
+    assert len(layers) == 20 and {r["input_size"] for r in layers} == {32} and layers[0]["layer_name"] == "conv1"
+    assert str(result).startswith("input 32, batch 1: ok\n  median ")
+    from harness.results.schema import LAYERS, POINTS, to_table
+
+    to_table([row], POINTS), to_table(layers, LAYERS)  # every key is a column of the schema

@@ -125,7 +125,7 @@ def test_interrupted_run_resumes_each_point_exactly_once(results: Path):
 
 def test_a_failing_point_is_a_row_and_the_sweep_goes_on(results: Path, monkeypatch: pytest.MonkeyPatch):
     spec = make_spec(results, *FAST, "stage.sizes=[32,40,48]")
-    real = runner.PointMeasurer.measure
+    real = runner.PointMeasurer.measure_point
 
     def flaky(self, size, batch, trace=None):
         if size == 40:
@@ -134,7 +134,7 @@ def test_a_failing_point_is_a_row_and_the_sweep_goes_on(results: Path, monkeypat
             raise MemoryError("out of memory (simulated)")
         return real(self, size, batch, trace)
 
-    monkeypatch.setattr(runner.PointMeasurer, "measure", flaky)
+    monkeypatch.setattr(runner.PointMeasurer, "measure_point", flaky)
     result = runner.run(spec)
     statuses = {p["input_size"]: (p["status"], p["error"]) for p in result.points}
     assert statuses[32] == ("ok", None)
@@ -145,7 +145,7 @@ def test_a_failing_point_is_a_row_and_the_sweep_goes_on(results: Path, monkeypat
 
 def test_sizes_after_an_oom_are_recorded_as_skipped(results: Path, monkeypatch: pytest.MonkeyPatch):
     spec = make_spec(results, *FAST, "stage.sizes=[32,40,48]")
-    real = runner.PointMeasurer.measure
+    real = runner.PointMeasurer.measure_point
     tried = []
 
     def measure(self, size, batch, trace=None):
@@ -154,7 +154,7 @@ def test_sizes_after_an_oom_are_recorded_as_skipped(results: Path, monkeypatch: 
             raise MemoryError("out of memory (simulated)")
         return real(self, size, batch, trace)
 
-    monkeypatch.setattr(runner.PointMeasurer, "measure", measure)
+    monkeypatch.setattr(runner.PointMeasurer, "measure_point", measure)
     result = runner.run(spec)
     by_size = {p["input_size"]: p for p in result.points}
     assert by_size[32]["status"] == "ok"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,9 +24,9 @@ from harness.config.spec import RunSpec
 from harness.measure import roofline
 from harness.measure.device import DeviceInfo
 from harness.measure.energy import NvmlGpu, idle_power_w, pci_bus_id
-from harness.measure.flops import count_work
+from harness.measure.flops import Work, count_work
 from harness.measure.layers import LayerProbe, LayerRecord, conv_geometry
-from harness.measure.profiler import ProfileSettings, profile
+from harness.measure.profiler import Profile, ProfileSettings, profile
 from harness.measure.timing import SamplingPolicy, Timing, launch_bound
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,84 @@ def launch_columns(timing: Timing) -> Row:
         "host_issue_ms": float(np.min(host)),
         "launch_bound": launch_bound(host, timing.samples_ms),
     }
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The output against the framework's own on the same input."""
+
+    max_abs_err: float
+    max_rel_err: float  # max_abs_err / max |y_torch|
+    tolerance_key: str  # float32, tf32, float16 or bfloat16
+    tolerance: float | None
+
+    @property
+    def verified(self) -> bool:
+        return self.tolerance is None or self.max_rel_err <= self.tolerance
+
+    def problem(self) -> str | None:
+        if self.verified:
+            return None
+        return (
+            f"verification failed: max|y - y_torch| / max|y_torch| = {self.max_rel_err:.3g} exceeds the "
+            f"{self.tolerance_key} tolerance {self.tolerance:g} (max abs error {self.max_abs_err:.3g})"
+        )
+
+
+@dataclass
+class PointResult:
+    """Everything known about one measured point; ``row`` and ``layer_rows`` are the only place its rows
+    are built. A point that was not timed (unsupported, failed verification, out of memory) has no profile."""
+
+    input_size: int
+    batch_size: int
+    status: str  # ok, unsupported, error, oom
+    error: str | None = None
+    on_gpu: bool = False
+    settings: Row = field(default_factory=dict)  # the job's backend, math, fallback, cudnn.benchmark
+    work: Work | None = None
+    layers: list[Row] = field(default_factory=list)  # each conv layer: geometry, plan, timing, roofline
+    workspace_bytes: int | None = None
+    verification: Verification | None = None
+    profile: Profile | None = None
+    idle_power_w: float | None = None
+    model_roofline: Row = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        head = f"input {self.input_size}, batch {self.batch_size}: {self.status}"
+        if self.profile is None:
+            return head + (f" ({self.error})" if self.error else "")
+        return f"{head}\n  {self.profile.timing}"
+
+    def row(self, context: Row) -> Row:
+        """The points row: ``context`` (the run's identity and provenance) and what was measured."""
+        row: Row = context | self.settings | {
+            "input_size": self.input_size, "batch_size": self.batch_size, "status": self.status, "error": self.error,
+            "energy_method": "none", "workspace_bytes": self.workspace_bytes,
+        }
+        if self.work is not None:
+            row |= {"flops": self.work.flops, "params": self.work.params, "conv_layers": len(self.layers),
+                    "algo_fallback_layers": sum(r["status"] == "fallback" for r in self.layers)}
+        if self.verification is not None:
+            v = self.verification
+            row |= {"max_abs_err": v.max_abs_err, "max_rel_err": v.max_rel_err, "verified": v.verified}
+        if self.profile is None:
+            return row
+        p = self.profile
+        row |= p.stats | p.memory | self.model_roofline | {
+            "target_met": p.timing.target_met,
+            "achieved_tflops": self.work.flops / (p.stats["p50_ms"] / 1e3) / 1e12 if self.work else None,
+            "conv_coverage": sum(r["mean_ms"] for r in self.layers) / p.stats["p50_ms"] if self.layers else None,
+        }
+        if self.on_gpu:
+            row |= launch_columns(p.timing) | {"cuda_graph": p.cuda_graph}
+        if p.energy is not None:
+            row |= p.energy.columns() | {"idle_power_w": self.idle_power_w}
+        return row
+
+    def layer_rows(self, context: Row) -> list[Row]:
+        point = {"input_size": self.input_size, "batch_size": self.batch_size}
+        return [context | point | layer for layer in self.layers]
 
 
 class PointMeasurer:
@@ -80,57 +159,47 @@ class PointMeasurer:
         g = torch.Generator().manual_seed(self.spec.seed)
         return torch.randn(batch, 3, size, size, generator=g).to(self.device, self.dtype)
 
-    def measure(self, size: int, batch: int, trace_path: Path | None = None) -> tuple[Row, list[Row]]:
-        """The point's row (with its status) and its layers' rows; ``trace_path``: also write a trace."""
+    def settings(self) -> Row:
+        """The job's settings every row of it carries (GPU-only ones null on the CPU)."""
+        on_gpu = self.device.type == "cuda"
+        return {
+            "backend": self.backend, "math_type": self.math, "fallback_policy": self.spec.fallback,
+            "cudnn_benchmark": self.spec.cudnn_benchmark if on_gpu else None,
+        }
+
+    def measure_point(self, size: int, batch: int, trace_path: Path | None = None) -> PointResult:
+        """Plan, verify, then time one point; ``trace_path``: also write a trace."""
         if self.swap is not None:
             self.swap.release()  # plans and workspace of earlier shapes: not this point's memory
         x = self.input(size, batch)
         model = self.model
-
-        def forward() -> torch.Tensor:
-            return model(x)
-
         work = count_work(self.spec.model.name, self.spec.model.kwargs, tuple(x.shape))
-        on_gpu = self.device.type == "cuda"
-        point: Row = {
-            "backend": self.backend, "math_type": self.math, "fallback_policy": self.spec.fallback,
-            "cudnn_benchmark": self.spec.cudnn_benchmark if on_gpu else None,
-            "flops": work.flops, "params": work.params, "energy_method": "none",
-        }
+        result = PointResult(size, batch, "ok", on_gpu=self.device.type == "cuda", settings=self.settings(), work=work)
         with torch.inference_mode():
-            records = self._plan(forward)
+            records = self._plan(lambda: model(x))
             plans = [self._plan_of(r) for r in records]
-            point["conv_layers"] = len(records)
-            point["algo_fallback_layers"] = sum(p.status == "fallback" for p in plans)
-            point["workspace_bytes"] = max((p.workspace_bytes or 0 for p in plans), default=0) if on_gpu else None
+            result.layers = self._layer_rows(records, plans, work.module_flops)
+            if result.on_gpu:
+                result.workspace_bytes = max((p.workspace_bytes or 0 for p in plans), default=0)
             unsupported = [r.name for r, p in zip(records, plans) if p.status == "unsupported"]
             if unsupported:
-                point |= {"status": "unsupported", "error": (
+                result.status, result.error = "unsupported", (
                     f"{len(unsupported)} of {len(records)} conv layers cannot run {self.spec.algo} "
                     f"(fallback={self.spec.fallback}; why: the layers rows' detail): {', '.join(unsupported)}"
-                )}
-                return point, self._layer_rows(records, plans, work.module_flops)
-            problem = self._check_output(x, point)
+                )
+                return result
+            problem = self._check_output(x, result)
             if problem:
-                point |= {"status": "error", "error": problem}
-                return point, self._layer_rows(records, plans, work.module_flops)
-            result = profile(model, x, self._settings(trace_path), self.gpu)
-        stats = result.stats
-        point |= stats | result.memory | {
-            "status": "ok", "error": None, "target_met": result.timing.target_met,
-            "achieved_tflops": work.flops / (stats["p50_ms"] / 1e3) / 1e12,
-        }
-        if on_gpu:
-            point |= launch_columns(result.timing) | {"cuda_graph": result.cuda_graph}
-            if result.graph_error:
-                log.warning("input size %d: the forward cannot be captured in a CUDA graph, timed eagerly: %s",
-                            size, result.graph_error)
-        if result.energy is not None:
-            point |= result.energy.columns() | {"idle_power_w": self.idle_power_w}
-        layers = self._layer_rows(result.layers, plans, work.module_flops)
-        point["conv_coverage"] = sum(r["mean_ms"] for r in layers) / stats["p50_ms"] if layers else None
-        point |= self._model_roofline(x, work.flops, layers, result.memory)
-        return point, layers
+                result.status, result.error = "error", problem
+                return result
+            result.profile = profile(model, x, self._settings(trace_path), self.gpu)
+        if result.profile.graph_error:
+            log.warning("input size %d: the forward cannot be captured in a CUDA graph, timed eagerly: %s",
+                        size, result.profile.graph_error)
+        result.layers = self._layer_rows(result.profile.layers, plans, work.module_flops)
+        result.idle_power_w = self.idle_power_w
+        result.model_roofline = self._model_roofline(x, work.flops, result.layers, result.profile.memory)
+        return result
 
     def _settings(self, trace_path: Path | None) -> ProfileSettings:
         s = self.spec.stage
@@ -168,8 +237,8 @@ class PointMeasurer:
             return record.module.plans[(record.in_shape, self.dtype, self.device)]
         return _BASELINE
 
-    def _check_output(self, x: torch.Tensor, point: Row) -> str | None:
-        """Finite output, and (where due) within tolerance of the baseline's; fills the error columns."""
+    def _check_output(self, x: torch.Tensor, result: PointResult) -> str | None:
+        """Finite output, and (where due) within tolerance of the baseline's (``result.verification``)."""
         y = self.model(x)
         if not torch.isfinite(y).all():
             return "verification failed: the output has NaN or Inf values"
@@ -181,14 +250,8 @@ class PointMeasurer:
         abs_err = float((y.float() - reference.float()).abs().max())
         scale = float(reference.float().abs().max())
         rel_err = abs_err / scale if scale > 0 else (0.0 if abs_err == 0 else math.inf)
-        tolerance = self.spec.tolerance.get(self.tolerance_key)
-        point |= {"max_abs_err": abs_err, "max_rel_err": rel_err, "verified": tolerance is None or rel_err <= tolerance}
-        if not point["verified"]:
-            return (
-                f"verification failed: max|y - y_torch| / max|y_torch| = {rel_err:.3g} exceeds the "
-                f"{self.tolerance_key} tolerance {tolerance:g} (max abs error {abs_err:.3g})"
-            )
-        return None
+        result.verification = Verification(abs_err, rel_err, self.tolerance_key, self.spec.tolerance.get(self.tolerance_key))
+        return result.verification.problem()
 
     # -- rows ---------------------------------------------------------------------------------------------
     def _layer_rows(self, records: list[LayerRecord], plans: list[LayerPlan], module_flops: dict[str, int]) -> list[Row]:

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from harness.measure.stats import ci_relative_halfwidth
+from harness.measure.stats import ci_relative_halfwidth, median_ci95
 
 _CHUNK = 5  # iterations between two looks at the stopping rule
 
@@ -40,10 +40,40 @@ LAUNCH_BOUND_SHARE = 0.8
 
 @dataclass(frozen=True)
 class Timing:
+    """The timed iterations of one function, and what they say (like torch.utils.benchmark's Measurement)::
+
+        >>> print(time_adaptively(fn, device, policy))
+        median 12.345 ms, 95% CI [12.101, 12.598] ms (+-2.0%), 30 iterations after 3 warmup, target met
+    """
+
     samples_ms: np.ndarray  # device time of each timed iteration (CUDA events; perf_counter on the CPU)
     target_met: bool  # the median's 95% CI reached the target before a bound stopped the loop
     warmup_iters: int
     host_ms: np.ndarray | None = None  # host wall time of each timed call of the function (issue time)
+
+    @property
+    def n(self) -> int:
+        return int(self.samples_ms.size)
+
+    @property
+    def median_ms(self) -> float:
+        return float(np.median(self.samples_ms))
+
+    @property
+    def ci95_ms(self) -> tuple[float, float]:
+        """Distribution-free 95% confidence interval of the median."""
+        return median_ci95(np.sort(self.samples_ms))
+
+    def __str__(self) -> str:
+        lo, hi = self.ci95_ms
+        half = (hi - lo) / 2 / self.median_ms if self.median_ms > 0 else float("inf")
+        text = (
+            f"median {self.median_ms:.3f} ms, 95% CI [{lo:.3f}, {hi:.3f}] ms (+-{half:.1%}), {self.n} iterations "
+            f"after {self.warmup_iters} warmup, {'target met' if self.target_met else 'target not met (a bound stopped it)'}"
+        )
+        if self.host_ms is not None and self.host_ms.size:
+            text += f"; host {float(np.median(self.host_ms)):.3f} ms per call"
+        return text
 
 
 def launch_bound(host_ms: np.ndarray, device_ms: np.ndarray) -> bool:

@@ -22,7 +22,7 @@ from harness.config.spec import RunSpec
 from harness.errors import Cancelled, ConfigError
 from harness.measure.device import DeviceInfo, check_build_has_kernels, resolve_device
 from harness.measure.environment import provenance
-from harness.measure.point import PointMeasurer
+from harness.measure.point import PointMeasurer, PointResult
 from harness.results.layout import PointKey
 from harness.results.schema import SCHEMA_VERSION
 from harness.results.store import ResultStore
@@ -130,13 +130,12 @@ def run(
                         on_point(key, None)
                     continue
                 trace = store.trace_path(key) if spec.trace else None
-                point, layers = _measure_one(measurer, size, batch, oom_at, trace)
-                if point["status"] == "oom":
+                measured = _measure_one(measurer, size, batch, oom_at, trace)
+                if measured.status == "oom":
                     oom_at.setdefault(batch, size)
-                point_id = identity | {"input_size": size, "batch_size": batch, "dtype": dtype, "measured_at": _now()}
-                point = point_id | point | {"device": device.device.type, "config_hash": spec.config_hash()} | env
-                layers = [point_id | row for row in layers]
-                store.write_point(point, layers)
+                context = identity | {"dtype": dtype, "measured_at": _now()}
+                point = measured.row(context | {"device": device.device.type, "config_hash": spec.config_hash()} | env)
+                store.write_point(point, measured.layer_rows(context))
                 if trace is not None and trace.exists():
                     traces.append(trace)
                 result.points.append(point)
@@ -170,24 +169,26 @@ def _outcome_of(e: BaseException) -> str:
 
 def _measure_one(
     measurer: PointMeasurer, size: int, batch: int, oom_at: dict[int, int], trace: Path | None
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Measure one point; an error in it becomes a row with a status, never the end of the job."""
+) -> PointResult:
+    """Measure one point; an error in it becomes a result with a status, never the end of the job."""
+    def failed(status: str, error: str) -> PointResult:
+        return PointResult(size, batch, status, error[:2000], settings=measurer.settings())
+
     if batch in oom_at and size > oom_at[batch]:
-        msg = f"skipped: input size {oom_at[batch]} already ran out of memory at batch size {batch}"
-        return {"status": "oom", "error": msg}, []
+        return failed("oom", f"skipped: input size {oom_at[batch]} already ran out of memory at batch size {batch}")
     try:
-        return measurer.measure(size, batch, trace)
+        return measurer.measure_point(size, batch, trace)
     except Exception as e:  # noqa: BLE001 - every failure of a point is recorded, then the sweep goes on
         if not _is_oom(e):
             log.warning("input size %d, batch %d failed: %s: %s", size, batch, type(e).__name__, e)
             log.debug("traceback", exc_info=True)
-            return {"status": "error", "error": f"{type(e).__name__}: {e}"[:2000]}, []
-        row = {"status": "oom", "error": str(e)[:2000]}
+            return failed("error", f"{type(e).__name__}: {e}")
+        row = failed("oom", str(e))
     # Out of memory. Only here, with the exception gone (its traceback held the failed forward's frames and
     # so its tensors), can the allocator give their memory back.
     log.warning("input size %d, batch %d: out of memory", size, batch)
     release_memory(measurer.device)
-    return row, []
+    return row
 
 
 def release_memory(device: torch.device) -> None:
