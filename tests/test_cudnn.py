@@ -149,7 +149,6 @@ def test_backend_flags_are_set_for_the_block_and_restored_even_on_error(math: st
         ("guess", "reference", "none", "exists only in cuDNN"),
         ("gemm", "cudnn", "none", "backend=cudnn needs a CUDA GPU"),
         ("gemm", "reference", "guess", "fallback=guess"),
-        ("gemm", "reference", "sometimes", "unknown fallback"),
     ],
 )
 def test_what_cannot_run_on_the_cpu_is_refused(algo, backend, fallback, message):

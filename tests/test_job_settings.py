@@ -38,6 +38,19 @@ def test_math_auto_resolves_at_the_border_and_every_setting_is_in_the_config_has
     assert make_spec(tmp_path, *CPU, "graph=true").config_hash() != auto.config_hash()
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("fallback=sometimes", "unknown fallback 'sometimes'; valid choices: none, guess, torch"),
+        ("backend=cuda", "unknown backend 'cuda'; valid choices: auto, cudnn, reference"),
+        ("math=tf64", "unknown math 'tf64'; valid choices: auto, fma, tensor_op"),
+    ],
+)
+def test_each_value_is_checked_once_at_the_config_border(tmp_path: Path, override: str, message: str):
+    with pytest.raises(ConfigError, match=message):
+        make_spec(tmp_path, *CPU, override)
+
+
 @pytest.mark.parametrize(("key", "value"), [("cudnn_benchmark", "sometimes"), ("graph", "1")])
 def test_boolean_keys_refuse_other_values(tmp_path: Path, key: str, value: str):
     with pytest.raises(ConfigError, match=f"{key}=.*valid choices: true, false"):

@@ -28,7 +28,7 @@ import submitit
 from harness.config.spec import RunSpec, run_spec_from_dict
 from harness.errors import Cancelled, ConfigError
 from harness.results.store import write_json_atomic
-from harness.run.runner import RunResult, new_run_id, run
+from harness.run.runner import new_run_id, run
 from harness.run.sanity_gate import check_stage_gate
 
 log = logging.getLogger(__name__)
@@ -236,8 +236,3 @@ def write_manifest(sweep: Sweep, launcher: LauncherSpec) -> Path:
     sweep.folder.mkdir(parents=True, exist_ok=True)
     write_json_atomic(doc, sweep.manifest_path)
     return sweep.manifest_path
-
-
-def run_here(tasks: list[Task], on_point: Any = None) -> list[RunResult]:
-    """Run tasks in this process, one after another."""
-    return [run(t.spec, config=t.config, run_id=t.run_id, on_point=on_point) for t in tasks]
