@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.legacy_flags import FLAGS
+from analysis.legacy.flags import FLAGS
 from analysis.load import LoadReport
 
 # NVML clock-event reasons that are not a slowdown: an idle GPU, or clocks an administrator pinned.
@@ -68,7 +68,7 @@ def findings(points: pd.DataFrame, report: LoadReport | None = None, limits: Thr
 
 
 def _legacy_flags(points: pd.DataFrame) -> list[pd.DataFrame]:
-    """Imported rows carry the old system's known flaws by name (analysis.legacy_flags.FLAGS): one finding per
+    """Imported rows carry the old system's known flaws by name (analysis.legacy.flags.FLAGS): one finding per
     flag and gpu, with how many points carry it, so a reader of the report sees them before any number."""
     if "legacy_flags" not in points or points["legacy_flags"].isna().all():
         return []

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: tests.synthetic, test-only code
 
 from rich.console import Console
 from rich.table import Table
@@ -24,8 +27,8 @@ from rich.table import Table
 from analysis import pipeline, predictor
 from analysis.load import load
 from analysis.specs import gpu_specs
-from analysis.synthetic import Synthetic, default_models, generate
 from harness.results import layout
+from tests.synthetic import Synthetic, default_models, generate  # noqa: E402
 
 ALGOS = ("implicit_gemm", "implicit_precomp_gemm", "gemm", "direct", "fft", "fft_tiling", "winograd",
          "winograd_nonfused", "guess", "torch")

@@ -3,7 +3,7 @@
     python benchmarks/legacy_import.py [TARBALL] [--keep DIR]
 
 Each phase runs in a process of its own so that its peak memory (ru_maxrss) is its own:
-1. ``analysis.legacy.import_legacy`` of the tarball into a temporary folder (or --keep DIR);
+1. ``analysis.legacy.importer.import_legacy`` of the tarball into a temporary folder (or --keep DIR);
 2. ``analysis.load.load`` of that tree + ``analysis.pipeline.compute_tables`` (every answer table).
 Prints wall time and peak resident memory of each phase.
 """
@@ -27,7 +27,7 @@ def _peak_mib() -> float:
 
 
 def phase_import(tarball: str, out: str) -> dict:
-    from analysis.legacy import import_legacy
+    from analysis.legacy.importer import import_legacy
 
     t = time.perf_counter()
     rep = import_legacy([tarball], out)

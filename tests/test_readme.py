@@ -113,7 +113,7 @@ def test_readme_analysis_commands(tmp_path: Path):
     h100 and l40s) and a tarball of real old-system CSVs under the README's name."""
     import tarfile
 
-    from analysis.synthetic import Synthetic, default_models, generate
+    from tests.synthetic import Synthetic, default_models, generate
 
     commands = _analysis_commands()
     assert [c[0] for c in commands].count("analysis.legacy") == 1 and len(commands) >= 6

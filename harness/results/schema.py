@@ -107,7 +107,7 @@ POINTS = pa.schema(
     + _PROVENANCE
     + _IMPORTED
     + [
-        # the old system's power columns (imported rows only; see analysis/legacy.py)
+        # the old system's power columns (imported rows only; see analysis/legacy/importer.py)
         ("power_std_w", _F),
         ("power_min_w", _F),
         ("power_max_w", _F),

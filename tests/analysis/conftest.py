@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.synthetic import Geometry, Synthetic, generate
+from tests.synthetic import Geometry, Synthetic, generate
 
 # Two small CNNs (in, out, kernel, stride, pad, groups): 3x3 stride-1 layers (winograd's), others (not).
 MODELS = {

@@ -11,8 +11,8 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
-from analysis import legacy
 from analysis.errors import AnalysisError
+from analysis.legacy import importer as legacy
 from analysis.load import load
 
 FIXTURES = Path(__file__).parent / "fixtures" / "legacy"

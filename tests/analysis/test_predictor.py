@@ -11,7 +11,7 @@ import pytest
 from analysis import predictor as P
 from analysis.load import load
 from analysis.specs import gpu_specs
-from analysis.synthetic import Synthetic, default_models, generate
+from tests.synthetic import Synthetic, default_models, generate
 
 
 @pytest.fixture(scope="module")

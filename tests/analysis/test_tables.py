@@ -8,7 +8,7 @@ import pytest
 
 from analysis import tables
 from analysis.load import load
-from analysis.synthetic import geometry
+from tests.synthetic import geometry
 from tests.analysis.conftest import (
     FACTORS,
     MODELS,

@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from analysis import legacy_layers
-from analysis.legacy_flags import FLAGS, LAYER_FLAGS, POINT_FLAGS
+from analysis.legacy import layers as legacy_layers
+from analysis.legacy.flags import FLAGS, LAYER_FLAGS, POINT_FLAGS
 from harness.algorithms import ALGORITHMS, canonical_name
 from harness.errors import ConfigError
 from harness.results import layout
@@ -532,6 +532,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     return 1 if rep.issues or rep.unmatched_layers else 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
