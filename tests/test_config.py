@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
+from hydra.errors import HydraException
 
+from harness.config import spec as spec_module
 from harness.config.spec import group_choices, resolve_sizes
 from harness.errors import ConfigError
 from harness.models import check_input_sizes, min_input_size
@@ -36,20 +39,112 @@ def test_stage_sizes(tmp_path: Path):
     assert quick == (224, 256, 288, 320, 352, 384, 416, 448, 480, 512)
     full = make_spec(tmp_path, "stage=full").stage.sizes
     assert len(full) == 100 and full[0] == 224 and full[-1] == 512
-    assert make_spec(tmp_path, "stage=quick", "stage.size_range.num=3").stage.sizes == (224, 368, 512)
-    assert make_spec(tmp_path, "stage=quick", "stage.size_range=null", "stage.sizes=[300,250]").stage.sizes == (250, 300)
+    assert make_spec(tmp_path, "stage=sanity").stage.sizes == (96, 224)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "sizes"),
+    [
+        (["stage=quick", "stage.sizes=[224,300]"], (224, 300)),  # a list replaces the stage's range, nothing else
+        (["stage=quick", "stage.sizes={start:224,stop:512,num:3}"], (224, 368, 512)),
+        (["stage=quick", "stage.sizes=256"], (256,)),
+        (["stage=sanity", "stage.sizes={start:224,stop:512,num:3}"], (224, 368, 512)),  # a range replaces a list
+        (["stage.sizes=[300,250,300]"], (250, 300)),  # sorted, without repeats
+        (["stage.sizes={start:224,stop:230,num:4}"], (224, 226, 228, 230)),  # rounded to whole pixels
+        (["stage.sizes={start:224,stop:224,num:3}"], (224,)),
+        (["stage.sizes='96,224'"], (96, 224)),  # the string forms, as in the stage yaml files
+        (["stage.sizes='[ 96, 224 ]'"], (96, 224)),
+        (["stage.sizes='224'"], (224,)),
+        (["stage.sizes='{start: 224, stop: 512, num: 3}'"], (224, 368, 512)),
+        (["stage=quick", "stage.sizes={start:224,stop:512,num:3}", "stage.sizes.num=2"], (224, 512)),
+    ],
+)
+def test_each_form_of_stage_sizes(tmp_path: Path, caplog, overrides: list[str], sizes: tuple[int, ...]):
+    with caplog.at_level(logging.WARNING):
+        assert make_spec(tmp_path, *overrides).stage.sizes == sizes
+    assert "deprecated" not in caplog.text
+
+
+@pytest.fixture
+def fresh_deprecations(monkeypatch):
+    """Each deprecation is logged once per process; a test sees it afresh."""
+    monkeypatch.setattr(spec_module, "_logged", set())
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["stage=quick", "stage.size_range={start:224,stop:512,num:3}"],
+        ["stage=quick", "stage.sizes=null", "stage.size_range={start:224,stop:512,num:3}"],
+        ["stage=sanity", "stage.size_range={start:224,stop:512,num:3}"],  # wins over the stage's list
+        ["stage=quick", "stage.sizes=[300]", "stage.size_range={start:224,stop:512,num:3}"],  # typed, it wins
+    ],
+)
+def test_old_size_range_still_works_and_says_what_to_write(tmp_path, caplog, fresh_deprecations, overrides):
+    with caplog.at_level(logging.WARNING, logger="harness.config.spec"):
+        assert make_spec(tmp_path, *overrides).stage.sizes == (224, 368, 512)
+    [record] = [r for r in caplog.records if "deprecated" in r.getMessage()]
+    assert record.levelno == logging.WARNING
+    assert "stage.size_range is deprecated" in record.getMessage()
+    assert "stage.sizes={start:224,stop:512,num:3}" in record.getMessage()
+
+
+def test_old_size_range_null_is_accepted_silently(tmp_path, caplog, fresh_deprecations):
+    with caplog.at_level(logging.WARNING):
+        assert make_spec(tmp_path, "stage=quick", "stage.size_range=null", "stage.sizes=[300,250]").stage.sizes == (250, 300)
+        assert make_spec(tmp_path, "stage=quick", "stage.size_range=null").stage.sizes[:2] == (224, 256)
+    assert "deprecated" not in caplog.text
+
+
+def test_a_deprecation_is_logged_once_per_process(tmp_path, caplog, fresh_deprecations):
+    with caplog.at_level(logging.WARNING, logger="harness.config.spec"):
+        for _ in range(3):  # e.g. the jobs of a sweep
+            make_spec(tmp_path, "stage=quick", "stage.size_range={start:224,stop:512,num:3}")
+    assert sum("deprecated" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_old_field_of_the_range_is_refused_by_hydra(tmp_path):
+    with pytest.raises(HydraException, match="stage.size_range.num"):
+        compose_config("stage=quick", "stage.size_range.num=3")  # README: write stage.sizes={start:224,stop:512,num:3}
+
+
+def test_config_hash_does_not_depend_on_how_sizes_are_spelled(tmp_path: Path, fresh_deprecations):
+    spellings = [
+        ["stage=quick", "stage.sizes={start:224,stop:512,num:3}"],
+        ["stage=quick", "stage.sizes=[512,224,368]"],
+        ["stage=quick", "stage.sizes='224,368,512'"],
+        ["stage=quick", "stage.size_range={start:224,stop:512,num:3}"],
+        ["stage=quick", "stage.sizes=null", "stage.size_range={start:224,stop:512,num:3}"],
+        ["stage=quick", "stage.size_range=null", "stage.sizes=[224,368,512]"],
+    ]
+    specs = [make_spec(tmp_path, *s) for s in spellings]
+    assert {s.stage.sizes for s in specs} == {(224, 368, 512)}
+    assert len({s.config_hash() for s in specs}) == 1
+    assert {s.measurement_config()["stage"]["sizes"] for s in specs} == {None}
 
 
 @pytest.mark.parametrize(
     ("sizes", "rng", "message"),
     [
-        ([], None, "empty"),
+        ([], None, "stage.sizes is empty"),
+        ("[]", None, "stage.sizes is empty"),
         ([224, 0], None, "input size 0"),
+        ("-5", None, "input size -5"),
         ([1.5], None, "not an integer"),
-        (None, None, "exactly one"),
-        ([224], {"start": 1, "stop": 2, "num": 2}, "exactly one"),
-        (None, {"start": 1, "stop": 2}, "start, stop, num"),
-        (None, {"start": 5, "stop": 2, "num": 2}, "stop >= start"),
+        (None, None, "stage.sizes is null"),
+        (True, None, "stage.sizes=True is not valid"),
+        ("224:512:10", None, r"'224:512:10' is not valid.*stage.sizes=\[224,256\].*stage.sizes=\{start:224,stop:512,num:10\}"),
+        ("96, 22a", None, "'96, 22a' is not valid"),
+        ("96,,224", None, "is not valid"),
+        ("{start: 1, stop: 2}", None, "start, stop, num"),
+        ("{start: 1, start: 1, stop: 2, num: 3}", None, "is not valid"),
+        ({"start": 1, "stop": 2}, None, "start, stop, num"),
+        ({"start": 1, "stop": "x", "num": 2}, None, "stage.sizes.stop='x' is not an integer"),
+        ({"start": 5, "stop": 2, "num": 2}, None, "stop >= start"),
+        ({"start": 2, "stop": 5, "num": 0}, None, "num >= 1"),
+        (None, {"start": 1, "stop": 2}, "stage.size_range.*start, stop, num"),
+        (None, [1, 2], "stage.size_range"),
+        (None, {"start": 5, "stop": 2, "num": 2}, "stage.size_range=.*stop >= start"),
     ],
 )
 def test_bad_sizes(sizes, rng, message):

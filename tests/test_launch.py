@@ -76,7 +76,7 @@ def test_unknown_launcher_is_refused():
 
 def test_quick_stage_is_refused_after_a_failed_sanity_stage(tmp_path: Path):
     results = tmp_path / "results"
-    quick = ["stage=quick", "stage.size_range=null", "stage.sizes=[32]", "algo=fft", f"results_dir={results}"]
+    quick = ["stage=quick", "stage.sizes=[32]", "algo=fft", f"results_dir={results}"]
     proc = run_cli(*FAST[1:], *quick, cwd=tmp_path)  # no sanity record yet: a warning, and it runs
     assert proc.returncode == 0, proc.stderr
     assert "no sanity record" in proc.stdout + proc.stderr
