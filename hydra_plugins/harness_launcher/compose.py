@@ -5,9 +5,9 @@ validate, once to launch): 30 s for a 162-job sweep. The harness's config is sim
 yaml files, no nested defaults, no package directives), so for override lists made of group choices
 (``model=vgg16``) and value changes (``stage.sizes=[32]``) this applies them the way Hydra does: group
 choices replace their node, then values are merged in order with ``OmegaConf.update(merge=True)``.
-Anything else (``+key``, ``~key``, ``hydra.*``, an unknown group option, a key that does not exist) is
-composed by Hydra itself, which also gives its usual error. tests/test_compose.py checks that both ways
-give the same config.
+Anything else (``+key``, ``~key``, ``hydra.*``, an unknown group option, a key that does not exist, a
+value OmegaConf cannot merge, such as a list after a mapping for the same key) is composed by Hydra
+itself, which also gives its usual error. tests/test_compose.py checks that both ways give the same config.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 GROUPS = ("stage", "model", "algo", "gpu", "launcher")
 
@@ -69,7 +70,10 @@ class FastComposer:
         for o in values:
             if OmegaConf.select(cfg, o.key_or_group, throw_on_missing=False, default=_MISSING) is _MISSING:
                 return None  # Hydra words the error
-            OmegaConf.update(cfg, o.key_or_group, o.value(), merge=True)
+            try:
+                OmegaConf.update(cfg, o.key_or_group, o.value(), merge=True)
+            except OmegaConfBaseException:
+                return None  # e.g. stage.sizes=[224] then stage.sizes={start:..}: Hydra words the error
         return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
