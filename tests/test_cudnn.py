@@ -242,10 +242,11 @@ def test_a_plan_follows_the_current_stream_even_when_another_plan_moved_the_hand
 def test_one_workspace_per_device_and_plans_of_one_shape_after_release():
     model = build_model("resnet18").cuda()
     dev = torch.device("cuda", torch.cuda.current_device())
+    cudnn.release_workspaces()  # the buffer is process-wide: start from what earlier tests left
     with backend_flags("fma", False), torch.inference_mode(), swap(model, "guess", backend="cudnn", math="fma") as s:
         model(torch.randn(1, 3, 64, 64, device="cuda"))
         needs = [p.workspace_bytes for m in s.swapped.values() for p in m.plans.values()]
-        assert cudnn.WORKSPACES.size(dev) == max(needs)
+        assert cudnn.WORKSPACES.size(dev) >= max(needs)  # a candidate guess tried and dropped may have grown it
         s.release()
         assert cudnn.WORKSPACES.size(dev) == 0 and all(not m.plans for m in s.swapped.values())
         model(torch.randn(1, 3, 96, 96, device="cuda"))

@@ -84,7 +84,8 @@ def test_fallbacks_through_the_runner(results: Path, fallback: str, backend: str
     assert (fell["backend"] == backend).all() and len(fell) == point["algo_fallback_layers"]
     on_cudnn = layers[layers["backend"] == "cudnn"]
     assert (on_cudnn["compute_type"] == "float32").all() and (on_cudnn["math_type"] == "fma").all()
-    assert point["workspace_bytes"] == int(layers["workspace_bytes"].fillna(0).max())
+    assert point["workspace_bytes"] >= int(layers["workspace_bytes"].fillna(0).max())  # the shared buffer
+    assert cudnn.WORKSPACES.size(torch.device("cuda", torch.cuda.current_device())) == 0  # freed at the job's end
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])

@@ -239,3 +239,12 @@ def test_a_point_result_is_its_one_row(tmp_path: Path):
     from harness.results.schema import LAYERS, POINTS, to_table
 
     to_table([row], POINTS), to_table(layers, LAYERS)  # every key is a column of the schema
+
+
+def test_a_job_frees_the_shared_cudnn_workspace_when_it_ends(results: Path):
+    from harness.algorithms import cudnn
+
+    cpu = torch.device("cpu")
+    cudnn.WORKSPACES.reserve(cpu, 4096)  # what an earlier job in this process left
+    runner.run(make_spec(results, *CPU))
+    assert cudnn.WORKSPACES.size(cpu) == 0

@@ -10,6 +10,8 @@ compared with. The others run on one of two backends:
 
 from __future__ import annotations
 
+import sys
+
 import torch
 from torch import nn
 
@@ -107,6 +109,20 @@ def check_runnable(algo: str, device: torch.device, backend: str, fallback: str)
             cudnn.library()
         except cudnn.CudnnUnavailable as e:
             raise ConfigError(f"algo={algo} needs cuDNN: {e}") from e
+
+
+def release_workspaces() -> None:
+    """Free the shared cuDNN workspace (if cuDNN was ever used in this process): at the end of a job, so
+    the next job in the same process does not carry it in its memory figures."""
+    cudnn = sys.modules.get("harness.algorithms.cudnn")
+    if cudnn is not None:
+        cudnn.release_workspaces()
+
+
+def workspace_bytes(device: torch.device) -> int:
+    """Bytes of the shared cuDNN workspace held on ``device`` now (0 where cuDNN was never used)."""
+    cudnn = sys.modules.get("harness.algorithms.cudnn")
+    return cudnn.WORKSPACES.size(device) if cudnn is not None else 0
 
 
 def prepare(

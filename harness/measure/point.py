@@ -179,8 +179,8 @@ class PointMeasurer:
             records = self._plan(lambda: model(x))
             plans = [self._plan_of(r) for r in records]
             result.layers = self._layer_rows(records, plans, work.module_flops)
-            if result.on_gpu:
-                result.workspace_bytes = max((p.workspace_bytes or 0 for p in plans), default=0)
+            if result.on_gpu:  # the shared buffer as planning left it: what this point holds in memory
+                result.workspace_bytes = algorithms.workspace_bytes(self.device)
             unsupported = [r.name for r, p in zip(records, plans) if p.status == "unsupported"]
             if unsupported:
                 result.status, result.error = "unsupported", (

@@ -92,17 +92,19 @@ def capture_graph(model: nn.Module, x: torch.Tensor) -> tuple[Callable[[], objec
     Warmed up on a side stream first, as PyTorch's CUDA-graph notes ask, so that lazy initialisation
     (cuDNN plans, workspaces, allocator blocks) happens outside the capture.
     """
+    current = torch.cuda.current_stream(x.device)
     side = torch.cuda.Stream(x.device)
-    side.wait_stream(torch.cuda.current_stream(x.device))
+    side.wait_stream(current)
     with torch.cuda.stream(side):
         for _ in range(3):
             model(x)
-    torch.cuda.current_stream(x.device).wait_stream(side)
+    current.wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     try:
         with torch.cuda.graph(graph):
             model(x)
     except Exception as e:  # noqa: BLE001 - a forward that cannot be captured is timed eagerly instead
+        torch.cuda.set_stream(current)  # a failed capture can leave the capture stream current
         torch.cuda.synchronize(x.device)
         return None, f"{type(e).__name__}: {e}"[:500]
     return graph.replay, None
@@ -123,6 +125,8 @@ def profile(
             replay, graph_error = capture_graph(model, x)
             forward = replay or forward
         timing = time_adaptively(forward, device, settings.policy)
+        if settings.graph:
+            model(x)  # capturing emptied the allocator's cache: refill it outside the layer pass's events
         layers = layer_pass(model, x, settings.layer_iters)
         energy = None
         if gpu is not None and settings.energy_window_s > 0:

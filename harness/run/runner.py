@@ -147,6 +147,7 @@ def run(
         run_doc["error"] = f"{type(e).__name__}: {e}"
         raise
     finally:
+        algorithms.release_workspaces()  # not carried into the next job of this process
         result.files = store.compact() + traces
         statuses = [p["status"] for p in result.points]
         run_doc |= {
