@@ -1,4 +1,9 @@
-"""Statistics and the adaptive timer."""
+"""Statistics and the adaptive timer.
+
+The timer's stopping rules are checked on a synthetic clock (only the timed function moves it), so the
+counts are exact on any machine, however slow or busy; the real clock is checked only for what holds
+however slow (a sleep is never timed shorter than it is, a time bound is never stopped before it is reached).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ import pytest
 import torch
 
 from harness.measure.stats import ci_relative_halfwidth, median_ci95, summarize
-from harness.measure.timing import SamplingPolicy, time_adaptively
+from harness.measure import timing
+from harness.measure.timing import _CHUNK, SamplingPolicy, time_adaptively
 
 
 def test_summarize_matches_numpy():
@@ -46,26 +52,80 @@ def test_median_ci_narrows_with_more_samples():
     assert ci_relative_halfwidth([1.0]) == math.inf
 
 
-def test_measure_stops_early_when_the_target_is_met():
-    t = time_adaptively(lambda: time.sleep(0.001), torch.device("cpu"), SamplingPolicy(1, 0.0, 10, 500, 30.0, 0.5))
-    assert t.target_met and len(t.samples_ms) == 10 and t.warmup_iters == 1
-    assert np.all(t.samples_ms >= 1.0)
+class FakeClock:
+    """Stands in for the ``time`` module inside harness.measure.timing: perf_counter and perf_counter_ns of a
+    machine where time passes only when the timed function says so (``work``)."""
+
+    def __init__(self) -> None:
+        self.ns = 0
+
+    def perf_counter_ns(self) -> int:
+        return self.ns
+
+    def perf_counter(self) -> float:
+        return self.ns / 1e9
+
+    def work(self, seconds: float) -> None:
+        self.ns += round(seconds * 1e9)
 
 
-def test_measure_stops_at_max_iters_when_the_target_is_not_met():
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(timing, "time", fake)
+    return fake
+
+
+CPU = torch.device("cpu")
+
+
+def test_measure_stops_early_when_the_target_is_met(clock: FakeClock):
+    t = time_adaptively(lambda: clock.work(0.001), CPU, SamplingPolicy(1, 0.0, 10, 500, 30.0, 0.5))
+    assert t.target_met and len(t.samples_ms) == 10 and t.warmup_iters == 1  # the first chunk already met it
+    assert np.all(t.samples_ms == 1.0) and np.all(t.host_ms == 1.0)
+
+
+def test_measure_stops_at_max_iters_when_the_target_is_not_met(clock: FakeClock):
     rng = np.random.default_rng(3)
-    noisy = lambda: time.sleep(float(rng.choice([0.0, 0.003])))  # noqa: E731 - bimodal: the CI stays wide
-    t = time_adaptively(noisy, torch.device("cpu"), SamplingPolicy(0, 0.0, 5, 17, 30.0, 1e-6))
+    noisy = lambda: clock.work(float(rng.choice([0.0, 0.003])))  # noqa: E731 - bimodal: the CI stays wide
+    t = time_adaptively(noisy, CPU, SamplingPolicy(0, 0.0, 5, 17, 30.0, 1e-6))
     assert not t.target_met and len(t.samples_ms) == 17
 
 
-def test_measure_stops_at_max_time():
-    t0 = time.perf_counter()
-    t = time_adaptively(lambda: time.sleep(0.02), torch.device("cpu"), SamplingPolicy(0, 0.0, 3, 10_000, 0.2, 1e-9))
-    assert time.perf_counter() - t0 < 2.0 and 3 <= len(t.samples_ms) < 30 and not t.target_met
+def test_measure_stops_at_max_time(clock: FakeClock):
+    period = iter([0.020, 0.021] * 100)  # not all equal: a CI of zero width would meet any target
+    t = time_adaptively(lambda: clock.work(next(period)), CPU, SamplingPolicy(0, 0.0, 3, 10_000, 0.2, 1e-9))
+    elapsed_ms = np.cumsum(t.samples_ms)
+    # the rule is looked at after min_iters, then after every chunk: it stopped at the first look past 0.2 s
+    assert not t.target_met and len(t.samples_ms) == 13
+    assert elapsed_ms[-1 - _CHUNK] < 200.0 <= elapsed_ms[-1]
 
 
-def test_warmup_by_time():
+def test_warmup_by_time(clock: FakeClock):
     calls = []
-    time_adaptively(lambda: calls.append(time.sleep(0.01)), torch.device("cpu"), SamplingPolicy(1, 0.1, 3, 3, 1.0, 0.5))
-    assert len(calls) >= 3 + 8  # >= 0.1 s of 10 ms warmup iterations, then 3 timed
+    step = 1 / 64  # exact in binary: 8 steps are exactly warmup_s
+    t = time_adaptively(lambda: calls.append(clock.work(step)), CPU, SamplingPolicy(1, 1 / 8, 3, 3, 1.0, 0.5))
+    assert t.warmup_iters == 8 and len(calls) == 8 + 3  # warmup_s of warmup iterations, then 3 timed
+
+
+def test_warmup_iters_bound_the_warmup_too(clock: FakeClock):
+    t = time_adaptively(lambda: clock.work(1.0), CPU, SamplingPolicy(4, 0.5, 3, 3, 1.0, 0.5))
+    assert t.warmup_iters == 4  # the time was spent after the first, the count was not
+
+
+# -- the real clock: only what holds on any machine ---------------------------------------------------------
+
+def test_cpu_timer_never_times_a_sleep_shorter_than_it_is():
+    t = time_adaptively(lambda: time.sleep(0.001), CPU, SamplingPolicy(1, 0.0, 10, 40, 30.0, 0.5))
+    assert 10 <= len(t.samples_ms) <= 40 and np.all(t.samples_ms >= 1.0) and np.all(t.host_ms >= 1.0)
+    if t.target_met:
+        assert ci_relative_halfwidth(t.samples_ms) <= 0.5
+    else:
+        assert len(t.samples_ms) == 40
+
+
+def test_real_max_time_is_reached_but_bounds_the_count():
+    t0 = time.perf_counter()
+    t = time_adaptively(lambda: time.sleep(0.02), CPU, SamplingPolicy(0, 0.0, 3, 10_000, 0.2, 1e-9))
+    # every sample is at least 20 ms, so 0.2 s have passed by the look after 13 at the latest (3, 8, 13)
+    assert time.perf_counter() - t0 >= 0.2 and 3 <= len(t.samples_ms) <= 13 and not t.target_met
