@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from types import SimpleNamespace
+from typing import Callable
 
 
 class FakeNvml:
@@ -19,9 +20,10 @@ class FakeNvml:
         pass
 
     def __init__(self, bus_id: str = "00000000:3B:00.0", watts: float = 200.0, counter: bool = True,
-                 instant: bool = True, reasons: int = 0) -> None:
+                 instant: bool = True, reasons: int = 0, clock: Callable[[], float] = time.perf_counter) -> None:
         self.bus_id, self.watts, self.counter, self.instant, self.reasons = bus_id, watts, counter, instant, reasons
-        self.t0 = time.perf_counter()
+        self.clock = clock  # the energy counter grows by watts x this clock's seconds
+        self.t0 = clock()
         self.initialized = False
 
     def nvmlInit(self) -> None:
@@ -38,7 +40,7 @@ class FakeNvml:
     def nvmlDeviceGetTotalEnergyConsumption(self, handle: str) -> int:
         if not self.counter:
             raise self.NVMLError("NVML_ERROR_NOT_SUPPORTED")
-        return int(1_000_000 + self.watts * (time.perf_counter() - self.t0) * 1000)  # mJ
+        return int(1_000_000 + self.watts * (self.clock() - self.t0) * 1000)  # mJ
 
     def nvmlDeviceGetPowerUsage(self, handle: str) -> int:
         return int(self.watts * 1000)  # mW

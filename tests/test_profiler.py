@@ -86,11 +86,25 @@ def test_no_nvml_on_this_machine_gives_none():
     assert NvmlGpu.open("00000000:3B:00.0") is None
 
 
+class _WorkClock:
+    """A clock that moves only when the work says so: the window's arithmetic, exact on any machine."""
+
+    def __init__(self) -> None:
+        self.s = 0.0
+
+    def __call__(self) -> float:
+        return self.s
+
+    def work(self) -> None:
+        self.s += 1 / 512  # about 2 ms, exact in binary
+
+
 def test_energy_counter_over_a_window():
-    gpu = NvmlGpu(FakeNvml(watts=200.0, reasons=0x4), "handle")
-    reading = measure_energy(lambda: time.sleep(0.002), gpu, 0.3, lambda: None, interval_s=0.01)
+    clock = _WorkClock()
+    gpu = NvmlGpu(FakeNvml(watts=200.0, reasons=0x4, clock=clock), "handle")
+    reading = measure_energy(clock.work, gpu, 0.3, lambda: None, interval_s=0.01, clock=clock)
     assert reading.energy_method == "nvml_counter"
-    assert reading.energy_window_s >= 0.3 and reading.energy_inferences >= 20
+    assert reading.energy_inferences == 154 and reading.energy_window_s == 154 / 512  # the first past 0.3 s
     expected = 200.0 * reading.energy_window_s / reading.energy_inferences
     assert reading.energy_per_inference_j == pytest.approx(expected, rel=0.02)
     assert reading.energy_integral_per_inference_j == pytest.approx(expected, rel=0.02)  # the cross-check
