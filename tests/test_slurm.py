@@ -54,6 +54,14 @@ def cluster() -> None:
         pytest.skip("no SLURM cluster reachable (scripts/slurm-test-cluster.sh starts one)")
 
 
+@pytest.fixture(autouse=True)
+def one_thread_per_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The jobs inherit this environment (sbatch --export=ALL): torch in a job uses one thread, the CPU it asked
+    for. The test cluster has no cgroups to hold a job to its CPUs, and a job's two threads on a node whose
+    other core is busy made each paced point take 7 s instead of 3.3."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
 def _state(job_id: str) -> str:
     out = subprocess.run(["sacct", "-n", "-X", "-P", "-j", job_id, "-o", "State"], capture_output=True, text=True).stdout
     states = [line.split()[0] for line in out.splitlines() if line.strip()]
