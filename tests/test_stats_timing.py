@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness.measure.stats import ci_relative_halfwidth, median_ci95, summarize
 from harness.measure import timing
+from harness.measure.stats import ci_relative_halfwidth, median_ci95, summarize
 from harness.measure.timing import _CHUNK, SamplingPolicy, time_adaptively
 
 
