@@ -1,0 +1,43 @@
+"""The noise rules the report's answers rest on: standard errors from summary statistics, ratio intervals,
+the bootstrap of a geometric mean, and "tied with the fastest"."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.uncertainty import Z95, bootstrap_geomean, log_se, ratio_interval, tied_with_fastest
+
+
+def test_log_se_prefers_the_medians_interval_and_falls_back_to_std():
+    rows = pd.DataFrame({"p50_ms": [10.0, 10.0, 10.0], "ci95_low_ms": [9.0, None, None],
+                         "ci95_high_ms": [11.0, None, None], "std_ms": [1.0, 1.0, None], "n": [100, 100, 100]})
+    se = log_se(rows)
+    assert se[0] == pytest.approx((np.log(11) - np.log(9)) / (2 * Z95))
+    assert se[1] == pytest.approx(np.sqrt(np.pi / 2) * 1.0 / 10 / 10)  # sqrt(pi/2) std / sqrt(n) / p50
+    assert np.isnan(se[2])
+
+
+def test_ratio_interval_contains_the_ratio_and_widens_with_noise():
+    tight = ratio_interval([2.0], [0.01], [1.0], [0.01])
+    loose = ratio_interval([2.0], [0.2], [1.0], [0.2])
+    assert tight.ratio[0] == pytest.approx(2.0)
+    assert tight.low[0] < 2.0 < tight.high[0]
+    assert loose.high[0] - loose.low[0] > 10 * (tight.high[0] - tight.low[0])
+
+
+def test_bootstrap_geomean_covers_the_truth_and_excludes_one_only_when_clear():
+    rng = np.random.default_rng(1)
+    clear = np.log(1.2) + rng.normal(0, 0.01, 30)
+    g, lo, hi = bootstrap_geomean(clear, np.full(30, 0.01))
+    assert lo < 1.2 < hi and lo > 1.0
+    noisy = np.log(1.02) + rng.normal(0, 0.2, 10)
+    _, lo, hi = bootstrap_geomean(noisy, np.full(10, 0.2))
+    assert lo < 1.0 < hi  # a 2% gain in 20% noise is not a gain
+    assert all(np.isnan(bootstrap_geomean(np.array([]), np.array([]))))
+
+
+def test_ties_are_overlapping_intervals_within_a_group():
+    df = pd.DataFrame({"g": [1, 1, 1, 2, 2, 3], "v": [1.0, 1.05, 2.0, 3.0, np.nan, 5.0],
+                       "lo": [0.9, 1.0, 1.9, 2.9, np.nan, np.nan], "hi": [1.1, 1.1, 2.1, 3.1, np.nan, np.nan]})
+    tied = tied_with_fastest(df["v"], df["lo"], df["hi"], df["g"])
+    assert tied.tolist() == [True, True, False, True, False, True]
