@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from analysis.checks import Thresholds
@@ -44,24 +45,42 @@ def parser() -> argparse.ArgumentParser:
                    help="warn about points whose coefficient of variation exceeds this (default %(default)s)")
     p.add_argument("--min-energy-window", type=float, default=Thresholds.energy_window_s,
                    help="warn about energy windows shorter than this many seconds (default %(default)s)")
-    p.add_argument("--no-predictor", action="store_true", help="skip fitting and evaluating the predictor")
+    p.add_argument("--predictor", action=argparse.BooleanOptionalAction, default=False,
+                   help="also fit and evaluate the layer-latency and energy predictor (default: off; it is the "
+                        "slow part on a large tree, see README)")
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
-    p.add_argument("--max-train-rows", type=int, default=200_000,
+    p.add_argument("--max-train-rows", type=int, default=Options.max_train_rows,
                    help="subsample the predictor's training rows beyond this many (default %(default)s)")
     p.add_argument("--threads", type=int, default=None,
-                   help="OpenMP threads for the predictor (default: all cores; 1 is steadier on a busy machine)")
+                   help="OpenMP threads for the predictor (default: the cores not busy with other work)")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     return p
 
 
+def _gain(algo, v, lo, hi) -> str:
+    if algo is None or (isinstance(algo, float) and math.isnan(algo)):
+        return "-"
+    if isinstance(v, float) and math.isnan(v):
+        return str(algo)
+    return f"{algo} {v:.2f}x [{lo:.2f}, {hi:.2f}]"
+
+
 def summary_table(outcome: Outcome) -> Table:
-    t = Table(title="Fastest algorithm per model and gpu")
-    for col in ("stage", "gpu", "model", "points", "most often best", "geomean speedup vs torch", "max"):
-        t.add_column(col, justify="left" if col in ("stage", "gpu", "model", "most often best") else "right")
-    fmt = lambda v: "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.2f}x"  # noqa: E731
-    for r in outcome.summary.itertuples(index=False):
-        t.add_row(r.stage, r.gpu, r.model, str(r.points), f"{r.most_often_best} ({r.times_best})",
-                  fmt(r.geomean_speedup_vs_torch), fmt(r.max_speedup_vs_torch))
+    """The headline per model and gpu, narrow enough for an 80-column terminal: stage and dtype get a column
+    only where they vary (else they are in the title)."""
+    df = outcome.summary
+    varying = [c for c in ("stage", "dtype") if df[c].nunique() > 1]
+    fixed = ", ".join(f"{c} {df[c].iloc[0]}" for c in ("stage", "dtype") if c not in varying and len(df))
+    t = Table(title=f"Largest gain beyond noise (geometric mean, 95% interval){'; ' + fixed if fixed else ''}")
+    for col in (*varying, "gpu", "model", "points", "vs guess", "vs torch", "sole winner", "ties"):
+        t.add_column(col, justify="right" if col in ("points", "ties") else "left",
+                     no_wrap=col in ("gpu", "model", "stage", "dtype"))
+    for r in df.itertuples(index=False):
+        winner = r.most_often_sole_winner
+        t.add_row(*(str(getattr(r, c)) for c in varying), str(r.gpu), str(r.model), str(r.points),
+                  _gain(r.best_vs_guess, r.speedup_vs_guess, r.speedup_vs_guess_low, r.speedup_vs_guess_high),
+                  _gain(r.best_vs_torch, r.speedup_vs_torch, r.speedup_vs_torch_low, r.speedup_vs_torch_high),
+                  f"{winner} ({r.times_sole_winner})" if isinstance(winner, str) else "-", str(r.tied_points))
     return t
 
 
@@ -86,12 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     filters = Filters(**{k: tuple(v for item in getattr(args, k) for v in _values(item))
                          for k in ("stage", "gpu", "model", "algo")})
     options = Options(filters=filters, thresholds=Thresholds(args.cv_threshold, args.min_energy_window),
-                      predictor=not args.no_predictor, plots=not args.no_plots, max_train_rows=args.max_train_rows,
+                      predictor=args.predictor, plots=not args.no_plots, max_train_rows=args.max_train_rows,
                       threads=args.threads)
     console = Console()
     try:
-        with console.status("analysing ...", spinner="dots"):
-            outcome = run(roots, Path(args.out), options)
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                      transient=True) as bar:
+            task = bar.add_task("analysing", total=None)
+            outcome = run(roots, Path(args.out), options,
+                          progress=lambda step: bar.update(task, description=f"analysing: {step}"))
     except AnalysisError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -100,8 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     if pt is not None:
         console.print(pt)
     r = outcome.load
-    console.print(f"{len(outcome.tables['best'])} points compared; {r.repeated_points} measured more than once "
-                  f"(latest wins); {len(r.bad_files)} unreadable files skipped; {len(outcome.findings)} warnings.")
+    console.print(f"{len(outcome.tables['winners'])} points compared; {r.repeated_points} measured more than once "
+                  f"(latest wins); {len(r.bad_files)} unreadable files skipped; {len(outcome.findings)} warnings; "
+                  + ", ".join(f"{k} {v:.1f} s" for k, v in outcome.timings.items()) + ".")
     console.print(f"report: {outcome.report_md}  and  {outcome.report_html}")
     return 0
 

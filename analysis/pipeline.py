@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from analysis import checks, predictor, report, tables
+from analysis import answer, checks, findings, predictor, report, tables
 from analysis.errors import AnalysisError
 from analysis.load import Filters, LoadReport, Results, load, resolve_roots
 from analysis.specs import gpu_specs
@@ -23,10 +23,10 @@ log = logging.getLogger(__name__)
 class Options:
     filters: Filters = Filters()
     thresholds: checks.Thresholds = checks.Thresholds()
-    predictor: bool = True
+    predictor: bool = False  # opt-in (--predictor): minutes on a large tree, the rest takes seconds
     plots: bool = True
-    max_train_rows: int = 200_000
-    threads: int | None = None  # the predictor's OpenMP threads (None: all cores)
+    max_train_rows: int = 50_000
+    threads: int | None = None  # the predictor's OpenMP threads (None: the cores other work leaves free)
 
 
 @dataclass
@@ -48,10 +48,21 @@ def compute_tables(res: Results) -> dict[str, pd.DataFrame]:
     """Every answer table from resolved points and layers (pure)."""
     algos = tables.algorithms(res.points)
     best = tables.best(algos)
+    comp = answer.competitors(res.points)
+    sp = answer.speedups(comp)
+    speedup_summary = answer.speedup_summary(sp)
+    wins = answer.winners(comp)
+    layer_sp = answer.layer_speedups(res.layers)
     return {
+        "summary": answer.headline(speedup_summary, wins),
+        "competitors": comp,
+        "speedups": sp,
+        "speedup_summary": speedup_summary,
+        "winners": wins,
+        "layer_speedups": layer_sp,
+        "layer_speedup_summary": answer.layer_summary(layer_sp),
         "algorithms": algos,
         "best": best,
-        "summary": tables.speedup_summary(best),
         "edp": tables.edp(algos),
         "gpus": tables.gpu_pairs(algos),
         "layer_shapes": tables.layer_shapes(res.layers),
@@ -62,13 +73,20 @@ def compute_tables(res: Results) -> dict[str, pd.DataFrame]:
     }
 
 
+# Tables with a row per layer: Parquet only (a CSV of millions of rows costs more than the rest together).
+PARQUET_ONLY = frozenset({"layer_speedups"})
+
+
 def write_tables(frames: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
+    """Each table as Parquet, and as CSV for people unless it has a row per layer (PARQUET_ONLY)."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, df in frames.items():
         df.to_parquet(folder / f"{name}.parquet", index=False)
-        df.to_csv(folder / f"{name}.csv", index=False)
-        written += [folder / f"{name}.parquet", folder / f"{name}.csv"]
+        written.append(folder / f"{name}.parquet")
+        if name not in PARQUET_ONLY:
+            df.to_csv(folder / f"{name}.csv", index=False)
+            written.append(folder / f"{name}.csv")
     return written
 
 
@@ -83,47 +101,58 @@ def _check_out(roots: list[Path], out: Path) -> None:
         raise AnalysisError(f"--out {out} exists and is not a folder")
 
 
-def _timed(timings: dict[str, float], name: str, fn: Callable):
+Progress = Callable[[str], None]  # told what starts now ("tables", "predictor: fold 3 of 11 ...")
+
+
+def _timed(timings: dict[str, float], name: str, fn: Callable, progress: Progress):
+    progress(name)
     t = time.perf_counter()
     value = fn()
     timings[name] = time.perf_counter() - t
+    log.info("%s: %.2f s", name, timings[name])
     return value
 
 
-def run(roots: str | Path | Sequence[str | Path], out: str | Path, options: Options = Options()) -> Outcome:
-    """Analyse one results tree, or several as one (e.g. ``results`` and an imported ``results-legacy``)."""
+def run(roots: str | Path | Sequence[str | Path], out: str | Path, options: Options = Options(),
+        progress: Progress = lambda step: None) -> Outcome:
+    """Analyse one results tree, or several as one (e.g. ``results`` and an imported ``results-legacy``).
+    ``progress`` is called with each step's name as it starts (the CLI shows it)."""
     roots, out = resolve_roots(roots), Path(out)
     _check_out(roots, out)
     timings: dict[str, float] = {}
-    res = _timed(timings, "load", lambda: load(roots, options.filters))
-    frames = _timed(timings, "tables", lambda: compute_tables(res))
+    res = _timed(timings, "load", lambda: load(roots, options.filters), progress)
+    frames = _timed(timings, "tables", lambda: compute_tables(res), progress)
     found = checks.findings(res.points, res.report, options.thresholds)
     frames["warnings"] = found
     out.mkdir(parents=True, exist_ok=True)
-    files = write_tables(frames, out / "tables")
+    files = _timed(timings, "write tables", lambda: write_tables(frames, out / "tables"), progress)
+    specs = gpu_specs(roots, res.points["gpu"].unique())
 
     evaluations: list[predictor.Evaluation] = []
     if options.predictor:
         def fit() -> None:
-            specs = gpu_specs(roots, res.points["gpu"].unique())
             for frame in (predictor.layer_frame(res.layers, specs), predictor.energy_frame(res.points, specs)):
                 if len(frame.data) < predictor.MIN_TRAIN_ROWS:
                     log.info("predictor %s: %d rows, too few to fit", frame.name, len(frame.data))
                     continue
                 latency = frame.name == "latency"
                 ev = predictor.evaluate(frame, res.points if latency else None, res.layers if latency else None,
-                                        options.max_train_rows, options.threads)
+                                        options.max_train_rows, options.threads,
+                                        progress=lambda what: progress(f"predictor ({frame.name}): {what}"))
                 evaluations.append(ev)
+                progress(f"predictor ({frame.name}): final fit")
                 files.extend(predictor.fit_and_save(frame, ev, out / "predictor", options.max_train_rows,
                                                     options.threads))
-        _timed(timings, "predictor", fit)
+        _timed(timings, "predictor", fit, progress)
     metrics = pd.concat([e.metrics.assign(target=e.name) for e in evaluations if len(e.metrics)],
                         ignore_index=True) if any(len(e.metrics) for e in evaluations) else pd.DataFrame()
 
     figures: dict[str, Path] = {}
     if options.plots:
-        figures = _timed(timings, "plots", lambda: make_figures(frames, res, evaluations, out / "figures"))
+        figures = _timed(timings, "figures", lambda: make_figures(frames, res, evaluations, out / "figures", specs),
+                         progress)
 
+    progress("report")
     sections = build_sections(res, frames, found, evaluations, figures, options)
     title = f"Convolution algorithms: analysis of {res.report.root}"
     md, page = out / "report.md", out / "report.html"
@@ -133,22 +162,26 @@ def run(roots: str | Path | Sequence[str | Path], out: str | Path, options: Opti
 
 
 def make_figures(frames: dict[str, pd.DataFrame], res: Results, evaluations: list[predictor.Evaluation],
-                 folder: Path) -> dict[str, Path]:
+                 folder: Path, specs: dict | None = None) -> dict[str, Path]:
+    """Every figure (PNG + SVG beside it); a figure with nothing to draw is left out."""
     from analysis import plots
 
     figs: dict[str, Path | None] = {}
-    algos = frames["algorithms"]
-    groups = list(algos.groupby(["stage", "batch_size", "dtype"], observed=True))
+    comp = frames["competitors"]
+    summary = frames["speedup_summary"]
+    groups = list(comp.groupby(["stage", "batch_size", "dtype"], observed=True))
     for (stage, batch, dtype), grp in groups:
         tag = f"-{stage}-b{batch}-{dtype}" if len(groups) > 1 else ""
-        what = f"stage {stage}, batch {batch}, {dtype}"
-        figs[f"latency{tag}"] = plots.against_size(grp, "p50_ms", "p50 latency (ms)", folder / f"latency{tag}.png",
-                                                  f"Latency against input size ({what})")
-        figs[f"energy{tag}"] = plots.against_size(grp, "energy_j", "energy per inference (J)",
-                                                 folder / f"energy{tag}.png", f"Energy against input size ({what})")
-    figs["speedup"] = plots.speedup_heatmap(algos, folder / "speedup.png")
+        figs[f"ratio{tag}"] = plots.ratio_against_size(
+            grp, folder / f"ratio{tag}.png", f"Latency relative to guess (torch where guess is absent) against "
+                                             f"input size, 95% bands (stage {stage}, batch {batch}, {dtype})")
+    for ref in ("guess", "torch"):
+        figs[f"speedup-{ref}"] = plots.speedup_heatmap(summary, ref, folder / f"speedup-{ref}.png")
+    figs["energy-latency"], _ = plots.energy_latency(comp, folder / "energy-latency.png")
+    figs["roofline"] = plots.roofline(res.layers, specs or {}, folder / "roofline.png")
     figs["layers"] = plots.layer_breakdown(res.layers, folder / "layers.png")
     figs["support"] = plots.support_matrix(frames["support"], folder / "support.png")
+    figs["gpus"] = plots.gpu_comparison(frames["gpus"], folder / "gpus.png")
     for ev in evaluations:
         unit = "ms" if ev.name == "latency" else "J"
         figs[f"parity-{ev.name}"] = plots.parity(ev.predictions, folder / f"parity-{ev.name}.png", unit)
@@ -159,6 +192,35 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
                    evaluations: list[predictor.Evaluation], figures: dict[str, Path], options: Options) -> list[report.Section]:
     p = res.points
     S = report.Section
+    summary = S("Summary").text("Main findings (each names where its evidence is):")
+    summary.items(findings.findings(frames, p))
+    summary.text("Caveats of the data:")
+    summary.items(findings.caveats(p, options.thresholds.energy_window_s, options.thresholds.cv))
+
+    sp = frames["speedup_summary"]
+    the_answer = S("The answer").text(
+        "Speedup = reference p50 / algorithm p50 (> 1: faster than the reference), over cuDNN's heuristic (guess) "
+        "and over the framework's own convolution (torch). Per point the interval is the delta method on the two "
+        "medians' standard errors, from each row's summary statistics (its stored 95% interval of the median, "
+        "else sqrt(pi/2) std / sqrt(n)); per model the geometric mean over the points measured, with a 95% "
+        "interval from a two-level parametric bootstrap (resample the points, draw each from its own noise; "
+        "1000 replicates). A verdict is 'faster' or 'slower' only when the interval excludes 1, else 'tied'. "
+        "Algorithms known to run the same code are merged (same_path).")
+    the_answer.table(frames["summary"], "Per stage x gpu x model x dtype: the largest gain beyond noise over each "
+                     "reference, and how often there is a sole winner")
+    the_answer.image(figures.get("speedup-guess"), "Geometric-mean speedup over guess with 95% intervals")
+    if len(sp):
+        shown = sp.sort_values(["reference", "stage", "gpu", "model", "geomean_speedup"],
+                               ascending=[True, True, True, True, False])
+        the_answer.table(shown, "Per algorithm: geometric-mean speedup, 95% interval, verdicts per point "
+                                "(tables/speedup_summary.csv; per point: tables/speedups.csv)")
+    ls = frames["layer_speedup_summary"]
+    if len(ls):
+        the_answer.table(ls, "Per layer, against guess on the same layer at the same point: how many layers each "
+                             "algorithm runs faster / tied / slower beyond noise (tables/layer_speedups.parquet)")
+    for name, path in figures.items():
+        if name.startswith("ratio"):
+            the_answer.image(path, "Latency ratio to the reference against input size, 95% bands")
     coverage = S("Coverage").text(
         f"{len(p)} points: stages {_list(p['stage'])}; GPU types {_list(p['gpu'])} (devices {_list(p['device_name'])}); "
         f"models {_list(p['model'])}; algorithms {_list(p['algo'])}; input sizes {_list(p['input_size'])}; "
@@ -179,19 +241,16 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
     warnings.table(checks.summary(found), "Findings by kind")
     warnings.table(found, "Findings (tables/warnings.csv has all)")
 
-    b = frames["best"]
     fastest = S("Fastest algorithm").text(
-        "Per point (stage, gpu, model, input size, batch, dtype): the fastest algorithm by p50 among the points "
-        "that measured ok, its margin over the runner-up, and the speedup over torch (the framework's own "
-        "convolution) and over guess (cuDNN's heuristic). Speedup = reference p50 / best p50.")
-    fastest.table(frames["summary"], "Per model and gpu")
-    cols = ["stage", "gpu", "model", "input_size", "batch_size", "dtype", "best_algo", "best_p50_ms", "runner_up",
-            "margin", "speedup_vs_torch", "speedup_vs_guess", "best_energy_algo", "best_edp_algo"]
-    fastest.table(b[cols], "Per point (tables/best.csv also has every algorithm's p50)")
-    fastest.image(figures.get("speedup"), "Geometric-mean speedup over torch, algorithm x model")
-    for name, path in figures.items():
-        if name.startswith("latency"):
-            fastest.image(path, "p50 latency against input size, a panel per model x gpu")
+        "Per point (stage, gpu, model, input size, batch, dtype): the fastest code path by p50 among those that "
+        "measured ok, every path tied with it (95% intervals overlap: 'tie' when there is more than one), the "
+        "fastest path outside the tie and its margin, and whether guess and torch are the fastest or tied. "
+        "tables/best.csv keeps every algorithm's p50 and the least-energy and least-EDP algorithms.")
+    cols = ["stage", "gpu", "model", "input_size", "batch_size", "dtype", "winner", "fastest", "fastest_p50_ms",
+            "tied_with_fastest", "runner_up_beyond_noise", "margin_beyond_noise", "guess_is_fastest_or_tied",
+            "torch_is_fastest_or_tied"]
+    fastest.table(frames["winners"][cols], "Per point (tables/winners.csv)")
+    fastest.image(figures.get("speedup-torch"), "Geometric-mean speedup over torch with 95% intervals")
 
     gpus = S("GPUs compared").text(
         "Each pair of GPU types on the points both measured ok (same stage, model, algorithm, input size, batch, "
@@ -199,6 +258,7 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
         "second's (> 1: gpu_a slower); the same geometric mean for energy per inference where both have it.")
     if len(frames["gpus"]):
         gpus.table(frames["gpus"], "Matched points per pair of GPU types, per model and over all models")
+        gpus.image(figures.get("gpus"), "p50 ratio between GPU types per model, 95% bootstrap interval")
     else:
         gpus.text("Fewer than two GPU types measured the same points.")
 
@@ -210,6 +270,7 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
     oracle.table(o[["stage", "gpu", "model", "input_size", "batch_size", "best_algo", "best_p50_ms", "projected_ms",
                     "projected_speedup", "conv_speedup", "layers_switched", "layers", "oracle_mix"]])
     oracle.image(figures.get("layers"), "Sum of layer p50 per algorithm, stacked by layer kind (largest size)")
+    oracle.image(figures.get("roofline"), "Per-layer roofline: achieved TFLOP/s against arithmetic intensity")
 
     shapes = S("Layer shapes and support")
     ls = frames["layer_shapes"]
@@ -229,15 +290,14 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
     if len(e):
         energy.text("Energy per inference from NVML; energy-delay product EDP = energy (J) x p50 (s), lower is better.")
         energy.table(e[e["edp_rank"] == 1], "Least EDP per point")
-        for name, path in figures.items():
-            if name.startswith("energy"):
-                energy.image(path, "Energy per inference against input size")
+        energy.image(figures.get("energy-latency"), "Energy against latency relative to each point's best; filled: "
+                                                    "on the point's Pareto front")
     else:
         energy.text("No energy was measured in these results (CPU runs, or energy_window_s=0).")
 
     pred = S("Predictor")
     if not options.predictor:
-        pred.text("Not run (--no-predictor).")
+        pred.text("Not run (add --predictor to fit and evaluate it).")
     elif not evaluations:
         pred.text(f"Too little data to fit (fewer than {predictor.MIN_TRAIN_ROWS} rows).")
     for ev in evaluations:
@@ -260,7 +320,7 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
         pred.table(ev.folds, f"{ev.kind}: per fold")
         pred.items([f"skipped: {s}" for s in ev.skipped])
         pred.image(figures.get(f"parity-{ev.name}"), f"{ev.kind}: predicted against measured, held-out rows")
-    return [coverage, warnings, fastest, gpus, oracle, shapes, energy, pred]
+    return [summary, the_answer, coverage, warnings, fastest, gpus, oracle, shapes, energy, pred]
 
 
 def _list(s: pd.Series, limit: int = 12) -> str:

@@ -19,7 +19,9 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 DPI = 150
-STATUS_COLORS = {"ok": "#4daf4a", "fallback": "#ff7f00", "unsupported": "#e41a1c", "mixed": "#984ea3"}
+STATUS_COLORS = {"ok": "#4daf4a", "fallback": "#ff7f00", "unsupported": "#e41a1c", "mixed": "#984ea3",
+                 "not run": "#e6e6e6"}
+TIED = "#bdbdbd"
 MAX_SHAPES = 60
 
 plt.rcParams.update({"font.size": 9, "axes.titlesize": 9, "legend.fontsize": 8, "figure.dpi": DPI})
@@ -31,74 +33,12 @@ def _colors(algos: list[str]) -> dict[str, tuple]:
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
+    """The PNG (for the HTML report) and an SVG beside it (vector, for a paper)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    fig.savefig(path.with_suffix(".svg"), bbox_inches="tight")
     plt.close(fig)
     return path
-
-
-def _grid(rows: list[str], cols: list[str], w: float = 3.4, h: float = 2.6) -> tuple[plt.Figure, np.ndarray]:
-    fig, axes = plt.subplots(len(rows), len(cols), figsize=(w * len(cols) + 1.5, h * len(rows) + 0.6),
-                             squeeze=False, sharex=True)
-    return fig, axes
-
-
-def against_size(algos: pd.DataFrame, column: str, ylabel: str, path: Path, title: str) -> Path | None:
-    """``column`` (p50_ms or energy_j) against input size, a line per algorithm, a panel per model x gpu.
-    One batch size and dtype per figure (the caller splits by them)."""
-    df = algos[algos[column].notna()]
-    if df.empty:
-        return None
-    models, gpus = sorted(df["model"].unique()), sorted(df["gpu"].unique())
-    colors = _colors(list(algos["algo"].unique()))
-    fig, axes = _grid(models, gpus)
-    for i, model in enumerate(models):
-        for j, gpu in enumerate(gpus):
-            ax = axes[i, j]
-            panel = df[(df["model"] == model) & (df["gpu"] == gpu)]
-            for algo, line in panel.groupby("algo", observed=True):
-                line = line.sort_values("input_size")
-                ax.plot(line["input_size"], line[column], marker="o", ms=3, lw=1.2, label=algo, color=colors[algo])
-            ax.set_title(f"{model} · {gpu}")
-            ax.set_yscale("log")
-            ax.grid(True, which="both", alpha=0.3)
-            if j == 0:
-                ax.set_ylabel(ylabel)
-            if i == len(models) - 1:
-                ax.set_xlabel("input size (px)")
-    handles = [plt.Line2D([], [], color=c, marker="o", ms=3, label=a) for a, c in colors.items()
-               if a in set(df["algo"])]
-    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), title="algorithm")
-    fig.suptitle(title)
-    fig.tight_layout()
-    return _save(fig, path)
-
-
-def speedup_heatmap(algos: pd.DataFrame, path: Path) -> Path | None:
-    """Geometric-mean speedup over torch (all sizes and batches), algorithm x model, a panel per gpu."""
-    df = algos[algos["speedup_vs_torch"].notna() & (algos["algo"] != "torch")]
-    if df.empty:
-        return None
-    gpus = sorted(df["gpu"].unique())
-    fig, axes = plt.subplots(1, len(gpus), figsize=(1.2 + 0.9 * df["model"].nunique() * len(gpus) + 1.5,
-                                                    0.45 * df["algo"].nunique() + 1.8), squeeze=False)
-    vmax = float(np.nanmax(np.abs(np.log2(df["speedup_vs_torch"])))) or 1.0
-    algos, models = sorted(df["algo"].unique()), sorted(df["model"].unique())
-    for j, gpu in enumerate(gpus):
-        ax = axes[0, j]
-        g = df[df["gpu"] == gpu].assign(l=lambda d: np.log(d["speedup_vs_torch"]))
-        grid = g.pivot_table(index="algo", columns="model", values="l", aggfunc="mean", observed=True)
-        grid = np.exp(grid.reindex(index=algos, columns=models))
-        im = ax.imshow(np.log2(grid.to_numpy(dtype=float)), cmap="RdBu", vmin=-vmax, vmax=vmax, aspect="auto")
-        ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=45, ha="right")
-        ax.set_yticks(range(grid.shape[0]), grid.index if j == 0 else [""] * grid.shape[0])
-        for (r, c), v in np.ndenumerate(grid.to_numpy(dtype=float)):
-            if not math.isnan(v):
-                ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7)
-        ax.set_title(f"speedup over torch · {gpu}")
-    cbar = fig.colorbar(im, ax=axes[0, :].tolist(), shrink=0.8)
-    cbar.set_label("log2 speedup (geometric mean)")
-    return _save(fig, path)
 
 
 def layer_kind(layers: pd.DataFrame) -> pd.Series:
@@ -146,46 +86,6 @@ def layer_breakdown(layers: pd.DataFrame, path: Path) -> Path | None:
     return _save(fig, path)
 
 
-def support_matrix(support: pd.DataFrame, path: Path) -> Path | None:
-    """Algorithm x layer geometry per gpu, colored by status; the layer's input size is folded in ("mixed":
-    the status depends on it, or on the dtype). With many geometries, those where some algorithm is not ok
-    come first, up to MAX_SHAPES per panel (tables/support.csv has every shape and size)."""
-    if support.empty:
-        return None
-    from analysis.tables import shape_label
-
-    gpus = sorted(support["gpu"].unique())
-    order = list(STATUS_COLORS)
-    cmap = ListedColormap([STATUS_COLORS[s] for s in order])
-    s = support.assign(label=shape_label(support, size=False))
-    folded = s.groupby(["gpu", "label", "algo"], observed=True)["status"].agg(
-        lambda v: v.iloc[0] if v.nunique() == 1 else "mixed").reset_index()
-    panels = []
-    for gpu in gpus:
-        f = folded[folded["gpu"] == gpu]
-        bad = f.groupby("label")["status"].agg(lambda v: int((v != "ok").sum()))
-        shapes = bad.sort_values(ascending=False, kind="stable").index[:MAX_SHAPES].tolist()
-        grid = f[f["label"].isin(shapes)].pivot_table(index="label", columns="algo", values="status", aggfunc="first")
-        panels.append((gpu, grid.reindex(shapes), len(bad)))
-    height = max(len(g) for _, g, _ in panels)
-    width = max(g.shape[1] for _, g, _ in panels)
-    fig, axes = plt.subplots(1, len(gpus), figsize=((2.2 + 0.4 * width) * len(gpus) + 0.5, 0.2 * height + 2.0),
-                             squeeze=False)
-    for j, (gpu, grid, total) in enumerate(panels):
-        ax = axes[0, j]
-        codes = grid.apply(lambda col: col.map(lambda v: order.index(v) if isinstance(v, str) else np.nan))
-        ax.imshow(codes.to_numpy(dtype=float), cmap=cmap, vmin=-0.5, vmax=len(order) - 0.5, aspect="auto",
-                  interpolation="nearest")
-        ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=45, ha="right")
-        ax.set_yticks(range(grid.shape[0]), grid.index, fontsize=7 if len(grid) > 30 else 8)
-        shown = f" (first {len(grid)} of {total})" if total > len(grid) else ""
-        ax.set_title(f"support · {gpu}{shown}")
-    fig.legend(handles=[Patch(color=c, label=s) for s, c in STATUS_COLORS.items()], loc="upper center",
-               bbox_to_anchor=(0.5, 0.0), ncol=len(STATUS_COLORS))
-    fig.tight_layout()
-    return _save(fig, path)
-
-
 def parity(predictions: pd.DataFrame, path: Path, unit: str) -> Path | None:
     """Predicted against measured on held-out rows, a panel per split: boosted model and roofline baseline."""
     if predictions.empty:
@@ -209,5 +109,283 @@ def parity(predictions: pd.DataFrame, path: Path, unit: str) -> Path | None:
         ax.set_title(split)
         ax.grid(True, which="both", alpha=0.3)
     axes[0, 0].legend(loc="upper left", markerscale=3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+# -- the answer ---------------------------------------------------------------------------------------------
+def speedup_heatmap(summary: pd.DataFrame, reference: str, path: Path) -> Path | None:
+    """Geometric-mean speedup over ``reference``, model x algorithm, a panel per gpu (columns aligned across
+    panels, one colour scale). Each cell: the speedup and its 95% interval; a cell whose interval includes 1
+    is grey and says "tied" (not beyond noise)."""
+    df = summary[summary["reference"] == reference]
+    if df.empty:
+        return None
+    gpus = sorted(df["gpu"].astype(str).unique())
+    algos, models = sorted(df["algo"].astype(str).unique()), sorted(df["model"].astype(str).unique())
+    logs = np.log2(df["geomean_speedup"].astype(float))
+    vmax = float(np.nanmax(np.abs(logs))) or 1.0
+    cell_w, cell_h = 0.95, 0.42
+    fig, axes = plt.subplots(1, len(gpus), squeeze=False,
+                             figsize=(len(gpus) * (cell_w * len(algos) + 1.4) + 1.2, cell_h * len(models) + 1.6))
+    im = None
+    for j, gpu in enumerate(gpus):
+        ax = axes[0, j]
+        g = df[df["gpu"].astype(str) == gpu].assign(algo=lambda d: d["algo"].astype(str),
+                                                    model=lambda d: d["model"].astype(str))
+        g = g.groupby(["model", "algo"]).first()  # one dtype/stage per figure is the caller's job
+        grid = np.full((len(models), len(algos)), np.nan)
+        for (m, a), r in g.iterrows():
+            i, k = models.index(m), algos.index(a)
+            grid[i, k] = np.log2(r["geomean_speedup"]) if r["beyond_noise"] else np.nan
+            text = f"{r['geomean_speedup']:.2f}\n[{r['low']:.2f},{r['high']:.2f}]"
+            if not r["beyond_noise"]:
+                ax.add_patch(plt.Rectangle((k - 0.5, i - 0.5), 1, 1, color=TIED, zorder=0))
+                text = f"tied\n{r['geomean_speedup']:.2f}"
+            ax.text(k, i, text, ha="center", va="center", fontsize=6)
+        im = ax.imshow(grid, cmap="RdBu", vmin=-vmax, vmax=vmax, aspect="auto")
+        ax.set_xlim(-0.5, len(algos) - 0.5)
+        ax.set_ylim(len(models) - 0.5, -0.5)
+        ax.set_xticks(range(len(algos)), algos, rotation=45, ha="right")
+        ax.set_yticks(range(len(models)), models if j == 0 else [""] * len(models))
+        ax.set_title(gpu)
+    cbar = fig.colorbar(im, ax=axes[0, :].tolist(), shrink=0.8)
+    cbar.set_label(f"log2 speedup over {reference}")
+    fig.suptitle(f"Speedup over {reference} (geometric mean over sizes, 95% bootstrap interval; grey: tied)")
+    return _save(fig, path)
+
+
+def ratio_against_size(comp: pd.DataFrame, path: Path, title: str) -> Path | None:
+    """Latency relative to the reference (guess, or torch where guess was not measured) against input size:
+    a line per code path with its 95% band, a panel per model (rows) x gpu (columns), one y range for all.
+    Below 1: faster than the reference."""
+    if comp.empty:
+        return None
+    frames = []
+    for key, grp in comp.groupby(["gpu", "model"], observed=True):
+        present = set(grp["algo"])
+        ref = "guess" if "guess" in present else "torch" if "torch" in present else None
+        if ref is None:
+            continue
+        r = grp.loc[grp["algo"] == ref, ["input_size", "p50_ms", "log_se"]].rename(
+            columns={"p50_ms": "ref_ms", "log_se": "ref_se"})
+        m = grp.merge(r, on="input_size")
+        se = np.hypot(m["log_se"].fillna(0), m["ref_se"].fillna(0))
+        lr = np.log(m["p50_ms"] / m["ref_ms"])
+        frames.append(m.assign(ratio=np.exp(lr), low=np.exp(lr - 1.96 * se), high=np.exp(lr + 1.96 * se),
+                               reference=ref))
+    if not frames:
+        return None
+    df = pd.concat(frames, ignore_index=True)
+    df["gpu"], df["model"] = df["gpu"].astype(str), df["model"].astype(str)
+    models, gpus = sorted(df["model"].unique()), sorted(df["gpu"].unique())
+    colors = _colors(list(df["algo"].unique()))
+    fig, axes = plt.subplots(len(models), len(gpus), figsize=(3.3 * len(gpus) + 1.8, 2.3 * len(models) + 0.8),
+                             squeeze=False, sharex=True, sharey=True)
+    for i, model in enumerate(models):
+        for j, gpu in enumerate(gpus):
+            ax = axes[i, j]
+            panel = df[(df["model"] == model) & (df["gpu"] == gpu)]
+            if panel.empty:
+                ax.set_axis_off()
+                continue
+            for algo, line in panel.groupby("algo"):
+                line = line.sort_values("input_size")
+                ax.fill_between(line["input_size"], line["low"], line["high"], color=colors[algo], alpha=0.2, lw=0)
+                ax.plot(line["input_size"], line["ratio"], marker="o", ms=2.5, lw=1.1, color=colors[algo])
+            ax.axhline(1.0, color="black", lw=0.8, ls="--")
+            ax.set_yscale("log")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.set_title(f"{model} · {gpu} (÷ {panel['reference'].iloc[0]})")
+            if j == 0:
+                ax.set_ylabel("p50 / reference p50")
+            if i == len(models) - 1:
+                ax.set_xlabel("input size (px)")
+    handles = [plt.Line2D([], [], color=c, marker="o", ms=3, label=a) for a, c in colors.items()]
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), title="code path")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def pareto_front(rows: pd.DataFrame, group: list[str], latency: str = "p50_ms",
+                 energy: str = "energy_per_inference_j") -> pd.Series:
+    """True for the rows on their group's Pareto front: no other row of the group is faster and uses less
+    energy (among rows of equal latency, the least energy). Vectorised: sort by latency, then a row is on
+    the front when its energy is below every faster row's."""
+    order = rows.sort_values([*group, latency, energy])
+    running = order.groupby(group, observed=True, sort=False)[energy].cummin()
+    best_before = running.groupby([order[k] for k in group], observed=True, sort=False).shift(1).fillna(np.inf)
+    return (order[energy] < best_before).reindex(rows.index)
+
+
+def energy_latency(comp: pd.DataFrame, path: Path) -> tuple[Path | None, float]:
+    """Per (gpu, model) panel, every point x path placed relative to its point: p50 / the point's fastest
+    (x) against energy / the point's least energy (y). Filled markers are on their point's Pareto front
+    (no other path faster and more frugal). Returns the figure and the share of points whose fastest path
+    is also the least-energy one."""
+    df = comp[comp["energy_per_inference_j"].notna() & (comp["energy_per_inference_j"] > 0)].copy()
+    if df.empty:
+        return None, float("nan")
+    df["gpu"], df["model"] = df["gpu"].astype(str), df["model"].astype(str)
+    point = ["stage", "gpu", "model", "input_size", "batch_size", "dtype"]
+    g = df.groupby(point, observed=True)
+    df["x"] = df["p50_ms"] / g["p50_ms"].transform("min")
+    df["y"] = df["energy_per_inference_j"] / g["energy_per_inference_j"].transform("min")
+    df["front"] = pareto_front(df, point)
+    same = int((g["p50_ms"].idxmin() == g["energy_per_inference_j"].idxmin()).sum())
+    share = same / len(g)
+    panels = sorted(df.groupby(["gpu", "model"]).groups)
+    cols = min(4, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    colors = _colors(list(df["algo"].unique()))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols + 1.8, 2.8 * rows + 0.8), squeeze=False)
+    for n, (gpu, model) in enumerate(panels):
+        ax = axes[n // cols, n % cols]
+        p = df[(df["gpu"] == gpu) & (df["model"] == model)]
+        for algo, pts in p.groupby("algo"):
+            on = pts[pts["front"]]
+            off = pts[~pts["front"]]
+            ax.scatter(off["x"], off["y"], s=10, facecolors="none", edgecolors=colors[algo], lw=0.7, rasterized=True)
+            ax.scatter(on["x"], on["y"], s=12, color=colors[algo], rasterized=True)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.set_title(f"{model} · {gpu}")
+        ax.set_xlabel("p50 / fastest at the point")
+        ax.set_ylabel("energy / least at the point")
+    for n in range(len(panels), rows * cols):
+        axes[n // cols, n % cols].set_axis_off()
+    handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=a) for a, c in colors.items()]
+    handles += [plt.Line2D([], [], color="black", marker="o", ls="", label="on the point's Pareto front"),
+                plt.Line2D([], [], color="black", marker="o", ls="", markerfacecolor="none", label="dominated")]
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.suptitle(f"Energy against latency, relative to each point's best (fastest is also least-energy at "
+                 f"{share:.0%} of points)")
+    fig.tight_layout()
+    return _save(fig, path), share
+
+
+def roofline(layers: pd.DataFrame, specs: dict, path: Path, max_points: int = 20000) -> Path | None:
+    """Per gpu: each timed layer's achieved TFLOP/s against its arithmetic intensity (FLOPs / least bytes),
+    coloured by the algorithm that ran it, under the datasheet's roofs (the dtype's peak where the spec is
+    known). A random sample of ``max_points`` layers per panel where there are more."""
+    need = {"flops", "bytes", "p50_ms"}
+    if layers.empty or not need <= set(layers.columns):
+        return None
+    df = layers[layers["p50_ms"].notna() & (layers["p50_ms"] > 0) & (layers["flops"] > 0) & (layers["bytes"] > 0)]
+    if df.empty:
+        return None
+    df = df.assign(gpu=df["gpu"].astype(str), algo=df.get("algo_used", df["algo"]).fillna(df["algo"]).astype(str))
+    df = df.assign(ai=df["flops"] / df["bytes"], tflops=df["flops"] / (df["p50_ms"] * 1e9))
+    gpus = sorted(df["gpu"].unique())
+    colors = _colors(list(df["algo"].unique()))
+    fig, axes = plt.subplots(1, len(gpus), figsize=(4.2 * len(gpus) + 1.8, 3.6), squeeze=False)
+    from harness.measure.roofline import peak_tflops
+
+    for j, gpu in enumerate(gpus):
+        ax = axes[0, j]
+        p = df[df["gpu"] == gpu]
+        if len(p) > max_points:
+            p = p.sample(max_points, random_state=0)
+        for algo, pts in p.groupby("algo"):
+            ax.scatter(pts["ai"], pts["tflops"], s=3, alpha=0.5, color=colors[algo], rasterized=True)
+        spec = specs.get(gpu) or {}
+        bw = spec.get("mem_bw_gbs")
+        x = np.logspace(np.log10(p["ai"].min() / 2), np.log10(p["ai"].max() * 2), 100)
+        for dtype in sorted(p["dtype"].astype(str).unique()):
+            peak = peak_tflops(spec or None, dtype, None)
+            if peak and bw:
+                ax.plot(x, np.minimum(peak, bw * 1e9 * x / 1e12), color="black", lw=1)
+                ax.text(x[-1], peak, f"{dtype} peak {peak:g}", ha="right", va="bottom", fontsize=7)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.set_xlabel("arithmetic intensity (FLOP / byte)")
+        ax.set_ylabel("achieved TFLOP/s")
+        ax.set_title(gpu + ("" if bw else " (no datasheet: no roofs)"))
+    handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=a) for a, c in colors.items()]
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), title="ran the layer")
+    fig.suptitle("Per-layer roofline")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+SHAPE_ORDER = ["in_channels", "out_channels", "kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w",
+               "dilation_h", "dilation_w", "groups"]
+
+
+def support_matrix(support: pd.DataFrame, path: Path) -> Path | None:
+    """Layer geometry x algorithm per gpu, coloured by status; "not run" (grey) where that algorithm has no
+    row for a geometry the gpu did measure, distinct from "unsupported". Geometries sorted numerically
+    (channels, kernel, stride...), the same algorithm columns in every panel; with many geometries, those
+    where some algorithm is not ok come first, up to MAX_SHAPES per panel (tables/support.csv has all)."""
+    if support.empty:
+        return None
+    from analysis.tables import shape_label
+
+    order = list(STATUS_COLORS)
+    cmap = ListedColormap([STATUS_COLORS[s] for s in order])
+    s = support.assign(gpu=support["gpu"].astype(str), algo=support["algo"].astype(str))
+    folded = s.groupby(["gpu", *SHAPE_ORDER, "algo"], observed=True)["status"].agg(
+        lambda v: v.iloc[0] if v.nunique() == 1 else "mixed").reset_index()
+    algos = sorted(folded["algo"].unique())
+    gpus = sorted(folded["gpu"].unique())
+    panels = []
+    for gpu in gpus:
+        f = folded[folded["gpu"] == gpu]
+        grid = f.pivot_table(index=SHAPE_ORDER, columns="algo", values="status", aggfunc="first")
+        grid = grid.reindex(columns=algos).astype(object)
+        grid = grid.where(grid.notna(), "not run").sort_index()
+        bad = (grid != "ok").sum(axis=1)
+        total = len(grid)
+        if total > MAX_SHAPES:
+            keep = bad.sort_values(ascending=False, kind="stable").index[:MAX_SHAPES]
+            grid = grid.loc[grid.index.isin(keep)]
+        labels = shape_label(grid.index.to_frame(index=False), size=False).tolist()
+        panels.append((gpu, grid, labels, total))
+    height = max(len(g) for _, g, _, _ in panels)
+    fig, axes = plt.subplots(1, len(gpus), squeeze=False,
+                             figsize=(len(gpus) * (0.35 * len(algos) + 2.4) + 0.5, 0.19 * height + 1.9))
+    for j, (gpu, grid, labels, total) in enumerate(panels):
+        ax = axes[0, j]
+        codes = grid.apply(lambda col: col.map(order.index))
+        ax.imshow(codes.to_numpy(dtype=float), cmap=cmap, vmin=-0.5, vmax=len(order) - 0.5, aspect="auto",
+                  interpolation="nearest")
+        ax.set_xticks(range(len(algos)), algos, rotation=45, ha="right")
+        ax.set_yticks(range(len(labels)), labels, fontsize=7 if len(labels) > 30 else 8)
+        shown = f" (first {len(grid)} of {total} geometries)" if total > len(grid) else ""
+        ax.set_title(f"{gpu}{shown}")
+    fig.legend(handles=[Patch(color=c, label=s) for s, c in STATUS_COLORS.items()], loc="upper center",
+               bbox_to_anchor=(0.5, 0.0), ncol=len(STATUS_COLORS))
+    fig.suptitle("Support: what ran each layer geometry")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def gpu_comparison(pairs: pd.DataFrame, path: Path) -> Path | None:
+    """Per pair of GPU types and model: the geometric-mean p50 ratio (first / second) with its 95%
+    bootstrap interval; 1 = the same, > 1: the first is slower."""
+    if pairs.empty or "p50_ratio_low" not in pairs:
+        return None
+    df = pairs.assign(pair=pairs["gpu_a"].astype(str) + " / " + pairs["gpu_b"].astype(str),
+                      model=pairs["model"].astype(str))
+    pairs_list = sorted(df["pair"].unique())
+    models = sorted(df["model"].unique(), key=lambda m: (m == "(all)", m))
+    fig, axes = plt.subplots(1, len(pairs_list), figsize=(4.0 * len(pairs_list) + 0.8, 0.32 * len(models) + 1.4),
+                             squeeze=False, sharey=True)
+    for j, pair in enumerate(pairs_list):
+        ax = axes[0, j]
+        p = df[df["pair"] == pair].set_index("model").reindex(models)
+        y = np.arange(len(models))
+        err = np.vstack([p["geomean_p50_ratio"] - p["p50_ratio_low"], p["p50_ratio_high"] - p["geomean_p50_ratio"]])
+        ax.errorbar(p["geomean_p50_ratio"], y, xerr=err, fmt="o", ms=4, color="#377eb8", capsize=2)
+        ax.axvline(1.0, color="black", lw=0.8, ls="--")
+        ax.set_xscale("log")
+        ax.set_yticks(y, models)
+        ax.set_ylim(len(models) - 0.5, -0.5)
+        ax.grid(True, axis="x", which="both", alpha=0.3)
+        ax.set_xlabel(f"p50 ratio {pair} (> 1: {pair.split(' / ')[0]} slower)")
+    fig.suptitle("GPU types compared on matched points (geometric mean, 95% bootstrap interval)")
     fig.tight_layout()
     return _save(fig, path)

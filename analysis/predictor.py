@@ -19,6 +19,7 @@ Honest by construction:
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,6 +52,10 @@ POINT_NUMERIC = ["log_flops", "log_params", "size", "batch", "dtype_bytes", "con
                  *SPEC_FIELDS, "log_baseline"]
 CATEGORICAL = ["algo"]
 MIN_TRAIN_ROWS = 20
+# Beyond these, training rows are subsampled and test rows drawn as whole points (a model's every layer at a
+# size), so that the errors on held-out rows cost seconds, not minutes, on half a million layer rows.
+MAX_TRAIN_ROWS = 50_000
+MAX_TEST_ROWS = 50_000
 
 
 @dataclass
@@ -139,6 +144,18 @@ def energy_frame(points: pd.DataFrame, specs: dict[str, Spec | None]) -> Frame:
     return Frame("energy", "energy per inference (J)", f.reset_index(drop=True), list(POINT_NUMERIC))
 
 
+def free_cores() -> int:
+    """The cores this process may use that other work leaves free: the CPUs it may run on minus the
+    1-minute load average (rounded), at least 1. OpenMP threads beyond that spin against the other work
+    (on a 2-core login node with one core busy, two threads made the fit many times slower than one)."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return max(1, min(usable, round(usable - busy)))
+
+
 # -- the models ---------------------------------------------------------------------------------------------
 @dataclass
 class Baseline:
@@ -165,8 +182,8 @@ class Booster:
 
     numeric: list[str]
     categorical: list[str]
-    max_train_rows: int = 200_000
-    threads: int | None = None  # OpenMP threads for the trees (None: scikit-learn's default)
+    max_train_rows: int = MAX_TRAIN_ROWS
+    threads: int | None = None  # OpenMP threads for the trees (None: free_cores() when fitting)
     seed: int = 0
     baseline: Baseline = field(default_factory=Baseline)
     categories: dict[str, list[str]] = field(default_factory=dict)
@@ -196,14 +213,14 @@ class Booster:
             max_iter=300, learning_rate=0.1, max_leaf_nodes=31, min_samples_leaf=10,
             categorical_features=mask, early_stopping=False, random_state=self.seed,
         )
-        with threadpool_limits(self.threads):
+        with threadpool_limits(self.threads or free_cores()):
             self.model.fit(x, target)
         return self
 
     def predict(self, data: pd.DataFrame) -> np.ndarray:
         base = self.baseline.predict(data)
         x = self._matrix(data.assign(log_baseline=np.log10(base)))
-        with threadpool_limits(self.threads):
+        with threadpool_limits(self.threads or free_cores()):
             return base * np.exp(self.model.predict(x))
 
 
@@ -235,6 +252,19 @@ def folds(data: pd.DataFrame) -> list[Fold]:
             test = (data["gpu"] == g).to_numpy()
             out.append(Fold("leave-one-gpu-out", g, ~test, test))
     return out
+
+
+def sample_points(rows: pd.DataFrame, max_rows: int, seed: int = 0) -> pd.DataFrame:
+    """At most about ``max_rows`` rows, drawn as whole points (every layer of a model x algorithm at one size)
+    so that whole-model errors stay computable; all rows when there are fewer."""
+    if len(rows) <= max_rows:
+        return rows
+    key = [c for c in (*POINT, "algo_requested") if c in rows.columns]
+    ids = rows.groupby(key, observed=True, sort=False).ngroup().to_numpy()
+    sizes = np.bincount(ids)
+    order = np.random.default_rng(seed).permutation(len(sizes))
+    keep = order[np.cumsum(sizes[order]) <= max_rows]
+    return rows[np.isin(ids, keep)]
 
 
 def ape(pred: np.ndarray | pd.Series, true: np.ndarray | pd.Series) -> np.ndarray:
@@ -278,8 +308,9 @@ def _summarise(pred: pd.DataFrame, split: str, level: str) -> list[dict[str, Any
 
 
 def evaluate(frame: Frame, points: pd.DataFrame | None = None, layers: pd.DataFrame | None = None,
-             max_train_rows: int = 200_000, threads: int | None = None,
-             make: Callable[..., Booster] = Booster) -> Evaluation:
+             max_train_rows: int = MAX_TRAIN_ROWS, threads: int | None = None,
+             make: Callable[..., Booster] = Booster, progress: Callable[[str], None] = lambda what: None
+             ) -> Evaluation:
     """Fit on each fold's training rows, predict its test rows; errors pooled per split. For layer latency
     with ``points`` and ``layers`` given, also whole-model errors (sum of layers + measured remainder)."""
     data = frame.data
@@ -293,8 +324,9 @@ def evaluate(frame: Frame, points: pd.DataFrame | None = None, layers: pd.DataFr
             what = {"leave-one-model-out": "two models", "extrapolation": "two input sizes",
                     "leave-one-gpu-out": "two GPU types"}[split]
             skipped.append(f"{frame.kind}: {split} needs {what}")
-    for fold in all_folds:
-        train, test = data[fold.train], data[fold.test]
+    for i, fold in enumerate(all_folds, 1):
+        progress(f"fold {i} of {len(all_folds)}, {fold.split} {fold.held_out}")
+        train, test = data[fold.train], sample_points(data[fold.test], MAX_TEST_ROWS)
         if len(train) < MIN_TRAIN_ROWS or test.empty:
             skipped.append(f"{frame.kind}: {fold.split} {fold.held_out}: {len(train)} training rows")
             continue
@@ -339,7 +371,7 @@ def whole_model(pred: pd.DataFrame, points: pd.DataFrame, layers: pd.DataFrame) 
 
 
 # -- the saved model ----------------------------------------------------------------------------------------
-def fit_and_save(frame: Frame, evaluation: Evaluation, out: Path, max_train_rows: int = 200_000,
+def fit_and_save(frame: Frame, evaluation: Evaluation, out: Path, max_train_rows: int = MAX_TRAIN_ROWS,
                  threads: int | None = None) -> list[Path]:
     """Fit on every row and save the model (pickle), its metrics (JSON, CSV) and the data it saw (Parquet)."""
     import json

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.uncertainty import bootstrap_geomean, interval, log_se, ratio_interval
+
 # One point of the comparison: every algorithm measured here competes.
 POINT = ["stage", "gpu", "model", "input_size", "batch_size", "dtype"]
 GEOMETRY = [
@@ -41,7 +43,7 @@ def algorithms(points: pd.DataFrame) -> pd.DataFrame:
     df = points[[*POINT, "algo", "status", "p50_ms", "energy_per_inference_j"]].rename(
         columns={"energy_per_inference_j": "energy_j"})
     ok = df["status"] == "ok"
-    df = df.assign(p50_ms=df["p50_ms"].where(ok), energy_j=df["energy_j"].where(ok))
+    df = df.assign(p50_ms=df["p50_ms"].where(ok), energy_j=df["energy_j"].where(ok), log_se=log_se(points))
     df["edp_js"] = df["energy_j"] * df["p50_ms"] / 1e3
     for ref in BASELINES:
         refs = df.loc[(df["algo"] == ref) & df["p50_ms"].notna(), [*POINT, "p50_ms"]]
@@ -127,38 +129,59 @@ def support(layers: pd.DataFrame) -> pd.DataFrame:
 
 def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     """The per-layer oracle per point: every layer run by its own fastest algorithm (among those timed at
-    that layer), against the best single algorithm. ``projected_ms`` = the best algorithm's non-conv
-    remainder (its p50 minus its layers' sum, floored at 0) + the oracle's layer sum; ``projected_speedup``
-    = best p50 / projected_ms; ``conv_speedup`` compares the layer sums alone."""
+    that layer), against the best single algorithm, switching a layer only beyond noise: the candidate's
+    95% interval must lie wholly below the best algorithm's own interval on that layer (intervals from the
+    rows' summary statistics, analysis.uncertainty; a row without them counts as exact). A tie keeps the
+    best algorithm's layer, so the projection is not the minimum of noisy draws. ``projected_ms`` = the best
+    algorithm's non-conv remainder (its p50 minus its layers' sum, floored at 0) + the oracle's layer sum;
+    ``projected_speedup`` = best p50 / projected_ms with a 95% interval (the two medians and the layer sums'
+    standard errors, independent); ``conv_speedup`` compares the layer sums alone."""
     ok = points[(points["status"] == "ok") & points["p50_ms"].notna()]
-    top = ok.sort_values([*POINT, "p50_ms", "algo"]).drop_duplicates(POINT)[[*POINT, "algo", "p50_ms"]]
-    top = top.rename(columns={"algo": "best_algo", "p50_ms": "best_p50_ms"})
-    cols = [*POINT, "algo", "layer_index", "p50_ms"]
-    lay = layers.loc[layers["p50_ms"].notna(), cols]
+    ok = ok.assign(log_se=log_se(ok))
+    top = ok.sort_values([*POINT, "p50_ms", "algo"]).drop_duplicates(POINT)[[*POINT, "algo", "p50_ms", "log_se"]]
+    top = top.rename(columns={"algo": "best_algo", "p50_ms": "best_p50_ms", "log_se": "best_log_se"})
+    cols = [*POINT, "algo", "layer_index", "p50_ms"] + [c for c in ("std_ms", "n") if c in layers.columns]
+    lay = layers.loc[layers["p50_ms"].notna(), [*cols, "status"]]
+    se = log_se(lay).fillna(0.0)
+    lo, hi = interval(np.log(lay["p50_ms"].astype(float)), se)
+    lay = lay[[*POINT, "algo", "layer_index", "p50_ms", "status"]].assign(lo=lo, hi=hi, abs_se=lay["p50_ms"] * se)
     best_layers = lay.merge(top.rename(columns={"best_algo": "algo"})[[*POINT, "algo"]], on=[*POINT, "algo"])
-    cand = timed(layers, cols).sort_values([*POINT, "layer_index", "p50_ms", "algo"])
+    cand = lay[lay["status"] == "ok"].sort_values([*POINT, "layer_index", "p50_ms", "algo"])
     cand = cand.drop_duplicates([*POINT, "layer_index"]).rename(
-        columns={"algo": "oracle_algo", "p50_ms": "oracle_ms"})
+        columns={"algo": "oracle_algo", "p50_ms": "cand_ms", "lo": "cand_lo", "hi": "cand_hi",
+                 "abs_se": "cand_abs_se"})[[*POINT, "layer_index", "oracle_algo", "cand_ms", "cand_hi", "cand_abs_se"]]
     per_layer = best_layers.merge(cand, on=[*POINT, "layer_index"], how="left")
-    per_layer["switched"] = per_layer["oracle_algo"].notna() & (per_layer["oracle_algo"] != per_layer["algo"])
-    per_layer["uncovered"] = per_layer["oracle_ms"].isna()
+    faster = per_layer["oracle_algo"].notna() & (per_layer["oracle_algo"].astype(object) != per_layer["algo"].astype(object))
+    per_layer["switched"] = faster & (per_layer["cand_hi"] < per_layer["lo"])
+    per_layer["kept_tied"] = faster & ~per_layer["switched"]
+    per_layer["uncovered"] = per_layer["cand_ms"].isna()
+    per_layer["oracle_ms"] = per_layer["cand_ms"].where(per_layer["switched"], per_layer["p50_ms"])
+    per_layer.loc[per_layer["uncovered"], "oracle_ms"] = np.nan
+    per_layer["oracle_var"] = per_layer["cand_abs_se"].where(per_layer["switched"], per_layer["abs_se"]) ** 2
+    per_layer["chosen"] = per_layer["oracle_algo"].astype(object).where(per_layer["switched"],
+                                                                         per_layer["algo"].astype(object))
     g = per_layer.groupby(POINT, observed=True)
     sums = pd.DataFrame({
         "layers": g.size(),
         "best_conv_ms": g["p50_ms"].sum(),
         "oracle_conv_ms": g["oracle_ms"].sum(min_count=1),
+        "oracle_var": g["oracle_var"].sum(),
         "uncovered_layers": g["uncovered"].sum(),
         "layers_switched": g["switched"].sum(),
+        "layers_kept_tied": g["kept_tied"].sum(),
     }).reset_index()
     out = top.merge(sums, on=POINT, how="inner")
     out.loc[out["uncovered_layers"] > 0, "oracle_conv_ms"] = np.nan
     out["remainder_ms"] = (out["best_p50_ms"] - out["best_conv_ms"]).clip(lower=0.0)
     out["projected_ms"] = out["remainder_ms"] + out["oracle_conv_ms"]
-    out["projected_speedup"] = out["best_p50_ms"] / out["projected_ms"]
+    proj_se = np.sqrt(out.pop("oracle_var")) / out["projected_ms"]
+    r = ratio_interval(out["best_p50_ms"], out.pop("best_log_se").fillna(0), out["projected_ms"], proj_se)
+    out["projected_speedup"], out["projected_low"], out["projected_high"] = r.ratio, r.low, r.high
     out["conv_speedup"] = out["best_conv_ms"] / out["oracle_conv_ms"]
-    mix = per_layer.dropna(subset=["oracle_algo"]).groupby([*POINT, "oracle_algo"], observed=True).size()
-    mix = mix.reset_index(name="k").sort_values([*POINT, "k", "oracle_algo"], ascending=[True] * len(POINT) + [False, True])
-    mix["part"] = mix["oracle_algo"].astype(str) + ":" + mix["k"].astype(str)
+    chosen = per_layer[~per_layer["uncovered"]]
+    mix = chosen.groupby([*POINT, "chosen"], observed=True).size()
+    mix = mix.reset_index(name="k").sort_values([*POINT, "k", "chosen"], ascending=[True] * len(POINT) + [False, True])
+    mix["part"] = mix["chosen"].astype(str) + ":" + mix["k"].astype(str)
     labels = mix.groupby(POINT, observed=True)["part"].agg(", ".join).rename("oracle_mix").reset_index()
     out = out.merge(labels, on=POINT, how="left")
     return out.sort_values(POINT).reset_index(drop=True)
@@ -198,32 +221,18 @@ def _status_order(s: str) -> tuple[int, str]:
     return (STATUSES.index(s) if s in STATUSES else len(STATUSES), s)
 
 
-def speedup_summary(best_table: pd.DataFrame) -> pd.DataFrame:
-    """Per stage x gpu x model: the algorithm most often best, and the geometric-mean speedup of the best
-    algorithm over torch across the sizes and batches measured."""
-    rows = []
-    for key, grp in best_table.groupby(["stage", "gpu", "model"], observed=True):
-        wins = grp["best_algo"].dropna().astype(str).value_counts()
-        sp = grp["speedup_vs_torch"].dropna()
-        rows.append({
-            "stage": key[0], "gpu": key[1], "model": key[2], "points": len(grp),
-            "most_often_best": wins.index[0] if len(wins) else None,
-            "times_best": int(wins.iloc[0]) if len(wins) else 0,
-            "geomean_speedup_vs_torch": float(np.exp(np.log(sp).mean())) if len(sp) else np.nan,
-            "max_speedup_vs_torch": float(sp.max()) if len(sp) else np.nan,
-        })
-    return pd.DataFrame(rows)
-
-
 def gpu_pairs(algos: pd.DataFrame) -> pd.DataFrame:
     """Each pair of GPU types compared on the points both measured ok (same stage, model, algorithm, input
-    size, batch, dtype): how many, how often the first is slower, and the geometric mean, min and max of
-    its p50 over the second's (> 1: the first is slower); the same ratio for energy where both have it.
+    size, batch, dtype): how many, how often the first is slower, and the geometric mean (with its 95%
+    bootstrap interval, analysis.uncertainty), min and max of its p50 over the second's (> 1: the first is
+    slower); the same ratio for energy where both have it.
     One row per stage x pair x model, and one per stage x pair over every model (model "(all)")."""
     cols = ["stage", "gpu_a", "gpu_b", "model", "matched", "a_slower", "a_slower_share", "geomean_p50_ratio",
-            "min_p50_ratio", "max_p50_ratio", "energy_matched", "geomean_energy_ratio"]
+            "p50_ratio_low", "p50_ratio_high", "min_p50_ratio", "max_p50_ratio", "energy_matched",
+            "geomean_energy_ratio"]
     key = [c for c in POINT if c != "gpu"] + ["algo"]
-    ok = algos.loc[algos["p50_ms"].notna(), [*key, "gpu", "p50_ms", "energy_j"]].copy()
+    algos = algos if "log_se" in algos else algos.assign(log_se=np.nan)
+    ok = algos.loc[algos["p50_ms"].notna(), [*key, "gpu", "p50_ms", "energy_j", "log_se"]].copy()
     ok["gpu"] = ok["gpu"].astype(str)
     gpus = sorted(ok["gpu"].unique())
     frames = []
@@ -233,6 +242,7 @@ def gpu_pairs(algos: pd.DataFrame) -> pd.DataFrame:
             if m.empty:
                 continue
             m = m.assign(gpu_a=a, gpu_b=b, log_ratio=np.log(m["p50_ms_a"] / m["p50_ms_b"]),
+                         ratio_se=np.hypot(m["log_se_a"], m["log_se_b"]),
                          log_energy=np.log(m["energy_j_a"] / m["energy_j_b"]))
             frames += [m, m.assign(model="(all)")]
     if not frames:
@@ -247,5 +257,8 @@ def gpu_pairs(algos: pd.DataFrame) -> pd.DataFrame:
     out["geomean_p50_ratio"] = np.exp(out["mean_log"])
     out["min_p50_ratio"], out["max_p50_ratio"] = np.exp(out["min_log"]), np.exp(out["max_log"])
     out["geomean_energy_ratio"] = np.exp(out["mean_log_energy"])
+    intervals = [bootstrap_geomean(grp["log_ratio"].to_numpy(), grp["ratio_se"].to_numpy(), seed=i)[1:]
+                 for i, (_, grp) in enumerate(g)]
+    out["p50_ratio_low"], out["p50_ratio_high"] = zip(*intervals) if intervals else ((), ())
     out["model"] = pd.Categorical(out["model"], sorted(out["model"].unique(), key=lambda s: (s == "(all)", s)))
     return out.sort_values(["stage", "gpu_a", "gpu_b", "model"])[cols].reset_index(drop=True)

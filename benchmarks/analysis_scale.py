@@ -57,7 +57,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="runs of each timed stage (median reported)")
     ap.add_argument("--plots", action="store_true", help="also time the figures")
     ap.add_argument("--predictor", action="store_true", help="also time the predictor's evaluation and fit")
-    ap.add_argument("--max-train-rows", type=int, default=200_000, help="the predictor's training subsample")
+    ap.add_argument("--max-train-rows", type=int, default=predictor.MAX_TRAIN_ROWS, help="the predictor's training subsample")
     ap.add_argument("--threads", type=int, default=None, help="the predictor's OpenMP threads")
     args = ap.parse_args()
     console = Console()

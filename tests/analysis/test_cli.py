@@ -29,7 +29,7 @@ def real_tree(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def analysed(real_tree, tmp_path_factory):
     out = tmp_path_factory.mktemp("out") / "analysis"
-    done = run_cli(str(real_tree), "--out", str(out), "--threads", "1", module="analysis")
+    done = run_cli(str(real_tree), "--out", str(out), "--predictor", "--threads", "1", module="analysis")
     assert done.returncode == 0, done.stderr[-3000:]
     return out, done
 
@@ -37,18 +37,25 @@ def analysed(real_tree, tmp_path_factory):
 def test_end_to_end_writes_report_tables_figures_and_predictor(analysed):
     out, done = analysed
     assert f"report: {out / 'report.md'}" in done.stdout.replace("\n", "")
-    assert "Fastest algorithm per model and gpu" in done.stdout
+    assert "Largest gain beyond noise" in done.stdout
     assert "resnet18" in done.stdout and "mobilenet_v2" in done.stdout
-    for name in ("latency", "speedup", "layers", "support", "parity-latency"):
+    for name in ("ratio", "speedup-torch", "layers", "roofline", "support", "parity-latency"):
         png = out / "figures" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
-    assert not (out / "figures" / "energy.png").exists()  # no energy on the CPU: no empty figure
-    for table in ("algorithms", "best", "edp", "layer_shapes", "support", "oracle", "coverage", "failures",
-                  "warnings", "summary"):
+        assert (out / "figures" / f"{name}.svg").read_text().lstrip().startswith("<?xml"), name
+    assert not (out / "figures" / "energy-latency.png").exists()  # no energy on the CPU: no empty figure
+    assert not (out / "figures" / "speedup-guess.png").exists()  # guess is a GPU algorithm
+    for table in ("summary", "speedups", "speedup_summary", "winners", "layer_speedup_summary", "algorithms",
+                  "best", "edp", "layer_shapes", "support", "oracle", "coverage", "failures", "warnings"):
         assert (out / "tables" / f"{table}.parquet").is_file() and (out / "tables" / f"{table}.csv").is_file()
     best = pd.read_parquet(out / "tables" / "best.parquet")
     assert len(best) == 4 and set(best["best_algo"]) <= {"torch", "gemm"}
     assert (best["algos_ok"] == 2).all()
+    speedups = pd.read_parquet(out / "tables" / "speedups.parquet")
+    assert len(speedups) == 4 and set(speedups["algo"]) == {"gemm"} and set(speedups["reference"]) == {"torch"}
+    assert ((speedups["speedup_low"] <= speedups["speedup"]) & (speedups["speedup"] <= speedups["speedup_high"])).all()
+    winners = pd.read_parquet(out / "tables" / "winners.parquet")
+    assert len(winners) == 4 and set(winners["winner"]) <= {"torch", "gemm", "tie"}
     oracle = pd.read_parquet(out / "tables" / "oracle.parquet")
     assert (oracle["layers"] == oracle["model"].map({"resnet18": 20, "mobilenet_v2": 52})).all()
     assert (out / "predictor" / "latency.pkl").is_file() and (out / "predictor" / "latency-metrics.json").is_file()
@@ -57,9 +64,10 @@ def test_end_to_end_writes_report_tables_figures_and_predictor(analysed):
 def test_report_markdown_and_self_contained_html(analysed):
     out, _ = analysed
     md = (out / "report.md").read_text()
-    for heading in ("## Coverage", "## Warnings", "## Fastest algorithm", "## Per-layer oracle",
-                    "## Layer shapes and support", "## Energy", "## Predictor"):
-        assert heading in md
+    headings = ["## Summary", "## The answer", "## Coverage", "## Warnings", "## Fastest algorithm",
+                "## Per-layer oracle", "## Layer shapes and support", "## Energy", "## Predictor"]
+    assert [md.index(h) for h in headings] == sorted(md.index(h) for h in headings)  # the summary comes first
+    assert "Scope: 8 points" in md and "Caveats of the data:" in md
     assert "latest wins: 0 points were measured more than once" in md
     for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
         assert (out / link).is_file(), link
@@ -70,13 +78,20 @@ def test_report_markdown_and_self_contained_html(analysed):
     assert "src='figures/" not in html and 'src="figures/' not in html
 
 
+def test_the_predictor_is_opt_in(real_tree, tmp_path):
+    out = tmp_path / "out"
+    assert main([str(real_tree), "--out", str(out), "--no-plots"]) == 0
+    assert not (out / "predictor").exists()
+    assert "Not run (add --predictor" in (out / "report.md").read_text()
+
+
 def test_repeated_run_is_resolved_latest_wins(real_tree, tmp_path):
     root = tmp_path / "results"
     shutil.copytree(real_tree, root)
     done = run_cli("model=resnet18", "algo=torch", "remeasure=true", *TINY, f"results_dir={root}")
     assert done.returncode == 0, done.stderr[-3000:]
     out = tmp_path / "out"
-    assert main([str(root), "--out", str(out), "--no-predictor", "--no-plots"]) == 0
+    assert main([str(root), "--out", str(out), "--no-plots"]) == 0
     md = (out / "report.md").read_text()
     assert "latest wins: 2 points were measured more than once; 2 older point rows and 40 older layer rows" in md
 

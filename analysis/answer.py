@@ -1,0 +1,202 @@
+"""The question the harness exists for: how much faster than cuDNN's own choice (``guess``) and than the
+framework (``torch``) is each algorithm, and is the difference beyond noise?
+
+Pure functions from the resolved points/layers to DataFrames (statistics in ``analysis.uncertainty``):
+
+- ``competitors``: one row per point x code path that measured ok, with its p50's 95% interval. Algorithms
+  known to run the same code (the old system's ``implicit_gemm`` ran cuDNN's heuristic, flag
+  ``algo_is_heuristic_choice``) are merged into that path and named in ``same_path``, never two winners.
+- ``speedups``: per point x algorithm, speedup = reference p50 / algorithm p50, its 95% interval (delta
+  method on the two medians' standard errors) and a verdict: ``faster``/``slower`` when the interval
+  excludes 1, else ``tied``.
+- ``speedup_summary``: per (stage, gpu, model, dtype, algorithm, reference): the geometric-mean speedup over
+  the points measured, with a 95% interval from the two-level parametric bootstrap, and how many points
+  were faster / tied / slower.
+- ``winners``: per point the fastest path and every path tied with it (95% intervals overlap); a point
+  whose fastest is tied with others has no sole winner.
+- ``layer_speedups``: per layer row, the speedup over the reference's run of the same layer at the same
+  point, with its interval and verdict (layer rows carry mean/std/n: standard errors from those).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.tables import POINT
+from analysis.uncertainty import bootstrap_geomean, interval, log_se, ratio_interval, tied_with_fastest
+
+REFERENCES = ("guess", "torch")
+# Legacy flag -> the code path such rows really ran.
+SAME_PATH_FLAGS = {"algo_is_heuristic_choice": "guess"}
+VERDICTS = ("faster", "tied", "slower")
+
+
+def _flagged(flags: pd.Series, flag: str) -> pd.Series:
+    return flags.map(lambda f: f is not None and not (isinstance(f, float)) and flag in list(f)).astype(bool)
+
+
+def with_interval(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` plus ``log_se`` and the p50's 95% interval ``low_ms``/``high_ms`` (the stored distribution-free
+    interval where the row has one, else normal on the log scale from ``log_se``)."""
+    se = log_se(rows)
+    lo, hi = interval(np.log(rows["p50_ms"].astype(float)), se)
+    out = rows.assign(log_se=se, low_ms=lo, high_ms=hi)
+    if {"ci95_low_ms", "ci95_high_ms"} <= set(rows.columns):
+        stored = rows["ci95_low_ms"].notna() & rows["ci95_high_ms"].notna()
+        out.loc[stored, "low_ms"] = rows.loc[stored, "ci95_low_ms"]
+        out.loc[stored, "high_ms"] = rows.loc[stored, "ci95_high_ms"]
+    return out
+
+
+def competitors(points: pd.DataFrame) -> pd.DataFrame:
+    """One row per point x code path among the ok points (see the module docstring)."""
+    cols = [c for c in (*POINT, "algo", "p50_ms", "ci95_low_ms", "ci95_high_ms", "std_ms", "n",
+                        "energy_per_inference_j", "legacy_flags") if c in points.columns]
+    ok = points.loc[(points["status"] == "ok") & points["p50_ms"].notna(), cols].copy()
+    ok["algo"] = ok["algo"].astype(str)
+    ok["path"] = ok["algo"]
+    if "legacy_flags" in ok:
+        for flag, path in SAME_PATH_FLAGS.items():
+            ok.loc[_flagged(ok["legacy_flags"], flag), "path"] = path
+        ok = ok.drop(columns="legacy_flags")
+    # Where a path has several rows at a point, the row of the algorithm named like the path measures it.
+    ok["_own"] = ok["algo"] == ok["path"]
+    ok = ok.sort_values([*POINT, "path", "_own", "algo"], ascending=[True] * (len(POINT) + 1) + [False, True])
+    merged = ok[~ok["_own"]]  # few rows: the per-group join stays cheap on a million points
+    others = merged.groupby([*POINT, "path"], observed=True, sort=False)["algo"].agg(
+        lambda a: ",".join(sorted(set(a)))).rename("same_path")
+    ok = ok.drop_duplicates([*POINT, "path"]).drop(columns="_own")
+    ok = ok.merge(others.reset_index(), on=[*POINT, "path"], how="left")
+    ok["same_path"] = ok["same_path"].fillna("")
+    ok["algo"] = ok.pop("path")
+    return with_interval(ok).reset_index(drop=True)
+
+
+def _verdict(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    return np.select([low > 1, high < 1], ["faster", "slower"], "tied")
+
+
+def speedups(comp: pd.DataFrame, references: tuple[str, ...] = REFERENCES) -> pd.DataFrame:
+    """Per point x algorithm x reference measured at that point: speedup, 95% interval and verdict."""
+    frames = []
+    for ref in references:
+        r = comp.loc[comp["algo"] == ref, [*POINT, "p50_ms", "log_se"]]
+        if r.empty:
+            continue
+        m = comp[comp["algo"] != ref].merge(r.rename(columns={"p50_ms": "ref_p50_ms", "log_se": "ref_log_se"}),
+                                            on=POINT)
+        s = ratio_interval(m["ref_p50_ms"], m["ref_log_se"].fillna(0), m["p50_ms"], m["log_se"].fillna(0))
+        frames.append(m.assign(reference=ref, speedup=s.ratio, speedup_low=s.low, speedup_high=s.high,
+                               ratio_log_se=s.log_se, verdict=_verdict(s.low, s.high)))
+    cols = [*POINT, "algo", "same_path", "reference", "p50_ms", "ref_p50_ms", "speedup", "speedup_low",
+            "speedup_high", "ratio_log_se", "verdict"]
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(frames, ignore_index=True)[cols]
+
+
+def speedup_summary(sp: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Geometric-mean speedup per (stage, gpu, model, dtype, algo, reference) over sizes and batches, with a
+    bootstrap 95% interval, and the verdict counts; ``beyond_noise`` says whether the interval excludes 1."""
+    key = ["stage", "gpu", "model", "dtype", "algo", "reference"]
+    cols = [*key, "points", "geomean_speedup", "low", "high", "beyond_noise", *VERDICTS]
+    if sp.empty:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    lr = np.log(sp["speedup"].to_numpy(dtype=float))
+    se = sp["ratio_log_se"].to_numpy(dtype=float)
+    for i, (k, idx) in enumerate(sp.groupby(key, observed=True, sort=True).indices.items()):
+        g, lo, hi = bootstrap_geomean(lr[idx], se[idx], seed=seed + i)
+        counts = pd.Series(sp["verdict"].to_numpy()[idx]).value_counts()
+        rows.append({**dict(zip(key, k)), "points": len(idx), "geomean_speedup": g, "low": lo, "high": hi,
+                     "beyond_noise": bool(lo > 1 or hi < 1), **{v: int(counts.get(v, 0)) for v in VERDICTS}})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def winners(comp: pd.DataFrame) -> pd.DataFrame:
+    """Per point: the fastest path, every path tied with it, whether it is the sole winner, the margin over
+    the fastest path outside the tie (the runner-up beyond noise), and where guess and torch stand."""
+    c = comp.copy()
+    c["tied"] = tied_with_fastest(c["p50_ms"], c["low_ms"], c["high_ms"], [c[k] for k in POINT])
+    c = c.sort_values([*POINT, "p50_ms", "algo"])
+    g = c.groupby(POINT, observed=True, sort=False)
+    first = g.nth(0).set_index(POINT)
+    tie = c[c["tied"]].groupby(POINT, observed=True, sort=False)["algo"].agg(lambda a: ", ".join(sorted(a)))
+    n_tied = c[c["tied"]].groupby(POINT, observed=True, sort=False).size()
+    outside = c[~c["tied"]].groupby(POINT, observed=True, sort=False).nth(0).set_index(POINT)
+    out = pd.DataFrame(index=first.index)
+    out["fastest"] = first["algo"]
+    out["fastest_p50_ms"] = first["p50_ms"]
+    out["tied_with_fastest"] = tie
+    out["n_tied"] = n_tied
+    out["sole_winner"] = out["n_tied"] == 1
+    out["winner"] = np.where(out["sole_winner"], out["fastest"], "tie")
+    out["runner_up_beyond_noise"] = outside["algo"]
+    out["margin_beyond_noise"] = outside["p50_ms"] / first["p50_ms"] - 1
+    out["algos"] = g.size()
+    for ref in REFERENCES:
+        r = c[c["algo"] == ref].set_index(POINT)
+        out[f"{ref}_is_fastest_or_tied"] = r["tied"].reindex(out.index)
+    return out.reset_index().sort_values(POINT).reset_index(drop=True)
+
+
+def layer_speedups(layers: pd.DataFrame, reference: str = "guess") -> pd.DataFrame:
+    """Per layer row whose algorithm and the reference both timed the layer: the speedup over the reference
+    on that layer, its 95% interval and verdict."""
+    key = [*POINT, "layer_index"]
+    cols = [c for c in (*key, "algo", "layer_name", "p50_ms", "std_ms", "n") if c in layers.columns]
+    timed = layers.loc[layers["p50_ms"].notna() & (layers["p50_ms"] > 0), cols]
+    timed = timed.assign(log_se=log_se(timed))
+    ref = timed.loc[timed["algo"] == reference, [*key, "p50_ms", "log_se"]]
+    ref = ref.rename(columns={"p50_ms": "ref_p50_ms", "log_se": "ref_log_se"})
+    m = timed[timed["algo"] != reference].merge(ref, on=key)
+    s = ratio_interval(m["ref_p50_ms"], m["ref_log_se"].fillna(0), m["p50_ms"], m["log_se"].fillna(0))
+    out = m.drop(columns=[c for c in ("std_ms", "n", "log_se", "ref_log_se") if c in m])
+    return out.assign(reference=reference, speedup=s.ratio, speedup_low=s.low, speedup_high=s.high,
+                      verdict=_verdict(s.low, s.high))
+
+
+def layer_summary(ls: pd.DataFrame) -> pd.DataFrame:
+    """Per (gpu, dtype, algorithm) over every layer row: how many layers are faster / tied / slower than the
+    reference beyond noise, and the geometric-mean speedup on the faster ones."""
+    key = ["gpu", "dtype", "algo", "reference"]
+    if ls.empty:
+        return pd.DataFrame(columns=[*key, "layers", *VERDICTS, "faster_share", "geomean_gain_when_faster"])
+    counts = pd.crosstab([ls[k].astype(str) for k in key], ls["verdict"]).reindex(columns=list(VERDICTS),
+                                                                                 fill_value=0)
+    counts.columns.name = None
+    counts["layers"] = counts.sum(axis=1)
+    counts["faster_share"] = counts["faster"] / counts["layers"]
+    faster = ls[ls["verdict"] == "faster"]
+    gain = np.exp(np.log(faster["speedup"]).groupby([faster[k].astype(str) for k in key]).mean())
+    counts["geomean_gain_when_faster"] = gain.reindex(counts.index)
+    return counts.reset_index()[[*key, "layers", *VERDICTS, "faster_share", "geomean_gain_when_faster"]]
+
+
+def headline(summary: pd.DataFrame, wins: pd.DataFrame) -> pd.DataFrame:
+    """Per (stage, gpu, model, dtype): the sole winner seen most often, how many points are ties, and per
+    reference the algorithm with the largest geometric-mean speedup whose interval lies above 1 (None when no
+    algorithm beats the reference beyond noise), with that interval; and how often guess is the fastest or
+    tied with it."""
+    key = ["stage", "gpu", "model", "dtype"]
+    rows = []
+    for k, grp in wins.groupby(key, observed=True, sort=True):
+        row: dict = {**dict(zip(key, k)), "points": len(grp)}
+        sole = grp.loc[grp["sole_winner"], "fastest"].astype(str).value_counts()
+        row["most_often_sole_winner"] = sole.index[0] if len(sole) else None
+        row["times_sole_winner"] = int(sole.iloc[0]) if len(sole) else 0
+        row["tied_points"] = int((~grp["sole_winner"]).sum())
+        for ref in REFERENCES:
+            s = summary[(summary["reference"] == ref)
+                        & np.logical_and.reduce([summary[c].astype(str) == str(v) for c, v in zip(key, k)])]
+            above = s[s["low"] > 1].sort_values(["geomean_speedup", "algo"], ascending=[False, True])
+            top = above.iloc[0] if len(above) else None
+            row[f"best_vs_{ref}"] = top["algo"] if top is not None else (None if s.empty else "none beyond noise")
+            row[f"speedup_vs_{ref}"] = top["geomean_speedup"] if top is not None else np.nan
+            row[f"speedup_vs_{ref}_low"] = top["low"] if top is not None else np.nan
+            row[f"speedup_vs_{ref}_high"] = top["high"] if top is not None else np.nan
+        known = grp["guess_is_fastest_or_tied"].dropna()
+        row["guess_fastest_or_tied_share"] = float(known.astype(bool).mean()) if len(known) else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)

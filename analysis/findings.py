@@ -1,0 +1,119 @@
+"""The executive summary: the report's main findings as plain sentences, each naming the table or figure
+that holds the evidence, and the caveats of the data stated before any number.
+
+Pure: from the answer tables and the resolved points to lists of sentences.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis.legacy.flags import FLAGS
+
+
+def _x(v: float) -> str:
+    return f"{v:.2f}x"
+
+
+def _ci(lo: float, hi: float) -> str:
+    return f"[{lo:.2f}, {hi:.2f}]"
+
+
+def _share(part: int | float, whole: int | float) -> str:
+    return f"{100 * part / whole:.0f}%" if whole else "-"
+
+
+def findings(frames: dict[str, pd.DataFrame], points: pd.DataFrame) -> list[str]:
+    """Five or so sentences: the scope, per GPU what beats cuDNN's heuristic beyond noise, how often the
+    fastest is a tie, the per-layer projection, energy against latency, and GPU against GPU."""
+    out = []
+    ok = points[points["status"] == "ok"]
+    out.append(
+        f"Scope: {len(points)} points ({len(ok)} measured ok) on {points['gpu'].nunique()} GPU type(s), "
+        f"{points['model'].nunique()} model(s), {points['algo'].nunique()} algorithm(s) "
+        f"(section Coverage).")
+    summary = frames["speedup_summary"]
+    head = frames["summary"]
+    vs_guess = summary[summary["reference"] == "guess"]
+    for gpu, grp in vs_guess.groupby("gpu", observed=True):
+        models = grp["model"].nunique()
+        beat = grp[grp["low"] > 1]
+        guess_share = head.loc[head["gpu"] == gpu, "guess_fastest_or_tied_share"].mean()
+        tail = (f"; guess itself is the fastest or tied with it at {guess_share:.0%} of points"
+                if pd.notna(guess_share) else "")
+        if beat.empty:
+            out.append(f"On {gpu}, no algorithm beats cuDNN's heuristic (guess) beyond noise on any of {models} "
+                       f"model(s){tail} (table: The answer).")
+            continue
+        top = beat.sort_values("geomean_speedup", ascending=False).iloc[0]
+        out.append(
+            f"On {gpu}, some algorithm beats cuDNN's heuristic (guess) beyond noise on {beat['model'].nunique()} "
+            f"of {models} model(s); the largest gain is {top['algo']} on {top['model']}: "
+            f"{_x(top['geomean_speedup'])} {_ci(top['low'], top['high'])} (geometric mean over {top['points']} "
+            f"points, 95% bootstrap interval){tail} (table: The answer; figure: speedup over guess).")
+    if vs_guess.empty:
+        out.append("No point has a guess measurement: speedups are over torch only (table: The answer).")
+    wins = frames["winners"]
+    if len(wins):
+        ties = int((~wins["sole_winner"]).sum())
+        out.append(f"At {ties} of {len(wins)} points ({_share(ties, len(wins))}) the fastest algorithm is tied with "
+                   f"another within noise (95% intervals overlap); those points have no sole winner "
+                   f"(tables/winners.csv).")
+    orc = frames["oracle"]
+    sp = orc["projected_speedup"].dropna()
+    if len(sp):
+        beyond = int((orc["projected_low"] > 1).sum())
+        out.append(
+            f"Choosing the algorithm per layer (switching a layer only beyond noise) projects a median "
+            f"{_x(float(sp.median()))} over the best single algorithm (range {_x(float(sp.min()))} to "
+            f"{_x(float(sp.max()))}; beyond noise at {beyond} of {len(sp)} points). This is a projection from "
+            f"the per-layer pass, not a measured run (section Per-layer oracle).")
+    best = frames["best"]
+    both = best.dropna(subset=["best_algo", "best_energy_algo"])
+    if len(both):
+        same = int((both["best_algo"] == both["best_energy_algo"]).sum())
+        out.append(f"Where energy was measured, the fastest algorithm is also the least-energy one at {same} of "
+                   f"{len(both)} points ({_share(same, len(both))}) (section Energy, figure energy vs latency).")
+    gpus = frames["gpus"]
+    overall = gpus[gpus["model"].astype(str) == "(all)"] if len(gpus) else gpus
+    for r in overall.itertuples(index=False):
+        out.append(f"{r.gpu_a} against {r.gpu_b}: p50 ratio {_x(r.geomean_p50_ratio)} (geometric mean over "
+                   f"{r.matched} matched points, range {_x(r.min_p50_ratio)} to {_x(r.max_p50_ratio)}; > 1: "
+                   f"{r.gpu_a} slower) (section GPUs compared).")
+    return out
+
+
+def caveats(points: pd.DataFrame, energy_window_s: float, cv: float) -> list[str]:
+    """What limits the data, before any number: imported rows' known flaws, launch-bound points, short
+    energy windows, noisy points, and settings that differ between rows compared as one point."""
+    out = []
+    ok = points[points["status"] == "ok"]
+    if "legacy_flags" in points and points["legacy_flags"].notna().any():
+        flags = points["legacy_flags"].dropna().explode().dropna()
+        counts = flags.value_counts()
+        listed = "; ".join(f"{name} ({n} points): {FLAGS.get(name, '')}" for name, n in counts.items())
+        out.append(f"{points['legacy_flags'].notna().sum()} points were imported from the old system and carry "
+                   f"its known flaws: {listed}.")
+    if "launch_bound" in ok and ok["launch_bound"].fillna(False).astype(bool).any():
+        n = int(ok["launch_bound"].fillna(False).astype(bool).sum())
+        out.append(f"{n} points are launch-bound (the host's issue time is at least 0.8x the p50): their latency "
+                   f"measures the host as much as the GPU.")
+    measured = ok["energy_method"].fillna("none") != "none" if "energy_method" in ok else pd.Series(False, ok.index)
+    short = measured & (ok["energy_window_s"] < energy_window_s)
+    if short.any():
+        out.append(f"{int(short.sum())} of {int(measured.sum())} energy measurements come from windows shorter than "
+                   f"{energy_window_s:g} s, where the counter's granularity dominates.")
+    noisy = ok["cv"] > cv
+    if noisy.any():
+        out.append(f"{int(noisy.sum())} of {len(ok)} points have a coefficient of variation above {cv:g}; their "
+                   f"intervals are wide and they are more often ties.")
+    for col, what in (("cudnn_benchmark", "cudnn.benchmark"), ("math_type", "math mode")):
+        if col in ok and ok[col].nunique(dropna=True) > 1:
+            out.append(f"Rows with different {what} settings ({', '.join(map(str, sorted(ok[col].dropna().unique())))}) "
+                       f"are in this tree: the latest row of a point wins whatever its setting; analyse one setting "
+                       f"per tree (README: cudnn_benchmark).")
+    if not out:
+        out.append("No known caveat: no imported rows, no launch-bound point, no short energy window, no noisy "
+                   "point.")
+    return out
+
