@@ -315,6 +315,22 @@ SHAPE_ORDER = ["in_channels", "out_channels", "kernel_h", "kernel_w", "stride_h"
                "dilation_h", "dilation_w", "groups"]
 
 
+def support_grids(support: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per gpu: a status per layer geometry (rows, sorted numerically by channels, kernel, stride...) x
+    algorithm (the same columns for every gpu); "not run" where that algorithm has no row for a geometry
+    the gpu measured; a geometry's input sizes folded ("mixed" where they disagree)."""
+    s = support.assign(gpu=support["gpu"].astype(str), algo=support["algo"].astype(str))
+    folded = s.groupby(["gpu", *SHAPE_ORDER, "algo"], observed=True)["status"].agg(
+        lambda v: v.iloc[0] if v.nunique() == 1 else "mixed").reset_index()
+    algos = sorted(folded["algo"].unique())
+    grids = {}
+    for gpu, f in folded.groupby("gpu", sort=True):
+        grid = f.pivot_table(index=SHAPE_ORDER, columns="algo", values="status", aggfunc="first")
+        grid = grid.reindex(columns=algos).astype(object)
+        grids[gpu] = grid.where(grid.notna(), "not run").sort_index()
+    return grids
+
+
 def support_matrix(support: pd.DataFrame, path: Path) -> Path | None:
     """Layer geometry x algorithm per gpu, coloured by status; "not run" (grey) where that algorithm has no
     row for a geometry the gpu did measure, distinct from "unsupported". Geometries sorted numerically
@@ -326,27 +342,20 @@ def support_matrix(support: pd.DataFrame, path: Path) -> Path | None:
 
     order = list(STATUS_COLORS)
     cmap = ListedColormap([STATUS_COLORS[s] for s in order])
-    s = support.assign(gpu=support["gpu"].astype(str), algo=support["algo"].astype(str))
-    folded = s.groupby(["gpu", *SHAPE_ORDER, "algo"], observed=True)["status"].agg(
-        lambda v: v.iloc[0] if v.nunique() == 1 else "mixed").reset_index()
-    algos = sorted(folded["algo"].unique())
-    gpus = sorted(folded["gpu"].unique())
+    grids = support_grids(support)
+    algos = list(next(iter(grids.values())).columns)
     panels = []
-    for gpu in gpus:
-        f = folded[folded["gpu"] == gpu]
-        grid = f.pivot_table(index=SHAPE_ORDER, columns="algo", values="status", aggfunc="first")
-        grid = grid.reindex(columns=algos).astype(object)
-        grid = grid.where(grid.notna(), "not run").sort_index()
-        bad = (grid != "ok").sum(axis=1)
+    for gpu, grid in grids.items():
         total = len(grid)
         if total > MAX_SHAPES:
+            bad = (grid != "ok").sum(axis=1)
             keep = bad.sort_values(ascending=False, kind="stable").index[:MAX_SHAPES]
             grid = grid.loc[grid.index.isin(keep)]
         labels = shape_label(grid.index.to_frame(index=False), size=False).tolist()
         panels.append((gpu, grid, labels, total))
     height = max(len(g) for _, g, _, _ in panels)
-    fig, axes = plt.subplots(1, len(gpus), squeeze=False,
-                             figsize=(len(gpus) * (0.35 * len(algos) + 2.4) + 0.5, 0.19 * height + 1.9))
+    fig, axes = plt.subplots(1, len(panels), squeeze=False,
+                             figsize=(len(panels) * (0.35 * len(algos) + 2.4) + 0.5, 0.19 * height + 1.9))
     for j, (gpu, grid, labels, total) in enumerate(panels):
         ax = axes[0, j]
         codes = grid.apply(lambda col: col.map(order.index))

@@ -108,3 +108,21 @@ def test_pareto_front_per_point():
     # point 1: fastest (1, 5) and (2, 4) are on the front; (3, 4.5) and (2, 6) are dominated.
     # point 2: equal latency, the lesser energy only.
     assert pareto_front(rows, ["p"]).tolist() == [True, True, False, False, True, False]
+
+
+def test_support_grids_show_never_run_apart_from_unsupported_sorted_numerically_and_aligned():
+    from analysis.plots import support_grids
+
+    geo = dict(kernel_h=3, kernel_w=3, stride_h=1, stride_w=1, pad_h=1, pad_w=1, dilation_h=1, dilation_w=1,
+               groups=1, dtype="float32")
+    rows = [("a", 64, "gemm", "ok"), ("a", 64, "fft", "unsupported"), ("a", 128, "gemm", "ok"),
+            ("b", 128, "gemm", "fallback"), ("a", 8, "gemm", "ok")]
+    support = pd.DataFrame([geo | {"gpu": g, "in_channels": c, "out_channels": c, "algo": algo, "status": st}
+                            for g, c, algo, st in rows])
+    grids = support_grids(support)
+    assert list(grids["a"].columns) == list(grids["b"].columns) == ["fft", "gemm"]
+    a = grids["a"]
+    assert list(a.index.get_level_values("in_channels")) == [8, 64, 128]  # not "128" < "64" < "8"
+    assert a.loc[64].iloc[0].tolist() == ["unsupported", "ok"]
+    assert a.loc[128].iloc[0].tolist() == ["not run", "ok"]
+    assert grids["b"].iloc[0].tolist() == ["not run", "fallback"]

@@ -165,7 +165,7 @@ def test_analysis_of_imported_and_new_results_together(imported, known_tree, tmp
 
     out, _ = imported
     report_dir = tmp_path / "analysis"
-    assert main([str(known_tree), str(out), "--out", str(report_dir), "--no-predictor"]) == 0
+    assert main([str(known_tree), str(out), "--out", str(report_dir)]) == 0
     warnings = pd.read_csv(report_dir / "tables" / "warnings.csv")
     flagged = warnings[warnings["kind"].str.startswith("legacy: ")]
     assert set(flagged["stage"]) == {"legacy"}
