@@ -163,13 +163,13 @@ def layer_summary(ls: pd.DataFrame) -> pd.DataFrame:
     key = ["gpu", "dtype", "algo", "reference"]
     if ls.empty:
         return pd.DataFrame(columns=[*key, "layers", *VERDICTS, "faster_share", "geomean_gain_when_faster"])
-    counts = pd.crosstab([ls[k].astype(str) for k in key], ls["verdict"]).reindex(columns=list(VERDICTS),
-                                                                                 fill_value=0)
+    counts = ls.groupby([*key, "verdict"], observed=True).size().unstack("verdict", fill_value=0)
+    counts = counts.reindex(columns=list(VERDICTS), fill_value=0)
     counts.columns.name = None
     counts["layers"] = counts.sum(axis=1)
     counts["faster_share"] = counts["faster"] / counts["layers"]
     faster = ls[ls["verdict"] == "faster"]
-    gain = np.exp(np.log(faster["speedup"]).groupby([faster[k].astype(str) for k in key]).mean())
+    gain = np.exp(np.log(faster["speedup"]).groupby([faster[k] for k in key], observed=True).mean())
     counts["geomean_gain_when_faster"] = gain.reindex(counts.index)
     return counts.reset_index()[[*key, "layers", *VERDICTS, "faster_share", "geomean_gain_when_faster"]]
 

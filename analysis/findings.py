@@ -28,10 +28,11 @@ def findings(frames: dict[str, pd.DataFrame], points: pd.DataFrame) -> list[str]
     fastest is a tie, the per-layer projection, energy against latency, and GPU against GPU."""
     out = []
     ok = points[points["status"] == "ok"]
+    n_points = len(points.drop_duplicates(["stage", "gpu", "model", "input_size", "batch_size", "dtype"]))
     out.append(
-        f"Scope: {len(points)} points ({len(ok)} measured ok) on {points['gpu'].nunique()} GPU type(s), "
-        f"{points['model'].nunique()} model(s), {points['algo'].nunique()} algorithm(s) "
-        f"(section Coverage).")
+        f"Scope: {len(points)} measurements ({len(ok)} ok) of {points['algo'].nunique()} algorithm(s) at "
+        f"{n_points} points (model x input size x batch x dtype on a GPU type): {points['gpu'].nunique()} GPU "
+        f"type(s), {points['model'].nunique()} model(s) (section Coverage).")
     summary = frames["speedup_summary"]
     head = frames["summary"]
     vs_guess = summary[summary["reference"] == "guess"]

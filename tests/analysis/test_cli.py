@@ -67,7 +67,7 @@ def test_report_markdown_and_self_contained_html(analysed):
     headings = ["## Summary", "## The answer", "## Coverage", "## Warnings", "## Fastest algorithm",
                 "## Per-layer oracle", "## Layer shapes and support", "## Energy", "## Predictor"]
     assert [md.index(h) for h in headings] == sorted(md.index(h) for h in headings)  # the summary comes first
-    assert "Scope: 8 points" in md and "Caveats of the data:" in md
+    assert "Scope: 8 measurements (8 ok) of 2 algorithm(s) at 4 points" in md and "Caveats of the data:" in md
     assert "latest wins: 0 points were measured more than once" in md
     for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
         assert (out / link).is_file(), link
