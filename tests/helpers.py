@@ -17,6 +17,13 @@ def compose_config(*overrides: str) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
+def compose_configs(override_lists: list[list[str]]) -> list[dict[str, Any]]:
+    """``compose_config`` for many override lists under one Hydra initialisation."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return [OmegaConf.to_container(compose(config_name="config", overrides=list(o)), resolve=True)
+                for o in override_lists]  # type: ignore[misc]
+
+
 def _key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 

@@ -18,11 +18,13 @@ from harness.launch.submit import (
 from harness.results import read
 from harness.run.sanity_gate import StageGateError, check_stage_gate
 from tests.conftest import FAST, run_cli
-from tests.helpers import compose_config, make_spec
+from harness.config.spec import run_spec_from_dict
+from tests.helpers import compose_config, compose_configs, make_spec
 
 
 def _task(tmp_path: Path, *overrides: str) -> Task:
     return Task(compose_config(*overrides), make_spec(tmp_path, *overrides), "run-1")
+
 
 
 def test_slurm_parameters_come_from_stage_and_gpu_config(tmp_path: Path):
@@ -41,7 +43,15 @@ def test_slurm_parameters_come_from_stage_and_gpu_config(tmp_path: Path):
 def test_a_quick_sweep_of_6_models_9_algorithms_3_gpus_is_3_arrays(tmp_path: Path):
     models = ["vgg16", "densenet121", "resnet152", "googlenet", "alexnet", "resnet50"]
     algos = ["implicit_gemm", "implicit_precomp_gemm", "gemm", "fft", "fft_tiling", "winograd", "winograd_nonfused", "guess", "torch"]
-    tasks = [_task(tmp_path, "stage=quick", f"model={m}", f"algo={a}", f"gpu={g}") for m in models for a in algos for g in ("l40s", "h100", "v100")]
+    # A model group file is its name alone (conf/model/*.yaml): compose algo x gpu, then name each model.
+    per_algo_gpu = compose_configs([[f"results_dir={tmp_path}", "stage=quick", f"algo={a}", f"gpu={g}"]
+                                    for a in algos for g in ("l40s", "h100", "v100")])
+    tasks = []
+    for m in models:
+        for cfg in per_algo_gpu:
+            cfg = {**cfg, "model": {**cfg["model"], "name": m}}
+            tasks.append(Task(cfg, run_spec_from_dict(cfg), "run-1"))
+    assert {t.spec.model.name for t in tasks} == set(models)
     groups = group_by_resources(tasks, LauncherSpec())
     assert len(tasks) == 162 and len(groups) == 3
     assert sorted(p["slurm_constraint"] for p, _ in groups) == ["gpu2h100", "gpu4v100", "gpul40s"]

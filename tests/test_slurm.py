@@ -27,7 +27,8 @@ from harness import status
 from harness.results import read
 from tests.conftest import run_cli
 
-pytestmark = pytest.mark.slow
+# One cluster for all of them: on one xdist worker, one after the other (pyproject: --dist loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
 
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE")
 ON_TEST_CLUSTER = [
