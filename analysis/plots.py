@@ -386,10 +386,11 @@ def gpu_comparison(pairs: pd.DataFrame, path: Path) -> Path | None:
     bootstrap interval; 1 = the same, > 1: the first is slower."""
     if pairs.empty or "p50_ratio_low" not in pairs:
         return None
-    df = pairs.assign(pair=pairs["gpu_a"].astype(str) + " / " + pairs["gpu_b"].astype(str),
-                      model=pairs["model"].astype(str))
+    several_stages = pairs["stage"].nunique() > 1
+    label = pairs["model"].astype(str) + ((" · " + pairs["stage"].astype(str)) if several_stages else "")
+    df = pairs.assign(pair=pairs["gpu_a"].astype(str) + " / " + pairs["gpu_b"].astype(str), model=label)
     pairs_list = sorted(df["pair"].unique())
-    models = sorted(df["model"].unique(), key=lambda m: (m == "(all)", m))
+    models = sorted(df["model"].unique(), key=lambda m: (m.startswith("(all)"), m))
     fig, axes = plt.subplots(1, len(pairs_list), figsize=(4.0 * len(pairs_list) + 0.8, 0.32 * len(models) + 1.4),
                              squeeze=False, sharey=True)
     for j, pair in enumerate(pairs_list):

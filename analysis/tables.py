@@ -43,7 +43,8 @@ def algorithms(points: pd.DataFrame) -> pd.DataFrame:
     df = points[[*POINT, "algo", "status", "p50_ms", "energy_per_inference_j"]].rename(
         columns={"energy_per_inference_j": "energy_j"})
     ok = df["status"] == "ok"
-    df = df.assign(p50_ms=df["p50_ms"].where(ok), energy_j=df["energy_j"].where(ok), log_se=log_se(points))
+    df = df.assign(p50_ms=df["p50_ms"].astype(float).where(ok), energy_j=df["energy_j"].astype(float).where(ok),
+                   log_se=log_se(points))
     df["edp_js"] = df["energy_j"] * df["p50_ms"] / 1e3
     for ref in BASELINES:
         refs = df.loc[(df["algo"] == ref) & df["p50_ms"].notna(), [*POINT, "p50_ms"]]

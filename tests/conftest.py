@@ -49,7 +49,14 @@ def results(tmp_path: Path) -> Path:
     return tmp_path / "results"
 
 
+def _waits_on_slurm(item: pytest.Item) -> bool:
+    return any(m.args == ("slurm",) for m in item.iter_markers("xdist_group"))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The SLURM tests wait on the cluster more than they compute and run one after the other on one worker:
+    # first, so the other workers' tests fill those minutes instead of leaving them for the end.
+    items.sort(key=lambda item: not _waits_on_slurm(item))
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU")

@@ -126,3 +126,16 @@ def test_support_grids_show_never_run_apart_from_unsupported_sorted_numerically_
     assert a.loc[64].iloc[0].tolist() == ["unsupported", "ok"]
     assert a.loc[128].iloc[0].tolist() == ["not run", "ok"]
     assert grids["b"].iloc[0].tolist() == ["not run", "fallback"]
+
+
+def test_gpu_comparison_draws_several_stages_apart(tmp_path):
+    from analysis import plots, tables
+
+    rows = [KEY | {"stage": st, "gpu": g, "input_size": 32, "algo": "gemm", "status": "ok", "p50_ms": t,
+                   "energy_per_inference_j": None, "std_ms": 0.01, "n": 50}
+            for st, g, t in [("legacy", "a", 2.0), ("legacy", "b", 1.0), ("quick", "a", 3.0), ("quick", "b", 1.0)]]
+    pairs = tables.gpu_pairs(tables.algorithms(pd.DataFrame(rows)))
+    assert len(pairs) == 4  # per stage: the model and "(all)"
+    assert (pairs["p50_ratio_low"] <= pairs["geomean_p50_ratio"]).all()
+    path = plots.gpu_comparison(pairs, tmp_path / "gpus.png")
+    assert path.read_bytes()[:4] == b"\x89PNG" and path.with_suffix(".svg").is_file()
