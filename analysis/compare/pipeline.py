@@ -1,0 +1,67 @@
+"""A comparison from its sides to its tables and verdict, and writing them under --out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.compare import noise, verdicts
+from analysis.compare.report import render
+from analysis.compare.sides import Sides
+from analysis.errors import AnalysisError
+from analysis.pipeline import check_out, write_tables
+from analysis.report import render_html, render_markdown
+
+DEFAULT_TOLERANCE = 0.05
+
+
+@dataclass
+class Comparison:
+    sides: Sides
+    tolerance: float
+    key: verdicts.Key
+    points: pd.DataFrame  # one row per point of either side, with its verdict
+    groups: pd.DataFrame  # one row per gpu x model x algo (x stage, dtype, settings)
+    noise_pairs: pd.DataFrame  # run-to-run pairs of identical settings, per tree
+    noise: list[noise.NoiseSummary]
+    files: list[Path] = field(default_factory=list)
+
+    def regressions(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return verdicts.regressions(self.points, self.groups)
+
+    @property
+    def failed(self) -> bool:
+        """Whether some point or group is slower beyond the tolerance with confidence, or broke."""
+        p, g = self.regressions()
+        return bool(len(p) or len(g))
+
+
+def compare(sides: Sides, tolerance: float = DEFAULT_TOLERANCE, across_stages: bool = False) -> Comparison:
+    if not tolerance >= 0:
+        raise AnalysisError(f"--tolerance {tolerance} is not valid: give a relative tolerance >= 0, e.g. 0.05")
+    key = verdicts.match_key(sides.a.rows, sides.b.rows, across_stages)
+    a, b = verdicts.resolve(sides.a.rows, key), verdicts.resolve(sides.b.rows, key)
+    points = verdicts.compare_points(a, b, key, tolerance)
+    groups = verdicts.compare_groups(points, key, tolerance)
+    pairs, summaries = [], []
+    for tree, rows in sides.trees.items():
+        p = noise.run_pairs(rows, key)
+        pairs.append(p.assign(tree=tree))
+        summaries.append(noise.summarize(p, tree, key))
+    return Comparison(sides, tolerance, key, points, groups, pd.concat(pairs, ignore_index=True), summaries)
+
+
+def write(comparison: Comparison, out: Path) -> list[Path]:
+    """comparison.md and .html, and the tables (Parquet and CSV) under ``out``."""
+    check_out([Path(t) for t in comparison.sides.trees], out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = write_tables({"points": comparison.points, "groups": comparison.groups,
+                          "noise": comparison.noise_pairs}, out)
+    title, sections = render(comparison)
+    md, page = out / "comparison.md", out / "comparison.html"
+    md.write_text(render_markdown(title, sections, out))
+    page.write_text(render_html(title, sections))
+    comparison.files = [md, page, *files]
+    return comparison.files
