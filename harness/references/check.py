@@ -21,7 +21,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from analysis.uncertainty import log_se, ratio_interval
+from analysis.uncertainty import classify_ratio, log_se, ratio_interval
 from harness.references.format import Entry
 
 _STATS = ("p50_ms", "ci95_low_ms", "ci95_high_ms", "std_ms", "n")
@@ -60,7 +60,8 @@ def check(row: Mapping[str, Any], entry: Entry | None, tolerance: float | None =
     ref = {k: getattr(entry, k) for k in _STATS}
     r = ratio_interval([p50], [_se(row)], [entry.p50_ms], [_se(ref)])  # reference / value = row / entry
     ratio, low, high = float(r.ratio[0]), float(r.low[0]), float(r.high[0])
-    status = "slower" if low > 1 + tol else "faster" if high < 1 / (1 + tol) else "within"
+    verdict = str(classify_ratio(low, high, tol).item())
+    status = "within" if verdict == "same" else verdict
     return Check(status, ratio, low, high, tol)
 
 
