@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from harness.results import layout
 from harness.results.layout import Partition
-from harness.results.schema import LAYERS, POINTS, SCHEMA_VERSION
+from harness.results.schema import LAYERS, POINTS, SCHEMA_VERSION, to_table
 
 # (in_channels, out_channels, kernel, stride, pad, groups); in_channels of layer i+1 is out_channels of i.
 Layer = tuple[int, int, int, int, int, int]
@@ -250,3 +250,20 @@ def _partition_tables(syn: Synthetic, rng: np.random.Generator, model: str, gpu:
         "algo_fallback_layers": (status == "fallback").reshape(S, L).sum(axis=1), "conv_layers": L,
     }, S, POINTS)
     return points, layers
+
+
+def write_points(root: str | Path, rows: list[dict]) -> list[Path]:
+    """Points rows as the store lays them out: one points file per partition and run (each row needs the
+    partition keys and run_id; missing columns are nulls, schema_version is filled in). For tests that need
+    exact values (p50, its CI, versions, flags) rather than a law."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((Partition(row["stage"], row["gpu"], row["model"], row["algo"]), row["run_id"]), []).append(
+            {"schema_version": SCHEMA_VERSION} | row)
+    written = []
+    for (partition, run_id), group in groups.items():
+        folder = partition.path(Path(root))
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(to_table(group, POINTS), folder / layout.table_file("points", run_id))
+        written.append(folder / layout.table_file("points", run_id))
+    return written

@@ -44,6 +44,9 @@ def compare(sides: Sides, tolerance: float = DEFAULT_TOLERANCE, across_stages: b
     key = verdicts.match_key(sides.a.rows, sides.b.rows, across_stages)
     a, b = verdicts.resolve(sides.a.rows, key), verdicts.resolve(sides.b.rows, key)
     points = verdicts.compare_points(a, b, key, tolerance)
+    if points["verdict"].isin(["only_a", "only_b"]).all():
+        raise AnalysisError(f"no point of A ({sides.a.label}) matches one of B ({sides.b.label}) on "
+                            f"{', '.join(key.columns)}: {verdicts.disjoint(a, b, key)}")
     groups = verdicts.compare_groups(points, key, tolerance)
     pairs, summaries = [], []
     for tree, rows in sides.trees.items():

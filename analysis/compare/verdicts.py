@@ -160,6 +160,18 @@ def compare_groups(points: pd.DataFrame, key: Key, tolerance: float, seed: int =
     return pd.DataFrame(rows, columns=columns)
 
 
+def disjoint(a: pd.DataFrame, b: pd.DataFrame, key: Key) -> str:
+    """Why two resolved sides share no point, in words: the key columns whose values do not overlap."""
+    parts = []
+    for c in key.columns:
+        va, vb = set(a[c].astype(str)), set(b[c].astype(str))
+        if not va & vb:
+            parts.append(f"{c} is {', '.join(sorted(va)[:6])} in A but {', '.join(sorted(vb)[:6])} in B")
+    hint = " (--across-stages matches points of different stages, e.g. imported legacy rows)" if any(
+        p.startswith("stage ") for p in parts) else ""
+    return ("; ".join(parts) or "the points differ in their combination of these") + hint
+
+
 def regressions(points: pd.DataFrame, groups: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The points and the groups that fail the comparison (slower beyond the tolerance with confidence, or
     stopped measuring ok)."""
