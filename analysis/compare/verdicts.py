@@ -24,7 +24,12 @@ import numpy as np
 import pandas as pd
 
 from analysis.legacy.flags import LATENCY_FLAGS
-from analysis.uncertainty import bootstrap_geomean, classify_ratio, log_se, ratio_interval
+from analysis.uncertainty import (
+    bootstrap_geomean,
+    classify_ratio,
+    log_se,
+    ratio_interval,
+)
 from harness.references.format import SETTINGS
 from harness.results.read import latest
 
