@@ -44,6 +44,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=float, default=pipeline.DEFAULT_TOLERANCE,
                    help="relative change that counts: slower means the 95%% CI of B/A lies above 1 + this "
                         "(default %(default)s)")
+    p.add_argument("--noise-floor", default="auto", metavar="auto|SD",
+                   help="noise between runs added to each side's own CI: auto (default) estimates it from points "
+                        "measured in several runs with identical settings (none with fewer than 3 such pairs); "
+                        "or a standard deviation of log latency, e.g. 0.02, or 0")
     p.add_argument("--across-stages", action="store_true",
                    help="match points measured in different stages (e.g. imported stage=legacy rows against quick)")
     p.add_argument("--out", default="comparison", help="where comparison.md/.html and the tables go "
@@ -81,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     try:
         sides = load_sides([Path(t) for t in args.trees], by=args.by, a=args.a, b=args.b, filters=filters)
-        comparison = pipeline.compare(sides, args.tolerance, args.across_stages)
+        comparison = pipeline.compare(sides, args.tolerance, args.across_stages, args.noise_floor)
         pipeline.write(comparison, Path(args.out))
     except AnalysisError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -93,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         console.print(note, highlight=False)
     for summary in comparison.noise:
         console.print(f"noise floor {summary.line()}", highlight=False)
+    console.print(f"between-run noise added to each side: {comparison.between_run:.3f} (sd of log latency; "
+                  f"{comparison.between_run_source})", highlight=False)
     console.print(verdict_text(comparison), highlight=False)
     console.print(f"report: {Path(args.out) / 'comparison.md'} (and .html); tables: points, groups, noise .parquet",
                   highlight=False)

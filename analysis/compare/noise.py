@@ -6,6 +6,9 @@ harness commit; the host may differ (another node of the same type is part of th
 Within such a group, each run is paired with the one before it (by ``measured_at``): the run-to-run ratio
 later / earlier. Its spread is the floor under every other claim: a tolerance below it calls noise a change.
 
+``between_run_sd`` is that extra noise as a standard deviation of log latency (analysis.uncertainty.
+between_run_sd); the comparison adds it to each side's standard error (``--noise-floor``).
+
 ``ci_excludes_one`` checks the per-point confidence intervals: with nothing changed, the 95% interval of
 a run-to-run ratio should exclude 1 about 5% of the time; far more means the within-run CIs miss
 between-run noise (clocks, other load), and a comparison should use a tolerance at least the floor's p95.
@@ -21,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.compare.verdicts import Key, keyed
-from analysis.uncertainty import log_se, ratio_interval
+from analysis.uncertainty import between_run_sd, log_se, ratio_interval
 
 IDENTICAL = ["config_hash", "device_name", "torch_version", "cuda_version", "cudnn_version", "driver_version",
              "git_commit"]
@@ -43,6 +46,7 @@ class NoiseSummary:
     abs_max_pct: float = np.nan
     within_goal: float = np.nan  # share of pairs within GOAL
     ci_excludes_one: float = np.nan  # share of pairs whose 95% interval excludes 1 (expected ~0.05)
+    between_run_sd: float = np.nan  # sd of log latency between runs beyond the rows' own CIs
 
     def line(self) -> str:
         if not self.pairs:
@@ -51,7 +55,8 @@ class NoiseSummary:
                 f"median {self.ratio_median:.3f}, 5-95% {self.ratio_p05:.3f}-{self.ratio_p95:.3f}; |change| median "
                 f"{self.abs_median_pct:.1f}%, p95 {self.abs_p95_pct:.1f}%, max {self.abs_max_pct:.1f}%; "
                 f"{self.within_goal:.0%} within {GOAL:.0%}; 95% CI excludes 1 in {self.ci_excludes_one:.0%} "
-                f"(~5% expected if the per-point CIs held all the noise)")
+                f"(~5% expected if the per-point CIs held all the noise); between-run sd beyond the CIs "
+                f"{self.between_run_sd:.3f} (log)")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -72,7 +77,12 @@ def run_pairs(rows: pd.DataFrame, key: Key) -> pd.DataFrame:
     r = ratio_interval(pairs["p50_ms"], pairs["_se"].fillna(0.0), pairs["earlier_p50_ms"], pairs["earlier_se"].fillna(0.0))
     out = pairs[[*key.columns, "run_id", "measured_at", "earlier_run", "earlier_at", "earlier_p50_ms", "p50_ms"]]
     out = out.rename(columns={"run_id": "later_run", "measured_at": "later_at", "p50_ms": "later_p50_ms"})
-    return out.assign(ratio=r.ratio, ratio_low=r.low, ratio_high=r.high).reset_index(drop=True)
+    return out.assign(ratio=r.ratio, ratio_low=r.low, ratio_high=r.high, log_ratio_se=r.log_se).reset_index(drop=True)
+
+
+def floor(pairs: pd.DataFrame) -> float:
+    """The between-run sd of log latency from run-to-run pairs (NaN with too few; analysis.uncertainty)."""
+    return between_run_sd(np.log(pairs["ratio"].to_numpy(dtype=float)), pairs["log_ratio_se"].to_numpy(dtype=float))
 
 
 def summarize(pairs: pd.DataFrame, tree: str, key: Key) -> NoiseSummary:
@@ -85,4 +95,4 @@ def summarize(pairs: pd.DataFrame, tree: str, key: Key) -> NoiseSummary:
     return NoiseSummary(
         tree, len(pairs), len(pairs[key.columns].drop_duplicates()), float(p05), float(p50), float(p95),
         float(np.median(change)), float(np.quantile(change, 0.95)), float(change.max()),
-        float((change <= GOAL * 100).mean()), float(excludes))
+        float((change <= GOAL * 100).mean()), float(excludes), floor(pairs))

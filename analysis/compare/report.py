@@ -16,7 +16,9 @@ METHOD = (
     "Per point: the ratio of medians B/A with a 95% confidence interval by the delta method on log p50 "
     "(analysis.uncertainty.ratio_interval); each side's standard error comes from the summary statistics "
     "stored in its row (the median's distribution-free 95% CI, else std and n): the tree holds no raw "
-    "samples. A side without either contributes no noise. Per group: the geometric mean of the points' "
+    "samples. A side without either contributes no noise. The noise between runs that no row's CI holds "
+    "(estimated from the run-to-run pairs of identical settings, see the noise floor, or --noise-floor) is "
+    "added to each side's standard error. Per group: the geometric mean of the points' "
     "ratios with a 95% interval from a two-level parametric bootstrap (analysis.uncertainty.bootstrap_geomean: "
     "points resampled, each ratio drawn from its own noise). Verdict (analysis.uncertainty.classify_ratio): "
     "slower when the whole interval lies above 1 + tolerance, faster when below 1 / (1 + tolerance), same "
@@ -55,6 +57,8 @@ def render(c: "Comparison") -> tuple[str, list[Section]]:
         f"B: {c.sides.b.label} ({len(c.sides.b.rows)} rows)",
         f"matched on: {', '.join(key)} (each side: the latest row of each point)",
         *c.key.notes(),
+        f"between-run noise added to each side's standard error: {c.between_run:.3f} (sd of log latency; "
+        f"{c.between_run_source})",
         f"points: {counts_line(c)}",
     ])
     regress = Section("Regressions").table(_shown(pts[pts["verdict"].isin(["slower", "broke"])], key))

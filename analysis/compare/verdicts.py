@@ -98,13 +98,16 @@ def _ok(status: pd.Series, p50: pd.Series) -> pd.Series:
     return (status == "ok") & (p50.astype(float) > 0)
 
 
-def compare_points(a: pd.DataFrame, b: pd.DataFrame, key: Key, tolerance: float) -> pd.DataFrame:
+def compare_points(a: pd.DataFrame, b: pd.DataFrame, key: Key, tolerance: float, between_run: float = 0.0
+                   ) -> pd.DataFrame:
     """One row per point of either side (already resolved on ``key``): A's and B's statistics, the ratio
-    B/A with its interval, the verdict, why, and the caveats of imported rows."""
+    B/A with its interval, the verdict, why, and the caveats of imported rows. ``between_run`` (the sd of
+    log latency between runs, see analysis.uncertainty.between_run_sd) is added to each side's own
+    standard error."""
     cols = [c for c in _STATS if c in a.columns and c in b.columns]
     left = a[[*key.columns, *cols]].assign(_a=True)
     right = b[[*key.columns, *cols]].assign(_b=True)
-    se_a, se_b = log_se(a), log_se(b)
+    se_a, se_b = (np.hypot(log_se(side).fillna(0.0), between_run) for side in (a, b))
     left["log_se"], right["log_se"] = se_a.to_numpy(), se_b.to_numpy()
     m = left.merge(right, on=key.columns, how="outer", suffixes=("_a", "_b"))
     in_a, in_b = m["_a"].notna(), m["_b"].notna()
@@ -112,7 +115,7 @@ def compare_points(a: pd.DataFrame, b: pd.DataFrame, key: Key, tolerance: float)
     ok_a = in_a & _ok(m["status_a"], m["p50_ms_a"])
     ok_b = in_b & _ok(m["status_b"], m["p50_ms_b"])
     both = ok_a & ok_b
-    r = ratio_interval(m["p50_ms_b"], m["log_se_b"].fillna(0.0), m["p50_ms_a"], m["log_se_a"].fillna(0.0))
+    r = ratio_interval(m["p50_ms_b"], m["log_se_b"], m["p50_ms_a"], m["log_se_a"])
     m["ratio"] = np.where(both, r.ratio, np.nan)
     m["ratio_low"] = np.where(both, r.low, np.nan)
     m["ratio_high"] = np.where(both, r.high, np.nan)
@@ -128,7 +131,7 @@ def compare_points(a: pd.DataFrame, b: pd.DataFrame, key: Key, tolerance: float)
     m["why"] = np.select(
         [verdict.isin(["slower", "faster"]), (verdict == "same") & covers_one, verdict == "same",
          verdict.isin(["broke", "fixed", "not_ok"])],
-        [f"95% CI beyond {tolerance:.0%}", "within noise (95% CI covers 1)", f"within tolerance ({tolerance:.0%})",
+        [f"95% CI beyond {tolerance:.1%}", "within noise (95% CI covers 1)", f"within tolerance ({tolerance:.1%})",
          "status " + m["status_a"].astype(str) + " -> " + m["status_b"].astype(str)],
         default="unmatched")
     caveats = [_flags(m[f"legacy_flags_{s.lower()}"], s) for s in ("A", "B") if f"legacy_flags_{s.lower()}" in m]

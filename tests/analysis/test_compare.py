@@ -115,7 +115,7 @@ def test_by_splits_one_tree_in_two_the_earlier_value_first(tmp_path: Path):
 
 def test_selections_make_the_sides_of_one_tree(tmp_path: Path):
     rows = ([row(s, 10.0, run="r1", at=0) for s in SIZES] + [row(s, 10.0, run="r2", at=24) for s in SIZES]
-            + [row(s, 12.0, run="r3", at=48) for s in SIZES])
+            + [row(s, 12.0, run="r3", at=48, git_commit="def") for s in SIZES])  # new code: not noise
     write_points(tmp_path / "T", rows)
     t = str(tmp_path / "T")
     code, points, _, _ = run(tmp_path, t, "--a", "run_id=r1", "--b", "run_id=r2")
@@ -169,6 +169,25 @@ def test_the_noise_floor_is_the_run_to_run_ratio_of_identical_settings(tmp_path:
     assert summary.abs_max_pct == pytest.approx(5.0) and summary.within_goal == pytest.approx(0.8)
     assert summary.ci_excludes_one == pytest.approx(0.8)  # +-0.5% CIs: all but the 1.0 pair exclude 1
     assert "5 run-to-run pairs over 4 points" in md
+    lr, se_pair = np.log(pairs["ratio"]), np.hypot(*[np.log(1.005 / 0.995) / (2 * 1.959964)] * 2)
+    assert summary.between_run_sd == pytest.approx(np.sqrt(np.mean(lr ** 2 - se_pair ** 2) / 2), rel=1e-3)
+    assert f"between-run noise added to each side's standard error: {summary.between_run_sd:.3f}" in md
+
+
+def test_noise_between_runs_of_identical_settings_is_not_called_a_regression(tmp_path: Path):
+    """Runs of the same settings that differ by up to +-20% although each row's CI is +-0.5%: the next run,
+    10% slower, is within that noise; only --noise-floor 0 (each row's CI alone) calls it slower."""
+    swings = [1.0, 1.2, 0.85, 1.1, 0.9, 1.15]
+    rows = [row(s, 10.0 * f ** (i % 2), run=f"r{i}", at=i) for i in range(4) for s, f in zip(range(200, 260, 10), swings)]
+    rows += [row(s, 11.0, run="next", at=10) for s in range(200, 260, 10)]
+    write_points(tmp_path / "T", rows)
+    t = str(tmp_path / "T")
+    code, points, _, md = run(tmp_path, t, "--a", "run_id=r0", "--b", "run_id=next")
+    assert code == 0 and points["verdict"].eq("same").all()
+    assert "estimated from 24 run-to-run pairs" in md  # r0..r3 and next share every setting
+    code, points, _, _ = run(tmp_path, t, "--a", "run_id=r0", "--b", "run_id=next", "--noise-floor", "0")
+    assert code == 1 and points["verdict"].eq("slower").all()
+    assert main([t, "--a", "run_id=r0", "--b", "run_id=next", "--noise-floor", "lots", "--out", str(tmp_path / "o")]) == 2
 
 
 def legacy_row(size: int, p50: float) -> dict:
