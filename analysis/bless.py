@@ -8,9 +8,10 @@ file with ``python -m harness references=refs.yaml``.
 
 Tolerance: ``--tolerance X`` for every entry, else each reference's own: the relative half-width of its
 median's 95% interval (exp(1.96 x se of log p50) - 1, analysis.uncertainty.log_se), and DEFAULT_TOLERANCE
-where the row holds no uncertainty. That CI holds only the noise within one run; where runs differ more
-(see the noise floor of ``python -m analysis.compare``), pass a tolerance at least that floor here or set
-``stage.reference_tolerance`` in the run's config.
+where the row holds no uncertainty. That CI holds only the noise within one run: where the selection holds
+points measured in several runs with identical settings, the noise between runs they show
+(analysis.uncertainty.between_run_sd, as in ``python -m analysis.compare``) is added to each se first.
+``stage.reference_tolerance`` in a run's config overrides the file's tolerances.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import numpy as np
 import pandas as pd
 
 from analysis import selection
+from analysis.compare import noise
+from analysis.compare.verdicts import match_key
 from analysis.errors import AnalysisError
 from analysis.load import Filters, read_points
 from analysis.uncertainty import interval, log_se
@@ -51,21 +54,30 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def own_tolerance(rows: pd.DataFrame) -> pd.Series:
-    """Each row's tolerance from its own median CI (see the module docstring)."""
+def own_tolerance(rows: pd.DataFrame, between_run: float = 0.0) -> pd.Series:
+    """Each row's tolerance from its own median CI, widened by the noise between runs (module docstring)."""
     se = log_se(rows)
-    _, high = interval(np.zeros(len(rows)), se)
+    _, high = interval(np.zeros(len(rows)), np.hypot(se, between_run))
     return pd.Series(high - 1, index=rows.index).fillna(DEFAULT_TOLERANCE)
 
 
-def references(points: pd.DataFrame, tolerance: float | None = None, source: dict[str, Any] | None = None) -> References:
+def between_run(points: pd.DataFrame) -> tuple[float, noise.NoiseSummary]:
+    """The between-run sd of log latency the selection shows (0 where it has too few repeated points)."""
+    key = match_key(points, points)
+    pairs = noise.run_pairs(points, key)
+    sd = noise.floor(pairs)
+    return (0.0 if np.isnan(sd) else sd), noise.summarize(pairs, "the selection", key)
+
+
+def references(points: pd.DataFrame, tolerance: float | None = None, source: dict[str, Any] | None = None,
+               between_run_sd: float = 0.0) -> References:
     """Entries from points rows (unresolved): ok rows, the latest of each key and settings. Pure."""
     ok = points[(points["status"] == "ok") & (points["p50_ms"].astype(float) > 0)].copy()
     for c in (*KEY, "gpu", *SETTINGS):
         ok[c] = ok[c].astype(object)
     key = ["gpu", *KEY, *SETTINGS]
     resolved = latest(ok, key).sort_values(["gpu", *KEY], kind="stable")
-    tol = own_tolerance(resolved) if tolerance is None else pd.Series(tolerance, index=resolved.index)
+    tol = own_tolerance(resolved, between_run_sd) if tolerance is None else pd.Series(tolerance, index=resolved.index)
     gpus: dict[str, list[Entry]] = {}
     for (i, row), t in zip(resolved.iterrows(), tol):
         r = {k: _plain(v) for k, v in row.items()}
@@ -111,10 +123,12 @@ def main(argv: list[str] | None = None) -> int:
         trees = [Path(t) for t in args.trees]
         rows, _ = read_points(trees, filters)
         rows = selection.select(rows, sels, " + ".join(map(str, trees)))
+        sd, floor = between_run(rows)
         source = {"trees": [str(t) for t in trees], "selection": [s.label() for s in sels],
                   "filters": {k: list(v) for k, v in filters.items()},
-                  "tolerance": "fixed" if args.tolerance is not None else "own 95% CI half-width"}
-        refs = references(rows, args.tolerance, source)
+                  "tolerance": "fixed" if args.tolerance is not None else
+                  "own 95% CI half-width" + (f", between-run sd {sd:.4f} added" if sd else "")}
+        refs = references(rows, args.tolerance, source, sd)
         if not refs.entries():
             raise AnalysisError(f"no point of the selection measured ok ({len(rows)} rows, none ok): nothing to bless")
     except AnalysisError as e:
@@ -124,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     skipped = int((rows["status"] != "ok").sum())
     per_gpu = ", ".join(f"{gpu}: {len(e)}" for gpu, e in sorted(refs.gpus.items()))
     print(f"blessed {refs.entries()} points ({per_gpu}) into {path}" + (f"; {skipped} rows not ok, left out" if skipped else ""))
+    if floor.pairs:
+        print(f"run-to-run noise of {floor.line()}")
     return 0
 
 

@@ -104,3 +104,14 @@ def test_a_file_that_is_missing_or_not_yaml_is_refused(tmp_path: Path):
     (tmp_path / "bad.yaml").write_text("gpus: [unclosed\n")
     with pytest.raises(ReferencesError, match="cannot be read"):
         load(tmp_path / "bad.yaml")
+
+
+def test_noise_between_runs_widens_each_references_own_tolerance(tmp_path: Path, capsys):
+    swings = {224: 1.1, 256: 0.9, 288: 1.05}
+    write_points(tmp_path / "N", [row(s, 10.0, run="r1", at=0) for s in swings]
+                 + [row(s, 10.0 * f, run="r2", at=1) for s, f in swings.items()])
+    assert main([str(tmp_path / "N"), "--out", str(tmp_path / "n.yaml")]) == 0
+    (entries,) = load(tmp_path / "n.yaml").gpus.values()
+    own = np.exp((np.log(1.005) - np.log(0.995)) / 2) - 1  # what the rows' CIs alone would give
+    assert all(e.tolerance > 10 * own for e in entries)
+    assert "3 run-to-run pairs over 3 points" in capsys.readouterr().out
