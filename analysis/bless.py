@@ -96,7 +96,7 @@ def references(points: pd.DataFrame, tolerance: float | None = None, source: dic
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m analysis.bless", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=selection.__doc__)
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=selection.GRAMMAR)
     p.add_argument("trees", nargs="+", metavar="TREE", help="results tree(s) holding the measurements to bless")
     p.add_argument("--select", action="append", default=[], metavar="SELECTION",
                    help="keep only these rows, e.g. run_id=RUN or measured_at=2026-11-01.. (repeat: all must hold)")

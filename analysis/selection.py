@@ -28,6 +28,12 @@ SELECT_COLUMNS = ("run_id", "git_commit", "torch_version", "cuda_version", "cudn
                   "device_name", "hostname", "config_hash")
 TIME_COLUMN = "measured_at"
 MAX_LISTED = 12
+GRAMMAR = f"""A selection (--a, --b, --select) is COLUMN=VALUE[,VALUE...] or {TIME_COLUMN}=START..END:
+  run_id=20261125T150000Z-ab12cd       rows of these runs
+  cudnn_version=91002,91100            rows whose column holds one of the values
+  {TIME_COLUMN}=2026-11-01..2026-11-25T15:30   measured from START (included) to END (excluded); ISO dates
+                                       or times, UTC unless they say otherwise; either end may be left out
+COLUMN: {', '.join(SELECT_COLUMNS)}. Repeat a selection to narrow further (all must hold)."""
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ SHOWN = 15
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m analysis.compare", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=selection.__doc__)
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=selection.GRAMMAR)
     p.add_argument("trees", nargs="+", metavar="TREE", help="results tree A and tree B, or one tree to split")
     p.add_argument("--by", metavar="COLUMN", help=f"split one tree by a column with exactly two values (the one "
                    f"measured first is A): {', '.join(selection.SELECT_COLUMNS)}")
