@@ -87,3 +87,14 @@ def test_a_real_run_checks_its_points_against_blessed_references(tmp_path: Path)
     assert "2 point(s) deviate from the references" in out and "input size 32, batch 1: slower: x" in out
     run_doc = json.loads(next(results.rglob(f"run-{latest['run_id'].iloc[0]}.json")).read_text())
     assert run_doc["references"] == {"path": str(refs), "by_status": {"faster": 1, "no_reference": 1, "slower": 1}}
+
+
+def test_a_task_holds_the_references_by_absolute_path(tmp_path: Path, monkeypatch):
+    """A SLURM job validates its config again, maybe in another folder: the path must not depend on it."""
+    from harness.launch.submit import make_task
+    from tests.helpers import compose_config
+
+    write(tmp_path / "refs.yaml", REFS)
+    monkeypatch.chdir(tmp_path)
+    task = make_task(compose_config("device=cpu", f"results_dir={tmp_path / 'results'}", "references=refs.yaml"))
+    assert task.config["references"] == str(tmp_path / "refs.yaml") and task.spec.references.path == str(tmp_path / "refs.yaml")
