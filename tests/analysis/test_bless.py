@@ -12,7 +12,7 @@ import yaml
 from analysis.bless import main
 from harness.references import ReferencesError, check, load, reference_status
 from harness.references.format import parse
-from tests.analysis.test_compare import row
+from tests.synthetic import point_row as row
 from tests.synthetic import write_points
 
 

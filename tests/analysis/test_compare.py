@@ -3,7 +3,6 @@ tolerance, unmatched points listed, sides made by tree, --by or selections, the 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -13,23 +12,10 @@ import pytest
 from analysis.compare import noise
 from analysis.compare.__main__ import main
 from analysis.compare.verdicts import match_key
+from tests.synthetic import point_row as row
 from tests.synthetic import write_points
 
-T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 SIZES = (224, 256, 288)
-
-
-def row(size: int, p50: float | None, *, ci: float = 0.005, run: str = "r1", at: float = 0, **extra) -> dict:
-    """A GPU points row: p50 with a median CI of +-ci (relative), measured ``at`` hours after T0."""
-    if p50 is None:  # a point that did not measure
-        return row(size, 1.0, run=run, at=at, **extra) | dict.fromkeys(
-            ["p50_ms", "ci95_low_ms", "ci95_high_ms", "std_ms", "energy_per_inference_j", "n"])
-    return {"run_id": run, "stage": "quick", "gpu": "h100", "model": "resnet50", "algo": "gemm", "input_size": size,
-            "batch_size": 1, "dtype": "float32", "status": "ok", "backend": "cudnn", "math_type": "fma",
-            "fallback_policy": "none", "cudnn_benchmark": False, "cuda_graph": False, "n": 100, "p50_ms": p50,
-            "ci95_low_ms": p50 * (1 - ci), "ci95_high_ms": p50 * (1 + ci), "std_ms": p50 * 0.01,
-            "energy_per_inference_j": p50 * 0.3, "config_hash": "h1", "device_name": "NVIDIA H100 80GB HBM3",
-            "cudnn_version": "91002", "git_commit": "abc", "measured_at": T0 + timedelta(hours=at)} | extra
 
 
 def trees(tmp_path: Path, a: list[dict], b: list[dict]) -> tuple[str, str]:
