@@ -186,11 +186,18 @@ def _to_pandas(tables: dict[str, pa.Table | None]) -> dict[str, pd.DataFrame]:
     return encoded
 
 
-def resolve_points(points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
-    """One row per point: exact copies dropped, then the latest ``measured_at`` (then run_id) wins."""
+def drop_copies(points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
+    """Points rows without the identical copies a crash between compaction steps can leave (same run, same
+    point), counted in ``report``."""
     n = len(points)
     points = points.drop_duplicates(subset=[*POINT_KEY, "run_id"], keep="last")
     report.duplicate_copies["points"] = n - len(points)
+    return points
+
+
+def resolve_points(points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
+    """One row per point: exact copies dropped, then the latest ``measured_at`` (then run_id) wins."""
+    points = drop_copies(points, report)
     counts = points.groupby(POINT_KEY, dropna=False, observed=True).size()
     report.repeated_points = int((counts > 1).sum())
     resolved = latest(points, POINT_KEY)
@@ -241,16 +248,32 @@ def use_mean_for_missing_median(layers: pd.DataFrame, report: LoadReport) -> pd.
     return layers
 
 
-def load(roots: str | Path | Sequence[str | Path], filters: Filters = Filters()) -> Results:
-    """Points and layers under ``roots`` (one results tree, or several read as one), filtered, checked and
-    resolved."""
-    roots = resolve_roots(roots)
+def _read(roots: list[Path], filters: Filters, tables: Sequence[str]) -> tuple[dict[str, pa.Table | None], LoadReport]:
     report = LoadReport(root=_names(roots))
     all_points = list(_dataset(roots, "points").get_fragments())
     if not all_points:
         raise AnalysisError(f"no points-*.parquet files under {_names(roots)}: is it a results tree of the harness?")
     check_filters(roots, all_points, filters)
-    tables = {t: _read_table(roots, t, filters, report) for t in ("points", "layers")}
+    return {t: _read_table(roots, t, filters, report) for t in tables}, report
+
+
+def read_points(roots: str | Path | Sequence[str | Path], filters: Filters = Filters()) -> tuple[pd.DataFrame, LoadReport]:
+    """Every points row under ``roots``, filtered and checked as ``load`` does, exact copies dropped, but NOT
+    resolved: a point measured in several runs keeps a row per run (for comparisons between runs; resolve
+    with ``harness.results.read.latest``)."""
+    roots = resolve_roots(roots)
+    tables, report = _read(roots, filters, ["points"])
+    if tables["points"] is None or tables["points"].num_rows == 0:
+        raise AnalysisError(f"no readable points under {_names(roots)} match the filters")
+    report.rows_read["points"] = tables["points"].num_rows
+    return drop_copies(_to_pandas(tables)["points"], report).reset_index(drop=True), report
+
+
+def load(roots: str | Path | Sequence[str | Path], filters: Filters = Filters()) -> Results:
+    """Points and layers under ``roots`` (one results tree, or several read as one), filtered, checked and
+    resolved."""
+    roots = resolve_roots(roots)
+    tables, report = _read(roots, filters, ("points", "layers"))
     if tables["points"] is None:
         raise AnalysisError(f"none of the points files under {_names(roots)} matching the filters could be read")
     if tables["points"].num_rows == 0:

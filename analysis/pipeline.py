@@ -90,7 +90,7 @@ def write_tables(frames: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
     return written
 
 
-def _check_out(roots: list[Path], out: Path) -> None:
+def check_out(roots: list[Path], out: Path) -> None:
     o = out.resolve()
     for root in roots:
         r = root.resolve()
@@ -118,7 +118,7 @@ def run(roots: str | Path | Sequence[str | Path], out: str | Path, options: Opti
     """Analyse one results tree, or several as one (e.g. ``results`` and an imported ``results-legacy``).
     ``progress`` is called with each step's name as it starts (the CLI shows it)."""
     roots, out = resolve_roots(roots), Path(out)
-    _check_out(roots, out)
+    check_out(roots, out)
     timings: dict[str, float] = {}
     res = _timed(timings, "load", lambda: load(roots, options.filters), progress)
     frames = _timed(timings, "tables", lambda: compute_tables(res), progress)

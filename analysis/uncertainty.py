@@ -12,6 +12,11 @@ and n only. Everything here works on the log scale, where a ratio is a differenc
   interval from a two-level parametric bootstrap: resample the group's points (sizes, batches) with
   replacement, and draw each chosen ratio from its own measurement noise (normal on the log scale, from
   ``log_se``). The interval covers both "which sizes were measured" and "how noisy each one was".
+- ``between_run_sd``: the noise between runs that no row's own CI holds (clocks, other load, the node):
+  from run-to-run pairs of identical settings, by the method of moments; added to each side's standard
+  error, it keeps a comparison of runs from calling that noise a change.
+- ``classify_ratio``: the rule for "slower" / "faster" / "same" of a ratio (new / old) beyond a relative
+  tolerance: the whole 95% interval must lie beyond it, so noise is never called a regression.
 - ``tied_with_fastest``: the noise rule for "best": an entry whose 95% interval overlaps the fastest's is
   tied with it; an entry with no known uncertainty is tied only when its value equals the fastest's.
 
@@ -83,6 +88,32 @@ def bootstrap_geomean(log_ratio: np.ndarray, se: np.ndarray, replicates: int = B
     means = draws.mean(axis=1)
     lo, hi = np.quantile(means, [0.025, 0.975])
     return float(np.exp(lr.mean())), float(np.exp(lo)), float(np.exp(hi))
+
+
+MIN_PAIRS = 3  # fewer run-to-run pairs say too little about the noise between runs
+
+
+def between_run_sd(log_ratio, se) -> float:
+    """The standard deviation of log latency between runs beyond each run's own standard error.
+
+    From pairs of runs of the same point with identical settings: their log ratios (later / earlier) have,
+    with nothing changed, mean 0 and variance ``se_pair**2 + 2 * sd**2`` (``se_pair``: the pair's own
+    standard error, both runs' in quadrature, NaN counted as 0), so ``sd**2 = mean(lr**2 - se_pair**2) / 2``,
+    floored at 0. NaN with fewer than MIN_PAIRS pairs."""
+    lr = np.asarray(log_ratio, dtype=float)
+    s = np.nan_to_num(np.asarray(se, dtype=float), nan=0.0)
+    if lr.size < MIN_PAIRS:
+        return float("nan")
+    return float(np.sqrt(max(0.0, float(np.mean(lr ** 2 - s ** 2)) / 2)))
+
+
+def classify_ratio(low, high, tolerance) -> np.ndarray:
+    """Per ratio new/old with its 95% interval [low, high]: "slower" when the whole interval lies above
+    1 + tolerance, "faster" when it lies below 1 / (1 + tolerance), else "same" (inside the tolerance or
+    inside the noise). An unknown interval (NaN) is "same": nothing is shown beyond noise."""
+    lo, hi = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    tol = np.asarray(tolerance, dtype=float)
+    return np.where(lo > 1 + tol, "slower", np.where(hi < 1 / (1 + tol), "faster", "same")).astype(object)
 
 
 def tied_with_fastest(value: pd.Series, low: pd.Series, high: pd.Series, groups: list[pd.Series] | pd.Series

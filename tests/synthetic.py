@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from harness.results import layout
 from harness.results.layout import Partition
-from harness.results.schema import LAYERS, POINTS, SCHEMA_VERSION
+from harness.results.schema import LAYERS, POINTS, SCHEMA_VERSION, to_table
 
 # (in_channels, out_channels, kernel, stride, pad, groups); in_channels of layer i+1 is out_channels of i.
 Layer = tuple[int, int, int, int, int, int]
@@ -250,3 +250,37 @@ def _partition_tables(syn: Synthetic, rng: np.random.Generator, model: str, gpu:
         "algo_fallback_layers": (status == "fallback").reshape(S, L).sum(axis=1), "conv_layers": L,
     }, S, POINTS)
     return points, layers
+
+
+def write_points(root: str | Path, rows: list[dict]) -> list[Path]:
+    """Points rows as the store lays them out: one points file per partition and run (each row needs the
+    partition keys and run_id; missing columns are nulls, schema_version is filled in). For tests that need
+    exact values (p50, its CI, versions, flags) rather than a law."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((Partition(row["stage"], row["gpu"], row["model"], row["algo"]), row["run_id"]), []).append(
+            {"schema_version": SCHEMA_VERSION} | row)
+    written = []
+    for (partition, run_id), group in groups.items():
+        folder = partition.path(Path(root))
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(to_table(group, POINTS), folder / layout.table_file("points", run_id))
+        written.append(folder / layout.table_file("points", run_id))
+    return written
+
+
+ROW_T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+def point_row(size: int, p50: float | None, *, ci: float = 0.005, run: str = "r1", at: float = 0, **extra) -> dict:
+    """A GPU points row for tests that need exact values (write_points): p50 with a median CI of +-ci
+    (relative), measured ``at`` hours after ROW_T0; ``p50=None``: a point that did not measure."""
+    if p50 is None:  # a point that did not measure
+        return point_row(size, 1.0, run=run, at=at, **extra) | dict.fromkeys(
+            ["p50_ms", "ci95_low_ms", "ci95_high_ms", "std_ms", "energy_per_inference_j", "n"])
+    return {"run_id": run, "stage": "quick", "gpu": "h100", "model": "resnet50", "algo": "gemm", "input_size": size,
+            "batch_size": 1, "dtype": "float32", "status": "ok", "backend": "cudnn", "math_type": "fma",
+            "fallback_policy": "none", "cudnn_benchmark": False, "cuda_graph": False, "n": 100, "p50_ms": p50,
+            "ci95_low_ms": p50 * (1 - ci), "ci95_high_ms": p50 * (1 + ci), "std_ms": p50 * 0.01,
+            "energy_per_inference_j": p50 * 0.3, "config_hash": "h1", "device_name": "NVIDIA H100 80GB HBM3",
+            "cudnn_version": "91002", "git_commit": "abc", "measured_at": ROW_T0 + timedelta(hours=at)} | extra

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -33,10 +34,18 @@ def _blocks(lang: str) -> list[str]:
     return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
 
 
+def _comparison_block() -> str:
+    """The README block that compares, blesses and checks against references: its lines depend on each other."""
+    (block,) = [b for b in _blocks("bash") if "python -m analysis.bless" in b]
+    return block
+
+
 def _harness_commands() -> list[tuple[str, list[str], bool]]:
     """(module, arguments, whether the README says it is refused here) of each `python -m harness...` line."""
     out = []
     for block in _blocks("bash"):
+        if block == _comparison_block():
+            continue  # runs as one sequence: test_readme_comparison_commands
         for line in block.splitlines():
             command, _, comment = line.partition("#")
             match = re.search(r"python -m (harness(?:\.\w+)?)(.*)", command)
@@ -109,6 +118,8 @@ def _analysis_commands() -> list[list[str]]:
     """The arguments of each `python -m analysis...` line, module first."""
     out = []
     for block in _blocks("bash"):
+        if block == _comparison_block():
+            continue
         for line in block.splitlines():
             match = re.search(r"python -m (analysis(?:\.\w+)?)(.*)", line.partition("#")[0])
             if match:
@@ -155,3 +166,41 @@ def test_readme_analysis_commands(tmp_path: Path):
     assert list((tmp_path / "all-analysis" / "figures").glob("*.png"))
     assert list((tmp_path / "results-analysis" / "predictor").glob("*.pkl"))  # the --predictor line
     assert not (tmp_path / "all-analysis" / "predictor").exists()  # opt-in
+
+
+def test_readme_comparison_commands(tmp_path: Path):
+    """The compare / bless / references block, line by line in one folder: harness lines with TINY; compare
+    may find a change on this noisy machine (exit 1) but must run (not 2) unless the README says it is
+    refused; the legacy comparison gets imported rows (the fixtures, through analysis.legacy) and new rows of
+    the same points."""
+    from analysis.legacy.importer import main as import_legacy
+    from tests.synthetic import write_points
+
+    fixtures = REPO / "tests" / "analysis" / "fixtures" / "legacy"
+    assert import_legacy([str(fixtures), "--out", str(tmp_path / "results-legacy")]) == 0
+    write_points(tmp_path / "results", [
+        {"run_id": "new", "stage": "quick", "gpu": "h100", "model": "vgg16", "algo": "gemm", "input_size": size,
+         "batch_size": 1, "dtype": "float32", "status": "ok", "backend": "cudnn", "math_type": "fma", "n": 200,
+         "p50_ms": 3.0, "ci95_low_ms": 2.99, "ci95_high_ms": 3.01, "std_ms": 0.02} for size in (224, 226, 229)])
+    env = {"PYTHONPATH": str(REPO), "PATH": str(Path(sys.executable).parent), "HYDRA_FULL_ERROR": "0"}
+    for line in _comparison_block().splitlines():
+        command, _, comment = line.partition("#")
+        module, *args = shlex.split(command.split("python -m ", 1)[1])
+        extra = _tiny(args) if module == "harness" else []
+        proc = subprocess.run([sys.executable, "-m", module, *args, *extra], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=300, env=env)
+        if "refused" in comment:
+            assert proc.returncode == 2 and proc.stderr.startswith("error:"), (line, proc.stderr)
+        elif module == "analysis.compare":
+            assert proc.returncode in (0, 1), (line, proc.stderr)
+            out = args[args.index("--out") + 1] if "--out" in args else "comparison"
+            assert (tmp_path / out / "comparison.md").is_file() and (tmp_path / out / "points.parquet").is_file()
+        else:
+            assert proc.returncode == 0, (line, proc.stderr)
+    from harness.results import read
+
+    after = read(tmp_path / "after")
+    assert after["run_id"].nunique() == 2 and after["reference_status"].notna().sum() == len(after) // 2
+    assert "noise floor" in (tmp_path / "rerun" / "comparison.md").read_text().lower()
+    legacy = pd.read_parquet(tmp_path / "legacy-vs-new" / "points.parquet")
+    assert legacy["verdict"].eq("faster").all() and legacy["caveats"].str.contains("timing_includes_host_copies").all()

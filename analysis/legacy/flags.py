@@ -22,3 +22,6 @@ POINT_FLAGS = ["timing_includes_host_copies", "energy_from_1s_averaged_power", "
                "device_from_file_name", "n_from_readme"]
 LAYER_FLAGS = ["timing_includes_host_copies", "device_from_file_name", "layer_size_from_architecture",
                "layer_has_no_median"]
+# The flags that can explain a latency difference between an imported row and one of ours (a comparison
+# reports them beside its verdict): the energy flags do not bear on latency.
+LATENCY_FLAGS = ["timing_includes_host_copies", "algo_is_heuristic_choice", "device_from_file_name", "n_from_readme"]

@@ -17,6 +17,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from harness.errors import ConfigError
+from harness.references import References, ReferencesError
+from harness.references import load as load_references
 from harness.results.layout import Partition
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,9 @@ class StageSpec:
     verify_every_point: bool = False
     energy_window_s: float = 5.0
     slurm: dict[str, Any] = field(default_factory=dict)
+    # Relative tolerance of the check against references (None: each reference's own). Not part of how a
+    # point is measured, so not in the config hash.
+    reference_tolerance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,7 @@ class RunSpec:
     graph: bool = False  # time CUDA-graph replays of the forward (GPU) instead of eager launches
     tolerance: dict[str, float] = field(default_factory=dict)
     trace: bool = False
+    references: References | None = None  # references=PATH, read and checked at the border
 
     def partition(self) -> Partition:
         """The leaf of the results tree this job writes to."""
@@ -97,7 +103,8 @@ class RunSpec:
         Its hash (``config_hash``) is on every row; a rerun skips only points measured with the same one.
         """
         return {
-            "stage": asdict(self.stage) | {"slurm": None, "sizes": None},
+            "stage": {k: v for k, v in asdict(self.stage).items() if k not in _NOT_MEASUREMENT}
+            | {"slurm": None, "sizes": None},
             "model": asdict(self.model),
             "algo": self.algo,
             "gpu": self.gpu.name,
@@ -115,6 +122,10 @@ class RunSpec:
         blob = json.dumps(self.measurement_config(), sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+
+# Stage fields that do not change how a point is measured, left out of the config hash (a key added with a
+# null value would change the hash of every run measured before it existed).
+_NOT_MEASUREMENT = ("reference_tolerance",)
 
 SIZES_FORMS = (
     "an int (stage.sizes=224), a list (stage.sizes=[224,256]) or a range of evenly spaced sizes, both ends "
@@ -264,8 +275,32 @@ def stage_from_dict(d: Mapping[str, Any]) -> StageSpec:
         verify_every_point=bool(d.get("verify_every_point", False)),
         energy_window_s=float(_positive("stage.energy_window_s", d.get("energy_window_s", 5.0), allow_zero=True)),
         slurm=dict(d.get("slurm") or {}),
+        reference_tolerance=_optional_tolerance("stage.reference_tolerance", d.get("reference_tolerance")),
         **counts,
     )
+
+
+def _optional_tolerance(key: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    return float(_positive(key, value, allow_zero=True))
+
+
+def references_from(value: Any, gpu: str) -> References | None:
+    """``references=PATH``: the file read and validated here, once (null: no check)."""
+    if value is None:
+        return None
+    if not isinstance(value, (str, Path)) or not str(value):
+        raise ConfigError(f"references={value!r} is not valid: give the path of a references file "
+                          f"(python -m analysis.bless writes one), or null")
+    try:
+        refs = load_references(value)
+    except ReferencesError as e:
+        raise ConfigError(f"references={value} refused: {e}") from None
+    if gpu not in refs.gpus:
+        log.warning("references %s hold no entries for gpu=%s (they have: %s): every point will be no_reference",
+                    value, gpu, ", ".join(sorted(refs.gpus)))
+    return refs
 
 
 def batch_sizes_from(value: Any) -> tuple[int, ...]:
@@ -312,4 +347,5 @@ def run_spec_from_dict(cfg: Mapping[str, Any]) -> RunSpec:
         graph=_bool("graph", cfg.get("graph", False)),
         tolerance=tolerance,
         trace=bool(cfg.get("trace", False)),
+        references=references_from(cfg.get("references"), gpu.name),
     )

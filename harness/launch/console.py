@@ -65,9 +65,21 @@ def report(console: Console, result: RunResult) -> None:
             f"{len(result.skipped)} point(s) already measured in {result.directory}, skipped "
             f"(remeasure=true measures them again)."
         )
+    if result.spec.references is not None:
+        console.print(reference_summary(result), highlight=False)
     console.print(f"run {result.run_id}: {result.outcome}; files in {result.directory}:")
     for path in result.files:
         console.print(f"  {path}", soft_wrap=True, highlight=False)
+
+
+def reference_summary(result: RunResult) -> str:
+    """The check against references: counts per status, then one line per deviation."""
+    counts = ", ".join(f"{n} {s}" for s, n in result.reference_counts().items()) or "no point measured ok"
+    lines = [f"references {result.spec.references.path}: {counts}"]
+    if result.deviations:
+        lines.append(f"{len(result.deviations)} point(s) deviate from the references:")
+        lines += [f"  input size {p['input_size']}, batch {p['batch_size']}: {v.describe()}" for p, v in result.deviations]
+    return "\n".join(lines)
 
 
 def report_submission(console: Console, sweep: "Sweep") -> None:

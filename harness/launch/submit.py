@@ -75,6 +75,8 @@ def make_task(config: dict[str, Any]) -> Task:
     """A Task from a resolved config (no ``hydra`` node); refuses a stage whose sanity stage failed."""
     config = dict(config)
     config["results_dir"] = str(Path(str(config.get("results_dir", "results"))).resolve())
+    if isinstance(config.get("references"), str) and config["references"]:  # a SLURM job reads it again
+        config["references"] = str(Path(config["references"]).resolve())
     spec = run_spec_from_dict(config)
     check_stage_gate(spec, force=bool(config.get("force", False)))
     return Task(config, spec, new_run_id())

@@ -79,6 +79,9 @@ POINT_COLUMNS = _IDENTITY | _PROVENANCE | {
     "algo_fallback_layers": "conv layers that did not run the requested algorithm",
     "conv_layers": "conv layer calls per forward",
     "conv_coverage": "sum of the conv layers' mean times / p50 (the conv share of the model's time)",
+    "reference_status": "with references=PATH: within, faster or slower than the blessed reference beyond its "
+                        "tolerance with 95% confidence, or no_reference (none for the point); null when the "
+                        "point was not measured ok or the run had no references (README: References)",
     "power_std_w": "imported rows: the old system's power standard deviation",
     "power_min_w": "imported rows: lowest power sample", "power_max_w": "imported rows: highest power sample",
     "power_samples": "imported rows: power samples taken", "energy_total_j": "imported rows: energy of all iterations",

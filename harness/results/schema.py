@@ -103,6 +103,7 @@ POINTS = pa.schema(
         ("algo_fallback_layers", _I),
         ("conv_layers", _I),
         ("conv_coverage", _F),
+        ("reference_status", pa.string()),
     ]
     + _PROVENANCE
     + _IMPORTED

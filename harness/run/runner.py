@@ -23,6 +23,7 @@ from harness.errors import Cancelled, ConfigError
 from harness.measure.device import DeviceInfo, check_build_has_kernels, resolve_device
 from harness.measure.environment import provenance
 from harness.measure.point import PointMeasurer, PointResult
+from harness.references import Check, check
 from harness.results.layout import PointKey
 from harness.results.schema import SCHEMA_VERSION
 from harness.results.store import ResultStore
@@ -49,6 +50,12 @@ class RunResult:
     skipped: list[PointKey] = field(default_factory=list)  # already in the store (resume)
     files: list[Path] = field(default_factory=list)
     outcome: str = "running"
+    deviations: list[tuple[dict[str, Any], Check]] = field(default_factory=list)  # slower/faster than references
+
+    def reference_counts(self) -> dict[str, int]:
+        """Points of this run per reference_status (empty without references)."""
+        statuses = [p.get("reference_status") for p in self.points if p.get("reference_status")]
+        return {s: statuses.count(s) for s in sorted(set(statuses))}
 
 
 def _is_oom(e: BaseException) -> bool:
@@ -135,6 +142,7 @@ def run(
                     oom_at.setdefault(batch, size)
                 context = identity | {"dtype": dtype, "measured_at": _now()}
                 point = measured.row(context | {"device": device.device.type, "config_hash": spec.config_hash()} | env)
+                _check_reference(spec, point, result)
                 store.write_point(point, measured.layer_rows(context))
                 if trace is not None and trace.exists():
                     traces.append(trace)
@@ -156,8 +164,29 @@ def run(
             "points_by_status": {s: statuses.count(s) for s in sorted(set(statuses))},
             "files": [p.name for p in result.files],
         }
+        if spec.references is not None:
+            run_doc["references"] = {"path": spec.references.path, "by_status": result.reference_counts()}
+            _log_deviations(spec, result)
         result.files.append(store.write_run(run_doc))
     return result
+
+
+def _check_reference(spec: RunSpec, point: dict[str, Any], result: RunResult) -> None:
+    """With references: the point's reference_status (and a deviation kept for the run's summary)."""
+    if spec.references is None:
+        return
+    entry = spec.references.lookup(spec.gpu.name, point)
+    verdict = check(point, entry, spec.stage.reference_tolerance)
+    point["reference_status"] = None if verdict is None else verdict.status
+    if verdict is not None and verdict.status in ("slower", "faster"):
+        result.deviations.append((point, verdict))
+
+
+def _log_deviations(spec: RunSpec, result: RunResult) -> None:
+    counts = ", ".join(f"{n} {s}" for s, n in result.reference_counts().items()) or "no point measured"
+    log.info("references %s: %s", spec.references.path, counts)
+    for point, verdict in result.deviations:
+        log.warning("input size %s, batch %s: %s", point["input_size"], point["batch_size"], verdict.describe())
 
 
 def _outcome_of(e: BaseException) -> str:

@@ -5,7 +5,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.uncertainty import Z95, bootstrap_geomean, log_se, ratio_interval, tied_with_fastest
+from analysis.uncertainty import (
+    Z95,
+    between_run_sd,
+    bootstrap_geomean,
+    classify_ratio,
+    log_se,
+    ratio_interval,
+    tied_with_fastest,
+)
 
 
 def test_log_se_prefers_the_medians_interval_and_falls_back_to_std():
@@ -41,3 +49,17 @@ def test_ties_are_overlapping_intervals_within_a_group():
                        "lo": [0.9, 1.0, 1.9, 2.9, np.nan, np.nan], "hi": [1.1, 1.1, 2.1, 3.1, np.nan, np.nan]})
     tied = tied_with_fastest(df["v"], df["lo"], df["hi"], df["g"])
     assert tied.tolist() == [True, True, False, True, False, True]
+
+
+def test_between_run_sd_recovers_the_noise_the_rows_own_errors_do_not_hold():
+    rng = np.random.default_rng(3)
+    se = np.full(4000, 0.01)  # each pair's own standard error
+    lr = rng.normal(0, np.sqrt(0.01 ** 2 + 2 * 0.05 ** 2), se.size)  # plus 5% between runs, on each run
+    assert between_run_sd(lr, se) == pytest.approx(0.05, rel=0.05)
+    assert between_run_sd(rng.normal(0, 0.01, 4000), se) < 0.005  # nothing beyond the rows' own noise
+    assert np.isnan(between_run_sd(lr[:2], se[:2]))  # too few pairs to say
+
+
+def test_classify_ratio_needs_the_whole_interval_beyond_the_tolerance():
+    got = classify_ratio([1.06, 1.04, 0.90, 0.94, np.nan], [1.2, 1.2, 0.95, 0.99, np.nan], 0.05)
+    assert got.tolist() == ["slower", "same", "faster", "same", "same"]  # 0.95 < 1/1.05 = 0.952: faster

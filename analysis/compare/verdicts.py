@@ -1,0 +1,186 @@
+"""Matching two sides' points and judging each pair and each group: pure DataFrame arithmetic.
+
+- The key: the point (stage, gpu, model, algo, input_size, batch_size, dtype; stage left out with
+  ``across_stages``) and the settings that change what is measured (harness.references' SETTINGS: backend,
+  math_type, fallback_policy, cudnn_benchmark, cuda_graph). A setting null on every row of a side is
+  unknown there (imported rows know few) and is left out of the key; the result says which.
+- Each side is resolved with the one latest-wins rule (harness.results.read.latest) on that key.
+- Per matched point: the ratio of medians B/A with its 95% interval (analysis.uncertainty.ratio_interval:
+  the delta method on log p50, each side's standard error from its stored median CI, or std and n), and the
+  verdict of analysis.uncertainty.classify_ratio against the tolerance; points that stopped (or started)
+  measuring ok are ``broke`` (``fixed``); unmatched points are ``only_a`` / ``only_b``.
+- Per group (the key without input_size and batch_size: per gpu x model x algo, and stage, dtype, settings):
+  the geometric mean of the ratios with a 95% interval from analysis.uncertainty.bootstrap_geomean (points
+  resampled, each ratio drawn from its own noise), judged by the same rule.
+- Imported rows carry ``legacy_flags``: those that bear on latency (analysis.legacy.flags.LATENCY_FLAGS) go
+  beside the verdict as ``caveats`` (e.g. "A: timing_includes_host_copies").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from analysis.legacy.flags import LATENCY_FLAGS
+from analysis.uncertainty import (
+    bootstrap_geomean,
+    classify_ratio,
+    log_se,
+    ratio_interval,
+)
+from harness.references.format import SETTINGS
+from harness.results.read import latest
+
+POINT = ["stage", "gpu", "model", "algo", "input_size", "batch_size", "dtype"]  # harness.results.layout.POINT_KEY
+WITHIN_GROUP = ["input_size", "batch_size"]
+REGRESSIONS = ("slower", "broke")
+VERDICTS = ("slower", "broke", "faster", "fixed", "same", "not_ok", "only_a", "only_b")
+_STATS = ["status", "p50_ms", "ci95_low_ms", "ci95_high_ms", "std_ms", "n", "energy_per_inference_j", "run_id",
+          "measured_at", "legacy_flags"]
+MISSING = "-"  # a null setting, as a key value (so that null matches null)
+
+
+@dataclass
+class Key:
+    """The columns points are matched on, and the settings left out because a side does not know them."""
+
+    columns: list[str]
+    unknown: dict[str, list[str]] = field(default_factory=dict)  # setting -> the sides where it is null
+
+    def group(self) -> list[str]:
+        return [c for c in self.columns if c not in WITHIN_GROUP]
+
+    def notes(self) -> list[str]:
+        return [f"{s} not compared: unknown (null on every row) on side {', '.join(sides)}"
+                for s, sides in self.unknown.items()]
+
+
+def match_key(a: pd.DataFrame, b: pd.DataFrame, across_stages: bool = False) -> Key:
+    point = [c for c in POINT if not (across_stages and c == "stage")]
+    unknown: dict[str, list[str]] = {}
+    settings = []
+    for s in SETTINGS:
+        null_on = [name for name, rows in (("A", a), ("B", b)) if s not in rows or rows[s].isna().all()]
+        if null_on and len(null_on) < 2:
+            unknown[s] = null_on
+        elif not null_on:
+            settings.append(s)
+    return Key([*point, *settings], unknown)
+
+
+def keyed(rows: pd.DataFrame, key: Key) -> pd.DataFrame:
+    """``rows`` with the key columns as plain values (categoricals as text, nulls as MISSING)."""
+    out = rows.copy()
+    for c in key.columns:
+        col = out[c].astype(object)
+        out[c] = col.where(col.notna(), MISSING)
+        if c not in ("input_size", "batch_size"):
+            out[c] = out[c].astype(str)
+    return out
+
+
+def resolve(rows: pd.DataFrame, key: Key) -> pd.DataFrame:
+    """One row per point of the key: the latest measurement wins."""
+    return latest(keyed(rows, key), key.columns).reset_index(drop=True)
+
+
+def _flags(values: pd.Series, side: str) -> pd.Series:
+    def one(v) -> str:
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return ""
+        return ", ".join(f"{side}: {f}" for f in sorted(v) if f in LATENCY_FLAGS)
+    return values.map(one)
+
+
+def _ok(status: pd.Series, p50: pd.Series) -> pd.Series:
+    return (status == "ok") & (p50.astype(float) > 0)
+
+
+def compare_points(a: pd.DataFrame, b: pd.DataFrame, key: Key, tolerance: float, between_run: float = 0.0
+                   ) -> pd.DataFrame:
+    """One row per point of either side (already resolved on ``key``): A's and B's statistics, the ratio
+    B/A with its interval, the verdict, why, and the caveats of imported rows. ``between_run`` (the sd of
+    log latency between runs, see analysis.uncertainty.between_run_sd) is added to each side's own
+    standard error."""
+    cols = [c for c in _STATS if c in a.columns and c in b.columns]
+    left = a[[*key.columns, *cols]].assign(_a=True)
+    right = b[[*key.columns, *cols]].assign(_b=True)
+    se_a, se_b = (np.hypot(log_se(side).fillna(0.0), between_run) for side in (a, b))
+    left["log_se"], right["log_se"] = se_a.to_numpy(), se_b.to_numpy()
+    m = left.merge(right, on=key.columns, how="outer", suffixes=("_a", "_b"))
+    in_a, in_b = m["_a"].notna(), m["_b"].notna()
+    m = m.drop(columns=["_a", "_b"])
+    ok_a = in_a & _ok(m["status_a"], m["p50_ms_a"])
+    ok_b = in_b & _ok(m["status_b"], m["p50_ms_b"])
+    both = ok_a & ok_b
+    r = ratio_interval(m["p50_ms_b"], m["log_se_b"], m["p50_ms_a"], m["log_se_a"])
+    m["ratio"] = np.where(both, r.ratio, np.nan)
+    m["ratio_low"] = np.where(both, r.low, np.nan)
+    m["ratio_high"] = np.where(both, r.high, np.nan)
+    m["log_ratio_se"] = np.where(both, r.log_se, np.nan)
+    if "energy_per_inference_j_a" in m:
+        m["energy_ratio"] = np.where(both, m["energy_per_inference_j_b"] / m["energy_per_inference_j_a"], np.nan)
+    verdict = pd.Series(classify_ratio(m["ratio_low"], m["ratio_high"], tolerance), index=m.index)
+    verdict = verdict.where(both, "not_ok")
+    verdict = verdict.mask(ok_a & in_b & ~ok_b, "broke").mask(ok_b & in_a & ~ok_a, "fixed")
+    verdict = verdict.mask(~in_b, "only_a").mask(~in_a, "only_b")
+    m["verdict"] = verdict
+    covers_one = (m["ratio_low"] <= 1) & (m["ratio_high"] >= 1)
+    m["why"] = np.select(
+        [verdict.isin(["slower", "faster"]), (verdict == "same") & covers_one, verdict == "same",
+         verdict.isin(["broke", "fixed", "not_ok"])],
+        [f"95% CI beyond {tolerance:.1%}", "within noise (95% CI covers 1)", f"within tolerance ({tolerance:.1%})",
+         "status " + m["status_a"].astype(str) + " -> " + m["status_b"].astype(str)],
+        default="unmatched")
+    caveats = [_flags(m[f"legacy_flags_{s.lower()}"], s) for s in ("A", "B") if f"legacy_flags_{s.lower()}" in m]
+    m["caveats"] = (pd.concat(caveats, axis=1).apply(lambda r: "; ".join(x for x in r if x), axis=1)
+                    if caveats and len(m) else "")
+    m = m.drop(columns=[c for c in m.columns if c.startswith("legacy_flags_")])
+    order = {v: i for i, v in enumerate(VERDICTS)}
+    m["_o"] = m["verdict"].map(order)
+    return m.sort_values(["_o", *key.columns], kind="stable").drop(columns="_o").reset_index(drop=True)
+
+
+def compare_groups(points: pd.DataFrame, key: Key, tolerance: float, seed: int = 0) -> pd.DataFrame:
+    """One row per group of matched points: how many of each verdict, the geometric mean of B/A over the
+    points both sides measured ok with its bootstrap 95% interval, the verdict on it, the worst point, caveats."""
+    group = key.group()
+    matched = points[~points["verdict"].isin(["only_a", "only_b"])]
+    rows = []
+    for values, g in matched.groupby(group, sort=True):
+        both = g[g["ratio"].notna()]
+        gm, lo, hi = bootstrap_geomean(np.log(both["ratio"].to_numpy()), both["log_ratio_se"].to_numpy(), seed=seed)
+        counts = g["verdict"].value_counts()
+        worst = both.loc[both["ratio"].idxmax()] if len(both) else None
+        caveats = sorted({c for text in g["caveats"] for c in text.split("; ") if c})
+        rows.append(dict(zip(group, values if isinstance(values, tuple) else (values,))) | {
+            "points": len(g), **{v: int(counts.get(v, 0)) for v in VERDICTS if v not in ("only_a", "only_b")},
+            "geomean_ratio": gm, "ratio_low": lo, "ratio_high": hi,
+            "verdict": str(classify_ratio(lo, hi, tolerance).item()) if len(both) else "not_ok",
+            "worst_ratio": np.nan if worst is None else worst["ratio"],
+            "worst_at": "" if worst is None else f"s{worst['input_size']} b{worst['batch_size']}",
+            "caveats": "; ".join(caveats),
+        })
+    columns = [*group, "points", *[v for v in VERDICTS if v not in ("only_a", "only_b")], "geomean_ratio",
+               "ratio_low", "ratio_high", "verdict", "worst_ratio", "worst_at", "caveats"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def disjoint(a: pd.DataFrame, b: pd.DataFrame, key: Key) -> str:
+    """Why two resolved sides share no point, in words: the key columns whose values do not overlap."""
+    parts = []
+    for c in key.columns:
+        va, vb = set(a[c].astype(str)), set(b[c].astype(str))
+        if not va & vb:
+            parts.append(f"{c} is {', '.join(sorted(va)[:6])} in A but {', '.join(sorted(vb)[:6])} in B")
+    hint = " (--across-stages matches points of different stages, e.g. imported legacy rows)" if any(
+        p.startswith("stage ") for p in parts) else ""
+    return ("; ".join(parts) or "the points differ in their combination of these") + hint
+
+
+def regressions(points: pd.DataFrame, groups: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The points and the groups that fail the comparison (slower beyond the tolerance with confidence, or
+    stopped measuring ok)."""
+    return points[points["verdict"].isin(REGRESSIONS)], groups[groups["verdict"] == "slower"]
