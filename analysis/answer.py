@@ -1,7 +1,7 @@
 """The question the harness exists for: how much faster than cuDNN's own choice (``guess``) and than the
 framework (``torch``) is each algorithm, and is the difference beyond noise?
 
-Pure functions from the resolved points/layers to DataFrames (statistics in ``analysis.uncertainty``):
+Pure functions from the resolved points/layers to DataFrames (statistics in ``harness.results.uncertainty``):
 
 - ``competitors``: one row per point x code path that measured ok, with its p50's 95% interval. Algorithms
   known to run the same code (the old system's ``implicit_gemm`` ran cuDNN's heuristic, flag
@@ -24,7 +24,13 @@ import numpy as np
 import pandas as pd
 
 from analysis.tables import POINT
-from analysis.uncertainty import bootstrap_geomean, interval, log_se, ratio_interval, tied_with_fastest
+from harness.results.uncertainty import (
+    bootstrap_geomean,
+    interval,
+    log_se,
+    ratio_interval,
+    tied_with_fastest,
+)
 
 REFERENCES = ("guess", "torch")
 # Legacy flag -> the code path such rows really ran.

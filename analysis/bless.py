@@ -7,10 +7,10 @@ point measured more than once gives its latest row (harness.results.read.latest)
 file with ``python -m harness references=refs.yaml``.
 
 Tolerance: ``--tolerance X`` for every entry, else each reference's own: the relative half-width of its
-median's 95% interval (exp(1.96 x se of log p50) - 1, analysis.uncertainty.log_se), and DEFAULT_TOLERANCE
+median's 95% interval (exp(1.96 x se of log p50) - 1, harness.results.uncertainty.log_se), and DEFAULT_TOLERANCE
 where the row holds no uncertainty. That CI holds only the noise within one run: where the selection holds
 points measured in several runs with identical settings, the noise between runs they show
-(analysis.uncertainty.between_run_sd, as in ``python -m analysis.compare``) is added to each se first.
+(harness.results.uncertainty.between_run_sd, as in ``python -m analysis.compare``) is added to each se first.
 ``stage.reference_tolerance`` in a run's config overrides the file's tolerances.
 """
 
@@ -32,10 +32,10 @@ from analysis.compare import noise
 from analysis.compare.verdicts import match_key
 from analysis.errors import AnalysisError
 from analysis.load import Filters, read_points
-from analysis.uncertainty import interval, log_se
 from harness.references import Entry, References, save
 from harness.references.format import KEY, SETTINGS
 from harness.results.read import latest
+from harness.results.uncertainty import interval, log_se
 
 log = logging.getLogger(__name__)
 DEFAULT_TOLERANCE = 0.05

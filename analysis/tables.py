@@ -10,7 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.uncertainty import bootstrap_geomean, interval, log_se, ratio_interval
+from harness.results.uncertainty import (
+    bootstrap_geomean,
+    interval,
+    log_se,
+    ratio_interval,
+)
 
 # One point of the comparison: every algorithm measured here competes.
 POINT = ["stage", "gpu", "model", "input_size", "batch_size", "dtype"]
@@ -132,7 +137,7 @@ def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     """The per-layer oracle per point: every layer run by its own fastest algorithm (among those timed at
     that layer), against the best single algorithm, switching a layer only beyond noise: the candidate's
     95% interval must lie wholly below the best algorithm's own interval on that layer (intervals from the
-    rows' summary statistics, analysis.uncertainty; a row without them counts as exact). A tie keeps the
+    rows' summary statistics, harness.results.uncertainty; a row without them counts as exact). A tie keeps the
     best algorithm's layer, so the projection is not the minimum of noisy draws. ``projected_ms`` = the best
     algorithm's non-conv remainder (its p50 minus its layers' sum, floored at 0) + the oracle's layer sum;
     ``projected_speedup`` = best p50 / projected_ms with a 95% interval (the two medians and the layer sums'
@@ -225,7 +230,7 @@ def _status_order(s: str) -> tuple[int, str]:
 def gpu_pairs(algos: pd.DataFrame) -> pd.DataFrame:
     """Each pair of GPU types compared on the points both measured ok (same stage, model, algorithm, input
     size, batch, dtype): how many, how often the first is slower, and the geometric mean (with its 95%
-    bootstrap interval, analysis.uncertainty), min and max of its p50 over the second's (> 1: the first is
+    bootstrap interval, harness.results.uncertainty), min and max of its p50 over the second's (> 1: the first is
     slower); the same ratio for energy where both have it.
     One row per stage x pair x model, and one per stage x pair over every model (model "(all)")."""
     cols = ["stage", "gpu_a", "gpu_b", "model", "matched", "a_slower", "a_slower_share", "geomean_p50_ratio",

@@ -6,7 +6,7 @@ harness commit; the host may differ (another node of the same type is part of th
 Within such a group, each run is paired with the one before it (by ``measured_at``): the run-to-run ratio
 later / earlier. Its spread is the floor under every other claim: a tolerance below it calls noise a change.
 
-``between_run_sd`` is that extra noise as a standard deviation of log latency (analysis.uncertainty.
+``between_run_sd`` is that extra noise as a standard deviation of log latency (harness.results.uncertainty.
 between_run_sd); the comparison adds it to each side's standard error (``--noise-floor``).
 
 ``ci_excludes_one`` checks the per-point confidence intervals: with nothing changed, the 95% interval of
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.compare.verdicts import Key, keyed
-from analysis.uncertainty import between_run_sd, log_se, ratio_interval
+from harness.results.uncertainty import between_run_sd, log_se, ratio_interval
 
 IDENTICAL = ["config_hash", "device_name", "torch_version", "cuda_version", "cudnn_version", "driver_version",
              "git_commit"]
@@ -81,7 +81,7 @@ def run_pairs(rows: pd.DataFrame, key: Key) -> pd.DataFrame:
 
 
 def floor(pairs: pd.DataFrame) -> float:
-    """The between-run sd of log latency from run-to-run pairs (NaN with too few; analysis.uncertainty)."""
+    """The between-run sd of log latency from run-to-run pairs (NaN with too few; harness.results.uncertainty)."""
     return between_run_sd(np.log(pairs["ratio"].to_numpy(dtype=float)), pairs["log_ratio_se"].to_numpy(dtype=float))
 
 

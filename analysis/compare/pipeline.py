@@ -14,7 +14,7 @@ from analysis.compare.sides import Sides
 from analysis.errors import AnalysisError
 from analysis.pipeline import check_out, write_tables
 from analysis.report import render_html, render_markdown
-from analysis.uncertainty import MIN_PAIRS
+from harness.results.uncertainty import MIN_PAIRS
 
 DEFAULT_TOLERANCE = 0.05
 

@@ -14,13 +14,13 @@ if TYPE_CHECKING:
 
 METHOD = (
     "Per point: the ratio of medians B/A with a 95% confidence interval by the delta method on log p50 "
-    "(analysis.uncertainty.ratio_interval); each side's standard error comes from the summary statistics "
+    "(harness.results.uncertainty.ratio_interval); each side's standard error comes from the summary statistics "
     "stored in its row (the median's distribution-free 95% CI, else std and n): the tree holds no raw "
     "samples. A side without either contributes no noise. The noise between runs that no row's CI holds "
     "(estimated from the run-to-run pairs of identical settings, see the noise floor, or --noise-floor) is "
     "added to each side's standard error. Per group: the geometric mean of the points' "
-    "ratios with a 95% interval from a two-level parametric bootstrap (analysis.uncertainty.bootstrap_geomean: "
-    "points resampled, each ratio drawn from its own noise). Verdict (analysis.uncertainty.classify_ratio): "
+    "ratios with a 95% interval from a two-level parametric bootstrap (harness.results.uncertainty.bootstrap_geomean: "
+    "points resampled, each ratio drawn from its own noise). Verdict (harness.results.uncertainty.classify_ratio): "
     "slower when the whole interval lies above 1 + tolerance, faster when below 1 / (1 + tolerance), same "
     "otherwise; broke / fixed when a point stopped / started measuring ok. The comparison fails (exit code 1) "
     "when a point or a group is slower or a point broke."

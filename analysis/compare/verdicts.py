@@ -5,12 +5,12 @@
   math_type, fallback_policy, cudnn_benchmark, cuda_graph). A setting null on every row of a side is
   unknown there (imported rows know few) and is left out of the key; the result says which.
 - Each side is resolved with the one latest-wins rule (harness.results.read.latest) on that key.
-- Per matched point: the ratio of medians B/A with its 95% interval (analysis.uncertainty.ratio_interval:
+- Per matched point: the ratio of medians B/A with its 95% interval (harness.results.uncertainty.ratio_interval:
   the delta method on log p50, each side's standard error from its stored median CI, or std and n), and the
-  verdict of analysis.uncertainty.classify_ratio against the tolerance; points that stopped (or started)
+  verdict of harness.results.uncertainty.classify_ratio against the tolerance; points that stopped (or started)
   measuring ok are ``broke`` (``fixed``); unmatched points are ``only_a`` / ``only_b``.
 - Per group (the key without input_size and batch_size: per gpu x model x algo, and stage, dtype, settings):
-  the geometric mean of the ratios with a 95% interval from analysis.uncertainty.bootstrap_geomean (points
+  the geometric mean of the ratios with a 95% interval from harness.results.uncertainty.bootstrap_geomean (points
   resampled, each ratio drawn from its own noise), judged by the same rule.
 - Imported rows carry ``legacy_flags``: those that bear on latency (analysis.legacy.flags.LATENCY_FLAGS) go
   beside the verdict as ``caveats`` (e.g. "A: timing_includes_host_copies").
@@ -24,14 +24,14 @@ import numpy as np
 import pandas as pd
 
 from analysis.legacy.flags import LATENCY_FLAGS
-from analysis.uncertainty import (
+from harness.references.format import SETTINGS
+from harness.results.read import latest
+from harness.results.uncertainty import (
     bootstrap_geomean,
     classify_ratio,
     log_se,
     ratio_interval,
 )
-from harness.references.format import SETTINGS
-from harness.results.read import latest
 
 POINT = ["stage", "gpu", "model", "algo", "input_size", "batch_size", "dtype"]  # harness.results.layout.POINT_KEY
 WITHIN_GROUP = ["input_size", "batch_size"]
@@ -102,7 +102,7 @@ def compare_points(a: pd.DataFrame, b: pd.DataFrame, key: Key, tolerance: float,
                    ) -> pd.DataFrame:
     """One row per point of either side (already resolved on ``key``): A's and B's statistics, the ratio
     B/A with its interval, the verdict, why, and the caveats of imported rows. ``between_run`` (the sd of
-    log latency between runs, see analysis.uncertainty.between_run_sd) is added to each side's own
+    log latency between runs, see harness.results.uncertainty.between_run_sd) is added to each side's own
     standard error."""
     cols = [c for c in _STATS if c in a.columns and c in b.columns]
     left = a[[*key.columns, *cols]].assign(_a=True)

@@ -1,7 +1,7 @@
 """A points row against its reference entry: pure, no files.
 
 The ratio is the row's p50 over the reference's, with the 95% interval of a ratio of two independent
-medians (``analysis.uncertainty``: the delta method on log p50, each side's standard error from its
+medians (``harness.results.uncertainty``: the delta method on log p50, each side's standard error from its
 median's confidence interval, or from std and n). With a relative tolerance ``tol``:
 
 - ``slower``: the whole interval lies above 1 + tol (slower beyond the tolerance, with confidence);
@@ -21,8 +21,8 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from analysis.uncertainty import classify_ratio, log_se, ratio_interval
 from harness.references.format import Entry
+from harness.results.uncertainty import classify_ratio, log_se, ratio_interval
 
 _STATS = ("p50_ms", "ci95_low_ms", "ci95_high_ms", "std_ms", "n")
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.uncertainty import (
+from harness.results.uncertainty import (
     Z95,
     between_run_sd,
     bootstrap_geomean,
