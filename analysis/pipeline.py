@@ -163,29 +163,41 @@ def run(roots: str | Path | Sequence[str | Path], out: str | Path, options: Opti
 
 def make_figures(frames: dict[str, pd.DataFrame], res: Results, evaluations: list[predictor.Evaluation],
                  folder: Path, specs: dict | None = None) -> dict[str, Path]:
-    """Every figure (PNG + SVG beside it); a figure with nothing to draw is left out."""
+    """Every figure (PNG + SVG beside it); a figure with nothing to draw is left out. Each figure's time is
+    logged at INFO (-v)."""
     from analysis import plots
 
-    figs: dict[str, Path | None] = {}
     comp = frames["competitors"]
     summary = frames["speedup_summary"]
+    jobs: list[tuple[str, Callable[[], Path | None]]] = []
     groups = list(comp.groupby(["stage", "batch_size", "dtype"], observed=True))
     for (stage, batch, dtype), grp in groups:
         tag = f"-{stage}-b{batch}-{dtype}" if len(groups) > 1 else ""
-        figs[f"ratio{tag}"] = plots.ratio_against_size(
-            grp, folder / f"ratio{tag}.png", f"Latency relative to guess (torch where guess is absent) against "
-                                             f"input size, 95% bands (stage {stage}, batch {batch}, {dtype})")
+        title = (f"Latency relative to guess (torch where guess is absent) against input size, 95% bands "
+                 f"(stage {stage}, batch {batch}, {dtype})")
+        jobs.append((f"ratio{tag}", lambda grp=grp, tag=tag, title=title:
+                     plots.ratio_against_size(grp, folder / f"ratio{tag}.png", title)))
     for ref in ("guess", "torch"):
-        figs[f"speedup-{ref}"] = plots.speedup_heatmap(summary, ref, folder / f"speedup-{ref}.png")
-    figs["energy-latency"], _ = plots.energy_latency(comp, folder / "energy-latency.png")
-    figs["roofline"] = plots.roofline(res.layers, specs or {}, folder / "roofline.png")
-    figs["layers"] = plots.layer_breakdown(res.layers, folder / "layers.png")
-    figs["support"] = plots.support_matrix(frames["support"], folder / "support.png")
-    figs["gpus"] = plots.gpu_comparison(frames["gpus"], folder / "gpus.png")
+        jobs.append((f"speedup-{ref}", lambda ref=ref: plots.speedup_heatmap(summary, ref, folder / f"speedup-{ref}.png")))
+    jobs += [
+        ("energy-latency", lambda: plots.energy_latency(comp, folder / "energy-latency.png")[0]),
+        ("roofline", lambda: plots.roofline(res.layers, specs or {}, folder / "roofline.png")),
+        ("layers", lambda: plots.layer_breakdown(res.layers, folder / "layers.png")),
+        ("support", lambda: plots.support_matrix(frames["support"], folder / "support.png")),
+        ("gpus", lambda: plots.gpu_comparison(frames["gpus"], folder / "gpus.png")),
+    ]
     for ev in evaluations:
         unit = "ms" if ev.name == "latency" else "J"
-        figs[f"parity-{ev.name}"] = plots.parity(ev.predictions, folder / f"parity-{ev.name}.png", unit)
-    return {k: v for k, v in figs.items() if v is not None}
+        jobs.append((f"parity-{ev.name}", lambda ev=ev, unit=unit:
+                     plots.parity(ev.predictions, folder / f"parity-{ev.name}.png", unit)))
+    figs: dict[str, Path] = {}
+    for name, draw in jobs:
+        t = time.perf_counter()
+        path = draw()
+        log.info("figure %s: %.2f s", name, time.perf_counter() - t)
+        if path is not None:
+            figs[name] = path
+    return figs
 
 
 def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.DataFrame,

@@ -44,10 +44,13 @@ def _ratio_axis(axis) -> None:
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    """The PNG (for the HTML report) and an SVG beside it (vector, for a paper)."""
+    """The PNG (for the HTML report) and an SVG beside it (vector, for a paper). Every figure uses the
+    constrained layout (legends "outside" it, inside the figure): laid out once while the PNG is drawn,
+    then frozen, so the SVG is drawn without laying out again (text layout is most of a figure's cost)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    fig.savefig(path.with_suffix(".svg"), bbox_inches="tight")
+    fig.savefig(path, dpi=DPI, pil_kwargs={"compress_level": 3})
+    fig.set_layout_engine("none")
+    fig.savefig(path.with_suffix(".svg"))
     plt.close(fig)
     return path
 
@@ -73,7 +76,7 @@ def layer_breakdown(layers: pd.DataFrame, path: Path) -> Path | None:
     colors = {k: cmap(i % 20) for i, k in enumerate(kinds)}
     models, gpus = sorted(df["model"].unique()), sorted(df["gpu"].unique())
     fig, axes = plt.subplots(len(models), len(gpus), figsize=(3.6 * len(gpus) + 1.8, 2.6 * len(models) + 0.6),
-                             squeeze=False)
+                             squeeze=False, layout="constrained")
     for i, model in enumerate(models):
         for j, gpu in enumerate(gpus):
             ax = axes[i, j]
@@ -91,9 +94,8 @@ def layer_breakdown(layers: pd.DataFrame, path: Path) -> Path | None:
             ax.set_title(f"{model} · {gpu} · size {int(panel['input_size'].iloc[0])}")
             ax.set_ylabel("sum of layer p50 (ms)")
             ax.grid(True, axis="y", alpha=0.3)
-    fig.legend(handles=[Patch(color=c, label=k) for k, c in colors.items()], loc="center left",
-               bbox_to_anchor=(1.0, 0.5), title="layer kind")
-    fig.tight_layout()
+    fig.legend(handles=[Patch(color=c, label=k) for k, c in colors.items()], loc="outside right center",
+               title="layer kind")
     return _save(fig, path)
 
 
@@ -102,7 +104,7 @@ def parity(predictions: pd.DataFrame, path: Path, unit: str) -> Path | None:
     if predictions.empty:
         return None
     splits = list(dict.fromkeys(predictions["split"]))
-    fig, axes = plt.subplots(1, len(splits), figsize=(3.6 * len(splits) + 0.5, 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(splits), figsize=(3.6 * len(splits) + 0.5, 3.6), squeeze=False, layout="constrained")
     for j, split in enumerate(splits):
         ax = axes[0, j]
         p = predictions[predictions["split"] == split]
@@ -120,7 +122,6 @@ def parity(predictions: pd.DataFrame, path: Path, unit: str) -> Path | None:
         ax.set_title(split)
         ax.grid(True, which="both", alpha=0.3)
     axes[0, 0].legend(loc="upper left", markerscale=3)
-    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -138,7 +139,7 @@ def speedup_heatmap(summary: pd.DataFrame, reference: str, path: Path) -> Path |
     vmax = float(np.nanmax(np.abs(logs))) or 1.0
     cell_w, cell_h = 0.95, 0.42
     fig, axes = plt.subplots(1, len(gpus), squeeze=False,
-                             figsize=(len(gpus) * (cell_w * len(algos) + 1.4) + 1.2, cell_h * len(models) + 1.6))
+                             figsize=(len(gpus) * (cell_w * len(algos) + 1.4) + 1.2, cell_h * len(models) + 1.6), layout="constrained")
     im = None
     for j, gpu in enumerate(gpus):
         ax = axes[0, j]
@@ -192,7 +193,7 @@ def ratio_against_size(comp: pd.DataFrame, path: Path, title: str) -> Path | Non
     models, gpus = sorted(df["model"].unique()), sorted(df["gpu"].unique())
     colors = _colors(list(df["algo"].unique()))
     fig, axes = plt.subplots(len(models), len(gpus), figsize=(3.3 * len(gpus) + 1.8, 2.3 * len(models) + 0.8),
-                             squeeze=False, sharex=True, sharey=True)
+                             squeeze=False, sharex=True, sharey=True, layout="constrained")
     for i, model in enumerate(models):
         for j, gpu in enumerate(gpus):
             ax = axes[i, j]
@@ -213,9 +214,8 @@ def ratio_against_size(comp: pd.DataFrame, path: Path, title: str) -> Path | Non
             ax.set_xlabel("input size (px)")
             ax.label_outer()  # shared axes: tick labels and axis labels on the outer panels only
     handles = [plt.Line2D([], [], color=c, marker="o", ms=3, label=a) for a, c in colors.items()]
-    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), title="code path")
+    fig.legend(handles=handles, loc="outside right center", title="code path")
     fig.suptitle(title)
-    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -250,15 +250,15 @@ def energy_latency(comp: pd.DataFrame, path: Path) -> tuple[Path | None, float]:
     cols = min(4, len(panels))
     rows = math.ceil(len(panels) / cols)
     colors = _colors(list(df["algo"].unique()))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols + 1.8, 2.8 * rows + 0.8), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols + 1.8, 2.8 * rows + 0.8), squeeze=False, layout="constrained")
     for n, (gpu, model) in enumerate(panels):
         ax = axes[n // cols, n % cols]
         p = df[(df["gpu"] == gpu) & (df["model"] == model)]
         for algo, pts in p.groupby("algo"):
             on = pts[pts["front"]]
             off = pts[~pts["front"]]
-            ax.scatter(off["x"], off["y"], s=10, facecolors="none", edgecolors=colors[algo], lw=0.7, rasterized=True)
-            ax.scatter(on["x"], on["y"], s=12, color=colors[algo], rasterized=True)
+            ax.scatter(off["x"], off["y"], s=10, facecolors="none", edgecolors=colors[algo], lw=0.7)
+            ax.scatter(on["x"], on["y"], s=12, color=colors[algo])
         ax.grid(True, alpha=0.3)
         ax.set_title(f"{model} · {gpu}")
         ax.set_xlabel("p50 / fastest at the point")
@@ -268,14 +268,13 @@ def energy_latency(comp: pd.DataFrame, path: Path) -> tuple[Path | None, float]:
     handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=a) for a, c in colors.items()]
     handles += [plt.Line2D([], [], color="black", marker="o", ls="", label="on the point's Pareto front"),
                 plt.Line2D([], [], color="black", marker="o", ls="", markerfacecolor="none", label="dominated")]
-    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.legend(handles=handles, loc="outside right center")
     fig.suptitle(f"Energy against latency, relative to each point's best (fastest is also least-energy at "
                  f"{share:.0%} of points)")
-    fig.tight_layout()
     return _save(fig, path), share
 
 
-def roofline(layers: pd.DataFrame, specs: dict, path: Path, max_points: int = 20000) -> Path | None:
+def roofline(layers: pd.DataFrame, specs: dict, path: Path, max_points: int = 8000) -> Path | None:
     """Per gpu: each timed layer's achieved TFLOP/s against its arithmetic intensity (FLOPs / least bytes),
     coloured by the algorithm that ran it, under the datasheet's roofs (the dtype's peak where the spec is
     known). A random sample of ``max_points`` layers per panel where there are more."""
@@ -289,7 +288,7 @@ def roofline(layers: pd.DataFrame, specs: dict, path: Path, max_points: int = 20
     df = df.assign(ai=df["flops"] / df["bytes"], tflops=df["flops"] / (df["p50_ms"] * 1e9))
     gpus = sorted(df["gpu"].unique())
     colors = _colors(list(df["algo"].unique()))
-    fig, axes = plt.subplots(1, len(gpus), figsize=(4.2 * len(gpus) + 1.8, 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(gpus), figsize=(4.2 * len(gpus) + 1.8, 3.6), squeeze=False, layout="constrained")
     from harness.measure.roofline import peak_tflops
 
     for j, gpu in enumerate(gpus):
@@ -314,9 +313,8 @@ def roofline(layers: pd.DataFrame, specs: dict, path: Path, max_points: int = 20
         ax.set_ylabel("achieved TFLOP/s")
         ax.set_title(gpu + ("" if bw else " (no datasheet: no roofs)"))
     handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=a) for a, c in colors.items()]
-    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), title="ran the layer")
+    fig.legend(handles=handles, loc="outside right center", title="ran the layer")
     fig.suptitle("Per-layer roofline")
-    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -329,8 +327,8 @@ def support_grids(support: pd.DataFrame) -> dict[str, pd.DataFrame]:
     algorithm (the same columns for every gpu); "not run" where that algorithm has no row for a geometry
     the gpu measured; a geometry's input sizes folded ("mixed" where they disagree)."""
     s = support.assign(gpu=support["gpu"].astype(str), algo=support["algo"].astype(str))
-    folded = s.groupby(["gpu", *SHAPE_ORDER, "algo"], observed=True)["status"].agg(
-        lambda v: v.iloc[0] if v.nunique() == 1 else "mixed").reset_index()
+    g = s.groupby(["gpu", *SHAPE_ORDER, "algo"], observed=True)["status"]
+    folded = g.first().where(g.nunique() == 1, "mixed").reset_index()
     algos = sorted(folded["algo"].unique())
     grids = {}
     for gpu, f in folded.groupby("gpu", sort=True):
@@ -364,7 +362,7 @@ def support_matrix(support: pd.DataFrame, path: Path) -> Path | None:
         panels.append((gpu, grid, labels, total))
     height = max(len(g) for _, g, _, _ in panels)
     fig, axes = plt.subplots(1, len(panels), squeeze=False,
-                             figsize=(len(panels) * (0.35 * len(algos) + 2.4) + 0.5, 0.19 * height + 1.9))
+                             figsize=(len(panels) * (0.35 * len(algos) + 2.4) + 0.5, 0.19 * height + 1.9), layout="constrained")
     for j, (gpu, grid, labels, total) in enumerate(panels):
         ax = axes[0, j]
         codes = grid.apply(lambda col: col.map(order.index))
@@ -374,10 +372,9 @@ def support_matrix(support: pd.DataFrame, path: Path) -> Path | None:
         ax.set_yticks(range(len(labels)), labels, fontsize=7 if len(labels) > 30 else 8)
         shown = f" (first {len(grid)} of {total} geometries)" if total > len(grid) else ""
         ax.set_title(f"{gpu}{shown}")
-    fig.legend(handles=[Patch(color=c, label=s) for s, c in STATUS_COLORS.items()], loc="upper center",
-               bbox_to_anchor=(0.5, 0.0), ncol=len(STATUS_COLORS))
+    fig.legend(handles=[Patch(color=c, label=s) for s, c in STATUS_COLORS.items()], loc="outside lower center",
+               ncol=len(STATUS_COLORS))
     fig.suptitle("Support: what ran each layer geometry")
-    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -392,7 +389,7 @@ def gpu_comparison(pairs: pd.DataFrame, path: Path) -> Path | None:
     pairs_list = sorted(df["pair"].unique())
     models = sorted(df["model"].unique(), key=lambda m: (m.startswith("(all)"), m))
     fig, axes = plt.subplots(1, len(pairs_list), figsize=(4.0 * len(pairs_list) + 0.8, 0.32 * len(models) + 1.4),
-                             squeeze=False, sharey=True)
+                             squeeze=False, sharey=True, layout="constrained")
     for j, pair in enumerate(pairs_list):
         ax = axes[0, j]
         p = df[df["pair"] == pair].set_index("model").reindex(models)
@@ -407,5 +404,4 @@ def gpu_comparison(pairs: pd.DataFrame, path: Path) -> Path | None:
         ax.grid(True, axis="x", which="both", alpha=0.3)
         ax.set_xlabel(f"p50 ratio {pair} (> 1: {pair.split(' / ')[0]} slower)")
     fig.suptitle("GPU types compared on matched points (geometric mean, 95% bootstrap interval)")
-    fig.tight_layout()
     return _save(fig, path)

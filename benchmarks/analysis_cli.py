@@ -34,7 +34,7 @@ def run_once(results: list[str], extra: list[str]) -> tuple[float, str]:
         wall = time.perf_counter() - t
     if done.returncode != 0:
         raise SystemExit(f"python -m analysis failed ({done.returncode}): {done.stderr[-2000:]}")
-    steps = re.search(r"warnings; (.*)\.\s*\n", done.stdout.replace("\n", " ") + "\n")
+    steps = re.search(r"warnings; (.*?)\.\s*report:", " ".join(done.stdout.split()))
     return wall, steps.group(1) if steps else ""
 
 
