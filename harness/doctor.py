@@ -136,7 +136,7 @@ def writable_checks(results: Path, jobs: Path) -> list[Check]:
             probe.unlink()
             checks.append(Check(label, OK, f"{path.resolve()} is writable"))
         except OSError as e:
-            checks.append(Check(label, PROBLEM, f"{path}: {e.strerror or e}", f"choose another folder (results_dir=...)", needed=True))
+            checks.append(Check(label, PROBLEM, f"{path}: {e.strerror or e}", "choose another folder (results_dir=...)", needed=True))
     return checks
 
 

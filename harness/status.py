@@ -142,7 +142,7 @@ def slurm_states(job_ids: list[str], timeout_s: float = SLURM_TIMEOUT_S) -> tupl
 def decide(combo: Combo, slurm_reason: str | None) -> None:
     """The combination's state and ETA from its jobs, its run.json and its points."""
     states = list(combo.jobs.values())
-    ok, measured, planned = combo.counts.get("ok", 0), combo.measured, combo.planned
+    measured, planned = combo.measured, combo.planned
     failed_points = combo.counts.get("error", 0)
     if any(ACTIVE.get(s) == "running" for s in states):
         combo.state = "running"
