@@ -25,10 +25,6 @@ from analysis.load import Filters
 from analysis.pipeline import Options, Outcome, run
 
 
-def _values(text: str) -> list[str]:
-    return [v for v in text.split(",") if v]
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.splitlines()[0])
     p.add_argument("results_dirs", nargs="*", metavar="RESULTS",
@@ -38,9 +34,7 @@ def parser() -> argparse.ArgumentParser:
                    help="the same, as an option (repeat for several)")
     p.add_argument("--out", default="results-analysis", help="where tables, figures, predictor and report go "
                    "(default: results-analysis; must be outside the results tree)")
-    for key in ("stage", "gpu", "model", "algo"):
-        p.add_argument(f"--{key}", action="append", default=[], metavar=key.upper(),
-                       help=f"keep only this {key} (repeat, or comma-separate several)")
+    Filters.add_arguments(p)
     p.add_argument("--cv-threshold", type=float, default=Thresholds.cv,
                    help="warn about points whose coefficient of variation exceeds this (default %(default)s)")
     p.add_argument("--min-energy-window", type=float, default=Thresholds.energy_window_s,
@@ -102,8 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     roots = [Path(r) for r in dict.fromkeys([*args.results_dirs, *args.results_opt])] or [Path("results")]
-    filters = Filters(**{k: tuple(v for item in getattr(args, k) for v in _values(item))
-                         for k in ("stage", "gpu", "model", "algo")})
+    filters = Filters.from_arguments(args)
     options = Options(filters=filters, thresholds=Thresholds(args.cv_threshold, args.min_energy_window),
                       predictor=args.predictor, plots=not args.no_plots, max_train_rows=args.max_train_rows,
                       threads=args.threads)

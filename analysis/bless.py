@@ -100,9 +100,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("trees", nargs="+", metavar="TREE", help="results tree(s) holding the measurements to bless")
     p.add_argument("--select", action="append", default=[], metavar="SELECTION",
                    help="keep only these rows, e.g. run_id=RUN or measured_at=2026-11-01.. (repeat: all must hold)")
-    for k in ("stage", "gpu", "model", "algo"):
-        p.add_argument(f"--{k}", action="append", default=[], metavar=k.upper(),
-                       help=f"keep only this {k} (repeat, or comma-separate several)")
+    Filters.add_arguments(p)
     p.add_argument("--tolerance", type=float, default=None,
                    help="relative tolerance of every entry (default: each reference's own, from its CI)")
     p.add_argument("--out", required=True, help="the references file to write (YAML)")
@@ -114,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    filters = Filters(**{k: tuple(v for item in getattr(args, k) for v in item.split(",") if v)
-                         for k in ("stage", "gpu", "model", "algo")})
+    filters = Filters.from_arguments(args)
     try:
         if args.tolerance is not None and not args.tolerance >= 0:
             raise AnalysisError(f"--tolerance {args.tolerance} is not valid: give a relative tolerance >= 0, e.g. 0.05")

@@ -9,6 +9,7 @@ run, same point) are dropped first and counted apart from real repeats.
 
 from __future__ import annotations
 
+import argparse
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,17 @@ class Filters:
 
     def items(self) -> list[tuple[str, tuple[str, ...]]]:
         return [(k, getattr(self, k)) for k in PARTITION_KEYS if getattr(self, k)]
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser, where: str = "") -> None:
+        """``--stage --gpu --model --algo``, each repeatable or comma-separated (every analysis command)."""
+        for key in PARTITION_KEYS:
+            parser.add_argument(f"--{key}", action="append", default=[], metavar=key.upper(),
+                                help=f"keep only this {key}{where} (repeat, or comma-separate several)")
+
+    @classmethod
+    def from_arguments(cls, args: argparse.Namespace) -> "Filters":
+        return cls(**{k: tuple(v for item in getattr(args, k) for v in item.split(",") if v) for k in PARTITION_KEYS})
 
 
 @dataclass(frozen=True)

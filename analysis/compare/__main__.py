@@ -38,9 +38,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--a", action="append", default=[], metavar="SELECTION", help="rows of side A, e.g. "
                    "run_id=RUN or measured_at=..2026-11-25T15:30 (repeat: all must hold)")
     p.add_argument("--b", action="append", default=[], metavar="SELECTION", help="rows of side B")
-    for key in ("stage", "gpu", "model", "algo"):
-        p.add_argument(f"--{key}", action="append", default=[], metavar=key.upper(),
-                       help=f"keep only this {key} on both sides (repeat, or comma-separate several)")
+    Filters.add_arguments(p, " on both sides")
     p.add_argument("--tolerance", type=float, default=pipeline.DEFAULT_TOLERANCE,
                    help="relative change that counts: slower means the 95%% CI of B/A lies above 1 + this "
                         "(default %(default)s)")
@@ -80,8 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    filters = Filters(**{k: tuple(v for item in getattr(args, k) for v in item.split(",") if v)
-                         for k in ("stage", "gpu", "model", "algo")})
+    filters = Filters.from_arguments(args)
     console = Console()
     try:
         sides = load_sides([Path(t) for t in args.trees], by=args.by, a=args.a, b=args.b, filters=filters)
