@@ -43,6 +43,19 @@ def _ratio_axis(axis) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
+def _model_gpu_panels(df: pd.DataFrame, axes: np.ndarray, models: list[str], gpus: list[str]):
+    """(ax, model, gpu, rows) for each panel of a model (rows) x gpu (columns) grid that has rows; a panel
+    without rows is switched off."""
+    groups = {key: rows for key, rows in df.groupby(["model", "gpu"], observed=True)}
+    for i, model in enumerate(models):
+        for j, gpu in enumerate(gpus):
+            rows = groups.get((model, gpu))
+            if rows is None or rows.empty:
+                axes[i, j].set_axis_off()
+                continue
+            yield axes[i, j], model, gpu, rows
+
+
 def _save(fig: plt.Figure, path: Path) -> Path:
     """The PNG (for the HTML report) and an SVG beside it (vector, for a paper). Every figure uses the
     constrained layout (legends "outside" it, inside the figure): laid out once while the PNG is drawn,
@@ -77,23 +90,17 @@ def layer_breakdown(layers: pd.DataFrame, path: Path) -> Path | None:
     models, gpus = sorted(df["model"].unique()), sorted(df["gpu"].unique())
     fig, axes = plt.subplots(len(models), len(gpus), figsize=(3.6 * len(gpus) + 1.8, 2.6 * len(models) + 0.6),
                              squeeze=False, layout="constrained")
-    for i, model in enumerate(models):
-        for j, gpu in enumerate(gpus):
-            ax = axes[i, j]
-            panel = df[(df["model"] == model) & (df["gpu"] == gpu)]
-            if panel.empty:
-                ax.set_axis_off()
-                continue
-            table = panel.pivot_table(index="algo", columns="kind", values="p50_ms", aggfunc="sum", observed=True)
-            bottom = np.zeros(len(table))
-            for kind in table.columns:
-                v = table[kind].fillna(0).to_numpy()
-                ax.bar(range(len(table)), v, bottom=bottom, color=colors[kind], width=0.7)
-                bottom += v
-            ax.set_xticks(range(len(table)), table.index, rotation=45, ha="right")
-            ax.set_title(f"{model} · {gpu} · size {int(panel['input_size'].iloc[0])}")
-            ax.set_ylabel("sum of layer p50 (ms)")
-            ax.grid(True, axis="y", alpha=0.3)
+    for ax, model, gpu, panel in _model_gpu_panels(df, axes, models, gpus):
+        table = panel.pivot_table(index="algo", columns="kind", values="p50_ms", aggfunc="sum", observed=True)
+        bottom = np.zeros(len(table))
+        for kind in table.columns:
+            v = table[kind].fillna(0).to_numpy()
+            ax.bar(range(len(table)), v, bottom=bottom, color=colors[kind], width=0.7)
+            bottom += v
+        ax.set_xticks(range(len(table)), table.index, rotation=45, ha="right")
+        ax.set_title(f"{model} · {gpu} · size {int(panel['input_size'].iloc[0])}")
+        ax.set_ylabel("sum of layer p50 (ms)")
+        ax.grid(True, axis="y", alpha=0.3)
     fig.legend(handles=[Patch(color=c, label=k) for k, c in colors.items()], loc="outside right center",
                title="layer kind")
     return _save(fig, path)
@@ -194,25 +201,19 @@ def ratio_against_size(comp: pd.DataFrame, path: Path, title: str) -> Path | Non
     colors = _colors(list(df["algo"].unique()))
     fig, axes = plt.subplots(len(models), len(gpus), figsize=(3.3 * len(gpus) + 1.8, 2.3 * len(models) + 0.8),
                              squeeze=False, sharex=True, sharey=True, layout="constrained")
-    for i, model in enumerate(models):
-        for j, gpu in enumerate(gpus):
-            ax = axes[i, j]
-            panel = df[(df["model"] == model) & (df["gpu"] == gpu)]
-            if panel.empty:
-                ax.set_axis_off()
-                continue
-            for algo, line in panel.groupby("algo"):
-                line = line.sort_values("input_size")
-                ax.fill_between(line["input_size"], line["low"], line["high"], color=colors[algo], alpha=0.2, lw=0)
-                ax.plot(line["input_size"], line["ratio"], marker="o", ms=2.5, lw=1.1, color=colors[algo])
-            ax.axhline(1.0, color="black", lw=0.8, ls="--")
-            ax.set_yscale("log")
-            _ratio_axis(ax.yaxis)
-            ax.grid(True, which="both", alpha=0.3)
-            ax.set_title(f"{model} · {gpu} (÷ {panel['reference'].iloc[0]})")
-            ax.set_ylabel("p50 / reference p50")
-            ax.set_xlabel("input size (px)")
-            ax.label_outer()  # shared axes: tick labels and axis labels on the outer panels only
+    for ax, model, gpu, panel in _model_gpu_panels(df, axes, models, gpus):
+        for algo, line in panel.groupby("algo"):
+            line = line.sort_values("input_size")
+            ax.fill_between(line["input_size"], line["low"], line["high"], color=colors[algo], alpha=0.2, lw=0)
+            ax.plot(line["input_size"], line["ratio"], marker="o", ms=2.5, lw=1.1, color=colors[algo])
+        ax.axhline(1.0, color="black", lw=0.8, ls="--")
+        ax.set_yscale("log")
+        _ratio_axis(ax.yaxis)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.set_title(f"{model} · {gpu} (÷ {panel['reference'].iloc[0]})")
+        ax.set_ylabel("p50 / reference p50")
+        ax.set_xlabel("input size (px)")
+        ax.label_outer()  # shared axes: tick labels and axis labels on the outer panels only
     handles = [plt.Line2D([], [], color=c, marker="o", ms=3, label=a) for a, c in colors.items()]
     fig.legend(handles=handles, loc="outside right center", title="code path")
     fig.suptitle(title)
