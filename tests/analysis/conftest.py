@@ -59,3 +59,11 @@ def repeated_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("repeated") / "results"
     generate(root, known(repeats=2, stale_factor=1.5))
     return root
+
+
+@pytest.fixture(scope="module")
+def res(known_tree: Path):
+    """The known tree, loaded (one load per test module)."""
+    from analysis.load import load
+
+    return load(known_tree)

@@ -7,15 +7,9 @@ import pandas as pd
 import pytest
 
 from analysis import answer
-from analysis.load import load
 from tests.analysis.conftest import FACTORS, MODELS, SIZES
 
 KEY = dict(stage="s", gpu="g", model="m", batch_size=1, dtype="float32")
-
-
-@pytest.fixture(scope="module")
-def res(known_tree):
-    return load(known_tree)
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,6 @@ import pandas as pd
 import pytest
 
 from analysis import tables
-from analysis.load import load
-from tests.synthetic import geometry
 from tests.analysis.conftest import (
     FACTORS,
     MODELS,
@@ -18,11 +16,7 @@ from tests.analysis.conftest import (
     known_law,
     winograd_ok,
 )
-
-
-@pytest.fixture(scope="module")
-def res(known_tree):
-    return load(known_tree)
+from tests.synthetic import geometry
 
 
 @pytest.fixture(scope="module")
