@@ -26,6 +26,7 @@ import pandas as pd
 from analysis.tables import POINT
 from harness.results.uncertainty import (
     bootstrap_geomean,
+    classify_ratio,
     interval,
     log_se,
     ratio_interval,
@@ -80,7 +81,10 @@ def competitors(points: pd.DataFrame) -> pd.DataFrame:
 
 
 def _verdict(low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    return np.select([low > 1, high < 1], ["faster", "slower"], "tied")
+    """A speedup's verdict from its 95% interval: the one rule of classify_ratio (tolerance 0) on the
+    inverse ratio, algorithm / reference, with "same" called "tied"."""
+    v = classify_ratio(1 / np.asarray(high, dtype=float), 1 / np.asarray(low, dtype=float), 0.0)
+    return np.where(v == "same", "tied", v)
 
 
 def speedups(comp: pd.DataFrame, references: tuple[str, ...] = REFERENCES) -> pd.DataFrame:
