@@ -58,7 +58,7 @@ def gpu_checks(gpu_name: str, algo: str) -> list[Check]:
     name = torch.cuda.get_device_name()
     matches = [g for g in group_choices("gpu") if (n := OmegaConf.load(CONF_DIR / "gpu" / f"{g}.yaml").get("nvml_name")) and n.lower() in name.lower()]
     checks = [Check("cuda device", OK, f"{name} (CUDA {torch.version.cuda}); gpu configs: {', '.join(matches) or 'none, use gpu=local'}")]
-    checks.append(arch_check(torch.cuda.current_device()))
+    checks.append(arch_check(torch.cuda.current_device(), gpu_name))
     if wants_gpu and gpu_name not in matches:
         checks.append(Check(f"gpu={gpu_name}", PROBLEM, f"this GPU is {name}", f"use gpu={matches[0] if matches else 'local'}", needed=True))
     checks += cudnn_checks(needed=algo not in ("torch",) + algorithms.reference.REFERENCE_ALGORITHMS)
@@ -66,10 +66,10 @@ def gpu_checks(gpu_name: str, algo: str) -> list[Check]:
     return checks
 
 
-def arch_check(index: int) -> Check:
+def arch_check(index: int, gpu_name: str | None = None) -> Check:
     """Whether this torch build has kernels for the device (a V100 needs a build with sm_70)."""
     try:
-        check_build_has_kernels(index)
+        check_build_has_kernels(index, gpu_name)
     except DeviceMismatchError as e:
         found, _, fix = str(e).partition(" Fix: ")
         return Check("torch build arch", PROBLEM, found, fix, needed=True)
