@@ -100,6 +100,18 @@ def nvml_checks() -> list[Check]:
     return [Check("nvml energy counter", OK, f"{gpu.name()}; instant power {'yes' if gpu.has_instant_power else 'no (1 s average)'}")]
 
 
+def cpu_energy_checks(root: Path | None = None) -> list[Check]:
+    """Whether CPU runs can measure energy (RAPL through powercap), and if not, why: no driver or a virtual
+    machine, or counters readable by root only. Never blocking: the energy columns stay null without it."""
+    from harness.measure import rapl
+
+    found = rapl.probe(root)
+    if found.readable:
+        method = rapl.RaplMeter(found.zones).method
+        return [Check("cpu energy (rapl)", OK, f"{found.describe()}: CPU runs measure energy (energy_method={method})")]
+    return [Check("cpu energy (rapl)", WARNING, f"{found.problem}: CPU runs record no energy", found.fix)]
+
+
 def algorithm_checks(algo: str) -> list[Check]:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     backend = algorithms.resolve_backend("auto", device)
@@ -142,7 +154,7 @@ def writable_checks(results: Path, jobs: Path) -> list[Check]:
 
 def run_checks(gpu: str, algo: str, slurm: bool, results: Path, jobs: Path) -> list[Check]:
     return (
-        python_and_packages() + gpu_checks(gpu, algo) + algorithm_checks(algo) + slurm_checks(slurm)
+        python_and_packages() + gpu_checks(gpu, algo) + cpu_energy_checks() + algorithm_checks(algo) + slurm_checks(slurm)
         + writable_checks(results, jobs)
     )
 
