@@ -39,7 +39,7 @@ def what_this_machine_has() -> str:
 V100_FIX = (
     "install a PyTorch build that has sm_70 kernels, e.g. PyTorch's CUDA 12.6 wheels: "
     "pip install torch torchvision --index-url https://download.pytorch.org/whl/cu126 "
-    "(check: python -c 'import torch; print(torch.cuda.get_arch_list())' lists sm_70); README: 'V100 nodes'"
+    "(check: python -c 'import torch; print(torch.cuda.get_arch_list())' lists sm_70); README: 'Mixed clusters'"
 )
 
 
