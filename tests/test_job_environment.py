@@ -12,7 +12,14 @@ import torch
 
 from harness.config.spec import run_spec_from_dict
 from harness.errors import ConfigError, DeviceMismatchError
-from harness.launch.submit import LauncherSpec, Task, group_by_resources, job_interpreter, make_task, slurm_parameters
+from harness.launch.submit import (
+    LauncherSpec,
+    Task,
+    group_by_resources,
+    job_interpreter,
+    make_task,
+    slurm_parameters,
+)
 from harness.measure.device import check_build_has_kernels
 from tests.helpers import compose_config, compose_configs
 

@@ -21,11 +21,10 @@ from harness import algorithms, models
 from harness.algorithms import LayerPlan
 from harness.algorithms.swap import AlgoConv2d
 from harness.config.spec import RunSpec
-from harness.measure import roofline
+from harness.measure import rapl, roofline
 from harness.measure.device import DeviceInfo
 from harness.measure.energy import NvmlGpu, idle_power_w, pci_bus_id
 from harness.measure.flops import Work, count_work
-from harness.measure import rapl
 from harness.measure.layers import LayerProbe, LayerRecord, conv_geometry
 from harness.measure.profiler import Profile, ProfileSettings, profile
 from harness.measure.timing import SamplingPolicy, Timing, launch_bound

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from harness.measure.energy import EnergyReading, NvmlGpu, measure_energy
-from harness.measure.rapl import RaplMeter, measure_cpu_energy
 from harness.measure.layers import LayerProbe, LayerRecord
+from harness.measure.rapl import RaplMeter, measure_cpu_energy
 from harness.measure.stats import summarize
 from harness.measure.timing import SamplingPolicy, Timing, time_adaptively
 
