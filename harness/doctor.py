@@ -58,7 +58,7 @@ def gpu_checks(gpu_name: str, algo: str) -> list[Check]:
     name = torch.cuda.get_device_name()
     matches = [g for g in group_choices("gpu") if (n := OmegaConf.load(CONF_DIR / "gpu" / f"{g}.yaml").get("nvml_name")) and n.lower() in name.lower()]
     checks = [Check("cuda device", OK, f"{name} (CUDA {torch.version.cuda}); gpu configs: {', '.join(matches) or 'none, use gpu=local'}")]
-    checks.append(arch_check(torch.cuda.current_device()))
+    checks.append(arch_check(torch.cuda.current_device(), gpu_name))
     if wants_gpu and gpu_name not in matches:
         checks.append(Check(f"gpu={gpu_name}", PROBLEM, f"this GPU is {name}", f"use gpu={matches[0] if matches else 'local'}", needed=True))
     checks += cudnn_checks(needed=algo not in ("torch",) + algorithms.reference.REFERENCE_ALGORITHMS)
@@ -66,10 +66,10 @@ def gpu_checks(gpu_name: str, algo: str) -> list[Check]:
     return checks
 
 
-def arch_check(index: int) -> Check:
+def arch_check(index: int, gpu_name: str | None = None) -> Check:
     """Whether this torch build has kernels for the device (a V100 needs a build with sm_70)."""
     try:
-        check_build_has_kernels(index)
+        check_build_has_kernels(index, gpu_name)
     except DeviceMismatchError as e:
         found, _, fix = str(e).partition(" Fix: ")
         return Check("torch build arch", PROBLEM, found, fix, needed=True)
@@ -98,6 +98,18 @@ def nvml_checks() -> list[Check]:
         return [Check("nvml energy counter", WARNING, f"{gpu.name()}: no energy counter (pre-Volta?)",
                       "energy falls back to the power integral (energy_method=nvml_power_integral)")]
     return [Check("nvml energy counter", OK, f"{gpu.name()}; instant power {'yes' if gpu.has_instant_power else 'no (1 s average)'}")]
+
+
+def cpu_energy_checks(root: Path | None = None) -> list[Check]:
+    """Whether CPU runs can measure energy (RAPL through powercap), and if not, why: no driver or a virtual
+    machine, or counters readable by root only. Never blocking: the energy columns stay null without it."""
+    from harness.measure import rapl
+
+    found = rapl.probe(root)
+    if found.readable:
+        method = rapl.RaplMeter(found.zones).method
+        return [Check("cpu energy (rapl)", OK, f"{found.describe()}: CPU runs measure energy (energy_method={method})")]
+    return [Check("cpu energy (rapl)", WARNING, f"{found.problem}: CPU runs record no energy", found.fix)]
 
 
 def algorithm_checks(algo: str) -> list[Check]:
@@ -142,7 +154,7 @@ def writable_checks(results: Path, jobs: Path) -> list[Check]:
 
 def run_checks(gpu: str, algo: str, slurm: bool, results: Path, jobs: Path) -> list[Check]:
     return (
-        python_and_packages() + gpu_checks(gpu, algo) + algorithm_checks(algo) + slurm_checks(slurm)
+        python_and_packages() + gpu_checks(gpu, algo) + cpu_energy_checks() + algorithm_checks(algo) + slurm_checks(slurm)
         + writable_checks(results, jobs)
     )
 

@@ -233,3 +233,41 @@ def test_cancelled_job_keeps_its_points_and_says_so(tmp_path: Path):
     points = read(tmp_path / "results")
     assert len(points) >= 2 and points["input_size"].is_unique
     assert not list(leaf.glob("*.part-*"))  # compacted on the way out
+
+
+def test_a_gpu_types_interpreter_and_container_run_the_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """gpu.python and gpu.container reach the job on the real cluster: one multirun of a gpu type with its own
+    interpreter (a wrapper that says it ran, then runs this venv's python), without and with a container (a
+    fake `apptainer` on PATH: it checks `exec --nv IMAGE`, says so, and runs the rest), as two arrays."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "cu126-python"
+    wrapper.write_text(f"#!/bin/sh\necho \"interpreter: $0\" >&2\nexec {os.sys.executable} \"$@\"\n")
+    apptainer = bin_dir / "apptainer"
+    apptainer.write_text("#!/bin/sh\n[ \"$1\" = exec ] && [ \"$2\" = --nv ] && [ -f \"$3\" ] || { echo \"bad call: $*\" >&2; exit 64; }\n"
+                         "echo \"apptainer: exec --nv $3\" >&2\nshift 3\nexec \"$@\"\n")
+    for script in (wrapper, apptainer):
+        script.chmod(0o755)
+    (tmp_path / "harness-cu126.sif").write_text("an image, as far as the fake apptainer can tell")
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")  # the jobs inherit it (sbatch --export=ALL)
+    proc = run_cli("-m", *ON_TEST_CLUSTER, "gpu=l40s", f"gpu.python={wrapper}", "gpu.container=null,harness-cu126.sif",
+                   "stage.sizes=[32]", "remeasure=true", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    manifest = _manifest(tmp_path)
+    assert len(manifest["groups"]) == 2  # same SLURM resources, two interpreters: two arrays
+    image = tmp_path / "harness-cu126.sif"
+    assert sorted(g["parameters"]["python"] for g in manifest["groups"]) == sorted(
+        [str(wrapper), f"apptainer exec --nv {image} {wrapper}"])
+    states = _wait(_task_ids(manifest))
+    assert set(states.values()) == {"COMPLETED"}, states
+    for group in manifest["groups"]:
+        (task,) = group["tasks"]
+        log = Path(task["stdout"]).with_suffix(".err").read_text()
+        (script,) = Path(task["stdout"]).parent.glob("*_submission.sh")
+        assert f"{group['parameters']['python']} -u -m submitit.core._submit" in script.read_text()
+        assert f"interpreter: {wrapper}" in log and f"job interpreter: {os.sys.executable}" in log
+        assert (f"apptainer: exec --nv {image}" in log) == ("apptainer" in group["parameters"]["python"])
+    docs = [json.loads(p.read_text()) for p in (tmp_path / "results").rglob("run-*.json")]
+    assert [d["outcome"] for d in docs] == ["completed", "completed"]
+    points = read(tmp_path / "results")  # the same point, measured once by each job
+    assert sorted(points["run_id"]) == sorted(d["run_id"] for d in docs) and set(points["status"]) == {"ok"}

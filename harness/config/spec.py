@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
+import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 CONF_DIR = Path(__file__).resolve().parent.parent.parent / "conf"
 DTYPES = ("float32", "float16", "bfloat16")
 DEVICES = ("auto", "cpu", "cuda")
+DEFAULT_CONTAINER_EXEC = "apptainer exec --nv"
 
 
 def group_choices(group: str) -> tuple[str, ...]:
@@ -62,12 +65,17 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class GpuSpec:
-    """A GPU type: what its NVML name contains, its SLURM options and its datasheet numbers."""
+    """A GPU type: what its NVML name contains, its SLURM options, its datasheet numbers, and the
+    environment its SLURM jobs run in (``python``, ``container``: not part of how a point is measured, so
+    not in the config hash; the torch and CUDA versions are on every row)."""
 
     name: str
     nvml_name: str | None
     slurm: dict[str, Any] | None
     spec: dict[str, Any] | None
+    python: str | None = None  # the jobs' interpreter (None: the one that submits); inside the container if any
+    container: str | None = None  # an image the jobs run in, with ``container_exec``
+    container_exec: str = DEFAULT_CONTAINER_EXEC
 
 
 @dataclass(frozen=True)
@@ -286,6 +294,52 @@ def _optional_tolerance(key: str, value: Any) -> float | None:
     return float(_positive(key, value, allow_zero=True))
 
 
+def _optional_text(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key}={value!r} is not valid: give a path (a string), or null")
+    return value
+
+
+def _container_exec(value: Any) -> str:
+    try:
+        words = shlex.split(value) if isinstance(value, str) else []
+    except ValueError:
+        words = []
+    if not words:
+        raise ConfigError(f"gpu.container_exec={value!r} is not valid: give the command that runs a program in "
+                          f"the image, e.g. gpu.container_exec='{DEFAULT_CONTAINER_EXEC}' (the image and the "
+                          "interpreter follow it)")
+    return value
+
+
+def resolve_job_environment(config: dict[str, Any]) -> dict[str, Any]:
+    """At submission: ``gpu.python`` and ``gpu.container`` given as relative paths made absolute (the job
+    may start elsewhere), and refused where they name no file here.
+
+    A bare command (``gpu.python=python3``) is left to the node's PATH; a python inside a container is the
+    image's, not checked here; an image given as a URI (``docker://...``) is left to the container runtime.
+    """
+    gpu = dict(config.get("gpu") or {})
+    container, python = gpu.get("container"), gpu.get("python")
+    if isinstance(container, str) and container and "://" not in container:
+        path = Path(container).expanduser().resolve()
+        if not path.exists():
+            raise ConfigError(f"gpu.container={container} (gpu={gpu.get('name')}): no such image here ({path}); "
+                              "build it from containers/ (README: Mixed clusters) or give its path")
+        gpu["container"] = str(path)
+    if isinstance(python, str) and "/" in python and not container:
+        path = Path(python).expanduser()
+        path = path if path.is_absolute() else Path.cwd() / path  # not resolved: a venv's python is a symlink
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise ConfigError(f"gpu.python={python} (gpu={gpu.get('name')}): no executable file at {path}; give "
+                              "the interpreter of an environment whose torch has kernels for this GPU type, e.g. "
+                              "gpu.python=/opt/envs/cu126/bin/python, or null for the one that submits")
+        gpu["python"] = str(path)
+    return {**config, "gpu": gpu}
+
+
 def references_from(value: Any, gpu: str) -> References | None:
     """``references=PATH``: the file read and validated here, once (null: no check)."""
     if value is None:
@@ -325,6 +379,9 @@ def run_spec_from_dict(cfg: Mapping[str, Any]) -> RunSpec:
         nvml_name=gpu_cfg.get("nvml_name"),
         slurm=gpu_cfg.get("slurm"),
         spec=gpu_cfg.get("spec"),
+        python=_optional_text("gpu.python", gpu_cfg.get("python")),
+        container=_optional_text("gpu.container", gpu_cfg.get("container")),
+        container_exec=_container_exec(gpu_cfg.get("container_exec", DEFAULT_CONTAINER_EXEC)),
     )
     from harness import algorithms as algos
 

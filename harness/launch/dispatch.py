@@ -6,6 +6,8 @@ validate, run and report the same way. Every config is checked before anything s
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
 from typing import Any
 
@@ -15,6 +17,8 @@ from harness.errors import ConfigError
 from harness.launch import console as views
 from harness.launch.submit import LauncherSpec, Sweep, Task, make_task, submit, where
 from harness.run.runner import job_points, run
+
+log = logging.getLogger(__name__)
 
 
 def launch_configs(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -45,6 +49,8 @@ def launch_configs(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _run_here(task: Task, out: Console) -> dict[str, Any]:
     spec = task.spec
+    if spec.gpu.python or spec.gpu.container:  # they choose a SLURM job's interpreter, not this process's
+        log.warning("gpu.python / gpu.container apply to SLURM jobs; this run is here, in %s", sys.executable)
     with views.progress(Console(stderr=True)) as bar:
         bar_task = bar.add_task(task.label, total=len(job_points(spec)))
         result = run(spec, config=task.config, run_id=task.run_id, on_point=lambda key, point: bar.advance(bar_task))

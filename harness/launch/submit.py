@@ -2,7 +2,8 @@
 
 A sweep (Hydra's multirun, or one run) becomes ``Task``s: a resolved config, its RunSpec and a run id.
 Tasks bound for SLURM are grouped by the resources they need (the stage's time, memory and cpus; the GPU
-type's partition, gres and constraint), and each group is submitted as one job array; the call returns
+type's partition, gres and constraint, and the interpreter or container its jobs run with:
+``job_interpreter``), and each group is submitted as one job array; the call returns
 as soon as sbatch has answered. A manifest under ``<launcher.folder>/<sweep id>/manifest.json`` records
 job ids, each task's config and where its results go, for the status tool and for people.
 
@@ -16,16 +17,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import shutil
 import signal
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
 import submitit
+import torch
 
-from harness.config.spec import RunSpec, run_spec_from_dict
+from harness.config.spec import GpuSpec, RunSpec, resolve_job_environment, run_spec_from_dict
 from harness.errors import Cancelled, ConfigError
 from harness.results.store import write_json_atomic
 from harness.run.runner import new_run_id, run
@@ -73,7 +77,7 @@ class Task:
 
 def make_task(config: dict[str, Any]) -> Task:
     """A Task from a resolved config (no ``hydra`` node); refuses a stage whose sanity stage failed."""
-    config = dict(config)
+    config = resolve_job_environment(dict(config))
     config["results_dir"] = str(Path(str(config.get("results_dir", "results"))).resolve())
     if isinstance(config.get("references"), str) and config["references"]:  # a SLURM job reads it again
         config["references"] = str(Path(config["references"]).resolve())
@@ -98,8 +102,22 @@ def where(launcher: LauncherSpec, task: Task) -> str:
     return "slurm" if has_sbatch and task.spec.gpu.nvml_name is not None else "local"
 
 
+def job_interpreter(gpu: GpuSpec) -> str | None:
+    """The command line that starts a job's Python for this GPU type (submitit's ``python``: the sbatch
+    script runs ``srun <it> -u -m submitit.core._submit <folder>``), or None for the submitting interpreter.
+
+    ``gpu.container`` and ``gpu.python`` compose: the image run by ``gpu.container_exec`` with the python in
+    it (``python`` on the image's PATH unless ``gpu.python`` names one); ``gpu.python`` alone: that
+    interpreter on the node.
+    """
+    if gpu.container is None:
+        return None if gpu.python is None else shlex.quote(gpu.python)
+    return shlex.join([*shlex.split(gpu.container_exec), gpu.container, gpu.python or "python"])
+
+
 def slurm_parameters(spec: RunSpec, launcher: LauncherSpec) -> dict[str, Any]:
-    """submitit's parameters for a job of this stage on this GPU type (never a shell string)."""
+    """submitit's parameters for a job of this stage on this GPU type (never a shell string, except the
+    interpreter's command line, ``python``, which submitit takes as one: see ``job_interpreter``)."""
     stage, gpu = spec.stage.slurm, spec.gpu.slurm or {}
     params: dict[str, Any] = {
         "name": f"harness-{spec.stage.name}-{spec.gpu.name}",
@@ -113,6 +131,7 @@ def slurm_parameters(spec: RunSpec, launcher: LauncherSpec) -> dict[str, Any]:
         "slurm_qos": launcher.qos,
         "slurm_array_parallelism": launcher.array_parallelism,
         "slurm_signal_delay_s": launcher.signal_delay_s,
+        "python": job_interpreter(spec.gpu),  # the executor's, not sbatch's: submit() takes it out
     }
     extra = {k: v for k, v in gpu.items() if k not in ("partition", "gres", "constraint")}
     if extra:
@@ -149,6 +168,7 @@ class HarnessJob(submitit.helpers.Checkpointable):
 
     def __call__(self, config: dict[str, Any], run_id: str) -> dict[str, Any]:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        log.info("job interpreter: %s (torch %s, CUDA build %s)", sys.executable, torch.__version__, torch.version.cuda or "none")
         _Signals().install()  # submitit ignores SIGTERM; scancel sends it
         spec = run_spec_from_dict(config)
         result = run(spec, config=config, run_id=run_id)
@@ -199,8 +219,9 @@ def submit(tasks: list[Task], launcher: LauncherSpec) -> Sweep:
     sweep_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + tasks[0].run_id.rsplit("-", 1)[1]
     sweep = Sweep(sweep_id, (launcher.folder / sweep_id).resolve())
     for params, group in group_by_resources(tasks, launcher):
-        executor = submitit.AutoExecutor(folder=sweep.folder / "%j", cluster="slurm", slurm_max_num_timeout=launcher.max_requeues)
-        executor.update_parameters(**params)
+        executor = submitit.AutoExecutor(folder=sweep.folder / "%j", cluster="slurm", slurm_max_num_timeout=launcher.max_requeues,
+                                         slurm_python=params.get("python"))
+        executor.update_parameters(**{k: v for k, v in params.items() if k != "python"})
         if len(group) == 1:
             jobs = [executor.submit(HarnessJob(), group[0].config, group[0].run_id)]
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def what_this_machine_has() -> str:
 V100_FIX = (
     "install a PyTorch build that has sm_70 kernels, e.g. PyTorch's CUDA 12.6 wheels: "
     "pip install torch torchvision --index-url https://download.pytorch.org/whl/cu126 "
-    "(check: python -c 'import torch; print(torch.cuda.get_arch_list())' lists sm_70); README: 'V100 nodes'"
+    "(check: python -c 'import torch; print(torch.cuda.get_arch_list())' lists sm_70); README: 'Mixed clusters'"
 )
 
 
@@ -63,9 +64,17 @@ def build_runs_on(capability: tuple[int, int], arch_list: list[str]) -> bool:
     return False
 
 
-def check_build_has_kernels(index: int) -> None:
+def environment_fix(gpu_name: str | None) -> str:
+    """How to send this GPU type's jobs to an environment with the right build (README: 'Mixed clusters')."""
+    name = gpu_name if gpu_name and gpu_name != "local" else "<type>"
+    return (f"; on SLURM, point gpu={name}'s jobs at it: gpu.python=/path/to/that/env/bin/python or "
+            f"gpu.container=IMAGE.sif (conf/gpu/{name}.yaml; containers/ has a V100 image; README: 'Mixed clusters')")
+
+
+def check_build_has_kernels(index: int, gpu_name: str | None = None) -> None:
     """Refuse a CUDA device that this torch build has no kernels for (a V100, sm_70, with the default
-    wheel), before anything runs: otherwise every kernel fails and every point becomes an error."""
+    wheel), before anything runs: otherwise every kernel fails and every point becomes an error. The fix
+    names the environment keys of ``gpu_name``, the configured GPU type."""
     capability = torch.cuda.get_device_capability(index)
     arch_list = torch.cuda.get_arch_list()
     if build_runs_on(capability, arch_list):
@@ -75,7 +84,8 @@ def check_build_has_kernels(index: int) -> None:
         f"this PyTorch build ({torch.__version__}, CUDA {torch.version.cuda}) has kernels for "
         f"{', '.join(arch_list) or 'no GPU architecture'}, not for this {torch.cuda.get_device_name(index)} "
         f"(compute capability {capability[0]}.{capability[1]}, {sm}): every kernel would fail. Nothing was "
-        f"measured. Fix: " + (V100_FIX if sm == "sm_70" else f"install a PyTorch build that includes {sm}")
+        f"measured (interpreter: {sys.executable}). Fix: "
+        + (V100_FIX if sm == "sm_70" else f"install a PyTorch build that includes {sm}") + environment_fix(gpu_name)
     )
 
 

@@ -21,7 +21,7 @@ from harness import algorithms, models
 from harness.algorithms import LayerPlan
 from harness.algorithms.swap import AlgoConv2d
 from harness.config.spec import RunSpec
-from harness.measure import roofline
+from harness.measure import rapl, roofline
 from harness.measure.device import DeviceInfo
 from harness.measure.energy import NvmlGpu, idle_power_w, pci_bus_id
 from harness.measure.flops import Work, count_work
@@ -147,13 +147,16 @@ class PointMeasurer:
         self.tolerance_key = "tf32" if self.dtype == torch.float32 and self.math == "tensor_op" else spec.dtype
         self._verified_once = False
         self.gpu: NvmlGpu | None = None
+        self.cpu_meter: rapl.RaplMeter | None = None
         self.idle_power_w: float | None = None
         if self.device.type == "cuda" and s.energy_window_s > 0:
             self.gpu = NvmlGpu.open(pci_bus_id(self.device))
             if self.gpu is not None:
                 self.idle_power_w = idle_power_w(self.gpu)  # once per job, before any work
-        elif self.device.type != "cuda":
-            log.info("energy is not measured on the CPU (no NVML): energy columns are null, energy_method 'none'")
+        elif self.device.type == "cpu" and s.energy_window_s > 0:
+            self.cpu_meter = rapl.RaplMeter.open()  # None (and a log line why) where RAPL cannot be read
+            if self.cpu_meter is not None:
+                self.idle_power_w = rapl.idle_power_w(self.cpu_meter)
 
     def input(self, size: int, batch: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.spec.seed)
@@ -192,7 +195,7 @@ class PointMeasurer:
             if problem:
                 result.status, result.error = "error", problem
                 return result
-            result.profile = profile(model, x, self._settings(trace_path), self.gpu)
+            result.profile = profile(model, x, self._settings(trace_path), self.gpu, self.cpu_meter)
         if result.profile.graph_error:
             log.warning("input size %d: the forward cannot be captured in a CUDA graph, timed eagerly: %s",
                         size, result.profile.graph_error)

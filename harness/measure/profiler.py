@@ -1,11 +1,11 @@
 """The profiler: everything measured about one model on one input, usable from plain Python.
 
     from harness.measure.profiler import profile
-    result = profile(model, x)               # timing, per-layer pass, memory; energy where NVML works
+    result = profile(model, x)               # timing, per-layer pass, memory; energy where a meter is given
     result.stats["p50_ms"], result.layers[0].times_ms, result.energy
 
 Passes, each on its own: peak memory of one forward (GPU), whole-model timing with no hooks attached,
-the per-layer pass with hooks, the energy window (GPU with NVML), and optionally a torch.profiler trace.
+the per-layer pass with hooks, the energy window (GPU with NVML; CPU with RAPL), and optionally a torch.profiler trace.
 Knows nothing of Hydra, SLURM, files of results or the algorithms.
 """
 
@@ -20,6 +20,7 @@ from torch import nn
 
 from harness.measure.energy import EnergyReading, NvmlGpu, measure_energy
 from harness.measure.layers import LayerProbe, LayerRecord
+from harness.measure.rapl import RaplMeter, measure_cpu_energy
 from harness.measure.stats import summarize
 from harness.measure.timing import SamplingPolicy, Timing, time_adaptively
 
@@ -111,9 +112,11 @@ def capture_graph(model: nn.Module, x: torch.Tensor) -> tuple[Callable[[], objec
 
 
 def profile(
-    model: nn.Module, x: torch.Tensor, settings: ProfileSettings = ProfileSettings(), gpu: NvmlGpu | None = None
+    model: nn.Module, x: torch.Tensor, settings: ProfileSettings = ProfileSettings(), gpu: NvmlGpu | None = None,
+    cpu_meter: RaplMeter | None = None,
 ) -> Profile:
-    """Measure ``model`` on ``x`` (already on its device); ``gpu`` (NVML) enables the energy window."""
+    """Measure ``model`` on ``x`` (already on its device); ``gpu`` (NVML) or, on the CPU, ``cpu_meter``
+    (RAPL) enables the energy window."""
     device = x.device
     if settings.graph and device.type != "cuda":
         raise ValueError("CUDA graphs (graph=True) need a CUDA device; this input is on the CPU")
@@ -131,6 +134,8 @@ def profile(
         energy = None
         if gpu is not None and settings.energy_window_s > 0:
             energy = measure_energy(forward, gpu, settings.energy_window_s, lambda: _sync(device))
+        elif cpu_meter is not None and device.type == "cpu" and settings.energy_window_s > 0:
+            energy = measure_cpu_energy(forward, cpu_meter, settings.energy_window_s)
         trace = write_trace(model, x, settings.trace_path, settings.trace_iters) if settings.trace_path else None
     stats = summarize(timing.samples_ms, x.shape[0])
     return Profile(timing, stats, memory, layers, energy, trace, settings.graph and graph_error is None, graph_error)

@@ -12,7 +12,10 @@ ENERGY_METHODS = {
     "nvml_counter": "NVML's energy counter (nvmlDeviceGetTotalEnergyConsumption, mJ) over the window, per inference",
     "nvml_power_integral": "trapezoid integral of sampled power over the window (no counter on this GPU)",
     "legacy_power_average": "imported rows: the old system's 1-second-averaged power x time (see legacy_flags)",
-    "none": "not measured (the CPU, or NVML not usable)",
+    "rapl_package_dram": "CPU: RAPL energy counters (powercap energy_uj) of every package and DRAM zone over the "
+                         "window, per inference; whole sockets, so other processes on them count too",
+    "rapl_package": "CPU: as rapl_package_dram, where the CPU has no DRAM zone (AMD, desktops): packages only",
+    "none": "not measured (NVML not usable on the GPU, RAPL not readable on the CPU: python -m harness.doctor says why)",
 }
 
 _IDENTITY = {
@@ -71,7 +74,8 @@ POINT_COLUMNS = _IDENTITY | _PROVENANCE | {
     "energy_method": "how the energy was measured: " + "; ".join(f"{k}: {v}" for k, v in ENERGY_METHODS.items()),
     "energy_window_s": "length of the energy window", "energy_inferences": "forwards in the window",
     "energy_integral_per_inference_j": "the power integral over the same window: a cross-check of the counter",
-    "power_mean_w": "mean sampled power in the window", "idle_power_w": "mean power before the job's work",
+    "power_mean_w": "mean sampled power in the window (RAPL: the window's energy / its length)",
+    "idle_power_w": "mean power before the job's work (GPU: NVML; CPU: RAPL zones, 1 s)",
     "sm_clock_mhz": "median SM clock in the window", "temperature_c": "highest GPU temperature in the window",
     "throttle_reasons": "NVML clocks-event reasons seen in the window (none: none)",
     "max_abs_err": "max |y - y_torch| against the baseline on the same input",

@@ -71,7 +71,7 @@ def validate(spec: RunSpec) -> DeviceInfo:
     models.check_input_sizes(spec.model.name, spec.model.kwargs, spec.stage.sizes)
     device = resolve_device(spec.device, spec.gpu)
     if device.device.type == "cuda":
-        check_build_has_kernels(device.device.index)
+        check_build_has_kernels(device.device.index, spec.gpu.name)
     if device.device.type == "cpu" and spec.dtype != "float32":
         raise ConfigError(f"dtype={spec.dtype} runs on a GPU only; on the CPU use dtype=float32")
     if device.device.type == "cpu" and spec.graph:
