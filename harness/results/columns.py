@@ -82,6 +82,8 @@ POINT_COLUMNS = _IDENTITY | _PROVENANCE | {
     "reference_status": "with references=PATH: within, faster or slower than the blessed reference beyond its "
                         "tolerance with 95% confidence, or no_reference (none for the point); null when the "
                         "point was not measured ok or the run had no references (README: References)",
+    "plan_hash": "algo=per_layer: the hash of the plan that ran (its model, layers and algorithms; the plan "
+                 "file's plan_hash); null for a single algorithm",
     "power_std_w": "imported rows: the old system's power standard deviation",
     "power_min_w": "imported rows: lowest power sample", "power_max_w": "imported rows: highest power sample",
     "power_samples": "imported rows: power samples taken", "energy_total_j": "imported rows: energy of all iterations",
