@@ -7,7 +7,8 @@ measurement. Pure functions from the resolved points/layers DataFrames to DataFr
   interval (delta method) and verdict (faster / tied / slower: the interval must exclude 1), and the energy
   ratio.
 - ``projection``: per per_layer point, the sum-of-layers projection of exactly the mix that ran (each layer's
-  ``algo_used`` looked up in that algorithm's own run of the same layer at the same point; the non-conv
+  ``algo_used`` looked up in that algorithm's own run of the same layer at the same point, else in the find
+  run's layer that ran it with that algorithm; the non-conv
   remainder from the baseline's run: guess where measured, else torch) against the measured p50:
   ``measured / projected`` with its interval (> 1: the projection was optimistic), the projected and the
   measured gain over the baseline, and the report's oracle projection (tables.oracle) beside it.
@@ -94,9 +95,13 @@ def projection(points: pd.DataFrame, layers: pd.DataFrame, oracle: pd.DataFrame 
     lay["algo"] = lay["algo"].astype(str)
     lay["abs_var"] = (lay["p50_ms"] * log_se(lay).fillna(0.0)) ** 2
     mixed = lay.loc[lay["algo"] == "per_layer", [*POINT, "layer_index", "algo_used"]]
-    # each single algorithm's own timing of a layer (status ok: its code ran it), keyed by what ran
+    # each single algorithm's own timing of a layer (status ok: its code ran it), keyed by what ran; where an
+    # algorithm was not measured alone, the find run's timing of the layer it ran with that algorithm
     own = lay.loc[(lay["status"] == "ok") & lay["algo"].isin([*SINGLE, *BASELINES]),
                   [*POINT, "layer_index", "algo", "p50_ms", "abs_var"]].rename(columns={"algo": "algo_used"})
+    by_find = lay.loc[(lay["status"] == "ok") & (lay["algo"] == "find"), [*POINT, "layer_index", "algo_used", "p50_ms",
+                                                                          "abs_var"]]
+    own = pd.concat([own, by_find], ignore_index=True).drop_duplicates([*POINT, "layer_index", "algo_used"])
     per = mixed.merge(own, on=[*POINT, "layer_index", "algo_used"], how="left")
     g = per.groupby(POINT, observed=True)
     sums = pd.DataFrame({"layers": g.size(), "uncovered_layers": g["p50_ms"].agg(lambda s: int(s.isna().sum())),

@@ -1,6 +1,7 @@
 """Per-layer plans: make one from a results tree, show it, export it for ai3 or as CSV.
 
     python -m analysis.plan make results --model resnet18 --size 32 --out plan.json
+    python -m analysis.plan make results --model vgg16 --size 224 --gpu h100 --from find --out find.json
     python -m analysis.plan show plan.json
     python -m analysis.plan export plan.json --ai3 [--torch-as guess] [--out algos.json] [--csv plan.csv]
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from analysis.errors import AnalysisError
 from analysis.load import Filters, load
-from analysis.planner import Where, choose
+from analysis.planner import Where, choose, from_find
 from harness.algorithms import plan as plans
 from harness.algorithms.geometry import ConvGeometry
 from harness.errors import ConfigError
@@ -41,6 +42,9 @@ def parser() -> argparse.ArgumentParser:
                       "measured at the point), e.g. --algos gemm,winograd for a plan ai3 runs without torch")
     make.add_argument("--baseline", default=None, help="what a tie keeps (default: guess where measured, else "
                       "torch, else the first of --algos)")
+    make.add_argument("--from", dest="source", choices=("measured", "find"), default="measured",
+                      help="measured (default): the fastest beyond noise among the algorithms measured; find: what "
+                      "cuDNN's exhaustive search picked per layer in an algo=find run (GPU)")
     make.add_argument("--out", required=True, help="the plan file to write (JSON)")
     show = sub.add_parser("show", help="print a plan, one line per conv layer")
     show.add_argument("plan")
@@ -65,6 +69,8 @@ def make(args: argparse.Namespace) -> plans.Plan:
     where = Where(args.model, args.size, args.batch, args.dtype, args.gpu, args.stage)
     made_by = f"python -m analysis.plan make {' '.join(map(str, trees))} ({where.describe()}" + (
         f", algos {args.algos}" if args.algos else "") + ")"
+    if args.source == "find":
+        return from_find(res.points, res.layers, where, modules, made_by + " from find")
     algos = tuple(canonical_name(a) for a in args.algos.split(",") if a)
     baseline = canonical_name(args.baseline) if args.baseline else None
     return choose(res.points, res.layers, where, modules, made_by, algos, baseline)

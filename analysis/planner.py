@@ -24,6 +24,8 @@ from harness.algorithms.plan import Evidence, Plan, PlanKey, PlanLayer
 from harness.results.uncertainty import interval, log_se, tied_with_fastest
 
 BASELINE_ORDER = ("guess", "torch")  # the first measured at the point is the baseline
+# What competes for a layer: every algorithm but find, which is itself a choice per layer (see from_find).
+SINGLE = tuple(a for a in ALGORITHMS if a != "find")
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ def layer_candidates(layers: pd.DataFrame) -> pd.DataFrame:
     """Per algorithm x layer (module name): p50 (summed over the module's calls), its 95% interval, and the
     layer's geometry; only single algorithms whose own code ran the layer (status ok) and was timed."""
     ok = layers[(layers["status"] == "ok") & layers["p50_ms"].notna()
-                & layers["algo"].astype(str).isin(ALGORITHMS)].copy()
+                & layers["algo"].astype(str).isin(SINGLE)].copy()
     ok["algo"] = ok["algo"].astype(str)
     ok["abs_var"] = (ok["p50_ms"] * log_se(ok).fillna(0.0)) ** 2
     geometry = ["in_channels", "out_channels", "kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w",
@@ -97,7 +99,7 @@ def choose(points: pd.DataFrame, layers: pd.DataFrame, where: Where,
     where = Where(where.model, where.input_size, where.batch_size, where.dtype,
                   where.gpu or _only(pts["gpu"], "gpu", where), where.stage or _only(pts["stage"], "stage", where))
     pts = _at(pts, where)
-    measured = set(pts["algo"].astype(str)) & set(ALGORITHMS)
+    measured = set(pts["algo"].astype(str)) & set(SINGLE)
     missing = [a for a in algos if a not in measured]
     if missing:
         raise AnalysisError(f"{where.describe()}: algorithm(s) {', '.join(missing)} not measured ok at this point; "
@@ -161,3 +163,36 @@ def projection(plan: Plan, points: pd.DataFrame, cand: pd.DataFrame) -> dict[str
     projected = max(p50 - base_sum, 0.0) + chosen_sum
     return {"baseline_p50_ms": p50, "baseline_conv_ms": base_sum, "plan_conv_ms": chosen_sum,
             "projected_ms": projected, "projected_speedup": p50 / projected}
+
+
+def from_find(points: pd.DataFrame, layers: pd.DataFrame, where: Where,
+              modules: list[tuple[str, ConvGeometry]], made_by: str = "") -> Plan:
+    """The plan cuDNN's exhaustive search made at ``where`` (an algo=find run): each layer the algorithm
+    Find picked (its row's ``algo_used``), source ``find``, with its p50 and interval from the find run's
+    layer pass and Find's own times in the note (the row's detail)."""
+    pts = _at(points, where)
+    pts = pts[(pts["status"] == "ok") & (pts["algo"].astype(str) == "find")]
+    if pts.empty:
+        raise AnalysisError(f"{where.describe()}: no algo=find point measured ok (python -m harness algo=find ... on a GPU)")
+    where = Where(where.model, where.input_size, where.batch_size, where.dtype,
+                  where.gpu or _only(pts["gpu"], "gpu", where), where.stage or _only(pts["stage"], "stage", where))
+    pts = _at(pts, where)
+    rows = _at(layers, where)
+    rows = rows[(rows["algo"].astype(str) == "find") & rows["p50_ms"].notna()].copy()
+    se = log_se(rows).fillna(0.0)
+    rows["lo"], rows["hi"] = interval(np.log(rows["p50_ms"].astype(float)), se)
+    plan_layers = []
+    for name, geometry in modules:
+        mine = rows[rows["layer_name"] == name].sort_values("layer_index")
+        if mine.empty:
+            raise AnalysisError(f"{where.describe()}: layer {name} has no row in the find run")
+        r = mine.iloc[0]
+        used = str(r["algo_used"])
+        evidence = Evidence(used, float(r["p50_ms"]), float(r["lo"]), float(r["hi"]))
+        detail = r.get("detail")
+        plan_layers.append(PlanLayer(name, geometry, used, "find", (int(r["in_h"]), int(r["in_w"])), evidence,
+                                     note=str(detail) if isinstance(detail, str) else None))
+    first = pts.iloc[0]
+    key = PlanKey(where.model, where.gpu, _str(first.get("device_name")), where.dtype, where.input_size,
+                  where.batch_size, _str(first.get("cudnn_version")), _str(first.get("backend")))
+    return Plan(key, tuple(plan_layers), "find", made_by)

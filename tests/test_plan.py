@@ -147,3 +147,8 @@ def test_swap_takes_a_plan_from_plain_python():
             assert set(m.algo for m in s.swapped.values()) == {"winograd", "gemm"} and "conv1" not in s.swapped
             got = model(x)
     torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-3)
+
+
+def test_find_is_refused_on_the_cpu(tmp_path: Path):
+    with pytest.raises(ConfigError, match="algo=find exists only in cuDNN"):
+        runner.validate(make_spec(tmp_path / "results", "algo=find", *TINY))

@@ -4,7 +4,8 @@
 compared with. The others run on one of two backends:
 
 - ``cudnn`` (GPU): cuDNN's legacy API with an explicit CUDNN_CONVOLUTION_FWD_ALGO_* (``guess``: its
-  heuristic), through ctypes (``cudnn.py``);
+  heuristic; ``find``: its exhaustive search, per layer, what PyTorch's cudnn.benchmark runs), through
+  ctypes (``cudnn.py``);
 - ``reference`` (CPU, and GPU on request): direct, gemm, fft and winograd in plain PyTorch (``reference.py``).
 """
 
@@ -32,9 +33,10 @@ ALGORITHMS = (
     "winograd",
     "winograd_nonfused",
     "guess",
+    "find",
     "torch",
 )
-CUDNN_ALGORITHMS = ALGORITHMS[:9]
+CUDNN_ALGORITHMS = ALGORITHMS[:9]  # the eight and guess; find (cuDNN's exhaustive search) is measured apart
 # Not one algorithm but a mix, one per layer: ``per_layer`` runs a plan file (plan=PATH, harness.algorithms.plan).
 MIXED = ("per_layer",)
 # The spellings of the system this harness replaces ("implicit precomp gemm"), and a few obvious others.

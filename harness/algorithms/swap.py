@@ -118,7 +118,7 @@ class AlgoConv2d(nn.Module):
             p = cudnn.CudnnConvPlan.build(algo, self.weight, self.bias, self.geometry, x, self.math)
         except (cudnn.CudnnNotSupported, cudnn.WorkspaceOutOfMemory) as e:
             return LayerPlan(self.algo, algo, "cudnn", "unsupported", detail=e.name, math=self.math), None
-        return LayerPlan(self.algo, p.algo, "cudnn", status, p.workspace_bytes, math=self.math, compute_type=p.compute_type), p
+        return LayerPlan(self.algo, p.algo, "cudnn", status, p.workspace_bytes, p.note, self.math, p.compute_type), p
 
     def _torch_conv(self, x: torch.Tensor) -> torch.Tensor:
         g = self.geometry

@@ -20,7 +20,8 @@ _IDENTITY = {
     "run_id": "the run (one job) that measured the row: <UTC time>-<random>",
     "stage": "sanity, quick, full (or legacy for imported rows); also a partition folder",
     "model": "the model's name (torchvision); also a partition folder",
-    "algo": "the requested algorithm (implicit_gemm ... winograd_nonfused, guess, direct, torch); a partition folder",
+    "algo": "the requested algorithm (implicit_gemm ... winograd_nonfused, guess, find, direct, torch; per_layer: a "
+            "plan, see plan_hash); a partition folder",
     "gpu": "the configured GPU type (l40s, h100, v100, local); a partition folder. The device really used: device_name",
     "device_name": "the device's name as NVML or the OS reports it (e.g. NVIDIA H100 80GB HBM3)",
     "input_size": "the model's input height and width in pixels",
@@ -104,7 +105,8 @@ LAYER_COLUMNS = {k: v for k, v in _IDENTITY.items()} | {
     "status": "ok, fallback (another algorithm ran: see detail) or unsupported (nothing ran it)",
     "workspace_bytes": "cuDNN workspace this layer needs (null off cuDNN)",
     "math_type": "fma or tensor_op (GPU)", "compute_type": "cuDNN's compute type (float32 for every data type)",
-    "detail": "why a layer fell back or is unsupported (cuDNN's status name, or the reference's condition)",
+    "detail": "why a layer fell back or is unsupported (cuDNN's status name, or the reference's condition); "
+              "algo=find: what cuDNN's Find timed, fastest first (find: <algo> <ms> ms, ...)",
     "n": "timed iterations of the layer pass", "mean_ms": "mean layer latency", "p50_ms": "median layer latency",
     "std_ms": "standard deviation",
     "flops": "the layer's FLOPs", "bytes": "bytes the layer must move at least (input, weights, output)",

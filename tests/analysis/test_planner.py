@@ -140,3 +140,27 @@ def test_no_per_layer_points_gives_empty_tables(tree):
     points, layers = tree
     assert perlayer.plan_vs_others(points).empty and perlayer.projection(points, layers).empty
     assert perlayer.singles(points.assign(algo="per_layer")).empty
+
+
+def test_a_plan_from_find_takes_what_find_picked(tree):
+    from analysis.planner import from_find
+
+    points, layers = tree
+    with pytest.raises(AnalysisError, match="no algo=find point"):
+        from_find(points, layers, Where("tiny", 32), MODULES)
+    used = {"a": "implicit_precomp_gemm", "b": "winograd", "c": "gemm"}
+    points = pd.concat([points, pd.DataFrame([point_row("find", 2.4, backend="cudnn")])], ignore_index=True)
+    layers = pd.concat([layers, pd.DataFrame(layer_rows("find", {"a": 0.4, "b": 0.9, "c": 0.5}, used=used))],
+                       ignore_index=True)
+    plan = from_find(points, layers, Where("tiny", 32), MODULES)
+    assert [(x.algo, x.source) for x in plan.layers] == [(used[n], "find") for n, _ in MODULES]
+    assert plan.layers[0].winner.p50_ms == 0.4 and plan.key.backend == "cudnn"
+    # measured from find, a mix's layer whose algorithm never ran alone is projected from the find run's timing
+    mixed = point_row("per_layer", 2.3, plan_hash=plan.digest())
+    points = pd.concat([points, pd.DataFrame([mixed])], ignore_index=True)
+    layers = pd.concat([layers, pd.DataFrame(layer_rows("per_layer", {"a": 0.4, "b": 0.9, "c": 0.5}, used=used))],
+                       ignore_index=True)
+    (row,) = perlayer.projection(points, layers).to_dict("records")
+    assert row["uncovered_layers"] == 0 and row["projected_ms"] == pytest.approx(0.5 + 0.4 + 1.2 + 0.6)
+    comp = perlayer.plan_vs_others(points)
+    assert list(comp["other"]) == ["torch", "find", "best single"]
