@@ -20,7 +20,7 @@ from pathlib import Path
 
 from analysis.errors import AnalysisError
 from analysis.load import Filters, load
-from analysis.planner import Where, choose, from_find
+from analysis.planner import DEFAULT_MARGIN, Where, choose, from_find, predicted
 from harness.algorithms import plan as plans
 from harness.algorithms.geometry import ConvGeometry
 from harness.errors import ConfigError
@@ -42,9 +42,18 @@ def parser() -> argparse.ArgumentParser:
                       "measured at the point), e.g. --algos gemm,winograd for a plan ai3 runs without torch")
     make.add_argument("--baseline", default=None, help="what a tie keeps (default: guess where measured, else "
                       "torch, else the first of --algos)")
-    make.add_argument("--from", dest="source", choices=("measured", "find"), default="measured",
+    make.add_argument("--from", dest="source", choices=("measured", "find", "predicted"), default="measured",
                       help="measured (default): the fastest beyond noise among the algorithms measured; find: what "
-                      "cuDNN's exhaustive search picked per layer in an algo=find run (GPU)")
+                      "cuDNN's exhaustive search picked per layer in an algo=find run (GPU); predicted: the latency "
+                      "predictor (--predictor PATH, --algos), for a point never measured")
+    make.add_argument("--predictor", default=None, metavar="PKL",
+                      help="--from predicted: the saved latency model (python -m analysis --predictor writes "
+                      "<out>/predictor/latency.pkl)")
+    make.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                      help="--from predicted: switch from the baseline only when predicted faster by more than this "
+                      f"(default {DEFAULT_MARGIN}: predictions carry no interval)")
+    make.add_argument("--backend", default=None, choices=("cudnn", "reference"),
+                      help="--from predicted: where the plan will run (reference: offer no algorithm a layer cannot run)")
     make.add_argument("--out", required=True, help="the plan file to write (JSON)")
     show = sub.add_parser("show", help="print a plan, one line per conv layer")
     show.add_argument("plan")
@@ -64,16 +73,36 @@ def make(args: argparse.Namespace) -> plans.Plan:
     from harness.models import meta_model
 
     trees = [Path(t) for t in args.trees]
-    res = load(trees, Filters(model=(args.model,)))
+    res = load(trees, Filters(model=(args.model,))) if args.source != "predicted" else None
     modules = [(name, ConvGeometry.of(m)) for name, m in plans.conv_layers(meta_model(args.model, {}))]
     where = Where(args.model, args.size, args.batch, args.dtype, args.gpu, args.stage)
     made_by = f"python -m analysis.plan make {' '.join(map(str, trees))} ({where.describe()}" + (
         f", algos {args.algos}" if args.algos else "") + ")"
-    if args.source == "find":
-        return from_find(res.points, res.layers, where, modules, made_by + " from find")
     algos = tuple(canonical_name(a) for a in args.algos.split(",") if a)
     baseline = canonical_name(args.baseline) if args.baseline else None
+    if args.source == "predicted":
+        return make_predicted(args, where, modules, algos, baseline, made_by + " from the predictor")
+    if args.source == "find":
+        return from_find(res.points, res.layers, where, modules, made_by + " from find")
     return choose(res.points, res.layers, where, modules, made_by, algos, baseline)
+
+
+def make_predicted(args: argparse.Namespace, where: Where, modules, algos, baseline, made_by) -> plans.Plan:
+    """--from predicted: the saved latency model, the gpu type's datasheet (from the trees' runs or conf/gpu)."""
+    from analysis.predictor import load_model
+    from analysis.specs import gpu_specs
+
+    if not args.predictor:
+        raise AnalysisError("--from predicted needs --predictor PATH (python -m analysis --predictor writes "
+                            "<out>/predictor/latency.pkl)")
+    try:
+        model = load_model(args.predictor)
+    except (OSError, EOFError, KeyError, ValueError) as e:
+        raise AnalysisError(f"--predictor {args.predictor}: cannot be read ({e})") from None
+    gpu = args.gpu or "local"
+    where = Where(where.model, where.input_size, where.batch_size, where.dtype, gpu, where.stage)
+    specs = gpu_specs([Path(t) for t in args.trees], [gpu])
+    return predicted(where, modules, model.predict, specs, algos, baseline, args.margin, args.backend, made_by)
 
 
 def lines(plan: plans.Plan) -> list[str]:
@@ -81,8 +110,11 @@ def lines(plan: plans.Plan) -> list[str]:
     out = [f"plan {plan.digest()}: {k.model}, input {k.input_size}, batch {k.batch_size}, {k.dtype}, gpu {k.gpu} "
            f"({k.device_name}), cuDNN {k.cudnn_version}, backend {k.backend}; baseline {plan.baseline}"]
     for i, row in enumerate(plans.csv_rows(plan)):
-        w = f"{row['winner']} {row['winner_p50_ms']:.4g} ms [{row['winner_ci95']}]" if row["winner"] else "-"
-        r = f"{row['runner_up']} {row['runner_up_p50_ms']:.4g} ms [{row['runner_up_ci95']}]" if row["runner_up"] else "-"
+        def ev(who: str) -> str:
+            ci = f" [{row[who + '_ci95']}]" if row[who + "_ci95"] else ""
+            return f"{row[who]} {row[who + '_p50_ms']:.4g} ms{ci}" if row[who] else "-"
+
+        w, r = ev("winner"), ev("runner_up")
         out.append(f"{i:3d} {row['name']:<28} {row['geometry']:<26} {row['algo']:<22} {row['source']:<9} "
                    f"fastest {w}; runner-up {r}")
     counts = {}

@@ -164,3 +164,32 @@ def test_a_plan_from_find_takes_what_find_picked(tree):
     assert row["uncovered_layers"] == 0 and row["projected_ms"] == pytest.approx(0.5 + 0.4 + 1.2 + 0.6)
     comp = perlayer.plan_vs_others(points)
     assert list(comp["other"]) == ["torch", "find", "best single"]
+
+
+def test_a_predicted_plan_switches_only_beyond_the_margin_and_offers_only_what_runs():
+    from analysis.planner import predicted
+    from harness.algorithms import plan as plans
+    from harness.models import meta_model
+
+    modules = [(n, ConvGeometry.of(m)) for n, m in plans.conv_layers(meta_model("resnet18", {}))]
+    where = Where("resnet18", 48, gpu="local")
+    seen = []
+
+    def predict(factor: float):
+        def fn(frame: pd.DataFrame) -> np.ndarray:
+            seen.append(frame)
+            assert frame["log_flops"].notna().all() and (frame["in_h"] > 0).all()  # the predictor's own features
+            return np.where(frame["algo"] == "winograd", factor, 1.0) * frame["log_flops"].to_numpy()
+        return fn
+
+    plan = predicted(where, modules, predict(0.5), {"local": None}, ("gemm", "winograd"), backend="reference")
+    wino = {n for n, g in modules if g.kernel == (3, 3) and g.stride == (1, 1)}
+    assert {x.name for x in plan.layers if x.algo == "winograd"} == wino and len(wino) == 13
+    assert {x.source for x in plan.layers} == {"predicted"} and plan.baseline == "gemm"
+    assert plan.layers[0].winner.ci95_low_ms is None and plan.key.input_size == 48
+    assert set(seen[0].loc[seen[0]["layer_name"] == "conv1", "algo"]) == {"gemm"}  # winograd cannot run a 7x7
+    assert (seen[0]["in_h"].iloc[0], seen[0]["out_h"].iloc[0]) == (48, 24)
+    close = predicted(where, modules, predict(0.95), {"local": None}, ("gemm", "winograd"), backend="reference")
+    assert {x.algo for x in close.layers} == {"gemm"}  # 5% faster: within the 10% margin
+    with pytest.raises(AnalysisError, match="needs the algorithms"):
+        predicted(where, modules, predict(0.5), {}, ())
