@@ -24,6 +24,7 @@ import pandas as pd
 from analysis.answer import _verdict, with_interval
 from analysis.tables import POINT
 from harness.algorithms import ALGORITHMS
+from harness.results.read import latest
 from harness.results.uncertainty import bootstrap_geomean, log_se, ratio_interval
 
 MIXED = ("per_layer", "find")  # a choice per layer, not one algorithm: never "the best single algorithm"
@@ -49,18 +50,35 @@ def _ok(points: pd.DataFrame) -> pd.DataFrame:
     return with_interval(ok)
 
 
-def plan_vs_others(points: pd.DataFrame) -> pd.DataFrame:
-    """See the module docstring; one row per per_layer point x other (guess, torch, find, best single)."""
+def torch_settings(points: pd.DataFrame) -> pd.DataFrame:
+    """The latest torch row of each point per cudnn_benchmark setting, from UNRESOLVED points rows (the
+    resolved tree keeps one row per point, so a torch point measured with and without cudnn.benchmark
+    keeps only the later one; analysis.load.read_points gives them all)."""
+    torch_rows = points[points["algo"].astype(str) == "torch"]
+    if torch_rows.empty or "cudnn_benchmark" not in torch_rows:
+        return torch_rows
+    key = [*POINT, "algo", "_bench"]
+    rows = torch_rows.assign(_bench=torch_rows["cudnn_benchmark"].astype(object).fillna(False).astype(bool))
+    return latest(rows, key).drop(columns="_bench").reset_index(drop=True)
+
+
+def plan_vs_others(points: pd.DataFrame, torch_rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """See the module docstring; one row per per_layer point x other (guess, torch, find, best single).
+    ``torch_rows``: torch's rows per cudnn_benchmark setting (``torch_settings``), where both were measured;
+    else the resolved points' torch row."""
     ok = _ok(points)
     plans = ok[ok["algo"] == "per_layer"]
     if plans.empty:
         return pd.DataFrame(columns=COMPARISON_COLUMNS)
+    if torch_rows is not None and len(torch_rows):
+        ok = pd.concat([ok[ok["algo"] != "torch"], _ok(torch_rows)], ignore_index=True)
     energy = "energy_per_inference_j"
     others = []
     for name in ("guess", "torch", "find"):
         o = ok[ok["algo"] == name].copy()
         if name == "torch" and "cudnn_benchmark" in o:
-            o["other"] = np.where(o["cudnn_benchmark"].fillna(False).astype(bool), "torch (cudnn.benchmark)", "torch")
+            o["other"] = np.where(o["cudnn_benchmark"].astype(object).fillna(False).astype(bool),
+                                  "torch (cudnn.benchmark)", "torch")
         else:
             o["other"] = name
         others.append(o)

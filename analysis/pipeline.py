@@ -13,7 +13,7 @@ import pandas as pd
 
 from analysis import answer, checks, findings, perlayer, predictor, report, tables
 from analysis.errors import AnalysisError
-from analysis.load import Filters, LoadReport, Results, load, resolve_roots
+from analysis.load import Filters, LoadReport, Results, load, read_points, resolve_roots
 from analysis.specs import gpu_specs
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,9 @@ class Outcome:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def compute_tables(res: Results) -> dict[str, pd.DataFrame]:
-    """Every answer table from resolved points and layers (pure)."""
+def compute_tables(res: Results, torch_rows: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """Every answer table from resolved points and layers (pure); ``torch_rows``: torch per cudnn_benchmark
+    setting (perlayer.torch_settings) for the per-layer plans' comparison."""
     algos = tables.algorithms(res.points)
     best = tables.best(algos)
     comp = answer.competitors(res.points)
@@ -70,7 +71,7 @@ def compute_tables(res: Results) -> dict[str, pd.DataFrame]:
         "layer_shapes": tables.layer_shapes(res.layers),
         "support": tables.support(res.layers),
         "oracle": oracle,
-        "plan_comparison": perlayer.plan_vs_others(res.points),
+        "plan_comparison": perlayer.plan_vs_others(res.points, torch_rows),
         "plan_projection": proj,
         "plan_bias": perlayer.projection_bias(proj),
         "coverage": tables.coverage(res.points),
@@ -80,6 +81,17 @@ def compute_tables(res: Results) -> dict[str, pd.DataFrame]:
 
 # Tables with a row per layer: Parquet only (a CSV of millions of rows costs more than the rest together).
 PARQUET_ONLY = frozenset({"layer_speedups"})
+
+
+def _torch_rows(roots: list[Path], filters: Filters, res: Results) -> pd.DataFrame | None:
+    """torch's rows per cudnn_benchmark setting, read only where per_layer points are to be compared."""
+    if not (res.points["algo"].astype(str) == "per_layer").any() or (filters.algo and "torch" not in filters.algo):
+        return None
+    try:
+        rows, _ = read_points(roots, Filters(filters.stage, filters.gpu, filters.model, ("torch",)))
+    except AnalysisError:
+        return None  # no torch rows: the comparison goes without
+    return perlayer.torch_settings(rows)
 
 
 def write_tables(frames: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
@@ -126,7 +138,7 @@ def run(roots: str | Path | Sequence[str | Path], out: str | Path, options: Opti
     check_out(roots, out)
     timings: dict[str, float] = {}
     res = _timed(timings, "load", lambda: load(roots, options.filters), progress)
-    frames = _timed(timings, "tables", lambda: compute_tables(res), progress)
+    frames = _timed(timings, "tables", lambda: compute_tables(res, _torch_rows(roots, options.filters, res)), progress)
     found = checks.findings(res.points, res.report, options.thresholds)
     frames["warnings"] = found
     out.mkdir(parents=True, exist_ok=True)

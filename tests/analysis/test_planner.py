@@ -193,3 +193,18 @@ def test_a_predicted_plan_switches_only_beyond_the_margin_and_offers_only_what_r
     assert {x.algo for x in close.layers} == {"gemm"}  # 5% faster: within the 10% margin
     with pytest.raises(AnalysisError, match="needs the algorithms"):
         predicted(where, modules, predict(0.5), {}, ())
+
+
+def test_torch_with_and_without_cudnn_benchmark_both_compete(tree):
+    points, _ = tree
+    bench = point_row("torch", 2.2, cudnn_benchmark=True, measured_at=2)
+    heur = point_row("torch", 3.0, cudnn_benchmark=False, measured_at=1)
+    older = point_row("torch", 9.0, cudnn_benchmark=False, measured_at=0)
+    rows = pd.DataFrame([bench, heur, older, point_row("gemm", 2.6, measured_at=1)]).assign(run_id="r")
+    both = perlayer.torch_settings(rows)
+    assert sorted(both["p50_ms"]) == [2.2, 3.0]
+    points = pd.concat([points[points["algo"] != "torch"], pd.DataFrame([bench, point_row("per_layer", 2.0)])],
+                       ignore_index=True)
+    comp = perlayer.plan_vs_others(points, both).set_index("other")
+    assert list(comp.index) == ["torch", "torch (cudnn.benchmark)", "best single"]
+    assert comp.loc["torch", "other_p50_ms"] == 3.0 and comp.loc["torch (cudnn.benchmark)", "other_p50_ms"] == 2.2
