@@ -152,3 +152,13 @@ def test_swap_takes_a_plan_from_plain_python():
 def test_find_is_refused_on_the_cpu(tmp_path: Path):
     with pytest.raises(ConfigError, match="algo=find exists only in cuDNN"):
         runner.validate(make_spec(tmp_path / "results", "algo=find", *TINY))
+
+
+def test_a_submitted_job_reads_the_plan_by_its_absolute_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from harness.launch.submit import make_task
+    from tests.helpers import compose_config
+
+    plans.write(mixed_plan(), tmp_path / "plan.json")
+    monkeypatch.chdir(tmp_path)
+    task = make_task(compose_config("device=cpu", "algo=per_layer", "plan=plan.json", f"results_dir={tmp_path / 'r'}"))
+    assert task.config["plan"] == str(tmp_path / "plan.json") and task.spec.plan == mixed_plan()

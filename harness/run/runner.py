@@ -100,7 +100,7 @@ def _check_plan(spec: RunSpec, device: DeviceInfo, backend: str) -> None:
         except ConfigError as e:
             raise ConfigError(f"plan: {sum(l.algo == algo for l in plan.layers)} layers use {e}") from None
     on_gpu = device.device.type == "cuda"
-    here = {"gpu": spec.gpu.name, "dtype": spec.dtype, "backend": backend,
+    here = {"model": spec.model.name, "gpu": spec.gpu.name, "dtype": spec.dtype, "backend": backend,
             "cudnn_version": str(torch.backends.cudnn.version()) if on_gpu else None}
     problems = mismatched_context(plan, **here)
     problems += [f"the plan was made at input size {plan.key.input_size}, this run measures {s}"
