@@ -162,3 +162,15 @@ def test_a_submitted_job_reads_the_plan_by_its_absolute_path(tmp_path: Path, mon
     monkeypatch.chdir(tmp_path)
     task = make_task(compose_config("device=cpu", "algo=per_layer", "plan=plan.json", f"results_dir={tmp_path / 'r'}"))
     assert task.config["plan"] == str(tmp_path / "plan.json") and task.spec.plan == mixed_plan()
+
+
+def test_the_command_lines_refuse_with_exit_code_2(tmp_path: Path):
+    from analysis.plan import main as plan_main
+    from tests.conftest import run_cli
+
+    proc = run_cli("algo=per_layer", cwd=tmp_path)
+    assert proc.returncode == 2 and "algo=per_layer needs plan=PATH" in proc.stderr
+    (tmp_path / "junk.json").write_text("{}")
+    assert plan_main(["show", str(tmp_path / "junk.json")]) == 2
+    assert plan_main(["export", str(plans.write(mixed_plan(), tmp_path / "p.json"))]) == 2  # neither --ai3 nor --csv
+    assert plan_main(["make", str(tmp_path), "--model", "resnet18", "--size", "32", "--out", str(tmp_path / "x.json")]) == 2
