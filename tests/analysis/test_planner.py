@@ -208,3 +208,20 @@ def test_torch_with_and_without_cudnn_benchmark_both_compete(tree):
     comp = perlayer.plan_vs_others(points, both).set_index("other")
     assert list(comp.index) == ["torch", "torch (cudnn.benchmark)", "best single"]
     assert comp.loc["torch", "other_p50_ms"] == 3.0 and comp.loc["torch (cudnn.benchmark)", "other_p50_ms"] == 2.2
+
+
+def test_the_summary_says_how_plans_fared_and_how_wrong_the_projection_was(tree):
+    from analysis.findings import _plan_findings
+
+    points, layers = tree
+    points = pd.concat([points, pd.DataFrame([point_row("per_layer", 2.0, plan_hash="abc")])], ignore_index=True)
+    used = {"a": "gemm", "b": "torch", "c": "torch"}
+    layers = pd.concat([layers, pd.DataFrame(layer_rows("per_layer", {"a": 0.5, "b": 1.0, "c": 0.5}, used=used))],
+                       ignore_index=True)
+    proj = perlayer.projection(points, layers)
+    lines = _plan_findings({"plan_comparison": perlayer.plan_vs_others(points),
+                            "plan_bias": perlayer.projection_bias(proj)})
+    assert lines[0].startswith("Measured per-layer plans (algo=per_layer) beat the best single algorithm beyond "
+                               "noise at 1 of 1 points")
+    assert "0.80x its sum-of-layers projection" in lines[1] and "pessimistic" in lines[1]
+    assert _plan_findings({"plan_comparison": pd.DataFrame(), "plan_bias": pd.DataFrame()}) == []
