@@ -462,7 +462,8 @@ class CudnnConvPlan:
         note = None
         if algo == "find":
             found = find_choice(cudnn, handle, (xd, wd, cd, yd), x.contiguous(), weight, out_shape)
-            candidates, note = [f.algo for f in found], describe_found(found)
+            # an algorithm may come back once per math type: each runs here with the job's own math type
+            candidates, note = list(dict.fromkeys(f.algo for f in found)), describe_found(found)
         elif algo == "guess":
             candidates = heuristic_choice(cudnn, handle, xd, wd, cd, yd)
         else:
