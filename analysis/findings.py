@@ -69,6 +69,7 @@ def findings(frames: dict[str, pd.DataFrame], points: pd.DataFrame) -> list[str]
             f"{_x(float(sp.median()))} over the best single algorithm (range {_x(float(sp.min()))} to "
             f"{_x(float(sp.max()))}; beyond noise at {beyond} of {len(sp)} points). This is a projection from "
             f"the per-layer pass, not a measured run (section Per-layer oracle).")
+    out += _plan_findings(frames)
     best = frames["best"]
     both = best.dropna(subset=["best_algo", "best_energy_algo"])
     if len(both):
@@ -118,3 +119,22 @@ def caveats(points: pd.DataFrame, energy_window_s: float, cv: float) -> list[str
                    "point.")
     return out
 
+
+
+def _plan_findings(frames: dict[str, pd.DataFrame]) -> list[str]:
+    """Measured per-layer plans: against the best single algorithm, and the projection's error."""
+    comp, bias = frames.get("plan_comparison"), frames.get("plan_bias")
+    out = []
+    if comp is not None and len(comp):
+        single = comp[comp["other"] == "best single"]
+        if len(single):
+            faster = int((single["verdict"] == "faster").sum())
+            slower = int((single["verdict"] == "slower").sum())
+            out.append(f"Measured per-layer plans (algo=per_layer) beat the best single algorithm beyond noise at "
+                       f"{faster} of {len(single)} points and lose at {slower} (section Per-layer plans, measured).")
+    if bias is not None and len(bias):
+        for r in bias.itertuples(index=False):
+            out.append(f"On {r.gpu}, {r.model}: the mixed model measured {_x(r.geomean_measured_over_projected)} its "
+                       f"sum-of-layers projection {_ci(r.low, r.high)} over {r.points} point(s): {r.verdict} "
+                       f"(> 1: the projection was optimistic; tables/plan_bias.csv).")
+    return out

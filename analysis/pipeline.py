@@ -11,9 +11,9 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from analysis import answer, checks, findings, predictor, report, tables
+from analysis import answer, checks, findings, perlayer, predictor, report, tables
 from analysis.errors import AnalysisError
-from analysis.load import Filters, LoadReport, Results, load, resolve_roots
+from analysis.load import Filters, LoadReport, Results, load, read_points, resolve_roots
 from analysis.specs import gpu_specs
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,9 @@ class Outcome:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def compute_tables(res: Results) -> dict[str, pd.DataFrame]:
-    """Every answer table from resolved points and layers (pure)."""
+def compute_tables(res: Results, torch_rows: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """Every answer table from resolved points and layers (pure); ``torch_rows``: torch per cudnn_benchmark
+    setting (perlayer.torch_settings) for the per-layer plans' comparison."""
     algos = tables.algorithms(res.points)
     best = tables.best(algos)
     comp = answer.competitors(res.points)
@@ -53,6 +54,8 @@ def compute_tables(res: Results) -> dict[str, pd.DataFrame]:
     speedup_summary = answer.speedup_summary(sp)
     wins = answer.winners(comp)
     layer_sp = answer.layer_speedups(res.layers)
+    oracle = tables.oracle(perlayer.singles(res.points), perlayer.singles(res.layers))  # single algorithms only
+    proj = perlayer.projection(res.points, res.layers, oracle)
     return {
         "summary": answer.headline(speedup_summary, wins),
         "competitors": comp,
@@ -67,7 +70,10 @@ def compute_tables(res: Results) -> dict[str, pd.DataFrame]:
         "gpus": tables.gpu_pairs(algos),
         "layer_shapes": tables.layer_shapes(res.layers),
         "support": tables.support(res.layers),
-        "oracle": tables.oracle(res.points, res.layers),
+        "oracle": oracle,
+        "plan_comparison": perlayer.plan_vs_others(res.points, torch_rows),
+        "plan_projection": proj,
+        "plan_bias": perlayer.projection_bias(proj),
         "coverage": tables.coverage(res.points),
         "failures": tables.failures(res.points),
     }
@@ -75,6 +81,17 @@ def compute_tables(res: Results) -> dict[str, pd.DataFrame]:
 
 # Tables with a row per layer: Parquet only (a CSV of millions of rows costs more than the rest together).
 PARQUET_ONLY = frozenset({"layer_speedups"})
+
+
+def _torch_rows(roots: list[Path], filters: Filters, res: Results) -> pd.DataFrame | None:
+    """torch's rows per cudnn_benchmark setting, read only where per_layer points are to be compared."""
+    if not (res.points["algo"].astype(str) == "per_layer").any() or (filters.algo and "torch" not in filters.algo):
+        return None
+    try:
+        rows, _ = read_points(roots, Filters(filters.stage, filters.gpu, filters.model, ("torch",)))
+    except AnalysisError:
+        return None  # no torch rows: the comparison goes without
+    return perlayer.torch_settings(rows)
 
 
 def write_tables(frames: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
@@ -121,7 +138,7 @@ def run(roots: str | Path | Sequence[str | Path], out: str | Path, options: Opti
     check_out(roots, out)
     timings: dict[str, float] = {}
     res = _timed(timings, "load", lambda: load(roots, options.filters), progress)
-    frames = _timed(timings, "tables", lambda: compute_tables(res), progress)
+    frames = _timed(timings, "tables", lambda: compute_tables(res, _torch_rows(roots, options.filters, res)), progress)
     found = checks.findings(res.points, res.report, options.thresholds)
     frames["warnings"] = found
     out.mkdir(parents=True, exist_ok=True)
@@ -284,6 +301,25 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
     oracle.image(figures.get("layers"), "Sum of layer p50 per algorithm, stacked by layer kind (largest size)")
     oracle.image(figures.get("roofline"), "Per-layer roofline: achieved TFLOP/s against arithmetic intensity")
 
+    plans = S("Per-layer plans, measured").text(
+        "Points measured with algo=per_layer (a plan: python -m analysis.plan, README: Per-layer plans), each "
+        "against guess, torch (heuristic, or cudnn.benchmark where its row says so), find and the best single "
+        "algorithm at the same point: speedup = other p50 / plan p50 (> 1: the plan is faster), 95% interval by "
+        "the delta method, verdict beyond noise; energy_ratio = other / plan energy per inference.")
+    if len(frames["plan_comparison"]):
+        plans.table(frames["plan_comparison"].drop(columns=["plan_low_ms", "plan_high_ms", "other_low_ms",
+                                                            "other_high_ms"]), "Plan against the others (tables/plan_comparison.csv)")
+        plans.text(
+            "Projected against measured: projected_ms = the baseline's non-conv remainder (its p50 minus its layers' "
+            "sum) + each layer's p50 in the run of the algorithm that really ran it in the mix (algo_used); "
+            "measured_over_projected > 1: the mixed model ran slower than the sum of its layers said (caches, "
+            "workspaces, launch gaps). oracle_projected_ms is the Per-layer oracle's projection at the same point.")
+        plans.table(frames["plan_projection"].drop(columns=["error_log_se"]), "Per point (tables/plan_projection.csv)")
+        plans.table(frames["plan_bias"], "Is the projection biased? Geometric mean of measured / projected with its "
+                                         "95% bootstrap interval (tables/plan_bias.csv)")
+    else:
+        plans.text("No per_layer point in these results.")
+
     shapes = S("Layer shapes and support")
     ls = frames["layer_shapes"]
     if len(ls):
@@ -332,7 +368,7 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
         pred.table(ev.folds, f"{ev.kind}: per fold")
         pred.items([f"skipped: {s}" for s in ev.skipped])
         pred.image(figures.get(f"parity-{ev.name}"), f"{ev.kind}: predicted against measured, held-out rows")
-    return [summary, the_answer, coverage, warnings, fastest, gpus, oracle, shapes, energy, pred]
+    return [summary, the_answer, coverage, warnings, fastest, gpus, oracle, plans, shapes, energy, pred]
 
 
 def _list(s: pd.Series, limit: int = 12) -> str:

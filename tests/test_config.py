@@ -22,7 +22,7 @@ def test_groups_hold_what_the_issue_asks_for():
     }
     assert set(group_choices("algo")) == {
         "direct", "gemm", "implicit_gemm", "implicit_precomp_gemm", "fft", "fft_tiling", "winograd",
-        "winograd_nonfused", "guess", "torch",
+        "winograd_nonfused", "guess", "find", "torch", "per_layer",
     }
     assert set(group_choices("gpu")) >= {"l40s", "h100", "v100", "local"}
 

@@ -9,6 +9,7 @@ for real in the gpu-marked tests (test_cudnn.py).
 from __future__ import annotations
 
 import ctypes
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -22,6 +23,7 @@ class FakeCudnn:
 
     def __init__(self, workspace: dict[int, int], fail: dict[int, int] | None = None, heuristic: list[str] | None = None):
         self.workspace, self.fail, self.heuristic = workspace, fail or {}, heuristic or []
+        self.found: list[tuple[int, int, float]] = []  # what Find returns: (algo, status, time ms), fastest first
         self.calls: list[tuple] = []
 
     def tensor_descriptor(self, shape, dtype):
@@ -43,6 +45,11 @@ class FakeCudnn:
             if algo in self.fail:
                 raise cudnn.error_for(name, self.fail[algo], f"STATUS_{self.fail[algo]}")
             args[6]._obj.value = self.workspace.get(algo, 0)  # the size_t* out-argument
+        if name == "cudnnFindConvolutionForwardAlgorithmEx":
+            perf = args[10]
+            for i, (algo, status, ms) in enumerate(self.found):
+                perf[i].algo, perf[i].status, perf[i].time = algo, status, ms
+            args[9]._obj.value = len(self.found)
 
 
 class FakeDescriptor:
@@ -97,6 +104,30 @@ def test_guess_takes_the_heuristics_next_choice_where_one_cannot_run(fake):
     fake["lib"].fail = {6: 3002}  # winograd: CUDNN_STATUS_NOT_SUPPORTED_SHAPE
     plan = cudnn.CudnnConvPlan.build("guess", conv.weight, conv.bias, g, x, "fma")
     assert plan.algo == "implicit_gemm" and plan.workspace_bytes == 0
+
+
+def test_find_times_every_algorithm_within_the_largest_workspace_that_fits_and_runs_the_fastest(fake, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: SimpleNamespace(cuda_stream=0))
+    conv, g, x = _layer()
+    lib = fake["lib"]
+    lib.workspace = {4: 1_000_000, 2: 512, 1: 64}  # fft's does not fit in the fake device
+    lib.fail = {6: 3000}  # winograd: not supported here, no workspace size
+    lib.found = [(7, 3000, 0.01), (1, 0, 0.02), (2, 0, 0.0312345)]  # winograd_nonfused failed inside Find
+    plan = cudnn.CudnnConvPlan.build("find", conv.weight, conv.bias, g, x, "fma")
+    assert plan.algo == "implicit_precomp_gemm" and plan.workspace_bytes == 64
+    assert plan.note == "find: implicit_precomp_gemm 0.02 ms, gemm 0.03123 ms"
+    (call,) = [c for c in lib.calls if c[0] == "cudnnFindConvolutionForwardAlgorithmEx"]
+    assert call[3] == x.data_ptr() and call[5] == conv.weight.data_ptr() and call[-1] == 512
+    assert fake["trials"] == [("implicit_precomp_gemm", x)]
+    # the layer row says what Find picked (algo_used) and keeps its times (detail)
+    model = torch.nn.Sequential(conv)
+    with swap(model, "find", backend="cudnn") as s:
+        layer_plan = s.swapped["0"].plan(x)
+    assert (layer_plan.algo_requested, layer_plan.algo_used, layer_plan.status) == ("find", "implicit_precomp_gemm", "ok")
+    assert layer_plan.detail.startswith("find: implicit_precomp_gemm 0.02 ms")
+    lib.found = []
+    with pytest.raises(cudnn.CudnnNotSupported, match="no algorithm"):
+        cudnn.CudnnConvPlan.build("find", conv.weight, conv.bias, g, x, "fma")
 
 
 @pytest.mark.parametrize("status", [3005, 3006, 3008, 3009, 3013, 4000])

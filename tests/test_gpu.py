@@ -141,3 +141,28 @@ def test_idle_power_is_measured_without_work(cuda: torch.device):
     t0 = time.perf_counter()
     watts = idle_power_w(gpu, seconds=0.3)
     assert watts > 0 and time.perf_counter() - t0 >= 0.3
+
+
+def test_find_and_a_plan_made_from_it_run_end_to_end(results: Path, tmp_path: Path):
+    """algo=find records what cuDNN's exhaustive search picked per layer and its times; a plan made from that
+    run (analysis.plan make --from find) runs as algo=per_layer with the same algorithm on every layer."""
+    from harness.algorithms import plan as plans
+    from harness.results import dataset
+
+    (point,) = runner.run(make_spec(results, *GPU, "algo=find", "model=resnet18")).points
+    assert point["status"] == "ok" and point["verified"]
+    layers = dataset(results, "layers").to_table().to_pandas()
+    found = layers[layers["algo"] == "find"].sort_values("layer_index")
+    assert (found["algo_requested"] == "find").all() and found["algo_used"].isin(list(cudnn.FWD_ALGOS)).all()
+    assert found["detail"].str.startswith("find: ").all()
+    from analysis.plan import main as plan_main
+
+    out = tmp_path / "find.json"
+    assert plan_main(["make", str(results), "--model", "resnet18", "--size", "64", "--from", "find", "--out", str(out)]) == 0
+    plan = plans.read(out)
+    assert [x.algo for x in plan.layers] == list(found["algo_used"]) and {x.source for x in plan.layers} == {"find"}
+    (mixed,) = runner.run(make_spec(results, *GPU, "algo=per_layer", f"plan={out}", "model=resnet18")).points
+    assert mixed["status"] == "ok" and mixed["verified"] and mixed["plan_hash"] == plan.digest()
+    ran = dataset(results, "layers").to_table().to_pandas()
+    ran = ran[ran["algo"] == "per_layer"].sort_values("layer_index")
+    assert list(ran["algo_used"]) == list(found["algo_used"])

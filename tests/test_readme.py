@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -40,12 +41,18 @@ def _comparison_block() -> str:
     return block
 
 
+def _plan_block() -> str:
+    """The README block that makes, runs and exports a per-layer plan: its lines depend on each other."""
+    (block,) = [b for b in _blocks("bash") if "python -m analysis.plan" in b]
+    return block
+
+
 def _harness_commands() -> list[tuple[str, list[str], bool]]:
     """(module, arguments, whether the README says it is refused here) of each `python -m harness...` line."""
     out = []
     for block in _blocks("bash"):
-        if block == _comparison_block():
-            continue  # runs as one sequence: test_readme_comparison_commands
+        if block in (_comparison_block(), _plan_block()):
+            continue  # runs as one sequence: test_readme_comparison_commands, test_readme_plan_commands
         for line in block.splitlines():
             command, _, comment = line.partition("#")
             match = re.search(r"python -m (harness(?:\.\w+)?)(.*)", command)
@@ -100,7 +107,7 @@ def _run_python(snippet: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_readme_python_snippets(tmp_path: Path):
-    snippets = _blocks("python")
+    snippets = [s for s in _blocks("python") if s != _plan_snippet()]  # that one: test_readme_plan_commands
     reading = [s for s in snippets if '"results"' in s]
     assert len(reading) == 1 and len(snippets) == 2
     assert run_cli(*TINY, "trace=true", cwd=tmp_path).returncode == 0  # a trace file beside the tables
@@ -118,7 +125,7 @@ def _analysis_commands() -> list[list[str]]:
     """The arguments of each `python -m analysis...` line, module first."""
     out = []
     for block in _blocks("bash"):
-        if block == _comparison_block():
+        if block in (_comparison_block(), _plan_block()):
             continue
         for line in block.splitlines():
             match = re.search(r"python -m (analysis(?:\.\w+)?)(.*)", line.partition("#")[0])
@@ -204,3 +211,41 @@ def test_readme_comparison_commands(tmp_path: Path):
     assert "noise floor" in (tmp_path / "rerun" / "comparison.md").read_text().lower()
     legacy = pd.read_parquet(tmp_path / "legacy-vs-new" / "points.parquet")
     assert legacy["verdict"].eq("faster").all() and legacy["caveats"].str.contains("timing_includes_host_copies").all()
+
+
+def _plan_snippet() -> str:
+    (snippet,) = [s for s in _blocks("python") if "plan.read" in s]
+    return snippet
+
+
+def test_readme_plan_commands(tmp_path: Path):
+    """The per-layer plan block, line by line in one folder (harness lines with TINY but the block's own size:
+    the plan is made at it), then the Python snippet: a real sweep of two algorithms plus torch, a plan made
+    from it, run end to end (every layer row says what ran), exported, and the report's projected vs measured."""
+    env = {"PYTHONPATH": str(REPO), "PATH": str(Path(sys.executable).parent), "HYDRA_FULL_ERROR": "0", "MPLBACKEND": "Agg"}
+    for line in _plan_block().splitlines():
+        module, *args = shlex.split(line.partition("#")[0].split("python -m ", 1)[1])
+        extra = TINY[1:] if module == "harness" else []
+        proc = subprocess.run([sys.executable, "-m", module, *args, *extra], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=600, env=env)
+        assert proc.returncode == 0, (line, proc.stderr[-3000:])
+    from harness.algorithms import plan as plans
+    from harness.results import dataset
+
+    plan = plans.read(tmp_path / "plan.json")
+    assert set(plan.algorithms()) <= {"gemm", "winograd"} and plan.baseline == "gemm"
+    layers = dataset(tmp_path / "results", "layers").to_table().to_pandas()
+    mixed = layers[layers["algo"] == "per_layer"]
+    assert len(mixed) == len(plan.layers) and mixed["algo_used"].notna().all()
+    assert list(mixed.sort_values("layer_index")["algo_used"]) == [x.algo for x in plan.layers]
+    ai3 = json.loads((tmp_path / "ai3-algos.json").read_text())
+    assert len(ai3) == len(plan.layers) == 20 and set(ai3) <= {"gemm", "winograd"}
+    assert len(pd.read_csv(tmp_path / "plan.csv")) == 20
+    report = (tmp_path / "plan-analysis" / "report.md").read_text()
+    assert "Per-layer plans, measured" in report and plan.digest() in report
+    projection = pd.read_csv(tmp_path / "plan-analysis" / "tables" / "plan_projection.csv")
+    assert len(projection) == 1 and projection["projected_ms"].notna().all()
+    assert projection["measured_over_projected"].notna().all()
+    proc = _run_python(_plan_snippet(), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "'layer1.0.conv1': " in proc.stdout

@@ -4,7 +4,8 @@
 compared with. The others run on one of two backends:
 
 - ``cudnn`` (GPU): cuDNN's legacy API with an explicit CUDNN_CONVOLUTION_FWD_ALGO_* (``guess``: its
-  heuristic), through ctypes (``cudnn.py``);
+  heuristic; ``find``: its exhaustive search, per layer, what PyTorch's cudnn.benchmark runs), through
+  ctypes (``cudnn.py``);
 - ``reference`` (CPU, and GPU on request): direct, gemm, fft and winograd in plain PyTorch (``reference.py``).
 """
 
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from harness.algorithms.flags import MATH, backend_flags, resolve_math
+from harness.algorithms.plan import Plan
 from harness.algorithms.reference import REFERENCE_ALGORITHMS
 from harness.algorithms.swap import BACKENDS, FALLBACKS, LayerPlan, Swap, swap
 from harness.errors import ConfigError
@@ -31,9 +33,12 @@ ALGORITHMS = (
     "winograd",
     "winograd_nonfused",
     "guess",
+    "find",
     "torch",
 )
-CUDNN_ALGORITHMS = ALGORITHMS[:9]
+CUDNN_ALGORITHMS = ALGORITHMS[:9]  # the eight and guess; find (cuDNN's exhaustive search) is measured apart
+# Not one algorithm but a mix, one per layer: ``per_layer`` runs a plan file (plan=PATH, harness.algorithms.plan).
+MIXED = ("per_layer",)
 # The spellings of the system this harness replaces ("implicit precomp gemm"), and a few obvious others.
 ALIASES = {name.replace("_", " "): name for name in ALGORITHMS} | {
     name.replace("_", "-"): name for name in ALGORITHMS
@@ -41,7 +46,7 @@ ALIASES = {name.replace("_", " "): name for name in ALGORITHMS} | {
 BACKEND_CHOICES = ("auto", *BACKENDS)
 
 __all__ = [
-    "ALGORITHMS", "ALIASES", "FALLBACKS", "MATH", "LayerPlan", "Swap", "backend_flags", "canonical_name", "check_runnable",
+    "ALGORITHMS", "ALIASES", "FALLBACKS", "MATH", "MIXED", "LayerPlan", "Plan", "Swap", "backend_flags", "canonical_name", "check_runnable",
     "prepare", "resolve_backend", "resolve_math", "swap",
 ]
 
@@ -49,11 +54,11 @@ __all__ = [
 def canonical_name(name: str) -> str:
     """Our name for an algorithm given by our name or an alias; ConfigError listing them otherwise."""
     key = str(name).strip().lower()
-    if key in ALGORITHMS:
+    if key in ALGORITHMS or key in MIXED:
         return key
     if key in ALIASES:
         return ALIASES[key]
-    raise ConfigError(f"unknown algo {name!r}; valid choices: {', '.join(ALGORITHMS)}")
+    raise ConfigError(f"unknown algo {name!r}; valid choices: {', '.join((*ALGORITHMS, *MIXED))}")
 
 
 def resolve_backend(backend: str, device: torch.device) -> str:
@@ -126,9 +131,14 @@ def workspace_bytes(device: torch.device) -> int:
 
 
 def prepare(
-    model: nn.Module, algo: str, *, backend: str, fallback: str = "none", math: str = "fma"
+    model: nn.Module, algo: str, *, backend: str, fallback: str = "none", math: str = "fma", plan: Plan | None = None
 ) -> Swap | None:
-    """Swap ``model``'s conv layers to run ``algo`` (None for the baseline ``torch``: nothing swapped)."""
+    """Swap ``model``'s conv layers to run ``algo`` (None for the baseline ``torch``: nothing swapped;
+    ``per_layer``: each layer what ``plan`` says)."""
     if algo == "torch":
         return None
+    if algo == "per_layer":
+        if plan is None:
+            raise ValueError("algo=per_layer needs a plan")
+        return swap(model, plan, backend=backend, fallback=fallback, math=math)
     return swap(model, algo, backend=backend, fallback=fallback, math=math)

@@ -101,6 +101,8 @@ PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "cudnnGetConvolutionMathType": (_I, [_P, _PI]),
     "cudnnGetConvolution2dForwardOutputDim": (_I, [_P, _P, _P, _PI, _PI, _PI, _PI]),
     "cudnnGetConvolutionForwardAlgorithm_v7": (_I, [_P, _P, _P, _P, _P, _I, _PI, POINTER(_AlgoPerf)]),
+    "cudnnFindConvolutionForwardAlgorithmEx": (
+        _I, [_P, _P, _P, _P, _P, _P, _P, _P, _I, _PI, POINTER(_AlgoPerf), _P, c_size_t]),
     "cudnnGetConvolutionForwardWorkspaceSize": (_I, [_P, _P, _P, _P, _P, _I, POINTER(c_size_t)]),
     "cudnnConvolutionForward": (_I, [_P, _P, _P, _P, _P, _P, _P, _I, _P, c_size_t, _P, _P, _P]),
 }
@@ -371,6 +373,57 @@ def heuristic_choice(cudnn: Cudnn, handle: Handle, x: Descriptor, w: Descriptor,
     return [FWD_ALGO_NAMES[p.algo] for p in perf[: returned.value] if p.status == 0 and p.algo in FWD_ALGO_NAMES]
 
 
+@dataclass(frozen=True)
+class Found:
+    """One algorithm as cuDNN's exhaustive search timed it on the layer's real input."""
+
+    algo: str
+    time_ms: float
+    memory_bytes: int
+
+
+def find_choice(cudnn: Cudnn, handle: Handle, descs: tuple[Descriptor, ...], x: torch.Tensor, weight: torch.Tensor,
+                out_shape: tuple[int, ...]) -> list[Found]:
+    """cudnnFindConvolutionForwardAlgorithmEx, as PyTorch's cudnn.benchmark calls it: cuDNN runs every
+    algorithm it can on the layer's real input and weight, with a workspace as large as the largest need
+    that fits in memory (from the algorithms' own workspace sizes), and returns them fastest first; the
+    successful ones are returned here."""
+    xd, wd, cd, yd = descs
+    device = weight.device
+    needs = set()
+    for code in FWD_ALGOS.values():
+        size = c_size_t()
+        try:
+            cudnn.call("cudnnGetConvolutionForwardWorkspaceSize", handle.ptr, xd.ptr, wd.ptr, cd.ptr, yd.ptr, code,
+                       ctypes.byref(size))
+        except CudnnNotSupported:
+            continue
+        needs.add(size.value)
+    budget = 0
+    for nbytes in sorted(needs, reverse=True):  # algorithms needing more than this are left out by cuDNN
+        try:
+            WORKSPACES.reserve(device, nbytes)
+        except torch.cuda.OutOfMemoryError:
+            continue
+        budget = nbytes
+        break
+    y = torch.empty(out_shape, dtype=x.dtype, device=device)  # scratch: Find writes each algorithm's output here
+    handle.use_stream(torch.cuda.current_stream(device).cuda_stream)
+    perf = (_AlgoPerf * FWD_ALGO_COUNT)()
+    returned = c_int()
+    cudnn.call(
+        "cudnnFindConvolutionForwardAlgorithmEx", handle.ptr, xd.ptr, x.data_ptr(), wd.ptr, weight.data_ptr(), cd.ptr,
+        yd.ptr, y.data_ptr(), FWD_ALGO_COUNT, ctypes.byref(returned), perf, WORKSPACES.pointer(device, budget), budget,
+    )
+    return [Found(FWD_ALGO_NAMES[p.algo], float(p.time), int(p.memory))
+            for p in perf[: returned.value] if p.status == 0 and p.algo in FWD_ALGO_NAMES]
+
+
+def describe_found(found: list[Found]) -> str:
+    """What Find picked and its times, for the layer row's detail: ``find: winograd 0.051 ms, gemm 0.07 ms``."""
+    return "find: " + (", ".join(f"{f.algo} {f.time_ms:.4g} ms" for f in found) or "no algorithm succeeded")
+
+
 @dataclass
 class CudnnConvPlan:
     """cudnnConvolutionForward for one layer, one input shape and dtype, with one explicit algorithm."""
@@ -385,6 +438,7 @@ class CudnnConvPlan:
     _weight: torch.Tensor
     _bias: torch.Tensor | None
     compute_type: str = COMPUTE_TYPE_NAME
+    note: str | None = None  # algo=find: what Find timed (describe_found)
 
     @classmethod
     def build(
@@ -392,8 +446,9 @@ class CudnnConvPlan:
     ) -> "CudnnConvPlan":
         """Descriptors, workspace and a trial run on ``x`` (the layer's real input).
 
-        ``algo`` is one of FWD_ALGOS or "guess" (cuDNN's heuristic; the plan's ``algo`` says what it chose,
-        trying its next choices where one cannot run). Raises CudnnNotSupported where cuDNN refuses the
+        ``algo`` is one of FWD_ALGOS, "guess" (cuDNN's heuristic) or "find" (cuDNN's exhaustive search,
+        ``find_choice``); for those two the plan's ``algo`` says what was chosen, trying the next choices
+        where one cannot run, and for find its ``note`` keeps Find's times. Raises CudnnNotSupported where cuDNN refuses the
         layer and WorkspaceOutOfMemory where the workspace does not fit; other CudnnErrors are the point's.
         """
         check_operands(x, weight)
@@ -404,7 +459,15 @@ class CudnnConvPlan:
         cd = cudnn.convolution_descriptor(g, math)
         out_shape = cudnn.output_shape(cd, xd, wd)
         yd = cudnn.tensor_descriptor(out_shape, dtype)
-        candidates = heuristic_choice(cudnn, handle, xd, wd, cd, yd) if algo == "guess" else [algo]
+        note = None
+        if algo == "find":
+            found = find_choice(cudnn, handle, (xd, wd, cd, yd), x.contiguous(), weight, out_shape)
+            # an algorithm may come back once per math type: each runs here with the job's own math type
+            candidates, note = list(dict.fromkeys(f.algo for f in found)), describe_found(found)
+        elif algo == "guess":
+            candidates = heuristic_choice(cudnn, handle, xd, wd, cd, yd)
+        else:
+            candidates = [algo]
         last: Exception | None = None
         for name in candidates:
             size = c_size_t()
@@ -417,14 +480,15 @@ class CudnnConvPlan:
                     WORKSPACES.reserve(device, size.value)
                 except torch.cuda.OutOfMemoryError:
                     raise WorkspaceOutOfMemory(name, size.value) from None
-                plan = cls(name, math, size.value, out_shape, cudnn, handle, (xd, wd, cd, yd), weight, bias)
+                plan = cls(name, math, size.value, out_shape, cudnn, handle, (xd, wd, cd, yd), weight, bias, note=note)
                 plan(x)  # the trial run
                 torch.cuda.synchronize(device)
                 return plan
             except (CudnnNotSupported, WorkspaceOutOfMemory) as e:
                 last = e
         if last is None:
-            raise CudnnNotSupported("cudnnGetConvolutionForwardAlgorithm_v7", 3000, "CUDNN_STATUS_NOT_SUPPORTED (no algorithm)")
+            call = "cudnnFindConvolutionForwardAlgorithmEx" if algo == "find" else "cudnnGetConvolutionForwardAlgorithm_v7"
+            raise CudnnNotSupported(call, 3000, "CUDNN_STATUS_NOT_SUPPORTED (no algorithm)")
         raise last
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

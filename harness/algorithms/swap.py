@@ -23,6 +23,7 @@ from torch import nn
 
 from harness.algorithms import reference
 from harness.algorithms.geometry import ConvGeometry
+from harness.algorithms.plan import Plan, check_model
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class AlgoConv2d(nn.Module):
             p = cudnn.CudnnConvPlan.build(algo, self.weight, self.bias, self.geometry, x, self.math)
         except (cudnn.CudnnNotSupported, cudnn.WorkspaceOutOfMemory) as e:
             return LayerPlan(self.algo, algo, "cudnn", "unsupported", detail=e.name, math=self.math), None
-        return LayerPlan(self.algo, p.algo, "cudnn", status, p.workspace_bytes, math=self.math, compute_type=p.compute_type), p
+        return LayerPlan(self.algo, p.algo, "cudnn", status, p.workspace_bytes, p.note, self.math, p.compute_type), p
 
     def _torch_conv(self, x: torch.Tensor) -> torch.Tensor:
         g = self.geometry
@@ -195,7 +196,7 @@ def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
 
 def swap(
     model: nn.Module,
-    choice: str | Mapping[str, str],
+    choice: str | Mapping[str, str] | Plan,
     *,
     backend: str,
     fallback: str = "none",
@@ -203,14 +204,19 @@ def swap(
 ) -> Swap:
     """Replace conv layers of ``model`` in place: every nn.Conv2d (one name) or those named in a mapping.
 
-    ``choice``: an algorithm for all layers, or {module path: algorithm}; layers not in the mapping,
-    and any layer whose algorithm is "torch", stay as they are.
+    ``choice``: an algorithm for all layers, {module path: algorithm}, or a per-layer ``Plan``
+    (harness.algorithms.plan; refused with PlanMismatch, naming the first differing layer, where its layers
+    are not this model's conv layers); layers not in the mapping, and any layer whose algorithm is "torch",
+    stay as they are.
     """
     if fallback not in FALLBACKS:
         raise ValueError(f"unknown fallback {fallback!r}; valid: {', '.join(FALLBACKS)}")
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
     convs = {name: m for name, m in model.named_modules() if type(m) is nn.Conv2d}
+    if isinstance(choice, Plan):
+        check_model(choice, model)
+        choice = choice.choice()
     if isinstance(choice, str):
         wanted = {name: choice for name in convs}
     else:

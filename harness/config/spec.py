@@ -14,7 +14,7 @@ import re
 import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from harness.errors import ConfigError
 from harness.references import References, ReferencesError
 from harness.references import load as load_references
 from harness.results.layout import Partition
+
+if TYPE_CHECKING:
+    from harness.algorithms.plan import Plan
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +103,7 @@ class RunSpec:
     tolerance: dict[str, float] = field(default_factory=dict)
     trace: bool = False
     references: References | None = None  # references=PATH, read and checked at the border
+    plan: Plan | None = None  # plan=PATH for algo=per_layer, read and checked at the border
 
     def partition(self) -> Partition:
         """The leaf of the results tree this job writes to."""
@@ -124,7 +128,7 @@ class RunSpec:
             "cudnn_benchmark": self.cudnn_benchmark,
             "graph": self.graph,
             "tolerance": self.tolerance,
-        }
+        } | ({"plan": self.plan.digest()} if self.plan is not None else {})  # only where set: old hashes stay
 
     def config_hash(self) -> str:
         blob = json.dumps(self.measurement_config(), sort_keys=True, default=str)
@@ -357,6 +361,25 @@ def references_from(value: Any, gpu: str) -> References | None:
     return refs
 
 
+def plan_from(value: Any, algo: str) -> Plan | None:
+    """``plan=PATH``: the per-layer plan that ``algo=per_layer`` runs, read and validated here, once."""
+    if value is None:
+        if algo == "per_layer":
+            raise ConfigError("algo=per_layer needs plan=PATH, a per-layer plan file "
+                              "(python -m analysis.plan make writes one; README: Per-layer plans)")
+        return None
+    if algo != "per_layer":
+        raise ConfigError(f"plan={value} is given but algo={algo}: a plan runs only with algo=per_layer")
+    if not isinstance(value, (str, Path)) or not str(value):
+        raise ConfigError(f"plan={value!r} is not valid: give the path of a plan file, or null")
+    from harness.algorithms.plan import PlanError, read  # torch: kept out of config-only imports
+
+    try:
+        return read(value)
+    except PlanError as e:
+        raise ConfigError(f"plan={value} refused: {e}") from None
+
+
 def batch_sizes_from(value: Any) -> tuple[int, ...]:
     values = value if isinstance(value, (list, tuple)) else [value]
     sizes = [_int("batch_size", v) for v in values]
@@ -386,10 +409,11 @@ def run_spec_from_dict(cfg: Mapping[str, Any]) -> RunSpec:
     from harness import algorithms as algos
 
     tolerance = {k: float(_positive(f"tolerance.{k}", v)) for k, v in (cfg.get("tolerance") or {}).items()}
+    algo = algos.canonical_name(cfg["algo"]["name"])
     return RunSpec(
         stage=stage_from_dict(cfg["stage"]),
         model=model,
-        algo=algos.canonical_name(cfg["algo"]["name"]),
+        algo=algo,
         gpu=gpu,
         batch_sizes=batch_sizes_from(cfg.get("batch_size", 1)),
         dtype=_choice("dtype", cfg.get("dtype", "float32"), DTYPES),
@@ -405,4 +429,5 @@ def run_spec_from_dict(cfg: Mapping[str, Any]) -> RunSpec:
         tolerance=tolerance,
         trace=bool(cfg.get("trace", False)),
         references=references_from(cfg.get("references"), gpu.name),
+        plan=plan_from(cfg.get("plan"), algo),
     )

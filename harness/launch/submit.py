@@ -81,6 +81,8 @@ def make_task(config: dict[str, Any]) -> Task:
     config["results_dir"] = str(Path(str(config.get("results_dir", "results"))).resolve())
     if isinstance(config.get("references"), str) and config["references"]:  # a SLURM job reads it again
         config["references"] = str(Path(config["references"]).resolve())
+    if isinstance(config.get("plan"), str) and config["plan"]:  # likewise the per-layer plan
+        config["plan"] = str(Path(config["plan"]).resolve())
     spec = run_spec_from_dict(config)
     check_stage_gate(spec, force=bool(config.get("force", False)))
     return Task(config, spec, new_run_id())

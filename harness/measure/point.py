@@ -140,7 +140,7 @@ class PointMeasurer:
         torch.manual_seed(spec.seed)
         self.model = models.build_model(spec.model.name, spec.model.kwargs).to(self.device, self.dtype)
         self.swap = algorithms.prepare(
-            self.model, spec.algo, backend=self.backend, fallback=spec.fallback, math=self.math or "fma"
+            self.model, spec.algo, backend=self.backend, fallback=spec.fallback, math=self.math or "fma", plan=spec.plan
         )
         s = spec.stage
         self.policy = SamplingPolicy(s.warmup_iters, s.warmup_s, s.min_iters, s.max_iters, s.max_time_s, s.target_ci_rel)
@@ -168,6 +168,7 @@ class PointMeasurer:
         return {
             "backend": self.backend, "math_type": self.math, "fallback_policy": self.spec.fallback,
             "cudnn_benchmark": self.spec.cudnn_benchmark if on_gpu else None,
+            "plan_hash": self.spec.plan.digest() if self.spec.plan is not None else None,
         }
 
     def measure_point(self, size: int, batch: int, trace_path: Path | None = None) -> PointResult:

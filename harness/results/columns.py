@@ -23,7 +23,8 @@ _IDENTITY = {
     "run_id": "the run (one job) that measured the row: <UTC time>-<random>",
     "stage": "sanity, quick, full (or legacy for imported rows); also a partition folder",
     "model": "the model's name (torchvision); also a partition folder",
-    "algo": "the requested algorithm (implicit_gemm ... winograd_nonfused, guess, direct, torch); a partition folder",
+    "algo": "the requested algorithm (implicit_gemm ... winograd_nonfused, guess, find, direct, torch; per_layer: a "
+            "plan, see plan_hash); a partition folder",
     "gpu": "the configured GPU type (l40s, h100, v100, local); a partition folder. The device really used: device_name",
     "device_name": "the device's name as NVML or the OS reports it (e.g. NVIDIA H100 80GB HBM3)",
     "input_size": "the model's input height and width in pixels",
@@ -86,6 +87,8 @@ POINT_COLUMNS = _IDENTITY | _PROVENANCE | {
     "reference_status": "with references=PATH: within, faster or slower than the blessed reference beyond its "
                         "tolerance with 95% confidence, or no_reference (none for the point); null when the "
                         "point was not measured ok or the run had no references (README: References)",
+    "plan_hash": "algo=per_layer: the hash of the plan that ran (its model, layers and algorithms; the plan "
+                 "file's plan_hash); null for a single algorithm",
     "power_std_w": "imported rows: the old system's power standard deviation",
     "power_min_w": "imported rows: lowest power sample", "power_max_w": "imported rows: highest power sample",
     "power_samples": "imported rows: power samples taken", "energy_total_j": "imported rows: energy of all iterations",
@@ -106,7 +109,8 @@ LAYER_COLUMNS = {k: v for k, v in _IDENTITY.items()} | {
     "status": "ok, fallback (another algorithm ran: see detail) or unsupported (nothing ran it)",
     "workspace_bytes": "cuDNN workspace this layer needs (null off cuDNN)",
     "math_type": "fma or tensor_op (GPU)", "compute_type": "cuDNN's compute type (float32 for every data type)",
-    "detail": "why a layer fell back or is unsupported (cuDNN's status name, or the reference's condition)",
+    "detail": "why a layer fell back or is unsupported (cuDNN's status name, or the reference's condition); "
+              "algo=find: what cuDNN's Find timed, fastest first (find: <algo> <ms> ms, ...)",
     "n": "timed iterations of the layer pass", "mean_ms": "mean layer latency", "p50_ms": "median layer latency",
     "std_ms": "standard deviation",
     "flops": "the layer's FLOPs", "bytes": "bytes the layer must move at least (input, weights, output)",

@@ -104,6 +104,7 @@ POINTS = pa.schema(
         ("conv_layers", _I),
         ("conv_coverage", _F),
         ("reference_status", pa.string()),
+        ("plan_hash", pa.string()),
     ]
     + _PROVENANCE
     + _IMPORTED

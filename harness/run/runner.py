@@ -77,8 +77,38 @@ def validate(spec: RunSpec) -> DeviceInfo:
     if device.device.type == "cpu" and spec.graph:
         raise ConfigError("graph=true captures CUDA graphs, which need a GPU; on the CPU use graph=false")
     backend = algorithms.resolve_backend(spec.backend, device.device)
-    algorithms.check_runnable(spec.algo, device.device, backend, spec.fallback)
+    if spec.plan is not None:
+        _check_plan(spec, device, backend)
+    else:
+        algorithms.check_runnable(spec.algo, device.device, backend, spec.fallback)
     return device
+
+
+def _check_plan(spec: RunSpec, device: DeviceInfo, backend: str) -> None:
+    """algo=per_layer: the plan fits the model (else refused, naming the first layer that differs), each of
+    its algorithms runs here, and where it was made for another context, a warning says what differs."""
+    from harness.algorithms.plan import PlanMismatch, check_model, mismatched_context
+
+    plan = spec.plan
+    try:
+        check_model(plan, models.meta_model(spec.model.name, spec.model.kwargs))
+    except PlanMismatch as e:
+        raise ConfigError(f"plan refused for model={spec.model.name}: {e}") from None
+    for algo in plan.algorithms():
+        try:
+            algorithms.check_runnable(algo, device.device, backend, spec.fallback)
+        except ConfigError as e:
+            raise ConfigError(f"plan: {sum(l.algo == algo for l in plan.layers)} layers use {e}") from None
+    on_gpu = device.device.type == "cuda"
+    here = {"model": spec.model.name, "gpu": spec.gpu.name, "dtype": spec.dtype, "backend": backend,
+            "cudnn_version": str(torch.backends.cudnn.version()) if on_gpu else None}
+    problems = mismatched_context(plan, **here)
+    problems += [f"the plan was made at input size {plan.key.input_size}, this run measures {s}"
+                 for s in spec.stage.sizes if plan.key.input_size is not None and s != plan.key.input_size]
+    problems += [f"the plan was made at batch size {plan.key.batch_size}, this run measures {b}"
+                 for b in spec.batch_sizes if plan.key.batch_size is not None and b != plan.key.batch_size]
+    for problem in problems:
+        log.warning("plan %s: %s (its evidence does not hold here; it runs anyway)", plan.digest(), problem)
 
 
 def run(

@@ -1,0 +1,256 @@
+"""Making a per-layer plan from measurements already in a results tree (pure: DataFrames in, a Plan out).
+
+At one point (gpu, model, input size, batch size, dtype, stage), each conv layer gets the fastest of the
+single algorithms whose own code ran it there (layer rows with status ``ok``), chosen only beyond noise:
+when the baseline's interval overlaps the fastest's (``harness.results.uncertainty.tied_with_fastest``, the
+rule the analysis uses everywhere) the baseline is kept, so a plan never switches on noise. The baseline is
+``guess`` where guess was measured at the point (a GPU), else ``torch``.
+
+A layer's interval comes from its row's summary statistics (sqrt(pi/2) std / sqrt(n) on the log scale:
+``log_se``); a module called more than once per forward sums its calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import AnalysisError
+from harness.algorithms import ALGORITHMS
+from harness.algorithms.geometry import ConvGeometry
+from harness.algorithms.plan import Evidence, Plan, PlanKey, PlanLayer
+from harness.results.uncertainty import interval, log_se, tied_with_fastest
+
+BASELINE_ORDER = ("guess", "torch")  # the first measured at the point is the baseline
+# What competes for a layer: every algorithm but find, which is itself a choice per layer (see from_find).
+SINGLE = tuple(a for a in ALGORITHMS if a != "find")
+
+
+@dataclass(frozen=True)
+class Where:
+    """The point a plan is made for."""
+
+    model: str
+    input_size: int
+    batch_size: int = 1
+    dtype: str = "float32"
+    gpu: str | None = None  # None: the only one the tree holds
+    stage: str | None = None  # None: the only one holding the point
+
+    def describe(self) -> str:
+        return (f"model={self.model} input_size={self.input_size} batch_size={self.batch_size} dtype={self.dtype}"
+                + (f" gpu={self.gpu}" if self.gpu else "") + (f" stage={self.stage}" if self.stage else ""))
+
+
+def _only(values: pd.Series, what: str, where: Where) -> str:
+    found = sorted(set(values.astype(str)))
+    if len(found) != 1:
+        raise AnalysisError(f"{where.describe()}: the tree holds this point for {what} {', '.join(found)}; "
+                            f"choose one with --{what}")
+    return found[0]
+
+
+def _at(df: pd.DataFrame, where: Where) -> pd.DataFrame:
+    m = ((df["model"].astype(str) == where.model) & (df["input_size"] == where.input_size)
+         & (df["batch_size"] == where.batch_size) & (df["dtype"].astype(str) == where.dtype))
+    for col in ("gpu", "stage"):
+        if getattr(where, col) is not None:
+            m &= df[col].astype(str) == getattr(where, col)
+    return df[m]
+
+
+def _evidence(row: pd.Series | None) -> Evidence | None:
+    if row is None:
+        return None
+    return Evidence(str(row["algo"]), float(row["p50_ms"]), float(row["lo"]), float(row["hi"]))
+
+
+def layer_candidates(layers: pd.DataFrame) -> pd.DataFrame:
+    """Per algorithm x layer (module name): p50 (summed over the module's calls), its 95% interval, and the
+    layer's geometry; only single algorithms whose own code ran the layer (status ok) and was timed."""
+    ok = layers[(layers["status"] == "ok") & layers["p50_ms"].notna()
+                & layers["algo"].astype(str).isin(SINGLE)].copy()
+    ok["algo"] = ok["algo"].astype(str)
+    ok["abs_var"] = (ok["p50_ms"] * log_se(ok).fillna(0.0)) ** 2
+    geometry = ["in_channels", "out_channels", "kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w",
+                "dilation_h", "dilation_w", "groups"]
+    g = ok.groupby(["algo", "layer_name"], observed=True, sort=False)
+    out = g.agg(p50_ms=("p50_ms", "sum"), abs_var=("abs_var", "sum"), first_index=("layer_index", "min"),
+                in_h=("in_h", "first"), in_w=("in_w", "first"), **{c: (c, "first") for c in geometry}).reset_index()
+    se = np.sqrt(out.pop("abs_var")) / out["p50_ms"]
+    out["lo"], out["hi"] = interval(np.log(out["p50_ms"]), se)
+    return out
+
+
+def choose(points: pd.DataFrame, layers: pd.DataFrame, where: Where,
+           modules: list[tuple[str, ConvGeometry]], made_by: str = "",
+           algos: tuple[str, ...] = (), baseline: str | None = None) -> Plan:
+    """The plan for ``where`` from resolved points and layers (analysis.load), in the order of ``modules``
+    (the model's conv layers: name and geometry, harness.algorithms.plan.conv_layers). ``algos``: only these
+    compete (all measured where empty), e.g. the ones ai3 can run; ``baseline``: what a tie keeps (default:
+    guess where measured, else torch, else the first of ``algos``). Refused (AnalysisError) where the point
+    has no baseline, or a module has no timed row."""
+    pts = _at(points, where)
+    pts = pts[pts["status"] == "ok"]
+    if pts.empty:
+        raise AnalysisError(f"{where.describe()}: no point measured ok in the tree")
+    where = Where(where.model, where.input_size, where.batch_size, where.dtype,
+                  where.gpu or _only(pts["gpu"], "gpu", where), where.stage or _only(pts["stage"], "stage", where))
+    pts = _at(pts, where)
+    measured = set(pts["algo"].astype(str)) & set(SINGLE)
+    missing = [a for a in algos if a not in measured]
+    if missing:
+        raise AnalysisError(f"{where.describe()}: algorithm(s) {', '.join(missing)} not measured ok at this point; "
+                            f"measured: {', '.join(sorted(measured))}")
+    competing = set(algos) or measured
+    if baseline is None:
+        baseline = next((b for b in (*BASELINE_ORDER, *algos) if b in competing), None)
+    if baseline not in competing:
+        raise AnalysisError(f"{where.describe()}: no baseline among the competing algorithms "
+                            f"({', '.join(sorted(competing))}): measure algo=torch (or guess on a GPU) at this "
+                            "point, or name one with --baseline")
+    measured = competing
+    pts = pts[pts["algo"].astype(str).isin(measured)]
+    cand = layer_candidates(_at(layers, where)[lambda d: d["algo"].astype(str).isin(measured)])
+    cand["tied"] = tied_with_fastest(cand["p50_ms"], cand["lo"], cand["hi"], cand["layer_name"])
+    plan_layers = []
+    for name, geometry in modules:
+        rows = cand[cand["layer_name"] == name].sort_values(["p50_ms", "algo"])
+        if rows.empty:
+            raise AnalysisError(f"{where.describe()}: layer {name} has no timed row of any algorithm "
+                                f"(measured: {', '.join(sorted(measured))})")
+        fastest = rows.iloc[0]
+        runner_up = rows.iloc[1] if len(rows) > 1 else None
+        base = rows[rows["algo"] == baseline]
+        base = base.iloc[0] if len(base) else None
+        if base is not None and len(rows) == 1:
+            algo, source = baseline, "baseline"
+        elif base is not None and bool(base["tied"]):
+            algo, source = baseline, ("measured" if fastest["algo"] == baseline else "tie")
+        else:
+            algo, source = str(fastest["algo"]), "measured"
+        note = None if base is not None else f"the baseline {baseline} has no timed row here"
+        plan_layers.append(PlanLayer(name, geometry, algo, source, (int(fastest["in_h"]), int(fastest["in_w"])),
+                                     _evidence(fastest), _evidence(runner_up), _evidence(base), note))
+    first = pts.iloc[0]
+    backends = set(pts.loc[pts["algo"].astype(str) != "torch", "backend"].dropna().astype(str)) - {"torch"}
+    key = PlanKey(where.model, where.gpu, _str(first.get("device_name")), where.dtype, where.input_size,
+                  where.batch_size, _str(first.get("cudnn_version")), backends.pop() if len(backends) == 1 else None)
+    plan = Plan(key, tuple(plan_layers), baseline, made_by)
+    return Plan(key, plan.layers, baseline, made_by, projection(plan, pts, cand))
+
+
+def _str(v: object) -> str | None:
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+
+
+def projection(plan: Plan, points: pd.DataFrame, cand: pd.DataFrame) -> dict[str, float]:
+    """The plan's own sum-of-layers projection at its point: the baseline's p50 minus its conv layers'
+    sum plus the chosen layers' sum (what analysis.perlayer compares with the measured mixed model)."""
+    base_point = points[points["algo"].astype(str) == plan.baseline]
+    if base_point.empty:
+        return {}
+    p50 = float(base_point["p50_ms"].iloc[0])
+    base = cand[cand["algo"] == plan.baseline].set_index("layer_name")["p50_ms"]
+    chosen = cand.set_index(["algo", "layer_name"])["p50_ms"]
+    try:
+        base_sum = float(sum(base[layer.name] for layer in plan.layers))
+        chosen_sum = float(sum(chosen[(layer.algo, layer.name)] for layer in plan.layers))
+    except KeyError:
+        return {}
+    projected = max(p50 - base_sum, 0.0) + chosen_sum
+    return {"baseline_p50_ms": p50, "baseline_conv_ms": base_sum, "plan_conv_ms": chosen_sum,
+            "projected_ms": projected, "projected_speedup": p50 / projected}
+
+
+def from_find(points: pd.DataFrame, layers: pd.DataFrame, where: Where,
+              modules: list[tuple[str, ConvGeometry]], made_by: str = "") -> Plan:
+    """The plan cuDNN's exhaustive search made at ``where`` (an algo=find run): each layer the algorithm
+    Find picked (its row's ``algo_used``), source ``find``, with its p50 and interval from the find run's
+    layer pass and Find's own times in the note (the row's detail)."""
+    pts = _at(points, where)
+    pts = pts[(pts["status"] == "ok") & (pts["algo"].astype(str) == "find")]
+    if pts.empty:
+        raise AnalysisError(f"{where.describe()}: no algo=find point measured ok (python -m harness algo=find ... on a GPU)")
+    where = Where(where.model, where.input_size, where.batch_size, where.dtype,
+                  where.gpu or _only(pts["gpu"], "gpu", where), where.stage or _only(pts["stage"], "stage", where))
+    pts = _at(pts, where)
+    rows = _at(layers, where)
+    rows = rows[(rows["algo"].astype(str) == "find") & rows["p50_ms"].notna()].copy()
+    se = log_se(rows).fillna(0.0)
+    rows["lo"], rows["hi"] = interval(np.log(rows["p50_ms"].astype(float)), se)
+    plan_layers = []
+    for name, geometry in modules:
+        mine = rows[rows["layer_name"] == name].sort_values("layer_index")
+        if mine.empty:
+            raise AnalysisError(f"{where.describe()}: layer {name} has no row in the find run")
+        r = mine.iloc[0]
+        used = str(r["algo_used"])
+        evidence = Evidence(used, float(r["p50_ms"]), float(r["lo"]), float(r["hi"]))
+        detail = r.get("detail")
+        plan_layers.append(PlanLayer(name, geometry, used, "find", (int(r["in_h"]), int(r["in_w"])), evidence,
+                                     note=str(detail) if isinstance(detail, str) else None))
+    first = pts.iloc[0]
+    key = PlanKey(where.model, where.gpu, _str(first.get("device_name")), where.dtype, where.input_size,
+                  where.batch_size, _str(first.get("cudnn_version")), _str(first.get("backend")))
+    return Plan(key, tuple(plan_layers), "find", made_by)
+
+
+DEFAULT_MARGIN = 0.10  # a predicted switch must be at least this much faster (about a predictor's held-out error)
+
+
+def predicted(where: Where, modules: list[tuple[str, ConvGeometry]], predict, specs: dict, algos: tuple[str, ...],
+              baseline: str | None = None, margin: float = DEFAULT_MARGIN, backend: str | None = None,
+              made_by: str = "") -> Plan:
+    """A plan for a point never measured, from the latency predictor (analysis.predictor; ``predict``: its
+    model's ``predict`` on ``layer_features`` rows): each layer's shapes traced on the meta device at
+    ``where``'s input size and batch, every algorithm of ``algos`` predicted on it, and the fastest chosen
+    only where it beats the baseline (default: the first of ``algos``) by more than ``margin`` (predictions
+    carry no interval; the margin stands for the predictor's error). Every layer is marked ``predicted``;
+    on the CPU (``backend`` reference) an algorithm that cannot run a layer is not offered there."""
+    from analysis.legacy.layers import trace
+    from analysis.predictor import layer_features
+    from harness.algorithms import reference
+    from harness.measure.roofline import conv_bytes
+
+    if not algos:
+        raise AnalysisError("a predicted plan needs the algorithms to choose among (--algos)")
+    baseline = baseline or algos[0]
+    if baseline not in algos:
+        raise AnalysisError(f"--baseline {baseline} is not among --algos {','.join(algos)}")
+    traced = trace(where.model, where.input_size, where.batch_size).layers
+    rows = []
+    for name, geometry in modules:
+        t = traced.get(name)
+        if t is None:
+            raise AnalysisError(f"{where.describe()}: layer {name} is not called in a forward at this input size")
+        g = t.geometry
+        weight = g["out_channels"] * (g["in_channels"] // g["groups"]) * g["kernel_h"] * g["kernel_w"]
+        for algo in algos:
+            if backend == "reference" and algo != "torch" and reference.supports(algo, geometry) is not None:
+                continue
+            rows.append({**g, "layer_name": name, "algo": algo, "algo_used": algo, "gpu": where.gpu or "local",
+                         "dtype": where.dtype, "batch_size": where.batch_size, "math_type": None,
+                         "in_h": t.in_shape[2], "in_w": t.in_shape[3], "out_h": t.out_shape[2], "out_w": t.out_shape[3],
+                         "flops": t.flops, "bytes": conv_bytes(t.in_shape, t.out_shape, weight, where.dtype)})
+    frame = pd.DataFrame(rows)
+    frame["predicted_ms"] = predict(frame[["layer_name", "gpu"]].join(layer_features(frame, specs)))
+    plan_layers = []
+    for name, geometry in modules:
+        mine = frame[frame["layer_name"] == name].sort_values(["predicted_ms", "algo"])
+        best = mine.iloc[0]
+        runner_up = mine.iloc[1] if len(mine) > 1 else None
+        base = mine[mine["algo"] == baseline]
+        base = base.iloc[0] if len(base) else None
+        if base is None or best["predicted_ms"] * (1 + margin) < base["predicted_ms"]:
+            algo = str(best["algo"])
+        else:
+            algo = baseline
+        ev = [None if r is None else Evidence(str(r["algo"]), float(r["predicted_ms"])) for r in (best, runner_up, base)]
+        plan_layers.append(PlanLayer(name, geometry, algo, "predicted", (int(best["in_h"]), int(best["in_w"])), *ev,
+                                     note=None if base is not None else f"the baseline {baseline} cannot run it"))
+    key = PlanKey(where.model, where.gpu, None, where.dtype, where.input_size, where.batch_size, None, backend)
+    return Plan(key, tuple(plan_layers), baseline, made_by, {"predicted_conv_ms": float(sum(
+        frame.set_index(["layer_name", "algo"]).loc[(x.name, x.algo), "predicted_ms"] for x in plan_layers))})
