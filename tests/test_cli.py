@@ -120,6 +120,15 @@ def test_bad_config_is_refused_with_the_valid_choices(results: Path, args: list[
     assert not list(results.rglob("points*.parquet"))  # nothing was measured
 
 
+def test_a_refusal_in_a_fresh_interpreter_exits_2_with_one_line_and_no_traceback(results: Path):
+    """The cases above run in the test worker's CLI driver (tests/cli_driver.py); this one in a new
+    interpreter, as a user's shell starts it: the exit code and stderr come from the process itself."""
+    proc = run_cli(*FAST, "math=tf64", f"results_dir={results}", fresh=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == "error: unknown math 'tf64'; valid choices: auto, fma, tensor_op"
+    assert "Traceback" not in proc.stderr and not results.exists()
+
+
 def _points(results: Path) -> list[dict]:
     return ds.dataset(results, partitioning="hive", ignore_prefixes=["layers", "run"]).to_table().to_pylist()
 

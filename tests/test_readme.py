@@ -161,9 +161,8 @@ def test_readme_analysis_commands(tmp_path: Path):
     assert last[0] == "analysis" and {"results", "results-legacy"} <= set(last)
     for module, *args in commands:
         extra = [] if module != "analysis" or "--help" in args else ANALYSIS_ALL if [module, *args] == last else ANALYSIS_QUICK
-        proc = subprocess.run([sys.executable, "-m", module, *args, *extra], cwd=tmp_path, capture_output=True, text=True,
-                              timeout=600,  # catches a hang: each takes seconds, the last a minute on a busy machine
-                              env={"PYTHONPATH": str(REPO), "PATH": str(Path(sys.executable).parent), "MPLBACKEND": "Agg"})
+        proc = run_cli(*args, *extra, cwd=tmp_path, module=module, env={"MPLBACKEND": "Agg"},
+                       timeout=600)  # catches a hang: each takes seconds, the last a minute on a busy machine
         assert proc.returncode == 0, f"python -m {module} {' '.join(args + extra)}: {proc.stderr[-2000:]}"
         if "--help" not in args and module == "analysis":
             out = args[args.index("--out") + 1] if "--out" in args else "results-analysis"
@@ -189,13 +188,11 @@ def test_readme_comparison_commands(tmp_path: Path):
         {"run_id": "new", "stage": "quick", "gpu": "h100", "model": "vgg16", "algo": "gemm", "input_size": size,
          "batch_size": 1, "dtype": "float32", "status": "ok", "backend": "cudnn", "math_type": "fma", "n": 200,
          "p50_ms": 3.0, "ci95_low_ms": 2.99, "ci95_high_ms": 3.01, "std_ms": 0.02} for size in (224, 226, 229)])
-    env = {"PYTHONPATH": str(REPO), "PATH": str(Path(sys.executable).parent), "HYDRA_FULL_ERROR": "0"}
     for line in _comparison_block().splitlines():
         command, _, comment = line.partition("#")
         module, *args = shlex.split(command.split("python -m ", 1)[1])
         extra = _tiny(args) if module == "harness" else []
-        proc = subprocess.run([sys.executable, "-m", module, *args, *extra], cwd=tmp_path, capture_output=True,
-                              text=True, timeout=300, env=env)
+        proc = run_cli(*args, *extra, cwd=tmp_path, module=module)
         if "refused" in comment:
             assert proc.returncode == 2 and proc.stderr.startswith("error:"), (line, proc.stderr)
         elif module == "analysis.compare":
@@ -222,12 +219,10 @@ def test_readme_plan_commands(tmp_path: Path):
     """The per-layer plan block, line by line in one folder (harness lines with TINY but the block's own size:
     the plan is made at it), then the Python snippet: a real sweep of two algorithms plus torch, a plan made
     from it, run end to end (every layer row says what ran), exported, and the report's projected vs measured."""
-    env = {"PYTHONPATH": str(REPO), "PATH": str(Path(sys.executable).parent), "HYDRA_FULL_ERROR": "0", "MPLBACKEND": "Agg"}
     for line in _plan_block().splitlines():
         module, *args = shlex.split(line.partition("#")[0].split("python -m ", 1)[1])
         extra = TINY[1:] if module == "harness" else []
-        proc = subprocess.run([sys.executable, "-m", module, *args, *extra], cwd=tmp_path, capture_output=True,
-                              text=True, timeout=600, env=env)
+        proc = run_cli(*args, *extra, cwd=tmp_path, module=module, env={"MPLBACKEND": "Agg"}, timeout=600)
         assert proc.returncode == 0, (line, proc.stderr[-3000:])
     from harness.algorithms import plan as plans
     from harness.results import dataset
