@@ -137,8 +137,7 @@ def check_model(loaded: "LoadedModel", spec: "ModelSpec", algo: str, sizes: tupl
     batch sizes the model does not accept (naming the ones it does)."""
     what = spec.describe()
     if algo != "torch" and not loaded.swappable:
-        raise ConfigError(f"algo={algo} cannot run on {what}: {loaded.not_swappable_why}. Only algo=torch (the "
-                          f"framework's own convolution) measures it; nothing was measured")
+        raise not_swappable(algo, spec, loaded.not_swappable_why)
     if loaded.fixed_batch is not None and set(batch_sizes) != {loaded.fixed_batch}:
         raise ConfigError(f"{what} takes only batch size {loaded.fixed_batch} (fixed in the file; batch sizes "
                           f"asked: {list(batch_sizes)}): use batch_size={loaded.fixed_batch}, or export it with a "
@@ -160,3 +159,8 @@ def check_model(loaded: "LoadedModel", spec: "ModelSpec", algo: str, sizes: tupl
             f"input size {too_small[0]} is below the minimum input size of {what}, which is {minimum} "
             f"(sizes asked: {list(sizes)}); choose sizes >= {minimum}, e.g. stage.sizes=[{minimum},224]"
         )
+
+
+def not_swappable(algo: str, spec: "ModelSpec", why: str | None) -> ConfigError:
+    return ConfigError(f"algo={algo} cannot run on {spec.describe()}: {why}. Only algo=torch (the framework's own "
+                       f"convolution) measures it; nothing was measured")

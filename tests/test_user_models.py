@@ -113,11 +113,33 @@ def test_each_model_source_round_trips(source: str, files: dict[str, Path], tmp_
 
 
 def test_torchscript_refuses_a_non_torch_algorithm_with_the_reason(files: dict[str, Path], tmp_path: Path):
-    spec = make_spec(tmp_path / "results", f"model.path={files['torchscript']}", "algo=gemm", *TINY)
     with pytest.raises(ConfigError, match=r"algo=gemm cannot run on model.path=.*r18_script.pt: a TorchScript "
                                           r"program's convolutions .* Only algo=torch"):
-        run(spec)
+        make_spec(tmp_path / "results", f"model.path={files['torchscript']}", "algo=gemm", *TINY)
     assert not (tmp_path / "results").exists()
+
+
+class ConvInCode(nn.Module):
+    """A convolution written in the forward's code (F.conv2d on its own weight), not an nn.Conv2d module."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(4, 3, 3, 3))
+        self.head = nn.Conv2d(4, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.nn.functional.conv2d(x, self.weight, padding=1))
+
+
+def test_an_export_program_with_a_convolution_in_code_runs_torch_only(tmp_path: Path):
+    path = tmp_path / "inline.pt2"
+    torch.export.save(torch.export.export(ConvInCode().eval(), (torch.randn(1, 3, 64, 64),)), path)
+    spec = make_spec(tmp_path / "results", f"model.path={path}", "algo=gemm", *TINY)
+    with pytest.raises(ConfigError, match=r"algo=gemm cannot run on model.path=.*inline.pt2: 1 of the program's 2 "
+                                          r"convolutions are not in a submodule of their own.*Only algo=torch"):
+        run(spec)
+    (point,) = run(make_spec(tmp_path / "results", f"model.path={path}", *TINY)).points
+    assert point["status"] == "ok" and point["model_source"] == "export"
 
 
 def test_an_export_program_becomes_conv2d_layers_that_compute_the_same(files: dict[str, Path]):

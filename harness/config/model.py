@@ -86,3 +86,13 @@ def model_spec_from_dict(d: Mapping[str, Any]) -> ModelSpec:
                      arch=name if info.source == "state_dict" else None, input_channels=channels,
                      content_hash=info.content_hash)
 
+
+
+def check_model_takes(model: ModelSpec, algo: str) -> None:
+    """What the file's kind alone rules out: a TorchScript program runs ``algo=torch`` only (a torch.export
+    program is checked when the job loads it: whether its convolutions can be swapped depends on its code)."""
+    from harness.model_files import TORCHSCRIPT_WHY
+    from harness.models import not_swappable
+
+    if model.source == "torchscript" and algo != "torch":
+        raise not_swappable(algo, model, TORCHSCRIPT_WHY)

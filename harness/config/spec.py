@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from harness.config.model import ModelSpec, model_spec_from_dict
+from harness.config.model import ModelSpec, check_model_takes, model_spec_from_dict
 from harness.errors import ConfigError
 from harness.references import References, ReferencesError
 from harness.references import load as load_references
@@ -319,10 +319,12 @@ def run_spec_from_dict(cfg: Mapping[str, Any]) -> RunSpec:
     from harness import algorithms as algos
 
     tolerance = {k: float(_positive(f"tolerance.{k}", v)) for k, v in (cfg.get("tolerance") or {}).items()}
+    algo = algos.canonical_name(cfg["algo"]["name"])
+    check_model_takes(model, algo)
     return RunSpec(
         stage=stage_from_dict(cfg["stage"]),
         model=model,
-        algo=algos.canonical_name(cfg["algo"]["name"]),
+        algo=algo,
         gpu=gpu,
         batch_sizes=batch_sizes_from(cfg.get("batch_size", 1)),
         dtype=_choice("dtype", cfg.get("dtype", "float32"), DTYPES),
