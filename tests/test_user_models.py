@@ -186,6 +186,12 @@ def test_the_analysis_keeps_two_files_with_one_name_apart(files: dict[str, Path]
     assert set(loaded.points["model"]) == names and len(loaded.points) == 2
     assert set(loaded.layers["model"].astype(str)) == names
     assert loaded.report.separated_models == {"r18_full": sorted(names)}
+    from analysis.checks import findings
+    from analysis.report import load_lines
+
+    assert any("kept apart as" in line for line in load_lines(loaded.report))
+    found = findings(loaded.points, loaded.report)
+    assert list(found.loc[found["kind"] == "one name, several models", "model"]) == ["r18_full"]
 
 
 def test_make_task_gives_a_slurm_job_the_absolute_model_path(files: dict[str, Path], monkeypatch: pytest.MonkeyPatch):
