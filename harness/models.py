@@ -153,6 +153,10 @@ def check_model(loaded: "LoadedModel", spec: "ModelSpec", algo: str, sizes: tupl
         return
     meta = loaded.meta()
     minimum = smallest_accepted(meta, loaded.input_channels) if meta is not None else None
+    if meta is not None and minimum is None:
+        log.warning("%s does not run on a %d-channel input of any size up to %d on the meta device: if %d is not "
+                    "its number of input channels, give model.input_channels", what, loaded.input_channels,
+                    _MAX_PROBE_SIZE, loaded.input_channels)
     too_small = [s for s in sizes if minimum is not None and s < minimum]
     if too_small:
         raise ConfigError(

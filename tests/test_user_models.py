@@ -274,3 +274,17 @@ def test_rows_of_torchvision_models_say_so(tmp_path: Path):
     points = read(tmp_path / "results")
     assert list(points["model_source"]) == ["torchvision"] and points["model_hash"].isna().all()
     assert isinstance(points, pd.DataFrame)
+
+
+def test_a_size_below_the_minimum_of_a_factory_model_is_refused(tmp_path: Path, on_path: None):
+    with pytest.raises(ConfigError, match=r"input size 2 is below the minimum input size of "
+                                          r"model.factory=user_nets:tiny_cnn, which is 3"):
+        run(make_spec(tmp_path / "results", "model.factory=user_nets:tiny_cnn", "stage.sizes=[2,64]"))
+
+
+def test_input_channels_where_the_first_conv2d_is_not_the_input_layer(tmp_path: Path):
+    """ConvInCode's first nn.Conv2d module takes 4 channels; its input has 3: model.input_channels says so."""
+    path = tmp_path / "incode.pt"
+    torch.save(ConvInCode().eval(), path)
+    (point,) = run(make_spec(tmp_path / "results", f"model.path={path}", "model.input_channels=3", *TINY)).points
+    assert point["status"] == "ok" and point["model_source"] == "module"
