@@ -24,7 +24,7 @@ from harness.config.spec import RunSpec
 from harness.measure import roofline
 from harness.measure.device import DeviceInfo
 from harness.measure.energy import NvmlGpu, idle_power_w, pci_bus_id
-from harness.measure.flops import Work, count_work_of
+from harness.measure.flops import Work, count_work, count_work_of
 from harness.measure.layers import LayerProbe, LayerRecord, conv_geometry
 from harness.measure.profiler import Profile, ProfileSettings, profile
 from harness.measure.timing import SamplingPolicy, Timing, launch_bound
@@ -164,6 +164,8 @@ class PointMeasurer:
     def _work(self, shape: tuple[int, ...]) -> Work:
         """FLOPs and parameters, counted on the model's meta copy (shapes only); a model that cannot run on the
         meta device is counted by one forward of zeros on its own device."""
+        if self.loaded.source == "torchvision":
+            return count_work(self.spec.model.name, self.spec.model.kwargs, shape)
         meta = self.loaded.meta()
         if meta is None:
             with torch.inference_mode():
