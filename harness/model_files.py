@@ -81,7 +81,10 @@ def inspect_file(path: Path, arch: str, kwargs: dict[str, Any]) -> FileInfo:
     """What the file is, checked without building it (the config border); ``arch``/``kwargs``: the
     torchvision architecture (and its kwargs) a state_dict must fit."""
     kind = file_kind(path)
-    digest = content_hash(path)
+    try:
+        digest = content_hash(path)
+    except OSError as e:
+        raise _refuse(path, f"cannot be read ({type(e).__name__}: {e})") from None
     if kind == "onnx":
         _onnx_modules()  # the extra is installed
         return FileInfo("onnx", digest)
@@ -374,7 +377,10 @@ def factory_function(spec: str) -> Callable[..., Any]:
 def factory_hash(spec: str) -> str:
     """sha256 of the source file that defines the factory's module (its code decides the model)."""
     fn = factory_function(spec)
-    source = inspect.getsourcefile(fn) or inspect.getsourcefile(inspect.getmodule(fn))
+    try:
+        source = inspect.getsourcefile(fn) or inspect.getsourcefile(inspect.getmodule(fn))
+    except TypeError:  # a built-in, or a callable defined in no file
+        source = None
     if source is None:
         raise ConfigError(f"model.factory={spec}: its source file cannot be found, so it cannot be hashed")
     return content_hash(Path(source))
