@@ -61,6 +61,9 @@ def findings(points: pd.DataFrame, report: LoadReport | None = None, limits: Thr
     if report is not None:
         for bad_file in report.bad_files:
             parts.append(pd.DataFrame([{"kind": "unreadable file", "detail": f"{bad_file.path}: {bad_file.error}"}]))
+        for model, names in report.separated_models.items():
+            parts.append(pd.DataFrame([{"kind": "one name, several models", "model": model,
+                                        "detail": f"rows of {len(names)} model files kept apart as {', '.join(names)}"}]))
     parts = [p for p in parts if not p.empty]
     if not parts:
         return pd.DataFrame(columns=COLUMNS)

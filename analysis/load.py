@@ -80,6 +80,8 @@ class LoadReport:
     repeated_points: int = 0  # points measured more than once
     orphan_layers: int = 0  # layer rows whose point has no points row (never committed)
     layer_mean_as_median: int = 0  # layer rows without a median (imported): mean_ms stands in for p50_ms
+    # model name -> the names its different model files were given apart ("<name>@<hash>"); see separate_models
+    separated_models: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -266,7 +268,36 @@ def _read(roots: list[Path], filters: Filters, tables: Sequence[str]) -> tuple[d
     if not all_points:
         raise AnalysisError(f"no points-*.parquet files under {_names(roots)}: is it a results tree of the harness?")
     check_filters(roots, all_points, filters)
-    return {t: _read_table(roots, t, filters, report) for t in tables}, report
+    return separate_models({t: _read_table(roots, t, filters, report) for t in tables}, report), report
+
+
+def separate_models(tables: dict[str, pa.Table | None], report: LoadReport) -> dict[str, pa.Table | None]:
+    """Rows of different models under one name (two files with one stem, a file named like a torchvision
+    model) never mix: where a model name holds several ``model_hash`` values (null, a torchvision model, counts
+    as one), each file's rows are renamed ``<name>@<first 8 hex digits of its hash>``, for every table."""
+    points = tables.get("points")
+    if points is None or "model_hash" not in points.column_names:
+        return tables
+    pairs = points.select(["model", "model_hash"]).group_by(["model", "model_hash"]).aggregate([]).to_pylist()
+    hashes: dict[str, set] = {}
+    for pair in pairs:
+        hashes.setdefault(pair["model"], set()).add(pair["model_hash"])
+    mixed = {m for m, hs in hashes.items() if len(hs) > 1}
+    if not mixed:
+        return tables
+    for m in sorted(mixed):
+        report.separated_models[m] = sorted(m if h is None else f"{m}@{h[:8]}" for h in hashes[m])
+        log.warning("model %s: rows of %d different models (model_hash) kept apart as %s", m, len(hashes[m]),
+                    ", ".join(report.separated_models[m]))
+    out = {}
+    for name, t in tables.items():
+        if t is None or "model_hash" not in t.column_names:
+            out[name] = t
+            continue
+        models, digests = t.column("model").to_pylist(), t.column("model_hash").to_pylist()
+        renamed = [f"{m}@{h[:8]}" if m in mixed and h is not None else m for m, h in zip(models, digests)]
+        out[name] = t.set_column(t.schema.get_field_index("model"), "model", pa.array(renamed, pa.string()))
+    return out
 
 
 def read_points(roots: str | Path | Sequence[str | Path], filters: Filters = Filters()) -> tuple[pd.DataFrame, LoadReport]:

@@ -147,6 +147,9 @@ def load_lines(report: LoadReport) -> list[str]:
     if report.layer_mean_as_median:
         lines.append(f"{report.layer_mean_as_median} layer rows hold no median (imported from the old system): "
                      f"their mean stands in for p50 in every layer table, figure and predictor.")
+    for model, names in report.separated_models.items():
+        lines.append(f"Model {model} has rows of {len(names)} different models (model files of one name, told "
+                     f"apart by model_hash), kept apart as {', '.join(names)}.")
     if report.bad_files:
         lines.append(f"{len(report.bad_files)} unreadable files were skipped:")
         lines += [f"  {b.path}: {b.error}" for b in report.bad_files]

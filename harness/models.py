@@ -11,13 +11,17 @@ import difflib
 import functools
 import logging
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torchvision
 from torch import nn
 
 from harness.errors import ConfigError
+
+if TYPE_CHECKING:
+    from harness.config.model import ModelSpec
+    from harness.model_files import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +66,10 @@ def meta_model(name: str, kwargs: dict[str, Any]) -> nn.Module:
         return build_model(name, kwargs).to("meta")
 
 
-def _accepts(model: nn.Module, size: int) -> bool:
+def _accepts(model: nn.Module, size: int, channels: int = 3) -> bool:
     try:
         with torch.no_grad():
-            model(torch.empty(1, 3, size, size, device="meta"))
+            model(torch.empty(1, channels, size, size, device="meta"))
     except (RuntimeError, ValueError, IndexError, AssertionError):
         return False
     return True
@@ -78,17 +82,22 @@ def min_input_size(name: str, kwargs_items: tuple[tuple[str, Any], ...] = ()) ->
     Found by bisection on the meta device, assuming that a model accepting size s accepts s + 1 (true of
     every CNN in torchvision; models that take one fixed size only, like the ViTs, give None).
     """
-    model = meta_model(name, dict(kwargs_items))
-    if not _accepts(model, _MAX_PROBE_SIZE):
+    hi = smallest_accepted(meta_model(name, dict(kwargs_items)))
+    log.debug("minimum input size of %s: %s", name, hi)
+    return hi
+
+
+def smallest_accepted(model: nn.Module, channels: int = 3) -> int | None:
+    """Bisection of ``min_input_size`` on a model already on the meta device."""
+    if not _accepts(model, _MAX_PROBE_SIZE, channels):
         return None
     lo, hi = 0, _MAX_PROBE_SIZE  # lo fails (or is 0), hi works
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if _accepts(model, mid):
+        if _accepts(model, mid, channels):
             hi = mid
         else:
             lo = mid
-    log.debug("minimum input size of %s: %d", name, hi)
     return hi
 
 
@@ -103,3 +112,59 @@ def check_input_sizes(name: str, kwargs: dict[str, Any], sizes: tuple[int, ...])
             f"input size {too_small[0]} is below the minimum input size of {name}, which is {minimum} "
             f"(sizes asked: {list(sizes)}); choose sizes >= {minimum}, e.g. stage.sizes=[{minimum},224]"
         )
+
+
+def load_model(spec: "ModelSpec", seed: int) -> "LoadedModel":
+    """The model of one job, built once (its random weights seeded by ``seed``): a torchvision model by name,
+    or the user's file or factory (harness.model_files)."""
+    from harness import model_files
+
+    torch.manual_seed(seed)
+    if spec.source == "torchvision":
+        return model_files.LoadedModel(build_model(spec.name, spec.kwargs), "torchvision", 3,
+                                       meta_factory=lambda: meta_model(spec.name, spec.kwargs))
+    if spec.source == "factory":
+        return model_files.load_factory(spec.factory, spec.kwargs, spec.input_channels)
+    if model_files.content_hash(spec.path) != spec.content_hash:
+        raise ConfigError(f"{spec.describe()} changed after its config was checked (its sha256 differs): "
+                          "run again, so that its rows carry the hash of what was measured")
+    return model_files.load_file(spec.path, spec.source, spec.arch, spec.kwargs, spec.input_channels)
+
+
+def check_model(loaded: "LoadedModel", spec: "ModelSpec", algo: str, sizes: tuple[int, ...],
+                batch_sizes: tuple[int, ...]) -> None:
+    """Refuse, before anything is measured, an algorithm the model's convolutions cannot take, and sizes or
+    batch sizes the model does not accept (naming the ones it does)."""
+    what = spec.describe()
+    if algo != "torch" and not loaded.swappable:
+        raise not_swappable(algo, spec, loaded.not_swappable_why)
+    if loaded.fixed_batch is not None and set(batch_sizes) != {loaded.fixed_batch}:
+        raise ConfigError(f"{what} takes only batch size {loaded.fixed_batch} (fixed in the file; batch sizes "
+                          f"asked: {list(batch_sizes)}): use batch_size={loaded.fixed_batch}, or export it with a "
+                          f"dynamic batch dimension")
+    if loaded.fixed_size is not None:
+        if set(sizes) != {loaded.fixed_size}:
+            raise ConfigError(f"{what} takes only input size {loaded.fixed_size} (fixed in the file; sizes asked: "
+                              f"{list(sizes)}): use stage.sizes=[{loaded.fixed_size}], or export it with dynamic "
+                              f"height and width")
+        return
+    if spec.source == "torchvision":
+        check_input_sizes(spec.name, spec.kwargs, sizes)
+        return
+    meta = loaded.meta()
+    minimum = smallest_accepted(meta, loaded.input_channels) if meta is not None else None
+    if meta is not None and minimum is None:
+        log.warning("%s does not run on a %d-channel input of any size up to %d on the meta device: if %d is not "
+                    "its number of input channels, give model.input_channels", what, loaded.input_channels,
+                    _MAX_PROBE_SIZE, loaded.input_channels)
+    too_small = [s for s in sizes if minimum is not None and s < minimum]
+    if too_small:
+        raise ConfigError(
+            f"input size {too_small[0]} is below the minimum input size of {what}, which is {minimum} "
+            f"(sizes asked: {list(sizes)}); choose sizes >= {minimum}, e.g. stage.sizes=[{minimum},224]"
+        )
+
+
+def not_swappable(algo: str, spec: "ModelSpec", why: str | None) -> ConfigError:
+    return ConfigError(f"algo={algo} cannot run on {spec.describe()}: {why}. Only algo=torch (the framework's own "
+                       f"convolution) measures it; nothing was measured")

@@ -6,7 +6,8 @@ request runs the module as `python -m` would (``runpy.run_module(..., run_name="
 set, in the request's folder and environment), catches its exit code, and answers with what it printed.
 
 Between commands it puts back what a command changes in the process: the folder, the environment,
-``sys.argv``, Hydra's global state, the root logger's handlers and level (each command configures logging
+``sys.argv``, ``sys.path`` (the command's folder comes first, as with `python -m`), modules imported from
+that folder, Hydra's global state, the root logger's handlers and level (each command configures logging
 afresh, as in a new process). What a module keeps in memory on purpose (caches of pure functions) stays.
 Tests that need a process of their own (signals, SLURM jobs, timing of start-up) use ``fresh=True``.
 
@@ -51,15 +52,27 @@ def _reset_logging() -> None:
             logger.disabled = False
 
 
+def _forget_modules_from(folder: str, before: set[str]) -> None:
+    """Modules imported from the command's folder (a user's model factory): the next command, in another
+    folder, must import its own file of that name, as a new process would."""
+    root = os.path.realpath(folder) + os.sep
+    for name in set(sys.modules) - before:
+        path = getattr(sys.modules[name], "__file__", None)
+        if path and os.path.realpath(path).startswith(root):
+            del sys.modules[name]
+
+
 def run(request: dict[str, Any]) -> dict[str, Any]:
     from hydra.core.global_hydra import GlobalHydra
 
-    saved_env, saved_cwd, saved_argv = dict(os.environ), os.getcwd(), sys.argv
+    saved_env, saved_cwd, saved_argv, saved_path = dict(os.environ), os.getcwd(), sys.argv, list(sys.path)
+    saved_modules = set(sys.modules)
     out, err = io.StringIO(), io.StringIO()
     code = 0
     try:
         os.environ.update(request.get("env") or {})
         os.chdir(request["cwd"])
+        sys.path.insert(0, request["cwd"])  # as `python -m` puts the folder it starts in first
         sys.argv = [request["module"], *request["args"]]
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
             try:
@@ -76,6 +89,8 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         os.environ.clear()
         os.environ.update(saved_env)
         sys.argv = saved_argv
+        sys.path[:] = saved_path
+        _forget_modules_from(request["cwd"], saved_modules)
     return {"returncode": code, "stdout": out.getvalue(), "stderr": err.getvalue()}
 
 

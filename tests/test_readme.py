@@ -47,12 +47,18 @@ def _plan_block() -> str:
     return block
 
 
+def _own_model_block() -> str:
+    """The README block of "Your own model": its lines make model files and then measure them, in order."""
+    (block,) = [b for b in _blocks("bash") if "model.path=" in b]
+    return block
+
+
 def _harness_commands() -> list[tuple[str, list[str], bool]]:
     """(module, arguments, whether the README says it is refused here) of each `python -m harness...` line."""
     out = []
     for block in _blocks("bash"):
-        if block in (_comparison_block(), _plan_block()):
-            continue  # runs as one sequence: test_readme_comparison_commands, test_readme_plan_commands
+        if block in (_comparison_block(), _plan_block(), _own_model_block()):
+            continue  # each runs as one sequence: test_readme_comparison/plan/own_model_commands
         for line in block.splitlines():
             command, _, comment = line.partition("#")
             match = re.search(r"python -m (harness(?:\.\w+)?)(.*)", command)
@@ -244,3 +250,40 @@ def test_readme_plan_commands(tmp_path: Path):
     proc = _run_python(_plan_snippet(), tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "'layer1.0.conv1': " in proc.stdout
+
+
+def test_readme_own_model_commands(tmp_path: Path):
+    """The "Your own model" block, line by line in one folder holding the README's mynets.py: the python -c
+    lines save the models, the harness lines (with TINY) measure them, or are refused where the README says
+    so. The ONNX lines need the onnx extra and are skipped without it."""
+    import importlib.util
+
+    has_onnx = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnx2torch"))
+    (code,) = re.findall(r"where `mynets.py`.*?```py\n(.*?)```", README, flags=re.S)
+    (tmp_path / "mynets.py").write_text(code)
+    env = {"PYTHONPATH": str(REPO), "PATH": str(Path(sys.executable).parent), "HYDRA_FULL_ERROR": "0"}
+    ran = []
+    for line in _own_model_block().splitlines():
+        command, _, comment = line.partition("#")
+        if "onnx" in command and not has_onnx:
+            continue
+        args = shlex.split(command)
+        assert args[:2] in (["python", "-c"], ["python", "-m"]), line
+        extra = _tiny(args) if args[2] == "harness" else []
+        if args[1] == "-m":
+            proc = run_cli(*args[3:], *extra, cwd=tmp_path, module=args[2])
+        else:
+            proc = subprocess.run([sys.executable, *args[1:]], cwd=tmp_path, capture_output=True, text=True,
+                                  timeout=300, env=env)
+        if "refused" in comment:
+            assert proc.returncode == 2 and proc.stderr.startswith("error:"), (line, proc.stderr)
+        else:
+            assert proc.returncode == 0, (line, proc.stderr[-2000:])
+        ran.append(line)
+    from harness.results import read
+
+    points = read(tmp_path / "results")
+    assert (points["status"] == "ok").all(), points[["model", "algo", "status", "error"]]
+    sources = {"state_dict", "module", "export", "torchscript", "factory"} | ({"onnx"} if has_onnx else set())
+    assert set(points["model_source"]) == sources
+    assert set(points["model"]) >= {"weights", "mynet", "mynet64", "scripted", "tiny_cnn"}

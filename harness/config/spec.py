@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
+from harness.config.model import ModelSpec, check_model_takes, model_spec_from_dict
 from harness.errors import ConfigError
 from harness.references import References, ReferencesError
 from harness.references import load as load_references
@@ -58,12 +59,6 @@ class StageSpec:
     # Relative tolerance of the check against references (None: each reference's own). Not part of how a
     # point is measured, so not in the config hash.
     reference_tolerance: float | None = None
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -117,7 +112,7 @@ class RunSpec:
         return {
             "stage": {k: v for k, v in asdict(self.stage).items() if k not in _NOT_MEASUREMENT}
             | {"slurm": None, "sizes": None},
-            "model": asdict(self.model),
+            "model": self.model.identity(),
             "algo": self.algo,
             "gpu": self.gpu.name,
             "dtype": self.dtype,
@@ -390,12 +385,7 @@ def batch_sizes_from(value: Any) -> tuple[int, ...]:
 
 def run_spec_from_dict(cfg: Mapping[str, Any]) -> RunSpec:
     """Validate the resolved config (a plain dict, as Hydra composed it)."""
-    from harness.models import (
-        check_model_name,  # torchvision import kept out of config-only paths
-    )
-
-    model = ModelSpec(name=str(cfg["model"]["name"]), kwargs=dict(cfg["model"].get("kwargs") or {}))
-    check_model_name(model.name)
+    model = model_spec_from_dict(cfg["model"])
     gpu_cfg = cfg["gpu"]
     gpu = GpuSpec(
         name=_choice("gpu", gpu_cfg.get("name"), group_choices("gpu")),
@@ -410,6 +400,7 @@ def run_spec_from_dict(cfg: Mapping[str, Any]) -> RunSpec:
 
     tolerance = {k: float(_positive(f"tolerance.{k}", v)) for k, v in (cfg.get("tolerance") or {}).items()}
     algo = algos.canonical_name(cfg["algo"]["name"])
+    check_model_takes(model, algo)
     return RunSpec(
         stage=stage_from_dict(cfg["stage"]),
         model=model,

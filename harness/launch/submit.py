@@ -83,6 +83,9 @@ def make_task(config: dict[str, Any]) -> Task:
         config["references"] = str(Path(config["references"]).resolve())
     if isinstance(config.get("plan"), str) and config["plan"]:  # likewise the per-layer plan
         config["plan"] = str(Path(config["plan"]).resolve())
+    model = config.get("model")
+    if isinstance(model, dict) and isinstance(model.get("path"), str) and model["path"]:  # read again by the job
+        config["model"] = model | {"path": str(Path(model["path"]).expanduser().resolve())}
     spec = run_spec_from_dict(config)
     check_stage_gate(spec, force=bool(config.get("force", False)))
     return Task(config, spec, new_run_id())

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from harness.models import meta_model
@@ -23,10 +24,15 @@ class Work:
 
 
 def count_work(name: str, kwargs: dict[str, Any], input_shape: tuple[int, ...]) -> Work:
-    model = meta_model(name, kwargs)
+    return count_work_of(meta_model(name, kwargs), input_shape)
+
+
+def count_work_of(model: nn.Module, input_shape: tuple[int, ...], device: torch.device | str = "meta",
+                  dtype: torch.dtype = torch.float32) -> Work:
+    """``count_work`` of a model already on ``device`` (the meta device: no arithmetic, no memory)."""
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
-        model(torch.empty(input_shape, device="meta"))
+        model(torch.zeros(input_shape, device=device, dtype=dtype))
     root = type(model).__name__
     per_module = {}
     for key, ops in counter.get_flop_counts().items():

@@ -24,10 +24,11 @@ from harness.config.spec import RunSpec
 from harness.measure import rapl, roofline
 from harness.measure.device import DeviceInfo
 from harness.measure.energy import NvmlGpu, idle_power_w, pci_bus_id
-from harness.measure.flops import Work, count_work
+from harness.measure.flops import Work, count_work, count_work_of
 from harness.measure.layers import LayerProbe, LayerRecord, conv_geometry
 from harness.measure.profiler import Profile, ProfileSettings, profile
 from harness.measure.timing import SamplingPolicy, Timing, launch_bound
+from harness.model_files import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -130,15 +131,16 @@ class PointResult:
 class PointMeasurer:
     """Measures points of one model with one algorithm on one device."""
 
-    def __init__(self, spec: RunSpec, device: DeviceInfo) -> None:
+    def __init__(self, spec: RunSpec, device: DeviceInfo, model: LoadedModel | None = None) -> None:
+        """``model``: the job's model as ``harness.models.load_model`` gave it (loaded here when None)."""
         self.spec = spec
         self.device = device.device
         self.dtype = TORCH_DTYPES[spec.dtype]
         self.backend = algorithms.resolve_backend(spec.backend, self.device) if spec.algo != "torch" else "torch"
         # spec.math is resolved; the job's runner sets it (and cudnn.benchmark) with algorithms.backend_flags
         self.math = spec.math if self.device.type == "cuda" else None
-        torch.manual_seed(spec.seed)
-        self.model = models.build_model(spec.model.name, spec.model.kwargs).to(self.device, self.dtype)
+        self.loaded = model or models.load_model(spec.model, spec.seed)
+        self.model = self.loaded.module.to(self.device, self.dtype)
         self.swap = algorithms.prepare(
             self.model, spec.algo, backend=self.backend, fallback=spec.fallback, math=self.math or "fma", plan=spec.plan
         )
@@ -160,7 +162,18 @@ class PointMeasurer:
 
     def input(self, size: int, batch: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.spec.seed)
-        return torch.randn(batch, 3, size, size, generator=g).to(self.device, self.dtype)
+        return torch.randn(batch, self.loaded.input_channels, size, size, generator=g).to(self.device, self.dtype)
+
+    def _work(self, shape: tuple[int, ...]) -> Work:
+        """FLOPs and parameters, counted on the model's meta copy (shapes only); a model that cannot run on the
+        meta device is counted by one forward of zeros on its own device."""
+        if self.loaded.source == "torchvision":
+            return count_work(self.spec.model.name, self.spec.model.kwargs, shape)
+        meta = self.loaded.meta()
+        if meta is None:
+            with torch.inference_mode():
+                return count_work_of(self.model, shape, self.device, self.dtype)
+        return count_work_of(meta, shape)
 
     def settings(self) -> Row:
         """The job's settings every row of it carries (GPU-only ones null on the CPU)."""
@@ -177,7 +190,7 @@ class PointMeasurer:
             self.swap.release()  # plans and workspace of earlier shapes: not this point's memory
         x = self.input(size, batch)
         model = self.model
-        work = count_work(self.spec.model.name, self.spec.model.kwargs, tuple(x.shape))
+        work = self._work(tuple(x.shape))
         result = PointResult(size, batch, "ok", on_gpu=self.device.type == "cuda", settings=self.settings(), work=work)
         with torch.inference_mode():
             records = self._plan(lambda: model(x))

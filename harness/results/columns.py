@@ -22,7 +22,10 @@ _IDENTITY = {
     "schema_version": "version of this schema the row was written with",
     "run_id": "the run (one job) that measured the row: <UTC time>-<random>",
     "stage": "sanity, quick, full (or legacy for imported rows); also a partition folder",
-    "model": "the model's name (torchvision); also a partition folder",
+    "model": "the model's name: torchvision's, or a model file's stem, or a factory function's name; also a partition folder",
+    "model_source": "where the model came from: torchvision, state_dict, module (pickled), export (torch.export), "
+                    "torchscript, onnx or factory; null on rows older than the column",
+    "model_hash": "sha256 of the model file (a factory: of the source file defining it); null for torchvision models",
     "algo": "the requested algorithm (implicit_gemm ... winograd_nonfused, guess, find, direct, torch; per_layer: a "
             "plan, see plan_hash); a partition folder",
     "gpu": "the configured GPU type (l40s, h100, v100, local); a partition folder. The device really used: device_name",

@@ -19,6 +19,8 @@ _IDENTITY = [
     ("run_id", pa.string()),
     ("stage", pa.string()),
     ("model", pa.string()),
+    ("model_source", pa.string()),
+    ("model_hash", pa.string()),
     ("algo", pa.string()),
     ("gpu", pa.string()),
 ]

@@ -23,6 +23,7 @@ from harness.errors import Cancelled, ConfigError
 from harness.measure.device import DeviceInfo, check_build_has_kernels, resolve_device
 from harness.measure.environment import provenance
 from harness.measure.point import PointMeasurer, PointResult
+from harness.model_files import LoadedModel
 from harness.references import Check, check
 from harness.results.layout import PointKey
 from harness.results.schema import SCHEMA_VERSION
@@ -68,7 +69,13 @@ def _now() -> datetime:
 
 def validate(spec: RunSpec) -> DeviceInfo:
     """Every check that can fail before anything is measured; returns the device to measure on."""
-    models.check_input_sizes(spec.model.name, spec.model.kwargs, spec.stage.sizes)
+    return checked_job(spec)[0]
+
+
+def checked_job(spec: RunSpec) -> tuple[DeviceInfo, LoadedModel]:
+    """``validate``, and the job's model, loaded once (a model file is read here, not per point)."""
+    model = models.load_model(spec.model, spec.seed)
+    models.check_model(model, spec.model, spec.algo, spec.stage.sizes, spec.batch_sizes)
     device = resolve_device(spec.device, spec.gpu)
     if device.device.type == "cuda":
         check_build_has_kernels(device.device.index, spec.gpu.name)
@@ -78,20 +85,20 @@ def validate(spec: RunSpec) -> DeviceInfo:
         raise ConfigError("graph=true captures CUDA graphs, which need a GPU; on the CPU use graph=false")
     backend = algorithms.resolve_backend(spec.backend, device.device)
     if spec.plan is not None:
-        _check_plan(spec, device, backend)
+        _check_plan(spec, device, backend, model.module)
     else:
         algorithms.check_runnable(spec.algo, device.device, backend, spec.fallback)
-    return device
+    return device, model
 
 
-def _check_plan(spec: RunSpec, device: DeviceInfo, backend: str) -> None:
+def _check_plan(spec: RunSpec, device: DeviceInfo, backend: str, module: torch.nn.Module) -> None:
     """algo=per_layer: the plan fits the model (else refused, naming the first layer that differs), each of
     its algorithms runs here, and where it was made for another context, a warning says what differs."""
     from harness.algorithms.plan import PlanMismatch, check_model, mismatched_context
 
     plan = spec.plan
     try:
-        check_model(plan, models.meta_model(spec.model.name, spec.model.kwargs))
+        check_model(plan, module)
     except PlanMismatch as e:
         raise ConfigError(f"plan refused for model={spec.model.name}: {e}") from None
     for algo in plan.algorithms():
@@ -123,7 +130,7 @@ def run(
     ``config`` is the resolved config to keep in run.json; ``on_point`` is called after each point
     (with None for a point skipped because it was already measured), e.g. to advance a progress bar.
     """
-    device = validate(spec)
+    device, model = checked_job(spec)
     run_id = run_id or new_run_id()
     store = ResultStore(spec.results_dir, spec.partition(), run_id)
     store.open()
@@ -152,12 +159,12 @@ def run(
     done = store.measured(spec.config_hash(), run_id=run_id if spec.remeasure else None)
     identity = {
         "schema_version": SCHEMA_VERSION, "run_id": run_id, "stage": spec.stage.name, "model": spec.model.name,
-        "algo": spec.algo, "gpu": spec.gpu.name, "device_name": device.name,
+        "model_source": spec.model.source, "model_hash": spec.model.content_hash, "algo": spec.algo, "gpu": spec.gpu.name, "device_name": device.name,
     }
     traces: list[Path] = []
     try:
         with algorithms.backend_flags(spec.math, spec.cudnn_benchmark):  # restored when the job ends
-            measurer = PointMeasurer(spec, device)
+            measurer = PointMeasurer(spec, device, model)
             oom_at: dict[int, int] = {}  # batch size -> smallest input size that ran out of memory
             for key in planned:
                 size, batch, dtype = key
