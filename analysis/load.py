@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from analysis.errors import AnalysisError, SchemaVersionError
-from harness.results import dataset
+from harness.results import dataset, layout
 from harness.results.layout import PARTITION_KEYS, POINT_KEY
 from harness.results.read import latest
 from harness.results.schema import SCHEMA_VERSION
@@ -82,6 +83,9 @@ class LoadReport:
     layer_mean_as_median: int = 0  # layer rows without a median (imported): mean_ms stands in for p50_ms
     # model name -> the names its different model files were given apart ("<name>@<hash>"); see separate_models
     separated_models: dict[str, list[str]] = field(default_factory=dict)
+    # table -> runs with more than one file of it in a leaf (pieces, or pieces beside the compacted file): only
+    # their rows can hold identical copies (see resolve_layers); a table not in it was not read by _read_table
+    split_runs: dict[str, set[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,9 +106,16 @@ def _partition_values(path: str, roots: list[Path]) -> dict[str, str]:
     return dict(part.split("=", 1) for part in rel.parts[:-1] if "=" in part)
 
 
+# String columns of few distinct values, read dictionary-encoded (pandas categoricals): several times faster
+# and smaller than strings on millions of layer rows. Columns that code fills or rewrites stay strings.
+DICTIONARY = {"points": ("run_id", "dtype", "status", "model_source", "model_hash", "math_type"),
+              "layers": ("run_id", "dtype", "layer_name", "algo_requested", "algo_used", "status", "math_type",
+                         "compute_type", "model_source", "model_hash")}
+
+
 def _dataset(roots: list[Path], table: str) -> ds.Dataset:
     """One dataset over every tree (all share the schema of harness.results, so they union as they are)."""
-    parts = [dataset(root, table) for root in roots]
+    parts = [dataset(root, table, DICTIONARY.get(table, ())) for root in roots]
     return parts[0] if len(parts) == 1 else ds.dataset(parts)
 
 
@@ -145,6 +156,7 @@ def _read_table(roots: list[Path], table: str, filters: Filters, report: LoadRep
         raise AnalysisError(f"no results under {_names(roots)} match {chosen} together (each value exists on its "
                             f"own)")
     columns = [c for c in data.schema.names if c not in UNUSED.get(table, ())]
+    report.split_runs[table] = _split_runs(table, fragments)
     try:
         t = data.to_table(columns=columns, filter=expr)
         if set(pc.unique(t.column("schema_version")).to_pylist()) <= {SCHEMA_VERSION}:
@@ -153,6 +165,19 @@ def _read_table(roots: list[Path], table: str, filters: Filters, report: LoadRep
     except (OSError, pa.ArrowException):
         pass
     return _read_files(table, data.schema, fragments, columns, report)
+
+
+def _split_runs(table: str, fragments: list[ds.Fragment]) -> set[str]:
+    """Runs with several files of ``table`` in one leaf (a file whose name says no run counts as split)."""
+    seen: set[tuple[str, str]] = set()
+    split: set[str] = set()
+    for frag in fragments:
+        folder, _, name = frag.path.rpartition("/")
+        run = layout.run_of_table_file(table, name) or f"?{frag.path}"
+        if (folder, run) in seen:
+            split.add(run)
+        seen.add((folder, run))
+    return split
 
 
 def _read_files(table: str, schema: pa.Schema, fragments: list[ds.Fragment], columns: list[str],
@@ -219,11 +244,81 @@ def resolve_points(points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
     return resolved.sort_values(POINT_KEY, kind="stable").reset_index(drop=True)
 
 
+def drop_layer_copies(layers: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
+    """Layer rows without identical copies (same run, point and layer). Only a run with several files in a
+    leaf can have them (``report.split_runs``), so only its rows are compared: on millions of rows, comparing
+    all costs seconds. Where the split runs are unknown, every row is compared."""
+    key = [*POINT_KEY, "run_id", "layer_index"]
+    split = report.split_runs.get("layers")
+    if split is None:
+        dup = layers.duplicated(subset=key, keep="last")
+    else:
+        dup = pd.Series(False, index=layers.index)
+        suspect = layers["run_id"].isin(split) if split else dup
+        if suspect.any():
+            dup[suspect] = layers[suspect].duplicated(subset=key, keep="last")
+    report.duplicate_copies["layers"] = int(dup.sum())
+    return layers[~dup] if report.duplicate_copies["layers"] else layers
+
+
+def point_codes(frames: Sequence[pd.DataFrame]) -> list[np.ndarray] | None:
+    """One int64 per row of each frame that is equal exactly where the rows' POINT_KEY is: the columns'
+    categorical codes and integers in mixed radix (the categoricals share their categories, see _to_pandas).
+    None where the ranges do not fit in 62 bits or a key is missing (then merge on the columns instead)."""
+    codes = [np.zeros(len(df), np.int64) for df in frames]
+    radix = 1
+    for col in POINT_KEY:
+        values = []
+        for df in frames:
+            s = df[col]
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                values.append(s.cat.codes.to_numpy().astype(np.int64) + 1)  # 0: missing
+            elif s.isna().any():
+                return None
+            else:
+                values.append(s.to_numpy().astype(np.int64, copy=False))
+        low = min((int(v.min()) for v in values if len(v)), default=0)
+        size = max((int(v.max()) for v in values if len(v)), default=0) - low + 1
+        if radix * size >= 2**62:
+            return None
+        for acc, v in zip(codes, values):
+            acc += (v - low) * radix
+        radix *= size
+    return codes
+
+
 def resolve_layers(layers: pd.DataFrame, points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
-    """The layers of the winning run of each point; copies, superseded runs and orphans are counted."""
-    n = len(layers)
-    layers = layers.drop_duplicates(subset=[*POINT_KEY, "run_id", "layer_index"], keep="last")
-    report.duplicate_copies["layers"] = n - len(layers)
+    """The layers of the winning run of each point (``points``: resolved), each point's rows together and by
+    layer_index (in the order the files hold the points); copies, superseded runs and orphans are counted."""
+    layers = drop_layer_copies(layers, report)
+    codes = point_codes([points, layers])
+    if codes is None or not isinstance(layers["run_id"].dtype, pd.CategoricalDtype):
+        return _resolve_layers_by_merge(layers, points, report)
+    point_key, layer_key = codes
+    pos = pd.Index(point_key).get_indexer(layer_key)  # the row of each layer's point; -1: no such point
+    orphan = pos < 0
+    winner = points["run_id"].cat.codes.to_numpy()[pos]
+    keep = ~orphan & (winner == layers["run_id"].cat.codes.to_numpy())
+    report.orphan_layers = int(orphan.sum())
+    report.superseded["layers"] = int(len(layers) - report.orphan_layers - keep.sum())
+    kept, pos = (layers, pos) if keep.all() else (layers[keep], pos[keep])  # all kept: no copy of millions
+    if not _grouped_by_point(pos, kept["layer_index"].to_numpy()):  # as written, unless files were mixed: sort
+        kept = kept.iloc[np.lexsort((kept["layer_index"].to_numpy(), pos))]
+    return kept.reset_index(drop=True)
+
+
+def _grouped_by_point(pos: np.ndarray, layer_index: np.ndarray) -> bool:
+    """Whether each point's layer rows are together and in layer order (as a run writes them): true of
+    every tree the harness writes, so that sorting millions of rows is needed only where it is not."""
+    if len(pos) < 2:
+        return True
+    change = np.flatnonzero(np.diff(pos) != 0)
+    ascending = np.all((np.diff(pos) != 0) | (np.diff(layer_index) > 0))
+    return bool(ascending and len(change) + 1 == len(np.unique(pos)))
+
+
+def _resolve_layers_by_merge(layers: pd.DataFrame, points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
+    """resolve_layers on the key columns themselves (slower: for frames point_codes cannot encode)."""
     keys = points[[*POINT_KEY, "run_id"]].assign(_win=True)
     merged = layers.merge(keys.drop(columns="run_id").drop_duplicates(), on=POINT_KEY, how="left")
     report.orphan_layers = int(merged["_win"].isna().sum())
@@ -278,7 +373,8 @@ def separate_models(tables: dict[str, pa.Table | None], report: LoadReport) -> d
     points = tables.get("points")
     if points is None or "model_hash" not in points.column_names:
         return tables
-    pairs = points.select(["model", "model_hash"]).group_by(["model", "model_hash"]).aggregate([]).to_pylist()
+    pairs = pa.table({c: pc.cast(points.column(c), pa.string()) for c in ("model", "model_hash")})  # one dictionary
+    pairs = pairs.group_by(["model", "model_hash"]).aggregate([]).to_pylist()  # per file otherwise: not groupable
     hashes: dict[str, set] = {}
     for pair in pairs:
         hashes.setdefault(pair["model"], set()).add(pair["model_hash"])

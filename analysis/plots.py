@@ -285,7 +285,7 @@ def roofline(layers: pd.DataFrame, specs: dict, path: Path, max_points: int = 80
     df = layers[layers["p50_ms"].notna() & (layers["p50_ms"] > 0) & (layers["flops"] > 0) & (layers["bytes"] > 0)]
     if df.empty:
         return None
-    df = df.assign(gpu=df["gpu"].astype(str), algo=df.get("algo_used", df["algo"]).fillna(df["algo"]).astype(str))
+    df = df.assign(gpu=df["gpu"].astype(str), algo=df.get("algo_used", df["algo"]).astype(object).fillna(df["algo"].astype(object)).astype(str))
     df = df.assign(ai=df["flops"] / df["bytes"], tflops=df["flops"] / (df["p50_ms"] * 1e9))
     gpus = sorted(df["gpu"].unique())
     colors = _colors(list(df["algo"].unique()))

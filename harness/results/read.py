@@ -22,14 +22,26 @@ from harness.results.schema import LAYERS, POINTS
 TABLES = {"points": POINTS, "layers": LAYERS}
 
 
-def dataset(root: str | Path, table: str = "points") -> ds.Dataset:
-    """The ``points`` or ``layers`` table of every run under ``root``, as one pyarrow dataset."""
+def dataset(root: str | Path, table: str = "points", dictionary: Sequence[str] = ()) -> ds.Dataset:
+    """The ``points`` or ``layers`` table of every run under ``root``, as one pyarrow dataset.
+
+    ``dictionary``: string columns (not partition keys) to read dictionary-encoded, straight from the
+    Parquet files' own dictionary pages: for columns of few distinct values (a status, a layer name) this
+    reads millions of rows several times faster and smaller, and they become pandas categoricals.
+    """
     if table not in TABLES:
         raise ValueError(f"unknown table {table!r}; valid: {', '.join(TABLES)}")
-    return ds.dataset(
-        str(root), format="parquet", partitioning="hive", schema=TABLES[table],
-        ignore_prefixes=layout.reader_ignore_prefixes(table),
-    )
+    schema, fmt = TABLES[table], ds.ParquetFileFormat()
+    if dictionary:
+        bad = [c for c in dictionary if c in layout.PARTITION_KEYS or c not in schema.names
+               or not pa.types.is_string(schema.field(c).type)]
+        if bad:
+            raise ValueError(f"not string columns of {table} outside the partition keys: {bad}")
+        schema = pa.schema([pa.field(f.name, pa.dictionary(pa.int32(), pa.string())) if f.name in dictionary else f
+                            for f in schema], metadata=schema.metadata)
+        fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=list(dictionary)))
+    return ds.dataset(str(root), format=fmt, partitioning="hive", schema=schema,
+                      ignore_prefixes=layout.reader_ignore_prefixes(table))
 
 
 def read(root: str | Path, table: str = "points") -> pd.DataFrame:

@@ -144,3 +144,52 @@ def test_filters_that_match_nothing_together(tmp_path):
            datetime(2026, 1, 1, tzinfo=timezone.utc), 1.0)
     with pytest.raises(AnalysisError, match="together"):
         load(tmp_path / "r", Filters(stage=("a",), gpu=("h100",)))
+
+
+def test_layers_resolved_by_codes_equal_those_resolved_by_merging_the_columns(repeated_tree, tmp_path):
+    """resolve_layers' fast path (integer point codes) against the plain merge on the key columns, on a tree
+    with superseded runs, plus an orphan layer and a copy of a piece beside its merged file."""
+    from analysis.load import LoadReport, _read, _resolve_layers_by_merge, _to_pandas, resolve_layers, resolve_points
+
+    tree = tmp_path / "tree"
+    shutil.copytree(repeated_tree, tree)
+    leaf = next(p.parent for p in tree.rglob("layers-*.parquet"))
+    (first,) = list(leaf.glob("layers-syn1-*.parquet"))[:1]
+    shutil.copy(first, leaf / first.name.replace(".parquet", ".part-s32-b1-float32.parquet"))
+    orphan = pq.read_table(first).slice(0, 1).to_pylist()[0] | {"input_size": 9999}
+    pq.write_table(to_table([orphan], LAYERS), leaf / "layers-orphan.parquet")
+    tables, report = _read([tree], Filters(), ("points", "layers"))
+    frames = _to_pandas(tables)
+    points = resolve_points(frames["points"], report)
+    fast = resolve_layers(frames["layers"], points, report)
+    slow_report = LoadReport(root="x")
+    slow = _resolve_layers_by_merge(frames["layers"].drop_duplicates(), points, slow_report)
+    assert report.orphan_layers == slow_report.orphan_layers == 1
+    assert report.superseded["layers"] == slow_report.superseded["layers"] == N_LAYERS
+    assert report.duplicate_copies["layers"] == pq.read_metadata(first).num_rows
+    key = ["stage", "gpu", "model", "algo", "input_size", "batch_size", "dtype", "layer_index"]
+    a, b = (f.sort_values(key).reset_index(drop=True) for f in (fast, slow))
+    assert a.astype(str).equals(b.astype(str))
+
+
+def test_layer_rows_come_grouped_by_point_in_layer_order_even_from_interleaved_files(tmp_path):
+    folder = tmp_path / "r" / "stage=s" / "gpu=local" / "model=m" / "algo=torch"
+    folder.mkdir(parents=True)
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    sizes = (32, 64)
+    pq.write_table(to_table([_point("run1", when, 5.0, input_size=s) for s in sizes], POINTS),
+                   folder / "points-run1.parquet")
+    rows = [_layer("run1", when, 1.0) | {"input_size": s, "layer_index": i} for i in (2, 0, 1) for s in sizes]
+    pq.write_table(to_table(rows, LAYERS), folder / "layers-run1.parquet")
+    res = load(tmp_path / "r")
+    got = list(zip(res.layers["input_size"], res.layers["layer_index"]))
+    assert got == [(32, 0), (32, 1), (32, 2), (64, 0), (64, 1), (64, 2)]
+
+
+def test_the_run_of_a_table_file_is_read_from_its_name():
+    from harness.results import layout
+
+    assert layout.run_of_table_file("layers", layout.table_file("layers", "20260101T000000Z-abc123")) == "20260101T000000Z-abc123"
+    assert layout.run_of_table_file("layers", layout.piece_file("layers", "r1", (224, 8, "float16"))) == "r1"
+    assert layout.run_of_table_file("layers", "points-r1.parquet") is None
+    assert layout.run_of_table_file("points", "points-r1.tmp.parquet") is None
