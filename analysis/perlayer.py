@@ -40,8 +40,10 @@ PROJECTION_COLUMNS = [*POINT, "plan_hash", "baseline", "baseline_p50_ms", "layer
 
 
 def singles(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows of single algorithms only (what the oracle and the plans choose among)."""
-    return df[~df["algo"].astype(str).isin(MIXED)]
+    """Rows of single algorithms only (what the oracle and the plans choose among); the frame itself where
+    it holds no other (no copy of millions of layer rows)."""
+    mixed = df["algo"].isin(MIXED)  # on the categorical's codes: no string per row
+    return df[~mixed] if mixed.any() else df
 
 
 def _ok(points: pd.DataFrame) -> pd.DataFrame:
