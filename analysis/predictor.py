@@ -295,6 +295,12 @@ class Evaluation:
     regret: pd.DataFrame = field(default_factory=pd.DataFrame)  # per split (all folds) and per fold
     choices: pd.DataFrame = field(default_factory=pd.DataFrame)  # per held-out layer: the choice and its regret
 
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables to write with the analysis' others (``predictor_<name>_<what>``), those with rows."""
+        frames = {"metrics": self.metrics, "folds": self.folds, "fold_summary": self.fold_summary,
+                  "regret": self.regret}
+        return {f"predictor_{self.name}_{k}": v for k, v in frames.items() if len(v)}
+
 
 def remainders(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     """The non-conv time available to predict (POINT, algo): the median over the OTHER algorithms at the
