@@ -101,7 +101,9 @@ def layer_features(layers: pd.DataFrame, specs: dict[str, Spec | None]) -> pd.Da
     f["depthwise"] = ((layers["groups"] > 1) & (layers["groups"] == layers["in_channels"])).astype(float)
     f["dtype_bytes"] = layers["dtype"].map(DTYPE_BYTES).astype(float)
     f = f.join(_spec_columns(layers["gpu"], specs))
-    f["algo"] = layers["algo_used"].fillna(layers["algo"]).astype(str)  # what ran the layer (a plan, not a measurement)
+    # what ran the layer (a plan, not a measurement); as objects: the loader reads both dictionary-encoded, and
+    # categoricals with different categories cannot fill one another
+    f["algo"] = layers["algo_used"].astype(object).fillna(layers["algo"].astype(object)).astype(str)
     f["raw"] = roofline_ms(flops, nbytes, layers, specs)
     return f
 

@@ -231,3 +231,11 @@ def test_model_rows_state_the_remainders_share_of_the_prediction(latency):
     # synthetic remainder_fraction=0.1: the measured remainder is a small, non-zero part of each prediction
     assert model["remainder_share"].between(0.01, 0.5).all()
     assert m.loc[m["level"] == "layer", "remainder_share"].isna().all()
+
+
+def test_layer_features_take_the_algorithm_that_ran_from_dictionary_encoded_columns(data):
+    res, specs = data
+    layers = res.layers.head(4).copy()
+    layers["algo"] = pd.Categorical(["gemm", "fft", "gemm", "fft"])
+    layers["algo_used"] = pd.Categorical(["torch", None, None, "winograd"])  # other categories, and missing
+    assert list(P.layer_features(layers, specs)["algo"]) == ["torch", "fft", "gemm", "winograd"]
