@@ -157,6 +157,7 @@ def run(roots: str | Path | Sequence[str | Path], out: str | Path, options: Opti
                                         options.max_train_rows, options.threads,
                                         progress=lambda what: progress(f"predictor ({frame.name}): {what}"))
                 evaluations.append(ev)
+                files.extend(write_tables(ev.tables(), out / "tables"))
                 progress(f"predictor ({frame.name}): final fit")
                 files.extend(predictor.fit_and_save(frame, ev, out / "predictor", options.max_train_rows,
                                                     options.threads))
@@ -207,6 +208,8 @@ def make_figures(frames: dict[str, pd.DataFrame], res: Results, evaluations: lis
         unit = "ms" if ev.name == "latency" else "J"
         jobs.append((f"parity-{ev.name}", lambda ev=ev, unit=unit:
                      plots.parity(ev.predictions, folder / f"parity-{ev.name}.png", unit)))
+        if len(ev.choices):
+            jobs.append((f"regret-{ev.name}", lambda ev=ev: plots.regret(ev.choices, folder / f"regret-{ev.name}.png")))
     figs: dict[str, Path] = {}
     for name, draw in jobs:
         t = time.perf_counter()
@@ -363,11 +366,36 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
                 "(scaled per GPU on the training rows). Features: model FLOPs, parameters, input size, batch, dtype, "
                 "conv layer count, algorithm, GPU datasheet numbers.")
         pred.text("Errors are on held-out rows only: APE = |predicted - measured| / measured, in %; a split's "
-                  "rows pool every fold's test rows.")
+                  "rows pool every fold's test rows. A leave-one-gpu-out split with fewer than "
+                  f"{predictor.STRONG_GPU_TYPES} GPU types learns across datasheets from too few examples: its "
+                  "rows say 'weak' in the note.")
         pred.table(ev.metrics, f"{ev.kind}: absolute percentage error per split")
+        share = ev.metrics.get("remainder_share")
+        if share is not None and share.notna().any():
+            model = ev.metrics[(ev.metrics["level"] == "model") & (ev.metrics["predictor"] == "boosted")]
+            pred.text("Whole-model predictions include the non-conv remainder as measured with the other algorithms: "
+                      "its median share of the boosted prediction (remainder_share) is "
+                      + ", ".join(f"{r.remainder_share:.0%} ({r.split})" for r in model.itertuples())
+                      + "; that part of a whole-model error is measurement, not prediction.")
+        if len(ev.fold_summary):
+            pred.table(ev.fold_summary, f"{ev.kind}: per split, the mean over folds of each fold's median APE and the "
+                       "worst fold (what it held out)")
         pred.table(ev.folds, f"{ev.kind}: per fold")
+        if len(ev.regret):
+            pooled = ev.regret[ev.regret["held_out"] == "all folds"]
+            pred.text("Choosing an algorithm: per held-out layer (a layer at one point) with at least two algorithms "
+                      "timed ok, regret = measured time of the algorithm predicted fastest / the measured fastest - 1. "
+                      "Beside it, a random pick among the same algorithms (its expected regret). Median regret: "
+                      + ", ".join(f"{r.median_regret_pct:.1f}% ({r.split}; {r.within_5pct:.0%} of {r.layers} layers "
+                                  f"within 5%, random pick {r.random_within_5pct:.0%})" for r in pooled.itertuples())
+                      + ".")
+            pred.table(ev.regret, f"{ev.kind}: regret of choosing the predicted-fastest algorithm, per split (all "
+                       "folds) and per fold")
         pred.items([f"skipped: {s}" for s in ev.skipped])
-        pred.image(figures.get(f"parity-{ev.name}"), f"{ev.kind}: predicted against measured, held-out rows")
+        pred.image(figures.get(f"parity-{ev.name}"), f"{ev.kind}: predicted against measured, held-out rows, a "
+                   "colour per fold; dashed +-10%, dotted +-25%")
+        pred.image(figures.get(f"regret-{ev.name}"), f"{ev.kind}: cumulative share of held-out layers against the "
+                   "regret of the predicted-fastest algorithm (solid) and of a random pick (dashed)")
     return [summary, the_answer, coverage, warnings, fastest, gpus, oracle, plans, shapes, energy, pred]
 
 

@@ -107,28 +107,66 @@ def layer_breakdown(layers: pd.DataFrame, path: Path) -> Path | None:
 
 
 def parity(predictions: pd.DataFrame, path: Path, unit: str) -> Path | None:
-    """Predicted against measured on held-out rows, a panel per split: boosted model and roofline baseline."""
+    """Predicted against measured on held-out rows, a panel per split: the boosted model coloured by fold
+    (what each fold held out), the roofline baseline in grey; y = x with +-10% (dashed) and +-25% (dotted)
+    guides."""
     if predictions.empty:
         return None
     splits = list(dict.fromkeys(predictions["split"]))
-    fig, axes = plt.subplots(1, len(splits), figsize=(3.6 * len(splits) + 0.5, 3.6), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(1, len(splits), figsize=(4.2 * len(splits) + 0.5, 4.4), squeeze=False, layout="constrained")
     for j, split in enumerate(splits):
         ax = axes[0, j]
         p = predictions[predictions["split"] == split]
         if len(p) > 20000:
             p = p.sample(20000, random_state=0)
-        ax.scatter(p["measured"], p["baseline"], s=4, alpha=0.35, color="#999999", label="roofline baseline")
-        ax.scatter(p["measured"], p["predicted"], s=4, alpha=0.5, color="#377eb8", label="boosted")
+        ax.scatter(p["measured"], p["baseline"], s=4, alpha=0.3, color="#999999", label="roofline baseline")
+        held = sorted(p["held_out"].astype(str).unique())
+        cmap = plt.get_cmap("tab10" if len(held) <= 10 else "tab20")
+        for k, h in enumerate(held):
+            q = p[p["held_out"].astype(str) == h]
+            ax.scatter(q["measured"], q["predicted"], s=4, alpha=0.5, color=cmap(k % cmap.N),
+                       label=f"boosted, {h}" if len(held) > 1 else "boosted")
         lo = float(np.nanmin(p[["measured", "predicted", "baseline"]].to_numpy()))
         hi = float(np.nanmax(p[["measured", "predicted", "baseline"]].to_numpy()))
-        ax.plot([lo, hi], [lo, hi], color="black", lw=0.8)
+        xs = np.array([lo, hi])
+        ax.plot(xs, xs, color="black", lw=0.8)
+        for f, style in ((0.10, "--"), (0.25, ":")):
+            for side in (1 + f, 1 - f):
+                ax.plot(xs, xs * side, color="black", lw=0.7, ls=style,
+                        label=f"+-{f:.0%}" if side > 1 else None)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(f"measured {unit}")
         ax.set_ylabel(f"predicted {unit}")
         ax.set_title(split)
         ax.grid(True, which="both", alpha=0.3)
-    axes[0, 0].legend(loc="upper left", markerscale=3)
+        ax.legend(loc="upper left", markerscale=3, fontsize=6 if len(held) > 6 else 7,
+                  ncol=2 if len(held) > 10 else 1)
+    return _save(fig, path)
+
+
+def regret(chosen: pd.DataFrame, path: Path) -> Path | None:
+    """Cumulative share of held-out layers against the regret of running the predicted-fastest algorithm
+    (measured / measured fastest - 1), a line per split; dashed: a random pick among the same algorithms
+    (its expected regret per layer). Regret 0 is drawn at the left edge of a symmetric-log axis."""
+    if chosen.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), layout="constrained")
+    cmap = plt.get_cmap("tab10")
+    for k, (split, grp) in enumerate(chosen.groupby("split", sort=False)):
+        for col, style, what in (("regret", "-", "predicted fastest"), ("random_regret", "--", "random pick")):
+            v = np.sort(grp[col].to_numpy(dtype=float) * 100)
+            share = np.arange(1, len(v) + 1) / len(v)
+            ax.step(v, share, where="post", color=cmap(k % 10), ls=style, lw=1.2,
+                    label=f"{split}: {what} ({len(v)} layers)")
+    ax.axvline(100 * 0.05, color="black", lw=0.7, ls=":", label="5%")
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(left=0)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("regret: measured time of the chosen algorithm over the fastest, - 1 (%)")
+    ax.set_ylabel("share of held-out layers")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.legend(loc="outside lower center", fontsize=7, ncol=2)
     return _save(fig, path)
 
 

@@ -13,7 +13,12 @@ Honest by construction:
   The boosted model learns the log ratio of measured to baseline time, so it extrapolates like the roofline
   where trees alone cannot (sizes beyond the training range).
 - Whole model = the sum of its predicted layers + the non-conv remainder measured at the same model, GPU
-  and size with the other algorithms (never the predicted point itself).
+  and size with the other algorithms (never the predicted point itself); the remainder's share of that
+  prediction is reported beside its error (a prediction mostly made of measured remainder proves little).
+- Per fold as well as pooled: the worst fold beside the mean of the folds; leave-one-gpu-out is marked weak
+  where fewer than ``STRONG_GPU_TYPES`` GPU types were measured.
+- What a user of the predictor needs: per held-out layer, the regret of running the algorithm predicted
+  fastest instead of the one measured fastest (``regret``), beside the expected regret of a random pick.
 """
 
 from __future__ import annotations
@@ -56,6 +61,9 @@ MIN_TRAIN_ROWS = 20
 # size), so that the errors on held-out rows cost seconds, not minutes, on half a million layer rows.
 MAX_TRAIN_ROWS = 50_000
 MAX_TEST_ROWS = 50_000
+STRONG_GPU_TYPES = 4  # leave-one-gpu-out with fewer GPU types learns a datasheet law from too few examples
+WITHIN = 0.05  # regret share reported: choices within 5% of the measured fastest
+OCCURRENCE = [*POINT, "layer_index"]  # one layer at one point: the algorithms compete on it
 
 
 @dataclass
@@ -93,7 +101,9 @@ def layer_features(layers: pd.DataFrame, specs: dict[str, Spec | None]) -> pd.Da
     f["depthwise"] = ((layers["groups"] > 1) & (layers["groups"] == layers["in_channels"])).astype(float)
     f["dtype_bytes"] = layers["dtype"].map(DTYPE_BYTES).astype(float)
     f = f.join(_spec_columns(layers["gpu"], specs))
-    f["algo"] = layers["algo_used"].fillna(layers["algo"]).astype(str)  # what ran the layer (a plan, not a measurement)
+    # what ran the layer (a plan, not a measurement); as objects: the loader reads both dictionary-encoded, and
+    # categoricals with different categories cannot fill one another
+    f["algo"] = layers["algo_used"].astype(object).fillna(layers["algo"].astype(object)).astype(str)
     f["raw"] = roofline_ms(flops, nbytes, layers, specs)
     return f
 
@@ -120,7 +130,8 @@ def layer_frame(layers: pd.DataFrame, specs: dict[str, Spec | None]) -> Frame:
     """Every timed layer row (status ok, or a fallback timed as what ran it)."""
     rows = layers[layers["p50_ms"].notna() & (layers["p50_ms"] > 0) & layers["flops"].notna()]
     feats = layer_features(rows, specs)
-    ident = rows[[*POINT, "algo", "layer_index", "layer_name"]].rename(columns={"algo": "algo_requested"})
+    status = ["status"] if "status" in rows else []  # ok or fallback: only ok rows compete in ``regret``
+    ident = rows[[*POINT, "algo", "layer_index", "layer_name", *status]].rename(columns={"algo": "algo_requested"})
     data = ident.join(feats)
     data["y"] = rows["p50_ms"].astype(float)
     return Frame("latency", "layer latency (ms)", data.reset_index(drop=True), list(LAYER_NUMERIC))
@@ -278,10 +289,19 @@ def ape(pred: np.ndarray | pd.Series, true: np.ndarray | pd.Series) -> np.ndarra
 class Evaluation:
     name: str
     kind: str
-    metrics: pd.DataFrame  # per split x level ("layer"/"model"/"point") x predictor: n, median/mean APE
+    metrics: pd.DataFrame  # per split x level ("layer"/"model"/"point") x predictor: n, median/mean APE, note
     folds: pd.DataFrame  # per fold: held out, rows, errors
     predictions: pd.DataFrame  # every test row of every fold: measured, predicted, baseline
     skipped: list[str] = field(default_factory=list)
+    fold_summary: pd.DataFrame = field(default_factory=pd.DataFrame)  # per split: mean of folds, worst fold
+    regret: pd.DataFrame = field(default_factory=pd.DataFrame)  # per split (all folds) and per fold
+    choices: pd.DataFrame = field(default_factory=pd.DataFrame)  # per held-out layer: the choice and its regret
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables to write with the analysis' others (``predictor_<name>_<what>``), those with rows."""
+        frames = {"metrics": self.metrics, "folds": self.folds, "fold_summary": self.fold_summary,
+                  "regret": self.regret}
+        return {f"predictor_{self.name}_{k}": v for k, v in frames.items() if len(v)}
 
 
 def remainders(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
@@ -301,10 +321,99 @@ def _summarise(pred: pd.DataFrame, split: str, level: str) -> list[dict[str, Any
     rows = []
     for name, col in (("boosted", "predicted"), ("roofline", "baseline")):
         e = ape(pred[col], pred["measured"])
-        rows.append({"split": split, "level": level, "predictor": name, "n": int(len(e)),
-                     "median_ape": float(np.median(e)) if len(e) else np.nan,
-                     "mean_ape": float(np.mean(e)) if len(e) else np.nan})
+        row = {"split": split, "level": level, "predictor": name, "n": int(len(e)),
+               "median_ape": float(np.median(e)) if len(e) else np.nan,
+               "mean_ape": float(np.mean(e)) if len(e) else np.nan}
+        if "remainder_ms" in pred:  # whole models: how much of the prediction was measured, not predicted
+            row["remainder_share"] = float(np.median(pred["remainder_ms"] / pred[col])) if len(e) else np.nan
+        rows.append(row)
     return rows
+
+
+def weak_note(split: str, gpu_types: int) -> str:
+    """The caveat of a split's numbers: leave-one-gpu-out with too few GPU types to learn across."""
+    if split == "leave-one-gpu-out" and gpu_types < STRONG_GPU_TYPES:
+        return f"weak: {gpu_types} GPU types < {STRONG_GPU_TYPES}"
+    return ""
+
+
+def fold_summary(fold_rows: pd.DataFrame, gpu_types: int) -> pd.DataFrame:
+    """Per split: how many folds, the mean over folds of each fold's median APE and the worst fold (its
+    error and what it held out), for the boosted model and the roofline baseline."""
+    out = []
+    for split, grp in fold_rows.groupby("split", sort=False) if len(fold_rows) else []:
+        worst = grp.loc[grp["boosted_median_ape"].idxmax()]
+        out.append({"split": split, "folds": len(grp),
+                    "boosted_mean_of_folds": float(grp["boosted_median_ape"].mean()),
+                    "boosted_worst_fold": float(worst["boosted_median_ape"]), "worst_held_out": worst["held_out"],
+                    "roofline_mean_of_folds": float(grp["roofline_median_ape"].mean()),
+                    "roofline_worst_fold": float(grp["roofline_median_ape"].max()),
+                    "note": weak_note(split, gpu_types)})
+    return pd.DataFrame(out)
+
+
+def choices(pred: pd.DataFrame) -> pd.DataFrame:
+    """Per held-out layer occurrence (a layer at a point, in one fold) with at least two algorithms timed ok
+    among the test rows: the algorithm predicted fastest, the one measured fastest, and
+
+    - ``regret``: measured time of the predicted-fastest / measured fastest - 1 (0: the right choice);
+    - ``random_regret``: the same expected for an algorithm drawn at random among those measured;
+    - ``random_within``: the share of those algorithms within ``WITHIN`` of the fastest.
+
+    Ties in the prediction go to the first row. Vectorised (groupby); no Python loop per layer."""
+    cols = ["split", "held_out", *OCCURRENCE, "algos", "chosen", "fastest", "chosen_ms", "fastest_ms",
+            "regret", "random_regret", "random_within"]
+    if pred.empty or "layer_index" not in pred:
+        return pd.DataFrame(columns=cols)
+    rows = pred[pred["status"] == "ok"] if "status" in pred else pred
+    rows = rows[[c for c in ("split", "held_out", *OCCURRENCE, "algo_requested", "measured", "predicted")]]
+    key = ["split", "held_out", *OCCURRENCE]
+    rows = rows.reset_index(drop=True)
+    ids = rows.groupby(key, observed=True, sort=False, dropna=False).ngroup().to_numpy()
+    count = np.bincount(ids)
+    keep = count[ids] >= 2
+    rows, ids = rows[keep].reset_index(drop=True), ids[keep]
+    if rows.empty:
+        return pd.DataFrame(columns=cols)
+    measured, predicted = rows["measured"].to_numpy(float), rows["predicted"].to_numpy(float)
+    g = pd.Series(ids)
+    best = pd.Series(measured).groupby(ids).transform("min").to_numpy()
+    chosen = pd.Series(predicted).groupby(ids).idxmin().to_numpy()  # row positions (index is 0..n-1)
+    fastest = pd.Series(measured).groupby(ids).idxmin().to_numpy()
+    ratio = pd.Series(measured / best)
+    out = rows.loc[chosen, key].reset_index(drop=True)
+    out["algos"] = g.value_counts(sort=False).sort_index().to_numpy()
+    out["chosen"] = rows["algo_requested"].to_numpy()[chosen]
+    out["fastest"] = rows["algo_requested"].to_numpy()[fastest]
+    out["chosen_ms"] = measured[chosen]
+    out["fastest_ms"] = measured[fastest]
+    out["regret"] = out["chosen_ms"] / out["fastest_ms"] - 1.0
+    out["random_regret"] = ratio.groupby(ids).mean().to_numpy() - 1.0
+    out["random_within"] = (ratio <= 1.0 + WITHIN).groupby(ids).mean().to_numpy()
+    return out[cols]
+
+
+def regret_summary(chosen: pd.DataFrame) -> pd.DataFrame:
+    """Per split (``held_out`` "all folds") and per fold: layers, the median and mean regret in % and the
+    share of layers whose choice is within ``WITHIN`` of the fastest; beside them the same for a random pick."""
+    if chosen.empty:
+        return pd.DataFrame()
+    pct = chosen.assign(regret=chosen["regret"] * 100, random_regret=chosen["random_regret"] * 100,
+                        within=chosen["regret"] <= WITHIN)
+
+    def stats(g: pd.core.groupby.DataFrameGroupBy) -> pd.DataFrame:
+        return g.agg(layers=("regret", "size"), median_regret_pct=("regret", "median"),
+                     mean_regret_pct=("regret", "mean"), within_5pct=("within", "mean"),
+                     random_median_regret_pct=("random_regret", "median"),
+                     random_mean_regret_pct=("random_regret", "mean"), random_within_5pct=("random_within", "mean"))
+
+    pooled = stats(pct.groupby("split", sort=False)).reset_index().assign(held_out="all folds")
+    per_fold = stats(pct.groupby(["split", "held_out"], sort=False)).reset_index()
+    out = pd.concat([pooled, per_fold], ignore_index=True)
+    order = {s: i for i, s in enumerate(dict.fromkeys(chosen["split"]))}
+    out = out.assign(_s=out["split"].map(order), _f=out["held_out"] != "all folds")
+    out = out.sort_values(["_s", "_f"], kind="stable").drop(columns=["_s", "_f"]).reset_index(drop=True)
+    return out[["split", "held_out", *[c for c in out.columns if c not in ("split", "held_out")]]]
 
 
 def evaluate(frame: Frame, points: pd.DataFrame | None = None, layers: pd.DataFrame | None = None,
@@ -340,7 +449,8 @@ def evaluate(frame: Frame, points: pd.DataFrame | None = None, layers: pd.DataFr
         e, b = ape(p["predicted"], p["measured"]), ape(p["baseline"], p["measured"])
         fold_rows.append({"split": fold.split, "held_out": fold.held_out, "train_rows": len(train),
                           "test_rows": len(test), "boosted_median_ape": float(np.median(e)),
-                          "roofline_median_ape": float(np.median(b))})
+                          "boosted_mean_ape": float(np.mean(e)), "roofline_median_ape": float(np.median(b)),
+                          "roofline_mean_ape": float(np.mean(b))})
     predictions = pd.concat(preds, ignore_index=True) if preds else pd.DataFrame()
     for split, grp in predictions.groupby("split", sort=False) if len(predictions) else []:
         level = "layer" if "layer_index" in grp else "point"
@@ -349,7 +459,14 @@ def evaluate(frame: Frame, points: pd.DataFrame | None = None, layers: pd.DataFr
             whole = whole_model(grp, points, layers)
             if len(whole):
                 metric_rows += _summarise(whole, split, "model")
-    return Evaluation(frame.name, frame.kind, pd.DataFrame(metric_rows), pd.DataFrame(fold_rows), predictions, skipped)
+    gpu_types = int(data["gpu"].nunique())
+    metrics = pd.DataFrame(metric_rows)
+    if len(metrics):
+        metrics["note"] = [weak_note(s, gpu_types) for s in metrics["split"]]
+    per_fold = pd.DataFrame(fold_rows)
+    chosen = choices(predictions)
+    return Evaluation(frame.name, frame.kind, metrics, per_fold, predictions, skipped,
+                      fold_summary(per_fold, gpu_types), regret_summary(chosen), chosen)
 
 
 def whole_model(pred: pd.DataFrame, points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
@@ -395,7 +512,9 @@ def fit_and_save(frame: Frame, evaluation: Evaluation, out: Path, max_train_rows
         "kind": frame.kind, "rows": len(frame.data), "features": frame.numeric + frame.categorical,
         "target": "y", "baseline": asdict(model.baseline), "sklearn_version": sklearn.__version__,
         "metrics": evaluation.metrics.to_dict(orient="records"),
-        "folds": evaluation.folds.to_dict(orient="records"), "skipped": evaluation.skipped,
+        "folds": evaluation.folds.to_dict(orient="records"),
+        "fold_summary": evaluation.fold_summary.to_dict(orient="records"),
+        "regret": evaluation.regret.to_dict(orient="records"), "skipped": evaluation.skipped,
     }
     (out / f"{name}-metrics.json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
     written.append(out / f"{name}-metrics.json")

@@ -59,6 +59,18 @@ def test_end_to_end_writes_report_tables_figures_and_predictor(analysed):
     oracle = pd.read_parquet(out / "tables" / "oracle.parquet")
     assert (oracle["layers"] == oracle["model"].map({"resnet18": 20, "mobilenet_v2": 52})).all()
     assert (out / "predictor" / "latency.pkl").is_file() and (out / "predictor" / "latency-metrics.json").is_file()
+    for what in ("metrics", "folds", "fold_summary", "regret"):  # the predictor's tables beside the others
+        assert (out / "tables" / f"predictor_latency_{what}.csv").is_file(), what
+    regret = pd.read_parquet(out / "tables" / "predictor_latency_regret.parquet")
+    pooled = regret[regret["held_out"] == "all folds"].set_index("split")
+    assert pooled.loc["leave-one-model-out", "layers"] == 2 * (20 + 52)  # every layer at two sizes, torch vs gemm
+    assert ((0 <= regret["within_5pct"]) & (regret["within_5pct"] <= 1)).all()
+    summary = pd.read_parquet(out / "tables" / "predictor_latency_fold_summary.parquet").set_index("split")
+    assert summary.loc["leave-one-model-out", "folds"] == 2
+    metrics = pd.read_parquet(out / "tables" / "predictor_latency_metrics.parquet")
+    assert metrics.loc[metrics["level"] == "model", "remainder_share"].between(0, 1).all()
+    for name in ("parity-latency", "regret-latency"):
+        assert (out / "figures" / f"{name}.svg").is_file(), name
 
 
 def test_report_markdown_and_self_contained_html(analysed):
@@ -76,6 +88,9 @@ def test_report_markdown_and_self_contained_html(analysed):
     assert len(images) == len(re.findall(r"!\[", md)) >= 5
     assert all(base64.b64decode(i)[:4] == b"\x89PNG" for i in images)
     assert "src='figures/" not in html and 'src="figures/' not in html
+    predictor_section = md[md.index("## Predictor"):]
+    for said in ("worst fold", "Choosing an algorithm", "random pick", "remainder_share", "regret-latency.png"):
+        assert said in predictor_section, said
 
 
 def test_the_predictor_is_opt_in(real_tree, tmp_path):

@@ -145,3 +145,97 @@ def test_splits_that_the_data_cannot_support_are_skipped_with_a_reason(data):
     assert set(ev.metrics["split"]) == {"extrapolation"}
     assert any("leave-one-model-out needs two models" in s for s in ev.skipped)
     assert any("leave-one-gpu-out needs two GPU types" in s for s in ev.skipped)
+
+
+def _layer_rows(measured: dict[str, float], predicted: dict[str, float], layer_index=0, model="m",
+                split="leave-one-model-out", status=None) -> list[dict]:
+    key = dict(stage="s", gpu="g", model=model, input_size=32, batch_size=1, dtype="float32")
+    return [key | {"split": split, "held_out": model, "layer_index": layer_index, "algo_requested": a,
+                   "measured": measured[a], "predicted": predicted[a], "status": (status or {}).get(a, "ok")}
+            for a in measured]
+
+
+def test_regret_is_zero_for_a_correct_ranking_and_known_for_a_swapped_one():
+    right = _layer_rows({"a": 1.0, "b": 2.0, "c": 4.0}, {"a": 0.5, "b": 3.0, "c": 9.0}, layer_index=0)
+    swapped = _layer_rows({"a": 1.0, "b": 1.25}, {"a": 2.0, "b": 1.0}, layer_index=1)  # picks b: 25% slower
+    near = _layer_rows({"a": 1.0, "b": 1.04}, {"a": 2.0, "b": 1.0}, layer_index=2)  # picks b: 4%, within 5%
+    alone = _layer_rows({"a": 1.0}, {"a": 1.0}, layer_index=3)  # one algorithm: no choice, no regret
+    fell_back = _layer_rows({"a": 1.0, "b": 0.1}, {"a": 1.0, "b": 0.1}, layer_index=4, status={"b": "fallback"})
+    c = P.choices(pd.DataFrame(right + swapped + near + alone + fell_back)).set_index("layer_index")
+    assert sorted(c.index) == [0, 1, 2]  # a single algorithm, or one ok beside a fallback, is no choice
+    assert c.loc[0, "regret"] == 0 and c.loc[0, "chosen"] == c.loc[0, "fastest"] == "a"
+    assert c.loc[1, "regret"] == pytest.approx(0.25) and c.loc[1, "chosen"] == "b" and c.loc[1, "fastest"] == "a"
+    assert c.loc[2, "regret"] == pytest.approx(0.04)
+    assert c.loc[0, "algos"] == 3 and c.loc[1, "algos"] == 2
+    assert c.loc[0, "random_regret"] == pytest.approx((0 + 1 + 3) / 3)  # a random pick: 1x, 2x, 4x the fastest
+    assert c.loc[0, "random_within"] == pytest.approx(1 / 3)
+    assert c.loc[2, "random_within"] == 1.0
+    s = P.regret_summary(c.reset_index())
+    pooled = s[s["held_out"] == "all folds"].iloc[0]
+    assert pooled["layers"] == 3
+    assert pooled["median_regret_pct"] == pytest.approx(4.0)
+    assert pooled["mean_regret_pct"] == pytest.approx((0 + 25 + 4) / 3)
+    assert pooled["within_5pct"] == pytest.approx(2 / 3)
+
+
+def test_regret_per_fold_and_split_keeps_layers_apart():
+    rows = (_layer_rows({"a": 1.0, "b": 2.0}, {"a": 2.0, "b": 1.0}, model="m1")  # 100% regret in fold m1
+            + _layer_rows({"a": 1.0, "b": 2.0}, {"a": 1.0, "b": 2.0}, model="m2")  # right in fold m2
+            + _layer_rows({"a": 1.0, "b": 2.0}, {"a": 2.0, "b": 1.0}, model="m2", split="extrapolation"))
+    s = P.regret_summary(P.choices(pd.DataFrame(rows))).set_index(["split", "held_out"])
+    assert s.loc[("leave-one-model-out", "m1"), "median_regret_pct"] == pytest.approx(100)
+    assert s.loc[("leave-one-model-out", "m2"), "median_regret_pct"] == 0
+    assert s.loc[("leave-one-model-out", "all folds"), "layers"] == 2
+    assert s.loc[("leave-one-model-out", "all folds"), "mean_regret_pct"] == pytest.approx(50)
+    assert s.loc[("extrapolation", "all folds"), "within_5pct"] == 0
+    assert list(s.index.get_level_values(0)).index("extrapolation") == 3  # a split's pooled row, then its folds
+
+
+def test_regret_of_the_fitted_predictor_beats_a_random_pick(latency):
+    _, ev = latency
+    r = ev.regret[ev.regret["held_out"] == "all folds"].set_index("split")
+    assert set(r.index) == {"leave-one-model-out", "extrapolation", "leave-one-gpu-out"}
+    assert (r["layers"] > 0).all()
+    # four algorithms with distinct efficiencies: the learnt ranking is mostly right, a random one is not
+    assert r.loc["leave-one-model-out", "median_regret_pct"] < r.loc["leave-one-model-out", "random_median_regret_pct"]
+    assert r.loc["leave-one-model-out", "within_5pct"] > r.loc["leave-one-model-out", "random_within_5pct"]
+    # every choice is among algorithms timed ok on one layer of one held-out point
+    c = ev.choices
+    assert (c["regret"] >= 0).all() and (c["algos"] >= 2).all()
+    lomo = c[c["split"] == "leave-one-model-out"]
+    assert (lomo["model"] == lomo["held_out"]).all()
+    assert not lomo.duplicated(P.OCCURRENCE).any()
+
+
+def test_worst_fold_beside_the_mean_and_weak_gpu_split_marked(latency):
+    _, ev = latency
+    fs = ev.fold_summary.set_index("split")
+    lomo = ev.folds[ev.folds["split"] == "leave-one-model-out"]
+    assert fs.loc["leave-one-model-out", "folds"] == 4
+    assert fs.loc["leave-one-model-out", "boosted_worst_fold"] == lomo["boosted_median_ape"].max()
+    assert fs.loc["leave-one-model-out", "boosted_mean_of_folds"] == pytest.approx(lomo["boosted_median_ape"].mean())
+    worst = lomo.loc[lomo["boosted_median_ape"].idxmax(), "held_out"]
+    assert fs.loc["leave-one-model-out", "worst_held_out"] == worst
+    assert fs.loc["leave-one-gpu-out", "note"] == "weak: 2 GPU types < 4"
+    assert fs.loc["leave-one-model-out", "note"] == ""
+    m = ev.metrics
+    assert set(m.loc[m["split"] == "leave-one-gpu-out", "note"]) == {"weak: 2 GPU types < 4"}
+    assert set(m.loc[m["split"] != "leave-one-gpu-out", "note"]) == {""}
+    assert P.weak_note("leave-one-gpu-out", 4) == ""
+
+
+def test_model_rows_state_the_remainders_share_of_the_prediction(latency):
+    _, ev = latency
+    m = ev.metrics
+    model = m[m["level"] == "model"]
+    # synthetic remainder_fraction=0.1: the measured remainder is a small, non-zero part of each prediction
+    assert model["remainder_share"].between(0.01, 0.5).all()
+    assert m.loc[m["level"] == "layer", "remainder_share"].isna().all()
+
+
+def test_layer_features_take_the_algorithm_that_ran_from_dictionary_encoded_columns(data):
+    res, specs = data
+    layers = res.layers.head(4).copy()
+    layers["algo"] = pd.Categorical(["gemm", "fft", "gemm", "fft"])
+    layers["algo_used"] = pd.Categorical(["torch", None, None, "winograd"])  # other categories, and missing
+    assert list(P.layer_features(layers, specs)["algo"]) == ["torch", "fft", "gemm", "winograd"]
