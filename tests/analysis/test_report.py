@@ -10,8 +10,12 @@ from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from analysis import report
+
+# One worker builds the known tree's report for both modules (a session fixture; ~10 s with figures)
+pytestmark = pytest.mark.xdist_group("report")
 
 
 class Page(HTMLParser):

@@ -13,6 +13,9 @@ import pytest
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# One worker builds the known tree's report for both modules (a session fixture; ~10 s with figures)
+pytestmark = pytest.mark.xdist_group("report")
+
 
 def _need(ok: object, why: str) -> None:
     if not ok:
@@ -115,6 +118,7 @@ def test_filter_box_hides_rows_without_the_text(page):
 
 
 def test_wide_tables_scroll_inside_their_box(page):
-    widths = page.evaluate("Array.from(document.querySelectorAll('div.scroll')).map(d => [d.scrollWidth, d.clientWidth])")
+    widths = page.evaluate(
+        "Array.from(document.querySelectorAll('div.scroll')).map(d => [d.scrollWidth, d.clientWidth])")
     assert any(scroll > client for scroll, client in widths)  # at least one table is wider than the page
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # the page itself is not
