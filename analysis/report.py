@@ -164,7 +164,7 @@ table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;paddin
 white-space:nowrap}th{background:#f3f3f3;cursor:pointer;user-select:none}
 th[aria-sort=ascending]::after{content:" \\25B2"}
 th[aria-sort=descending]::after{content:" \\25BC"}.tbl{margin:.5em 0 1.5em}.scroll{overflow-x:auto;max-width:100%}
-.tools{font-size:12px;margin:.3em 0}.tools input{font-size:12px;width:16em}.count{color:#666}
+td:not([data-sort]){text-align:left}.tools{font-size:12px;margin:.3em 0}.tools input{font-size:12px;width:16em}.count{color:#666}
 img{max-width:100%;border:1px solid #eee}figure{margin:1em 0}figcaption{font-style:italic;font-size:13px}
 h2{border-bottom:1px solid #ddd;padding-bottom:.2em}nav#toc ol{columns:2;font-size:14px}"""
 
