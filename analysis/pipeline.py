@@ -239,17 +239,18 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
         "1000 replicates). A verdict is 'faster' or 'slower' only when the interval excludes 1, else 'tied'. "
         "Algorithms known to run the same code are merged (same_path).")
     the_answer.table(frames["summary"], "Per stage x gpu x model x dtype: the largest gain beyond noise over each "
-                     "reference, and how often there is a sole winner")
+                     "reference, and how often there is a sole winner", csv="summary")
     the_answer.image(figures.get("speedup-guess"), "Geometric-mean speedup over guess with 95% intervals")
     if len(sp):
         shown = sp.sort_values(["reference", "stage", "gpu", "model", "geomean_speedup"],
                                ascending=[True, True, True, True, False])
         the_answer.table(shown, "Per algorithm: geometric-mean speedup, 95% interval, verdicts per point "
-                                "(tables/speedup_summary.csv; per point: tables/speedups.csv)")
+                                "(tables/speedup_summary.csv; per point: tables/speedups.csv)", csv="speedup_summary")
     ls = frames["layer_speedup_summary"]
     if len(ls):
         the_answer.table(ls, "Per layer, against guess on the same layer at the same point: how many layers each "
-                             "algorithm runs faster / tied / slower beyond noise (tables/layer_speedups.parquet)")
+                             "algorithm runs faster / tied / slower beyond noise (tables/layer_speedups.parquet)",
+                     csv="layer_speedup_summary")
     for name, path in figures.items():
         if name.startswith("ratio"):
             the_answer.image(path, "Latency ratio to the reference against input size, 95% bands")
@@ -262,8 +263,9 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
     if options.filters.items():
         coverage.text("Filters: " + " ".join(f"--{k} {','.join(v)}" for k, v in options.filters.items()))
     coverage.items(report.load_lines(res.report))
-    coverage.table(frames["coverage"], "Points per stage x gpu x model x algorithm, by status")
-    coverage.table(frames["failures"], "What failed and why")
+    coverage.table(frames["coverage"], "Points per stage x gpu x model x algorithm, by status",
+                   csv="coverage")
+    coverage.table(frames["failures"], "What failed and why", csv="failures")
 
     warnings = S("Warnings").text(
         f"Points with cv > {options.thresholds.cv:g}, NVML throttle reasons other than idle/pinned clocks, "
@@ -271,7 +273,7 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
         f"met, a gpu type measured on several devices, unreadable files, and the known flaws imported rows carry "
         f"(kind 'legacy: <flag>').")
     warnings.table(checks.summary(found), "Findings by kind")
-    warnings.table(found, "Findings (tables/warnings.csv has all)")
+    warnings.table(found, "Findings (tables/warnings.csv has all)", csv="warnings")
 
     fastest = S("Fastest algorithm").text(
         "Per point (stage, gpu, model, input size, batch, dtype): the fastest code path by p50 among those that "
@@ -281,7 +283,7 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
     cols = ["stage", "gpu", "model", "input_size", "batch_size", "dtype", "winner", "fastest", "fastest_p50_ms",
             "tied_with_fastest", "runner_up_beyond_noise", "margin_beyond_noise", "guess_is_fastest_or_tied",
             "torch_is_fastest_or_tied"]
-    fastest.table(frames["winners"][cols], "Per point (tables/winners.csv)")
+    fastest.table(frames["winners"][cols], "Per point (tables/winners.csv)", csv="winners")
     fastest.image(figures.get("speedup-torch"), "Geometric-mean speedup over torch with 95% intervals")
 
     gpus = S("GPUs compared").text(
@@ -289,7 +291,8 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
         "dtype): how often the first (gpu_a) is slower, and the geometric mean, min and max of its p50 over the "
         "second's (> 1: gpu_a slower); the same geometric mean for energy per inference where both have it.")
     if len(frames["gpus"]):
-        gpus.table(frames["gpus"], "Matched points per pair of GPU types, per model and over all models")
+        gpus.table(frames["gpus"], "Matched points per pair of GPU types, per model and over all models",
+                   csv="gpus")
         gpus.image(figures.get("gpus"), "p50 ratio between GPU types per model, 95% bootstrap interval")
     else:
         gpus.text("Fewer than two GPU types measured the same points.")
@@ -300,7 +303,7 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
         "single algorithm. projected_ms = the best algorithm's non-conv remainder (p50 minus its layers' sum, "
         "floored at 0) + the oracle's layer sum; layer times come from the separate per-layer pass.")
     oracle.table(o[["stage", "gpu", "model", "input_size", "batch_size", "best_algo", "best_p50_ms", "projected_ms",
-                    "projected_speedup", "conv_speedup", "layers_switched", "layers", "oracle_mix"]])
+                    "projected_speedup", "conv_speedup", "layers_switched", "layers", "oracle_mix"]], csv="oracle")
     oracle.image(figures.get("layers"), "Sum of layer p50 per algorithm, stacked by layer kind (largest size)")
     oracle.image(figures.get("roofline"), "Per-layer roofline: achieved TFLOP/s against arithmetic intensity")
 
@@ -311,15 +314,18 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
         "the delta method, verdict beyond noise; energy_ratio = other / plan energy per inference.")
     if len(frames["plan_comparison"]):
         plans.table(frames["plan_comparison"].drop(columns=["plan_low_ms", "plan_high_ms", "other_low_ms",
-                                                            "other_high_ms"]), "Plan against the others (tables/plan_comparison.csv)")
+                                                            "other_high_ms"]), "Plan against the others (tables/plan_comparison.csv)",
+                    csv="plan_comparison")
         plans.text(
             "Projected against measured: projected_ms = the baseline's non-conv remainder (its p50 minus its layers' "
             "sum) + each layer's p50 in the run of the algorithm that really ran it in the mix (algo_used); "
             "measured_over_projected > 1: the mixed model ran slower than the sum of its layers said (caches, "
             "workspaces, launch gaps). oracle_projected_ms is the Per-layer oracle's projection at the same point.")
-        plans.table(frames["plan_projection"].drop(columns=["error_log_se"]), "Per point (tables/plan_projection.csv)")
+        plans.table(frames["plan_projection"].drop(columns=["error_log_se"]), "Per point (tables/plan_projection.csv)",
+                    csv="plan_projection")
         plans.table(frames["plan_bias"], "Is the projection biased? Geometric mean of measured / projected with its "
-                                         "95% bootstrap interval (tables/plan_bias.csv)")
+                                         "95% bootstrap interval (tables/plan_bias.csv)",
+                    csv="plan_bias")
     else:
         plans.text("No per_layer point in these results.")
 
@@ -328,19 +334,21 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
     if len(ls):
         shapes.table(ls.sort_values(["occurrences", "margin"], ascending=False)[
             ["gpu", "dtype", "batch_size", "shape", "best_algo", "best_p50_ms", "runner_up", "margin", "occurrences",
-             "models"]], "Best algorithm per layer shape (median over occurrences), most frequent shapes first")
+             "models"]], "Best algorithm per layer shape (median over occurrences), most frequent shapes first",
+            csv="layer_shapes")
     sup = frames["support"]
     if len(sup):
         counts = pd.crosstab([sup["gpu"].astype(str), sup["algo"].astype(str)], sup["status"]).reset_index()
         counts.columns.name = None
-        shapes.table(counts, "Layer shapes per status, per gpu x algorithm (tables/support.csv has each shape)")
+        shapes.table(counts, "Layer shapes per status, per gpu x algorithm (tables/support.csv has each shape)",
+                     csv="support")
     shapes.image(figures.get("support"), "Support matrix: algorithm x layer shape, per gpu")
 
     energy = S("Energy")
     e = frames["edp"]
     if len(e):
         energy.text("Energy per inference from NVML; energy-delay product EDP = energy (J) x p50 (s), lower is better.")
-        energy.table(e[e["edp_rank"] == 1], "Least EDP per point")
+        energy.table(e[e["edp_rank"] == 1], "Least EDP per point", csv="edp")
         energy.image(figures.get("energy-latency"), "Energy against latency relative to each point's best; filled: "
                                                     "on the point's Pareto front")
     else:

@@ -67,3 +67,13 @@ def res(known_tree: Path):
     from analysis.load import load
 
     return load(known_tree)
+
+
+@pytest.fixture(scope="session")
+def known_report(known_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The analysis of the known tree with its figures (no predictor): the folder holding report.html."""
+    from analysis import pipeline
+
+    out = tmp_path_factory.mktemp("report") / "analysis"
+    pipeline.run(known_tree, out)
+    return out
