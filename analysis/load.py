@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from analysis.errors import AnalysisError, SchemaVersionError
-from harness.results import dataset, layout
+from harness.results import dataset
 from harness.results.layout import PARTITION_KEYS, POINT_KEY
 from harness.results.read import latest
 from harness.results.schema import SCHEMA_VERSION
@@ -83,9 +83,6 @@ class LoadReport:
     layer_mean_as_median: int = 0  # layer rows without a median (imported): mean_ms stands in for p50_ms
     # model name -> the names its different model files were given apart ("<name>@<hash>"); see separate_models
     separated_models: dict[str, list[str]] = field(default_factory=dict)
-    # table -> runs with more than one file of it in a leaf (pieces, or pieces beside the compacted file): only
-    # their rows can hold identical copies (see resolve_layers); a table not in it was not read by _read_table
-    split_runs: dict[str, set[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -156,7 +153,6 @@ def _read_table(roots: list[Path], table: str, filters: Filters, report: LoadRep
         raise AnalysisError(f"no results under {_names(roots)} match {chosen} together (each value exists on its "
                             f"own)")
     columns = [c for c in data.schema.names if c not in UNUSED.get(table, ())]
-    report.split_runs[table] = _split_runs(table, fragments)
     try:
         t = data.to_table(columns=columns, filter=expr)
         if set(pc.unique(t.column("schema_version")).to_pylist()) <= {SCHEMA_VERSION}:
@@ -165,19 +161,6 @@ def _read_table(roots: list[Path], table: str, filters: Filters, report: LoadRep
     except (OSError, pa.ArrowException):
         pass
     return _read_files(table, data.schema, fragments, columns, report)
-
-
-def _split_runs(table: str, fragments: list[ds.Fragment]) -> set[str]:
-    """Runs with several files of ``table`` in one leaf (a file whose name says no run counts as split)."""
-    seen: set[tuple[str, str]] = set()
-    split: set[str] = set()
-    for frag in fragments:
-        folder, _, name = frag.path.rpartition("/")
-        run = layout.run_of_table_file(table, name) or f"?{frag.path}"
-        if (folder, run) in seen:
-            split.add(run)
-        seen.add((folder, run))
-    return split
 
 
 def _read_files(table: str, schema: pa.Schema, fragments: list[ds.Fragment], columns: list[str],
@@ -244,23 +227,6 @@ def resolve_points(points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
     return resolved.sort_values(POINT_KEY, kind="stable").reset_index(drop=True)
 
 
-def drop_layer_copies(layers: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
-    """Layer rows without identical copies (same run, point and layer). Only a run with several files in a
-    leaf can have them (``report.split_runs``), so only its rows are compared: on millions of rows, comparing
-    all costs seconds. Where the split runs are unknown, every row is compared."""
-    key = [*POINT_KEY, "run_id", "layer_index"]
-    split = report.split_runs.get("layers")
-    if split is None:
-        dup = layers.duplicated(subset=key, keep="last")
-    else:
-        dup = pd.Series(False, index=layers.index)
-        suspect = layers["run_id"].isin(split) if split else dup
-        if suspect.any():
-            dup[suspect] = layers[suspect].duplicated(subset=key, keep="last")
-    report.duplicate_copies["layers"] = int(dup.sum())
-    return layers[~dup] if report.duplicate_copies["layers"] else layers
-
-
 def point_codes(frames: Sequence[pd.DataFrame]) -> list[np.ndarray] | None:
     """One int64 per row of each frame that is equal exactly where the rows' POINT_KEY is: the columns'
     categorical codes and integers in mixed radix (the categoricals share their categories, see _to_pandas).
@@ -290,11 +256,11 @@ def point_codes(frames: Sequence[pd.DataFrame]) -> list[np.ndarray] | None:
 def resolve_layers(layers: pd.DataFrame, points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
     """The layers of the winning run of each point (``points``: resolved), each point's rows together and by
     layer_index (in the order the files hold the points); copies, superseded runs and orphans are counted."""
-    layers = drop_layer_copies(layers, report)
     codes = point_codes([points, layers])
     if codes is None or not isinstance(layers["run_id"].dtype, pd.CategoricalDtype):
         return _resolve_layers_by_merge(layers, points, report)
     point_key, layer_key = codes
+    layers, layer_key = _drop_layer_copies(layers, layer_key, report)
     pos = pd.Index(point_key).get_indexer(layer_key)  # the row of each layer's point; -1: no such point
     orphan = pos < 0
     winner = points["run_id"].cat.codes.to_numpy()[pos]
@@ -317,8 +283,28 @@ def _grouped_by_point(pos: np.ndarray, layer_index: np.ndarray) -> bool:
     return bool(ascending and len(change) + 1 == len(np.unique(pos)))
 
 
+def _drop_layer_copies(layers: pd.DataFrame, point_key: np.ndarray,
+                       report: LoadReport) -> tuple[pd.DataFrame, np.ndarray]:
+    """Without identical copies (same point, run and layer; a crash between compaction steps leaves them),
+    counted in ``report``: the three as one integer where they fit in 63 bits (hashing millions of
+    integers, not of column tuples), else on the columns."""
+    run = layers["run_id"].cat.codes.to_numpy().astype(np.int64) + 1
+    index = layers["layer_index"].to_numpy()
+    runs, top = len(layers["run_id"].cat.categories) + 1, int(index.max(initial=0)) + 1
+    fits = index.min(initial=0) >= 0 and int(point_key.max(initial=0)) + 1 < 2**62 // (runs * top)
+    if fits:
+        dup = pd.Index((point_key * runs + run) * top + index).duplicated(keep="last")
+    else:
+        dup = layers.duplicated(subset=[*POINT_KEY, "run_id", "layer_index"], keep="last").to_numpy()
+    report.duplicate_copies["layers"] = int(dup.sum())
+    return (layers[~dup], point_key[~dup]) if dup.any() else (layers, point_key)
+
+
 def _resolve_layers_by_merge(layers: pd.DataFrame, points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
     """resolve_layers on the key columns themselves (slower: for frames point_codes cannot encode)."""
+    n = len(layers)
+    layers = layers.drop_duplicates(subset=[*POINT_KEY, "run_id", "layer_index"], keep="last")
+    report.duplicate_copies["layers"] = n - len(layers)
     keys = points[[*POINT_KEY, "run_id"]].assign(_win=True)
     merged = layers.merge(keys.drop(columns="run_id").drop_duplicates(), on=POINT_KEY, how="left")
     report.orphan_layers = int(merged["_win"].isna().sum())

@@ -95,17 +95,6 @@ def piece_file(table: str, run_id: str, key: PointKey) -> str:
     return f"{piece_prefix(table, run_id)}{point_label(key)}.parquet"
 
 
-def run_of_table_file(table: str, name: str) -> str | None:
-    """The run id in the name of a table's file, compacted (``table_file``) or a piece (``piece_file``);
-    None for a name of neither form."""
-    _check_table(table)
-    prefix = f"{table}-"
-    if not (name.startswith(prefix) and name.endswith(".parquet")):
-        return None
-    run, piece, _ = name[len(prefix):-len(".parquet")].partition(".part-")
-    return run if run and (piece or "." not in run) else None
-
-
 def run_file(run_id: str) -> str:
     return f"{RUN_PREFIX}-{run_id}.json"
 

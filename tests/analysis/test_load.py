@@ -148,7 +148,8 @@ def test_filters_that_match_nothing_together(tmp_path):
 
 def test_layers_resolved_by_codes_equal_those_resolved_by_merging_the_columns(repeated_tree, tmp_path):
     """resolve_layers' fast path (integer point codes) against the plain merge on the key columns, on a tree
-    with superseded runs, plus an orphan layer and a copy of a piece beside its merged file."""
+    with superseded runs, plus an orphan layer, a copy of a piece beside its merged file and a copy under a
+    name that says another run (copies are found by content, not by file name)."""
     from analysis.load import LoadReport, _read, _resolve_layers_by_merge, _to_pandas, resolve_layers, resolve_points
 
     tree = tmp_path / "tree"
@@ -156,6 +157,7 @@ def test_layers_resolved_by_codes_equal_those_resolved_by_merging_the_columns(re
     leaf = next(p.parent for p in tree.rglob("layers-*.parquet"))
     (first,) = list(leaf.glob("layers-syn1-*.parquet"))[:1]
     shutil.copy(first, leaf / first.name.replace(".parquet", ".part-s32-b1-float32.parquet"))
+    shutil.copy(first, leaf / first.name.replace(".parquet", "-backup.parquet"))
     orphan = pq.read_table(first).slice(0, 1).to_pylist()[0] | {"input_size": 9999}
     pq.write_table(to_table([orphan], LAYERS), leaf / "layers-orphan.parquet")
     tables, report = _read([tree], Filters(), ("points", "layers"))
@@ -166,7 +168,7 @@ def test_layers_resolved_by_codes_equal_those_resolved_by_merging_the_columns(re
     slow = _resolve_layers_by_merge(frames["layers"].drop_duplicates(), points, slow_report)
     assert report.orphan_layers == slow_report.orphan_layers == 1
     assert report.superseded["layers"] == slow_report.superseded["layers"] == N_LAYERS
-    assert report.duplicate_copies["layers"] == pq.read_metadata(first).num_rows
+    assert report.duplicate_copies["layers"] == 2 * pq.read_metadata(first).num_rows
     key = ["stage", "gpu", "model", "algo", "input_size", "batch_size", "dtype", "layer_index"]
     a, b = (f.sort_values(key).reset_index(drop=True) for f in (fast, slow))
     assert a.astype(str).equals(b.astype(str))
@@ -185,11 +187,3 @@ def test_layer_rows_come_grouped_by_point_in_layer_order_even_from_interleaved_f
     got = list(zip(res.layers["input_size"], res.layers["layer_index"]))
     assert got == [(32, 0), (32, 1), (32, 2), (64, 0), (64, 1), (64, 2)]
 
-
-def test_the_run_of_a_table_file_is_read_from_its_name():
-    from harness.results import layout
-
-    assert layout.run_of_table_file("layers", layout.table_file("layers", "20260101T000000Z-abc123")) == "20260101T000000Z-abc123"
-    assert layout.run_of_table_file("layers", layout.piece_file("layers", "r1", (224, 8, "float16"))) == "r1"
-    assert layout.run_of_table_file("layers", "points-r1.parquet") is None
-    assert layout.run_of_table_file("points", "points-r1.tmp.parquet") is None
