@@ -21,7 +21,7 @@ from harness.launch.submit import (
     slurm_parameters,
 )
 from harness.measure.device import check_build_has_kernels
-from tests.helpers import compose_config, compose_configs
+from tests.helpers import compose_config, compose_configs, make_spec
 
 
 def _executable(path: Path) -> Path:
@@ -31,23 +31,22 @@ def _executable(path: Path) -> Path:
 
 
 def test_the_interpreter_of_a_gpu_type(tmp_path: Path):
-    spec = run_spec_from_dict(compose_config(f"results_dir={tmp_path}", "gpu=v100"))
+    spec = make_spec(tmp_path, "gpu=v100")
     assert spec.gpu.python is None and spec.gpu.container is None and job_interpreter(spec.gpu) is None
     assert "python" not in slurm_parameters(spec, LauncherSpec())  # submitit's default: the submitting interpreter
-    py = run_spec_from_dict(compose_config(f"results_dir={tmp_path}", "gpu=v100", "gpu.python=/opt/envs/cu 126/bin/python"))
+    py = make_spec(tmp_path, "gpu=v100", "gpu.python=/opt/envs/cu 126/bin/python")
     assert job_interpreter(py.gpu) == "'/opt/envs/cu 126/bin/python'"  # one word for the shell
-    image = run_spec_from_dict(compose_config(f"results_dir={tmp_path}", "gpu=v100", "gpu.container=/img/h.sif"))
+    image = make_spec(tmp_path, "gpu=v100", "gpu.container=/img/h.sif")
     assert job_interpreter(image.gpu) == "apptainer exec --nv /img/h.sif python"
-    both = run_spec_from_dict(compose_config(f"results_dir={tmp_path}", "gpu=v100", "gpu.container=/img/h.sif",
-                                             "gpu.python=/venv/bin/python", "gpu.container_exec='singularity exec --nv -B /scratch'"))
+    both = make_spec(tmp_path, "gpu=v100", "gpu.container=/img/h.sif", "gpu.python=/venv/bin/python",
+                     "gpu.container_exec='singularity exec --nv -B /scratch'")
     assert shlex.split(job_interpreter(both.gpu)) == ["singularity", "exec", "--nv", "-B", "/scratch", "/img/h.sif", "/venv/bin/python"]
     assert slurm_parameters(both, LauncherSpec())["python"] == job_interpreter(both.gpu)
 
 
 def test_the_interpreter_is_not_part_of_how_a_point_is_measured(tmp_path: Path):
-    plain = run_spec_from_dict(compose_config(f"results_dir={tmp_path}", "gpu=v100"))
-    other = run_spec_from_dict(compose_config(f"results_dir={tmp_path}", "gpu=v100", "gpu.python=/x/bin/python",
-                                              "gpu.container=/img/h.sif"))
+    plain = make_spec(tmp_path, "gpu=v100")
+    other = make_spec(tmp_path, "gpu=v100", "gpu.python=/x/bin/python", "gpu.container=/img/h.sif")
     assert plain.config_hash() == other.config_hash()
 
 
@@ -59,7 +58,7 @@ def test_the_interpreter_is_not_part_of_how_a_point_is_measured(tmp_path: Path):
 ])
 def test_bad_environment_values_are_refused(tmp_path: Path, override: str, message: str):
     with pytest.raises(ConfigError, match=message):
-        run_spec_from_dict(compose_config(f"results_dir={tmp_path}", "gpu=v100", override))
+        make_spec(tmp_path, "gpu=v100", override)
 
 
 def test_submission_resolves_relative_paths_and_refuses_missing_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
