@@ -104,12 +104,16 @@ def smallest_accepted(model: nn.Module, channels: int = 3) -> int | None:
 def check_input_sizes(name: str, kwargs: dict[str, Any], sizes: tuple[int, ...]) -> None:
     """Refuse sizes below the model's minimum, naming that minimum."""
     minimum = min_input_size(name, tuple(sorted(kwargs.items())))
-    if minimum is None:
-        return  # a fixed-size model: a wrong size becomes an error row with PyTorch's own message
+    if minimum is not None:  # None: a fixed-size model: a wrong size becomes an error row with PyTorch's message
+        refuse_below(minimum, sizes, name)
+
+
+def refuse_below(minimum: int, sizes: tuple[int, ...], what: str) -> None:
+    """ConfigError naming the first size below ``minimum`` (the smallest the model ``what`` accepts)."""
     too_small = [s for s in sizes if s < minimum]
     if too_small:
         raise ConfigError(
-            f"input size {too_small[0]} is below the minimum input size of {name}, which is {minimum} "
+            f"input size {too_small[0]} is below the minimum input size of {what}, which is {minimum} "
             f"(sizes asked: {list(sizes)}); choose sizes >= {minimum}, e.g. stage.sizes=[{minimum},224]"
         )
 
@@ -157,12 +161,8 @@ def check_model(loaded: "LoadedModel", spec: "ModelSpec", algo: str, sizes: tupl
         log.warning("%s does not run on a %d-channel input of any size up to %d on the meta device: if %d is not "
                     "its number of input channels, give model.input_channels", what, loaded.input_channels,
                     _MAX_PROBE_SIZE, loaded.input_channels)
-    too_small = [s for s in sizes if minimum is not None and s < minimum]
-    if too_small:
-        raise ConfigError(
-            f"input size {too_small[0]} is below the minimum input size of {what}, which is {minimum} "
-            f"(sizes asked: {list(sizes)}); choose sizes >= {minimum}, e.g. stage.sizes=[{minimum},224]"
-        )
+    if minimum is not None:
+        refuse_below(minimum, sizes, what)
 
 
 def not_swappable(algo: str, spec: "ModelSpec", why: str | None) -> ConfigError:
