@@ -79,16 +79,21 @@ def make_task(config: dict[str, Any]) -> Task:
     """A Task from a resolved config (no ``hydra`` node); refuses a stage whose sanity stage failed."""
     config = resolve_job_environment(dict(config))
     config["results_dir"] = str(Path(str(config.get("results_dir", "results"))).resolve())
-    if isinstance(config.get("references"), str) and config["references"]:  # a SLURM job reads it again
-        config["references"] = str(Path(config["references"]).resolve())
-    if isinstance(config.get("plan"), str) and config["plan"]:  # likewise the per-layer plan
-        config["plan"] = str(Path(config["plan"]).resolve())
+    for key in ("references", "plan"):  # files a SLURM job reads again, from another folder
+        if key in config:
+            config[key] = _absolute(config[key])
     model = config.get("model")
-    if isinstance(model, dict) and isinstance(model.get("path"), str) and model["path"]:  # read again by the job
-        config["model"] = model | {"path": str(Path(model["path"]).expanduser().resolve())}
+    if isinstance(model, dict) and "path" in model:  # likewise a model file
+        config["model"] = model | {"path": _absolute(model["path"])}
     spec = run_spec_from_dict(config)
     check_stage_gate(spec, force=bool(config.get("force", False)))
     return Task(config, spec, new_run_id())
+
+
+def _absolute(value: Any) -> Any:
+    """A path given in the config, made absolute (``~`` expanded); anything else (null, a bad value the config
+    border names) as it is."""
+    return str(Path(value).expanduser().resolve()) if isinstance(value, str) and value else value
 
 
 def in_slurm_job() -> bool:
