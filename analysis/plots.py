@@ -19,6 +19,8 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
+from harness.results.read import algo_that_ran  # noqa: E402
+
 DPI = 150
 STATUS_COLORS = {"ok": "#4daf4a", "fallback": "#ff7f00", "unsupported": "#e41a1c", "mixed": "#984ea3",
                  "not run": "#e6e6e6"}
@@ -323,7 +325,7 @@ def roofline(layers: pd.DataFrame, specs: dict, path: Path, max_points: int = 80
     df = layers[layers["p50_ms"].notna() & (layers["p50_ms"] > 0) & (layers["flops"] > 0) & (layers["bytes"] > 0)]
     if df.empty:
         return None
-    df = df.assign(gpu=df["gpu"].astype(str), algo=df.get("algo_used", df["algo"]).astype(object).fillna(df["algo"].astype(object)).astype(str))
+    df = df.assign(gpu=df["gpu"].astype(str), algo=algo_that_ran(df))
     df = df.assign(ai=df["flops"] / df["bytes"], tflops=df["flops"] / (df["p50_ms"] * 1e9))
     gpus = sorted(df["gpu"].unique())
     colors = _colors(list(df["algo"].unique()))

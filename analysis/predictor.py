@@ -37,6 +37,7 @@ from threadpoolctl import threadpool_limits
 from analysis.specs import SPEC_FIELDS, Spec
 from analysis.tables import POINT
 from harness.measure.roofline import peak_tflops  # pure arithmetic, no torch
+from harness.results.read import algo_that_ran
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +102,7 @@ def layer_features(layers: pd.DataFrame, specs: dict[str, Spec | None]) -> pd.Da
     f["depthwise"] = ((layers["groups"] > 1) & (layers["groups"] == layers["in_channels"])).astype(float)
     f["dtype_bytes"] = layers["dtype"].map(DTYPE_BYTES).astype(float)
     f = f.join(_spec_columns(layers["gpu"], specs))
-    # what ran the layer (a plan, not a measurement); as objects: the loader reads both dictionary-encoded, and
-    # categoricals with different categories cannot fill one another
-    f["algo"] = layers["algo_used"].astype(object).fillna(layers["algo"].astype(object)).astype(str)
+    f["algo"] = algo_that_ran(layers)  # what ran the layer (a plan, not a measurement)
     f["raw"] = roofline_ms(flops, nbytes, layers, specs)
     return f
 

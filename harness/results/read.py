@@ -58,6 +58,14 @@ def latest(rows: pd.DataFrame, key: Sequence[str] = layout.POINT_KEY) -> pd.Data
     return ordered.drop_duplicates(subset=list(key), keep="last")
 
 
+def algo_that_ran(layers: pd.DataFrame) -> pd.Series:
+    """Per layer row, the algorithm that ran the layer: ``algo_used`` (a fallback, a plan's choice, Find's pick),
+    else the requested ``algo`` (rows older than that column). As strings: readers may hold both columns as
+    categoricals of different categories, which cannot fill one another."""
+    used = layers["algo_used"] if "algo_used" in layers else layers["algo"]
+    return used.astype(object).fillna(layers["algo"].astype(object)).astype(str)
+
+
 def leaf_points(leaf: Path, columns: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
     """``columns`` of every points file in one leaf, and a line per file that could not be read (the others
     are still read)."""
