@@ -104,7 +104,8 @@ def _partition_values(path: str, roots: list[Path]) -> dict[str, str]:
 
 
 # String columns of few distinct values, read dictionary-encoded (pandas categoricals): several times faster
-# and smaller than strings on millions of layer rows. Columns that code fills or rewrites stay strings.
+# and smaller than strings on millions of layer rows. Categoricals of different categories cannot fill one
+# another: "what ran a layer" (algo_used, else algo) is harness.results.read.algo_that_ran.
 DICTIONARY = {"points": ("run_id", "dtype", "status", "model_source", "model_hash", "math_type"),
               "layers": ("run_id", "dtype", "layer_name", "algo_requested", "algo_used", "status", "math_type",
                          "compute_type", "model_source", "model_hash")}
@@ -278,9 +279,9 @@ def _grouped_by_point(pos: np.ndarray, layer_index: np.ndarray) -> bool:
     every tree the harness writes, so that sorting millions of rows is needed only where it is not."""
     if len(pos) < 2:
         return True
-    change = np.flatnonzero(np.diff(pos) != 0)
-    ascending = np.all((np.diff(pos) != 0) | (np.diff(layer_index) > 0))
-    return bool(ascending and len(change) + 1 == len(np.unique(pos)))
+    new_point = np.diff(pos) != 0
+    ascending = np.all(new_point | (np.diff(layer_index) > 0))
+    return bool(ascending and new_point.sum() + 1 == len(np.unique(pos)))
 
 
 def _drop_layer_copies(layers: pd.DataFrame, point_key: np.ndarray,
