@@ -36,6 +36,7 @@ from typing import Any, Iterable
 from torch import nn
 
 from harness.algorithms.geometry import ConvGeometry
+from harness.results.store import write_text_atomic
 
 FORMAT = "conv-harness-plan"
 VERSION = 1
@@ -188,9 +189,7 @@ def _pair(v: Any) -> tuple[int, int]:
 def write(plan: Plan, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(plan.to_dict(), indent=1) + "\n")
-    tmp.replace(path)
+    write_text_atomic(json.dumps(plan.to_dict(), indent=1) + "\n", path)
     return path
 
 

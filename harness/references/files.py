@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from harness.references.format import References, ReferencesError, parse
+from harness.results.store import write_text_atomic
 
 HEADER = """\
 # Performance references of conv-harness (python -m analysis.bless wrote this; edit freely, keep the format).
@@ -34,7 +35,5 @@ def save(refs: References, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = HEADER + yaml.safe_dump(refs.to_doc(), sort_keys=False, default_flow_style=None, width=120)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_text_atomic(text, path)
     return path

@@ -75,9 +75,13 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> None:
     _atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
 
-def write_json_atomic(doc: dict[str, Any], path: Path) -> None:
-    text = json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"
+def write_text_atomic(text: str, path: Path) -> None:
+    """``path`` holds either its old content or all of ``text``, never a part (a crash, a full disk)."""
     _atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def write_json_atomic(doc: dict[str, Any], path: Path) -> None:
+    write_text_atomic(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n", path)
 
 
 class ResultStore:
