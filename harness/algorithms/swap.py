@@ -23,7 +23,7 @@ from torch import nn
 
 from harness.algorithms import reference
 from harness.algorithms.geometry import ConvGeometry
-from harness.algorithms.plan import Plan, check_model
+from harness.algorithms.plan import Plan, check_model, conv_layers
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +213,7 @@ def swap(
         raise ValueError(f"unknown fallback {fallback!r}; valid: {', '.join(FALLBACKS)}")
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
-    convs = {name: m for name, m in model.named_modules() if type(m) is nn.Conv2d}
+    convs = dict(conv_layers(model))
     if isinstance(choice, Plan):
         check_model(choice, model)
         choice = choice.choice()
