@@ -94,7 +94,7 @@ ENERGY_GOAL = 0.10
 SECONDS_PER_POINT = 0.8
 SECONDS_PER_JOB = 1.0
 SECONDS_GPU_TESTS = 120.0
-SECONDS_EXTRAS = 60.0
+SECONDS_EXTRAS = 60.0  # the repeat, energy and OOM runs; the CUDA-graph runs are counted per point
 SECONDS_REPORT = 10.0
 DEFAULT_BUDGET_S = 570.0
 TESTS_TIMEOUT_S = 300
@@ -129,7 +129,7 @@ CONFIGS = (BASE, Config("float32", "fma", "torch"), Config("float32", "tensor_op
 class Job:
     """One call of ``harness.run.runner.run``: a model x algorithm x configuration over some sizes."""
 
-    phase: str  # sweep | repeat | energy | oom
+    phase: str  # sweep | graph | repeat | energy | oom
     model: str
     algo: str
     sizes: tuple[int, ...]
@@ -177,10 +177,14 @@ def make_plan(quick: bool) -> Plan:
     return Plan((QUICK_MODEL,), (QUICK_SIZE,)) if quick else Plan(MODELS, SIZES)
 
 
-def extra_jobs() -> list[Job]:
-    """The same point twice (a sweep point measured again), an energy window, and a batch that runs out of memory."""
+def extra_jobs(plan: Plan) -> list[Job]:
+    """guess and torch as CUDA graphs (the GPU's time without the host's), the same point twice (a sweep
+    point measured again), an energy window, and a batch that runs out of memory."""
     again = (("remeasure", "true"),)  # a new run measures even what the store already has
+    graphs = [Job("graph", m, a, plan.sizes, BASE, extra=(("graph", "true"), *again))
+              for m in plan.models for a in ("guess", "torch")]
     return [
+        *graphs,
         Job("repeat", QUICK_MODEL, "guess", (QUICK_SIZE,), BASE, extra=again),
         Job("energy", QUICK_MODEL, "torch", (QUICK_SIZE,), BASE,
             extra=(("stage.energy_window_s", str(ENERGY_WINDOW_S)), *again)),
@@ -188,10 +192,16 @@ def extra_jobs() -> list[Job]:
     ]
 
 
+def extras_s(plan: Plan) -> float:
+    """What the extra runs should take on an H100 (what the sweep leaves them from the budget)."""
+    graphs = [j for j in extra_jobs(plan) if j.phase == "graph"]
+    return SECONDS_EXTRAS + sum(j.points() for j in graphs) * SECONDS_PER_POINT + len(graphs) * SECONDS_PER_JOB
+
+
 def estimate_s(plan: Plan) -> float:
     """What the whole command should take on an H100, from conservative per-point and per-job costs."""
     return (SECONDS_GPU_TESTS + plan.points() * SECONDS_PER_POINT + len(plan.sweep_jobs()) * SECONDS_PER_JOB
-            + SECONDS_EXTRAS + SECONDS_REPORT)
+            + extras_s(plan) + SECONDS_REPORT)
 
 
 # ---- composing configs (Hydra, as tests/helpers.py; plain YAML where Hydra is not installed) ---------------
@@ -538,7 +548,7 @@ def check_support(rows: Sequence[Row]) -> Check:
                  INFO, details)
 
 
-def check_cv(rows: Sequence[Row], goal: float = CV_GOAL) -> Check:
+def check_cv(rows: Sequence[Row], goal: float = CV_GOAL, name: str = "cv per point") -> Check:
     measured = [(r, _num(r, "cv")) for r in _ok(rows)]
     values = [(r, cv) for r, cv in measured if cv is not None]
     over = sorted(((r, cv) for r, cv in values if cv > goal), key=lambda rc: -rc[1])
@@ -550,7 +560,7 @@ def check_cv(rows: Sequence[Row], goal: float = CV_GOAL) -> Check:
         figure += f"; {missing} ok point(s) without a cv"
     details = tuple({"point": point_label(r), "cv": _pct(cv), "n": r.get("n"), "p50 ms": _g(_num(r, "p50_ms"))}
                     for r, cv in over)
-    return Check("cv per point", f"cv <= {_pct(goal)}", figure, _verdict(bool(values) and not over and not missing), details)
+    return Check(name, f"cv <= {_pct(goal)}", figure, _verdict(bool(values) and not over and not missing), details)
 
 
 _POINT_KEY = ("model", "algo", "input_size", "batch_size", "dtype", "math_type", "fallback_policy")
@@ -580,10 +590,13 @@ def check_repeat(first_rows: Sequence[Row], second_rows: Sequence[Row], goal: fl
     return Check(name, goal_text, figure, _verdict(ok), tuple(details))
 
 
-def check_guess_vs_torch(rows: Sequence[Row], goal: float = GUESS_TORCH_GOAL, config: Config = BASE) -> Check:
-    """Whole-model p50 of algo=guess over algo=torch, per model and input size, in one configuration."""
-    name, goal_text = "guess / torch", f"p50(guess) / p50(torch) <= {goal:g} per model and size ({config.label})"
-    same = [r for r in rows if config_label(r) == config.label]
+def check_guess_vs_torch(rows: Sequence[Row], goal: float = GUESS_TORCH_GOAL, config: Config = BASE,
+                         graph: bool = False) -> Check:
+    """Whole-model p50 of algo=guess over algo=torch, per model and input size, in one configuration, timed
+    eagerly (what a Python caller waits for, the host's issuing included) or as CUDA graph replays (the GPU's)."""
+    name = f"guess / torch ({'CUDA graph' if graph else 'eager'})"
+    goal_text = f"p50(guess) / p50(torch) <= {goal:g} per model and size ({config.label})"
+    same = [r for r in rows if config_label(r) == config.label and bool(_clean(r.get("cuda_graph"))) == graph]
     points = {(r.get("algo"), r.get("model"), r.get("input_size"), r.get("batch_size")): r for r in same
               if r.get("algo") in ("guess", "torch")}
     models = _order((k[1] for k in points), MODELS)
@@ -736,7 +749,9 @@ def evaluate(e: Evidence) -> list[Check]:
         check_guess_choices(layers, by_run),
         check_unsupported_layers(layers, by_run),
         check_guess_vs_torch(sweep),
+        check_guess_vs_torch(e.rows("graph"), graph=True),
         check_cv(sweep),
+        check_cv(e.rows("graph"), name="cv per point (CUDA graph)"),
         check_repeat(sweep, e.rows("repeat")),
         check_energy(e.rows("energy")),
         check_oom(e.rows("oom"), e.completed("oom")),
@@ -922,7 +937,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan = make_plan(args.quick)
         try:  # every config checked before any GPU work
             sweep = [prepare_job(j, results) for j in plan.sweep_jobs()]
-            more = [prepare_job(j, results) for j in extra_jobs()]
+            more = [prepare_job(j, results) for j in extra_jobs(plan)]
         except HarnessError as e:
             err.print(f"error: {e}", highlight=False, soft_wrap=True)
             return 2
@@ -940,9 +955,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             tests = run_gpu_tests(junit, folder / "gpu-tests.log", args.tests_timeout_s)
             bar.update(step, total=1, completed=1, description=f"1/3 GPU tests: {tests.passed} passed, "
                                                               f"{tests.failed} failed, {tests.skipped} skipped")
-            deadline = t0 + args.budget_s - SECONDS_EXTRAS - SECONDS_REPORT
+            deadline = t0 + args.budget_s - extras_s(plan) - SECONDS_REPORT
             jobs = _run_jobs(sweep, bar, "2/3 sweep", deadline)
-            jobs += _run_jobs(more, bar, "3/3 extra runs (same point twice, energy, out of memory)", None)
+            jobs += _run_jobs(more, bar, "3/3 extra runs (CUDA graphs, same point twice, energy, out of memory)", None)
         commands += [j.command for j in jobs]
         sweep_runs = {j.run_id for j in jobs if j.job.phase == "sweep" and j.run_id}
         checks = evaluate(Evidence(tests, jobs, read_layers(results, sweep_runs)))

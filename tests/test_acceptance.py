@@ -94,6 +94,8 @@ def good_evidence() -> Evidence:
     tests = SuiteReport(3, 0, 0, [("tests.test_cudnn::test_a", "passed", "")] * 3, returncode=0)
     sweep = sweep_rows(models=("resnet50", "vgg16"))
     jobs = [job_result("sweep", [r]) for r in sweep]
+    jobs += [job_result("graph", [point(m, a, cuda_graph=True, p50_ms=1.5)]) for m in ("resnet50", "vgg16")
+             for a in ("guess", "torch")]
     jobs.append(job_result("repeat", [point(p50_ms=2.02)]))
     jobs.append(job_result("energy", [energy_point()]))
     jobs.append(job_result("oom", [point("vgg16", "torch", batch=1),
@@ -121,32 +123,32 @@ def test_the_plan_covers_every_algorithm_cudnn_runs_and_fits_the_budget():
     assert len(quick.models) == len(quick.sizes) == 1 and quick.points() == 36
     assert acc.estimate_s(quick) < acc.estimate_s(plan)
     # the "same point twice" run repeats a point that both sweeps measure
-    repeat = next(j for j in acc.extra_jobs() if j.phase == "repeat")
+    repeat = next(j for j in acc.extra_jobs(acc.make_plan(False)) if j.phase == "repeat")
     for p in (plan, quick):
         assert any(j.model == repeat.model and j.algo == repeat.algo and j.config == repeat.config
                    and set(repeat.sizes) <= set(j.sizes) for j in p.sweep_jobs())
 
 
 def test_each_job_sets_each_key_once_with_short_points(tmp_path: Path):
-    for job in [*acc.make_plan(False).sweep_jobs(), *acc.extra_jobs()]:
+    for job in [*acc.make_plan(False).sweep_jobs(), *acc.extra_jobs(acc.make_plan(False))]:
         overrides = job.overrides(tmp_path / "results")
         keys = [o.split("=", 1)[0] for o in overrides]
         assert len(keys) == len(set(keys)), overrides
         assert {"stage=sanity", "stage.max_iters=30", "stage.verify_every_point=true", "gpu=local", "device=cuda"} <= set(overrides)
-    energy, oom = (next(j for j in acc.extra_jobs() if j.phase == p) for p in ("energy", "oom"))
+    energy, oom = (next(j for j in acc.extra_jobs(acc.make_plan(False)) if j.phase == p) for p in ("energy", "oom"))
     assert "stage.energy_window_s=3" in energy.overrides(tmp_path) and "remeasure=true" in energy.overrides(tmp_path)
     assert "batch_size=[1,16384]" in oom.overrides(tmp_path) and oom.points() == 2
 
 
 @pytest.mark.parametrize("results", ["/tmp/acceptance-20250101T000000Z/results", "/tmp/a folder/it's here"])
 def test_composition_without_hydra_equals_hydras(results: str):
-    for job in [acc.make_plan(False).sweep_jobs()[-1], *acc.extra_jobs()]:
+    for job in [acc.make_plan(False).sweep_jobs()[-1], *acc.extra_jobs(acc.make_plan(False))]:
         overrides = job.overrides(Path(results))
         assert acc.compose_plain(overrides) == acc.compose_config(overrides)
 
 
 def test_jobs_become_the_specs_they_describe(tmp_path: Path):
-    oom = acc.prepare_job(next(j for j in acc.extra_jobs() if j.phase == "oom"), tmp_path / "r")
+    oom = acc.prepare_job(next(j for j in acc.extra_jobs(acc.make_plan(False)) if j.phase == "oom"), tmp_path / "r")
     spec = oom.spec
     assert (spec.model.name, spec.algo, spec.stage.sizes, spec.batch_sizes) == ("vgg16", "torch", (224,), (1, 16384))
     assert (spec.device, spec.dtype, spec.math, spec.fallback, spec.remeasure) == ("cuda", "float32", "fma", "none", True)
@@ -287,6 +289,18 @@ def test_guess_over_torch_above_1_05_fails():
     slow |= {"p50_ms": 2.0, "status": "error"}
     missing = check_guess_vs_torch(rows)
     assert missing.verdict == FAIL and "1 pair(s) without" in missing.figure
+
+
+def test_guess_over_torch_is_judged_apart_eager_and_as_cuda_graphs():
+    """The H100's first verdict: eager guess was 3.9x torch (the host issuing cuDNN's legacy calls), which says
+    nothing of the GPU's time; the graph replays say that, and neither set of rows leaks into the other's check."""
+    eager = [point("resnet50", a, p50_ms=10.6 if a == "guess" else 2.7) for a in ("guess", "torch")]
+    graphs = [point("resnet50", a, p50_ms=2.0 if a == "guess" else 1.95, cuda_graph=True) for a in ("guess", "torch")]
+    rows = eager + graphs
+    slow, fast = check_guess_vs_torch(rows), check_guess_vs_torch(rows, graph=True)
+    assert (slow.name, slow.verdict) == ("guess / torch (eager)", FAIL) and "worst 3.926" in slow.figure
+    assert (fast.name, fast.verdict) == ("guess / torch (CUDA graph)", PASS) and "worst 1.026" in fast.figure
+    assert check_guess_vs_torch(eager, graph=True).figure == "no pair"
 
 
 def test_energy_counter_and_integral_15_percent_apart_fails():
@@ -436,6 +450,8 @@ def _fake_run_job(prepared: acc.PreparedJob, on_point) -> JobResult:
     for batch in job.batches:
         for size in job.sizes:
             row = point(job.model, job.algo, size, batch, job.config, run_id=f"run-{len(rows)}-{job.label}")
+            if job.phase == "graph":
+                row["cuda_graph"] = True
             if job.phase == "energy":
                 row |= {k: v for k, v in energy_point().items() if k.startswith(("energy", "idle", "power", "sm_", "temp", "thr"))}
             if batch > 1:
@@ -462,7 +478,7 @@ def test_the_whole_command_with_the_gpu_work_faked(tmp_path, monkeypatch, capsys
     text = written.read_text()
     assert "Verdict: **PASS** (quick run: one model, one size)" in text
     assert "python -m harness.acceptance --quick --out" in text and "-m pytest -m gpu -q -rs --junitxml=" in text
-    assert text.count("python -m harness stage=sanity") == 36 + 3 and "'stage.sizes=[224]'" in text
+    assert text.count("python -m harness stage=sanity") == 36 + 2 + 3 and "'stage.sizes=[224]'" in text
     (folder,) = (tmp_path / "jobs").glob("acceptance-*")
     assert str(folder / "results") in text and (folder / "acceptance.log").is_file()
     assert "verdict: PASS" in captured.out and str(written) in captured.out.replace("\n", "")

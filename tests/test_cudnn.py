@@ -181,14 +181,23 @@ def _conv_layers(model_name: str, size: int):
     return seen
 
 
+# Largest |y - F.conv2d| over largest |F.conv2d| of one layer in strict FP32 (the measure of `tolerance` in
+# conf/config.yaml). Winograd transforms lose digits as the tile grows: WINOGRAD_NONFUSED on alexnet's 5x5
+# layer was 5e-3 on an H100 (cuDNN 9.19), while the whole model's output stays within 1e-3 of torch's.
+LAYER_TOLERANCE = {"winograd_nonfused": 1e-2}
+DEFAULT_LAYER_TOLERANCE = 1e-3
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("model_name", ["vgg16", "resnet50", "alexnet"])
 def test_each_cudnn_algorithm_is_correct_or_not_supported_as_documented(model_name: str):
-    """Per layer at 224: every plan that builds matches F.conv2d (strict FP32); what cuDNN documents holds:
-    DIRECT is not implemented, FFT needs stride 1, fused WINOGRAD is 3x3 stride 1 only and absent on Hopper."""
+    """Per layer at 224: every plan that builds matches F.conv2d (strict FP32) within its layer tolerance;
+    what cuDNN documents holds: DIRECT is not implemented, FFT needs stride 1, fused WINOGRAD is 3x3 stride 1
+    only and absent on Hopper."""
     ran: dict[str, list[ConvGeometry]] = {a: [] for a in cudnn.FWD_ALGOS}
+    errors: list[tuple[float, str, str]] = []  # (relative error, algorithm, layer)
     with backend_flags("fma", False), torch.inference_mode():
-        for conv, shape in _conv_layers(model_name, 224).values():
+        for name, (conv, shape) in _conv_layers(model_name, 224).items():
             g = ConvGeometry.of(conv)
             x = torch.randn(shape, device="cuda")
             expected = F.conv2d(x, conv.weight, conv.bias, g.stride, g.padding, g.dilation, g.groups)
@@ -197,9 +206,12 @@ def test_each_cudnn_algorithm_is_correct_or_not_supported_as_documented(model_na
                     plan = cudnn.CudnnConvPlan.build(algo, conv.weight, conv.bias, g, x, "fma")
                 except (cudnn.CudnnNotSupported, cudnn.WorkspaceOutOfMemory):
                     continue
-                torch.testing.assert_close(plan(x), expected, rtol=1e-3, atol=1e-3 * float(expected.abs().max()))
+                err = float((plan(x) - expected).abs().max() / expected.abs().max())
+                errors.append((err, algo, f"{name} {g.describe()}"))
                 ran[algo].append(g)
             cudnn.release_workspaces()
+    too_far = [e for e in errors if e[0] > LAYER_TOLERANCE.get(e[1], DEFAULT_LAYER_TOLERANCE)]
+    assert not too_far, "\n".join(f"{algo} on {layer}: {err:.2e}" for err, algo, layer in sorted(too_far, reverse=True))
     assert ran["direct"] == []
     assert all(g.stride == (1, 1) for g in ran["fft"])
     assert all(g.kernel == (3, 3) and g.stride == (1, 1) for g in ran["winograd"])

@@ -15,7 +15,7 @@ import torch
 from harness import doctor
 from harness.algorithms import cudnn
 from harness.measure.energy import NvmlGpu, idle_power_w, measure_energy, pci_bus_id
-from harness.measure.layers import LayerProbe
+from harness.measure.layers import HEAD_START_CYCLES, LayerProbe
 from harness.measure.profiler import peak_memory, write_trace
 from harness.measure.timing import SamplingPolicy, time_adaptively
 from harness.models import build_model
@@ -46,6 +46,29 @@ def test_layer_probe_times_every_conv_on_the_gpu(cuda: torch.device):
         for _ in range(3):
             probe.run(lambda: model(torch.randn(1, 3, 64, 64, device=cuda)))
     assert len(probe.records) == 20 and all(len(r.times_ms) == 3 and min(r.times_ms) > 0 for r in probe.records)
+
+
+class _SlowToIssue(torch.nn.Conv2d):
+    """A small conv whose host side takes 3 ms before it issues its kernel: the ctypes path at batch 1, magnified."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        time.sleep(0.003)
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("head_start", [True, False])
+def test_layer_times_are_the_kernels_not_the_hosts_issuing(cuda: torch.device, head_start: bool):
+    model = torch.nn.Sequential(_SlowToIssue(8, 8, 3, padding=1)).to(cuda)
+    x = torch.randn(1, 8, 16, 16, device=cuda)
+    with torch.inference_mode(), LayerProbe(model, cuda, head_start=head_start) as probe:
+        model(x)
+        for _ in range(3):
+            probe.run(lambda: model(x))
+    times = probe.records[0].times_ms
+    if head_start:  # the first spin (about 1 ms) is too short for 3 ms of host work: grown, then covered
+        assert max(times) < 0.5 and probe.uncovered == set() and probe.head.cycles > HEAD_START_CYCLES, times
+    else:  # events around the call: the GPU idled through the host's 3 ms between them
+        assert min(times) >= 2.5, times
 
 
 def test_peak_memory_and_a_trace_with_cuda_activity(cuda: torch.device, tmp_path: Path):

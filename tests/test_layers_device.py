@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from torch import nn
 from harness.errors import ConfigError, DeviceMismatchError
 from harness.measure.device import resolve_device
 from harness.measure.flops import count_work
-from harness.measure.layers import LayerProbe, conv_geometry
+from harness.measure.layers import HEAD_START_GROWTH, HeadStart, LayerProbe, conv_geometry
 from harness.models import build_model
 from tests.helpers import make_spec
 
@@ -115,3 +116,58 @@ def test_device_cuda_without_a_gpu_is_refused(tmp_path: Path, monkeypatch: pytes
     spec = make_spec(tmp_path, "device=cuda")
     with pytest.raises(DeviceMismatchError, match="device=cuda"):
         resolve_device(spec.device, spec.gpu)
+
+
+class _CpuHeadStart(HeadStart):
+    """A head start on the CPU: the spin is a no-op and ``covered`` answers from a script of outcomes."""
+
+    def __init__(self, outcomes: list[bool], max_cycles: int) -> None:
+        super().__init__(cycles=1, max_cycles=max_cycles)
+        self.outcomes = outcomes
+        self.passes_cycles: list[int] = []
+
+    def begin(self):
+        return time.perf_counter_ns()
+
+    def covered(self, start) -> bool:
+        return self.outcomes.pop(0) if self.outcomes else True
+
+
+def _two_convs() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3))
+
+
+def test_a_pass_whose_head_start_ran_out_is_run_again_with_a_longer_one():
+    model, x = _two_convs(), torch.randn(1, 3, 16, 16)
+    head = _CpuHeadStart([True, False, True, True], max_cycles=10**6)  # pass 1: the second layer uncovered
+    calls = []
+
+    def forward():
+        calls.append(head.cycles)
+        return model(x)
+
+    with torch.no_grad(), LayerProbe(model, torch.device("cpu"), head_start=head) as probe:
+        probe.run(forward)
+        probe.run(forward)
+    assert calls == [1, HEAD_START_GROWTH, HEAD_START_GROWTH]  # the first run took two passes, the second one
+    assert [r.name for r in probe.records] == ["0", "2"]  # the retried pass added no records
+    assert all(len(r.times_ms) == 2 for r in probe.records)  # one time per run, from its accepted pass
+    assert probe.uncovered == set()
+
+
+def test_layers_the_longest_head_start_cannot_cover_are_kept_and_named(caplog):
+    model, x = _two_convs(), torch.randn(1, 3, 16, 16)
+    head = _CpuHeadStart([False] * 100, max_cycles=HEAD_START_GROWTH**2)  # never covered: 1, 4, 16 cycles
+    with torch.no_grad(), LayerProbe(model, torch.device("cpu"), head_start=head) as probe:
+        probe.run(lambda: model(x))
+    assert head.cycles == HEAD_START_GROWTH**2 and len(head.outcomes) == 100 - 3 * 2  # three passes of two layers
+    assert all(len(r.times_ms) == 1 for r in probe.records)
+    assert probe.uncovered == {"0", "2"}
+    assert "layer(s) 0, 2 include host time" in caplog.text
+
+
+def test_no_head_start_on_the_cpu_or_when_asked_for_none():
+    model = _two_convs()
+    assert LayerProbe(model, torch.device("cpu")).head is None
+    assert LayerProbe(model, torch.device("cuda", 0), head_start=False).head is None
+    assert isinstance(LayerProbe(model, torch.device("cuda", 0)).head, HeadStart)

@@ -3,10 +3,13 @@
 Hooks are attached only inside ``LayerProbe``'s ``with`` block, so whole-model timing never runs with
 them. A layer is one call of a convolution module in execution order; a module called twice per forward
 gives two layers with the same name.
+
+On a GPU each layer's events time its kernels only, not the host's time to issue them (``HeadStart``).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -14,6 +17,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from torch import nn
+
+log = logging.getLogger(__name__)
+
+HEAD_START_CYCLES = 2_000_000  # about 1 ms at 2 GHz: the first guess of the host's time to issue one layer
+HEAD_START_MAX_CYCLES = 2_000_000_000  # about 1 s: beyond this the host is not the reason
+HEAD_START_GROWTH = 4
 
 
 def is_conv(module: nn.Module) -> bool:
@@ -62,10 +71,49 @@ class LayerRecord:
         }
 
 
-class LayerProbe:
-    """Attach timing hooks to every conv layer of ``model``; ``run`` a forward and collect per-layer times."""
+class HeadStart:
+    """Keeps the GPU busy while the host issues one layer, so that the layer's events time its kernels only.
 
-    def __init__(self, model: nn.Module, device: torch.device) -> None:
+    At batch 1 the host can take longer to issue a layer (Python, hooks, ctypes, cuDNN's own host work) than
+    the GPU takes to run it: events recorded around the call then measure the host, and the per-layer times,
+    the oracle and the plans made from them say more about the CPU than about the algorithm. Before each
+    layer a spin kernel (``torch.cuda._sleep``) holds the stream; the start event, the layer's kernels and
+    the end event queue up behind it and run back to back. Whether the spin outlasted the host's issuing is
+    known exactly, not assumed: the start event must still be pending when the host has recorded the end
+    event (``covered``). Where it was not, the pass is run again with a spin ``HEAD_START_GROWTH`` times longer.
+    """
+
+    def __init__(self, cycles: int = HEAD_START_CYCLES, max_cycles: int = HEAD_START_MAX_CYCLES) -> None:
+        self.cycles = cycles
+        self.max_cycles = max_cycles
+
+    def begin(self) -> Any:
+        """Start the spin, then record (and return) the layer's start event behind it."""
+        torch.cuda._sleep(self.cycles)
+        start = torch.cuda.Event(enable_timing=True)
+        start.record()
+        return start
+
+    def covered(self, start: Any) -> bool:
+        """True while the GPU has not reached ``start``: all the layer's work was queued behind the spin."""
+        return not start.query()
+
+    def grow(self) -> bool:
+        """A longer spin for the next pass; False when it is already at its longest."""
+        if self.cycles >= self.max_cycles:
+            return False
+        self.cycles = min(self.cycles * HEAD_START_GROWTH, self.max_cycles)
+        return True
+
+
+class LayerProbe:
+    """Attach timing hooks to every conv layer of ``model``; ``run`` a forward and collect per-layer times.
+
+    ``head_start`` (GPU): time each layer behind a ``HeadStart`` (default), a given one, or not at all
+    (False: for a forward that is not a measurement, e.g. one that plans and synchronizes).
+    """
+
+    def __init__(self, model: nn.Module, device: torch.device, head_start: HeadStart | bool = True) -> None:
         self.model = model
         self.device = device
         self.names = {m: name for name, m in model.named_modules() if is_conv(m)}
@@ -74,6 +122,12 @@ class LayerProbe:
         self._call = 0  # position of the next conv call within the current forward
         self._pending: list[tuple[Any, Any]] = []
         self._first = True
+        if isinstance(head_start, HeadStart):
+            self.head: HeadStart | None = head_start
+        else:
+            self.head = HeadStart() if head_start and device.type == "cuda" else None
+        self._uncovered: list[int] = []  # calls of this pass whose spin ended before the host had issued them
+        self.uncovered: set[str] = set()  # layers whose times include host time after every retry
 
     def __enter__(self) -> "LayerProbe":
         for module in self.names:
@@ -94,10 +148,12 @@ class LayerProbe:
         return time.perf_counter_ns()
 
     def _pre(self, module: nn.Module, args: tuple[Any, ...]) -> None:
-        self._start = self._now()
+        self._start = self.head.begin() if self.head is not None else self._now()
 
     def _post(self, module: nn.Module, args: tuple[Any, ...], output: torch.Tensor) -> None:
         end = self._now()
+        if self.head is not None and not self.head.covered(self._start):
+            self._uncovered.append(self._call)
         if self._first:
             self.records.append(
                 LayerRecord(len(self.records), self.names[module], module, tuple(args[0].shape), tuple(output.shape))
@@ -106,9 +162,30 @@ class LayerProbe:
         self._call += 1
 
     def run(self, forward: Callable[[], object]) -> None:
-        """One forward pass with timing; synchronizes once at its end."""
+        """One forward pass with timing; synchronizes once at its end.
+
+        With a head start, a pass where some layer's spin ended too soon is run again with a longer spin;
+        where the longest still falls short, its times are kept and the layers named in ``uncovered``.
+        """
+        while True:
+            times = self._pass(forward)
+            if not self._uncovered or self.head is None or not self.head.grow():
+                break
+            log.debug("layer pass: %d layer(s) were issued after the GPU's head start ran out; again with %d cycles",
+                      len(self._uncovered), self.head.cycles)
+        if self._uncovered:
+            names = sorted({self.records[i].name for i in self._uncovered})
+            if not set(names) <= self.uncovered:
+                log.warning("the times of layer(s) %s include host time: the host took longer to issue them than "
+                            "a head start of %d GPU cycles", ", ".join(names), self.head.cycles if self.head else 0)
+            self.uncovered.update(names)
+        for rec, t in zip(self.records, times):
+            rec.times_ms.append(t)
+
+    def _pass(self, forward: Callable[[], object]) -> list[float]:
         self._call = 0
         self._pending = []
+        self._uncovered = []
         forward()
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
@@ -119,6 +196,5 @@ class LayerProbe:
             raise RuntimeError(
                 f"the model made {len(times)} conv calls in this forward, {len(self.records)} in the first"
             )
-        for rec, t in zip(self.records, times):
-            rec.times_ms.append(t)
         self._first = False
+        return times

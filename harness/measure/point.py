@@ -239,7 +239,7 @@ class PointMeasurer:
     # -- before timing ----------------------------------------------------------------------------------
     def _plan(self, forward: Callable[[], torch.Tensor]) -> list[LayerRecord]:
         """One forward that decides what runs each layer at this shape; returns the layers it saw."""
-        with LayerProbe(self.model, self.device) as probe:
+        with LayerProbe(self.model, self.device, head_start=False) as probe:  # planning synchronizes
             if self.swap is None:
                 probe.run(forward)
             else:
