@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.legacy.flags import FLAGS
+from analysis.load import SETTINGS
 
 
 def _x(v: float) -> str:
@@ -109,11 +110,12 @@ def caveats(points: pd.DataFrame, energy_window_s: float, cv: float) -> list[str
     if noisy.any():
         out.append(f"{int(noisy.sum())} of {len(ok)} points have a coefficient of variation above {cv:g}; their "
                    f"intervals are wide and they are more often ties.")
-    for col, what in (("cudnn_benchmark", "cudnn.benchmark"), ("math_type", "math mode")):
+    for option, col in SETTINGS.items():
         if col in ok and ok[col].nunique(dropna=True) > 1:
-            out.append(f"Rows with different {what} settings ({', '.join(map(str, sorted(ok[col].dropna().unique())))}) "
-                       f"are in this tree: the latest row of a point wins whatever its setting; analyse one setting "
-                       f"per tree (README: cudnn_benchmark).")
+            values = sorted(str(v).lower() if isinstance(v, bool) else str(v) for v in ok[col].dropna().unique())
+            out.append(f"Points measured with different {col} ({', '.join(values)}) are in this selection: the "
+                       f"latest row of a point wins whatever its setting; analyse one at a time "
+                       f"(--{option} {values[0]}).")
     if not out:
         out.append("No known caveat: no imported rows, no launch-bound point, no short energy window, no noisy "
                    "point.")

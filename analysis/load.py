@@ -37,28 +37,55 @@ UNUSED = {"points": ("provenance",),
                      "roofline_bound", "measured_at", "provenance", "legacy_flags", "legacy_percentage")}
 
 
+# How a point was measured, beside where (the partitions): option -> points column. A tree may hold several
+# settings of one point (math=fma,tensor_op in one multirun); the latest row of a point wins whatever its
+# setting, so these options pick one setting to analyse.
+SETTINGS = {"math": "math_type", "fallback": "fallback_policy", "graph": "cuda_graph", "benchmark": "cudnn_benchmark"}
+_BOOLEAN_SETTINGS = ("graph", "benchmark")
+
+
 @dataclass(frozen=True)
 class Filters:
-    """Partition values to keep (empty: all). Values are checked against what the tree holds."""
+    """Partition values to keep, and measurement settings to keep (empty: all). Values are checked against
+    what the tree holds."""
 
     stage: tuple[str, ...] = ()
     gpu: tuple[str, ...] = ()
     model: tuple[str, ...] = ()
     algo: tuple[str, ...] = ()
+    math: tuple[str, ...] = ()
+    fallback: tuple[str, ...] = ()
+    graph: tuple[str, ...] = ()
+    benchmark: tuple[str, ...] = ()
 
     def items(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The partition filters given."""
         return [(k, getattr(self, k)) for k in PARTITION_KEYS if getattr(self, k)]
+
+    def settings(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The setting filters given (option, values)."""
+        return [(k, getattr(self, k)) for k in SETTINGS if getattr(self, k)]
+
+    def chosen(self) -> str:
+        """The filters as the command line gave them."""
+        return " ".join(f"--{k} {','.join(v)}" for k, v in [*self.items(), *self.settings()])
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser, where: str = "") -> None:
-        """``--stage --gpu --model --algo``, each repeatable or comma-separated (every analysis command)."""
+        """``--stage --gpu --model --algo`` and ``--math --fallback --graph --benchmark``, each repeatable or
+        comma-separated (every analysis command)."""
         for key in PARTITION_KEYS:
             parser.add_argument(f"--{key}", action="append", default=[], metavar=key.upper(),
                                 help=f"keep only this {key}{where} (repeat, or comma-separate several)")
+        for key, column in SETTINGS.items():
+            kind = "true or false" if key in _BOOLEAN_SETTINGS else "e.g. fma" if key == "math" else "e.g. none"
+            parser.add_argument(f"--{key}", action="append", default=[], metavar=key.upper(),
+                                help=f"keep only points measured with this {column} ({kind}){where}")
 
     @classmethod
     def from_arguments(cls, args: argparse.Namespace) -> "Filters":
-        return cls(**{k: tuple(v for item in getattr(args, k) for v in item.split(",") if v) for k in PARTITION_KEYS})
+        keys = [*PARTITION_KEYS, *SETTINGS]
+        return cls(**{k: tuple(v for item in getattr(args, k) for v in item.split(",") if v) for k in keys})
 
 
 @dataclass(frozen=True)
@@ -143,11 +170,16 @@ def check_filters(roots: list[Path], fragments: list[ds.Fragment], filters: Filt
             raise AnalysisError(f"--{key} {', '.join(missing)}: not in {_names(roots)}; present: {valid}")
 
 
-def _read_table(roots: list[Path], table: str, filters: Filters, report: LoadReport) -> pa.Table | None:
-    """The table's rows under ``roots`` (filtered). Fast path: one multi-threaded scan of the dataset; when
-    it fails (an unreadable file) or finds another schema version, file by file, to name the culprits."""
+def _read_table(roots: list[Path], table: str, filters: Filters, report: LoadReport,
+                runs: list[str] | None = None) -> pa.Table | None:
+    """The table's rows under ``roots`` (filtered; ``runs``: only these run ids). Fast path: one multi-threaded
+    scan of the dataset; when it fails (an unreadable file) or finds another schema version, file by file, to
+    name the culprits."""
     data = _dataset(roots, table)
     expr = _expression(filters)
+    if runs is not None:
+        in_runs = pc.field("run_id").isin(pa.array(runs, pa.string()))
+        expr = in_runs if expr is None else expr & in_runs
     fragments = list(data.get_fragments(filter=expr)) if expr is not None else list(data.get_fragments())
     if table == "points" and not fragments:
         chosen = " ".join(f"--{k} {','.join(v)}" for k, v in filters.items())
@@ -350,7 +382,37 @@ def _read(roots: list[Path], filters: Filters, tables: Sequence[str]) -> tuple[d
     if not all_points:
         raise AnalysisError(f"no points-*.parquet files under {_names(roots)}: is it a results tree of the harness?")
     check_filters(roots, all_points, filters)
-    return separate_models({t: _read_table(roots, t, filters, report) for t in tables}, report), report
+    read: dict[str, pa.Table | None] = {}
+    runs = None
+    for t in tables:
+        read[t] = _read_table(roots, t, filters, report, runs)
+        if t == "points" and filters.settings():
+            read[t] = keep_settings(read[t], filters, roots)
+            runs = pc.unique(read[t].column("run_id")).to_pylist() if read[t] is not None else []
+    return separate_models(read, report), report
+
+
+def _setting_values(column: pa.ChunkedArray) -> list[str]:
+    return sorted({str(v).lower() if isinstance(v, bool) else str(v) for v in column.to_pylist() if v is not None})
+
+
+def keep_settings(points: pa.Table | None, filters: Filters, roots: list[Path]) -> pa.Table | None:
+    """The points rows measured with the settings asked for; a value the rows do not hold is an error that
+    lists the values they do hold."""
+    if points is None:
+        return None
+    mask = None
+    for key, values in filters.settings():
+        column = points.column(SETTINGS[key])
+        present = _setting_values(column)
+        missing = [v for v in values if v.lower() not in present]
+        if missing:
+            raise AnalysisError(f"--{key} {', '.join(missing)}: no point under {_names(roots)} was measured with "
+                                f"{SETTINGS[key]} {', '.join(missing)}; present: {', '.join(present) or '(none)'}")
+        text = pc.utf8_lower(pc.cast(column, pa.string()))
+        m = pc.fill_null(pc.is_in(text, value_set=pa.array([v.lower() for v in values])), False)
+        mask = m if mask is None else pc.and_(mask, m)
+    return points.filter(mask)
 
 
 def separate_models(tables: dict[str, pa.Table | None], report: LoadReport) -> dict[str, pa.Table | None]:
@@ -403,8 +465,8 @@ def load(roots: str | Path | Sequence[str | Path], filters: Filters = Filters())
     if tables["points"] is None:
         raise AnalysisError(f"none of the points files under {_names(roots)} matching the filters could be read")
     if tables["points"].num_rows == 0:
-        chosen = " ".join(f"--{k} {','.join(v)}" for k, v in filters.items())
-        raise AnalysisError(f"no measured points under {_names(roots)} match {chosen or 'the filters'} together")
+        raise AnalysisError(f"no measured points under {_names(roots)} match {filters.chosen() or 'the filters'} "
+                            f"together")
     for name, t in tables.items():
         report.rows_read[name] = t.num_rows if t is not None else 0
     frames = _to_pandas(tables)

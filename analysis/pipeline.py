@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -88,7 +88,7 @@ def _torch_rows(roots: list[Path], filters: Filters, res: Results) -> pd.DataFra
     if not (res.points["algo"].astype(str) == "per_layer").any() or (filters.algo and "torch" not in filters.algo):
         return None
     try:
-        rows, _ = read_points(roots, Filters(filters.stage, filters.gpu, filters.model, ("torch",)))
+        rows, _ = read_points(roots, replace(filters, algo=("torch",)))
     except AnalysisError:
         return None  # no torch rows: the comparison goes without
     return perlayer.torch_settings(rows)

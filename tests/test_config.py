@@ -168,6 +168,7 @@ def test_batch_size_axis_and_config_hash(tmp_path: Path):
         ("device=tpu", "auto, cpu, cuda"),
         ("batch_size=[1,-2]", "batch_size"),
         ("seed=abc", "seed"),
+        ("graph=sometimes", "graph='sometimes' is not valid; valid choices: auto, true, false"),
     ],
 )
 def test_bad_values_name_themselves(tmp_path: Path, override: str, message: str):
@@ -207,3 +208,14 @@ def test_every_configured_model_accepts_every_stage_size():
         for stage in group_choices("stage"):
             sizes = make_spec(Path("unused"), f"stage={stage}").stage.sizes
             check_input_sizes(model, kwargs, sizes)
+
+
+def test_graph_auto_is_decided_by_the_device_that_measures(tmp_path: Path):
+    auto = make_spec(tmp_path)
+    assert auto.graph is None  # the default, undecided on a login node
+    gpu, cpu = auto.resolved_for("cuda"), auto.resolved_for("cpu")
+    assert (gpu.graph, cpu.graph) == (True, False)
+    assert gpu.config_hash() == make_spec(tmp_path, "graph=true").config_hash()  # auto measured as a graph IS a graph
+    assert cpu.config_hash() == make_spec(tmp_path, "graph=false").config_hash()
+    explicit = make_spec(tmp_path, "graph=false")
+    assert explicit.resolved_for("cuda") is explicit  # a choice given is kept

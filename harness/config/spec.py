@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import shlex
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -94,11 +94,16 @@ class RunSpec:
     fallback: str = "none"
     math: str = "tensor_op"  # resolved: fma | tensor_op (``auto`` is resolved by a fixed rule at the border)
     cudnn_benchmark: bool = False  # torch.backends.cudnn.benchmark for the job (the torch baseline's choice)
-    graph: bool = False  # time CUDA-graph replays of the forward (GPU) instead of eager launches
+    graph: bool | None = None  # time CUDA-graph replays of the forward (GPU) instead of eager launches; None:
+    # auto, a graph on a GPU (resolved by ``with_device``, where the device is known: on the node that measures)
     tolerance: dict[str, float] = field(default_factory=dict)
     trace: bool = False
     references: References | None = None  # references=PATH, read and checked at the border
     plan: Plan | None = None  # plan=PATH for algo=per_layer, read and checked at the border
+
+    def resolved_for(self, device_type: str) -> "RunSpec":
+        """The spec as measured on a ``device_type`` ("cuda" or "cpu") device: graph=auto decided."""
+        return replace(self, graph=device_type == "cuda") if self.graph is None else self
 
     def partition(self) -> Partition:
         """The leaf of the results tree this job writes to."""
@@ -248,6 +253,15 @@ def _int(key: str, value: Any) -> int:
 def _bool(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{key}={value!r} is not valid; valid choices: true, false")
+    return value
+
+
+def _auto_bool(key: str, value: Any) -> bool | None:
+    """true, false, or auto (None: decided where the device is known)."""
+    if value == "auto" or value is None:
+        return None
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}={value!r} is not valid; valid choices: auto, true, false")
     return value
 
 
@@ -416,7 +430,7 @@ def run_spec_from_dict(cfg: Mapping[str, Any]) -> RunSpec:
         fallback=_choice("fallback", cfg.get("fallback", "none"), algos.FALLBACKS),
         math=algos.resolve_math(_choice("math", cfg.get("math", "auto"), algos.MATH)),
         cudnn_benchmark=_bool("cudnn_benchmark", cfg.get("cudnn_benchmark", False)),
-        graph=_bool("graph", cfg.get("graph", False)),
+        graph=_auto_bool("graph", cfg.get("graph", "auto")),
         tolerance=tolerance,
         trace=bool(cfg.get("trace", False)),
         references=references_from(cfg.get("references"), gpu.name),

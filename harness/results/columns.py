@@ -52,7 +52,7 @@ POINT_COLUMNS = _IDENTITY | _PROVENANCE | {
     "math_type": "fma (strict FP32) or tensor_op (TF32 for float32); null on the CPU",
     "fallback_policy": "none, torch or guess: what a layer the algorithm cannot run runs instead",
     "cudnn_benchmark": "torch.backends.cudnn.benchmark during the job (GPU); null on the CPU",
-    "cuda_graph": "the timing replayed a CUDA graph of the forward (graph=true and the capture held)",
+    "cuda_graph": "the timing replayed a CUDA graph of the forward (graph=auto on a GPU, or true, and the capture held)",
     "verified": "the output was within tolerance of the torch baseline's on the same input",
     "n": "timed iterations",
     "target_met": "the 95% CI of the median reached the stage's target before a bound stopped timing",

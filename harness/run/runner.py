@@ -82,7 +82,7 @@ def checked_job(spec: RunSpec) -> tuple[DeviceInfo, LoadedModel]:
     if device.device.type == "cpu" and spec.dtype != "float32":
         raise ConfigError(f"dtype={spec.dtype} runs on a GPU only; on the CPU use dtype=float32")
     if device.device.type == "cpu" and spec.graph:
-        raise ConfigError("graph=true captures CUDA graphs, which need a GPU; on the CPU use graph=false")
+        raise ConfigError("graph=true captures CUDA graphs, which need a GPU; on the CPU use graph=auto or graph=false")
     backend = algorithms.resolve_backend(spec.backend, device.device)
     if spec.plan is not None:
         _check_plan(spec, device, backend, model.module)
@@ -131,6 +131,7 @@ def run(
     (with None for a point skipped because it was already measured), e.g. to advance a progress bar.
     """
     device, model = checked_job(spec)
+    spec = spec.resolved_for(device.device.type)  # graph=auto: a CUDA graph on a GPU
     run_id = run_id or new_run_id()
     store = ResultStore(spec.results_dir, spec.partition(), run_id)
     store.open()

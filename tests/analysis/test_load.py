@@ -53,9 +53,9 @@ def _layer(run_id: str, when: datetime, p50: float) -> dict:
             "status": "ok", "p50_ms": p50, "measured_at": when}
 
 
-def _write(folder: Path, run_id: str, when: datetime, p50: float, layers: bool = True) -> None:
+def _write(folder: Path, run_id: str, when: datetime, p50: float, layers: bool = True, **settings) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    pq.write_table(to_table([_point(run_id, when, p50)], POINTS), folder / f"points-{run_id}.parquet")
+    pq.write_table(to_table([_point(run_id, when, p50, **settings)], POINTS), folder / f"points-{run_id}.parquet")
     if layers:
         pq.write_table(to_table([_layer(run_id, when, p50 / 2)], LAYERS), folder / f"layers-{run_id}.parquet")
 
@@ -127,6 +127,40 @@ def test_filters(known_tree):
 def test_filter_value_not_present_lists_the_values(known_tree):
     with pytest.raises(AnalysisError, match=r"--model gamma: not in .*; present: alpha, beta"):
         load(known_tree, Filters(model=("gamma",)))
+
+
+def _two_settings(tmp_path: Path) -> Path:
+    """One point measured with strict FP32 as a CUDA graph, then with tensor-op math eagerly (the latest)."""
+    folder = tmp_path / "r" / "stage=s" / "gpu=local" / "model=m" / "algo=torch"
+    _write(folder, "fma-graph", datetime(2026, 1, 1, tzinfo=timezone.utc), 4.0, math_type="fma", cuda_graph=True,
+           fallback_policy="none", cudnn_benchmark=False)
+    _write(folder, "tf32-eager", datetime(2026, 2, 1, tzinfo=timezone.utc), 2.0, math_type="tensor_op",
+           cuda_graph=False, fallback_policy="none", cudnn_benchmark=False)
+    return tmp_path / "r"
+
+
+@pytest.mark.parametrize(("filters", "run"), [
+    (Filters(), "tf32-eager"),  # no choice: the latest row of the point wins whatever its setting
+    (Filters(math=("fma",)), "fma-graph"),
+    (Filters(graph=("true",)), "fma-graph"),
+    (Filters(graph=("False",), math=("tensor_op",)), "tf32-eager"),
+    (Filters(fallback=("none",), benchmark=("false",), math=("fma",)), "fma-graph"),
+])
+def test_setting_filters_pick_the_rows_of_one_setting_and_their_layers(tmp_path, filters, run):
+    res = load(_two_settings(tmp_path), filters)
+    assert res.points["run_id"].tolist() == [run] and res.layers["run_id"].tolist() == [run]
+    assert res.report.orphan_layers == 0  # the other setting's layers are not mistaken for never-committed ones
+    assert res.report.repeated_points == (0 if filters.settings() else 1)
+
+
+@pytest.mark.parametrize(("filters", "message"), [
+    (Filters(math=("tf32",)), "--math tf32: no point under .* was measured with math_type tf32; present: fma, tensor_op"),
+    (Filters(graph=("yes",)), "--graph yes: .*; present: false, true"),
+    (Filters(math=("fma",), graph=("false",)), "no measured points under .* match --math fma --graph false together"),
+])
+def test_setting_filter_values_not_present_are_errors_that_list_the_values(tmp_path, filters, message):
+    with pytest.raises(AnalysisError, match=message):
+        load(_two_settings(tmp_path), filters)
 
 
 def test_missing_results_dir(tmp_path):
