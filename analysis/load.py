@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from analysis.errors import AnalysisError, SchemaVersionError
+from analysis.keys import mixed_radix
 from harness.results import dataset
 from harness.results.layout import PARTITION_KEYS, POINT_KEY
 from harness.results.read import latest
@@ -224,16 +225,22 @@ def _read_files(table: str, schema: pa.Schema, fragments: list[ds.Fragment], col
 
 def _to_pandas(tables: dict[str, pa.Table | None]) -> dict[str, pd.DataFrame]:
     """DataFrames whose identity columns are categoricals with one sorted category list shared by points and
-    layers: a million layer rows group, sort and merge on small integer codes instead of strings."""
+    layers: a million layer rows group, sort and merge on small integer codes instead of strings.
+
+    Empties ``tables`` as it goes: each column becomes its own block (no consolidation into 2-d blocks, a copy
+    of every number) and its Arrow memory is released once converted, so millions of layer rows are never
+    held twice."""
     encoded = {}
-    for name, t in tables.items():
+    for name in list(tables):
+        t = tables.pop(name)
         if t is None:
             encoded[name] = _empty(name)
             continue
         for c in CATEGORICAL:
             i = t.schema.get_field_index(c)
             t = t.set_column(i, c, pc.dictionary_encode(t.column(c)))
-        encoded[name] = t.to_pandas()
+        encoded[name] = t.to_pandas(split_blocks=True, self_destruct=True)
+        del t
     for c in CATEGORICAL:
         cats = sorted(set().union(*(set(df[c].dropna().unique()) for df in encoded.values())))
         for df in encoded.values():
@@ -261,29 +268,9 @@ def resolve_points(points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
 
 
 def point_codes(frames: Sequence[pd.DataFrame]) -> list[np.ndarray] | None:
-    """One int64 per row of each frame that is equal exactly where the rows' POINT_KEY is: the columns'
-    categorical codes and integers in mixed radix (the categoricals share their categories, see _to_pandas).
-    None where the ranges do not fit in 62 bits or a key is missing (then merge on the columns instead)."""
-    codes = [np.zeros(len(df), np.int64) for df in frames]
-    radix = 1
-    for col in POINT_KEY:
-        values = []
-        for df in frames:
-            s = df[col]
-            if isinstance(s.dtype, pd.CategoricalDtype):
-                values.append(s.cat.codes.to_numpy().astype(np.int64) + 1)  # 0: missing
-            elif s.isna().any():
-                return None
-            else:
-                values.append(s.to_numpy().astype(np.int64, copy=False))
-        low = min((int(v.min()) for v in values if len(v)), default=0)
-        size = max((int(v.max()) for v in values if len(v)), default=0) - low + 1
-        if radix * size >= 2**62:
-            return None
-        for acc, v in zip(codes, values):
-            acc += (v - low) * radix
-        radix *= size
-    return codes
+    """One int64 per row of each frame that is equal exactly where the rows' POINT_KEY is (analysis.keys);
+    None where it does not fit (then merge on the columns instead)."""
+    return mixed_radix(frames, POINT_KEY)
 
 
 def resolve_layers(layers: pd.DataFrame, points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
@@ -467,9 +454,8 @@ def load(roots: str | Path | Sequence[str | Path], filters: Filters = Filters())
     if tables["points"].num_rows == 0:
         raise AnalysisError(f"no measured points under {_names(roots)} match {filters.chosen() or 'the filters'} "
                             f"together")
-    for name, t in tables.items():
-        report.rows_read[name] = t.num_rows if t is not None else 0
-    frames = _to_pandas(tables)
+    report.rows_read = {name: t.num_rows if t is not None else 0 for name, t in tables.items()}
+    frames = _to_pandas(tables)  # empties tables: the Arrow memory goes as the frames fill
     points = resolve_points(frames["points"], report)
     layers = resolve_layers(use_mean_for_missing_median(frames["layers"], report), points, report)
     return Results(points, layers, report)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.keys import row_keys
 from harness.results.uncertainty import (
     bootstrap_geomean,
     interval,
@@ -150,33 +151,47 @@ def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     lay = layers.loc[layers["p50_ms"].notna(), [*cols, "status"]]
     se = log_se(lay).fillna(0.0)
     lo, hi = interval(np.log(lay["p50_ms"].astype(float)), se)
-    lay = lay[[*POINT, "algo", "layer_index", "p50_ms", "status"]].assign(lo=lo, hi=hi, abs_se=lay["p50_ms"] * se)
-    best_layers = lay.merge(top.rename(columns={"best_algo": "algo"})[[*POINT, "algo"]], on=[*POINT, "algo"])
-    cand = lay[lay["status"] == "ok"].sort_values([*POINT, "layer_index", "p50_ms", "algo"])
-    cand = cand.drop_duplicates([*POINT, "layer_index"]).rename(
-        columns={"algo": "oracle_algo", "p50_ms": "cand_ms", "lo": "cand_lo", "hi": "cand_hi",
-                 "abs_se": "cand_abs_se"})[[*POINT, "layer_index", "oracle_algo", "cand_ms", "cand_hi", "cand_abs_se"]]
-    per_layer = best_layers.merge(cand, on=[*POINT, "layer_index"], how="left")
-    faster = per_layer["oracle_algo"].notna() & (per_layer["oracle_algo"].astype(object) != per_layer["algo"].astype(object))
-    per_layer["switched"] = faster & (per_layer["cand_hi"] < per_layer["lo"])
-    per_layer["kept_tied"] = faster & ~per_layer["switched"]
-    per_layer["uncovered"] = per_layer["cand_ms"].isna()
-    per_layer["oracle_ms"] = per_layer["cand_ms"].where(per_layer["switched"], per_layer["p50_ms"])
-    per_layer.loc[per_layer["uncovered"], "oracle_ms"] = np.nan
-    per_layer["oracle_var"] = per_layer["cand_abs_se"].where(per_layer["switched"], per_layer["abs_se"]) ** 2
-    per_layer["chosen"] = per_layer["oracle_algo"].astype(object).where(per_layer["switched"],
-                                                                         per_layer["algo"].astype(object))
-    g = per_layer.groupby(POINT, observed=True)
+    # On millions of layer rows, in numpy: the point (and the point's layer) as one integer, algorithms as
+    # codes in name order (ties go to the first name, as a sort by name would)
+    point_key, layer_point = row_keys([top, lay], POINT)
+    index = lay["layer_index"].to_numpy().astype(np.int64)
+    layer_key = layer_point * (int(index.max(initial=0)) + 1) + index
+    algo_cat = pd.Categorical(lay["algo"])
+    algo, names = algo_cat.codes.astype(np.int64), np.asarray(algo_cat.categories, dtype=object)
+    best_code = pd.Categorical(top["best_algo"], categories=algo_cat.categories).codes.astype(np.int64)
+    p50 = lay["p50_ms"].to_numpy(dtype=float)
+    lo, hi, abs_se = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float), p50 * se.to_numpy(dtype=float)
+    # the best single algorithm's own layers, each with its point's row in top
+    pos = pd.Index(point_key).get_indexer(layer_point)
+    best = np.flatnonzero((pos >= 0) & (algo == best_code[np.maximum(pos, 0)]))
+    # per layer of a point, the fastest row that ran it itself (ties: the first algorithm by name)
+    ran = np.flatnonzero((lay["status"] == "ok").to_numpy())
+    ran = ran[np.lexsort((algo[ran], p50[ran], layer_key[ran]))]
+    ran = ran[np.r_[True, layer_key[ran][1:] != layer_key[ran][:-1]]] if len(ran) else ran
+    j = pd.Index(layer_key[ran]).get_indexer(layer_key[best])
+    cand = ran[np.maximum(j, 0)]
+    uncovered = j < 0
+    faster = ~uncovered & (algo[cand] != algo[best])
+    switched = faster & (hi[cand] < lo[best])
+    oracle_ms = np.where(switched, p50[cand], p50[best])
+    oracle_var = np.where(switched, abs_se[cand], abs_se[best]) ** 2
+    chosen = np.where(switched, algo[cand], algo[best])
+    at, n = pos[best], len(top)
+
+    def total(values: np.ndarray) -> np.ndarray:
+        return np.bincount(at, weights=np.nan_to_num(values.astype(float)), minlength=n)
+
     sums = pd.DataFrame({
-        "layers": g.size(),
-        "best_conv_ms": g["p50_ms"].sum(),
-        "oracle_conv_ms": g["oracle_ms"].sum(min_count=1),
-        "oracle_var": g["oracle_var"].sum(),
-        "uncovered_layers": g["uncovered"].sum(),
-        "layers_switched": g["switched"].sum(),
-        "layers_kept_tied": g["kept_tied"].sum(),
-    }).reset_index()
-    out = top.merge(sums, on=POINT, how="inner")
+        "layers": np.bincount(at, minlength=n),
+        "best_conv_ms": total(p50[best]),
+        "oracle_conv_ms": total(np.where(uncovered, 0.0, oracle_ms)),
+        "oracle_var": total(oracle_var),
+        "uncovered_layers": np.bincount(at, weights=uncovered, minlength=n).astype(np.int64),
+        "layers_switched": np.bincount(at, weights=switched, minlength=n).astype(np.int64),
+        "layers_kept_tied": np.bincount(at, weights=faster & ~switched, minlength=n).astype(np.int64),
+    }, index=top.index)
+    kept = sums["layers"].to_numpy() > 0  # a point whose best algorithm has layer rows (an inner join)
+    out = pd.concat([top, sums], axis=1)[kept].reset_index(drop=True)
     out.loc[out["uncovered_layers"] > 0, "oracle_conv_ms"] = np.nan
     out["remainder_ms"] = (out["best_p50_ms"] - out["best_conv_ms"]).clip(lower=0.0)
     out["projected_ms"] = out["remainder_ms"] + out["oracle_conv_ms"]
@@ -184,12 +199,13 @@ def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     r = ratio_interval(out["best_p50_ms"], out.pop("best_log_se").fillna(0), out["projected_ms"], proj_se)
     out["projected_speedup"], out["projected_low"], out["projected_high"] = r.ratio, r.low, r.high
     out["conv_speedup"] = out["best_conv_ms"] / out["oracle_conv_ms"]
-    chosen = per_layer[~per_layer["uncovered"]]
-    mix = chosen.groupby([*POINT, "chosen"], observed=True).size()
-    mix = mix.reset_index(name="k").sort_values([*POINT, "k", "chosen"], ascending=[True] * len(POINT) + [False, True])
+    covered = ~uncovered
+    mix = pd.DataFrame({"_point": point_key[at[covered]], "chosen": names[chosen[covered]]})
+    mix = mix.groupby(["_point", "chosen"]).size().reset_index(name="k")
+    mix = mix.sort_values(["_point", "k", "chosen"], ascending=[True, False, True])
     mix["part"] = mix["chosen"].astype(str) + ":" + mix["k"].astype(str)
-    labels = mix.groupby(POINT, observed=True)["part"].agg(", ".join).rename("oracle_mix").reset_index()
-    out = out.merge(labels, on=POINT, how="left")
+    labels = mix.groupby("_point")["part"].agg(", ".join).rename("oracle_mix")
+    out["oracle_mix"] = labels.reindex(point_key[kept]).to_numpy()
     return out.sort_values(POINT).reset_index(drop=True)
 
 
