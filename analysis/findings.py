@@ -112,10 +112,10 @@ def caveats(points: pd.DataFrame, energy_window_s: float, cv: float) -> list[str
                    f"intervals are wide and they are more often ties.")
     for option, col in SETTINGS.items():
         if col in ok and ok[col].nunique(dropna=True) > 1:
-            values = sorted(str(v).lower() if isinstance(v, bool) else str(v) for v in ok[col].dropna().unique())
-            out.append(f"Points measured with different {col} ({', '.join(values)}) are in this selection: the "
-                       f"latest row of a point wins whatever its setting; analyse one at a time "
-                       f"(--{option} {values[0]}).")
+            counts = ok[col].dropna().map(lambda v: str(v).lower()).value_counts()
+            out.append(f"Points measured with different {col} ({', '.join(sorted(counts.index))}) are in this "
+                       f"selection: the latest row of a point wins whatever its setting; analyse one at a time "
+                       f"(e.g. --{option} {counts.index[0]}, the setting of most points).")
     if not out:
         out.append("No known caveat: no imported rows, no launch-bound point, no short energy window, no noisy "
                    "point.")

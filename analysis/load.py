@@ -384,8 +384,10 @@ def _setting_values(column: pa.ChunkedArray) -> list[str]:
 
 
 def keep_settings(points: pa.Table | None, filters: Filters, roots: list[Path]) -> pa.Table | None:
-    """The points rows measured with the settings asked for; a value the rows do not hold is an error that
-    lists the values they do hold."""
+    """The points rows measured with the settings asked for, and those a setting does not apply to: a null
+    value (the CPU has no math type or cuDNN benchmark flag, imported rows know few settings) and, for
+    ``--fallback``, algo=torch (which replaces no layer); a value no row holds is an error that lists those
+    the rows do hold."""
     if points is None:
         return None
     mask = None
@@ -397,9 +399,24 @@ def keep_settings(points: pa.Table | None, filters: Filters, roots: list[Path]) 
             raise AnalysisError(f"--{key} {', '.join(missing)}: no point under {_names(roots)} was measured with "
                                 f"{SETTINGS[key]} {', '.join(missing)}; present: {', '.join(present) or '(none)'}")
         text = pc.utf8_lower(pc.cast(column, pa.string()))
-        m = pc.fill_null(pc.is_in(text, value_set=pa.array([v.lower() for v in values])), False)
+        m = pc.or_(pc.is_in(text, value_set=pa.array([v.lower() for v in values])), pc.is_null(text))  # null: n/a
+        if key == "fallback":
+            m = pc.or_(m, pc.equal(pc.cast(points.column("algo"), pa.string()), "torch"))
         mask = m if mask is None else pc.and_(mask, m)
     return points.filter(mask)
+
+
+def layers_of(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
+    """The layers rows of these points rows (same point, same run): where a setting filter kept some points
+    of a run and not others (a graph=auto run whose capture failed at one size), the others' layers go too,
+    rather than being counted as layers of points never committed."""
+    codes = point_codes([points, layers])
+    if codes is None or not isinstance(layers["run_id"].dtype, pd.CategoricalDtype):
+        keys = points[[*POINT_KEY, "run_id"]].drop_duplicates()
+        return layers.merge(keys, on=[*POINT_KEY, "run_id"], how="inner")
+    kept = pd.MultiIndex.from_arrays([codes[0], points["run_id"].cat.codes.to_numpy()])
+    mine = pd.MultiIndex.from_arrays([codes[1], layers["run_id"].cat.codes.to_numpy()]).isin(kept)
+    return layers if mine.all() else layers[mine].reset_index(drop=True)
 
 
 def separate_models(tables: dict[str, pa.Table | None], report: LoadReport) -> dict[str, pa.Table | None]:
@@ -456,6 +473,8 @@ def load(roots: str | Path | Sequence[str | Path], filters: Filters = Filters())
                             f"together")
     report.rows_read = {name: t.num_rows if t is not None else 0 for name, t in tables.items()}
     frames = _to_pandas(tables)  # empties tables: the Arrow memory goes as the frames fill
+    if filters.settings():
+        frames["layers"] = layers_of(frames["points"], frames["layers"])
     points = resolve_points(frames["points"], report)
     layers = resolve_layers(use_mean_for_missing_median(frames["layers"], report), points, report)
     return Results(points, layers, report)

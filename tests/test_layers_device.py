@@ -12,7 +12,7 @@ from torch import nn
 from harness.errors import ConfigError, DeviceMismatchError
 from harness.measure.device import resolve_device
 from harness.measure.flops import count_work
-from harness.measure.layers import HEAD_START_GROWTH, HeadStart, LayerProbe, conv_geometry
+from harness.measure.layers import HEAD_START_GROWTH, HOST_BOUND, HeadStart, LayerProbe, LayerRecord, conv_geometry
 from harness.models import build_model
 from tests.helpers import make_spec
 
@@ -124,9 +124,10 @@ class _CpuHeadStart(HeadStart):
     def __init__(self, outcomes: list[bool], max_cycles: int) -> None:
         super().__init__(cycles=1, max_cycles=max_cycles)
         self.outcomes = outcomes
-        self.passes_cycles: list[int] = []
+        self.begun: list[tuple[int, int]] = []  # (call, cycles) of each spin
 
-    def begin(self):
+    def begin(self, call: int):
+        self.begun.append((call, self.cycles_for(call)))
         return time.perf_counter_ns()
 
     def covered(self, start) -> bool:
@@ -137,33 +138,39 @@ def _two_convs() -> nn.Module:
     return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3))
 
 
-def test_a_pass_whose_head_start_ran_out_is_run_again_with_a_longer_one():
+def test_a_pass_whose_head_start_ran_out_is_run_again_with_a_longer_one_for_that_layer():
     model, x = _two_convs(), torch.randn(1, 3, 16, 16)
     head = _CpuHeadStart([True, False, True, True], max_cycles=10**6)  # pass 1: the second layer uncovered
-    calls = []
-
-    def forward():
-        calls.append(head.cycles)
-        return model(x)
-
-    with torch.no_grad(), LayerProbe(model, torch.device("cpu"), head_start=head) as probe:
-        probe.run(forward)
-        probe.run(forward)
-    assert calls == [1, HEAD_START_GROWTH, HEAD_START_GROWTH]  # the first run took two passes, the second one
-    assert [r.name for r in probe.records] == ["0", "2"]  # the retried pass added no records
-    assert all(len(r.times_ms) == 2 for r in probe.records)  # one time per run, from its accepted pass
-    assert probe.uncovered == set()
-
-
-def test_layers_the_longest_head_start_cannot_cover_are_kept_and_named(caplog):
-    model, x = _two_convs(), torch.randn(1, 3, 16, 16)
-    head = _CpuHeadStart([False] * 100, max_cycles=HEAD_START_GROWTH**2)  # never covered: 1, 4, 16 cycles
     with torch.no_grad(), LayerProbe(model, torch.device("cpu"), head_start=head) as probe:
         probe.run(lambda: model(x))
-    assert head.cycles == HEAD_START_GROWTH**2 and len(head.outcomes) == 100 - 3 * 2  # three passes of two layers
+        probe.run(lambda: model(x))
+    g = HEAD_START_GROWTH
+    assert head.begun == [(0, 1), (1, 1), (0, 1), (1, g), (0, 1), (1, g)]  # only the second layer's spin grew
+    assert [r.name for r in probe.records] == ["0", "2"]  # the retried pass added no records
+    assert all(len(r.times_ms) == 2 for r in probe.records)  # one time per run, from its accepted pass
+    assert probe.uncovered == set() and not any(r.host_bound for r in probe.records)
+
+
+def test_layers_the_longest_head_start_cannot_cover_are_kept_marked_and_named(caplog):
+    model, x = _two_convs(), torch.randn(1, 3, 16, 16)
+    head = _CpuHeadStart([True, False] * 50, max_cycles=HEAD_START_GROWTH**2)  # the second never: 1, 4, 16 cycles
+    with torch.no_grad(), LayerProbe(model, torch.device("cpu"), head_start=head) as probe:
+        probe.run(lambda: model(x))
+    assert [c for call, c in head.begun if call == 1] == [1, HEAD_START_GROWTH, HEAD_START_GROWTH**2]
     assert all(len(r.times_ms) == 1 for r in probe.records)
-    assert probe.uncovered == {"0", "2"}
-    assert "layer(s) 0, 2 include host time" in caplog.text
+    assert probe.uncovered == {"2"} and [r.host_bound for r in probe.records] == [False, True]
+    assert "layer(s) 2 include host time" in caplog.text
+
+
+def test_a_host_bound_layer_says_so_in_its_row(tmp_path):
+    """The mark reaches the layers table: a CPU run whose probe is given a head start that never covers."""
+    from harness.measure import point as point_module
+
+    record = LayerRecord(0, "conv", nn.Conv2d(3, 4, 3), (1, 3, 8, 8), (1, 4, 6, 6), [0.1], host_bound=True)
+    spec = make_spec(tmp_path, "device=cpu", "stage.sizes=[32]")
+    measurer = point_module.PointMeasurer(spec, resolve_device("cpu", spec.gpu))
+    (row,) = measurer._layer_rows([record], [point_module._BASELINE], {})
+    assert row["detail"] == HOST_BOUND and row["status"] == "ok"
 
 
 def test_no_head_start_on_the_cpu_or_when_asked_for_none():

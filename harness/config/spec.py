@@ -95,7 +95,7 @@ class RunSpec:
     math: str = "tensor_op"  # resolved: fma | tensor_op (``auto`` is resolved by a fixed rule at the border)
     cudnn_benchmark: bool = False  # torch.backends.cudnn.benchmark for the job (the torch baseline's choice)
     graph: bool | None = None  # time CUDA-graph replays of the forward (GPU) instead of eager launches; None:
-    # auto, a graph on a GPU (resolved by ``with_device``, where the device is known: on the node that measures)
+    # auto, a graph on a GPU (resolved by ``resolved_for``, where the device is known: on the node that measures)
     tolerance: dict[str, float] = field(default_factory=dict)
     trace: bool = False
     references: References | None = None  # references=PATH, read and checked at the border

@@ -21,9 +21,9 @@ from torch import nn
 log = logging.getLogger(__name__)
 
 HEAD_START_CYCLES = 2_000_000  # about 1 ms at 2 GHz: the first guess of the host's time to issue one layer
-HEAD_START_MAX_CYCLES = 2_000_000_000  # about 1 s: beyond this the host is not the reason
+HEAD_START_MAX_CYCLES = 128_000_000  # about 64 ms: beyond this the host's issuing is not what holds the layer
 HEAD_START_GROWTH = 4
-
+HOST_BOUND = "time includes the host's issuing: no head start covered it (see README, launch-bound points)"
 
 def is_conv(module: nn.Module) -> bool:
     """A 2-d convolution: torch's own or one of our algorithm modules that stands in for it."""
@@ -60,6 +60,7 @@ class LayerRecord:
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
     times_ms: list[float] = field(default_factory=list)
+    host_bound: bool = False  # GPU: the longest head start did not cover the host's issuing of this layer
 
     def summary(self) -> dict[str, Any]:
         x = np.asarray(self.times_ms, dtype=float)
@@ -80,16 +81,21 @@ class HeadStart:
     layer a spin kernel (``torch.cuda._sleep``) holds the stream; the start event, the layer's kernels and
     the end event queue up behind it and run back to back. Whether the spin outlasted the host's issuing is
     known exactly, not assumed: the start event must still be pending when the host has recorded the end
-    event (``covered``). Where it was not, the pass is run again with a spin ``HEAD_START_GROWTH`` times longer.
+    event (``covered``). Where it was not, that layer's spin grows ``HEAD_START_GROWTH`` times (each layer its
+    own, so one slow layer does not slow the others) and the pass is run again.
     """
 
     def __init__(self, cycles: int = HEAD_START_CYCLES, max_cycles: int = HEAD_START_MAX_CYCLES) -> None:
-        self.cycles = cycles
+        self.first = cycles
         self.max_cycles = max_cycles
+        self.cycles: dict[int, int] = {}  # a layer's (call's) spin, where it grew
 
-    def begin(self) -> Any:
-        """Start the spin, then record (and return) the layer's start event behind it."""
-        torch.cuda._sleep(self.cycles)
+    def cycles_for(self, call: int) -> int:
+        return self.cycles.get(call, self.first)
+
+    def begin(self, call: int) -> Any:
+        """Start the spin for the ``call``-th layer of the forward, then record (and return) its start event."""
+        torch.cuda._sleep(self.cycles_for(call))
         start = torch.cuda.Event(enable_timing=True)
         start.record()
         return start
@@ -98,12 +104,15 @@ class HeadStart:
         """True while the GPU has not reached ``start``: all the layer's work was queued behind the spin."""
         return not start.query()
 
-    def grow(self) -> bool:
-        """A longer spin for the next pass; False when it is already at its longest."""
-        if self.cycles >= self.max_cycles:
-            return False
-        self.cycles = min(self.cycles * HEAD_START_GROWTH, self.max_cycles)
-        return True
+    def grow(self, calls: list[int]) -> bool:
+        """Longer spins for these layers; False when each of them is already at its longest."""
+        grown = False
+        for call in calls:
+            now = self.cycles_for(call)
+            if now < self.max_cycles:
+                self.cycles[call] = min(now * HEAD_START_GROWTH, self.max_cycles)
+                grown = True
+        return grown
 
 
 class LayerProbe:
@@ -148,7 +157,7 @@ class LayerProbe:
         return time.perf_counter_ns()
 
     def _pre(self, module: nn.Module, args: tuple[Any, ...]) -> None:
-        self._start = self.head.begin() if self.head is not None else self._now()
+        self._start = self.head.begin(self._call) if self.head is not None else self._now()
 
     def _post(self, module: nn.Module, args: tuple[Any, ...], output: torch.Tensor) -> None:
         end = self._now()
@@ -164,21 +173,24 @@ class LayerProbe:
     def run(self, forward: Callable[[], object]) -> None:
         """One forward pass with timing; synchronizes once at its end.
 
-        With a head start, a pass where some layer's spin ended too soon is run again with a longer spin;
-        where the longest still falls short, its times are kept and the layers named in ``uncovered``.
+        With a head start, a pass where some layer's spin ended too soon is run again with longer spins for
+        those layers; where the longest still falls short, the times are kept, the layers named in
+        ``uncovered`` and their records marked ``host_bound`` (the layers rows say so in ``detail``).
         """
         while True:
             times = self._pass(forward)
-            if not self._uncovered or self.head is None or not self.head.grow():
+            if not self._uncovered or self.head is None or not self.head.grow(self._uncovered):
                 break
-            log.debug("layer pass: %d layer(s) were issued after the GPU's head start ran out; again with %d cycles",
-                      len(self._uncovered), self.head.cycles)
+            log.debug("layer pass: %d layer(s) were issued after the GPU's head start ran out; again with longer "
+                      "ones", len(self._uncovered))
         if self._uncovered:
             names = sorted({self.records[i].name for i in self._uncovered})
             if not set(names) <= self.uncovered:
                 log.warning("the times of layer(s) %s include host time: the host took longer to issue them than "
-                            "a head start of %d GPU cycles", ", ".join(names), self.head.cycles if self.head else 0)
+                            "a head start of %d GPU cycles", ", ".join(names), self.head.max_cycles if self.head else 0)
             self.uncovered.update(names)
+            for i in self._uncovered:
+                self.records[i].host_bound = True
         for rec, t in zip(self.records, times):
             rec.times_ms.append(t)
 

@@ -25,7 +25,7 @@ from harness.measure import rapl, roofline
 from harness.measure.device import DeviceInfo
 from harness.measure.energy import NvmlGpu, idle_power_w, pci_bus_id
 from harness.measure.flops import Work, count_work, count_work_of
-from harness.measure.layers import LayerProbe, LayerRecord, conv_geometry
+from harness.measure.layers import HOST_BOUND, LayerProbe, LayerRecord, conv_geometry
 from harness.measure.profiler import Profile, ProfileSettings, profile
 from harness.measure.timing import SamplingPolicy, Timing, launch_bound
 from harness.model_files import LoadedModel
@@ -133,7 +133,7 @@ class PointMeasurer:
 
     def __init__(self, spec: RunSpec, device: DeviceInfo, model: LoadedModel | None = None) -> None:
         """``model``: the job's model as ``harness.models.load_model`` gave it (loaded here when None)."""
-        self.spec = spec
+        self.spec = spec = spec.resolved_for(device.device.type)  # graph=auto, where runner.run has not
         self.device = device.device
         self.dtype = TORCH_DTYPES[spec.dtype]
         self.backend = algorithms.resolve_backend(spec.backend, self.device) if spec.algo != "torch" else "torch"
@@ -288,7 +288,8 @@ class PointMeasurer:
                     "out_h": rec.out_shape[2], "out_w": rec.out_shape[3],
                     "algo_requested": plan.algo_requested, "algo_used": plan.algo_used,
                     "backend": plan.backend, "status": plan.status, "workspace_bytes": plan.workspace_bytes,
-                    "math_type": plan.math or self.math, "compute_type": plan.compute_type, "detail": plan.detail,
+                    "math_type": plan.math or self.math, "compute_type": plan.compute_type,
+                    "detail": "; ".join(d for d in (plan.detail, HOST_BOUND if rec.host_bound else None) if d) or None,
                     **(rec.summary() if rec.times_ms else {}),
                     "flops": flops, "bytes": nbytes, "arithmetic_intensity": intensity, "roofline_bound": bound,
                 }

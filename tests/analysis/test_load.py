@@ -153,6 +153,35 @@ def test_setting_filters_pick_the_rows_of_one_setting_and_their_layers(tmp_path,
     assert res.report.repeated_points == (0 if filters.settings() else 1)
 
 
+def test_a_setting_filter_keeps_the_layers_of_the_points_it_keeps_not_of_their_whole_run(tmp_path):
+    """One graph=auto run: captured at 32 px, timed eagerly at 64 px (the capture failed there)."""
+    folder = tmp_path / "r" / "stage=s" / "gpu=local" / "model=m" / "algo=torch"
+    folder.mkdir(parents=True)
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    rows = [_point("run1", when, 1.0, input_size=32, cuda_graph=True), _point("run1", when, 2.0, input_size=64, cuda_graph=False)]
+    layers = [_layer("run1", when, 0.5) | {"input_size": size} for size in (32, 64)]
+    pq.write_table(to_table(rows, POINTS), folder / "points-run1.parquet")
+    pq.write_table(to_table(layers, LAYERS), folder / "layers-run1.parquet")
+    for graph, size in (("true", 32), ("false", 64)):
+        res = load(tmp_path / "r", Filters(graph=(graph,)))
+        assert res.points["input_size"].tolist() == [size] and res.layers["input_size"].tolist() == [size]
+        assert res.report.orphan_layers == 0
+
+
+def test_settings_that_do_not_apply_to_a_row_keep_it(tmp_path):
+    """torch replaces no layer (any --fallback keeps it: it is every algorithm's baseline); a null setting
+    (the CPU has no math type, imported rows know few settings) does not apply."""
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for algo, run, extra in (("winograd", "w", {"fallback_policy": "torch", "math_type": "fma"}),
+                             ("torch", "t", {"fallback_policy": "none", "math_type": "fma"}),
+                             ("gemm", "cpu", {"fallback_policy": "torch", "math_type": None})):
+        _write(tmp_path / "r" / "stage=s" / "gpu=local" / "model=m" / f"algo={algo}", run, when, 1.0, algo=algo,
+               **extra)
+    res = load(tmp_path / "r", Filters(fallback=("torch",), math=("fma",)))
+    assert sorted(res.points["algo"].astype(str)) == ["gemm", "torch", "winograd"]
+    assert sorted(load(tmp_path / "r", Filters(fallback=("none",))).points["algo"].astype(str)) == ["torch"]
+
+
 @pytest.mark.parametrize(("filters", "message"), [
     (Filters(math=("tf32",)), "--math tf32: no point under .* was measured with math_type tf32; present: fma, tensor_op"),
     (Filters(graph=("yes",)), "--graph yes: .*; present: false, true"),
