@@ -23,12 +23,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.keys import layer_keys
 from analysis.tables import POINT
 from harness.results.uncertainty import (
+    RATIO_CLASSES,
     bootstrap_geomean,
-    classify_ratio,
     interval,
     log_se,
+    ratio_class,
     ratio_interval,
     tied_with_fastest,
 )
@@ -80,11 +82,17 @@ def competitors(points: pd.DataFrame) -> pd.DataFrame:
     return with_interval(ok).reset_index(drop=True)
 
 
+def _verdict_code(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """A speedup's verdict from its 95% interval, as a code into VERDICTS: the one rule of classify_ratio
+    (tolerance 0) on the inverse ratio, algorithm / reference, with "same" called "tied"."""
+    assert [{"same": "tied"}.get(c, c) for c in RATIO_CLASSES] == list(VERDICTS)  # codes line up
+    return ratio_class(1 / np.asarray(high, dtype=float), 1 / np.asarray(low, dtype=float), 0.0)
+
+
 def _verdict(low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """A speedup's verdict from its 95% interval: the one rule of classify_ratio (tolerance 0) on the
-    inverse ratio, algorithm / reference, with "same" called "tied"."""
-    v = classify_ratio(1 / np.asarray(high, dtype=float), 1 / np.asarray(low, dtype=float), 0.0)
-    return np.where(v == "same", "tied", v)
+    """The verdicts as strings (see _verdict_code)."""
+    code = _verdict_code(low, high)
+    return np.array(VERDICTS, dtype=object)[code.ravel()].reshape(code.shape)
 
 
 def speedups(comp: pd.DataFrame, references: tuple[str, ...] = REFERENCES) -> pd.DataFrame:
@@ -116,9 +124,10 @@ def speedup_summary(sp: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     rows = []
     lr = np.log(sp["speedup"].to_numpy(dtype=float))
     se = sp["ratio_log_se"].to_numpy(dtype=float)
+    verdict = sp["verdict"].to_numpy(dtype=object)
     for i, (k, idx) in enumerate(sp.groupby(key, observed=True, sort=True).indices.items()):
         g, lo, hi = bootstrap_geomean(lr[idx], se[idx], seed=seed + i)
-        counts = pd.Series(sp["verdict"].to_numpy()[idx]).value_counts()
+        counts = pd.Series(verdict[idx]).value_counts()
         rows.append({**dict(zip(key, k)), "points": len(idx), "geomean_speedup": g, "low": lo, "high": hi,
                      "beyond_noise": bool(lo > 1 or hi < 1), **{v: int(counts.get(v, 0)) for v in VERDICTS}})
     return pd.DataFrame(rows, columns=cols)
@@ -157,14 +166,30 @@ def layer_speedups(layers: pd.DataFrame, reference: str = "guess") -> pd.DataFra
     key = [*POINT, "layer_index"]
     cols = [c for c in (*key, "algo", "layer_name", "p50_ms", "std_ms", "n") if c in layers.columns]
     timed = layers.loc[layers["p50_ms"].notna() & (layers["p50_ms"] > 0), cols]
-    timed = timed.assign(log_se=log_se(timed))
-    ref = timed.loc[timed["algo"] == reference, [*key, "p50_ms", "log_se"]]
-    ref = ref.rename(columns={"p50_ms": "ref_p50_ms", "log_se": "ref_log_se"})
-    m = timed[timed["algo"] != reference].merge(ref, on=key)
-    s = ratio_interval(m["ref_p50_ms"], m["ref_log_se"].fillna(0), m["p50_ms"], m["log_se"].fillna(0))
-    out = m.drop(columns=[c for c in ("std_ms", "n", "log_se", "ref_log_se") if c in m])
-    return out.assign(reference=reference, speedup=s.ratio, speedup_low=s.low, speedup_high=s.high,
-                      verdict=_verdict(s.low, s.high))
+    se = log_se(timed).fillna(0).to_numpy(dtype=float)
+    is_ref = (timed["algo"] == reference).to_numpy()
+    (layer,) = layer_keys([timed], POINT)  # the point's layer as one integer: millions of rows join on it
+    refs, others = np.flatnonzero(is_ref), np.flatnonzero(~is_ref)
+    ref_of = pd.Index(layer[refs])
+    if not ref_of.is_unique:  # a layer the reference timed twice: every pairing, as a merge gives
+        ref = timed.iloc[refs][key].assign(ref_p50_ms=timed["p50_ms"].to_numpy()[refs], ref_log_se=se[refs])
+        m = timed.iloc[others].assign(log_se=se[others]).merge(ref, on=key)
+        mine, ref_p50, ref_se = m["log_se"].to_numpy(), m["ref_p50_ms"].to_numpy(), m["ref_log_se"].to_numpy()
+        out = m.drop(columns=[c for c in ("std_ms", "n", "log_se", "ref_log_se") if c in m])
+    else:
+        pos = ref_of.get_indexer(layer[others])
+        keep = others[pos >= 0]
+        pos = refs[pos[pos >= 0]]
+        p50 = timed["p50_ms"].to_numpy(dtype=float)
+        mine, ref_p50, ref_se = se[keep], p50[pos], se[pos]
+        out = timed.iloc[keep].drop(columns=[c for c in ("std_ms", "n") if c in timed]).reset_index(drop=True)
+        out["ref_p50_ms"] = ref_p50
+    s = ratio_interval(ref_p50, ref_se, out["p50_ms"].to_numpy(dtype=float), mine)
+    # a row per layer (millions): the two labels as categoricals, not a string each
+    n = len(out)
+    return out.assign(reference=pd.Categorical.from_codes(np.zeros(n, np.int8), [reference]), speedup=s.ratio,
+                      speedup_low=s.low, speedup_high=s.high,
+                      verdict=pd.Categorical.from_codes(_verdict_code(s.low, s.high), list(VERDICTS)))
 
 
 def layer_summary(ls: pd.DataFrame) -> pd.DataFrame:
@@ -174,6 +199,7 @@ def layer_summary(ls: pd.DataFrame) -> pd.DataFrame:
     if ls.empty:
         return pd.DataFrame(columns=[*key, "layers", *VERDICTS, "faster_share", "geomean_gain_when_faster"])
     counts = ls.groupby([*key, "verdict"], observed=True).size().unstack("verdict", fill_value=0)
+    counts.columns = [str(c) for c in counts.columns]  # categorical or string verdicts alike
     counts = counts.reindex(columns=list(VERDICTS), fill_value=0)
     counts.columns.name = None
     counts["layers"] = counts.sum(axis=1)

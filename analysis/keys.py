@@ -14,8 +14,9 @@ import pandas as pd
 
 
 def mixed_radix(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> list[np.ndarray] | None:
-    """The key of each row of each frame from the columns' categorical codes and integers in mixed radix;
-    None where the ranges do not fit in 62 bits or an integer column has missing values."""
+    """The key of each row of each frame from the columns' categorical codes and integers in mixed radix
+    (renumbered densely whenever the next column would not fit in 62 bits); None where an integer column has
+    missing values or a column is neither categorical nor integer."""
     codes = [np.zeros(len(df), np.int64) for df in frames]
     radix = 1
     for col in columns:
@@ -30,8 +31,13 @@ def mixed_radix(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> list[
                 values.append(s.to_numpy().astype(np.int64, copy=False))
         low = min((int(v.min()) for v in values if len(v)), default=0)
         size = max((int(v.max()) for v in values if len(v)), default=0) - low + 1
-        if radix * size >= 2**62:
-            return None
+        if radix * size >= 2**62:  # renumber the keys so far 0..k-1 (k distinct), then go on
+            dense, uniques = pd.factorize(np.concatenate(codes))
+            bounds = np.cumsum([0, *(len(c) for c in codes)])
+            codes = [dense[a:b].astype(np.int64) for a, b in zip(bounds[:-1], bounds[1:])]
+            radix = max(len(uniques), 1)
+            if radix * size >= 2**62:
+                return None
         for acc, v in zip(codes, values):
             acc += (v - low) * radix
         radix *= size
@@ -43,7 +49,14 @@ def row_keys(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> list[np.
     fast = mixed_radix(frames, columns)
     if fast is not None:
         return fast
-    both = pd.concat([df[list(columns)].astype(object) for df in frames], ignore_index=True)
-    groups = both.groupby(list(columns), dropna=False, sort=False).ngroup().to_numpy().astype(np.int64)
+    both = pd.concat([df[list(columns)] for df in frames], ignore_index=True)
+    groups = both.groupby(list(columns), dropna=False, observed=True, sort=False).ngroup().to_numpy().astype(np.int64)
     bounds = np.cumsum([0, *(len(df) for df in frames)])
     return [groups[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def layer_keys(frames: Sequence[pd.DataFrame], point: Sequence[str]) -> list[np.ndarray]:
+    """One int64 per row for (the point's columns, layer_index): a layer of a point."""
+    points = row_keys(frames, point)
+    top = max((int(df["layer_index"].max()) for df in frames if len(df)), default=0) + 1
+    return [p * top + df["layer_index"].to_numpy().astype(np.int64) for p, df in zip(points, frames)]

@@ -44,6 +44,19 @@ def test_bootstrap_geomean_covers_the_truth_and_excludes_one_only_when_clear():
     assert all(np.isnan(bootstrap_geomean(np.array([]), np.array([]))))
 
 
+def test_bootstrap_draws_the_mean_noise_once_with_the_distribution_of_each_points_own_noise():
+    """One normal per replicate for the mean of the chosen points' noises: the same interval as drawing
+    every chosen point's noise (the definition), here where the noise dominates the spread of sizes."""
+    rng = np.random.default_rng(3)
+    lr, se = np.log(1.1) + rng.normal(0, 0.01, 20), rng.uniform(0.1, 0.3, 20)
+    _, lo, hi = bootstrap_geomean(lr, se, replicates=20000, seed=5)
+    pick = rng.integers(0, lr.size, size=(20000, lr.size))
+    means = (lr[pick] + rng.standard_normal(pick.shape) * se[pick]).mean(axis=1)
+    ref_lo, ref_hi = np.exp(np.quantile(means, [0.025, 0.975]))
+    assert lo == pytest.approx(ref_lo, rel=0.01) and hi == pytest.approx(ref_hi, rel=0.01)
+    assert (hi - lo) == pytest.approx(ref_hi - ref_lo, rel=0.1)
+
+
 def test_ties_are_overlapping_intervals_within_a_group():
     df = pd.DataFrame({"g": [1, 1, 1, 2, 2, 3], "v": [1.0, 1.05, 2.0, 3.0, np.nan, 5.0],
                        "lo": [0.9, 1.0, 1.9, 2.9, np.nan, np.nan], "hi": [1.1, 1.1, 2.1, 3.1, np.nan, np.nan]})

@@ -84,8 +84,10 @@ def bootstrap_geomean(log_ratio: np.ndarray, se: np.ndarray, replicates: int = B
         return np.nan, np.nan, np.nan
     rng = np.random.default_rng(seed)
     pick = rng.integers(0, lr.size, size=(replicates, lr.size))
-    draws = lr[pick] + rng.standard_normal(pick.shape) * s[pick]
-    means = draws.mean(axis=1)
+    # The mean of the chosen ratios' independent normal noises is itself normal, with variance
+    # sum(se^2) / n^2: one draw per replicate has the same distribution as n draws averaged, n times cheaper.
+    noise = np.sqrt((s[pick] ** 2).sum(axis=1)) / lr.size
+    means = lr[pick].mean(axis=1) + rng.standard_normal(replicates) * noise
     lo, hi = np.quantile(means, [0.025, 0.975])
     return float(np.exp(lr.mean())), float(np.exp(lo)), float(np.exp(hi))
 
@@ -107,13 +109,23 @@ def between_run_sd(log_ratio, se) -> float:
     return float(np.sqrt(max(0.0, float(np.mean(lr ** 2 - s ** 2)) / 2)))
 
 
+RATIO_CLASSES = ("faster", "same", "slower")  # classify_ratio's labels, in the order of ratio_class's codes
+
+
+def ratio_class(low, high, tolerance) -> np.ndarray:
+    """classify_ratio as codes into RATIO_CLASSES (0 faster, 1 same, 2 slower): millions of rows without
+    a string each."""
+    lo, hi = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    tol = np.asarray(tolerance, dtype=float)
+    return np.where(lo > 1 + tol, 2, np.where(hi < 1 / (1 + tol), 0, 1)).astype(np.int8)
+
+
 def classify_ratio(low, high, tolerance) -> np.ndarray:
     """Per ratio new/old with its 95% interval [low, high]: "slower" when the whole interval lies above
     1 + tolerance, "faster" when it lies below 1 / (1 + tolerance), else "same" (inside the tolerance or
     inside the noise). An unknown interval (NaN) is "same": nothing is shown beyond noise."""
-    lo, hi = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
-    tol = np.asarray(tolerance, dtype=float)
-    return np.where(lo > 1 + tol, "slower", np.where(hi < 1 / (1 + tol), "faster", "same")).astype(object)
+    code = ratio_class(low, high, tolerance)
+    return np.array(RATIO_CLASSES, dtype=object)[code.ravel()].reshape(code.shape)  # a 0-d array for scalars
 
 
 def tied_with_fastest(value: pd.Series, low: pd.Series, high: pd.Series, groups: list[pd.Series] | pd.Series
