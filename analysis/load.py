@@ -251,7 +251,8 @@ def _to_pandas(tables: dict[str, pa.Table | None]) -> dict[str, pd.DataFrame]:
             continue
         for c in CATEGORICAL:
             i = t.schema.get_field_index(c)
-            t = t.set_column(i, c, pc.dictionary_encode(t.column(c), memory_pool=POOL))
+            if not pa.types.is_dictionary(t.schema.field(c).type):
+                t = t.set_column(i, c, pc.dictionary_encode(t.column(c), memory_pool=POOL))
         encoded[name] = t.to_pandas(split_blocks=True, self_destruct=True, memory_pool=POOL)
         del t
     for c in CATEGORICAL:
