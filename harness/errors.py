@@ -19,3 +19,10 @@ class Cancelled(BaseException):
 
 class StoreError(HarnessError):
     """The results directory cannot be written or read."""
+
+
+def brief(e: BaseException) -> str:
+    """An exception in one line for an error message: ``Type: its first line`` (at most 300 characters; an
+    empty message stays empty, never an IndexError)."""
+    first = next(iter(str(e).splitlines()), "")
+    return f"{type(e).__name__}: {first[:300]}"

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, brief
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,6 @@ def content_hash(path: Path) -> str:
 
 def _refuse(path: Path, what: str) -> ConfigError:
     return ConfigError(f"model.path={path}: {what}; expected {_EXPECTED}")
-
-
-def _brief(e: BaseException) -> str:
-    """An exception as ``Type: its first line`` (at most 300 characters; an empty message stays empty)."""
-    first = next(iter(str(e).splitlines()), "")
-    return f"{type(e).__name__}: {first[:300]}"
 
 
 def file_kind(path: Path) -> str:
@@ -101,7 +95,7 @@ def inspect_file(path: Path, arch: str, kwargs: dict[str, Any]) -> FileInfo:
     except pickle_errors() as e:
         if "Weights only load failed" in str(e):
             return FileInfo("module", digest)  # a pickled object: loaded (weights_only=False) by the job
-        raise _refuse(path, f"cannot be read ({_brief(e)})") from None
+        raise _refuse(path, f"cannot be read ({brief(e)})") from None
     state = _state_dict_of(path, obj)
     from harness.models import check_model_name
 
@@ -209,7 +203,7 @@ def load_file(path: Path, source: str, arch: str, kwargs: dict[str, Any], input_
         try:  # the user's own file: unpickling runs code, which is why only model.path is ever read this way
             model = torch.load(path, map_location="cpu", weights_only=False)
         except Exception as e:  # noqa: BLE001 - truncated, or a class that is not importable here
-            raise _refuse(path, f"cannot be unpickled ({_brief(e)})") from None
+            raise _refuse(path, f"cannot be unpickled ({brief(e)})") from None
         if not isinstance(model, nn.Module):
             raise _refuse(path, f"holds a {type(model).__name__}, not an nn.Module or a state_dict")
         return LoadedModel(model.eval(), source, _channels(label, first_conv_channels(model), input_channels),
@@ -236,7 +230,7 @@ def _load_torchscript(path: Path, input_channels: int | None) -> LoadedModel:
     try:
         model = jit_load("cpu")
     except Exception as e:  # noqa: BLE001
-        raise _refuse(path, f"cannot be loaded as TorchScript ({_brief(e)})") from None
+        raise _refuse(path, f"cannot be loaded as TorchScript ({brief(e)})") from None
     return LoadedModel(model.eval(), "torchscript", _channels(f"model.path={path}", first_conv_channels(model), input_channels),
                        swappable=False, not_swappable_why=TORCHSCRIPT_WHY, meta_factory=lambda: jit_load("meta"))
 
@@ -307,7 +301,7 @@ def _load_export(path: Path, input_channels: int | None) -> LoadedModel:
     try:
         program = torch.export.load(str(path))
     except Exception as e:  # noqa: BLE001
-        raise _refuse(path, f"cannot be loaded as a torch.export program ({_brief(e)})") from None
+        raise _refuse(path, f"cannot be loaded as a torch.export program ({brief(e)})") from None
     inputs = [n for n in program.graph.nodes if n.op == "placeholder" and n.name in program.graph_signature.user_inputs]
     if len(inputs) != 1 or not hasattr(inputs[0].meta.get("val"), "shape"):
         raise _refuse(path, f"a program of {len(inputs)} tensor inputs; the harness feeds one image batch")

@@ -98,3 +98,18 @@ def test_a_task_holds_the_references_by_absolute_path(tmp_path: Path, monkeypatc
     monkeypatch.chdir(tmp_path)
     task = make_task(compose_config("device=cpu", f"results_dir={tmp_path / 'results'}", "references=refs.yaml"))
     assert task.config["references"] == str(tmp_path / "refs.yaml") and task.spec.references.path == str(tmp_path / "refs.yaml")
+
+
+def test_a_read_error_without_a_message_is_still_a_clear_refusal(tmp_path: Path, monkeypatch):
+    """An exception whose message is empty (yaml raises some) used to end in an IndexError, not a refusal."""
+    from harness.references import files
+
+    path = tmp_path / "refs.yaml"
+    path.write_text("points: []\n")
+
+    def fail(text):
+        raise yaml.YAMLError()
+
+    monkeypatch.setattr(files.yaml, "safe_load", fail)
+    with pytest.raises(files.ReferencesError, match=r"refs.yaml cannot be read: YAMLError: $"):
+        files.load(path)

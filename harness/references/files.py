@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 
+from harness.errors import brief
 from harness.references.format import References, ReferencesError, parse
 from harness.results.store import write_text_atomic
 
@@ -26,7 +27,7 @@ def load(path: str | Path) -> References:
     try:
         doc = yaml.safe_load(path.read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise ReferencesError(f"references file {path} cannot be read: {str(e).splitlines()[0]}") from None
+        raise ReferencesError(f"references file {path} cannot be read: {brief(e)}") from None
     return parse(doc, str(path))
 
 
