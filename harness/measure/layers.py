@@ -25,6 +25,7 @@ HEAD_START_MAX_CYCLES = 128_000_000  # about 64 ms: beyond this the host's issui
 HEAD_START_GROWTH = 4
 HOST_BOUND = "time includes the host's issuing: no head start covered it (see README, launch-bound points)"
 
+
 def is_conv(module: nn.Module) -> bool:
     """A 2-d convolution: torch's own or one of our algorithm modules that stands in for it."""
     return isinstance(module, nn.Conv2d) or getattr(module, "is_conv2d_stand_in", False)
