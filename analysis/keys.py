@@ -20,14 +20,13 @@ def mixed_radix(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> list[
     codes = [np.zeros(len(df), np.int64) for df in frames]
     radix = 1
     for col in columns:
-        values = []
-        for df in frames:
-            s = df[col]
-            if isinstance(s.dtype, pd.CategoricalDtype):
-                values.append(s.cat.codes.to_numpy().astype(np.int64) + 1)  # 0: missing
-            elif s.isna().any() or not pd.api.types.is_integer_dtype(s.dtype):
-                return None
-            else:
+        values = _category_codes([df[col] for df in frames])
+        if values is None:
+            values = []
+            for df in frames:
+                s = df[col]
+                if s.isna().any() or not pd.api.types.is_integer_dtype(s.dtype):
+                    return None
                 values.append(s.to_numpy().astype(np.int64, copy=False))
         low = min((int(v.min()) for v in values if len(v)), default=0)
         size = max((int(v.max()) for v in values if len(v)), default=0) - low + 1
@@ -44,6 +43,19 @@ def mixed_radix(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> list[
     return codes
 
 
+def _category_codes(series: list[pd.Series]) -> list[np.ndarray] | None:
+    """Codes (1 + category position; 0: missing) that mean the same value in every frame: the categoricals'
+    own where they share their categories (the load makes them so), else recoded onto the union of their
+    categories; None where a column is not categorical in every frame."""
+    if not all(isinstance(s.dtype, pd.CategoricalDtype) for s in series):
+        return None
+    first = series[0].cat.categories
+    if any(not s.cat.categories.equals(first) for s in series[1:]):
+        union = pd.Index(sorted(set().union(*(set(s.cat.categories) for s in series)), key=str))
+        series = [s.cat.set_categories(union) for s in series]
+    return [s.cat.codes.to_numpy().astype(np.int64) + 1 for s in series]
+
+
 def row_keys(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> list[np.ndarray]:
     """``mixed_radix`` where it fits, else the group number of each row's key over all frames (slower)."""
     fast = mixed_radix(frames, columns)
@@ -57,6 +69,4 @@ def row_keys(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> list[np.
 
 def layer_keys(frames: Sequence[pd.DataFrame], point: Sequence[str]) -> list[np.ndarray]:
     """One int64 per row for (the point's columns, layer_index): a layer of a point."""
-    points = row_keys(frames, point)
-    top = max((int(df["layer_index"].max()) for df in frames if len(df)), default=0) + 1
-    return [p * top + df["layer_index"].to_numpy().astype(np.int64) for p, df in zip(points, frames)]
+    return row_keys(frames, [*point, "layer_index"])

@@ -149,7 +149,7 @@ def _partition_values(path: str, roots: list[Path]) -> dict[str, str]:
 # another: "what ran a layer" (algo_used, else algo) is harness.results.read.algo_that_ran.
 DICTIONARY = {"points": ("run_id", "dtype", "status", "model_source", "model_hash", "math_type"),
               "layers": ("run_id", "dtype", "layer_name", "algo_requested", "algo_used", "status", "math_type",
-                         "compute_type", "model_source", "model_hash")}
+                         "model_hash")}
 
 
 def _dataset(roots: list[Path], table: str) -> ds.Dataset:

@@ -168,7 +168,8 @@ def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     lo, hi, abs_se = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float), p50 * se.to_numpy(dtype=float)
     # the best single algorithm's own layers, each with its point's row in top
     pos = pd.Index(point_key).get_indexer(layer_point)
-    best = np.flatnonzero((pos >= 0) & (algo == best_code[np.maximum(pos, 0)]))
+    placed = np.flatnonzero(pos >= 0)  # layers of a point that has an ok row (none where no point is ok)
+    best = placed[algo[placed] == best_code[pos[placed]]]
     # per layer of a point, the fastest row that ran it itself (ties: the first algorithm by name)
     ran = np.flatnonzero((lay["status"] == "ok").to_numpy())
     ran = ran[np.lexsort((algo[ran], p50[ran], layer_key[ran]))]
@@ -184,7 +185,7 @@ def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     at, n = pos[best], len(top)
 
     def total(values: np.ndarray) -> np.ndarray:
-        return np.bincount(at, weights=np.nan_to_num(values.astype(float)), minlength=n)
+        return np.bincount(at, weights=np.nan_to_num(values.astype(float)), minlength=n).astype(float)
 
     sums = pd.DataFrame({
         "layers": np.bincount(at, minlength=n),

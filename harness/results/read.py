@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any, Iterable, Sequence
+from urllib.parse import unquote
 
 import pandas as pd
 import pyarrow as pa
@@ -43,13 +44,23 @@ def dataset(root: str | Path, table: str = "points", dictionary: Sequence[str] =
         schema = pa.schema([pa.field(f.name, pa.dictionary(pa.int32(), pa.string())) if f.name in encoded else f
                             for f in schema], metadata=schema.metadata)
         fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=list(dictionary)))
-        partitions = [p for p, _ in layout.leaves(Path(root))]
-        partitioning = ds.HivePartitioning(
-            pa.schema([schema.field(k) for k in layout.PARTITION_KEYS]),
-            dictionaries={k: pa.array(sorted({getattr(p, k) for p in partitions}), pa.string())
-                          for k in layout.PARTITION_KEYS})
+        partitioning = ds.HivePartitioning(pa.schema([schema.field(k) for k in layout.PARTITION_KEYS]),
+                                           dictionaries=_partition_values(root, fmt, table))
     return ds.dataset(str(root), format=fmt, partitioning=partitioning, schema=schema,
                       ignore_prefixes=layout.reader_ignore_prefixes(table))
+
+
+def _partition_values(root: str | Path, fmt: ds.ParquetFileFormat, table: str) -> dict[str, pa.Array]:
+    """Every value of each partition key in the paths of the files the dataset will read (whatever their
+    depth), decoded as Arrow decodes hive folder names (URI encoding): the dictionaries of the partition keys."""
+    files = ds.dataset(str(root), format=fmt, partitioning=None, ignore_prefixes=layout.reader_ignore_prefixes(table)).files
+    values: dict[str, set[str]] = {k: set() for k in layout.PARTITION_KEYS}
+    for f in files:
+        for segment in Path(f).relative_to(root).parts[:-1]:
+            key, eq, value = segment.partition("=")
+            if eq and key in values:
+                values[key].add(unquote(value))
+    return {k: pa.array(sorted(v), pa.string()) for k, v in values.items()}
 
 
 def read(root: str | Path, table: str = "points") -> pd.DataFrame:

@@ -182,6 +182,19 @@ def test_settings_that_do_not_apply_to_a_row_keep_it(tmp_path):
     assert sorted(load(tmp_path / "r", Filters(fallback=("none",))).points["algo"].astype(str)) == ["torch"]
 
 
+def test_files_outside_the_four_level_layout_and_encoded_folder_names_still_load(tmp_path):
+    """The partition keys are read dictionary-encoded; the dictionaries come from every file's own folders
+    (a stray partial folder, a URI-encoded model name), as Arrow reads them, not only from complete leaves."""
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    _write(tmp_path / "r" / "stage=s" / "gpu=local" / "model=al%70ha v2" / "algo=torch", "run1", when, 1.0,
+           model="alpha v2")
+    _write(tmp_path / "r" / "stage=old" / "gpu=local", "run2", when, 2.0, stage="old", input_size=64)
+    res = load(tmp_path / "r")
+    assert sorted(res.points["model"].astype(str)) == ["alpha v2", "m"]
+    assert sorted(res.points["stage"].astype(str)) == ["old", "s"]
+    assert load(tmp_path / "r", Filters(stage=("s",))).points["model"].astype(str).tolist() == ["alpha v2"]
+
+
 @pytest.mark.parametrize(("filters", "message"), [
     (Filters(math=("tf32",)), "--math tf32: no point under .* was measured with math_type tf32; present: fma, tensor_op"),
     (Filters(graph=("yes",)), "--graph yes: .*; present: false, true"),

@@ -149,6 +149,32 @@ def test_oracle_with_a_remainder():
     assert row["layers_switched"] == 1 and row["oracle_mix"] in ("a:1, b:1", "b:1, a:1")
 
 
+def _two_algo_point(points_algo_dtype: str = "object"):
+    key = dict(stage="s", gpu="g", model="m", input_size=32, batch_size=1, dtype="float32")
+    points = pd.DataFrame([key | {"algo": "a", "status": "ok", "p50_ms": 10.0},
+                           key | {"algo": "b", "status": "ok", "p50_ms": 12.0}])
+    layers = pd.DataFrame([key | {"algo": a, "layer_index": i, "status": "ok", "p50_ms": t}
+                           for a, i, t in [("a", 0, 2.0), ("a", 1, 6.0), ("b", 0, 1.0), ("b", 1, 9.0)]])
+    return points, layers
+
+
+def test_oracle_without_an_ok_point_is_empty_not_an_error():
+    points, layers = _two_algo_point()
+    points["status"] = "error"
+    out = tables.oracle(points, layers)
+    assert out.empty and {"best_algo", "oracle_conv_ms", "projected_ms"} <= set(out.columns)
+
+
+def test_oracle_joins_by_value_when_points_and_layers_have_their_own_categories():
+    """Frames categorised apart (not by the load): the same names under other codes still meet."""
+    points, layers = _two_algo_point()
+    points["model"] = pd.Categorical(points["model"], categories=["m", "other"])
+    layers["model"] = pd.Categorical(layers["model"], categories=["zzz", "m"])
+    layers["layer_index"] = layers["layer_index"] - 1  # -1 and 0: a negative index is still its own layer
+    row = tables.oracle(points, layers).iloc[0]
+    assert row["oracle_conv_ms"] == pytest.approx(7.0) and row["layers"] == 2 and row["layers_switched"] == 1
+
+
 def test_oracle_switches_a_layer_only_beyond_noise():
     """b is 5% faster on layer 0 but with 20% noise: a tie keeps a's layer; on layer 1 b is 3x faster with
     tight intervals: switched. The projected gain has an interval around it."""
