@@ -45,15 +45,18 @@ def dataset(root: str | Path, table: str = "points", dictionary: Sequence[str] =
                             for f in schema], metadata=schema.metadata)
         fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=list(dictionary)))
         partitioning = ds.HivePartitioning(pa.schema([schema.field(k) for k in layout.PARTITION_KEYS]),
-                                           dictionaries=_partition_values(root, fmt, table))
+                                           dictionaries=_partition_values(root, fmt, schema, table))
     return ds.dataset(str(root), format=fmt, partitioning=partitioning, schema=schema,
                       ignore_prefixes=layout.reader_ignore_prefixes(table))
 
 
-def _partition_values(root: str | Path, fmt: ds.ParquetFileFormat, table: str) -> dict[str, pa.Array]:
+def _partition_values(root: str | Path, fmt: ds.ParquetFileFormat, schema: pa.Schema, table: str) -> dict[str, pa.Array]:
     """Every value of each partition key in the paths of the files the dataset will read (whatever their
-    depth), decoded as Arrow decodes hive folder names (URI encoding): the dictionaries of the partition keys."""
-    files = ds.dataset(str(root), format=fmt, partitioning=None, ignore_prefixes=layout.reader_ignore_prefixes(table)).files
+    depth), decoded as Arrow decodes hive folder names (URI encoding): the dictionaries of the partition keys.
+    Listed with the table's schema, so that no file is opened here (one that is not Parquet is reported by
+    the reader, file by file)."""
+    files = ds.dataset(str(root), format=fmt, partitioning=None, schema=schema,
+                       ignore_prefixes=layout.reader_ignore_prefixes(table)).files
     values: dict[str, set[str]] = {k: set() for k in layout.PARTITION_KEYS}
     for f in files:
         for segment in Path(f).relative_to(root).parts[:-1]:
