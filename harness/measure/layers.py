@@ -137,7 +137,11 @@ class LayerProbe:
         else:
             self.head = HeadStart() if head_start and device.type == "cuda" else None
         self._uncovered: list[int] = []  # calls of this pass whose spin ended before the host had issued them
-        self.uncovered: set[str] = set()  # layers whose times include host time after every retry
+
+    @property
+    def uncovered(self) -> set[str]:
+        """The layers (names) whose times include host time after every retry (records marked host_bound)."""
+        return {r.name for r in self.records if r.host_bound}
 
     def __enter__(self) -> "LayerProbe":
         for module in self.names:
@@ -189,7 +193,6 @@ class LayerProbe:
             if not set(names) <= self.uncovered:
                 log.warning("the times of layer(s) %s include host time: the host took longer to issue them than "
                             "a head start of %d GPU cycles", ", ".join(names), self.head.max_cycles if self.head else 0)
-            self.uncovered.update(names)
             for i in self._uncovered:
                 self.records[i].host_bound = True
         for rec, t in zip(self.records, times):
