@@ -5,7 +5,7 @@ Modules: ``load`` (read, check, resolve repeats), ``tables`` (pure DataFrame ari
 (warnings worth a reader's attention), ``specs`` (GPU datasheet numbers), ``predictor`` (features, splits,
 baseline, gradient boosting), ``plots`` (matplotlib PNGs), ``report`` (Markdown and HTML), ``pipeline`` (all
 of it, writing files), ``uncertainty`` (standard errors from summary statistics, ratio intervals, the
-bootstrap, between-run noise, the slower/faster rule). Comparing and references: ``compare`` (``python -m
+geometric means, between-run noise, the slower/faster rule). Comparing and references: ``compare`` (``python -m
 analysis.compare``: two sides of the same points, verdicts, the noise floor), ``selection`` (which rows form
 a side), ``bless`` (``python -m analysis.bless``: a references file for ``references=PATH`` runs).
 """

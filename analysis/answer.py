@@ -10,7 +10,8 @@ Pure functions from the resolved points/layers to DataFrames (statistics in ``ha
   method on the two medians' standard errors) and a verdict: ``faster``/``slower`` when the interval
   excludes 1, else ``tied``.
 - ``speedup_summary``: per (stage, gpu, model, dtype, algorithm, reference): the geometric-mean speedup over
-  the points measured, with a 95% interval from the two-level parametric bootstrap, and how many points
+  the points measured, with the 95% interval of their measurement noise (uncertainty.geomean_interval;
+  no interval where a point has none), and how many points
   were faster / tied / slower.
 - ``winners``: per point the fastest path and every path tied with it (95% intervals overlap); a point
   whose fastest is tied with others has no sole winner.
@@ -27,9 +28,10 @@ from analysis.keys import layer_keys
 from analysis.tables import POINT
 from harness.results.uncertainty import (
     RATIO_CLASSES,
-    bootstrap_geomean,
+    geomean_interval,
     interval,
     log_se,
+    row_interval,
     ratio_class,
     ratio_interval,
     tied_with_fastest,
@@ -48,14 +50,8 @@ def _flagged(flags: pd.Series, flag: str) -> pd.Series:
 def with_interval(rows: pd.DataFrame) -> pd.DataFrame:
     """``rows`` plus ``log_se`` and the p50's 95% interval ``low_ms``/``high_ms`` (the stored distribution-free
     interval where the row has one, else normal on the log scale from ``log_se``)."""
-    se = log_se(rows)
-    lo, hi = interval(np.log(rows["p50_ms"].astype(float)), se)
-    out = rows.assign(log_se=se, low_ms=lo, high_ms=hi)
-    if {"ci95_low_ms", "ci95_high_ms"} <= set(rows.columns):
-        stored = rows["ci95_low_ms"].notna() & rows["ci95_high_ms"].notna()
-        out.loc[stored, "low_ms"] = rows.loc[stored, "ci95_low_ms"]
-        out.loc[stored, "high_ms"] = rows.loc[stored, "ci95_high_ms"]
-    return out
+    lo, hi = row_interval(rows)
+    return rows.assign(log_se=log_se(rows), low_ms=lo, high_ms=hi)
 
 
 def competitors(points: pd.DataFrame) -> pd.DataFrame:
@@ -114,9 +110,9 @@ def speedups(comp: pd.DataFrame, references: tuple[str, ...] = REFERENCES) -> pd
     return pd.concat(frames, ignore_index=True)[cols]
 
 
-def speedup_summary(sp: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+def speedup_summary(sp: pd.DataFrame) -> pd.DataFrame:
     """Geometric-mean speedup per (stage, gpu, model, dtype, algo, reference) over sizes and batches, with a
-    bootstrap 95% interval, and the verdict counts; ``beyond_noise`` says whether the interval excludes 1."""
+    95% interval (over the points measured), and the verdict counts; ``beyond_noise`` says whether the interval excludes 1."""
     key = ["stage", "gpu", "model", "dtype", "algo", "reference"]
     cols = [*key, "points", "geomean_speedup", "low", "high", "beyond_noise", *VERDICTS]
     if sp.empty:
@@ -126,7 +122,7 @@ def speedup_summary(sp: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     se = sp["ratio_log_se"].to_numpy(dtype=float)
     verdict = sp["verdict"].to_numpy(dtype=object)
     for i, (k, idx) in enumerate(sp.groupby(key, observed=True, sort=True).indices.items()):
-        g, lo, hi = bootstrap_geomean(lr[idx], se[idx], seed=seed + i)
+        g, lo, hi = geomean_interval(lr[idx], se[idx])
         counts = pd.Series(verdict[idx]).value_counts()
         rows.append({**dict(zip(key, k)), "points": len(idx), "geomean_speedup": g, "low": lo, "high": hi,
                      "beyond_noise": bool(lo > 1 or hi < 1), **{v: int(counts.get(v, 0)) for v in VERDICTS}})

@@ -52,7 +52,7 @@ def findings(frames: dict[str, pd.DataFrame], points: pd.DataFrame) -> list[str]
             f"On {gpu}, some algorithm beats cuDNN's heuristic (guess) beyond noise on {beat['model'].nunique()} "
             f"of {models} model(s); the largest gain is {top['algo']} on {top['model']}: "
             f"{_x(top['geomean_speedup'])} {_ci(top['low'], top['high'])} (geometric mean over {top['points']} "
-            f"points, 95% bootstrap interval){tail} (table: The answer; figure: speedup over guess).")
+            f"points, 95% interval){tail} (table: The answer; figure: speedup over guess).")
     if vs_guess.empty:
         out.append("No point has a guess measurement: speedups are over torch only (table: The answer).")
     wins = frames["winners"]

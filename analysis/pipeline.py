@@ -257,9 +257,8 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
         "Speedup = reference p50 / algorithm p50 (> 1: faster than the reference), over cuDNN's heuristic (guess) "
         "and over the framework's own convolution (torch). Per point the interval is the delta method on the two "
         "medians' standard errors, from each row's summary statistics (its stored 95% interval of the median, "
-        "else sqrt(pi/2) std / sqrt(n)); per model the geometric mean over the points measured, with a 95% "
-        "interval from a two-level parametric bootstrap (resample the points, draw each from its own noise; "
-        "1000 replicates). A verdict is 'faster' or 'slower' only when the interval excludes 1, else 'tied'. "
+        "else sqrt(pi/2) std / sqrt(n) widened by t(n-1)); per model the geometric mean over the points "
+        "measured, with the 95% interval of their measurement noise. A verdict is 'faster' or 'slower' only when the interval excludes 1, else 'tied'. "
         "Algorithms known to run the same code are merged (same_path).")
     the_answer.table(frames["summary"], "Per stage x gpu x model x dtype: the largest gain beyond noise over each "
                      "reference, and how often there is a sole winner", csv="summary")
@@ -316,7 +315,7 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
     if len(frames["gpus"]):
         gpus.table(frames["gpus"], "Matched points per pair of GPU types, per model and over all models",
                    csv="gpus")
-        gpus.image(figures.get("gpus"), "p50 ratio between GPU types per model, 95% bootstrap interval")
+        gpus.image(figures.get("gpus"), "p50 ratio between GPU types per model, 95% interval")
     else:
         gpus.text("Fewer than two GPU types measured the same points.")
 
@@ -347,7 +346,7 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
         plans.table(frames["plan_projection"].drop(columns=["error_log_se"]), "Per point (tables/plan_projection.csv)",
                     csv="plan_projection")
         plans.table(frames["plan_bias"], "Is the projection biased? Geometric mean of measured / projected with its "
-                                         "95% bootstrap interval (tables/plan_bias.csv)",
+                                         "95% Student-t interval over the points (tables/plan_bias.csv)",
                     csv="plan_bias")
     else:
         plans.text("No per_layer point in these results.")

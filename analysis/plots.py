@@ -210,7 +210,7 @@ def speedup_heatmap(summary: pd.DataFrame, reference: str, path: Path) -> Path |
         ax.set_title(gpu)
     cbar = fig.colorbar(im, ax=axes[0, :].tolist(), shrink=0.8)
     cbar.set_label(f"log2 speedup over {reference}")
-    fig.suptitle(f"Speedup over {reference} (geometric mean over sizes, 95% bootstrap interval; grey: tied)")
+    fig.suptitle(f"Speedup over {reference} (geometric mean over the sizes measured, 95% interval; grey: tied)")
     return _save(fig, path)
 
 
@@ -421,7 +421,7 @@ def support_matrix(support: pd.DataFrame, path: Path) -> Path | None:
 
 def gpu_comparison(pairs: pd.DataFrame, path: Path) -> Path | None:
     """Per pair of GPU types and model: the geometric-mean p50 ratio (first / second) with its 95%
-    bootstrap interval; 1 = the same, > 1: the first is slower."""
+    interval; 1 = the same, > 1: the first is slower."""
     if pairs.empty or "p50_ratio_low" not in pairs:
         return None
     several_stages = pairs["stage"].nunique() > 1
@@ -444,5 +444,5 @@ def gpu_comparison(pairs: pd.DataFrame, path: Path) -> Path | None:
         ax.set_ylim(len(models) - 0.5, -0.5)
         ax.grid(True, axis="x", which="both", alpha=0.3)
         ax.set_xlabel(f"p50 ratio {pair} (> 1: {pair.split(' / ')[0]} slower)")
-    fig.suptitle("GPU types compared on matched points (geometric mean, 95% bootstrap interval)")
+    fig.suptitle("GPU types compared on matched points (geometric mean, 95% interval)")
     return _save(fig, path)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from analysis.keys import layer_keys, row_keys
 from harness.results.uncertainty import (
-    bootstrap_geomean,
+    geomean_interval,
     interval,
     log_se,
     ratio_interval,
@@ -252,7 +252,7 @@ def _status_order(s: str) -> tuple[int, str]:
 def gpu_pairs(algos: pd.DataFrame) -> pd.DataFrame:
     """Each pair of GPU types compared on the points both measured ok (same stage, model, algorithm, input
     size, batch, dtype): how many, how often the first is slower, and the geometric mean (with its 95%
-    bootstrap interval, harness.results.uncertainty), min and max of its p50 over the second's (> 1: the first is
+    interval over the points matched, harness.results.uncertainty.geomean_interval), min and max of its p50 over the second's (> 1: the first is
     slower); the same ratio for energy where both have it.
     One row per stage x pair x model, and one per stage x pair over every model (model "(all)")."""
     cols = ["stage", "gpu_a", "gpu_b", "model", "matched", "a_slower", "a_slower_share", "geomean_p50_ratio",
@@ -285,8 +285,7 @@ def gpu_pairs(algos: pd.DataFrame) -> pd.DataFrame:
     out["geomean_p50_ratio"] = np.exp(out["mean_log"])
     out["min_p50_ratio"], out["max_p50_ratio"] = np.exp(out["min_log"]), np.exp(out["max_log"])
     out["geomean_energy_ratio"] = np.exp(out["mean_log_energy"])
-    intervals = [bootstrap_geomean(grp["log_ratio"].to_numpy(), grp["ratio_se"].to_numpy(), seed=i)[1:]
-                 for i, (_, grp) in enumerate(g)]
+    intervals = [geomean_interval(grp["log_ratio"].to_numpy(), grp["ratio_se"].to_numpy())[1:] for _, grp in g]
     out["p50_ratio_low"], out["p50_ratio_high"] = zip(*intervals) if intervals else ((), ())
     out["model"] = pd.Categorical(out["model"], sorted(out["model"].unique(), key=lambda s: (s == "(all)", s)))
     return out.sort_values(["stage", "gpu_a", "gpu_b", "model"])[cols].reset_index(drop=True)

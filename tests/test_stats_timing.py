@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from harness.measure import timing
-from harness.measure.stats import ci_relative_halfwidth, median_ci95, summarize
+from harness.measure.stats import ci_relative_halfwidth, lag1_autocorrelation, median_ci95, summarize
 from harness.measure.timing import _CHUNK, SamplingPolicy, time_adaptively
 
 
@@ -27,7 +27,30 @@ def test_summarize_matches_numpy():
     assert s["cv"] == pytest.approx(np.std(x, ddof=1) / 3.0)
     assert s["p95_ms"] == pytest.approx(np.percentile(x, 95))
     assert s["throughput_ips"] == pytest.approx(4 / 0.003)
-    assert s["ci95_low_ms"] <= s["p50_ms"] <= s["ci95_high_ms"]
+    assert s["ci95_low_ms"] is None and s["ci95_high_ms"] is None  # 5 samples: no honest 95% interval
+    s = summarize(x + [6.0, 7.0, 8.0], batch_size=1)
+    assert s["ci95_low_ms"] < s["p50_ms"] < s["ci95_high_ms"]
+
+
+def test_median_ci_is_the_order_statistic_pair_moved_in_by_interpolation():
+    """n = 6: only [x(1), x(6)] covers >= 95% (96.9%); the next pair inwards covers 78.1%. Hettmansperger-
+    Sheather: I = (0.96875 - 0.95) / (0.96875 - 0.78125) = 0.1, lambda = 5 I / (1 + 4 I) = 0.357."""
+    lo, hi = median_ci95(np.arange(1.0, 7.0))
+    lam = 5 * 0.1 / (1 + 4 * 0.1)
+    assert lo == pytest.approx(1 + lam) and hi == pytest.approx(6 - lam)
+    assert all(math.isnan(v) for v in median_ci95(np.arange(1.0, 6.0)))  # n = 5: no 95% interval exists
+
+
+def test_lag1_autocorrelation_tells_dependent_iterations_from_independent_ones():
+    rng = np.random.default_rng(4)
+    e = rng.normal(size=5000)
+    ar = np.empty_like(e)
+    ar[0] = e[0]
+    for i in range(1, e.size):
+        ar[i] = 0.8 * ar[i - 1] + e[i]  # each iteration leans on the one before (clocks ramping)
+    assert lag1_autocorrelation(ar) == pytest.approx(0.8, abs=0.03)
+    assert abs(lag1_autocorrelation(e)) < 0.03
+    assert math.isnan(lag1_autocorrelation([1.0, 2.0])) and math.isnan(lag1_autocorrelation([1.0] * 5))
 
 
 def test_summarize_refuses_no_samples():

@@ -8,10 +8,12 @@ import pytest
 from harness.results.uncertainty import (
     Z95,
     between_run_sd,
-    bootstrap_geomean,
+    geomean_interval,
     classify_ratio,
     log_se,
     ratio_interval,
+    row_interval,
+    spread_interval,
     tied_with_fastest,
 )
 
@@ -20,8 +22,9 @@ def test_log_se_prefers_the_medians_interval_and_falls_back_to_std():
     rows = pd.DataFrame({"p50_ms": [10.0, 10.0, 10.0], "ci95_low_ms": [9.0, None, None],
                          "ci95_high_ms": [11.0, None, None], "std_ms": [1.0, 1.0, None], "n": [100, 100, 100]})
     se = log_se(rows)
-    assert se[0] == pytest.approx((np.log(11) - np.log(9)) / (2 * Z95))
-    assert se[1] == pytest.approx(np.sqrt(np.pi / 2) * 1.0 / 10 / 10)  # sqrt(pi/2) std / sqrt(n) / p50
+    assert se[0] == pytest.approx(np.log(10 / 9) / Z95)  # the larger half around p50 (log scale: the lower)
+    # sqrt(pi/2) std / sqrt(n) / p50, widened by t(99) / 1.96
+    assert se[1] == pytest.approx(np.sqrt(np.pi / 2) * 1.0 / 10 / 10 * 1.9842 / Z95, rel=1e-4)
     assert np.isnan(se[2])
 
 
@@ -33,28 +36,46 @@ def test_ratio_interval_contains_the_ratio_and_widens_with_noise():
     assert loose.high[0] - loose.low[0] > 10 * (tight.high[0] - tight.low[0])
 
 
-def test_bootstrap_geomean_covers_the_truth_and_excludes_one_only_when_clear():
-    rng = np.random.default_rng(1)
-    clear = np.log(1.2) + rng.normal(0, 0.01, 30)
-    g, lo, hi = bootstrap_geomean(clear, np.full(30, 0.01))
-    assert lo < 1.2 < hi and lo > 1.0
-    noisy = np.log(1.02) + rng.normal(0, 0.2, 10)
-    _, lo, hi = bootstrap_geomean(noisy, np.full(10, 0.2))
-    assert lo < 1.0 < hi  # a 2% gain in 20% noise is not a gain
-    assert all(np.isnan(bootstrap_geomean(np.array([]), np.array([]))))
+def test_geomean_interval_is_the_mean_of_the_points_own_noise():
+    g, lo, hi = geomean_interval(np.log([1.1, 1.3]), np.array([0.03, 0.04]))
+    centre, half = np.log([1.1, 1.3]).mean(), Z95 * np.hypot(0.03, 0.04) / 2
+    assert g == pytest.approx(np.exp(centre)) and lo == pytest.approx(np.exp(centre - half))
+    assert hi == pytest.approx(np.exp(centre + half))
+    g, lo, hi = geomean_interval(np.log([1.1, 1.3]), np.array([0.03, np.nan]))  # a point without interval
+    assert g == pytest.approx(np.sqrt(1.1 * 1.3)) and np.isnan(lo) and np.isnan(hi)
+    assert all(np.isnan(geomean_interval(np.array([]), np.array([]))))
 
 
-def test_bootstrap_draws_the_mean_noise_once_with_the_distribution_of_each_points_own_noise():
-    """One normal per replicate for the mean of the chosen points' noises: the same interval as drawing
-    every chosen point's noise (the definition), here where the noise dominates the spread of sizes."""
-    rng = np.random.default_rng(3)
-    lr, se = np.log(1.1) + rng.normal(0, 0.01, 20), rng.uniform(0.1, 0.3, 20)
-    _, lo, hi = bootstrap_geomean(lr, se, replicates=20000, seed=5)
-    pick = rng.integers(0, lr.size, size=(20000, lr.size))
-    means = (lr[pick] + rng.standard_normal(pick.shape) * se[pick]).mean(axis=1)
-    ref_lo, ref_hi = np.exp(np.quantile(means, [0.025, 0.975]))
-    assert lo == pytest.approx(ref_lo, rel=0.01) and hi == pytest.approx(ref_hi, rel=0.01)
-    assert (hi - lo) == pytest.approx(ref_hi - ref_lo, rel=0.1)
+def test_spread_interval_is_students_t_over_the_points():
+    x = np.log([0.9, 1.0, 1.2])
+    g, lo, hi = spread_interval(x)
+    half = 4.302652729749464 * x.std(ddof=1) / np.sqrt(3)
+    assert (lo, hi) == pytest.approx((np.exp(x.mean() - half), np.exp(x.mean() + half)))
+    assert np.isnan(spread_interval(x[:1])[1])
+
+
+def test_t_quantile_matches_the_table():
+    from harness.measure.stats import t_quantile95
+    assert t_quantile95(np.array([3, 5, 7, 19, 29])) == pytest.approx([3.182, 2.571, 2.365, 2.093, 2.045], rel=1.5e-3)
+    assert np.isnan(t_quantile95(2))
+
+
+def test_log_se_says_not_enough_samples_below_six_iterations_and_widens_by_t():
+    rows = pd.DataFrame({"p50_ms": [10.0, 10.0, 10.0], "std_ms": [1.0, 1.0, 1.0], "n": [5, 6, 8],
+                         "ci95_low_ms": [9.0, None, None], "ci95_high_ms": [11.0, None, None]})
+    se = log_se(rows)
+    assert np.isnan(se[0])  # an interval with 5 samples is not trusted even where a file holds one
+    assert se[1] == pytest.approx(np.sqrt(np.pi / 2) * 0.1 / np.sqrt(6) * 2.5706 / Z95, rel=1e-3)
+    assert se[2] == pytest.approx(np.sqrt(np.pi / 2) * 0.1 / np.sqrt(8) * 2.3646 / Z95, rel=1e-3)
+
+
+def test_row_interval_keeps_the_stored_asymmetric_interval():
+    rows = pd.DataFrame({"p50_ms": [10.0, 10.0], "ci95_low_ms": [9.5, None], "ci95_high_ms": [12.0, None],
+                         "std_ms": [1.0, 1.0], "n": [20, 3]})
+    lo, hi = row_interval(rows)
+    assert (lo[0], hi[0]) == (9.5, 12.0)
+    assert np.isnan(lo[1]) and np.isnan(hi[1])  # 3 iterations: no claim
+    assert log_se(rows)[0] == pytest.approx(np.log(12.0 / 10.0) / Z95)  # the larger half
 
 
 def test_ties_are_overlapping_intervals_within_a_group():
@@ -62,6 +83,10 @@ def test_ties_are_overlapping_intervals_within_a_group():
                        "lo": [0.9, 1.0, 1.9, 2.9, np.nan, np.nan], "hi": [1.1, 1.1, 2.1, 3.1, np.nan, np.nan]})
     tied = tied_with_fastest(df["v"], df["lo"], df["hi"], df["g"])
     assert tied.tolist() == [True, True, False, True, False, True]
+    # no interval ("not enough samples"): tied with the fastest; a fastest without one ties its whole group
+    df = pd.DataFrame({"g": [1, 1, 2, 2], "v": [1.0, 5.0, 1.0, 5.0], "lo": [0.9, np.nan, np.nan, 4.9],
+                       "hi": [1.1, np.nan, np.nan, 5.1]})
+    assert tied_with_fastest(df["v"], df["lo"], df["hi"], df["g"]).tolist() == [True, True, True, True]
 
 
 def test_between_run_sd_recovers_the_noise_the_rows_own_errors_do_not_hold():

@@ -59,7 +59,7 @@ def _table(c: pipeline.Comparison) -> Table:
     group, g = c.key.group(), c.groups
     varying = [k for k in group if g[k].nunique() > 1] or ["gpu", "model", "algo"]
     fixed = " ".join(f"{k}={g[k].iloc[0]}" for k in group if k not in varying) if len(g) else ""
-    t = Table(title=f"B/A per {' x '.join(varying)} (the group), geometric mean with 95% bootstrap CI\n{fixed}")
+    t = Table(title=f"B/A per {' x '.join(varying)} (the group), geometric mean with 95% CI\n{fixed}")
     caveats = bool(g["caveats"].astype(bool).any())
     for col in ("group", "points", "B/A", "95% CI", "verdict", "slower", "faster", *(["caveats"] * caveats)):
         t.add_column(col, justify="right" if col in ("points", "B/A", "95% CI", "slower", "faster") else "left")

@@ -19,8 +19,8 @@ METHOD = (
     "samples. A side without either contributes no noise. The noise between runs that no row's CI holds "
     "(estimated from the run-to-run pairs of identical settings, see the noise floor, or --noise-floor) is "
     "added to each side's standard error. Per group: the geometric mean of the points' "
-    "ratios with a 95% interval from a two-level parametric bootstrap (harness.results.uncertainty.bootstrap_geomean: "
-    "points resampled, each ratio drawn from its own noise). Verdict (harness.results.uncertainty.classify_ratio): "
+    "ratios over the points measured with the 95% interval of their noise (harness.results.uncertainty."
+    "geomean_interval; none where a point has no interval). Verdict (harness.results.uncertainty.classify_ratio): "
     "slower when the whole interval lies above 1 + tolerance, faster when below 1 / (1 + tolerance), same "
     "otherwise; broke / fixed when a point stopped / started measuring ok. The comparison fails (exit code 1) "
     "when a point or a group is slower or a point broke."
@@ -63,8 +63,8 @@ def render(c: "Comparison") -> tuple[str, list[Section]]:
     ])
     regress = Section("Regressions").table(_shown(pts[pts["verdict"].isin(["slower", "broke"])], key))
     groups = Section("Per gpu x model x algorithm").text(
-        "ratio = B/A (> 1: B slower); the geometric mean over the group's sizes and batch sizes, 95% bootstrap "
-        "interval.").table(c.groups)
+        "ratio = B/A (> 1: B slower); the geometric mean over the group's sizes and batch sizes, 95% interval "
+        "of their measurement noise.").table(c.groups)
     faster = Section("Faster points").table(_shown(pts[pts["verdict"].isin(["faster", "fixed"])], key))
     unmatched = pts[pts["verdict"].isin(["only_a", "only_b"])]
     listed = unmatched[[*key, "verdict", "status_a", "status_b", "p50_ms_a", "p50_ms_b"]]

@@ -10,8 +10,8 @@
   verdict of harness.results.uncertainty.classify_ratio against the tolerance; points that stopped (or started)
   measuring ok are ``broke`` (``fixed``); unmatched points are ``only_a`` / ``only_b``.
 - Per group (the key without input_size and batch_size: per gpu x model x algo, and stage, dtype, settings):
-  the geometric mean of the ratios with a 95% interval from harness.results.uncertainty.bootstrap_geomean (points
-  resampled, each ratio drawn from its own noise), judged by the same rule.
+  the geometric mean of the ratios with a 95% interval from harness.results.uncertainty.geomean_interval (the
+  points measured, each ratio's own noise), judged by the same rule.
 - Imported rows carry ``legacy_flags``: those that bear on latency (analysis.legacy.flags.LATENCY_FLAGS) go
   beside the verdict as ``caveats`` (e.g. "A: timing_includes_host_copies").
 """
@@ -27,7 +27,7 @@ from analysis.legacy.flags import LATENCY_FLAGS
 from harness.references.format import SETTINGS
 from harness.results.read import latest
 from harness.results.uncertainty import (
-    bootstrap_geomean,
+    geomean_interval,
     classify_ratio,
     log_se,
     ratio_interval,
@@ -143,15 +143,15 @@ def compare_points(a: pd.DataFrame, b: pd.DataFrame, key: Key, tolerance: float,
     return m.sort_values(["_o", *key.columns], kind="stable").drop(columns="_o").reset_index(drop=True)
 
 
-def compare_groups(points: pd.DataFrame, key: Key, tolerance: float, seed: int = 0) -> pd.DataFrame:
+def compare_groups(points: pd.DataFrame, key: Key, tolerance: float) -> pd.DataFrame:
     """One row per group of matched points: how many of each verdict, the geometric mean of B/A over the
-    points both sides measured ok with its bootstrap 95% interval, the verdict on it, the worst point, caveats."""
+    points both sides measured ok with its 95% interval, the verdict on it, the worst point, caveats."""
     group = key.group()
     matched = points[~points["verdict"].isin(["only_a", "only_b"])]
     rows = []
     for values, g in matched.groupby(group, sort=True):
         both = g[g["ratio"].notna()]
-        gm, lo, hi = bootstrap_geomean(np.log(both["ratio"].to_numpy()), both["log_ratio_se"].to_numpy(), seed=seed)
+        gm, lo, hi = geomean_interval(np.log(both["ratio"].to_numpy()), both["log_ratio_se"].to_numpy())
         counts = g["verdict"].value_counts()
         worst = both.loc[both["ratio"].idxmax()] if len(both) else None
         caveats = sorted({c for text in g["caveats"] for c in text.split("; ") if c})

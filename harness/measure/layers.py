@@ -14,9 +14,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import numpy as np
 import torch
 from torch import nn
+
+from harness.measure.stats import layer_summary
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +65,7 @@ class LayerRecord:
     host_bound: bool = False  # GPU: the longest head start did not cover the host's issuing of this layer
 
     def summary(self) -> dict[str, Any]:
-        x = np.asarray(self.times_ms, dtype=float)
-        return {
-            "n": int(x.size),
-            "mean_ms": float(x.mean()) if x.size else None,
-            "p50_ms": float(np.median(x)) if x.size else None,
-            "std_ms": float(x.std(ddof=1)) if x.size > 1 else None,
-        }
+        return layer_summary(self.times_ms)
 
 
 class HeadStart:

@@ -18,6 +18,13 @@ ENERGY_METHODS = {
     "none": "not measured (NVML not usable on the GPU, RAPL not readable on the CPU: python -m harness.doctor says why)",
 }
 
+CI_LOW = ("low end of the median's distribution-free 95% confidence interval (order statistics, Hettmansperger-"
+          "Sheather interpolation); null below 6 iterations, where no honest 95% interval of a median exists "
+          "(rows older than the layers column: see README, Statistics)")
+CI_HIGH = "high end of that interval"
+LAG1 = ("correlation of each timed iteration with the next: the interval assumes independent iterations; "
+        "null below 3 iterations or on rows older than the column")
+
 _IDENTITY = {
     "schema_version": "version of this schema the row was written with",
     "run_id": "the run (one job) that measured the row: <UTC time>-<random>",
@@ -59,8 +66,9 @@ POINT_COLUMNS = _IDENTITY | _PROVENANCE | {
     "mean_ms": "mean whole-model latency", "std_ms": "standard deviation", "cv": "std / mean",
     "min_ms": "fastest iteration", "p50_ms": "median latency", "p95_ms": "95th percentile", "p99_ms": "99th percentile",
     "max_ms": "slowest iteration",
-    "ci95_low_ms": "low end of the median's distribution-free 95% confidence interval",
-    "ci95_high_ms": "high end of that interval",
+    "ci95_low_ms": CI_LOW,
+    "ci95_high_ms": CI_HIGH,
+    "lag1_autocorr": LAG1,
     "throughput_ips": "inputs per second: batch_size / mean latency",
     "host_p50_ms": "GPU: median host wall time of one timed call (issuing the forward)",
     "host_issue_ms": "GPU: shortest host time of one call: the unblocked cost of issuing a forward",
@@ -116,6 +124,7 @@ LAYER_COLUMNS = {k: v for k, v in _IDENTITY.items()} | {
               "algo=find: what cuDNN's Find timed, fastest first (find: <algo> <ms> ms, ...)",
     "n": "timed iterations of the layer pass", "mean_ms": "mean layer latency", "p50_ms": "median layer latency",
     "std_ms": "standard deviation",
+    "ci95_low_ms": CI_LOW, "ci95_high_ms": CI_HIGH, "lag1_autocorr": LAG1,
     "flops": "the layer's FLOPs", "bytes": "bytes the layer must move at least (input, weights, output)",
     "arithmetic_intensity": "flops / bytes", "roofline_bound": "compute or memory",
     "share_of_model": "mean_ms / the sum of the layers' means",

@@ -4,21 +4,25 @@ The tree keeps no raw samples: a point row has its p50, the median's distributio
 interval (``ci95_low_ms``/``ci95_high_ms``), mean, std and n; imported rows and layer rows have mean, std
 and n only. Everything here works on the log scale, where a ratio is a difference:
 
-- ``log_se``: the standard error of log(p50) per row: from the median's CI where the row has one
-  (half its log width / 1.96), otherwise the large-sample standard error of a median,
-  sqrt(pi/2) * std / sqrt(n), relative to the centre. NaN where the row has neither (no uncertainty known).
+- ``log_se``: the standard error of log(p50) per row, defined so that +-1.96 of it is the row's 95%
+  interval: from the median's CI where the row has one (its larger half on the log scale / 1.96: an
+  order-statistic interval, right at any n from 6, see harness.measure.stats.median_ci95, is not symmetric
+  about the median, and its mean half would cover only ~93%), otherwise, for rows that hold
+  only mean, std and n (layer rows written before their CI columns, imported rows), the standard error of
+  a median sqrt(pi/2) * std / sqrt(n) relative to the centre, widened by t(n-1) / 1.96 so that the interval
+  holds at small n. NaN ("not enough samples") below 6 iterations, where no honest 95% interval of a
+  median exists, and where the row has neither: such rows take part in no decision.
 - ``ratio_interval``: a ratio of two independent medians with its 95% interval (delta method).
-- ``bootstrap_geomean``: the geometric mean of ratios over a group of points with a 95% percentile
-  interval from a two-level parametric bootstrap: resample the group's points (sizes, batches) with
-  replacement, and draw each chosen ratio from its own measurement noise (normal on the log scale, from
-  ``log_se``). The interval covers both "which sizes were measured" and "how noisy each one was".
+- ``geomean_interval``: the geometric mean of ratios over the points measured (sizes, batches) with the
+  95% interval of their measurement noise; ``spread_interval``: the same mean with a Student-t interval from
+  the spread between points, for claims about points like these in general (the projection's bias).
 - ``between_run_sd``: the noise between runs that no row's own CI holds (clocks, other load, the node):
   from run-to-run pairs of identical settings, by the method of moments; added to each side's standard
   error, it keeps a comparison of runs from calling that noise a change.
 - ``classify_ratio``: the rule for "slower" / "faster" / "same" of a ratio (new / old) beyond a relative
   tolerance: the whole 95% interval must lie beyond it, so noise is never called a regression.
 - ``tied_with_fastest``: the noise rule for "best": an entry whose 95% interval overlaps the fastest's is
-  tied with it; an entry with no known uncertainty is tied only when its value equals the fastest's.
+  tied with it; an entry with no interval ("not enough samples") is tied with the fastest.
 
 Pure numpy/pandas; nothing reads files.
 """
@@ -30,9 +34,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from harness.measure.stats import MIN_SAMPLES, t_quantile95
+
 Z95 = 1.959963984540054
 MEDIAN_SE_FACTOR = float(np.sqrt(np.pi / 2))  # SE(median) / SE(mean) for large normal samples
-BOOTSTRAP_REPLICATES = 1000
 
 
 def log_se(rows: pd.DataFrame, center: str = "p50_ms") -> pd.Series:
@@ -41,13 +46,34 @@ def log_se(rows: pd.DataFrame, center: str = "p50_ms") -> pd.Series:
     se = pd.Series(np.nan, index=rows.index)
     if {"ci95_low_ms", "ci95_high_ms"} <= set(rows.columns):
         lo, hi = rows["ci95_low_ms"].astype(float), rows["ci95_high_ms"].astype(float)
-        ok = (lo > 0) & (hi >= lo)
-        se = se.where(~ok, (np.log(hi.where(ok)) - np.log(lo.where(ok))) / (2 * Z95))
+        ok = (lo > 0) & (hi >= lo) & (c > 0)
+        # The larger of the interval's two halves around the centre: an order-statistic interval is not
+        # symmetric about the sample median, and the symmetric one built from its mean half covers ~93%.
+        half = np.maximum(np.log(hi.where(ok)) - np.log(c.where(ok)), np.log(c.where(ok)) - np.log(lo.where(ok)))
+        se = se.where(~ok, half / Z95)
     if {"std_ms", "n"} <= set(rows.columns):
         std, n = rows["std_ms"].astype(float), rows["n"].astype(float)
-        from_std = MEDIAN_SE_FACTOR * std / np.sqrt(n.where(n > 0)) / c.where(c > 0)
+        n = n.where(n >= MIN_SAMPLES)
+        widen = t_quantile95(n - 1) / Z95
+        from_std = MEDIAN_SE_FACTOR * std / np.sqrt(n) / c.where(c > 0) * widen
         se = se.fillna(from_std)
+    if "n" in rows.columns:  # an interval written with fewer samples (none are, but a file may say so)
+        se = se.where(~(rows["n"].astype(float) < MIN_SAMPLES))
     return se
+
+
+def row_interval(rows: pd.DataFrame, center: str = "p50_ms") -> tuple[pd.Series, pd.Series]:
+    """Each row's own 95% interval of its median (low, high): the stored order-statistic interval where the
+    row has one, else exp(log centre +- 1.96 ``log_se``); NaN where the row has no honest one."""
+    lo, hi = interval(np.log(rows[center].astype(float)), log_se(rows, center))
+    lo, hi = pd.Series(lo, index=rows.index), pd.Series(hi, index=rows.index)
+    if {"ci95_low_ms", "ci95_high_ms"} <= set(rows.columns):
+        stored = rows["ci95_low_ms"].notna() & rows["ci95_high_ms"].notna()
+        if "n" in rows.columns:
+            stored &= ~(rows["n"].astype(float) < MIN_SAMPLES)
+        lo = lo.where(~stored, rows["ci95_low_ms"].astype(float))
+        hi = hi.where(~stored, rows["ci95_high_ms"].astype(float))
+    return lo, hi
 
 
 def interval(log_value: np.ndarray | pd.Series, se: np.ndarray | pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -74,22 +100,43 @@ def ratio_interval(reference_ms, reference_se, value_ms, value_se) -> Ratio:
     return Ratio(np.exp(lr), lo, hi, se)
 
 
-def bootstrap_geomean(log_ratio: np.ndarray, se: np.ndarray, replicates: int = BOOTSTRAP_REPLICATES,
-                      seed: int = 0) -> tuple[float, float, float]:
-    """Geometric mean of exp(log_ratio) and its 95% percentile interval (see the module docstring). Rows
-    with an unknown se contribute no measurement noise (only the resampling)."""
-    lr = np.asarray(log_ratio, dtype=float)
-    s = np.nan_to_num(np.asarray(se, dtype=float), nan=0.0)
+def geomean_interval(log_ratio: np.ndarray, se: np.ndarray) -> tuple[float, float, float]:
+    """Geometric mean of exp(log_ratio) over the points given, and its 95% interval from their own noise.
+
+    The claim is about the points measured (these sizes and batches): the mean of independent, normal log
+    ratios is normal with variance sum(se**2) / k**2, right at any k, 1 included. A bootstrap over the
+    points (what this replaced) claims more, a population of sizes, and is too narrow at the 2 to 10 sizes
+    the stages measure. NaN interval where any point has no interval ("not enough samples")."""
+    lr, s = np.asarray(log_ratio, dtype=float), np.asarray(se, dtype=float)
     if lr.size == 0:
         return np.nan, np.nan, np.nan
-    rng = np.random.default_rng(seed)
-    pick = rng.integers(0, lr.size, size=(replicates, lr.size))
-    # The mean of the chosen ratios' independent normal noises is itself normal, with variance
-    # sum(se^2) / n^2: one draw per replicate has the same distribution as n draws averaged, n times cheaper.
-    noise = np.sqrt((s[pick] ** 2).sum(axis=1)) / lr.size
-    means = lr[pick].mean(axis=1) + rng.standard_normal(replicates) * noise
-    lo, hi = np.quantile(means, [0.025, 0.975])
-    return float(np.exp(lr.mean())), float(np.exp(lo)), float(np.exp(hi))
+    centre = float(lr.mean())
+    half = Z95 * float(np.sqrt(np.sum(s ** 2))) / lr.size
+    if not np.isfinite(half):
+        return float(np.exp(centre)), np.nan, np.nan
+    return float(np.exp(centre)), float(np.exp(centre - half)), float(np.exp(centre + half))
+
+
+def spread_interval(log_ratio: np.ndarray) -> tuple[float, float, float]:
+    """Geometric mean of exp(log_ratio) and a 95% Student-t interval from the points' own spread (k - 1
+    degrees of freedom): for a claim about points like these (how far a projection is off in general),
+    where the spread between points, not only each one's noise, is the uncertainty. NaN below 2 points."""
+    lr = np.asarray(log_ratio, dtype=float)
+    if lr.size == 0:
+        return np.nan, np.nan, np.nan
+    centre = float(lr.mean())
+    if lr.size < 2:
+        return float(np.exp(centre)), np.nan, np.nan
+    half = _t975(lr.size - 1) * float(lr.std(ddof=1)) / np.sqrt(lr.size)
+    return float(np.exp(centre)), float(np.exp(centre - half)), float(np.exp(centre + half))
+
+
+# Student's t 97.5% quantiles for 1 and 2 degrees of freedom (the series in t_quantile95 starts at 3).
+_T975_SMALL = {1: 12.706204736174698, 2: 4.302652729749464}
+
+
+def _t975(df: int) -> float:
+    return _T975_SMALL.get(df) or float(t_quantile95(df))
 
 
 MIN_PAIRS = 3  # fewer run-to-run pairs say too little about the noise between runs
@@ -131,12 +178,19 @@ def classify_ratio(low, high, tolerance) -> np.ndarray:
 def tied_with_fastest(value: pd.Series, low: pd.Series, high: pd.Series, groups: list[pd.Series] | pd.Series
                       ) -> pd.Series:
     """Per row: True when its interval overlaps the interval of the fastest row of its group (the fastest
-    itself included). Rows without a value are never tied; a missing interval is the value itself."""
+    itself included). Rows without a value are never tied; a row with a value but no interval ("not enough
+    samples") can be told apart from nothing: it is tied with the fastest, and a fastest without an
+    interval is tied with every row of its group."""
     v = value.astype(float)
-    lo = low.astype(float).fillna(v)
-    hi = high.astype(float).fillna(v)
+    known = low.notna() & high.notna()
+    lo = low.astype(float).where(known, -np.inf)
+    hi = high.astype(float).where(known, np.inf)
     keys = groups if isinstance(groups, list) else [groups]
     fastest_v = v.groupby(keys, observed=True, sort=False, dropna=False).transform("min")
     hi_at_fastest = hi.where(v == fastest_v, np.inf)
     best_hi = hi_at_fastest.groupby(keys, observed=True, sort=False, dropna=False).transform("min")
+    # the fastest's own high end: where several rows share the fastest value, the narrowest decides
+    fastest_unknown = (v == fastest_v) & ~known
+    any_unknown_fastest = fastest_unknown.groupby(keys, observed=True, sort=False, dropna=False).transform("any")
+    best_hi = best_hi.where(~any_unknown_fastest, np.inf)
     return v.notna() & (lo <= best_hi)
