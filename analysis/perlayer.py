@@ -13,8 +13,8 @@ measurement. Pure functions from the resolved points/layers DataFrames to DataFr
   ``measured / projected`` with its interval (> 1: the projection was optimistic), the projected and the
   measured gain over the baseline, and the report's oracle projection (tables.oracle) beside it.
 - ``projection_bias``: per (stage, gpu, model, dtype), the geometric mean of measured / projected over the
-  points, with a Student-t interval from their spread (uncertainty.spread_interval): is the projection
-  biased, and which way?
+  points, with the 95% interval of their own noise (uncertainty.geomean_interval): was the projection
+  biased at the points measured, and which way?
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from analysis.answer import _verdict, with_interval
 from analysis.tables import POINT
 from harness.algorithms import ALGORITHMS
 from harness.results.read import latest
-from harness.results.uncertainty import log_se, ratio_interval, spread_interval
+from harness.results.uncertainty import geomean_interval, log_se, ratio_interval
 
 MIXED = ("per_layer", "find")  # a choice per layer, not one algorithm: never "the best single algorithm"
 SINGLE = tuple(a for a in ALGORITHMS if a not in ("guess", "torch", *MIXED))
@@ -156,7 +156,7 @@ def projection(points: pd.DataFrame, layers: pd.DataFrame, oracle: pd.DataFrame 
 
 def projection_bias(proj: pd.DataFrame) -> pd.DataFrame:
     """Per (stage, gpu, model, dtype): geometric mean of measured / projected over the points with its 95%
-    Student-t interval over the points (their spread), and the verdict: ``optimistic`` (the mix runs slower than its layers' sum) or
+    95% interval over the points measured, and the verdict: ``optimistic`` (the mix runs slower than its layers' sum) or
     ``pessimistic`` when the interval excludes 1, else ``within noise``."""
     cols = ["stage", "gpu", "model", "dtype", "points", "geomean_measured_over_projected", "low", "high", "verdict"]
     have = proj[proj["measured_over_projected"].notna()]
@@ -164,7 +164,8 @@ def projection_bias(proj: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     rows = []
     for i, (key, grp) in enumerate(have.groupby(["stage", "gpu", "model", "dtype"], observed=True)):
-        gm, lo, hi = spread_interval(np.log(grp["measured_over_projected"].to_numpy(float)))
+        gm, lo, hi = geomean_interval(np.log(grp["measured_over_projected"].to_numpy(float)),
+                                      grp["error_log_se"].to_numpy(float))
         verdict = "optimistic" if lo > 1 else "pessimistic" if hi < 1 else "within noise"
         rows.append([*key, len(grp), gm, lo, hi, verdict])
     return pd.DataFrame(rows, columns=cols)

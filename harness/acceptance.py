@@ -77,7 +77,7 @@ COMMON = {
     "stage.min_iters": "10",
     "stage.max_iters": "30",
     "stage.max_time_s": "1",
-    "stage.layer_iters": "3",
+    "stage.layer_iters": "8",  # layer intervals need 6 or more (harness.measure.stats.MIN_SAMPLES)
     "stage.energy_window_s": "0",
     "stage.verify_every_point": "true",
     "gpu": "local",

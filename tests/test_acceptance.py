@@ -152,7 +152,7 @@ def test_jobs_become_the_specs_they_describe(tmp_path: Path):
     spec = oom.spec
     assert (spec.model.name, spec.algo, spec.stage.sizes, spec.batch_sizes) == ("vgg16", "torch", (224,), (1, 16384))
     assert (spec.device, spec.dtype, spec.math, spec.fallback, spec.remeasure) == ("cuda", "float32", "fma", "none", True)
-    assert (spec.stage.min_iters, spec.stage.max_iters, spec.stage.max_time_s, spec.stage.layer_iters) == (10, 30, 1.0, 3)
+    assert (spec.stage.min_iters, spec.stage.max_iters, spec.stage.max_time_s, spec.stage.layer_iters) == (10, 30, 1.0, 8)
     assert spec.stage.energy_window_s == 0 and spec.stage.verify_every_point and spec.results_dir == tmp_path / "r"
     assert oom.record.command.startswith("python -m harness ") and "model=vgg16" in oom.record.command
     half = acc.prepare_job(Job("sweep", "alexnet", "winograd", (128, 224), CONFIGS[3]), tmp_path / "r").spec

@@ -13,7 +13,6 @@ from harness.results.uncertainty import (
     log_se,
     ratio_interval,
     row_interval,
-    spread_interval,
     tied_with_fastest,
 )
 
@@ -44,14 +43,6 @@ def test_geomean_interval_is_the_mean_of_the_points_own_noise():
     g, lo, hi = geomean_interval(np.log([1.1, 1.3]), np.array([0.03, np.nan]))  # a point without interval
     assert g == pytest.approx(np.sqrt(1.1 * 1.3)) and np.isnan(lo) and np.isnan(hi)
     assert all(np.isnan(geomean_interval(np.array([]), np.array([]))))
-
-
-def test_spread_interval_is_students_t_over_the_points():
-    x = np.log([0.9, 1.0, 1.2])
-    g, lo, hi = spread_interval(x)
-    half = 4.302652729749464 * x.std(ddof=1) / np.sqrt(3)
-    assert (lo, hi) == pytest.approx((np.exp(x.mean() - half), np.exp(x.mean() + half)))
-    assert np.isnan(spread_interval(x[:1])[1])
 
 
 def test_t_quantile_matches_the_table():

@@ -14,8 +14,7 @@ and n only. Everything here works on the log scale, where a ratio is a differenc
   median exists, and where the row has neither: such rows take part in no decision.
 - ``ratio_interval``: a ratio of two independent medians with its 95% interval (delta method).
 - ``geomean_interval``: the geometric mean of ratios over the points measured (sizes, batches) with the
-  95% interval of their measurement noise; ``spread_interval``: the same mean with a Student-t interval from
-  the spread between points, for claims about points like these in general (the projection's bias).
+  95% interval of their measurement noise.
 - ``between_run_sd``: the noise between runs that no row's own CI holds (clocks, other load, the node):
   from run-to-run pairs of identical settings, by the method of moments; added to each side's standard
   error, it keeps a comparison of runs from calling that noise a change.
@@ -115,28 +114,6 @@ def geomean_interval(log_ratio: np.ndarray, se: np.ndarray) -> tuple[float, floa
     if not np.isfinite(half):
         return float(np.exp(centre)), np.nan, np.nan
     return float(np.exp(centre)), float(np.exp(centre - half)), float(np.exp(centre + half))
-
-
-def spread_interval(log_ratio: np.ndarray) -> tuple[float, float, float]:
-    """Geometric mean of exp(log_ratio) and a 95% Student-t interval from the points' own spread (k - 1
-    degrees of freedom): for a claim about points like these (how far a projection is off in general),
-    where the spread between points, not only each one's noise, is the uncertainty. NaN below 2 points."""
-    lr = np.asarray(log_ratio, dtype=float)
-    if lr.size == 0:
-        return np.nan, np.nan, np.nan
-    centre = float(lr.mean())
-    if lr.size < 2:
-        return float(np.exp(centre)), np.nan, np.nan
-    half = _t975(lr.size - 1) * float(lr.std(ddof=1)) / np.sqrt(lr.size)
-    return float(np.exp(centre)), float(np.exp(centre - half)), float(np.exp(centre + half))
-
-
-# Student's t 97.5% quantiles for 1 and 2 degrees of freedom (the series in t_quantile95 starts at 3).
-_T975_SMALL = {1: 12.706204736174698, 2: 4.302652729749464}
-
-
-def _t975(df: int) -> float:
-    return _T975_SMALL.get(df) or float(t_quantile95(df))
 
 
 MIN_PAIRS = 3  # fewer run-to-run pairs say too little about the noise between runs
