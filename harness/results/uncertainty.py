@@ -4,14 +4,16 @@ The tree keeps no raw samples: a point row has its p50, the median's distributio
 interval (``ci95_low_ms``/``ci95_high_ms``), mean, std and n; imported rows and layer rows have mean, std
 and n only. Everything here works on the log scale, where a ratio is a difference:
 
-- ``log_se``: the standard error of log(p50) per row, defined so that +-1.96 of it is the row's 95%
-  interval: from the median's CI where the row has one (its larger half on the log scale / 1.96: an
-  order-statistic interval, right at any n from 6, see harness.measure.stats.median_ci95, is not symmetric
-  about the median, and its mean half would cover only ~93%), otherwise, for rows that hold
-  only mean, std and n (layer rows written before their CI columns, imported rows), the standard error of
-  a median sqrt(pi/2) * std / sqrt(n) relative to the centre, widened by t(n-1) / 1.96 so that the interval
-  holds at small n. NaN ("not enough samples") below 6 iterations, where no honest 95% interval of a
-  median exists, and where the row has neither: such rows take part in no decision.
+- ``log_se``: the standard error of log(p50) per row, for comparing rows. Where the row has the median's
+  95% interval (an order-statistic one, right at any n from 6: harness.measure.stats.median_ci95), half
+  its log width / 1.96: a ratio of two rows with it covers 94-96% (tests/test_calibration.py; the larger
+  half instead would cover 98% and be a third wider than needed). Rows that hold only mean, std and n
+  (layer rows written before their interval columns, imported rows): the standard error of a median,
+  sqrt(pi/2) * std / sqrt(n) relative to the centre, widened by t(n-1) / 1.96 so that it holds at small n.
+  NaN ("not enough samples") below 6 iterations, where no honest 95% interval of a median exists, and
+  where the row has neither: such rows take part in no decision.
+- ``row_interval``: a row's own 95% interval: the stored one (not symmetric about the median; +-1.96
+  ``log_se`` around it would cover only ~93%), else +-1.96 ``log_se``.
 - ``ratio_interval``: a ratio of two independent medians with its 95% interval (delta method).
 - ``geomean_interval``: the geometric mean of ratios over the points measured (sizes, batches) with the
   95% interval of their measurement noise.
@@ -45,11 +47,8 @@ def log_se(rows: pd.DataFrame, center: str = "p50_ms") -> pd.Series:
     se = pd.Series(np.nan, index=rows.index)
     if {"ci95_low_ms", "ci95_high_ms"} <= set(rows.columns):
         lo, hi = rows["ci95_low_ms"].astype(float), rows["ci95_high_ms"].astype(float)
-        ok = (lo > 0) & (hi >= lo) & (c > 0)
-        # The larger of the interval's two halves around the centre: an order-statistic interval is not
-        # symmetric about the sample median, and the symmetric one built from its mean half covers ~93%.
-        half = np.maximum(np.log(hi.where(ok)) - np.log(c.where(ok)), np.log(c.where(ok)) - np.log(lo.where(ok)))
-        se = se.where(~ok, half / Z95)
+        ok = (lo > 0) & (hi >= lo)
+        se = se.where(~ok, (np.log(hi.where(ok)) - np.log(lo.where(ok))) / (2 * Z95))
     if {"std_ms", "n"} <= set(rows.columns):
         std, n = rows["std_ms"].astype(float), rows["n"].astype(float)
         n = n.where(n >= MIN_SAMPLES)
