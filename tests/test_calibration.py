@@ -26,7 +26,7 @@ import pytest
 
 from harness.measure.layers import LayerRecord
 from harness.measure.stats import summarize
-from harness.results.uncertainty import geomean_interval, log_se, ratio_interval, row_interval
+from harness.results.uncertainty import Z95, geomean_interval, log_se, ratio_interval, row_interval
 
 REPLICATES = 4000
 MIN_COVERAGE = 0.93
@@ -169,3 +169,35 @@ def test_geometric_mean_over_the_sizes_measured_holds(sizes: int):
         _, lows[i], highs[i] = geomean_interval(np.log(r.ratio), r.log_se)
     result = score(lows, highs, float(np.exp(np.log(true_ratios).mean())), oracle=1.0)
     assert result["no_claim"] == 0 and result["coverage"] >= MIN_COVERAGE, result
+
+
+@pytest.mark.parametrize("tau", [0.0, 0.02])
+def test_repeats_pooled_across_processes_hold_where_one_process_does_not(tau: float):
+    """A model on a GPU: 6 points (3 algorithms x 2 sizes), each measured in 3 processes of 20 iterations
+    (cv 1%); each process runs `tau` (sd of log latency) off the point's true median (another allocation,
+    node, clock). The pooled interval covers the true median; one process's own interval does not once the
+    between-process noise exceeds its own (so the test can fail)."""
+    from harness.results.uncertainty import between_process, pooled_se
+
+    rng = np.random.default_rng(15)
+    truth, points, k, n, reps = Truth(0.01), 6, 3, 20, 400
+    pooled, single, widths = [], [], []
+    for _ in range(reps):
+        offset = rng.normal(0.0, tau, (points, k))
+        rows = point_rows((np.exp(offset)[:, :, None] * truth.draw(rng, (points, k, n))).reshape(points * k, n))
+        y, se = np.log(rows["p50_ms"].to_numpy()), log_se(rows).to_numpy()
+        point = np.repeat(np.arange(points), k)
+        between = between_process(y, se, point)
+        centre = y.reshape(points, k).mean(axis=1)
+        rms = np.sqrt((se.reshape(points, k) ** 2).mean(axis=1))
+        half = Z95 * pooled_se(rms, k, between)
+        widths.append(float(np.mean(2 * half)))
+        pooled.append(score(np.exp(centre - half), np.exp(centre + half), 1.0, oracle=1.0)["coverage"])
+        lo, hi = row_interval(rows.iloc[::k])  # the first process of each point alone
+        single.append(score(lo, hi, 1.0, oracle=1.0)["coverage"])
+    assert np.mean(pooled) >= MIN_COVERAGE, np.mean(pooled)
+    processes = np.median(truth.draw(rng, (20000, k, n)), axis=2) * np.exp(rng.normal(0.0, tau, (20000, k)))
+    oracle = float(np.diff(np.quantile(np.log(processes).mean(axis=1), [0.025, 0.975]))[0])
+    assert np.mean(widths) / oracle <= MAX_WIDTH_RATIO, np.mean(widths) / oracle
+    if tau > 0:
+        assert np.mean(single) < 0.6, np.mean(single)  # one process's interval misses most of that noise

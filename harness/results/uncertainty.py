@@ -132,6 +132,59 @@ def between_run_sd(log_ratio, se) -> float:
     return float(np.sqrt(max(0.0, float(np.mean(lr ** 2 - s ** 2)) / 2)))
 
 
+@dataclass(frozen=True)
+class BetweenProcess:
+    """The variance of log latency between processes (``tau2``) beyond each process's own, from repeats of
+    points (the same point measured in separate processes), with its degrees of freedom; and the share of
+    a process's total variance it makes (the rest is the within-process noise of its median)."""
+
+    tau2: float
+    df: int  # sum over points of (repeats - 1): 0 means nothing was estimated
+    within2: float  # mean squared standard error of one process's log median
+
+    @property
+    def share(self) -> float:
+        total = self.tau2 + self.within2
+        return self.tau2 / total if total > 0 else np.nan
+
+
+def between_process(log_p50, se, point) -> BetweenProcess:
+    """Method of moments over the points of a group (a model on a GPU type, say): with k_j processes of
+    point j, the sample variance of their log medians has expectation tau2 + mean_i(se_ij**2), so tau2 is
+    the df-weighted mean of (s_j**2 - mean_i se_ij**2), floored at 0. Points with one process, or a process
+    without a standard error, add nothing."""
+    frame = pd.DataFrame({"y": np.asarray(log_p50, dtype=float), "se2": np.asarray(se, dtype=float) ** 2,
+                          "point": np.asarray(point)})
+    frame = frame[np.isfinite(frame["y"]) & np.isfinite(frame["se2"])]
+    g = frame.groupby("point", sort=False)
+    k = g["y"].transform("size")
+    multi = frame[k >= 2]
+    if multi.empty:
+        return BetweenProcess(np.nan, 0, float(frame["se2"].mean()) if len(frame) else np.nan)
+    g = multi.groupby("point", sort=False)
+    df_j = g["y"].size() - 1
+    excess = g["y"].var(ddof=1) - g["se2"].mean()
+    tau2 = max(0.0, float((excess * df_j).sum() / df_j.sum()))
+    return BetweenProcess(tau2, int(df_j.sum()), float(multi["se2"].mean()))
+
+
+def pooled_se(se, processes, between: BetweenProcess) -> np.ndarray:
+    """Standard error of a point's mean log median over ``processes`` separate processes (each with
+    standard error ``se``, their mean square if several): sqrt((tau2 + se**2) / k), widened by
+    t(df) / 1.96 for the estimated tau2. Where tau2 is unknown (no repeats anywhere in the group), the
+    process's own standard error, with nothing added: the caller says so."""
+    s2 = np.asarray(se, dtype=float) ** 2
+    k = np.asarray(processes, dtype=float)
+    if not np.isfinite(between.tau2) or between.df == 0:
+        return np.sqrt(s2 / k)
+    widen = (_T975_SMALL.get(between.df) or float(t_quantile95(between.df))) / Z95
+    return np.sqrt((between.tau2 + s2) / k) * widen
+
+
+# Student's t 97.5% quantiles for 1 and 2 degrees of freedom (the series in t_quantile95 starts at 3).
+_T975_SMALL = {1: 12.706204736174698, 2: 4.302652729749464}
+
+
 RATIO_CLASSES = ("faster", "same", "slower")  # classify_ratio's labels, in the order of ratio_class's codes
 
 
