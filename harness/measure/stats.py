@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Sequence
 
@@ -25,11 +26,18 @@ def t_quantile95(df: np.ndarray | float) -> np.ndarray:
     return np.where(v >= 3, t, np.nan)
 
 
-def _binomial_half_cdf(n: int) -> np.ndarray:
-    """P(B <= j) for B ~ Binomial(n, 1/2), j = 0..n (through log-gamma: exact enough for any n we time)."""
-    j = np.arange(n + 1)
-    log_pmf = math.lgamma(n + 1) - np.array([math.lgamma(k + 1) + math.lgamma(n - k + 1) for k in j]) - n * math.log(2)
-    return np.cumsum(np.exp(log_pmf))
+@functools.lru_cache(maxsize=4096)
+def _order_statistic_rule(n: int) -> tuple[int, float]:
+    """For n samples: the k of the pair (x(k), x(n+1-k)) and the interpolation weight towards the next
+    pair inwards (see median_ci95). Depends on n only, so it is worked out once per n."""
+    log_pmf = [math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1) - n * math.log(2) for j in range(n + 1)]
+    cdf = np.cumsum(np.exp(log_pmf))  # P(B <= j), B ~ Binomial(n, 1/2)
+    coverage = 1 - 2 * cdf[: (n + 1) // 2]  # coverage[k - 1] of the pair (k, n + 1 - k), k = 1 .. (n+1)//2
+    k = int(np.nonzero(coverage >= LEVEL)[0][-1]) + 1
+    if 2 * k + 1 > n or coverage[k - 1] == LEVEL:
+        return k, 0.0
+    share = (coverage[k - 1] - LEVEL) / (coverage[k - 1] - coverage[k])
+    return k, float((n - k) * share / (k + (n - 2 * k) * share))
 
 
 def median_ci95(sorted_ms: np.ndarray) -> tuple[float, float]:
@@ -46,14 +54,10 @@ def median_ci95(sorted_ms: np.ndarray) -> tuple[float, float]:
     n = int(x.size)
     if n < MIN_SAMPLES:
         return math.nan, math.nan
-    cdf = _binomial_half_cdf(n)
-    coverage = 1 - 2 * cdf[: (n + 1) // 2]  # coverage[k - 1] of the pair (k, n + 1 - k), k = 1 .. (n+1)//2
-    k = int(np.nonzero(coverage >= LEVEL)[0][-1]) + 1
+    k, lam = _order_statistic_rule(n)
     lo, hi = x[k - 1], x[n - k]
-    if 2 * k + 1 > n or coverage[k - 1] == LEVEL:
+    if lam == 0.0:
         return float(lo), float(hi)
-    share = (coverage[k - 1] - LEVEL) / (coverage[k - 1] - coverage[k])
-    lam = (n - k) * share / (k + (n - 2 * k) * share)
     return float((1 - lam) * lo + lam * x[k]), float((1 - lam) * hi + lam * x[n - k - 1])
 
 
