@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from analysis import answer, checks, findings, perlayer, predictor, report, tables
+from analysis import answer, checks, findings, methods, perlayer, predictor, report, tables
 from analysis.errors import AnalysisError
 from analysis.load import Filters, LoadReport, Results, load, read_points, resolve_roots
 from analysis.specs import gpu_specs
@@ -251,6 +251,7 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
     summary.items(findings.findings(frames, p))
     summary.text("Caveats of the data:")
     summary.items(findings.caveats(p, options.thresholds.energy_window_s, options.thresholds.cv))
+    methods_section = S("Methods").text(methods.paragraph(p, res.layers))
 
     sp = frames["speedup_summary"]
     the_answer = S("The answer").text(
@@ -426,7 +427,7 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
                    "colour per fold; dashed +-10%, dotted +-25%")
         pred.image(figures.get(f"regret-{ev.name}"), f"{ev.kind}: cumulative share of held-out layers against the "
                    "regret of the predicted-fastest algorithm (solid) and of a random pick (dashed)")
-    return [summary, the_answer, coverage, warnings, fastest, gpus, oracle, plans, shapes, energy, pred]
+    return [summary, methods_section, the_answer, coverage, warnings, fastest, gpus, oracle, plans, shapes, energy, pred]
 
 
 def _list(s: pd.Series, limit: int = 12) -> str:

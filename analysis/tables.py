@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.keys import layer_keys, row_keys
+from harness.results.columns import dynamic_energy_per_inference_j
 from harness.results.uncertainty import (
     geomean_interval,
     interval,
@@ -44,13 +45,16 @@ def shape_label(df: pd.DataFrame, size: bool = True) -> pd.Series:
 
 
 def algorithms(points: pd.DataFrame) -> pd.DataFrame:
-    """One row per point x algorithm: p50, energy, energy-delay product, speedups over torch and guess,
+    """One row per point x algorithm: p50, energy (total, and dynamic: harness.results.columns.DEFINITIONS),
+    energy-delay product, speedups over torch and guess,
     and the algorithm's rank at that point (1 = fastest; only ok points are ranked)."""
     df = points[[*POINT, "algo", "status", "p50_ms", "energy_per_inference_j"]].rename(
         columns={"energy_per_inference_j": "energy_j"})
     ok = df["status"] == "ok"
+    have_idle = {"idle_power_w", "energy_window_s", "energy_inferences"} <= set(points.columns)
+    dynamic = dynamic_energy_per_inference_j(points) if have_idle else pd.Series(np.nan, index=points.index)
     df = df.assign(p50_ms=df["p50_ms"].astype(float).where(ok), energy_j=df["energy_j"].astype(float).where(ok),
-                   log_se=log_se(points))
+                   dynamic_energy_j=dynamic.astype(float).where(ok), log_se=log_se(points))
     df["edp_js"] = df["energy_j"] * df["p50_ms"] / 1e3
     for ref in BASELINES:
         refs = df.loc[(df["algo"] == ref) & df["p50_ms"].notna(), [*POINT, "p50_ms"]]

@@ -6,6 +6,8 @@ that none is missing or stale, and that the document is this module's output).
 
 from __future__ import annotations
 
+from typing import Any
+
 from harness.results.schema import LAYERS, POINTS, SCHEMA_VERSION
 
 ENERGY_METHODS = {
@@ -132,6 +134,36 @@ LAYER_COLUMNS = {k: v for k, v in _IDENTITY.items()} | {
 }
 
 
+# What each published number is: the one definition the results contract, the README and the report's
+# Methods paragraph (analysis.methods) quote.
+DEFINITIONS = {
+    "latency": "the median (p50_ms) of the timed iterations of one point, each iteration one forward of the "
+               "whole batch: CUDA events around each iteration on a GPU (a CUDA-graph replay where cuda_graph is "
+               "true, else the eager forward), perf_counter on the CPU; n iterations after warmup, adaptively until "
+               "the median's 95% interval is within the stage's target or a bound is reached",
+    "layer latency": "the median of a conv layer's own time over stage.layer_iters forwards in a separate pass "
+                     "with hooks (GPU: behind a head start, so that the events time the kernels, not the host; "
+                     "host_bound marks a layer no head start covered)",
+    "interval": "the 95% confidence interval of a median: order statistics (x(k), x(n+1-k)) with Hettmansperger-"
+                "Sheather interpolation, distribution-free for independent iterations; none below 6 iterations "
+                "(not enough samples)",
+    "throughput": "throughput_ips = batch_size / the mean iteration time (the mean, not the median: the rate a "
+                  "stream of forwards sustains, slow iterations included)",
+    "energy per inference": "energy_per_inference_j = the energy of a window of back-to-back forwards (NVML's "
+                            "energy counter on a GPU, RAPL on the CPU; see energy_method) / the forwards in it "
+                            "(energy_inferences); the whole device's energy, idle power included (total energy)",
+    "dynamic energy per inference": "energy_per_inference_j - idle_power_w x energy_window_s / energy_inferences: "
+                                    "the energy above what the idle device would have used over the same time "
+                                    "(computed by the analysis where idle_power_w was measured)",
+}
+
+
+def dynamic_energy_per_inference_j(rows: Any) -> Any:
+    """DEFINITIONS["dynamic energy per inference"] for a DataFrame of points rows (NaN where unknown)."""
+    per_inference_s = rows["energy_window_s"].astype(float) / rows["energy_inferences"].astype(float)
+    return rows["energy_per_inference_j"].astype(float) - rows["idle_power_w"].astype(float) * per_inference_s
+
+
 def markdown() -> str:
     """docs/results-schema.md: the layout, every column with its type and meaning, and the energy methods."""
     lines = [
@@ -148,7 +180,9 @@ def markdown() -> str:
         lines += [f"## {title}", "", "| column | type | meaning |", "|---|---|---|"]
         lines += [f"| {f.name} | {f.type} | {meanings[f.name]} |" for f in schema]
         lines.append("")
-    lines += ["## energy_method", "", "| value | meaning |", "|---|---|"]
+    lines += ["## What the numbers are", "", "| quantity | definition |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in DEFINITIONS.items()]
+    lines += ["", "## energy_method", "", "| value | meaning |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in ENERGY_METHODS.items()]
     return "\n".join(lines) + "\n"
 

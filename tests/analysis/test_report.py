@@ -61,7 +61,7 @@ def test_toc_links_every_section_by_a_unique_anchor(known_report):
     titles = re.findall(r"^## (.+)$", md, flags=re.M)
     assert len(titles) >= 10 and page.sections == report.anchors([report.Section(t) for t in titles])
     assert page.toc == [f"#{i}" for i in page.sections] and len(set(page.sections)) == len(page.sections)
-    assert page.sections[:3] == ["summary", "the-answer", "coverage"]
+    assert page.sections[:4] == ["summary", "methods", "the-answer", "coverage"]
 
 
 def test_page_is_self_contained(known_report):

@@ -1,0 +1,38 @@
+"""The report's Methods paragraph says what the rows hold: iterations, rows without an interval, how close
+to independent the iterations were, and the definitions of the results contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import methods
+from harness.results.columns import DEFINITIONS, dynamic_energy_per_inference_j
+
+
+def test_paragraph_counts_what_the_rows_hold():
+    points = pd.DataFrame({"status": ["ok", "ok", "oom"], "n": [10, 30, 0], "p50_ms": [1.0, 2.0, np.nan],
+                           "lag1_autocorr": [0.05, 0.9, np.nan]})
+    layers = pd.DataFrame({"n": [5, 5, 8], "p50_ms": [0.1, 0.2, 0.3], "lag1_autocorr": [0.0, 0.1, -0.2]})
+    text = methods.paragraph(points, layers, corrections=["Holm over 4 comparisons."])
+    assert "timed for 10 to 30 (median 20) iterations" in text
+    assert "5 to 8 (median 5) iterations" in text
+    assert "not enough samples: 0 points, 2 layer rows" in text
+    # 0.9 > 2/sqrt(30) = 0.37: one of the two ok points; 0.1 < 2/sqrt(5) = 0.89: none of the layers
+    assert "50% of 2 point rows exceed 2/sqrt(n)" in text and "0% of 3 layer rows" in text
+    assert "Holm over 4 comparisons." in text
+    assert DEFINITIONS["throughput"] in text and DEFINITIONS["dynamic energy per inference"] in text
+
+
+def test_paragraph_leaves_out_what_the_rows_do_not_hold():
+    points = pd.DataFrame({"status": ["ok"], "n": [20], "p50_ms": [1.0]})  # a tree older than lag1_autocorr
+    text = methods.paragraph(points, pd.DataFrame({"n": [], "p50_ms": []}))
+    assert "Independence" not in text and "not enough samples:" not in text and "Per-layer" not in text
+
+
+def test_dynamic_energy_is_total_less_idle_power_over_the_same_time():
+    rows = pd.DataFrame({"energy_per_inference_j": [0.5, 0.5], "idle_power_w": [100.0, np.nan],
+                         "energy_window_s": [3.0, 3.0], "energy_inferences": [1000, 1000]})
+    got = dynamic_energy_per_inference_j(rows)
+    assert got[0] == pytest.approx(0.5 - 100.0 * 3.0 / 1000) and np.isnan(got[1])
