@@ -100,6 +100,8 @@ class RunSpec:
     trace: bool = False
     references: References | None = None  # references=PATH, read and checked at the border
     plan: Plan | None = None  # plan=PATH for algo=per_layer, read and checked at the border
+    repeats: int = 1  # each point measured in this many separate processes (not in the config hash)
+    repeat: int = 0  # which of them this job is (0 .. repeats - 1): set by the launcher, one task per repeat
 
     def resolved_for(self, device_type: str) -> "RunSpec":
         """The spec as measured on a ``device_type`` ("cuda" or "cpu") device: graph=auto decided."""
@@ -435,4 +437,19 @@ def run_spec_from_dict(cfg: Mapping[str, Any]) -> RunSpec:
         trace=bool(cfg.get("trace", False)),
         references=references_from(cfg.get("references"), gpu.name),
         plan=plan_from(cfg.get("plan"), algo),
+        **repeats_from(cfg),
     )
+
+
+def repeats_from(cfg: Mapping[str, Any]) -> dict[str, int]:
+    """``repeats`` (how many processes measure each point) and ``repeat`` (which one this job is: the
+    launcher's, one task per repeat; not a key users set)."""
+    repeats = _int("repeats", cfg.get("repeats", 1))
+    if repeats < 1:
+        raise ConfigError(f"repeats={repeats} is not valid: give the number of separate processes that measure "
+                          f"each point, 1 or more (1: one process, no repeats)")
+    repeat = _int("repeat", cfg.get("repeat", 0))
+    if not 0 <= repeat < repeats:
+        raise ConfigError(f"repeat={repeat} is not valid with repeats={repeats}: 0 to {repeats - 1} (the launcher "
+                          f"sets it; set repeats=K instead)")
+    return {"repeats": repeats, "repeat": repeat}

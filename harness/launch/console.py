@@ -40,7 +40,7 @@ def results_table(result: RunResult) -> Table:
     spec = result.spec
     title = (
         f"{spec.model.name} · algo={spec.algo} · stage={spec.stage.name} · gpu={spec.gpu.name} "
-        f"· {result.device.name}"
+        f"· {result.device.name}" + (f" · repeat {spec.repeat + 1} of {spec.repeats}" if spec.repeats > 1 else "")
     )
     table = Table(title=title)
     for col in ("input size", "batch", "n", "p50 ms", "p95 ms", "throughput /s", "status"):

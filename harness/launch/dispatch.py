@@ -15,7 +15,8 @@ from rich.console import Console
 
 from harness.errors import ConfigError
 from harness.launch import console as views
-from harness.launch.submit import LauncherSpec, Sweep, Task, make_task, submit, where
+from harness.launch.isolated import run_isolated
+from harness.launch.submit import LauncherSpec, Sweep, Task, make_tasks, submit, where
 from harness.run.runner import job_points, run
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ def launch_configs(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if len(launchers) > 1:
         raise ConfigError("the launcher settings must be the same for the whole sweep")
     (launcher,) = launchers
-    tasks = [make_task(c) for c in configs]  # every config checked before anything starts
+    tasks = [t for c in configs for t in make_tasks(c)]  # every config checked before anything starts
     placement = [where(launcher, t) for t in tasks]
     out = Console()
     if len(tasks) > 1:
@@ -53,7 +54,11 @@ def _run_here(task: Task, out: Console) -> dict[str, Any]:
         log.warning("gpu.python / gpu.container apply to SLURM jobs; this run is here, in %s", sys.executable)
     with views.progress(Console(stderr=True)) as bar:
         bar_task = bar.add_task(task.label, total=len(job_points(spec)))
-        result = run(spec, config=task.config, run_id=task.run_id, on_point=lambda key, point: bar.advance(bar_task))
+        if spec.repeats > 1:  # each repeat in a process of its own: nothing of another repeat's carries over
+            result = run_isolated(task.config, task.run_id, task.label, lambda: bar.advance(bar_task))
+        else:
+            result = run(spec, config=task.config, run_id=task.run_id,
+                         on_point=lambda key, point: bar.advance(bar_task))
     views.report(out, result)
     return {"run_id": task.run_id, "outcome": result.outcome, "points": len(result.points)}
 

@@ -72,7 +72,17 @@ class Task:
     @property
     def label(self) -> str:
         s = self.spec
-        return f"{s.stage.name}/{s.gpu.name}/{s.model.name}/{s.algo}"
+        repeat = f" (repeat {s.repeat + 1} of {s.repeats})" if s.repeats > 1 else ""
+        return f"{s.stage.name}/{s.gpu.name}/{s.model.name}/{s.algo}{repeat}"
+
+
+def make_tasks(config: dict[str, Any]) -> list[Task]:
+    """The tasks of a resolved config: one, or with ``repeats=K`` one per repeat (``repeat`` 0 .. K-1, each its
+    own run and process), so that every point is measured in K separate processes."""
+    first = make_task(config)
+    if first.spec.repeats == 1:
+        return [first]
+    return [first, *(make_task(config | {"repeat": i}) for i in range(1, first.spec.repeats))]
 
 
 def make_task(config: dict[str, Any]) -> Task:
@@ -255,7 +265,7 @@ def write_manifest(sweep: Sweep, launcher: LauncherSpec) -> Path:
                 "array_job_id": g.jobs[0].job_id.split("_")[0],
                 "tasks": [
                     {
-                        "job_id": job.job_id, "run_id": t.run_id, "stage": t.spec.stage.name,
+                        "job_id": job.job_id, "run_id": t.run_id, "stage": t.spec.stage.name, "repeat": t.spec.repeat,
                         "model": t.spec.model.name, "algo": t.spec.algo, "gpu": t.spec.gpu.name,
                         "results_dir": str(t.spec.results_dir), "stdout": str(job.paths.stdout),
                         "points_planned": len(t.spec.stage.sizes) * len(t.spec.batch_sizes), "config": t.config,

@@ -27,6 +27,9 @@ CI_HIGH = "high end of that interval"
 LAG1 = ("correlation of each timed iteration with the next: the interval assumes independent iterations; "
         "null below 3 iterations or on rows older than the column")
 
+REPEAT = ("which of the separate processes measuring the point (repeats=K) wrote the row: 0 .. K-1; null on "
+          "rows older than the column (one process: repeat 0). Repeats are one point, pooled by the analysis")
+
 _IDENTITY = {
     "schema_version": "version of this schema the row was written with",
     "run_id": "the run (one job) that measured the row: <UTC time>-<random>",
@@ -102,6 +105,8 @@ POINT_COLUMNS = _IDENTITY | _PROVENANCE | {
                         "point was not measured ok or the run had no references (README: References)",
     "plan_hash": "algo=per_layer: the hash of the plan that ran (its model, layers and algorithms; the plan "
                  "file's plan_hash); null for a single algorithm",
+    "repeat": REPEAT,
+    "repeats": "how many separate processes the run's configuration measures each point in (repeats=K)",
     "power_std_w": "imported rows: the old system's power standard deviation",
     "power_min_w": "imported rows: lowest power sample", "power_max_w": "imported rows: highest power sample",
     "power_samples": "imported rows: power samples taken", "energy_total_j": "imported rows: energy of all iterations",
@@ -131,6 +136,7 @@ LAYER_COLUMNS = {k: v for k, v in _IDENTITY.items()} | {
     "arithmetic_intensity": "flops / bytes", "roofline_bound": "compute or memory",
     "share_of_model": "mean_ms / the sum of the layers' means",
     "legacy_percentage": "imported rows: the old layer files' share of the model mean, in percent",
+    "repeat": REPEAT,
 }
 
 

@@ -108,6 +108,8 @@ POINTS = pa.schema(
         ("conv_coverage", _F),
         ("reference_status", pa.string()),
         ("plan_hash", pa.string()),
+        ("repeat", _I),
+        ("repeats", _I),
     ]
     + _PROVENANCE
     + _IMPORTED
@@ -160,6 +162,7 @@ LAYERS = pa.schema(
         ("arithmetic_intensity", _F),
         ("roofline_bound", pa.string()),
         ("share_of_model", _F),
+        ("repeat", _I),
         ("measured_at", pa.timestamp("us", tz="UTC")),
     ]
     + _IMPORTED

@@ -139,32 +139,34 @@ class ResultStore:
         return recovered
 
     # -- reading what is there ------------------------------------------------------------------------
-    def measured(self, config_hash: str, run_id: str | None = None) -> set[PointKey]:
+    def measured(self, config_hash: str, run_id: str | None = None, repeat: int = 0) -> set[PointKey]:
         """Points of any run in this partition (of run ``run_id`` only, if given), measured with this config
-        hash, whose status is final.
+        hash by this ``repeat`` (rows written before repeats existed are repeat 0), whose status is final.
 
         If another process merges pieces while they are being read (a file listed is gone), the folder is
         read again, so a point is never missed and measured twice.
         """
         while True:
             try:
-                return self._measured(config_hash, run_id)
+                return self._measured(config_hash, run_id, repeat)
             except FileNotFoundError as e:
                 log.debug("a file went away while reading (%s): reading again", e)
 
-    def _measured(self, config_hash: str, run_id: str | None) -> set[PointKey]:
+    def _measured(self, config_hash: str, run_id: str | None, repeat: int) -> set[PointKey]:
         done: set[PointKey] = set()
         columns = ["input_size", "batch_size", "dtype", "status", "config_hash", "run_id"]
         for path in layout.table_files(self.dir, "points"):
             try:
-                t = pq.read_table(path, columns=columns)
+                has_repeat = "repeat" in pq.read_schema(path).names
+                t = pq.read_table(path, columns=columns + ["repeat"] * has_repeat)
             except FileNotFoundError:
                 raise
             except (OSError, pa.ArrowException) as e:
                 log.warning("cannot read %s (%s): its points will be measured again", path, e)
                 continue
-            for size, batch, dtype, status, hash_, run in zip(*(t.column(c).to_pylist() for c in columns)):
-                if status in DONE_STATUSES and hash_ == config_hash and run_id in (None, run):
+            repeats = t.column("repeat").to_pylist() if has_repeat else [None] * t.num_rows
+            for size, batch, dtype, status, hash_, run, rep in zip(*(t.column(c).to_pylist() for c in columns), repeats):
+                if status in DONE_STATUSES and hash_ == config_hash and run_id in (None, run) and (rep or 0) == repeat:
                     done.add((size, batch, dtype))
         return done
 

@@ -143,6 +143,7 @@ def run(
         "run_id": run_id, "schema_version": SCHEMA_VERSION, "started_at": started, "ended_at": None,
         "outcome": "running", "config": config, "measurement_config": spec.measurement_config(),
         "config_hash": spec.config_hash(), "device": device.device.type, "device_name": device.name,
+        "repeat": spec.repeat, "repeats": spec.repeats,
         "environment": env | {"torch_cuda_build": torch.version.cuda},
         "hostname": socket.gethostname(), "pid": os.getpid(),
         "points_planned": len(planned), "points_planned_keys": [list(k) for k in planned],
@@ -157,10 +158,11 @@ def run(
     store.recover()
 
     # remeasure: measure again what earlier runs measured, but still resume this run (a requeued job)
-    done = store.measured(spec.config_hash(), run_id=run_id if spec.remeasure else None)
+    done = store.measured(spec.config_hash(), run_id=run_id if spec.remeasure else None, repeat=spec.repeat)
     identity = {
         "schema_version": SCHEMA_VERSION, "run_id": run_id, "stage": spec.stage.name, "model": spec.model.name,
         "model_source": spec.model.source, "model_hash": spec.model.content_hash, "algo": spec.algo, "gpu": spec.gpu.name, "device_name": device.name,
+        "repeat": spec.repeat,
     }
     traces: list[Path] = []
     try:
@@ -179,7 +181,8 @@ def run(
                 if measured.status == "oom":
                     oom_at.setdefault(batch, size)
                 context = identity | {"dtype": dtype, "measured_at": _now()}
-                point = measured.row(context | {"device": device.device.type, "config_hash": spec.config_hash()} | env)
+                point = measured.row(context | {"device": device.device.type, "config_hash": spec.config_hash(),
+                                                "repeats": spec.repeats} | env)
                 _check_reference(spec, point, result)
                 store.write_point(point, measured.layer_rows(context))
                 if trace is not None and trace.exists():
