@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from analysis import repeats
 from analysis.errors import AnalysisError, SchemaVersionError
 from analysis.keys import mixed_radix
 from harness.results import dataset
@@ -124,6 +125,8 @@ class LoadReport:
     layer_mean_as_median: int = 0  # layer rows without a median (imported): mean_ms stands in for p50_ms
     # model name -> the names its different model files were given apart ("<name>@<hash>"); see separate_models
     separated_models: dict[str, list[str]] = field(default_factory=dict)
+    # per gpu x model (points and layers): the noise between processes that repeats revealed (analysis.repeats)
+    between_process: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=repeats.BETWEEN_COLUMNS))
 
 
 @dataclass
@@ -262,29 +265,42 @@ def _to_pandas(tables: dict[str, pa.Table | None]) -> dict[str, pd.DataFrame]:
     return encoded
 
 
+# Latest wins per point and per repeat (each of repeats=K processes keeps its latest row); the repeats of a
+# point are then pooled into one row (analysis.repeats). Rows older than the column are repeat 0.
+RESOLVE_KEY = [*POINT_KEY, "repeat"]
+
+
+def fill_repeat(frame: pd.DataFrame) -> pd.DataFrame:
+    """``repeat`` as a whole number on every row: null (rows written before repeats existed) is repeat 0."""
+    if "repeat" not in frame:
+        return frame.assign(repeat=np.zeros(len(frame), np.int64))
+    frame["repeat"] = frame["repeat"].fillna(0).astype(np.int64)
+    return frame
+
+
 def drop_copies(points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
     """Points rows without the identical copies a crash between compaction steps can leave (same run, same
     point), counted in ``report``."""
     n = len(points)
-    points = points.drop_duplicates(subset=[*POINT_KEY, "run_id"], keep="last")
+    points = points.drop_duplicates(subset=[*RESOLVE_KEY, "run_id"], keep="last")
     report.duplicate_copies["points"] = n - len(points)
     return points
 
 
 def resolve_points(points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
-    """One row per point: exact copies dropped, then the latest ``measured_at`` (then run_id) wins."""
+    """One row per point and repeat: exact copies dropped, then the latest ``measured_at`` (then run_id) wins."""
     points = drop_copies(points, report)
-    counts = points.groupby(POINT_KEY, dropna=False, observed=True).size()
+    counts = points.groupby(RESOLVE_KEY, dropna=False, observed=True).size()
     report.repeated_points = int((counts > 1).sum())
-    resolved = latest(points, POINT_KEY)
+    resolved = latest(points, RESOLVE_KEY)
     report.superseded["points"] = len(points) - len(resolved)
-    return resolved.sort_values(POINT_KEY, kind="stable").reset_index(drop=True)
+    return resolved.sort_values(RESOLVE_KEY, kind="stable").reset_index(drop=True)
 
 
 def point_codes(frames: Sequence[pd.DataFrame]) -> list[np.ndarray] | None:
-    """One int64 per row of each frame that is equal exactly where the rows' POINT_KEY is (analysis.keys);
+    """One int64 per row of each frame that is equal exactly where the rows' RESOLVE_KEY is (analysis.keys);
     None where it does not fit (then merge on the columns instead)."""
-    return mixed_radix(frames, POINT_KEY)
+    return mixed_radix(frames, RESOLVE_KEY)
 
 
 def resolve_layers(layers: pd.DataFrame, points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
@@ -329,7 +345,7 @@ def _drop_layer_copies(layers: pd.DataFrame, point_key: np.ndarray,
     if fits:
         dup = pd.Index((point_key * runs + run) * top + index).duplicated(keep="last")
     else:
-        dup = layers.duplicated(subset=[*POINT_KEY, "run_id", "layer_index"], keep="last").to_numpy()
+        dup = layers.duplicated(subset=[*RESOLVE_KEY, "run_id", "layer_index"], keep="last").to_numpy()
     report.duplicate_copies["layers"] = int(dup.sum())
     return (layers[~dup], point_key[~dup]) if dup.any() else (layers, point_key)
 
@@ -337,14 +353,14 @@ def _drop_layer_copies(layers: pd.DataFrame, point_key: np.ndarray,
 def _resolve_layers_by_merge(layers: pd.DataFrame, points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
     """resolve_layers on the key columns themselves (slower: for frames point_codes cannot encode)."""
     n = len(layers)
-    layers = layers.drop_duplicates(subset=[*POINT_KEY, "run_id", "layer_index"], keep="last")
+    layers = layers.drop_duplicates(subset=[*RESOLVE_KEY, "run_id", "layer_index"], keep="last")
     report.duplicate_copies["layers"] = n - len(layers)
-    keys = points[[*POINT_KEY, "run_id"]].assign(_win=True)
-    merged = layers.merge(keys.drop(columns="run_id").drop_duplicates(), on=POINT_KEY, how="left")
+    keys = points[[*RESOLVE_KEY, "run_id"]].assign(_win=True)
+    merged = layers.merge(keys.drop(columns="run_id").drop_duplicates(), on=RESOLVE_KEY, how="left")
     report.orphan_layers = int(merged["_win"].isna().sum())
-    kept = layers.merge(keys, on=[*POINT_KEY, "run_id"], how="inner").drop(columns="_win")
+    kept = layers.merge(keys, on=[*RESOLVE_KEY, "run_id"], how="inner").drop(columns="_win")
     report.superseded["layers"] = len(layers) - report.orphan_layers - len(kept)
-    return kept.sort_values([*POINT_KEY, "layer_index"], kind="stable").reset_index(drop=True)
+    return kept.sort_values([*RESOLVE_KEY, "layer_index"], kind="stable").reset_index(drop=True)
 
 
 def resolve_roots(roots: str | Path | Sequence[str | Path]) -> list[Path]:
@@ -426,8 +442,8 @@ def layers_of(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     rather than being counted as layers of points never committed."""
     codes = point_codes([points, layers])
     if codes is None or not isinstance(layers["run_id"].dtype, pd.CategoricalDtype):
-        keys = points[[*POINT_KEY, "run_id"]].drop_duplicates()
-        return layers.merge(keys, on=[*POINT_KEY, "run_id"], how="inner")
+        keys = points[[*RESOLVE_KEY, "run_id"]].drop_duplicates()
+        return layers.merge(keys, on=[*RESOLVE_KEY, "run_id"], how="inner")
     kept = pd.MultiIndex.from_arrays([codes[0], points["run_id"].cat.codes.to_numpy()])
     mine = pd.MultiIndex.from_arrays([codes[1], layers["run_id"].cat.codes.to_numpy()]).isin(kept)
     return layers if mine.all() else layers[mine].reset_index(drop=True)
@@ -486,12 +502,24 @@ def load(roots: str | Path | Sequence[str | Path], filters: Filters = Filters())
         raise AnalysisError(f"no measured points under {_names(roots)} match {filters.chosen() or 'the filters'} "
                             f"together")
     report.rows_read = {name: t.num_rows if t is not None else 0 for name, t in tables.items()}
-    frames = _to_pandas(tables)  # empties tables: the Arrow memory goes as the frames fill
+    frames = {name: fill_repeat(f) for name, f in _to_pandas(tables).items()}  # empties tables as frames fill
     if filters.settings():
         frames["layers"] = layers_of(frames["points"], frames["layers"])
     points = resolve_points(frames["points"], report)
     layers = resolve_layers(use_mean_for_missing_median(frames["layers"], report), points, report)
-    return Results(points, layers, report)
+    return Results(*pool_repeats(points, layers, report), report)
+
+
+def pool_repeats(points: pd.DataFrame, layers: pd.DataFrame, report: LoadReport) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per point (and per point's layer) from its repeats (analysis.repeats); a tree measured in one
+    process per point is returned as it is, with the columns the pooling adds."""
+    pooled_points = repeats.pool(points, POINT_KEY, "points")
+    if (points["repeat"] > 0).any():
+        pooled_layers = repeats.pool(layers, [*POINT_KEY, "layer_index"], "layers")
+    else:  # millions of layer rows and nothing to pool: no grouping
+        pooled_layers = repeats.Pooled(layers, pooled_points.between.iloc[0:0])
+    report.between_process = pd.concat([pooled_points.between, pooled_layers.between], ignore_index=True)
+    return pooled_points.rows, pooled_layers.rows
 
 
 def _empty(table: str) -> pd.DataFrame:

@@ -40,7 +40,7 @@ def autocorrelation_line(rows: pd.DataFrame, what: str) -> str | None:
         return None
     r, n = have["lag1_autocorr"].astype(float), have["n"].astype(float)
     beyond = float((r > 2 / np.sqrt(n)).mean())
-    return (f"successive iterations of {what} had a median lag-1 autocorrelation of {r.median():.2f}; "
+    return (f"successive iterations of a {what} had a median lag-1 autocorrelation of {r.median():.2f}; "
             f"{beyond:.0%} of {len(have)} {what} rows exceed 2/sqrt(n) (about 2.5% expected of independent "
             f"iterations{'; these intervals may be too narrow' if beyond > 0.1 else ''})")
 
@@ -53,12 +53,14 @@ def paragraph(points: pd.DataFrame, layers: pd.DataFrame, corrections: list[str]
     ok = points[points["status"] == "ok"] if "status" in points else points
     timed_layers = layers[layers["p50_ms"].notna()] if len(layers) else layers
     parts = [
-        f"Latency is {DEFINITIONS['latency']}; points were timed for {_span(ok['n'])} iterations.",
+        f"Latency is {DEFINITIONS['latency']}; points were timed for {_span(ok['n'])} iterations"
+        + (" per process." if "processes" in ok and (ok["processes"] > 1).any() else "."),
     ]
     if len(timed_layers):
-        parts.append(f"Per-layer latency is {DEFINITIONS['layer latency']}; {_span(timed_layers['n'])} iterations.")
+        parts.append(f"Per-layer latency is {DEFINITIONS['layer latency']}; {_span(timed_layers['n'])} iterations "
+                     f"per layer.")
     parts.append(
-        f"Each median has a 95% confidence interval: {DEFINITIONS['interval']}; rows holding only a mean, standard "
+        f"The interval is {DEFINITIONS['interval']}; rows holding only a mean, standard "
         f"deviation and n (imported rows, layer rows written before their interval columns) use sqrt(pi/2) std / "
         f"sqrt(n) on the log scale, widened by Student's t with n - 1 degrees of freedom. A ratio of two medians "
         f"(a speedup, B/A) has the delta-method interval on the log scale, each side's standard error from its "

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from analysis import answer, checks, findings, methods, perlayer, predictor, report, tables
+from analysis import answer, checks, findings, methods, perlayer, predictor, repeats, report, tables
 from analysis.errors import AnalysisError
 from analysis.load import Filters, LoadReport, Results, load, read_points, resolve_roots
 from analysis.specs import gpu_specs
@@ -251,7 +251,11 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
     summary.items(findings.findings(frames, p))
     summary.text("Caveats of the data:")
     summary.items(findings.caveats(p, options.thresholds.energy_window_s, options.thresholds.cv))
-    methods_section = S("Methods").text(methods.paragraph(p, res.layers))
+    methods_section = S("Methods").text(methods.paragraph(
+        p, res.layers, between=repeats.methods_sentences(res.report.between_process, p)))
+    if len(res.report.between_process):
+        methods_section.table(res.report.between_process, "Noise between processes per gpu x model (points and "
+                              "layers measured in several processes: repeats=K)", csv="between_process")
 
     sp = frames["speedup_summary"]
     the_answer = S("The answer").text(

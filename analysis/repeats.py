@@ -65,10 +65,7 @@ def pool(rows: pd.DataFrame, key: list[str], table: str) -> Pooled:
     out.loc[several, "p50_ms"] = np.exp(centre_out[several])
     out.loc[changed, "ci95_low_ms"] = np.exp(centre_out[changed] - half[changed])
     out.loc[changed, "ci95_high_ms"] = np.exp(centre_out[changed] + half[changed])
-    if "n" in out:
-        total_n = rows["n"].where(ok).groupby(group).sum()
-        out.loc[changed, "n"] = total_n.reindex(kk.to_numpy()).to_numpy()[changed]
-    out["processes"] = np.where(measured, k_out, 1).astype(int)
+    out["processes"] = np.where(measured, k_out, 1).astype(int)  # n stays the iterations of one process
     out["between_process"] = pd.Categorical([src for src, _ in tau_source], SOURCES)
     return Pooled(out.reset_index(drop=True), between)
 

@@ -150,9 +150,9 @@ DEFINITIONS = {
     "layer latency": "the median of a conv layer's own time over stage.layer_iters forwards in a separate pass "
                      "with hooks (GPU: behind a head start, so that the events time the kernels, not the host; "
                      "host_bound marks a layer no head start covered)",
-    "interval": "the 95% confidence interval of a median: order statistics (x(k), x(n+1-k)) with Hettmansperger-"
-                "Sheather interpolation, distribution-free for independent iterations; none below 6 iterations "
-                "(not enough samples)",
+    "interval": "the 95% confidence interval of a median, from order statistics (x(k), x(n+1-k)) with "
+                "Hettmansperger-Sheather interpolation: distribution-free for independent iterations; none below 6 "
+                "iterations (not enough samples)",
     "throughput": "throughput_ips = batch_size / the mean iteration time (the mean, not the median: the rate a "
                   "stream of forwards sustains, slow iterations included)",
     "energy per inference": "energy_per_inference_j = the energy of a window of back-to-back forwards (NVML's "
