@@ -39,6 +39,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+import numpy as np
+import pandas as pd
 import torch
 from rich.console import Console
 from rich.logging import RichHandler
@@ -57,6 +59,7 @@ from harness.algorithms import CUDNN_ALGORITHMS
 from harness.config.spec import CONF_DIR, RunSpec, run_spec_from_dict
 from harness.errors import HarnessError
 from harness.measure.device import what_this_machine_has
+from harness.results.uncertainty import between_process, log_se
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,7 @@ OOM_BATCHES = (1, 16384)  # vgg16's first activation at batch 16384, 224 px, fp3
 # Goals (GPU-CHECKS.md)
 CV_GOAL = 0.02
 REPEAT_GOAL = 0.03
+REPEAT_PROCESSES = 3  # the "same point twice" run measures the point again in this many separate processes
 GUESS_TORCH_GOAL = 1.05
 ENERGY_GOAL = 0.10
 
@@ -97,6 +101,7 @@ SECONDS_PER_POINT = 0.8
 SECONDS_PER_JOB = 1.0
 SECONDS_GPU_TESTS = 120.0
 SECONDS_EXTRAS = 60.0  # the repeat, energy and OOM runs; the eager runs are counted per point
+SECONDS_PER_PROCESS = 15.0  # a spawned interpreter's start: imports, CUDA context, the model (repeats)
 SECONDS_REPORT = 10.0
 DEFAULT_BUDGET_S = 570.0
 TESTS_TIMEOUT_S = 300
@@ -146,7 +151,7 @@ class Job:
         return f"{self.phase}: {self.model} {self.algo} {sizes} px{batches} [{self.config.label}]"
 
     def points(self) -> int:
-        return len(self.sizes) * len(self.batches)
+        return len(self.sizes) * len(self.batches) * int(dict(self.extra).get("repeats", "1"))
 
     def overrides(self, results: Path) -> list[str]:
         """The job as `python -m harness` overrides; each key once."""
@@ -188,7 +193,7 @@ def extra_jobs(plan: Plan) -> list[Job]:
              for m in plan.models for a in ("guess", "torch")]
     return [
         *eager,
-        Job("repeat", QUICK_MODEL, "guess", (QUICK_SIZE,), BASE, extra=again),
+        Job("repeat", QUICK_MODEL, "guess", (QUICK_SIZE,), BASE, extra=(*again, ("repeats", str(REPEAT_PROCESSES)))),
         Job("energy", QUICK_MODEL, "torch", (QUICK_SIZE,), BASE,
             extra=(("stage.energy_window_s", str(ENERGY_WINDOW_S)), *again)),
         Job("oom", "vgg16", "torch", (224,), BASE, OOM_BATCHES, again),
@@ -198,7 +203,8 @@ def extra_jobs(plan: Plan) -> list[Job]:
 def extras_s(plan: Plan) -> float:
     """What the extra runs should take on an H100 (what the sweep leaves them from the budget)."""
     eager = [j for j in extra_jobs(plan) if j.phase == "eager"]
-    return SECONDS_EXTRAS + sum(j.points() for j in eager) * SECONDS_PER_POINT + len(eager) * SECONDS_PER_JOB
+    return (SECONDS_EXTRAS + sum(j.points() for j in eager) * SECONDS_PER_POINT + len(eager) * SECONDS_PER_JOB
+            + REPEAT_PROCESSES * SECONDS_PER_PROCESS)
 
 
 def estimate_s(plan: Plan) -> float:
@@ -369,17 +375,30 @@ def run_job(prepared: PreparedJob, on_point: Callable[[Any, Row | None], None]) 
 
     record = prepared.record
     try:
-        result = runner.run(prepared.spec, config=prepared.config, on_point=on_point)
+        if prepared.spec.repeats > 1:
+            results = _run_in_processes(prepared, on_point)
+        else:
+            results = [runner.run(prepared.spec, config=prepared.config, on_point=on_point)]
     except Exception as e:  # noqa: BLE001 - a job that fails is a finding of the acceptance run
         log.error("%s failed: %s: %s", record.job.label, type(e).__name__, e)
         log.debug("traceback", exc_info=True)
         record.outcome, record.error = "failed", f"{type(e).__name__}: {e}"[:2000]
     else:
-        record.outcome, record.run_id, record.rows = result.outcome, result.run_id, list(result.points)
-        log.debug("%s: %s, %d point(s)", record.job.label, result.outcome, len(result.points))
+        outcomes = {r.outcome for r in results}
+        record.outcome = outcomes.pop() if len(outcomes) == 1 else "mixed: " + ", ".join(sorted(outcomes))
+        record.run_id, record.rows = results[0].run_id, [p for r in results for p in r.points]
+        log.debug("%s: %s, %d point(s)", record.job.label, record.outcome, len(record.rows))
     finally:
         runner.release_memory(torch.device("cuda"))
     return record
+
+
+def _run_in_processes(prepared: PreparedJob, on_point: Callable[[Any, Row | None], None]) -> list[Any]:
+    """repeats=K: each repeat in a process of its own (harness.launch.isolated), one after the other."""
+    from harness.launch.isolated import run_isolated
+    from harness.launch.submit import make_tasks
+
+    return [run_isolated(t.config, t.run_id, t.label, lambda: on_point(None, None)) for t in make_tasks(prepared.config)]
 
 
 def read_layers(results: Path, run_ids: set[str]) -> list[Row]:
@@ -577,22 +596,34 @@ def _key(row: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def check_repeat(first_rows: Sequence[Row], second_rows: Sequence[Row], goal: float = REPEAT_GOAL) -> Check:
-    """The same point measured by the sweep and again by a later run: the ratio of their p50s."""
-    name, goal_text = "same point twice", f"p50s within {_pct(goal)}"
+    """The same point measured by the sweep and again, later, in separate processes (repeats): each process's
+    p50 over the sweep's, and the spread between the processes (with the between-process share of the
+    variance where there are two or more)."""
+    name, goal_text = "same point again, in separate processes", f"every p50 within {_pct(goal)} of the sweep's"
     firsts = {_key(r): r for r in _ok(first_rows)}
-    pairs = [(firsts[_key(r)], r) for r in _ok(second_rows) if _key(r) in firsts]
-    if not pairs:
+    again = [r for r in _ok(second_rows) if _key(r) in firsts]
+    if not again:
         return Check(name, goal_text, "no pair of ok measurements of the same point "
                      f"({len(second_rows)} repeat row(s), statuses {[r.get('status') for r in second_rows]})", FAIL)
     details, ok = [], True
-    for a, b in pairs:
+    for b in again:
+        a = firsts[_key(b)]
         p1, p2 = _num(a, "p50_ms"), _num(b, "p50_ms")
         ratio = p2 / p1 if p1 and p2 is not None else None
         ok &= ratio is not None and abs(ratio - 1) <= goal
-        details.append({"point": point_label(b), "first p50 ms": _g(p1), "second p50 ms": _g(p2),
-                        "ratio": _ratio(ratio), "first cv": _pct(_num(a, "cv")), "second cv": _pct(_num(b, "cv"))})
-    d = details[0]
-    figure = f"{d['point']}: p50 {d['first p50 ms']} ms, then {d['second p50 ms']} ms: ratio {d['ratio']}"
+        details.append({"point": point_label(b), "process": b.get("repeat"), "sweep p50 ms": _g(p1),
+                        "p50 ms": _g(p2), "ratio": _ratio(ratio), "sweep cv": _pct(_num(a, "cv")),
+                        "cv": _pct(_num(b, "cv"))})
+    p50s = [v for v in (_num(r, "p50_ms") for r in again) if v]
+    figure = (f"{details[0]['point']}: sweep p50 {details[0]['sweep p50 ms']} ms; in {len(p50s)} process(es) "
+              f"{' / '.join(_g(v) for v in p50s)} ms: worst ratio "
+              f"{_ratio(max((_num(b, 'p50_ms') or 0) / (_num(firsts[_key(b)], 'p50_ms') or 1) for b in again))}")
+    if len(p50s) >= 2:
+        spread = max(p50s) / min(p50s) - 1
+        frame = pd.DataFrame(again)
+        b = between_process(np.log(frame["p50_ms"].astype(float)), log_se(frame), np.zeros(len(frame)))
+        figure += (f"; spread between processes {_pct(spread)}, between-process sd {_pct(float(np.sqrt(b.tau2)))} "
+                   f"({_pct(b.share)} of the variance)")
     return Check(name, goal_text, figure, _verdict(ok), tuple(details))
 
 

@@ -273,6 +273,19 @@ def test_same_point_twice_within_3_percent():
     assert check_repeat(first, [point(status="error", p50_ms=None)]).verdict == FAIL
 
 
+def test_the_point_again_in_three_processes_reports_their_spread(tmp_path: Path):
+    job = next(j for j in acc.extra_jobs(acc.make_plan(False)) if j.phase == "repeat")
+    assert "repeats=3" in job.overrides(tmp_path) and job.points() == 3
+    assert acc.prepare_job(job, tmp_path / "r").spec.repeats == 3
+    first = sweep_rows()
+    again = [point(p50_ms=v, repeat=i) for i, v in enumerate((2.00, 2.02, 2.04))]
+    check = check_repeat(first, again)
+    assert check.verdict == PASS and len(check.details) == 3
+    assert "in 3 process(es) 2 / 2.02 / 2.04 ms" in check.figure and "spread between processes 2.00%" in check.figure
+    assert "between-process sd" in check.figure
+    assert check_repeat(first, again + [point(p50_ms=2.2, repeat=3)]).verdict == FAIL  # one process 10% off
+
+
 def test_guess_over_torch_above_1_05_fails():
     rows = sweep_rows(models=("resnet50", "vgg16"), sizes=(128, 224))
     for r in rows:
