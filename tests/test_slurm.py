@@ -108,6 +108,20 @@ def _wait_for_points(leaf: Path, n: int, timeout_s: float = 600) -> None:
     raise AssertionError(f"fewer than {n} points written under {leaf} in {timeout_s} s")
 
 
+def test_repeats_are_array_tasks_of_their_own(tmp_path: Path):
+    """repeats=2: one array of two tasks, each its own run and process (the array's tasks), rows repeat 0 and 1."""
+    proc, _ = _submit(tmp_path, "gpu=l40s", "stage.sizes=[32]", "repeats=2", "launcher.wait=true")
+    assert proc.returncode == 0, proc.stderr
+    manifest = _manifest(tmp_path)
+    ids = _task_ids(manifest)
+    assert len(ids) == 2 and len({i.split("_")[0] for i in ids}) == 1  # one array
+    assert sorted(t["repeat"] for g in manifest["groups"] for t in g["tasks"]) == [0, 1]
+    assert set(_wait(ids).values()) == {"COMPLETED"}
+    points = read(tmp_path / "results")
+    assert sorted(points["repeat"]) == [0, 1] and sorted(points["slurm_job_id"]) == sorted(ids)
+    assert points["run_id"].nunique() == 2
+
+
 def test_one_job_end_to_end(tmp_path: Path):
     proc, seconds = _submit(tmp_path, "gpu=l40s", "stage.sizes=[32,40]", "launcher.wait=true")
     assert proc.returncode == 0, proc.stderr
