@@ -16,7 +16,8 @@ Pure functions from the resolved points/layers to DataFrames (statistics in ``ha
 - ``winners``: per point the fastest path and every path tied with it (95% intervals overlap); a point
   whose fastest is tied with others has no sole winner.
 - ``layer_speedups``: per layer row, the speedup over the reference's run of the same layer at the same
-  point, with its interval and verdict (layer rows carry mean/std/n: standard errors from those).
+  point, with its interval and verdict (layer rows carry mean/std/n: standard errors from those); a
+  host-bound row (harness.results.hostbound) is on neither side.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import pandas as pd
 
 from analysis.keys import layer_keys
 from analysis.tables import POINT
+from harness.results import hostbound
 from harness.results.uncertainty import (
     RATIO_CLASSES,
     geomean_interval,
@@ -157,11 +159,11 @@ def winners(comp: pd.DataFrame) -> pd.DataFrame:
 
 
 def layer_speedups(layers: pd.DataFrame, reference: str = "guess") -> pd.DataFrame:
-    """Per layer row whose algorithm and the reference both timed the layer: the speedup over the reference
-    on that layer, its 95% interval and verdict."""
+    """Per layer row whose algorithm and the reference both timed the layer at the GPU's pace (neither row
+    host-bound): the speedup over the reference on that layer, its 95% interval and verdict."""
     key = [*POINT, "layer_index"]
     cols = [c for c in (*key, "algo", "layer_name", "p50_ms", "std_ms", "n") if c in layers.columns]
-    timed = layers.loc[layers["p50_ms"].notna() & (layers["p50_ms"] > 0), cols]
+    timed = layers.loc[layers["p50_ms"].notna() & (layers["p50_ms"] > 0) & ~hostbound.mask(layers), cols]
     se = log_se(timed).fillna(0).to_numpy(dtype=float)
     is_ref = (timed["algo"] == reference).to_numpy()
     (layer,) = layer_keys([timed], POINT)  # the point's layer as one integer: millions of rows join on it

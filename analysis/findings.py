@@ -86,9 +86,10 @@ def findings(frames: dict[str, pd.DataFrame], points: pd.DataFrame) -> list[str]
     return out
 
 
-def caveats(points: pd.DataFrame, energy_window_s: float, cv: float) -> list[str]:
-    """What limits the data, before any number: imported rows' known flaws, launch-bound points, short
-    energy windows, noisy points, and settings that differ between rows compared as one point."""
+def caveats(points: pd.DataFrame, energy_window_s: float, cv: float, host_bound_layers: int = 0) -> list[str]:
+    """What limits the data, before any number: imported rows' known flaws, launch-bound points, host-bound
+    layer rows (``host_bound_layers``: how many the layers hold), short energy windows, noisy points, and
+    settings that differ between rows compared as one point."""
     out = []
     ok = points[points["status"] == "ok"]
     if "legacy_flags" in points and points["legacy_flags"].notna().any():
@@ -101,6 +102,11 @@ def caveats(points: pd.DataFrame, energy_window_s: float, cv: float) -> list[str
         n = int(ok["launch_bound"].fillna(False).astype(bool).sum())
         out.append(f"{n} points are launch-bound (the host's issue time is at least 0.8x the p50): their latency "
                    f"measures the host as much as the GPU.")
+    if host_bound_layers:
+        out.append(f"{host_bound_layers} layer rows are host-bound (no head start covered them: the host issued the "
+                   f"layer slower than the longest spin, so their time is the CPU's pace, not the GPU's) and their "
+                   f"times were excluded from every layer table, figure, plan and the predictor; an oracle or plan "
+                   f"projection that needs one is left empty and counts it in host_bound_layers.")
     measured = ok["energy_method"].fillna("none") != "none" if "energy_method" in ok else pd.Series(False, ok.index)
     short = measured & (ok["energy_window_s"] < energy_window_s)
     if short.any():
@@ -117,8 +123,8 @@ def caveats(points: pd.DataFrame, energy_window_s: float, cv: float) -> list[str
                        f"selection: the latest row of a point wins whatever its setting; analyse one at a time "
                        f"(e.g. --{option} {counts.index[0]}, the setting of most points).")
     if not out:
-        out.append("No known caveat: no imported rows, no launch-bound point, no short energy window, no noisy "
-                   "point.")
+        out.append("No known caveat: no imported rows, no launch-bound point, no host-bound layer, no short energy "
+                   "window, no noisy point.")
     return out
 
 

@@ -24,7 +24,7 @@ import pyarrow.dataset as ds
 from analysis import repeats
 from analysis.errors import AnalysisError, SchemaVersionError
 from analysis.keys import mixed_radix
-from harness.results import dataset
+from harness.results import dataset, hostbound
 from harness.results.layout import PARTITION_KEYS, POINT_KEY
 from harness.results.read import latest
 from harness.results.schema import SCHEMA_VERSION
@@ -45,9 +45,10 @@ POOL = _memory_pool()
 
 # Identity columns held as categoricals (see _to_pandas).
 CATEGORICAL = ("stage", "gpu", "model", "algo", "dtype", "run_id")
-# Columns no table, check or feature uses, left unread (a million layer rows: every column costs).
+# Columns no table, check or feature uses, left unread (a million layer rows: every column costs). The layers'
+# detail is read only to fill host_bound on rows older than that column, then dropped (with_host_bound).
 UNUSED = {"points": ("provenance",),
-          "layers": ("device_name", "backend", "workspace_bytes", "detail", "arithmetic_intensity",
+          "layers": ("device_name", "backend", "workspace_bytes", "arithmetic_intensity",
                      "roofline_bound", "measured_at", "provenance", "legacy_flags", "legacy_percentage",
                      "compute_type", "model_source")}
 
@@ -123,6 +124,7 @@ class LoadReport:
     repeated_points: int = 0  # points measured more than once
     orphan_layers: int = 0  # layer rows whose point has no points row (never committed)
     layer_mean_as_median: int = 0  # layer rows without a median (imported): mean_ms stands in for p50_ms
+    host_bound_layers: int = 0  # resolved layer rows whose time is the host's (harness.results.hostbound)
     # model name -> the names its different model files were given apart ("<name>@<hash>"); see separate_models
     separated_models: dict[str, list[str]] = field(default_factory=dict)
     # per gpu x model (points and layers): the noise between processes that repeats revealed (analysis.repeats)
@@ -256,7 +258,9 @@ def _to_pandas(tables: dict[str, pa.Table | None]) -> dict[str, pd.DataFrame]:
             i = t.schema.get_field_index(c)
             if not pa.types.is_dictionary(t.schema.field(c).type):
                 t = t.set_column(i, c, pc.dictionary_encode(t.column(c), memory_pool=POOL))
-        encoded[name] = t.to_pandas(split_blocks=True, self_destruct=True, memory_pool=POOL)
+        # the layers' host_bound as a nullable boolean, not Python objects: millions of rows are masked fast
+        mapper = {pa.bool_(): pd.BooleanDtype()}.get if name == "layers" else None
+        encoded[name] = t.to_pandas(split_blocks=True, self_destruct=True, memory_pool=POOL, types_mapper=mapper)
         del t
     for c in CATEGORICAL:
         cats = sorted(set().union(*(set(df[c].dropna().unique()) for df in encoded.values())))
@@ -403,10 +407,22 @@ def _read(roots: list[Path], filters: Filters, tables: Sequence[str]) -> tuple[d
     runs = None
     for t in tables:
         read[t] = _read_table(roots, t, filters, report, runs)
+        if t == "layers":
+            read[t] = with_host_bound(read[t])
         if t == "points" and filters.settings():
             read[t] = keep_settings(read[t], filters, roots)
             runs = pc.unique(read[t].column("run_id")).to_pylist() if read[t] is not None else []
     return separate_models(read, report), report
+
+
+def with_host_bound(layers: pa.Table | None) -> pa.Table | None:
+    """The layers rows with ``host_bound`` filled for rows written before the column existed (from their
+    detail: harness.results.hostbound.derive), and without ``detail``, which nothing else reads."""
+    if layers is None or "detail" not in layers.column_names:
+        return layers
+    filled = hostbound.derive(layers.column("host_bound"), layers.column("detail"))
+    layers = layers.set_column(layers.schema.get_field_index("host_bound"), "host_bound", filled)
+    return layers.drop_columns(["detail"])
 
 
 def _setting_values(column: pa.ChunkedArray) -> list[str]:
@@ -507,7 +523,9 @@ def load(roots: str | Path | Sequence[str | Path], filters: Filters = Filters())
         frames["layers"] = layers_of(frames["points"], frames["layers"])
     points = resolve_points(frames["points"], report)
     layers = resolve_layers(use_mean_for_missing_median(frames["layers"], report), points, report)
-    return Results(*pool_repeats(points, layers, report), report)
+    points, layers = pool_repeats(points, layers, report)
+    report.host_bound_layers = int(hostbound.mask(layers).sum())
+    return Results(points, layers, report)
 
 
 def pool_repeats(points: pd.DataFrame, layers: pd.DataFrame, report: LoadReport) -> tuple[pd.DataFrame, pd.DataFrame]:

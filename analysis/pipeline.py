@@ -250,7 +250,8 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
     summary = S("Summary").text("Main findings (each names where its evidence is):")
     summary.items(findings.findings(frames, p))
     summary.text("Caveats of the data:")
-    summary.items(findings.caveats(p, options.thresholds.energy_window_s, options.thresholds.cv))
+    summary.items(findings.caveats(p, options.thresholds.energy_window_s, options.thresholds.cv,
+                                   res.report.host_bound_layers))
     methods_section = S("Methods").text(methods.paragraph(
         p, res.layers, between=repeats.methods_sentences(res.report.between_process, p)))
     if len(res.report.between_process):
@@ -328,9 +329,13 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
     oracle = S("Per-layer oracle").text(
         "Each conv layer run by its own fastest algorithm (among those that ran it themselves), against the best "
         "single algorithm. projected_ms = the best algorithm's non-conv remainder (p50 minus its layers' sum, "
-        "floored at 0) + the oracle's layer sum; layer times come from the separate per-layer pass.")
+        "floored at 0) + the oracle's layer sum; layer times come from the separate per-layer pass. A point has "
+        "no projection where a layer was run by no algorithm itself (unrun_layers) or where the best algorithm's "
+        "own time of a layer is host-bound (host_bound_layers: the host's issuing, not the GPU's); a host-bound "
+        "row is never a candidate.")
     oracle.table(o[["stage", "gpu", "model", "input_size", "batch_size", "best_algo", "best_p50_ms", "projected_ms",
-                    "projected_speedup", "conv_speedup", "layers_switched", "layers", "oracle_mix"]], csv="oracle")
+                    "projected_speedup", "conv_speedup", "layers_switched", "layers", "unrun_layers",
+                    "host_bound_layers", "oracle_mix"]], csv="oracle")
     oracle.image(figures.get("layers"), "Sum of layer p50 per algorithm, stacked by layer kind (largest size)")
     oracle.image(figures.get("roofline"), "Per-layer roofline: achieved TFLOP/s against arithmetic intensity")
 

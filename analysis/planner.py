@@ -8,6 +8,10 @@ rule the analysis uses everywhere) the baseline is kept, so a plan never switche
 
 A layer's interval comes from its row's summary statistics (sqrt(pi/2) std / sqrt(n) on the log scale:
 ``log_se``); a module called more than once per forward sums its calls.
+
+A host-bound layer row (its time is the host's: harness.results.hostbound) is no evidence: that algorithm
+does not compete at that layer, and where it is the baseline's, the layer keeps the baseline (nothing says
+switching helps; the note says why) and the plan has no projection.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from analysis.errors import AnalysisError
 from harness.algorithms import ALGORITHMS
 from harness.algorithms.geometry import ConvGeometry
 from harness.algorithms.plan import Evidence, Plan, PlanKey, PlanLayer
+from harness.results import hostbound
 from harness.results.uncertainty import interval, log_se, tied_with_fastest
 
 BASELINE_ORDER = ("guess", "torch")  # the first measured at the point is the baseline
@@ -69,10 +74,14 @@ def _evidence(row: pd.Series | None) -> Evidence | None:
 
 def layer_candidates(layers: pd.DataFrame) -> pd.DataFrame:
     """Per algorithm x layer (module name): p50 (summed over the module's calls), its 95% interval, and the
-    layer's geometry; only single algorithms whose own code ran the layer (status ok) and was timed."""
+    layer's geometry; only single algorithms whose own code ran the layer (status ok) and timed it at the
+    GPU's pace (an algorithm with a host-bound row of a module, any of its calls, does not compete there)."""
     ok = layers[(layers["status"] == "ok") & layers["p50_ms"].notna()
                 & layers["algo"].astype(str).isin(SINGLE)].copy()
     ok["algo"] = ok["algo"].astype(str)
+    late = _host_bound(ok)
+    if late:  # one point's rows: few
+        ok = ok[[pair not in late for pair in zip(ok["algo"], ok["layer_name"].astype(str))]]
     ok["abs_var"] = (ok["p50_ms"] * log_se(ok).fillna(0.0)) ** 2
     geometry = ["in_channels", "out_channels", "kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w",
                 "dilation_h", "dilation_w", "groups"]
@@ -82,6 +91,12 @@ def layer_candidates(layers: pd.DataFrame) -> pd.DataFrame:
     se = np.sqrt(out.pop("abs_var")) / out["p50_ms"]
     out["lo"], out["hi"] = interval(np.log(out["p50_ms"]), se)
     return out
+
+
+def _host_bound(layers: pd.DataFrame) -> set[tuple[str, str]]:
+    """The (algorithm, module name) pairs of which some row is host-bound."""
+    hb = layers[hostbound.mask(layers)]
+    return set(zip(hb["algo"].astype(str), hb["layer_name"].astype(str)))
 
 
 def choose(points: pd.DataFrame, layers: pd.DataFrame, where: Where,
@@ -113,11 +128,16 @@ def choose(points: pd.DataFrame, layers: pd.DataFrame, where: Where,
                             "point, or name one with --baseline")
     measured = competing
     pts = pts[pts["algo"].astype(str).isin(measured)]
-    cand = layer_candidates(_at(layers, where)[lambda d: d["algo"].astype(str).isin(measured)])
+    here = _at(layers, where)[lambda d: d["algo"].astype(str).isin(measured)]
+    cand = layer_candidates(here)
     cand["tied"] = tied_with_fastest(cand["p50_ms"], cand["lo"], cand["hi"], cand["layer_name"])
+    base_host_bound = {name for algo, name in _host_bound(here) if algo == baseline}
     plan_layers = []
     for name, geometry in modules:
         rows = cand[cand["layer_name"] == name].sort_values(["p50_ms", "algo"])
+        if name in base_host_bound:
+            plan_layers.append(_keep_host_bound_baseline(name, geometry, baseline, rows, here))
+            continue
         if rows.empty:
             raise AnalysisError(f"{where.describe()}: layer {name} has no timed row of any algorithm "
                                 f"(measured: {', '.join(sorted(measured))})")
@@ -140,6 +160,19 @@ def choose(points: pd.DataFrame, layers: pd.DataFrame, where: Where,
                   where.batch_size, _str(first.get("cudnn_version")), backends.pop() if len(backends) == 1 else None)
     plan = Plan(key, tuple(plan_layers), baseline, made_by)
     return Plan(key, plan.layers, baseline, made_by, projection(plan, pts, cand))
+
+
+def _keep_host_bound_baseline(name: str, geometry: ConvGeometry, baseline: str, rows: pd.DataFrame,
+                              layers: pd.DataFrame) -> PlanLayer:
+    """A layer whose baseline time is host-bound: the baseline is kept (its time is the host's, so nothing
+    shows another algorithm beats it on the GPU), with the GPU-paced candidates as evidence."""
+    mine = layers[layers["layer_name"].astype(str) == name].sort_values("layer_index")
+    fastest = rows.iloc[0] if len(rows) else None
+    runner_up = rows.iloc[1] if len(rows) > 1 else None
+    in_hw = (int(mine["in_h"].iloc[0]), int(mine["in_w"].iloc[0]))
+    note = (f"the baseline {baseline}'s time here is host-bound (the host's issuing, not the GPU's): kept, "
+            "no evidence to switch")
+    return PlanLayer(name, geometry, baseline, "baseline", in_hw, _evidence(fastest), _evidence(runner_up), None, note)
 
 
 def _str(v: object) -> str | None:
@@ -169,7 +202,7 @@ def from_find(points: pd.DataFrame, layers: pd.DataFrame, where: Where,
               modules: list[tuple[str, ConvGeometry]], made_by: str = "") -> Plan:
     """The plan cuDNN's exhaustive search made at ``where`` (an algo=find run): each layer the algorithm
     Find picked (its row's ``algo_used``), source ``find``, with its p50 and interval from the find run's
-    layer pass and Find's own times in the note (the row's detail)."""
+    layer pass (none where that time is host-bound) and Find's own times in the note (the row's detail)."""
     pts = _at(points, where)
     pts = pts[(pts["status"] == "ok") & (pts["algo"].astype(str) == "find")]
     if pts.empty:
@@ -190,8 +223,12 @@ def from_find(points: pd.DataFrame, layers: pd.DataFrame, where: Where,
         used = str(r["algo_used"])
         evidence = Evidence(used, float(r["p50_ms"]), float(r["lo"]), float(r["hi"]))
         detail = r.get("detail")
+        note = str(detail) if isinstance(detail, str) else None
+        if hostbound.mask(mine).any():  # Find's choice stands; the pass's time of it is the host's, not evidence
+            evidence, note = None, "; ".join(filter(None, [note, "the find run's time of this layer is host-bound: "
+                                                                 "no evidence shown"]))
         plan_layers.append(PlanLayer(name, geometry, used, "find", (int(r["in_h"]), int(r["in_w"])), evidence,
-                                     note=str(detail) if isinstance(detail, str) else None))
+                                     note=note))
     first = pts.iloc[0]
     key = PlanKey(where.model, where.gpu, _str(first.get("device_name")), where.dtype, where.input_size,
                   where.batch_size, _str(first.get("cudnn_version")), _str(first.get("backend")))

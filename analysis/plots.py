@@ -19,6 +19,7 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
+from harness.results import hostbound  # noqa: E402
 from harness.results.read import algo_that_ran  # noqa: E402
 
 DPI = 150
@@ -77,15 +78,29 @@ def layer_kind(layers: pd.DataFrame) -> pd.Series:
     return k.where(layers["groups"].eq(1) | depthwise, k + " grouped")
 
 
-def layer_breakdown(layers: pd.DataFrame, path: Path) -> Path | None:
-    """Per model x gpu at its largest measured size: each algorithm's summed layer time, stacked by layer
-    kind (kernel size, depthwise), so one sees where each algorithm spends its time."""
-    df = layers[layers["p50_ms"].notna()].copy()
+def breakdown_rows(layers: pd.DataFrame) -> pd.DataFrame:
+    """The layer rows ``layer_breakdown`` sums, with their ``kind``: per model x gpu, the smallest batch at the
+    largest input size measured. An algorithm's point with a host-bound layer (harness.results.hostbound)
+    is left out whole: its sum would hold the host's time."""
+    df = layers[layers["p50_ms"].notna()]
+    late = hostbound.mask(df)
+    if late.any():
+        point = ["stage", "gpu", "model", "input_size", "batch_size", "dtype", "algo"]
+        df = df[~pd.Series(late, index=df.index).groupby([df[k] for k in point], observed=True,
+                                                                dropna=False).transform("any")]
     if df.empty:
-        return None
+        return df.assign(kind=pd.Series(dtype=object))
     df = df[df["batch_size"] == df["batch_size"].min()]
     df = df[df["input_size"] == df.groupby(["model", "gpu"], observed=True)["input_size"].transform("max")]
-    df["kind"] = layer_kind(df)
+    return df.assign(kind=layer_kind(df))
+
+
+def layer_breakdown(layers: pd.DataFrame, path: Path) -> Path | None:
+    """Per model x gpu at its largest measured size: each algorithm's summed layer time, stacked by layer
+    kind (kernel size, depthwise), so one sees where each algorithm spends its time (rows: breakdown_rows)."""
+    df = breakdown_rows(layers)
+    if df.empty:
+        return None
     kinds = sorted(df["kind"].unique())
     cmap = plt.get_cmap("tab20")
     colors = {k: cmap(i % 20) for i, k in enumerate(kinds)}
@@ -318,11 +333,13 @@ def energy_latency(comp: pd.DataFrame, path: Path) -> tuple[Path | None, float]:
 def roofline(layers: pd.DataFrame, specs: dict, path: Path, max_points: int = 8000) -> Path | None:
     """Per gpu: each timed layer's achieved TFLOP/s against its arithmetic intensity (FLOPs / least bytes),
     coloured by the algorithm that ran it, under the datasheet's roofs (the dtype's peak where the spec is
-    known). A random sample of ``max_points`` layers per panel where there are more."""
+    known). A random sample of ``max_points`` layers per panel where there are more. Host-bound layer rows
+    (harness.results.hostbound) are left out."""
     need = {"flops", "bytes", "p50_ms"}
     if layers.empty or not need <= set(layers.columns):
         return None
-    df = layers[layers["p50_ms"].notna() & (layers["p50_ms"] > 0) & (layers["flops"] > 0) & (layers["bytes"] > 0)]
+    df = layers[layers["p50_ms"].notna() & (layers["p50_ms"] > 0) & (layers["flops"] > 0) & (layers["bytes"] > 0)
+                & ~hostbound.mask(layers)]
     if df.empty:
         return None
     df = df.assign(gpu=df["gpu"].astype(str), algo=algo_that_ran(df))

@@ -37,6 +37,7 @@ from threadpoolctl import threadpool_limits
 from analysis.specs import SPEC_FIELDS, Spec
 from analysis.tables import POINT
 from harness.measure.roofline import peak_tflops  # pure arithmetic, no torch
+from harness.results import hostbound
 from harness.results.read import algo_that_ran
 
 log = logging.getLogger(__name__)
@@ -126,8 +127,9 @@ def roofline_ms(flops: pd.Series, nbytes: pd.Series, rows: pd.DataFrame, specs: 
 
 
 def layer_frame(layers: pd.DataFrame, specs: dict[str, Spec | None]) -> Frame:
-    """Every timed layer row (status ok, or a fallback timed as what ran it)."""
-    rows = layers[layers["p50_ms"].notna() & (layers["p50_ms"] > 0) & layers["flops"].notna()]
+    """Every timed layer row (status ok, or a fallback timed as what ran it) but the host-bound ones (their
+    time is the host's: harness.results.hostbound)."""
+    rows = layers[layers["p50_ms"].notna() & (layers["p50_ms"] > 0) & layers["flops"].notna() & ~hostbound.mask(layers)]
     feats = layer_features(rows, specs)
     status = ["status"] if "status" in rows else []  # ok or fallback: only ok rows compete in ``regret``
     ident = rows[[*POINT, "algo", "layer_index", "layer_name", *status]].rename(columns={"algo": "algo_requested"})
@@ -305,9 +307,12 @@ class Evaluation:
 
 def remainders(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     """The non-conv time available to predict (POINT, algo): the median over the OTHER algorithms at the
-    same point of their p50 minus their layers' sum (floored at 0)."""
+    same point of their p50 minus their layers' sum (floored at 0); an algorithm with a host-bound layer
+    there gives none (its sum holds the host's time)."""
     ok = points.loc[(points["status"] == "ok") & points["p50_ms"].notna(), [*POINT, "algo", "p50_ms"]]
-    conv = layers.groupby([*POINT, "algo"], observed=True)["p50_ms"].sum(min_count=1).rename("conv_ms").reset_index()
+    g = layers.assign(_late=hostbound.mask(layers)).groupby([*POINT, "algo"], observed=True)
+    conv = pd.DataFrame({"conv_ms": g["p50_ms"].sum(min_count=1), "_late": g["_late"].any()}).reset_index()
+    conv = conv[~conv.pop("_late")]
     own = ok.merge(conv, on=[*POINT, "algo"])
     own["rem"] = (own["p50_ms"] - own["conv_ms"]).clip(lower=0.0)
     pairs = ok[[*POINT, "algo"]].merge(own[[*POINT, "algo", "rem"]].rename(columns={"algo": "other"}), on=POINT)
@@ -469,8 +474,8 @@ def evaluate(frame: Frame, points: pd.DataFrame | None = None, layers: pd.DataFr
 
 
 def whole_model(pred: pd.DataFrame, points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
-    """Per point x algorithm whose every layer was predicted: sum of predicted layers + remainder, against
-    the measured p50 (the same for the baseline)."""
+    """Per point x algorithm whose every layer was predicted (none with a host-bound layer, which is never
+    predicted): sum of predicted layers + remainder, against the measured p50 (the same for the baseline)."""
     key = [*POINT, "algo_requested"]
     counts = layers.groupby([*POINT, "algo"], observed=True).size().rename("layers").reset_index()
     counts = counts.rename(columns={"algo": "algo_requested"})

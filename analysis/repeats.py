@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from harness.results import hostbound
 from harness.results.uncertainty import Z95, BetweenProcess, between_process, log_se, pooled_se
 
 SOURCES = ("pooled", "borrowed", "within only")  # the between_process column: where a row's tau2 came from
@@ -42,6 +43,8 @@ def pool(rows: pd.DataFrame, key: list[str], table: str) -> Pooled:
     rows = rows.reset_index(drop=True)
     group = pd.Series(rows.groupby(key, observed=True, sort=False, dropna=False).ngroup(), index=rows.index)
     ok = (rows["status"] == "ok") & rows["p50_ms"].notna() if "status" in rows else rows["p50_ms"].notna()
+    ok &= ~hostbound.mask(rows)  # a host-bound layer time is the host's: it joins no pool (the row stands
+    # for the pooled layer only where every repeat was host-bound, and says so in its host_bound)
     y = np.log(rows["p50_ms"].astype(float).where(ok))
     se = log_se(rows).where(ok)
     per_model, per_gpu, between = _between(rows, y, se, group, table)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.keys import layer_keys, row_keys
+from harness.results import hostbound
 from harness.results.columns import dynamic_energy_per_inference_j
 from harness.results.uncertainty import (
     geomean_interval,
@@ -100,8 +101,9 @@ def edp(algos: pd.DataFrame) -> pd.DataFrame:
 
 
 def timed(layers: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """``columns`` of the layer rows where the requested algorithm itself ran and was timed."""
-    return layers.loc[(layers["status"] == "ok") & layers["p50_ms"].notna(), columns]
+    """``columns`` of the layer rows where the requested algorithm itself ran and was timed at the GPU's pace
+    (not host-bound: harness.results.hostbound)."""
+    return layers.loc[(layers["status"] == "ok") & layers["p50_ms"].notna() & ~hostbound.mask(layers), columns]
 
 
 def layer_shapes(layers: pd.DataFrame) -> pd.DataFrame:
@@ -152,12 +154,17 @@ def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     best algorithm's layer, so the projection is not the minimum of noisy draws. ``projected_ms`` = the best
     algorithm's non-conv remainder (its p50 minus its layers' sum, floored at 0) + the oracle's layer sum;
     ``projected_speedup`` = best p50 / projected_ms with a 95% interval (the two medians and the layer sums'
-    standard errors, independent); ``conv_speedup`` compares the layer sums alone."""
+    standard errors, independent); ``conv_speedup`` compares the layer sums alone.
+
+    A host-bound layer row (its time is the host's: harness.results.hostbound) is never a candidate. Where
+    the best algorithm's own row of a layer is host-bound, that layer keeps the best algorithm (no evidence
+    to switch) and the point's projection, which needs that time, is NaN: ``host_bound_layers`` counts them,
+    as ``unrun_layers`` counts the layers no algorithm ran itself (also NaN)."""
     ok = points[(points["status"] == "ok") & points["p50_ms"].notna()]
     ok = ok.assign(log_se=log_se(ok))
     top = ok.sort_values([*POINT, "p50_ms", "algo"]).drop_duplicates(POINT)[[*POINT, "algo", "p50_ms", "log_se"]]
     top = top.rename(columns={"algo": "best_algo", "p50_ms": "best_p50_ms", "log_se": "best_log_se"})
-    cols = [*POINT, "algo", "layer_index", "p50_ms"] + [c for c in ("std_ms", "n") if c in layers.columns]
+    cols = [*POINT, "algo", "layer_index", "p50_ms"] + [c for c in ("std_ms", "n", "host_bound") if c in layers.columns]
     lay = layers.loc[layers["p50_ms"].notna(), [*cols, "status"]]
     se = log_se(lay).fillna(0.0)
     lo, hi = interval(np.log(lay["p50_ms"].astype(float)), se)
@@ -174,14 +181,16 @@ def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     pos = pd.Index(point_key).get_indexer(layer_point)
     placed = np.flatnonzero(pos >= 0)  # layers of a point that has an ok row (none where no point is ok)
     best = placed[algo[placed] == best_code[pos[placed]]]
-    # per layer of a point, the fastest row that ran it itself (ties: the first algorithm by name)
-    ran = np.flatnonzero((lay["status"] == "ok").to_numpy())
+    ok_rows, hb = (lay["status"] == "ok").to_numpy(), hostbound.mask(lay)
+    unrun = ~pd.Index(layer_key[best]).isin(layer_key[ok_rows])  # no algorithm ran the layer itself
+    host_bound = hb[best]  # the best algorithm's own time of the layer is the host's
+    # per layer of a point, the fastest row that ran it itself at the GPU's pace (ties: the first algorithm by name)
+    ran = np.flatnonzero(ok_rows & ~hb)
     ran = ran[np.lexsort((algo[ran], p50[ran], layer_key[ran]))]
     ran = ran[np.r_[True, layer_key[ran][1:] != layer_key[ran][:-1]]] if len(ran) else ran
     j = pd.Index(layer_key[ran]).get_indexer(layer_key[best])
     cand = ran[np.maximum(j, 0)]
-    uncovered = j < 0
-    faster = ~uncovered & (algo[cand] != algo[best])
+    faster = (j >= 0) & ~host_bound & (algo[cand] != algo[best])
     switched = faster & (hi[cand] < lo[best])
     oracle_ms = np.where(switched, p50[cand], p50[best])
     oracle_var = np.where(switched, abs_se[cand], abs_se[best]) ** 2
@@ -194,23 +203,25 @@ def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     sums = pd.DataFrame({
         "layers": np.bincount(at, minlength=n),
         "best_conv_ms": total(p50[best]),
-        "oracle_conv_ms": total(np.where(uncovered, 0.0, oracle_ms)),
+        "oracle_conv_ms": total(np.where(unrun | host_bound, 0.0, oracle_ms)),
         "oracle_var": total(oracle_var),
-        "uncovered_layers": np.bincount(at, weights=uncovered, minlength=n).astype(np.int64),
+        "unrun_layers": np.bincount(at, weights=unrun, minlength=n).astype(np.int64),
+        "host_bound_layers": np.bincount(at, weights=host_bound, minlength=n).astype(np.int64),
         "layers_switched": np.bincount(at, weights=switched, minlength=n).astype(np.int64),
         "layers_kept_tied": np.bincount(at, weights=faster & ~switched, minlength=n).astype(np.int64),
     }, index=top.index)
     kept = sums["layers"].to_numpy() > 0  # a point whose best algorithm has layer rows (an inner join)
     out = pd.concat([top, sums], axis=1)[kept].reset_index(drop=True)
-    out.loc[out["uncovered_layers"] > 0, "oracle_conv_ms"] = np.nan
+    out.loc[(out["unrun_layers"] > 0) | (out["host_bound_layers"] > 0), "oracle_conv_ms"] = np.nan
+    out.loc[out["host_bound_layers"] > 0, "best_conv_ms"] = np.nan  # a sum holding the host's time
     out["remainder_ms"] = (out["best_p50_ms"] - out["best_conv_ms"]).clip(lower=0.0)
     out["projected_ms"] = out["remainder_ms"] + out["oracle_conv_ms"]
     proj_se = np.sqrt(out.pop("oracle_var")) / out["projected_ms"]
     r = ratio_interval(out["best_p50_ms"], out.pop("best_log_se").fillna(0), out["projected_ms"], proj_se)
     out["projected_speedup"], out["projected_low"], out["projected_high"] = r.ratio, r.low, r.high
     out["conv_speedup"] = out["best_conv_ms"] / out["oracle_conv_ms"]
-    covered = ~uncovered
-    mix = pd.DataFrame({"_point": point_key[at[covered]], "chosen": names[chosen[covered]]})
+    known = ~unrun & ~host_bound
+    mix = pd.DataFrame({"_point": point_key[at[known]], "chosen": names[chosen[known]]})
     mix = mix.groupby(["_point", "chosen"]).size().reset_index(name="k")
     mix = mix.sort_values(["_point", "k", "chosen"], ascending=[True, False, True])
     mix["part"] = mix["chosen"].astype(str) + ":" + mix["k"].astype(str)

@@ -73,7 +73,7 @@ def test_layer_times_are_the_kernels_not_the_hosts_issuing(cuda: torch.device, h
             probe.run(lambda: model(x))
     times = probe.records[0].times_ms
     if head_start:  # the first spin is too short for the host's work: grown, then covered
-        assert max(times) < 0.5 and probe.uncovered == set() and probe.head.cycles_for(0) > HEAD_START_CYCLES, times
+        assert max(times) < 0.5 and probe.host_bound_layers == set() and probe.head.cycles_for(0) > HEAD_START_CYCLES, times
         assert not probe.records[0].host_bound
     else:  # events around the call: the GPU idled through the host's delay between them
         assert min(times) >= 0.9 * HOST_DELAY_S * 1e3, times

@@ -12,8 +12,9 @@ from torch import nn
 from harness.errors import ConfigError, DeviceMismatchError
 from harness.measure.device import resolve_device
 from harness.measure.flops import count_work
-from harness.measure.layers import HEAD_START_GROWTH, HOST_BOUND, HeadStart, LayerProbe, LayerRecord, conv_geometry
+from harness.measure.layers import HEAD_START_GROWTH, HeadStart, LayerProbe, LayerRecord, conv_geometry
 from harness.models import build_model
+from harness.results.hostbound import HOST_BOUND
 from tests.helpers import make_spec
 
 
@@ -140,7 +141,7 @@ def _two_convs() -> nn.Module:
 
 def test_a_pass_whose_head_start_ran_out_is_run_again_with_a_longer_one_for_that_layer():
     model, x = _two_convs(), torch.randn(1, 3, 16, 16)
-    head = _CpuHeadStart([True, False, True, True], max_cycles=10**6)  # pass 1: the second layer uncovered
+    head = _CpuHeadStart([True, False, True, True], max_cycles=10**6)  # pass 1: the second layer not covered
     with torch.no_grad(), LayerProbe(model, torch.device("cpu"), head_start=head) as probe:
         probe.run(lambda: model(x))
         probe.run(lambda: model(x))
@@ -148,7 +149,7 @@ def test_a_pass_whose_head_start_ran_out_is_run_again_with_a_longer_one_for_that
     assert head.begun == [(0, 1), (1, 1), (0, 1), (1, g), (0, 1), (1, g)]  # only the second layer's spin grew
     assert [r.name for r in probe.records] == ["0", "2"]  # the retried pass added no records
     assert all(len(r.times_ms) == 2 for r in probe.records)  # one time per run, from its accepted pass
-    assert probe.uncovered == set() and not any(r.host_bound for r in probe.records)
+    assert probe.host_bound_layers == set() and [r.host_bound for r in probe.records] == [False, False]
 
 
 def test_layers_the_longest_head_start_cannot_cover_are_kept_marked_and_named(caplog):
@@ -158,7 +159,7 @@ def test_layers_the_longest_head_start_cannot_cover_are_kept_marked_and_named(ca
         probe.run(lambda: model(x))
     assert [c for call, c in head.begun if call == 1] == [1, HEAD_START_GROWTH, HEAD_START_GROWTH**2]
     assert all(len(r.times_ms) == 1 for r in probe.records)
-    assert probe.uncovered == {"2"} and [r.host_bound for r in probe.records] == [False, True]
+    assert probe.host_bound_layers == {"2"} and [r.host_bound for r in probe.records] == [False, True]
     assert "layer(s) 2 include host time" in caplog.text
 
 
@@ -170,7 +171,18 @@ def test_a_host_bound_layer_says_so_in_its_row(tmp_path):
     spec = make_spec(tmp_path, "device=cpu", "stage.sizes=[32]")
     measurer = point_module.PointMeasurer(spec, resolve_device("cpu", spec.gpu))
     (row,) = measurer._layer_rows([record], [point_module._BASELINE], {})
-    assert row["detail"] == HOST_BOUND and row["status"] == "ok"
+    assert row["detail"] == HOST_BOUND and row["host_bound"] is True and row["status"] == "ok"
+    covered = LayerRecord(0, "conv", nn.Conv2d(3, 4, 3), (1, 3, 8, 8), (1, 4, 6, 6), [0.1], host_bound=False)
+    (row,) = measurer._layer_rows([covered], [point_module._BASELINE], {})
+    assert row["detail"] is None and row["host_bound"] is False
+
+
+def test_without_a_head_start_no_layer_is_marked_either_way():
+    """The CPU (and a pass without a head start) cannot tell: host_bound stays None (a null in the row)."""
+    model, x = _two_convs(), torch.randn(1, 3, 16, 16)
+    with torch.no_grad(), LayerProbe(model, torch.device("cpu")) as probe:
+        probe.run(lambda: model(x))
+    assert [r.host_bound for r in probe.records] == [None, None] and probe.host_bound_layers == set()
 
 
 def test_no_head_start_on_the_cpu_or_when_asked_for_none():

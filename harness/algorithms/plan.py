@@ -16,8 +16,9 @@ A plan is a small JSON file (``python -m analysis.plan make`` writes one; ``show
 
 ``source`` says where a layer's choice came from: ``measured`` (the fastest beyond noise among the
 algorithms measured at that layer), ``tie`` (the fastest was within noise of the baseline: the baseline is
-kept, so a plan never switches on noise), ``baseline`` (nothing else was measured there), ``find`` (cuDNN's
-exhaustive search) or ``predicted`` (the predictor, for a shape never measured).
+kept, so a plan never switches on noise), ``baseline`` (nothing else was measured there, or the baseline's
+own time there is host-bound, the host's issuing rather than the GPU's: no evidence to switch; the note says
+which), ``find`` (cuDNN's exhaustive search) or ``predicted`` (the predictor, for a shape never measured).
 
 Using a plan on a model whose conv layers differ (names, count or geometry) is refused, naming the first
 layer that differs (``PlanMismatch``); using it for another GPU type, dtype, input size, batch size or cuDNN

@@ -18,13 +18,13 @@ import torch
 from torch import nn
 
 from harness.measure.stats import layer_summary
+from harness.results.hostbound import HOST_BOUND  # noqa: F401  (its home since the host_bound column; kept here)
 
 log = logging.getLogger(__name__)
 
 HEAD_START_CYCLES = 2_000_000  # about 1 ms at 2 GHz: the first guess of the host's time to issue one layer
 HEAD_START_MAX_CYCLES = 128_000_000  # about 64 ms: beyond this the host's issuing is not what holds the layer
 HEAD_START_GROWTH = 4
-HOST_BOUND = "time includes the host's issuing: no head start covered it (see README, launch-bound points)"
 
 
 def is_conv(module: nn.Module) -> bool:
@@ -62,7 +62,9 @@ class LayerRecord:
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
     times_ms: list[float] = field(default_factory=list)
-    host_bound: bool = False  # GPU: the longest head start did not cover the host's issuing of this layer
+    # GPU: the longest head start did not cover the host's issuing of this layer (True) or every pass's did
+    # (False); None where no head start timed it (the CPU, a pass without one)
+    host_bound: bool | None = None
 
     def summary(self) -> dict[str, Any]:
         return layer_summary(self.times_ms)
@@ -131,10 +133,10 @@ class LayerProbe:
             self.head: HeadStart | None = head_start
         else:
             self.head = HeadStart() if head_start and device.type == "cuda" else None
-        self._uncovered: list[int] = []  # calls of this pass whose spin ended before the host had issued them
+        self._host_bound_calls: list[int] = []  # calls of this pass whose spin ended before the host issued them
 
     @property
-    def uncovered(self) -> set[str]:
+    def host_bound_layers(self) -> set[str]:
         """The layers (names) whose times include host time after every retry (records marked host_bound)."""
         return {r.name for r in self.records if r.host_bound}
 
@@ -162,7 +164,7 @@ class LayerProbe:
     def _post(self, module: nn.Module, args: tuple[Any, ...], output: torch.Tensor) -> None:
         end = self._now()
         if self.head is not None and not self.head.covered(self._start):
-            self._uncovered.append(self._call)
+            self._host_bound_calls.append(self._call)
         if self._first:
             self.records.append(
                 LayerRecord(len(self.records), self.names[module], module, tuple(args[0].shape), tuple(output.shape))
@@ -175,28 +177,31 @@ class LayerProbe:
 
         With a head start, a pass where some layer's spin ended too soon is run again with longer spins for
         those layers; where the longest still falls short, the times are kept, the layers named in
-        ``uncovered`` and their records marked ``host_bound`` (the layers rows say so in ``detail``).
+        ``host_bound_layers`` and their records marked ``host_bound`` (the layers rows' ``host_bound`` column,
+        and ``detail``); the others are marked covered (False). Without a head start the marks stay None.
         """
         while True:
             times = self._pass(forward)
-            if not self._uncovered or self.head is None or not self.head.grow(self._uncovered):
+            if not self._host_bound_calls or self.head is None or not self.head.grow(self._host_bound_calls):
                 break
             log.debug("layer pass: %d layer(s) were issued after the GPU's head start ran out; again with longer "
-                      "ones", len(self._uncovered))
-        if self._uncovered:
-            names = sorted({self.records[i].name for i in self._uncovered})
-            if not set(names) <= self.uncovered:
+                      "ones", len(self._host_bound_calls))
+        if self._host_bound_calls:
+            names = sorted({self.records[i].name for i in self._host_bound_calls})
+            if not set(names) <= self.host_bound_layers:
                 log.warning("the times of layer(s) %s include host time: the host took longer to issue them than "
                             "a head start of %d GPU cycles", ", ".join(names), self.head.max_cycles if self.head else 0)
-            for i in self._uncovered:
-                self.records[i].host_bound = True
+        if self.head is not None:
+            late = set(self._host_bound_calls)
+            for i, rec in enumerate(self.records):
+                rec.host_bound = bool(rec.host_bound) or i in late  # once host-bound in a pass, host-bound
         for rec, t in zip(self.records, times):
             rec.times_ms.append(t)
 
     def _pass(self, forward: Callable[[], object]) -> list[float]:
         self._call = 0
         self._pending = []
-        self._uncovered = []
+        self._host_bound_calls = []
         forward()
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)

@@ -25,10 +25,11 @@ from harness.measure import rapl, roofline
 from harness.measure.device import DeviceInfo
 from harness.measure.energy import NvmlGpu, idle_power_w, pci_bus_id
 from harness.measure.flops import Work, count_work, count_work_of
-from harness.measure.layers import HOST_BOUND, LayerProbe, LayerRecord, conv_geometry
+from harness.measure.layers import LayerProbe, LayerRecord, conv_geometry
 from harness.measure.profiler import Profile, ProfileSettings, profile
 from harness.measure.timing import SamplingPolicy, Timing, launch_bound
 from harness.model_files import LoadedModel
+from harness.results.hostbound import HOST_BOUND
 
 log = logging.getLogger(__name__)
 
@@ -290,6 +291,7 @@ class PointMeasurer:
                     "backend": plan.backend, "status": plan.status, "workspace_bytes": plan.workspace_bytes,
                     "math_type": plan.math or self.math, "compute_type": plan.compute_type,
                     "detail": "; ".join(d for d in (plan.detail, HOST_BOUND if rec.host_bound else None) if d) or None,
+                    "host_bound": rec.host_bound,
                     **(rec.summary() if rec.times_ms else {}),
                     "flops": flops, "bytes": nbytes, "arithmetic_intensity": intensity, "roofline_bound": bound,
                 }

@@ -129,6 +129,10 @@ LAYER_COLUMNS = {k: v for k, v in _IDENTITY.items()} | {
     "math_type": "fma or tensor_op (GPU)", "compute_type": "cuDNN's compute type (float32 for every data type)",
     "detail": "why a layer fell back or is unsupported (cuDNN's status name, or the reference's condition); "
               "algo=find: what cuDNN's Find timed, fastest first (find: <algo> <ms> ms, ...)",
+    "host_bound": "GPU: the layer's time includes the host's issuing (no head start covered it: the host issued the "
+                  "layer slower than the longest spin), so it is the CPU's pace, not the GPU's; no table, plan or "
+                  "oracle of the analysis uses such a time. false where a head start covered it; null on the CPU, where no "
+                  "head start was used, and on rows older than the column (the analysis then reads detail)",
     "n": "timed iterations of the layer pass", "mean_ms": "mean layer latency", "p50_ms": "median layer latency",
     "std_ms": "standard deviation",
     "ci95_low_ms": CI_LOW, "ci95_high_ms": CI_HIGH, "lag1_autocorr": LAG1,

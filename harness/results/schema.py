@@ -150,6 +150,7 @@ LAYERS = pa.schema(
         ("math_type", pa.string()),
         ("compute_type", pa.string()),
         ("detail", pa.string()),
+        ("host_bound", pa.bool_()),
         ("n", _I),
         ("mean_ms", _F),
         ("p50_ms", _F),

@@ -121,7 +121,7 @@ def test_plan_against_the_others_and_projected_against_measured(tree):
     proj = perlayer.projection(points, layers)
     (row,) = proj.to_dict("records")
     # torch's remainder 3.0 - 2.5 = 0.5, + gemm's a 0.5 + torch's b 1.0 + torch's c 0.5 = 2.5; measured 2.0
-    assert row["baseline"] == "torch" and row["uncovered_layers"] == 0
+    assert row["baseline"] == "torch" and row["unrun_layers"] == 0
     assert row["projected_ms"] == pytest.approx(2.5) and row["measured_over_projected"] == pytest.approx(0.8)
     assert row["error_low"] < 0.8 < row["error_high"] < 1  # beyond noise: the projection was pessimistic here
     assert row["projected_gain"] == pytest.approx(1.2) and row["measured_gain"] == pytest.approx(1.5)
@@ -132,7 +132,7 @@ def test_plan_against_the_others_and_projected_against_measured(tree):
     odd = layers.copy()
     odd.loc[(odd["algo"] == "per_layer") & (odd["layer_name"] == "b"), "algo_used"] = "fft"
     (row,) = perlayer.projection(points, odd).to_dict("records")
-    assert row["uncovered_layers"] == 1 and np.isnan(row["projected_ms"])
+    assert row["unrun_layers"] == 1 and np.isnan(row["projected_ms"])
     assert perlayer.projection_bias(perlayer.projection(points, odd)).empty
 
 
@@ -161,7 +161,7 @@ def test_a_plan_from_find_takes_what_find_picked(tree):
     layers = pd.concat([layers, pd.DataFrame(layer_rows("per_layer", {"a": 0.4, "b": 0.9, "c": 0.5}, used=used))],
                        ignore_index=True)
     (row,) = perlayer.projection(points, layers).to_dict("records")
-    assert row["uncovered_layers"] == 0 and row["projected_ms"] == pytest.approx(0.5 + 0.4 + 1.2 + 0.6)
+    assert row["unrun_layers"] == 0 and row["projected_ms"] == pytest.approx(0.5 + 0.4 + 1.2 + 0.6)
     comp = perlayer.plan_vs_others(points)
     assert list(comp["other"]) == ["torch", "find", "best single"]
 

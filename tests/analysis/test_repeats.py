@@ -59,3 +59,17 @@ def test_a_failed_repeat_is_not_pooled():
     p = pool(frame, KEY, "points").rows.set_index("input_size")
     assert p.loc[100, "processes"] == 1 and p.loc[100, "p50_ms"] == pytest.approx(2.0)
     assert p.loc[200, "processes"] == 2 and p.loc[200, "p50_ms"] == pytest.approx(np.sqrt(3.0 * 3.3))
+
+
+def test_host_bound_repeats_join_no_pool():
+    """A layer time the head start did not cover is the host's: it is left out of the pool, and the pooled
+    layer is host-bound only where every repeat was."""
+    key = ["gpu", "model", "input_size", "layer_index"]
+    rows = []
+    for layer, bound in ((0, (True, False, False)), (1, (True, True, True))):
+        for r, (hb, p50) in enumerate(zip(bound, (9.0, 1.0, 1.02))):
+            rows.append(_row("a", 100, r, p50) | {"layer_index": layer, "host_bound": hb})
+    out = pool(pd.DataFrame(rows), key, "layers").rows.set_index("layer_index")
+    assert out.loc[0, "host_bound"] == False and out.loc[0, "processes"] == 2  # noqa: E712
+    assert out.loc[0, "p50_ms"] == pytest.approx(np.sqrt(1.0 * 1.02))  # the host-bound 9 ms left out
+    assert out.loc[1, "host_bound"] == True  # noqa: E712
