@@ -83,3 +83,129 @@ def test_directional_with_one_comparison_is_the_old_whole_interval_rule():
     many = mt.directional(np.full(100, beyond), np.full(100, se), 0.05, mt.HOLM)
     assert (many.decisions() == "same").all()  # 200 tests: 1.97 standard errors is not enough
     assert (many.p_value == pytest.approx(0.0244, abs=2e-4))
+
+
+# Simulated campaigns -------------------------------------------------------------------------------------------
+#
+# A campaign: 500 points (5 models x 100 input sizes, one gpu and algorithm), each with its own true latency
+# and noise (log-normal per-iteration, cv 1% to 5%), measured once on each side. Each measurement's median and
+# 95% interval come from the project's own code: harness.measure.stats.summarize on simulated samples (n as the
+# quick stage gets them: at least its min_iters, 20, and more where the noise keeps the median's interval
+# wider than its 2% target), and harness.results.uncertainty.log_se inside compare. To stay fast, the
+# measurements of one noise level are drawn from a pool of summaries of unit-median samples, scaled by the
+# point's truth.
+
+CV_ITERS = {0.01: 20, 0.02: 20, 0.03: 30, 0.05: 60}  # per-iteration cv -> iterations (quick's stopping rule)
+POOL = 3000
+MODELS, SIZES = 5, 100
+CAMPAIGNS = 200
+SUMMARY = ["n", "p50_ms", "ci95_low_ms", "ci95_high_ms", "std_ms"]
+
+
+@pytest.fixture(scope="module")
+def pools() -> dict[float, np.ndarray]:
+    from harness.measure.stats import summarize
+
+    rng = np.random.default_rng(20261126)
+    out = {}
+    for cv, n in CV_ITERS.items():
+        samples = rng.lognormal(0.0, math.sqrt(math.log1p(cv ** 2)), (POOL, n))
+        out[cv] = np.array([[summarize(s, 1)[c] for c in SUMMARY] for s in samples])
+    return out
+
+
+class Campaign:
+    """The points of a campaign: truth, noise level, and sides A and B measured from the pools."""
+
+    def __init__(self, pools: dict[float, np.ndarray], rng: np.random.Generator):
+        self.pools, self.rng = pools, rng
+        m = MODELS * SIZES
+        self.model = np.repeat([f"net{i}" for i in range(MODELS)], SIZES)
+        self.size = np.tile(np.arange(224, 224 + SIZES), MODELS)
+        self.truth = np.exp(rng.uniform(np.log(0.5), np.log(50.0), m))  # 0.5 to 50 ms
+        self.level = rng.integers(0, len(CV_ITERS), m)
+
+    def side(self, effect: np.ndarray | float = 1.0) -> pd.DataFrame:
+        stats = np.empty((len(self.truth), len(SUMMARY)))
+        for k, cv in enumerate(CV_ITERS):
+            at = self.level == k
+            stats[at] = self.pools[cv][self.rng.integers(0, POOL, at.sum())]
+        scale = self.truth * effect
+        frame = pd.DataFrame(stats, columns=SUMMARY)
+        for c in SUMMARY[1:]:
+            frame[c] *= scale
+        return frame.assign(stage="quick", gpu="h100", model=self.model, algo="gemm", input_size=self.size,
+                            batch_size=1, dtype="float32", status="ok")
+
+
+def compared(a: pd.DataFrame, b: pd.DataFrame):
+    """compare's points and groups before the verdicts (analysis.compare.verdicts, between-run noise 0)."""
+    from analysis.compare import verdicts
+
+    key = verdicts.Key(verdicts.POINT)
+    points = verdicts.compare_points(a, b, key)
+    return points, verdicts.compare_groups(points, key), key
+
+
+def fails(points, groups, key, tolerance: float) -> tuple[bool, pd.DataFrame]:
+    """compare's decision: exit 1 when a point or group is slower (Holm) or broke; and the judged points."""
+    from analysis.compare import verdicts
+
+    p, g, _ = verdicts.judge(points, groups, key, tolerance)
+    slow_p, slow_g = verdicts.regressions(p, g)
+    return bool(len(slow_p) or len(slow_g)), p
+
+
+def old_rule_fails(points: pd.DataFrame, tolerance: float) -> bool:
+    """The rule before the correction: any point whose own 95% interval lies above 1 + tolerance."""
+    from harness.results.uncertainty import classify_ratio
+
+    return bool((classify_ratio(points["ratio_low"], points["ratio_high"], tolerance) == "slower").any())
+
+
+@pytest.fixture(scope="module")
+def aa_campaigns(pools) -> dict[str, np.ndarray]:
+    """CAMPAIGNS A/A campaigns (the same truth on both sides): whether each failed, by rule and tolerance."""
+    rng = np.random.default_rng(1)
+    out: dict[str, list[bool]] = {"holm 0": [], "holm default": [], "old 0": []}
+    for _ in range(CAMPAIGNS):
+        c = Campaign(pools, rng)
+        points, groups, key = compared(c.side(), c.side())
+        out["holm 0"].append(fails(points, groups, key, 0.0)[0])
+        out["holm default"].append(fails(points, groups, key, 0.05)[0])
+        out["old 0"].append(old_rule_fails(points, 0.0))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def test_an_aa_campaign_of_500_points_passes_compare_in_95_percent_of_campaigns(aa_campaigns):
+    for rule in ("holm 0", "holm default"):
+        passed = 1 - aa_campaigns[rule].mean()
+        assert passed >= 0.95, f"{rule}: compare exits 0 in {passed:.1%} of {CAMPAIGNS} A/A campaigns"
+
+
+def test_the_old_rule_fails_the_aa_criterion(aa_campaigns):
+    """Each point on its own at 95%: with 500 points some point is 'slower' in almost every A/A campaign."""
+    passed = 1 - aa_campaigns["old 0"].mean()
+    assert passed < 0.5, f"the per-comparison rule exits 0 in {passed:.1%} of {CAMPAIGNS} A/A campaigns"
+
+
+def test_an_ab_campaign_finds_most_of_20_points_truly_5_percent_slower(pools):
+    rng = np.random.default_rng(2)
+    found, false_slower, campaigns = [], [], 40
+    for _ in range(campaigns):
+        c = Campaign(pools, rng)
+        effect = np.ones(len(c.truth))
+        slow = rng.choice(len(effect), 20, replace=False)
+        effect[slow] = 1.05
+        points, groups, key = compared(c.side(), c.side(effect))
+        failed, judged = fails(points, groups, key, 0.0)
+        verdict = judged.set_index(["model", "input_size"])["verdict"]
+        is_slow = pd.MultiIndex.from_arrays([c.model[slow], c.size[slow]])
+        found.append((verdict.loc[is_slow] == "slower").mean())
+        false_slower.append(int((verdict.drop(is_slow) == "slower").sum()))
+        assert failed
+    power = float(np.mean(found))
+    per_level = "; ".join(f"cv {cv:.0%}: n {n}" for cv, n in CV_ITERS.items())
+    assert power >= 0.5, f"power {power:.1%} over {campaigns} campaigns at --tolerance 0 ({per_level})"
+    assert np.mean(np.array(false_slower) > 0) <= 0.05, f"a null point called slower in {np.mean(false_slower)}"
+    print(f"A/B power at --tolerance 0: {power:.1%} of the 20 slow points found ({campaigns} campaigns)")

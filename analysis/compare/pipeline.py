@@ -76,7 +76,7 @@ def compare(sides: Sides, tolerance: float = DEFAULT_TOLERANCE, across_stages: b
     pairs = pd.concat(pair_frames, ignore_index=True)
     between, source = between_run_noise(pairs, noise_floor)
     a, b = verdicts.resolve(sides.a.rows, key), verdicts.resolve(sides.b.rows, key)
-    points = verdicts.compare_points(a, b, key, tolerance, between)
+    points = verdicts.compare_points(a, b, key, between)
     if points["verdict"].isin(["only_a", "only_b"]).all():
         raise AnalysisError(f"no point of A ({sides.a.label}) matches one of B ({sides.b.label}) on "
                             f"{', '.join(key.columns)}: {verdicts.disjoint(a, b, key)}")

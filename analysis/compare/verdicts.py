@@ -100,8 +100,7 @@ def _ok(status: pd.Series, p50: pd.Series) -> pd.Series:
     return (status == "ok") & (p50.astype(float) > 0)
 
 
-def compare_points(a: pd.DataFrame, b: pd.DataFrame, key: Key, tolerance: float, between_run: float = 0.0
-                   ) -> pd.DataFrame:
+def compare_points(a: pd.DataFrame, b: pd.DataFrame, key: Key, between_run: float = 0.0) -> pd.DataFrame:
     """One row per point of either side (already resolved on ``key``): A's and B's statistics, the ratio
     B/A with its interval, the caveats of imported rows, and the verdicts that need no test (broke, fixed,
     not_ok, only_a, only_b, no_interval); points both sides measured ok with an interval are ``same`` until
@@ -205,10 +204,10 @@ def judge(points: pd.DataFrame, groups: pd.DataFrame, key: Key, tolerance: float
     pts["_o"] = pts["verdict"].map(order)
     pts = pts.sort_values(["_o", *key.columns], kind="stable").drop(columns="_o").reset_index(drop=True)
     group = key.group()
-    counts = (pts[pts["verdict"].isin(COUNTED)].groupby([*group, "verdict"], sort=False).size()
-              .unstack("verdict", fill_value=0).reindex(columns=COUNTED, fill_value=0))
-    grp = grp.merge(counts.reset_index(), on=group, how="left") if len(grp) else grp.assign(**dict.fromkeys(COUNTED, 0))
-    grp[COUNTED] = grp[COUNTED].fillna(0).astype(int)
+    at = pd.MultiIndex.from_frame(grp[group]).get_indexer(pd.MultiIndex.from_frame(pts[group])) if len(grp) else []
+    for v in COUNTED:  # each group's count of its points' verdicts (unmatched points are in no group: at -1)
+        mine = (np.asarray(at) >= 0) & (pts["verdict"] == v).to_numpy()
+        grp[v] = np.bincount(np.asarray(at)[mine], minlength=len(grp)).astype(int)
     columns = [*group, "points", *COUNTED, "geomean_ratio", "ratio_low", "ratio_high", "verdict", "p_value",
                "p_holm", "worst_ratio", "worst_at", "caveats"]
     return pts, grp[columns], fam
