@@ -13,6 +13,8 @@ This module is the one owner of the rule that controls the error over a whole fa
 - ``benjamini_hochberg``: the step-up adjusted p-values (q-values): rejecting where q <= q* keeps the
   expected share of false claims among the claims at most q* (false discovery rate; independent or
   positively dependent tests). For lists of findings (the report, plans).
+- ``fastest_of``: the p-value of a comparison made with the fastest of c candidates (chosen by its estimate):
+  c times the candidate's own, so that choosing the best-looking of several does not make noise a discovery.
 - ``directional``: both one-sided tests of each comparison in one family of 2m tests (m comparisons),
   corrected together, and the decision per comparison: faster / same / slower / no_interval. With one
   comparison, Holm's first step is alpha / 2 per side: the old rule "the whole 95% interval lies beyond the
@@ -90,6 +92,17 @@ def p_slower(log_ratio, se, tolerance: float = 0.0) -> np.ndarray:
 def p_faster(log_ratio, se, tolerance: float = 0.0) -> np.ndarray:
     """p of H0 "not faster by more than ``tolerance``" (log ratio new/old >= -log(1 + tolerance))."""
     return p_above(-np.asarray(log_ratio, dtype=float), se, math.log1p(tolerance))
+
+
+def fastest_of(p, candidates) -> np.ndarray:
+    """The p-value of "the fastest of ``candidates`` is faster than the reference", where the fastest was
+    picked by its estimate: min(1, candidates x its own one-sided p). Valid whatever the dependence: under
+    the null that no candidate is faster, P(p_fastest <= t) <= P(min over candidates <= t) <= candidates x t
+    (Bonferroni); and the chance of switching to a candidate that is not faster stays at most t. NaN stays
+    NaN; fewer than one candidate is no test."""
+    p = np.asarray(p, dtype=float)
+    c = np.asarray(candidates, dtype=float)
+    return np.where(c >= 1, np.minimum(1.0, p * c), np.nan)
 
 
 def interval_log_normal(low, high, z: float) -> tuple[np.ndarray, np.ndarray]:
