@@ -209,3 +209,35 @@ def test_an_ab_campaign_finds_most_of_20_points_truly_5_percent_slower(pools):
     assert power >= 0.5, f"power {power:.1%} over {campaigns} campaigns at --tolerance 0 ({per_level})"
     assert np.mean(np.array(false_slower) > 0) <= 0.05, f"a null point called slower in {np.mean(false_slower)}"
     print(f"A/B power at --tolerance 0: {power:.1%} of the 20 slow points found ({campaigns} campaigns)")
+
+
+def test_the_report_s_lists_keep_their_false_discovery_rate(pools):
+    """analysis.answer.speedups (an algorithm against a reference at 500 points, BH over the table): in
+    campaigns where 50 points are truly 5% faster and 25 truly 5% slower, the share of false claims (a claim
+    at a point with no difference, or in the wrong direction) is at most 5% on average; the rule of each
+    point on its own at 95% is shown beside it."""
+    from analysis import answer
+    from harness.results.uncertainty import classify_ratio
+
+    rng = np.random.default_rng(3)
+    fdp, old_fdp, found, campaigns = [], [], [], 100
+    for _ in range(campaigns):
+        c = Campaign(pools, rng)
+        truth = np.zeros(len(c.truth), dtype=np.int8)  # 0 null, 1 algorithm faster, -1 slower
+        effect = np.ones(len(c.truth))
+        changed = rng.choice(len(effect), 75, replace=False)
+        truth[changed[:50]], effect[changed[:50]] = 1, 1 / 1.05
+        truth[changed[50:]], effect[changed[50:]] = -1, 1.05
+        rows = pd.concat([c.side().assign(algo="guess"), c.side(effect).assign(algo="gemm")], ignore_index=True)
+        comp = answer.with_interval(rows.assign(same_path=""))
+        sp = answer.speedups(comp, ("guess",)).sort_values(["model", "input_size"])  # the points' order
+        claim = sp["verdict"].map({"faster": 1, "slower": -1}).fillna(0).to_numpy()
+        old = -pd.Series(classify_ratio(1 / sp["speedup_high"], 1 / sp["speedup_low"], 0.0)).map(
+            {"faster": -1, "slower": 1, "same": 0}).to_numpy()
+        for said, out in ((claim, fdp), (old, old_fdp)):
+            out.append(((said != 0) & (said != truth)).sum() / max(1, (said != 0).sum()))
+        found.append(((claim == truth) & (truth != 0)).sum() / 75)
+    assert np.mean(fdp) <= 0.05, (f"BH: observed FDR {np.mean(fdp):.2%} over {campaigns} campaigns (the per-point "
+                                  f"rule: {np.mean(old_fdp):.2%})")
+    assert np.mean(found) >= 0.5, f"BH finds {np.mean(found):.1%} of the 75 changed points"
+    print(f"BH lists: FDR {np.mean(fdp):.2%} (per-point rule {np.mean(old_fdp):.2%}), power {np.mean(found):.1%}")
