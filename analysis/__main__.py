@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from analysis import answer
 from analysis.checks import Thresholds
 from analysis.errors import AnalysisError
 from analysis.load import Filters
@@ -75,6 +76,9 @@ def summary_table(outcome: Outcome) -> Table:
                   _gain(r.best_vs_guess, r.speedup_vs_guess, r.speedup_vs_guess_low, r.speedup_vs_guess_high),
                   _gain(r.best_vs_torch, r.speedup_vs_torch, r.speedup_vs_torch_low, r.speedup_vs_torch_high),
                   f"{winner} ({r.times_sole_winner})" if isinstance(winner, str) else "-", str(r.tied_points))
+    per_model = outcome.tables.get("speedup_summary")
+    if per_model is not None and "p_value" in per_model:
+        t.caption = f"beyond noise: {answer.family_line(per_model['p_value'])}"
     return t
 
 

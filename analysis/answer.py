@@ -6,18 +6,23 @@ Pure functions from the resolved points/layers to DataFrames (statistics in ``ha
 - ``competitors``: one row per point x code path that measured ok, with its p50's 95% interval. Algorithms
   known to run the same code (the old system's ``implicit_gemm`` ran cuDNN's heuristic, flag
   ``algo_is_heuristic_choice``) are merged into that path and named in ``same_path``, never two winners.
-- ``speedups``: per point x algorithm, speedup = reference p50 / algorithm p50, its 95% interval (delta
-  method on the two medians' standard errors) and a verdict: ``faster``/``slower`` when the interval
-  excludes 1, else ``tied``.
+- ``speedups``: per point x algorithm x reference, speedup = reference p50 / algorithm p50, its 95% interval (delta
+  method on the two medians' standard errors) and a verdict corrected for the table's number of comparisons
+  (``corrected``): ``faster``/``slower`` where the Benjamini-Hochberg q-value of that direction is at most 5%
+  over the whole table (two one-sided tests per row with an interval), else ``tied``; ``no_interval`` where a
+  side has no honest interval (not enough samples): not tested, never exact.
 - ``speedup_summary``: per (stage, gpu, model, dtype, algorithm, reference): the geometric-mean speedup over
-  the points measured, with the 95% interval of their measurement noise (uncertainty.geomean_interval;
-  no interval where a point has none), and how many points
-  were faster / tied / slower.
+  the points with an interval, with the 95% interval of their measurement noise (uncertainty.geomean_interval),
+  how many points were faster / tied / slower / without an interval, and ``beyond_noise``: Benjamini-Hochberg
+  over the table's rows (from each interval, normal on the log scale).
 - ``winners``: per point the fastest path and every path tied with it (95% intervals overlap); a point
   whose fastest is tied with others has no sole winner.
 - ``layer_speedups``: per layer row, the speedup over the reference's run of the same layer at the same
-  point, with its interval and verdict (layer rows carry mean/std/n: standard errors from those); a
-  host-bound row (harness.results.hostbound) is on neither side.
+  point, with its interval and verdict, Benjamini-Hochberg over the whole table (layer rows carry their
+  median's interval, or mean/std/n: standard errors from those); a host-bound row (harness.results.hostbound)
+  is on neither side.
+
+Each table's family is the table: its comparisons, their number and the correction are in ``family_line``.
 """
 
 from __future__ import annotations
@@ -28,21 +33,21 @@ import pandas as pd
 from analysis.keys import layer_keys
 from analysis.tables import POINT
 from harness.results import hostbound
+from harness.results import multiplicity as mt
 from harness.results.uncertainty import (
-    RATIO_CLASSES,
+    Z95,
     geomean_interval,
     interval,
     log_se,
-    row_interval,
-    ratio_class,
     ratio_interval,
+    row_interval,
     tied_with_fastest,
 )
 
 REFERENCES = ("guess", "torch")
 # Legacy flag -> the code path such rows really ran.
 SAME_PATH_FLAGS = {"algo_is_heuristic_choice": "guess"}
-VERDICTS = ("faster", "tied", "slower")
+VERDICTS = ("faster", "tied", "slower", "no_interval")  # codes of multiplicity.DECISIONS, "same" called "tied"
 
 
 def _flagged(flags: pd.Series, flag: str) -> pd.Series:
@@ -80,21 +85,30 @@ def competitors(points: pd.DataFrame) -> pd.DataFrame:
     return with_interval(ok).reset_index(drop=True)
 
 
-def _verdict_code(low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """A speedup's verdict from its 95% interval, as a code into VERDICTS: the one rule of classify_ratio
-    (tolerance 0) on the inverse ratio, algorithm / reference, with "same" called "tied"."""
-    assert [{"same": "tied"}.get(c, c) for c in RATIO_CLASSES] == list(VERDICTS)  # codes line up
-    return ratio_class(1 / np.asarray(high, dtype=float), 1 / np.asarray(low, dtype=float), 0.0)
+def corrected(speedup, se, groups=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per speedup (reference / algorithm) with the standard error of its log: the smaller one-sided p-value
+    (faster or slower than the reference), its Benjamini-Hochberg q-value over the family (all rows, or
+    per ``groups``: two one-sided tests per row with an interval) and the verdict as a code into VERDICTS.
+    NaN se: no test, ``no_interval``."""
+    assert [{"same": "tied"}.get(c, c) for c in mt.DECISIONS] == list(VERDICTS)  # codes line up
+    d = mt.directional(-np.log(np.asarray(speedup, dtype=float)), se, 0.0, mt.BH, groups=groups)
+    return d.p_value, d.adjusted, d.code()
 
 
-def _verdict(low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """The verdicts as strings (see _verdict_code)."""
-    code = _verdict_code(low, high)
-    return np.array(VERDICTS, dtype=object)[code.ravel()].reshape(code.shape)
+def family_line(p_value, what: str = "faster and slower, two per row with an interval") -> str:
+    """How many comparisons a table's verdicts were corrected for, and how (p_value: one per row)."""
+    return mt.family(p_value, mt.BH, what, tests_per_comparison=2).line()
+
+
+def _verdict(speedup, se) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``corrected`` with the verdicts as strings."""
+    p, q, code = corrected(speedup, se)
+    return p, q, np.array(VERDICTS, dtype=object)[code]
 
 
 def speedups(comp: pd.DataFrame, references: tuple[str, ...] = REFERENCES) -> pd.DataFrame:
-    """Per point x algorithm x reference measured at that point: speedup, 95% interval and verdict."""
+    """Per point x algorithm x reference measured at that point: speedup, 95% interval, p-value, q-value and
+    verdict (Benjamini-Hochberg over the whole table)."""
     frames = []
     for ref in references:
         r = comp.loc[comp["algo"] == ref, [*POINT, "p50_ms", "log_se"]]
@@ -102,21 +116,24 @@ def speedups(comp: pd.DataFrame, references: tuple[str, ...] = REFERENCES) -> pd
             continue
         m = comp[comp["algo"] != ref].merge(r.rename(columns={"p50_ms": "ref_p50_ms", "log_se": "ref_log_se"}),
                                             on=POINT)
-        s = ratio_interval(m["ref_p50_ms"], m["ref_log_se"].fillna(0), m["p50_ms"], m["log_se"].fillna(0))
+        s = ratio_interval(m["ref_p50_ms"], m["ref_log_se"], m["p50_ms"], m["log_se"])
         frames.append(m.assign(reference=ref, speedup=s.ratio, speedup_low=s.low, speedup_high=s.high,
-                               ratio_log_se=s.log_se, verdict=_verdict(s.low, s.high)))
+                               ratio_log_se=s.log_se))
     cols = [*POINT, "algo", "same_path", "reference", "p50_ms", "ref_p50_ms", "speedup", "speedup_low",
-            "speedup_high", "ratio_log_se", "verdict"]
+            "speedup_high", "ratio_log_se", "p_value", "q_value", "verdict"]
     if not frames:
         return pd.DataFrame(columns=cols)
-    return pd.concat(frames, ignore_index=True)[cols]
+    out = pd.concat(frames, ignore_index=True)
+    out["p_value"], out["q_value"], out["verdict"] = _verdict(out["speedup"], out["ratio_log_se"])
+    return out[cols]
 
 
 def speedup_summary(sp: pd.DataFrame) -> pd.DataFrame:
-    """Geometric-mean speedup per (stage, gpu, model, dtype, algo, reference) over sizes and batches, with a
-    95% interval (over the points measured), and the verdict counts; ``beyond_noise`` says whether the interval excludes 1."""
+    """Geometric-mean speedup per (stage, gpu, model, dtype, algo, reference) over the sizes and batches with
+    an interval, with the 95% interval of their own noise, and the verdict counts; ``beyond_noise``: the
+    interval's Benjamini-Hochberg q-value (over the table's rows, two one-sided tests each) is at most 5%."""
     key = ["stage", "gpu", "model", "dtype", "algo", "reference"]
-    cols = [*key, "points", "geomean_speedup", "low", "high", "beyond_noise", *VERDICTS]
+    cols = [*key, "points", "geomean_speedup", "low", "high", "p_value", "q_value", "beyond_noise", *VERDICTS]
     if sp.empty:
         return pd.DataFrame(columns=cols)
     rows = []
@@ -124,11 +141,17 @@ def speedup_summary(sp: pd.DataFrame) -> pd.DataFrame:
     se = sp["ratio_log_se"].to_numpy(dtype=float)
     verdict = sp["verdict"].to_numpy(dtype=object)
     for i, (k, idx) in enumerate(sp.groupby(key, observed=True, sort=True).indices.items()):
-        g, lo, hi = geomean_interval(lr[idx], se[idx])
+        known = idx[~np.isnan(se[idx])]
+        g, lo, hi = geomean_interval(lr[known], se[known])
         counts = pd.Series(verdict[idx]).value_counts()
         rows.append({**dict(zip(key, k)), "points": len(idx), "geomean_speedup": g, "low": lo, "high": hi,
-                     "beyond_noise": bool(lo > 1 or hi < 1), **{v: int(counts.get(v, 0)) for v in VERDICTS}})
-    return pd.DataFrame(rows, columns=cols)
+                     **{v: int(counts.get(v, 0)) for v in VERDICTS}})
+    out = pd.DataFrame(rows)
+    center, se_log = mt.interval_log_normal(out["low"], out["high"], Z95)
+    p, q, code = corrected(np.exp(center), se_log)
+    out["p_value"], out["q_value"] = p, q
+    out["beyond_noise"] = (code == 0) | (code == 2)
+    return out[cols]
 
 
 def winners(comp: pd.DataFrame) -> pd.DataFrame:
@@ -160,11 +183,13 @@ def winners(comp: pd.DataFrame) -> pd.DataFrame:
 
 def layer_speedups(layers: pd.DataFrame, reference: str = "guess") -> pd.DataFrame:
     """Per layer row whose algorithm and the reference both timed the layer at the GPU's pace (neither row
-    host-bound): the speedup over the reference on that layer, its 95% interval and verdict."""
+    host-bound): the speedup over the reference on that layer, its 95% interval, p-value, q-value and verdict
+    (Benjamini-Hochberg over the whole table; a row without an interval: ``no_interval``)."""
     key = [*POINT, "layer_index"]
-    cols = [c for c in (*key, "algo", "layer_name", "p50_ms", "std_ms", "n") if c in layers.columns]
+    cols = [c for c in (*key, "algo", "layer_name", "p50_ms", "ci95_low_ms", "ci95_high_ms", "std_ms", "n")
+            if c in layers.columns]
     timed = layers.loc[layers["p50_ms"].notna() & (layers["p50_ms"] > 0) & ~hostbound.mask(layers), cols]
-    se = log_se(timed).fillna(0).to_numpy(dtype=float)
+    se = log_se(timed).to_numpy(dtype=float)
     is_ref = (timed["algo"] == reference).to_numpy()
     (layer,) = layer_keys([timed], POINT)  # the point's layer as one integer: millions of rows join on it
     refs, others = np.flatnonzero(is_ref), np.flatnonzero(~is_ref)
@@ -173,26 +198,29 @@ def layer_speedups(layers: pd.DataFrame, reference: str = "guess") -> pd.DataFra
         ref = timed.iloc[refs][key].assign(ref_p50_ms=timed["p50_ms"].to_numpy()[refs], ref_log_se=se[refs])
         m = timed.iloc[others].assign(log_se=se[others]).merge(ref, on=key)
         mine, ref_p50, ref_se = m["log_se"].to_numpy(), m["ref_p50_ms"].to_numpy(), m["ref_log_se"].to_numpy()
-        out = m.drop(columns=[c for c in ("std_ms", "n", "log_se", "ref_log_se") if c in m])
+        out = m.drop(columns=[c for c in ("ci95_low_ms", "ci95_high_ms", "std_ms", "n", "log_se", "ref_log_se") if c in m])
     else:
         pos = ref_of.get_indexer(layer[others])
         keep = others[pos >= 0]
         pos = refs[pos[pos >= 0]]
         p50 = timed["p50_ms"].to_numpy(dtype=float)
         mine, ref_p50, ref_se = se[keep], p50[pos], se[pos]
-        out = timed.iloc[keep].drop(columns=[c for c in ("std_ms", "n") if c in timed]).reset_index(drop=True)
+        out = timed.iloc[keep].drop(columns=[c for c in ("ci95_low_ms", "ci95_high_ms", "std_ms", "n") if c in timed]
+                                    ).reset_index(drop=True)
         out["ref_p50_ms"] = ref_p50
     s = ratio_interval(ref_p50, ref_se, out["p50_ms"].to_numpy(dtype=float), mine)
+    p, q, code = corrected(s.ratio, s.log_se)
     # a row per layer (millions): the two labels as categoricals, not a string each
     n = len(out)
     return out.assign(reference=pd.Categorical.from_codes(np.zeros(n, np.int8), [reference]), speedup=s.ratio,
-                      speedup_low=s.low, speedup_high=s.high,
-                      verdict=pd.Categorical.from_codes(_verdict_code(s.low, s.high), list(VERDICTS)))
+                      speedup_low=s.low, speedup_high=s.high, p_value=p, q_value=q,
+                      verdict=pd.Categorical.from_codes(code, list(VERDICTS)))
 
 
 def layer_summary(ls: pd.DataFrame) -> pd.DataFrame:
     """Per (gpu, dtype, algorithm) over every layer row: how many layers are faster / tied / slower than the
-    reference beyond noise, and the geometric-mean speedup on the faster ones."""
+    reference beyond noise (the verdicts of ``layer_speedups``: corrected over its whole table) or have no
+    interval, and the geometric-mean speedup on the faster ones."""
     key = ["gpu", "dtype", "algo", "reference"]
     if ls.empty:
         return pd.DataFrame(columns=[*key, "layers", *VERDICTS, "faster_share", "geomean_gain_when_faster"])
@@ -210,9 +238,9 @@ def layer_summary(ls: pd.DataFrame) -> pd.DataFrame:
 
 def headline(summary: pd.DataFrame, wins: pd.DataFrame) -> pd.DataFrame:
     """Per (stage, gpu, model, dtype): the sole winner seen most often, how many points are ties, and per
-    reference the algorithm with the largest geometric-mean speedup whose interval lies above 1 (None when no
-    algorithm beats the reference beyond noise), with that interval; and how often guess is the fastest or
-    tied with it."""
+    reference the algorithm with the largest geometric-mean speedup above 1 beyond noise (speedup_summary's
+    ``beyond_noise``: corrected over its table; "none beyond noise" when none), with its interval; and how
+    often guess is the fastest or tied with it."""
     key = ["stage", "gpu", "model", "dtype"]
     rows = []
     for k, grp in wins.groupby(key, observed=True, sort=True):
@@ -224,7 +252,8 @@ def headline(summary: pd.DataFrame, wins: pd.DataFrame) -> pd.DataFrame:
         for ref in REFERENCES:
             s = summary[(summary["reference"] == ref)
                         & np.logical_and.reduce([summary[c].astype(str) == str(v) for c, v in zip(key, k)])]
-            above = s[s["low"] > 1].sort_values(["geomean_speedup", "algo"], ascending=[False, True])
+            above = s[s["beyond_noise"].astype(bool) & (s["geomean_speedup"] > 1)].sort_values(
+                ["geomean_speedup", "algo"], ascending=[False, True])
             top = above.iloc[0] if len(above) else None
             row[f"best_vs_{ref}"] = top["algo"] if top is not None else (None if s.empty else "none beyond noise")
             row[f"speedup_vs_{ref}"] = top["geomean_speedup"] if top is not None else np.nan

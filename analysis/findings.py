@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analysis.answer import family_line
 from analysis.legacy.flags import FLAGS
 from analysis.load import SETTINGS
 
@@ -35,11 +36,12 @@ def findings(frames: dict[str, pd.DataFrame], points: pd.DataFrame) -> list[str]
         f"{n_points} points (model x input size x batch x dtype on a GPU type): {points['gpu'].nunique()} GPU "
         f"type(s), {points['model'].nunique()} model(s) (section Coverage).")
     summary = frames["speedup_summary"]
+    out.append(corrections(frames))
     head = frames["summary"]
     vs_guess = summary[summary["reference"] == "guess"]
     for gpu, grp in vs_guess.groupby("gpu", observed=True):
         models = grp["model"].nunique()
-        beat = grp[grp["low"] > 1]
+        beat = grp[grp["beyond_noise"].astype(bool) & (grp["geomean_speedup"] > 1)]
         guess_share = head.loc[head["gpu"] == gpu, "guess_fastest_or_tied_share"].mean()
         tail = (f"; guess itself is the fastest or tied with it at {guess_share:.0%} of points"
                 if pd.notna(guess_share) else "")
@@ -65,8 +67,11 @@ def findings(frames: dict[str, pd.DataFrame], points: pd.DataFrame) -> list[str]
     sp = orc["projected_speedup"].dropna()
     if len(sp):
         beyond = int((orc["projected_low"] > 1).sum())
+        tested = (f"; {int(orc['switch_tests'].sum())} layer tests, Benjamini-Hochberg at 5% over each point's "
+                  f"layers, {int(orc['switch_no_interval'].sum())} layer(s) without an interval not tested"
+                  if "switch_tests" in orc else "")
         out.append(
-            f"Choosing the algorithm per layer (switching a layer only beyond noise) projects a median "
+            f"Choosing the algorithm per layer (switching a layer only beyond noise{tested}) projects a median "
             f"{_x(float(sp.median()))} over the best single algorithm (range {_x(float(sp.min()))} to "
             f"{_x(float(sp.max()))}; beyond noise at {beyond} of {len(sp)} points). This is a projection from "
             f"the per-layer pass, not a measured run (section Per-layer oracle).")
@@ -84,6 +89,16 @@ def findings(frames: dict[str, pd.DataFrame], points: pd.DataFrame) -> list[str]
                    f"{r.matched} matched points, range {_x(r.min_p50_ratio)} to {_x(r.max_p50_ratio)}; > 1: "
                    f"{r.gpu_a} slower) (section GPUs compared).")
     return out
+
+
+def corrections(frames: dict[str, pd.DataFrame]) -> str:
+    """How the 'beyond noise' of the answer tables is corrected for their number of comparisons."""
+    parts = [f"per model and algorithm (speedup_summary): {family_line(frames['speedup_summary']['p_value'])}",
+             f"per point (speedups): {family_line(frames['speedups']['p_value'])}"]
+    if len(frames.get("layer_speedups", ())):
+        parts.append(f"per layer (layer_speedups): {family_line(frames['layer_speedups']['p_value'])}")
+    return ("'Beyond noise' is corrected for the number of comparisons in each table (Benjamini-Hochberg: at most 5% "
+            "of the claims of a table are expected to be false): " + "; ".join(parts) + ".")
 
 
 def caveats(points: pd.DataFrame, energy_window_s: float, cv: float, host_bound_layers: int = 0) -> list[str]:
@@ -138,8 +153,10 @@ def _plan_findings(frames: dict[str, pd.DataFrame]) -> list[str]:
         if len(single):
             faster = int((single["verdict"] == "faster").sum())
             slower = int((single["verdict"] == "slower").sum())
+            fam = family_line(comp["p_value"]) if "p_value" in comp else ""
             out.append(f"Measured per-layer plans (algo=per_layer) beat the best single algorithm beyond noise at "
-                       f"{faster} of {len(single)} points and lose at {slower} (section Per-layer plans, measured).")
+                       f"{faster} of {len(single)} points and lose at {slower} (section Per-layer plans, measured"
+                       + (f"; {fam}" if fam else "") + ").")
     if bias is not None and len(bias):
         for r in bias.itertuples(index=False):
             out.append(f"On {r.gpu}, {r.model}: the mixed model measured {_x(r.geomean_measured_over_projected)} its "

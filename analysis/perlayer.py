@@ -4,8 +4,8 @@ measurement. Pure functions from the resolved points/layers DataFrames to DataFr
 - ``plan_vs_others``: per per_layer point, its measured p50 and energy against guess, torch (the heuristic,
   or cudnn.benchmark where the torch row was measured with it), find, and the best single algorithm at the
   same point (stage, gpu, model, input size, batch, dtype): speedup = other p50 / plan p50 with its 95%
-  interval (delta method) and verdict (faster / tied / slower: the interval must exclude 1), and the energy
-  ratio.
+  interval (delta method) and verdict (faster / tied / slower, Benjamini-Hochberg over the whole table as
+  in analysis.answer.speedups; no_interval without an interval), and the energy ratio.
 - ``projection``: per per_layer point, the sum-of-layers projection of exactly the mix that ran (each layer's
   ``algo_used`` looked up in that algorithm's own run of the same layer at the same point, else in the find
   run's layer that ran it with that algorithm; the non-conv
@@ -38,7 +38,7 @@ BASELINES = ("guess", "torch")
 
 COMPARISON_COLUMNS = [*POINT, "plan_hash", "plan_p50_ms", "plan_low_ms", "plan_high_ms", "plan_energy_j", "other",
                       "other_algo", "other_p50_ms", "other_low_ms", "other_high_ms", "speedup", "speedup_low",
-                      "speedup_high", "verdict", "energy_ratio"]
+                      "speedup_high", "verdict", "energy_ratio", "p_value", "q_value"]
 PROJECTION_COLUMNS = [*POINT, "plan_hash", "baseline", "baseline_p50_ms", "layers", "unrun_layers", "host_bound_layers",
                       "projected_ms",
                       "measured_ms", "measured_over_projected", "error_low", "error_high", "projected_gain",
@@ -102,9 +102,9 @@ def plan_vs_others(points: pd.DataFrame, torch_rows: pd.DataFrame | None = None)
     m = p.merge(o, on=POINT)
     if m.empty:
         return pd.DataFrame(columns=COMPARISON_COLUMNS)
-    r = ratio_interval(m["other_p50_ms"], m["other_log_se"].fillna(0), m["plan_p50_ms"], m["plan_log_se"].fillna(0))
+    r = ratio_interval(m["other_p50_ms"], m["other_log_se"], m["plan_p50_ms"], m["plan_log_se"])
     m["speedup"], m["speedup_low"], m["speedup_high"] = r.ratio, r.low, r.high
-    m["verdict"] = _verdict(r.low, r.high)
+    m["p_value"], m["q_value"], m["verdict"] = _verdict(r.ratio, r.log_se)
     m["energy_ratio"] = m["other_energy_j"] / m["plan_energy_j"]
     order = {"guess": 0, "torch": 1, "torch (cudnn.benchmark)": 2, "find": 3, "best single": 4}
     m = m.sort_values([*POINT, "other"], key=lambda s: s.map(order) if s.name == "other" else s)

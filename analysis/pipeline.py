@@ -264,8 +264,16 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
         "and over the framework's own convolution (torch). Per point the interval is the delta method on the two "
         "medians' standard errors, from each row's summary statistics (its stored 95% interval of the median, "
         "else sqrt(pi/2) std / sqrt(n) widened by t(n-1)); per model the geometric mean over the points "
-        "measured, with the 95% interval of their measurement noise. A verdict is 'faster' or 'slower' only when the interval excludes 1, else 'tied'. "
-        "Algorithms known to run the same code are merged (same_path).")
+        "measured, with the 95% interval of their own noise. Verdicts are corrected for the number of comparisons in each table: every row with an "
+        "interval gets two one-sided tests (faster, slower), and 'faster' or 'slower' is claimed where the "
+        "Benjamini-Hochberg q-value (q_value, beside the raw p_value) over the table's tests is at most 5%, so at "
+        "most 5% of a table's claims are expected to be false; else 'tied'; 'no_interval' where a row has no "
+        "honest interval (not enough samples): not tested, never taken as exact. beyond_noise of a model's "
+        "geometric mean: the same over the rows of speedup_summary (normal on the log scale from its "
+        "interval). Algorithms known to run the same code are merged (same_path).")
+    the_answer.items([f"{name}: {answer.family_line(frames[name]['p_value'])}"
+                      for name in ("speedup_summary", "speedups", "layer_speedups", "plan_comparison")
+                      if len(frames[name]) and "p_value" in frames[name]])
     the_answer.table(frames["summary"], "Per stage x gpu x model x dtype: the largest gain beyond noise over each "
                      "reference, and how often there is a sole winner", csv="summary")
     the_answer.image(figures.get("speedup-guess"), "Geometric-mean speedup over guess with 95% intervals")
@@ -332,9 +340,15 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
         "floored at 0) + the oracle's layer sum; layer times come from the separate per-layer pass. A point has "
         "no projection where a layer was run by no algorithm itself (unrun_layers) or where the best algorithm's "
         "own time of a layer is host-bound (host_bound_layers: the host's issuing, not the GPU's); a host-bound "
-        "row is never a candidate.")
+        "row is never a candidate. A layer "
+        "switches only beyond noise, corrected for the number of layers: per layer, the fastest other algorithm "
+        "against the best single one (one-sided, its p times the number of others it was picked from), "
+        "Benjamini-Hochberg at a false discovery rate of 5% over each point's layers (switch_tests; "
+        "switch_no_interval: layers whose rows have no interval, not tested)"
+        + (f"; {int(o['switch_tests'].sum())} layer tests over {len(o)} points, "
+           f"{int(o['switch_no_interval'].sum())} layer(s) not tested." if len(o) else "."))
     oracle.table(o[["stage", "gpu", "model", "input_size", "batch_size", "best_algo", "best_p50_ms", "projected_ms",
-                    "projected_speedup", "conv_speedup", "layers_switched", "layers", "unrun_layers",
+                    "projected_speedup", "conv_speedup", "layers_switched", "switch_tests", "layers", "unrun_layers",
                     "host_bound_layers", "oracle_mix"]], csv="oracle")
     oracle.image(figures.get("layers"), "Sum of layer p50 per algorithm, stacked by layer kind (largest size)")
     oracle.image(figures.get("roofline"), "Per-layer roofline: achieved TFLOP/s against arithmetic intensity")
@@ -343,7 +357,8 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
         "Points measured with algo=per_layer (a plan: python -m analysis.plan, README: Per-layer plans), each "
         "against guess, torch (heuristic, or cudnn.benchmark where its row says so), find and the best single "
         "algorithm at the same point: speedup = other p50 / plan p50 (> 1: the plan is faster), 95% interval by "
-        "the delta method, verdict beyond noise; energy_ratio = other / plan energy per inference.")
+        "the delta method, verdict beyond noise (Benjamini-Hochberg at 5% over the table, as in The answer); "
+        "energy_ratio = other / plan energy per inference.")
     if len(frames["plan_comparison"]):
         plans.table(frames["plan_comparison"].drop(columns=["plan_low_ms", "plan_high_ms", "other_low_ms",
                                                             "other_high_ms"]), "Plan against the others (tables/plan_comparison.csv)",

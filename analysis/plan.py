@@ -125,6 +125,8 @@ def lines(plan: plans.Plan) -> list[str]:
     if e.get("projected_ms"):
         out.append(f"projected: {e['projected_ms']:.4g} ms against the baseline's measured {e['baseline_p50_ms']:.4g} ms "
                    f"(x{e['projected_speedup']:.3f}; measure it: python -m harness algo=per_layer plan=PATH)")
+    if e.get("switch_correction"):
+        out.append(f"switches beyond noise: {e['switch_correction']}")
     return out
 
 

@@ -1,13 +1,18 @@
 """Making a per-layer plan from measurements already in a results tree (pure: DataFrames in, a Plan out).
 
 At one point (gpu, model, input size, batch size, dtype, stage), each conv layer gets the fastest of the
-single algorithms whose own code ran it there (layer rows with status ``ok``), chosen only beyond noise:
-when the baseline's interval overlaps the fastest's (``harness.results.uncertainty.tied_with_fastest``, the
-rule the analysis uses everywhere) the baseline is kept, so a plan never switches on noise. The baseline is
-``guess`` where guess was measured at the point (a GPU), else ``torch``.
+single algorithms whose own code ran it there (layer rows with status ``ok``), chosen only beyond noise and
+corrected for the number of layers (``switches``): per layer, one test of "the fastest other algorithm is
+faster than the baseline" (one-sided, its p-value times the number of other algorithms it was picked from:
+harness.results.multiplicity.fastest_of), and Benjamini-Hochberg at a false discovery rate of 5% over the
+family of the plan's layers that have a baseline row and another algorithm with an interval. A layer
+switches where its q-value is at most 5%; elsewhere the baseline is kept (a tie), so a plan never switches
+on noise, and at most about 5% of its switches are expected to be wrong however many layers it has. The
+baseline is ``guess`` where guess was measured at the point (a GPU), else ``torch``.
 
-A layer's interval comes from its row's summary statistics (sqrt(pi/2) std / sqrt(n) on the log scale:
-``log_se``); a module called more than once per forward sums its calls.
+A layer's interval comes from its row's summary statistics (``log_se``; a row without one, not enough
+samples, makes the layer untested: the baseline is kept); a module called more than once per forward sums
+its calls. The plan's ``extra`` says how many layers were tested and how they were corrected.
 
 A host-bound layer row (its time is the host's: harness.results.hostbound) is no evidence: that algorithm
 does not compete at that layer, and where it is the baseline's, the layer keeps the baseline (nothing says
@@ -26,7 +31,8 @@ from harness.algorithms import ALGORITHMS
 from harness.algorithms.geometry import ConvGeometry
 from harness.algorithms.plan import Evidence, Plan, PlanKey, PlanLayer
 from harness.results import hostbound
-from harness.results.uncertainty import interval, log_se, tied_with_fastest
+from harness.results import multiplicity as mt
+from harness.results.uncertainty import interval, log_se
 
 BASELINE_ORDER = ("guess", "torch")  # the first measured at the point is the baseline
 # What competes for a layer: every algorithm but find, which is itself a choice per layer (see from_find).
@@ -69,27 +75,31 @@ def _at(df: pd.DataFrame, where: Where) -> pd.DataFrame:
 def _evidence(row: pd.Series | None) -> Evidence | None:
     if row is None:
         return None
-    return Evidence(str(row["algo"]), float(row["p50_ms"]), float(row["lo"]), float(row["hi"]))
+    lo, hi = (None if np.isnan(v) else v for v in (float(row["lo"]), float(row["hi"])))  # no interval: None
+    return Evidence(str(row["algo"]), float(row["p50_ms"]), lo, hi)
 
 
 def layer_candidates(layers: pd.DataFrame) -> pd.DataFrame:
-    """Per algorithm x layer (module name): p50 (summed over the module's calls), its 95% interval, and the
-    layer's geometry; only single algorithms whose own code ran the layer (status ok) and timed it at the
-    GPU's pace (an algorithm with a host-bound row of a module, any of its calls, does not compete there)."""
+    """Per algorithm x layer (module name): p50 (summed over the module's calls), the standard error of its
+    log (``log_se``; NaN where a call has none), its 95% interval, and the layer's geometry; only single
+    algorithms whose own code ran the layer (status ok) and timed it at the GPU's pace (an algorithm with a
+    host-bound row of a module, any of its calls, does not compete there)."""
     ok = layers[(layers["status"] == "ok") & layers["p50_ms"].notna()
                 & layers["algo"].astype(str).isin(SINGLE)].copy()
     ok["algo"] = ok["algo"].astype(str)
     late = _host_bound(ok)
     if late:  # one point's rows: few
         ok = ok[[pair not in late for pair in zip(ok["algo"], ok["layer_name"].astype(str))]]
-    ok["abs_var"] = (ok["p50_ms"] * log_se(ok).fillna(0.0)) ** 2
+    ok["abs_var"] = (ok["p50_ms"] * log_se(ok)) ** 2
+    ok["unknown"] = ok["abs_var"].isna()
     geometry = ["in_channels", "out_channels", "kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w",
                 "dilation_h", "dilation_w", "groups"]
     g = ok.groupby(["algo", "layer_name"], observed=True, sort=False)
-    out = g.agg(p50_ms=("p50_ms", "sum"), abs_var=("abs_var", "sum"), first_index=("layer_index", "min"),
-                in_h=("in_h", "first"), in_w=("in_w", "first"), **{c: (c, "first") for c in geometry}).reset_index()
-    se = np.sqrt(out.pop("abs_var")) / out["p50_ms"]
-    out["lo"], out["hi"] = interval(np.log(out["p50_ms"]), se)
+    out = g.agg(p50_ms=("p50_ms", "sum"), abs_var=("abs_var", "sum"), unknown=("unknown", "any"),
+                first_index=("layer_index", "min"), in_h=("in_h", "first"), in_w=("in_w", "first"),
+                **{c: (c, "first") for c in geometry}).reset_index()
+    out["log_se"] = (np.sqrt(out.pop("abs_var")) / out["p50_ms"]).where(~out.pop("unknown"))
+    out["lo"], out["hi"] = interval(np.log(out["p50_ms"]), out["log_se"])
     return out
 
 
@@ -97,6 +107,28 @@ def _host_bound(layers: pd.DataFrame) -> set[tuple[str, str]]:
     """The (algorithm, module name) pairs of which some row is host-bound."""
     hb = layers[hostbound.mask(layers)]
     return set(zip(hb["algo"].astype(str), hb["layer_name"].astype(str)))
+
+
+SWITCH_FAMILY = "one per layer with a baseline row and another algorithm: the fastest other against the baseline"
+
+
+def switches(cand: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """Per layer of ``cand`` (layer_candidates) with a baseline row and at least one other algorithm: the
+    fastest other (``challenger``), how many others it was picked from, the p-value of "it is faster than
+    the baseline" (fastest_of its one-sided p), its Benjamini-Hochberg q-value over the layers, and
+    ``switch`` (q <= 5%). NaN p: no interval, not tested, never a switch."""
+    base = cand[cand["algo"] == baseline].set_index("layer_name")
+    others = cand[cand["algo"] != baseline].sort_values(["layer_name", "p50_ms", "algo"])
+    count = others.groupby("layer_name", sort=False).size()
+    best = others.drop_duplicates("layer_name").set_index("layer_name")
+    layers = best.index.intersection(base.index)
+    b, c = base.loc[layers], best.loc[layers]
+    lr = np.log(c["p50_ms"].to_numpy(dtype=float) / b["p50_ms"].to_numpy(dtype=float))
+    se = np.hypot(c["log_se"].to_numpy(dtype=float), b["log_se"].to_numpy(dtype=float))
+    p = mt.fastest_of(mt.p_faster(lr, se), count.loc[layers].to_numpy())
+    q = mt.benjamini_hochberg(p)
+    return pd.DataFrame({"challenger": c["algo"].to_numpy(), "candidates": count.loc[layers].to_numpy(),
+                         "p_value": p, "q_value": q, "switch": mt.rejected(q)}, index=layers)
 
 
 def choose(points: pd.DataFrame, layers: pd.DataFrame, where: Where,
@@ -130,7 +162,7 @@ def choose(points: pd.DataFrame, layers: pd.DataFrame, where: Where,
     pts = pts[pts["algo"].astype(str).isin(measured)]
     here = _at(layers, where)[lambda d: d["algo"].astype(str).isin(measured)]
     cand = layer_candidates(here)
-    cand["tied"] = tied_with_fastest(cand["p50_ms"], cand["lo"], cand["hi"], cand["layer_name"])
+    tests = switches(cand, baseline)
     base_host_bound = {name for algo, name in _host_bound(here) if algo == baseline}
     plan_layers = []
     for name, geometry in modules:
@@ -145,13 +177,18 @@ def choose(points: pd.DataFrame, layers: pd.DataFrame, where: Where,
         runner_up = rows.iloc[1] if len(rows) > 1 else None
         base = rows[rows["algo"] == baseline]
         base = base.iloc[0] if len(base) else None
-        if base is not None and len(rows) == 1:
-            algo, source = baseline, "baseline"
-        elif base is not None and bool(base["tied"]):
-            algo, source = baseline, ("measured" if fastest["algo"] == baseline else "tie")
-        else:
+        note = None
+        if base is None:
             algo, source = str(fastest["algo"]), "measured"
-        note = None if base is not None else f"the baseline {baseline} has no timed row here"
+            note = f"the baseline {baseline} has no timed row here"
+        elif len(rows) == 1:
+            algo, source = baseline, "baseline"
+        elif bool(tests.loc[name, "switch"]):
+            algo, source = str(tests.loc[name, "challenger"]), "measured"
+        else:
+            algo, source = baseline, ("measured" if fastest["algo"] == baseline else "tie")
+            if np.isnan(tests.loc[name, "p_value"]):
+                note = f"{mt.NO_INTERVAL}: the baseline kept"
         plan_layers.append(PlanLayer(name, geometry, algo, source, (int(fastest["in_h"]), int(fastest["in_w"])),
                                      _evidence(fastest), _evidence(runner_up), _evidence(base), note))
     first = pts.iloc[0]
@@ -159,7 +196,10 @@ def choose(points: pd.DataFrame, layers: pd.DataFrame, where: Where,
     key = PlanKey(where.model, where.gpu, _str(first.get("device_name")), where.dtype, where.input_size,
                   where.batch_size, _str(first.get("cudnn_version")), backends.pop() if len(backends) == 1 else None)
     plan = Plan(key, tuple(plan_layers), baseline, made_by)
-    return Plan(key, plan.layers, baseline, made_by, projection(plan, pts, cand))
+    family = mt.family(tests["p_value"], mt.BH, SWITCH_FAMILY)
+    extra = {**projection(plan, pts, cand), "switch_tests": family.tests, "switch_no_interval": family.untested,
+             "switch_correction": family.line()}
+    return Plan(key, plan.layers, baseline, made_by, extra)
 
 
 def _keep_host_bound_baseline(name: str, geometry: ConvGeometry, baseline: str, rows: pd.DataFrame,

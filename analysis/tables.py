@@ -12,6 +12,7 @@ import pandas as pd
 
 from analysis.keys import layer_keys, row_keys
 from harness.results import hostbound
+from harness.results import multiplicity as mt
 from harness.results.columns import dynamic_energy_per_inference_j
 from harness.results.uncertainty import (
     geomean_interval,
@@ -146,12 +147,34 @@ def support(layers: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values([*SUPPORT, "algo"]).reset_index(drop=True)
 
 
+def _switch_p(ok: np.ndarray, p50: np.ndarray, se: np.ndarray, algo: np.ndarray, layer_key: np.ndarray,
+              best: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The oracle's switch test, per row of ``best`` (the best single algorithm's row of each layer): the
+    p-value of "the fastest other algorithm that ran the layer itself (rows where ``ok``) is faster than the
+    best single one", one-sided on the log ratio of the two medians, times the number of others it was
+    picked from (harness.results.multiplicity.fastest_of); and whether any other ran the layer. NaN where
+    none did or a row has no interval (``se`` NaN)."""
+    keys, first = np.unique(layer_key[best], return_index=True)  # each layer, and its best row (the first)
+    rows = np.flatnonzero(ok)
+    at = pd.Index(keys).get_indexer(layer_key[rows])
+    rows, at = rows[at >= 0], at[at >= 0]
+    others = rows[algo[rows] != algo[best[first[at]]]]
+    others = others[np.lexsort((algo[others], p50[others], layer_key[others]))]  # fastest first per layer
+    other_keys, fastest, count = np.unique(layer_key[others], return_index=True, return_counts=True)
+    j = pd.Index(other_keys).get_indexer(layer_key[best])
+    challenged = j >= 0
+    chal = np.where(challenged, others[fastest[j]] if len(others) else best, best)
+    p = mt.p_faster(np.log(p50[chal] / p50[best]), np.hypot(se[chal], se[best]))
+    p = mt.fastest_of(p, np.where(challenged, count[j] if len(others) else 0, 0))
+    return p, challenged
+
+
 def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     """The per-layer oracle per point: every layer run by its own fastest algorithm (among those timed at
-    that layer), against the best single algorithm, switching a layer only beyond noise: the candidate's
-    95% interval must lie wholly below the best algorithm's own interval on that layer (intervals from the
-    rows' summary statistics, harness.results.uncertainty; a row without them counts as exact). A tie keeps the
-    best algorithm's layer, so the projection is not the minimum of noisy draws. ``projected_ms`` = the best
+    that layer), against the best single algorithm, switching a layer only beyond noise, corrected for the
+    number of layers (``_switch_p``): Benjamini-Hochberg at a false discovery rate of 5% over each point's
+    layers with a test (``switch_tests``; ``switch_no_interval``: layers whose rows have no interval, not
+    tested). A tie keeps the best algorithm's layer, so the projection is not the minimum of noisy draws. ``projected_ms`` = the best
     algorithm's non-conv remainder (its p50 minus its layers' sum, floored at 0) + the oracle's layer sum;
     ``projected_speedup`` = best p50 / projected_ms with a 95% interval (the two medians and the layer sums'
     standard errors, independent); ``conv_speedup`` compares the layer sums alone.
@@ -166,8 +189,7 @@ def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     top = top.rename(columns={"algo": "best_algo", "p50_ms": "best_p50_ms", "log_se": "best_log_se"})
     cols = [*POINT, "algo", "layer_index", "p50_ms"] + [c for c in ("std_ms", "n", "host_bound") if c in layers.columns]
     lay = layers.loc[layers["p50_ms"].notna(), [*cols, "status"]]
-    se = log_se(lay).fillna(0.0)
-    lo, hi = interval(np.log(lay["p50_ms"].astype(float)), se)
+    raw_se = log_se(lay)  # NaN: no interval, never a switch, and no interval for a projection that sums it
     # On millions of layer rows, in numpy: the point (and the point's layer) as one integer, algorithms as
     # codes in name order (ties go to the first name, as a sort by name would)
     point_key, layer_point = row_keys([top, lay], POINT)
@@ -176,7 +198,7 @@ def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     algo, names = algo_cat.codes.astype(np.int64), np.asarray(algo_cat.categories, dtype=object)
     best_code = pd.Categorical(top["best_algo"], categories=algo_cat.categories).codes.astype(np.int64)
     p50 = lay["p50_ms"].to_numpy(dtype=float)
-    lo, hi, abs_se = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float), p50 * se.to_numpy(dtype=float)
+    abs_se = p50 * raw_se.to_numpy(dtype=float)
     # the best single algorithm's own layers, each with its point's row in top
     pos = pd.Index(point_key).get_indexer(layer_point)
     placed = np.flatnonzero(pos >= 0)  # layers of a point that has an ok row (none where no point is ok)
@@ -191,7 +213,9 @@ def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     j = pd.Index(layer_key[ran]).get_indexer(layer_key[best])
     cand = ran[np.maximum(j, 0)]
     faster = (j >= 0) & ~host_bound & (algo[cand] != algo[best])
-    switched = faster & (hi[cand] < lo[best])
+    switch_p, challenged = _switch_p(ok_rows & ~hb, p50, raw_se.to_numpy(dtype=float), algo, layer_key, best)
+    switch_p = np.where(host_bound, np.nan, switch_p)  # the best's own time is the host's: nothing to test
+    switched = faster & mt.rejected(mt.benjamini_hochberg(switch_p, groups=pos[best]))
     oracle_ms = np.where(switched, p50[cand], p50[best])
     oracle_var = np.where(switched, abs_se[cand], abs_se[best]) ** 2
     chosen = np.where(switched, algo[cand], algo[best])
@@ -209,6 +233,10 @@ def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
         "host_bound_layers": np.bincount(at, weights=host_bound, minlength=n).astype(np.int64),
         "layers_switched": np.bincount(at, weights=switched, minlength=n).astype(np.int64),
         "layers_kept_tied": np.bincount(at, weights=faster & ~switched, minlength=n).astype(np.int64),
+        "switch_tests": np.bincount(at, weights=~np.isnan(switch_p), minlength=n).astype(np.int64),
+        "switch_no_interval": np.bincount(at, weights=np.isnan(switch_p) & challenged & ~host_bound, minlength=n
+                                          ).astype(np.int64),
+        "unknown_var": np.bincount(at, weights=np.isnan(oracle_var), minlength=n).astype(np.int64),
     }, index=top.index)
     kept = sums["layers"].to_numpy() > 0  # a point whose best algorithm has layer rows (an inner join)
     out = pd.concat([top, sums], axis=1)[kept].reset_index(drop=True)
@@ -216,8 +244,8 @@ def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     out.loc[out["host_bound_layers"] > 0, "best_conv_ms"] = np.nan  # a sum holding the host's time
     out["remainder_ms"] = (out["best_p50_ms"] - out["best_conv_ms"]).clip(lower=0.0)
     out["projected_ms"] = out["remainder_ms"] + out["oracle_conv_ms"]
-    proj_se = np.sqrt(out.pop("oracle_var")) / out["projected_ms"]
-    r = ratio_interval(out["best_p50_ms"], out.pop("best_log_se").fillna(0), out["projected_ms"], proj_se)
+    proj_se = (np.sqrt(out.pop("oracle_var")) / out["projected_ms"]).where(out.pop("unknown_var") == 0)
+    r = ratio_interval(out["best_p50_ms"], out.pop("best_log_se"), out["projected_ms"], proj_se)
     out["projected_speedup"], out["projected_low"], out["projected_high"] = r.ratio, r.low, r.high
     out["conv_speedup"] = out["best_conv_ms"] / out["oracle_conv_ms"]
     known = ~unrun & ~host_bound

@@ -3,8 +3,8 @@
 Compares two sets of measurements of the same points (B against A): per point and per gpu x model x
 algorithm, faster / slower / same with the ratio of medians B/A and its 95% confidence interval, the points
 only one side has, and the run-to-run noise floor. Writes comparison.md/.html and Parquet/CSV tables to
---out. Exit status: 1 when a regression beyond the tolerance holds with confidence (a point or a group
-slower, or a point that stopped measuring ok), 0 otherwise, 2 for a usage error (a bad path, an unknown
+--out. Exit status: 1 when a regression beyond the tolerance holds with 95% confidence over the whole
+family of comparisons (Holm: a point or a group slower, or a point that stopped measuring ok), 0 otherwise, 2 for a usage error (a bad path, an unknown
 column, a side with no rows), with a message naming the bad value and the valid choices.
 """
 
@@ -20,7 +20,7 @@ from rich.table import Table
 
 from analysis import selection
 from analysis.compare import pipeline
-from analysis.compare.report import counts_line, verdict_text
+from analysis.compare.report import counts_line, family_line, verdict_text
 from analysis.compare.sides import load_sides
 from analysis.errors import AnalysisError
 from analysis.load import Filters
@@ -40,8 +40,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--b", action="append", default=[], metavar="SELECTION", help="rows of side B")
     Filters.add_arguments(p, " on both sides")
     p.add_argument("--tolerance", type=float, default=pipeline.DEFAULT_TOLERANCE,
-                   help="relative change that counts: slower means the 95%% CI of B/A lies above 1 + this "
-                        "(default %(default)s)")
+                   help="relative change that counts (the minimum effect): slower means B/A lies above 1 + this "
+                        "with 95%% confidence over the whole family of comparisons (Holm) (default %(default)s)")
     p.add_argument("--noise-floor", default="auto", metavar="auto|SD",
                    help="noise between runs added to each side's own CI: auto (default) estimates it from points "
                         "measured in several runs with identical settings (none with fewer than 3 such pairs); "
@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"noise floor {summary.line()}", highlight=False)
     console.print(f"between-run noise added to each side: {comparison.between_run:.3f} (sd of log latency; "
                   f"{comparison.between_run_source})", highlight=False)
+    console.print(family_line(comparison), highlight=False)
     console.print(verdict_text(comparison), highlight=False)
     console.print(f"report: {Path(args.out) / 'comparison.md'} (and .html); tables: points, groups, noise .parquet",
                   highlight=False)

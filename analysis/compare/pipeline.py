@@ -14,6 +14,7 @@ from analysis.compare.sides import Sides
 from analysis.errors import AnalysisError
 from analysis.pipeline import check_out, write_tables
 from analysis.report import render_html, render_markdown
+from harness.results.multiplicity import Family
 from harness.results.uncertainty import MIN_PAIRS
 
 DEFAULT_TOLERANCE = 0.05
@@ -28,6 +29,7 @@ class Comparison:
     groups: pd.DataFrame  # one row per gpu x model x algo (x stage, dtype, settings)
     noise_pairs: pd.DataFrame  # run-to-run pairs of identical settings, per tree
     noise: list[noise.NoiseSummary]
+    family: Family  # what the verdicts were corrected for (Holm over the points and groups)
     between_run: float = 0.0  # sd of log latency between runs, added to each side's standard error
     between_run_source: str = ""
     files: list[Path] = field(default_factory=list)
@@ -37,7 +39,7 @@ class Comparison:
 
     @property
     def failed(self) -> bool:
-        """Whether some point or group is slower beyond the tolerance with confidence, or broke."""
+        """Whether some point or group is slower beyond the tolerance with family-wise confidence, or broke."""
         p, g = self.regressions()
         return bool(len(p) or len(g))
 
@@ -74,12 +76,12 @@ def compare(sides: Sides, tolerance: float = DEFAULT_TOLERANCE, across_stages: b
     pairs = pd.concat(pair_frames, ignore_index=True)
     between, source = between_run_noise(pairs, noise_floor)
     a, b = verdicts.resolve(sides.a.rows, key), verdicts.resolve(sides.b.rows, key)
-    points = verdicts.compare_points(a, b, key, tolerance, between)
+    points = verdicts.compare_points(a, b, key, between)
     if points["verdict"].isin(["only_a", "only_b"]).all():
         raise AnalysisError(f"no point of A ({sides.a.label}) matches one of B ({sides.b.label}) on "
                             f"{', '.join(key.columns)}: {verdicts.disjoint(a, b, key)}")
-    groups = verdicts.compare_groups(points, key, tolerance)
-    return Comparison(sides, tolerance, key, points, groups, pairs, summaries, between, source)
+    points, groups, family = verdicts.judge(points, verdicts.compare_groups(points, key), key, tolerance)
+    return Comparison(sides, tolerance, key, points, groups, pairs, summaries, family, between, source)
 
 
 def write(comparison: Comparison, out: Path) -> list[Path]:

@@ -13,8 +13,8 @@ import pytest
 from analysis.__main__ import main
 from tests.conftest import run_cli
 
-TINY = ["stage.sizes=[32,40]", "stage.warmup_iters=1", "stage.min_iters=3", "stage.max_iters=3",
-        "stage.max_time_s=1", "stage.layer_iters=2", "device=cpu"]  # the CPU also where a GPU exists (no energy)
+TINY = ["stage.sizes=[32,40]", "stage.warmup_iters=1", "stage.min_iters=6", "stage.max_iters=6",
+        "stage.max_time_s=1", "stage.layer_iters=6", "device=cpu"]  # 6: the fewest with intervals; the CPU (no energy)
 
 
 @pytest.fixture(scope="module")

@@ -196,3 +196,30 @@ def test_legacy_rows_compare_with_new_rows_and_carry_their_flags(tmp_path: Path)
     assert "math_type not compared: unknown (null on every row) on side A" in md
     assert "carry legacy flags that may explain the difference" in md
     assert "A: timing_includes_host_copies" in groups["caveats"].iloc[0]
+
+
+def test_verdicts_are_corrected_for_their_number_and_the_output_says_how(tmp_path: Path, capsys):
+    """40 points: one 7% slower is beyond the 5% tolerance at 95% on its own (z 2.6) but not after Holm over
+    the family; one 30% slower is beyond it either way; a point without an interval is not tested, and
+    counted. The console and the report say how many tests were made and how they were corrected."""
+    sizes = range(200, 240)
+    no_ci = {"ci95_low_ms": None, "ci95_high_ms": None, "std_ms": None}
+    a_rows = [row(s, 10.0, ci=0.01, **(no_ci if s == 239 else {})) for s in sizes]
+    b = {200: 10.7, 201: 13.0}
+    b_rows = [row(s, b.get(s, 10.0), ci=0.01, run="r2", **(no_ci if s == 239 else {})) for s in sizes]
+    a, bt = trees(tmp_path, a_rows, b_rows)
+    code, points, groups, md = run(tmp_path, a, bt)
+    assert code == 1
+    got = points.set_index("input_size")
+    assert got.loc[201, "verdict"] == "slower" and got.loc[201, "p_holm"] < 0.05
+    assert got.loc[200, "verdict"] == "same" and got.loc[200, "ratio_low"] > 1.05  # the old rule said slower
+    assert got.loc[200, "why"] == "beyond 5.0% at 95% on its own, not after Holm over 80 tests"
+    assert got.loc[200, "p_value"] < 0.025 < got.loc[200, "p_holm"]
+    assert got.loc[239, "verdict"] == "no_interval" and np.isnan(got.loc[239, "p_value"])
+    (g,) = groups.itertuples()
+    assert (g.points, g.slower, g.same, g.no_interval) == (40, 1, 38, 1)
+    line = ("comparisons: 80 one-sided tests (slower and faster beyond the 5.0% tolerance, for each of 39 matched "
+            "point(s) and 1 group(s) with an interval), corrected by Holm for a family-wise error of 5%; 1 "
+            "comparison(s) with no interval (not enough samples) not tested")
+    assert line in md and line in " ".join(capsys.readouterr().out.split())
+    assert "FAIL: 1 point(s)" in md and "Holm over 80 one-sided tests" in md

@@ -225,3 +225,41 @@ def test_the_summary_says_how_plans_fared_and_how_wrong_the_projection_was(tree)
                                "noise at 1 of 1 points")
     assert "0.80x its sum-of-layers projection" in lines[1] and "pessimistic" in lines[1]
     assert _plan_findings({"plan_comparison": pd.DataFrame(), "plan_bias": pd.DataFrame()}) == []
+
+
+def test_switches_are_corrected_over_the_plan_s_layers_and_the_plan_says_how():
+    """Every layer has gemm faster than torch at z 2.25 (one-sided p 0.012): Benjamini-Hochberg over the
+    three layers switches all three (q 0.012). The fastest of several challengers is picked by its estimate,
+    so its p is multiplied by their number: with winograd too, 2 x 0.012, still a switch; with five, 0.061:
+    ties. A layer without an interval is not tested and keeps the baseline; the plan says how many layers
+    were tested and how they were corrected."""
+    from harness.results import multiplicity as mt
+
+    std = 0.05
+    se = np.sqrt(np.pi / 2) * std / np.sqrt(N)  # per row, relative to a p50 of 1
+    t_gemm = float(np.exp(-2.25 * np.hypot(se, se)))
+    points = pd.DataFrame([point_row("torch", 3.0), point_row("gemm", 2.6), point_row("winograd", 2.9)])
+    layers = pd.DataFrame(layer_rows("torch", {"a": 1.0, "b": 1.0, "c": 1.0}, std=std)
+                          + layer_rows("gemm", {"a": t_gemm, "b": t_gemm, "c": t_gemm}, std=std))
+    plan = choose(points, layers, Where("tiny", 32), MODULES)
+    p_one = float(mt.p_faster(np.log(t_gemm), np.hypot(se, se)))
+    assert p_one == pytest.approx(0.0122, abs=1e-4)
+    assert [x.algo for x in plan.layers] == ["gemm"] * 3
+    assert plan.extra["switch_tests"] == 3 and plan.extra["switch_no_interval"] == 0
+    assert "Benjamini-Hochberg" in plan.extra["switch_correction"]
+    # winograd competes too (slower): the fastest is now picked from 2, p doubles; still a switch at q 0.024
+    both = pd.concat([layers, pd.DataFrame(layer_rows("winograd", {"a": 1.1, "b": 1.1, "c": 1.1}, std=std))])
+    assert [x.algo for x in choose(points, both, Where("tiny", 32), MODULES).layers] == ["gemm"] * 3
+    # five slower competitors: 5 x 0.0122 = 0.061 > 5%: kept as ties (the fastest of many is not evidence)
+    slower = ("winograd", "fft", "direct", "implicit_gemm")
+    many = pd.concat([layers, *[pd.DataFrame(layer_rows(a, {"a": 1.1, "b": 1.1, "c": 1.1}, std=std)) for a in slower]])
+    plan = choose(pd.concat([points, pd.DataFrame([point_row(a, 3.1) for a in slower[1:]])]), many,
+                  Where("tiny", 32), MODULES)
+    assert [(x.algo, x.source) for x in plan.layers] == [("torch", "tie")] * 3
+    # a gemm row without an interval (no std): that layer is not tested and keeps the baseline
+    blind = layers.copy()
+    blind.loc[(blind["algo"] == "gemm") & (blind["layer_name"] == "a"), "std_ms"] = np.nan
+    plan = choose(points, blind, Where("tiny", 32), MODULES)
+    assert [x.algo for x in plan.layers] == ["torch", "gemm", "gemm"]
+    assert plan.layers[0].note.startswith("no interval (not enough samples)") and plan.layers[0].winner.ci95_low_ms is None
+    assert (plan.extra["switch_tests"], plan.extra["switch_no_interval"]) == (2, 1)

@@ -138,7 +138,7 @@ def test_oracle_with_a_remainder():
     key = dict(stage="s", gpu="g", model="m", input_size=32, batch_size=1, dtype="float32")
     points = pd.DataFrame([key | {"algo": "a", "status": "ok", "p50_ms": 10.0},
                            key | {"algo": "b", "status": "ok", "p50_ms": 12.0}])
-    layers = pd.DataFrame([key | {"algo": a, "layer_index": i, "status": "ok", "p50_ms": t}
+    layers = pd.DataFrame([key | {"algo": a, "layer_index": i, "status": "ok", "p50_ms": t, "std_ms": 0.01, "n": 100}
                            for a, i, t in [("a", 0, 2.0), ("a", 1, 6.0), ("b", 0, 1.0), ("b", 1, 9.0)]])
     row = tables.oracle(points, layers).iloc[0]
     assert row["best_algo"] == "a"
@@ -153,7 +153,7 @@ def _two_algo_point(points_algo_dtype: str = "object"):
     key = dict(stage="s", gpu="g", model="m", input_size=32, batch_size=1, dtype="float32")
     points = pd.DataFrame([key | {"algo": "a", "status": "ok", "p50_ms": 10.0},
                            key | {"algo": "b", "status": "ok", "p50_ms": 12.0}])
-    layers = pd.DataFrame([key | {"algo": a, "layer_index": i, "status": "ok", "p50_ms": t}
+    layers = pd.DataFrame([key | {"algo": a, "layer_index": i, "status": "ok", "p50_ms": t, "std_ms": 0.01, "n": 100}
                            for a, i, t in [("a", 0, 2.0), ("a", 1, 6.0), ("b", 0, 1.0), ("b", 1, 9.0)]])
     return points, layers
 
@@ -237,3 +237,30 @@ def test_gpu_pairs_needs_two_gpus(algos):
     assert tables.gpu_pairs(one).empty
     both = tables.gpu_pairs(algos)  # the law gives both GPUs the same times
     assert set(both["geomean_p50_ratio"].round(12)) == {1.0} and both["a_slower"].eq(0).all()
+
+
+def test_oracle_switches_are_corrected_over_the_point_s_layers():
+    """20 layers at one point; b is slower than a on 19 of them. On layer 0 b is faster at z 3.0 (one-sided
+    p 0.0013): Benjamini-Hochberg over the 20 tests gives q 0.027, a switch; at z 2.5 (p 0.006, beyond 95%
+    on its own) q is 0.12: kept. A layer whose b row has no interval is not tested, however fast, and counted."""
+    key = dict(stage="s", gpu="g", model="m", input_size=32, batch_size=1, dtype="float32")
+    points = pd.DataFrame([key | {"algo": "a", "status": "ok", "p50_ms": 30.0, "std_ms": 0.1, "n": 100},
+                           key | {"algo": "b", "status": "ok", "p50_ms": 40.0, "std_ms": 0.1, "n": 100}])
+    se = np.sqrt(np.pi / 2) * 0.01 / np.sqrt(100)  # each row's log se: std 1% of a p50 of 1, n 100
+
+    def oracle_at(z: float, blind: bool = False) -> pd.Series:
+        rows = [key | {"algo": "a", "layer_index": i, "status": "ok", "p50_ms": 1.0, "std_ms": 0.01, "n": 100}
+                for i in range(21)]
+        b = [np.exp(-z * np.hypot(se, se))] + [1.2] * 19 + [0.3]
+        rows += [key | {"algo": "b", "layer_index": i, "status": "ok", "p50_ms": t, "n": 100,
+                        "std_ms": np.nan if (blind and i == 20) else 0.01 * t} for i, t in enumerate(b)]
+        return tables.oracle(points, pd.DataFrame(rows)).iloc[0]
+
+    row = oracle_at(3.0, blind=True)
+    assert (row["layers_switched"], row["switch_tests"], row["switch_no_interval"]) == (1, 20, 1)
+    assert row["layers_kept_tied"] == 1  # the blind layer: b looks 3x faster, and is not taken
+    row = oracle_at(2.5, blind=True)
+    assert (row["layers_switched"], row["layers_kept_tied"]) == (0, 2)
+    row = oracle_at(2.5)
+    # with its interval, the 3x layer is tested and switches; layer 0's q is 0.0062 x 21 / 2 = 0.065: kept
+    assert (row["layers_switched"], row["switch_tests"], row["switch_no_interval"]) == (1, 21, 0)

@@ -1,0 +1,262 @@
+"""Many comparisons at once: one-sided p-values against a minimum effect, and their correction for number.
+
+A report that makes hundreds of "beyond noise" claims, each at 95%, makes about 5% of them on noise alone.
+This module is the one owner of the rule that controls the error over a whole family of comparisons:
+
+- ``p_slower`` / ``p_faster``: one-sided p-values of a log ratio (new / old) with standard error ``se``
+  against a minimum effect ``tolerance``: H0 "not slower by more than the tolerance", log ratio <=
+  log(1 + tolerance), against "slower beyond it"; and the mirror, H0 log ratio >= -log(1 + tolerance), for
+  faster. On the log scale, as every interval of harness.results.uncertainty, with Student's t (TAIL_DF) for
+  the tail a correction over many tests reaches (see TAIL_DF).
+- ``holm``: Holm's step-down adjusted p-values: rejecting where the adjusted p <= alpha keeps the
+  probability of even one false claim in the family at most alpha (family-wise error), whatever the
+  dependence between the tests. For a pass/fail verdict (``python -m analysis.compare``'s exit status).
+- ``benjamini_hochberg``: the step-up adjusted p-values (q-values): rejecting where q <= q* keeps the
+  expected share of false claims among the claims at most q* (false discovery rate; independent or
+  positively dependent tests). For lists of findings (the report, plans).
+- ``fastest_of``: the p-value of a comparison made with the fastest of c candidates (chosen by its estimate):
+  c times the candidate's own, so that choosing the best-looking of several does not make noise a discovery.
+- ``directional``: both one-sided tests of each comparison in one family of 2m tests (m comparisons),
+  corrected together, and the decision per comparison: faster / same / slower / no_interval. With one
+  comparison, Holm's first step is alpha / 2 per side: the old rule "the whole 95% interval lies beyond the
+  tolerance", exactly; with m it is corrected for m.
+
+A NaN p-value (a NaN standard error: no honest interval, "not enough samples") is no test: never a
+discovery, left out of the family's size, and counted apart (``Family.untested``). A standard error of 0
+(an exact value) is a test whose p-value is 0 or 1.
+
+Adjusted p-values are computed per family: ``groups`` (one label per test) splits one array into several
+families (e.g. the layers of each point), all in one vectorised pass.
+
+Pure numpy (and pandas for grouped running extremes); nothing reads files.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+LEVEL = 0.05  # the error each family is held to: family-wise (Holm) or false discovery rate (BH)
+HOLM = "Holm"
+BH = "Benjamini-Hochberg"
+METHODS = {HOLM: "family-wise error", BH: "false discovery rate"}
+DECISIONS = ("faster", "same", "slower", "no_interval")  # directional()'s codes 0..3
+NO_INTERVAL = "no interval (not enough samples): not tested"
+
+# Numerical Recipes' erfcc (Press et al., 2nd ed., 6.2): a Chebyshev fit with fractional error below
+# 1.2e-7 everywhere, so p-values keep 7 significant digits far in the tail; numpy has no erfc, scipy is not a
+# dependency, and math.erfc elementwise holds the GIL over millions of layer rows.
+_ERFCC = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807, -1.13520398, 1.48851587,
+          -0.82215223, 0.17087277)
+
+
+def erfc(x) -> np.ndarray:
+    """The complementary error function, elementwise (NaN stays NaN; relative error < 1.2e-7)."""
+    x = np.asarray(x, dtype=float)
+    a = np.abs(x)
+    t = 1.0 / (1.0 + 0.5 * a)
+    poly = np.zeros_like(t)
+    for c in _ERFCC[:0:-1]:
+        poly = (poly + c) * t
+    with np.errstate(over="ignore", under="ignore"):
+        y = t * np.exp(-a * a + _ERFCC[0] + poly)
+    return np.where(x >= 0, y, 2.0 - y)
+
+
+def normal_sf(z) -> np.ndarray:
+    """P(Z > z) for a standard normal Z, elementwise (NaN stays NaN)."""
+    return 0.5 * erfc(np.asarray(z, dtype=float) / math.sqrt(2))
+
+
+# The reference distribution of (log ratio - margin) / se: Student's t with TAIL_DF degrees of freedom, not the
+# normal. A standard error from order-statistic intervals is itself noisy, so the ratio has heavier tails than
+# a normal: simulated at n = 20 and 60 iterations per side (cv 2%), |z| > 4 happened 6x as often as a normal
+# says (3.5e-4 against 6.3e-5), as often as under t with 29-33 df, and beyond 4.5 as under t with 27-30.
+# Holm over hundreds of tests decides in that far tail (z ~ 4), where the normal made an unchanged campaign
+# fail in 9% of simulations instead of 5%; t with 20 df keeps the tail on the safe side (tests/
+# test_multiplicity.py, the A/A campaigns). Even, so that its distribution function is a finite series.
+TAIL_DF = 20
+
+
+def student_sf(t, df: int = TAIL_DF) -> np.ndarray:
+    """P(T > t) for Student's T with an even number ``df`` of degrees of freedom, elementwise (NaN stays NaN):
+    P(|T| <= t) = sin(a) * sum_j c_j cos(a)**(2j), j < df/2, a = arctan(t / sqrt(df)), c_0 = 1,
+    c_j = c_(j-1) (2j - 1) / (2j) (Abramowitz and Stegun 26.7.3)."""
+    if df < 2 or df % 2:
+        raise ValueError(f"df={df}: the series needs an even number of degrees of freedom, 2 or more")
+    t = np.asarray(t, dtype=float)
+    a = np.arctan(np.abs(np.where(np.isinf(t), 0.0, t)) / math.sqrt(df))
+    c2, term, total = np.cos(a) ** 2, np.ones_like(a), np.ones_like(a)
+    for j in range(1, df // 2):
+        term = term * c2 * (2 * j - 1) / (2 * j)
+        total = total + term
+    inside = np.sin(a) * total  # P(|T| <= |t|)
+    upper = (1.0 - inside) / 2
+    sf = np.where(t >= 0, upper, 1.0 - upper)
+    return np.where(np.isposinf(t), 0.0, np.where(np.isneginf(t), 1.0, sf))
+
+
+def p_above(log_ratio, se, margin) -> np.ndarray:
+    """One-sided p-value of H0 "the true log ratio <= margin" against "> margin", from an estimate
+    ``log_ratio`` normal with standard error ``se``. NaN where either is NaN or se < 0 (no test);
+    se == 0 (exact): 0 where log_ratio > margin, else 1."""
+    lr = np.asarray(log_ratio, dtype=float)
+    s = np.asarray(se, dtype=float)
+    m = np.asarray(margin, dtype=float)
+    lr, s, m = np.broadcast_arrays(lr, s, m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(s > 0, (lr - m) / np.where(s > 0, s, 1.0), np.where(lr > m, np.inf, -np.inf))
+    z = np.where(np.isnan(lr) | np.isnan(s) | (s < 0), np.nan, z)
+    return student_sf(z)
+
+
+def p_slower(log_ratio, se, tolerance: float = 0.0) -> np.ndarray:
+    """p of H0 "not slower by more than ``tolerance``" (log ratio new/old <= log(1 + tolerance))."""
+    return p_above(log_ratio, se, math.log1p(tolerance))
+
+
+def p_faster(log_ratio, se, tolerance: float = 0.0) -> np.ndarray:
+    """p of H0 "not faster by more than ``tolerance``" (log ratio new/old >= -log(1 + tolerance))."""
+    return p_above(-np.asarray(log_ratio, dtype=float), se, math.log1p(tolerance))
+
+
+def fastest_of(p, candidates) -> np.ndarray:
+    """The p-value of "the fastest of ``candidates`` is faster than the reference", where the fastest was
+    picked by its estimate: min(1, candidates x its own one-sided p). Valid whatever the dependence: under
+    the null that no candidate is faster, P(p_fastest <= t) <= P(min over candidates <= t) <= candidates x t
+    (Bonferroni); and the chance of switching to a candidate that is not faster stays at most t. NaN stays
+    NaN; fewer than one candidate is no test."""
+    p = np.asarray(p, dtype=float)
+    c = np.asarray(candidates, dtype=float)
+    return np.where(c >= 1, np.minimum(1.0, p * c), np.nan)
+
+
+def interval_log_normal(low, high, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """The centre and standard error on the log scale of a symmetric-on-the-log interval [low, high] of
+    confidence ``z`` (1.96 for 95%): the midpoint of the logs and half their width over z. For intervals
+    that come without a standard error (a bootstrap's percentiles); NaN where the interval is not
+    positive and ordered."""
+    lo, hi = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    ok = (lo > 0) & (hi >= lo)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        llo, lhi = np.log(np.where(ok, lo, np.nan)), np.log(np.where(ok, hi, np.nan))
+    return (llo + lhi) / 2, (lhi - llo) / (2 * z)
+
+
+def _sorted_within(p: np.ndarray, groups) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The tested entries (finite p) ordered by (family, p): their positions in ``p``, family codes, rank
+    (1-based) within the family and the family's size."""
+    tested = np.flatnonzero(~np.isnan(p))
+    if groups is None:
+        codes = np.zeros(len(p), dtype=np.int64)
+    else:
+        codes = pd.factorize(pd.Series(np.asarray(groups)), use_na_sentinel=False)[0].astype(np.int64)
+    order = tested[np.lexsort((p[tested], codes[tested]))]
+    fam = codes[order]
+    if not len(fam):
+        return order, fam, fam, fam
+    start = np.r_[True, fam[1:] != fam[:-1]]
+    first = np.maximum.accumulate(np.where(start, np.arange(len(fam)), 0))
+    return order, fam, np.arange(len(fam)) - first + 1, np.bincount(fam)[fam]
+
+
+def holm(p, groups=None) -> np.ndarray:
+    """Holm's step-down adjusted p-values per family (see the module docstring); NaN stays NaN."""
+    p = np.asarray(p, dtype=float).ravel()
+    out = np.full(p.shape, np.nan)
+    order, fam, rank, size = _sorted_within(p, groups)
+    if len(order):
+        raw = np.minimum(1.0, (size - rank + 1) * p[order])
+        out[order] = pd.Series(raw).groupby(fam, sort=False).cummax().to_numpy()
+    return out
+
+
+def benjamini_hochberg(p, groups=None) -> np.ndarray:
+    """Benjamini-Hochberg step-up adjusted p-values (q-values) per family; NaN stays NaN."""
+    p = np.asarray(p, dtype=float).ravel()
+    out = np.full(p.shape, np.nan)
+    order, fam, rank, size = _sorted_within(p, groups)
+    if len(order):
+        raw = np.minimum(1.0, p[order] * size / rank)
+        back = pd.Series(raw[::-1]).groupby(fam[::-1], sort=False).cummin().to_numpy()[::-1]
+        out[order] = back
+    return out
+
+
+ADJUST = {HOLM: holm, BH: benjamini_hochberg}
+
+
+def rejected(adjusted, level: float = LEVEL) -> np.ndarray:
+    """Where an adjusted p-value (Holm's or BH's) claims a discovery at ``level``; NaN never does."""
+    a = np.asarray(adjusted, dtype=float)
+    return ~np.isnan(a) & (a <= level)
+
+
+@dataclass(frozen=True)
+class Family:
+    """What a set of claims was corrected for: how many tests, how many comparisons had no interval, the
+    correction and its level, and what the family is (in words)."""
+
+    method: str
+    level: float
+    tests: int
+    untested: int
+    what: str
+
+    def line(self) -> str:
+        return (f"{self.tests} one-sided tests ({self.what}), corrected by {self.method} for a "
+                f"{METHODS[self.method]} of {self.level:.0%}; {self.untested} comparison(s) with no interval "
+                f"(not enough samples) not tested")
+
+
+@dataclass(frozen=True)
+class Directional:
+    """Both one-sided tests of each comparison, corrected together (arrays, one entry per comparison)."""
+
+    p_slower: np.ndarray
+    p_faster: np.ndarray
+    adjusted_slower: np.ndarray
+    adjusted_faster: np.ndarray
+    level: float
+
+    @property
+    def p_value(self) -> np.ndarray:
+        """The smaller one-sided p: the direction the estimate leans (NaN: no test)."""
+        return np.fmin(self.p_slower, self.p_faster)
+
+    @property
+    def adjusted(self) -> np.ndarray:
+        """The adjusted p of that direction."""
+        return np.fmin(self.adjusted_slower, self.adjusted_faster)
+
+    def code(self) -> np.ndarray:
+        """Per comparison, a code into DECISIONS: 0 faster, 1 same, 2 slower, 3 no interval."""
+        slower, faster = rejected(self.adjusted_slower, self.level), rejected(self.adjusted_faster, self.level)
+        untested = np.isnan(self.p_slower) | np.isnan(self.p_faster)
+        return np.select([untested, slower, faster], [3, 2, 0], default=1).astype(np.int8)
+
+    def decisions(self) -> np.ndarray:
+        return np.array(DECISIONS, dtype=object)[self.code()]
+
+
+def directional(log_ratio, se, tolerance: float = 0.0, method: str = BH, level: float = LEVEL,
+                groups=None) -> Directional:
+    """Per comparison (log ratio new/old, standard error): p_slower and p_faster against ``tolerance``,
+    adjusted by ``method`` over one family of 2m one-sided tests per group (``groups``: one label per
+    comparison, None for one family)."""
+    ps, pf = p_slower(log_ratio, se, tolerance), p_faster(log_ratio, se, tolerance)
+    untested = np.isnan(ps) | np.isnan(pf)
+    ps, pf = np.where(untested, np.nan, ps).ravel(), np.where(untested, np.nan, pf).ravel()
+    g = None if groups is None else np.concatenate([np.asarray(groups)] * 2)
+    adj = ADJUST[method](np.concatenate([ps, pf]), g)
+    return Directional(ps, pf, adj[:len(ps)], adj[len(ps):], level)
+
+
+def family(p, method: str, what: str, level: float = LEVEL, tests_per_comparison: int = 1) -> Family:
+    """The Family of an array of per-comparison p-values (NaN: untested)."""
+    p = np.asarray(p, dtype=float)
+    tested = int((~np.isnan(p)).sum())
+    return Family(method, level, tests_per_comparison * tested, int(p.size - tested), what)
