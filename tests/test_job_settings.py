@@ -221,10 +221,14 @@ def test_the_job_checks_the_arch_before_measuring(results: Path, monkeypatch: py
 
 
 def test_a_timing_explains_itself():
-    t = Timing(np.array([10.0, 11.0, 12.0, 10.5, 11.5]), True, 3, np.array([0.5, 0.4, 0.6, 0.5, 0.5]))
-    assert t.n == 5 and t.median_ms == 11.0 and t.ci95_ms == (10.0, 12.0)
-    assert str(t) == ("median 11.000 ms, 95% CI [10.000, 12.000] ms (+-9.1%), 5 iterations after 3 warmup, "
-                      "target met; host 0.500 ms per call")
+    t = Timing(np.array([10.0, 11.0, 12.0, 10.5, 11.5, 11.0]), True, 3, np.array([0.5, 0.4, 0.6, 0.5, 0.5, 0.5]))
+    lam = 5 * 0.1 / (1 + 4 * 0.1)  # n = 6: [x(1), x(6)] moved in towards [x(2), x(5)] (stats.median_ci95)
+    lo, hi = 10.0 + lam * 0.5, 12.0 - lam * 0.5
+    assert t.n == 6 and t.median_ms == 11.0 and t.ci95_ms == pytest.approx((lo, hi))
+    assert str(t) == (f"median 11.000 ms, 95% CI [{lo:.3f}, {hi:.3f}] ms (+-{(hi - lo) / 2 / 11:.1%}), 6 iterations "
+                      "after 3 warmup, target met; host 0.500 ms per call")
+    few = Timing(np.array([10.0, 11.0, 12.0]), False, 3)
+    assert "no 95% CI below 6 iterations" in str(few)
 
 
 def test_a_point_result_is_its_one_row(tmp_path: Path):

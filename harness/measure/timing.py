@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from harness.measure.stats import ci_relative_halfwidth, median_ci95
+from harness.measure.stats import MIN_SAMPLES, ci_relative_halfwidth, median_ci95
 
 _CHUNK = 5  # iterations between two looks at the stopping rule
 
@@ -67,8 +67,9 @@ class Timing:
     def __str__(self) -> str:
         lo, hi = self.ci95_ms
         half = (hi - lo) / 2 / self.median_ms if self.median_ms > 0 else float("inf")
+        ci = f"95% CI [{lo:.3f}, {hi:.3f}] ms (+-{half:.1%})" if hi == hi else f"no 95% CI below {MIN_SAMPLES} iterations"
         text = (
-            f"median {self.median_ms:.3f} ms, 95% CI [{lo:.3f}, {hi:.3f}] ms (+-{half:.1%}), {self.n} iterations "
+            f"median {self.median_ms:.3f} ms, {ci}, {self.n} iterations "
             f"after {self.warmup_iters} warmup, {'target met' if self.target_met else 'target not met (a bound stopped it)'}"
         )
         if self.host_ms is not None and self.host_ms.size:
