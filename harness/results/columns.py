@@ -33,7 +33,8 @@ _IDENTITY = {
     "input_size": "the model's input height and width in pixels",
     "batch_size": "inputs per forward",
     "dtype": "float32, float16 or bfloat16",
-    "measured_at": "when the row was written (UTC); the latest row of a point wins",
+    "measured_at": "when the row was written (UTC); the latest row of a point wins (the analysis: of a point and "
+                   "setting)",
 }
 _PROVENANCE = {
     "torch_version": "PyTorch version", "cuda_version": "CUDA version of the torch build (null on the CPU)",
