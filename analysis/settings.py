@@ -39,16 +39,17 @@ UNKNOWN = "unknown"  # a row that measured, without a value of the setting (olde
 
 
 def _text(column: pd.Series) -> pd.Series:
-    """A setting column as lower-case text (booleans: true, false; integers without decimals), nulls as None."""
-    def one(v: object) -> str | None:
-        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
-            return None
+    """A setting column as lower-case text (booleans: true, false; integers without decimals), nulls as None;
+    each distinct value converted once."""
+    def one(v: object) -> str:
         if isinstance(v, (bool, np.bool_)):
             return str(bool(v)).lower()
         if isinstance(v, (float, np.floating)) and float(v).is_integer():
             return str(int(v))
         return str(v).lower()
-    return column.astype(object).map(one)
+    codes, uniques = pd.factorize(column)
+    text = np.array([one(v) for v in uniques] + [None], dtype=object)
+    return pd.Series(text[codes], index=column.index)  # code -1 (null): the last, None
 
 
 def recorded(points: pd.DataFrame, column: str) -> set[str]:
@@ -117,12 +118,15 @@ class Setting:
     def mask(self, points: pd.DataFrame, ignore: tuple[str, ...] = ()) -> pd.Series:
         """The rows of ``points`` this setting holds: their value agrees wherever it applies to them
         (``ignore``: columns not asked about)."""
-        v = values(points)
-        keep = np.ones(len(points), dtype=bool)
+        return self.holds(values(points), ignore)
+
+    def holds(self, v: pd.DataFrame, ignore: tuple[str, ...] = ()) -> pd.Series:
+        """``mask`` from the rows' ``values``."""
+        keep = np.ones(len(v), dtype=bool)
         for col, value in self.fixed().items():
             if col not in ignore:
                 keep &= ((v[col] == value) | (v[col] == ANY)).to_numpy()
-        return pd.Series(keep, index=points.index)
+        return pd.Series(keep, index=v.index)
 
     def resolve(self, points: pd.DataFrame) -> pd.DataFrame:
         """One row per point of those it holds: the latest (harness.results.read.latest's rule), except that a
@@ -155,7 +159,8 @@ def groups(points: pd.DataFrame) -> list[Setting]:
     other algorithms beside a plan's)."""
     if points.empty:
         return []
-    distinct = sorted({tuple(t) for t in values(points).itertuples(index=False)},
+    v = values(points)
+    distinct = sorted({tuple(t) for t in v.drop_duplicates().itertuples(index=False)},
                       key=lambda t: (-sum(x != ANY for x in t), t))
     merged: list[tuple[str, ...]] = []
     for t in distinct:
@@ -171,5 +176,5 @@ def groups(points: pd.DataFrame) -> list[Setting]:
         named = dict(zip(COLUMNS, t))
         label = ", ".join(f"{c}={'any' if named[c] == ANY else named[c]}" for c in differ) if len(maximal) > 1 else ""
         out.append(Setting(tuple(zip(COLUMNS, t)), label))
-    sizes = [int(Setting(s.values).mask(points).sum()) for s in out]
+    sizes = [int(s.holds(v).sum()) for s in out]
     return [s for _, s in sorted(zip(sizes, out), key=lambda p: -p[0])]
