@@ -276,3 +276,16 @@ def test_layer_rows_come_grouped_by_point_in_layer_order_even_from_interleaved_f
     got = list(zip(res.layers["input_size"], res.layers["layer_index"]))
     assert got == [(32, 0), (32, 1), (32, 2), (64, 0), (64, 1), (64, 2)]
 
+
+
+def test_a_tree_written_before_cpu_threads_loads_and_is_not_compared_with_rows_that_record_it(tmp_path):
+    """Files without the cpu_threads column (older harness): the column reads as null; such CPU rows are a
+    setting of their own, beside the rows that record their threads."""
+    folder = tmp_path / "r" / "stage=s" / "gpu=local" / "model=m" / "algo=torch"
+    folder.mkdir(parents=True)
+    old = to_table([_point("old", datetime(2026, 1, 1, tzinfo=timezone.utc), 4.0, device="cpu")], POINTS)
+    pq.write_table(old.drop_columns(["cpu_threads"]), folder / "points-old.parquet")
+    _write(folder, "new", datetime(2026, 2, 1, tzinfo=timezone.utc), 3.0, layers=False, device="cpu", cpu_threads=2)
+    res = load(tmp_path / "r")
+    assert res.points.set_index("run_id")["cpu_threads"].isna().to_dict() == {"new": False, "old": True}
+    assert [s.label for s, _ in by_setting(res)] == ["cpu_threads=2", "cpu_threads=unknown"]
