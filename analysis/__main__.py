@@ -62,14 +62,14 @@ def _gain(algo, v, lo, hi) -> str:
 
 def summary_table(outcome: Outcome) -> Table:
     """The headline per model and gpu, narrow enough for an 80-column terminal: stage and dtype get a column
-    only where they vary (else they are in the title)."""
+    only where they vary (else they are in the title); with several settings, each row's setting first."""
     df = outcome.summary
-    varying = [c for c in ("stage", "dtype") if df[c].nunique() > 1]
+    varying = [c for c in ("setting", "stage", "dtype") if c in df and df[c].nunique() > 1]
     fixed = ", ".join(f"{c} {df[c].iloc[0]}" for c in ("stage", "dtype") if c not in varying and len(df))
     t = Table(title=f"Largest gain beyond noise (geometric mean, 95% interval){'; ' + fixed if fixed else ''}")
     for col in (*varying, "gpu", "model", "points", "vs guess", "vs torch", "sole winner", "ties"):
         t.add_column(col, justify="right" if col in ("points", "ties") else "left",
-                     no_wrap=col in ("gpu", "model", "stage", "dtype"))
+                     no_wrap=col in ("gpu", "model", "stage", "dtype", "setting"))
     for r in df.itertuples(index=False):
         winner = r.most_often_sole_winner
         t.add_row(*(str(getattr(r, c)) for c in varying), str(r.gpu), str(r.model), str(r.points),

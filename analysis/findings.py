@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analysis import settings
 from analysis.answer import family_line
 from analysis.legacy.flags import FLAGS
-from analysis.load import SETTINGS
+from analysis.load import SETTINGS, flag
+from analysis.settings import Setting
 
 
 def _x(v: float) -> str:
@@ -101,10 +103,40 @@ def corrections(frames: dict[str, pd.DataFrame]) -> str:
             "of the claims of a table are expected to be false): " + "; ".join(parts) + ".")
 
 
-def caveats(points: pd.DataFrame, energy_window_s: float, cv: float, host_bound_layers: int = 0) -> list[str]:
+def by_setting(parts: list[tuple[Setting, dict[str, pd.DataFrame], pd.DataFrame]]) -> list[str]:
+    """``findings`` of each setting's tables and points; with several settings, each sentence starts with its
+    setting in brackets (no finding is about rows of two settings)."""
+    if len(parts) == 1:
+        (_, frames, points), = parts
+        return findings(frames, points)
+    return [f"[{setting.label}] {line}" for setting, frames, points in parts for line in findings(frames, points)]
+
+
+def _settings_caveats(points: pd.DataFrame, groups: list[Setting]) -> list[str]:
+    """Several settings in the selection (each analysed apart), and rows that do not record a setting."""
+    out = []
+    if len(groups) > 1:
+        differ = sorted({c for g in groups for c in g.label_columns()}, key=settings.COLUMNS.index)
+        first = " ".join(f"{flag(o)} {groups[0].fixed()[c]}" for o, c in SETTINGS.items()
+                         if c in differ and c in groups[0].fixed())
+        out.append(f"These results hold {len(groups)} settings, which differ in {', '.join(differ)}: each is analysed "
+                   f"apart, and no table, figure or finding compares rows of two settings (the tables' setting "
+                   f"column, the brackets before each finding). To analyse one alone, filter (e.g. {first}).")
+    unknown = settings.values(points) == settings.UNKNOWN
+    if unknown.any(axis=None):
+        columns = [c for c in settings.COLUMNS if unknown[c].any()]
+        out.append(f"{int(unknown.any(axis=1).sum())} of {len(points)} rows did not record {', '.join(columns)} "
+                   f"(written before the column existed, or imported): they are compared only with rows that do "
+                   f"not record it either.")
+    return out
+
+
+def caveats(points: pd.DataFrame, energy_window_s: float, cv: float, groups: list[Setting] | None = None,
+            host_bound_layers: int = 0) -> list[str]:
     """What limits the data, before any number: imported rows' known flaws, launch-bound points, host-bound
-    layer rows (``host_bound_layers``: how many the layers hold), short energy windows, noisy points, and
-    settings that differ between rows compared as one point."""
+    layer rows (``host_bound_layers``: how many the layers hold), short energy windows, noisy points, and the
+    settings of the rows (``groups``: analysis.settings.groups, each analysed apart; None: those of
+    ``points``)."""
     out = []
     ok = points[points["status"] == "ok"]
     if "legacy_flags" in points and points["legacy_flags"].notna().any():
@@ -131,12 +163,7 @@ def caveats(points: pd.DataFrame, energy_window_s: float, cv: float, host_bound_
     if noisy.any():
         out.append(f"{int(noisy.sum())} of {len(ok)} points have a coefficient of variation above {cv:g}; their "
                    f"intervals are wide and they are more often ties.")
-    for option, col in SETTINGS.items():
-        if col in ok and ok[col].nunique(dropna=True) > 1:
-            counts = ok[col].dropna().map(lambda v: str(v).lower()).value_counts()
-            out.append(f"Points measured with different {col} ({', '.join(sorted(counts.index))}) are in this "
-                       f"selection: the latest row of a point wins whatever its setting; analyse one at a time "
-                       f"(e.g. --{option} {counts.index[0]}, the setting of most points).")
+    out += _settings_caveats(points, settings.groups(points) if groups is None else groups)
     if not out:
         out.append("No known caveat: no imported rows, no launch-bound point, no host-bound layer, no short energy "
                    "window, no noisy point.")

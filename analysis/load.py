@@ -2,7 +2,8 @@
 
 Each Parquet file is read on its own, so one corrupt file is reported and skipped instead of failing the
 whole load. A point measured more than once (``remeasure=true``, a changed config, an error retried) has
-several rows; the most recent ``measured_at`` wins and its layers come from the same run. A run's pieces
+several rows; per setting (analysis.settings: rows of two settings never replace each other) the most recent
+``measured_at`` wins and its layers come from the same run. A run's pieces
 and its merged file can both exist after a crash between compaction steps: such identical copies (same
 run, same point) are dropped first and counted apart from real repeats.
 """
@@ -22,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from analysis import repeats
+from analysis import settings
 from analysis.errors import AnalysisError, SchemaVersionError
 from analysis.keys import mixed_radix
 from harness.results import dataset, hostbound
@@ -53,11 +55,10 @@ UNUSED = {"points": ("provenance",),
                      "compute_type", "model_source")}
 
 
-# How a point was measured, beside where (the partitions): option -> points column. A tree may hold several
-# settings of one point (math=fma,tensor_op in one multirun); the latest row of a point wins whatever its
-# setting, so these options pick one setting to analyse.
-SETTINGS = {"math": "math_type", "fallback": "fallback_policy", "graph": "cuda_graph", "benchmark": "cudnn_benchmark"}
-_BOOLEAN_SETTINGS = ("graph", "benchmark")
+# How a point was measured, beside where (the partitions): option -> points column, the settings of
+# harness.config.keys. A tree may hold several settings of one point (math=fma,tensor_op in one multirun): the
+# rows of each are resolved and analysed apart (analysis.settings); these options keep one.
+SETTINGS = settings.OPTIONS
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,14 @@ class Filters:
     gpu: tuple[str, ...] = ()
     model: tuple[str, ...] = ()
     algo: tuple[str, ...] = ()
+    device: tuple[str, ...] = ()
+    backend: tuple[str, ...] = ()
     math: tuple[str, ...] = ()
     fallback: tuple[str, ...] = ()
-    graph: tuple[str, ...] = ()
     benchmark: tuple[str, ...] = ()
+    graph: tuple[str, ...] = ()
+    cpu_threads: tuple[str, ...] = ()
+    plan: tuple[str, ...] = ()
 
     def items(self) -> list[tuple[str, tuple[str, ...]]]:
         """The partition filters given."""
@@ -84,24 +89,42 @@ class Filters:
 
     def chosen(self) -> str:
         """The filters as the command line gave them."""
-        return " ".join(f"--{k} {','.join(v)}" for k, v in [*self.items(), *self.settings()])
+        return " ".join(f"{flag(k)} {','.join(v)}" for k, v in [*self.items(), *self.settings()])
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser, where: str = "") -> None:
-        """``--stage --gpu --model --algo`` and ``--math --fallback --graph --benchmark``, each repeatable or
-        comma-separated (every analysis command)."""
+        """``--stage --gpu --model --algo`` and the settings' (``--device --backend --math --fallback
+        --benchmark --graph --cpu-threads --plan``), each repeatable or comma-separated (every analysis
+        command)."""
         for key in PARTITION_KEYS:
             parser.add_argument(f"--{key}", action="append", default=[], metavar=key.upper(),
                                 help=f"keep only this {key}{where} (repeat, or comma-separate several)")
+        Filters.add_setting_arguments(parser, where)
+
+    @staticmethod
+    def add_setting_arguments(parser: argparse.ArgumentParser, where: str = "", skip: tuple[str, ...] = ()) -> None:
+        """The settings' filters alone (``skip``: options the command uses otherwise)."""
         for key, column in SETTINGS.items():
-            kind = "true or false" if key in _BOOLEAN_SETTINGS else "e.g. fma" if key == "math" else "e.g. none"
-            parser.add_argument(f"--{key}", action="append", default=[], metavar=key.upper(),
-                                help=f"keep only points measured with this {column} ({kind}){where}")
+            if key not in skip:
+                parser.add_argument(flag(key), dest=key, action="append", default=[], metavar=key.upper(),
+                                    help=f"keep only points measured with this {column} ({_kind(key)}){where}")
 
     @classmethod
-    def from_arguments(cls, args: argparse.Namespace) -> "Filters":
-        keys = [*PARTITION_KEYS, *SETTINGS]
+    def from_arguments(cls, args: argparse.Namespace, keys: Sequence[str] = (*PARTITION_KEYS, *SETTINGS)) -> "Filters":
         return cls(**{k: tuple(v for item in getattr(args, k) for v in item.split(",") if v) for k in keys})
+
+
+def flag(option: str) -> str:
+    """The command-line flag of a filter option: --cpu-threads for cpu_threads."""
+    return "--" + option.replace("_", "-")
+
+
+def _kind(option: str) -> str:
+    from harness.config.keys import SETTINGS as KEYS
+
+    (key,) = [k for k in KEYS if k.option == option]
+    choices = [c for c in key.choices or () if c != "auto"]
+    return " or ".join(choices) if choices else "a value the rows hold"
 
 
 @dataclass(frozen=True)
@@ -292,11 +315,15 @@ def drop_copies(points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
 
 
 def resolve_points(points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
-    """One row per point and repeat: exact copies dropped, then the latest ``measured_at`` (then run_id) wins."""
+    """One row per point, setting (analysis.settings.identity) and repeat: exact copies dropped, then the latest
+    ``measured_at`` (then run_id) wins. Rows of two settings of a point both stay: which to compare is
+    ``by_setting``'s business; the repeats of a point are pooled afterwards (pool_repeats)."""
     points = drop_copies(points, report)
-    counts = points.groupby(RESOLVE_KEY, dropna=False, observed=True).size()
+    key = [*POINT_KEY, "_setting", "repeat"]
+    keyed = points.assign(_setting=settings.identity(points))
+    counts = keyed.groupby(key, dropna=False, observed=True).size()
     report.repeated_points = int((counts > 1).sum())
-    resolved = latest(points, RESOLVE_KEY)
+    resolved = latest(keyed, key).drop(columns="_setting")
     report.superseded["points"] = len(points) - len(resolved)
     return resolved.sort_values(RESOLVE_KEY, kind="stable").reset_index(drop=True)
 
@@ -308,17 +335,24 @@ def point_codes(frames: Sequence[pd.DataFrame]) -> list[np.ndarray] | None:
 
 
 def resolve_layers(layers: pd.DataFrame, points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
-    """The layers of the winning run of each point (``points``: resolved), each point's rows together and by
+    """The layers of the winning run of each point and setting (``points``: resolved; a run has one setting,
+    so a layer row belongs to the points row of its point and run), each point's rows together and by
     layer_index (in the order the files hold the points); copies, superseded runs and orphans are counted."""
     codes = point_codes([points, layers])
-    if codes is None or not isinstance(layers["run_id"].dtype, pd.CategoricalDtype):
+    runs_shared = all(isinstance(df["run_id"].dtype, pd.CategoricalDtype) for df in (points, layers)) and \
+        points["run_id"].cat.categories.equals(layers["run_id"].cat.categories)
+    if codes is None or not runs_shared:
         return _resolve_layers_by_merge(layers, points, report)
     point_key, layer_key = codes
+    runs = len(points["run_id"].cat.categories) + 1
+    if max(int(point_key.max(initial=0)), int(layer_key.max(initial=0))) + 1 >= 2**62 // runs:  # not one int64
+        return _resolve_layers_by_merge(layers, points, report)
     layers, layer_key = _drop_layer_copies(layers, layer_key, report)
-    pos = pd.Index(point_key).get_indexer(layer_key)  # the row of each layer's point; -1: no such point
-    orphan = pos < 0
-    winner = points["run_id"].cat.codes.to_numpy()[pos]
-    keep = ~orphan & (winner == layers["run_id"].cat.codes.to_numpy())
+    point_run = point_key * runs + points["run_id"].cat.codes.to_numpy().astype(np.int64) + 1
+    layer_run = layer_key * runs + layers["run_id"].cat.codes.to_numpy().astype(np.int64) + 1
+    pos = pd.Index(point_run).get_indexer(layer_run)  # the points row of each layer's point and run; -1: none
+    orphan = ~pd.Index(layer_key).isin(point_key)  # no points row of the point at all: never committed
+    keep = pos >= 0
     report.orphan_layers = int(orphan.sum())
     report.superseded["layers"] = int(len(layers) - report.orphan_layers - keep.sum())
     kept, pos = (layers, pos) if keep.all() else (layers[keep], pos[keep])  # all kept: no copy of millions
@@ -425,31 +459,52 @@ def with_host_bound(layers: pa.Table | None) -> pa.Table | None:
     return layers.drop_columns(["detail"])
 
 
-def _setting_values(column: pa.ChunkedArray) -> list[str]:
-    return sorted({str(v).lower() if isinstance(v, bool) else str(v) for v in column.to_pylist() if v is not None})
-
-
 def keep_settings(points: pa.Table | None, filters: Filters, roots: list[Path]) -> pa.Table | None:
-    """The points rows measured with the settings asked for, and those a setting does not apply to: a null
-    value (the CPU has no math type or cuDNN benchmark flag, imported rows know few settings) and, for
-    ``--fallback``, algo=torch (which replaces no layer); a value no row holds is an error that lists those
-    the rows do hold."""
+    """The points rows measured with the settings asked for, and those a setting does not apply to or that do
+    not record it (analysis.settings: ANY and UNKNOWN; e.g. algo=torch for ``--fallback``, a CPU row for
+    ``--math``, an imported row); a value no row holds is an error that lists those the rows do hold."""
     if points is None:
         return None
-    mask = None
-    for key, values in filters.settings():
-        column = points.column(SETTINGS[key])
-        present = _setting_values(column)
-        missing = [v for v in values if v.lower() not in present]
+    needed = dict.fromkeys([*settings.COLUMNS, "status", "algo", "device", "algo_fallback_layers"])
+    frame = points.select([c for c in needed if c in points.column_names]).to_pandas()
+    values = settings.values(frame)
+    keep = np.ones(points.num_rows, dtype=bool)
+    for key, wanted in filters.settings():
+        column = values[SETTINGS[key]]
+        present = sorted(settings.recorded(frame, SETTINGS[key]))
+        missing = [v for v in wanted if v.lower() not in present]
         if missing:
-            raise AnalysisError(f"--{key} {', '.join(missing)}: no point under {_names(roots)} was measured with "
-                                f"{SETTINGS[key]} {', '.join(missing)}; present: {', '.join(present) or '(none)'}")
-        text = pc.utf8_lower(pc.cast(column, pa.string()))
-        m = pc.or_(pc.is_in(text, value_set=pa.array([v.lower() for v in values])), pc.is_null(text))  # null: n/a
-        if key == "fallback":
-            m = pc.or_(m, pc.equal(pc.cast(points.column("algo"), pa.string()), "torch"))
-        mask = m if mask is None else pc.and_(mask, m)
-    return points.filter(mask)
+            raise AnalysisError(f"{flag(key)} {', '.join(missing)}: no point under {_names(roots)} was measured "
+                                f"with {SETTINGS[key]} {', '.join(missing)}; present: {', '.join(present) or '(none)'}")
+        asked = column.isin([v.lower() for v in wanted]) | column.isin([settings.ANY, settings.UNKNOWN])
+        keep &= asked.to_numpy()
+    return points.filter(pa.array(keep))
+
+
+def by_setting(res: Results) -> list[tuple[settings.Setting, Results]]:
+    """The results of each setting (analysis.settings.groups, most rows first), one row per point in each,
+    with their layers: what the analysis compares. Results of one setting come back as they are."""
+    parts = []
+    for setting in settings.groups(res.points):
+        points = setting.resolve(res.points)
+        if len(points) == len(res.points):
+            parts.append((setting, res))
+            continue
+        points = points.reset_index(drop=True)
+        parts.append((setting, Results(points, layers_of(points, res.layers), res.report)))
+    return parts
+
+
+def one_setting(res: Results, command: str) -> Results:
+    """The results, where they hold one setting; else an error that names the settings and the filters that
+    keep one (for a command that must not mix them)."""
+    parts = by_setting(res)
+    if len(parts) <= 1:
+        return parts[0][1] if parts else res
+    listed = "; ".join(s.label for s, _ in parts)
+    columns = sorted({c for s, _ in parts for c in s.label_columns()})
+    options = " ".join(flag(k) for k, c in SETTINGS.items() if c in columns)
+    raise AnalysisError(f"{command}: these results hold {len(parts)} settings ({listed}); choose one with {options}")
 
 
 def layers_of(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
@@ -531,13 +586,20 @@ def load(roots: str | Path | Sequence[str | Path], filters: Filters = Filters())
 def pool_repeats(points: pd.DataFrame, layers: pd.DataFrame, report: LoadReport) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per point (and per point's layer) from its repeats (analysis.repeats); a tree measured in one
     process per point is returned as it is, with the columns the pooling adds."""
-    pooled_points = repeats.pool(points, POINT_KEY, "points")
-    if (points["repeat"] > 0).any():
-        pooled_layers = repeats.pool(layers, [*POINT_KEY, "layer_index"], "layers")
-    else:  # millions of layer rows and nothing to pool: no grouping
-        pooled_layers = repeats.Pooled(layers, pooled_points.between.iloc[0:0])
+    if not (points["repeat"] > 0).any():  # nothing to pool (millions of layer rows: no grouping)
+        none = repeats.pool(points.iloc[0:0], POINT_KEY, "points")
+        report.between_process = none.between
+        return points.assign(processes=1, between_process=pd.Categorical(["within only"] * len(points),
+                                                                         repeats.SOURCES)), layers
+    # repeats of a point pool within its setting: the setting of a layer row is its run's
+    setting = settings.identity(points)
+    of_run = pd.Series(setting.to_numpy(), index=points["run_id"].astype(str).to_numpy())
+    of_run = of_run[~of_run.index.duplicated()]
+    pooled_points = repeats.pool(points.assign(_setting=setting), [*POINT_KEY, "_setting"], "points")
+    pooled_layers = repeats.pool(layers.assign(_setting=of_run.reindex(layers["run_id"].astype(str)).to_numpy()),
+                                 [*POINT_KEY, "_setting", "layer_index"], "layers")
     report.between_process = pd.concat([pooled_points.between, pooled_layers.between], ignore_index=True)
-    return pooled_points.rows, pooled_layers.rows
+    return pooled_points.rows.drop(columns="_setting"), pooled_layers.rows.drop(columns="_setting")
 
 
 def _empty(table: str) -> pd.DataFrame:

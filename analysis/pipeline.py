@@ -15,7 +15,8 @@ import pandas as pd
 
 from analysis import answer, checks, findings, methods, perlayer, predictor, repeats, report, tables
 from analysis.errors import AnalysisError
-from analysis.load import Filters, LoadReport, Results, load, read_points, resolve_roots
+from analysis.load import Filters, LoadReport, Results, by_setting, load, read_points, resolve_roots
+from analysis.settings import Setting
 from analysis.specs import gpu_specs
 
 log = logging.getLogger(__name__)
@@ -107,14 +108,50 @@ PARQUET_ONLY = frozenset({"layer_speedups"})
 
 
 def _torch_rows(roots: list[Path], filters: Filters, res: Results) -> pd.DataFrame | None:
-    """torch's rows per cudnn_benchmark setting, read only where per_layer points are to be compared."""
+    """torch's unresolved rows, read only where per_layer points are to be compared (see ``torch_of``)."""
     if not (res.points["algo"].astype(str) == "per_layer").any() or (filters.algo and "torch" not in filters.algo):
         return None
     try:
         rows, _ = read_points(roots, replace(filters, algo=("torch",)))
     except AnalysisError:
         return None  # no torch rows: the comparison goes without
-    return perlayer.torch_settings(rows)
+    return rows
+
+
+def torch_of(rows: pd.DataFrame | None, setting: Setting) -> pd.DataFrame | None:
+    """torch's rows per cudnn_benchmark setting (perlayer.torch_settings) among those of ``setting`` in every
+    other setting: a plan is compared with torch as the framework runs by default and with cudnn.benchmark."""
+    if rows is None:
+        return None
+    return perlayer.torch_settings(rows[setting.mask(rows, ignore=("cudnn_benchmark",))])
+
+
+@dataclass
+class Part:
+    """The results of one setting and their tables: what the analysis compares."""
+
+    setting: Setting
+    res: Results
+    frames: dict[str, pd.DataFrame]
+
+
+def tables_by_setting(res: Results, torch_rows: pd.DataFrame | None) -> list[Part]:
+    """compute_tables for each setting of the results (analysis.load.by_setting): no table compares rows of
+    two settings."""
+    return [Part(s, r, compute_tables(r, torch_of(torch_rows, s))) for s, r in by_setting(res)]
+
+
+def combined(parts: list[Part]) -> dict[str, pd.DataFrame]:
+    """Each table of every setting as one: with several settings, a ``setting`` column first says whose rows
+    each are (with one, the tables as they are)."""
+    if len(parts) == 1:
+        return dict(parts[0].frames)
+    out = {}
+    for name in parts[0].frames:
+        frames = [p.frames[name].assign(setting=p.setting.label) for p in parts]
+        both = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
+        out[name] = both[["setting", *[c for c in both.columns if c != "setting"]]]
+    return out
 
 
 def write_tables(frames: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
@@ -161,7 +198,9 @@ def run(roots: str | Path | Sequence[str | Path], out: str | Path, options: Opti
     check_out(roots, out)
     timings: dict[str, float] = {}
     res = _timed(timings, "load", lambda: load(roots, options.filters), progress)
-    frames = _timed(timings, "tables", lambda: compute_tables(res, _torch_rows(roots, options.filters, res)), progress)
+    parts = _timed(timings, "tables", lambda: tables_by_setting(res, _torch_rows(roots, options.filters, res)),
+                   progress)
+    frames = combined(parts)
     found = checks.findings(res.points, res.report, options.thresholds)
     frames["warnings"] = found
     out.mkdir(parents=True, exist_ok=True)
@@ -170,7 +209,9 @@ def run(roots: str | Path | Sequence[str | Path], out: str | Path, options: Opti
 
     evaluations: list[predictor.Evaluation] = []
     if options.predictor:
-        def fit() -> None:
+        largest = parts[0].res  # the setting of most rows: the predictor learns within one setting
+
+        def fit(res: Results = largest) -> None:
             for frame in (predictor.layer_frame(res.layers, specs), predictor.energy_frame(res.points, specs)):
                 if len(frame.data) < predictor.MIN_TRAIN_ROWS:
                     log.info("predictor %s: %d rows, too few to fit", frame.name, len(frame.data))
@@ -190,11 +231,11 @@ def run(roots: str | Path | Sequence[str | Path], out: str | Path, options: Opti
 
     figures: dict[str, Path] = {}
     if options.plots:
-        figures = _timed(timings, "figures", lambda: make_figures(frames, res, evaluations, out / "figures", specs),
+        figures = _timed(timings, "figures", lambda: figures_by_setting(parts, evaluations, out / "figures", specs),
                          progress)
 
     progress("report")
-    sections = build_sections(res, frames, found, evaluations, figures, options)
+    sections = build_sections(res, frames, found, evaluations, figures, options, parts)
     title = f"Convolution algorithms: analysis of {res.report.root}"
     md, page = out / "report.md", out / "report.html"
     md.write_text(report.render_markdown(title, sections, out))
@@ -202,10 +243,24 @@ def run(roots: str | Path | Sequence[str | Path], out: str | Path, options: Opti
     return Outcome(out, md, page, frames, files, figures, res.report, frames["summary"], metrics, found, timings)
 
 
+def figures_by_setting(parts: list[Part], evaluations: list[predictor.Evaluation], folder: Path,
+                       specs: dict | None = None) -> dict[str, Path]:
+    """make_figures for each setting: with several, each figure's name ends in " [<setting>]" and its file in
+    "-s<i>" (the predictor's figures, of one setting, once)."""
+    if len(parts) == 1:
+        return make_figures(parts[0].frames, parts[0].res, evaluations, folder, specs)
+    figures: dict[str, Path] = {}
+    for i, p in enumerate(parts, 1):
+        drawn = make_figures(p.frames, p.res, evaluations if i == 1 else [], folder, specs, suffix=f"-s{i}")
+        figures |= {name if name.startswith(("parity", "regret")) else f"{name} [{p.setting.label}]": path
+                    for name, path in drawn.items()}
+    return figures
+
+
 def make_figures(frames: dict[str, pd.DataFrame], res: Results, evaluations: list[predictor.Evaluation],
-                 folder: Path, specs: dict | None = None) -> dict[str, Path]:
-    """Every figure (PNG + SVG beside it); a figure with nothing to draw is left out. Each figure's time is
-    logged at INFO (-v)."""
+                 folder: Path, specs: dict | None = None, suffix: str = "") -> dict[str, Path]:
+    """Every figure (PNG + SVG beside it; ``suffix`` ends each file's name); a figure with nothing to draw is
+    left out. Each figure's time is logged at INFO (-v)."""
     from analysis import plots
 
     comp = frames["competitors"]
@@ -217,15 +272,15 @@ def make_figures(frames: dict[str, pd.DataFrame], res: Results, evaluations: lis
         title = (f"Latency relative to guess (torch where guess is absent) against input size, 95% bands "
                  f"(stage {stage}, batch {batch}, {dtype})")
         jobs.append((f"ratio{tag}", lambda grp=grp, tag=tag, title=title:
-                     plots.ratio_against_size(grp, folder / f"ratio{tag}.png", title)))
+                     plots.ratio_against_size(grp, folder / f"ratio{tag}{suffix}.png", title)))
     for ref in ("guess", "torch"):
-        jobs.append((f"speedup-{ref}", lambda ref=ref: plots.speedup_heatmap(summary, ref, folder / f"speedup-{ref}.png")))
+        jobs.append((f"speedup-{ref}", lambda ref=ref: plots.speedup_heatmap(summary, ref, folder / f"speedup-{ref}{suffix}.png")))
     jobs += [
-        ("energy-latency", lambda: plots.energy_latency(comp, folder / "energy-latency.png")[0]),
-        ("roofline", lambda: plots.roofline(res.layers, specs or {}, folder / "roofline.png")),
-        ("layers", lambda: plots.layer_breakdown(res.layers, folder / "layers.png")),
-        ("support", lambda: plots.support_matrix(frames["support"], folder / "support.png")),
-        ("gpus", lambda: plots.gpu_comparison(frames["gpus"], folder / "gpus.png")),
+        ("energy-latency", lambda: plots.energy_latency(comp, folder / f"energy-latency{suffix}.png")[0]),
+        ("roofline", lambda: plots.roofline(res.layers, specs or {}, folder / f"roofline{suffix}.png")),
+        ("layers", lambda: plots.layer_breakdown(res.layers, folder / f"layers{suffix}.png")),
+        ("support", lambda: plots.support_matrix(frames["support"], folder / f"support{suffix}.png")),
+        ("gpus", lambda: plots.gpu_comparison(frames["gpus"], folder / f"gpus{suffix}.png")),
     ]
     for ev in evaluations:
         unit = "ms" if ev.name == "latency" else "J"
@@ -243,17 +298,32 @@ def make_figures(frames: dict[str, pd.DataFrame], res: Results, evaluations: lis
     return figs
 
 
+def _images(section: report.Section, figures: dict[str, Path], name: str, caption: str) -> None:
+    """The figure ``name``, or its copy per setting (named "<name> [<setting>]"), each captioned."""
+    for key, path in figures.items():
+        if key == name or key.startswith(f"{name} ["):
+            section.image(path, caption + key[len(name):])
+
+
+def _columns(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """These columns of a table, after its ``setting`` column where it has one."""
+    return df[["setting", *columns] if "setting" in df else columns]
+
+
 def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.DataFrame,
-                   evaluations: list[predictor.Evaluation], figures: dict[str, Path], options: Options) -> list[report.Section]:
+                   evaluations: list[predictor.Evaluation], figures: dict[str, Path], options: Options,
+                   parts: list[Part] | None = None) -> list[report.Section]:
     p = res.points
+    parts = parts if parts is not None else [Part(Setting(()), res, frames)]
     S = report.Section
     summary = S("Summary").text("Main findings (each names where its evidence is):")
-    summary.items(findings.findings(frames, p))
+    summary.items(findings.by_setting([(part.setting, part.frames, part.res.points) for part in parts]))
     summary.text("Caveats of the data:")
     summary.items(findings.caveats(p, options.thresholds.energy_window_s, options.thresholds.cv,
-                                   res.report.host_bound_layers))
+                                   [part.setting for part in parts], res.report.host_bound_layers))
     methods_section = S("Methods").text(methods.paragraph(
-        p, res.layers, between=repeats.methods_sentences(res.report.between_process, p)))
+        p, res.layers, corrections=[findings.corrections(frames)],
+        between=repeats.methods_sentences(res.report.between_process, p)))
     if len(res.report.between_process):
         methods_section.table(res.report.between_process, "Noise between processes per gpu x model (points and "
                               "layers measured in several processes: repeats=K)", csv="between_process")
@@ -276,7 +346,7 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
                       if len(frames[name]) and "p_value" in frames[name]])
     the_answer.table(frames["summary"], "Per stage x gpu x model x dtype: the largest gain beyond noise over each "
                      "reference, and how often there is a sole winner", csv="summary")
-    the_answer.image(figures.get("speedup-guess"), "Geometric-mean speedup over guess with 95% intervals")
+    _images(the_answer, figures, "speedup-guess", "Geometric-mean speedup over guess with 95% intervals")
     if len(sp):
         shown = sp.sort_values(["reference", "stage", "gpu", "model", "geomean_speedup"],
                                ascending=[True, True, True, True, False])
@@ -296,8 +366,10 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
         f"batch sizes {_list(p['batch_size'])}; dtypes {_list(p['dtype'])}. Status: "
         + ", ".join(f"{k} {v}" for k, v in p["status"].astype(str).value_counts().items()) + "."
     )
-    if options.filters.items():
-        coverage.text("Filters: " + " ".join(f"--{k} {','.join(v)}" for k, v in options.filters.items()))
+    if options.filters.chosen():
+        coverage.text("Filters: " + options.filters.chosen())
+    coverage.text("Settings (analysed apart; tables/coverage.csv counts each one's points): " + "; ".join(
+        f"{part.setting.describe()} ({len(part.res.points)} points)" for part in parts) + ".")
     coverage.items(report.load_lines(res.report))
     coverage.table(frames["coverage"], "Points per stage x gpu x model x algorithm, by status",
                    csv="coverage")
@@ -319,8 +391,8 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
     cols = ["stage", "gpu", "model", "input_size", "batch_size", "dtype", "winner", "fastest", "fastest_p50_ms",
             "tied_with_fastest", "runner_up_beyond_noise", "margin_beyond_noise", "guess_is_fastest_or_tied",
             "torch_is_fastest_or_tied"]
-    fastest.table(frames["winners"][cols], "Per point (tables/winners.csv)", csv="winners")
-    fastest.image(figures.get("speedup-torch"), "Geometric-mean speedup over torch with 95% intervals")
+    fastest.table(_columns(frames["winners"], cols), "Per point (tables/winners.csv)", csv="winners")
+    _images(fastest, figures, "speedup-torch", "Geometric-mean speedup over torch with 95% intervals")
 
     gpus = S("GPUs compared").text(
         "Each pair of GPU types on the points both measured ok (same stage, model, algorithm, input size, batch, "
@@ -329,7 +401,7 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
     if len(frames["gpus"]):
         gpus.table(frames["gpus"], "Matched points per pair of GPU types, per model and over all models",
                    csv="gpus")
-        gpus.image(figures.get("gpus"), "p50 ratio between GPU types per model, 95% interval")
+        _images(gpus, figures, "gpus", "p50 ratio between GPU types per model, 95% interval")
     else:
         gpus.text("Fewer than two GPU types measured the same points.")
 
@@ -347,11 +419,11 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
         "switch_no_interval: layers whose rows have no interval, not tested)"
         + (f"; {int(o['switch_tests'].sum())} layer tests over {len(o)} points, "
            f"{int(o['switch_no_interval'].sum())} layer(s) not tested." if len(o) else "."))
-    oracle.table(o[["stage", "gpu", "model", "input_size", "batch_size", "best_algo", "best_p50_ms", "projected_ms",
-                    "projected_speedup", "conv_speedup", "layers_switched", "switch_tests", "layers", "unrun_layers",
-                    "host_bound_layers", "oracle_mix"]], csv="oracle")
-    oracle.image(figures.get("layers"), "Sum of layer p50 per algorithm, stacked by layer kind (largest size)")
-    oracle.image(figures.get("roofline"), "Per-layer roofline: achieved TFLOP/s against arithmetic intensity")
+    oracle.table(_columns(o, ["stage", "gpu", "model", "input_size", "batch_size", "best_algo", "best_p50_ms",
+                              "projected_ms", "projected_speedup", "conv_speedup", "layers_switched", "switch_tests",
+                              "layers", "unrun_layers", "host_bound_layers", "oracle_mix"]), csv="oracle")
+    _images(oracle, figures, "layers", "Sum of layer p50 per algorithm, stacked by layer kind (largest size)")
+    _images(oracle, figures, "roofline", "Per-layer roofline: achieved TFLOP/s against arithmetic intensity")
 
     plans = S("Per-layer plans, measured").text(
         "Points measured with algo=per_layer (a plan: python -m analysis.plan, README: Per-layer plans), each "
@@ -379,25 +451,27 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
     shapes = S("Layer shapes and support")
     ls = frames["layer_shapes"]
     if len(ls):
-        shapes.table(ls.sort_values(["occurrences", "margin"], ascending=False)[
-            ["gpu", "dtype", "batch_size", "shape", "best_algo", "best_p50_ms", "runner_up", "margin", "occurrences",
-             "models"]], "Best algorithm per layer shape (median over occurrences), most frequent shapes first",
-            csv="layer_shapes")
+        shapes.table(_columns(ls.sort_values(["occurrences", "margin"], ascending=False),
+                              ["gpu", "dtype", "batch_size", "shape", "best_algo", "best_p50_ms", "runner_up", "margin",
+                               "occurrences", "models"]),
+                     "Best algorithm per layer shape (median over occurrences), most frequent shapes first",
+                     csv="layer_shapes")
     sup = frames["support"]
     if len(sup):
-        counts = pd.crosstab([sup["gpu"].astype(str), sup["algo"].astype(str)], sup["status"]).reset_index()
+        by = [sup[c].astype(str) for c in ("setting", "gpu", "algo") if c in sup]
+        counts = pd.crosstab(by, sup["status"]).reset_index()
         counts.columns.name = None
         shapes.table(counts, "Layer shapes per status, per gpu x algorithm (tables/support.csv has each shape)",
                      csv="support")
-    shapes.image(figures.get("support"), "Support matrix: algorithm x layer shape, per gpu")
+    _images(shapes, figures, "support", "Support matrix: algorithm x layer shape, per gpu")
 
     energy = S("Energy")
     e = frames["edp"]
     if len(e):
         energy.text("Energy per inference from NVML; energy-delay product EDP = energy (J) x p50 (s), lower is better.")
         energy.table(e[e["edp_rank"] == 1], "Least EDP per point", csv="edp")
-        energy.image(figures.get("energy-latency"), "Energy against latency relative to each point's best; filled: "
-                                                    "on the point's Pareto front")
+        _images(energy, figures, "energy-latency", "Energy against latency relative to each point's best; filled: "
+                                                   "on the point's Pareto front")
     else:
         energy.text("No energy was measured in these results (CPU runs, or energy_window_s=0).")
 

@@ -16,14 +16,18 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from analysis.errors import AnalysisError
-from analysis.load import Filters, load
+from analysis.load import SETTINGS, Filters, load, one_setting
 from analysis.planner import DEFAULT_MARGIN, Where, choose, from_find, predicted
 from harness.algorithms import plan as plans
 from harness.algorithms.geometry import ConvGeometry
 from harness.errors import ConfigError
+
+# make's --backend says where a predicted plan will run; the results' backend is not filtered here
+SETTING_FILTERS_SKIPPED = ("backend",)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -55,6 +59,7 @@ def parser() -> argparse.ArgumentParser:
     make.add_argument("--backend", default=None, choices=("cudnn", "reference"),
                       help="--from predicted: where the plan will run (reference: offer no algorithm a layer cannot run)")
     make.add_argument("--out", required=True, help="the plan file to write (JSON)")
+    Filters.add_setting_arguments(make, " (where the trees hold several settings)", skip=SETTING_FILTERS_SKIPPED)
     show = sub.add_parser("show", help="print a plan, one line per conv layer")
     show.add_argument("plan")
     export = sub.add_parser("export", help="the plan as ai3's per-layer list and/or a CSV")
@@ -73,7 +78,9 @@ def make(args: argparse.Namespace) -> plans.Plan:
     from harness.models import meta_model
 
     trees = [Path(t) for t in args.trees]
-    res = load(trees, Filters(model=(args.model,))) if args.source != "predicted" else None
+    settings = [k for k in SETTINGS if k not in SETTING_FILTERS_SKIPPED]
+    filters = replace(Filters.from_arguments(args, settings), model=(args.model,))
+    res = one_setting(load(trees, filters), "plan make") if args.source != "predicted" else None
     modules = [(name, ConvGeometry.of(m)) for name, m in plans.conv_layers(meta_model(args.model, {}))]
     where = Where(args.model, args.size, args.batch, args.dtype, args.gpu, args.stage)
     made_by = f"python -m analysis.plan make {' '.join(map(str, trees))} ({where.describe()}" + (

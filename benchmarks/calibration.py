@@ -23,7 +23,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' simulation, from a checkout
 from tests import test_calibration as cal  # noqa: E402
 
-STAGES = {3: "acceptance before", 5: "sanity before", 8: "sanity, acceptance", 10: "points: min", 20: "quick",
+STAGES = {3: "acceptance before", 5: "sanity (no claim)", 8: "acceptance", 10: "points: min", 20: "quick",
           30: "full", 50: "points"}
 
 

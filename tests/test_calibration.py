@@ -31,7 +31,7 @@ from harness.results.uncertainty import Z95, geomean_interval, log_se, ratio_int
 REPLICATES = 4000
 MIN_COVERAGE = 0.93
 MAX_WIDTH_RATIO = 1.5
-LAYER_N = (3, 5, 8, 20, 30)  # acceptance (before), sanity, acceptance, quick, full: stage.layer_iters
+LAYER_N = (3, 5, 8, 20, 30)  # acceptance (before), sanity, acceptance (now), quick, full: stage.layer_iters
 POINT_N = (10, 20, 50)  # points: stage.min_iters upwards
 
 

@@ -218,4 +218,5 @@ def test_graph_auto_is_decided_by_the_device_that_measures(tmp_path: Path):
     assert gpu.config_hash() == make_spec(tmp_path, "graph=true").config_hash()  # auto measured as a graph IS a graph
     assert cpu.config_hash() == make_spec(tmp_path, "graph=false").config_hash()
     explicit = make_spec(tmp_path, "graph=false")
-    assert explicit.resolved_for("cuda") is explicit  # a choice given is kept
+    assert explicit.resolved_for("cpu") is explicit and explicit.resolved_for("cuda").graph is False  # a choice kept
+    assert (auto.device, gpu.device, cpu.device) == ("cpu", "cuda", "cpu")  # device=auto is decided there too

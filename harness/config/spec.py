@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
+from harness.config import keys
 from harness.config.model import ModelSpec, check_model_takes, model_spec_from_dict
 from harness.errors import ConfigError
 from harness.references import References, ReferencesError
@@ -30,8 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONF_DIR = Path(__file__).resolve().parent.parent.parent / "conf"
-DTYPES = ("float32", "float16", "bfloat16")
-DEVICES = ("auto", "cpu", "cuda")
+DTYPES = keys.lookup("dtype").choices
+DEVICES = keys.lookup("device").choices
 DEFAULT_CONTAINER_EXEC = "apptainer exec --nv"
 
 
@@ -87,7 +88,7 @@ class RunSpec:
     batch_sizes: tuple[int, ...]
     dtype: str
     seed: int
-    device: str
+    device: str  # auto | cpu | cuda; resolved (cpu | cuda) by ``resolved_for``
     results_dir: Path
     remeasure: bool
     backend: str = "auto"
@@ -96,6 +97,8 @@ class RunSpec:
     cudnn_benchmark: bool = False  # torch.backends.cudnn.benchmark for the job (the torch baseline's choice)
     graph: bool | None = None  # time CUDA-graph replays of the forward (GPU) instead of eager launches; None:
     # auto, a graph on a GPU (resolved by ``resolved_for``, where the device is known: on the node that measures)
+    cpu_threads: int | None = None  # the framework's CPU threads for the job; None: auto, torch's default for the
+    # process (the CPUs it may use); the count used is recorded on every row (cpu_threads)
     tolerance: dict[str, float] = field(default_factory=dict)
     trace: bool = False
     references: References | None = None  # references=PATH, read and checked at the border
@@ -104,8 +107,12 @@ class RunSpec:
     repeat: int = 0  # which of them this job is (0 .. repeats - 1): set by the launcher, one task per repeat
 
     def resolved_for(self, device_type: str) -> "RunSpec":
-        """The spec as measured on a ``device_type`` ("cuda" or "cpu") device: graph=auto decided."""
-        return replace(self, graph=device_type == "cuda") if self.graph is None else self
+        """The spec as measured on a ``device_type`` ("cuda" or "cpu") device: device=auto and graph=auto
+        decided."""
+        graph = device_type == "cuda" if self.graph is None else self.graph
+        if (self.device, self.graph) == (device_type, graph):
+            return self
+        return replace(self, device=device_type, graph=graph)
 
     def partition(self) -> Partition:
         """The leaf of the results tree this job writes to."""
@@ -116,9 +123,10 @@ class RunSpec:
 
         Its hash (``config_hash``) is on every row; a rerun skips only points measured with the same one.
         """
+        stage = {k: None if k in _BLANKED else v for k, v in asdict(self.stage).items()
+                 if k in _BLANKED or keys.lookup(f"stage.{k}").role is not keys.Role.NEUTRAL}
         return {
-            "stage": {k: v for k, v in asdict(self.stage).items() if k not in _NOT_MEASUREMENT}
-            | {"slurm": None, "sizes": None},
+            "stage": stage,
             "model": self.model.identity(),
             "algo": self.algo,
             "gpu": self.gpu.name,
@@ -130,16 +138,42 @@ class RunSpec:
             "cudnn_benchmark": self.cudnn_benchmark,
             "graph": self.graph,
             "tolerance": self.tolerance,
-        } | ({"plan": self.plan.digest()} if self.plan is not None else {})  # only where set: old hashes stay
+        } | self._added_keys()
+
+    def _added_keys(self) -> dict[str, Any]:
+        """Keys hashed since hashes were first written, each only where it differs from what every earlier hash
+        was computed with: a rerun of an earlier config skips what it measured, and a new value is measured
+        again.
+
+        - ``plan``: where given (algo=per_layer).
+        - ``device``: cuda where graph=false. graph=true implies cuda (refused on the CPU), and graph=auto was
+          already decided by the device; only graph=false on cuda hashed like the CPU, which keeps its hash.
+        - ``cpu_threads``: where given (auto: torch's default, which follows the job's CPU allowance).
+        - ``cpus_per_task``: where it differs from the stage's value of every earlier hash (the CPU allowance).
+        """
+        added: dict[str, Any] = {}
+        if self.plan is not None:
+            added["plan"] = self.plan.digest()
+        if self.device == "cuda" and self.graph is False:
+            added["device"] = self.device
+        if self.cpu_threads is not None:
+            added["cpu_threads"] = self.cpu_threads
+        cpus = self.stage.slurm.get("cpus_per_task")
+        if cpus != _EARLIER_CPUS_PER_TASK.get(self.stage.name):
+            added["cpus_per_task"] = cpus
+        return added
 
     def config_hash(self) -> str:
         blob = json.dumps(self.measurement_config(), sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-# Stage fields that do not change how a point is measured, left out of the config hash (a key added with a
-# null value would change the hash of every run measured before it existed).
-_NOT_MEASUREMENT = ("reference_tolerance",)
+# Stage fields hashed as null, as every earlier hash has them: the sizes are the point key, the SLURM resources
+# enter through ``_added_keys`` (cpus_per_task). The others are hashed unless harness.config.keys calls them
+# neutral (a key added with a null value would change the hash of every run measured before it existed).
+_BLANKED = ("sizes", "slurm")
+# stage.slurm.cpus_per_task of the stages as shipped when it entered the hash: at these it stays out of it.
+_EARLIER_CPUS_PER_TASK = {"sanity": 4, "quick": 8, "full": 8}
 
 SIZES_FORMS = (
     "an int (stage.sizes=224), a list (stage.sizes=[224,256]) or a range of evenly spaced sizes, both ends "
@@ -391,6 +425,16 @@ def plan_from(value: Any, algo: str) -> Plan | None:
         raise ConfigError(f"plan={value} refused: {e}") from None
 
 
+def cpu_threads_from(value: Any) -> int | None:
+    """``cpu_threads``: auto (None: torch's default for the process) or a positive number of threads."""
+    if value == "auto" or value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"cpu_threads={value!r} is not valid; valid choices: auto, or a positive integer "
+                          f"(the framework's CPU threads for the job, e.g. cpu_threads=4)")
+    return value
+
+
 def batch_sizes_from(value: Any) -> tuple[int, ...]:
     values = value if isinstance(value, (list, tuple)) else [value]
     sizes = [_int("batch_size", v) for v in values]
@@ -433,6 +477,7 @@ def run_spec_from_dict(cfg: Mapping[str, Any]) -> RunSpec:
         math=algos.resolve_math(_choice("math", cfg.get("math", "auto"), algos.MATH)),
         cudnn_benchmark=_bool("cudnn_benchmark", cfg.get("cudnn_benchmark", False)),
         graph=_auto_bool("graph", cfg.get("graph", "auto")),
+        cpu_threads=cpu_threads_from(cfg.get("cpu_threads", "auto")),
         tolerance=tolerance,
         trace=bool(cfg.get("trace", False)),
         references=references_from(cfg.get("references"), gpu.name),
@@ -443,7 +488,8 @@ def run_spec_from_dict(cfg: Mapping[str, Any]) -> RunSpec:
 
 def repeats_from(cfg: Mapping[str, Any]) -> dict[str, int]:
     """``repeats`` (how many processes measure each point) and ``repeat`` (which one this job is: the
-    launcher's, one task per repeat; not a key users set)."""
+    launcher's, one task per repeat, added to each task's config by harness.launch.submit.make_tasks; not a
+    key of the composed config, so not in harness.config.keys)."""
     repeats = _int("repeats", cfg.get("repeats", 1))
     if repeats < 1:
         raise ConfigError(f"repeats={repeats} is not valid: give the number of separate processes that measure "

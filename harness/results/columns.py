@@ -45,13 +45,15 @@ _IDENTITY = {
     "input_size": "the model's input height and width in pixels",
     "batch_size": "inputs per forward",
     "dtype": "float32, float16 or bfloat16",
-    "measured_at": "when the row was written (UTC); the latest row of a point wins",
+    "measured_at": "when the row was written (UTC); the latest row of a point wins (the analysis: of a point and "
+                   "setting)",
 }
 _PROVENANCE = {
     "torch_version": "PyTorch version", "cuda_version": "CUDA version of the torch build (null on the CPU)",
     "cudnn_version": "cuDNN version (null on the CPU)", "driver_version": "NVIDIA driver (null on the CPU)",
     "hostname": "the machine", "slurm_job_id": "SLURM job id (array: <job>_<task>); null outside SLURM",
-    "git_commit": "the harness's commit, -dirty if modified", "config_hash": "hash of what decides how a point is measured",
+    "git_commit": "the harness's commit, -dirty if modified", "config_hash": "hash of what decides how a point is measured (harness.config.keys: the "
+                   "keys whose role is setting or hashed)",
     "provenance": "imported rows: where the row came from (repository, file, line)",
     "legacy_flags": "imported rows: the known flaws of the system that measured it, by name",
 }
@@ -65,6 +67,8 @@ POINT_COLUMNS = _IDENTITY | _PROVENANCE | {
     "fallback_policy": "none, torch or guess: what a layer the algorithm cannot run runs instead",
     "cudnn_benchmark": "torch.backends.cudnn.benchmark during the job (GPU); null on the CPU",
     "cuda_graph": "the timing replayed a CUDA graph of the forward (graph=auto on a GPU, or true, and the capture held)",
+    "cpu_threads": "the framework's CPU threads during the job (torch.set_num_threads: cpu_threads=N, or auto: "
+                   "torch's default, the CPUs the job may use); null on rows older than the column",
     "verified": "the output was within tolerance of the torch baseline's on the same input",
     "n": "timed iterations",
     "target_met": "the 95% CI of the median reached the stage's target before a bound stopped timing",

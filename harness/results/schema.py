@@ -63,6 +63,7 @@ POINTS = pa.schema(
         ("fallback_policy", pa.string()),
         ("cudnn_benchmark", pa.bool_()),
         ("cuda_graph", pa.bool_()),
+        ("cpu_threads", _I),
         ("verified", pa.bool_()),
         ("n", _I),
         ("target_met", pa.bool_()),

@@ -23,6 +23,7 @@ from harness.errors import Cancelled, ConfigError
 from harness.measure.device import DeviceInfo, check_build_has_kernels, resolve_device
 from harness.measure.environment import provenance
 from harness.measure.point import PointMeasurer, PointResult
+from harness.measure.threads import job_threads
 from harness.model_files import LoadedModel
 from harness.references import Check, check
 from harness.results.layout import PointKey
@@ -166,7 +167,9 @@ def run(
     }
     traces: list[Path] = []
     try:
-        with algorithms.backend_flags(spec.math, spec.cudnn_benchmark):  # restored when the job ends
+        # restored when the job ends
+        with job_threads(spec.cpu_threads) as threads, algorithms.backend_flags(spec.math, spec.cudnn_benchmark):
+            run_doc["cpu_threads"] = threads
             measurer = PointMeasurer(spec, device, model)
             oom_at: dict[int, int] = {}  # batch size -> smallest input size that ran out of memory
             for key in planned:
@@ -182,7 +185,7 @@ def run(
                     oom_at.setdefault(batch, size)
                 context = identity | {"dtype": dtype, "measured_at": _now()}
                 point = measured.row(context | {"device": device.device.type, "config_hash": spec.config_hash(),
-                                                "repeats": spec.repeats} | env)
+                                                "repeats": spec.repeats, "cpu_threads": threads} | env)
                 _check_reference(spec, point, result)
                 store.write_point(point, measured.layer_rows(context))
                 if trace is not None and trace.exists():

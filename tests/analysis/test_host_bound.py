@@ -219,7 +219,7 @@ def test_the_report_says_how_many_layer_rows_were_left_out_and_why(trees, loaded
         assert "6 layer rows are host-bound (no head start covered them" in text, name
         assert "CPU's pace, not the GPU's" in text
     # none: no sentence
-    assert not any("host-bound (" in c for c in findings.caveats(loaded["truth"].points, 1.0, 0.05, 0))
+    assert not any("host-bound (" in c for c in findings.caveats(loaded["truth"].points, 1.0, 0.05, host_bound_layers=0))
 
 
 def test_the_predictor_takes_no_remainder_from_a_sum_holding_a_host_bound_layer(loaded):

@@ -12,7 +12,7 @@ import pytest
 
 from analysis import checks
 from analysis.errors import AnalysisError, SchemaVersionError
-from analysis.load import Filters, load
+from analysis.load import Filters, by_setting, load, one_setting
 from harness.results.schema import LAYERS, POINTS, SCHEMA_VERSION, to_table
 from tests.analysis.conftest import FACTORS, MODELS, SIZES
 
@@ -139,8 +139,21 @@ def _two_settings(tmp_path: Path) -> Path:
     return tmp_path / "r"
 
 
+def test_two_settings_of_a_point_both_stay_and_are_told_apart(tmp_path):
+    """Without a filter, neither row replaces the other: the analysis compares each setting apart."""
+    res = load(_two_settings(tmp_path))
+    assert sorted(res.points["run_id"]) == ["fma-graph", "tf32-eager"] == sorted(res.layers["run_id"])
+    assert res.report.repeated_points == 0 and res.report.superseded == {"points": 0, "layers": 0}
+    parts = by_setting(res)
+    assert [s.label for s, _ in parts] == ["math_type=fma, cuda_graph=true", "math_type=tensor_op, cuda_graph=false"]
+    assert [part.points["run_id"].tolist() for _, part in parts] == [["fma-graph"], ["tf32-eager"]]
+    assert [part.layers["run_id"].tolist() for _, part in parts] == [["fma-graph"], ["tf32-eager"]]
+    with pytest.raises(AnalysisError, match=r"plan make: these results hold 2 settings \(math_type=fma, cuda_graph=true; "
+                       r"math_type=tensor_op, cuda_graph=false\); choose one with --math --graph"):
+        one_setting(res, "plan make")
+
+
 @pytest.mark.parametrize(("filters", "run"), [
-    (Filters(), "tf32-eager"),  # no choice: the latest row of the point wins whatever its setting
     (Filters(math=("fma",)), "fma-graph"),
     (Filters(graph=("true",)), "fma-graph"),
     (Filters(graph=("False",), math=("tensor_op",)), "tf32-eager"),
@@ -150,7 +163,7 @@ def test_setting_filters_pick_the_rows_of_one_setting_and_their_layers(tmp_path,
     res = load(_two_settings(tmp_path), filters)
     assert res.points["run_id"].tolist() == [run] and res.layers["run_id"].tolist() == [run]
     assert res.report.orphan_layers == 0  # the other setting's layers are not mistaken for never-committed ones
-    assert res.report.repeated_points == (0 if filters.settings() else 1)
+    assert res.report.repeated_points == 0
 
 
 def test_a_setting_filter_keeps_the_layers_of_the_points_it_keeps_not_of_their_whole_run(tmp_path):
@@ -263,3 +276,16 @@ def test_layer_rows_come_grouped_by_point_in_layer_order_even_from_interleaved_f
     got = list(zip(res.layers["input_size"], res.layers["layer_index"]))
     assert got == [(32, 0), (32, 1), (32, 2), (64, 0), (64, 1), (64, 2)]
 
+
+
+def test_a_tree_written_before_cpu_threads_loads_and_is_not_compared_with_rows_that_record_it(tmp_path):
+    """Files without the cpu_threads column (older harness): the column reads as null; such CPU rows are a
+    setting of their own, beside the rows that record their threads."""
+    folder = tmp_path / "r" / "stage=s" / "gpu=local" / "model=m" / "algo=torch"
+    folder.mkdir(parents=True)
+    old = to_table([_point("old", datetime(2026, 1, 1, tzinfo=timezone.utc), 4.0, device="cpu")], POINTS)
+    pq.write_table(old.drop_columns(["cpu_threads"]), folder / "points-old.parquet")
+    _write(folder, "new", datetime(2026, 2, 1, tzinfo=timezone.utc), 3.0, layers=False, device="cpu", cpu_threads=2)
+    res = load(tmp_path / "r")
+    assert res.points.set_index("run_id")["cpu_threads"].isna().to_dict() == {"new": False, "old": True}
+    assert [s.label for s, _ in by_setting(res)] == ["cpu_threads=2", "cpu_threads=unknown"]

@@ -1,0 +1,165 @@
+"""Every key of the composed config, declared once: its type, its valid values where they are finite, and its
+role, that is whether (and how) it can change a measured number, with the reason.
+
+The roles decide two things. The config hash (``harness.config.spec``) holds every key that can change a
+number, so that a rerun measures again what another value of it measured. The analysis keeps the rows of
+different settings apart (``analysis.settings``): a setting is a key that changes what is measured, recorded
+in a points column, and rows of two settings are never compared and never replace each other.
+
+``python -m harness.config.keys`` prints the registry as a Markdown table.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Role(str, Enum):
+    POINT = "point"  # part of the point key (stage, gpu, model, algo, input_size, batch_size, dtype)
+    SETTING = "setting"  # changes what is measured: hashed, recorded per row, never compared across
+    HASHED = "hashed"  # changes how (how long, how checked) the same quantity is measured: hashed; newest row wins
+    ENVIRONMENT = "environment"  # chooses the node or software a job runs on: recorded per row, not hashed
+    NEUTRAL = "neutral"  # cannot change a measured number
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of the composed config. ``name`` is its dotted path; a name ending in ``.*`` covers the mapping
+    and any key under it (sbatch options, a model's constructor arguments)."""
+
+    name: str
+    type: str
+    role: Role
+    why: str
+    choices: tuple[str, ...] | None = None  # valid values, where finite (config groups: conf/<group>/*.yaml)
+    column: str | None = None  # the points column that records it (settings and point-key parts)
+    option: str | None = None  # the analysis' filter option for a setting (--math fma)
+
+    def covers(self, path: str) -> bool:
+        if self.name.endswith(".*"):
+            stem = self.name[:-2]
+            return path == stem or path.startswith(stem + ".")
+        return path == self.name
+
+
+_P, _S, _H, _E, _N = Role.POINT, Role.SETTING, Role.HASHED, Role.ENVIRONMENT, Role.NEUTRAL
+_SAMPLING = "how long and how often the same point is sampled: the precision, not the quantity"
+
+KEYS: tuple[Key, ...] = (
+    # the point key
+    Key("stage.name", "config group (conf/stage)", _P, "the stage: which sizes and how hard (stage column)",
+        column="stage"),
+    Key("stage.sizes", "sizes", _P, "the input sizes: one point each (input_size column)", column="input_size"),
+    Key("stage.size_range", "mapping", _P, "deprecated spelling of stage.sizes", column="input_size"),
+    Key("model.name", "str", _P, "the model (model column; a file's content hash in model_hash)", column="model"),
+    Key("model.path", "path", _P, "a model file: its stem names the model, its content hash is model_hash",
+        column="model"),
+    Key("model.factory", "str", _P, "the user's model function: names the model, its source's hash is model_hash",
+        column="model"),
+    Key("algo.name", "config group (conf/algo)", _P, "what runs the conv layers (algo column)", column="algo"),
+    Key("gpu.name", "config group (conf/gpu)", _P, "the GPU type (gpu column); local: whatever this machine has, named by device_name",
+        column="gpu"),
+    Key("batch_size", "int | list[int]", _P, "one point per batch size (batch_size column)", column="batch_size"),
+    Key("dtype", "str", _P, "the data type (dtype column)", ("float32", "float16", "bfloat16"), column="dtype"),
+    # settings: what is measured
+    Key("device", "str", _S, "cpu and cuda measure different hardware (device column; auto: cuda where there is one)",
+        ("auto", "cpu", "cuda"), column="device", option="device"),
+    Key("backend", "str", _S, "cuDNN's kernels or the reference implementation run the layers (backend column)",
+        ("auto", "cudnn", "reference"), column="backend", option="backend"),
+    Key("math", "str", _S, "strict FP32 (fma) or tensor cores (tensor_op: TF32) (math_type column)",
+        ("auto", "fma", "tensor_op"), column="math_type", option="math"),
+    Key("fallback", "str", _S, "what runs the layers the algorithm cannot: it changes a row where a layer fell back "
+        "(fallback_policy column)", ("none", "guess", "torch"), column="fallback_policy", option="fallback"),
+    Key("cudnn_benchmark", "bool", _S, "the framework's convolutions use the heuristic's or the timed-fastest "
+        "algorithm (cudnn_benchmark column)", ("false", "true"), column="cudnn_benchmark", option="benchmark"),
+    Key("graph", "bool | auto", _S, "CUDA-graph replays time the GPU's work, eager launches the host's issuing too "
+        "(cuda_graph column)", ("auto", "false", "true"), column="cuda_graph", option="graph"),
+    Key("cpu_threads", "int | auto", _S, "the framework's CPU threads set a CPU point's speed (cpu_threads column; "
+        "auto: torch's default, the CPUs the job may use)", column="cpu_threads", option="cpu_threads"),
+    Key("plan", "path", _S, "algo=per_layer: which algorithm runs each layer (plan_hash column)", column="plan_hash",
+        option="plan"),
+    # hashed: how the same quantity is measured
+    Key("stage.warmup_iters", "int", _H, _SAMPLING),
+    Key("stage.warmup_s", "float", _H, _SAMPLING),
+    Key("stage.min_iters", "int", _H, _SAMPLING),
+    Key("stage.max_iters", "int", _H, _SAMPLING),
+    Key("stage.max_time_s", "float", _H, _SAMPLING),
+    Key("stage.target_ci_rel", "float", _H, _SAMPLING),
+    Key("stage.layer_iters", "int", _H, _SAMPLING + " (the per-layer pass)"),
+    Key("stage.energy_window_s", "float", _H, "the length of the energy window: the counter's granularity"),
+    Key("stage.verify_every_point", "bool", _H, "which points are checked against the baseline (their status)",
+        ("false", "true")),
+    Key("tolerance.*", "mapping of float", _H, "the verification threshold per dtype decides a point's status"),
+    Key("seed", "int", _H, "the random weights' and input's values: the same work at the same shapes"),
+    Key("model.kwargs.*", "mapping", _H, "the model's constructor arguments: part of the model's identity in the "
+        "hash (not in model_hash for a torchvision model)"),
+    Key("model.input_channels", "int", _H, "a file or factory model's input channels: the input's shape"),
+    Key("stage.slurm.cpus_per_task", "int", _H, "the job's CPU allowance: what cpu_threads=auto resolves to (the "
+        "cpu_threads column records the count, the setting); in the hash where it differs from the stage's default"),
+    # environment: recorded per row, not hashed
+    Key("gpu.slurm.*", "mapping", _E, "where a SLURM job runs (partition, gres, constraint, other sbatch options): "
+        "the device it got is device_name"),
+    Key("gpu.python", "path", _E, "the interpreter: its torch, CUDA and cuDNN versions are on every row"),
+    Key("gpu.container", "path", _E, "the image jobs run in: its torch, CUDA and cuDNN versions are on every row"),
+    Key("gpu.container_exec", "str", _E, "how the image runs a command; what runs is recorded as for gpu.container"),
+    # neutral: cannot change a measured number
+    Key("gpu.nvml_name", "str", _N, "a check: a run refuses a device whose name does not contain it"),
+    Key("gpu.spec.*", "mapping of float", _N, "datasheet numbers: only the roofline columns derived from them"),
+    Key("stage.reference_tolerance", "float", _N, "a check against references after measuring (reference_status)"),
+    Key("stage.slurm.timeout_min", "int", _N, "the job's time limit: a job cut short resumes where it stopped"),
+    Key("stage.slurm.mem_gb", "int", _N, "the job's host memory limit"),
+    Key("launcher.*", "mapping", _N, "how jobs are submitted and followed, not how they measure",),
+    Key("results_dir", "path", _N, "where results are written"),
+    Key("force", "bool", _N, "whether a stage whose sanity stage failed runs", ("false", "true")),
+    Key("remeasure", "bool", _N, "whether measured points are measured again (adds rows)", ("false", "true")),
+    Key("repeats", "int", _N, "how many separate processes measure each point: replicates of one point, pooled by "
+        "the analysis (repeats column), never a new point or another setting"),
+    Key("trace", "bool", _N, "a profiler trace of extra iterations after the timed ones", ("false", "true")),
+    Key("references", "path", _N, "a check of each point against blessed references (reference_status)"),
+)
+
+
+class UnknownKey(KeyError):
+    pass
+
+
+def lookup(path: str) -> Key:
+    """The registry's entry for a dotted config path; UnknownKey (naming the path) where none covers it."""
+    for key in KEYS:
+        if key.covers(path):
+            return key
+    raise UnknownKey(f"config key {path!r} is not in harness/config/keys.py: declare its type and its role "
+                     f"({', '.join(r.value for r in Role)})")
+
+
+def of_role(role: Role) -> tuple[Key, ...]:
+    return tuple(k for k in KEYS if k.role is role)
+
+
+SETTINGS: tuple[Key, ...] = of_role(Role.SETTING)
+
+
+def leaves(config: dict, prefix: str = "") -> list[str]:
+    """The dotted paths of a composed config's values (an empty mapping is a value: model.kwargs={})."""
+    out = []
+    for name, value in config.items():
+        path = f"{prefix}{name}"
+        if isinstance(value, dict) and value:
+            out += leaves(value, path + ".")
+        else:
+            out.append(path)
+    return out
+
+
+def markdown() -> str:
+    rows = ["| key | type | role | valid values | column | why |", "|---|---|---|---|---|---|"]
+    for k in KEYS:
+        rows.append(f"| `{k.name}` | {k.type} | {k.role.value} | {', '.join(k.choices) if k.choices else ''} | "
+                    f"{k.column or ''} | {k.why} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown())
