@@ -45,6 +45,30 @@ def autocorrelation_line(rows: pd.DataFrame, what: str) -> str | None:
             f"iterations{'; these intervals may be too narrow' if beyond > 0.1 else ''})")
 
 
+def exclusions(points: pd.DataFrame, host_bound_layers: int) -> list[str]:
+    """What was kept out of the answers, and why: host-bound layer rows; what is marked: launch-bound points."""
+    out = []
+    if host_bound_layers:
+        out.append(f"{host_bound_layers} layer rows whose time includes the host's issuing (host_bound: no head start "
+                   f"covered them) were excluded from every layer table, plan, oracle and the predictor.")
+    if "launch_bound" in points:
+        n = int(points["launch_bound"].eq(True).sum())
+        if n:
+            out.append(f"{n} points are launch-bound (the host's issue time is at least 0.8x their p50): they are "
+                       f"kept and marked, their latency measures the host as much as the GPU.")
+    return out
+
+
+def oracle_correction(oracle: pd.DataFrame) -> list[str]:
+    """How the oracle's layer switches were corrected (per point's layers)."""
+    if oracle is None or oracle.empty or "switch_tests" not in oracle:
+        return []
+    return [f"The per-layer oracle and the plans switch a layer only where the fastest other algorithm beats the "
+            f"baseline under Benjamini-Hochberg at 5% over the point's layers (its p-value multiplied by the "
+            f"number of algorithms it was picked from): {int(oracle['switch_tests'].sum())} layer tests over "
+            f"{len(oracle)} points, {int(oracle['switch_no_interval'].sum())} layers without an interval not tested."]
+
+
 def paragraph(points: pd.DataFrame, layers: pd.DataFrame, corrections: list[str] | None = None,
               exclusions: list[str] | None = None, between: list[str] | None = None) -> str:
     """The Methods paragraph for these resolved rows. ``corrections``, ``exclusions`` and ``between``: the

@@ -322,7 +322,8 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
     summary.items(findings.caveats(p, options.thresholds.energy_window_s, options.thresholds.cv,
                                    [part.setting for part in parts], res.report.host_bound_layers))
     methods_section = S("Methods").text(methods.paragraph(
-        p, res.layers, corrections=[findings.corrections(frames)],
+        p, res.layers, corrections=[findings.corrections(frames), *methods.oracle_correction(frames.get("oracle"))],
+        exclusions=methods.exclusions(p, res.report.host_bound_layers),
         between=repeats.methods_sentences(res.report.between_process, p)))
     if len(res.report.between_process):
         methods_section.table(res.report.between_process, "Noise between processes per gpu x model (points and "

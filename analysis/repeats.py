@@ -118,6 +118,10 @@ def methods_sentences(between: pd.DataFrame, pooled_points: pd.DataFrame) -> lis
     GPU type x model, which points borrowed it and which hold only their own process's noise."""
     if "processes" not in pooled_points or pooled_points.empty:
         return []
+    if "status" in pooled_points:  # points that measured nothing neither pool nor borrow
+        pooled_points = pooled_points[pooled_points["status"] == "ok"]
+        if pooled_points.empty:
+            return []
     k = pooled_points["processes"]
     src = pooled_points["between_process"].astype(str).value_counts()
     if int(k.max()) < 2:
@@ -127,7 +131,8 @@ def methods_sentences(between: pd.DataFrame, pooled_points: pd.DataFrame) -> lis
     shown = between[(between["table"] == "points") & (between["df"] > 0)]
     shares = "; ".join(f"{r.gpu} {r.model}: between-process sd {r.between_sd:.2%} of the latency, "
                        f"{r.between_share:.0%} of the variance ({r.df} df)" for r in shown.itertuples())
-    out = [f"Points were measured in 1 to {int(k.max())} separate processes; the processes' log medians were "
+    count = f"{int(k.min())} to {int(k.max())}" if k.min() != k.max() else f"{int(k.max())}"
+    out = [f"Points were measured in {count} separate processes; the processes' log medians were "
            f"pooled by a random-effects model (between-process variance by the method of moments per model on a "
            f"GPU type, the pooled standard error sqrt((tau^2 + se^2)/k), widened by Student's t on its degrees of "
            f"freedom): {shares}."]

@@ -36,3 +36,12 @@ def test_dynamic_energy_is_total_less_idle_power_over_the_same_time():
                          "energy_window_s": [3.0, 3.0], "energy_inferences": [1000, 1000]})
     got = dynamic_energy_per_inference_j(rows)
     assert got[0] == pytest.approx(0.5 - 100.0 * 3.0 / 1000) and np.isnan(got[1])
+
+
+def test_exclusions_and_the_oracle_s_correction_are_said():
+    points = pd.DataFrame({"launch_bound": [True, False, None]})
+    said = methods.exclusions(points, host_bound_layers=7)
+    assert "7 layer rows whose time includes the host's issuing" in said[0] and "1 points are launch-bound" in said[1]
+    assert methods.exclusions(pd.DataFrame({"launch_bound": [False]}), 0) == []
+    oracle = pd.DataFrame({"switch_tests": [20, 13], "switch_no_interval": [1, 0]})
+    assert "33 layer tests over 2 points, 1 layers without an interval" in methods.oracle_correction(oracle)[0]

@@ -41,7 +41,7 @@ def test_repeats_pool_into_one_row_with_the_between_process_variance():
     line = out.between.set_index("gpu").loc["a"]
     assert line["points_repeated"] == 3 and line["max_processes"] == 3 and line["between_share"] > 0.9
     text = " ".join(methods_sentences(out.between, out.rows))
-    assert "1 to 3 separate processes" in text and "a m: between-process sd" in text
+    assert "1 to 3 separate processes" in text and "a m: between-process sd" in text  # 400 px: one process
     assert "1 points measured in one process borrow" in text and "1 points (on GPU types without repeats)" in text
 
 
