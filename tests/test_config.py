@@ -11,6 +11,7 @@ from hydra.errors import HydraException
 from harness.config import spec as spec_module
 from harness.config.spec import group_choices, resolve_sizes
 from harness.errors import ConfigError
+from harness.launch.submit import make_tasks
 from harness.models import check_input_sizes, min_input_size
 from tests.helpers import compose_config, make_spec
 
@@ -220,3 +221,13 @@ def test_graph_auto_is_decided_by_the_device_that_measures(tmp_path: Path):
     explicit = make_spec(tmp_path, "graph=false")
     assert explicit.resolved_for("cpu") is explicit and explicit.resolved_for("cuda").graph is False  # a choice kept
     assert (auto.device, gpu.device, cpu.device) == ("cpu", "cuda", "cpu")  # device=auto is decided there too
+
+
+@pytest.mark.parametrize("override, key", [("remeasure=no", "remeasure"), ("trace=yes", "trace"),
+                                           ("stage.verify_every_point=0", "stage.verify_every_point")])
+def test_switches_are_true_or_false_never_python_truth(tmp_path: Path, override: str, key: str):
+    """remeasure=no once measured every point again (the text 'no' is true in Python): now refused by name."""
+    with pytest.raises(ConfigError, match=f"{key}=.* is not valid; valid choices: true, false"):
+        make_spec(tmp_path, override)
+    with pytest.raises(ConfigError, match="force='yes' is not valid; valid choices: true, false"):
+        make_tasks(compose_config(f"results_dir={tmp_path}", "device=cpu", "force=yes"))

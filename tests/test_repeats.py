@@ -65,3 +65,4 @@ def test_each_repeat_runs_in_a_process_of_its_own(tmp_path: Path):
     again = run_cli(*FAST, "stage.layer_iters=8", "repeats=3", "launcher=local", f"results_dir={results}")
     assert again.returncode == 0, again.stderr[-3000:]
     assert sorted(read(results, "points")["repeat"]) == [0, 1, 2]  # only the third repeat was measured
+
