@@ -40,7 +40,7 @@ _IDENTITY = {
     "model_hash": "sha256 of the model file (a factory: of the source file defining it); null for torchvision models",
     "algo": "the requested algorithm (implicit_gemm ... winograd_nonfused, guess, find, direct, torch; per_layer: a "
             "plan, see plan_hash); a partition folder",
-    "gpu": "the configured GPU type (l40s, h100, v100, local); a partition folder. The device really used: device_name",
+    "gpu": "the configured GPU type (l40s, h100, h200, v100, local; conf/gpu); a partition folder. The device really used: device_name",
     "device_name": "the device's name as NVML or the OS reports it (e.g. NVIDIA H100 80GB HBM3)",
     "input_size": "the model's input height and width in pixels",
     "batch_size": "inputs per forward",
