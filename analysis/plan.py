@@ -30,6 +30,8 @@ from harness.errors import ConfigError
 
 # make's --backend says where a predicted plan will run; the results' backend is not filtered here
 SETTING_FILTERS_SKIPPED = ("backend",)
+SOURCES = ("measured", "find", "predicted")  # make --from
+BACKENDS = ("cudnn", "reference")  # make --backend
 
 
 def parser() -> argparse.ArgumentParser:
@@ -41,14 +43,14 @@ def parser() -> argparse.ArgumentParser:
     make.add_argument("--model", required=True, type=validate.text)
     make.add_argument("--size", type=validate.positive_int, required=True, help="input size of the point")
     make.add_argument("--batch", type=validate.positive_int, default=1, help="batch size of the point (default 1)")
-    make.add_argument("--dtype", default="float32", type=validate.choice(DTYPES))
+    make.add_argument("--dtype", default="float32", type=validate.choice(DTYPES), metavar="|".join(DTYPES))
     make.add_argument("--gpu", default=None, type=validate.text, help="gpu type (needed where the tree holds several)")
     make.add_argument("--stage", default=None, type=validate.text, help="stage (needed where several hold the point)")
     make.add_argument("--algos", default=None, type=validate.text, help="only these compete, comma-separated (default: every algorithm "
                       "measured at the point), e.g. --algos gemm,winograd for a plan ai3 runs without torch")
     make.add_argument("--baseline", default=None, type=validate.text, help="what a tie keeps (default: guess where measured, else "
                       "torch, else the first of --algos)")
-    make.add_argument("--from", dest="source", choices=("measured", "find", "predicted"), default="measured",
+    make.add_argument("--from", dest="source", type=validate.choice(SOURCES), default="measured", metavar="|".join(SOURCES),
                       help="measured (default): the fastest beyond noise among the algorithms measured; find: what "
                       "cuDNN's exhaustive search picked per layer in an algo=find run (GPU); predicted: the latency "
                       "predictor (--predictor PATH, --algos), for a point never measured")
@@ -58,7 +60,7 @@ def parser() -> argparse.ArgumentParser:
     make.add_argument("--margin", type=validate.non_negative_float, default=DEFAULT_MARGIN,
                       help="--from predicted: switch from the baseline only when predicted faster by more than this "
                       f"(default {DEFAULT_MARGIN}: predictions carry no interval)")
-    make.add_argument("--backend", default=None, choices=("cudnn", "reference"),
+    make.add_argument("--backend", default=None, type=validate.choice(BACKENDS), metavar="|".join(BACKENDS),
                       help="--from predicted: where the plan will run (reference: offer no algorithm a layer cannot run)")
     make.add_argument("--out", required=True, type=validate.output_file, help="the plan file to write (JSON)")
     Filters.add_setting_arguments(make, " (where the trees hold several settings)", skip=SETTING_FILTERS_SKIPPED)

@@ -170,6 +170,6 @@ class Parser(argparse.ArgumentParser):
     """argparse whose usage errors are one line on stderr, ``error: <message> (see <prog> --help)``, exit 2."""
 
     def error(self, message: str) -> NoReturn:
-        line = " ".join(message.split())
+        line = " ".join(message.splitlines())
         print(f"error: {line} (see {self.prog} --help)", file=sys.stderr)
         sys.exit(2)
