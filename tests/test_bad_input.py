@@ -124,8 +124,9 @@ def argv_with(entry: str, sub: str, option: str, value: str) -> list[str]:
 
 
 def tree_hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every file's sha256 and every folder (an empty one a command created counts too)."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "folder"
+            for p in sorted(root.rglob("*"))}
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +170,52 @@ def test_a_bad_value_is_refused_in_one_line_before_any_work(entry: str, sub: str
     assert file.read_text() == "{}\n"
 
 
+@pytest.mark.parametrize(("entry", "sub"), [(e, s) for e, ep in ENTRY_POINTS.items() for s in ep.valid])
+def test_an_unknown_option_is_refused_in_one_line(entry: str, sub: str, tree: Path, tmp_path: Path, capsys):
+    fill = {"tree": str(tree), "out": str(tmp_path / "out"), "file": str(tmp_path), "tmp": str(tmp_path)}
+    code, err = run(entry, [a.format(**fill) for a in ENTRY_POINTS[entry].valid[sub]] + ["--no-such-option"], capsys)
+    assert code == 2 and err.startswith("error: unrecognized arguments: --no-such-option (see python -m ")
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
 def test_the_table_covers_every_entry_point():
     per_entry = {entry: sum(1 for c in CASES if c.values[0] == entry) for entry in ENTRY_POINTS}
     assert all(per_entry[e] > 0 for e in ENTRY_POINTS if e != "harness.results.columns"), per_entry
+
+
+# Refused after parsing too (values checked against what the tree holds, outputs inside the tree): the tree
+# they name must come out byte-identical, and no output appear inside it.
+REFUSED_AGAINST_THE_TREE = [
+    ("harness.status", ["--results", "{tree}", "--model", "vgg99"]),
+    ("harness.status", ["--results", "{tree}", "--stage", "full", "--rerun-failed", "--yes"]),
+    ("harness.doctor", ["--results-dir", "{tree}", "--gpu", "a100"]),
+    ("harness.acceptance", ["--jobs-dir", "{tree}", "--out", "{tree}/verdicts", "--budget-s", "-1"]),
+    ("harness.results.columns", ["{tree}"]),
+    ("analysis", ["{tree}", "--out", "{tree}/analysis"]),
+    ("analysis", ["{tree}", "--out", "{tmp}/analysis", "--gpu", "v100"]),
+    ("analysis", ["{tree}", "--out", "{tmp}/analysis", "--math", "weird"]),
+    ("analysis.plan", ["make", "{tree}", "--model", "resnet50", "--size", "999", "--out", "{tree}/plan.json"]),
+    ("analysis.plan", ["make", "{tree}", "--model", "vgg16", "--size", "224", "--out", "{tree}/plan.json"]),
+    ("analysis.bless", ["{tree}", "--model", "vgg99", "--out", "{tree}/refs.yaml"]),
+    ("analysis.bless", ["{tree}", "--select", "run_id=r9", "--out", "{tree}/refs.yaml"]),
+    ("analysis.compare", ["{tree}", "--by", "colour", "--out", "{tree}/comparison"]),
+    ("analysis.compare", ["{tree}", "--a", "run_id=r9", "--b", "run_id=r1", "--out", "{tmp}/comparison"]),
+    ("analysis.legacy", [str(LEGACY_CSVS), "--out", "{tree}"]),
+    ("analysis.legacy", [str(LEGACY_CSVS), "--out", "{tree}/stage=quick/legacy"]),
+]
+
+
+@pytest.mark.parametrize(("entry", "args"), REFUSED_AGAINST_THE_TREE,
+                         ids=[f"{e}:{' '.join(a[-2:])}" for e, a in REFUSED_AGAINST_THE_TREE])
+def test_nothing_lost_a_refused_command_leaves_the_results_tree_byte_identical(entry: str, args: list[str],
+                                                                              tree: Path, tmp_path: Path,
+                                                                              monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # a default output path lands here, never in the repository
+    run_json = next(tree.rglob("points-*.parquet")).parent / "run-r1.json"
+    run_json.write_text('{"run_id": "r1", "outcome": "done"}\n')
+    before = tree_hashes(tree)
+    code, err = run(entry, [a.format(tree=tree, tmp=tmp_path) for a in args], capsys)
+    assert code == 2, err
+    assert err.strip().splitlines()[-1].startswith("error: "), err
+    assert tree_hashes(tree) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
