@@ -219,3 +219,11 @@ def test_nothing_lost_a_refused_command_leaves_the_results_tree_byte_identical(e
     assert err.strip().splitlines()[-1].startswith("error: "), err
     assert tree_hashes(tree) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_the_readme_example_is_what_a_command_says(tree: Path, tmp_path: Path, capsys):
+    example = "error: argument --size: 0 is not valid: give an integer > 0"
+    assert f"`{example}`" in (Path(__file__).parent.parent / "README.md").read_text()
+    code, err = run("analysis.plan", ["make", str(tree), "--model", "resnet50", "--size", "0",
+                                      "--out", str(tmp_path / "plan.json")], capsys)
+    assert code == 2 and err == f"{example} (see python -m analysis.plan make --help)\n"
