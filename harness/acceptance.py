@@ -900,8 +900,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "of GPU-CHECKS.md; writes docs/validation/<device>-<date>.md. Exit 0: every check passes; "
                     "1: some check fails; 2: no CUDA GPU here (nothing run or written).")
     p.add_argument("--quick", action="store_true", help=f"one model ({QUICK_MODEL}) and one size ({QUICK_SIZE}): a smoke run")
-    p.add_argument("--out", type=validate.output_folder, default=REPO / "docs" / "validation", help="folder of the Markdown verdict")
-    p.add_argument("--jobs-dir", type=validate.output_folder, default=Path("jobs"),
+    # defaults as text: argparse checks them like given values, so an unwritable default is refused before GPU work
+    p.add_argument("--out", type=validate.output_folder, default=str(REPO / "docs" / "validation"),
+                   help="folder of the Markdown verdict")
+    p.add_argument("--jobs-dir", type=validate.output_folder, default="jobs",
                    help="results go to JOBS_DIR/acceptance-<UTC timestamp>/results (default: jobs)")
     p.add_argument("--budget-s", type=validate.positive_float, default=DEFAULT_BUDGET_S,
                    help="sweep jobs not started by then (minus a reserve for the extra runs) are not run")
