@@ -35,7 +35,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--results", dest="results_opt", action="append", default=[], metavar="DIR",
                    type=validate.input_path,
                    help="the same, as an option (repeat for several)")
-    p.add_argument("--out", default="results-analysis", type=validate.output_folder, help="where tables, figures, predictor and report go "
+    p.add_argument("--out", default="results-analysis", type=validate.output_folder,
+                   help="where tables, figures, predictor and report go "
                    "(default: results-analysis; must be outside the results tree)")
     Filters.add_arguments(p)
     p.add_argument("--cv-threshold", type=validate.non_negative_float, default=Thresholds.cv,

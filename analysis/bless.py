@@ -97,8 +97,9 @@ def references(points: pd.DataFrame, tolerance: float | None = None, source: dic
 
 def parser() -> argparse.ArgumentParser:
     p = validate.Parser(prog="python -m analysis.bless", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=selection.GRAMMAR)
-    p.add_argument("trees", nargs="+", metavar="TREE", type=validate.input_path, help="results tree(s) holding the measurements to bless")
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=selection.GRAMMAR)
+    p.add_argument("trees", nargs="+", metavar="TREE", type=validate.input_path,
+                   help="results tree(s) holding the measurements to bless")
     p.add_argument("--select", action="append", default=[], metavar="SELECTION", type=validate.text,
                    help="keep only these rows, e.g. run_id=RUN or measured_at=2026-11-01.. (repeat: all must hold)")
     Filters.add_arguments(p)

@@ -22,9 +22,9 @@ from pathlib import Path
 from analysis.errors import AnalysisError
 from analysis.load import SETTINGS, Filters, load, one_setting
 from analysis.planner import DEFAULT_MARGIN, Where, choose, from_find, predicted
+from harness import validate
 from harness.algorithms import plan as plans
 from harness.algorithms.geometry import ConvGeometry
-from harness import validate
 from harness.config.spec import DTYPES
 from harness.errors import ConfigError
 
@@ -36,7 +36,7 @@ BACKENDS = ("cudnn", "reference")  # make --backend
 
 def parser() -> argparse.ArgumentParser:
     p = validate.Parser(prog="python -m analysis.plan", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n")[1])
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n")[1])
     sub = p.add_subparsers(dest="command", required=True)
     make = sub.add_parser("make", help="a plan from measurements in results trees")
     make.add_argument("trees", nargs="+", metavar="TREE", type=validate.input_path, help="results tree(s)")
@@ -46,11 +46,14 @@ def parser() -> argparse.ArgumentParser:
     make.add_argument("--dtype", default="float32", type=validate.choice(DTYPES), metavar="|".join(DTYPES))
     make.add_argument("--gpu", default=None, type=validate.text, help="gpu type (needed where the tree holds several)")
     make.add_argument("--stage", default=None, type=validate.text, help="stage (needed where several hold the point)")
-    make.add_argument("--algos", default=None, type=validate.text, help="only these compete, comma-separated (default: every algorithm "
+    make.add_argument("--algos", default=None, type=validate.text,
+                      help="only these compete, comma-separated (default: every algorithm "
                       "measured at the point), e.g. --algos gemm,winograd for a plan ai3 runs without torch")
-    make.add_argument("--baseline", default=None, type=validate.text, help="what a tie keeps (default: guess where measured, else "
+    make.add_argument("--baseline", default=None, type=validate.text,
+                      help="what a tie keeps (default: guess where measured, else "
                       "torch, else the first of --algos)")
-    make.add_argument("--from", dest="source", type=validate.choice(SOURCES), default="measured", metavar="|".join(SOURCES),
+    make.add_argument("--from", dest="source", type=validate.choice(SOURCES), default="measured",
+                      metavar="|".join(SOURCES),
                       help="measured (default): the fastest beyond noise among the algorithms measured; find: what "
                       "cuDNN's exhaustive search picked per layer in an algo=find run (GPU); predicted: the latency "
                       "predictor (--predictor PATH, --algos), for a point never measured")
@@ -71,7 +74,8 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--ai3", action="store_true", help="print (or --out) the list of ai3 algorithm names")
     export.add_argument("--torch-as", default="guess", type=validate.choice(sorted(set(plans.AI3_NAMES.values()))),
                         help="ai3 name for a layer the plan keeps on torch (default guess: ai3 cannot leave a layer to PyTorch)")
-    export.add_argument("--out", default=None, type=validate.output_file, help="write the ai3 list here (JSON) instead of printing it")
+    export.add_argument("--out", default=None, type=validate.output_file,
+                        help="write the ai3 list here (JSON) instead of printing it")
     export.add_argument("--csv", default=None, type=validate.output_file, help="write the plan as a CSV table here")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     return p

@@ -70,7 +70,7 @@ WHERE_FLAGS = (("input_size", "--size"), ("batch_size", "--batch"), ("dtype", "-
 
 def not_held(points: pd.DataFrame, where: Where) -> str:
     """Why no ok point is at ``where``: its first value the tree does not hold (narrowed by the ones before
-    it), with the values it holds there, e.g. ``--size 999: ...; held: 224, 256``."""
+    it), with the values it holds there, e.g. ``--size 999 is not valid: ...; held there: 224, 256``."""
     rows = points[points["model"].astype(str) == where.model]
     for column, flag in WHERE_FLAGS:
         value = getattr(where, column)

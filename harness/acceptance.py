@@ -55,9 +55,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from harness import validate
 from harness.algorithms import CUDNN_ALGORITHMS
 from harness.config.spec import CONF_DIR, RunSpec, run_spec_from_dict
-from harness import validate
 from harness.errors import HarnessError
 from harness.measure.device import what_this_machine_has
 from harness.results.uncertainty import between_process, log_se
@@ -907,7 +907,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="results go to JOBS_DIR/acceptance-<UTC timestamp>/results (default: jobs)")
     p.add_argument("--budget-s", type=validate.positive_float, default=DEFAULT_BUDGET_S,
                    help="sweep jobs not started by then (minus a reserve for the extra runs) are not run")
-    p.add_argument("--tests-timeout-s", type=validate.positive_float, default=TESTS_TIMEOUT_S, help="limit of the GPU test suite")
+    p.add_argument("--tests-timeout-s", type=validate.positive_float, default=TESTS_TIMEOUT_S,
+                   help="limit of the GPU test suite")
     return p
 
 

@@ -162,7 +162,8 @@ def run_checks(gpu: str, algo: str, slurm: bool, results: Path, jobs: Path) -> l
 def build_parser() -> argparse.ArgumentParser:
     parser = validate.Parser(prog="python -m harness.doctor", description=__doc__,
                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--gpu", default="local", type=validate.choice(group_choices("gpu")), metavar="|".join(group_choices("gpu")),
+    parser.add_argument("--gpu", default="local", type=validate.choice(group_choices("gpu")),
+                        metavar="|".join(group_choices("gpu")),
                         help="the gpu type the run asks for")
     parser.add_argument("--algo", default="torch", type=validate.text, help="the algorithm the run asks for")
     parser.add_argument("--slurm", action="store_true", help="the run is submitted to SLURM")

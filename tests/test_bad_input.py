@@ -132,7 +132,8 @@ def tree_hashes(root: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("bad-input") / "results"
-    write_points(root, [point_row(s, 10.0 + s / 100, run=r, at=i) for i, r in enumerate(("r1", "r2")) for s in (224, 256)])
+    write_points(root, [point_row(s, 10.0 + s / 100, run=r, at=i)
+                        for i, r in enumerate(("r1", "r2")) for s in (224, 256)])
     return root
 
 

@@ -106,5 +106,6 @@ def test_as_argparse_types_the_error_is_one_line_naming_the_option(capsys):
     with pytest.raises(SystemExit) as e:
         p.parse_args(["--threads", "0"])
     assert e.value.code == 2
-    assert capsys.readouterr().err == "error: argument --threads: 0 is not valid: give an integer > 0 (see prog --help)\n"
+    err = capsys.readouterr().err
+    assert err == "error: argument --threads: 0 is not valid: give an integer > 0 (see prog --help)\n"
     assert issubclass(validate.InvalidValue, argparse.ArgumentTypeError)

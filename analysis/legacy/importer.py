@@ -41,8 +41,8 @@ from typing import Any, Iterator
 
 from analysis.legacy import layers as legacy_layers
 from analysis.legacy.flags import FLAGS, LAYER_FLAGS, POINT_FLAGS
-from harness.algorithms import ALGORITHMS, canonical_name
 from harness import validate
+from harness.algorithms import ALGORITHMS, canonical_name
 from harness.errors import ConfigError
 from harness.results import layout
 from harness.results.layout import Partition
