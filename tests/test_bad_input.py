@@ -228,3 +228,22 @@ def test_the_readme_example_is_what_a_command_says(tree: Path, tmp_path: Path, c
     code, err = run("analysis.plan", ["make", str(tree), "--model", "resnet50", "--size", "0",
                                       "--out", str(tmp_path / "plan.json")], capsys)
     assert code == 2 and err == f"{example} (see python -m analysis.plan make --help)\n"
+
+
+@pytest.mark.parametrize("out", ["", "{file}/sub"])
+@pytest.mark.parametrize("call", ["analysis.pipeline.run", "analysis.legacy.import_legacy"])
+def test_the_python_api_refuses_an_empty_or_unwritable_out_before_reading(call: str, out: str, tree: Path,
+                                                                         tmp_path: Path, monkeypatch):
+    from analysis import pipeline
+    from harness.errors import HarnessError
+
+    monkeypatch.chdir(tmp_path)  # an empty out would be this folder
+    file = tmp_path / "a-file"
+    file.write_text("{}\n")
+    before = tree_hashes(tree)
+    with pytest.raises(HarnessError, match=r"^--out .* is not valid: "):
+        if call == "analysis.pipeline.run":
+            pipeline.run([tree], out.format(file=file))
+        else:
+            legacy.import_legacy([LEGACY_CSVS], out.format(file=file))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"] and tree_hashes(tree) == before

@@ -496,9 +496,10 @@ class Importer:
 
 
 def import_legacy(paths: list[str | Path], out: str | Path) -> ImportReport:
-    """Import the old CSVs under ``paths`` into the results tree ``out``; returns what happened."""
+    """Import the old CSVs under ``paths`` into the results tree ``out``; returns what happened. An ``out``
+    that cannot be written, or an empty one, is refused (harness.errors.ConfigError) before anything is read."""
     paths = [Path(p) for p in paths]
-    return Importer(Path(out)).run(paths)
+    return Importer(validate.output_folder(out, "--out")).run(paths)
 
 
 def parser() -> argparse.ArgumentParser:
