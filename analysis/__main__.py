@@ -24,29 +24,32 @@ from analysis.checks import Thresholds
 from analysis.errors import AnalysisError
 from analysis.load import Filters
 from analysis.pipeline import Options, Outcome, run
+from harness import validate
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.splitlines()[0])
-    p.add_argument("results_dirs", nargs="*", metavar="RESULTS",
+    p = validate.Parser(prog="python -m analysis", description=__doc__.splitlines()[0])
+    p.add_argument("results_dirs", nargs="*", metavar="RESULTS", type=validate.input_path,
                    help="the results tree(s) the harness wrote or analysis.legacy imported, read as one "
                         "(default: results)")
     p.add_argument("--results", dest="results_opt", action="append", default=[], metavar="DIR",
+                   type=validate.input_path,
                    help="the same, as an option (repeat for several)")
-    p.add_argument("--out", default="results-analysis", help="where tables, figures, predictor and report go "
+    p.add_argument("--out", default="results-analysis", type=validate.output_folder,
+                   help="where tables, figures, predictor and report go "
                    "(default: results-analysis; must be outside the results tree)")
     Filters.add_arguments(p)
-    p.add_argument("--cv-threshold", type=float, default=Thresholds.cv,
+    p.add_argument("--cv-threshold", type=validate.non_negative_float, default=Thresholds.cv,
                    help="warn about points whose coefficient of variation exceeds this (default %(default)s)")
-    p.add_argument("--min-energy-window", type=float, default=Thresholds.energy_window_s,
+    p.add_argument("--min-energy-window", type=validate.non_negative_float, default=Thresholds.energy_window_s,
                    help="warn about energy windows shorter than this many seconds (default %(default)s)")
     p.add_argument("--predictor", action=argparse.BooleanOptionalAction, default=False,
                    help="also fit and evaluate the layer-latency and energy predictor (default: off; it is the "
                         "slow part on a large tree, see README)")
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
-    p.add_argument("--max-train-rows", type=int, default=Options.max_train_rows,
+    p.add_argument("--max-train-rows", type=validate.positive_int, default=Options.max_train_rows,
                    help="subsample the predictor's training rows beyond this many (default %(default)s)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=validate.positive_int, default=None,
                    help="OpenMP threads for the predictor (default: the cores not busy with other work)")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     return p

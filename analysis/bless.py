@@ -32,6 +32,7 @@ from analysis.compare import noise
 from analysis.compare.verdicts import match_key
 from analysis.errors import AnalysisError
 from analysis.load import Filters, read_points
+from harness import validate
 from harness.references import Entry, References, save
 from harness.references.format import KEY, SETTINGS
 from harness.results.read import latest
@@ -95,15 +96,16 @@ def references(points: pd.DataFrame, tolerance: float | None = None, source: dic
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m analysis.bless", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=selection.GRAMMAR)
-    p.add_argument("trees", nargs="+", metavar="TREE", help="results tree(s) holding the measurements to bless")
-    p.add_argument("--select", action="append", default=[], metavar="SELECTION",
+    p = validate.Parser(prog="python -m analysis.bless", description=__doc__.splitlines()[0],
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=selection.GRAMMAR)
+    p.add_argument("trees", nargs="+", metavar="TREE", type=validate.input_path,
+                   help="results tree(s) holding the measurements to bless")
+    p.add_argument("--select", action="append", default=[], metavar="SELECTION", type=validate.text,
                    help="keep only these rows, e.g. run_id=RUN or measured_at=2026-11-01.. (repeat: all must hold)")
     Filters.add_arguments(p)
-    p.add_argument("--tolerance", type=float, default=None,
+    p.add_argument("--tolerance", type=validate.non_negative_float, default=None,
                    help="relative tolerance of every entry (default: each reference's own, from its CI)")
-    p.add_argument("--out", required=True, help="the references file to write (YAML)")
+    p.add_argument("--out", required=True, type=validate.output_file, help="the references file to write (YAML)")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     return p
 
@@ -114,8 +116,6 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     filters = Filters.from_arguments(args)
     try:
-        if args.tolerance is not None and not args.tolerance >= 0:
-            raise AnalysisError(f"--tolerance {args.tolerance} is not valid: give a relative tolerance >= 0, e.g. 0.05")
         sels = [selection.parse(s) for s in args.select]
         trees = [Path(t) for t in args.trees]
         rows, _ = read_points(trees, filters)

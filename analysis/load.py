@@ -26,6 +26,7 @@ from analysis import repeats
 from analysis import settings
 from analysis.errors import AnalysisError, SchemaVersionError
 from analysis.keys import mixed_radix
+from harness import validate
 from harness.results import dataset, hostbound
 from harness.results.layout import PARTITION_KEYS, POINT_KEY
 from harness.results.read import latest
@@ -97,7 +98,7 @@ class Filters:
         --benchmark --graph --cpu-threads --plan``), each repeatable or comma-separated (every analysis
         command)."""
         for key in PARTITION_KEYS:
-            parser.add_argument(f"--{key}", action="append", default=[], metavar=key.upper(),
+            parser.add_argument(f"--{key}", action="append", default=[], metavar=key.upper(), type=validate.text,
                                 help=f"keep only this {key}{where} (repeat, or comma-separate several)")
         Filters.add_setting_arguments(parser, where)
 
@@ -107,6 +108,7 @@ class Filters:
         for key, column in SETTINGS.items():
             if key not in skip:
                 parser.add_argument(flag(key), dest=key, action="append", default=[], metavar=key.upper(),
+                                    type=validate.text,
                                     help=f"keep only points measured with this {column} ({_kind(key)}){where}")
 
     @classmethod

@@ -18,6 +18,7 @@ from analysis.errors import AnalysisError
 from analysis.load import Filters, LoadReport, Results, by_setting, load, read_points, resolve_roots
 from analysis.settings import Setting
 from analysis.specs import gpu_specs
+from harness import validate
 
 log = logging.getLogger(__name__)
 
@@ -193,8 +194,11 @@ def _timed(timings: dict[str, float], name: str, fn: Callable, progress: Progres
 def run(roots: str | Path | Sequence[str | Path], out: str | Path, options: Options = Options(),
         progress: Progress = lambda step: None) -> Outcome:
     """Analyse one results tree, or several as one (e.g. ``results`` and an imported ``results-legacy``).
-    ``progress`` is called with each step's name as it starts (the CLI shows it)."""
-    roots, out = resolve_roots(roots), Path(out)
+    ``progress`` is called with each step's name as it starts (the CLI shows it). An ``out`` that cannot be
+    written is refused (harness.errors.ConfigError) before anything is read; an empty one, never the current
+    folder by accident."""
+    out = validate.output_folder(out, "--out")
+    roots = resolve_roots(roots)
     check_out(roots, out)
     timings: dict[str, float] = {}
     res = _timed(timings, "load", lambda: load(roots, options.filters), progress)

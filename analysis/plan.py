@@ -22,53 +22,61 @@ from pathlib import Path
 from analysis.errors import AnalysisError
 from analysis.load import SETTINGS, Filters, load, one_setting
 from analysis.planner import DEFAULT_MARGIN, Where, choose, from_find, predicted
+from harness import validate
 from harness.algorithms import plan as plans
 from harness.algorithms.geometry import ConvGeometry
+from harness.config.spec import DTYPES
 from harness.errors import ConfigError
 
 # make's --backend says where a predicted plan will run; the results' backend is not filtered here
 SETTING_FILTERS_SKIPPED = ("backend",)
+SOURCES = ("measured", "find", "predicted")  # make --from
+BACKENDS = ("cudnn", "reference")  # make --backend
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m analysis.plan", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n")[1])
+    p = validate.Parser(prog="python -m analysis.plan", description=__doc__.splitlines()[0],
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n")[1])
     sub = p.add_subparsers(dest="command", required=True)
     make = sub.add_parser("make", help="a plan from measurements in results trees")
-    make.add_argument("trees", nargs="+", metavar="TREE", help="results tree(s)")
-    make.add_argument("--model", required=True)
-    make.add_argument("--size", type=int, required=True, help="input size of the point")
-    make.add_argument("--batch", type=int, default=1, help="batch size of the point (default 1)")
-    make.add_argument("--dtype", default="float32")
-    make.add_argument("--gpu", default=None, help="gpu type (needed where the tree holds several)")
-    make.add_argument("--stage", default=None, help="stage (needed where several hold the point)")
-    make.add_argument("--algos", default="", help="only these compete, comma-separated (default: every algorithm "
+    make.add_argument("trees", nargs="+", metavar="TREE", type=validate.input_path, help="results tree(s)")
+    make.add_argument("--model", required=True, type=validate.text)
+    make.add_argument("--size", type=validate.positive_int, required=True, help="input size of the point")
+    make.add_argument("--batch", type=validate.positive_int, default=1, help="batch size of the point (default 1)")
+    make.add_argument("--dtype", default="float32", type=validate.choice(DTYPES), metavar="|".join(DTYPES))
+    make.add_argument("--gpu", default=None, type=validate.text, help="gpu type (needed where the tree holds several)")
+    make.add_argument("--stage", default=None, type=validate.text, help="stage (needed where several hold the point)")
+    make.add_argument("--algos", default=None, type=validate.text,
+                      help="only these compete, comma-separated (default: every algorithm "
                       "measured at the point), e.g. --algos gemm,winograd for a plan ai3 runs without torch")
-    make.add_argument("--baseline", default=None, help="what a tie keeps (default: guess where measured, else "
+    make.add_argument("--baseline", default=None, type=validate.text,
+                      help="what a tie keeps (default: guess where measured, else "
                       "torch, else the first of --algos)")
-    make.add_argument("--from", dest="source", choices=("measured", "find", "predicted"), default="measured",
+    make.add_argument("--from", dest="source", type=validate.choice(SOURCES), default="measured",
+                      metavar="|".join(SOURCES),
                       help="measured (default): the fastest beyond noise among the algorithms measured; find: what "
                       "cuDNN's exhaustive search picked per layer in an algo=find run (GPU); predicted: the latency "
                       "predictor (--predictor PATH, --algos), for a point never measured")
-    make.add_argument("--predictor", default=None, metavar="PKL",
+    make.add_argument("--predictor", default=None, metavar="PKL", type=validate.input_path,
                       help="--from predicted: the saved latency model (python -m analysis --predictor writes "
                       "<out>/predictor/latency.pkl)")
-    make.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+    make.add_argument("--margin", type=validate.non_negative_float, default=DEFAULT_MARGIN,
                       help="--from predicted: switch from the baseline only when predicted faster by more than this "
                       f"(default {DEFAULT_MARGIN}: predictions carry no interval)")
-    make.add_argument("--backend", default=None, choices=("cudnn", "reference"),
+    make.add_argument("--backend", default=None, type=validate.choice(BACKENDS), metavar="|".join(BACKENDS),
                       help="--from predicted: where the plan will run (reference: offer no algorithm a layer cannot run)")
-    make.add_argument("--out", required=True, help="the plan file to write (JSON)")
+    make.add_argument("--out", required=True, type=validate.output_file, help="the plan file to write (JSON)")
     Filters.add_setting_arguments(make, " (where the trees hold several settings)", skip=SETTING_FILTERS_SKIPPED)
     show = sub.add_parser("show", help="print a plan, one line per conv layer")
-    show.add_argument("plan")
+    show.add_argument("plan", type=validate.input_path)
     export = sub.add_parser("export", help="the plan as ai3's per-layer list and/or a CSV")
-    export.add_argument("plan")
+    export.add_argument("plan", type=validate.input_path)
     export.add_argument("--ai3", action="store_true", help="print (or --out) the list of ai3 algorithm names")
-    export.add_argument("--torch-as", default="guess",
+    export.add_argument("--torch-as", default="guess", type=validate.choice(sorted(set(plans.AI3_NAMES.values()))),
                         help="ai3 name for a layer the plan keeps on torch (default guess: ai3 cannot leave a layer to PyTorch)")
-    export.add_argument("--out", default=None, help="write the ai3 list here (JSON) instead of printing it")
-    export.add_argument("--csv", default=None, help="write the plan as a CSV table here")
+    export.add_argument("--out", default=None, type=validate.output_file,
+                        help="write the ai3 list here (JSON) instead of printing it")
+    export.add_argument("--csv", default=None, type=validate.output_file, help="write the plan as a CSV table here")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     return p
 
@@ -85,7 +93,7 @@ def make(args: argparse.Namespace) -> plans.Plan:
     where = Where(args.model, args.size, args.batch, args.dtype, args.gpu, args.stage)
     made_by = f"python -m analysis.plan make {' '.join(map(str, trees))} ({where.describe()}" + (
         f", algos {args.algos}" if args.algos else "") + ")"
-    algos = tuple(canonical_name(a) for a in args.algos.split(",") if a)
+    algos = tuple(canonical_name(a) for a in (args.algos or "").split(",") if a)
     baseline = canonical_name(args.baseline) if args.baseline else None
     if args.source == "predicted":
         return make_predicted(args, where, modules, algos, baseline, made_by + " from the predictor")

@@ -63,6 +63,27 @@ def _only(values: pd.Series, what: str, where: Where) -> str:
     return found[0]
 
 
+# where's values and their plan make flags, in the order they narrow a model's points
+WHERE_FLAGS = (("input_size", "--size"), ("batch_size", "--batch"), ("dtype", "--dtype"), ("gpu", "--gpu"),
+               ("stage", "--stage"))
+
+
+def not_held(points: pd.DataFrame, where: Where) -> str:
+    """Why no ok point is at ``where``: its first value the tree does not hold (narrowed by the ones before
+    it), with the values it holds there, e.g. ``--size 999 is not valid: ...; held there: 224, 256``."""
+    rows = points[points["model"].astype(str) == where.model]
+    for column, flag in WHERE_FLAGS:
+        value = getattr(where, column)
+        if value is None:
+            continue
+        held = sorted({int(v) for v in rows[column]} if column.endswith("_size") else set(rows[column].astype(str)))
+        if value not in held:
+            return (f"{flag} {value} is not valid: no point of {where.model} measured ok at it in the tree; held "
+                    f"there: {', '.join(map(str, held)) or 'none'}")
+        rows = rows[(rows[column] if column.endswith("_size") else rows[column].astype(str)) == value]
+    return f"{where.describe()}: no point measured ok in the tree"
+
+
 def _at(df: pd.DataFrame, where: Where) -> pd.DataFrame:
     m = ((df["model"].astype(str) == where.model) & (df["input_size"] == where.input_size)
          & (df["batch_size"] == where.batch_size) & (df["dtype"].astype(str) == where.dtype))
@@ -142,7 +163,7 @@ def choose(points: pd.DataFrame, layers: pd.DataFrame, where: Where,
     pts = _at(points, where)
     pts = pts[pts["status"] == "ok"]
     if pts.empty:
-        raise AnalysisError(f"{where.describe()}: no point measured ok in the tree")
+        raise AnalysisError(not_held(points[points["status"] == "ok"], where))
     where = Where(where.model, where.input_size, where.batch_size, where.dtype,
                   where.gpu or _only(pts["gpu"], "gpu", where), where.stage or _only(pts["stage"], "stage", where))
     pts = _at(pts, where)

@@ -55,6 +55,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from harness import validate
 from harness.algorithms import CUDNN_ALGORITHMS
 from harness.config.spec import CONF_DIR, RunSpec, run_spec_from_dict
 from harness.errors import HarnessError
@@ -892,20 +893,27 @@ def verdict_path(out: Path, device_name: str, date: str) -> Path:
 
 # ---- the command ---------------------------------------------------------------------------------------------
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+def build_parser() -> argparse.ArgumentParser:
+    p = validate.Parser(
         prog="python -m harness.acceptance",
         description="On a CUDA GPU: the GPU tests, a short real sweep and extra runs, checked against the goals "
                     "of GPU-CHECKS.md; writes docs/validation/<device>-<date>.md. Exit 0: every check passes; "
                     "1: some check fails; 2: no CUDA GPU here (nothing run or written).")
     p.add_argument("--quick", action="store_true", help=f"one model ({QUICK_MODEL}) and one size ({QUICK_SIZE}): a smoke run")
-    p.add_argument("--out", type=Path, default=REPO / "docs" / "validation", help="folder of the Markdown verdict")
-    p.add_argument("--jobs-dir", type=Path, default=Path("jobs"),
+    # defaults as text: argparse checks them like given values, so an unwritable default is refused before GPU work
+    p.add_argument("--out", type=validate.output_folder, default=str(REPO / "docs" / "validation"),
+                   help="folder of the Markdown verdict")
+    p.add_argument("--jobs-dir", type=validate.output_folder, default="jobs",
                    help="results go to JOBS_DIR/acceptance-<UTC timestamp>/results (default: jobs)")
-    p.add_argument("--budget-s", type=float, default=DEFAULT_BUDGET_S,
+    p.add_argument("--budget-s", type=validate.positive_float, default=DEFAULT_BUDGET_S,
                    help="sweep jobs not started by then (minus a reserve for the extra runs) are not run")
-    p.add_argument("--tests-timeout-s", type=float, default=TESTS_TIMEOUT_S, help="limit of the GPU test suite")
-    return p.parse_args(argv)
+    p.add_argument("--tests-timeout-s", type=validate.positive_float, default=TESTS_TIMEOUT_S,
+                   help="limit of the GPU test suite")
+    return p
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def cuda_available() -> bool:

@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from harness import algorithms
+from harness import algorithms, validate
 from harness.config.spec import CONF_DIR, group_choices
 from harness.errors import ConfigError, DeviceMismatchError
 from harness.measure.device import check_build_has_kernels, what_this_machine_has
@@ -159,14 +159,22 @@ def run_checks(gpu: str, algo: str, slurm: bool, results: Path, jobs: Path) -> l
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.doctor", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--gpu", default="local", choices=group_choices("gpu"), help="the gpu type the run asks for")
-    parser.add_argument("--algo", default="torch", help="the algorithm the run asks for")
+def build_parser() -> argparse.ArgumentParser:
+    parser = validate.Parser(prog="python -m harness.doctor", description=__doc__,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gpu", default="local", type=validate.choice(group_choices("gpu")),
+                        metavar="|".join(group_choices("gpu")),
+                        help="the gpu type the run asks for")
+    parser.add_argument("--algo", default="torch", type=validate.text, help="the algorithm the run asks for")
     parser.add_argument("--slurm", action="store_true", help="the run is submitted to SLURM")
-    parser.add_argument("--results-dir", type=Path, default=Path("results"))
-    parser.add_argument("--jobs-dir", type=Path, default=Path("jobs"))
+    # whether they can be written is one of the checks (a row of the table), not a usage error
+    parser.add_argument("--results-dir", type=validate.path, default=Path("results"))
+    parser.add_argument("--jobs-dir", type=validate.path, default=Path("jobs"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         algo = algorithms.canonical_name(args.algo)

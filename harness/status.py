@@ -28,6 +28,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from harness import validate
 from harness.results import layout
 from harness.results.read import latest_leaf_points, planned_points, run_records
 
@@ -232,24 +233,42 @@ def select(combos: list[Combo], args: argparse.Namespace) -> list[Combo]:
     return keep
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.status", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--results", type=Path, default=Path("results"))
-    parser.add_argument("--jobs", type=Path, default=Path("jobs"))
+def build_parser() -> argparse.ArgumentParser:
+    parser = validate.Parser(prog="python -m harness.status", description=__doc__,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", type=validate.path, default=Path("results"))
+    parser.add_argument("--jobs", type=validate.path, default=Path("jobs"))
     for key in GROUPS_WITH_FILES:
-        parser.add_argument(f"--{key}")
+        parser.add_argument(f"--{key}", type=validate.text,
+                            help=f"only this {key} (one the results or jobs hold)")
     parser.add_argument("--failed", action="store_true", help="only what failed, was cancelled or is unfinished")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--watch", type=float, metavar="SECONDS")
+    parser.add_argument("--watch", type=validate.positive_float, metavar="SECONDS")
     parser.add_argument("--rerun-failed", action="store_true")
     parser.add_argument("--yes", action="store_true", help="with --rerun-failed: run the commands without asking")
+    return parser
+
+
+def unknown_filter(combos: list[Combo], args: argparse.Namespace) -> str | None:
+    """A --stage/--gpu/--model/--algo value that nothing here holds, said with the ones held (else None): an
+    empty dashboard and exit 0 would read as "nothing failed"."""
+    for key in GROUPS_WITH_FILES:
+        value, held = getattr(args, key), sorted({getattr(c, key) for c in combos})
+        if value is not None and value not in held:
+            return f"argument --{key}: {value} is not valid: valid choices here: {', '.join(held) or 'none'}"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not args.results.exists() and not args.jobs.exists():
         parser.error(f"neither {args.results} nor {args.jobs} exists: nothing has run here (see --results, --jobs)")
     console = Console(width=200)
     while True:
         combos, reason = collect(args.results, args.jobs)
+        if (problem := unknown_filter(combos, args)) is not None:
+            parser.error(problem)
         combos = select(combos, args)
         if args.json:
             print(json.dumps({"combinations": [asdict(c) for c in combos], "summary": summary(combos), "slurm": reason}, default=str))

@@ -128,6 +128,18 @@ def test_rerun_failed_prints_the_exact_commands(tree, sacct: Path, capsys: pytes
     ]
 
 
+@pytest.mark.parametrize("flag", ["--json", "--failed", "--rerun-failed"])
+def test_a_filter_value_nothing_holds_is_refused_with_the_ones_held(tree, sacct: Path, capsys, flag: str):
+    """Not an empty dashboard and exit 0, which would read as "nothing failed"."""
+    _fake(sacct, "sacct", "exit 0")
+    results, jobs = tree
+    with pytest.raises(SystemExit) as e:
+        status.main(["--results", str(results), "--jobs", str(jobs), "--gpu", "a100", flag])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1
+    assert err.startswith("error: argument --gpu: a100 is not valid: valid choices here: h100, l40s, v100 ")
+
+
 def test_nothing_here_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture):
     with pytest.raises(SystemExit):
         status.main(["--results", str(tmp_path / "none"), "--jobs", str(tmp_path / "nojobs")])

@@ -24,31 +24,37 @@ from analysis.compare.report import counts_line, family_line, verdict_text
 from analysis.compare.sides import load_sides
 from analysis.errors import AnalysisError
 from analysis.load import Filters
+from harness import validate
 
 log = logging.getLogger(__name__)
 SHOWN = 15
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m analysis.compare", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=selection.GRAMMAR)
-    p.add_argument("trees", nargs="+", metavar="TREE", help="results tree A and tree B, or one tree to split")
-    p.add_argument("--by", metavar="COLUMN", help=f"split one tree by a column with exactly two values (the one "
+    p = validate.Parser(prog="python -m analysis.compare", description=__doc__.splitlines()[0],
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=selection.GRAMMAR)
+    p.add_argument("trees", nargs="+", metavar="TREE", type=validate.input_path,
+                   help="results tree A and tree B, or one tree to split")
+    p.add_argument("--by", metavar="COLUMN", type=validate.text,
+                   help=f"split one tree by a column with exactly two values (the one "
                    f"measured first is A): {', '.join(selection.SELECT_COLUMNS)}")
-    p.add_argument("--a", action="append", default=[], metavar="SELECTION", help="rows of side A, e.g. "
+    p.add_argument("--a", action="append", default=[], metavar="SELECTION", type=validate.text,
+                   help="rows of side A, e.g. "
                    "run_id=RUN or measured_at=..2026-11-25T15:30 (repeat: all must hold)")
-    p.add_argument("--b", action="append", default=[], metavar="SELECTION", help="rows of side B")
+    p.add_argument("--b", action="append", default=[], metavar="SELECTION", type=validate.text, help="rows of side B")
     Filters.add_arguments(p, " on both sides")
-    p.add_argument("--tolerance", type=float, default=pipeline.DEFAULT_TOLERANCE,
+    p.add_argument("--tolerance", type=validate.non_negative_float, default=pipeline.DEFAULT_TOLERANCE,
                    help="relative change that counts (the minimum effect): slower means B/A lies above 1 + this "
                         "with 95%% confidence over the whole family of comparisons (Holm) (default %(default)s)")
     p.add_argument("--noise-floor", default="auto", metavar="auto|SD",
+                   type=validate.auto_or(validate.non_negative_float),
                    help="noise between runs added to each side's own CI: auto (default) estimates it from points "
                         "measured in several runs with identical settings (none with fewer than 3 such pairs); "
                         "or a standard deviation of log latency, e.g. 0.02, or 0")
     p.add_argument("--across-stages", action="store_true",
                    help="match points measured in different stages (e.g. imported stage=legacy rows against quick)")
-    p.add_argument("--out", default="comparison", help="where comparison.md/.html and the tables go "
+    p.add_argument("--out", default="comparison", type=validate.output_folder,
+                   help="where comparison.md/.html and the tables go "
                    "(default: comparison; outside the trees)")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     return p

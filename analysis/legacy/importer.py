@@ -41,6 +41,7 @@ from typing import Any, Iterator
 
 from analysis.legacy import layers as legacy_layers
 from analysis.legacy.flags import FLAGS, LAYER_FLAGS, POINT_FLAGS
+from harness import validate
 from harness.algorithms import ALGORITHMS, canonical_name
 from harness.errors import ConfigError
 from harness.results import layout
@@ -57,6 +58,7 @@ ENERGY_METHOD = "legacy_power_average"  # mean NVML power (1-s averaged) x time;
 N_ITERATIONS = 20  # the old README: 20 timed iterations after 10 warmup (not in the files)
 BATCH_SIZE = 1
 DTYPE = "float32"
+SUMMARY = "_legacy-import.json"  # what an import did, beside what it wrote
 DEVICE_NAMES = {"h100": "NVIDIA H100 NVL", "l40s": "NVIDIA L40S", "v100": "NVIDIA V100"}
 
 OVERALL_COLUMNS = ("model", "algorithm", "batch_size", "input_size", "mean", "std", "min", "max", "median",
@@ -456,7 +458,8 @@ class Importer:
             self.combined_file(src, per_file)
         self._write_runs()
         self.report.seconds = time.perf_counter() - t0
-        write_json_atomic(self.report.summary(), self.out / "_legacy-import.json")
+        if self.report.written:  # nothing imported: no tree to describe (and an existing one keeps its summary)
+            write_json_atomic(self.report.summary(), self.out / SUMMARY)
         return self.report
 
     def _write_runs(self) -> None:
@@ -493,18 +496,25 @@ class Importer:
 
 
 def import_legacy(paths: list[str | Path], out: str | Path) -> ImportReport:
-    """Import the old CSVs under ``paths`` into the results tree ``out``; returns what happened."""
+    """Import the old CSVs under ``paths`` into the results tree ``out``; returns what happened. An ``out``
+    that cannot be written, or an empty one, is refused (harness.errors.ConfigError) before anything is read."""
     paths = [Path(p) for p in paths]
-    return Importer(Path(out)).run(paths)
+    return Importer(validate.output_folder(out, "--out")).run(paths)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = validate.Parser(prog="python -m analysis.legacy", description=__doc__.splitlines()[0])
+    p.add_argument("paths", nargs="+", metavar="PATH", type=validate.input_path,
+                   help="the tarball, a folder of its CSVs, or CSV files")
+    p.add_argument("--out", default="results-legacy", type=validate.output_folder,
+                   help="the results tree to write (default %(default)s; never a tree holding real runs)")
+    p.add_argument("--show", type=validate.non_negative_int, default=20,
+                   help="how many skipped lines to list (default %(default)s)")
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m analysis.legacy", description=__doc__.splitlines()[0])
-    p.add_argument("paths", nargs="+", metavar="PATH", help="the tarball, a folder of its CSVs, or CSV files")
-    p.add_argument("--out", default="results-legacy", help="the results tree to write (default %(default)s; "
-                   "never a tree holding real runs)")
-    p.add_argument("--show", type=int, default=20, help="how many skipped lines to list (default %(default)s)")
-    args = p.parse_args(argv)
+    args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         rep = import_legacy(args.paths, args.out)
@@ -526,9 +536,13 @@ def main(argv: list[str] | None = None) -> int:
         for issue in rep.issues[: args.show]:
             print(f"  {issue}", file=sys.stderr)
         if len(rep.issues) > args.show:
-            print(f"  ... and {len(rep.issues) - args.show} more (all in {args.out}/_legacy-import.json)",
-                  file=sys.stderr)
+            kept = f" (all in {args.out / SUMMARY})" if rep.written else ""
+            print(f"  ... and {len(rep.issues) - args.show} more{kept}", file=sys.stderr)
     if not rep.points and not rep.layers:
+        why = (f"{rep.files_read} CSV files read, none had a valid row (the reasons above)" if rep.files_read
+               else "no CSV file of the old system's results found there")
+        print(f"error: nothing imported from {' '.join(map(str, args.paths))}: {why}; nothing written to {args.out}",
+              file=sys.stderr)
         return 2
     return 1 if rep.issues or rep.unmatched_layers else 0
 

@@ -6,8 +6,11 @@ that none is missing or stale, and that the document is this module's output).
 
 from __future__ import annotations
 
+import argparse
+import sys
 from typing import Any
 
+from harness import validate
 from harness.results.schema import LAYERS, POINTS, SCHEMA_VERSION
 
 ENERGY_METHODS = {
@@ -201,5 +204,17 @@ def markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":
+def build_parser() -> argparse.ArgumentParser:
+    """No options: the document goes to stdout (an unknown argument is refused, not ignored)."""
+    return validate.Parser(prog="python -m harness.results.columns",
+                           description="print docs/results-schema.md (redirect it: > docs/results-schema.md)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    build_parser().parse_args(argv)
     print(markdown(), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -112,7 +112,7 @@ def test_selections_make_the_sides_of_one_tree(tmp_path: Path):
 
 
 @pytest.mark.parametrize(("args", "expected"), [
-    (["{t}/missing", "{t}/T"], "missing does not exist"),
+    (["{t}/missing", "{t}/T"], "argument TREE: {t}/missing is not valid: it does not exist"),
     (["{t}/T", "--by", "colour"], "cannot split by 'colour'; valid columns: run_id, git_commit"),
     (["{t}/T", "--by", "run_id"], "--by run_id needs exactly two values"),
     (["{t}/T", "--a", "run_id=r9", "--b", "run_id=r1"], "run_id=r9: not in"),
@@ -124,9 +124,12 @@ def test_selections_make_the_sides_of_one_tree(tmp_path: Path):
 ])
 def test_usage_errors_exit_2_and_name_the_bad_value(tmp_path: Path, capsys, args: list[str], expected: str):
     write_points(tmp_path / "T", [row(224, 10.0, run=r, at=i) for i, r in enumerate(("r1", "r2", "r3"))])
-    assert main([a.format(t=tmp_path) for a in args] + ["--out", str(tmp_path / "out")]) == 2
+    try:
+        code = main([a.format(t=tmp_path) for a in args] + ["--out", str(tmp_path / "out")])
+    except SystemExit as e:  # refused by the parser (harness.validate), before any tree is read
+        code = e.code
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and expected in err
+    assert code == 2 and err.startswith("error: ") and expected.format(t=tmp_path) in err
     if "r9" in expected:
         assert "present: r1, r2, r3" in err
 
@@ -173,7 +176,9 @@ def test_noise_between_runs_of_identical_settings_is_not_called_a_regression(tmp
     assert "estimated from 24 run-to-run pairs" in md  # r0..r3 and next share every setting
     code, points, _, _ = run(tmp_path, t, "--a", "run_id=r0", "--b", "run_id=next", "--noise-floor", "0")
     assert code == 1 and points["verdict"].eq("slower").all()
-    assert main([t, "--a", "run_id=r0", "--b", "run_id=next", "--noise-floor", "lots", "--out", str(tmp_path / "o")]) == 2
+    with pytest.raises(SystemExit) as refused:  # by the parser, before any tree is read
+        main([t, "--a", "run_id=r0", "--b", "run_id=next", "--noise-floor", "lots", "--out", str(tmp_path / "o")])
+    assert refused.value.code == 2 and not (tmp_path / "o").exists()
 
 
 def legacy_row(size: int, p50: float) -> dict:

@@ -144,6 +144,22 @@ def test_malformed_lines_and_files_are_reported_and_skipped(tmp_path):
     assert legacy.main([str(src), "--out", str(tmp_path / "out2")]) == 1
 
 
+@pytest.mark.parametrize(("content", "why"), [
+    ({"notes.csv": "a,b\n"}, "1 CSV files read, none had a valid row (the reasons above)"),
+    ({}, "no CSV file of the old system's results found there"),
+])
+def test_nothing_imported_says_why_and_creates_nothing(tmp_path, capsys, content: dict[str, str], why: str):
+    """Was a FileNotFoundError writing the summary into an --out never created, hiding the reason."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name, text in content.items():
+        (src / name).write_text(text)
+    assert legacy.main([str(src), "--out", str(tmp_path / "new")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == f"error: nothing imported from {src}: {why}; nothing written to {tmp_path / 'new'}"
+    assert not (tmp_path / "new").exists()
+
+
 @pytest.mark.parametrize("inside", ["", "sub"])
 def test_refuses_an_out_in_a_tree_of_real_runs(tmp_path, inside):
     results = tmp_path / "results"

@@ -93,8 +93,11 @@ def test_only_the_named_algorithms_compete(tree):
 
 def test_refusals(tree):
     points, layers = tree
-    with pytest.raises(AnalysisError, match="no point measured ok"):
+    with pytest.raises(AnalysisError, match="--size 64 is not valid: no point of tiny measured ok at it in the tree; "
+                                            "held there: 32$"):
         choose(points, layers, Where("tiny", 64), MODULES)
+    with pytest.raises(AnalysisError, match="--gpu v100 is not valid: .*; held there: "):
+        choose(points, layers, Where("tiny", 32, gpu="v100"), MODULES)
     with pytest.raises(AnalysisError, match="no baseline among"):
         choose(points[points["algo"] != "torch"], layers, Where("tiny", 32), MODULES)
     with pytest.raises(AnalysisError, match="layer d has no timed row"):
