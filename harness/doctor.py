@@ -24,8 +24,9 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import algorithms
+from harness.cli import ArgumentParser, command
 from harness.config.spec import CONF_DIR, group_choices
-from harness.errors import ConfigError, DeviceMismatchError
+from harness.errors import DeviceMismatchError
 from harness.measure.device import check_build_has_kernels, what_this_machine_has
 
 OK, WARNING, PROBLEM = "ok", "warning", "problem"
@@ -159,19 +160,17 @@ def run_checks(gpu: str, algo: str, slurm: bool, results: Path, jobs: Path) -> l
     )
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.doctor", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="python -m harness.doctor", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gpu", default="local", choices=group_choices("gpu"), help="the gpu type the run asks for")
     parser.add_argument("--algo", default="torch", help="the algorithm the run asks for")
     parser.add_argument("--slurm", action="store_true", help="the run is submitted to SLURM")
     parser.add_argument("--results-dir", type=Path, default=Path("results"))
     parser.add_argument("--jobs-dir", type=Path, default=Path("jobs"))
     args = parser.parse_args(argv)
-    try:
-        algo = algorithms.canonical_name(args.algo)
-    except ConfigError as e:
-        parser.error(str(e))
+    algo = algorithms.canonical_name(args.algo)
     checks = run_checks(args.gpu, algo, args.slurm, args.results_dir, args.jobs_dir)
     table = Table(title="harness doctor")
     for col in ("check", "status", "found", "fix"):

@@ -28,6 +28,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from harness.cli import ArgumentParser, command
+from harness.errors import InputFileError
 from harness.results import layout
 from harness.results.read import latest_leaf_points, planned_points, run_records
 
@@ -232,9 +234,10 @@ def select(combos: list[Combo], args: argparse.Namespace) -> list[Combo]:
     return keep
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.status", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="python -m harness.status", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--jobs", type=Path, default=Path("jobs"))
     for key in GROUPS_WITH_FILES:
@@ -246,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--yes", action="store_true", help="with --rerun-failed: run the commands without asking")
     args = parser.parse_args(argv)
     if not args.results.exists() and not args.jobs.exists():
-        parser.error(f"neither {args.results} nor {args.jobs} exists: nothing has run here (see --results, --jobs)")
+        raise InputFileError(f"--results {args.results}, --jobs {args.jobs}: neither exists, nothing has run here; "
+                             f"give the results_dir and jobs folder of the runs")
     console = Console(width=200)
     while True:
         combos, reason = collect(args.results, args.jobs)

@@ -24,7 +24,6 @@ Exit status: 0 when everything imported, 1 when something was skipped (reported)
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import io
@@ -42,7 +41,8 @@ from typing import Any, Iterator
 from analysis.legacy import layers as legacy_layers
 from analysis.legacy.flags import FLAGS, LAYER_FLAGS, POINT_FLAGS
 from harness.algorithms import ALGORITHMS, canonical_name
-from harness.errors import ConfigError
+from harness.cli import ArgumentParser, command
+from harness.errors import ConfigError, InputFileError, OutputError
 from harness.results import layout
 from harness.results.layout import Partition
 from harness.results.schema import LAYERS, POINTS, SCHEMA_VERSION, to_table
@@ -69,8 +69,14 @@ COMBINED = "combined_overall.csv"
 _NAME = re.compile(r"^(?P<stem>[a-z0-9_]+)_(?P<kind>overall|layers)_(?P<gpu>[a-z0-9]+)\.csv$")
 
 
-class LegacyError(Exception):
-    """A usage error: nothing to import, or an --out that would touch real runs."""
+class LegacyError(OutputError):
+    """An --out the importer must not write: a file, a folder inside a results partition, or a tree with real
+    runs."""
+
+
+class NothingImported(InputFileError):
+    """No row of the inputs could be imported (no old-system CSV among them, or none readable); nothing was
+    written."""
 
 
 @dataclass(frozen=True)
@@ -454,10 +460,19 @@ class Importer:
                 self.report.issues.append(Issue(src.label, None, "no valid rows: nothing written"))
         for src in combined:
             self.combined_file(src, per_file)
+        if not self.report.points and not self.report.layers:
+            raise NothingImported(self._nothing_imported(paths))
         self._write_runs()
         self.report.seconds = time.perf_counter() - t0
         write_json_atomic(self.report.summary(), self.out / "_legacy-import.json")
         return self.report
+
+    def _nothing_imported(self, paths: list[Path]) -> str:
+        issues = self.report.issues
+        why = (f"{len(issues)} file(s) or line(s) skipped, the first: {issues[0]}" if issues else
+               "no CSV file among them")
+        return (f"nothing imported from {', '.join(map(str, paths))}: {why}; give the old system's tarball, a folder "
+                f"of its CSVs, or CSV files")
 
     def _write_runs(self) -> None:
         for run_id, doc in self.runs.items():
@@ -498,19 +513,16 @@ def import_legacy(paths: list[str | Path], out: str | Path) -> ImportReport:
     return Importer(Path(out)).run(paths)
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m analysis.legacy", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="python -m analysis.legacy", description=__doc__.splitlines()[0])
     p.add_argument("paths", nargs="+", metavar="PATH", help="the tarball, a folder of its CSVs, or CSV files")
     p.add_argument("--out", default="results-legacy", help="the results tree to write (default %(default)s; "
                    "never a tree holding real runs)")
     p.add_argument("--show", type=int, default=20, help="how many skipped lines to list (default %(default)s)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        rep = import_legacy(args.paths, args.out)
-    except LegacyError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    rep = import_legacy(args.paths, args.out)
     print(f"imported {rep.points} points and {rep.layers} layer rows from {rep.files_imported} of "
           f"{rep.files_read} files into {args.out} in {rep.seconds:.1f} s")
     if rep.combined_skipped:
@@ -528,7 +540,5 @@ def main(argv: list[str] | None = None) -> int:
         if len(rep.issues) > args.show:
             print(f"  ... and {len(rep.issues) - args.show} more (all in {args.out}/_legacy-import.json)",
                   file=sys.stderr)
-    if not rep.points and not rep.layers:
-        return 2
     return 1 if rep.issues or rep.unmatched_layers else 0
 

@@ -6,8 +6,10 @@ that none is missing or stale, and that the document is this module's output).
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+from harness.cli import ArgumentParser, command
 from harness.results.schema import LAYERS, POINTS, SCHEMA_VERSION
 
 ENERGY_METHODS = {
@@ -201,5 +203,13 @@ def markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":
+@command
+def main(argv: list[str] | None = None) -> int:
+    """`python -m harness.results.columns`: print docs/results-schema.md (it takes no options)."""
+    ArgumentParser(prog="python -m harness.results.columns", description=markdown.__doc__).parse_args(argv)
     print(markdown(), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
