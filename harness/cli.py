@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
-from typing import Callable, NoReturn
+from typing import Callable, NoReturn, ParamSpec
 
 from harness.errors import HarnessError, UsageError
 
-OK, CHECK_FAILED, REFUSED = 0, 1, 2
+REFUSED = 2  # the exit status of a refusal (0: success; 1: a check that failed, the command's own)
+P = ParamSpec("P")
 
 
 def error_line(e: HarnessError) -> str:
@@ -30,12 +31,12 @@ def refuse(e: HarnessError) -> int:
     return REFUSED
 
 
-def command(main: Callable[..., int]) -> Callable[..., int]:
+def command(main: Callable[P, int]) -> Callable[P, int]:
     """Decorate a CLI's ``main(argv) -> int``: a HarnessError it raises is printed by ``refuse`` and the call
     returns 2, so that ``sys.exit(main())`` and Python callers of ``main`` see the same status."""
 
     @functools.wraps(main)
-    def border(*args, **kwargs) -> int:
+    def border(*args: P.args, **kwargs: P.kwargs) -> int:
         try:
             return main(*args, **kwargs)
         except HarnessError as e:
