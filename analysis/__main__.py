@@ -21,14 +21,14 @@ from rich.table import Table
 
 from analysis import answer
 from analysis.checks import Thresholds
-from analysis.errors import AnalysisError
 from analysis.load import Filters
 from analysis.pipeline import Options, Outcome, run
 from harness import validate
+from harness.cli import ArgumentParser, command
 
 
 def parser() -> argparse.ArgumentParser:
-    p = validate.Parser(prog="python -m analysis", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="python -m analysis", description=__doc__.splitlines()[0])
     p.add_argument("results_dirs", nargs="*", metavar="RESULTS", type=validate.input_path,
                    help="the results tree(s) the harness wrote or analysis.legacy imported, read as one "
                         "(default: results)")
@@ -99,6 +99,7 @@ def predictor_table(outcome: Outcome) -> Table | None:
     return t
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -108,15 +109,11 @@ def main(argv: list[str] | None = None) -> int:
                       predictor=args.predictor, plots=not args.no_plots, max_train_rows=args.max_train_rows,
                       threads=args.threads)
     console = Console()
-    try:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-                      transient=True) as bar:
-            task = bar.add_task("analysing", total=None)
-            outcome = run(roots, Path(args.out), options,
-                          progress=lambda step: bar.update(task, description=f"analysing: {step}"))
-    except AnalysisError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                  transient=True) as bar:
+        task = bar.add_task("analysing", total=None)
+        outcome = run(roots, Path(args.out), options,
+                      progress=lambda step: bar.update(task, description=f"analysing: {step}"))
     console.print(summary_table(outcome))
     pt = predictor_table(outcome)
     if pt is not None:

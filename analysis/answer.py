@@ -37,7 +37,6 @@ from harness.results import multiplicity as mt
 from harness.results.uncertainty import (
     Z95,
     geomean_interval,
-    interval,
     log_se,
     ratio_interval,
     row_interval,

@@ -33,6 +33,7 @@ from analysis.compare.verdicts import match_key
 from analysis.errors import AnalysisError
 from analysis.load import Filters, read_points
 from harness import validate
+from harness.cli import ArgumentParser, command
 from harness.references import Entry, References, save
 from harness.references.format import KEY, SETTINGS
 from harness.results.read import latest
@@ -96,8 +97,8 @@ def references(points: pd.DataFrame, tolerance: float | None = None, source: dic
 
 
 def parser() -> argparse.ArgumentParser:
-    p = validate.Parser(prog="python -m analysis.bless", description=__doc__.splitlines()[0],
-                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=selection.GRAMMAR)
+    p = ArgumentParser(prog="python -m analysis.bless", description=__doc__.splitlines()[0],
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=selection.GRAMMAR)
     p.add_argument("trees", nargs="+", metavar="TREE", type=validate.input_path,
                    help="results tree(s) holding the measurements to bless")
     p.add_argument("--select", action="append", default=[], metavar="SELECTION", type=validate.text,
@@ -110,27 +111,24 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     filters = Filters.from_arguments(args)
-    try:
-        sels = [selection.parse(s) for s in args.select]
-        trees = [Path(t) for t in args.trees]
-        rows, _ = read_points(trees, filters)
-        rows = selection.select(rows, sels, " + ".join(map(str, trees)))
-        sd, floor = between_run(rows)
-        source = {"trees": [str(t) for t in trees], "selection": [s.label() for s in sels],
-                  "filters": {k: list(v) for k, v in filters.items()},
-                  "tolerance": "fixed" if args.tolerance is not None else
-                  "own 95% CI half-width" + (f", between-run sd {sd:.4f} added" if sd else "")}
-        refs = references(rows, args.tolerance, source, sd)
-        if not refs.entries():
-            raise AnalysisError(f"no point of the selection measured ok ({len(rows)} rows, none ok): nothing to bless")
-    except AnalysisError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    sels = [selection.parse(s) for s in args.select]
+    trees = [Path(t) for t in args.trees]
+    rows, _ = read_points(trees, filters)
+    rows = selection.select(rows, sels, " + ".join(map(str, trees)))
+    sd, floor = between_run(rows)
+    source = {"trees": [str(t) for t in trees], "selection": [s.label() for s in sels],
+              "filters": {k: list(v) for k, v in filters.items()},
+              "tolerance": "fixed" if args.tolerance is not None else
+              "own 95% CI half-width" + (f", between-run sd {sd:.4f} added" if sd else "")}
+    refs = references(rows, args.tolerance, source, sd)
+    if not refs.entries():
+        raise AnalysisError(f"no point of the selection measured ok ({len(rows)} rows, none ok): nothing to bless")
     path = save(refs, args.out)
     skipped = int((rows["status"] != "ok").sum())
     per_gpu = ", ".join(f"{gpu}: {len(e)}" for gpu, e in sorted(refs.gpus.items()))

@@ -24,7 +24,7 @@ import pyarrow.dataset as ds
 
 from analysis import repeats
 from analysis import settings
-from analysis.errors import AnalysisError, SchemaVersionError
+from analysis.errors import AnalysisError, ResultsInputError, SchemaVersionError
 from analysis.keys import mixed_radix
 from harness import validate
 from harness.results import dataset, hostbound
@@ -412,8 +412,8 @@ def resolve_roots(roots: str | Path | Sequence[str | Path]) -> list[Path]:
     for root in paths:
         if not root.is_dir():
             hint = " (it is a file)" if root.exists() else ""
-            raise AnalysisError(f"results directory {root} does not exist{hint}; pass the results_dir the harness "
-                                f"wrote")
+            raise ResultsInputError(f"results directory {root} does not exist{hint}; pass the results_dir the "
+                                    f"harness wrote")
     resolved = [p.resolve() for p in paths]
     for a, ra in zip(paths, resolved):
         for b, rb in zip(paths, resolved):
@@ -437,7 +437,8 @@ def _read(roots: list[Path], filters: Filters, tables: Sequence[str]) -> tuple[d
     report = LoadReport(root=_names(roots))
     all_points = list(_dataset(roots, "points").get_fragments())
     if not all_points:
-        raise AnalysisError(f"no points-*.parquet files under {_names(roots)}: is it a results tree of the harness?")
+        raise ResultsInputError(f"no points-*.parquet files under {_names(roots)}: is it a results tree of the "
+                                f"harness?")
     check_filters(roots, all_points, filters)
     read: dict[str, pa.Table | None] = {}
     runs = None
@@ -570,7 +571,7 @@ def load(roots: str | Path | Sequence[str | Path], filters: Filters = Filters())
     roots = resolve_roots(roots)
     tables, report = _read(roots, filters, ("points", "layers"))
     if tables["points"] is None:
-        raise AnalysisError(f"none of the points files under {_names(roots)} matching the filters could be read")
+        raise ResultsInputError(f"none of the points files under {_names(roots)} matching the filters could be read")
     if tables["points"].num_rows == 0:
         raise AnalysisError(f"no measured points under {_names(roots)} match {filters.chosen() or 'the filters'} "
                             f"together")

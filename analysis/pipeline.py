@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import pandas as pd
 
 from analysis import answer, checks, findings, methods, perlayer, predictor, repeats, report, tables
-from analysis.errors import AnalysisError
+from analysis.errors import AnalysisError, AnalysisOutputError
 from analysis.load import Filters, LoadReport, Results, by_setting, load, read_points, resolve_roots
 from analysis.settings import Setting
 from analysis.specs import gpu_specs
@@ -173,10 +173,10 @@ def check_out(roots: list[Path], out: Path) -> None:
     for root in roots:
         r = root.resolve()
         if o == r or r in o.parents:
-            raise AnalysisError(f"--out {out} is inside the results directory {root}: its Parquet tables would be "
-                                f"read as results next time; choose a folder outside it")
+            raise AnalysisOutputError(f"--out {out} is inside the results directory {root}: its Parquet tables "
+                                      f"would be read as results next time; choose a folder outside it")
     if out.exists() and not out.is_dir():
-        raise AnalysisError(f"--out {out} exists and is not a folder")
+        raise AnalysisOutputError(f"--out {out} exists and is not a folder")
 
 
 Progress = Callable[[str], None]  # told what starts now ("tables", "predictor: fold 3 of 11 ...")

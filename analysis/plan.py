@@ -26,7 +26,7 @@ from harness import validate
 from harness.algorithms import plan as plans
 from harness.algorithms.geometry import ConvGeometry
 from harness.config.spec import DTYPES
-from harness.errors import ConfigError
+from harness.cli import ArgumentParser, command
 
 # make's --backend says where a predicted plan will run; the results' backend is not filtered here
 SETTING_FILTERS_SKIPPED = ("backend",)
@@ -35,8 +35,8 @@ BACKENDS = ("cudnn", "reference")  # make --backend
 
 
 def parser() -> argparse.ArgumentParser:
-    p = validate.Parser(prog="python -m analysis.plan", description=__doc__.splitlines()[0],
-                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n")[1])
+    p = ArgumentParser(prog="python -m analysis.plan", description=__doc__.splitlines()[0],
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n")[1])
     sub = p.add_subparsers(dest="command", required=True)
     make = sub.add_parser("make", help="a plan from measurements in results trees")
     make.add_argument("trees", nargs="+", metavar="TREE", type=validate.input_path, help="results tree(s)")
@@ -145,36 +145,33 @@ def lines(plan: plans.Plan) -> list[str]:
     return out
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    try:
-        if args.command == "make":
-            plan = make(args)
-            path = plans.write(plan, args.out)
-            print("\n".join(lines(plan)))
-            print(f"wrote {path}")
-            return 0
-        plan = plans.read(args.plan)
-        if args.command == "show":
-            print("\n".join(lines(plan)))
-            return 0
-        if not args.ai3 and not args.csv:
-            raise AnalysisError("export: give --ai3 and/or --csv FILE")
-        if args.csv:
-            print(f"wrote {plans.write_csv(plan, args.csv)}", file=sys.stderr)
-        if args.ai3:
-            names = plans.ai3_algorithms(plan, args.torch_as)
-            if args.out:
-                Path(args.out).write_text(json.dumps(names) + "\n")
-                print(f"wrote {args.out} ({len(names)} conv layers)", file=sys.stderr)
-            else:
-                print(json.dumps(names))
+    if args.command == "make":
+        plan = make(args)
+        path = plans.write(plan, args.out)
+        print("\n".join(lines(plan)))
+        print(f"wrote {path}")
         return 0
-    except (AnalysisError, plans.PlanError, ConfigError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    plan = plans.read(args.plan)
+    if args.command == "show":
+        print("\n".join(lines(plan)))
+        return 0
+    if not args.ai3 and not args.csv:
+        raise AnalysisError("export: give --ai3 and/or --csv FILE")
+    if args.csv:
+        print(f"wrote {plans.write_csv(plan, args.csv)}", file=sys.stderr)
+    if args.ai3:
+        names = plans.ai3_algorithms(plan, args.torch_as)
+        if args.out:
+            Path(args.out).write_text(json.dumps(names) + "\n")
+            print(f"wrote {args.out} ({len(names)} conv layers)", file=sys.stderr)
+        else:
+            print(json.dumps(names))
+    return 0
 
 
 if __name__ == "__main__":

@@ -14,12 +14,7 @@ from analysis.keys import layer_keys, row_keys
 from harness.results import hostbound
 from harness.results import multiplicity as mt
 from harness.results.columns import dynamic_energy_per_inference_j
-from harness.results.uncertainty import (
-    geomean_interval,
-    interval,
-    log_se,
-    ratio_interval,
-)
+from harness.results.uncertainty import geomean_interval, log_se, ratio_interval
 
 # One point of the comparison: every algorithm measured here competes.
 POINT = ["stage", "gpu", "model", "input_size", "batch_size", "dtype"]

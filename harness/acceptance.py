@@ -58,7 +58,8 @@ from rich.table import Table
 from harness import validate
 from harness.algorithms import CUDNN_ALGORITHMS
 from harness.config.spec import CONF_DIR, RunSpec, run_spec_from_dict
-from harness.errors import HarnessError
+from harness.cli import ArgumentParser, command
+from harness.errors import MissingEnvironmentError
 from harness.measure.device import what_this_machine_has
 from harness.results.uncertainty import between_process, log_se
 
@@ -894,7 +895,7 @@ def verdict_path(out: Path, device_name: str, date: str) -> Path:
 # ---- the command ---------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    p = validate.Parser(
+    p = ArgumentParser(
         prog="python -m harness.acceptance",
         description="On a CUDA GPU: the GPU tests, a short real sweep and extra runs, checked against the goals "
                     "of GPU-CHECKS.md; writes docs/validation/<device>-<date>.md. Exit 0: every check passes; "
@@ -972,24 +973,21 @@ def _run_jobs(jobs: Sequence[PreparedJob], bar: Progress, title: str, deadline: 
     return done
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     out, err = Console(), Console(stderr=True)
     if not cuda_available():
-        err.print(f"error: python -m harness.acceptance needs a CUDA GPU; this machine has {what_this_machine_has()}. "
-                  "Nothing was run or written.", highlight=False, soft_wrap=True)
-        return 2
+        raise MissingEnvironmentError(f"python -m harness.acceptance needs a CUDA GPU; this machine has "
+                                      f"{what_this_machine_has()}. Nothing was run or written.")
     started, t0 = datetime.now(timezone.utc), time.monotonic()
     folder = _job_folder(args.jobs_dir, started.strftime("%Y%m%dT%H%M%SZ"))
     results = folder / "results"
     with _logging_to(folder / "acceptance.log", err):
         plan = make_plan(args.quick)
-        try:  # every config checked before any GPU work
-            sweep = [prepare_job(j, results) for j in plan.sweep_jobs()]
-            more = [prepare_job(j, results) for j in extra_jobs(plan)]
-        except HarnessError as e:
-            err.print(f"error: {e}", highlight=False, soft_wrap=True)
-            return 2
+        # every config checked before any GPU work: a HarnessError here is refused at the border (exit 2)
+        sweep = [prepare_job(j, results) for j in plan.sweep_jobs()]
+        more = [prepare_job(j, results) for j in extra_jobs(plan)]
         out.print(f"{torch.cuda.get_device_name()}: GPU tests, then {len(sweep)} sweep jobs ({plan.points()} points: "
                   f"{', '.join(plan.models)} x {len(plan.sizes)} sizes x {len(plan.algos)} algorithms x "
                   f"{len(plan.configs)} configurations), then {len(more)} extra runs. Estimate on an H100: about "

@@ -24,8 +24,9 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import algorithms, validate
+from harness.cli import ArgumentParser, command
 from harness.config.spec import CONF_DIR, group_choices
-from harness.errors import ConfigError, DeviceMismatchError
+from harness.errors import DeviceMismatchError
 from harness.measure.device import check_build_has_kernels, what_this_machine_has
 
 OK, WARNING, PROBLEM = "ok", "warning", "problem"
@@ -160,8 +161,8 @@ def run_checks(gpu: str, algo: str, slurm: bool, results: Path, jobs: Path) -> l
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = validate.Parser(prog="python -m harness.doctor", description=__doc__,
-                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="python -m harness.doctor", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gpu", default="local", type=validate.choice(group_choices("gpu")),
                         metavar="|".join(group_choices("gpu")),
                         help="the gpu type the run asks for")
@@ -173,13 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        algo = algorithms.canonical_name(args.algo)
-    except ConfigError as e:
-        parser.error(str(e))
+    algo = algorithms.canonical_name(args.algo)
     checks = run_checks(args.gpu, algo, args.slurm, args.results_dir, args.jobs_dir)
     table = Table(title="harness doctor")
     for col in ("check", "status", "found", "fix"):

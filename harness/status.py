@@ -29,6 +29,8 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import validate
+from harness.cli import ArgumentParser, command
+from harness.errors import InputFileError
 from harness.results import layout
 from harness.results.read import latest_leaf_points, planned_points, run_records
 
@@ -234,8 +236,8 @@ def select(combos: list[Combo], args: argparse.Namespace) -> list[Combo]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = validate.Parser(prog="python -m harness.status", description=__doc__,
-                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="python -m harness.status", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", type=validate.path, default=Path("results"))
     parser.add_argument("--jobs", type=validate.path, default=Path("jobs"))
     for key in GROUPS_WITH_FILES:
@@ -259,11 +261,13 @@ def unknown_filter(combos: list[Combo], args: argparse.Namespace) -> str | None:
     return None
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.results.exists() and not args.jobs.exists():
-        parser.error(f"neither {args.results} nor {args.jobs} exists: nothing has run here (see --results, --jobs)")
+        raise InputFileError(f"--results {args.results}, --jobs {args.jobs}: neither exists, nothing has run here; "
+                             f"give the results_dir and jobs folder of the runs")
     console = Console(width=200)
     while True:
         combos, reason = collect(args.results, args.jobs)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, NoReturn
 
@@ -164,12 +163,3 @@ def output_file(value: Any, option: str | None = None) -> Path:
     if problem:
         _refuse(option, value, f"{problem}; give a file in a writable folder")
     return p
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line on stderr, ``error: <message> (see <prog> --help)``, exit 2."""
-
-    def error(self, message: str) -> NoReturn:
-        line = " ".join(message.splitlines())
-        print(f"error: {line} (see {self.prog} --help)", file=sys.stderr)
-        sys.exit(2)

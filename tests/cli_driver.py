@@ -75,6 +75,9 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         sys.path.insert(0, request["cwd"])  # as `python -m` puts the folder it starts in first
         sys.argv = [request["module"], *request["args"]]
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+            # runpy warns when the module was imported before (by an earlier command in this process); a new
+            # `python -m` imports it once, so this warning is the driver's, not the command's
+            warnings.filterwarnings("ignore", r".* found in sys\.modules after import of package", RuntimeWarning)
             try:
                 runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
             except SystemExit as e:

@@ -53,8 +53,9 @@ def _own_model_block() -> str:
     return block
 
 
-def _harness_commands() -> list[tuple[str, list[str], bool]]:
-    """(module, arguments, whether the README says it is refused here) of each `python -m harness...` line."""
+def _harness_commands() -> list[tuple[str, list[str], str]]:
+    """(module, arguments, the line's comment: whether the README says it is refused here, and how) of each
+    `python -m harness...` line."""
     out = []
     for block in _blocks("bash"):
         if block in (_comparison_block(), _plan_block(), _own_model_block()):
@@ -63,7 +64,7 @@ def _harness_commands() -> list[tuple[str, list[str], bool]]:
             command, _, comment = line.partition("#")
             match = re.search(r"python -m (harness(?:\.\w+)?)(.*)", command)
             if match:
-                out.append((match.group(1), shlex.split(match.group(2)), "refused" in comment))
+                out.append((match.group(1), shlex.split(match.group(2)), comment.strip()))
     return out
 
 
@@ -89,16 +90,25 @@ def _gpu_this_machine_has(args: list[str]) -> str | None:
     return None
 
 
-@pytest.mark.parametrize(("module", "args", "refused"), _harness_commands(), ids=lambda v: " ".join(v) if isinstance(v, list) else str(v))
-def test_readme_harness_command(tmp_path: Path, module: str, args: list[str], refused: bool):
+def _command_id(v: str | list[str]) -> str:
+    if isinstance(v, list):
+        return " ".join(v)
+    return v if v.startswith("harness") else "refused" if "refused" in v else ""
+
+
+@pytest.mark.parametrize(("module", "args", "comment"), _harness_commands(), ids=_command_id)
+def test_readme_harness_command(tmp_path: Path, module: str, args: list[str], comment: str):
+    refused = "refused" in comment
     runs = module == "harness" and "--cfg" not in args and "--help" not in args
     if refused and (gpu := _gpu_this_machine_has(args)):
         pytest.skip(f"README says this machine has no {gpu}, but this one does")
     if module == "harness.acceptance" and torch.cuda.is_available():
         pytest.skip("on a GPU the acceptance command runs for real in tests/test_acceptance.py (gpu-marked)")
     proc = run_cli(*args, *(_tiny(args) if runs else []), cwd=tmp_path, module=module)
-    if refused:
-        assert proc.returncode != 0 and "error:" in proc.stderr
+    if refused:  # README, Errors: one line on stderr and exit status 2; where the comment quotes it, those words
+        assert proc.returncode == 2 and proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
+        quoted = comment.partition("refused: ")[2].removesuffix("...").strip()
+        assert not quoted.startswith("error:") or proc.stderr.startswith(quoted), (quoted, proc.stderr)
         return
     assert proc.returncode == 0, proc.stderr
     if runs:

@@ -22,17 +22,17 @@ from analysis import selection
 from analysis.compare import pipeline
 from analysis.compare.report import counts_line, family_line, verdict_text
 from analysis.compare.sides import load_sides
-from analysis.errors import AnalysisError
 from analysis.load import Filters
 from harness import validate
+from harness.cli import ArgumentParser, command
 
 log = logging.getLogger(__name__)
 SHOWN = 15
 
 
 def parser() -> argparse.ArgumentParser:
-    p = validate.Parser(prog="python -m analysis.compare", description=__doc__.splitlines()[0],
-                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=selection.GRAMMAR)
+    p = ArgumentParser(prog="python -m analysis.compare", description=__doc__.splitlines()[0],
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=selection.GRAMMAR)
     p.add_argument("trees", nargs="+", metavar="TREE", type=validate.input_path,
                    help="results tree A and tree B, or one tree to split")
     p.add_argument("--by", metavar="COLUMN", type=validate.text,
@@ -80,19 +80,16 @@ def _table(c: pipeline.Comparison) -> Table:
     return t
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     filters = Filters.from_arguments(args)
     console = Console()
-    try:
-        sides = load_sides([Path(t) for t in args.trees], by=args.by, a=args.a, b=args.b, filters=filters)
-        comparison = pipeline.compare(sides, args.tolerance, args.across_stages, args.noise_floor)
-        pipeline.write(comparison, Path(args.out))
-    except AnalysisError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    sides = load_sides([Path(t) for t in args.trees], by=args.by, a=args.a, b=args.b, filters=filters)
+    comparison = pipeline.compare(sides, args.tolerance, args.across_stages, args.noise_floor)
+    pipeline.write(comparison, Path(args.out))
     console.print(f"A: {sides.a.label}\nB: {sides.b.label}", highlight=False)
     console.print(_table(comparison))
     console.print(f"points: {counts_line(comparison)}", highlight=False)

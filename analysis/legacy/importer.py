@@ -43,7 +43,8 @@ from analysis.legacy import layers as legacy_layers
 from analysis.legacy.flags import FLAGS, LAYER_FLAGS, POINT_FLAGS
 from harness import validate
 from harness.algorithms import ALGORITHMS, canonical_name
-from harness.errors import ConfigError
+from harness.cli import ArgumentParser, command
+from harness.errors import ConfigError, InputFileError, OutputError
 from harness.results import layout
 from harness.results.layout import Partition
 from harness.results.schema import LAYERS, POINTS, SCHEMA_VERSION, to_table
@@ -71,8 +72,14 @@ COMBINED = "combined_overall.csv"
 _NAME = re.compile(r"^(?P<stem>[a-z0-9_]+)_(?P<kind>overall|layers)_(?P<gpu>[a-z0-9]+)\.csv$")
 
 
-class LegacyError(Exception):
-    """A usage error: nothing to import, or an --out that would touch real runs."""
+class LegacyError(OutputError):
+    """An --out the importer must not write: a file, a folder inside a results partition, or a tree with real
+    runs."""
+
+
+class NothingImported(InputFileError):
+    """No row of the inputs could be imported (no old-system CSV among them, or none readable); nothing was
+    written."""
 
 
 @dataclass(frozen=True)
@@ -456,11 +463,20 @@ class Importer:
                 self.report.issues.append(Issue(src.label, None, "no valid rows: nothing written"))
         for src in combined:
             self.combined_file(src, per_file)
+        if not self.report.points and not self.report.layers:
+            raise NothingImported(self._nothing_imported(paths))
         self._write_runs()
         self.report.seconds = time.perf_counter() - t0
         if self.report.written:  # nothing imported: no tree to describe (and an existing one keeps its summary)
             write_json_atomic(self.report.summary(), self.out / SUMMARY)
         return self.report
+
+    def _nothing_imported(self, paths: list[Path]) -> str:
+        issues = self.report.issues
+        why = (f"{len(issues)} file(s) or line(s) skipped, the first: {issues[0]}" if issues else
+               "no CSV file among them")
+        return (f"nothing imported from {', '.join(map(str, paths))}: {why}; give the old system's tarball, a folder "
+                f"of its CSVs, or CSV files")
 
     def _write_runs(self) -> None:
         for run_id, doc in self.runs.items():
@@ -503,7 +519,7 @@ def import_legacy(paths: list[str | Path], out: str | Path) -> ImportReport:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = validate.Parser(prog="python -m analysis.legacy", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="python -m analysis.legacy", description=__doc__.splitlines()[0])
     p.add_argument("paths", nargs="+", metavar="PATH", type=validate.input_path,
                    help="the tarball, a folder of its CSVs, or CSV files")
     p.add_argument("--out", default="results-legacy", type=validate.output_folder,
@@ -513,14 +529,11 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        rep = import_legacy(args.paths, args.out)
-    except LegacyError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    rep = import_legacy(args.paths, args.out)
     print(f"imported {rep.points} points and {rep.layers} layer rows from {rep.files_imported} of "
           f"{rep.files_read} files into {args.out} in {rep.seconds:.1f} s")
     if rep.combined_skipped:
@@ -536,13 +549,6 @@ def main(argv: list[str] | None = None) -> int:
         for issue in rep.issues[: args.show]:
             print(f"  {issue}", file=sys.stderr)
         if len(rep.issues) > args.show:
-            kept = f" (all in {args.out / SUMMARY})" if rep.written else ""
-            print(f"  ... and {len(rep.issues) - args.show} more{kept}", file=sys.stderr)
-    if not rep.points and not rep.layers:
-        why = (f"{rep.files_read} CSV files read, none had a valid row (the reasons above)" if rep.files_read
-               else "no CSV file of the old system's results found there")
-        print(f"error: nothing imported from {' '.join(map(str, args.paths))}: {why}; nothing written to {args.out}",
-              file=sys.stderr)
-        return 2
+            print(f"  ... and {len(rep.issues) - args.show} more (all in {args.out / SUMMARY})", file=sys.stderr)
     return 1 if rep.issues or rep.unmatched_layers else 0
 

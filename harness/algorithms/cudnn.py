@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from harness.algorithms.geometry import ConvGeometry
+from harness.errors import MissingEnvironmentError
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class CudnnNotInitialized(CudnnError):
     """CUDNN_STATUS_NOT_INITIALIZED: typically no CUDA device or driver for cudnnCreate."""
 
 
-class CudnnUnavailable(RuntimeError):
+class CudnnUnavailable(MissingEnvironmentError):
     """libcudnn could not be found or loaded."""
 
 

@@ -37,6 +37,7 @@ from typing import Any, Iterable
 from torch import nn
 
 from harness.algorithms.geometry import ConvGeometry
+from harness.errors import InputFileError
 from harness.results.store import write_text_atomic
 
 FORMAT = "conv-harness-plan"
@@ -52,7 +53,7 @@ AI3_NAMES = {
 }
 
 
-class PlanError(ValueError):
+class PlanError(InputFileError):
     """A plan file that cannot be read or is malformed (the message names the file and what is wrong)."""
 
 

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 
 def progress(console: Console) -> Progress:
+    """A transient progress bar; off where ``console`` is no terminal (a log file, a pipe, a SLURM job's
+    output), where it would show nothing but leave an empty line, before an error's one line among others."""
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -29,6 +31,7 @@ def progress(console: Console) -> Progress:
         TimeElapsedColumn(),
         console=console,
         transient=True,
+        disable=not console.is_terminal,
     )
 
 

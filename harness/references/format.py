@@ -31,6 +31,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from harness.errors import InputFileError
+
 FORMAT = "conv-harness-references"
 VERSION = 1
 # The point key within a gpu type (the gpu type is the section), and the settings that change what a point
@@ -41,7 +43,7 @@ STATUSES = ("within", "faster", "slower", "no_reference")
 _NUMBERS = ("ci95_low_ms", "ci95_high_ms", "std_ms", "energy_per_inference_j")
 
 
-class ReferencesError(ValueError):
+class ReferencesError(InputFileError):
     """A references file that cannot be used, in words that say where and why."""
 
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from harness import validate
+from harness.cli import ArgumentParser, command
 from harness.results.schema import LAYERS, POINTS, SCHEMA_VERSION
 
 ENERGY_METHODS = {
@@ -206,10 +206,11 @@ def markdown() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """No options: the document goes to stdout (an unknown argument is refused, not ignored)."""
-    return validate.Parser(prog="python -m harness.results.columns",
-                           description="print docs/results-schema.md (redirect it: > docs/results-schema.md)")
+    return ArgumentParser(prog="python -m harness.results.columns",
+                          description="print docs/results-schema.md (redirect it: > docs/results-schema.md)")
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     build_parser().parse_args(argv)
     print(markdown(), end="")

@@ -33,6 +33,7 @@ class HarnessLauncher(Launcher):
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from harness.config.spec import CONF_DIR
+        from harness.cli import refuse
         from harness.errors import HarnessError
         from harness.launch.dispatch import (
             launch_configs,  # the harness side: plain dicts in, a summary out
@@ -53,8 +54,7 @@ class HarnessLauncher(Launcher):
         try:
             outcomes = launch_configs(configs)
         except HarnessError as e:
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(2)
+            sys.exit(refuse(e))  # the border of `python -m harness -m`: Hydra calls the launcher, not a main()
         return [
             JobReturn(
                 overrides=list(filter_overrides(overrides)), cfg=OmegaConf.create(config), hydra_cfg=master.hydra,
