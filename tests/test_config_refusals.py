@@ -101,7 +101,7 @@ def test_a_misspelled_key_is_refused_with_the_closest_valid_one(key: Key):
     assert f"did you mean {key.name}?" in message
 
 
-@pytest.mark.parametrize("override", ["+gpu.slurm.reservation=r1", "+model.kwargs.num_classes=10", "+launcher.x=1"])
+@pytest.mark.parametrize("override", ["+gpu.slurm.reservation=r1", "+model.kwargs.num_classes=10", "+tolerance.tf16=0.1"])
 def test_keys_under_an_open_mapping_stay_open(override: str):
     run_spec_from_dict(compose_config(["device=cpu", override]))
 
