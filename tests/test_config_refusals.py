@@ -169,7 +169,7 @@ def test_any_override_validates_or_is_refused_in_one_line(path: str, value: str,
 def test_a_keyword_the_model_does_not_take_is_refused_naming_those_it_takes(tmp_path: Path, model: str, taken: str):
     with pytest.raises(ConfigError, match=rf"model.kwargs.foo=1 is not taken by model={model}; it takes: .*{taken}"):
         make_spec(tmp_path, f"model={model}", "+model.kwargs.foo=1")
-    make_spec(tmp_path, f"model={model}", f"+model.kwargs.num_classes=10")
+    make_spec(tmp_path, f"model={model}", "+model.kwargs.num_classes=10")
 
 
 def test_the_download_arguments_are_not_model_keywords(tmp_path: Path):
@@ -198,3 +198,12 @@ def test_a_setting_that_cannot_apply_on_the_cpu_is_refused_for_every_algorithm(a
     with pytest.raises(ConfigError) as e:
         algorithms.check_runnable(algo, torch.device("cpu"), backend, fallback)
     assert str(e.value).startswith(words)
+
+
+@pytest.mark.parametrize("algo", algorithms.ALGORITHMS)
+def test_a_job_on_the_cpu_refuses_backend_cudnn_before_measuring_whatever_the_algorithm(tmp_path: Path, algo: str):
+    from harness.run import runner
+
+    with pytest.raises(ConfigError, match="^backend=cudnn needs a CUDA GPU"):
+        runner.validate(make_spec(tmp_path / "results", f"algo={algo}", "backend=cudnn"))
+    assert not (tmp_path / "results").exists()
