@@ -86,6 +86,22 @@ def test_every_declared_type_and_choice_refuses_a_bad_value(path: str, value: st
     _refused_in_one_line(_override(path, value), path)
 
 
+GROUP_KEYS = [k.name for k in keys.KEYS if k.type.startswith("config group") and not keys.checkable(k)]
+
+
+@pytest.mark.parametrize("path", GROUP_KEYS)
+def test_a_config_group_key_refuses_an_unknown_option(path: str):
+    """Their options are the files in conf/<group>/ (and the algorithms' aliases): the border checks them."""
+    message = _refused_in_one_line([f"{path}=nope"], "'nope'")
+    assert "valid choices" in message and path.split(".")[0] in message
+
+
+def test_the_registry_knows_the_launchers():
+    from harness.launch.submit import LAUNCHERS
+
+    assert keys.lookup("launcher.name").choices == LAUNCHERS
+
+
 def test_the_generated_table_covers_every_checkable_key():
     checkable = [k for k in keys.KEYS if keys.checkable(k)]
     assert len(checkable) >= 30 and {c.values[0] for c in REGISTRY_CASES} == {_path_of(k) for k in checkable}

@@ -116,7 +116,8 @@ KEYS: tuple[Key, ...] = (
     Key("stage.slurm.timeout_min", "int", _N, "the job's time limit: a job cut short resumes where it stopped"),
     Key("stage.slurm.mem_gb", "int", _N, "the job's host memory limit"),
     # the launcher: how jobs are submitted and followed, not how they measure (harness.launch.submit.LauncherSpec)
-    Key("launcher.name", "config group (conf/launcher)", _N, "where jobs run: here, on SLURM, or auto"),
+    Key("launcher.name", "config group (conf/launcher)", _N, "where jobs run: here, on SLURM, or auto",
+        ("auto", "local", "slurm")),
     Key("launcher.folder", "path", _N, "submitit's job folders and the sweep manifests"),
     Key("launcher.array_parallelism", "int", _N, "how many tasks of a job array run at the same time"),
     Key("launcher.max_requeues", "int", _N, "requeues after a timeout or preemption"),
