@@ -119,8 +119,9 @@ def _state_dict_of(path: Path, obj: Any) -> dict[str, torch.Tensor]:
 
 def _check_fits(path: Path, state: dict[str, torch.Tensor], arch: str, kwargs: dict[str, Any]) -> None:
     """Refuse a state_dict whose names or shapes are not those of the architecture (compared on meta)."""
-    from harness.models import meta_model
+    from harness.models import check_model_kwargs, meta_model
 
+    check_model_kwargs(arch, kwargs)
     expected = meta_model(arch, kwargs).state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]

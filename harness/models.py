@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import difflib
 import functools
+import inspect
 import logging
+import typing
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 import torchvision
@@ -46,6 +48,50 @@ def check_model_name(name: str) -> None:
         f"unknown model {name!r}.{hint} Valid names (torchvision classification models, "
         f"e.g. model=vgg16 or model.name=regnet_y_400mf): {', '.join(names)}"
     )
+
+
+# Builder arguments a user never sets: nothing is downloaded (weights=None is the harness's).
+_BUILDER_ONLY = ("weights", "progress")
+
+
+def keywords_taken(fn: Callable[..., Any]) -> tuple[str, ...] | None:
+    """The keyword arguments ``fn`` takes, or None where it takes any (a ``**kwargs`` that goes nowhere we can
+    see). A torchvision builder passes its ``**kwargs`` to the model class its return annotation names: that
+    class's arguments with a default count too (those without one are the builder's: block, layers)."""
+    params = inspect.signature(fn).parameters.values()
+    named = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if not any(p.kind is p.VAR_KEYWORD for p in params):
+        return tuple(named)
+    try:
+        cls = typing.get_type_hints(fn).get("return")
+    except Exception:  # noqa: BLE001 - an annotation that does not resolve: nothing to inspect
+        cls = None
+    if not isinstance(cls, type):
+        return None
+    init = inspect.signature(cls.__init__).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in init):
+        return None
+    return (*named, *(p.name for p in init if p.name != "self" and p.default is not p.empty
+                       and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)))
+
+
+def check_keywords(what: str, fn: Callable[..., Any], kwargs: dict[str, Any], never: tuple[str, ...] = ()) -> None:
+    """Refuse a model.kwargs key that ``fn`` (the builder of ``what``) does not take, before anything is built,
+    naming the ones it takes; ``never``: arguments it takes that a user may not set."""
+    taken = keywords_taken(fn)
+    if taken is None:
+        return
+    valid = tuple(k for k in dict.fromkeys(taken) if k not in never)
+    for key in kwargs:
+        if key not in valid:
+            raise ConfigError(f"model.kwargs.{key}={kwargs[key]!r} is not taken by {what}; it takes: "
+                              f"{', '.join(valid) or 'no keyword arguments'}")
+
+
+def check_model_kwargs(name: str, kwargs: dict[str, Any]) -> None:
+    """A torchvision model's kwargs checked against its builder and model class (``name`` already checked)."""
+    if kwargs:
+        check_keywords(f"model={name}", torchvision.models.get_model_builder(name), kwargs, never=_BUILDER_ONLY)
 
 
 def build_model(name: str, kwargs: dict[str, Any] | None = None) -> nn.Module:

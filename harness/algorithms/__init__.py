@@ -80,15 +80,12 @@ def check_runnable(algo: str, device: torch.device, backend: str, fallback: str)
     """Refuse, before anything is measured, a combination that would measure nothing or the wrong thing.
 
     The values themselves (a known algo, backend, fallback) were checked once, at the config border
-    (harness.config.spec); here only their combination with this device.
+    (harness.config.spec); here only their combination with this device. A setting that cannot apply on this
+    device is refused whatever the algorithm, the baseline (``torch``) included: its rows record the setting.
     """
+    check_settings_apply(device, backend, fallback)
     if algo == "torch":
         return
-    if backend == "cudnn" and device.type != "cuda":
-        raise ConfigError(
-            f"backend=cudnn needs a CUDA GPU, and this run measures the {device.type}; "
-            f"use backend=reference (algorithms {', '.join(REFERENCE_ALGORITHMS)}) or run on a GPU"
-        )
     if backend == "cudnn" and algo == "direct":
         raise ConfigError(
             "algo=direct: cuDNN does not implement CUDNN_CONVOLUTION_FWD_ALGO_DIRECT (every layer is "
@@ -102,11 +99,6 @@ def check_runnable(algo: str, device: torch.device, backend: str, fallback: str)
             f"algo={algo} exists only in cuDNN and cannot run on {where}. What runs here: "
             f"{', '.join(here)}. Nothing was substituted or measured."
         )
-    if fallback == "guess" and backend != "cudnn":
-        raise ConfigError(
-            "fallback=guess asks cuDNN's heuristic, which needs backend=cudnn on a GPU; "
-            "use fallback=torch or fallback=none here"
-        )
     if backend == "cudnn":
         from harness.algorithms import cudnn
 
@@ -114,6 +106,20 @@ def check_runnable(algo: str, device: torch.device, backend: str, fallback: str)
             cudnn.library()
         except cudnn.CudnnUnavailable as e:
             raise ConfigError(f"algo={algo} needs cuDNN: {e}") from e
+
+
+def check_settings_apply(device: torch.device, backend: str, fallback: str) -> None:
+    """Refuse a backend or fallback that cannot run on ``device`` (``backend`` already resolved)."""
+    if backend == "cudnn" and device.type != "cuda":
+        raise ConfigError(
+            f"backend=cudnn needs a CUDA GPU, and this run measures the {device.type}; "
+            f"use backend=reference (algorithms {', '.join(REFERENCE_ALGORITHMS)}) or run on a GPU"
+        )
+    if fallback == "guess" and backend != "cudnn":
+        raise ConfigError(
+            "fallback=guess asks cuDNN's heuristic, which needs backend=cudnn on a GPU; "
+            "use fallback=torch or fallback=none here"
+        )
 
 
 def release_workspaces() -> None:

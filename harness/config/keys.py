@@ -11,9 +11,13 @@ in a points column, and rows of two settings are never compared and never replac
 
 from __future__ import annotations
 
+import difflib
 import sys
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any, Callable, Mapping
+
+from harness.errors import ConfigError
 
 
 class Role(str, Enum):
@@ -36,6 +40,7 @@ class Key:
     choices: tuple[str, ...] | None = None  # valid values, where finite (config groups: conf/<group>/*.yaml)
     column: str | None = None  # the points column that records it (settings and point-key parts)
     option: str | None = None  # the analysis' filter option for a setting (--math fma)
+    nullable: bool = False  # null is a valid value (an optional file, "unknown" datasheet numbers)
 
     def covers(self, path: str) -> bool:
         if self.name.endswith(".*"):
@@ -52,12 +57,12 @@ KEYS: tuple[Key, ...] = (
     Key("stage.name", "config group (conf/stage)", _P, "the stage: which sizes and how hard (stage column)",
         column="stage"),
     Key("stage.sizes", "sizes", _P, "the input sizes: one point each (input_size column)", column="input_size"),
-    Key("stage.size_range", "mapping", _P, "deprecated spelling of stage.sizes", column="input_size"),
+    Key("stage.size_range", "mapping", _P, "deprecated spelling of stage.sizes", column="input_size", nullable=True),
     Key("model.name", "str", _P, "the model (model column; a file's content hash in model_hash)", column="model"),
     Key("model.path", "path", _P, "a model file: its stem names the model, its content hash is model_hash",
-        column="model"),
+        column="model", nullable=True),
     Key("model.factory", "str", _P, "the user's model function: names the model, its source's hash is model_hash",
-        column="model"),
+        column="model", nullable=True),
     Key("algo.name", "config group (conf/algo)", _P, "what runs the conv layers (algo column)", column="algo"),
     Key("gpu.name", "config group (conf/gpu)", _P, "the GPU type (gpu column); local: whatever this machine has, named by device_name",
         column="gpu"),
@@ -76,10 +81,10 @@ KEYS: tuple[Key, ...] = (
         "algorithm (cudnn_benchmark column)", ("false", "true"), column="cudnn_benchmark", option="benchmark"),
     Key("graph", "bool | auto", _S, "CUDA-graph replays time the GPU's work, eager launches the host's issuing too "
         "(cuda_graph column)", ("auto", "false", "true"), column="cuda_graph", option="graph"),
-    Key("cpu_threads", "int | auto", _S, "the framework's CPU threads set a CPU point's speed (cpu_threads column; "
+    Key("cpu_threads", "positive int | auto", _S, "the framework's CPU threads set a CPU point's speed (cpu_threads column; "
         "auto: torch's default, the CPUs the job may use)", column="cpu_threads", option="cpu_threads"),
     Key("plan", "path", _S, "algo=per_layer: which algorithm runs each layer (plan_hash column)", column="plan_hash",
-        option="plan"),
+        option="plan", nullable=True),
     # hashed: how the same quantity is measured
     Key("stage.warmup_iters", "int", _H, _SAMPLING),
     Key("stage.warmup_s", "float", _H, _SAMPLING),
@@ -95,29 +100,38 @@ KEYS: tuple[Key, ...] = (
     Key("seed", "int", _H, "the random weights' and input's values: the same work at the same shapes"),
     Key("model.kwargs.*", "mapping", _H, "the model's constructor arguments: part of the model's identity in the "
         "hash (not in model_hash for a torchvision model)"),
-    Key("model.input_channels", "int", _H, "a file or factory model's input channels: the input's shape"),
+    Key("model.input_channels", "int", _H, "a file or factory model's input channels: the input's shape", nullable=True),
     Key("stage.slurm.cpus_per_task", "int", _H, "the job's CPU allowance: what cpu_threads=auto resolves to (the "
         "cpu_threads column records the count, the setting); in the hash where it differs from the stage's default"),
     # environment: recorded per row, not hashed
     Key("gpu.slurm.*", "mapping", _E, "where a SLURM job runs (partition, gres, constraint, other sbatch options): "
-        "the device it got is device_name"),
-    Key("gpu.python", "path", _E, "the interpreter: its torch, CUDA and cuDNN versions are on every row"),
-    Key("gpu.container", "path", _E, "the image jobs run in: its torch, CUDA and cuDNN versions are on every row"),
+        "the device it got is device_name", nullable=True),
+    Key("gpu.python", "path", _E, "the interpreter: its torch, CUDA and cuDNN versions are on every row", nullable=True),
+    Key("gpu.container", "path", _E, "the image jobs run in: its torch, CUDA and cuDNN versions are on every row", nullable=True),
     Key("gpu.container_exec", "str", _E, "how the image runs a command; what runs is recorded as for gpu.container"),
     # neutral: cannot change a measured number
-    Key("gpu.nvml_name", "str", _N, "a check: a run refuses a device whose name does not contain it"),
-    Key("gpu.spec.*", "mapping of float", _N, "datasheet numbers: only the roofline columns derived from them"),
-    Key("stage.reference_tolerance", "float", _N, "a check against references after measuring (reference_status)"),
+    Key("gpu.nvml_name", "str", _N, "a check: a run refuses a device whose name does not contain it", nullable=True),
+    Key("gpu.spec.*", "mapping of float", _N, "datasheet numbers: only the roofline columns derived from them", nullable=True),
+    Key("stage.reference_tolerance", "float", _N, "a check against references after measuring (reference_status)", nullable=True),
     Key("stage.slurm.timeout_min", "int", _N, "the job's time limit: a job cut short resumes where it stopped"),
     Key("stage.slurm.mem_gb", "int", _N, "the job's host memory limit"),
-    Key("launcher.*", "mapping", _N, "how jobs are submitted and followed, not how they measure",),
+    # the launcher: how jobs are submitted and followed, not how they measure (harness.launch.submit.LauncherSpec)
+    Key("launcher.name", "config group (conf/launcher)", _N, "where jobs run: here, on SLURM, or auto",
+        ("auto", "local", "slurm")),
+    Key("launcher.folder", "path", _N, "submitit's job folders and the sweep manifests"),
+    Key("launcher.array_parallelism", "int", _N, "how many tasks of a job array run at the same time"),
+    Key("launcher.max_requeues", "int", _N, "requeues after a timeout or preemption"),
+    Key("launcher.signal_delay_s", "int", _N, "how long before its time limit SLURM signals a job"),
+    Key("launcher.account", "str", _N, "sbatch --account", nullable=True),
+    Key("launcher.qos", "str", _N, "sbatch --qos", nullable=True),
+    Key("launcher.wait", "bool", _N, "whether the command stays until the jobs end", ("false", "true")),
     Key("results_dir", "path", _N, "where results are written"),
     Key("force", "bool", _N, "whether a stage whose sanity stage failed runs", ("false", "true")),
     Key("remeasure", "bool", _N, "whether measured points are measured again (adds rows)", ("false", "true")),
     Key("repeats", "int", _N, "how many separate processes measure each point: replicates of one point, pooled by "
         "the analysis (repeats column), never a new point or another setting"),
     Key("trace", "bool", _N, "a profiler trace of extra iterations after the timed ones", ("false", "true")),
-    Key("references", "path", _N, "a check of each point against blessed references (reference_status)"),
+    Key("references", "path", _N, "a check of each point against blessed references (reference_status)", nullable=True),
 )
 
 
@@ -125,9 +139,28 @@ class UnknownKey(KeyError):
     pass
 
 
+# Keys a user's plugin declares (``declare``): checked like the harness's own, listed after them.
+_DECLARED: list[Key] = []
+
+
+def declare(*new: Key) -> None:
+    """Declare keys that a user's plugin reads (e.g. ``declare(Key("myplugin.*", "mapping", Role.NEUTRAL,
+    "my plugin's settings"))`` in the module that registers the plugin): without this, the composed config's
+    check refuses them as unknown. A name the registry already covers is refused (one owner per key)."""
+    for key in new:
+        taken = [k.name for k in all_keys() if k.covers(key.name.removesuffix(".*")) or key.covers(k.name)]
+        if taken:
+            raise ValueError(f"key {key.name!r} is already declared as {taken[0]!r}")
+        _DECLARED.append(key)
+
+
+def all_keys() -> tuple[Key, ...]:
+    return (*KEYS, *_DECLARED)
+
+
 def lookup(path: str) -> Key:
     """The registry's entry for a dotted config path; UnknownKey (naming the path) where none covers it."""
-    for key in KEYS:
+    for key in all_keys():
         if key.covers(path):
             return key
     raise UnknownKey(f"config key {path!r} is not in harness/config/keys.py: declare its type and its role "
@@ -153,9 +186,133 @@ def leaves(config: dict, prefix: str = "") -> list[str]:
     return out
 
 
+# Keys the launcher adds to a task's config (harness.launch.submit.make_tasks), never composed by Hydra: a job's
+# config carries them, so the check of a composed config accepts them by name.
+LAUNCHER_ADDED = ("repeat",)
+
+
+def closest(path: str) -> str | None:
+    """The declared key closest to a misspelled ``path`` (an open mapping by its stem), or None."""
+    names = [k.name.removesuffix(".*") for k in all_keys()]
+    close = difflib.get_close_matches(path, names, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def owner(path: str) -> tuple[str, Key] | None:
+    """The declared key that holds ``path`` and its own path: the key itself, an open mapping over it, or a key
+    whose value is a mapping (stage.sizes={start:..}); None where nothing declares it."""
+    parts = path.split(".")
+    for n in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:n])
+        try:
+            return prefix, lookup(prefix)
+        except UnknownKey:
+            continue
+    return None
+
+
+def check_known(config: Mapping[str, Any]) -> None:
+    """Refuse a key of the composed config that the registry does not declare (Hydra's ``+key=value`` adds
+    any key, and nothing would read it), naming the closest declared key."""
+    for path in leaves(dict(config)):
+        if path in LAUNCHER_ADDED or owner(path) is not None or _holds_declared(path):
+            continue  # _holds_declared: an empty mapping whose keys are declared (stage.slurm={})
+        near = closest(path)
+        hint = f"; did you mean {near}?" if near else ""
+        raise ConfigError(f"unknown key {path!r}: nothing reads it{hint} (every key: python -m "
+                          "harness.config.keys; a plugin's keys: harness.config.keys.declare)")
+
+
+def _holds_declared(path: str) -> bool:
+    return any(k.name.startswith(path + ".") for k in all_keys())
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_float(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_path(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+# A type of the registry that can be checked, and what is valid, in words.
+_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "int": (_is_int, "give an integer"),
+    "float": (_is_float, "give a number"),
+    "mapping of float": (_is_float, "give a number"),  # a value under the mapping (tolerance.float32)
+    "bool": (lambda v: isinstance(v, bool), "valid choices: true, false"),
+    "str": (lambda v: isinstance(v, str), "give a string"),
+    "path": (_is_path, "give a path (a non-empty string)"),
+    "positive int | auto": (lambda v: v == "auto" or (_is_int(v) and v >= 1),
+                            "valid choices: auto, or a positive integer"),
+    "bool | auto": (lambda v: v == "auto" or isinstance(v, bool), "valid choices: auto, true, false"),
+    "int | list[int]": (lambda v: _is_int(v) or (isinstance(v, list) and all(_is_int(x) for x in v)),
+                        "give an integer or a list of integers"),
+}
+
+
+def checkable(key: Key) -> bool:
+    """Whether ``check`` checks values of ``key`` (its type is one of _TYPES, or it lists its choices)."""
+    return key.type in _TYPES or key.choices is not None
+
+
+def check(path: str, value: Any) -> Any:
+    """``value`` if it has the type and is among the choices that the registry declares for ``path``; else
+    ConfigError naming the key, the value and what is valid. Ranges (positive, below another key) are the
+    config's border's (harness.config.spec)."""
+    key = lookup(path)
+    if value is None:
+        if key.nullable:
+            return value
+        raise ConfigError(f"{path}=null is not valid; {_valid(key)}")
+    test = _TYPES.get(key.type)
+    if test is not None and key.type in ("bool", "bool | auto"):  # their choices are the type's
+        if not test[0](value):
+            raise ConfigError(f"{path}={value!r} is not valid; {_valid(key)}")
+        return value
+    if key.choices is not None and value not in key.choices:
+        raise ConfigError(f"unknown {path} {value!r}; valid choices: {', '.join(key.choices)}")
+    if test is not None and not test[0](value):
+        raise ConfigError(f"{path}={value!r} is not valid; {_valid(key)}")
+    return value
+
+
+def _valid(key: Key) -> str:
+    if key.type in _TYPES:
+        what = _TYPES[key.type][1]
+    elif key.choices is not None:
+        what = f"valid choices: {', '.join(key.choices)}"
+    else:
+        what = f"give a {key.type}"
+    return what + (", or null" if key.nullable else "")
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """The composed config against the registry: every key declared, every checkable value valid."""
+    check_known(config)
+    checked: set[str] = set()
+    for path in leaves(dict(config)):
+        held = owner(path)
+        if held is None or held[0] in checked or not checkable(held[1]):
+            continue
+        checked.add(held[0])
+        check(held[0], _value_at(config, held[0]))
+
+
+def _value_at(config: Mapping[str, Any], path: str) -> Any:
+    value: Any = config
+    for part in path.split("."):
+        value = value[part]
+    return value
+
+
 def markdown() -> str:
     rows = ["| key | type | role | valid values | column | why |", "|---|---|---|---|---|---|"]
-    for k in KEYS:
+    for k in all_keys():
         rows.append(f"| `{k.name}` | {k.type} | {k.role.value} | {', '.join(k.choices) if k.choices else ''} | "
                     f"{k.column or ''} | {k.why} |")
     return "\n".join(rows) + "\n"

@@ -56,7 +56,8 @@ def _label(text: str) -> str:
 
 def model_spec_from_dict(d: Mapping[str, Any]) -> ModelSpec:
     from harness import model_files
-    from harness.models import check_model_name  # torchvision import kept out of config-only paths
+    from harness.models import check_keywords, check_model_kwargs, check_model_name  # torchvision: kept out of
+    # config-only paths
 
     name, kwargs = str(d["name"]), dict(d.get("kwargs") or {})
     path, factory, channels = d.get("path"), d.get("factory"), d.get("input_channels")
@@ -66,6 +67,7 @@ def model_spec_from_dict(d: Mapping[str, Any]) -> ModelSpec:
         raise ConfigError(f"model.path={path} and model.factory={factory}: give one of them")
     if path is None and factory is None:
         check_model_name(name)
+        check_model_kwargs(name, kwargs)
         if channels is not None:
             raise ConfigError(f"model.input_channels={channels}: torchvision models take 3 channels; "
                               "model.input_channels is for model.path or model.factory models")
@@ -73,6 +75,7 @@ def model_spec_from_dict(d: Mapping[str, Any]) -> ModelSpec:
     if factory is not None:
         factory = str(factory)
         digest = model_files.factory_hash(factory)
+        check_keywords(f"model.factory={factory}", model_files.factory_function(factory), kwargs)
         return ModelSpec(name=_label(factory.rpartition(":")[2]), kwargs=kwargs, source="factory", factory=factory,
                          input_channels=channels, content_hash=digest)
     if not isinstance(path, (str, Path)) or not str(path):

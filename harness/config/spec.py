@@ -287,18 +287,14 @@ def _int(key: str, value: Any) -> int:
 
 
 def _bool(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key}={value!r} is not valid; valid choices: true, false")
-    return value
+    return keys.check(key, value)
 
 
 def _auto_bool(key: str, value: Any) -> bool | None:
     """true, false, or auto (None: decided where the device is known)."""
-    if value == "auto" or value is None:
+    if value is None:
         return None
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key}={value!r} is not valid; valid choices: auto, true, false")
-    return value
+    return None if keys.check(key, value) == "auto" else value
 
 
 def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
@@ -444,7 +440,10 @@ def batch_sizes_from(value: Any) -> tuple[int, ...]:
 
 
 def run_spec_from_dict(cfg: Mapping[str, Any]) -> RunSpec:
-    """Validate the resolved config (a plain dict, as Hydra composed it)."""
+    """Validate the resolved config (a plain dict, as Hydra composed it): first against the registry of keys
+    (harness.config.keys: every key declared, every declared type and choice), then what the registry cannot
+    say (ranges, files, combinations)."""
+    keys.check_config(cfg)
     model = model_spec_from_dict(cfg["model"])
     gpu_cfg = cfg["gpu"]
     gpu = GpuSpec(
@@ -467,14 +466,14 @@ def run_spec_from_dict(cfg: Mapping[str, Any]) -> RunSpec:
         algo=algo,
         gpu=gpu,
         batch_sizes=batch_sizes_from(cfg.get("batch_size", 1)),
-        dtype=_choice("dtype", cfg.get("dtype", "float32"), DTYPES),
+        dtype=keys.check("dtype", cfg.get("dtype", "float32")),
         seed=_int("seed", cfg.get("seed", 0)),
-        device=_choice("device", cfg.get("device", "auto"), DEVICES),
+        device=keys.check("device", cfg.get("device", "auto")),
         results_dir=Path(str(cfg.get("results_dir", "results"))),
         remeasure=_bool("remeasure", cfg.get("remeasure", False)),
-        backend=_choice("backend", cfg.get("backend", "auto"), algos.BACKEND_CHOICES),
-        fallback=_choice("fallback", cfg.get("fallback", "none"), algos.FALLBACKS),
-        math=algos.resolve_math(_choice("math", cfg.get("math", "auto"), algos.MATH)),
+        backend=keys.check("backend", cfg.get("backend", "auto")),
+        fallback=keys.check("fallback", cfg.get("fallback", "none")),
+        math=algos.resolve_math(keys.check("math", cfg.get("math", "auto"))),
         cudnn_benchmark=_bool("cudnn_benchmark", cfg.get("cudnn_benchmark", False)),
         graph=_auto_bool("graph", cfg.get("graph", "auto")),
         cpu_threads=cpu_threads_from(cfg.get("cpu_threads", "auto")),

@@ -85,6 +85,7 @@ def checked_job(spec: RunSpec) -> tuple[DeviceInfo, LoadedModel]:
     if device.device.type == "cpu" and spec.graph:
         raise ConfigError("graph=true captures CUDA graphs, which need a GPU; on the CPU use graph=auto or graph=false")
     backend = algorithms.resolve_backend(spec.backend, device.device)
+    algorithms.check_settings_apply(device.device, backend, spec.fallback)  # whatever the algorithm, a plan's too
     if spec.plan is not None:
         _check_plan(spec, device, backend, model.module)
     else:
