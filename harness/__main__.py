@@ -33,5 +33,21 @@ def main(cfg: DictConfig) -> None:
         sys.exit(refuse(e))  # Hydra ignores what its task function returns
 
 
+def refuse_uncomposable(argv: list[str]) -> None:
+    """A single run whose overrides Hydra cannot compose (an unknown config group option, an override it
+    cannot parse, an interpolation that does not resolve) is refused here in one line, exit 2, as every other
+    bad value is; Hydra would print its own several lines and exit 1. Multiruns, and runs with Hydra's own
+    flags (--cfg, --help, ...), are left to Hydra: their overrides are sweeps or not a run."""
+    if any(a.startswith("-") for a in argv):
+        return
+    from harness.config.compose import compose_config
+
+    try:
+        compose_config(argv)
+    except HarnessError as e:
+        sys.exit(refuse(e))
+
+
 if __name__ == "__main__":
+    refuse_uncomposable(sys.argv[1:])
     main()

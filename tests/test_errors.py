@@ -134,6 +134,8 @@ def test_argument_parser_raises_a_usage_error_naming_the_option_and_the_valid_va
 REFUSALS = [
     ("harness", ["batch_size=0"], "batch_size=0 is not valid"),
     ("harness", ["-m", "batch_size=0,1"], "batch_size=0 is not valid"),
+    ("harness", ["stage=nope"], "stage=nope is not valid; valid choices: full, quick, sanity"),
+    ("harness", ["seed=${nothing}"], "the config does not resolve: Interpolation key 'nothing' not found"),
     ("harness.status", ["--results", "nowhere", "--jobs", "nowhere"], "nothing has run here"),
     ("harness.doctor", ["--algo", "magic"], "unknown algo 'magic'"),
     ("harness.acceptance", ["--budget-s", "soon"], "argument --budget-s: soon is not valid: give a number > 0"),

@@ -7,6 +7,7 @@ follows is Hydra's advice on how to see more, not about the value.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from hydra import compose, initialize_config_dir
@@ -14,7 +15,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from harness.config.spec import CONF_DIR
+from harness.config.spec import CONF_DIR, group_choices
 from harness.errors import ConfigError
 
 
@@ -31,11 +32,23 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"the config does not resolve: {one_line(e)}") from None
 
 
+_MISSING_OPTION = re.compile(r"Could not find '(\w+)/([^']*)'")
+
+
+def refusal(e: Exception) -> str:
+    """Hydra's error in one line; an unknown option of a config group names the group's options."""
+    missing = _MISSING_OPTION.search(str(e))
+    if missing and missing.group(1) in ("stage", "model", "algo", "gpu", "launcher"):
+        group, option = missing.groups()
+        return f"{group}={option} is not valid; valid choices: {', '.join(group_choices(group))}"
+    return f"override refused: {one_line(e)}"
+
+
 def compose_config(overrides: list[str]) -> dict[str, Any]:
     """``python -m harness``'s config for ``overrides`` (without the hydra node), resolved."""
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(config_name="config", overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as e:
-        raise ConfigError(f"override refused: {one_line(e)}") from None
+        raise ConfigError(refusal(e)) from None
     return resolved(cfg)
