@@ -137,7 +137,7 @@ def fastest_of(p, candidates) -> np.ndarray:
 def interval_log_normal(low, high, z: float) -> tuple[np.ndarray, np.ndarray]:
     """The centre and standard error on the log scale of a symmetric-on-the-log interval [low, high] of
     confidence ``z`` (1.96 for 95%): the midpoint of the logs and half their width over z. For intervals
-    that come without a standard error (a bootstrap's percentiles); NaN where the interval is not
+    that come without a standard error (a geometric mean's); NaN where the interval is not
     positive and ordered."""
     lo, hi = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
     ok = (lo > 0) & (hi >= lo)
