@@ -96,7 +96,7 @@ def make_task(config: dict[str, Any]) -> Task:
     if isinstance(model, dict) and "path" in model:  # likewise a model file
         config["model"] = model | {"path": _absolute(model["path"])}
     spec = run_spec_from_dict(config)
-    check_stage_gate(spec, force=force_from(config))
+    check_stage_gate(spec, force=config.get("force", False) is True)  # a bool: checked by run_spec_from_dict
     return Task(config, spec, new_run_id())
 
 
@@ -104,14 +104,6 @@ def _absolute(value: Any) -> Any:
     """A path given in the config, made absolute (``~`` expanded); anything else (null, a bad value the config
     border names) as it is."""
     return str(Path(value).expanduser().resolve()) if isinstance(value, str) and value else value
-
-
-def force_from(config: dict[str, Any]) -> bool:
-    """``force``: true or false only (any other text read as Python truth would run a stage the gate stopped)."""
-    value = config.get("force", False)
-    if not isinstance(value, bool):
-        raise ConfigError(f"force={value!r} is not valid; valid choices: true, false")
-    return value
 
 
 def in_slurm_job() -> bool:
