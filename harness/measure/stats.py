@@ -15,15 +15,23 @@ LEVEL = 0.95
 MIN_SAMPLES = 6
 
 
+# Student's t 97.5% quantiles where the series below is too far off: exact for 1 and 2 degrees of freedom.
+_T975_EXACT = {1.0: 12.706204736174698, 2.0: 4.302652729749464}
+
+
 def t_quantile95(df: np.ndarray | float) -> np.ndarray:
-    """Student's t 97.5% quantile for ``df`` degrees of freedom (the Cornish-Fisher series in 1/df: 0.12% below
-    the exact value at df = 3, within 0.02% from df = 5: 2.5703 for 2.5706); nan below 3."""
+    """Student's t 97.5% quantile for ``df`` degrees of freedom: exact at 1 and 2, else the Cornish-Fisher
+    series in 1/df (0.12% below the exact value at df = 3, within 0.02% from df = 5: 2.5703 for 2.5706);
+    nan below 1 or for nan."""
     v = np.asarray(df, dtype=float)
     z = Z95
-    t = (z + (z**3 + z) / (4 * v) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * v**2)
-         + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * v**3)
-         + (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / (92160 * v**4))
-    return np.where(v >= 3, t, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (z + (z**3 + z) / (4 * v) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * v**2)
+             + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * v**3)
+             + (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / (92160 * v**4))
+    for exact_df, exact in _T975_EXACT.items():
+        t = np.where(v == exact_df, exact, t)
+    return np.where((v >= 3) | np.isin(v, list(_T975_EXACT)), t, np.nan)
 
 
 @functools.lru_cache(maxsize=4096)

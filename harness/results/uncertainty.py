@@ -177,12 +177,8 @@ def pooled_se(se, processes, between: BetweenProcess) -> np.ndarray:
     k = np.asarray(processes, dtype=float)
     if not np.isfinite(between.tau2) or between.df == 0:
         return np.sqrt(s2 / k)
-    widen = (_T975_SMALL.get(between.df) or float(t_quantile95(between.df))) / Z95
+    widen = float(t_quantile95(between.df)) / Z95
     return np.sqrt((between.tau2 + s2) / k) * widen
-
-
-# Student's t 97.5% quantiles for 1 and 2 degrees of freedom (the series in t_quantile95 starts at 3).
-_T975_SMALL = {1: 12.706204736174698, 2: 4.302652729749464}
 
 
 RATIO_CLASSES = ("faster", "same", "slower")  # classify_ratio's labels, in the order of ratio_class's codes
