@@ -590,10 +590,8 @@ def pool_repeats(points: pd.DataFrame, layers: pd.DataFrame, report: LoadReport)
     """One row per point (and per point's layer) from its repeats (analysis.repeats); a tree measured in one
     process per point is returned as it is, with the columns the pooling adds."""
     if not (points["repeat"] > 0).any():  # nothing to pool (millions of layer rows: no grouping)
-        none = repeats.pool(points.iloc[0:0], POINT_KEY, "points")
-        report.between_process = none.between
-        return points.assign(processes=1, between_process=pd.Categorical(["within only"] * len(points),
-                                                                         repeats.SOURCES)), layers
+        report.between_process = repeats.no_between()
+        return repeats.alone(points), layers
     # repeats of a point pool within its setting: the setting of a layer row is its run's
     setting = settings.identity(points)
     of_run = pd.Series(setting.to_numpy(), index=points["run_id"].astype(str).to_numpy())

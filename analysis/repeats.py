@@ -38,8 +38,7 @@ def pool(rows: pd.DataFrame, key: list[str], table: str) -> Pooled:
     """One row per ``key`` (a point, or a point's layer) from its repeats; ``table``: "points" or "layers"
     (names the rows of the between-process table). Rows are returned unchanged where no key has two."""
     if rows.empty or "repeat" not in rows or not rows.duplicated(subset=key).any():
-        out = rows.assign(processes=1, between_process=pd.Categorical(["within only"] * len(rows), SOURCES))
-        return Pooled(out, pd.DataFrame(columns=BETWEEN_COLUMNS))
+        return Pooled(alone(rows), no_between())
     rows = rows.reset_index(drop=True)
     group = pd.Series(rows.groupby(key, observed=True, sort=False, dropna=False).ngroup(), index=rows.index)
     ok = (rows["status"] == "ok") & rows["p50_ms"].notna() if "status" in rows else rows["p50_ms"].notna()
@@ -71,6 +70,16 @@ def pool(rows: pd.DataFrame, key: list[str], table: str) -> Pooled:
     out["processes"] = np.where(measured, k_out, 1).astype(int)  # n stays the iterations of one process
     out["between_process"] = pd.Categorical([src for src, _ in tau_source], SOURCES)
     return Pooled(out.reset_index(drop=True), between)
+
+
+def alone(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows each measured in one process, with the columns ``pool`` adds (nothing to pool or borrow)."""
+    return rows.assign(processes=1, between_process=pd.Categorical(["within only"] * len(rows), SOURCES))
+
+
+def no_between() -> pd.DataFrame:
+    """The between-process table where no point had repeats: empty."""
+    return pd.DataFrame(columns=BETWEEN_COLUMNS)
 
 
 def _latest_index(rows: pd.DataFrame, group: pd.Series) -> pd.Index:

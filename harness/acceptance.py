@@ -607,19 +607,19 @@ def check_repeat(first_rows: Sequence[Row], second_rows: Sequence[Row], goal: fl
     if not again:
         return Check(name, goal_text, "no pair of ok measurements of the same point "
                      f"({len(second_rows)} repeat row(s), statuses {[r.get('status') for r in second_rows]})", FAIL)
-    details, ok = [], True
+    details, ratios, ok = [], [], True
     for b in again:
         a = firsts[_key(b)]
         p1, p2 = _num(a, "p50_ms"), _num(b, "p50_ms")
         ratio = p2 / p1 if p1 and p2 is not None else None
+        ratios.append(ratio if ratio is not None else 0.0)
         ok &= ratio is not None and abs(ratio - 1) <= goal
         details.append({"point": point_label(b), "process": b.get("repeat"), "sweep p50 ms": _g(p1),
                         "p50 ms": _g(p2), "ratio": _ratio(ratio), "sweep cv": _pct(_num(a, "cv")),
                         "cv": _pct(_num(b, "cv"))})
     p50s = [v for v in (_num(r, "p50_ms") for r in again) if v]
     figure = (f"{details[0]['point']}: sweep p50 {details[0]['sweep p50 ms']} ms; in {len(p50s)} process(es) "
-              f"{' / '.join(_g(v) for v in p50s)} ms: worst ratio "
-              f"{_ratio(max((_num(b, 'p50_ms') or 0) / (_num(firsts[_key(b)], 'p50_ms') or 1) for b in again))}")
+              f"{' / '.join(_g(v) for v in p50s)} ms: worst ratio {_ratio(max(ratios))}")
     if len(p50s) >= 2:
         spread = max(p50s) / min(p50s) - 1
         frame = pd.DataFrame(again)

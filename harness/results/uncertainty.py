@@ -214,7 +214,7 @@ def tied_with_fastest(value: pd.Series, low: pd.Series, high: pd.Series, groups:
     fastest_v = v.groupby(keys, observed=True, sort=False, dropna=False).transform("min")
     hi_at_fastest = hi.where(v == fastest_v, np.inf)
     best_hi = hi_at_fastest.groupby(keys, observed=True, sort=False, dropna=False).transform("min")
-    # the fastest's own high end: where several rows share the fastest value, the narrowest decides
+    # a fastest without an interval (any row sharing the fastest value) can be told apart from nothing
     fastest_unknown = (v == fastest_v) & ~known
     any_unknown_fastest = fastest_unknown.groupby(keys, observed=True, sort=False, dropna=False).transform("any")
     best_hi = best_hi.where(~any_unknown_fastest, np.inf)
