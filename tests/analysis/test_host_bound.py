@@ -20,7 +20,7 @@ from analysis.planner import Where, choose
 from analysis.specs import gpu_specs
 from harness.results.hostbound import HOST_BOUND
 from harness.results.schema import LAYERS
-from tests.analysis.test_planner import MODULES, layer_rows, point_row
+from tests.analysis.test_planner import MODULES, layer_rows, point_row, three_layers
 
 KEY = dict(stage="s", gpu="g", model="m", input_size=32, batch_size=1, dtype="float32")
 
@@ -63,11 +63,8 @@ def test_a_host_bound_layer_of_the_best_algorithm_leaves_its_projection_empty_an
 @pytest.fixture
 def planned() -> tuple[pd.DataFrame, pd.DataFrame]:
     """test_planner's point: a -> gemm (beyond noise), b -> torch (tie), c -> torch (gemm slower)."""
-    layers = (layer_rows("torch", {"a": 1.0, "b": 1.0, "c": 0.5})
-              + layer_rows("gemm", {"a": 0.5, "b": 0.995, "c": 0.6})
-              + layer_rows("winograd", {"a": 0.7, "b": 1.2}))
-    points = pd.DataFrame([point_row("torch", 3.0), point_row("gemm", 2.6), point_row("winograd", 2.9)])
-    return points, pd.DataFrame(layers).assign(host_bound=False)
+    points, layers = three_layers()
+    return points, layers.assign(host_bound=False)
 
 
 def _marked(layers: pd.DataFrame, algo: str, name: str, p50: float) -> tuple[pd.DataFrame, pd.Series]:

@@ -41,14 +41,19 @@ def point_row(algo: str, p50: float, ci: float = 0.01, **extra: object) -> dict:
                     "cudnn_version": None, "plan_hash": None, "cudnn_benchmark": None} | extra
 
 
-@pytest.fixture
-def tree() -> tuple[pd.DataFrame, pd.DataFrame]:
-    # layer a: gemm clearly faster than torch; b: gemm faster by less than the noise (tie); c: winograd cannot run it
+def three_layers() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Layer a: gemm clearly faster than torch; b: gemm faster by less than the noise (tie); c: winograd
+    cannot run it."""
     layers = (layer_rows("torch", {"a": 1.0, "b": 1.0, "c": 0.5})
               + layer_rows("gemm", {"a": 0.5, "b": 0.995, "c": 0.6})
               + layer_rows("winograd", {"a": 0.7, "b": 1.2}))
     points = pd.DataFrame([point_row("torch", 3.0), point_row("gemm", 2.6), point_row("winograd", 2.9)])
     return points, pd.DataFrame(layers)
+
+
+@pytest.fixture
+def tree() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return three_layers()
 
 
 def test_beyond_noise_switches_a_tie_keeps_the_baseline(tree):
