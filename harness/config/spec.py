@@ -422,13 +422,9 @@ def plan_from(value: Any, algo: str) -> Plan | None:
 
 
 def cpu_threads_from(value: Any) -> int | None:
-    """``cpu_threads``: auto (None: torch's default for the process) or a positive number of threads."""
-    if value == "auto" or value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"cpu_threads={value!r} is not valid; valid choices: auto, or a positive integer "
-                          f"(the framework's CPU threads for the job, e.g. cpu_threads=4)")
-    return value
+    """``cpu_threads``: auto (None: torch's default for the process) or a positive number of threads (the
+    registry's type, harness.config.keys)."""
+    return None if value is None or keys.check("cpu_threads", value) == "auto" else value
 
 
 def batch_sizes_from(value: Any) -> tuple[int, ...]:
