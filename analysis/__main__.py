@@ -29,28 +29,62 @@ from harness.cli import ArgumentParser, command
 
 def parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m analysis", description=__doc__.splitlines()[0])
-    p.add_argument("results_dirs", nargs="*", metavar="RESULTS", type=validate.input_path,
-                   help="the results tree(s) the harness wrote or analysis.legacy imported, read as one "
-                        "(default: results)")
-    p.add_argument("--results", dest="results_opt", action="append", default=[], metavar="DIR",
-                   type=validate.input_path,
-                   help="the same, as an option (repeat for several)")
-    p.add_argument("--out", default="results-analysis", type=validate.output_folder,
-                   help="where tables, figures, predictor and report go "
-                   "(default: results-analysis; must be outside the results tree)")
+    p.add_argument(
+        "results_dirs",
+        nargs="*",
+        metavar="RESULTS",
+        type=validate.input_path,
+        help="the results tree(s) the harness wrote or analysis.legacy imported, read as one " "(default: results)",
+    )
+    p.add_argument(
+        "--results",
+        dest="results_opt",
+        action="append",
+        default=[],
+        metavar="DIR",
+        type=validate.input_path,
+        help="the same, as an option (repeat for several)",
+    )
+    p.add_argument(
+        "--out",
+        default="results-analysis",
+        type=validate.output_folder,
+        help="where tables, figures, predictor and report go "
+        "(default: results-analysis; must be outside the results tree)",
+    )
     Filters.add_arguments(p)
-    p.add_argument("--cv-threshold", type=validate.non_negative_float, default=Thresholds.cv,
-                   help="warn about points whose coefficient of variation exceeds this (default %(default)s)")
-    p.add_argument("--min-energy-window", type=validate.non_negative_float, default=Thresholds.energy_window_s,
-                   help="warn about energy windows shorter than this many seconds (default %(default)s)")
-    p.add_argument("--predictor", action=argparse.BooleanOptionalAction, default=False,
-                   help="also fit and evaluate the layer-latency and energy predictor (default: off; it is the "
-                        "slow part on a large tree, see README)")
+    p.add_argument(
+        "--cv-threshold",
+        type=validate.non_negative_float,
+        default=Thresholds.cv,
+        help="warn about points whose coefficient of variation exceeds this (default %(default)s)",
+    )
+    p.add_argument(
+        "--min-energy-window",
+        type=validate.non_negative_float,
+        default=Thresholds.energy_window_s,
+        help="warn about energy windows shorter than this many seconds (default %(default)s)",
+    )
+    p.add_argument(
+        "--predictor",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also fit and evaluate the layer-latency and energy predictor (default: off; it is the "
+        "slow part on a large tree, see README)",
+    )
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
-    p.add_argument("--max-train-rows", type=validate.positive_int, default=Options.max_train_rows,
-                   help="subsample the predictor's training rows beyond this many (default %(default)s)")
-    p.add_argument("--threads", type=validate.positive_int, default=None,
-                   help="OpenMP threads for the predictor (default: the cores not busy with other work)")
+    p.add_argument(
+        "--max-train-rows",
+        type=validate.positive_int,
+        default=Options.max_train_rows,
+        help="subsample the predictor's training rows beyond this many (default %(default)s)",
+    )
+    p.add_argument(
+        "--threads",
+        type=validate.positive_int,
+        default=None,
+        help="OpenMP threads for the predictor (default: the cores not busy with other work)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     return p
 
@@ -71,14 +105,23 @@ def summary_table(outcome: Outcome) -> Table:
     fixed = ", ".join(f"{c} {df[c].iloc[0]}" for c in ("stage", "dtype") if c not in varying and len(df))
     t = Table(title=f"Largest gain beyond noise (geometric mean, 95% interval){'; ' + fixed if fixed else ''}")
     for col in (*varying, "gpu", "model", "points", "vs guess", "vs torch", "sole winner", "ties"):
-        t.add_column(col, justify="right" if col in ("points", "ties") else "left",
-                     no_wrap=col in ("gpu", "model", "stage", "dtype", "setting"))
+        t.add_column(
+            col,
+            justify="right" if col in ("points", "ties") else "left",
+            no_wrap=col in ("gpu", "model", "stage", "dtype", "setting"),
+        )
     for r in df.itertuples(index=False):
         winner = r.most_often_sole_winner
-        t.add_row(*(str(getattr(r, c)) for c in varying), str(r.gpu), str(r.model), str(r.points),
-                  _gain(r.best_vs_guess, r.speedup_vs_guess, r.speedup_vs_guess_low, r.speedup_vs_guess_high),
-                  _gain(r.best_vs_torch, r.speedup_vs_torch, r.speedup_vs_torch_low, r.speedup_vs_torch_high),
-                  f"{winner} ({r.times_sole_winner})" if isinstance(winner, str) else "-", str(r.tied_points))
+        t.add_row(
+            *(str(getattr(r, c)) for c in varying),
+            str(r.gpu),
+            str(r.model),
+            str(r.points),
+            _gain(r.best_vs_guess, r.speedup_vs_guess, r.speedup_vs_guess_low, r.speedup_vs_guess_high),
+            _gain(r.best_vs_torch, r.speedup_vs_torch, r.speedup_vs_torch_low, r.speedup_vs_torch_high),
+            f"{winner} ({r.times_sole_winner})" if isinstance(winner, str) else "-",
+            str(r.tied_points),
+        )
     per_model = outcome.tables.get("speedup_summary")
     if per_model is not None and "p_value" in per_model:
         t.caption = f"beyond noise: {answer.family_line(per_model['p_value'])}"
@@ -102,26 +145,38 @@ def predictor_table(outcome: Outcome) -> Table | None:
 @command
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     roots = [Path(r) for r in dict.fromkeys([*args.results_dirs, *args.results_opt])] or [Path("results")]
     filters = Filters.from_arguments(args)
-    options = Options(filters=filters, thresholds=Thresholds(args.cv_threshold, args.min_energy_window),
-                      predictor=args.predictor, plots=not args.no_plots, max_train_rows=args.max_train_rows,
-                      threads=args.threads)
+    options = Options(
+        filters=filters,
+        thresholds=Thresholds(args.cv_threshold, args.min_energy_window),
+        predictor=args.predictor,
+        plots=not args.no_plots,
+        max_train_rows=args.max_train_rows,
+        threads=args.threads,
+    )
     console = Console()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-                  transient=True) as bar:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
+    ) as bar:
         task = bar.add_task("analysing", total=None)
-        outcome = run(roots, Path(args.out), options,
-                      progress=lambda step: bar.update(task, description=f"analysing: {step}"))
+        outcome = run(
+            roots, Path(args.out), options, progress=lambda step: bar.update(task, description=f"analysing: {step}")
+        )
     console.print(summary_table(outcome))
     pt = predictor_table(outcome)
     if pt is not None:
         console.print(pt)
     r = outcome.load
-    console.print(f"{len(outcome.tables['winners'])} points compared; {r.repeated_points} measured more than once "
-                  f"(latest wins); {len(r.bad_files)} unreadable files skipped; {len(outcome.findings)} warnings; "
-                  + ", ".join(f"{k} {v:.1f} s" for k, v in outcome.timings.items()) + ".")
+    console.print(
+        f"{len(outcome.tables['winners'])} points compared; {r.repeated_points} measured more than once "
+        f"(latest wins); {len(r.bad_files)} unreadable files skipped; {len(outcome.findings)} warnings; "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in outcome.timings.items())
+        + "."
+    )
     console.print(f"report: {outcome.report_md}  and  {outcome.report_html}")
     return 0
 

@@ -62,8 +62,21 @@ def with_interval(rows: pd.DataFrame) -> pd.DataFrame:
 
 def competitors(points: pd.DataFrame) -> pd.DataFrame:
     """One row per point x code path among the ok points (see the module docstring)."""
-    cols = [c for c in (*POINT, "algo", "p50_ms", "ci95_low_ms", "ci95_high_ms", "std_ms", "n",
-                        "energy_per_inference_j", "legacy_flags") if c in points.columns]
+    cols = [
+        c
+        for c in (
+            *POINT,
+            "algo",
+            "p50_ms",
+            "ci95_low_ms",
+            "ci95_high_ms",
+            "std_ms",
+            "n",
+            "energy_per_inference_j",
+            "legacy_flags",
+        )
+        if c in points.columns
+    ]
     ok = points.loc[(points["status"] == "ok") & points["p50_ms"].notna(), cols].copy()
     ok["algo"] = ok["algo"].astype(str)
     ok["path"] = ok["algo"]
@@ -75,8 +88,11 @@ def competitors(points: pd.DataFrame) -> pd.DataFrame:
     ok["_own"] = ok["algo"] == ok["path"]
     ok = ok.sort_values([*POINT, "path", "_own", "algo"], ascending=[True] * (len(POINT) + 1) + [False, True])
     merged = ok[~ok["_own"]]  # few rows: the per-group join stays cheap on a million points
-    others = merged.groupby([*POINT, "path"], observed=True, sort=False)["algo"].agg(
-        lambda a: ",".join(sorted(set(a)))).rename("same_path")
+    others = (
+        merged.groupby([*POINT, "path"], observed=True, sort=False)["algo"]
+        .agg(lambda a: ",".join(sorted(set(a))))
+        .rename("same_path")
+    )
     ok = ok.drop_duplicates([*POINT, "path"]).drop(columns="_own")
     ok = ok.merge(others.reset_index(), on=[*POINT, "path"], how="left")
     ok["same_path"] = ok["same_path"].fillna("")
@@ -113,13 +129,28 @@ def speedups(comp: pd.DataFrame, references: tuple[str, ...] = REFERENCES) -> pd
         r = comp.loc[comp["algo"] == ref, [*POINT, "p50_ms", "log_se"]]
         if r.empty:
             continue
-        m = comp[comp["algo"] != ref].merge(r.rename(columns={"p50_ms": "ref_p50_ms", "log_se": "ref_log_se"}),
-                                            on=POINT)
+        m = comp[comp["algo"] != ref].merge(
+            r.rename(columns={"p50_ms": "ref_p50_ms", "log_se": "ref_log_se"}), on=POINT
+        )
         s = ratio_interval(m["ref_p50_ms"], m["ref_log_se"], m["p50_ms"], m["log_se"])
-        frames.append(m.assign(reference=ref, speedup=s.ratio, speedup_low=s.low, speedup_high=s.high,
-                               ratio_log_se=s.log_se))
-    cols = [*POINT, "algo", "same_path", "reference", "p50_ms", "ref_p50_ms", "speedup", "speedup_low",
-            "speedup_high", "ratio_log_se", "p_value", "q_value", "verdict"]
+        frames.append(
+            m.assign(reference=ref, speedup=s.ratio, speedup_low=s.low, speedup_high=s.high, ratio_log_se=s.log_se)
+        )
+    cols = [
+        *POINT,
+        "algo",
+        "same_path",
+        "reference",
+        "p50_ms",
+        "ref_p50_ms",
+        "speedup",
+        "speedup_low",
+        "speedup_high",
+        "ratio_log_se",
+        "p_value",
+        "q_value",
+        "verdict",
+    ]
     if not frames:
         return pd.DataFrame(columns=cols)
     out = pd.concat(frames, ignore_index=True)
@@ -139,12 +170,20 @@ def speedup_summary(sp: pd.DataFrame) -> pd.DataFrame:
     lr = np.log(sp["speedup"].to_numpy(dtype=float))
     se = sp["ratio_log_se"].to_numpy(dtype=float)
     verdict = sp["verdict"].to_numpy(dtype=object)
-    for i, (k, idx) in enumerate(sp.groupby(key, observed=True, sort=True).indices.items()):
+    for k, idx in sp.groupby(key, observed=True, sort=True).indices.items():
         known = idx[~np.isnan(se[idx])]
         g, lo, hi = geomean_interval(lr[known], se[known])
         counts = pd.Series(verdict[idx]).value_counts()
-        rows.append({**dict(zip(key, k)), "points": len(idx), "geomean_speedup": g, "low": lo, "high": hi,
-                     **{v: int(counts.get(v, 0)) for v in VERDICTS}})
+        rows.append(
+            {
+                **dict(zip(key, k)),
+                "points": len(idx),
+                "geomean_speedup": g,
+                "low": lo,
+                "high": hi,
+                **{v: int(counts.get(v, 0)) for v in VERDICTS},
+            }
+        )
     out = pd.DataFrame(rows)
     center, se_log = mt.interval_log_normal(out["low"], out["high"], Z95)
     p, q, code = corrected(np.exp(center), se_log)
@@ -185,8 +224,11 @@ def layer_speedups(layers: pd.DataFrame, reference: str = "guess") -> pd.DataFra
     host-bound): the speedup over the reference on that layer, its 95% interval, p-value, q-value and verdict
     (Benjamini-Hochberg over the whole table; a row without an interval: ``no_interval``)."""
     key = [*POINT, "layer_index"]
-    cols = [c for c in (*key, "algo", "layer_name", "p50_ms", "ci95_low_ms", "ci95_high_ms", "std_ms", "n")
-            if c in layers.columns]
+    cols = [
+        c
+        for c in (*key, "algo", "layer_name", "p50_ms", "ci95_low_ms", "ci95_high_ms", "std_ms", "n")
+        if c in layers.columns
+    ]
     timed = layers.loc[layers["p50_ms"].notna() & (layers["p50_ms"] > 0) & ~hostbound.mask(layers), cols]
     se = log_se(timed).to_numpy(dtype=float)
     is_ref = (timed["algo"] == reference).to_numpy()
@@ -197,23 +239,34 @@ def layer_speedups(layers: pd.DataFrame, reference: str = "guess") -> pd.DataFra
         ref = timed.iloc[refs][key].assign(ref_p50_ms=timed["p50_ms"].to_numpy()[refs], ref_log_se=se[refs])
         m = timed.iloc[others].assign(log_se=se[others]).merge(ref, on=key)
         mine, ref_p50, ref_se = m["log_se"].to_numpy(), m["ref_p50_ms"].to_numpy(), m["ref_log_se"].to_numpy()
-        out = m.drop(columns=[c for c in ("ci95_low_ms", "ci95_high_ms", "std_ms", "n", "log_se", "ref_log_se") if c in m])
+        out = m.drop(
+            columns=[c for c in ("ci95_low_ms", "ci95_high_ms", "std_ms", "n", "log_se", "ref_log_se") if c in m]
+        )
     else:
         pos = ref_of.get_indexer(layer[others])
         keep = others[pos >= 0]
         pos = refs[pos[pos >= 0]]
         p50 = timed["p50_ms"].to_numpy(dtype=float)
         mine, ref_p50, ref_se = se[keep], p50[pos], se[pos]
-        out = timed.iloc[keep].drop(columns=[c for c in ("ci95_low_ms", "ci95_high_ms", "std_ms", "n") if c in timed]
-                                    ).reset_index(drop=True)
+        out = (
+            timed.iloc[keep]
+            .drop(columns=[c for c in ("ci95_low_ms", "ci95_high_ms", "std_ms", "n") if c in timed])
+            .reset_index(drop=True)
+        )
         out["ref_p50_ms"] = ref_p50
     s = ratio_interval(ref_p50, ref_se, out["p50_ms"].to_numpy(dtype=float), mine)
     p, q, code = corrected(s.ratio, s.log_se)
     # a row per layer (millions): the two labels as categoricals, not a string each
     n = len(out)
-    return out.assign(reference=pd.Categorical.from_codes(np.zeros(n, np.int8), [reference]), speedup=s.ratio,
-                      speedup_low=s.low, speedup_high=s.high, p_value=p, q_value=q,
-                      verdict=pd.Categorical.from_codes(code, list(VERDICTS)))
+    return out.assign(
+        reference=pd.Categorical.from_codes(np.zeros(n, np.int8), [reference]),
+        speedup=s.ratio,
+        speedup_low=s.low,
+        speedup_high=s.high,
+        p_value=p,
+        q_value=q,
+        verdict=pd.Categorical.from_codes(code, list(VERDICTS)),
+    )
 
 
 def layer_summary(ls: pd.DataFrame) -> pd.DataFrame:
@@ -249,10 +302,13 @@ def headline(summary: pd.DataFrame, wins: pd.DataFrame) -> pd.DataFrame:
         row["times_sole_winner"] = int(sole.iloc[0]) if len(sole) else 0
         row["tied_points"] = int((~grp["sole_winner"]).sum())
         for ref in REFERENCES:
-            s = summary[(summary["reference"] == ref)
-                        & np.logical_and.reduce([summary[c].astype(str) == str(v) for c, v in zip(key, k)])]
+            s = summary[
+                (summary["reference"] == ref)
+                & np.logical_and.reduce([summary[c].astype(str) == str(v) for c, v in zip(key, k)])
+            ]
             above = s[s["beyond_noise"].astype(bool) & (s["geomean_speedup"] > 1)].sort_values(
-                ["geomean_speedup", "algo"], ascending=[False, True])
+                ["geomean_speedup", "algo"], ascending=[False, True]
+            )
             top = above.iloc[0] if len(above) else None
             row[f"best_vs_{ref}"] = top["algo"] if top is not None else (None if s.empty else "none beyond noise")
             row[f"speedup_vs_{ref}"] = top["geomean_speedup"] if top is not None else np.nan

@@ -36,34 +36,63 @@ def findings(points: pd.DataFrame, report: LoadReport | None = None, limits: Thr
     ok = points["status"] == "ok"
     parts = []
     cv = points["cv"]
-    parts.append(_rows(points, ok & (cv > limits.cv), "high cv",
-                       "cv " + cv.map("{:.3f}".format) + f" > {limits.cv:g}"))
+    parts.append(_rows(points, ok & (cv > limits.cv), "high cv", "cv " + cv.map("{:.3f}".format) + f" > {limits.cv:g}"))
     reasons = points["throttle_reasons"].fillna("none").astype(str)
     bad = reasons.map(lambda r: bool(set(r.split(",")) - BENIGN_REASONS))
     parts.append(_rows(points, bad, "throttling", "NVML reasons: " + reasons))
     error = points["error"].fillna("").astype(str)
     failed = (points["verified"] == False) | error.str.startswith("verification failed")  # noqa: E712
-    parts.append(_rows(points, failed, "verification failed",
-                       "max_rel_err " + points["max_rel_err"].map(lambda v: f"{v:.3g}" if pd.notna(v) else "?")))
+    parts.append(
+        _rows(
+            points,
+            failed,
+            "verification failed",
+            "max_rel_err " + points["max_rel_err"].map(lambda v: f"{v:.3g}" if pd.notna(v) else "?"),
+        )
+    )
     window = points["energy_window_s"]
     measured = points["energy_method"].fillna("none") != "none"
-    parts.append(_rows(points, ok & measured & (window < limits.energy_window_s), "energy window short",
-                       "window " + window.map("{:.2f}".format) + f" s < {limits.energy_window_s:g} s"))
+    parts.append(
+        _rows(
+            points,
+            ok & measured & (window < limits.energy_window_s),
+            "energy window short",
+            "window " + window.map("{:.2f}".format) + f" s < {limits.energy_window_s:g} s",
+        )
+    )
     missed = ok & (points["target_met"] == False)  # noqa: E712
-    parts.append(_rows(points, missed, "CI target not met", "stopped by an iteration or time bound, n "
-                       + points["n"].astype("Int64").astype(str)))
+    parts.append(
+        _rows(
+            points,
+            missed,
+            "CI target not met",
+            "stopped by an iteration or time bound, n " + points["n"].astype("Int64").astype(str),
+        )
+    )
     names = points.groupby("gpu", observed=True)["device_name"].nunique()
     for gpu in names[names > 1].index:
         seen = sorted(points.loc[points["gpu"] == gpu, "device_name"].dropna().unique())
-        parts.append(pd.DataFrame([{"kind": "several devices", "gpu": gpu,
-                                    "detail": f"gpu={gpu} measured on: {'; '.join(seen)}"}]))
+        parts.append(
+            pd.DataFrame(
+                [{"kind": "several devices", "gpu": gpu, "detail": f"gpu={gpu} measured on: {'; '.join(seen)}"}]
+            )
+        )
     parts += _legacy_flags(points)
     if report is not None:
         for bad_file in report.bad_files:
             parts.append(pd.DataFrame([{"kind": "unreadable file", "detail": f"{bad_file.path}: {bad_file.error}"}]))
         for model, names in report.separated_models.items():
-            parts.append(pd.DataFrame([{"kind": "one name, several models", "model": model,
-                                        "detail": f"rows of {len(names)} model files kept apart as {', '.join(names)}"}]))
+            parts.append(
+                pd.DataFrame(
+                    [
+                        {
+                            "kind": "one name, several models",
+                            "model": model,
+                            "detail": f"rows of {len(names)} model files kept apart as {', '.join(names)}",
+                        }
+                    ]
+                )
+            )
     parts = [p for p in parts if not p.empty]
     if not parts:
         return pd.DataFrame(columns=COLUMNS)
@@ -78,10 +107,24 @@ def _legacy_flags(points: pd.DataFrame) -> list[pd.DataFrame]:
     flags = points[["stage", "gpu", "legacy_flags"]].dropna(subset=["legacy_flags"]).explode("legacy_flags")
     flags = flags.dropna(subset=["legacy_flags"])
     counts = flags.groupby(["legacy_flags", "stage", "gpu"], observed=True).size().reset_index(name="points")
-    return [pd.DataFrame([{
-        "kind": f"legacy: {r.legacy_flags}", "stage": r.stage, "gpu": r.gpu,
-        "detail": f"{r.points} points: {FLAGS.get(r.legacy_flags, 'a flaw of the system that measured them')}",
-    } for r in counts.itertuples(index=False)])] if len(counts) else []
+    return (
+        [
+            pd.DataFrame(
+                [
+                    {
+                        "kind": f"legacy: {r.legacy_flags}",
+                        "stage": r.stage,
+                        "gpu": r.gpu,
+                        "detail": f"{r.points} points: "
+                        f"{FLAGS.get(r.legacy_flags, 'a flaw of the system that measured them')}",
+                    }
+                    for r in counts.itertuples(index=False)
+                ]
+            )
+        ]
+        if len(counts)
+        else []
+    )
 
 
 def summary(found: pd.DataFrame) -> pd.DataFrame:
@@ -89,8 +132,9 @@ def summary(found: pd.DataFrame) -> pd.DataFrame:
     if found.empty:
         return pd.DataFrame(columns=["kind", "count", "example"])
     text = lambda c: found[c].astype(object).fillna("").astype(str)  # noqa: E731 - categoricals refuse ""
-    where = (text("model") + " " + text("algo") + " size "
-             + found["input_size"].astype("Int64").astype(str) + ": ").where(found["model"].notna(), "")
+    where = (
+        text("model") + " " + text("algo") + " size " + found["input_size"].astype("Int64").astype(str) + ": "
+    ).where(found["model"].notna(), "")
     g = (found.assign(example=where + found["detail"].astype(str))).groupby("kind", sort=False)
     out = pd.DataFrame({"count": g.size(), "example": g["example"].first()}).reset_index()
     return out.sort_values("count", ascending=False).reset_index(drop=True)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,8 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from analysis import repeats
-from analysis import settings
+from analysis import repeats, settings
 from analysis.errors import AnalysisError, ResultsInputError, SchemaVersionError
 from analysis.keys import mixed_radix
 from harness import validate
@@ -33,6 +32,7 @@ from harness.results.read import latest
 from harness.results.schema import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
+
 
 def _memory_pool() -> pa.MemoryPool:
     """The allocator for reading: jemalloc where this pyarrow has it, else the system's. On 5,000,000 layer
@@ -50,10 +50,22 @@ POOL = _memory_pool()
 CATEGORICAL = ("stage", "gpu", "model", "algo", "dtype", "run_id")
 # Columns no table, check or feature uses, left unread (a million layer rows: every column costs). The layers'
 # detail is read only to fill host_bound on rows older than that column, then dropped (with_host_bound).
-UNUSED = {"points": ("provenance",),
-          "layers": ("device_name", "backend", "workspace_bytes", "arithmetic_intensity",
-                     "roofline_bound", "measured_at", "provenance", "legacy_flags", "legacy_percentage",
-                     "compute_type", "model_source")}
+UNUSED = {
+    "points": ("provenance",),
+    "layers": (
+        "device_name",
+        "backend",
+        "workspace_bytes",
+        "arithmetic_intensity",
+        "roofline_bound",
+        "measured_at",
+        "provenance",
+        "legacy_flags",
+        "legacy_percentage",
+        "compute_type",
+        "model_source",
+    ),
+}
 
 
 # How a point was measured, beside where (the partitions): option -> points column, the settings of
@@ -98,8 +110,14 @@ class Filters:
         --benchmark --graph --cpu-threads --plan``), each repeatable or comma-separated (every analysis
         command)."""
         for key in PARTITION_KEYS:
-            parser.add_argument(f"--{key}", action="append", default=[], metavar=key.upper(), type=validate.text,
-                                help=f"keep only this {key}{where} (repeat, or comma-separate several)")
+            parser.add_argument(
+                f"--{key}",
+                action="append",
+                default=[],
+                metavar=key.upper(),
+                type=validate.text,
+                help=f"keep only this {key}{where} (repeat, or comma-separate several)",
+            )
         Filters.add_setting_arguments(parser, where)
 
     @staticmethod
@@ -107,12 +125,18 @@ class Filters:
         """The settings' filters alone (``skip``: options the command uses otherwise)."""
         for key, column in SETTINGS.items():
             if key not in skip:
-                parser.add_argument(flag(key), dest=key, action="append", default=[], metavar=key.upper(),
-                                    type=validate.text,
-                                    help=f"keep only points measured with this {column} ({_kind(key)}){where}")
+                parser.add_argument(
+                    flag(key),
+                    dest=key,
+                    action="append",
+                    default=[],
+                    metavar=key.upper(),
+                    type=validate.text,
+                    help=f"keep only points measured with this {column} ({_kind(key)}){where}",
+                )
 
     @classmethod
-    def from_arguments(cls, args: argparse.Namespace, keys: Sequence[str] = (*PARTITION_KEYS, *SETTINGS)) -> "Filters":
+    def from_arguments(cls, args: argparse.Namespace, keys: Sequence[str] = (*PARTITION_KEYS, *SETTINGS)) -> Filters:
         return cls(**{k: tuple(v for item in getattr(args, k) for v in item.split(",") if v) for k in keys})
 
 
@@ -177,9 +201,10 @@ def _partition_values(path: str, roots: list[Path]) -> dict[str, str]:
 # String columns of few distinct values, read dictionary-encoded (pandas categoricals): several times faster
 # and smaller than strings on millions of layer rows. Categoricals of different categories cannot fill one
 # another: "what ran a layer" (algo_used, else algo) is harness.results.read.algo_that_ran.
-DICTIONARY = {"points": ("run_id", "dtype", "status", "model_source", "model_hash", "math_type"),
-              "layers": ("run_id", "dtype", "layer_name", "algo_requested", "algo_used", "status", "math_type",
-                         "model_hash")}
+DICTIONARY = {
+    "points": ("run_id", "dtype", "status", "model_source", "model_hash", "math_type"),
+    "layers": ("run_id", "dtype", "layer_name", "algo_requested", "algo_used", "status", "math_type", "model_hash"),
+}
 
 
 def _dataset(roots: list[Path], table: str) -> ds.Dataset:
@@ -214,8 +239,9 @@ def check_filters(roots: list[Path], fragments: list[ds.Fragment], filters: Filt
             raise AnalysisError(f"--{key} {', '.join(missing)}: not in {_names(roots)}; present: {valid}")
 
 
-def _read_table(roots: list[Path], table: str, filters: Filters, report: LoadReport,
-                runs: list[str] | None = None) -> pa.Table | None:
+def _read_table(
+    roots: list[Path], table: str, filters: Filters, report: LoadReport, runs: list[str] | None = None
+) -> pa.Table | None:
     """The table's rows under ``roots`` (filtered; ``runs``: only these run ids). Fast path: one multi-threaded
     scan of the dataset; when it fails (an unreadable file) or finds another schema version, file by file, to
     name the culprits."""
@@ -227,8 +253,9 @@ def _read_table(roots: list[Path], table: str, filters: Filters, report: LoadRep
     fragments = list(data.get_fragments(filter=expr)) if expr is not None else list(data.get_fragments())
     if table == "points" and not fragments:
         chosen = " ".join(f"--{k} {','.join(v)}" for k, v in filters.items())
-        raise AnalysisError(f"no results under {_names(roots)} match {chosen} together (each value exists on its "
-                            f"own)")
+        raise AnalysisError(
+            f"no results under {_names(roots)} match {chosen} together (each value exists on its " f"own)"
+        )
     columns = [c for c in data.schema.names if c not in UNUSED.get(table, ())]
     try:
         t = data.to_table(columns=columns, filter=expr, memory_pool=POOL)
@@ -240,8 +267,9 @@ def _read_table(roots: list[Path], table: str, filters: Filters, report: LoadRep
     return _read_files(table, data.schema, fragments, columns, report)
 
 
-def _read_files(table: str, schema: pa.Schema, fragments: list[ds.Fragment], columns: list[str],
-                report: LoadReport) -> pa.Table | None:
+def _read_files(
+    table: str, schema: pa.Schema, fragments: list[ds.Fragment], columns: list[str], report: LoadReport
+) -> pa.Table | None:
     parts, versions = [], {}
     for frag in sorted(fragments, key=lambda f: f.path):
         try:
@@ -341,8 +369,9 @@ def resolve_layers(layers: pd.DataFrame, points: pd.DataFrame, report: LoadRepor
     so a layer row belongs to the points row of its point and run), each point's rows together and by
     layer_index (in the order the files hold the points); copies, superseded runs and orphans are counted."""
     codes = point_codes([points, layers])
-    runs_shared = all(isinstance(df["run_id"].dtype, pd.CategoricalDtype) for df in (points, layers)) and \
-        points["run_id"].cat.categories.equals(layers["run_id"].cat.categories)
+    runs_shared = all(isinstance(df["run_id"].dtype, pd.CategoricalDtype) for df in (points, layers)) and points[
+        "run_id"
+    ].cat.categories.equals(layers["run_id"].cat.categories)
     if codes is None or not runs_shared:
         return _resolve_layers_by_merge(layers, points, report)
     point_key, layer_key = codes
@@ -373,8 +402,9 @@ def _grouped_by_point(pos: np.ndarray, layer_index: np.ndarray) -> bool:
     return bool(ascending and new_point.sum() + 1 == len(np.unique(pos)))
 
 
-def _drop_layer_copies(layers: pd.DataFrame, point_key: np.ndarray,
-                       report: LoadReport) -> tuple[pd.DataFrame, np.ndarray]:
+def _drop_layer_copies(
+    layers: pd.DataFrame, point_key: np.ndarray, report: LoadReport
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Without identical copies (same point, run and layer; a crash between compaction steps leaves them),
     counted in ``report``: the three as one integer where they fit in 63 bits (hashing millions of
     integers, not of column tuples), else on the columns."""
@@ -412,14 +442,17 @@ def resolve_roots(roots: str | Path | Sequence[str | Path]) -> list[Path]:
     for root in paths:
         if not root.is_dir():
             hint = " (it is a file)" if root.exists() else ""
-            raise ResultsInputError(f"results directory {root} does not exist{hint}; pass the results_dir the "
-                                    f"harness wrote")
+            raise ResultsInputError(
+                f"results directory {root} does not exist{hint}; pass the results_dir the " f"harness wrote"
+            )
     resolved = [p.resolve() for p in paths]
     for a, ra in zip(paths, resolved):
         for b, rb in zip(paths, resolved):
             if a is not b and (ra == rb or rb in ra.parents):
-                raise AnalysisError(f"results directory {a} is {'the same as' if ra == rb else 'inside'} {b}: "
-                                    f"its rows would be read twice; give each tree once")
+                raise AnalysisError(
+                    f"results directory {a} is {'the same as' if ra == rb else 'inside'} {b}: "
+                    f"its rows would be read twice; give each tree once"
+                )
     return paths
 
 
@@ -437,8 +470,9 @@ def _read(roots: list[Path], filters: Filters, tables: Sequence[str]) -> tuple[d
     report = LoadReport(root=_names(roots))
     all_points = list(_dataset(roots, "points").get_fragments())
     if not all_points:
-        raise ResultsInputError(f"no points-*.parquet files under {_names(roots)}: is it a results tree of the "
-                                f"harness?")
+        raise ResultsInputError(
+            f"no points-*.parquet files under {_names(roots)}: is it a results tree of the " f"harness?"
+        )
     check_filters(roots, all_points, filters)
     read: dict[str, pa.Table | None] = {}
     runs = None
@@ -477,8 +511,10 @@ def keep_settings(points: pa.Table | None, filters: Filters, roots: list[Path]) 
         present = sorted(settings.recorded(frame, SETTINGS[key]))
         missing = [v for v in wanted if v.lower() not in present]
         if missing:
-            raise AnalysisError(f"{flag(key)} {', '.join(missing)}: no point under {_names(roots)} was measured "
-                                f"with {SETTINGS[key]} {', '.join(missing)}; present: {', '.join(present) or '(none)'}")
+            raise AnalysisError(
+                f"{flag(key)} {', '.join(missing)}: no point under {_names(roots)} was measured "
+                f"with {SETTINGS[key]} {', '.join(missing)}; present: {', '.join(present) or '(none)'}"
+            )
         asked = column.isin([v.lower() for v in wanted]) | column.isin([settings.ANY, settings.UNKNOWN])
         keep &= asked.to_numpy()
     return points.filter(pa.array(keep))
@@ -540,8 +576,12 @@ def separate_models(tables: dict[str, pa.Table | None], report: LoadReport) -> d
         return tables
     for m in sorted(mixed):
         report.separated_models[m] = sorted(m if h is None else f"{m}@{h[:8]}" for h in hashes[m])
-        log.warning("model %s: rows of %d different models (model_hash) kept apart as %s", m, len(hashes[m]),
-                    ", ".join(report.separated_models[m]))
+        log.warning(
+            "model %s: rows of %d different models (model_hash) kept apart as %s",
+            m,
+            len(hashes[m]),
+            ", ".join(report.separated_models[m]),
+        )
     out = {}
     for name, t in tables.items():
         if t is None or "model_hash" not in t.column_names:
@@ -553,7 +593,9 @@ def separate_models(tables: dict[str, pa.Table | None], report: LoadReport) -> d
     return out
 
 
-def read_points(roots: str | Path | Sequence[str | Path], filters: Filters = Filters()) -> tuple[pd.DataFrame, LoadReport]:
+def read_points(
+    roots: str | Path | Sequence[str | Path], filters: Filters = Filters()
+) -> tuple[pd.DataFrame, LoadReport]:
     """Every points row under ``roots``, filtered and checked as ``load`` does, exact copies dropped, but NOT
     resolved: a point measured in several runs keeps a row per run (for comparisons between runs; resolve
     with ``harness.results.read.latest``)."""
@@ -573,8 +615,9 @@ def load(roots: str | Path | Sequence[str | Path], filters: Filters = Filters())
     if tables["points"] is None:
         raise ResultsInputError(f"none of the points files under {_names(roots)} matching the filters could be read")
     if tables["points"].num_rows == 0:
-        raise AnalysisError(f"no measured points under {_names(roots)} match {filters.chosen() or 'the filters'} "
-                            f"together")
+        raise AnalysisError(
+            f"no measured points under {_names(roots)} match {filters.chosen() or 'the filters'} " f"together"
+        )
     report.rows_read = {name: t.num_rows if t is not None else 0 for name, t in tables.items()}
     frames = {name: fill_repeat(f) for name, f in _to_pandas(tables).items()}  # empties tables as frames fill
     if filters.settings():
@@ -597,8 +640,11 @@ def pool_repeats(points: pd.DataFrame, layers: pd.DataFrame, report: LoadReport)
     of_run = pd.Series(setting.to_numpy(), index=points["run_id"].astype(str).to_numpy())
     of_run = of_run[~of_run.index.duplicated()]
     pooled_points = repeats.pool(points.assign(_setting=setting), [*POINT_KEY, "_setting"], "points")
-    pooled_layers = repeats.pool(layers.assign(_setting=of_run.reindex(layers["run_id"].astype(str)).to_numpy()),
-                                 [*POINT_KEY, "_setting", "layer_index"], "layers")
+    pooled_layers = repeats.pool(
+        layers.assign(_setting=of_run.reindex(layers["run_id"].astype(str)).to_numpy()),
+        [*POINT_KEY, "_setting", "layer_index"],
+        "layers",
+    )
     report.between_process = pd.concat([pooled_points.between, pooled_layers.between], ignore_index=True)
     return pooled_points.rows.drop(columns="_setting"), pooled_layers.rows.drop(columns="_setting")
 

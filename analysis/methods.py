@@ -40,22 +40,28 @@ def autocorrelation_line(rows: pd.DataFrame, what: str) -> str | None:
         return None
     r, n = have["lag1_autocorr"].astype(float), have["n"].astype(float)
     beyond = float((r > 2 / np.sqrt(n)).mean())
-    return (f"successive iterations of a {what} had a median lag-1 autocorrelation of {r.median():.2f}; "
-            f"{beyond:.0%} of {len(have)} {what} rows exceed 2/sqrt(n) (about 2.5% expected of independent "
-            f"iterations{'; these intervals may be too narrow' if beyond > 0.1 else ''})")
+    return (
+        f"successive iterations of a {what} had a median lag-1 autocorrelation of {r.median():.2f}; "
+        f"{beyond:.0%} of {len(have)} {what} rows exceed 2/sqrt(n) (about 2.5% expected of independent "
+        f"iterations{'; these intervals may be too narrow' if beyond > 0.1 else ''})"
+    )
 
 
 def exclusions(points: pd.DataFrame, host_bound_layers: int) -> list[str]:
     """What was kept out of the answers, and why: host-bound layer rows; what is marked: launch-bound points."""
     out = []
     if host_bound_layers:
-        out.append(f"{host_bound_layers} layer rows whose time includes the host's issuing (host_bound: no head start "
-                   f"covered them) were excluded from every layer table, plan, oracle and the predictor.")
+        out.append(
+            f"{host_bound_layers} layer rows whose time includes the host's issuing (host_bound: no head start "
+            f"covered them) were excluded from every layer table, plan, oracle and the predictor."
+        )
     if "launch_bound" in points:
         n = int(points["launch_bound"].eq(True).sum())
         if n:
-            out.append(f"{n} points are launch-bound (the host's issue time is at least 0.8x their p50): they are "
-                       f"kept and marked, their latency measures the host as much as the GPU.")
+            out.append(
+                f"{n} points are launch-bound (the host's issue time is at least 0.8x their p50): they are "
+                f"kept and marked, their latency measures the host as much as the GPU."
+            )
     return out
 
 
@@ -63,14 +69,21 @@ def oracle_correction(oracle: pd.DataFrame) -> list[str]:
     """How the oracle's layer switches were corrected (per point's layers)."""
     if oracle is None or oracle.empty or "switch_tests" not in oracle:
         return []
-    return [f"The per-layer oracle and the plans switch a layer only where the fastest other algorithm beats the "
-            f"baseline under Benjamini-Hochberg at 5% over the point's layers (its p-value multiplied by the "
-            f"number of algorithms it was picked from): {int(oracle['switch_tests'].sum())} layer tests over "
-            f"{len(oracle)} points, {int(oracle['switch_no_interval'].sum())} layers without an interval not tested."]
+    return [
+        f"The per-layer oracle and the plans switch a layer only where the fastest other algorithm beats the "
+        f"baseline under Benjamini-Hochberg at 5% over the point's layers (its p-value multiplied by the "
+        f"number of algorithms it was picked from): {int(oracle['switch_tests'].sum())} layer tests over "
+        f"{len(oracle)} points, {int(oracle['switch_no_interval'].sum())} layers without an interval not tested."
+    ]
 
 
-def paragraph(points: pd.DataFrame, layers: pd.DataFrame, corrections: list[str] | None = None,
-              exclusions: list[str] | None = None, between: list[str] | None = None) -> str:
+def paragraph(
+    points: pd.DataFrame,
+    layers: pd.DataFrame,
+    corrections: list[str] | None = None,
+    exclusions: list[str] | None = None,
+    between: list[str] | None = None,
+) -> str:
     """The Methods paragraph for these resolved rows. ``corrections``, ``exclusions`` and ``between``: the
     sentences the multiple-comparison rules, the exclusions (host-bound layers, launch-bound points) and
     the between-process variance contribute, each already worded by its owner."""
@@ -81,24 +94,30 @@ def paragraph(points: pd.DataFrame, layers: pd.DataFrame, corrections: list[str]
         + (" per process." if "processes" in ok and (ok["processes"] > 1).any() else "."),
     ]
     if len(timed_layers):
-        parts.append(f"Per-layer latency is {DEFINITIONS['layer latency']}; {_span(timed_layers['n'])} iterations "
-                     f"per layer.")
+        parts.append(
+            f"Per-layer latency is {DEFINITIONS['layer latency']}; {_span(timed_layers['n'])} iterations " f"per layer."
+        )
     parts.append(
         f"The interval is {DEFINITIONS['interval']}; rows holding only a mean, standard "
         f"deviation and n (imported rows, layer rows written before their interval columns) use sqrt(pi/2) std / "
         f"sqrt(n) on the log scale, widened by Student's t with n - 1 degrees of freedom. A ratio of two medians "
         f"(a speedup, B/A) has the delta-method interval on the log scale, each side's standard error from its "
         f"interval; a geometric mean of ratios is over the points measured, with the interval of their own noise "
-        f"(not a claim about other input sizes).")
+        f"(not a claim about other input sizes)."
+    )
     missing = no_interval(ok), no_interval(timed_layers)
     if any(missing):
-        parts.append(f"Rows with fewer than {MIN_SAMPLES} iterations have no interval (not enough samples: "
-                     f"{missing[0]} points, {missing[1]} layer rows) and take part in no decision.")
+        parts.append(
+            f"Rows with fewer than {MIN_SAMPLES} iterations have no interval (not enough samples: "
+            f"{missing[0]} points, {missing[1]} layer rows) and take part in no decision."
+        )
     auto = [line for line in (autocorrelation_line(ok, "point"), autocorrelation_line(timed_layers, "layer")) if line]
     if auto:
         parts.append("Independence: " + "; ".join(auto) + ".")
     for sentences in (corrections, exclusions, between):
         parts += list(sentences or [])
-    parts.append(f"Throughput is {DEFINITIONS['throughput']}. Energy per inference is "
-                 f"{DEFINITIONS['energy per inference']}; dynamic energy is {DEFINITIONS['dynamic energy per inference']}.")
+    parts.append(
+        f"Throughput is {DEFINITIONS['throughput']}. Energy per inference is "
+        f"{DEFINITIONS['energy per inference']}; dynamic energy is {DEFINITIONS['dynamic energy per inference']}."
+    )
     return " ".join(parts)

@@ -36,13 +36,45 @@ MIXED = ("per_layer", "find")  # a choice per layer, not one algorithm: never "t
 SINGLE = tuple(a for a in ALGORITHMS if a not in ("guess", "torch", *MIXED))
 BASELINES = ("guess", "torch")
 
-COMPARISON_COLUMNS = [*POINT, "plan_hash", "plan_p50_ms", "plan_low_ms", "plan_high_ms", "plan_energy_j", "other",
-                      "other_algo", "other_p50_ms", "other_low_ms", "other_high_ms", "speedup", "speedup_low",
-                      "speedup_high", "verdict", "energy_ratio", "p_value", "q_value"]
-PROJECTION_COLUMNS = [*POINT, "plan_hash", "baseline", "baseline_p50_ms", "layers", "unrun_layers", "host_bound_layers",
-                      "projected_ms",
-                      "measured_ms", "measured_over_projected", "error_low", "error_high", "projected_gain",
-                      "measured_gain", "measured_gain_low", "measured_gain_high", "oracle_projected_ms"]
+COMPARISON_COLUMNS = [
+    *POINT,
+    "plan_hash",
+    "plan_p50_ms",
+    "plan_low_ms",
+    "plan_high_ms",
+    "plan_energy_j",
+    "other",
+    "other_algo",
+    "other_p50_ms",
+    "other_low_ms",
+    "other_high_ms",
+    "speedup",
+    "speedup_low",
+    "speedup_high",
+    "verdict",
+    "energy_ratio",
+    "p_value",
+    "q_value",
+]
+PROJECTION_COLUMNS = [
+    *POINT,
+    "plan_hash",
+    "baseline",
+    "baseline_p50_ms",
+    "layers",
+    "unrun_layers",
+    "host_bound_layers",
+    "projected_ms",
+    "measured_ms",
+    "measured_over_projected",
+    "error_low",
+    "error_high",
+    "projected_gain",
+    "measured_gain",
+    "measured_gain_low",
+    "measured_gain_high",
+    "oracle_projected_ms",
+]
 
 
 def singles(df: pd.DataFrame) -> pd.DataFrame:
@@ -85,8 +117,9 @@ def plan_vs_others(points: pd.DataFrame, torch_rows: pd.DataFrame | None = None)
     for name in ("guess", "torch", "find"):
         o = ok[ok["algo"] == name].copy()
         if name == "torch" and "cudnn_benchmark" in o:
-            o["other"] = np.where(o["cudnn_benchmark"].astype(object).fillna(False).astype(bool),
-                                  "torch (cudnn.benchmark)", "torch")
+            o["other"] = np.where(
+                o["cudnn_benchmark"].astype(object).fillna(False).astype(bool), "torch (cudnn.benchmark)", "torch"
+            )
         else:
             o["other"] = name
         others.append(o)
@@ -94,11 +127,25 @@ def plan_vs_others(points: pd.DataFrame, torch_rows: pd.DataFrame | None = None)
     others.append(single.assign(other="best single"))
     o = pd.concat(others, ignore_index=True)
     keep = [*POINT, "other", "algo", "p50_ms", "low_ms", "high_ms", "log_se", energy]
-    o = o[keep].rename(columns={"algo": "other_algo", "p50_ms": "other_p50_ms", "low_ms": "other_low_ms",
-                                "high_ms": "other_high_ms", "log_se": "other_log_se", energy: "other_energy_j"})
+    o = o[keep].rename(
+        columns={
+            "algo": "other_algo",
+            "p50_ms": "other_p50_ms",
+            "low_ms": "other_low_ms",
+            "high_ms": "other_high_ms",
+            "log_se": "other_log_se",
+            energy: "other_energy_j",
+        }
+    )
     p = plans[[*POINT, "plan_hash", "p50_ms", "low_ms", "high_ms", "log_se", energy]].rename(
-        columns={"p50_ms": "plan_p50_ms", "low_ms": "plan_low_ms", "high_ms": "plan_high_ms", "log_se": "plan_log_se",
-                 energy: "plan_energy_j"})
+        columns={
+            "p50_ms": "plan_p50_ms",
+            "low_ms": "plan_low_ms",
+            "high_ms": "plan_high_ms",
+            "log_se": "plan_log_se",
+            energy: "plan_energy_j",
+        }
+    )
     m = p.merge(o, on=POINT)
     if m.empty:
         return pd.DataFrame(columns=COMPARISON_COLUMNS)
@@ -126,42 +173,71 @@ def projection(points: pd.DataFrame, layers: pd.DataFrame, oracle: pd.DataFrame 
     # algorithm was not measured alone, the find run's timing of the layer it ran with that algorithm; a
     # host-bound timing only where there is no other
     keep = [*POINT, "layer_index", "algo_used", "p50_ms", "abs_var", "host_bound"]
-    own = lay.loc[(lay["status"] == "ok") & lay["algo"].isin([*SINGLE, *BASELINES])].drop(
-        columns="algo_used").rename(columns={"algo": "algo_used"})[keep]
+    own = (
+        lay.loc[(lay["status"] == "ok") & lay["algo"].isin([*SINGLE, *BASELINES])]
+        .drop(columns="algo_used")
+        .rename(columns={"algo": "algo_used"})[keep]
+    )
     by_find = lay.loc[(lay["status"] == "ok") & (lay["algo"] == "find"), keep]
     own = pd.concat([own, by_find], ignore_index=True).sort_values("host_bound", kind="stable")
     own = own.drop_duplicates([*POINT, "layer_index", "algo_used"])
     per = mixed.merge(own, on=[*POINT, "layer_index", "algo_used"], how="left")
     g = per.groupby(POINT, observed=True)
-    sums = pd.DataFrame({"layers": g.size(), "unrun_layers": g["p50_ms"].agg(lambda s: int(s.isna().sum())),
-                         "mix_host_bound": g["host_bound"].agg(lambda s: int(s.eq(True).sum())),
-                         "conv_ms": g["p50_ms"].sum(), "conv_var": g["abs_var"].sum()}).reset_index()
-    base = ok[ok["algo"].isin(BASELINES)].sort_values([*POINT, "algo"], key=lambda s: s.map(
-        {b: i for i, b in enumerate(BASELINES)}) if s.name == "algo" else s).drop_duplicates(POINT)
-    base_layers = lay[(lay["status"] == "ok")].merge(base[[*POINT, "algo"]], on=[*POINT, "algo"]).groupby(
-        POINT, observed=True)
-    base_conv = pd.DataFrame({"baseline_conv_ms": base_layers["p50_ms"].sum(),
-                              "baseline_host_bound": base_layers["host_bound"].sum()}).reset_index()
-    base = base[[*POINT, "algo", "p50_ms", "log_se"]].rename(
-        columns={"algo": "baseline", "p50_ms": "baseline_p50_ms", "log_se": "baseline_log_se"}).merge(base_conv, on=POINT)
-    out = plans[[*POINT, "plan_hash", "p50_ms", "log_se"]].rename(
-        columns={"p50_ms": "measured_ms", "log_se": "measured_log_se"}).merge(base, on=POINT, how="left").merge(
-        sums, on=POINT, how="left")
+    sums = pd.DataFrame(
+        {
+            "layers": g.size(),
+            "unrun_layers": g["p50_ms"].agg(lambda s: int(s.isna().sum())),
+            "mix_host_bound": g["host_bound"].agg(lambda s: int(s.eq(True).sum())),
+            "conv_ms": g["p50_ms"].sum(),
+            "conv_var": g["abs_var"].sum(),
+        }
+    ).reset_index()
+    base = (
+        ok[ok["algo"].isin(BASELINES)]
+        .sort_values(
+            [*POINT, "algo"], key=lambda s: s.map({b: i for i, b in enumerate(BASELINES)}) if s.name == "algo" else s
+        )
+        .drop_duplicates(POINT)
+    )
+    base_layers = (
+        lay[(lay["status"] == "ok")].merge(base[[*POINT, "algo"]], on=[*POINT, "algo"]).groupby(POINT, observed=True)
+    )
+    base_conv = pd.DataFrame(
+        {"baseline_conv_ms": base_layers["p50_ms"].sum(), "baseline_host_bound": base_layers["host_bound"].sum()}
+    ).reset_index()
+    base = (
+        base[[*POINT, "algo", "p50_ms", "log_se"]]
+        .rename(columns={"algo": "baseline", "p50_ms": "baseline_p50_ms", "log_se": "baseline_log_se"})
+        .merge(base_conv, on=POINT)
+    )
+    out = (
+        plans[[*POINT, "plan_hash", "p50_ms", "log_se"]]
+        .rename(columns={"p50_ms": "measured_ms", "log_se": "measured_log_se"})
+        .merge(base, on=POINT, how="left")
+        .merge(sums, on=POINT, how="left")
+    )
     host_bound = out.pop("mix_host_bound").fillna(0) + out.pop("baseline_host_bound").fillna(0)
     out["host_bound_layers"] = host_bound.astype(np.int64)
     remainder = (out["baseline_p50_ms"] - out["baseline_conv_ms"]).clip(lower=0.0)
     out["projected_ms"] = (remainder + out["conv_ms"]).where((out["unrun_layers"] == 0) & (host_bound == 0))
-    proj_se = np.sqrt(out["conv_var"] + (out["baseline_p50_ms"] * out["baseline_log_se"].fillna(0)) ** 2) / out["projected_ms"]
+    proj_se = (
+        np.sqrt(out["conv_var"] + (out["baseline_p50_ms"] * out["baseline_log_se"].fillna(0)) ** 2)
+        / out["projected_ms"]
+    )
     err = ratio_interval(out["measured_ms"], out["measured_log_se"].fillna(0), out["projected_ms"], proj_se)
     out["measured_over_projected"], out["error_low"], out["error_high"] = err.ratio, err.low, err.high
     out["error_log_se"] = err.log_se
     out["projected_gain"] = out["baseline_p50_ms"] / out["projected_ms"]
-    gain = ratio_interval(out["baseline_p50_ms"], out["baseline_log_se"].fillna(0), out["measured_ms"],
-                          out["measured_log_se"].fillna(0))
+    gain = ratio_interval(
+        out["baseline_p50_ms"], out["baseline_log_se"].fillna(0), out["measured_ms"], out["measured_log_se"].fillna(0)
+    )
     out["measured_gain"], out["measured_gain_low"], out["measured_gain_high"] = gain.ratio, gain.low, gain.high
     if oracle is not None and len(oracle):
-        out = out.merge(oracle[[*POINT, "projected_ms"]].rename(columns={"projected_ms": "oracle_projected_ms"}),
-                        on=POINT, how="left")
+        out = out.merge(
+            oracle[[*POINT, "projected_ms"]].rename(columns={"projected_ms": "oracle_projected_ms"}),
+            on=POINT,
+            how="left",
+        )
     else:
         out["oracle_projected_ms"] = np.nan
     return out[[*PROJECTION_COLUMNS, "error_log_se"]].sort_values(POINT).reset_index(drop=True)
@@ -176,9 +252,10 @@ def projection_bias(proj: pd.DataFrame) -> pd.DataFrame:
     if have.empty:
         return pd.DataFrame(columns=cols)
     rows = []
-    for i, (key, grp) in enumerate(have.groupby(["stage", "gpu", "model", "dtype"], observed=True)):
-        gm, lo, hi = geomean_interval(np.log(grp["measured_over_projected"].to_numpy(float)),
-                                      grp["error_log_se"].to_numpy(float))
+    for key, grp in have.groupby(["stage", "gpu", "model", "dtype"], observed=True):
+        gm, lo, hi = geomean_interval(
+            np.log(grp["measured_over_projected"].to_numpy(float)), grp["error_log_se"].to_numpy(float)
+        )
         verdict = "optimistic" if lo > 1 else "pessimistic" if hi < 1 else "within noise"
         rows.append([*key, len(grp), gm, lo, hi, verdict])
     return pd.DataFrame(rows, columns=cols)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
 
 import pandas as pd
 
@@ -173,8 +173,10 @@ def check_out(roots: list[Path], out: Path) -> None:
     for root in roots:
         r = root.resolve()
         if o == r or r in o.parents:
-            raise AnalysisOutputError(f"--out {out} is inside the results directory {root}: its Parquet tables "
-                                      f"would be read as results next time; choose a folder outside it")
+            raise AnalysisOutputError(
+                f"--out {out} is inside the results directory {root}: its Parquet tables "
+                f"would be read as results next time; choose a folder outside it"
+            )
     if out.exists() and not out.is_dir():
         raise AnalysisOutputError(f"--out {out} exists and is not a folder")
 
@@ -191,8 +193,12 @@ def _timed(timings: dict[str, float], name: str, fn: Callable, progress: Progres
     return value
 
 
-def run(roots: str | Path | Sequence[str | Path], out: str | Path, options: Options = Options(),
-        progress: Progress = lambda step: None) -> Outcome:
+def run(
+    roots: str | Path | Sequence[str | Path],
+    out: str | Path,
+    options: Options = Options(),
+    progress: Progress = lambda step: None,
+) -> Outcome:
     """Analyse one results tree, or several as one (e.g. ``results`` and an imported ``results-legacy``).
     ``progress`` is called with each step's name as it starts (the CLI shows it). An ``out`` that cannot be
     written is refused (harness.errors.ConfigError) before anything is read; an empty one, never the current
@@ -202,8 +208,9 @@ def run(roots: str | Path | Sequence[str | Path], out: str | Path, options: Opti
     check_out(roots, out)
     timings: dict[str, float] = {}
     res = _timed(timings, "load", lambda: load(roots, options.filters), progress)
-    parts = _timed(timings, "tables", lambda: tables_by_setting(res, _torch_rows(roots, options.filters, res)),
-                   progress)
+    parts = _timed(
+        timings, "tables", lambda: tables_by_setting(res, _torch_rows(roots, options.filters, res)), progress
+    )
     frames = combined(parts)
     found = checks.findings(res.points, res.report, options.thresholds)
     frames["warnings"] = found
@@ -221,22 +228,33 @@ def run(roots: str | Path | Sequence[str | Path], out: str | Path, options: Opti
                     log.info("predictor %s: %d rows, too few to fit", frame.name, len(frame.data))
                     continue
                 latency = frame.name == "latency"
-                ev = predictor.evaluate(frame, res.points if latency else None, res.layers if latency else None,
-                                        options.max_train_rows, options.threads,
-                                        progress=lambda what: progress(f"predictor ({frame.name}): {what}"))
+                ev = predictor.evaluate(
+                    frame,
+                    res.points if latency else None,
+                    res.layers if latency else None,
+                    options.max_train_rows,
+                    options.threads,
+                    progress=lambda what, frame=frame: progress(f"predictor ({frame.name}): {what}"),
+                )
                 evaluations.append(ev)
                 files.extend(write_tables(ev.tables(), out / "tables"))
                 progress(f"predictor ({frame.name}): final fit")
-                files.extend(predictor.fit_and_save(frame, ev, out / "predictor", options.max_train_rows,
-                                                    options.threads))
+                files.extend(
+                    predictor.fit_and_save(frame, ev, out / "predictor", options.max_train_rows, options.threads)
+                )
+
         _timed(timings, "predictor", fit, progress)
-    metrics = pd.concat([e.metrics.assign(target=e.name) for e in evaluations if len(e.metrics)],
-                        ignore_index=True) if any(len(e.metrics) for e in evaluations) else pd.DataFrame()
+    metrics = (
+        pd.concat([e.metrics.assign(target=e.name) for e in evaluations if len(e.metrics)], ignore_index=True)
+        if any(len(e.metrics) for e in evaluations)
+        else pd.DataFrame()
+    )
 
     figures: dict[str, Path] = {}
     if options.plots:
-        figures = _timed(timings, "figures", lambda: figures_by_setting(parts, evaluations, out / "figures", specs),
-                         progress)
+        figures = _timed(
+            timings, "figures", lambda: figures_by_setting(parts, evaluations, out / "figures", specs), progress
+        )
 
     progress("report")
     sections = build_sections(res, frames, found, evaluations, figures, options, parts)
@@ -247,8 +265,9 @@ def run(roots: str | Path | Sequence[str | Path], out: str | Path, options: Opti
     return Outcome(out, md, page, frames, files, figures, res.report, frames["summary"], metrics, found, timings)
 
 
-def figures_by_setting(parts: list[Part], evaluations: list[predictor.Evaluation], folder: Path,
-                       specs: dict | None = None) -> dict[str, Path]:
+def figures_by_setting(
+    parts: list[Part], evaluations: list[predictor.Evaluation], folder: Path, specs: dict | None = None
+) -> dict[str, Path]:
     """make_figures for each setting: with several, each figure's name ends in " [<setting>]" and its file in
     "-s<i>" (the predictor's figures, of one setting, once)."""
     if len(parts) == 1:
@@ -256,13 +275,21 @@ def figures_by_setting(parts: list[Part], evaluations: list[predictor.Evaluation
     figures: dict[str, Path] = {}
     for i, p in enumerate(parts, 1):
         drawn = make_figures(p.frames, p.res, evaluations if i == 1 else [], folder, specs, suffix=f"-s{i}")
-        figures |= {name if name.startswith(("parity", "regret")) else f"{name} [{p.setting.label}]": path
-                    for name, path in drawn.items()}
+        figures |= {
+            name if name.startswith(("parity", "regret")) else f"{name} [{p.setting.label}]": path
+            for name, path in drawn.items()
+        }
     return figures
 
 
-def make_figures(frames: dict[str, pd.DataFrame], res: Results, evaluations: list[predictor.Evaluation],
-                 folder: Path, specs: dict | None = None, suffix: str = "") -> dict[str, Path]:
+def make_figures(
+    frames: dict[str, pd.DataFrame],
+    res: Results,
+    evaluations: list[predictor.Evaluation],
+    folder: Path,
+    specs: dict | None = None,
+    suffix: str = "",
+) -> dict[str, Path]:
     """Every figure (PNG + SVG beside it; ``suffix`` ends each file's name); a figure with nothing to draw is
     left out. Each figure's time is logged at INFO (-v)."""
     from analysis import plots
@@ -273,12 +300,25 @@ def make_figures(frames: dict[str, pd.DataFrame], res: Results, evaluations: lis
     groups = list(comp.groupby(["stage", "batch_size", "dtype"], observed=True))
     for (stage, batch, dtype), grp in groups:
         tag = f"-{stage}-b{batch}-{dtype}" if len(groups) > 1 else ""
-        title = (f"Latency relative to guess (torch where guess is absent) against input size, 95% bands "
-                 f"(stage {stage}, batch {batch}, {dtype})")
-        jobs.append((f"ratio{tag}", lambda grp=grp, tag=tag, title=title:
-                     plots.ratio_against_size(grp, folder / f"ratio{tag}{suffix}.png", title)))
+        title = (
+            f"Latency relative to guess (torch where guess is absent) against input size, 95% bands "
+            f"(stage {stage}, batch {batch}, {dtype})"
+        )
+        jobs.append(
+            (
+                f"ratio{tag}",
+                lambda grp=grp, tag=tag, title=title: plots.ratio_against_size(
+                    grp, folder / f"ratio{tag}{suffix}.png", title
+                ),
+            )
+        )
     for ref in ("guess", "torch"):
-        jobs.append((f"speedup-{ref}", lambda ref=ref: plots.speedup_heatmap(summary, ref, folder / f"speedup-{ref}{suffix}.png")))
+        jobs.append(
+            (
+                f"speedup-{ref}",
+                lambda ref=ref: plots.speedup_heatmap(summary, ref, folder / f"speedup-{ref}{suffix}.png"),
+            )
+        )
     jobs += [
         ("energy-latency", lambda: plots.energy_latency(comp, folder / f"energy-latency{suffix}.png")[0]),
         ("roofline", lambda: plots.roofline(res.layers, specs or {}, folder / f"roofline{suffix}.png")),
@@ -288,8 +328,12 @@ def make_figures(frames: dict[str, pd.DataFrame], res: Results, evaluations: lis
     ]
     for ev in evaluations:
         unit = "ms" if ev.name == "latency" else "J"
-        jobs.append((f"parity-{ev.name}", lambda ev=ev, unit=unit:
-                     plots.parity(ev.predictions, folder / f"parity-{ev.name}.png", unit)))
+        jobs.append(
+            (
+                f"parity-{ev.name}",
+                lambda ev=ev, unit=unit: plots.parity(ev.predictions, folder / f"parity-{ev.name}.png", unit),
+            )
+        )
         if len(ev.choices):
             jobs.append((f"regret-{ev.name}", lambda ev=ev: plots.regret(ev.choices, folder / f"regret-{ev.name}.png")))
     figs: dict[str, Path] = {}
@@ -306,7 +350,7 @@ def _images(section: report.Section, figures: dict[str, Path], name: str, captio
     """The figure ``name``, or its copy per setting (named "<name> [<setting>]"), each captioned."""
     for key, path in figures.items():
         if key == name or key.startswith(f"{name} ["):
-            section.image(path, caption + key[len(name):])
+            section.image(path, caption + key[len(name) :])
 
 
 def _columns(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -314,24 +358,45 @@ def _columns(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return df[["setting", *columns] if "setting" in df else columns]
 
 
-def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.DataFrame,
-                   evaluations: list[predictor.Evaluation], figures: dict[str, Path], options: Options,
-                   parts: list[Part] | None = None) -> list[report.Section]:
+def build_sections(
+    res: Results,
+    frames: dict[str, pd.DataFrame],
+    found: pd.DataFrame,
+    evaluations: list[predictor.Evaluation],
+    figures: dict[str, Path],
+    options: Options,
+    parts: list[Part] | None = None,
+) -> list[report.Section]:
     p = res.points
     parts = parts if parts is not None else [Part(Setting(()), res, frames)]
     S = report.Section
     summary = S("Summary").text("Main findings (each names where its evidence is):")
     summary.items(findings.by_setting([(part.setting, part.frames, part.res.points) for part in parts]))
     summary.text("Caveats of the data:")
-    summary.items(findings.caveats(p, options.thresholds.energy_window_s, options.thresholds.cv,
-                                   [part.setting for part in parts], res.report.host_bound_layers))
-    methods_section = S("Methods").text(methods.paragraph(
-        p, res.layers, corrections=[findings.corrections(frames), *methods.oracle_correction(frames.get("oracle"))],
-        exclusions=methods.exclusions(p, res.report.host_bound_layers),
-        between=repeats.methods_sentences(res.report.between_process, p)))
+    summary.items(
+        findings.caveats(
+            p,
+            options.thresholds.energy_window_s,
+            options.thresholds.cv,
+            [part.setting for part in parts],
+            res.report.host_bound_layers,
+        )
+    )
+    methods_section = S("Methods").text(
+        methods.paragraph(
+            p,
+            res.layers,
+            corrections=[findings.corrections(frames), *methods.oracle_correction(frames.get("oracle"))],
+            exclusions=methods.exclusions(p, res.report.host_bound_layers),
+            between=repeats.methods_sentences(res.report.between_process, p),
+        )
+    )
     if len(res.report.between_process):
-        methods_section.table(res.report.between_process, "Noise between processes per gpu x model (points and "
-                              "layers measured in several processes: repeats=K)", csv="between_process")
+        methods_section.table(
+            res.report.between_process,
+            "Noise between processes per gpu x model (points and " "layers measured in several processes: repeats=K)",
+            csv="between_process",
+        )
 
     sp = frames["speedup_summary"]
     the_answer = S("The answer").text(
@@ -339,52 +404,75 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
         "and over the framework's own convolution (torch). Per point the interval is the delta method on the two "
         "medians' standard errors, from each row's summary statistics (its stored 95% interval of the median, "
         "else sqrt(pi/2) std / sqrt(n) widened by t(n-1)); per model the geometric mean over the points "
-        "measured, with the 95% interval of their own noise. Verdicts are corrected for the number of comparisons in each table: every row with an "
+        "measured, with the 95% interval of their own noise. Verdicts are corrected for the number of "
+        "comparisons in each table: every row with an "
         "interval gets two one-sided tests (faster, slower), and 'faster' or 'slower' is claimed where the "
         "Benjamini-Hochberg q-value (q_value, beside the raw p_value) over the table's tests is at most 5%, so at "
         "most 5% of a table's claims are expected to be false; else 'tied'; 'no_interval' where a row has no "
         "honest interval (not enough samples): not tested, never taken as exact. beyond_noise of a model's "
         "geometric mean: the same over the rows of speedup_summary (normal on the log scale from its "
-        "interval). Algorithms known to run the same code are merged (same_path).")
-    the_answer.items([f"{name}: {answer.family_line(frames[name]['p_value'])}"
-                      for name in ("speedup_summary", "speedups", "layer_speedups", "plan_comparison")
-                      if len(frames[name]) and "p_value" in frames[name]])
-    the_answer.table(frames["summary"], "Per stage x gpu x model x dtype: the largest gain beyond noise over each "
-                     "reference, and how often there is a sole winner", csv="summary")
+        "interval). Algorithms known to run the same code are merged (same_path)."
+    )
+    the_answer.items(
+        [
+            f"{name}: {answer.family_line(frames[name]['p_value'])}"
+            for name in ("speedup_summary", "speedups", "layer_speedups", "plan_comparison")
+            if len(frames[name]) and "p_value" in frames[name]
+        ]
+    )
+    the_answer.table(
+        frames["summary"],
+        "Per stage x gpu x model x dtype: the largest gain beyond noise over each "
+        "reference, and how often there is a sole winner",
+        csv="summary",
+    )
     _images(the_answer, figures, "speedup-guess", "Geometric-mean speedup over guess with 95% intervals")
     if len(sp):
-        shown = sp.sort_values(["reference", "stage", "gpu", "model", "geomean_speedup"],
-                               ascending=[True, True, True, True, False])
-        the_answer.table(shown, "Per algorithm: geometric-mean speedup, 95% interval, verdicts per point "
-                                "(tables/speedup_summary.csv; per point: tables/speedups.csv)", csv="speedup_summary")
+        shown = sp.sort_values(
+            ["reference", "stage", "gpu", "model", "geomean_speedup"], ascending=[True, True, True, True, False]
+        )
+        the_answer.table(
+            shown,
+            "Per algorithm: geometric-mean speedup, 95% interval, verdicts per point "
+            "(tables/speedup_summary.csv; per point: tables/speedups.csv)",
+            csv="speedup_summary",
+        )
     ls = frames["layer_speedup_summary"]
     if len(ls):
-        the_answer.table(ls, "Per layer, against guess on the same layer at the same point: how many layers each "
-                             "algorithm runs faster / tied / slower beyond noise (tables/layer_speedups.parquet)",
-                     csv="layer_speedup_summary")
+        the_answer.table(
+            ls,
+            "Per layer, against guess on the same layer at the same point: how many layers each "
+            "algorithm runs faster / tied / slower beyond noise (tables/layer_speedups.parquet)",
+            csv="layer_speedup_summary",
+        )
     for name, path in figures.items():
         if name.startswith("ratio"):
             the_answer.image(path, "Latency ratio to the reference against input size, 95% bands")
     coverage = S("Coverage").text(
-        f"{len(p)} points: stages {_list(p['stage'])}; GPU types {_list(p['gpu'])} (devices {_list(p['device_name'])}); "
+        f"{len(p)} points: stages {_list(p['stage'])}; GPU types {_list(p['gpu'])} "
+        f"(devices {_list(p['device_name'])}); "
         f"models {_list(p['model'])}; algorithms {_list(p['algo'])}; input sizes {_list(p['input_size'])}; "
         f"batch sizes {_list(p['batch_size'])}; dtypes {_list(p['dtype'])}. Status: "
-        + ", ".join(f"{k} {v}" for k, v in p["status"].astype(str).value_counts().items()) + "."
+        + ", ".join(f"{k} {v}" for k, v in p["status"].astype(str).value_counts().items())
+        + "."
     )
     if options.filters.chosen():
         coverage.text("Filters: " + options.filters.chosen())
-    coverage.text("Settings (analysed apart; tables/coverage.csv counts each one's points): " + "; ".join(
-        f"{part.setting.describe()} ({len(part.res.points)} points)" for part in parts) + ".")
+    coverage.text(
+        "Settings (analysed apart; tables/coverage.csv counts each one's points): "
+        + "; ".join(f"{part.setting.describe()} ({len(part.res.points)} points)" for part in parts)
+        + "."
+    )
     coverage.items(report.load_lines(res.report))
-    coverage.table(frames["coverage"], "Points per stage x gpu x model x algorithm, by status",
-                   csv="coverage")
+    coverage.table(frames["coverage"], "Points per stage x gpu x model x algorithm, by status", csv="coverage")
     coverage.table(frames["failures"], "What failed and why", csv="failures")
 
     warnings = S("Warnings").text(
         f"Points with cv > {options.thresholds.cv:g}, NVML throttle reasons other than idle/pinned clocks, "
         f"verification failures, energy windows under {options.thresholds.energy_window_s:g} s, CI targets not "
         f"met, a gpu type measured on several devices, unreadable files, and the known flaws imported rows carry "
-        f"(kind 'legacy: <flag>').")
+        f"(kind 'legacy: <flag>')."
+    )
     warnings.table(checks.summary(found), "Findings by kind")
     warnings.table(found, "Findings (tables/warnings.csv has all)", csv="warnings")
 
@@ -392,20 +480,34 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
         "Per point (stage, gpu, model, input size, batch, dtype): the fastest code path by p50 among those that "
         "measured ok, every path tied with it (95% intervals overlap: 'tie' when there is more than one), the "
         "fastest path outside the tie and its margin, and whether guess and torch are the fastest or tied. "
-        "tables/best.csv keeps every algorithm's p50 and the least-energy and least-EDP algorithms.")
-    cols = ["stage", "gpu", "model", "input_size", "batch_size", "dtype", "winner", "fastest", "fastest_p50_ms",
-            "tied_with_fastest", "runner_up_beyond_noise", "margin_beyond_noise", "guess_is_fastest_or_tied",
-            "torch_is_fastest_or_tied"]
+        "tables/best.csv keeps every algorithm's p50 and the least-energy and least-EDP algorithms."
+    )
+    cols = [
+        "stage",
+        "gpu",
+        "model",
+        "input_size",
+        "batch_size",
+        "dtype",
+        "winner",
+        "fastest",
+        "fastest_p50_ms",
+        "tied_with_fastest",
+        "runner_up_beyond_noise",
+        "margin_beyond_noise",
+        "guess_is_fastest_or_tied",
+        "torch_is_fastest_or_tied",
+    ]
     fastest.table(_columns(frames["winners"], cols), "Per point (tables/winners.csv)", csv="winners")
     _images(fastest, figures, "speedup-torch", "Geometric-mean speedup over torch with 95% intervals")
 
     gpus = S("GPUs compared").text(
         "Each pair of GPU types on the points both measured ok (same stage, model, algorithm, input size, batch, "
         "dtype): how often the first (gpu_a) is slower, and the geometric mean, min and max of its p50 over the "
-        "second's (> 1: gpu_a slower); the same geometric mean for energy per inference where both have it.")
+        "second's (> 1: gpu_a slower); the same geometric mean for energy per inference where both have it."
+    )
     if len(frames["gpus"]):
-        gpus.table(frames["gpus"], "Matched points per pair of GPU types, per model and over all models",
-                   csv="gpus")
+        gpus.table(frames["gpus"], "Matched points per pair of GPU types, per model and over all models", csv="gpus")
         _images(gpus, figures, "gpus", "p50 ratio between GPU types per model, 95% interval")
     else:
         gpus.text("Fewer than two GPU types measured the same points.")
@@ -422,11 +524,37 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
         "against the best single one (one-sided, its p times the number of others it was picked from), "
         "Benjamini-Hochberg at a false discovery rate of 5% over each point's layers (switch_tests; "
         "switch_no_interval: layers whose rows have no interval, not tested)"
-        + (f"; {int(o['switch_tests'].sum())} layer tests over {len(o)} points, "
-           f"{int(o['switch_no_interval'].sum())} layer(s) not tested." if len(o) else "."))
-    oracle.table(_columns(o, ["stage", "gpu", "model", "input_size", "batch_size", "best_algo", "best_p50_ms",
-                              "projected_ms", "projected_speedup", "conv_speedup", "layers_switched", "switch_tests",
-                              "layers", "unrun_layers", "host_bound_layers", "oracle_mix"]), csv="oracle")
+        + (
+            f"; {int(o['switch_tests'].sum())} layer tests over {len(o)} points, "
+            f"{int(o['switch_no_interval'].sum())} layer(s) not tested."
+            if len(o)
+            else "."
+        )
+    )
+    oracle.table(
+        _columns(
+            o,
+            [
+                "stage",
+                "gpu",
+                "model",
+                "input_size",
+                "batch_size",
+                "best_algo",
+                "best_p50_ms",
+                "projected_ms",
+                "projected_speedup",
+                "conv_speedup",
+                "layers_switched",
+                "switch_tests",
+                "layers",
+                "unrun_layers",
+                "host_bound_layers",
+                "oracle_mix",
+            ],
+        ),
+        csv="oracle",
+    )
     _images(oracle, figures, "layers", "Sum of layer p50 per algorithm, stacked by layer kind (largest size)")
     _images(oracle, figures, "roofline", "Per-layer roofline: achieved TFLOP/s against arithmetic intensity")
 
@@ -435,39 +563,64 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
         "against guess, torch (heuristic, or cudnn.benchmark where its row says so), find and the best single "
         "algorithm at the same point: speedup = other p50 / plan p50 (> 1: the plan is faster), 95% interval by "
         "the delta method, verdict beyond noise (Benjamini-Hochberg at 5% over the table, as in The answer); "
-        "energy_ratio = other / plan energy per inference.")
+        "energy_ratio = other / plan energy per inference."
+    )
     if len(frames["plan_comparison"]):
-        plans.table(frames["plan_comparison"].drop(columns=["plan_low_ms", "plan_high_ms", "other_low_ms",
-                                                            "other_high_ms"]), "Plan against the others (tables/plan_comparison.csv)",
-                    csv="plan_comparison")
+        plans.table(
+            frames["plan_comparison"].drop(columns=["plan_low_ms", "plan_high_ms", "other_low_ms", "other_high_ms"]),
+            "Plan against the others (tables/plan_comparison.csv)",
+            csv="plan_comparison",
+        )
         plans.text(
             "Projected against measured: projected_ms = the baseline's non-conv remainder (its p50 minus its layers' "
             "sum) + each layer's p50 in the run of the algorithm that really ran it in the mix (algo_used); "
             "measured_over_projected > 1: the mixed model ran slower than the sum of its layers said (caches, "
-            "workspaces, launch gaps). oracle_projected_ms is the Per-layer oracle's projection at the same point.")
-        plans.table(frames["plan_projection"].drop(columns=["error_log_se"]), "Per point (tables/plan_projection.csv)",
-                    csv="plan_projection")
-        plans.table(frames["plan_bias"], "Is the projection biased? Geometric mean of measured / projected with its "
-                                         "95% Student-t interval over the points (tables/plan_bias.csv)",
-                    csv="plan_bias")
+            "workspaces, launch gaps). oracle_projected_ms is the Per-layer oracle's projection at the same point."
+        )
+        plans.table(
+            frames["plan_projection"].drop(columns=["error_log_se"]),
+            "Per point (tables/plan_projection.csv)",
+            csv="plan_projection",
+        )
+        plans.table(
+            frames["plan_bias"],
+            "Is the projection biased? Geometric mean of measured / projected with its "
+            "95% Student-t interval over the points (tables/plan_bias.csv)",
+            csv="plan_bias",
+        )
     else:
         plans.text("No per_layer point in these results.")
 
     shapes = S("Layer shapes and support")
     ls = frames["layer_shapes"]
     if len(ls):
-        shapes.table(_columns(ls.sort_values(["occurrences", "margin"], ascending=False),
-                              ["gpu", "dtype", "batch_size", "shape", "best_algo", "best_p50_ms", "runner_up", "margin",
-                               "occurrences", "models"]),
-                     "Best algorithm per layer shape (median over occurrences), most frequent shapes first",
-                     csv="layer_shapes")
+        shapes.table(
+            _columns(
+                ls.sort_values(["occurrences", "margin"], ascending=False),
+                [
+                    "gpu",
+                    "dtype",
+                    "batch_size",
+                    "shape",
+                    "best_algo",
+                    "best_p50_ms",
+                    "runner_up",
+                    "margin",
+                    "occurrences",
+                    "models",
+                ],
+            ),
+            "Best algorithm per layer shape (median over occurrences), most frequent shapes first",
+            csv="layer_shapes",
+        )
     sup = frames["support"]
     if len(sup):
         by = [sup[c].astype(str) for c in ("setting", "gpu", "algo") if c in sup]
         counts = pd.crosstab(by, sup["status"]).reset_index()
         counts.columns.name = None
-        shapes.table(counts, "Layer shapes per status, per gpu x algorithm (tables/support.csv has each shape)",
-                     csv="support")
+        shapes.table(
+            counts, "Layer shapes per status, per gpu x algorithm (tables/support.csv has each shape)", csv="support"
+        )
     _images(shapes, figures, "support", "Support matrix: algorithm x layer shape, per gpu")
 
     energy = S("Energy")
@@ -475,8 +628,12 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
     if len(e):
         energy.text("Energy per inference from NVML; energy-delay product EDP = energy (J) x p50 (s), lower is better.")
         energy.table(e[e["edp_rank"] == 1], "Least EDP per point", csv="edp")
-        _images(energy, figures, "energy-latency", "Energy against latency relative to each point's best; filled: "
-                                                   "on the point's Pareto front")
+        _images(
+            energy,
+            figures,
+            "energy-latency",
+            "Energy against latency relative to each point's best; filled: " "on the point's Pareto front",
+        )
     else:
         energy.text("No energy was measured in these results (CPU runs, or energy_window_s=0).")
 
@@ -493,44 +650,78 @@ def build_sections(res: Results, frames: dict[str, pd.DataFrame], found: pd.Data
                 "training rows). Features: layer geometry, FLOPs, bytes, the layer's own input size, batch, dtype, "
                 "the algorithm that ran it, GPU datasheet numbers; nothing measured on the predicted point. 'model' "
                 "rows: whole model = sum of predicted layers + the non-conv remainder measured at the same model, "
-                "gpu and size with the other algorithms.")
+                "gpu and size with the other algorithms."
+            )
         else:
             pred.text(
                 f"{ev.kind}: gradient-boosted trees on the log ratio to an energy-proportional-to-FLOPs baseline "
                 "(scaled per GPU on the training rows). Features: model FLOPs, parameters, input size, batch, dtype, "
-                "conv layer count, algorithm, GPU datasheet numbers.")
-        pred.text("Errors are on held-out rows only: APE = |predicted - measured| / measured, in %; a split's "
-                  "rows pool every fold's test rows. A leave-one-gpu-out split with fewer than "
-                  f"{predictor.STRONG_GPU_TYPES} GPU types learns across datasheets from too few examples: its "
-                  "rows say 'weak' in the note.")
+                "conv layer count, algorithm, GPU datasheet numbers."
+            )
+        pred.text(
+            "Errors are on held-out rows only: APE = |predicted - measured| / measured, in %; a split's "
+            "rows pool every fold's test rows. A leave-one-gpu-out split with fewer than "
+            f"{predictor.STRONG_GPU_TYPES} GPU types learns across datasheets from too few examples: its "
+            "rows say 'weak' in the note."
+        )
         pred.table(ev.metrics, f"{ev.kind}: absolute percentage error per split")
         share = ev.metrics.get("remainder_share")
         if share is not None and share.notna().any():
             model = ev.metrics[(ev.metrics["level"] == "model") & (ev.metrics["predictor"] == "boosted")]
-            pred.text("Whole-model predictions include the non-conv remainder as measured with the other algorithms: "
-                      "its median share of the boosted prediction (remainder_share) is "
-                      + ", ".join(f"{r.remainder_share:.0%} ({r.split})" for r in model.itertuples())
-                      + "; that part of a whole-model error is measurement, not prediction.")
+            pred.text(
+                "Whole-model predictions include the non-conv remainder as measured with the other algorithms: "
+                "its median share of the boosted prediction (remainder_share) is "
+                + ", ".join(f"{r.remainder_share:.0%} ({r.split})" for r in model.itertuples())
+                + "; that part of a whole-model error is measurement, not prediction."
+            )
         if len(ev.fold_summary):
-            pred.table(ev.fold_summary, f"{ev.kind}: per split, the mean over folds of each fold's median APE and the "
-                       "worst fold (what it held out)")
+            pred.table(
+                ev.fold_summary,
+                f"{ev.kind}: per split, the mean over folds of each fold's median APE and the "
+                "worst fold (what it held out)",
+            )
         pred.table(ev.folds, f"{ev.kind}: per fold")
         if len(ev.regret):
             pooled = ev.regret[ev.regret["held_out"] == "all folds"]
-            pred.text("Choosing an algorithm: per held-out layer (a layer at one point) with at least two algorithms "
-                      "timed ok, regret = measured time of the algorithm predicted fastest / the measured fastest - 1. "
-                      "Beside it, a random pick among the same algorithms (its expected regret). Median regret: "
-                      + ", ".join(f"{r.median_regret_pct:.1f}% ({r.split}; {r.within_5pct:.0%} of {r.layers} layers "
-                                  f"within 5%, random pick {r.random_within_5pct:.0%})" for r in pooled.itertuples())
-                      + ".")
-            pred.table(ev.regret, f"{ev.kind}: regret of choosing the predicted-fastest algorithm, per split (all "
-                       "folds) and per fold")
+            pred.text(
+                "Choosing an algorithm: per held-out layer (a layer at one point) with at least two algorithms "
+                "timed ok, regret = measured time of the algorithm predicted fastest / the measured fastest - 1. "
+                "Beside it, a random pick among the same algorithms (its expected regret). Median regret: "
+                + ", ".join(
+                    f"{r.median_regret_pct:.1f}% ({r.split}; {r.within_5pct:.0%} of {r.layers} layers "
+                    f"within 5%, random pick {r.random_within_5pct:.0%})"
+                    for r in pooled.itertuples()
+                )
+                + "."
+            )
+            pred.table(
+                ev.regret,
+                f"{ev.kind}: regret of choosing the predicted-fastest algorithm, per split (all " "folds) and per fold",
+            )
         pred.items([f"skipped: {s}" for s in ev.skipped])
-        pred.image(figures.get(f"parity-{ev.name}"), f"{ev.kind}: predicted against measured, held-out rows, a "
-                   "colour per fold; dashed +-10%, dotted +-25%")
-        pred.image(figures.get(f"regret-{ev.name}"), f"{ev.kind}: cumulative share of held-out layers against the "
-                   "regret of the predicted-fastest algorithm (solid) and of a random pick (dashed)")
-    return [summary, methods_section, the_answer, coverage, warnings, fastest, gpus, oracle, plans, shapes, energy, pred]
+        pred.image(
+            figures.get(f"parity-{ev.name}"),
+            f"{ev.kind}: predicted against measured, held-out rows, a " "colour per fold; dashed +-10%, dotted +-25%",
+        )
+        pred.image(
+            figures.get(f"regret-{ev.name}"),
+            f"{ev.kind}: cumulative share of held-out layers against the "
+            "regret of the predicted-fastest algorithm (solid) and of a random pick (dashed)",
+        )
+    return [
+        summary,
+        methods_section,
+        the_answer,
+        coverage,
+        warnings,
+        fastest,
+        gpus,
+        oracle,
+        plans,
+        shapes,
+        energy,
+        pred,
+    ]
 
 
 def _list(s: pd.Series, limit: int = 12) -> str:

@@ -25,8 +25,8 @@ from analysis.planner import DEFAULT_MARGIN, Where, choose, from_find, predicted
 from harness import validate
 from harness.algorithms import plan as plans
 from harness.algorithms.geometry import ConvGeometry
-from harness.config.spec import DTYPES
 from harness.cli import ArgumentParser, command
+from harness.config.spec import DTYPES
 
 # make's --backend says where a predicted plan will run; the results' backend is not filtered here
 SETTING_FILTERS_SKIPPED = ("backend",)
@@ -35,8 +35,12 @@ BACKENDS = ("cudnn", "reference")  # make --backend
 
 
 def parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(prog="python -m analysis.plan", description=__doc__.splitlines()[0],
-                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n")[1])
+    p = ArgumentParser(
+        prog="python -m analysis.plan",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n")[1],
+    )
     sub = p.add_subparsers(dest="command", required=True)
     make = sub.add_parser("make", help="a plan from measurements in results trees")
     make.add_argument("trees", nargs="+", metavar="TREE", type=validate.input_path, help="results tree(s)")
@@ -46,25 +50,51 @@ def parser() -> argparse.ArgumentParser:
     make.add_argument("--dtype", default="float32", type=validate.choice(DTYPES), metavar="|".join(DTYPES))
     make.add_argument("--gpu", default=None, type=validate.text, help="gpu type (needed where the tree holds several)")
     make.add_argument("--stage", default=None, type=validate.text, help="stage (needed where several hold the point)")
-    make.add_argument("--algos", default=None, type=validate.text,
-                      help="only these compete, comma-separated (default: every algorithm "
-                      "measured at the point), e.g. --algos gemm,winograd for a plan ai3 runs without torch")
-    make.add_argument("--baseline", default=None, type=validate.text,
-                      help="what a tie keeps (default: guess where measured, else "
-                      "torch, else the first of --algos)")
-    make.add_argument("--from", dest="source", type=validate.choice(SOURCES), default="measured",
-                      metavar="|".join(SOURCES),
-                      help="measured (default): the fastest beyond noise among the algorithms measured; find: what "
-                      "cuDNN's exhaustive search picked per layer in an algo=find run (GPU); predicted: the latency "
-                      "predictor (--predictor PATH, --algos), for a point never measured")
-    make.add_argument("--predictor", default=None, metavar="PKL", type=validate.input_path,
-                      help="--from predicted: the saved latency model (python -m analysis --predictor writes "
-                      "<out>/predictor/latency.pkl)")
-    make.add_argument("--margin", type=validate.non_negative_float, default=DEFAULT_MARGIN,
-                      help="--from predicted: switch from the baseline only when predicted faster by more than this "
-                      f"(default {DEFAULT_MARGIN}: predictions carry no interval)")
-    make.add_argument("--backend", default=None, type=validate.choice(BACKENDS), metavar="|".join(BACKENDS),
-                      help="--from predicted: where the plan will run (reference: offer no algorithm a layer cannot run)")
+    make.add_argument(
+        "--algos",
+        default=None,
+        type=validate.text,
+        help="only these compete, comma-separated (default: every algorithm "
+        "measured at the point), e.g. --algos gemm,winograd for a plan ai3 runs without torch",
+    )
+    make.add_argument(
+        "--baseline",
+        default=None,
+        type=validate.text,
+        help="what a tie keeps (default: guess where measured, else " "torch, else the first of --algos)",
+    )
+    make.add_argument(
+        "--from",
+        dest="source",
+        type=validate.choice(SOURCES),
+        default="measured",
+        metavar="|".join(SOURCES),
+        help="measured (default): the fastest beyond noise among the algorithms measured; find: what "
+        "cuDNN's exhaustive search picked per layer in an algo=find run (GPU); predicted: the latency "
+        "predictor (--predictor PATH, --algos), for a point never measured",
+    )
+    make.add_argument(
+        "--predictor",
+        default=None,
+        metavar="PKL",
+        type=validate.input_path,
+        help="--from predicted: the saved latency model (python -m analysis --predictor writes "
+        "<out>/predictor/latency.pkl)",
+    )
+    make.add_argument(
+        "--margin",
+        type=validate.non_negative_float,
+        default=DEFAULT_MARGIN,
+        help="--from predicted: switch from the baseline only when predicted faster by more than this "
+        f"(default {DEFAULT_MARGIN}: predictions carry no interval)",
+    )
+    make.add_argument(
+        "--backend",
+        default=None,
+        type=validate.choice(BACKENDS),
+        metavar="|".join(BACKENDS),
+        help="--from predicted: where the plan will run (reference: offer no algorithm a layer cannot run)",
+    )
     make.add_argument("--out", required=True, type=validate.output_file, help="the plan file to write (JSON)")
     Filters.add_setting_arguments(make, " (where the trees hold several settings)", skip=SETTING_FILTERS_SKIPPED)
     show = sub.add_parser("show", help="print a plan, one line per conv layer")
@@ -72,10 +102,15 @@ def parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="the plan as ai3's per-layer list and/or a CSV")
     export.add_argument("plan", type=validate.input_path)
     export.add_argument("--ai3", action="store_true", help="print (or --out) the list of ai3 algorithm names")
-    export.add_argument("--torch-as", default="guess", type=validate.choice(sorted(set(plans.AI3_NAMES.values()))),
-                        help="ai3 name for a layer the plan keeps on torch (default guess: ai3 cannot leave a layer to PyTorch)")
-    export.add_argument("--out", default=None, type=validate.output_file,
-                        help="write the ai3 list here (JSON) instead of printing it")
+    export.add_argument(
+        "--torch-as",
+        default="guess",
+        type=validate.choice(sorted(set(plans.AI3_NAMES.values()))),
+        help="ai3 name for a layer the plan keeps on torch (default guess: ai3 cannot leave a layer to PyTorch)",
+    )
+    export.add_argument(
+        "--out", default=None, type=validate.output_file, help="write the ai3 list here (JSON) instead of printing it"
+    )
     export.add_argument("--csv", default=None, type=validate.output_file, help="write the plan as a CSV table here")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     return p
@@ -91,8 +126,11 @@ def make(args: argparse.Namespace) -> plans.Plan:
     res = one_setting(load(trees, filters), "plan make") if args.source != "predicted" else None
     modules = [(name, ConvGeometry.of(m)) for name, m in plans.conv_layers(meta_model(args.model, {}))]
     where = Where(args.model, args.size, args.batch, args.dtype, args.gpu, args.stage)
-    made_by = f"python -m analysis.plan make {' '.join(map(str, trees))} ({where.describe()}" + (
-        f", algos {args.algos}" if args.algos else "") + ")"
+    made_by = (
+        f"python -m analysis.plan make {' '.join(map(str, trees))} ({where.describe()}"
+        + (f", algos {args.algos}" if args.algos else "")
+        + ")"
+    )
     algos = tuple(canonical_name(a) for a in (args.algos or "").split(",") if a)
     baseline = canonical_name(args.baseline) if args.baseline else None
     if args.source == "predicted":
@@ -108,8 +146,10 @@ def make_predicted(args: argparse.Namespace, where: Where, modules, algos, basel
     from analysis.specs import gpu_specs
 
     if not args.predictor:
-        raise AnalysisError("--from predicted needs --predictor PATH (python -m analysis --predictor writes "
-                            "<out>/predictor/latency.pkl)")
+        raise AnalysisError(
+            "--from predicted needs --predictor PATH (python -m analysis --predictor writes "
+            "<out>/predictor/latency.pkl)"
+        )
     try:
         model = load_model(args.predictor)
     except (OSError, EOFError, KeyError, ValueError) as e:
@@ -122,24 +162,31 @@ def make_predicted(args: argparse.Namespace, where: Where, modules, algos, basel
 
 def lines(plan: plans.Plan) -> list[str]:
     k = plan.key
-    out = [f"plan {plan.digest()}: {k.model}, input {k.input_size}, batch {k.batch_size}, {k.dtype}, gpu {k.gpu} "
-           f"({k.device_name}), cuDNN {k.cudnn_version}, backend {k.backend}; baseline {plan.baseline}"]
+    out = [
+        f"plan {plan.digest()}: {k.model}, input {k.input_size}, batch {k.batch_size}, {k.dtype}, gpu {k.gpu} "
+        f"({k.device_name}), cuDNN {k.cudnn_version}, backend {k.backend}; baseline {plan.baseline}"
+    ]
     for i, row in enumerate(plans.csv_rows(plan)):
-        def ev(who: str) -> str:
+
+        def ev(who: str, row: dict = row) -> str:
             ci = f" [{row[who + '_ci95']}]" if row[who + "_ci95"] else ""
             return f"{row[who]} {row[who + '_p50_ms']:.4g} ms{ci}" if row[who] else "-"
 
         w, r = ev("winner"), ev("runner_up")
-        out.append(f"{i:3d} {row['name']:<28} {row['geometry']:<26} {row['algo']:<22} {row['source']:<9} "
-                   f"fastest {w}; runner-up {r}")
+        out.append(
+            f"{i:3d} {row['name']:<28} {row['geometry']:<26} {row['algo']:<22} {row['source']:<9} "
+            f"fastest {w}; runner-up {r}"
+        )
     counts = {}
     for layer in plan.layers:
         counts[layer.algo] = counts.get(layer.algo, 0) + 1
     out.append("layers per algorithm: " + ", ".join(f"{a} {n}" for a, n in counts.items()))
     e = plan.extra
     if e.get("projected_ms"):
-        out.append(f"projected: {e['projected_ms']:.4g} ms against the baseline's measured {e['baseline_p50_ms']:.4g} ms "
-                   f"(x{e['projected_speedup']:.3f}; measure it: python -m harness algo=per_layer plan=PATH)")
+        out.append(
+            f"projected: {e['projected_ms']:.4g} ms against the baseline's measured {e['baseline_p50_ms']:.4g} ms "
+            f"(x{e['projected_speedup']:.3f}; measure it: python -m harness algo=per_layer plan=PATH)"
+        )
     if e.get("switch_correction"):
         out.append(f"switches beyond noise: {e['switch_correction']}")
     return out
@@ -148,8 +195,9 @@ def lines(plan: plans.Plan) -> list[str]:
 @command
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     if args.command == "make":
         plan = make(args)
         path = plans.write(plan, args.out)

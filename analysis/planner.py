@@ -51,21 +51,30 @@ class Where:
     stage: str | None = None  # None: the only one holding the point
 
     def describe(self) -> str:
-        return (f"model={self.model} input_size={self.input_size} batch_size={self.batch_size} dtype={self.dtype}"
-                + (f" gpu={self.gpu}" if self.gpu else "") + (f" stage={self.stage}" if self.stage else ""))
+        return (
+            f"model={self.model} input_size={self.input_size} batch_size={self.batch_size} dtype={self.dtype}"
+            + (f" gpu={self.gpu}" if self.gpu else "")
+            + (f" stage={self.stage}" if self.stage else "")
+        )
 
 
 def _only(values: pd.Series, what: str, where: Where) -> str:
     found = sorted(set(values.astype(str)))
     if len(found) != 1:
-        raise AnalysisError(f"{where.describe()}: the tree holds this point for {what} {', '.join(found)}; "
-                            f"choose one with --{what}")
+        raise AnalysisError(
+            f"{where.describe()}: the tree holds this point for {what} {', '.join(found)}; " f"choose one with --{what}"
+        )
     return found[0]
 
 
 # where's values and their plan make flags, in the order they narrow a model's points
-WHERE_FLAGS = (("input_size", "--size"), ("batch_size", "--batch"), ("dtype", "--dtype"), ("gpu", "--gpu"),
-               ("stage", "--stage"))
+WHERE_FLAGS = (
+    ("input_size", "--size"),
+    ("batch_size", "--batch"),
+    ("dtype", "--dtype"),
+    ("gpu", "--gpu"),
+    ("stage", "--stage"),
+)
 
 
 def not_held(points: pd.DataFrame, where: Where) -> str:
@@ -78,15 +87,21 @@ def not_held(points: pd.DataFrame, where: Where) -> str:
             continue
         held = sorted({int(v) for v in rows[column]} if column.endswith("_size") else set(rows[column].astype(str)))
         if value not in held:
-            return (f"{flag} {value} is not valid: no point of {where.model} measured ok at it in the tree; held "
-                    f"there: {', '.join(map(str, held)) or 'none'}")
+            return (
+                f"{flag} {value} is not valid: no point of {where.model} measured ok at it in the tree; held "
+                f"there: {', '.join(map(str, held)) or 'none'}"
+            )
         rows = rows[(rows[column] if column.endswith("_size") else rows[column].astype(str)) == value]
     return f"{where.describe()}: no point measured ok in the tree"
 
 
 def _at(df: pd.DataFrame, where: Where) -> pd.DataFrame:
-    m = ((df["model"].astype(str) == where.model) & (df["input_size"] == where.input_size)
-         & (df["batch_size"] == where.batch_size) & (df["dtype"].astype(str) == where.dtype))
+    m = (
+        (df["model"].astype(str) == where.model)
+        & (df["input_size"] == where.input_size)
+        & (df["batch_size"] == where.batch_size)
+        & (df["dtype"].astype(str) == where.dtype)
+    )
     for col in ("gpu", "stage"):
         if getattr(where, col) is not None:
             m &= df[col].astype(str) == getattr(where, col)
@@ -105,20 +120,36 @@ def layer_candidates(layers: pd.DataFrame) -> pd.DataFrame:
     log (``log_se``; NaN where a call has none), its 95% interval, and the layer's geometry; only single
     algorithms whose own code ran the layer (status ok) and timed it at the GPU's pace (an algorithm with a
     host-bound row of a module, any of its calls, does not compete there)."""
-    ok = layers[(layers["status"] == "ok") & layers["p50_ms"].notna()
-                & layers["algo"].astype(str).isin(SINGLE)].copy()
+    ok = layers[(layers["status"] == "ok") & layers["p50_ms"].notna() & layers["algo"].astype(str).isin(SINGLE)].copy()
     ok["algo"] = ok["algo"].astype(str)
     late = _host_bound(ok)
     if late:  # one point's rows: few
         ok = ok[[pair not in late for pair in zip(ok["algo"], ok["layer_name"].astype(str))]]
     ok["abs_var"] = (ok["p50_ms"] * log_se(ok)) ** 2
     ok["unknown"] = ok["abs_var"].isna()
-    geometry = ["in_channels", "out_channels", "kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w",
-                "dilation_h", "dilation_w", "groups"]
+    geometry = [
+        "in_channels",
+        "out_channels",
+        "kernel_h",
+        "kernel_w",
+        "stride_h",
+        "stride_w",
+        "pad_h",
+        "pad_w",
+        "dilation_h",
+        "dilation_w",
+        "groups",
+    ]
     g = ok.groupby(["algo", "layer_name"], observed=True, sort=False)
-    out = g.agg(p50_ms=("p50_ms", "sum"), abs_var=("abs_var", "sum"), unknown=("unknown", "any"),
-                first_index=("layer_index", "min"), in_h=("in_h", "first"), in_w=("in_w", "first"),
-                **{c: (c, "first") for c in geometry}).reset_index()
+    out = g.agg(
+        p50_ms=("p50_ms", "sum"),
+        abs_var=("abs_var", "sum"),
+        unknown=("unknown", "any"),
+        first_index=("layer_index", "min"),
+        in_h=("in_h", "first"),
+        in_w=("in_w", "first"),
+        **{c: (c, "first") for c in geometry},
+    ).reset_index()
     out["log_se"] = (np.sqrt(out.pop("abs_var")) / out["p50_ms"]).where(~out.pop("unknown"))
     out["lo"], out["hi"] = interval(np.log(out["p50_ms"]), out["log_se"])
     return out
@@ -148,13 +179,27 @@ def switches(cand: pd.DataFrame, baseline: str) -> pd.DataFrame:
     se = np.hypot(c["log_se"].to_numpy(dtype=float), b["log_se"].to_numpy(dtype=float))
     p = mt.fastest_of(mt.p_faster(lr, se), count.loc[layers].to_numpy())
     q = mt.benjamini_hochberg(p)
-    return pd.DataFrame({"challenger": c["algo"].to_numpy(), "candidates": count.loc[layers].to_numpy(),
-                         "p_value": p, "q_value": q, "switch": mt.rejected(q)}, index=layers)
+    return pd.DataFrame(
+        {
+            "challenger": c["algo"].to_numpy(),
+            "candidates": count.loc[layers].to_numpy(),
+            "p_value": p,
+            "q_value": q,
+            "switch": mt.rejected(q),
+        },
+        index=layers,
+    )
 
 
-def choose(points: pd.DataFrame, layers: pd.DataFrame, where: Where,
-           modules: list[tuple[str, ConvGeometry]], made_by: str = "",
-           algos: tuple[str, ...] = (), baseline: str | None = None) -> Plan:
+def choose(
+    points: pd.DataFrame,
+    layers: pd.DataFrame,
+    where: Where,
+    modules: list[tuple[str, ConvGeometry]],
+    made_by: str = "",
+    algos: tuple[str, ...] = (),
+    baseline: str | None = None,
+) -> Plan:
     """The plan for ``where`` from resolved points and layers (analysis.load), in the order of ``modules``
     (the model's conv layers: name and geometry, harness.algorithms.plan.conv_layers). ``algos``: only these
     compete (all measured where empty), e.g. the ones ai3 can run; ``baseline``: what a tie keeps (default:
@@ -164,21 +209,31 @@ def choose(points: pd.DataFrame, layers: pd.DataFrame, where: Where,
     pts = pts[pts["status"] == "ok"]
     if pts.empty:
         raise AnalysisError(not_held(points[points["status"] == "ok"], where))
-    where = Where(where.model, where.input_size, where.batch_size, where.dtype,
-                  where.gpu or _only(pts["gpu"], "gpu", where), where.stage or _only(pts["stage"], "stage", where))
+    where = Where(
+        where.model,
+        where.input_size,
+        where.batch_size,
+        where.dtype,
+        where.gpu or _only(pts["gpu"], "gpu", where),
+        where.stage or _only(pts["stage"], "stage", where),
+    )
     pts = _at(pts, where)
     measured = set(pts["algo"].astype(str)) & set(SINGLE)
     missing = [a for a in algos if a not in measured]
     if missing:
-        raise AnalysisError(f"{where.describe()}: algorithm(s) {', '.join(missing)} not measured ok at this point; "
-                            f"measured: {', '.join(sorted(measured))}")
+        raise AnalysisError(
+            f"{where.describe()}: algorithm(s) {', '.join(missing)} not measured ok at this point; "
+            f"measured: {', '.join(sorted(measured))}"
+        )
     competing = set(algos) or measured
     if baseline is None:
         baseline = next((b for b in (*BASELINE_ORDER, *algos) if b in competing), None)
     if baseline not in competing:
-        raise AnalysisError(f"{where.describe()}: no baseline among the competing algorithms "
-                            f"({', '.join(sorted(competing))}): measure algo=torch (or guess on a GPU) at this "
-                            "point, or name one with --baseline")
+        raise AnalysisError(
+            f"{where.describe()}: no baseline among the competing algorithms "
+            f"({', '.join(sorted(competing))}): measure algo=torch (or guess on a GPU) at this "
+            "point, or name one with --baseline"
+        )
     measured = competing
     pts = pts[pts["algo"].astype(str).isin(measured)]
     here = _at(layers, where)[lambda d: d["algo"].astype(str).isin(measured)]
@@ -192,8 +247,10 @@ def choose(points: pd.DataFrame, layers: pd.DataFrame, where: Where,
             plan_layers.append(_keep_host_bound_baseline(name, geometry, baseline, rows, here))
             continue
         if rows.empty:
-            raise AnalysisError(f"{where.describe()}: layer {name} has no timed row of any algorithm "
-                                f"(measured: {', '.join(sorted(measured))})")
+            raise AnalysisError(
+                f"{where.describe()}: layer {name} has no timed row of any algorithm "
+                f"(measured: {', '.join(sorted(measured))})"
+            )
         fastest = rows.iloc[0]
         runner_up = rows.iloc[1] if len(rows) > 1 else None
         base = rows[rows["algo"] == baseline]
@@ -210,29 +267,55 @@ def choose(points: pd.DataFrame, layers: pd.DataFrame, where: Where,
             algo, source = baseline, ("measured" if fastest["algo"] == baseline else "tie")
             if np.isnan(tests.loc[name, "p_value"]):
                 note = f"{mt.NO_INTERVAL}: the baseline kept"
-        plan_layers.append(PlanLayer(name, geometry, algo, source, (int(fastest["in_h"]), int(fastest["in_w"])),
-                                     _evidence(fastest), _evidence(runner_up), _evidence(base), note))
+        plan_layers.append(
+            PlanLayer(
+                name,
+                geometry,
+                algo,
+                source,
+                (int(fastest["in_h"]), int(fastest["in_w"])),
+                _evidence(fastest),
+                _evidence(runner_up),
+                _evidence(base),
+                note,
+            )
+        )
     first = pts.iloc[0]
     backends = set(pts.loc[pts["algo"].astype(str) != "torch", "backend"].dropna().astype(str)) - {"torch"}
-    key = PlanKey(where.model, where.gpu, _str(first.get("device_name")), where.dtype, where.input_size,
-                  where.batch_size, _str(first.get("cudnn_version")), backends.pop() if len(backends) == 1 else None)
+    key = PlanKey(
+        where.model,
+        where.gpu,
+        _str(first.get("device_name")),
+        where.dtype,
+        where.input_size,
+        where.batch_size,
+        _str(first.get("cudnn_version")),
+        backends.pop() if len(backends) == 1 else None,
+    )
     plan = Plan(key, tuple(plan_layers), baseline, made_by)
     family = mt.family(tests["p_value"], mt.BH, SWITCH_FAMILY)
-    extra = {**projection(plan, pts, cand), "switch_tests": family.tests, "switch_no_interval": family.untested,
-             "switch_correction": family.line()}
+    extra = {
+        **projection(plan, pts, cand),
+        "switch_tests": family.tests,
+        "switch_no_interval": family.untested,
+        "switch_correction": family.line(),
+    }
     return Plan(key, plan.layers, baseline, made_by, extra)
 
 
-def _keep_host_bound_baseline(name: str, geometry: ConvGeometry, baseline: str, rows: pd.DataFrame,
-                              layers: pd.DataFrame) -> PlanLayer:
+def _keep_host_bound_baseline(
+    name: str, geometry: ConvGeometry, baseline: str, rows: pd.DataFrame, layers: pd.DataFrame
+) -> PlanLayer:
     """A layer whose baseline time is host-bound: the baseline is kept (its time is the host's, so nothing
     shows another algorithm beats it on the GPU), with the GPU-paced candidates as evidence."""
     mine = layers[layers["layer_name"].astype(str) == name].sort_values("layer_index")
     fastest = rows.iloc[0] if len(rows) else None
     runner_up = rows.iloc[1] if len(rows) > 1 else None
     in_hw = (int(mine["in_h"].iloc[0]), int(mine["in_w"].iloc[0]))
-    note = (f"the baseline {baseline}'s time here is host-bound (the host's issuing, not the GPU's): kept, "
-            "no evidence to switch")
+    note = (
+        f"the baseline {baseline}'s time here is host-bound (the host's issuing, not the GPU's): kept, "
+        "no evidence to switch"
+    )
     return PlanLayer(name, geometry, baseline, "baseline", in_hw, _evidence(fastest), _evidence(runner_up), None, note)
 
 
@@ -255,21 +338,35 @@ def projection(plan: Plan, points: pd.DataFrame, cand: pd.DataFrame) -> dict[str
     except KeyError:
         return {}
     projected = max(p50 - base_sum, 0.0) + chosen_sum
-    return {"baseline_p50_ms": p50, "baseline_conv_ms": base_sum, "plan_conv_ms": chosen_sum,
-            "projected_ms": projected, "projected_speedup": p50 / projected}
+    return {
+        "baseline_p50_ms": p50,
+        "baseline_conv_ms": base_sum,
+        "plan_conv_ms": chosen_sum,
+        "projected_ms": projected,
+        "projected_speedup": p50 / projected,
+    }
 
 
-def from_find(points: pd.DataFrame, layers: pd.DataFrame, where: Where,
-              modules: list[tuple[str, ConvGeometry]], made_by: str = "") -> Plan:
+def from_find(
+    points: pd.DataFrame, layers: pd.DataFrame, where: Where, modules: list[tuple[str, ConvGeometry]], made_by: str = ""
+) -> Plan:
     """The plan cuDNN's exhaustive search made at ``where`` (an algo=find run): each layer the algorithm
     Find picked (its row's ``algo_used``), source ``find``, with its p50 and interval from the find run's
     layer pass (none where that time is host-bound) and Find's own times in the note (the row's detail)."""
     pts = _at(points, where)
     pts = pts[(pts["status"] == "ok") & (pts["algo"].astype(str) == "find")]
     if pts.empty:
-        raise AnalysisError(f"{where.describe()}: no algo=find point measured ok (python -m harness algo=find ... on a GPU)")
-    where = Where(where.model, where.input_size, where.batch_size, where.dtype,
-                  where.gpu or _only(pts["gpu"], "gpu", where), where.stage or _only(pts["stage"], "stage", where))
+        raise AnalysisError(
+            f"{where.describe()}: no algo=find point measured ok (python -m harness algo=find ... on a GPU)"
+        )
+    where = Where(
+        where.model,
+        where.input_size,
+        where.batch_size,
+        where.dtype,
+        where.gpu or _only(pts["gpu"], "gpu", where),
+        where.stage or _only(pts["stage"], "stage", where),
+    )
     pts = _at(pts, where)
     rows = _at(layers, where)
     rows = rows[(rows["algo"].astype(str) == "find") & rows["p50_ms"].notna()].copy()
@@ -286,22 +383,43 @@ def from_find(points: pd.DataFrame, layers: pd.DataFrame, where: Where,
         detail = r.get("detail")
         note = str(detail) if isinstance(detail, str) else None
         if hostbound.mask(mine).any():  # Find's choice stands; the pass's time of it is the host's, not evidence
-            evidence, note = None, "; ".join(filter(None, [note, "the find run's time of this layer is host-bound: "
-                                                                 "no evidence shown"]))
-        plan_layers.append(PlanLayer(name, geometry, used, "find", (int(r["in_h"]), int(r["in_w"])), evidence,
-                                     note=note))
+            evidence, note = (
+                None,
+                "; ".join(
+                    filter(None, [note, "the find run's time of this layer is host-bound: " "no evidence shown"])
+                ),
+            )
+        plan_layers.append(
+            PlanLayer(name, geometry, used, "find", (int(r["in_h"]), int(r["in_w"])), evidence, note=note)
+        )
     first = pts.iloc[0]
-    key = PlanKey(where.model, where.gpu, _str(first.get("device_name")), where.dtype, where.input_size,
-                  where.batch_size, _str(first.get("cudnn_version")), _str(first.get("backend")))
+    key = PlanKey(
+        where.model,
+        where.gpu,
+        _str(first.get("device_name")),
+        where.dtype,
+        where.input_size,
+        where.batch_size,
+        _str(first.get("cudnn_version")),
+        _str(first.get("backend")),
+    )
     return Plan(key, tuple(plan_layers), "find", made_by)
 
 
 DEFAULT_MARGIN = 0.10  # a predicted switch must be at least this much faster (about a predictor's held-out error)
 
 
-def predicted(where: Where, modules: list[tuple[str, ConvGeometry]], predict, specs: dict, algos: tuple[str, ...],
-              baseline: str | None = None, margin: float = DEFAULT_MARGIN, backend: str | None = None,
-              made_by: str = "") -> Plan:
+def predicted(
+    where: Where,
+    modules: list[tuple[str, ConvGeometry]],
+    predict,
+    specs: dict,
+    algos: tuple[str, ...],
+    baseline: str | None = None,
+    margin: float = DEFAULT_MARGIN,
+    backend: str | None = None,
+    made_by: str = "",
+) -> Plan:
     """A plan for a point never measured, from the latency predictor (analysis.predictor; ``predict``: its
     model's ``predict`` on ``layer_features`` rows): each layer's shapes traced on the meta device at
     ``where``'s input size and batch, every algorithm of ``algos`` predicted on it, and the fastest chosen
@@ -329,10 +447,24 @@ def predicted(where: Where, modules: list[tuple[str, ConvGeometry]], predict, sp
         for algo in algos:
             if backend == "reference" and algo != "torch" and reference.supports(algo, geometry) is not None:
                 continue
-            rows.append({**g, "layer_name": name, "algo": algo, "algo_used": algo, "gpu": where.gpu or "local",
-                         "dtype": where.dtype, "batch_size": where.batch_size, "math_type": None,
-                         "in_h": t.in_shape[2], "in_w": t.in_shape[3], "out_h": t.out_shape[2], "out_w": t.out_shape[3],
-                         "flops": t.flops, "bytes": conv_bytes(t.in_shape, t.out_shape, weight, where.dtype)})
+            rows.append(
+                {
+                    **g,
+                    "layer_name": name,
+                    "algo": algo,
+                    "algo_used": algo,
+                    "gpu": where.gpu or "local",
+                    "dtype": where.dtype,
+                    "batch_size": where.batch_size,
+                    "math_type": None,
+                    "in_h": t.in_shape[2],
+                    "in_w": t.in_shape[3],
+                    "out_h": t.out_shape[2],
+                    "out_w": t.out_shape[3],
+                    "flops": t.flops,
+                    "bytes": conv_bytes(t.in_shape, t.out_shape, weight, where.dtype),
+                }
+            )
     frame = pd.DataFrame(rows)
     frame["predicted_ms"] = predict(frame[["layer_name", "gpu"]].join(layer_features(frame, specs)))
     plan_layers = []
@@ -346,9 +478,29 @@ def predicted(where: Where, modules: list[tuple[str, ConvGeometry]], predict, sp
             algo = str(best["algo"])
         else:
             algo = baseline
-        ev = [None if r is None else Evidence(str(r["algo"]), float(r["predicted_ms"])) for r in (best, runner_up, base)]
-        plan_layers.append(PlanLayer(name, geometry, algo, "predicted", (int(best["in_h"]), int(best["in_w"])), *ev,
-                                     note=None if base is not None else f"the baseline {baseline} cannot run it"))
+        ev = [
+            None if r is None else Evidence(str(r["algo"]), float(r["predicted_ms"])) for r in (best, runner_up, base)
+        ]
+        plan_layers.append(
+            PlanLayer(
+                name,
+                geometry,
+                algo,
+                "predicted",
+                (int(best["in_h"]), int(best["in_w"])),
+                *ev,
+                note=None if base is not None else f"the baseline {baseline} cannot run it",
+            )
+        )
     key = PlanKey(where.model, where.gpu, None, where.dtype, where.input_size, where.batch_size, None, backend)
-    return Plan(key, tuple(plan_layers), baseline, made_by, {"predicted_conv_ms": float(sum(
-        frame.set_index(["layer_name", "algo"]).loc[(x.name, x.algo), "predicted_ms"] for x in plan_layers))})
+    return Plan(
+        key,
+        tuple(plan_layers),
+        baseline,
+        made_by,
+        {
+            "predicted_conv_ms": float(
+                sum(frame.set_index(["layer_name", "algo"]).loc[(x.name, x.algo), "predicted_ms"] for x in plan_layers)
+            )
+        },
+    )

@@ -23,14 +23,20 @@ from harness.results import hostbound  # noqa: E402
 from harness.results.read import algo_that_ran  # noqa: E402
 
 DPI = 150
-STATUS_COLORS = {"ok": "#4daf4a", "fallback": "#ff7f00", "unsupported": "#e41a1c", "mixed": "#984ea3",
-                 "not run": "#e6e6e6"}
+STATUS_COLORS = {
+    "ok": "#4daf4a",
+    "fallback": "#ff7f00",
+    "unsupported": "#e41a1c",
+    "mixed": "#984ea3",
+    "not run": "#e6e6e6",
+}
 TIED = "#bdbdbd"
 MAX_SHAPES = 60
 
 # svg.fonttype none: an SVG's text stays text (editable in a paper's figure, and much faster to write).
-plt.rcParams.update({"font.size": 9, "axes.titlesize": 9, "legend.fontsize": 8, "figure.dpi": DPI,
-                     "svg.fonttype": "none"})
+plt.rcParams.update(
+    {"font.size": 9, "axes.titlesize": 9, "legend.fontsize": 8, "figure.dpi": DPI, "svg.fonttype": "none"}
+)
 
 
 def _colors(algos: list[str]) -> dict[str, tuple]:
@@ -86,8 +92,11 @@ def breakdown_rows(layers: pd.DataFrame) -> pd.DataFrame:
     late = hostbound.mask(df)
     if late.any():
         point = ["stage", "gpu", "model", "input_size", "batch_size", "dtype", "algo"]
-        df = df[~pd.Series(late, index=df.index).groupby([df[k] for k in point], observed=True,
-                                                                dropna=False).transform("any")]
+        df = df[
+            ~pd.Series(late, index=df.index)
+            .groupby([df[k] for k in point], observed=True, dropna=False)
+            .transform("any")
+        ]
     if df.empty:
         return df.assign(kind=pd.Series(dtype=object))
     df = df[df["batch_size"] == df["batch_size"].min()]
@@ -105,8 +114,13 @@ def layer_breakdown(layers: pd.DataFrame, path: Path) -> Path | None:
     cmap = plt.get_cmap("tab20")
     colors = {k: cmap(i % 20) for i, k in enumerate(kinds)}
     models, gpus = sorted(df["model"].unique()), sorted(df["gpu"].unique())
-    fig, axes = plt.subplots(len(models), len(gpus), figsize=(3.6 * len(gpus) + 1.8, 2.6 * len(models) + 0.6),
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        len(models),
+        len(gpus),
+        figsize=(3.6 * len(gpus) + 1.8, 2.6 * len(models) + 0.6),
+        squeeze=False,
+        layout="constrained",
+    )
     for ax, model, gpu, panel in _model_gpu_panels(df, axes, models, gpus):
         table = panel.pivot_table(index="algo", columns="kind", values="p50_ms", aggfunc="sum", observed=True)
         bottom = np.zeros(len(table))
@@ -118,8 +132,9 @@ def layer_breakdown(layers: pd.DataFrame, path: Path) -> Path | None:
         ax.set_title(f"{model} · {gpu} · size {int(panel['input_size'].iloc[0])}")
         ax.set_ylabel("sum of layer p50 (ms)")
         ax.grid(True, axis="y", alpha=0.3)
-    fig.legend(handles=[Patch(color=c, label=k) for k, c in colors.items()], loc="outside right center",
-               title="layer kind")
+    fig.legend(
+        handles=[Patch(color=c, label=k) for k, c in colors.items()], loc="outside right center", title="layer kind"
+    )
     return _save(fig, path)
 
 
@@ -130,7 +145,9 @@ def parity(predictions: pd.DataFrame, path: Path, unit: str) -> Path | None:
     if predictions.empty:
         return None
     splits = list(dict.fromkeys(predictions["split"]))
-    fig, axes = plt.subplots(1, len(splits), figsize=(4.2 * len(splits) + 0.5, 4.4), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        1, len(splits), figsize=(4.2 * len(splits) + 0.5, 4.4), squeeze=False, layout="constrained"
+    )
     for j, split in enumerate(splits):
         ax = axes[0, j]
         p = predictions[predictions["split"] == split]
@@ -141,24 +158,28 @@ def parity(predictions: pd.DataFrame, path: Path, unit: str) -> Path | None:
         cmap = plt.get_cmap("tab10" if len(held) <= 10 else "tab20")
         for k, h in enumerate(held):
             q = p[p["held_out"].astype(str) == h]
-            ax.scatter(q["measured"], q["predicted"], s=4, alpha=0.5, color=cmap(k % cmap.N),
-                       label=f"boosted, {h}" if len(held) > 1 else "boosted")
+            ax.scatter(
+                q["measured"],
+                q["predicted"],
+                s=4,
+                alpha=0.5,
+                color=cmap(k % cmap.N),
+                label=f"boosted, {h}" if len(held) > 1 else "boosted",
+            )
         lo = float(np.nanmin(p[["measured", "predicted", "baseline"]].to_numpy()))
         hi = float(np.nanmax(p[["measured", "predicted", "baseline"]].to_numpy()))
         xs = np.array([lo, hi])
         ax.plot(xs, xs, color="black", lw=0.8)
         for f, style in ((0.10, "--"), (0.25, ":")):
             for side in (1 + f, 1 - f):
-                ax.plot(xs, xs * side, color="black", lw=0.7, ls=style,
-                        label=f"+-{f:.0%}" if side > 1 else None)
+                ax.plot(xs, xs * side, color="black", lw=0.7, ls=style, label=f"+-{f:.0%}" if side > 1 else None)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(f"measured {unit}")
         ax.set_ylabel(f"predicted {unit}")
         ax.set_title(split)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(loc="upper left", markerscale=3, fontsize=6 if len(held) > 6 else 7,
-                  ncol=2 if len(held) > 10 else 1)
+        ax.legend(loc="upper left", markerscale=3, fontsize=6 if len(held) > 6 else 7, ncol=2 if len(held) > 10 else 1)
     return _save(fig, path)
 
 
@@ -174,8 +195,9 @@ def regret(chosen: pd.DataFrame, path: Path) -> Path | None:
         for col, style, what in (("regret", "-", "predicted fastest"), ("random_regret", "--", "random pick")):
             v = np.sort(grp[col].to_numpy(dtype=float) * 100)
             share = np.arange(1, len(v) + 1) / len(v)
-            ax.step(v, share, where="post", color=cmap(k % 10), ls=style, lw=1.2,
-                    label=f"{split}: {what} ({len(v)} layers)")
+            ax.step(
+                v, share, where="post", color=cmap(k % 10), ls=style, lw=1.2, label=f"{split}: {what} ({len(v)} layers)"
+            )
     ax.axvline(100 * 0.05, color="black", lw=0.7, ls=":", label="5%")
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlim(left=0)
@@ -200,13 +222,19 @@ def speedup_heatmap(summary: pd.DataFrame, reference: str, path: Path) -> Path |
     logs = np.log2(df["geomean_speedup"].astype(float))
     vmax = float(np.nanmax(np.abs(logs))) or 1.0
     cell_w, cell_h = 0.95, 0.42
-    fig, axes = plt.subplots(1, len(gpus), squeeze=False,
-                             figsize=(len(gpus) * (cell_w * len(algos) + 1.4) + 1.2, cell_h * len(models) + 1.6), layout="constrained")
+    fig, axes = plt.subplots(
+        1,
+        len(gpus),
+        squeeze=False,
+        figsize=(len(gpus) * (cell_w * len(algos) + 1.4) + 1.2, cell_h * len(models) + 1.6),
+        layout="constrained",
+    )
     im = None
     for j, gpu in enumerate(gpus):
         ax = axes[0, j]
-        g = df[df["gpu"].astype(str) == gpu].assign(algo=lambda d: d["algo"].astype(str),
-                                                    model=lambda d: d["model"].astype(str))
+        g = df[df["gpu"].astype(str) == gpu].assign(
+            algo=lambda d: d["algo"].astype(str), model=lambda d: d["model"].astype(str)
+        )
         g = g.groupby(["model", "algo"]).first()  # one dtype/stage per figure is the caller's job
         grid = np.full((len(models), len(algos)), np.nan)
         for (m, a), r in g.iterrows():
@@ -236,26 +264,35 @@ def ratio_against_size(comp: pd.DataFrame, path: Path, title: str) -> Path | Non
     if comp.empty:
         return None
     frames = []
-    for key, grp in comp.groupby(["gpu", "model"], observed=True):
+    for _, grp in comp.groupby(["gpu", "model"], observed=True):
         present = set(grp["algo"])
         ref = "guess" if "guess" in present else "torch" if "torch" in present else None
         if ref is None:
             continue
         r = grp.loc[grp["algo"] == ref, ["input_size", "p50_ms", "log_se"]].rename(
-            columns={"p50_ms": "ref_ms", "log_se": "ref_se"})
+            columns={"p50_ms": "ref_ms", "log_se": "ref_se"}
+        )
         m = grp.merge(r, on="input_size")
         se = np.hypot(m["log_se"].fillna(0), m["ref_se"].fillna(0))
         lr = np.log(m["p50_ms"] / m["ref_ms"])
-        frames.append(m.assign(ratio=np.exp(lr), low=np.exp(lr - 1.96 * se), high=np.exp(lr + 1.96 * se),
-                               reference=ref))
+        frames.append(
+            m.assign(ratio=np.exp(lr), low=np.exp(lr - 1.96 * se), high=np.exp(lr + 1.96 * se), reference=ref)
+        )
     if not frames:
         return None
     df = pd.concat(frames, ignore_index=True)
     df["gpu"], df["model"] = df["gpu"].astype(str), df["model"].astype(str)
     models, gpus = sorted(df["model"].unique()), sorted(df["gpu"].unique())
     colors = _colors(list(df["algo"].unique()))
-    fig, axes = plt.subplots(len(models), len(gpus), figsize=(3.3 * len(gpus) + 1.8, 2.3 * len(models) + 0.8),
-                             squeeze=False, sharex=True, sharey=True, layout="constrained")
+    fig, axes = plt.subplots(
+        len(models),
+        len(gpus),
+        figsize=(3.3 * len(gpus) + 1.8, 2.3 * len(models) + 0.8),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+        layout="constrained",
+    )
     for ax, model, gpu, panel in _model_gpu_panels(df, axes, models, gpus):
         for algo, line in panel.groupby("algo"):
             line = line.sort_values("input_size")
@@ -275,8 +312,9 @@ def ratio_against_size(comp: pd.DataFrame, path: Path, title: str) -> Path | Non
     return _save(fig, path)
 
 
-def pareto_front(rows: pd.DataFrame, group: list[str], latency: str = "p50_ms",
-                 energy: str = "energy_per_inference_j") -> pd.Series:
+def pareto_front(
+    rows: pd.DataFrame, group: list[str], latency: str = "p50_ms", energy: str = "energy_per_inference_j"
+) -> pd.Series:
     """True for the rows on their group's Pareto front: no other row of the group is faster and uses less
     energy (among rows of equal latency, the least energy). Vectorised: sort by latency, then a row is on
     the front when its energy is below every faster row's."""
@@ -306,7 +344,9 @@ def energy_latency(comp: pd.DataFrame, path: Path) -> tuple[Path | None, float]:
     cols = min(4, len(panels))
     rows = math.ceil(len(panels) / cols)
     colors = _colors(list(df["algo"].unique()))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols + 1.8, 2.8 * rows + 0.8), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.2 * cols + 1.8, 2.8 * rows + 0.8), squeeze=False, layout="constrained"
+    )
     for n, (gpu, model) in enumerate(panels):
         ax = axes[n // cols, n % cols]
         p = df[(df["gpu"] == gpu) & (df["model"] == model)]
@@ -322,11 +362,15 @@ def energy_latency(comp: pd.DataFrame, path: Path) -> tuple[Path | None, float]:
     for n in range(len(panels), rows * cols):
         axes[n // cols, n % cols].set_axis_off()
     handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=a) for a, c in colors.items()]
-    handles += [plt.Line2D([], [], color="black", marker="o", ls="", label="on the point's Pareto front"),
-                plt.Line2D([], [], color="black", marker="o", ls="", markerfacecolor="none", label="dominated")]
+    handles += [
+        plt.Line2D([], [], color="black", marker="o", ls="", label="on the point's Pareto front"),
+        plt.Line2D([], [], color="black", marker="o", ls="", markerfacecolor="none", label="dominated"),
+    ]
     fig.legend(handles=handles, loc="outside right center")
-    fig.suptitle(f"Energy against latency, relative to each point's best (fastest is also least-energy at "
-                 f"{share:.0%} of points)")
+    fig.suptitle(
+        f"Energy against latency, relative to each point's best (fastest is also least-energy at "
+        f"{share:.0%} of points)"
+    )
     return _save(fig, path), share
 
 
@@ -338,8 +382,13 @@ def roofline(layers: pd.DataFrame, specs: dict, path: Path, max_points: int = 80
     need = {"flops", "bytes", "p50_ms"}
     if layers.empty or not need <= set(layers.columns):
         return None
-    df = layers[layers["p50_ms"].notna() & (layers["p50_ms"] > 0) & (layers["flops"] > 0) & (layers["bytes"] > 0)
-                & ~hostbound.mask(layers)]
+    df = layers[
+        layers["p50_ms"].notna()
+        & (layers["p50_ms"] > 0)
+        & (layers["flops"] > 0)
+        & (layers["bytes"] > 0)
+        & ~hostbound.mask(layers)
+    ]
     if df.empty:
         return None
     df = df.assign(gpu=df["gpu"].astype(str), algo=algo_that_ran(df))
@@ -376,8 +425,19 @@ def roofline(layers: pd.DataFrame, specs: dict, path: Path, max_points: int = 80
     return _save(fig, path)
 
 
-SHAPE_ORDER = ["in_channels", "out_channels", "kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w",
-               "dilation_h", "dilation_w", "groups"]
+SHAPE_ORDER = [
+    "in_channels",
+    "out_channels",
+    "kernel_h",
+    "kernel_w",
+    "stride_h",
+    "stride_w",
+    "pad_h",
+    "pad_w",
+    "dilation_h",
+    "dilation_w",
+    "groups",
+]
 
 
 def support_grids(support: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -419,19 +479,33 @@ def support_matrix(support: pd.DataFrame, path: Path) -> Path | None:
         labels = shape_label(grid.index.to_frame(index=False), size=False).tolist()
         panels.append((gpu, grid, labels, total))
     height = max(len(g) for _, g, _, _ in panels)
-    fig, axes = plt.subplots(1, len(panels), squeeze=False,
-                             figsize=(len(panels) * (0.35 * len(algos) + 2.4) + 0.5, 0.19 * height + 1.9), layout="constrained")
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        squeeze=False,
+        figsize=(len(panels) * (0.35 * len(algos) + 2.4) + 0.5, 0.19 * height + 1.9),
+        layout="constrained",
+    )
     for j, (gpu, grid, labels, total) in enumerate(panels):
         ax = axes[0, j]
         codes = grid.apply(lambda col: col.map(order.index))
-        ax.imshow(codes.to_numpy(dtype=float), cmap=cmap, vmin=-0.5, vmax=len(order) - 0.5, aspect="auto",
-                  interpolation="nearest")
+        ax.imshow(
+            codes.to_numpy(dtype=float),
+            cmap=cmap,
+            vmin=-0.5,
+            vmax=len(order) - 0.5,
+            aspect="auto",
+            interpolation="nearest",
+        )
         ax.set_xticks(range(len(algos)), algos, rotation=45, ha="right")
         ax.set_yticks(range(len(labels)), labels, fontsize=7 if len(labels) > 30 else 8)
         shown = f" (first {len(grid)} of {total} geometries)" if total > len(grid) else ""
         ax.set_title(f"{gpu}{shown}")
-    fig.legend(handles=[Patch(color=c, label=s) for s, c in STATUS_COLORS.items()], loc="outside lower center",
-               ncol=len(STATUS_COLORS))
+    fig.legend(
+        handles=[Patch(color=c, label=s) for s, c in STATUS_COLORS.items()],
+        loc="outside lower center",
+        ncol=len(STATUS_COLORS),
+    )
     fig.suptitle("Support: what ran each layer geometry")
     return _save(fig, path)
 
@@ -446,8 +520,14 @@ def gpu_comparison(pairs: pd.DataFrame, path: Path) -> Path | None:
     df = pairs.assign(pair=pairs["gpu_a"].astype(str) + " / " + pairs["gpu_b"].astype(str), model=label)
     pairs_list = sorted(df["pair"].unique())
     models = sorted(df["model"].unique(), key=lambda m: (m.startswith("(all)"), m))
-    fig, axes = plt.subplots(1, len(pairs_list), figsize=(4.0 * len(pairs_list) + 0.8, 0.32 * len(models) + 1.4),
-                             squeeze=False, sharey=True, layout="constrained")
+    fig, axes = plt.subplots(
+        1,
+        len(pairs_list),
+        figsize=(4.0 * len(pairs_list) + 0.8, 0.32 * len(models) + 1.4),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
+    )
     for j, pair in enumerate(pairs_list):
         ax = axes[0, j]
         p = df[df["pair"] == pair].set_index("model").reindex(models)

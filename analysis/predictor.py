@@ -26,9 +26,10 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,20 +44,62 @@ from harness.results.read import algo_that_ran
 log = logging.getLogger(__name__)
 
 # Columns measured on a point: never features.
-MEASURED = frozenset({
-    "n", "mean_ms", "p50_ms", "std_ms", "cv", "min_ms", "p95_ms", "p99_ms", "max_ms", "ci95_low_ms",
-    "ci95_high_ms", "share_of_model", "workspace_bytes", "throughput_ips", "achieved_tflops",
-    "energy_per_inference_j", "power_mean_w", "energy_window_s", "sm_clock_mhz", "temperature_c",
-    "peak_allocated_bytes", "peak_reserved_bytes", "activation_bytes", "conv_coverage", "measured_at",
-})
+MEASURED = frozenset(
+    {
+        "n",
+        "mean_ms",
+        "p50_ms",
+        "std_ms",
+        "cv",
+        "min_ms",
+        "p95_ms",
+        "p99_ms",
+        "max_ms",
+        "ci95_low_ms",
+        "ci95_high_ms",
+        "share_of_model",
+        "workspace_bytes",
+        "throughput_ips",
+        "achieved_tflops",
+        "energy_per_inference_j",
+        "power_mean_w",
+        "energy_window_s",
+        "sm_clock_mhz",
+        "temperature_c",
+        "peak_allocated_bytes",
+        "peak_reserved_bytes",
+        "activation_bytes",
+        "conv_coverage",
+        "measured_at",
+    }
+)
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 LAYER_NUMERIC = [
-    "log_flops", "log_bytes", "log_intensity", "in_channels", "out_channels", "kernel_h", "kernel_w",
-    "stride_h", "stride_w", "pad_h", "pad_w", "dilation_h", "dilation_w", "groups", "depthwise", "in_h", "in_w",
-    "out_h", "out_w", "batch", "dtype_bytes", *SPEC_FIELDS, "log_baseline",
+    "log_flops",
+    "log_bytes",
+    "log_intensity",
+    "in_channels",
+    "out_channels",
+    "kernel_h",
+    "kernel_w",
+    "stride_h",
+    "stride_w",
+    "pad_h",
+    "pad_w",
+    "dilation_h",
+    "dilation_w",
+    "groups",
+    "depthwise",
+    "in_h",
+    "in_w",
+    "out_h",
+    "out_w",
+    "batch",
+    "dtype_bytes",
+    *SPEC_FIELDS,
+    "log_baseline",
 ]
-POINT_NUMERIC = ["log_flops", "log_params", "size", "batch", "dtype_bytes", "conv_layers",
-                 *SPEC_FIELDS, "log_baseline"]
+POINT_NUMERIC = ["log_flops", "log_params", "size", "batch", "dtype_bytes", "conv_layers", *SPEC_FIELDS, "log_baseline"]
 CATEGORICAL = ["algo"]
 MIN_TRAIN_ROWS = 20
 # Beyond these, training rows are subsampled and test rows drawn as whole points (a model's every layer at a
@@ -96,8 +139,23 @@ def layer_features(layers: pd.DataFrame, specs: dict[str, Spec | None]) -> pd.Da
     f["log_flops"] = np.log10(flops.clip(lower=1))
     f["log_bytes"] = np.log10(nbytes.clip(lower=1))
     f["log_intensity"] = f["log_flops"] - f["log_bytes"]
-    for c in ("in_channels", "out_channels", "kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w",
-              "dilation_h", "dilation_w", "groups", "in_h", "in_w", "out_h", "out_w"):
+    for c in (
+        "in_channels",
+        "out_channels",
+        "kernel_h",
+        "kernel_w",
+        "stride_h",
+        "stride_w",
+        "pad_h",
+        "pad_w",
+        "dilation_h",
+        "dilation_w",
+        "groups",
+        "in_h",
+        "in_w",
+        "out_h",
+        "out_w",
+    ):
         f[c] = layers[c].astype(float)
     f["batch"] = layers["batch_size"].astype(float)
     f["depthwise"] = ((layers["groups"] > 1) & (layers["groups"] == layers["in_channels"])).astype(float)
@@ -177,7 +235,7 @@ class Baseline:
     scales: dict[str, float] = field(default_factory=dict)
     overall: float = 1.0
 
-    def fit(self, data: pd.DataFrame) -> "Baseline":
+    def fit(self, data: pd.DataFrame) -> Baseline:
         ratio = data["y"] / data["raw"]
         self.overall = float(ratio.median())
         self.scales = {str(g): float(v) for g, v in ratio.groupby(data["gpu"], observed=True).median().items()}
@@ -209,7 +267,7 @@ class Booster:
             x.loc[x[c] < 0, c] = np.nan
         return x
 
-    def fit(self, data: pd.DataFrame) -> "Booster":
+    def fit(self, data: pd.DataFrame) -> Booster:
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         if len(data) > self.max_train_rows:
@@ -222,8 +280,13 @@ class Booster:
         target = np.log(data["y"].to_numpy() / self.baseline.predict(data))
         mask = [c in self.categorical for c in x.columns]
         self.model = HistGradientBoostingRegressor(
-            max_iter=300, learning_rate=0.1, max_leaf_nodes=31, min_samples_leaf=10,
-            categorical_features=mask, early_stopping=False, random_state=self.seed,
+            max_iter=300,
+            learning_rate=0.1,
+            max_leaf_nodes=31,
+            min_samples_leaf=10,
+            categorical_features=mask,
+            early_stopping=False,
+            random_state=self.seed,
         )
         with threadpool_limits(self.threads or free_cores()):
             self.model.fit(x, target)
@@ -300,8 +363,12 @@ class Evaluation:
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables to write with the analysis' others (``predictor_<name>_<what>``), those with rows."""
-        frames = {"metrics": self.metrics, "folds": self.folds, "fold_summary": self.fold_summary,
-                  "regret": self.regret}
+        frames = {
+            "metrics": self.metrics,
+            "folds": self.folds,
+            "fold_summary": self.fold_summary,
+            "regret": self.regret,
+        }
         return {f"predictor_{self.name}_{k}": v for k, v in frames.items() if len(v)}
 
 
@@ -325,9 +392,14 @@ def _summarise(pred: pd.DataFrame, split: str, level: str) -> list[dict[str, Any
     rows = []
     for name, col in (("boosted", "predicted"), ("roofline", "baseline")):
         e = ape(pred[col], pred["measured"])
-        row = {"split": split, "level": level, "predictor": name, "n": int(len(e)),
-               "median_ape": float(np.median(e)) if len(e) else np.nan,
-               "mean_ape": float(np.mean(e)) if len(e) else np.nan}
+        row = {
+            "split": split,
+            "level": level,
+            "predictor": name,
+            "n": int(len(e)),
+            "median_ape": float(np.median(e)) if len(e) else np.nan,
+            "mean_ape": float(np.mean(e)) if len(e) else np.nan,
+        }
         if "remainder_ms" in pred:  # whole models: how much of the prediction was measured, not predicted
             row["remainder_share"] = float(np.median(pred["remainder_ms"] / pred[col])) if len(e) else np.nan
         rows.append(row)
@@ -347,12 +419,18 @@ def fold_summary(fold_rows: pd.DataFrame, gpu_types: int) -> pd.DataFrame:
     out = []
     for split, grp in fold_rows.groupby("split", sort=False) if len(fold_rows) else []:
         worst = grp.loc[grp["boosted_median_ape"].idxmax()]
-        out.append({"split": split, "folds": len(grp),
-                    "boosted_mean_of_folds": float(grp["boosted_median_ape"].mean()),
-                    "boosted_worst_fold": float(worst["boosted_median_ape"]), "worst_held_out": worst["held_out"],
-                    "roofline_mean_of_folds": float(grp["roofline_median_ape"].mean()),
-                    "roofline_worst_fold": float(grp["roofline_median_ape"].max()),
-                    "note": weak_note(split, gpu_types)})
+        out.append(
+            {
+                "split": split,
+                "folds": len(grp),
+                "boosted_mean_of_folds": float(grp["boosted_median_ape"].mean()),
+                "boosted_worst_fold": float(worst["boosted_median_ape"]),
+                "worst_held_out": worst["held_out"],
+                "roofline_mean_of_folds": float(grp["roofline_median_ape"].mean()),
+                "roofline_worst_fold": float(grp["roofline_median_ape"].max()),
+                "note": weak_note(split, gpu_types),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -365,8 +443,19 @@ def choices(pred: pd.DataFrame) -> pd.DataFrame:
     - ``random_within``: the share of those algorithms within ``WITHIN`` of the fastest.
 
     Ties in the prediction go to the first row. Vectorised (groupby); no Python loop per layer."""
-    cols = ["split", "held_out", *OCCURRENCE, "algos", "chosen", "fastest", "chosen_ms", "fastest_ms",
-            "regret", "random_regret", "random_within"]
+    cols = [
+        "split",
+        "held_out",
+        *OCCURRENCE,
+        "algos",
+        "chosen",
+        "fastest",
+        "chosen_ms",
+        "fastest_ms",
+        "regret",
+        "random_regret",
+        "random_within",
+    ]
     if pred.empty or "layer_index" not in pred:
         return pd.DataFrame(columns=cols)
     rows = pred[pred["status"] == "ok"] if "status" in pred else pred
@@ -402,14 +491,20 @@ def regret_summary(chosen: pd.DataFrame) -> pd.DataFrame:
     share of layers whose choice is within ``WITHIN`` of the fastest; beside them the same for a random pick."""
     if chosen.empty:
         return pd.DataFrame()
-    pct = chosen.assign(regret=chosen["regret"] * 100, random_regret=chosen["random_regret"] * 100,
-                        within=chosen["regret"] <= WITHIN)
+    pct = chosen.assign(
+        regret=chosen["regret"] * 100, random_regret=chosen["random_regret"] * 100, within=chosen["regret"] <= WITHIN
+    )
 
     def stats(g: pd.core.groupby.DataFrameGroupBy) -> pd.DataFrame:
-        return g.agg(layers=("regret", "size"), median_regret_pct=("regret", "median"),
-                     mean_regret_pct=("regret", "mean"), within_5pct=("within", "mean"),
-                     random_median_regret_pct=("random_regret", "median"),
-                     random_mean_regret_pct=("random_regret", "mean"), random_within_5pct=("random_within", "mean"))
+        return g.agg(
+            layers=("regret", "size"),
+            median_regret_pct=("regret", "median"),
+            mean_regret_pct=("regret", "mean"),
+            within_5pct=("within", "mean"),
+            random_median_regret_pct=("random_regret", "median"),
+            random_mean_regret_pct=("random_regret", "mean"),
+            random_within_5pct=("random_within", "mean"),
+        )
 
     pooled = stats(pct.groupby("split", sort=False)).reset_index().assign(held_out="all folds")
     per_fold = stats(pct.groupby(["split", "held_out"], sort=False)).reset_index()
@@ -420,10 +515,15 @@ def regret_summary(chosen: pd.DataFrame) -> pd.DataFrame:
     return out[["split", "held_out", *[c for c in out.columns if c not in ("split", "held_out")]]]
 
 
-def evaluate(frame: Frame, points: pd.DataFrame | None = None, layers: pd.DataFrame | None = None,
-             max_train_rows: int = MAX_TRAIN_ROWS, threads: int | None = None,
-             make: Callable[..., Booster] = Booster, progress: Callable[[str], None] = lambda what: None
-             ) -> Evaluation:
+def evaluate(
+    frame: Frame,
+    points: pd.DataFrame | None = None,
+    layers: pd.DataFrame | None = None,
+    max_train_rows: int = MAX_TRAIN_ROWS,
+    threads: int | None = None,
+    make: Callable[..., Booster] = Booster,
+    progress: Callable[[str], None] = lambda what: None,
+) -> Evaluation:
     """Fit on each fold's training rows, predict its test rows; errors pooled per split. For layer latency
     with ``points`` and ``layers`` given, also whole-model errors (sum of layers + measured remainder)."""
     data = frame.data
@@ -434,8 +534,11 @@ def evaluate(frame: Frame, points: pd.DataFrame | None = None, layers: pd.DataFr
     all_folds = folds(data)
     for split in ("leave-one-model-out", "extrapolation", "leave-one-gpu-out"):
         if not any(f.split == split for f in all_folds):
-            what = {"leave-one-model-out": "two models", "extrapolation": "two input sizes",
-                    "leave-one-gpu-out": "two GPU types"}[split]
+            what = {
+                "leave-one-model-out": "two models",
+                "extrapolation": "two input sizes",
+                "leave-one-gpu-out": "two GPU types",
+            }[split]
             skipped.append(f"{frame.kind}: {split} needs {what}")
     for i, fold in enumerate(all_folds, 1):
         progress(f"fold {i} of {len(all_folds)}, {fold.split} {fold.held_out}")
@@ -451,10 +554,18 @@ def evaluate(frame: Frame, points: pd.DataFrame | None = None, layers: pd.DataFr
         p["split"], p["held_out"] = fold.split, fold.held_out
         preds.append(p)
         e, b = ape(p["predicted"], p["measured"]), ape(p["baseline"], p["measured"])
-        fold_rows.append({"split": fold.split, "held_out": fold.held_out, "train_rows": len(train),
-                          "test_rows": len(test), "boosted_median_ape": float(np.median(e)),
-                          "boosted_mean_ape": float(np.mean(e)), "roofline_median_ape": float(np.median(b)),
-                          "roofline_mean_ape": float(np.mean(b))})
+        fold_rows.append(
+            {
+                "split": fold.split,
+                "held_out": fold.held_out,
+                "train_rows": len(train),
+                "test_rows": len(test),
+                "boosted_median_ape": float(np.median(e)),
+                "boosted_mean_ape": float(np.mean(e)),
+                "roofline_median_ape": float(np.median(b)),
+                "roofline_mean_ape": float(np.mean(b)),
+            }
+        )
     predictions = pd.concat(preds, ignore_index=True) if preds else pd.DataFrame()
     for split, grp in predictions.groupby("split", sort=False) if len(predictions) else []:
         level = "layer" if "layer_index" in grp else "point"
@@ -469,8 +580,17 @@ def evaluate(frame: Frame, points: pd.DataFrame | None = None, layers: pd.DataFr
         metrics["note"] = [weak_note(s, gpu_types) for s in metrics["split"]]
     per_fold = pd.DataFrame(fold_rows)
     chosen = choices(predictions)
-    return Evaluation(frame.name, frame.kind, metrics, per_fold, predictions, skipped,
-                      fold_summary(per_fold, gpu_types), regret_summary(chosen), chosen)
+    return Evaluation(
+        frame.name,
+        frame.kind,
+        metrics,
+        per_fold,
+        predictions,
+        skipped,
+        fold_summary(per_fold, gpu_types),
+        regret_summary(chosen),
+        chosen,
+    )
 
 
 def whole_model(pred: pd.DataFrame, points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
@@ -492,8 +612,9 @@ def whole_model(pred: pd.DataFrame, points: pd.DataFrame, layers: pd.DataFrame) 
 
 
 # -- the saved model ----------------------------------------------------------------------------------------
-def fit_and_save(frame: Frame, evaluation: Evaluation, out: Path, max_train_rows: int = MAX_TRAIN_ROWS,
-                 threads: int | None = None) -> list[Path]:
+def fit_and_save(
+    frame: Frame, evaluation: Evaluation, out: Path, max_train_rows: int = MAX_TRAIN_ROWS, threads: int | None = None
+) -> list[Path]:
     """Fit on every row and save the model (pickle), its metrics (JSON, CSV) and the data it saw (Parquet)."""
     import json
 
@@ -507,18 +628,30 @@ def fit_and_save(frame: Frame, evaluation: Evaluation, out: Path, max_train_rows
     model = Booster(frame.numeric, frame.categorical, max_train_rows=max_train_rows, threads=threads).fit(frame.data)
     path = out / f"{name}.pkl"
     with open(path, "wb") as f:
-        pickle.dump({"model": model, "kind": frame.kind, "sklearn_version": sklearn.__version__,
-                     "features": frame.numeric + frame.categorical}, f)
+        pickle.dump(
+            {
+                "model": model,
+                "kind": frame.kind,
+                "sklearn_version": sklearn.__version__,
+                "features": frame.numeric + frame.categorical,
+            },
+            f,
+        )
     written.append(path)
     frame.data.to_parquet(out / f"{name}-training.parquet", index=False)
     written.append(out / f"{name}-training.parquet")
     meta = {
-        "kind": frame.kind, "rows": len(frame.data), "features": frame.numeric + frame.categorical,
-        "target": "y", "baseline": asdict(model.baseline), "sklearn_version": sklearn.__version__,
+        "kind": frame.kind,
+        "rows": len(frame.data),
+        "features": frame.numeric + frame.categorical,
+        "target": "y",
+        "baseline": asdict(model.baseline),
+        "sklearn_version": sklearn.__version__,
         "metrics": evaluation.metrics.to_dict(orient="records"),
         "folds": evaluation.folds.to_dict(orient="records"),
         "fold_summary": evaluation.fold_summary.to_dict(orient="records"),
-        "regret": evaluation.regret.to_dict(orient="records"), "skipped": evaluation.skipped,
+        "regret": evaluation.regret.to_dict(orient="records"),
+        "skipped": evaluation.skipped,
     }
     (out / f"{name}-metrics.json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
     written.append(out / f"{name}-metrics.json")

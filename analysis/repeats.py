@@ -24,8 +24,18 @@ from harness.results import hostbound
 from harness.results.uncertainty import Z95, BetweenProcess, between_process, log_se, pooled_se
 
 SOURCES = ("pooled", "borrowed", "within only")  # the between_process column: where a row's tau2 came from
-BETWEEN_COLUMNS = ["gpu", "model", "table", "points", "points_repeated", "max_processes", "df",
-                   "between_sd", "within_sd", "between_share"]
+BETWEEN_COLUMNS = [
+    "gpu",
+    "model",
+    "table",
+    "points",
+    "points_repeated",
+    "max_processes",
+    "df",
+    "between_sd",
+    "within_sd",
+    "between_share",
+]
 
 
 @dataclass
@@ -50,16 +60,19 @@ def pool(rows: pd.DataFrame, key: list[str], table: str) -> Pooled:
 
     latest = _latest_index(rows.assign(__ok=ok), group)
     out = rows.loc[latest].copy()
-    g = pd.DataFrame({"group": group, "y": y, "se2": se ** 2}).loc[ok]
+    g = pd.DataFrame({"group": group, "y": y, "se2": se**2}).loc[ok]
     k = g.groupby("group").size()
     centre = g.groupby("group")["y"].mean()
     rms = np.sqrt(g.groupby("group")["se2"].mean())
     kk = group.loc[latest]
     k_out, centre_out, rms_out = (s.reindex(kk.to_numpy()).to_numpy() for s in (k, centre, rms))
-    tau_source = [_source(per_model, per_gpu, gpu, model, kp)
-                  for gpu, model, kp in zip(out["gpu"].astype(str), out["model"].astype(str), np.nan_to_num(k_out))]
-    se_out = np.array([pooled_se(s, kp, b)[()] if b is not None else np.nan
-                       for s, kp, (_, b) in zip(rms_out, k_out, tau_source)])
+    tau_source = [
+        _source(per_model, per_gpu, gpu, model, kp)
+        for gpu, model, kp in zip(out["gpu"].astype(str), out["model"].astype(str), np.nan_to_num(k_out))
+    ]
+    se_out = np.array(
+        [pooled_se(s, kp, b)[()] if b is not None else np.nan for s, kp, (_, b) in zip(rms_out, k_out, tau_source)]
+    )
     measured = np.isfinite(centre_out)
     changed = measured & np.array([src != "within only" for src, _ in tau_source])
     half = Z95 * se_out
@@ -90,8 +103,9 @@ def _latest_index(rows: pd.DataFrame, group: pd.Series) -> pd.Index:
     return ordered.drop_duplicates(subset="__g", keep="last").sort_index().index
 
 
-def _between(rows: pd.DataFrame, y: pd.Series, se: pd.Series, group: pd.Series, table: str
-             ) -> tuple[dict[tuple[str, str], BetweenProcess], dict[str, BetweenProcess], pd.DataFrame]:
+def _between(
+    rows: pd.DataFrame, y: pd.Series, se: pd.Series, group: pd.Series, table: str
+) -> tuple[dict[tuple[str, str], BetweenProcess], dict[str, BetweenProcess], pd.DataFrame]:
     per_model: dict[tuple[str, str], BetweenProcess] = {}
     per_gpu: dict[str, BetweenProcess] = {}
     lines = []
@@ -104,10 +118,20 @@ def _between(rows: pd.DataFrame, y: pd.Series, se: pd.Series, group: pd.Series, 
             b = between_process(y[here], se[here], group[here])
             per_model[(g, m)] = b
             sizes = group[here & y.notna()].value_counts()
-            lines.append([g, m, table, int(group[here].nunique()), int((sizes >= 2).sum()),
-                          int(sizes.max()) if len(sizes) else 0, b.df,
-                          float(np.sqrt(b.tau2)) if np.isfinite(b.tau2) else np.nan,
-                          float(np.sqrt(b.within2)) if np.isfinite(b.within2) else np.nan, b.share])
+            lines.append(
+                [
+                    g,
+                    m,
+                    table,
+                    int(group[here].nunique()),
+                    int((sizes >= 2).sum()),
+                    int(sizes.max()) if len(sizes) else 0,
+                    b.df,
+                    float(np.sqrt(b.tau2)) if np.isfinite(b.tau2) else np.nan,
+                    float(np.sqrt(b.within2)) if np.isfinite(b.within2) else np.nan,
+                    b.share,
+                ]
+            )
     return per_model, per_gpu, pd.DataFrame(lines, columns=BETWEEN_COLUMNS)
 
 
@@ -134,20 +158,29 @@ def methods_sentences(between: pd.DataFrame, pooled_points: pd.DataFrame) -> lis
     k = pooled_points["processes"]
     src = pooled_points["between_process"].astype(str).value_counts()
     if int(k.max()) < 2:
-        return ["Every point was measured in one process: intervals hold the noise within a process, not the "
-                "noise between processes (another allocation, node or clock state); repeats=K measures each "
-                "point in K processes."]
+        return [
+            "Every point was measured in one process: intervals hold the noise within a process, not the "
+            "noise between processes (another allocation, node or clock state); repeats=K measures each "
+            "point in K processes."
+        ]
     shown = between[(between["table"] == "points") & (between["df"] > 0)]
-    shares = "; ".join(f"{r.gpu} {r.model}: between-process sd {r.between_sd:.2%} of the latency, "
-                       f"{r.between_share:.0%} of the variance ({r.df} df)" for r in shown.itertuples())
+    shares = "; ".join(
+        f"{r.gpu} {r.model}: between-process sd {r.between_sd:.2%} of the latency, "
+        f"{r.between_share:.0%} of the variance ({r.df} df)"
+        for r in shown.itertuples()
+    )
     count = f"{int(k.min())} to {int(k.max())}" if k.min() != k.max() else f"{int(k.max())}"
-    out = [f"Points were measured in {count} separate processes; the processes' log medians were "
-           f"pooled by a random-effects model (between-process variance by the method of moments per model on a "
-           f"GPU type, the pooled standard error sqrt((tau^2 + se^2)/k), widened by Student's t on its degrees of "
-           f"freedom): {shares}."]
+    out = [
+        f"Points were measured in {count} separate processes; the processes' log medians were "
+        f"pooled by a random-effects model (between-process variance by the method of moments per model on a "
+        f"GPU type, the pooled standard error sqrt((tau^2 + se^2)/k), widened by Student's t on its degrees of "
+        f"freedom): {shares}."
+    ]
     if src.get("borrowed", 0):
-        out.append(f"{src['borrowed']} points measured in one process borrow the between-process variance of their "
-                   f"GPU type.")
+        out.append(
+            f"{src['borrowed']} points measured in one process borrow the between-process variance of their "
+            f"GPU type."
+        )
     if src.get("within only", 0):
         out.append(f"{src['within only']} points (on GPU types without repeats) hold only their own process's noise.")
     return out

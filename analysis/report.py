@@ -36,21 +36,21 @@ class Section:
     title: str
     blocks: list[Block] = field(default_factory=list)
 
-    def text(self, s: str) -> "Section":
+    def text(self, s: str) -> Section:
         self.blocks.append(Block("text", s))
         return self
 
-    def table(self, df: pd.DataFrame, caption: str = "", csv: str | None = None) -> "Section":
+    def table(self, df: pd.DataFrame, caption: str = "", csv: str | None = None) -> Section:
         """``csv``: the name of the table written in full as tables/<csv>.csv; the report links it."""
         self.blocks.append(Block("table", df, caption, f"tables/{csv}.csv" if csv else None))
         return self
 
-    def image(self, path: Path | None, caption: str = "") -> "Section":
+    def image(self, path: Path | None, caption: str = "") -> Section:
         if path is not None:
             self.blocks.append(Block("image", path, caption))
         return self
 
-    def items(self, items: list[str]) -> "Section":
+    def items(self, items: list[str]) -> Section:
         if items:
             self.blocks.append(Block("list", items))
         return self
@@ -129,15 +129,27 @@ def html_table(df: pd.DataFrame, csv: str | None = None) -> str:
     """A sortable, filterable table in a box that scrolls sideways when wide, linking its full CSV."""
     shown, more = _clip(df)
     head = "".join(f"<th title='click to sort'>{html.escape(str(c))}</th>" for c in shown.columns)
-    body = "".join("<tr>" + "".join(f"<td data-sort='{html.escape(key)}'>{html.escape(text)}</td>" if key is not None
-                                    else f"<td>{html.escape(text)}</td>" for text, key in row) + "</tr>"
-                   for row in _cells(shown))
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td data-sort='{html.escape(key)}'>{html.escape(text)}</td>"
+            if key is not None
+            else f"<td>{html.escape(text)}</td>"
+            for text, key in row
+        )
+        + "</tr>"
+        for row in _cells(shown)
+    )
     link = f" <a class='csv' href='{html.escape(csv)}'>full table (CSV)</a>" if csv else ""
-    tools = (f"<div class='tools'><input type='search' class='filter' placeholder='filter rows' "
-             f"aria-label='filter rows'> <span class='count'>{len(shown)} rows</span>{link}</div>")
+    tools = (
+        f"<div class='tools'><input type='search' class='filter' placeholder='filter rows' "
+        f"aria-label='filter rows'> <span class='count'>{len(shown)} rows</span>{link}</div>"
+    )
     tail = f"<p><em>{html.escape(_more(more, csv))}</em></p>" if more else ""
-    return (f"<div class='tbl'>{tools}<div class='scroll'><table class='sortable'><thead><tr>{head}</tr></thead>"
-            f"<tbody>{body}</tbody></table></div>{tail}</div>")
+    return (
+        f"<div class='tbl'>{tools}<div class='scroll'><table class='sortable'><thead><tr>{head}</tr></thead>"
+        f"<tbody>{body}</tbody></table></div>{tail}</div>"
+    )
 
 
 def render_markdown(title: str, sections: list[Section], base: Path) -> str:
@@ -164,7 +176,8 @@ table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;paddin
 white-space:nowrap}th{background:#f3f3f3;cursor:pointer;user-select:none}
 th[aria-sort=ascending]::after{content:" \\25B2"}
 th[aria-sort=descending]::after{content:" \\25BC"}.tbl{margin:.5em 0 1.5em}.scroll{overflow-x:auto;max-width:100%}
-td:not([data-sort]){text-align:left}.tools{font-size:12px;margin:.3em 0}.tools input{font-size:12px;width:16em}.count{color:#666}
+td:not([data-sort]){text-align:left}.tools{font-size:12px;margin:.3em 0}
+.tools input{font-size:12px;width:16em}.count{color:#666}
 img{max-width:100%;border:1px solid #eee}figure{margin:1em 0}figcaption{font-style:italic;font-size:13px}
 h2{border-bottom:1px solid #ddd;padding-bottom:.2em}nav#toc ol{columns:2;font-size:14px}"""
 
@@ -204,11 +217,13 @@ def anchors(sections: list[Section]) -> list[str]:
 
 def render_html(title: str, sections: list[Section]) -> str:
     ids = anchors(sections)
-    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-           f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>",
-           "<nav id='toc'><h2>Contents</h2><ol>"
-           + "".join(f"<li><a href='#{i}'>{html.escape(s.title)}</a></li>" for s, i in zip(sections, ids))
-           + "</ol></nav>"]
+    out = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>",
+        "<nav id='toc'><h2>Contents</h2><ol>"
+        + "".join(f"<li><a href='#{i}'>{html.escape(s.title)}</a></li>" for s, i in zip(sections, ids))
+        + "</ol></nav>",
+    ]
     for s, anchor in zip(sections, ids):
         out.append(f"<section id='{anchor}'><h2>{html.escape(s.title)}</h2>")
         for b in s.blocks:
@@ -221,8 +236,10 @@ def render_html(title: str, sections: list[Section]) -> str:
                 out.append(cap + (html_table(b.content, b.csv) if len(b.content) else "<p><em>(none)</em></p>"))
             elif b.kind == "image":
                 data = base64.b64encode(Path(b.content).read_bytes()).decode("ascii")
-                out.append(f"<figure><img alt='{html.escape(b.caption)}' src='data:image/png;base64,{data}'>"
-                           f"<figcaption>{html.escape(b.caption)}</figcaption></figure>")
+                out.append(
+                    f"<figure><img alt='{html.escape(b.caption)}' src='data:image/png;base64,{data}'>"
+                    f"<figcaption>{html.escape(b.caption)}</figcaption></figure>"
+                )
         out.append("</section>")
     out.append(f"<script>{SCRIPT}</script></body></html>")
     return "\n".join(out)
@@ -242,14 +259,19 @@ def load_lines(report: LoadReport) -> list[str]:
     if copies:
         lines.append(f"{copies} identical copies of rows (a run's pieces next to its merged file) were dropped.")
     if report.orphan_layers:
-        lines.append(f"{report.orphan_layers} layer rows have no points row (a point never committed) and were "
-                     f"dropped.")
+        lines.append(
+            f"{report.orphan_layers} layer rows have no points row (a point never committed) and were " f"dropped."
+        )
     if report.layer_mean_as_median:
-        lines.append(f"{report.layer_mean_as_median} layer rows hold no median (imported from the old system): "
-                     f"their mean stands in for p50 in every layer table, figure and predictor.")
+        lines.append(
+            f"{report.layer_mean_as_median} layer rows hold no median (imported from the old system): "
+            f"their mean stands in for p50 in every layer table, figure and predictor."
+        )
     for model, names in report.separated_models.items():
-        lines.append(f"Model {model} has rows of {len(names)} different models (model files of one name, told "
-                     f"apart by model_hash), kept apart as {', '.join(names)}.")
+        lines.append(
+            f"Model {model} has rows of {len(names)} different models (model files of one name, told "
+            f"apart by model_hash), kept apart as {', '.join(names)}."
+        )
     if report.bad_files:
         lines.append(f"{len(report.bad_files)} unreadable files were skipped:")
         lines += [f"  {b.path}: {b.error}" for b in report.bad_files]

@@ -16,16 +16,25 @@ Pure: functions of a DataFrame; errors are AnalysisError naming the bad value an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import pandas as pd
 
 from analysis.errors import AnalysisError
 
 # What tells two sets of measurements of the same points apart.
-SELECT_COLUMNS = ("run_id", "git_commit", "torch_version", "cuda_version", "cudnn_version", "driver_version",
-                  "device_name", "hostname", "config_hash")
+SELECT_COLUMNS = (
+    "run_id",
+    "git_commit",
+    "torch_version",
+    "cuda_version",
+    "cudnn_version",
+    "driver_version",
+    "device_name",
+    "hostname",
+    "config_hash",
+)
 TIME_COLUMN = "measured_at"
 MAX_LISTED = 12
 GRAMMAR = f"""A selection (--a, --b, --select) is COLUMN=VALUE[,VALUE...] or {TIME_COLUMN}=START..END:
@@ -69,7 +78,9 @@ def _timestamp(text: str, what: str) -> pd.Timestamp | None:
     try:
         t = pd.Timestamp(text)
     except ValueError:
-        raise AnalysisError(f"{what} {text!r} is not a date or time; write e.g. 2026-11-25 or 2026-11-25T15:30") from None
+        raise AnalysisError(
+            f"{what} {text!r} is not a date or time; write e.g. 2026-11-25 or 2026-11-25T15:30"
+        ) from None
     return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
@@ -79,13 +90,17 @@ def parse(text: str) -> Selection:
     column = column.strip()
     valid = ", ".join((*SELECT_COLUMNS, TIME_COLUMN))
     if not eq or not value.strip():
-        raise AnalysisError(f"selection {text!r} is not COLUMN=VALUE[,VALUE...] or {TIME_COLUMN}=START..END; "
-                            f"COLUMN is one of: {valid}")
+        raise AnalysisError(
+            f"selection {text!r} is not COLUMN=VALUE[,VALUE...] or {TIME_COLUMN}=START..END; "
+            f"COLUMN is one of: {valid}"
+        )
     if column == TIME_COLUMN:
         start, dots, end = value.partition("..")
         if not dots:
-            raise AnalysisError(f"selection {text!r}: a time range is {TIME_COLUMN}=START..END (either end may be "
-                                f"left out), e.g. {TIME_COLUMN}=2026-11-01..2026-11-25T15:30")
+            raise AnalysisError(
+                f"selection {text!r}: a time range is {TIME_COLUMN}=START..END (either end may be "
+                f"left out), e.g. {TIME_COLUMN}=2026-11-01..2026-11-25T15:30"
+            )
         s, e = _timestamp(start.strip(), "start"), _timestamp(end.strip(), "end")
         if s is not None and e is not None and e <= s:
             raise AnalysisError(f"selection {text!r}: the end must come after the start")
@@ -114,8 +129,10 @@ def select(rows: pd.DataFrame, selections: Sequence[Selection], where: str) -> p
             have = set(present(rows, sel.column))
             missing = [v for v in sel.values if v not in have]
             if missing:
-                raise AnalysisError(f"{sel.column}={','.join(missing)}: not in {where}; present: "
-                                    f"{_listed(present(rows, sel.column))}")
+                raise AnalysisError(
+                    f"{sel.column}={','.join(missing)}: not in {where}; present: "
+                    f"{_listed(present(rows, sel.column))}"
+                )
         keep &= sel.mask(rows)
     if not keep.any():
         chosen = " ".join(s.label() for s in selections)
@@ -132,8 +149,10 @@ def split_by(rows: pd.DataFrame, column: str, where: str) -> tuple[tuple[str, pd
         raise AnalysisError(f"cannot split by {column!r}; valid columns: {', '.join(SELECT_COLUMNS)}")
     values = present(rows, column)
     if len(values) != 2:
-        raise AnalysisError(f"--by {column} needs exactly two values in {where}; it has {len(values)}: "
-                            f"{_listed(values)} (choose two with --a {column}=... --b {column}=...)")
+        raise AnalysisError(
+            f"--by {column} needs exactly two values in {where}; it has {len(values)}: "
+            f"{_listed(values)} (choose two with --a {column}=... --b {column}=...)"
+        )
     text = rows[column].astype("string")
     first = {v: rows.loc[text == v, TIME_COLUMN].min() for v in values}
     ordered = sorted(values, key=lambda v: (pd.isna(first[v]), first[v] if not pd.isna(first[v]) else 0, v))

@@ -41,12 +41,14 @@ UNKNOWN = "unknown"  # a row that measured, without a value of the setting (olde
 def _text(column: pd.Series) -> pd.Series:
     """A setting column as lower-case text (booleans: true, false; integers without decimals), nulls as None;
     each distinct value converted once."""
+
     def one(v: object) -> str:
         if isinstance(v, (bool, np.bool_)):
             return str(bool(v)).lower()
         if isinstance(v, (float, np.floating)) and float(v).is_integer():
             return str(int(v))
         return str(v).lower()
+
     codes, uniques = pd.factorize(column)
     text = np.array([one(v) for v in uniques] + [None], dtype=object)
     return pd.Series(text[codes], index=column.index)  # code -1 (null): the last, None
@@ -160,8 +162,9 @@ def groups(points: pd.DataFrame) -> list[Setting]:
     if points.empty:
         return []
     v = values(points)
-    distinct = sorted({tuple(t) for t in v.drop_duplicates().itertuples(index=False)},
-                      key=lambda t: (-sum(x != ANY for x in t), t))
+    distinct = sorted(
+        {tuple(t) for t in v.drop_duplicates().itertuples(index=False)}, key=lambda t: (-sum(x != ANY for x in t), t)
+    )
     merged: list[tuple[str, ...]] = []
     for t in distinct:
         i = next((i for i, g in enumerate(merged) if _agree(g, t)), None)

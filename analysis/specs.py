@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import yaml
 
@@ -46,8 +46,9 @@ def _from_conf(gpu: str, conf_dir: Path) -> Spec | None:
     return {k: spec.get(k) for k in SPEC_FIELDS} if spec else None
 
 
-def gpu_specs(roots: str | Path | Sequence[str | Path], gpus: Iterable[str],
-              conf_dir: Path = CONF_DIR) -> dict[str, Spec | None]:
+def gpu_specs(
+    roots: str | Path | Sequence[str | Path], gpus: Iterable[str], conf_dir: Path = CONF_DIR
+) -> dict[str, Spec | None]:
     """Each gpu type's datasheet: from the first tree whose runs name it, else from conf/gpu/."""
     roots = [Path(roots)] if isinstance(roots, (str, Path)) else [Path(r) for r in roots]
     out: dict[str, Spec | None] = {}

@@ -19,8 +19,19 @@ from harness.results.uncertainty import geomean_interval, log_se, ratio_interval
 # One point of the comparison: every algorithm measured here competes.
 POINT = ["stage", "gpu", "model", "input_size", "batch_size", "dtype"]
 GEOMETRY = [
-    "in_channels", "out_channels", "kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w",
-    "dilation_h", "dilation_w", "groups", "in_h", "in_w",
+    "in_channels",
+    "out_channels",
+    "kernel_h",
+    "kernel_w",
+    "stride_h",
+    "stride_w",
+    "pad_h",
+    "pad_w",
+    "dilation_h",
+    "dilation_w",
+    "groups",
+    "in_h",
+    "in_w",
 ]
 # A layer shape as an algorithm sees it (batch and dtype change the work and what runs).
 SHAPE = ["gpu", "dtype", "batch_size", *GEOMETRY]
@@ -33,9 +44,19 @@ STATUSES = ("ok", "oom", "unsupported", "error")
 def shape_label(df: pd.DataFrame, size: bool = True) -> pd.Series:
     """A short readable name of a layer shape, e.g. ``64->128 3x3 s2 p1 @56x56`` (g, d only when not 1;
     without the ``@HxW`` input size when ``size`` is False)."""
-    s = (df["in_channels"].astype(str) + "->" + df["out_channels"].astype(str) + " "
-         + df["kernel_h"].astype(str) + "x" + df["kernel_w"].astype(str) + " s" + df["stride_h"].astype(str)
-         + " p" + df["pad_h"].astype(str))
+    s = (
+        df["in_channels"].astype(str)
+        + "->"
+        + df["out_channels"].astype(str)
+        + " "
+        + df["kernel_h"].astype(str)
+        + "x"
+        + df["kernel_w"].astype(str)
+        + " s"
+        + df["stride_h"].astype(str)
+        + " p"
+        + df["pad_h"].astype(str)
+    )
     s = s + np.where(df["groups"] != 1, " g" + df["groups"].astype(str), "")
     s = s + np.where(df["dilation_h"] != 1, " d" + df["dilation_h"].astype(str), "")
     return s + " @" + df["in_h"].astype(str) + "x" + df["in_w"].astype(str) if size else s
@@ -46,12 +67,17 @@ def algorithms(points: pd.DataFrame) -> pd.DataFrame:
     energy-delay product, speedups over torch and guess,
     and the algorithm's rank at that point (1 = fastest; only ok points are ranked)."""
     df = points[[*POINT, "algo", "status", "p50_ms", "energy_per_inference_j"]].rename(
-        columns={"energy_per_inference_j": "energy_j"})
+        columns={"energy_per_inference_j": "energy_j"}
+    )
     ok = df["status"] == "ok"
     have_idle = {"idle_power_w", "energy_window_s", "energy_inferences"} <= set(points.columns)
     dynamic = dynamic_energy_per_inference_j(points) if have_idle else pd.Series(np.nan, index=points.index)
-    df = df.assign(p50_ms=df["p50_ms"].astype(float).where(ok), energy_j=df["energy_j"].astype(float).where(ok),
-                   dynamic_energy_j=dynamic.astype(float).where(ok), log_se=log_se(points))
+    df = df.assign(
+        p50_ms=df["p50_ms"].astype(float).where(ok),
+        energy_j=df["energy_j"].astype(float).where(ok),
+        dynamic_energy_j=dynamic.astype(float).where(ok),
+        log_se=log_se(points),
+    )
     df["edp_js"] = df["energy_j"] * df["p50_ms"] / 1e3
     for ref in BASELINES:
         refs = df.loc[(df["algo"] == ref) & df["p50_ms"].notna(), [*POINT, "p50_ms"]]
@@ -109,8 +135,11 @@ def layer_shapes(layers: pd.DataFrame) -> pd.DataFrame:
     if ok.empty:
         return pd.DataFrame(columns=[*SHAPE, "shape", "best_algo", "best_p50_ms", "runner_up", "margin"])
     ok = ok.assign(_shape=row_keys([ok], SHAPE)[0])  # 16 columns as one integer: millions of rows group fast
-    per = ok.groupby(["_shape", "algo"], observed=True, sort=False).agg(
-        p50_ms=("p50_ms", "median"), occurrences=("p50_ms", "size"), models=("model", "nunique")).reset_index()
+    per = (
+        ok.groupby(["_shape", "algo"], observed=True, sort=False)
+        .agg(p50_ms=("p50_ms", "median"), occurrences=("p50_ms", "size"), models=("model", "nunique"))
+        .reset_index()
+    )
     shapes = ok.drop_duplicates("_shape")[["_shape", *SHAPE]]
     per = per.merge(shapes, on="_shape").drop(columns="_shape").sort_values([*SHAPE, "p50_ms", "algo"])
     g = per.groupby(SHAPE, observed=True, sort=False)
@@ -142,8 +171,9 @@ def support(layers: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values([*SUPPORT, "algo"]).reset_index(drop=True)
 
 
-def _switch_p(ok: np.ndarray, p50: np.ndarray, se: np.ndarray, algo: np.ndarray, layer_key: np.ndarray,
-              best: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _switch_p(
+    ok: np.ndarray, p50: np.ndarray, se: np.ndarray, algo: np.ndarray, layer_key: np.ndarray, best: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The oracle's switch test, per row of ``best`` (the best single algorithm's row of each layer): the
     p-value of "the fastest other algorithm that ran the layer itself (rows where ``ok``) is faster than the
     best single one", one-sided on the log ratio of the two medians, times the number of others it was
@@ -169,8 +199,9 @@ def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     that layer), against the best single algorithm, switching a layer only beyond noise, corrected for the
     number of layers (``_switch_p``): Benjamini-Hochberg at a false discovery rate of 5% over each point's
     layers with a test (``switch_tests``; ``switch_no_interval``: layers whose rows have no interval, not
-    tested). A tie keeps the best algorithm's layer, so the projection is not the minimum of noisy draws. ``projected_ms`` = the best
-    algorithm's non-conv remainder (its p50 minus its layers' sum, floored at 0) + the oracle's layer sum;
+    tested). A tie keeps the best algorithm's layer, so the projection is not the minimum of noisy draws.
+    ``projected_ms`` = the best algorithm's non-conv remainder (its p50 minus its layers' sum, floored at 0)
+    + the oracle's layer sum;
     ``projected_speedup`` = best p50 / projected_ms with a 95% interval (the two medians and the layer sums'
     standard errors, independent); ``conv_speedup`` compares the layer sums alone.
 
@@ -219,20 +250,24 @@ def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     def total(values: np.ndarray) -> np.ndarray:
         return np.bincount(at, weights=np.nan_to_num(values.astype(float)), minlength=n).astype(float)
 
-    sums = pd.DataFrame({
-        "layers": np.bincount(at, minlength=n),
-        "best_conv_ms": total(p50[best]),
-        "oracle_conv_ms": total(np.where(unrun | host_bound, 0.0, oracle_ms)),
-        "oracle_var": total(oracle_var),
-        "unrun_layers": np.bincount(at, weights=unrun, minlength=n).astype(np.int64),
-        "host_bound_layers": np.bincount(at, weights=host_bound, minlength=n).astype(np.int64),
-        "layers_switched": np.bincount(at, weights=switched, minlength=n).astype(np.int64),
-        "layers_kept_tied": np.bincount(at, weights=faster & ~switched, minlength=n).astype(np.int64),
-        "switch_tests": np.bincount(at, weights=~np.isnan(switch_p), minlength=n).astype(np.int64),
-        "switch_no_interval": np.bincount(at, weights=np.isnan(switch_p) & challenged & ~host_bound, minlength=n
-                                          ).astype(np.int64),
-        "unknown_var": np.bincount(at, weights=np.isnan(oracle_var), minlength=n).astype(np.int64),
-    }, index=top.index)
+    sums = pd.DataFrame(
+        {
+            "layers": np.bincount(at, minlength=n),
+            "best_conv_ms": total(p50[best]),
+            "oracle_conv_ms": total(np.where(unrun | host_bound, 0.0, oracle_ms)),
+            "oracle_var": total(oracle_var),
+            "unrun_layers": np.bincount(at, weights=unrun, minlength=n).astype(np.int64),
+            "host_bound_layers": np.bincount(at, weights=host_bound, minlength=n).astype(np.int64),
+            "layers_switched": np.bincount(at, weights=switched, minlength=n).astype(np.int64),
+            "layers_kept_tied": np.bincount(at, weights=faster & ~switched, minlength=n).astype(np.int64),
+            "switch_tests": np.bincount(at, weights=~np.isnan(switch_p), minlength=n).astype(np.int64),
+            "switch_no_interval": np.bincount(
+                at, weights=np.isnan(switch_p) & challenged & ~host_bound, minlength=n
+            ).astype(np.int64),
+            "unknown_var": np.bincount(at, weights=np.isnan(oracle_var), minlength=n).astype(np.int64),
+        },
+        index=top.index,
+    )
     kept = sums["layers"].to_numpy() > 0  # a point whose best algorithm has layer rows (an inner join)
     out = pd.concat([top, sums], axis=1)[kept].reset_index(drop=True)
     out.loc[(out["unrun_layers"] > 0) | (out["host_bound_layers"] > 0), "oracle_conv_ms"] = np.nan
@@ -271,8 +306,11 @@ def failures(points: pd.DataFrame) -> pd.DataFrame:
     bad = points[points["status"] != "ok"].copy()
     bad["error"] = bad["error"].fillna("").astype(str).str.slice(0, 200)
     key = ["stage", "gpu", "model", "algo", "status", "error"]
-    out = bad.groupby(key, observed=True, dropna=False).agg(
-        points=("input_size", "size"), sizes=("input_size", _span)).reset_index()
+    out = (
+        bad.groupby(key, observed=True, dropna=False)
+        .agg(points=("input_size", "size"), sizes=("input_size", _span))
+        .reset_index()
+    )
     return out.sort_values(["status", *key[:4]]).reset_index(drop=True)
 
 
@@ -290,12 +328,25 @@ def _status_order(s: str) -> tuple[int, str]:
 def gpu_pairs(algos: pd.DataFrame) -> pd.DataFrame:
     """Each pair of GPU types compared on the points both measured ok (same stage, model, algorithm, input
     size, batch, dtype): how many, how often the first is slower, and the geometric mean (with its 95%
-    interval over the points matched, harness.results.uncertainty.geomean_interval), min and max of its p50 over the second's (> 1: the first is
-    slower); the same ratio for energy where both have it.
+    interval over the points matched, harness.results.uncertainty.geomean_interval), min and max of its p50
+    over the second's (> 1: the first is slower); the same ratio for energy where both have it.
     One row per stage x pair x model, and one per stage x pair over every model (model "(all)")."""
-    cols = ["stage", "gpu_a", "gpu_b", "model", "matched", "a_slower", "a_slower_share", "geomean_p50_ratio",
-            "p50_ratio_low", "p50_ratio_high", "min_p50_ratio", "max_p50_ratio", "energy_matched",
-            "geomean_energy_ratio"]
+    cols = [
+        "stage",
+        "gpu_a",
+        "gpu_b",
+        "model",
+        "matched",
+        "a_slower",
+        "a_slower_share",
+        "geomean_p50_ratio",
+        "p50_ratio_low",
+        "p50_ratio_high",
+        "min_p50_ratio",
+        "max_p50_ratio",
+        "energy_matched",
+        "geomean_energy_ratio",
+    ]
     key = [c for c in POINT if c != "gpu"] + ["algo"]
     algos = algos if "log_se" in algos else algos.assign(log_se=np.nan)
     ok = algos.loc[algos["p50_ms"].notna(), [*key, "gpu", "p50_ms", "energy_j", "log_se"]].copy()
@@ -303,22 +354,32 @@ def gpu_pairs(algos: pd.DataFrame) -> pd.DataFrame:
     gpus = sorted(ok["gpu"].unique())
     frames = []
     for i, a in enumerate(gpus):
-        for b in gpus[i + 1:]:
+        for b in gpus[i + 1 :]:
             m = ok[ok["gpu"] == a].merge(ok[ok["gpu"] == b], on=key, suffixes=("_a", "_b"))
             if m.empty:
                 continue
-            m = m.assign(gpu_a=a, gpu_b=b, log_ratio=np.log(m["p50_ms_a"] / m["p50_ms_b"]),
-                         ratio_se=np.hypot(m["log_se_a"], m["log_se_b"]),
-                         log_energy=np.log(m["energy_j_a"] / m["energy_j_b"]))
+            m = m.assign(
+                gpu_a=a,
+                gpu_b=b,
+                log_ratio=np.log(m["p50_ms_a"] / m["p50_ms_b"]),
+                ratio_se=np.hypot(m["log_se_a"], m["log_se_b"]),
+                log_energy=np.log(m["energy_j_a"] / m["energy_j_b"]),
+            )
             frames += [m, m.assign(model="(all)")]
     if not frames:
         return pd.DataFrame(columns=cols)
     m = pd.concat(frames, ignore_index=True)
     m["model"] = m["model"].astype(str)
     g = m.groupby(["stage", "gpu_a", "gpu_b", "model"], observed=True)
-    out = g.agg(matched=("log_ratio", "size"), a_slower=("log_ratio", lambda s: int((s > 0).sum())),
-                mean_log=("log_ratio", "mean"), min_log=("log_ratio", "min"), max_log=("log_ratio", "max"),
-                energy_matched=("log_energy", "count"), mean_log_energy=("log_energy", "mean")).reset_index()
+    out = g.agg(
+        matched=("log_ratio", "size"),
+        a_slower=("log_ratio", lambda s: int((s > 0).sum())),
+        mean_log=("log_ratio", "mean"),
+        min_log=("log_ratio", "min"),
+        max_log=("log_ratio", "max"),
+        energy_matched=("log_energy", "count"),
+        mean_log_energy=("log_energy", "mean"),
+    ).reset_index()
     out["a_slower_share"] = out["a_slower"] / out["matched"]
     out["geomean_p50_ratio"] = np.exp(out["mean_log"])
     out["min_p50_ratio"], out["max_p50_ratio"] = np.exp(out["min_log"]), np.exp(out["max_log"])

@@ -26,8 +26,13 @@ from harness.models import build_model
 
 # (model, layer) pairs covering the shapes that matter: 3x3 at several widths, 1x1, the 7x7 stride-2 stem.
 LAYERS = [
-    ("vgg16", "features.2"), ("vgg16", "features.12"), ("vgg16", "features.24"),
-    ("resnet50", "conv1"), ("resnet50", "layer1.0.conv1"), ("resnet50", "layer3.0.conv2"), ("resnet50", "layer4.0.conv3"),
+    ("vgg16", "features.2"),
+    ("vgg16", "features.12"),
+    ("vgg16", "features.24"),
+    ("resnet50", "conv1"),
+    ("resnet50", "layer1.0.conv1"),
+    ("resnet50", "layer3.0.conv2"),
+    ("resnet50", "layer4.0.conv3"),
 ]
 POLICY = SamplingPolicy(warmup_iters=2, warmup_s=0.0, min_iters=5, max_iters=30, max_time_s=2.0, target_ci_rel=0.05)
 
@@ -43,7 +48,8 @@ def layer_inputs(size: int, device: torch.device) -> list[tuple[str, torch.nn.Co
 
         hooks = [
             model.get_submodule(layer).register_forward_hook(lambda m, a, o, k=(m_name, layer): record(m, a, o, k))
-            for m_name, layer in LAYERS if m_name == model_name
+            for m_name, layer in LAYERS
+            if m_name == model_name
         ]
         with torch.inference_mode():
             model(torch.randn(1, 3, size, size, device=device))

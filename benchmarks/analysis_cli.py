@@ -29,8 +29,11 @@ GOAL_S = 30.0
 def run_once(results: list[str], extra: list[str]) -> tuple[float, str]:
     with tempfile.TemporaryDirectory(prefix="analysis-cli-") as tmp:
         t = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "analysis", *results, "--out", str(Path(tmp) / "out"), *extra],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "analysis", *results, "--out", str(Path(tmp) / "out"), *extra],
+            capture_output=True,
+            text=True,
+        )
         wall = time.perf_counter() - t
     if done.returncode != 0:
         raise SystemExit(f"python -m analysis failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -49,7 +52,7 @@ def main() -> None:
     for col in ("command", "machine", "wall s", "steps"):
         table.add_column(col, justify="right" if col == "wall s" else "left")
     for name, extra in variants:
-        for busy in ([False] if args.idle_only else [False, True]):
+        for busy in [False] if args.idle_only else [False, True]:
             hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
             try:
                 wall, steps = run_once(args.results, extra)

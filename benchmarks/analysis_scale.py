@@ -34,15 +34,31 @@ from analysis.specs import gpu_specs
 from harness.results import layout
 from tests.synthetic import Synthetic, default_models, generate  # noqa: E402
 
-ALGOS = ("implicit_gemm", "implicit_precomp_gemm", "gemm", "direct", "fft", "fft_tiling", "winograd",
-         "winograd_nonfused", "guess", "torch")
+ALGOS = (
+    "implicit_gemm",
+    "implicit_precomp_gemm",
+    "gemm",
+    "direct",
+    "fft",
+    "fft_tiling",
+    "winograd",
+    "winograd_nonfused",
+    "guess",
+    "torch",
+)
 
 
 def scale_spec() -> Synthetic:
     return Synthetic(
-        models=default_models(n_models=10, n_layers=100, seed=0), gpus=("h100", "l40s"), algos=ALGOS,
-        sizes=tuple(range(64, 64 + 50 * 8, 8)), batch_sizes=(1, 2, 4, 8, 16), fallback={"winograd": "torch", "winograd_nonfused": "torch"},
-        power_w={"h100": 300.0, "l40s": 250.0}, noise=0.03, seed=0,
+        models=default_models(n_models=10, n_layers=100, seed=0),
+        gpus=("h100", "l40s"),
+        algos=ALGOS,
+        sizes=tuple(range(64, 64 + 50 * 8, 8)),
+        batch_sizes=(1, 2, 4, 8, 16),
+        fallback={"winograd": "torch", "winograd_nonfused": "torch"},
+        power_w={"h100": 300.0, "l40s": 250.0},
+        noise=0.03,
+        seed=0,
     )
 
 
@@ -61,7 +77,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="runs of each timed stage (median reported)")
     ap.add_argument("--plots", action="store_true", help="also time the figures")
     ap.add_argument("--predictor", action="store_true", help="also time the predictor's evaluation and fit")
-    ap.add_argument("--max-train-rows", type=int, default=predictor.MAX_TRAIN_ROWS, help="the predictor's training subsample")
+    ap.add_argument(
+        "--max-train-rows", type=int, default=predictor.MAX_TRAIN_ROWS, help="the predictor's training subsample"
+    )
     ap.add_argument("--threads", type=int, default=None, help="the predictor's OpenMP threads")
     args = ap.parse_args()
     console = Console()
@@ -71,8 +89,10 @@ def main() -> None:
             t = time.perf_counter()
             with ProcessPoolExecutor(1) as child:  # apart, so that its memory does not count in our peak
                 written = child.submit(generate, root, scale_spec()).result()
-            console.print(f"generated {written.points} point rows, {written.layers} layer rows in {written.files} "
-                          f"files under {root} ({time.perf_counter() - t:.1f} s, not timed)")
+            console.print(
+                f"generated {written.points} point rows, {written.layers} layer rows in {written.files} "
+                f"files under {root} ({time.perf_counter() - t:.1f} s, not timed)"
+            )
         rows = []
         t_load, res = timed(lambda: load(root), args.repeat)
         rows.append(("load (read, check, latest wins)", t_load))
@@ -87,13 +107,17 @@ def main() -> None:
             specs = gpu_specs(root, res.points["gpu"].unique())
             t_frame, frame = timed(lambda: predictor.layer_frame(res.layers, specs), 1)
             rows.append((f"predictor features ({len(frame.data)} rows)", t_frame))
-            t_eval, ev = timed(lambda: predictor.evaluate(frame, res.points, res.layers, args.max_train_rows,
-                                                          args.threads), 1)
-            rows.append((f"predictor evaluation ({len(ev.folds)} folds, <= {args.max_train_rows} training rows)",
-                         t_eval))
+            t_eval, ev = timed(
+                lambda: predictor.evaluate(frame, res.points, res.layers, args.max_train_rows, args.threads), 1
+            )
+            rows.append(
+                (f"predictor evaluation ({len(ev.folds)} folds, <= {args.max_train_rows} training rows)", t_eval)
+            )
             console.print(ev.metrics.to_string(index=False))
-        table = Table(title=f"analysis at scale: {len(res.points)} points, {len(res.layers)} layers "
-                            f"(median of {args.repeat} where repeated)")
+        table = Table(
+            title=f"analysis at scale: {len(res.points)} points, {len(res.layers)} layers "
+            f"(median of {args.repeat} where repeated)"
+        )
         table.add_column("stage")
         table.add_column("seconds", justify="right")
         for name, s in rows:
@@ -101,8 +125,10 @@ def main() -> None:
         console.print(table)
         goal = t_load + t_tables
         peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
-        console.print(f"load + all tables: {goal:.2f} s ({'within' if goal < 15 else 'OVER'} the 15 s goal); "
-                      f"peak resident memory {peak_gb:.2f} GB ({'within' if peak_gb < 4 else 'OVER'} the 4 GB goal)")
+        console.print(
+            f"load + all tables: {goal:.2f} s ({'within' if goal < 15 else 'OVER'} the 15 s goal); "
+            f"peak resident memory {peak_gb:.2f} GB ({'within' if peak_gb < 4 else 'OVER'} the 4 GB goal)"
+        )
 
 
 if __name__ == "__main__":

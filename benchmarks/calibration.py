@@ -23,8 +23,15 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' simulation, from a checkout
 from tests import test_calibration as cal  # noqa: E402
 
-STAGES = {3: "acceptance before", 5: "sanity (no claim)", 8: "acceptance", 10: "points: min", 20: "quick",
-          30: "full", 50: "points"}
+STAGES = {
+    3: "acceptance before",
+    5: "sanity (no claim)",
+    8: "acceptance",
+    10: "points: min",
+    20: "quick",
+    30: "full",
+    50: "points",
+}
 
 
 def main() -> None:
@@ -34,8 +41,17 @@ def main() -> None:
     cal.REPLICATES = args.replicates
     rng = np.random.default_rng(0)
     table = Table(title=f"95% intervals against known truth ({args.replicates} replicates each)")
-    for col in ("rows", "truth", "n", "used by", "no claim", "coverage", "width/oracle (mean, median)",
-                "ratio coverage", "ratio width/oracle (mean, median)"):
+    for col in (
+        "rows",
+        "truth",
+        "n",
+        "used by",
+        "no claim",
+        "coverage",
+        "width/oracle (mean, median)",
+        "ratio coverage",
+        "ratio width/oracle (mean, median)",
+    ):
         table.add_column(col, justify="right" if col not in ("rows", "truth", "used by") else "left")
     for rows_of, sizes in ((cal.layer_rows, cal.LAYER_N), (cal.point_rows, cal.POINT_N)):
         for truth in cal.TRUTHS:
@@ -43,9 +59,17 @@ def main() -> None:
                 one = cal.judge(rows_of(truth.draw(rng, (args.replicates, n))), truth, n, rng)
                 r, oracle = cal.ratio_of_rows(truth, n, rows_of, rng)
                 two = cal.score(r.low, r.high, 1.1, oracle)
-                table.add_row(rows_of.__name__.split("_")[0], repr(truth), str(n), STAGES.get(n, ""),
-                              f"{one['no_claim']:.0%}", _pct(one["coverage"]), _widths(one),
-                              _pct(two["coverage"]), _widths(two))
+                table.add_row(
+                    rows_of.__name__.split("_")[0],
+                    repr(truth),
+                    str(n),
+                    STAGES.get(n, ""),
+                    f"{one['no_claim']:.0%}",
+                    _pct(one["coverage"]),
+                    _widths(one),
+                    _pct(two["coverage"]),
+                    _widths(two),
+                )
     Console(width=max(Console().width, 150)).print(table)
 
 

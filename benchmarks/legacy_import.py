@@ -19,7 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-DEFAULT = Path(__file__).resolve().parents[1].parent / "shared/data/ai3-legacy/ai3-performance-prediction-results.tar.gz"
+DEFAULT = (
+    Path(__file__).resolve().parents[1].parent / "shared/data/ai3-legacy/ai3-performance-prediction-results.tar.gz"
+)
 
 
 def _peak_mib() -> float:
@@ -31,9 +33,17 @@ def phase_import(tarball: str, out: str) -> dict:
 
     t = time.perf_counter()
     rep = import_legacy([tarball], out)
-    return {"phase": "import", "wall_s": time.perf_counter() - t, "peak_mib": _peak_mib(), "points": rep.points,
-            "layers": rep.layers, "skipped": len(rep.issues), "unmatched_layers": rep.unmatched_layers,
-            "combined_rows_skipped": rep.combined_skipped, "combined_rows_differing": rep.combined_mismatch}
+    return {
+        "phase": "import",
+        "wall_s": time.perf_counter() - t,
+        "peak_mib": _peak_mib(),
+        "points": rep.points,
+        "layers": rep.layers,
+        "skipped": len(rep.issues),
+        "unmatched_layers": rep.unmatched_layers,
+        "combined_rows_skipped": rep.combined_skipped,
+        "combined_rows_differing": rep.combined_mismatch,
+    }
 
 
 def phase_analysis(out: str) -> dict:
@@ -45,9 +55,16 @@ def phase_analysis(out: str) -> dict:
     t_load = time.perf_counter() - t
     frames = compute_tables(res)
     t_all = time.perf_counter() - t
-    return {"phase": "load+tables", "wall_s": t_all, "load_s": t_load, "tables_s": t_all - t_load,
-            "peak_mib": _peak_mib(), "points": len(res.points), "layers": len(res.layers),
-            "tables": {k: len(v) for k, v in frames.items()}}
+    return {
+        "phase": "load+tables",
+        "wall_s": t_all,
+        "load_s": t_load,
+        "tables_s": t_all - t_load,
+        "peak_mib": _peak_mib(),
+        "points": len(res.points),
+        "layers": len(res.layers),
+        "tables": {k: len(v) for k, v in frames.items()},
+    }
 
 
 def _child(args: list[str]) -> dict:
@@ -75,11 +92,15 @@ def main() -> int:
         out = args.keep or str(Path(tmp) / "results-legacy")
         imp = _child(["--phase", "import", "--out", out, args.tarball])
         ana = _child(["--phase", "analysis", "--out", out])
-    print(f"import   : {imp['wall_s']:7.1f} s wall, peak RSS {imp['peak_mib']:7.0f} MiB  "
-          f"({imp['points']} points, {imp['layers']} layer rows, {imp['skipped']} skipped, "
-          f"{imp['unmatched_layers']} unmatched layers)")
-    print(f"analysis : {ana['wall_s']:7.1f} s wall (load {ana['load_s']:.1f} s + tables {ana['tables_s']:.1f} s), "
-          f"peak RSS {ana['peak_mib']:7.0f} MiB  ({ana['points']} points, {ana['layers']} layers after load)")
+    print(
+        f"import   : {imp['wall_s']:7.1f} s wall, peak RSS {imp['peak_mib']:7.0f} MiB  "
+        f"({imp['points']} points, {imp['layers']} layer rows, {imp['skipped']} skipped, "
+        f"{imp['unmatched_layers']} unmatched layers)"
+    )
+    print(
+        f"analysis : {ana['wall_s']:7.1f} s wall (load {ana['load_s']:.1f} s + tables {ana['tables_s']:.1f} s), "
+        f"peak RSS {ana['peak_mib']:7.0f} MiB  ({ana['points']} points, {ana['layers']} layers after load)"
+    )
     print(json.dumps({"import": imp, "analysis": ana}, indent=2))
     return 0
 

@@ -50,7 +50,9 @@ def main() -> None:
     device = torch.device(args.device)
     model = build_model(args.model).to(device)
     x = torch.randn(1, 3, args.size, args.size, device=device)
-    policy = SamplingPolicy(warmup_iters=0, warmup_s=0.0, min_iters=args.iters, max_iters=args.iters, max_time_s=600.0, target_ci_rel=1e-9)
+    policy = SamplingPolicy(
+        warmup_iters=0, warmup_s=0.0, min_iters=args.iters, max_iters=args.iters, max_time_s=600.0, target_ci_rel=1e-9
+    )
     bare, harness = [], []
     with torch.inference_mode():
         for _ in range(5):

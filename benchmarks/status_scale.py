@@ -24,9 +24,30 @@ from harness.results.layout import Partition
 from harness.results.schema import POINTS, SCHEMA_VERSION, to_table
 from harness.results.store import write_json_atomic
 
-MODELS = ["vgg16", "densenet121", "resnet152", "googlenet", "alexnet", "resnet50", "resnet18", "mobilenet_v2",
-          "regnet_y_400mf", "squeezenet1_0"]
-ALGOS = ["implicit_gemm", "implicit_precomp_gemm", "gemm", "fft", "fft_tiling", "winograd", "winograd_nonfused", "guess", "torch", "direct"]
+MODELS = [
+    "vgg16",
+    "densenet121",
+    "resnet152",
+    "googlenet",
+    "alexnet",
+    "resnet50",
+    "resnet18",
+    "mobilenet_v2",
+    "regnet_y_400mf",
+    "squeezenet1_0",
+]
+ALGOS = [
+    "implicit_gemm",
+    "implicit_precomp_gemm",
+    "gemm",
+    "fft",
+    "fft_tiling",
+    "winograd",
+    "winograd_nonfused",
+    "guess",
+    "torch",
+    "direct",
+]
 GPUS = ["l40s", "h100", "v100", "local", "a100"]
 
 
@@ -41,14 +62,35 @@ def build(root: Path, combos: int, points: int) -> None:
                 part = Partition("full", gpu, model, algo)
                 leaf = part.path(root)
                 leaf.mkdir(parents=True)
-                rows = [{"schema_version": SCHEMA_VERSION, "run_id": f"r{made}", "stage": "full", "model": model,
-                         "algo": algo, "gpu": gpu, "input_size": 224 + i, "batch_size": 1, "dtype": "float32",
-                         "status": "ok" if i % 37 else "error", "error": None if i % 37 else "CUDNN_STATUS_EXECUTION_FAILED",
-                         "p50_ms": 1.0, "measured_at": t0 + timedelta(seconds=i)} for i in range(points)]
+                rows = [
+                    {
+                        "schema_version": SCHEMA_VERSION,
+                        "run_id": f"r{made}",
+                        "stage": "full",
+                        "model": model,
+                        "algo": algo,
+                        "gpu": gpu,
+                        "input_size": 224 + i,
+                        "batch_size": 1,
+                        "dtype": "float32",
+                        "status": "ok" if i % 37 else "error",
+                        "error": None if i % 37 else "CUDNN_STATUS_EXECUTION_FAILED",
+                        "p50_ms": 1.0,
+                        "measured_at": t0 + timedelta(seconds=i),
+                    }
+                    for i in range(points)
+                ]
                 pq.write_table(to_table(rows, POINTS), leaf / layout.table_file("points", f"r{made}"))
-                write_json_atomic({"run_id": f"r{made}", "outcome": "completed", "points_planned": points,
-                                   "started_at": t0.isoformat(), "ended_at": (t0 + timedelta(hours=1)).isoformat()},
-                                  leaf / layout.run_file(f"r{made}"))
+                write_json_atomic(
+                    {
+                        "run_id": f"r{made}",
+                        "outcome": "completed",
+                        "points_planned": points,
+                        "started_at": t0.isoformat(),
+                        "ended_at": (t0 + timedelta(hours=1)).isoformat(),
+                    },
+                    leaf / layout.run_file(f"r{made}"),
+                )
                 made += 1
 
 
@@ -63,10 +105,13 @@ def main() -> None:
     for _ in range(3):
         t0 = time.perf_counter()
         combos, reason = status.collect(root / "results", root / "jobs")
-        status.render(Console(file=open("/dev/null", "w"), width=200), combos, reason)
+        with open("/dev/null", "w") as devnull:
+            status.render(Console(file=devnull, width=200), combos, reason)
         times.append(time.perf_counter() - t0)
-    print(f"{len(combos)} combinations x {args.points} points: collect + render median {statistics.median(times):.2f} s "
-          f"(runs: {', '.join(f'{t:.2f}' for t in times)})")
+    print(
+        f"{len(combos)} combinations x {args.points} points: collect + render median {statistics.median(times):.2f} s "
+        f"(runs: {', '.join(f'{t:.2f}' for t in times)})"
+    )
 
 
 if __name__ == "__main__":

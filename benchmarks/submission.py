@@ -32,9 +32,21 @@ def main() -> None:
     wrapper = work / "bin" / "sbatch"
     wrapper.write_text(f'#!/bin/sh\necho call >> {calls}\nexec {sbatch} "$@"\n')
     wrapper.chmod(0o755)
-    command = [sys.executable, "-m", "harness", "-m", "stage=quick", f"model={MODELS}", f"algo={ALGOS}",
-               "gpu=l40s,h100,v100", "launcher=slurm"]
-    env = os.environ | {"PATH": f"{work / 'bin'}:{os.environ['PATH']}", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    command = [
+        sys.executable,
+        "-m",
+        "harness",
+        "-m",
+        "stage=quick",
+        f"model={MODELS}",
+        f"algo={ALGOS}",
+        "gpu=l40s,h100,v100",
+        "launcher=slurm",
+    ]
+    env = os.environ | {
+        "PATH": f"{work / 'bin'}:{os.environ['PATH']}",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+    }
     t0 = time.perf_counter()
     proc = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
@@ -44,8 +56,10 @@ def main() -> None:
     arrays = [g["array_job_id"] for g in manifest["groups"]]
     subprocess.run(["scancel", *arrays], check=False)
     tasks = sum(len(g["tasks"]) for g in manifest["groups"])
-    print(f"{tasks} tasks submitted in {len(calls.read_text().splitlines())} sbatch call(s) "
-          f"(arrays {', '.join(arrays)}, cancelled again) in {seconds:.1f} s, the command's whole wall time")
+    print(
+        f"{tasks} tasks submitted in {len(calls.read_text().splitlines())} sbatch call(s) "
+        f"(arrays {', '.join(arrays)}, cancelled again) in {seconds:.1f} s, the command's whole wall time"
+    )
 
 
 if __name__ == "__main__":

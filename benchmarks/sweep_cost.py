@@ -20,7 +20,9 @@ from harness.measure.timing import SamplingPolicy, time_adaptively
 from harness.models import build_model
 
 FIXED = SamplingPolicy(warmup_iters=10, warmup_s=0.0, min_iters=20, max_iters=20, max_time_s=1e9, target_ci_rel=1e-9)
-ADAPTIVE = SamplingPolicy(warmup_iters=10, warmup_s=1.0, min_iters=20, max_iters=1000, max_time_s=20.0, target_ci_rel=0.01)
+ADAPTIVE = SamplingPolicy(
+    warmup_iters=10, warmup_s=1.0, min_iters=20, max_iters=1000, max_time_s=20.0, target_ci_rel=0.01
+)
 
 
 def main() -> None:
@@ -40,9 +42,10 @@ def main() -> None:
                 t = time_adaptively(lambda: model(x), device, policy)
                 wall = time.perf_counter() - t0
                 s = sorted(t.samples_ms)
+                bound = "" if name.startswith("fixed") or t.target_met else " (bound reached)"
                 print(
                     f"{name:12s} {size:4d} {wall:7.2f} s  n={len(s):4d}  p50={s[len(s) // 2]:8.3f} ms  "
-                    f"+-{100 * ci_relative_halfwidth(s):.2f}%{'' if name.startswith('fixed') or t.target_met else ' (bound reached)'}"
+                    f"+-{100 * ci_relative_halfwidth(s):.2f}%{bound}"
                 )
 
 

@@ -33,11 +33,12 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,8 +58,8 @@ from rich.table import Table
 
 from harness import validate
 from harness.algorithms import CUDNN_ALGORITHMS
-from harness.config.spec import CONF_DIR, RunSpec, run_spec_from_dict
 from harness.cli import ArgumentParser, command
+from harness.config.spec import CONF_DIR, RunSpec, run_spec_from_dict
 from harness.errors import MissingEnvironmentError
 from harness.measure.device import what_this_machine_has
 from harness.results.uncertainty import between_process, log_se
@@ -130,8 +131,12 @@ class Config:
 
 
 BASE = Config("float32", "fma", "none")
-CONFIGS = (BASE, Config("float32", "fma", "torch"), Config("float32", "tensor_op", "none"),
-           Config("float16", "tensor_op", "none"))
+CONFIGS = (
+    BASE,
+    Config("float32", "fma", "torch"),
+    Config("float32", "tensor_op", "none"),
+    Config("float16", "tensor_op", "none"),
+)
 
 
 @dataclass(frozen=True)
@@ -157,8 +162,12 @@ class Job:
 
     def overrides(self, results: Path) -> list[str]:
         """The job as `python -m harness` overrides; each key once."""
-        values = COMMON | {"model": self.model, "algo": self.algo, "stage.sizes": _list(self.sizes),
-                           "batch_size": _list(self.batches) if len(self.batches) > 1 else str(self.batches[0])}
+        values = COMMON | {
+            "model": self.model,
+            "algo": self.algo,
+            "stage.sizes": _list(self.sizes),
+            "batch_size": _list(self.batches) if len(self.batches) > 1 else str(self.batches[0]),
+        }
         values |= self.config.overrides() | dict(self.extra) | {"results_dir": override_value(str(results))}
         return [f"{k}={v}" for k, v in values.items()]
 
@@ -191,13 +200,22 @@ def extra_jobs(plan: Plan) -> list[Job]:
     caller waits for, the host's issuing included), the same point twice (a sweep point measured again), an
     energy window, and a batch that runs out of memory."""
     again = (("remeasure", "true"),)  # a new run measures even what the store already has
-    eager = [Job("eager", m, a, plan.sizes, BASE, extra=(("graph", "false"), *again))
-             for m in plan.models for a in ("guess", "torch")]
+    eager = [
+        Job("eager", m, a, plan.sizes, BASE, extra=(("graph", "false"), *again))
+        for m in plan.models
+        for a in ("guess", "torch")
+    ]
     return [
         *eager,
         Job("repeat", QUICK_MODEL, "guess", (QUICK_SIZE,), BASE, extra=(*again, ("repeats", str(REPEAT_PROCESSES)))),
-        Job("energy", QUICK_MODEL, "torch", (QUICK_SIZE,), BASE,
-            extra=(("stage.energy_window_s", str(ENERGY_WINDOW_S)), *again)),
+        Job(
+            "energy",
+            QUICK_MODEL,
+            "torch",
+            (QUICK_SIZE,),
+            BASE,
+            extra=(("stage.energy_window_s", str(ENERGY_WINDOW_S)), *again),
+        ),
         Job("oom", "vgg16", "torch", (224,), BASE, OOM_BATCHES, again),
     ]
 
@@ -205,17 +223,27 @@ def extra_jobs(plan: Plan) -> list[Job]:
 def extras_s(plan: Plan) -> float:
     """What the extra runs should take on an H100 (what the sweep leaves them from the budget)."""
     eager = [j for j in extra_jobs(plan) if j.phase == "eager"]
-    return (SECONDS_EXTRAS + sum(j.points() for j in eager) * SECONDS_PER_POINT + len(eager) * SECONDS_PER_JOB
-            + REPEAT_PROCESSES * SECONDS_PER_PROCESS)
+    return (
+        SECONDS_EXTRAS
+        + sum(j.points() for j in eager) * SECONDS_PER_POINT
+        + len(eager) * SECONDS_PER_JOB
+        + REPEAT_PROCESSES * SECONDS_PER_PROCESS
+    )
 
 
 def estimate_s(plan: Plan) -> float:
     """What the whole command should take on an H100, from conservative per-point and per-job costs."""
-    return (SECONDS_GPU_TESTS + plan.points() * SECONDS_PER_POINT + len(plan.sweep_jobs()) * SECONDS_PER_JOB
-            + extras_s(plan) + SECONDS_REPORT)
+    return (
+        SECONDS_GPU_TESTS
+        + plan.points() * SECONDS_PER_POINT
+        + len(plan.sweep_jobs()) * SECONDS_PER_JOB
+        + extras_s(plan)
+        + SECONDS_REPORT
+    )
 
 
 # ---- composing configs (Hydra, as tests/helpers.py; plain YAML where Hydra is not installed) ---------------
+
 
 def override_value(text: str) -> str:
     """A value as a Hydra override writes it: bare where that is safe, else single-quoted."""
@@ -279,6 +307,7 @@ def compose_plain(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> dict[s
 
 # ---- the GPU work (thin) -----------------------------------------------------------------------------------
 
+
 @dataclass
 class SuiteReport:
     """What the GPU test suite did, from its JUnit XML."""
@@ -336,7 +365,9 @@ def run_gpu_tests(junit: Path, output: Path, timeout_s: float = TESTS_TIMEOUT_S)
     output.write_text(proc.stdout + proc.stderr)
     if not junit.is_file():
         tail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
-        return SuiteReport(returncode=proc.returncode, note=f"no JUnit XML (pytest exit code {proc.returncode}): {tail}")
+        return SuiteReport(
+            returncode=proc.returncode, note=f"no JUnit XML (pytest exit code {proc.returncode}): {tail}"
+        )
     report = parse_junit(junit.read_text())
     report.returncode = proc.returncode
     return report
@@ -400,7 +431,9 @@ def _run_in_processes(prepared: PreparedJob, on_point: Callable[[Any, Row | None
     from harness.launch.isolated import run_isolated
     from harness.launch.submit import make_tasks
 
-    return [run_isolated(t.config, t.run_id, t.label, lambda: on_point(None, None)) for t in make_tasks(prepared.config)]
+    return [
+        run_isolated(t.config, t.run_id, t.label, lambda: on_point(None, None)) for t in make_tasks(prepared.config)
+    ]
 
 
 def read_layers(results: Path, run_ids: set[str]) -> list[Row]:
@@ -416,6 +449,7 @@ def read_layers(results: Path, run_ids: set[str]) -> list[Row]:
 
 
 # ---- rows --------------------------------------------------------------------------------------------------
+
 
 def as_rows(data: Any) -> list[Row]:
     """Rows as dicts, from a list of dicts or a pandas DataFrame; NaN and pandas' NA become None."""
@@ -441,8 +475,10 @@ def config_label(row: Mapping[str, Any]) -> str:
 
 
 def point_label(row: Mapping[str, Any]) -> str:
-    return (f"{row.get('model')} {row.get('algo')} {row.get('input_size')} px b{row.get('batch_size')} "
-            f"[{config_label(row)}]")
+    return (
+        f"{row.get('model')} {row.get('algo')} {row.get('input_size')} px b{row.get('batch_size')} "
+        f"[{config_label(row)}]"
+    )
 
 
 def _ok(rows: Iterable[Row]) -> list[Row]:
@@ -467,6 +503,7 @@ def _order(values: Iterable[Any], preferred: Sequence[Any] = ()) -> list[Any]:
 
 
 # ---- checks (pure) -----------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Check:
@@ -500,19 +537,31 @@ def check_jobs(jobs: Sequence[JobResult]) -> Check:
     done = [j for j in jobs if j.outcome == "completed"]
     points = sum(len(j.rows) for j in jobs)
     figure = f"{len(done)} of {len(jobs)} jobs completed, {points} points"
-    details = tuple({"job": j.job.label, "outcome": j.outcome, "error": j.error or ""} for j in jobs if j.outcome != "completed")
+    details = tuple(
+        {"job": j.job.label, "outcome": j.outcome, "error": j.error or ""} for j in jobs if j.outcome != "completed"
+    )
     not_run = sum(j.outcome == "not run" for j in jobs)
     if not_run:
         figure += f"; {not_run} not run (time budget)"
-    return Check("runs completed", "every job of the sweep and the extra runs returns", figure,
-                 _verdict(bool(jobs) and len(done) == len(jobs)), details)
+    return Check(
+        "runs completed",
+        "every job of the sweep and the extra runs returns",
+        figure,
+        _verdict(bool(jobs) and len(done) == len(jobs)),
+        details,
+    )
 
 
 def check_errors(rows: Sequence[Row]) -> Check:
     bad = [r for r in rows if r.get("status") == "error"]
     details = tuple({"point": point_label(r), "error": r.get("error") or ""} for r in bad)
-    return Check("errors", "no point with status error", f"{len(bad)} of {len(rows)} points are errors",
-                 _verdict(not bad), details)
+    return Check(
+        "errors",
+        "no point with status error",
+        f"{len(bad)} of {len(rows)} points are errors",
+        _verdict(not bad),
+        details,
+    )
 
 
 def check_correctness(rows: Sequence[Row]) -> Check:
@@ -521,21 +570,37 @@ def check_correctness(rows: Sequence[Row]) -> Check:
     Details: a row per model x algorithm, a column per configuration: the worst max_rel_err of its ok points,
     and how many points were not verified (beyond tolerance, or not compared)."""
     compared = [r for r in rows if r.get("algo") != "torch" and r.get("status") in ("ok", "error")]
-    failing = [r for r in compared if _clean(r.get("verified")) is False
-               or (r.get("status") == "ok" and _clean(r.get("verified")) is not True)]
+    failing = [
+        r
+        for r in compared
+        if _clean(r.get("verified")) is False or (r.get("status") == "ok" and _clean(r.get("verified")) is not True)
+    ]
     configs = _order((config_label(r) for r in compared), [c.label for c in CONFIGS])
     cells: dict[tuple[str, str], dict[str, list[Row]]] = {}
     for r in compared:
         cells.setdefault((str(r.get("model")), str(r.get("algo"))), {}).setdefault(config_label(r), []).append(r)
-    details = tuple({"model": m, "algo": a} | {c: _error_cell(cells[(m, a)].get(c, []), failing) for c in configs}
-                    for m in _order((k[0] for k in cells), MODELS) for a in _order((k[1] for k in cells), ALGOS)
-                    if (m, a) in cells)
-    worst = {c: max((e for r in _ok(compared) if config_label(r) == c and (e := _num(r, "max_rel_err")) is not None),
-                    default=None) for c in configs}
+    details = tuple(
+        {"model": m, "algo": a} | {c: _error_cell(cells[(m, a)].get(c, []), failing) for c in configs}
+        for m in _order((k[0] for k in cells), MODELS)
+        for a in _order((k[1] for k in cells), ALGOS)
+        if (m, a) in cells
+    )
+    worst = {
+        c: max(
+            (e for r in _ok(compared) if config_label(r) == c and (e := _num(r, "max_rel_err")) is not None),
+            default=None,
+        )
+        for c in configs
+    }
     figure = "; ".join(f"{c}: {_g(e, 3)}" for c, e in worst.items() if e is not None) or "no verified point"
     figure = (f"{len(failing)} point(s) not verified; " if failing else "") + "worst max_rel_err " + figure
-    return Check("correctness vs torch", "every ok point verified against the torch baseline (within tolerance)",
-                 figure, _verdict(bool(_ok(compared)) and not failing), details)
+    return Check(
+        "correctness vs torch",
+        "every ok point verified against the torch baseline (within tolerance)",
+        figure,
+        _verdict(bool(_ok(compared)) and not failing),
+        details,
+    )
 
 
 def _error_cell(rs: Sequence[Row], failing: Sequence[Row]) -> str:
@@ -549,7 +614,11 @@ def _error_cell(rs: Sequence[Row], failing: Sequence[Row]) -> str:
 
 def _cell(rs: Sequence[Row]) -> str:
     statuses = Counter(str(r.get("status")) for r in rs)
-    text = next(iter(statuses)) if len(statuses) == 1 else ", ".join(f"{s} {n}/{len(rs)}" for s, n in sorted(statuses.items()))
+    text = (
+        next(iter(statuses))
+        if len(statuses) == 1
+        else ", ".join(f"{s} {n}/{len(rs)}" for s, n in sorted(statuses.items()))
+    )
     fallback = max((int(v) for v in (_num(r, "algo_fallback_layers") for r in rs) if v is not None), default=0)
     return text + (f" (fallback layers {fallback})" if fallback else "")
 
@@ -564,12 +633,19 @@ def check_support(rows: Sequence[Row]) -> Check:
     algos = _order((a for _, a in cells), ALGOS)
     details = tuple(
         {"model": m, "algo": a} | {c: _cell(cells[(m, a)].get(c, [])) if c in cells[(m, a)] else "-" for c in configs}
-        for m in models for a in algos if (m, a) in cells
+        for m in models
+        for a in algos
+        if (m, a) in cells
     )
     counts = Counter(str(r.get("status")) for r in rows)
     figure = ", ".join(f"{s} {counts[s]}" for s in ("ok", "unsupported", "oom", "error") if counts[s]) or "no point"
-    return Check("support matrix", "which algorithms run which models (information)", f"{figure} of {len(rows)} points",
-                 INFO, details)
+    return Check(
+        "support matrix",
+        "which algorithms run which models (information)",
+        f"{figure} of {len(rows)} points",
+        INFO,
+        details,
+    )
 
 
 def check_cv(rows: Sequence[Row], goal: float = CV_GOAL, name: str = "cv per point", judged: bool = True) -> Check:
@@ -579,12 +655,19 @@ def check_cv(rows: Sequence[Row], goal: float = CV_GOAL, name: str = "cv per poi
     over = sorted(((r, cv) for r, cv in values if cv > goal), key=lambda rc: -rc[1])
     missing = len(measured) - len(values)
     worst = max(values, key=lambda rc: rc[1], default=None)
-    figure = (f"{len(values) - len(over)} of {len(values)} ok points ({_pct((len(values) - len(over)) / len(values))}) "
-              f"meet it; worst {_pct(worst[1])} ({point_label(worst[0])})") if values else "no ok point"
+    figure = (
+        (
+            f"{len(values) - len(over)} of {len(values)} ok points ({_pct((len(values) - len(over)) / len(values))}) "
+            f"meet it; worst {_pct(worst[1])} ({point_label(worst[0])})"
+        )
+        if values
+        else "no ok point"
+    )
     if missing:
         figure += f"; {missing} ok point(s) without a cv"
-    details = tuple({"point": point_label(r), "cv": _pct(cv), "n": r.get("n"), "p50 ms": _g(_num(r, "p50_ms"))}
-                    for r, cv in over)
+    details = tuple(
+        {"point": point_label(r), "cv": _pct(cv), "n": r.get("n"), "p50 ms": _g(_num(r, "p50_ms"))} for r, cv in over
+    )
     if not judged:
         return Check(name, f"cv <= {_pct(goal)} (information)", figure, INFO, details)
     return Check(name, f"cv <= {_pct(goal)}", figure, _verdict(bool(values) and not over and not missing), details)
@@ -605,8 +688,13 @@ def check_repeat(first_rows: Sequence[Row], second_rows: Sequence[Row], goal: fl
     firsts = {_key(r): r for r in _ok(first_rows)}
     again = [r for r in _ok(second_rows) if _key(r) in firsts]
     if not again:
-        return Check(name, goal_text, "no pair of ok measurements of the same point "
-                     f"({len(second_rows)} repeat row(s), statuses {[r.get('status') for r in second_rows]})", FAIL)
+        return Check(
+            name,
+            goal_text,
+            "no pair of ok measurements of the same point "
+            f"({len(second_rows)} repeat row(s), statuses {[r.get('status') for r in second_rows]})",
+            FAIL,
+        )
     details, ratios, ok = [], [], True
     for b in again:
         a = firsts[_key(b)]
@@ -614,23 +702,36 @@ def check_repeat(first_rows: Sequence[Row], second_rows: Sequence[Row], goal: fl
         ratio = p2 / p1 if p1 and p2 is not None else None
         ratios.append(ratio if ratio is not None else 0.0)
         ok &= ratio is not None and abs(ratio - 1) <= goal
-        details.append({"point": point_label(b), "process": b.get("repeat"), "sweep p50 ms": _g(p1),
-                        "p50 ms": _g(p2), "ratio": _ratio(ratio), "sweep cv": _pct(_num(a, "cv")),
-                        "cv": _pct(_num(b, "cv"))})
+        details.append(
+            {
+                "point": point_label(b),
+                "process": b.get("repeat"),
+                "sweep p50 ms": _g(p1),
+                "p50 ms": _g(p2),
+                "ratio": _ratio(ratio),
+                "sweep cv": _pct(_num(a, "cv")),
+                "cv": _pct(_num(b, "cv")),
+            }
+        )
     p50s = [v for v in (_num(r, "p50_ms") for r in again) if v]
-    figure = (f"{details[0]['point']}: sweep p50 {details[0]['sweep p50 ms']} ms; in {len(p50s)} process(es) "
-              f"{' / '.join(_g(v) for v in p50s)} ms: worst ratio {_ratio(max(ratios))}")
+    figure = (
+        f"{details[0]['point']}: sweep p50 {details[0]['sweep p50 ms']} ms; in {len(p50s)} process(es) "
+        f"{' / '.join(_g(v) for v in p50s)} ms: worst ratio {_ratio(max(ratios))}"
+    )
     if len(p50s) >= 2:
         spread = max(p50s) / min(p50s) - 1
         frame = pd.DataFrame(again)
         b = between_process(np.log(frame["p50_ms"].astype(float)), log_se(frame), np.zeros(len(frame)))
-        figure += (f"; spread between processes {_pct(spread)}, between-process sd {_pct(float(np.sqrt(b.tau2)))} "
-                   f"({_pct(b.share)} of the variance)")
+        figure += (
+            f"; spread between processes {_pct(spread)}, between-process sd {_pct(float(np.sqrt(b.tau2)))} "
+            f"({_pct(b.share)} of the variance)"
+        )
     return Check(name, goal_text, figure, _verdict(ok), tuple(details))
 
 
-def check_guess_vs_torch(rows: Sequence[Row], goal: float = GUESS_TORCH_GOAL, config: Config = BASE,
-                         graph: bool = True) -> Check:
+def check_guess_vs_torch(
+    rows: Sequence[Row], goal: float = GUESS_TORCH_GOAL, config: Config = BASE, graph: bool = True
+) -> Check:
     """Whole-model p50 of algo=guess over algo=torch, per model and input size, in one configuration, timed
     as CUDA graph replays (the GPU's time, the harness's default on a GPU: judged against the goal) or eagerly
     (what a Python caller waits for, the host's issuing included: information; cuDNN's legacy calls through
@@ -640,8 +741,11 @@ def check_guess_vs_torch(rows: Sequence[Row], goal: float = GUESS_TORCH_GOAL, co
     if not graph:
         goal_text += " (information)"
     same = [r for r in rows if config_label(r) == config.label and bool(_clean(r.get("cuda_graph"))) == graph]
-    points = {(r.get("algo"), r.get("model"), r.get("input_size"), r.get("batch_size")): r for r in same
-              if r.get("algo") in ("guess", "torch")}
+    points = {
+        (r.get("algo"), r.get("model"), r.get("input_size"), r.get("batch_size")): r
+        for r in same
+        if r.get("algo") in ("guess", "torch")
+    }
     models = _order((k[1] for k in points), MODELS)
     keys = sorted({k[1:] for k in points}, key=lambda k: (models.index(k[0]), k[1] or 0, k[2] or 0))
     details, ratios, missing = [], [], 0
@@ -653,18 +757,40 @@ def check_guess_vs_torch(rows: Sequence[Row], goal: float = GUESS_TORCH_GOAL, co
         missing += ratio is None
         if ratio is not None:
             ratios.append(ratio)
-        details.append({"model": model, "input size": size, "batch": batch, "torch p50 ms": _g(pt),
-                        "guess p50 ms": _g(pg), "ratio": _ratio(ratio),
-                        "verdict": "-" if ratio is None else _verdict(ratio <= goal)})
-    figure = f"worst {max(ratios):.3f}, best {min(ratios):.3f} over {len(ratios)} model/size pair(s)" if ratios else "no pair"
+        details.append(
+            {
+                "model": model,
+                "input size": size,
+                "batch": batch,
+                "torch p50 ms": _g(pt),
+                "guess p50 ms": _g(pg),
+                "ratio": _ratio(ratio),
+                "verdict": "-" if ratio is None else _verdict(ratio <= goal),
+            }
+        )
+    figure = (
+        f"worst {max(ratios):.3f}, best {min(ratios):.3f} over {len(ratios)} model/size pair(s)"
+        if ratios
+        else "no pair"
+    )
     if missing:
         figure += f"; {missing} pair(s) without an ok guess and torch point"
     ok = bool(ratios) and not missing and max(ratios) <= goal
     return Check(name, goal_text, figure, _verdict(ok) if graph else INFO, tuple(details))
 
 
-ENERGY_COLUMNS = ("energy_per_inference_j", "energy_integral_per_inference_j", "energy_method", "energy_window_s",
-                  "energy_inferences", "idle_power_w", "power_mean_w", "sm_clock_mhz", "temperature_c", "throttle_reasons")
+ENERGY_COLUMNS = (
+    "energy_per_inference_j",
+    "energy_integral_per_inference_j",
+    "energy_method",
+    "energy_window_s",
+    "energy_inferences",
+    "idle_power_w",
+    "power_mean_w",
+    "sm_clock_mhz",
+    "temperature_c",
+    "throttle_reasons",
+)
 
 
 def check_energy(rows: Sequence[Row], goal: float = ENERGY_GOAL) -> Check:
@@ -683,8 +809,10 @@ def check_energy(rows: Sequence[Row], goal: float = ENERGY_GOAL) -> Check:
         if method != "nvml_counter":
             figures.append(f"energy_method {method}: no NVML energy counter to compare")
         else:
-            figures.append(f"counter {_g(counter)} J, integral {_g(integral)} J per inference: {_pct(apart)} apart "
-                           f"(window {_g(_num(r, 'energy_window_s'), 3)} s, throttle: {r.get('throttle_reasons')})")
+            figures.append(
+                f"counter {_g(counter)} J, integral {_g(integral)} J per inference: {_pct(apart)} apart "
+                f"(window {_g(_num(r, 'energy_window_s'), 3)} s, throttle: {r.get('throttle_reasons')})"
+            )
     return Check(name, goal_text, "; ".join(figures), _verdict(all(verdicts)), tuple(details))
 
 
@@ -698,28 +826,51 @@ def check_oom(rows: Sequence[Row], completed: bool, batches: tuple[int, int] = O
     by_batch = {r.get("batch_size"): r for r in rows}
     s, b = by_batch.get(small), by_batch.get(large)
     status_s, status_b = (r.get("status") if r else "missing" for r in (s, b))
-    figure = f"batch {small}: {status_s}; batch {large}: {status_b}; job {'completed' if completed else 'did not complete'}"
-    details = tuple({"batch": r.get("batch_size"), "status": r.get("status"), "error": _first_line(r.get("error"))}
-                    for r in rows)
+    figure = (
+        f"batch {small}: {status_s}; batch {large}: {status_b}; job {'completed' if completed else 'did not complete'}"
+    )
+    details = tuple(
+        {"batch": r.get("batch_size"), "status": r.get("status"), "error": _first_line(r.get("error"))} for r in rows
+    )
     ok = status_s == "ok" and status_b == "oom" and completed
-    return Check("out of memory", f"batch {large} gives an oom row, batch {small} ok, the job goes on",
-                 figure, _verdict(ok), details)
+    return Check(
+        "out of memory",
+        f"batch {large} gives an oom row, batch {small} ok, the job goes on",
+        figure,
+        _verdict(ok),
+        details,
+    )
 
 
 def check_launch_bound(rows: Sequence[Row]) -> Check:
     ok = _ok(rows)
     flagged = [r for r in ok if _clean(r.get("launch_bound")) is True]
-    details = tuple({"point": point_label(r), "p50 ms": _g(_num(r, "p50_ms")), "host_p50 ms": _g(_num(r, "host_p50_ms")),
-                     "host_issue ms": _g(_num(r, "host_issue_ms")), "cuda_graph": r.get("cuda_graph")} for r in flagged)
-    return Check("launch-bound points", "points where the host sets the pace (information)",
-                 f"{len(flagged)} of {len(ok)} ok points launch-bound", INFO, details)
+    details = tuple(
+        {
+            "point": point_label(r),
+            "p50 ms": _g(_num(r, "p50_ms")),
+            "host_p50 ms": _g(_num(r, "host_p50_ms")),
+            "host_issue ms": _g(_num(r, "host_issue_ms")),
+            "cuda_graph": r.get("cuda_graph"),
+        }
+        for r in flagged
+    )
+    return Check(
+        "launch-bound points",
+        "points where the host sets the pace (information)",
+        f"{len(flagged)} of {len(ok)} ok points launch-bound",
+        INFO,
+        details,
+    )
 
 
 def _geometry(r: Mapping[str, Any]) -> str:
     if r.get("in_channels") is None:
         return "-"
-    return (f"{r.get('in_channels')}->{r.get('out_channels')} k{r.get('kernel_h')}x{r.get('kernel_w')} "
-            f"s{r.get('stride_h')} g{r.get('groups')} in {r.get('in_h')}x{r.get('in_w')}")
+    return (
+        f"{r.get('in_channels')}->{r.get('out_channels')} k{r.get('kernel_h')}x{r.get('kernel_w')} "
+        f"s{r.get('stride_h')} g{r.get('groups')} in {r.get('in_h')}x{r.get('in_w')}"
+    )
 
 
 def check_guess_choices(layer_rows: Sequence[Row], configs_by_run: Mapping[str, str]) -> Check:
@@ -730,15 +881,25 @@ def check_guess_choices(layer_rows: Sequence[Row], configs_by_run: Mapping[str, 
     table: dict[tuple[str, Any, Any], Row] = {}
     for r in guess:
         key = (str(r.get("model")), r.get("input_size"), r.get("layer_index"))
-        cell = table.setdefault(key, {"model": key[0], "input size": key[1], "layer": r.get("layer_name"),
-                                      "geometry": _geometry(r)} | {c: "-" for c in configs})
+        cell = table.setdefault(
+            key,
+            {"model": key[0], "input size": key[1], "layer": r.get("layer_name"), "geometry": _geometry(r)}
+            | {c: "-" for c in configs},
+        )
         cell[_layer_config(r, configs_by_run)] = str(r.get("algo_used"))
     models = {m: i for i, m in enumerate(_order((k[0] for k in table), MODELS))}
-    order = sorted(table, key=lambda k: (models[k[0]], k[1] if k[1] is not None else -1, k[2] if k[2] is not None else -1))
+    order = sorted(
+        table, key=lambda k: (models[k[0]], k[1] if k[1] is not None else -1, k[2] if k[2] is not None else -1)
+    )
     used = Counter(str(r.get("algo_used")) for r in guess)
     figure = ", ".join(f"{a} {n}" for a, n in used.most_common()) or "no guess layer rows"
-    return Check("guess: cuDNN's choices", "the algorithm guess chose per layer (information)",
-                 f"layers: {figure}", INFO, tuple(table[k] for k in order))
+    return Check(
+        "guess: cuDNN's choices",
+        "the algorithm guess chose per layer (information)",
+        f"layers: {figure}",
+        INFO,
+        tuple(table[k] for k in order),
+    )
 
 
 def _layer_config(r: Mapping[str, Any], configs_by_run: Mapping[str, str]) -> str:
@@ -753,13 +914,25 @@ def check_unsupported_layers(layer_rows: Sequence[Row], configs_by_run: Mapping[
             continue
         key = (str(r.get("algo_requested")), _layer_config(r, configs_by_run), _first_line(r.get("detail"), 160))
         groups.setdefault(key, []).append(r)
-    details = tuple({"algo": a, "config": c, "status": ", ".join(sorted({str(r.get("status")) for r in rs})),
-                     "layers": len(rs), "models": ", ".join(_order({str(r.get("model")) for r in rs}, MODELS)),
-                     "detail": d}
-                    for (a, c, d), rs in sorted(groups.items()))
+    details = tuple(
+        {
+            "algo": a,
+            "config": c,
+            "status": ", ".join(sorted({str(r.get("status")) for r in rs})),
+            "layers": len(rs),
+            "models": ", ".join(_order({str(r.get("model")) for r in rs}, MODELS)),
+            "detail": d,
+        }
+        for (a, c, d), rs in sorted(groups.items())
+    )
     n = sum(len(rs) for rs in groups.values())
-    return Check("layers not run as asked", "unsupported and fallback layers, and why (information)",
-                 f"{n} layer rows in {len(groups)} group(s)", INFO, details)
+    return Check(
+        "layers not run as asked",
+        "unsupported and fallback layers, and why (information)",
+        f"{n} layer rows in {len(groups)} group(s)",
+        INFO,
+        details,
+    )
 
 
 @dataclass
@@ -808,7 +981,15 @@ def passed(checks: Sequence[Check]) -> bool:
 
 # ---- the verdict as Markdown (pure) ------------------------------------------------------------------------
 
-ENV_COLUMNS = ("device_name", "driver_version", "torch_version", "cuda_version", "cudnn_version", "hostname", "git_commit")
+ENV_COLUMNS = (
+    "device_name",
+    "driver_version",
+    "torch_version",
+    "cuda_version",
+    "cudnn_version",
+    "hostname",
+    "git_commit",
+)
 
 
 def environment_from_rows(rows: Sequence[Row]) -> dict[str, str | None]:
@@ -854,19 +1035,39 @@ def render_markdown(checks: Sequence[Check], env: Mapping[str, Any]) -> str:
         "| | |",
         "|---|---|",
     ]
-    facts = [("date (UTC)", env.get("datetime") or env.get("date")), ("device", env.get("device_name")),
-             ("driver", env.get("driver_version")), ("torch", env.get("torch_version")),
-             ("CUDA", env.get("cuda_version")), ("cuDNN", env.get("cudnn_version")), ("host", env.get("hostname")),
-             ("harness commit", env.get("git_commit")), ("results", env.get("results")),
-             ("wall time", f"{env['elapsed_s']:.0f} s" if isinstance(env.get("elapsed_s"), (int, float)) else None)]
+    facts = [
+        ("date (UTC)", env.get("datetime") or env.get("date")),
+        ("device", env.get("device_name")),
+        ("driver", env.get("driver_version")),
+        ("torch", env.get("torch_version")),
+        ("CUDA", env.get("cuda_version")),
+        ("cuDNN", env.get("cudnn_version")),
+        ("host", env.get("hostname")),
+        ("harness commit", env.get("git_commit")),
+        ("results", env.get("results")),
+        ("wall time", f"{env['elapsed_s']:.0f} s" if isinstance(env.get("elapsed_s"), (int, float)) else None),
+    ]
     out += [f"| {k} | {_cell_text(v)} |" for k, v in facts]
     commands = list(env.get("commands") or [])
     out += ["", "## Commands", "", "```sh", *commands[:2], "```"]
     if len(commands) > 2:
-        out += ["", f"<details><summary>The {len(commands) - 2} harness runs, as `python -m harness` commands "
-                "(run in-process through harness.run.runner.run)</summary>", "", "```sh", *commands[2:], "```", "", "</details>"]
-    out += ["", "## Checks", "", markdown_table([{"check": c.name, "goal": c.goal, "figure": c.figure,
-                                                   "verdict": c.verdict} for c in checks])]
+        out += [
+            "",
+            f"<details><summary>The {len(commands) - 2} harness runs, as `python -m harness` commands "
+            "(run in-process through harness.run.runner.run)</summary>",
+            "",
+            "```sh",
+            *commands[2:],
+            "```",
+            "",
+            "</details>",
+        ]
+    out += [
+        "",
+        "## Checks",
+        "",
+        markdown_table([{"check": c.name, "goal": c.goal, "figure": c.figure, "verdict": c.verdict} for c in checks]),
+    ]
     out += ["## Details", ""]
     for c in checks:
         out += [f"### {c.name}: {c.verdict}", "", f"{c.goal}. {c.figure}.", "", markdown_table(list(c.details))]
@@ -894,22 +1095,39 @@ def verdict_path(out: Path, device_name: str, date: str) -> Path:
 
 # ---- the command ---------------------------------------------------------------------------------------------
 
+
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
         prog="python -m harness.acceptance",
         description="On a CUDA GPU: the GPU tests, a short real sweep and extra runs, checked against the goals "
-                    "of GPU-CHECKS.md; writes docs/validation/<device>-<date>.md. Exit 0: every check passes; "
-                    "1: some check fails; 2: no CUDA GPU here (nothing run or written).")
-    p.add_argument("--quick", action="store_true", help=f"one model ({QUICK_MODEL}) and one size ({QUICK_SIZE}): a smoke run")
+        "of GPU-CHECKS.md; writes docs/validation/<device>-<date>.md. Exit 0: every check passes; "
+        "1: some check fails; 2: no CUDA GPU here (nothing run or written).",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help=f"one model ({QUICK_MODEL}) and one size ({QUICK_SIZE}): a smoke run"
+    )
     # defaults as text: argparse checks them like given values, so an unwritable default is refused before GPU work
-    p.add_argument("--out", type=validate.output_folder, default=str(REPO / "docs" / "validation"),
-                   help="folder of the Markdown verdict")
-    p.add_argument("--jobs-dir", type=validate.output_folder, default="jobs",
-                   help="results go to JOBS_DIR/acceptance-<UTC timestamp>/results (default: jobs)")
-    p.add_argument("--budget-s", type=validate.positive_float, default=DEFAULT_BUDGET_S,
-                   help="sweep jobs not started by then (minus a reserve for the extra runs) are not run")
-    p.add_argument("--tests-timeout-s", type=validate.positive_float, default=TESTS_TIMEOUT_S,
-                   help="limit of the GPU test suite")
+    p.add_argument(
+        "--out",
+        type=validate.output_folder,
+        default=str(REPO / "docs" / "validation"),
+        help="folder of the Markdown verdict",
+    )
+    p.add_argument(
+        "--jobs-dir",
+        type=validate.output_folder,
+        default="jobs",
+        help="results go to JOBS_DIR/acceptance-<UTC timestamp>/results (default: jobs)",
+    )
+    p.add_argument(
+        "--budget-s",
+        type=validate.positive_float,
+        default=DEFAULT_BUDGET_S,
+        help="sweep jobs not started by then (minus a reserve for the extra runs) are not run",
+    )
+    p.add_argument(
+        "--tests-timeout-s", type=validate.positive_float, default=TESTS_TIMEOUT_S, help="limit of the GPU test suite"
+    )
     return p
 
 
@@ -922,8 +1140,14 @@ def cuda_available() -> bool:
 
 
 def _progress(console: Console) -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
 
 
 @contextmanager
@@ -978,8 +1202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     out, err = Console(), Console(stderr=True)
     if not cuda_available():
-        raise MissingEnvironmentError(f"python -m harness.acceptance needs a CUDA GPU; this machine has "
-                                      f"{what_this_machine_has()}. Nothing was run or written.")
+        raise MissingEnvironmentError(
+            f"python -m harness.acceptance needs a CUDA GPU; this machine has "
+            f"{what_this_machine_has()}. Nothing was run or written."
+        )
     started, t0 = datetime.now(timezone.utc), time.monotonic()
     folder = _job_folder(args.jobs_dir, started.strftime("%Y%m%dT%H%M%SZ"))
     results = folder / "results"
@@ -988,20 +1214,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         # every config checked before any GPU work: a HarnessError here is refused at the border (exit 2)
         sweep = [prepare_job(j, results) for j in plan.sweep_jobs()]
         more = [prepare_job(j, results) for j in extra_jobs(plan)]
-        out.print(f"{torch.cuda.get_device_name()}: GPU tests, then {len(sweep)} sweep jobs ({plan.points()} points: "
-                  f"{', '.join(plan.models)} x {len(plan.sizes)} sizes x {len(plan.algos)} algorithms x "
-                  f"{len(plan.configs)} configurations), then {len(more)} extra runs. Estimate on an H100: about "
-                  f"{estimate_s(plan) / 60:.0f} min (budget {args.budget_s / 60:.1f} min). Results: {results}",
-                  highlight=False, soft_wrap=True)
+        out.print(
+            f"{torch.cuda.get_device_name()}: GPU tests, then {len(sweep)} sweep jobs ({plan.points()} points: "
+            f"{', '.join(plan.models)} x {len(plan.sizes)} sizes x {len(plan.algos)} algorithms x "
+            f"{len(plan.configs)} configurations), then {len(more)} extra runs. Estimate on an H100: about "
+            f"{estimate_s(plan) / 60:.0f} min (budget {args.budget_s / 60:.1f} min). Results: {results}",
+            highlight=False,
+            soft_wrap=True,
+        )
         junit = folder / "gpu-tests.xml"
         given = list(argv) if argv is not None else sys.argv[1:]
-        commands = [" ".join(["python -m harness.acceptance", *map(shlex.quote, given)]),
-                    " ".join(["python", *map(shlex.quote, gpu_test_command(junit)[1:])])]
+        commands = [
+            " ".join(["python -m harness.acceptance", *map(shlex.quote, given)]),
+            " ".join(["python", *map(shlex.quote, gpu_test_command(junit)[1:])]),
+        ]
         with _progress(err) as bar:
             step = bar.add_task("1/3 GPU tests (pytest -m gpu)", total=None)
             tests = run_gpu_tests(junit, folder / "gpu-tests.log", args.tests_timeout_s)
-            bar.update(step, total=1, completed=1, description=f"1/3 GPU tests: {tests.passed} passed, "
-                                                              f"{tests.failed} failed, {tests.skipped} skipped")
+            bar.update(
+                step,
+                total=1,
+                completed=1,
+                description=f"1/3 GPU tests: {tests.passed} passed, " f"{tests.failed} failed, {tests.skipped} skipped",
+            )
             deadline = t0 + args.budget_s - extras_s(plan) - SECONDS_REPORT
             jobs = _run_jobs(sweep, bar, "2/3 sweep", deadline)
             jobs += _run_jobs(more, bar, "3/3 extra runs (eager, same point twice, energy, out of memory)", None)
@@ -1010,8 +1245,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         checks = evaluate(Evidence(tests, jobs, read_layers(results, sweep_runs)))
         env = environment_from_rows([r for j in jobs for r in j.rows])
         env["device_name"] = env.get("device_name") or torch.cuda.get_device_name()
-        env |= {"date": started.strftime("%Y-%m-%d"), "datetime": started.strftime("%Y-%m-%d %H:%M:%S UTC"),
-                "commands": commands, "results": str(results), "elapsed_s": time.monotonic() - t0, "quick": args.quick}
+        env |= {
+            "date": started.strftime("%Y-%m-%d"),
+            "datetime": started.strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "commands": commands,
+            "results": str(results),
+            "elapsed_s": time.monotonic() - t0,
+            "quick": args.quick,
+        }
         args.out.mkdir(parents=True, exist_ok=True)
         path = verdict_path(args.out, env["device_name"], env["date"])
         path.write_text(render_markdown(checks, env))

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
-from typing import Callable, NoReturn, ParamSpec
+from collections.abc import Callable
+from typing import NoReturn, ParamSpec
 
 from harness.errors import HarnessError, UsageError
 

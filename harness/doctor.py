@@ -45,7 +45,11 @@ def python_and_packages() -> list[Check]:
     import torchvision
 
     py = sys.version_info
-    checks = [Check("python", OK if py >= (3, 10) else PROBLEM, sys.version.split()[0], "use Python 3.10 or newer", needed=True)]
+    checks = [
+        Check(
+            "python", OK if py >= (3, 10) else PROBLEM, sys.version.split()[0], "use Python 3.10 or newer", needed=True
+        )
+    ]
     checks.append(Check("torch", OK, f"{torch.__version__} (CUDA build {torch.version.cuda or 'none'})", needed=True))
     checks.append(Check("torchvision", OK, torchvision.__version__, needed=True))
     return checks
@@ -54,14 +58,39 @@ def python_and_packages() -> list[Check]:
 def gpu_checks(gpu_name: str, algo: str) -> list[Check]:
     wants_gpu = gpu_name != "local"
     if not torch.cuda.is_available():
-        return [Check("cuda device", PROBLEM if wants_gpu else WARNING, what_this_machine_has(),
-                      "run on a GPU node (gpu=<type> through SLURM) or measure the CPU with gpu=local", needed=wants_gpu)]
+        return [
+            Check(
+                "cuda device",
+                PROBLEM if wants_gpu else WARNING,
+                what_this_machine_has(),
+                "run on a GPU node (gpu=<type> through SLURM) or measure the CPU with gpu=local",
+                needed=wants_gpu,
+            )
+        ]
     name = torch.cuda.get_device_name()
-    matches = [g for g in group_choices("gpu") if (n := OmegaConf.load(CONF_DIR / "gpu" / f"{g}.yaml").get("nvml_name")) and n.lower() in name.lower()]
-    checks = [Check("cuda device", OK, f"{name} (CUDA {torch.version.cuda}); gpu configs: {', '.join(matches) or 'none, use gpu=local'}")]
+    matches = [
+        g
+        for g in group_choices("gpu")
+        if (n := OmegaConf.load(CONF_DIR / "gpu" / f"{g}.yaml").get("nvml_name")) and n.lower() in name.lower()
+    ]
+    checks = [
+        Check(
+            "cuda device",
+            OK,
+            f"{name} (CUDA {torch.version.cuda}); gpu configs: {', '.join(matches) or 'none, use gpu=local'}",
+        )
+    ]
     checks.append(arch_check(torch.cuda.current_device(), gpu_name))
     if wants_gpu and gpu_name not in matches:
-        checks.append(Check(f"gpu={gpu_name}", PROBLEM, f"this GPU is {name}", f"use gpu={matches[0] if matches else 'local'}", needed=True))
+        checks.append(
+            Check(
+                f"gpu={gpu_name}",
+                PROBLEM,
+                f"this GPU is {name}",
+                f"use gpu={matches[0] if matches else 'local'}",
+                needed=True,
+            )
+        )
     checks += cudnn_checks(needed=algo not in ("torch",) + algorithms.reference.REFERENCE_ALGORITHMS)
     checks += nvml_checks()
     return checks
@@ -85,7 +114,9 @@ def cudnn_checks(needed: bool) -> list[Check]:
         lib = cudnn.library()
         cudnn.handle_for(torch.device("cuda", torch.cuda.current_device()))
     except (cudnn.CudnnError, cudnn.CudnnUnavailable) as e:
-        return [Check("cudnn", PROBLEM, str(e), "install a PyTorch build with cuDNN 9 and check the driver", needed=needed)]
+        return [
+            Check("cudnn", PROBLEM, str(e), "install a PyTorch build with cuDNN 9 and check the driver", needed=needed)
+        ]
     return [Check("cudnn", OK, f"{lib.version()} at {lib.path}; handle created")]
 
 
@@ -94,11 +125,27 @@ def nvml_checks() -> list[Check]:
 
     gpu = NvmlGpu.open(pci_bus_id(torch.device("cuda", torch.cuda.current_device())))
     if gpu is None:
-        return [Check("nvml", WARNING, "NVML not usable: energy is not measured", "install nvidia-ml-py and check the driver")]
+        return [
+            Check(
+                "nvml", WARNING, "NVML not usable: energy is not measured", "install nvidia-ml-py and check the driver"
+            )
+        ]
     if not gpu.has_counter:
-        return [Check("nvml energy counter", WARNING, f"{gpu.name()}: no energy counter (pre-Volta?)",
-                      "energy falls back to the power integral (energy_method=nvml_power_integral)")]
-    return [Check("nvml energy counter", OK, f"{gpu.name()}; instant power {'yes' if gpu.has_instant_power else 'no (1 s average)'}")]
+        return [
+            Check(
+                "nvml energy counter",
+                WARNING,
+                f"{gpu.name()}: no energy counter (pre-Volta?)",
+                "energy falls back to the power integral (energy_method=nvml_power_integral)",
+            )
+        ]
+    return [
+        Check(
+            "nvml energy counter",
+            OK,
+            f"{gpu.name()}; instant power {'yes' if gpu.has_instant_power else 'no (1 s average)'}",
+        )
+    ]
 
 
 def cpu_energy_checks(root: Path | None = None) -> list[Check]:
@@ -121,22 +168,44 @@ def algorithm_checks(algo: str) -> list[Check]:
         here = tuple(dict.fromkeys(here + algorithms.runnable_on(device, "reference")))  # direct: backend=reference
     if algo in here:
         return [Check("algorithms", OK, f"on {device.type} ({backend} by default): {', '.join(here)}")]
-    return [Check("algorithms", PROBLEM, f"algo={algo} cannot run on {device.type}; here: {', '.join(here)}",
-                  "run it on a GPU node", needed=True)]
+    return [
+        Check(
+            "algorithms",
+            PROBLEM,
+            f"algo={algo} cannot run on {device.type}; here: {', '.join(here)}",
+            "run it on a GPU node",
+            needed=True,
+        )
+    ]
 
 
 def slurm_checks(needed: bool) -> list[Check]:
     missing = [c for c in ("sbatch", "squeue", "sacct", "scontrol") if shutil.which(c) is None]
     if missing:
-        return [Check("slurm", PROBLEM if needed else WARNING, f"not found: {', '.join(missing)}",
-                      "load your site's SLURM module, or run locally", needed=needed)]
+        return [
+            Check(
+                "slurm",
+                PROBLEM if needed else WARNING,
+                f"not found: {', '.join(missing)}",
+                "load your site's SLURM module, or run locally",
+                needed=needed,
+            )
+        ]
     try:
         proc = subprocess.run(["sacct", "-n", "-X", "-S", "now"], capture_output=True, text=True, timeout=10)
         ok = proc.returncode == 0
         found = "accounting reachable" if ok else f"sacct failed: {proc.stderr.strip()[:120]}"
     except subprocess.TimeoutExpired:
         ok, found = False, "sacct timed out after 10 s"
-    return [Check("slurm accounting", OK if ok else PROBLEM, found, "" if ok else "ask your admins: job states need slurmdbd", needed=needed)]
+    return [
+        Check(
+            "slurm accounting",
+            OK if ok else PROBLEM,
+            found,
+            "" if ok else "ask your admins: job states need slurmdbd",
+            needed=needed,
+        )
+    ]
 
 
 def writable_checks(results: Path, jobs: Path) -> list[Check]:
@@ -149,23 +218,36 @@ def writable_checks(results: Path, jobs: Path) -> list[Check]:
             probe.unlink()
             checks.append(Check(label, OK, f"{path.resolve()} is writable"))
         except OSError as e:
-            checks.append(Check(label, PROBLEM, f"{path}: {e.strerror or e}", "choose another folder (results_dir=...)", needed=True))
+            checks.append(
+                Check(
+                    label, PROBLEM, f"{path}: {e.strerror or e}", "choose another folder (results_dir=...)", needed=True
+                )
+            )
     return checks
 
 
 def run_checks(gpu: str, algo: str, slurm: bool, results: Path, jobs: Path) -> list[Check]:
     return (
-        python_and_packages() + gpu_checks(gpu, algo) + cpu_energy_checks() + algorithm_checks(algo) + slurm_checks(slurm)
+        python_and_packages()
+        + gpu_checks(gpu, algo)
+        + cpu_energy_checks()
+        + algorithm_checks(algo)
+        + slurm_checks(slurm)
         + writable_checks(results, jobs)
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="python -m harness.doctor", description=__doc__,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--gpu", default="local", type=validate.choice(group_choices("gpu")),
-                        metavar="|".join(group_choices("gpu")),
-                        help="the gpu type the run asks for")
+    parser = ArgumentParser(
+        prog="python -m harness.doctor", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--gpu",
+        default="local",
+        type=validate.choice(group_choices("gpu")),
+        metavar="|".join(group_choices("gpu")),
+        help="the gpu type the run asks for",
+    )
     parser.add_argument("--algo", default="torch", type=validate.text, help="the algorithm the run asks for")
     parser.add_argument("--slurm", action="store_true", help="the run is submitted to SLURM")
     # whether they can be written is one of the checks (a row of the table), not a usage error

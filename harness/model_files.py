@@ -18,9 +18,10 @@ import inspect
 import logging
 import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -33,8 +34,10 @@ log = logging.getLogger(__name__)
 SOURCES = ("torchvision", "state_dict", "module", "export", "torchscript", "onnx", "factory")
 FILE_SOURCES = ("state_dict", "module", "export", "torchscript", "onnx")
 ONNX_EXTRA = "pip install '.[onnx]' (onnx2torch and onnx)"
-_EXPECTED = ("a torch.save'd state_dict (with model.name=<torchvision architecture>) or nn.Module, a "
-             "torch.export program (.pt2), a TorchScript file (torch.jit.save) or an ONNX file (.onnx)")
+_EXPECTED = (
+    "a torch.save'd state_dict (with model.name=<torchvision architecture>) or nn.Module, a "
+    "torch.export program (.pt2), a TorchScript file (torch.jit.save) or an ONNX file (.onnx)"
+)
 
 
 def content_hash(path: Path) -> str:
@@ -53,8 +56,11 @@ def _refuse(path: Path, what: str) -> ConfigError:
 def file_kind(path: Path) -> str:
     """export, torchscript, onnx or torch_save (a state_dict or a pickled module: see ``inspect_file``)."""
     if not path.is_file():
-        raise ConfigError(f"model.path={path}: no such file" + (" (it is a folder)" if path.exists() else "")
-                          + f"; expected {_EXPECTED}")
+        raise ConfigError(
+            f"model.path={path}: no such file"
+            + (" (it is a folder)" if path.exists() else "")
+            + f"; expected {_EXPECTED}"
+        )
     if path.suffix.lower() == ".onnx":
         return "onnx"
     try:
@@ -111,10 +117,15 @@ def pickle_errors() -> tuple[type[BaseException], ...]:
 
 
 def _state_dict_of(path: Path, obj: Any) -> dict[str, torch.Tensor]:
-    if isinstance(obj, dict) and obj and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+    if (
+        isinstance(obj, dict)
+        and obj
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    ):
         return obj
-    raise _refuse(path, f"holds a {type(obj).__name__}, not a state_dict (a mapping of names to tensors) or an "
-                        "nn.Module")
+    raise _refuse(
+        path, f"holds a {type(obj).__name__}, not a state_dict (a mapping of names to tensors) or an " "nn.Module"
+    )
 
 
 def _check_fits(path: Path, state: dict[str, torch.Tensor], arch: str, kwargs: dict[str, Any]) -> None:
@@ -125,17 +136,23 @@ def _check_fits(path: Path, state: dict[str, torch.Tensor], arch: str, kwargs: d
     expected = meta_model(arch, kwargs).state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
-    shapes = [f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})"
-              for k, v in expected.items() if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})"
+        for k, v in expected.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
     if missing or unexpected or shapes:
-        parts = [f"{len(missing)} missing (e.g. {', '.join(missing[:3])})" if missing else "",
-                 f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})" if unexpected else "",
-                 f"{len(shapes)} of another shape (e.g. {'; '.join(shapes[:2])})" if shapes else ""]
+        parts = [
+            f"{len(missing)} missing (e.g. {', '.join(missing[:3])})" if missing else "",
+            f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})" if unexpected else "",
+            f"{len(shapes)} of another shape (e.g. {'; '.join(shapes[:2])})" if shapes else "",
+        ]
         raise ConfigError(
             f"model.path={path}: this state_dict does not fit model.name={arch}"
             f"{' with model.kwargs=' + str(kwargs) if kwargs else ''}: tensors {', '.join(p for p in parts if p)}. "
             f"Give the torchvision architecture it was saved from (model.name=..., and model.kwargs such as "
-            f"num_classes where they differ), or save the whole module (torch.save(model))")
+            f"num_classes where they differ), or save the whole module (torch.save(model))"
+        )
 
 
 @dataclass
@@ -180,8 +197,10 @@ def _channels(label: str, found: int | None, given: int | None, fixed: bool = Fa
             raise ConfigError(f"model.input_channels={given}, but {label} takes {found} input channels")
         return given
     if found is None:
-        raise ConfigError(f"{label}: the number of input channels cannot be read from the model (no nn.Conv2d "
-                          f"found); give it, e.g. model.input_channels=3")
+        raise ConfigError(
+            f"{label}: the number of input channels cannot be read from the model (no nn.Conv2d "
+            f"found); give it, e.g. model.input_channels=3"
+        )
     return found
 
 
@@ -198,8 +217,12 @@ def load_file(path: Path, source: str, arch: str, kwargs: dict[str, Any], input_
         model = build_model(arch, kwargs)
         state = _state_dict_of(path, torch.load(path, map_location="cpu", weights_only=True))
         model.load_state_dict(state)
-        return LoadedModel(model.eval(), source, _channels(label, first_conv_channels(model), input_channels),
-                           meta_factory=_meta_copy(model))
+        return LoadedModel(
+            model.eval(),
+            source,
+            _channels(label, first_conv_channels(model), input_channels),
+            meta_factory=_meta_copy(model),
+        )
     if source == "module":
         try:  # the user's own file: unpickling runs code, which is why only model.path is ever read this way
             model = torch.load(path, map_location="cpu", weights_only=False)
@@ -207,8 +230,12 @@ def load_file(path: Path, source: str, arch: str, kwargs: dict[str, Any], input_
             raise _refuse(path, f"cannot be unpickled ({brief(e)})") from None
         if not isinstance(model, nn.Module):
             raise _refuse(path, f"holds a {type(model).__name__}, not an nn.Module or a state_dict")
-        return LoadedModel(model.eval(), source, _channels(label, first_conv_channels(model), input_channels),
-                           meta_factory=_meta_copy(model))
+        return LoadedModel(
+            model.eval(),
+            source,
+            _channels(label, first_conv_channels(model), input_channels),
+            meta_factory=_meta_copy(model),
+        )
     if source == "torchscript":
         return _load_torchscript(path, input_channels)
     if source == "export":
@@ -218,8 +245,10 @@ def load_file(path: Path, source: str, arch: str, kwargs: dict[str, Any], input_
     raise ValueError(f"not a file source: {source}")
 
 
-TORCHSCRIPT_WHY = ("a TorchScript program's convolutions are compiled into its code, not nn.Conv2d layers that "
-                   "an algorithm can be swapped into")
+TORCHSCRIPT_WHY = (
+    "a TorchScript program's convolutions are compiled into its code, not nn.Conv2d layers that "
+    "an algorithm can be swapped into"
+)
 
 
 def _load_torchscript(path: Path, input_channels: int | None) -> LoadedModel:
@@ -232,8 +261,14 @@ def _load_torchscript(path: Path, input_channels: int | None) -> LoadedModel:
         model = jit_load("cpu")
     except Exception as e:  # noqa: BLE001
         raise _refuse(path, f"cannot be loaded as TorchScript ({brief(e)})") from None
-    return LoadedModel(model.eval(), "torchscript", _channels(f"model.path={path}", first_conv_channels(model), input_channels),
-                       swappable=False, not_swappable_why=TORCHSCRIPT_WHY, meta_factory=lambda: jit_load("meta"))
+    return LoadedModel(
+        model.eval(),
+        "torchscript",
+        _channels(f"model.path={path}", first_conv_channels(model), input_channels),
+        swappable=False,
+        not_swappable_why=TORCHSCRIPT_WHY,
+        meta_factory=lambda: jit_load("meta"),
+    )
 
 
 _CONV_OPS = ("aten.conv2d.default", "aten.conv2d.padding", "aten.convolution.default")
@@ -274,9 +309,17 @@ def _as_conv2d(sub: nn.Module, node: torch.fx.Node) -> nn.Conv2d | None:
     if not isinstance(weight, nn.Parameter) or bias is False or weight.dim() != 4:
         return None
     groups = int(a["groups"])
-    conv = nn.Conv2d(weight.shape[1] * groups, weight.shape[0], tuple(weight.shape[2:]), stride=tuple(a["stride"]),
-                     padding=tuple(a["padding"]), dilation=tuple(a["dilation"]), groups=groups, bias=bias is not None,
-                     device="meta")
+    conv = nn.Conv2d(
+        weight.shape[1] * groups,
+        weight.shape[0],
+        tuple(weight.shape[2:]),
+        stride=tuple(a["stride"]),
+        padding=tuple(a["padding"]),
+        dilation=tuple(a["dilation"]),
+        groups=groups,
+        bias=bias is not None,
+        device="meta",
+    )
     conv.weight = weight
     if bias is not None:
         conv.bias = bias
@@ -293,8 +336,10 @@ def _fixed(path: Path, dims: list[int | None]) -> tuple[int | None, int | None]:
         raise _refuse(path, f"its input has {len(dims)} dimensions, not 4 (N, C, H, W)")
     n, _, h, w = dims
     if (h is None) != (w is None) or (h is not None and h != w):
-        raise ConfigError(f"model.path={path}: its input is {h} x {w} pixels; the harness measures square inputs "
-                          f"(re-export with a square size, or with dynamic height and width)")
+        raise ConfigError(
+            f"model.path={path}: its input is {h} x {w} pixels; the harness measures square inputs "
+            f"(re-export with a square size, or with dynamic height and width)"
+        )
     return h, n
 
 
@@ -312,12 +357,21 @@ def _load_export(path: Path, input_channels: int | None) -> LoadedModel:
     lifted, total = lift_convs(module)
     why = None
     if lifted < total:
-        why = (f"{total - lifted} of the program's {total} convolutions are not in a submodule of their own "
-               f"(only a module that is one aten.conv2d becomes an nn.Conv2d again)")
+        why = (
+            f"{total - lifted} of the program's {total} convolutions are not in a submodule of their own "
+            f"(only a module that is one aten.conv2d becomes an nn.Conv2d again)"
+        )
     label = f"model.path={path}"
-    return LoadedModel(module, "export", _channels(label, dims[1], input_channels, fixed=dims[1] is not None),
-                       swappable=why is None, not_swappable_why=why, fixed_size=size, fixed_batch=batch,
-                       meta_factory=_meta_copy(module))
+    return LoadedModel(
+        module,
+        "export",
+        _channels(label, dims[1], input_channels, fixed=dims[1] is not None),
+        swappable=why is None,
+        not_swappable_why=why,
+        fixed_size=size,
+        fixed_batch=batch,
+        meta_factory=_meta_copy(module),
+    )
 
 
 def _onnx_modules() -> tuple[Any, Any]:
@@ -325,8 +379,9 @@ def _onnx_modules() -> tuple[Any, Any]:
         import onnx
         import onnx2torch
     except ImportError as e:
-        raise ConfigError(f"ONNX models need the onnx extra, which is not installed here ({e.name} missing): "
-                          f"{ONNX_EXTRA}") from None
+        raise ConfigError(
+            f"ONNX models need the onnx extra, which is not installed here ({e.name} missing): " f"{ONNX_EXTRA}"
+        ) from None
     return onnx, onnx2torch
 
 
@@ -345,14 +400,23 @@ def _load_onnx(path: Path, input_channels: int | None) -> LoadedModel:
     try:
         module = onnx2torch.convert(proto)
     except Exception as e:  # noqa: BLE001 - an operator or opset onnx2torch does not convert
-        raise ConfigError(f"model.path={path}: onnx2torch cannot convert this ONNX graph ({type(e).__name__}: "
-                          f"{str(e)[:300]}); an older opset may convert (torch.onnx.export(..., opset_version=17))") from None
+        raise ConfigError(
+            f"model.path={path}: onnx2torch cannot convert this ONNX graph ({type(e).__name__}: "
+            f"{str(e)[:300]}); an older opset may convert (torch.onnx.export(..., opset_version=17))"
+        ) from None
     convs = sum(n.op_type == "Conv" for n in proto.graph.node)
     lifted = sum(isinstance(m, nn.Conv2d) for m in module.modules())
     why = None if lifted >= convs else f"{convs - lifted} of its {convs} Conv nodes did not become nn.Conv2d layers"
-    return LoadedModel(module.eval(), "onnx", _channels(f"model.path={path}", dims[1], input_channels, fixed=dims[1] is not None),
-                       swappable=why is None, not_swappable_why=why, fixed_size=size, fixed_batch=batch,
-                       meta_factory=_meta_copy(module))
+    return LoadedModel(
+        module.eval(),
+        "onnx",
+        _channels(f"model.path={path}", dims[1], input_channels, fixed=dims[1] is not None),
+        swappable=why is None,
+        not_swappable_why=why,
+        fixed_size=size,
+        fixed_batch=batch,
+        meta_factory=_meta_copy(module),
+    )
 
 
 # -- factories --------------------------------------------------------------------------------------------------
@@ -362,8 +426,10 @@ def factory_function(spec: str) -> Callable[..., Any]:
     """``package.module:function`` imported (the current folder is on the import path)."""
     mod_name, colon, fn_name = spec.partition(":")
     if not colon or not mod_name or not fn_name.isidentifier():
-        raise ConfigError(f"model.factory={spec!r} is not valid: write package.module:function, "
-                          f"e.g. model.factory=mynets:tiny_cnn (mynets.py in the current folder)")
+        raise ConfigError(
+            f"model.factory={spec!r} is not valid: write package.module:function, "
+            f"e.g. model.factory=mynets:tiny_cnn (mynets.py in the current folder)"
+        )
     try:
         module = importlib.import_module(mod_name)
     except Exception as e:  # noqa: BLE001 - ImportError, or an error in the user's module
@@ -394,5 +460,9 @@ def load_factory(spec: str, kwargs: dict[str, Any], input_channels: int | None) 
         raise ConfigError(f"model.factory={spec} with model.kwargs={kwargs} failed: {type(e).__name__}: {e}") from None
     if not isinstance(model, nn.Module):
         raise ConfigError(f"model.factory={spec} returned a {type(model).__name__}, not an nn.Module")
-    return LoadedModel(model.eval(), "factory", _channels(f"model.factory={spec}", first_conv_channels(model), input_channels),
-                       meta_factory=_meta_copy(model))
+    return LoadedModel(
+        model.eval(),
+        "factory",
+        _channels(f"model.factory={spec}", first_conv_channels(model), input_channels),
+        meta_factory=_meta_copy(model),
+    )

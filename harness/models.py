@@ -13,7 +13,8 @@ import inspect
 import logging
 import typing
 import warnings
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torchvision
@@ -71,8 +72,14 @@ def keywords_taken(fn: Callable[..., Any]) -> tuple[str, ...] | None:
     init = inspect.signature(cls.__init__).parameters.values()
     if any(p.kind is p.VAR_KEYWORD for p in init):
         return None
-    return (*named, *(p.name for p in init if p.name != "self" and p.default is not p.empty
-                       and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)))
+    return (
+        *named,
+        *(
+            p.name
+            for p in init
+            if p.name != "self" and p.default is not p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ),
+    )
 
 
 def check_keywords(what: str, fn: Callable[..., Any], kwargs: dict[str, Any], never: tuple[str, ...] = ()) -> None:
@@ -84,8 +91,10 @@ def check_keywords(what: str, fn: Callable[..., Any], kwargs: dict[str, Any], ne
     valid = tuple(k for k in dict.fromkeys(taken) if k not in never)
     for key in kwargs:
         if key not in valid:
-            raise ConfigError(f"model.kwargs.{key}={kwargs[key]!r} is not taken by {what}; it takes: "
-                              f"{', '.join(valid) or 'no keyword arguments'}")
+            raise ConfigError(
+                f"model.kwargs.{key}={kwargs[key]!r} is not taken by {what}; it takes: "
+                f"{', '.join(valid) or 'no keyword arguments'}"
+            )
 
 
 def check_model_kwargs(name: str, kwargs: dict[str, Any]) -> None:
@@ -164,39 +173,50 @@ def refuse_below(minimum: int, sizes: tuple[int, ...], what: str) -> None:
         )
 
 
-def load_model(spec: "ModelSpec", seed: int) -> "LoadedModel":
+def load_model(spec: ModelSpec, seed: int) -> LoadedModel:
     """The model of one job, built once (its random weights seeded by ``seed``): a torchvision model by name,
     or the user's file or factory (harness.model_files)."""
     from harness import model_files
 
     torch.manual_seed(seed)
     if spec.source == "torchvision":
-        return model_files.LoadedModel(build_model(spec.name, spec.kwargs), "torchvision", 3,
-                                       meta_factory=lambda: meta_model(spec.name, spec.kwargs))
+        return model_files.LoadedModel(
+            build_model(spec.name, spec.kwargs),
+            "torchvision",
+            3,
+            meta_factory=lambda: meta_model(spec.name, spec.kwargs),
+        )
     if spec.source == "factory":
         return model_files.load_factory(spec.factory, spec.kwargs, spec.input_channels)
     if model_files.content_hash(spec.path) != spec.content_hash:
-        raise ConfigError(f"{spec.describe()} changed after its config was checked (its sha256 differs): "
-                          "run again, so that its rows carry the hash of what was measured")
+        raise ConfigError(
+            f"{spec.describe()} changed after its config was checked (its sha256 differs): "
+            "run again, so that its rows carry the hash of what was measured"
+        )
     return model_files.load_file(spec.path, spec.source, spec.arch, spec.kwargs, spec.input_channels)
 
 
-def check_model(loaded: "LoadedModel", spec: "ModelSpec", algo: str, sizes: tuple[int, ...],
-                batch_sizes: tuple[int, ...]) -> None:
+def check_model(
+    loaded: LoadedModel, spec: ModelSpec, algo: str, sizes: tuple[int, ...], batch_sizes: tuple[int, ...]
+) -> None:
     """Refuse, before anything is measured, an algorithm the model's convolutions cannot take, and sizes or
     batch sizes the model does not accept (naming the ones it does)."""
     what = spec.describe()
     if algo != "torch" and not loaded.swappable:
         raise not_swappable(algo, spec, loaded.not_swappable_why)
     if loaded.fixed_batch is not None and set(batch_sizes) != {loaded.fixed_batch}:
-        raise ConfigError(f"{what} takes only batch size {loaded.fixed_batch} (fixed in the file; batch sizes "
-                          f"asked: {list(batch_sizes)}): use batch_size={loaded.fixed_batch}, or export it with a "
-                          f"dynamic batch dimension")
+        raise ConfigError(
+            f"{what} takes only batch size {loaded.fixed_batch} (fixed in the file; batch sizes "
+            f"asked: {list(batch_sizes)}): use batch_size={loaded.fixed_batch}, or export it with a "
+            f"dynamic batch dimension"
+        )
     if loaded.fixed_size is not None:
         if set(sizes) != {loaded.fixed_size}:
-            raise ConfigError(f"{what} takes only input size {loaded.fixed_size} (fixed in the file; sizes asked: "
-                              f"{list(sizes)}): use stage.sizes=[{loaded.fixed_size}], or export it with dynamic "
-                              f"height and width")
+            raise ConfigError(
+                f"{what} takes only input size {loaded.fixed_size} (fixed in the file; sizes asked: "
+                f"{list(sizes)}): use stage.sizes=[{loaded.fixed_size}], or export it with dynamic "
+                f"height and width"
+            )
         return
     if spec.source == "torchvision":
         check_input_sizes(spec.name, spec.kwargs, sizes)
@@ -204,13 +224,20 @@ def check_model(loaded: "LoadedModel", spec: "ModelSpec", algo: str, sizes: tupl
     meta = loaded.meta()
     minimum = smallest_accepted(meta, loaded.input_channels) if meta is not None else None
     if meta is not None and minimum is None:
-        log.warning("%s does not run on a %d-channel input of any size up to %d on the meta device: if %d is not "
-                    "its number of input channels, give model.input_channels", what, loaded.input_channels,
-                    _MAX_PROBE_SIZE, loaded.input_channels)
+        log.warning(
+            "%s does not run on a %d-channel input of any size up to %d on the meta device: if %d is not "
+            "its number of input channels, give model.input_channels",
+            what,
+            loaded.input_channels,
+            _MAX_PROBE_SIZE,
+            loaded.input_channels,
+        )
     if minimum is not None:
         refuse_below(minimum, sizes, what)
 
 
-def not_swappable(algo: str, spec: "ModelSpec", why: str | None) -> ConfigError:
-    return ConfigError(f"algo={algo} cannot run on {spec.describe()}: {why}. Only algo=torch (the framework's own "
-                       f"convolution) measures it; nothing was measured")
+def not_swappable(algo: str, spec: ModelSpec, why: str | None) -> ConfigError:
+    return ConfigError(
+        f"algo={algo} cannot run on {spec.describe()}: {why}. Only algo=torch (the framework's own "
+        f"convolution) measures it; nothing was measured"
+    )

@@ -35,8 +35,14 @@ from harness.results import layout
 from harness.results.read import latest_leaf_points, planned_points, run_records
 
 SLURM_TIMEOUT_S = 10
-ACTIVE = {"PENDING": "queued", "REQUEUED": "queued", "CONFIGURING": "queued", "RUNNING": "running",
-          "COMPLETING": "running", "SUSPENDED": "running"}
+ACTIVE = {
+    "PENDING": "queued",
+    "REQUEUED": "queued",
+    "CONFIGURING": "queued",
+    "RUNNING": "running",
+    "COMPLETING": "running",
+    "SUSPENDED": "running",
+}
 GROUPS_WITH_FILES = ("stage", "model", "algo", "gpu")
 
 
@@ -84,7 +90,11 @@ def read_results(root: Path, combos: dict[tuple, Combo]) -> None:
         combo.problems += problems
         if runs:
             last = max(runs, key=lambda d: str(d.get("started_at")))
-            combo.outcome, combo.started, combo.ended = last.get("outcome"), last.get("started_at"), last.get("ended_at")
+            combo.outcome, combo.started, combo.ended = (
+                last.get("outcome"),
+                last.get("started_at"),
+                last.get("ended_at"),
+            )
             combo.attempts = max(combo.attempts, int(last.get("attempts", 1)))
             planned = planned_points(runs)  # the union of what every run of the leaf planned
             if planned is not None:
@@ -126,8 +136,12 @@ def slurm_states(job_ids: list[str], timeout_s: float = SLURM_TIMEOUT_S) -> tupl
         return {}, None
     arrays = sorted({j.split("_")[0] for j in job_ids})
     try:
-        proc = subprocess.run(["sacct", "-n", "-P", "-X", "-j", ",".join(arrays), "-o", "JobID,State"],
-                              capture_output=True, text=True, timeout=timeout_s)
+        proc = subprocess.run(
+            ["sacct", "-n", "-P", "-X", "-j", ",".join(arrays), "-o", "JobID,State"],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
     except FileNotFoundError:
         return {}, "no sacct here"
     except subprocess.TimeoutExpired:
@@ -155,7 +169,11 @@ def decide(combo: Combo, slurm_reason: str | None) -> None:
         combo.state = "done"
     elif combo.outcome == "cancelled" or any(s.startswith("CANCELLED") for s in states):
         combo.state = "cancelled"
-    elif failed_points or combo.outcome in ("failed", "killed") or any(s in ("FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL") for s in states):
+    elif (
+        failed_points
+        or combo.outcome in ("failed", "killed")
+        or any(s in ("FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL") for s in states)
+    ):
         combo.state = "failed"
     elif combo.jobs and slurm_reason and combo.outcome in (None, "running"):
         combo.state = f"unknown ({slurm_reason})"
@@ -188,7 +206,16 @@ def rerun_commands(combos: list[Combo]) -> list[str]:
     lines = []
     for (stage, gpu, algo), names in sorted(groups.items()):
         key = "model" if all(n in model_files for n in names) else "model.name"
-        args = ["python", "-m", "harness", "-m", f"stage={stage}", f"gpu={gpu}", f"algo={algo}", f"{key}={','.join(sorted(names))}"]
+        args = [
+            "python",
+            "-m",
+            "harness",
+            "-m",
+            f"stage={stage}",
+            f"gpu={gpu}",
+            f"algo={algo}",
+            f"{key}={','.join(sorted(names))}",
+        ]
         lines.append(shlex.join(args))
     return lines
 
@@ -198,26 +225,60 @@ def summary(combos: list[Combo]) -> dict[str, Any]:
     done = sum(c.counts.get("ok", 0) for c in combos)
     gpu_hours = sum(c.elapsed_s for c in combos if c.gpu != "local") / 3600
     left = sum(c.eta_s or 0 for c in combos) / 3600
-    return {"points_ok": done, "points_planned": planned, "gpu_hours_used": round(gpu_hours, 3), "hours_left_estimate": round(left, 3)}
+    return {
+        "points_ok": done,
+        "points_planned": planned,
+        "gpu_hours_used": round(gpu_hours, 3),
+        "hours_left_estimate": round(left, 3),
+    }
 
 
 def render(console: Console, combos: list[Combo], reason: str | None) -> None:
-    colour = {"done": "green", "running": "cyan", "queued": "blue", "partial": "yellow", "failed": "red", "cancelled": "magenta"}
+    colour = {
+        "done": "green",
+        "running": "cyan",
+        "queued": "blue",
+        "partial": "yellow",
+        "failed": "red",
+        "cancelled": "magenta",
+    }
     for stage in sorted({c.stage for c in combos}):
         table = Table(title=f"stage={stage}")
-        for col in ("model", "algo", "gpu", "state", "ok/oom/unsup/err of planned", "jobs (state)", "tries", "elapsed", "ETA", "last error"):
+        for col in (
+            "model",
+            "algo",
+            "gpu",
+            "state",
+            "ok/oom/unsup/err of planned",
+            "jobs (state)",
+            "tries",
+            "elapsed",
+            "ETA",
+            "last error",
+        ):
             table.add_column(col)
         for c in (c for c in combos if c.stage == stage):
             counts = "/".join(str(c.counts.get(s, 0)) for s in ("ok", "oom", "unsupported", "error"))
             jobs = ", ".join(f"{j} ({s})" for j, s in c.jobs.items()) or "-"
             error = "; ".join([*c.problems, (c.last_error or "")[:60]]).strip("; ")
-            table.add_row(c.model, c.algo, c.gpu, f"[{colour.get(c.state, 'white')}]{c.state}[/]",
-                          f"{counts} of {c.planned if c.planned is not None else '?'}", jobs, str(c.attempts or "-"),
-                          _duration(c.elapsed_s), _duration(c.eta_s), error or "-")
+            table.add_row(
+                c.model,
+                c.algo,
+                c.gpu,
+                f"[{colour.get(c.state, 'white')}]{c.state}[/]",
+                f"{counts} of {c.planned if c.planned is not None else '?'}",
+                jobs,
+                str(c.attempts or "-"),
+                _duration(c.elapsed_s),
+                _duration(c.eta_s),
+                error or "-",
+            )
         console.print(table)
     s = summary(combos)
-    console.print(f"points ok {s['points_ok']} of {s['points_planned']} planned; GPU-hours used {s['gpu_hours_used']:.2f}; "
-                  f"estimated hours left {s['hours_left_estimate']:.2f}" + (f"; SLURM: {reason}" if reason else ""))
+    console.print(
+        f"points ok {s['points_ok']} of {s['points_planned']} planned; GPU-hours used {s['gpu_hours_used']:.2f}; "
+        f"estimated hours left {s['hours_left_estimate']:.2f}" + (f"; SLURM: {reason}" if reason else "")
+    )
 
 
 def _duration(seconds: float | None) -> str:
@@ -236,13 +297,13 @@ def select(combos: list[Combo], args: argparse.Namespace) -> list[Combo]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="python -m harness.status", description=__doc__,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(
+        prog="python -m harness.status", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--results", type=validate.path, default=Path("results"))
     parser.add_argument("--jobs", type=validate.path, default=Path("jobs"))
     for key in GROUPS_WITH_FILES:
-        parser.add_argument(f"--{key}", type=validate.text,
-                            help=f"only this {key} (one the results or jobs hold)")
+        parser.add_argument(f"--{key}", type=validate.text, help=f"only this {key} (one the results or jobs hold)")
     parser.add_argument("--failed", action="store_true", help="only what failed, was cancelled or is unfinished")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--watch", type=validate.positive_float, metavar="SECONDS")
@@ -266,8 +327,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.results.exists() and not args.jobs.exists():
-        raise InputFileError(f"--results {args.results}, --jobs {args.jobs}: neither exists, nothing has run here; "
-                             f"give the results_dir and jobs folder of the runs")
+        raise InputFileError(
+            f"--results {args.results}, --jobs {args.jobs}: neither exists, nothing has run here; "
+            f"give the results_dir and jobs folder of the runs"
+        )
     console = Console(width=200)
     while True:
         combos, reason = collect(args.results, args.jobs)
@@ -275,7 +338,12 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(problem)
         combos = select(combos, args)
         if args.json:
-            print(json.dumps({"combinations": [asdict(c) for c in combos], "summary": summary(combos), "slurm": reason}, default=str))
+            print(
+                json.dumps(
+                    {"combinations": [asdict(c) for c in combos], "summary": summary(combos), "slurm": reason},
+                    default=str,
+                )
+            )
         elif args.rerun_failed:
             return _rerun(rerun_commands(combos), console, args.yes)
         else:

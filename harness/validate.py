@@ -18,8 +18,9 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable, NoReturn
+from typing import Any, NoReturn
 
 from harness.errors import ConfigError
 

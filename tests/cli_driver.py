@@ -102,8 +102,9 @@ def main() -> None:
     # What the commands (or their children) write to the real stdout must not reach the answers' pipe.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
-    import harness.launch.dispatch  # noqa: F401 - the imports every command shares, paid once
     import hydra  # noqa: F401
+
+    import harness.launch.dispatch  # noqa: F401 - the imports every command shares, paid once
 
     answers.write(json.dumps({"ready": True}) + "\n")
     answers.flush()

@@ -50,8 +50,13 @@ class _Driver:
     def _start(self) -> None:
         read_end, write_end = os.pipe()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.cli_driver", str(write_end)], cwd=REPO, stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL, stderr=self.log.open("ab"), pass_fds=(write_end,), text=True,
+            [sys.executable, "-m", "tests.cli_driver", str(write_end)],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("ab"),
+            pass_fds=(write_end,),
+            text=True,
             env=os.environ | {"PYTHONPATH": str(REPO), "MPLBACKEND": "Agg"},
         )
         os.close(write_end)
@@ -75,8 +80,9 @@ class _Driver:
         self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
         answer = self._read(timeout, f"python -m {module} {' '.join(args)}")
-        return subprocess.CompletedProcess([sys.executable, "-m", module, *args], answer["returncode"],
-                                           answer["stdout"], answer["stderr"])
+        return subprocess.CompletedProcess(
+            [sys.executable, "-m", module, *args], answer["returncode"], answer["stdout"], answer["stderr"]
+        )
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -89,8 +95,14 @@ _DRIVER = _Driver()
 atexit.register(_DRIVER.stop)
 
 
-def run_cli(*args: str, cwd: Path | None = None, module: str = "harness", timeout: int = 300,
-            env: dict[str, str] | None = None, fresh: bool = False) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str,
+    cwd: Path | None = None,
+    module: str = "harness",
+    timeout: int = 300,
+    env: dict[str, str] | None = None,
+    fresh: bool = False,
+) -> subprocess.CompletedProcess:
     """``python -m MODULE ARGS`` as a user types it, in ``cwd`` (a fresh folder by default, so Hydra's jobs/
     logs never land in the repo), with this process's environment plus ``env``.
 
@@ -102,8 +114,9 @@ def run_cli(*args: str, cwd: Path | None = None, module: str = "harness", timeou
     cwd = str(cwd or tempfile.mkdtemp(prefix="harness-cli-"))
     if not fresh:
         return _DRIVER.run(module, list(args), cwd, env, timeout)
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture

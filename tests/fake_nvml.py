@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Callable
 
 
 class FakeNvml:
@@ -19,8 +19,15 @@ class FakeNvml:
     class NVMLError(Exception):
         pass
 
-    def __init__(self, bus_id: str = "00000000:3B:00.0", watts: float = 200.0, counter: bool = True,
-                 instant: bool = True, reasons: int = 0, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self,
+        bus_id: str = "00000000:3B:00.0",
+        watts: float = 200.0,
+        counter: bool = True,
+        instant: bool = True,
+        reasons: int = 0,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.bus_id, self.watts, self.counter, self.instant, self.reasons = bus_id, watts, counter, instant, reasons
         self.clock = clock  # the energy counter grows by watts x this clock's seconds
         self.t0 = clock()

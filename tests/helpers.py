@@ -20,8 +20,10 @@ def compose_config(*overrides: str) -> dict[str, Any]:
 def compose_configs(override_lists: list[list[str]]) -> list[dict[str, Any]]:
     """``compose_config`` for many override lists under one Hydra initialisation."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return [OmegaConf.to_container(compose(config_name="config", overrides=list(o)), resolve=True)
-                for o in override_lists]  # type: ignore[misc]
+        return [
+            OmegaConf.to_container(compose(config_name="config", overrides=list(o)), resolve=True)
+            for o in override_lists
+        ]  # type: ignore[misc]
 
 
 def _key(override: str) -> str:

@@ -13,10 +13,10 @@ seeded, so a tree is reproducible.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -62,9 +62,21 @@ def default_models(n_models: int = 4, n_layers: int = 12, seed: int = 0) -> dict
 
 def geometry(layers: list[Layer], sizes: list[int], batch: int) -> Geometry:
     """The layers table's geometry columns for every (size, layer) of a model (size-major order)."""
-    rows: dict[str, list[int]] = {k: [] for k in (
-        "input_size", "layer_index", "in_channels", "out_channels", "kernel_h", "stride_h", "pad_h", "groups",
-        "in_h", "out_h")}
+    rows: dict[str, list[int]] = {
+        k: []
+        for k in (
+            "input_size",
+            "layer_index",
+            "in_channels",
+            "out_channels",
+            "kernel_h",
+            "stride_h",
+            "pad_h",
+            "groups",
+            "in_h",
+            "out_h",
+        )
+    }
     for size in sizes:
         h = size
         for i, (cin, cout, k, s, p, g) in enumerate(layers):
@@ -74,18 +86,34 @@ def geometry(layers: list[Layer], sizes: list[int], batch: int) -> Geometry:
             h = out_h
     geo = {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
     geo["batch_size"] = np.full(len(geo["input_size"]), batch, dtype=np.int64)
-    geo["flops"] = (2 * batch * geo["out_channels"] * geo["out_h"] ** 2 * (geo["in_channels"] // geo["groups"])
-                    * geo["kernel_h"] ** 2)
-    geo["bytes"] = 4 * (batch * geo["in_channels"] * geo["in_h"] ** 2
-                        + geo["out_channels"] * (geo["in_channels"] // geo["groups"]) * geo["kernel_h"] ** 2
-                        + batch * geo["out_channels"] * geo["out_h"] ** 2)
+    geo["flops"] = (
+        2
+        * batch
+        * geo["out_channels"]
+        * geo["out_h"] ** 2
+        * (geo["in_channels"] // geo["groups"])
+        * geo["kernel_h"] ** 2
+    )
+    geo["bytes"] = 4 * (
+        batch * geo["in_channels"] * geo["in_h"] ** 2
+        + geo["out_channels"] * (geo["in_channels"] // geo["groups"]) * geo["kernel_h"] ** 2
+        + batch * geo["out_channels"] * geo["out_h"] ** 2
+    )
     return geo
 
 
 # Each algorithm's efficiency relative to the framework's own convolution, and where it cannot run.
 _EFFICIENCY = {
-    "torch": 1.0, "implicit_gemm": 0.8, "implicit_precomp_gemm": 1.1, "gemm": 0.6, "direct": 0.25,
-    "fft": 0.7, "fft_tiling": 0.75, "winograd": 1.0, "winograd_nonfused": 0.9, "guess": 1.05,
+    "torch": 1.0,
+    "implicit_gemm": 0.8,
+    "implicit_precomp_gemm": 1.1,
+    "gemm": 0.6,
+    "direct": 0.25,
+    "fft": 0.7,
+    "fft_tiling": 0.75,
+    "winograd": 1.0,
+    "winograd_nonfused": 0.9,
+    "guess": 1.05,
 }
 
 
@@ -176,26 +204,47 @@ def generate(root: str | Path, syn: Synthetic) -> Written:
                         stale = syn.stale_factor if rep < syn.repeats - 1 else 1.0
                         run_id = f"syn{rep}-{model}-{gpu}-{algo}-b{batch}"
                         when = syn.start + timedelta(days=rep, seconds=ai)
-                        p, l = _partition_tables(syn, rng, model, gpu, algo, batch, geo, truth, base, remainder,
-                                                 stale, run_id, when)
+                        p, lay = _partition_tables(
+                            syn, rng, model, gpu, algo, batch, geo, truth, base, remainder, stale, run_id, when
+                        )
                         folder = Partition(syn.stage, gpu, model, algo).path(root)
                         folder.mkdir(parents=True, exist_ok=True)
                         pq.write_table(p, folder / layout.table_file("points", run_id))
-                        pq.write_table(l, folder / layout.table_file("layers", run_id))
+                        pq.write_table(lay, folder / layout.table_file("layers", run_id))
                         spec = GPU_SPECS.get(gpu)
-                        doc = {"run_id": run_id, "schema_version": SCHEMA_VERSION, "outcome": "completed",
-                               "config": {"gpu": {"name": gpu, "spec": spec}, "algo": {"name": algo},
-                                          "model": {"name": model}, "stage": {"name": syn.stage}}}
+                        doc = {
+                            "run_id": run_id,
+                            "schema_version": SCHEMA_VERSION,
+                            "outcome": "completed",
+                            "config": {
+                                "gpu": {"name": gpu, "spec": spec},
+                                "algo": {"name": algo},
+                                "model": {"name": model},
+                                "stage": {"name": syn.stage},
+                            },
+                        }
                         (folder / layout.run_file(run_id)).write_text(json.dumps(doc, indent=2))
                         n_points += p.num_rows
-                        n_layers += l.num_rows
+                        n_layers += lay.num_rows
                         n_files += 3
     return Written(n_points, n_layers, n_files)
 
 
-def _partition_tables(syn: Synthetic, rng: np.random.Generator, model: str, gpu: str, algo: str, batch: int,
-                      geo: Geometry, truth: np.ndarray, base: np.ndarray, remainder: np.ndarray, stale: float,
-                      run_id: str, when: datetime) -> tuple[pa.Table, pa.Table]:
+def _partition_tables(
+    syn: Synthetic,
+    rng: np.random.Generator,
+    model: str,
+    gpu: str,
+    algo: str,
+    batch: int,
+    geo: Geometry,
+    truth: np.ndarray,
+    base: np.ndarray,
+    remainder: np.ndarray,
+    stale: float,
+    run_id: str,
+    when: datetime,
+) -> tuple[pa.Table, pa.Table]:
     n = len(truth)
     S = len(syn.sizes)
     L = n // S
@@ -216,39 +265,96 @@ def _partition_tables(syn: Synthetic, rng: np.random.Generator, model: str, gpu:
     share = layer_ms / np.repeat(total, L)
     pnoise = np.exp(rng.normal(0.0, syn.noise, S)) if syn.noise else np.ones(S)
     p50 = np.where(point_unsupported, np.nan, (ms.reshape(S, L).sum(axis=1) + remainder) * pnoise * stale)
-    ident = {"schema_version": SCHEMA_VERSION, "run_id": run_id, "stage": syn.stage, "model": model,
-             "algo": algo, "gpu": gpu, "device_name": f"synthetic {gpu}", "batch_size": batch,
-             "dtype": syn.dtype, "measured_at": when, "config_hash": f"hash-{syn.stage}"}
-    layers = _table(ident | {
-        "input_size": geo["input_size"], "layer_index": geo["layer_index"],
-        "layer_name": [f"conv{i}" for i in geo["layer_index"]],
-        "in_channels": geo["in_channels"], "out_channels": geo["out_channels"],
-        "kernel_h": geo["kernel_h"], "kernel_w": geo["kernel_h"], "stride_h": geo["stride_h"],
-        "stride_w": geo["stride_h"], "pad_h": geo["pad_h"], "pad_w": geo["pad_h"], "dilation_h": 1,
-        "dilation_w": 1, "groups": geo["groups"], "in_h": geo["in_h"], "in_w": geo["in_h"],
-        "out_h": geo["out_h"], "out_w": geo["out_h"], "algo_requested": algo, "algo_used": used,
-        "backend": "synthetic", "status": status, "n": 10, "mean_ms": layer_ms, "p50_ms": layer_ms,
-        "std_ms": layer_ms * syn.cv, "flops": geo["flops"], "bytes": geo["bytes"],
-        "arithmetic_intensity": geo["flops"] / geo["bytes"], "share_of_model": share,
-    }, n, LAYERS)
+    ident = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "stage": syn.stage,
+        "model": model,
+        "algo": algo,
+        "gpu": gpu,
+        "device_name": f"synthetic {gpu}",
+        "batch_size": batch,
+        "dtype": syn.dtype,
+        "measured_at": when,
+        "config_hash": f"hash-{syn.stage}",
+    }
+    layers = _table(
+        ident
+        | {
+            "input_size": geo["input_size"],
+            "layer_index": geo["layer_index"],
+            "layer_name": [f"conv{i}" for i in geo["layer_index"]],
+            "in_channels": geo["in_channels"],
+            "out_channels": geo["out_channels"],
+            "kernel_h": geo["kernel_h"],
+            "kernel_w": geo["kernel_h"],
+            "stride_h": geo["stride_h"],
+            "stride_w": geo["stride_h"],
+            "pad_h": geo["pad_h"],
+            "pad_w": geo["pad_h"],
+            "dilation_h": 1,
+            "dilation_w": 1,
+            "groups": geo["groups"],
+            "in_h": geo["in_h"],
+            "in_w": geo["in_h"],
+            "out_h": geo["out_h"],
+            "out_w": geo["out_h"],
+            "algo_requested": algo,
+            "algo_used": used,
+            "backend": "synthetic",
+            "status": status,
+            "n": 10,
+            "mean_ms": layer_ms,
+            "p50_ms": layer_ms,
+            "std_ms": layer_ms * syn.cv,
+            "flops": geo["flops"],
+            "bytes": geo["bytes"],
+            "arithmetic_intensity": geo["flops"] / geo["bytes"],
+            "share_of_model": share,
+        },
+        n,
+        LAYERS,
+    )
     sizes = np.asarray(syn.sizes, dtype=np.int64)
     power = syn.power_w.get(gpu)
     energy = p50 / 1e3 * power if power is not None else None
     pstatus = np.where(point_unsupported, "unsupported", "ok")
     flops = geo["flops"].reshape(S, L).sum(axis=1)
-    points = _table(ident | {
-        "device": "cuda" if gpu in GPU_SPECS else "cpu", "input_size": sizes, "status": pstatus,
-        "error": np.where(point_unsupported, f"conv layers cannot run {algo}", None),
-        "backend": "synthetic", "fallback_policy": policy, "verified": True, "n": 30, "target_met": True,
-        "mean_ms": p50, "std_ms": p50 * syn.cv, "cv": np.where(point_unsupported, np.nan, syn.cv),
-        "min_ms": p50 * 0.98, "p50_ms": p50, "p95_ms": p50 * 1.02, "p99_ms": p50 * 1.03, "max_ms": p50 * 1.05,
-        "throughput_ips": batch / (p50 / 1e3), "flops": flops, "params": 1000,
-        "achieved_tflops": flops / (p50 / 1e3) / 1e12,
-        "energy_per_inference_j": energy, "energy_method": "nvml_counter" if power is not None else "none",
-        "energy_window_s": 5.0 if power is not None else None, "power_mean_w": power,
-        "throttle_reasons": "none" if power is not None else None,
-        "algo_fallback_layers": (status == "fallback").reshape(S, L).sum(axis=1), "conv_layers": L,
-    }, S, POINTS)
+    points = _table(
+        ident
+        | {
+            "device": "cuda" if gpu in GPU_SPECS else "cpu",
+            "input_size": sizes,
+            "status": pstatus,
+            "error": np.where(point_unsupported, f"conv layers cannot run {algo}", None),
+            "backend": "synthetic",
+            "fallback_policy": policy,
+            "verified": True,
+            "n": 30,
+            "target_met": True,
+            "mean_ms": p50,
+            "std_ms": p50 * syn.cv,
+            "cv": np.where(point_unsupported, np.nan, syn.cv),
+            "min_ms": p50 * 0.98,
+            "p50_ms": p50,
+            "p95_ms": p50 * 1.02,
+            "p99_ms": p50 * 1.03,
+            "max_ms": p50 * 1.05,
+            "throughput_ips": batch / (p50 / 1e3),
+            "flops": flops,
+            "params": 1000,
+            "achieved_tflops": flops / (p50 / 1e3) / 1e12,
+            "energy_per_inference_j": energy,
+            "energy_method": "nvml_counter" if power is not None else "none",
+            "energy_window_s": 5.0 if power is not None else None,
+            "power_mean_w": power,
+            "throttle_reasons": "none" if power is not None else None,
+            "algo_fallback_layers": (status == "fallback").reshape(S, L).sum(axis=1),
+            "conv_layers": L,
+        },
+        S,
+        POINTS,
+    )
     return points, layers
 
 
@@ -259,7 +365,8 @@ def write_points(root: str | Path, rows: list[dict]) -> list[Path]:
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((Partition(row["stage"], row["gpu"], row["model"], row["algo"]), row["run_id"]), []).append(
-            {"schema_version": SCHEMA_VERSION} | row)
+            {"schema_version": SCHEMA_VERSION} | row
+        )
     written = []
     for (partition, run_id), group in groups.items():
         folder = partition.path(Path(root))
@@ -277,10 +384,32 @@ def point_row(size: int, p50: float | None, *, ci: float = 0.005, run: str = "r1
     (relative), measured ``at`` hours after ROW_T0; ``p50=None``: a point that did not measure."""
     if p50 is None:  # a point that did not measure
         return point_row(size, 1.0, run=run, at=at, **extra) | dict.fromkeys(
-            ["p50_ms", "ci95_low_ms", "ci95_high_ms", "std_ms", "energy_per_inference_j", "n"])
-    return {"run_id": run, "stage": "quick", "gpu": "h100", "model": "resnet50", "algo": "gemm", "input_size": size,
-            "batch_size": 1, "dtype": "float32", "status": "ok", "backend": "cudnn", "math_type": "fma",
-            "fallback_policy": "none", "cudnn_benchmark": False, "cuda_graph": False, "n": 100, "p50_ms": p50,
-            "ci95_low_ms": p50 * (1 - ci), "ci95_high_ms": p50 * (1 + ci), "std_ms": p50 * 0.01,
-            "energy_per_inference_j": p50 * 0.3, "config_hash": "h1", "device_name": "NVIDIA H100 80GB HBM3",
-            "cudnn_version": "91002", "git_commit": "abc", "measured_at": ROW_T0 + timedelta(hours=at)} | extra
+            ["p50_ms", "ci95_low_ms", "ci95_high_ms", "std_ms", "energy_per_inference_j", "n"]
+        )
+    return {
+        "run_id": run,
+        "stage": "quick",
+        "gpu": "h100",
+        "model": "resnet50",
+        "algo": "gemm",
+        "input_size": size,
+        "batch_size": 1,
+        "dtype": "float32",
+        "status": "ok",
+        "backend": "cudnn",
+        "math_type": "fma",
+        "fallback_policy": "none",
+        "cudnn_benchmark": False,
+        "cuda_graph": False,
+        "n": 100,
+        "p50_ms": p50,
+        "ci95_low_ms": p50 * (1 - ci),
+        "ci95_high_ms": p50 * (1 + ci),
+        "std_ms": p50 * 0.01,
+        "energy_per_inference_j": p50 * 0.3,
+        "config_hash": "h1",
+        "device_name": "NVIDIA H100 80GB HBM3",
+        "cudnn_version": "91002",
+        "git_commit": "abc",
+        "measured_at": ROW_T0 + timedelta(hours=at),
+    } | extra

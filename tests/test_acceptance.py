@@ -52,27 +52,66 @@ H100 = "NVIDIA H100 80GB HBM3"
 
 # ---- constructed rows -----------------------------------------------------------------------------------------
 
-def point(model: str = "resnet50", algo: str = "guess", size: int = 224, batch: int = 1, config: Config = BASE,
-          **columns: Any) -> dict[str, Any]:
+
+def point(
+    model: str = "resnet50", algo: str = "guess", size: int = 224, batch: int = 1, config: Config = BASE, **columns: Any
+) -> dict[str, Any]:
     """A point row as the runner writes it on a GPU: ok, verified, steady."""
     row = {
-        "run_id": f"run-{model}-{algo}-{config.label}", "stage": "sanity", "gpu": "local", "model": model, "algo": algo,
-        "device": "cuda", "device_name": H100, "input_size": size, "batch_size": batch, "dtype": config.dtype,
-        "math_type": config.math, "fallback_policy": config.fallback, "status": "ok", "error": None,
-        "backend": "torch" if algo == "torch" else "cudnn", "verified": None if algo == "torch" else True,
-        "max_abs_err": None if algo == "torch" else 1e-5, "max_rel_err": None if algo == "torch" else 2e-6,
-        "n": 30, "p50_ms": 2.0, "cv": 0.01, "ci95_low_ms": 1.98, "ci95_high_ms": 2.02, "algo_fallback_layers": 0,
-        "launch_bound": False, "host_p50_ms": 0.3, "host_issue_ms": 0.2, "cuda_graph": True, "workspace_bytes": 0,
-        "energy_method": "none", "torch_version": "2.14.1", "cuda_version": "12.8", "cudnn_version": "91000",
-        "driver_version": "570.86.15", "hostname": "gpu01", "git_commit": "abc123",
+        "run_id": f"run-{model}-{algo}-{config.label}",
+        "stage": "sanity",
+        "gpu": "local",
+        "model": model,
+        "algo": algo,
+        "device": "cuda",
+        "device_name": H100,
+        "input_size": size,
+        "batch_size": batch,
+        "dtype": config.dtype,
+        "math_type": config.math,
+        "fallback_policy": config.fallback,
+        "status": "ok",
+        "error": None,
+        "backend": "torch" if algo == "torch" else "cudnn",
+        "verified": None if algo == "torch" else True,
+        "max_abs_err": None if algo == "torch" else 1e-5,
+        "max_rel_err": None if algo == "torch" else 2e-6,
+        "n": 30,
+        "p50_ms": 2.0,
+        "cv": 0.01,
+        "ci95_low_ms": 1.98,
+        "ci95_high_ms": 2.02,
+        "algo_fallback_layers": 0,
+        "launch_bound": False,
+        "host_p50_ms": 0.3,
+        "host_issue_ms": 0.2,
+        "cuda_graph": True,
+        "workspace_bytes": 0,
+        "energy_method": "none",
+        "torch_version": "2.14.1",
+        "cuda_version": "12.8",
+        "cudnn_version": "91000",
+        "driver_version": "570.86.15",
+        "hostname": "gpu01",
+        "git_commit": "abc123",
     }
     return row | columns
 
 
 def energy_point(counter: float = 1.0, integral: float = 1.04, method: str = "nvml_counter") -> dict[str, Any]:
-    return point(algo="torch", energy_per_inference_j=counter, energy_integral_per_inference_j=integral,
-                 energy_method=method, energy_window_s=3.01, energy_inferences=1500, idle_power_w=70.0,
-                 power_mean_w=350.0, sm_clock_mhz=1980.0, temperature_c=55.0, throttle_reasons="none")
+    return point(
+        algo="torch",
+        energy_per_inference_j=counter,
+        energy_integral_per_inference_j=integral,
+        energy_method=method,
+        energy_window_s=3.01,
+        energy_inferences=1500,
+        idle_power_w=70.0,
+        power_mean_w=350.0,
+        sm_clock_mhz=1980.0,
+        temperature_c=55.0,
+        throttle_reasons="none",
+    )
 
 
 def sweep_rows(models=("resnet50",), sizes=(224,), configs=CONFIGS) -> list[dict[str, Any]]:
@@ -80,9 +119,20 @@ def sweep_rows(models=("resnet50",), sizes=(224,), configs=CONFIGS) -> list[dict
 
 
 def layer(algo: str, used: str, status: str = "ok", run_id: str = "r1", detail: str | None = None, **kw: Any) -> dict:
-    return {"run_id": run_id, "model": "resnet50", "algo": algo, "input_size": 224, "dtype": "float32",
-            "math_type": "fma", "layer_name": "conv1", "algo_requested": algo, "algo_used": used,
-            "backend": "cudnn", "status": status, "detail": detail} | kw
+    return {
+        "run_id": run_id,
+        "model": "resnet50",
+        "algo": algo,
+        "input_size": 224,
+        "dtype": "float32",
+        "math_type": "fma",
+        "layer_name": "conv1",
+        "algo_requested": algo,
+        "algo_used": used,
+        "backend": "cudnn",
+        "status": status,
+        "detail": detail,
+    } | kw
 
 
 def job_result(phase: str, rows: list[dict], outcome: str = "completed", **job: Any) -> JobResult:
@@ -94,14 +144,26 @@ def good_evidence() -> Evidence:
     tests = SuiteReport(3, 0, 0, [("tests.test_cudnn::test_a", "passed", "")] * 3, returncode=0)
     sweep = sweep_rows(models=("resnet50", "vgg16"))
     jobs = [job_result("sweep", [r]) for r in sweep]
-    jobs += [job_result("eager", [point(m, a, cuda_graph=False, p50_ms=6.0 if a == "guess" else 2.0)])
-             for m in ("resnet50", "vgg16") for a in ("guess", "torch")]  # 3x eagerly: information, not a failure
+    jobs += [
+        job_result("eager", [point(m, a, cuda_graph=False, p50_ms=6.0 if a == "guess" else 2.0)])
+        for m in ("resnet50", "vgg16")
+        for a in ("guess", "torch")
+    ]  # 3x eagerly: information, not a failure
     jobs.append(job_result("repeat", [point(p50_ms=2.02)]))
     jobs.append(job_result("energy", [energy_point()]))
-    jobs.append(job_result("oom", [point("vgg16", "torch", batch=1),
-                                   point("vgg16", "torch", batch=16384, status="oom", error="CUDA out of memory")]))
-    layers = [layer("guess", "implicit_precomp_gemm", run_id=sweep[7]["run_id"]),
-              layer("fft", "fft", status="unsupported", run_id="x", detail="CUDNN_STATUS_NOT_SUPPORTED: stride 2")]
+    jobs.append(
+        job_result(
+            "oom",
+            [
+                point("vgg16", "torch", batch=1),
+                point("vgg16", "torch", batch=16384, status="oom", error="CUDA out of memory"),
+            ],
+        )
+    )
+    layers = [
+        layer("guess", "implicit_precomp_gemm", run_id=sweep[7]["run_id"]),
+        layer("fft", "fft", status="unsupported", run_id="x", detail="CUDNN_STATUS_NOT_SUPPORTED: stride 2"),
+    ]
     return Evidence(tests, jobs, layers)
 
 
@@ -111,13 +173,18 @@ def verdicts(checks: list[Check]) -> dict[str, str]:
 
 # ---- plan -----------------------------------------------------------------------------------------------------
 
+
 def test_the_plan_covers_every_algorithm_cudnn_runs_and_fits_the_budget():
     plan = acc.make_plan(quick=False)
     assert "direct" not in plan.algos and "torch" in plan.algos and len(plan.algos) == 9
     assert set(plan.models) == {"vgg16", "resnet50", "alexnet"} and len(plan.sizes) == 2
     assert len(plan.sweep_jobs()) == 3 * 9 * 4 and plan.points() == 216
-    assert {c.label for c in plan.configs} == {"float32 fma fallback=none", "float32 fma fallback=torch",
-                                               "float32 tensor_op fallback=none", "float16 tensor_op fallback=none"}
+    assert {c.label for c in plan.configs} == {
+        "float32 fma fallback=none",
+        "float32 fma fallback=torch",
+        "float32 tensor_op fallback=none",
+        "float16 tensor_op fallback=none",
+    }
     assert acc.estimate_s(plan) < 600
     quick = acc.make_plan(quick=True)
     assert len(quick.models) == len(quick.sizes) == 1 and quick.points() == 36
@@ -125,8 +192,13 @@ def test_the_plan_covers_every_algorithm_cudnn_runs_and_fits_the_budget():
     # the "same point twice" run repeats a point that both sweeps measure
     repeat = next(j for j in acc.extra_jobs(acc.make_plan(False)) if j.phase == "repeat")
     for p in (plan, quick):
-        assert any(j.model == repeat.model and j.algo == repeat.algo and j.config == repeat.config
-                   and set(repeat.sizes) <= set(j.sizes) for j in p.sweep_jobs())
+        assert any(
+            j.model == repeat.model
+            and j.algo == repeat.algo
+            and j.config == repeat.config
+            and set(repeat.sizes) <= set(j.sizes)
+            for j in p.sweep_jobs()
+        )
 
 
 def test_each_job_sets_each_key_once_with_short_points(tmp_path: Path):
@@ -134,7 +206,13 @@ def test_each_job_sets_each_key_once_with_short_points(tmp_path: Path):
         overrides = job.overrides(tmp_path / "results")
         keys = [o.split("=", 1)[0] for o in overrides]
         assert len(keys) == len(set(keys)), overrides
-        assert {"stage=sanity", "stage.max_iters=30", "stage.verify_every_point=true", "gpu=local", "device=cuda"} <= set(overrides)
+        assert {
+            "stage=sanity",
+            "stage.max_iters=30",
+            "stage.verify_every_point=true",
+            "gpu=local",
+            "device=cuda",
+        } <= set(overrides)
     energy, oom = (next(j for j in acc.extra_jobs(acc.make_plan(False)) if j.phase == p) for p in ("energy", "oom"))
     assert "stage.energy_window_s=3" in energy.overrides(tmp_path) and "remeasure=true" in energy.overrides(tmp_path)
     assert "batch_size=[1,16384]" in oom.overrides(tmp_path) and oom.points() == 2
@@ -151,8 +229,19 @@ def test_jobs_become_the_specs_they_describe(tmp_path: Path):
     oom = acc.prepare_job(next(j for j in acc.extra_jobs(acc.make_plan(False)) if j.phase == "oom"), tmp_path / "r")
     spec = oom.spec
     assert (spec.model.name, spec.algo, spec.stage.sizes, spec.batch_sizes) == ("vgg16", "torch", (224,), (1, 16384))
-    assert (spec.device, spec.dtype, spec.math, spec.fallback, spec.remeasure) == ("cuda", "float32", "fma", "none", True)
-    assert (spec.stage.min_iters, spec.stage.max_iters, spec.stage.max_time_s, spec.stage.layer_iters) == (10, 30, 1.0, 8)
+    assert (spec.device, spec.dtype, spec.math, spec.fallback, spec.remeasure) == (
+        "cuda",
+        "float32",
+        "fma",
+        "none",
+        True,
+    )
+    assert (spec.stage.min_iters, spec.stage.max_iters, spec.stage.max_time_s, spec.stage.layer_iters) == (
+        10,
+        30,
+        1.0,
+        8,
+    )
     assert spec.stage.energy_window_s == 0 and spec.stage.verify_every_point and spec.results_dir == tmp_path / "r"
     assert oom.record.command.startswith("python -m harness ") and "model=vgg16" in oom.record.command
     half = acc.prepare_job(Job("sweep", "alexnet", "winograd", (128, 224), CONFIGS[3]), tmp_path / "r").spec
@@ -174,8 +263,10 @@ JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 def test_junit_counts_and_names():
     report = parse_junit(JUNIT)
     assert (report.passed, report.failed, report.skipped) == (2, 2, 1)
-    assert report.names("failed") == ["tests.test_cudnn::test_bad: AssertionError: 3 != 4",
-                                      "tests.test_x::test_fixture: fixture 'gpu' not found"]
+    assert report.names("failed") == [
+        "tests.test_cudnn::test_bad: AssertionError: 3 != 4",
+        "tests.test_x::test_fixture: fixture 'gpu' not found",
+    ]
     assert report.names("skipped") == ["tests.test_energy::test_nvml: no NVML"]
     check = check_gpu_tests(report)
     assert check.verdict == FAIL and "2 passed, 2 failed, 1 skipped" in check.figure
@@ -196,18 +287,24 @@ def test_the_gpu_test_command_leaves_out_this_modules_own_gpu_test(tmp_path: Pat
     cmd = acc.gpu_test_command(tmp_path / "j.xml")
     assert cmd[1:6] == ["-m", "pytest", "-m", "gpu", "-q"] and f"--junitxml={tmp_path / 'j.xml'}" in cmd
     assert cmd[cmd.index("--deselect") + 1] == acc.SELF_TEST
-    assert acc.SELF_TEST == f"tests/{Path(__file__).name}::{test_quick_acceptance_on_gpu.__name__}"
+    assert f"tests/{Path(__file__).name}::{test_quick_acceptance_on_gpu.__name__}" == acc.SELF_TEST
 
 
 # ---- checks: good rows pass, bad rows fail ---------------------------------------------------------------------
+
 
 def test_good_evidence_passes_every_check():
     checks = evaluate(good_evidence())
     assert all(c.verdict in (PASS, INFO) for c in checks), [(c.name, c.figure) for c in checks if c.verdict == FAIL]
     assert acc.passed(checks)
     assert {c.name for c in checks if c.verdict == INFO} == {
-        "support matrix", "guess: cuDNN's choices", "layers not run as asked", "launch-bound points",
-        "guess / torch (eager)", "cv per point (eager)"}
+        "support matrix",
+        "guess: cuDNN's choices",
+        "layers not run as asked",
+        "launch-bound points",
+        "guess / torch (eager)",
+        "cv per point (eager)",
+    }
 
 
 def test_errors_fail_and_are_listed():
@@ -216,7 +313,10 @@ def test_errors_fail_and_are_listed():
     rows[3] |= {"status": "error", "error": "CudnnError: CUDNN_STATUS_EXECUTION_FAILED"}
     check = check_errors(rows)
     assert check.verdict == FAIL and "1 of 36" in check.figure
-    assert "CUDNN_STATUS_EXECUTION_FAILED" in check.details[0]["error"] and "[float32 fma fallback=none]" in check.details[0]["point"]
+    assert (
+        "CUDNN_STATUS_EXECUTION_FAILED" in check.details[0]["error"]
+        and "[float32 fma fallback=none]" in check.details[0]["point"]
+    )
 
 
 def test_correctness_fails_on_an_unverified_point_and_reports_the_worst_error_per_config():
@@ -229,12 +329,16 @@ def test_correctness_fails_on_an_unverified_point_and_reports_the_worst_error_pe
     not_checked = [dict(r) for r in rows]
     not_checked[1]["verified"] = None  # an ok point nobody compared with the baseline
     assert check_correctness(not_checked).verdict == FAIL
-    beyond = rows + [point(algo="fft", size=128, status="error", verified=False, max_rel_err=0.5,
-                           error="verification failed: ...")]
+    beyond = rows + [
+        point(algo="fft", size=128, status="error", verified=False, max_rel_err=0.5, error="verification failed: ...")
+    ]
     check = check_correctness(beyond)
     assert check.verdict == FAIL and "1 point(s) not verified" in check.figure
     fft = next(d for d in check.details if d["algo"] == "fft")
-    assert fft["float32 fma fallback=none"] == "2e-06 (NOT VERIFIED: 1 of 2)" and fft["float16 tensor_op fallback=none"] == "2e-06"
+    assert (
+        fft["float32 fma fallback=none"] == "2e-06 (NOT VERIFIED: 1 of 2)"
+        and fft["float16 tensor_op fallback=none"] == "2e-06"
+    )
     assert [d["algo"] for d in check.details][:2] == ["implicit_gemm", "implicit_precomp_gemm"]  # cuDNN's order
 
 
@@ -246,7 +350,7 @@ def test_support_matrix_says_what_ran_per_config():
         if r["algo"] == "fft_tiling" and r["fallback_policy"] == "torch":
             r["algo_fallback_layers"] = 3
     check = check_support(rows)
-    assert check.verdict == INFO and "ok 33, unsupported 3 of 36 points" == check.figure
+    assert check.verdict == INFO and check.figure == "ok 33, unsupported 3 of 36 points"
     row = next(d for d in check.details if d["algo"] == "fft_tiling")
     assert row["float32 fma fallback=none"] == "unsupported"
     assert row["float32 fma fallback=torch"] == "ok (fallback layers 3)"
@@ -292,14 +396,25 @@ def test_guess_over_torch_above_1_05_fails():
         if r["algo"] == "guess" and r["math_type"] == "tensor_op":
             r["p50_ms"] = 9.0  # other configurations do not count
     assert check_guess_vs_torch(rows).verdict == PASS
-    slow = next(r for r in rows if r["algo"] == "guess" and r["model"] == "vgg16" and r["input_size"] == 128
-                and r["math_type"] == "fma" and r["fallback_policy"] == "none")
+    slow = next(
+        r
+        for r in rows
+        if r["algo"] == "guess"
+        and r["model"] == "vgg16"
+        and r["input_size"] == 128
+        and r["math_type"] == "fma"
+        and r["fallback_policy"] == "none"
+    )
     slow["p50_ms"] = 2.14  # 1.07
     check = check_guess_vs_torch(rows)
     assert check.verdict == FAIL and "worst 1.070" in check.figure and len(check.details) == 4
     assert [d["verdict"] for d in check.details].count(FAIL) == 1
     assert [(d["model"], d["input size"]) for d in check.details] == [
-        ("vgg16", 128), ("vgg16", 224), ("resnet50", 128), ("resnet50", 224)]
+        ("vgg16", 128),
+        ("vgg16", 224),
+        ("resnet50", 128),
+        ("resnet50", 224),
+    ]
     slow |= {"p50_ms": 2.0, "status": "error"}
     missing = check_guess_vs_torch(rows)
     assert missing.verdict == FAIL and "1 pair(s) without" in missing.figure
@@ -332,7 +447,10 @@ def test_energy_counter_and_integral_15_percent_apart_fails():
 
 
 def test_oom_check_needs_the_oom_row_the_ok_row_and_a_completed_job():
-    ok, oom = point("vgg16", "torch", batch=1), point("vgg16", "torch", batch=16384, status="oom", error="CUDA out of memory")
+    ok, oom = (
+        point("vgg16", "torch", batch=1),
+        point("vgg16", "torch", batch=16384, status="oom", error="CUDA out of memory"),
+    )
     assert check_oom([ok, oom], completed=True).verdict == PASS
     missing = check_oom([ok], completed=True)
     assert missing.verdict == FAIL and "batch 16384: missing" in missing.figure
@@ -351,24 +469,43 @@ def test_launch_bound_points_are_listed():
 
 def test_layer_rows_give_guess_choices_and_why_layers_did_not_run():
     by_run = {"r1": "float32 fma fallback=none", "r2": "float16 tensor_op fallback=none"}
-    layers = [layer("guess", "implicit_precomp_gemm", layer_index=1, layer_name="layer1.0.conv1", in_channels=64,
-                    out_channels=64, kernel_h=1, kernel_w=1, stride_h=1, groups=1, in_h=56, in_w=56),
-              layer("guess", "implicit_precomp_gemm", layer_index=0, layer_name="conv1"),
-              layer("guess", "winograd", layer_index=2, layer_name="layer1.0.conv2"),
-              layer("guess", "implicit_gemm", layer_index=0, layer_name="conv1", run_id="r2"),
-              layer("fft", "fft", "unsupported", detail="CUDNN_STATUS_NOT_SUPPORTED: stride 2"),
-              layer("fft", "fft", "unsupported", detail="CUDNN_STATUS_NOT_SUPPORTED: stride 2"),
-              layer("gemm", "torch", "fallback", detail="workspace query failed")]
+    layers = [
+        layer(
+            "guess",
+            "implicit_precomp_gemm",
+            layer_index=1,
+            layer_name="layer1.0.conv1",
+            in_channels=64,
+            out_channels=64,
+            kernel_h=1,
+            kernel_w=1,
+            stride_h=1,
+            groups=1,
+            in_h=56,
+            in_w=56,
+        ),
+        layer("guess", "implicit_precomp_gemm", layer_index=0, layer_name="conv1"),
+        layer("guess", "winograd", layer_index=2, layer_name="layer1.0.conv2"),
+        layer("guess", "implicit_gemm", layer_index=0, layer_name="conv1", run_id="r2"),
+        layer("fft", "fft", "unsupported", detail="CUDNN_STATUS_NOT_SUPPORTED: stride 2"),
+        layer("fft", "fft", "unsupported", detail="CUDNN_STATUS_NOT_SUPPORTED: stride 2"),
+        layer("gemm", "torch", "fallback", detail="workspace query failed"),
+    ]
     choices = check_guess_choices(layers, by_run)
     assert choices.verdict == INFO and choices.figure == "layers: implicit_precomp_gemm 2, winograd 1, implicit_gemm 1"
     assert [d["layer"] for d in choices.details] == ["conv1", "layer1.0.conv1", "layer1.0.conv2"]  # in model order
-    assert choices.details[0] == {"model": "resnet50", "input size": 224, "layer": "conv1", "geometry": "-",
-                                  "float32 fma fallback=none": "implicit_precomp_gemm",
-                                  "float16 tensor_op fallback=none": "implicit_gemm"}
+    assert choices.details[0] == {
+        "model": "resnet50",
+        "input size": 224,
+        "layer": "conv1",
+        "geometry": "-",
+        "float32 fma fallback=none": "implicit_precomp_gemm",
+        "float16 tensor_op fallback=none": "implicit_gemm",
+    }
     assert choices.details[1]["geometry"] == "64->64 k1x1 s1 g1 in 56x56"
     assert choices.details[2]["float16 tensor_op fallback=none"] == "-"
     why = check_unsupported_layers(layers, by_run)
-    assert why.verdict == INFO and "3 layer rows in 2 group(s)" == why.figure
+    assert why.verdict == INFO and why.figure == "3 layer rows in 2 group(s)"
     assert {(d["algo"], d["layers"]) for d in why.details} == {("fft", 2), ("gemm", 1)}
 
 
@@ -411,11 +548,14 @@ def test_rows_read_back_from_the_store_give_the_same_checks(tmp_path: Path):
 
 # ---- Markdown -------------------------------------------------------------------------------------------------
 
+
 def test_markdown_has_environment_commands_checks_and_details():
     checks = evaluate(good_evidence())
     checks[8] = Check("cv per point", "cv <= 2.00%", "35 of 36 | worst 3.00%", FAIL, ({"point": "p", "cv": "3.00%"},))
     env = acc.environment_from_rows(good_evidence().rows()) | {
-        "date": "2025-06-01", "commands": ["python -m harness.acceptance", "python -m pytest -m gpu", "python -m harness a=b"]}
+        "date": "2025-06-01",
+        "commands": ["python -m harness.acceptance", "python -m pytest -m gpu", "python -m harness a=b"],
+    }
     text = render_markdown(checks, env)
     assert text.startswith(f"# GPU acceptance: {H100}, 2025-06-01")
     assert "Verdict: **FAIL: cv per point**" in text
@@ -443,8 +583,13 @@ def test_environment_slug_and_paths(tmp_path: Path):
 
 # ---- the command ----------------------------------------------------------------------------------------------
 
+
 def _snapshot() -> set[Path]:
-    return set((REPO / "docs").rglob("*")) | set(REPO.glob("jobs/acceptance-*")) | set(Path.cwd().glob("jobs/acceptance-*"))
+    return (
+        set((REPO / "docs").rglob("*"))
+        | set(REPO.glob("jobs/acceptance-*"))
+        | set(Path.cwd().glob("jobs/acceptance-*"))
+    )
 
 
 @pytest.mark.parametrize("args", [[], ["--quick"]])
@@ -469,7 +614,11 @@ def _fake_run_job(prepared: acc.PreparedJob, on_point) -> JobResult:
             if job.phase == "eager":
                 row["cuda_graph"] = False
             if job.phase == "energy":
-                row |= {k: v for k, v in energy_point().items() if k.startswith(("energy", "idle", "power", "sm_", "temp", "thr"))}
+                row |= {
+                    k: v
+                    for k, v in energy_point().items()
+                    if k.startswith(("energy", "idle", "power", "sm_", "temp", "thr"))
+                }
             if batch > 1:
                 row |= {"status": "oom", "error": "CUDA out of memory"}
             rows.append(row)
@@ -509,8 +658,9 @@ def test_a_sweep_past_its_budget_starts_no_more_jobs(tmp_path, monkeypatch):
 
     with Progress(console=Console(file=open(os.devnull, "w"))) as bar:
         late = acc._run_jobs(prepared, bar, "sweep", deadline=0.0)
-        on_time = acc._run_jobs([acc.prepare_job(j, tmp_path) for j in acc.make_plan(True).sweep_jobs()[:3]],
-                                bar, "sweep", deadline=None)
+        on_time = acc._run_jobs(
+            [acc.prepare_job(j, tmp_path) for j in acc.make_plan(True).sweep_jobs()[:3]], bar, "sweep", deadline=None
+        )
     assert [j.outcome for j in late] == ["not run"] * 3 and [j.outcome for j in on_time] == ["completed"] * 3
 
 
@@ -527,6 +677,7 @@ def test_a_job_that_raises_is_recorded_and_the_rest_goes_on(tmp_path, monkeypatc
 
 
 # ---- on a GPU -------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.gpu
 @pytest.mark.slow
@@ -546,9 +697,18 @@ def test_rows_of_a_real_cpu_run_go_through_the_checks(tmp_path: Path):
     from harness.config.spec import run_spec_from_dict
     from harness.run import runner
 
-    overrides = ["model=resnet18", "algo=gemm", "device=cpu", "stage.sizes=[32]", "stage.warmup_iters=1",
-                 "stage.min_iters=3", "stage.max_iters=5", "stage.layer_iters=2", "stage.verify_every_point=true",
-                 f"results_dir={tmp_path}"]
+    overrides = [
+        "model=resnet18",
+        "algo=gemm",
+        "device=cpu",
+        "stage.sizes=[32]",
+        "stage.warmup_iters=1",
+        "stage.min_iters=3",
+        "stage.max_iters=5",
+        "stage.layer_iters=2",
+        "stage.verify_every_point=true",
+        f"results_dir={tmp_path}",
+    ]
     result = runner.run(run_spec_from_dict(acc.compose_config(overrides)))
     rows = as_rows(result.points)
     assert [r["status"] for r in rows] == ["ok"]
@@ -558,6 +718,8 @@ def test_rows_of_a_real_cpu_run_go_through_the_checks(tmp_path: Path):
     assert check_cv(rows).figure.startswith(("1 of 1", "0 of 1"))
     layers = acc.read_layers(tmp_path, {result.run_id})
     assert len(layers) == 20 and {r["algo_requested"] for r in layers} == {"gemm"}
-    assert acc.read_layers(tmp_path, {"another-run"}) == [] and acc.read_layers(tmp_path / "none", {result.run_id}) == []
+    assert (
+        acc.read_layers(tmp_path, {"another-run"}) == [] and acc.read_layers(tmp_path / "none", {result.run_id}) == []
+    )
     env = acc.environment_from_rows(rows)
     assert env["torch_version"] == torch.__version__ and env["device_name"]

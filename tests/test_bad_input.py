@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -45,10 +46,15 @@ ENTRY_POINTS = {
     "harness.acceptance": EntryPoint(acceptance.build_parser, acceptance.main, {"": ["--out", "{out}"]}),
     "harness.results.columns": EntryPoint(columns.build_parser, columns.main, {"": []}),
     "analysis": EntryPoint(analysis_main.parser, analysis_main.main, {"": ["{tree}", "--out", "{out}"]}),
-    "analysis.plan": EntryPoint(plan.parser, plan.main, {
-        "make": ["make", "{tree}", "--model", "resnet50", "--size", "224", "--out", "{out}/plan.json"],
-        "show": ["show", "{file}"],
-        "export": ["export", "{file}", "--ai3", "--out", "{out}/algos.json"]}),
+    "analysis.plan": EntryPoint(
+        plan.parser,
+        plan.main,
+        {
+            "make": ["make", "{tree}", "--model", "resnet50", "--size", "224", "--out", "{out}/plan.json"],
+            "show": ["show", "{file}"],
+            "export": ["export", "{file}", "--ai3", "--out", "{out}/algos.json"],
+        },
+    ),
     "analysis.bless": EntryPoint(bless.parser, bless.main, {"": ["{tree}", "--out", "{out}/refs.yaml"]}),
     "analysis.compare": EntryPoint(compare_main.parser, compare_main.main, {"": ["{tree}", "--out", "{out}"]}),
     "analysis.legacy": EntryPoint(legacy.parser, legacy.main, {"": [str(LEGACY_CSVS), "--out", "{out}"]}),
@@ -106,8 +112,15 @@ def cases() -> list[Any]:
     for entry, ep in ENTRY_POINTS.items():
         for sub, action in value_actions(ep.parser()):
             for kind, value in (bad_values(action) or {"not validated": WORD}).items():
-                out.append(pytest.param(entry, sub, name(action), value, id=f"{entry}:{sub + ' ' if sub else ''}"
-                                        f"{name(action)}:{kind}"))
+                out.append(
+                    pytest.param(
+                        entry,
+                        sub,
+                        name(action),
+                        value,
+                        id=f"{entry}:{sub + ' ' if sub else ''}" f"{name(action)}:{kind}",
+                    )
+                )
     return out
 
 
@@ -120,20 +133,23 @@ def argv_with(entry: str, sub: str, option: str, value: str) -> list[str]:
     if option.startswith("--"):
         return args + [f"{option}={value}"]
     first = 1 if sub else 0  # the positional after the subcommand's name
-    return args[:first] + [value] + args[first + 1:]
+    return args[:first] + [value] + args[first + 1 :]
 
 
 def tree_hashes(root: Path) -> dict[str, str]:
     """Every file's sha256 and every folder (an empty one a command created counts too)."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "folder"
-            for p in sorted(root.rglob("*"))}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "folder"
+        for p in sorted(root.rglob("*"))
+    }
 
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("bad-input") / "results"
-    write_points(root, [point_row(s, 10.0 + s / 100, run=r, at=i)
-                        for i, r in enumerate(("r1", "r2")) for s in (224, 256)])
+    write_points(
+        root, [point_row(s, 10.0 + s / 100, run=r, at=i) for i, r in enumerate(("r1", "r2")) for s in (224, 256)]
+    )
     return root
 
 
@@ -147,14 +163,19 @@ def run(entry: str, argv: list[str], capsys: pytest.CaptureFixture) -> tuple[Any
 
 
 def test_every_option_is_validated():
-    unvalidated = [f"{entry} {sub} {name(a)}".replace("  ", " ") for entry, ep in ENTRY_POINTS.items()
-                   for sub, a in value_actions(ep.parser()) if bad_values(a) is None]
+    unvalidated = [
+        f"{entry} {sub} {name(a)}".replace("  ", " ")
+        for entry, ep in ENTRY_POINTS.items()
+        for sub, a in value_actions(ep.parser())
+        if bad_values(a) is None
+    ]
     assert unvalidated == [], "give these a harness.validate type"
 
 
 @pytest.mark.parametrize(("entry", "sub", "option", "value"), CASES)
-def test_a_bad_value_is_refused_in_one_line_before_any_work(entry: str, sub: str, option: str, value: str,
-                                                           tree: Path, tmp_path: Path, capsys):
+def test_a_bad_value_is_refused_in_one_line_before_any_work(
+    entry: str, sub: str, option: str, value: str, tree: Path, tmp_path: Path, capsys
+):
     file = tmp_path / "a-file"
     file.write_text("{}\n")
     out = tmp_path / "out"
@@ -206,11 +227,12 @@ REFUSED_AGAINST_THE_TREE = [
 ]
 
 
-@pytest.mark.parametrize(("entry", "args"), REFUSED_AGAINST_THE_TREE,
-                         ids=[f"{e}:{' '.join(a[-2:])}" for e, a in REFUSED_AGAINST_THE_TREE])
-def test_nothing_lost_a_refused_command_leaves_the_results_tree_byte_identical(entry: str, args: list[str],
-                                                                              tree: Path, tmp_path: Path,
-                                                                              monkeypatch, capsys):
+@pytest.mark.parametrize(
+    ("entry", "args"), REFUSED_AGAINST_THE_TREE, ids=[f"{e}:{' '.join(a[-2:])}" for e, a in REFUSED_AGAINST_THE_TREE]
+)
+def test_nothing_lost_a_refused_command_leaves_the_results_tree_byte_identical(
+    entry: str, args: list[str], tree: Path, tmp_path: Path, monkeypatch, capsys
+):
     monkeypatch.chdir(tmp_path)  # a default output path lands here, never in the repository
     run_json = next(tree.rglob("points-*.parquet")).parent / "run-r1.json"
     run_json.write_text('{"run_id": "r1", "outcome": "done"}\n')
@@ -225,15 +247,19 @@ def test_nothing_lost_a_refused_command_leaves_the_results_tree_byte_identical(e
 def test_the_readme_example_is_what_a_command_says(tree: Path, tmp_path: Path, capsys):
     example = "error: argument --size: 0 is not valid: give an integer > 0"
     assert f"`{example}`" in (Path(__file__).parent.parent / "README.md").read_text()
-    code, err = run("analysis.plan", ["make", str(tree), "--model", "resnet50", "--size", "0",
-                                      "--out", str(tmp_path / "plan.json")], capsys)
+    code, err = run(
+        "analysis.plan",
+        ["make", str(tree), "--model", "resnet50", "--size", "0", "--out", str(tmp_path / "plan.json")],
+        capsys,
+    )
     assert code == 2 and err == f"{example} (see python -m analysis.plan make --help)\n"
 
 
 @pytest.mark.parametrize("out", ["", "{file}/sub"])
 @pytest.mark.parametrize("call", ["analysis.pipeline.run", "analysis.legacy.import_legacy"])
-def test_the_python_api_refuses_an_empty_or_unwritable_out_before_reading(call: str, out: str, tree: Path,
-                                                                         tmp_path: Path, monkeypatch):
+def test_the_python_api_refuses_an_empty_or_unwritable_out_before_reading(
+    call: str, out: str, tree: Path, tmp_path: Path, monkeypatch
+):
     from analysis import pipeline
     from harness.errors import HarnessError
 

@@ -24,7 +24,9 @@ def _load():
 def test_both_sides_run_the_asked_math(monkeypatch: pytest.MonkeyPatch, math: str, tf32: bool):
     bench = _load()
     seen = []
-    monkeypatch.setattr(bench, "layer_table", lambda size, device, m: seen.append((m, torch.backends.cudnn.allow_tf32)) or "")
+    monkeypatch.setattr(
+        bench, "layer_table", lambda size, device, m: seen.append((m, torch.backends.cudnn.allow_tf32)) or ""
+    )
     monkeypatch.setattr(sys, "argv", ["algorithms.py", "--device", "cpu", "--math", math])
     before = torch.backends.cudnn.allow_tf32
     bench.main()

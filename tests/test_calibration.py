@@ -117,13 +117,11 @@ def check(result: dict[str, float], n: int, truth: Truth, pair: bool = False) ->
         assert result[width] <= MAX_WIDTH_RATIO, result
 
 
-
 @pytest.mark.parametrize("truth", TRUTHS, ids=repr)
 def test_layer_interval_holds_at_every_stages_layer_iterations(truth: Truth):
     rng = np.random.default_rng(11)
     for n in LAYER_N:
         check(judge(layer_rows(truth.draw(rng, (REPLICATES, n))), truth, n, rng), n, truth)
-
 
 
 @pytest.mark.parametrize("truth", TRUTHS, ids=repr)
@@ -138,7 +136,9 @@ def ratio_of_rows(truth: Truth, n: int, rows_of, rng: np.random.Generator, slowe
     a = rows_of(truth.draw(rng, (REPLICATES, n)))
     b = rows_of(slower * truth.draw(rng, (REPLICATES, n)))
     r = ratio_interval(b["p50_ms"], log_se(b), a["p50_ms"], log_se(a))
-    oracle_draws = np.median(slower * truth.draw(rng, (20000, n)), axis=1) / np.median(truth.draw(rng, (20000, n)), axis=1)
+    oracle_draws = np.median(slower * truth.draw(rng, (20000, n)), axis=1) / np.median(
+        truth.draw(rng, (20000, n)), axis=1
+    )
     oracle = float(np.diff(np.quantile(np.log(oracle_draws), [0.025, 0.975]))[0])
     return r, oracle
 

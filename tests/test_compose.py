@@ -42,7 +42,12 @@ def composer() -> FastComposer:
         ["stage=quick", "stage.sizes={start:224,stop:512,num:3}", "stage.sizes.num=5"],
         ["stage.sizes=[32,48]", "gpu=h100", "gpu.slurm.partition=hopper", "model.name=regnet_y_400mf"],
         ["launcher=slurm", "launcher.wait=true", "tolerance.float32=1e-4", "stage.slurm.mem_gb=2"],
-        ["model=googlenet", "model.kwargs.init_weights=false", "stage=full", "stage.size_range={start:224,stop:300,num:3}"],
+        [
+            "model=googlenet",
+            "model.kwargs.init_weights=false",
+            "stage=full",
+            "stage.size_range={start:224,stop:300,num:3}",
+        ],
         ["stage.size_range={start:224,stop:300,num:3}", "stage.sizes=null"],  # the deprecated spellings
         ["stage=quick", "stage.size_range=null", "stage.sizes=[224,300]"],
         ["gpu=v100", "gpu=l40s"],  # the last choice wins
@@ -79,16 +84,31 @@ def test_bad_overrides_get_hydras_errors(composer: FastComposer, overrides: list
 def test_a_sweep_over_sizes_in_both_forms(tmp_path):
     """Each job of the sweep gets one form of stage.sizes over the stage yaml's string."""
     sweep = "stage.sizes=[32],{start:32,stop:40,num:2}"
-    proc = run_cli("-m", *FAST[1:], sweep, "remeasure=true", "launcher=local", f"results_dir={tmp_path / 'r'}", cwd=tmp_path)
+    proc = run_cli(
+        "-m", *FAST[1:], sweep, "remeasure=true", "launcher=local", f"results_dir={tmp_path / 'r'}", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     assert "sweep of 2 jobs: 2 here, 0 on SLURM" in proc.stdout
-    sizes = [r["input_size"] for r in ds.dataset(tmp_path / "r", partitioning="hive", ignore_prefixes=["layers", "run"])
-             .to_table().to_pylist()]
+    sizes = [
+        r["input_size"]
+        for r in ds.dataset(tmp_path / "r", partitioning="hive", ignore_prefixes=["layers", "run"])
+        .to_table()
+        .to_pylist()
+    ]
     assert sorted(sizes) == [32, 32, 40]
 
 
 def test_multirun_goes_through_the_harness_launcher(tmp_path):
-    proc = run_cli("-m", "model.name=resnet18,squeezenet1_0", *FAST, "launcher=local", f"results_dir={tmp_path / 'r'}", cwd=tmp_path)
+    proc = run_cli(
+        "-m",
+        "model.name=resnet18,squeezenet1_0",
+        *FAST,
+        "launcher=local",
+        f"results_dir={tmp_path / 'r'}",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
-    assert "sweep of 2 jobs: 2 here, 0 on SLURM" in proc.stdout  # printed by harness.launch.dispatch, called by our launcher
+    assert (
+        "sweep of 2 jobs: 2 here, 0 on SLURM" in proc.stdout
+    )  # printed by harness.launch.dispatch, called by our launcher
     assert "Launching 2 jobs locally" not in proc.stdout + proc.stderr  # Hydra's basic launcher was not used

@@ -19,11 +19,28 @@ from tests.helpers import compose_config, make_spec
 def test_groups_hold_what_the_issue_asks_for():
     assert set(group_choices("stage")) >= {"sanity", "quick", "full"}
     assert set(group_choices("model")) >= {
-        "vgg16", "densenet121", "resnet152", "googlenet", "alexnet", "resnet50", "resnet18", "mobilenet_v2"
+        "vgg16",
+        "densenet121",
+        "resnet152",
+        "googlenet",
+        "alexnet",
+        "resnet50",
+        "resnet18",
+        "mobilenet_v2",
     }
     assert set(group_choices("algo")) == {
-        "direct", "gemm", "implicit_gemm", "implicit_precomp_gemm", "fft", "fft_tiling", "winograd",
-        "winograd_nonfused", "guess", "find", "torch", "per_layer",
+        "direct",
+        "gemm",
+        "implicit_gemm",
+        "implicit_precomp_gemm",
+        "fft",
+        "fft_tiling",
+        "winograd",
+        "winograd_nonfused",
+        "guess",
+        "find",
+        "torch",
+        "per_layer",
     }
     assert set(group_choices("gpu")) >= {"l40s", "h100", "v100", "local"}
 
@@ -92,7 +109,10 @@ def test_old_size_range_still_works_and_says_what_to_write(tmp_path, caplog, fre
 
 def test_old_size_range_null_is_accepted_silently(tmp_path, caplog, fresh_deprecations):
     with caplog.at_level(logging.WARNING):
-        assert make_spec(tmp_path, "stage=quick", "stage.size_range=null", "stage.sizes=[300,250]").stage.sizes == (250, 300)
+        assert make_spec(tmp_path, "stage=quick", "stage.size_range=null", "stage.sizes=[300,250]").stage.sizes == (
+            250,
+            300,
+        )
         assert make_spec(tmp_path, "stage=quick", "stage.size_range=null").stage.sizes[:2] == (224, 256)
     assert "deprecated" not in caplog.text
 
@@ -134,7 +154,11 @@ def test_config_hash_does_not_depend_on_how_sizes_are_spelled(tmp_path: Path, fr
         ([1.5], None, "not an integer"),
         (None, None, "stage.sizes is null"),
         (True, None, "stage.sizes=True is not valid"),
-        ("224:512:10", None, r"'224:512:10' is not valid.*stage.sizes=\[224,256\].*stage.sizes=\{start:224,stop:512,num:10\}"),
+        (
+            "224:512:10",
+            None,
+            r"'224:512:10' is not valid.*stage.sizes=\[224,256\].*stage.sizes=\{start:224,stop:512,num:10\}",
+        ),
         ("96, 22a", None, "'96, 22a' is not valid"),
         ("96,,224", None, "is not valid"),
         ("{start: 1, stop: 2}", None, "start, stop, num"),
@@ -223,8 +247,10 @@ def test_graph_auto_is_decided_by_the_device_that_measures(tmp_path: Path):
     assert (auto.device, gpu.device, cpu.device) == ("cpu", "cuda", "cpu")  # device=auto is decided there too
 
 
-@pytest.mark.parametrize("override, key", [("remeasure=no", "remeasure"), ("trace=yes", "trace"),
-                                           ("stage.verify_every_point=0", "stage.verify_every_point")])
+@pytest.mark.parametrize(
+    "override, key",
+    [("remeasure=no", "remeasure"), ("trace=yes", "trace"), ("stage.verify_every_point=0", "stage.verify_every_point")],
+)
 def test_switches_are_true_or_false_never_python_truth(tmp_path: Path, override: str, key: str):
     """remeasure=no once measured every point again (the text 'no' is true in Python): now refused by name."""
     with pytest.raises(ConfigError, match=f"{key}=.* is not valid; valid choices: true, false"):

@@ -112,8 +112,15 @@ PROBES: dict[str, tuple[list[str], list[str], str]] = {
 # Keys whose probe needs files; their tests: the plan's choices enter the hash (tests/test_plan.py), a model
 # file's identity and input channels (tests/test_user_models.py), references stay out (tests/test_references.py).
 ELSEWHERE = {"plan", "model.input_channels", "references"}
-POINT_PROBES = {"stage.name": "stage=quick", "model.name": "model=vgg16", "algo.name": "algo=gemm", "gpu.name": "gpu=h100",
-                "batch_size": "batch_size=[1,8]", "dtype": "dtype=float16", "stage.sizes": "stage.sizes=[64]"}
+POINT_PROBES = {
+    "stage.name": "stage=quick",
+    "model.name": "model=vgg16",
+    "algo.name": "algo=gemm",
+    "gpu.name": "gpu=h100",
+    "batch_size": "batch_size=[1,8]",
+    "dtype": "dtype=float16",
+    "stage.sizes": "stage.sizes=[64]",
+}
 
 
 def test_every_key_has_a_probe():
@@ -141,13 +148,16 @@ def test_point_key_parts_change_the_partition_or_the_points(tmp_path: Path, name
     assert (a.partition(), runner.job_points(a)) != (b.partition(), runner.job_points(b))
 
 
-@pytest.mark.parametrize(("overrides", "device", "earlier"), [
-    ([], "cpu", "2cd67373e0eeac28"),
-    (["stage=quick"], "cpu", "e0b958e03c1d232b"),
-    (["device=cuda"], "cuda", "b4a429244e4a1f90"),
-    (["gpu=h100", "stage=full", "algo=gemm", "math=fma"], "cuda", "81f892163e4f55cb"),
-    (["graph=false"], "cpu", "2cd67373e0eeac28"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "device", "earlier"),
+    [
+        ([], "cpu", "2cd67373e0eeac28"),
+        (["stage=quick"], "cpu", "e0b958e03c1d232b"),
+        (["device=cuda"], "cuda", "b4a429244e4a1f90"),
+        (["gpu=h100", "stage=full", "algo=gemm", "math=fma"], "cuda", "81f892163e4f55cb"),
+        (["graph=false"], "cpu", "2cd67373e0eeac28"),
+    ],
+)
 def test_earlier_configs_keep_their_hash(tmp_path: Path, overrides: list[str], device: str, earlier: str):
     """Hashes as the harness wrote them before device, cpu_threads and cpus_per_task entered it: a rerun of
     these configs skips what they measured."""
@@ -160,7 +170,10 @@ def test_cpu_and_cuda_hash_apart_whatever_graph_says(tmp_path: Path):
         cuda = make_spec(tmp_path, "device=cuda", graph).resolved_for("cuda")
         assert cpu.config_hash() != cuda.config_hash(), graph
     auto = make_spec(tmp_path, "device=auto").resolved_for("cuda")
-    assert auto.device == "cuda" and auto.config_hash() == make_spec(tmp_path, "device=cuda").resolved_for("cuda").config_hash()
+    assert (
+        auto.device == "cuda"
+        and auto.config_hash() == make_spec(tmp_path, "device=cuda").resolved_for("cuda").config_hash()
+    )
 
 
 @pytest.mark.parametrize("value", ["0", "-2", "many", "1.5"])

@@ -55,8 +55,15 @@ def _bad_values(key: Key) -> list[str]:
     elif key.choices is not None:
         bad = ["not_a_choice", "3"]
     else:
-        bad = {"int": ["abc", "1.5", "[1]"], "float": ["abc", "[1]"], "mapping of float": ["abc"], "str": ["3", "[a]"],
-               "path": ["''", "3"], "positive int | auto": ["many", "0"], "int | list[int]": ["abc", "[a]"]}[key.type]
+        bad = {
+            "int": ["abc", "1.5", "[1]"],
+            "float": ["abc", "[1]"],
+            "mapping of float": ["abc"],
+            "str": ["3", "[a]"],
+            "path": ["''", "3"],
+            "positive int | auto": ["many", "0"],
+            "int | list[int]": ["abc", "[a]"],
+        }[key.type]
     return bad if key.nullable else [*bad, "null"]
 
 
@@ -117,7 +124,9 @@ def test_a_misspelled_key_is_refused_with_the_closest_valid_one(key: Key):
     assert f"did you mean {key.name}?" in message
 
 
-@pytest.mark.parametrize("override", ["+gpu.slurm.reservation=r1", "+model.kwargs.num_classes=10", "+tolerance.tf16=0.1"])
+@pytest.mark.parametrize(
+    "override", ["+gpu.slurm.reservation=r1", "+model.kwargs.num_classes=10", "+tolerance.tf16=0.1"]
+)
 def test_keys_under_an_open_mapping_stay_open(override: str):
     run_spec_from_dict(compose_config(["device=cpu", override]))
 
@@ -149,7 +158,7 @@ _RAW = st.text(alphabet=string.ascii_letters + string.digits + "_.,:=[]{}$'\" -+
 def _near_miss(draw: st.DrawFn) -> str:
     path = draw(st.sampled_from(PATHS))
     i = draw(st.integers(0, len(path) - 1))
-    return path[:i] + draw(st.sampled_from(["", "x", "_", "."])) + path[i + 1:]
+    return path[:i] + draw(st.sampled_from(["", "x", "_", "."])) + path[i + 1 :]
 
 
 def _as_override_value(value: Any) -> str:
@@ -163,8 +172,13 @@ def _as_override_value(value: Any) -> str:
 
 
 _VALUES = st.one_of(
-    st.none(), st.booleans(), st.integers(-10, 10**6), st.floats(allow_nan=True, allow_infinity=True), _WORD,
-    st.lists(st.integers(-5, 600), max_size=3), _RAW,
+    st.none(),
+    st.booleans(),
+    st.integers(-10, 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    _WORD,
+    st.lists(st.integers(-5, 600), max_size=3),
+    _RAW,
 ).map(_as_override_value)
 
 
@@ -180,8 +194,9 @@ def test_any_override_validates_or_is_refused_in_one_line(path: str, value: str,
 # -- model keywords ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("model", "taken"), [("resnet18", "zero_init_residual"), ("vgg16", "dropout"),
-                                              ("mobilenet_v2", "width_mult")])
+@pytest.mark.parametrize(
+    ("model", "taken"), [("resnet18", "zero_init_residual"), ("vgg16", "dropout"), ("mobilenet_v2", "width_mult")]
+)
 def test_a_keyword_the_model_does_not_take_is_refused_naming_those_it_takes(tmp_path: Path, model: str, taken: str):
     with pytest.raises(ConfigError, match=rf"model.kwargs.foo=1 is not taken by model={model}; it takes: .*{taken}"):
         make_spec(tmp_path, f"model={model}", "+model.kwargs.foo=1")
@@ -194,9 +209,13 @@ def test_the_download_arguments_are_not_model_keywords(tmp_path: Path):
 
 
 def test_a_factorys_keywords_are_its_functions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    (tmp_path / "kw_nets.py").write_text("from torch import nn\n\ndef net(width=8):\n    return nn.Conv2d(3, width, 3)\n")
+    (tmp_path / "kw_nets.py").write_text(
+        "from torch import nn\n\ndef net(width=8):\n    return nn.Conv2d(3, width, 3)\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(ConfigError, match="model.kwargs.depth=2 is not taken by model.factory=kw_nets:net; it takes: width"):
+    with pytest.raises(
+        ConfigError, match="model.kwargs.depth=2 is not taken by model.factory=kw_nets:net; it takes: width"
+    ):
         make_spec(tmp_path, "model.factory=kw_nets:net", "+model.kwargs.depth=2")
     assert make_spec(tmp_path, "model.factory=kw_nets:net", "+model.kwargs.width=4").model.kwargs == {"width": 4}
 
@@ -205,12 +224,16 @@ def test_a_factorys_keywords_are_its_functions(tmp_path: Path, monkeypatch: pyte
 
 
 @pytest.mark.parametrize("algo", algorithms.ALGORITHMS)
-@pytest.mark.parametrize(("backend", "fallback", "words"), [
-    ("cudnn", "none", "backend=cudnn needs a CUDA GPU, and this run measures the cpu"),
-    ("reference", "guess", "fallback=guess asks cuDNN's heuristic, which needs backend=cudnn on a GPU"),
-])
-def test_a_setting_that_cannot_apply_on_the_cpu_is_refused_for_every_algorithm(algo: str, backend: str,
-                                                                               fallback: str, words: str):
+@pytest.mark.parametrize(
+    ("backend", "fallback", "words"),
+    [
+        ("cudnn", "none", "backend=cudnn needs a CUDA GPU, and this run measures the cpu"),
+        ("reference", "guess", "fallback=guess asks cuDNN's heuristic, which needs backend=cudnn on a GPU"),
+    ],
+)
+def test_a_setting_that_cannot_apply_on_the_cpu_is_refused_for_every_algorithm(
+    algo: str, backend: str, fallback: str, words: str
+):
     with pytest.raises(ConfigError) as e:
         algorithms.check_runnable(algo, torch.device("cpu"), backend, fallback)
     assert str(e.value).startswith(words)

@@ -81,13 +81,18 @@ def _arch_check(lines: list[str]) -> str:
     return shlex.split(check)[2]  # /opt/venv/bin/python -c "<this>"
 
 
-@pytest.mark.parametrize(("name", "cuda", "index", "arch"), [
-    ("harness.def", "13.0", None, "sm_90"),
-    ("harness-v100.def", "12.6", CU126, "sm_70"),
-])
+@pytest.mark.parametrize(
+    ("name", "cuda", "index", "arch"),
+    [
+        ("harness.def", "13.0", None, "sm_90"),
+        ("harness-v100.def", "12.6", CU126, "sm_70"),
+    ],
+)
 def test_apptainer_definitions(name: str, cuda: str, index: str | None, arch: str):
     header, sections = parse_def(CONTAINERS / name)
-    assert header["Bootstrap"] == "docker" and re.fullmatch(rf"nvidia/cuda:{re.escape(cuda)}\.\d+-base-ubuntu\d+\.\d+", header["From"])
+    assert header["Bootstrap"] == "docker" and re.fullmatch(
+        rf"nvidia/cuda:{re.escape(cuda)}\.\d+-base-ubuntu\d+\.\d+", header["From"]
+    )
     assert set(sections) == SECTIONS
     for line in sections["%files"]:  # built from the repository's root: every source must exist there
         source, dest = line.split()
@@ -116,7 +121,9 @@ def test_the_build_time_arch_check_fails_on_a_build_without_the_arch():
     flags = torch._C._cuda_getArchFlags()
     for name, arch in (("harness.def", "sm_90"), ("harness-v100.def", "sm_70")):
         _, sections = parse_def(CONTAINERS / name)
-        proc = subprocess.run([sys.executable, "-c", _arch_check(sections["%post"])], capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-c", _arch_check(sections["%post"])], capture_output=True, text=True, timeout=120
+        )
         assert (proc.returncode == 0) == (arch in flags.split()), (name, proc.stderr)
         if proc.returncode:
             assert "AssertionError" in proc.stderr and flags in proc.stderr
@@ -144,8 +151,11 @@ def test_the_v100_docker_build_matches_the_v100_definition():
     """The V100 variant of the Dockerfile (build arguments, as its header and README give them) takes the
     same base, index and arch as containers/harness-v100.def."""
     header, sections = parse_def(CONTAINERS / "harness-v100.def")
-    builds = [line for line in (CONTAINERS / "Dockerfile").read_text().splitlines() + (REPO / "README.md").read_text().splitlines()
-              if "docker build" in line and "cu126" in line]
+    builds = [
+        line
+        for line in (CONTAINERS / "Dockerfile").read_text().splitlines() + (REPO / "README.md").read_text().splitlines()
+        if "docker build" in line and "cu126" in line
+    ]
     assert len(builds) >= 2  # the Dockerfile's header and README
     declared = {a.split("=", 1)[0] for i, a in parse_dockerfile(CONTAINERS / "Dockerfile") if i == "ARG"}
     for line in builds:

@@ -31,8 +31,14 @@ CPU = torch.device("cpu")
 
 def test_algorithm_numbers_are_cudnns():
     assert cudnn.FWD_ALGOS == {
-        "implicit_gemm": 0, "implicit_precomp_gemm": 1, "gemm": 2, "direct": 3, "fft": 4, "fft_tiling": 5,
-        "winograd": 6, "winograd_nonfused": 7,
+        "implicit_gemm": 0,
+        "implicit_precomp_gemm": 1,
+        "gemm": 2,
+        "direct": 3,
+        "fft": 4,
+        "fft_tiling": 5,
+        "winograd": 6,
+        "winograd_nonfused": 7,
     }
     assert list(ALGORITHMS[:8]) == sorted(cudnn.FWD_ALGOS, key=cudnn.FWD_ALGOS.get)
 
@@ -76,9 +82,16 @@ def test_bad_descriptor_arguments_raise_with_cudnns_name():
 @needs_cudnn_lib
 @settings(max_examples=40, deadline=None)
 @given(
-    groups=st.sampled_from([1, 2, 4]), cpg=st.integers(1, 8), opg=st.integers(1, 8), k=st.integers(1, 7),
-    s=st.integers(1, 3), p=st.integers(0, 3), d=st.integers(1, 2), extra=st.integers(0, 40),
-    dtype=st.sampled_from([torch.float32, torch.float16, torch.bfloat16]), math=st.sampled_from(["fma", "tensor_op"]),
+    groups=st.sampled_from([1, 2, 4]),
+    cpg=st.integers(1, 8),
+    opg=st.integers(1, 8),
+    k=st.integers(1, 7),
+    s=st.integers(1, 3),
+    p=st.integers(0, 3),
+    d=st.integers(1, 2),
+    extra=st.integers(0, 40),
+    dtype=st.sampled_from([torch.float32, torch.float16, torch.bfloat16]),
+    math=st.sampled_from(["fma", "tensor_op"]),
 )
 def test_descriptors_give_the_output_shape_pytorch_computes(groups, cpg, opg, k, s, p, d, extra, dtype, math):
     g = ConvGeometry(groups * cpg, groups * opg, (k, k), (s, s), (p, p), (d, d), groups)
@@ -88,15 +101,24 @@ def test_descriptors_give_the_output_shape_pytorch_computes(groups, cpg, opg, k,
     w = lib.filter_descriptor((g.out_channels, cpg, k, k), dtype)
     conv = lib.convolution_descriptor(g, math)
     expected = F.conv2d(
-        torch.empty(2, g.in_channels, size, size, device="meta"), torch.empty(g.out_channels, cpg, k, k, device="meta"),
-        stride=s, padding=p, dilation=d, groups=groups,
+        torch.empty(2, g.in_channels, size, size, device="meta"),
+        torch.empty(g.out_channels, cpg, k, k, device="meta"),
+        stride=s,
+        padding=p,
+        dilation=d,
+        groups=groups,
     ).shape
     assert lib.output_shape(conv, x, w) == tuple(expected)
     assert (expected[2], expected[3]) == g.output_hw(size, size)
     # what cuDNN holds, read back: FLOAT compute for every data type (as PyTorch), our math, cross-correlation
     assert lib.convolution_of(conv) == {
-        "padding": (p, p), "stride": (s, s), "dilation": (d, d), "mode": cudnn.CROSS_CORRELATION,
-        "compute_type": cudnn.DATA_TYPES[torch.float32], "groups": groups, "math_type": cudnn.MATH_TYPES[math],
+        "padding": (p, p),
+        "stride": (s, s),
+        "dilation": (d, d),
+        "mode": cudnn.CROSS_CORRELATION,
+        "compute_type": cudnn.DATA_TYPES[torch.float32],
+        "groups": groups,
+        "math_type": cudnn.MATH_TYPES[math],
     }
     n, c = 2, g.in_channels
     assert lib.tensor_of(x) == (cudnn.DATA_TYPES[dtype], n, c, size, size, c * size * size, size * size, size, 1)
@@ -136,7 +158,11 @@ def test_backend_flags_are_set_for_the_block_and_restored_even_on_error(math: st
             assert torch.backends.cuda.matmul.allow_tf32 is (math == "tensor_op")
             assert torch.backends.cudnn.benchmark is benchmark
             raise KeyError("a job that failed")
-    assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark) == before
+    assert (
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.benchmark,
+    ) == before
     with pytest.raises(ValueError, match="resolved math"):
         with backend_flags("auto", False):
             pass
@@ -162,6 +188,7 @@ def test_direct_on_cudnn_is_refused_with_the_reference_offered():
 
 
 # ---- on a GPU ---------------------------------------------------------------------------------------------
+
 
 def _conv_layers(model_name: str, size: int):
     """Each distinct conv layer of a model with its own input shape at ``size``."""

@@ -70,7 +70,7 @@ class Headers:
     structs: dict[str, list[tuple[str, CType, int | None]]] = field(default_factory=dict)  # fields
 
     @classmethod
-    def parse(cls, raw: str) -> "Headers":
+    def parse(cls, raw: str) -> Headers:
         h = cls(clean(raw))
         for body, name in re.findall(r"typedef enum\s*\w*\s*\{([^}]*)\}\s*(\w+)\s*;", h.text):
             h.enums[name] = h._enumerators(body)
@@ -141,6 +141,7 @@ def to_ctypes(t: CType, h: Headers) -> object:
 
 # Finding the headers ------------------------------------------------------------------------------------
 
+
 def include_candidates() -> list[Path]:
     """Where the wheel's headers would be: <site-packages>/nvidia/cudnn/include for each nvidia/cudnn."""
     try:
@@ -174,6 +175,7 @@ def headers() -> Headers:
 
 # The parser itself ---------------------------------------------------------------------------------------
 
+
 def test_parser_reads_enums_with_implicit_values_and_references():
     h = Headers.parse("""
         typedef enum {
@@ -205,12 +207,14 @@ def test_parser_reads_declarations_typedefs_and_structs():
     assert h.handles == {"foo_t"}
     assert h.structs == {"bar_t": [("x", CType("int"), None), ("y", CType("float"), 4)]}
     assert h.prototype("f") == (
-        CType("cudnnStatus_t"), [(CType("foo_t"), "a"), (CType("int"), "n"), (CType("int", 1), "out"), (CType("void", 1), "p")]
+        CType("cudnnStatus_t"),
+        [(CType("foo_t"), "a"), (CType("int"), "n"), (CType("int", 1), "out"), (CType("void", 1), "p")],
     )
     assert h.prototype("g") == (CType("char", 1), [])
 
 
 # Prototypes ----------------------------------------------------------------------------------------------
+
 
 def expected_prototype(name: str, h: Headers) -> tuple[object, list[object], list[str]]:
     ret, params = h.prototype(name)
@@ -243,41 +247,57 @@ def test_a_changed_prototype_fails(change, headers: Headers, monkeypatch: pytest
 
 # Enum values ---------------------------------------------------------------------------------------------
 
+
 def test_forward_algorithms_are_the_headers(headers: Headers):
     algos = headers.enums["cudnnConvolutionFwdAlgo_t"]
     prefix = "CUDNN_CONVOLUTION_FWD_ALGO_"
-    assert cudnn.FWD_ALGOS == {
-        k.removeprefix(prefix).lower(): v for k, v in algos.items() if k != prefix + "COUNT"
-    }
-    assert cudnn.FWD_ALGO_COUNT == algos[prefix + "COUNT"]
-    assert cudnn.FWD_ALGO_NAMES == {v: k for k, v in cudnn.FWD_ALGOS.items()}
+    assert {k.removeprefix(prefix).lower(): v for k, v in algos.items() if k != prefix + "COUNT"} == cudnn.FWD_ALGOS
+    assert algos[prefix + "COUNT"] == cudnn.FWD_ALGO_COUNT
+    assert {v: k for k, v in cudnn.FWD_ALGOS.items()} == cudnn.FWD_ALGO_NAMES
 
 
 def test_descriptor_constants_are_the_headers(headers: Headers):
     v = headers.values
-    assert cudnn.TENSOR_NCHW == v["CUDNN_TENSOR_NCHW"]
-    assert cudnn.CROSS_CORRELATION == v["CUDNN_CROSS_CORRELATION"]
-    assert cudnn.DATA_TYPES == {
-        torch.float32: v["CUDNN_DATA_FLOAT"], torch.float16: v["CUDNN_DATA_HALF"], torch.bfloat16: v["CUDNN_DATA_BFLOAT16"],
-    }
-    assert cudnn.COMPUTE_TYPE == v["CUDNN_DATA_FLOAT"]
-    assert cudnn.MATH_TYPES == {"tensor_op": v["CUDNN_TENSOR_OP_MATH"], "fma": v["CUDNN_FMA_MATH"]}
-    assert cudnn.STATUS_NOT_INITIALIZED == v["CUDNN_STATUS_NOT_INITIALIZED"]
+    assert v["CUDNN_TENSOR_NCHW"] == cudnn.TENSOR_NCHW
+    assert v["CUDNN_CROSS_CORRELATION"] == cudnn.CROSS_CORRELATION
+    assert {
+        torch.float32: v["CUDNN_DATA_FLOAT"],
+        torch.float16: v["CUDNN_DATA_HALF"],
+        torch.bfloat16: v["CUDNN_DATA_BFLOAT16"],
+    } == cudnn.DATA_TYPES
+    assert v["CUDNN_DATA_FLOAT"] == cudnn.COMPUTE_TYPE
+    assert {"tensor_op": v["CUDNN_TENSOR_OP_MATH"], "fma": v["CUDNN_FMA_MATH"]} == cudnn.MATH_TYPES
+    assert v["CUDNN_STATUS_NOT_INITIALIZED"] == cudnn.STATUS_NOT_INITIALIZED
 
 
-LAYER = ["NOT_SUPPORTED", "NOT_SUPPORTED_GRAPH_PATTERN", "NOT_SUPPORTED_SHAPE", "NOT_SUPPORTED_DATA_TYPE",
-         "NOT_SUPPORTED_LAYOUT", "NOT_SUPPORTED_ARCH_MISMATCH", "NOT_SUPPORTED_SHARED_MEMORY_INSUFFICIENT",
-         "NOT_SUPPORTED_PADDING", "NOT_SUPPORTED_BAD_LAUNCH_PARAM", "NOT_SUPPORTED_INVALID_DYNAMIC_SHAPE"]
-ENVIRONMENT = ["NOT_SUPPORTED_INCOMPATIBLE_CUDA_DRIVER", "NOT_SUPPORTED_INCOMPATIBLE_CUDART",
-               "NOT_SUPPORTED_RUNTIME_PREREQUISITE_MISSING", "NOT_SUPPORTED_SUBLIBRARY_UNAVAILABLE",
-               "NOT_SUPPORTED_CUDA_GRAPH_NATIVE_API"]
+LAYER = [
+    "NOT_SUPPORTED",
+    "NOT_SUPPORTED_GRAPH_PATTERN",
+    "NOT_SUPPORTED_SHAPE",
+    "NOT_SUPPORTED_DATA_TYPE",
+    "NOT_SUPPORTED_LAYOUT",
+    "NOT_SUPPORTED_ARCH_MISMATCH",
+    "NOT_SUPPORTED_SHARED_MEMORY_INSUFFICIENT",
+    "NOT_SUPPORTED_PADDING",
+    "NOT_SUPPORTED_BAD_LAUNCH_PARAM",
+    "NOT_SUPPORTED_INVALID_DYNAMIC_SHAPE",
+]
+ENVIRONMENT = [
+    "NOT_SUPPORTED_INCOMPATIBLE_CUDA_DRIVER",
+    "NOT_SUPPORTED_INCOMPATIBLE_CUDART",
+    "NOT_SUPPORTED_RUNTIME_PREREQUISITE_MISSING",
+    "NOT_SUPPORTED_SUBLIBRARY_UNAVAILABLE",
+    "NOT_SUPPORTED_CUDA_GRAPH_NATIVE_API",
+]
 
 
 def test_layer_statuses_are_the_headers_layer_statuses(headers: Headers):
     statuses = headers.enums["cudnnStatus_t"]
-    assert cudnn.LAYER_STATUSES == {statuses["CUDNN_STATUS_" + s] for s in LAYER}
+    assert {statuses["CUDNN_STATUS_" + s] for s in LAYER} == cudnn.LAYER_STATUSES
     not_supported = {k for k in statuses if k.startswith("CUDNN_STATUS_NOT_SUPPORTED")}
-    assert not_supported == {"CUDNN_STATUS_" + s for s in LAYER + ENVIRONMENT}, "a new NOT_SUPPORTED status: classify it"
+    assert not_supported == {
+        "CUDNN_STATUS_" + s for s in LAYER + ENVIRONMENT
+    }, "a new NOT_SUPPORTED status: classify it"
     for s in ENVIRONMENT:
         code = statuses["CUDNN_STATUS_" + s]
         assert code not in cudnn.LAYER_STATUSES
@@ -285,6 +305,7 @@ def test_layer_statuses_are_the_headers_layer_statuses(headers: Headers):
 
 
 # The perf struct -----------------------------------------------------------------------------------------
+
 
 def test_algo_perf_struct_is_the_headers(headers: Headers):
     fields = headers.structs[PERF_STRUCT]
@@ -305,6 +326,7 @@ def test_algo_perf_struct_is_the_headers(headers: Headers):
 
 
 # The loaded library --------------------------------------------------------------------------------------
+
 
 @pytest.mark.skipif(not torch.backends.cudnn.is_available(), reason="no cuDNN in this torch")
 def test_loaded_library_has_every_symbol_and_the_headers_version(headers: Headers):

@@ -21,7 +21,9 @@ from harness.algorithms.geometry import ConvGeometry
 class FakeCudnn:
     """Answers the descriptor and workspace calls of CudnnConvPlan.build; ``fail`` maps algo -> status."""
 
-    def __init__(self, workspace: dict[int, int], fail: dict[int, int] | None = None, heuristic: list[str] | None = None):
+    def __init__(
+        self, workspace: dict[int, int], fail: dict[int, int] | None = None, heuristic: list[str] | None = None
+    ):
         self.workspace, self.fail, self.heuristic = workspace, fail or {}, heuristic or []
         self.found: list[tuple[int, int, float]] = []  # what Find returns: (algo, status, time ms), fastest first
         self.calls: list[tuple] = []
@@ -123,7 +125,11 @@ def test_find_times_every_algorithm_within_the_largest_workspace_that_fits_and_r
     model = torch.nn.Sequential(conv)
     with swap(model, "find", backend="cudnn") as s:
         layer_plan = s.swapped["0"].plan(x)
-    assert (layer_plan.algo_requested, layer_plan.algo_used, layer_plan.status) == ("find", "implicit_precomp_gemm", "ok")
+    assert (layer_plan.algo_requested, layer_plan.algo_used, layer_plan.status) == (
+        "find",
+        "implicit_precomp_gemm",
+        "ok",
+    )
     assert layer_plan.detail.startswith("find: implicit_precomp_gemm 0.02 ms")
     lib.found = []
     with pytest.raises(cudnn.CudnnNotSupported, match="no algorithm"):

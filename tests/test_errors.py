@@ -62,26 +62,46 @@ def _exception_classes() -> dict[str, type[BaseException]]:
 def test_every_exception_class_is_a_harness_error_or_known_to_be_internal():
     classes = _exception_classes()
     assert set(INTERNAL) <= set(classes), "a class listed as internal no longer exists: update INTERNAL"
-    outside = sorted(name for name, cls in classes.items()
-                     if not issubclass(cls, HarnessError) and name not in INTERNAL)
+    outside = sorted(
+        name for name, cls in classes.items() if not issubclass(cls, HarnessError) and name not in INTERNAL
+    )
     assert outside == [], "user-facing errors must be HarnessErrors (harness/errors.py)"
-    reached = {"harness.algorithms.plan.PlanError", "harness.references.format.ReferencesError",
-               "analysis.legacy.importer.LegacyError", "analysis.errors.AnalysisError"}
+    reached = {
+        "harness.algorithms.plan.PlanError",
+        "harness.references.format.ReferencesError",
+        "analysis.legacy.importer.LegacyError",
+        "analysis.errors.AnalysisError",
+    }
     assert reached <= set(classes)  # the walk reaches nested modules
 
 
-@pytest.mark.parametrize(("cls", "kind"), [
-    (ConfigError, HarnessError), (UsageError, ConfigError), (StageGateError, ConfigError),
-    (InputFileError, HarnessError), (PlanError, InputFileError), (PlanMismatch, PlanError),
-    (ReferencesError, InputFileError), (ResultsInputError, InputFileError), (SchemaVersionError, ResultsInputError),
-    (NothingImported, InputFileError),
-    (OutputError, HarnessError), (StoreError, OutputError), (LegacyError, OutputError),
-    (AnalysisOutputError, OutputError),
-    (MissingEnvironmentError, HarnessError), (DeviceMismatchError, MissingEnvironmentError),
-    (CudnnUnavailable, MissingEnvironmentError),
-    (AnalysisError, HarnessError), (ResultsInputError, AnalysisError), (SchemaVersionError, AnalysisError),
-    (AnalysisOutputError, AnalysisError),
-], ids=lambda v: v.__name__)
+@pytest.mark.parametrize(
+    ("cls", "kind"),
+    [
+        (ConfigError, HarnessError),
+        (UsageError, ConfigError),
+        (StageGateError, ConfigError),
+        (InputFileError, HarnessError),
+        (PlanError, InputFileError),
+        (PlanMismatch, PlanError),
+        (ReferencesError, InputFileError),
+        (ResultsInputError, InputFileError),
+        (SchemaVersionError, ResultsInputError),
+        (NothingImported, InputFileError),
+        (OutputError, HarnessError),
+        (StoreError, OutputError),
+        (LegacyError, OutputError),
+        (AnalysisOutputError, OutputError),
+        (MissingEnvironmentError, HarnessError),
+        (DeviceMismatchError, MissingEnvironmentError),
+        (CudnnUnavailable, MissingEnvironmentError),
+        (AnalysisError, HarnessError),
+        (ResultsInputError, AnalysisError),
+        (SchemaVersionError, AnalysisError),
+        (AnalysisOutputError, AnalysisError),
+    ],
+    ids=lambda v: v.__name__,
+)
 def test_each_error_is_of_the_kind_that_says_what_to_do(cls: type, kind: type):
     assert issubclass(cls, kind) and issubclass(cls, HarnessError)
 
@@ -121,8 +141,11 @@ def test_command_leaves_bugs_their_traceback():
 def test_argument_parser_raises_a_usage_error_naming_the_option_and_the_valid_values(capsys: pytest.CaptureFixture):
     p = ArgumentParser(prog="python -m tool")
     p.add_argument("--gpu", choices=["h100", "l40s"])
-    with pytest.raises(UsageError, match=r"^argument --gpu: invalid choice: 'a100' \(choose from "
-                                         r"'h100', 'l40s'\) \(see python -m tool --help\)$"):
+    with pytest.raises(
+        UsageError,
+        match=r"^argument --gpu: invalid choice: 'a100' \(choose from "
+        r"'h100', 'l40s'\) \(see python -m tool --help\)$",
+    ):
         p.parse_args(["--gpu", "a100"])
     with pytest.raises(SystemExit) as e:  # --help is not an error
         p.parse_args(["--help"])
@@ -143,14 +166,19 @@ REFUSALS = [
     ("analysis", ["nowhere", "--out", "out"], "argument RESULTS: nowhere is not valid: it does not exist"),
     ("analysis.plan", ["show", "nowhere.json"], "argument plan: nowhere.json is not valid: it does not exist"),
     ("analysis.bless", ["nowhere", "--out", "out.yaml"], "argument TREE: nowhere is not valid: it does not exist"),
-    ("analysis.compare", ["nowhere", "--by", "gpu", "--out", "out"], "argument TREE: nowhere is not valid: it does not exist"),
+    (
+        "analysis.compare",
+        ["nowhere", "--by", "gpu", "--out", "out"],
+        "argument TREE: nowhere is not valid: it does not exist",
+    ),
     ("analysis.legacy", ["nowhere", "--out", "out"], "argument PATH: nowhere is not valid: it does not exist"),
 ]
 
 
 @pytest.mark.parametrize(("module", "args", "says"), REFUSALS, ids=lambda v: " ".join(v) if isinstance(v, list) else v)
-def test_every_entry_point_refuses_bad_input_in_one_line_with_status_2(tmp_path: Path, module: str, args: list[str],
-                                                                       says: str):
+def test_every_entry_point_refuses_bad_input_in_one_line_with_status_2(
+    tmp_path: Path, module: str, args: list[str], says: str
+):
     proc = run_cli(*args, cwd=tmp_path, module=module)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
@@ -160,6 +188,16 @@ def test_every_entry_point_refuses_bad_input_in_one_line_with_status_2(tmp_path:
 
 
 def test_every_entry_point_is_tested():
-    entry_points = {"harness", "harness.status", "harness.doctor", "harness.acceptance", "harness.results.columns",
-                    "analysis", "analysis.plan", "analysis.bless", "analysis.compare", "analysis.legacy"}
+    entry_points = {
+        "harness",
+        "harness.status",
+        "harness.doctor",
+        "harness.acceptance",
+        "harness.results.columns",
+        "analysis",
+        "analysis.plan",
+        "analysis.bless",
+        "analysis.compare",
+        "analysis.legacy",
+    }
     assert {module for module, _, _ in REFUSALS} == entry_points

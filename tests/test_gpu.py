@@ -73,7 +73,9 @@ def test_layer_times_are_the_kernels_not_the_hosts_issuing(cuda: torch.device, h
             probe.run(lambda: model(x))
     times = probe.records[0].times_ms
     if head_start:  # the first spin is too short for the host's work: grown, then covered
-        assert max(times) < 0.5 and probe.host_bound_layers == set() and probe.head.cycles_for(0) > HEAD_START_CYCLES, times
+        assert (
+            max(times) < 0.5 and probe.host_bound_layers == set() and probe.head.cycles_for(0) > HEAD_START_CYCLES
+        ), times
         assert not probe.records[0].host_bound
     else:  # events around the call: the GPU idled through the host's delay between them
         assert min(times) >= 0.9 * HOST_DELAY_S * 1e3, times
@@ -85,7 +87,10 @@ def test_peak_memory_and_a_trace_with_cuda_activity(cuda: torch.device, tmp_path
     with torch.inference_mode():
         memory = peak_memory(model, x)
         trace = write_trace(model, x, tmp_path / "trace.json", 2)
-    assert memory["peak_allocated_bytes"] > 11_689_512 * 4 and memory["peak_reserved_bytes"] >= memory["peak_allocated_bytes"]
+    assert (
+        memory["peak_allocated_bytes"] > 11_689_512 * 4
+        and memory["peak_reserved_bytes"] >= memory["peak_allocated_bytes"]
+    )
     events = json.loads(trace.read_text())["traceEvents"]
     assert any(e.get("cat") == "kernel" for e in events)
 
@@ -189,7 +194,10 @@ def test_find_and_a_plan_made_from_it_run_end_to_end(results: Path, tmp_path: Pa
     from analysis.plan import main as plan_main
 
     out = tmp_path / "find.json"
-    assert plan_main(["make", str(results), "--model", "resnet18", "--size", "64", "--from", "find", "--out", str(out)]) == 0
+    assert (
+        plan_main(["make", str(results), "--model", "resnet18", "--size", "64", "--from", "find", "--out", str(out)])
+        == 0
+    )
     plan = plans.read(out)
     assert [x.algo for x in plan.layers] == list(found["algo_used"]) and {x.source for x in plan.layers} == {"find"}
     (mixed,) = runner.run(make_spec(results, *GPU, "algo=per_layer", f"plan={out}", "model=resnet18")).points

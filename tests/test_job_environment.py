@@ -25,7 +25,7 @@ from tests.helpers import compose_config, compose_configs, make_spec
 
 
 def _executable(path: Path) -> Path:
-    path.write_text("#!/bin/sh\nexec python \"$@\"\n")
+    path.write_text('#!/bin/sh\nexec python "$@"\n')
     path.chmod(0o755)
     return path
 
@@ -38,9 +38,22 @@ def test_the_interpreter_of_a_gpu_type(tmp_path: Path):
     assert job_interpreter(py.gpu) == "'/opt/envs/cu 126/bin/python'"  # one word for the shell
     image = make_spec(tmp_path, "gpu=v100", "gpu.container=/img/h.sif")
     assert job_interpreter(image.gpu) == "apptainer exec --nv /img/h.sif python"
-    both = make_spec(tmp_path, "gpu=v100", "gpu.container=/img/h.sif", "gpu.python=/venv/bin/python",
-                     "gpu.container_exec='singularity exec --nv -B /scratch'")
-    assert shlex.split(job_interpreter(both.gpu)) == ["singularity", "exec", "--nv", "-B", "/scratch", "/img/h.sif", "/venv/bin/python"]
+    both = make_spec(
+        tmp_path,
+        "gpu=v100",
+        "gpu.container=/img/h.sif",
+        "gpu.python=/venv/bin/python",
+        "gpu.container_exec='singularity exec --nv -B /scratch'",
+    )
+    assert shlex.split(job_interpreter(both.gpu)) == [
+        "singularity",
+        "exec",
+        "--nv",
+        "-B",
+        "/scratch",
+        "/img/h.sif",
+        "/venv/bin/python",
+    ]
     assert slurm_parameters(both, LauncherSpec())["python"] == job_interpreter(both.gpu)
 
 
@@ -50,12 +63,15 @@ def test_the_interpreter_is_not_part_of_how_a_point_is_measured(tmp_path: Path):
     assert plain.config_hash() == other.config_hash()
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ("gpu.python=''", "gpu.python='' is not valid"),
-    ("gpu.container=3", "gpu.container=3 is not valid"),
-    ("gpu.container_exec=''", "gpu.container_exec='' is not valid: give the command"),
-    ("gpu.container_exec='apptainer \"exec'", "is not valid"),
-])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("gpu.python=''", "gpu.python='' is not valid"),
+        ("gpu.container=3", "gpu.container=3 is not valid"),
+        ("gpu.container_exec=''", "gpu.container_exec='' is not valid: give the command"),
+        ("gpu.container_exec='apptainer \"exec'", "is not valid"),
+    ],
+)
 def test_bad_environment_values_are_refused(tmp_path: Path, override: str, message: str):
     with pytest.raises(ConfigError, match=message):
         make_spec(tmp_path, "gpu=v100", override)
@@ -69,10 +85,18 @@ def test_submission_resolves_relative_paths_and_refuses_missing_files(tmp_path: 
     assert task.config["gpu"]["container"] == str(tmp_path / "harness.sif") == task.spec.gpu.container
     task = make_task(compose_config(f"results_dir={tmp_path}", "gpu=v100", "gpu.python=./py"))
     assert task.config["gpu"]["python"] == str(tmp_path / "py")
-    inside = make_task(compose_config(f"results_dir={tmp_path}", "gpu=v100", "gpu.container=harness.sif",
-                                      "gpu.python=/opt/venv/bin/python"))  # the image's: not checked here
+    inside = make_task(
+        compose_config(
+            f"results_dir={tmp_path}", "gpu=v100", "gpu.container=harness.sif", "gpu.python=/opt/venv/bin/python"
+        )
+    )  # the image's: not checked here
     assert inside.spec.gpu.python == "/opt/venv/bin/python"
-    assert make_task(compose_config(f"results_dir={tmp_path}", "gpu=v100", "gpu.container=docker://x/harness:1")).spec.gpu.container == "docker://x/harness:1"
+    assert (
+        make_task(
+            compose_config(f"results_dir={tmp_path}", "gpu=v100", "gpu.container=docker://x/harness:1")
+        ).spec.gpu.container
+        == "docker://x/harness:1"
+    )
     with pytest.raises(ConfigError, match=r"gpu.container=missing.sif \(gpu=v100\): no such image"):
         make_task(compose_config(f"results_dir={tmp_path}", "gpu=v100", "gpu.container=missing.sif"))
     with pytest.raises(ConfigError, match=r"gpu.python=/no/env/bin/python \(gpu=v100\): no executable file.*cu126"):
@@ -81,10 +105,14 @@ def test_submission_resolves_relative_paths_and_refuses_missing_files(tmp_path: 
 
 def test_gpu_types_with_different_environments_go_to_different_arrays(tmp_path: Path):
     """A mixed sweep: V100 jobs to a build with sm_70, the others to the default, in one multirun."""
-    cfgs = compose_configs([[f"results_dir={tmp_path}", f"gpu={g}", f"algo={a}"] for g in ("v100", "h100") for a in ("torch", "gemm")])
+    cfgs = compose_configs(
+        [[f"results_dir={tmp_path}", f"gpu={g}", f"algo={a}"] for g in ("v100", "h100") for a in ("torch", "gemm")]
+    )
     cfgs = [c | {"gpu": c["gpu"] | {"python": sys.executable}} if c["gpu"]["name"] == "v100" else c for c in cfgs]
     groups = group_by_resources([Task(c, run_spec_from_dict(c), "run-1") for c in cfgs], LauncherSpec())
-    assert sorted((str(p.get("python")), len(g)) for p, g in groups) == sorted([(shlex.quote(sys.executable), 2), ("None", 2)])
+    assert sorted((str(p.get("python")), len(g)) for p, g in groups) == sorted(
+        [(shlex.quote(sys.executable), 2), ("None", 2)]
+    )
     same = [c | {"gpu": c["gpu"] | {"slurm": cfgs[0]["gpu"]["slurm"]}} for c in cfgs]  # same SLURM options...
     groups = group_by_resources([Task(c, run_spec_from_dict(c), "run-1") for c in same], LauncherSpec())
     assert len(groups) == 2  # ... still two arrays: one interpreter per array

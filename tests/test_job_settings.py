@@ -29,6 +29,7 @@ CPU = ["device=cpu", *FAST]
 
 # -- math and cudnn.benchmark ---------------------------------------------------------------------------
 
+
 def test_math_auto_resolves_at_the_border_and_every_setting_is_in_the_config_hash(tmp_path: Path):
     auto, tensor_op, fma = (make_spec(tmp_path, *CPU, f"math={m}") for m in ("auto", "tensor_op", "fma"))
     assert auto.math == tensor_op.math == "tensor_op" and fma.math == "fma"
@@ -51,8 +52,9 @@ def test_each_value_is_checked_once_at_the_config_border(tmp_path: Path, overrid
         make_spec(tmp_path, *CPU, override)
 
 
-@pytest.mark.parametrize(("key", "value", "choices"), [("cudnn_benchmark", "sometimes", "true, false"),
-                                                       ("graph", "1", "auto, true, false")])
+@pytest.mark.parametrize(
+    ("key", "value", "choices"), [("cudnn_benchmark", "sometimes", "true, false"), ("graph", "1", "auto, true, false")]
+)
 def test_boolean_keys_refuse_other_values(tmp_path: Path, key: str, value: str, choices: str):
     with pytest.raises(ConfigError, match=f"{key}=.*valid choices: {choices}"):
         make_spec(tmp_path, *CPU, f"{key}={value}")
@@ -70,8 +72,14 @@ def flags_restored():
     torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark = saved
 
 
-def test_a_job_leaves_the_process_global_flags_as_it_found_them(results: Path, monkeypatch: pytest.MonkeyPatch, flags_restored):
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark = True, False, False
+def test_a_job_leaves_the_process_global_flags_as_it_found_them(
+    results: Path, monkeypatch: pytest.MonkeyPatch, flags_restored
+):
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark = (
+        True,
+        False,
+        False,
+    )
     seen = []
     real = PointMeasurer.measure_point
 
@@ -101,6 +109,7 @@ def test_graph_needs_a_gpu(results: Path):
 
 # -- plans per point ------------------------------------------------------------------------------------
 
+
 def test_each_point_starts_with_no_plan_of_another_shape(tmp_path: Path):
     spec = make_spec(tmp_path, *CPU, "algo=gemm", "stage.sizes=[32,48]")
     measurer = PointMeasurer(spec, runner.validate(spec))
@@ -113,6 +122,7 @@ def test_each_point_starts_with_no_plan_of_another_shape(tmp_path: Path):
 
 
 # -- memory after an OOM --------------------------------------------------------------------------------
+
 
 def test_memory_is_released_only_after_the_exception_that_held_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """The failed forward's tensors live in the traceback's frames: emptying the cache inside the except
@@ -155,6 +165,7 @@ def test_release_memory_collects_cycles():
 
 
 # -- host time and launch-bound points ------------------------------------------------------------------
+
 
 def test_launch_bound_rule():
     device = np.array([1.0, 1.0, 1.1, 0.9])
@@ -225,8 +236,10 @@ def test_a_timing_explains_itself():
     lam = 5 * 0.1 / (1 + 4 * 0.1)  # n = 6: [x(1), x(6)] moved in towards [x(2), x(5)] (stats.median_ci95)
     lo, hi = 10.0 + lam * 0.5, 12.0 - lam * 0.5
     assert t.n == 6 and t.median_ms == 11.0 and t.ci95_ms == pytest.approx((lo, hi))
-    assert str(t) == (f"median 11.000 ms, 95% CI [{lo:.3f}, {hi:.3f}] ms (+-{(hi - lo) / 2 / 11:.1%}), 6 iterations "
-                      "after 3 warmup, target met; host 0.500 ms per call")
+    assert str(t) == (
+        f"median 11.000 ms, 95% CI [{lo:.3f}, {hi:.3f}] ms (+-{(hi - lo) / 2 / 11:.1%}), 6 iterations "
+        "after 3 warmup, target met; host 0.500 ms per call"
+    )
     few = Timing(np.array([10.0, 11.0, 12.0]), False, 3)
     assert "no 95% CI below 6 iterations" in str(few)
 

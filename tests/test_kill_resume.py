@@ -27,8 +27,13 @@ KILLS = 5
 SIZES = list(range(32, 32 + 4 * 3 * KILLS, 4))  # 15 points: three per kill, more than the attempts write
 POINT_FLOOR_S = 0.5  # stage.warmup_s: no point is shorter, however fast the machine
 ARGS = [
-    f"stage.sizes=[{','.join(map(str, SIZES))}]", "stage.warmup_iters=1", f"stage.warmup_s={POINT_FLOOR_S}",
-    "stage.min_iters=3", "stage.max_iters=3", "stage.max_time_s=1", "stage.layer_iters=1",
+    f"stage.sizes=[{','.join(map(str, SIZES))}]",
+    "stage.warmup_iters=1",
+    f"stage.warmup_s={POINT_FLOOR_S}",
+    "stage.min_iters=3",
+    "stage.max_iters=3",
+    "stage.max_time_s=1",
+    "stage.layer_iters=1",
     "stage.verify_every_point=false",  # the first point of each attempt is verified; the rest need not be
     "device=cpu",  # also where a GPU exists: the same model, the same pace
 ]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.config.spec import run_spec_from_dict
 from harness.errors import ConfigError
 from harness.launch.submit import (
     LauncherSpec,
@@ -18,7 +19,6 @@ from harness.launch.submit import (
 from harness.results import read
 from harness.run.sanity_gate import StageGateError, check_stage_gate
 from tests.conftest import FAST, run_cli
-from harness.config.spec import run_spec_from_dict
 from tests.helpers import compose_config, compose_configs, make_spec
 
 
@@ -26,26 +26,50 @@ def _task(tmp_path: Path, *overrides: str) -> Task:
     return Task(compose_config(*overrides), make_spec(tmp_path, *overrides), "run-1")
 
 
-
 def test_slurm_parameters_come_from_stage_and_gpu_config(tmp_path: Path):
     spec = make_spec(tmp_path, "stage=quick", "gpu=l40s")
     params = slurm_parameters(spec, LauncherSpec(account="proj42", qos="high", array_parallelism=8))
     assert params == {
-        "name": "harness-quick-l40s", "timeout_min": 120, "mem_gb": 32, "cpus_per_task": 8,
-        "slurm_partition": "gpu", "slurm_gres": "gpu:1", "slurm_constraint": "gpul40s",
-        "slurm_account": "proj42", "slurm_qos": "high", "slurm_array_parallelism": 8, "slurm_signal_delay_s": 90,
+        "name": "harness-quick-l40s",
+        "timeout_min": 120,
+        "mem_gb": 32,
+        "cpus_per_task": 8,
+        "slurm_partition": "gpu",
+        "slurm_gres": "gpu:1",
+        "slurm_constraint": "gpul40s",
+        "slurm_account": "proj42",
+        "slurm_qos": "high",
+        "slurm_array_parallelism": 8,
+        "slurm_signal_delay_s": 90,
     }
-    site = slurm_parameters(make_spec(tmp_path, "gpu=h100", "gpu.slurm.partition=hopper", "+gpu.slurm.reservation=r1"), LauncherSpec())
+    site = slurm_parameters(
+        make_spec(tmp_path, "gpu=h100", "gpu.slurm.partition=hopper", "+gpu.slurm.reservation=r1"), LauncherSpec()
+    )
     assert site["slurm_partition"] == "hopper" and site["slurm_additional_parameters"] == {"reservation": "r1"}
     assert "slurm_account" not in slurm_parameters(spec, LauncherSpec())
 
 
 def test_a_quick_sweep_of_6_models_9_algorithms_3_gpus_is_3_arrays(tmp_path: Path):
     models = ["vgg16", "densenet121", "resnet152", "googlenet", "alexnet", "resnet50"]
-    algos = ["implicit_gemm", "implicit_precomp_gemm", "gemm", "fft", "fft_tiling", "winograd", "winograd_nonfused", "guess", "torch"]
+    algos = [
+        "implicit_gemm",
+        "implicit_precomp_gemm",
+        "gemm",
+        "fft",
+        "fft_tiling",
+        "winograd",
+        "winograd_nonfused",
+        "guess",
+        "torch",
+    ]
     # A model group file is its name alone (conf/model/*.yaml): compose algo x gpu, then name each model.
-    per_algo_gpu = compose_configs([[f"results_dir={tmp_path}", "stage=quick", f"algo={a}", f"gpu={g}"]
-                                    for a in algos for g in ("l40s", "h100", "v100")])
+    per_algo_gpu = compose_configs(
+        [
+            [f"results_dir={tmp_path}", "stage=quick", f"algo={a}", f"gpu={g}"]
+            for a in algos
+            for g in ("l40s", "h100", "v100")
+        ]
+    )
     tasks = []
     for m in models:
         for cfg in per_algo_gpu:

@@ -61,8 +61,17 @@ def test_module_called_twice_gives_two_layers():
 def test_conv_geometry():
     g = conv_geometry(nn.Conv2d(8, 16, (3, 5), stride=(1, 2), padding=(1, 2), dilation=(2, 1), groups=4))
     assert g == {
-        "in_channels": 8, "out_channels": 16, "kernel_h": 3, "kernel_w": 5, "stride_h": 1, "stride_w": 2,
-        "pad_h": 1, "pad_w": 2, "dilation_h": 2, "dilation_w": 1, "groups": 4,
+        "in_channels": 8,
+        "out_channels": 16,
+        "kernel_h": 3,
+        "kernel_w": 5,
+        "stride_h": 1,
+        "stride_w": 2,
+        "pad_h": 1,
+        "pad_w": 2,
+        "dilation_h": 2,
+        "dilation_w": 1,
+        "groups": 4,
     }
     same = conv_geometry(nn.Conv2d(4, 4, 5, padding="same"))
     assert (same["pad_h"], same["pad_w"]) == (2, 2)

@@ -25,8 +25,9 @@ def test_erfc_matches_the_standard_library_in_the_tail_too():
 
 def test_student_t_tail_matches_the_table():
     """t with 20 degrees of freedom: 97.5% at 2.085963, 99% at 2.527977, 99.5% at 2.845340 (the tables)."""
-    assert mt.student_sf([2.085963447, 2.527977003, 2.845339707, 0.0]) == pytest.approx([0.025, 0.01, 0.005, 0.5],
-                                                                                        rel=1e-6)
+    assert mt.student_sf([2.085963447, 2.527977003, 2.845339707, 0.0]) == pytest.approx(
+        [0.025, 0.01, 0.005, 0.5], rel=1e-6
+    )
     assert mt.student_sf([-2.085963447])[0] == pytest.approx(0.975, rel=1e-7)
     assert mt.student_sf([3.0], df=2)[0] == pytest.approx(0.5 * (1 - 3 / math.sqrt(11)), rel=1e-9)  # closed form
     assert np.isnan(mt.student_sf([NAN])).all() and mt.student_sf([np.inf, -np.inf]).tolist() == [0.0, 1.0]
@@ -70,8 +71,10 @@ def test_nan_is_no_test_and_not_part_of_the_family():
     assert not mt.rejected([NAN]).any()
     fam = mt.family([0.01, NAN, 0.04], mt.HOLM, "2 per point", tests_per_comparison=2)
     assert (fam.tests, fam.untested) == (4, 1)
-    assert fam.line() == ("4 one-sided tests (2 per point), corrected by Holm for a family-wise error of 5%; "
-                          "1 comparison(s) with no interval (not enough samples) not tested")
+    assert fam.line() == (
+        "4 one-sided tests (2 per point), corrected by Holm for a family-wise error of 5%; "
+        "1 comparison(s) with no interval (not enough samples) not tested"
+    )
     assert mt.holm([]).size == 0 and np.isnan(mt.benjamini_hochberg([NAN])).all()
 
 
@@ -94,7 +97,7 @@ def test_directional_with_one_comparison_is_the_old_whole_interval_rule():
     assert d.adjusted_slower[1] == pytest.approx(2 * mt.p_slower([beyond], [se], 0.05)[0])
     many = mt.directional(np.full(100, beyond), np.full(100, se), 0.05, mt.HOLM)
     assert (many.decisions() == "same").all()  # 200 tests: 2.09 standard errors is not enough
-    assert (many.p_value == pytest.approx(0.0248, abs=2e-4))
+    assert many.p_value == pytest.approx(0.0248, abs=2e-4)
 
 
 # Simulated campaigns -------------------------------------------------------------------------------------------
@@ -121,7 +124,7 @@ def pools() -> dict[float, np.ndarray]:
     rng = np.random.default_rng(20261126)
     out = {}
     for cv, n in CV_ITERS.items():
-        samples = rng.lognormal(0.0, math.sqrt(math.log1p(cv ** 2)), (POOL, n))
+        samples = rng.lognormal(0.0, math.sqrt(math.log1p(cv**2)), (POOL, n))
         out[cv] = np.array([[summarize(s, 1)[c] for c in SUMMARY] for s in samples])
     return out
 
@@ -146,8 +149,16 @@ class Campaign:
         frame = pd.DataFrame(stats, columns=SUMMARY)
         for c in SUMMARY[1:]:
             frame[c] *= scale
-        return frame.assign(stage="quick", gpu="h100", model=self.model, algo="gemm", input_size=self.size,
-                            batch_size=1, dtype="float32", status="ok")
+        return frame.assign(
+            stage="quick",
+            gpu="h100",
+            model=self.model,
+            algo="gemm",
+            input_size=self.size,
+            batch_size=1,
+            dtype="float32",
+            status="ok",
+        )
 
 
 def compared(a: pd.DataFrame, b: pd.DataFrame):
@@ -244,12 +255,17 @@ def test_the_report_s_lists_keep_their_false_discovery_rate(pools):
         comp = answer.with_interval(rows.assign(same_path=""))
         sp = answer.speedups(comp, ("guess",)).sort_values(["model", "input_size"])  # the points' order
         claim = sp["verdict"].map({"faster": 1, "slower": -1}).fillna(0).to_numpy()
-        old = -pd.Series(classify_ratio(1 / sp["speedup_high"], 1 / sp["speedup_low"], 0.0)).map(
-            {"faster": -1, "slower": 1, "same": 0}).to_numpy()
+        old = (
+            -pd.Series(classify_ratio(1 / sp["speedup_high"], 1 / sp["speedup_low"], 0.0))
+            .map({"faster": -1, "slower": 1, "same": 0})
+            .to_numpy()
+        )
         for said, out in ((claim, fdp), (old, old_fdp)):
             out.append(((said != 0) & (said != truth)).sum() / max(1, (said != 0).sum()))
         found.append(((claim == truth) & (truth != 0)).sum() / 75)
-    assert np.mean(fdp) <= 0.05, (f"BH: observed FDR {np.mean(fdp):.2%} over {campaigns} campaigns (the per-point "
-                                  f"rule: {np.mean(old_fdp):.2%})")
+    assert np.mean(fdp) <= 0.05, (
+        f"BH: observed FDR {np.mean(fdp):.2%} over {campaigns} campaigns (the per-point "
+        f"rule: {np.mean(old_fdp):.2%})"
+    )
     assert np.mean(found) >= 0.5, f"BH finds {np.mean(found):.1%} of the 75 changed points"
     print(f"BH lists: FDR {np.mean(fdp):.2%} (per-point rule {np.mean(old_fdp):.2%}), power {np.mean(found):.1%}")

@@ -27,10 +27,14 @@ def mixed_plan(model: str = "resnet18", **key: object) -> plans.Plan:
     for i, (name, conv) in enumerate(plans.conv_layers(meta_model(model, {}))):
         g = ConvGeometry.of(conv)
         algo = "torch" if i == 0 else "winograd" if g.kernel == (3, 3) and g.stride == (1, 1) else "gemm"
-        layers.append(plans.PlanLayer(name, g, algo, "measured",
-                                      winner=plans.Evidence(algo, 0.1, 0.09, 0.11)))
-    return plans.Plan(plans.PlanKey(model, **({"gpu": "local", "dtype": "float32", "input_size": 32,
-                                               "batch_size": 1, "backend": "reference"} | key)), tuple(layers))
+        layers.append(plans.PlanLayer(name, g, algo, "measured", winner=plans.Evidence(algo, 0.1, 0.09, 0.11)))
+    return plans.Plan(
+        plans.PlanKey(
+            model,
+            **({"gpu": "local", "dtype": "float32", "input_size": 32, "batch_size": 1, "backend": "reference"} | key),
+        ),
+        tuple(layers),
+    )
 
 
 def test_round_trip_write_read_run(tmp_path: Path):
@@ -83,7 +87,9 @@ def test_plan_of_another_geometry_is_refused_naming_the_first_mismatching_layer(
     assert not (tmp_path / "results").exists()  # refused before anything was written
     # a plan for another model: its first layer that is not the model's
     other = plans.write(mixed_plan("resnet34"), tmp_path / "r34.json")
-    with pytest.raises(ConfigError, match=r"conv layer 5 is layer2\.0\.conv1 in the model and layer1\.2\.conv1 in the plan"):
+    with pytest.raises(
+        ConfigError, match=r"conv layer 5 is layer2\.0\.conv1 in the model and layer1\.2\.conv1 in the plan"
+    ):
         runner.validate(make_spec(tmp_path / "results", "algo=per_layer", f"plan={other}", *TINY))
     short = dataclasses.replace(plan, layers=plan.layers[:-1])
     with pytest.raises(plans.PlanMismatch, match=r"layer4\.1\.conv2\) is not in the plan"):
@@ -96,7 +102,7 @@ def test_plan_for_another_context_warns_and_runs(tmp_path: Path, key: dict, capl
     spec = make_spec(tmp_path / "results", "algo=per_layer", f"plan={path}", *TINY)
     with caplog.at_level(logging.WARNING, logger="harness.run.runner"):
         runner.validate(spec)
-    (name, value), = key.items()
+    ((name, value),) = key.items()
     assert any(f"{value}" in r.getMessage() and "plan" in r.getMessage() for r in caplog.records), caplog.text
 
 
@@ -117,7 +123,9 @@ def test_the_config_border(tmp_path: Path):
 
 def test_a_plan_with_an_algorithm_the_cpu_cannot_run_is_refused(tmp_path: Path):
     plan = mixed_plan()
-    gpu_only = dataclasses.replace(plan, layers=(dataclasses.replace(plan.layers[0], algo="fft_tiling"), *plan.layers[1:]))
+    gpu_only = dataclasses.replace(
+        plan, layers=(dataclasses.replace(plan.layers[0], algo="fft_tiling"), *plan.layers[1:])
+    )
     path = plans.write(gpu_only, tmp_path / "plan.json")
     with pytest.raises(ConfigError, match="1 layers use algo=fft_tiling exists only in cuDNN"):
         runner.validate(make_spec(tmp_path / "results", "algo=per_layer", f"plan={path}", *TINY))
@@ -133,7 +141,9 @@ def test_ai3_export_has_one_name_per_conv_layer(tmp_path: Path):
     cuda = dataclasses.replace(plan, layers=(dataclasses.replace(plan.layers[0], algo="implicit_precomp_gemm"),))
     assert plans.ai3_algorithms(cuda) == ["implicit precomp gemm"]
     csv = pd.read_csv(plans.write_csv(plan, tmp_path / "plan.csv"))
-    assert list(csv["name"]) == [n for n, _ in plans.conv_layers(model)] and list(csv["algo"]) == [x.algo for x in plan.layers]
+    assert list(csv["name"]) == [n for n, _ in plans.conv_layers(model)] and list(csv["algo"]) == [
+        x.algo for x in plan.layers
+    ]
 
 
 def test_swap_takes_a_plan_from_plain_python():
@@ -173,4 +183,7 @@ def test_the_command_lines_refuse_with_exit_code_2(tmp_path: Path):
     (tmp_path / "junk.json").write_text("{}")
     assert plan_main(["show", str(tmp_path / "junk.json")]) == 2
     assert plan_main(["export", str(plans.write(mixed_plan(), tmp_path / "p.json"))]) == 2  # neither --ai3 nor --csv
-    assert plan_main(["make", str(tmp_path), "--model", "resnet18", "--size", "32", "--out", str(tmp_path / "x.json")]) == 2
+    assert (
+        plan_main(["make", str(tmp_path), "--model", "resnet18", "--size", "32", "--out", str(tmp_path / "x.json")])
+        == 2
+    )

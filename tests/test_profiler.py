@@ -32,6 +32,7 @@ CPU = torch.device("cpu")
 
 # -- adaptive stopping on a synthetic clock ------------------------------------------------------------------
 
+
 def synthetic_timer(median_ms: float, cv: float, seed: int = 0):
     rng = np.random.default_rng(seed)
     calls = []
@@ -61,10 +62,12 @@ def test_moderate_noise_stops_in_between_when_the_ci_is_tight_enough():
     s = np.sort(t.samples_ms)
     assert t.target_met and 10 < len(s) < 5000
     from harness.measure.stats import ci_relative_halfwidth
+
     assert ci_relative_halfwidth(s) <= 0.01 < ci_relative_halfwidth(s[: len(s) - 10])
 
 
 # -- energy --------------------------------------------------------------------------------------------------
+
 
 def test_nvml_device_is_found_by_pci_bus_id(monkeypatch: pytest.MonkeyPatch):
     props = SimpleNamespace(pci_domain_id=0, pci_bus_id=0x3B, pci_device_id=0)
@@ -117,7 +120,9 @@ def test_without_the_counter_the_power_integral_is_used():
     assert not gpu.has_counter and not gpu.has_instant_power
     reading = measure_energy(lambda: time.sleep(0.002), gpu, 0.2, lambda: None, interval_s=0.01)
     assert reading.energy_method == "nvml_power_integral"
-    assert reading.energy_per_inference_j == pytest.approx(100.0 * reading.energy_window_s / reading.energy_inferences, rel=0.02)
+    assert reading.energy_per_inference_j == pytest.approx(
+        100.0 * reading.energy_window_s / reading.energy_inferences, rel=0.02
+    )
 
 
 def test_trapezoid_clips_to_the_window():
@@ -128,10 +133,13 @@ def test_trapezoid_clips_to_the_window():
 
 
 def test_idle_power():
-    assert energy.idle_power_w(NvmlGpu(FakeNvml(watts=61.5), "handle"), seconds=0.05, interval_s=0.01) == pytest.approx(61.5)
+    assert energy.idle_power_w(NvmlGpu(FakeNvml(watts=61.5), "handle"), seconds=0.05, interval_s=0.01) == pytest.approx(
+        61.5
+    )
 
 
 # -- the profile --------------------------------------------------------------------------------------------
+
 
 def test_whole_profile_on_the_cpu_from_plain_python(tmp_path: Path):
     model = build_model("alexnet")
@@ -148,7 +156,11 @@ def test_whole_profile_on_the_cpu_from_plain_python(tmp_path: Path):
 
 
 def test_resnet50_layer_shapes():
-    result = profile(build_model("resnet50"), torch.randn(1, 3, 224, 224), ProfileSettings(SamplingPolicy(0, 0.0, 1, 1, 5.0, 1.0), layer_iters=1))
+    result = profile(
+        build_model("resnet50"),
+        torch.randn(1, 3, 224, 224),
+        ProfileSettings(SamplingPolicy(0, 0.0, 1, 1, 5.0, 1.0), layer_iters=1),
+    )
     by_name = {r.name: (r.in_shape[2:], r.out_shape[2:]) for r in result.layers}
     assert len(result.layers) == 53
     assert by_name["conv1"] == ((224, 224), (112, 112))
@@ -180,10 +192,14 @@ class _OOMNet(nn.Module):
         return self.conv(x)
 
 
-def test_out_of_memory_from_the_model_is_an_oom_row_and_the_sweep_goes_on(results: Path, monkeypatch: pytest.MonkeyPatch):
+def test_out_of_memory_from_the_model_is_an_oom_row_and_the_sweep_goes_on(
+    results: Path, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.setattr(runner.models, "check_input_sizes", lambda *a: None)
     monkeypatch.setattr("harness.measure.point.models.build_model", lambda name, kwargs=None: _OOMNet())
-    monkeypatch.setattr("harness.measure.point.count_work", lambda *a: SimpleNamespace(flops=1, params=1, module_flops={}))
+    monkeypatch.setattr(
+        "harness.measure.point.count_work", lambda *a: SimpleNamespace(flops=1, params=1, module_flops={})
+    )
     result = runner.run(make_spec(results, *FAST, "stage.sizes=[32,40,48]", "batch_size=[1,2]"))
     rows = {(p["batch_size"], p["input_size"]): p for p in result.points}
     assert rows[(1, 32)]["status"] == "ok" and rows[(2, 32)]["status"] == "ok"
@@ -220,8 +236,8 @@ def test_throttle_reasons_by_their_current_nvml_names():
     prefix = "nvmlClocksEventReason"
     for name in dir(pynvml):  # every bit the installed NVML bindings define has its current name here
         value = getattr(pynvml, name)
-        if name.startswith(prefix) and name[len(prefix):] not in ("All", "None", "UserDefinedClocks"):
-            assert energy.CLOCKS_EVENT_REASONS[value] == name[len(prefix):]
+        if name.startswith(prefix) and name[len(prefix) :] not in ("All", "None", "UserDefinedClocks"):
+            assert energy.CLOCKS_EVENT_REASONS[value] == name[len(prefix) :]
 
 
 def test_cuda_graphs_are_refused_on_the_cpu():

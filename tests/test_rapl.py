@@ -56,8 +56,11 @@ def test_the_package_and_dram_zones_are_the_ones_added(tmp_path: Path):
     _server(tmp_path)
     found = zones(tmp_path)
     assert [(z.path.name, z.name, z.kind) for z in found] == [
-        ("intel-rapl:0", "package-0", "package"), ("intel-rapl:0:1", "dram", "dram"),
-        ("intel-rapl:1", "package-1", "package"), ("intel-rapl:1:0", "dram", "dram")]
+        ("intel-rapl:0", "package-0", "package"),
+        ("intel-rapl:0:1", "dram", "dram"),
+        ("intel-rapl:1", "package-1", "package"),
+        ("intel-rapl:1:0", "dram", "dram"),
+    ]
     assert RaplMeter(found).method == "rapl_package_dram"
     amd = tmp_path / "amd"
     _zone(amd, "intel-rapl:0", "package-0", 0)  # AMD Zen: the same names, no DRAM zone

@@ -18,8 +18,11 @@ from tests.conftest import REPO, has_cuda_device_named, run_cli
 
 README = (REPO / "README.md").read_text()
 TINY = [
-    "stage.sizes=[64]", "stage.warmup_iters=1", "stage.min_iters=3",
-    "stage.max_iters=3", "stage.layer_iters=1",
+    "stage.sizes=[64]",
+    "stage.warmup_iters=1",
+    "stage.min_iters=3",
+    "stage.max_iters=3",
+    "stage.layer_iters=1",
 ]
 
 
@@ -117,7 +120,11 @@ def test_readme_harness_command(tmp_path: Path, module: str, args: list[str], co
 
 def _run_python(snippet: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", snippet], cwd=cwd, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", snippet],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={"PYTHONPATH": str(REPO), "PATH": str(Path(sys.executable).parent)},
     )
 
@@ -167,8 +174,15 @@ def test_readme_analysis_commands(tmp_path: Path):
 
     commands = _analysis_commands()
     assert [c[0] for c in commands].count("analysis.legacy") == 1 and len(commands) >= 6
-    generate(tmp_path / "results", Synthetic(models=default_models(n_models=2, n_layers=4), gpus=("h100", "l40s"),
-                                             sizes=(32, 48, 64), power_w={"h100": 300.0}))
+    generate(
+        tmp_path / "results",
+        Synthetic(
+            models=default_models(n_models=2, n_layers=4),
+            gpus=("h100", "l40s"),
+            sizes=(32, 48, 64),
+            power_w={"h100": 300.0},
+        ),
+    )
     fixtures = REPO / "tests" / "analysis" / "fixtures" / "legacy"
     with tarfile.open(tmp_path / "ai3-performance-prediction-results.tar.gz", "w:gz") as tar:
         for f in sorted(fixtures.glob("*.csv")):
@@ -176,9 +190,16 @@ def test_readme_analysis_commands(tmp_path: Path):
     *_, last = commands
     assert last[0] == "analysis" and {"results", "results-legacy"} <= set(last)
     for module, *args in commands:
-        extra = [] if module != "analysis" or "--help" in args else ANALYSIS_ALL if [module, *args] == last else ANALYSIS_QUICK
-        proc = run_cli(*args, *extra, cwd=tmp_path, module=module, env={"MPLBACKEND": "Agg"},
-                       timeout=600)  # catches a hang: each takes seconds, the last a minute on a busy machine
+        extra = (
+            []
+            if module != "analysis" or "--help" in args
+            else ANALYSIS_ALL
+            if [module, *args] == last
+            else ANALYSIS_QUICK
+        )
+        proc = run_cli(
+            *args, *extra, cwd=tmp_path, module=module, env={"MPLBACKEND": "Agg"}, timeout=600
+        )  # catches a hang: each takes seconds, the last a minute on a busy machine
         assert proc.returncode == 0, f"python -m {module} {' '.join(args + extra)}: {proc.stderr[-2000:]}"
         if "--help" not in args and module == "analysis":
             out = args[args.index("--out") + 1] if "--out" in args else "results-analysis"
@@ -200,10 +221,30 @@ def test_readme_comparison_commands(tmp_path: Path):
 
     fixtures = REPO / "tests" / "analysis" / "fixtures" / "legacy"
     assert import_legacy([str(fixtures), "--out", str(tmp_path / "results-legacy")]) == 0
-    write_points(tmp_path / "results", [
-        {"run_id": "new", "stage": "quick", "gpu": "h100", "model": "vgg16", "algo": "gemm", "input_size": size,
-         "batch_size": 1, "dtype": "float32", "status": "ok", "backend": "cudnn", "math_type": "fma", "n": 200,
-         "p50_ms": 3.0, "ci95_low_ms": 2.99, "ci95_high_ms": 3.01, "std_ms": 0.02} for size in (224, 226, 229)])
+    write_points(
+        tmp_path / "results",
+        [
+            {
+                "run_id": "new",
+                "stage": "quick",
+                "gpu": "h100",
+                "model": "vgg16",
+                "algo": "gemm",
+                "input_size": size,
+                "batch_size": 1,
+                "dtype": "float32",
+                "status": "ok",
+                "backend": "cudnn",
+                "math_type": "fma",
+                "n": 200,
+                "p50_ms": 3.0,
+                "ci95_low_ms": 2.99,
+                "ci95_high_ms": 3.01,
+                "std_ms": 0.02,
+            }
+            for size in (224, 226, 229)
+        ],
+    )
     for line in _comparison_block().splitlines():
         command, _, comment = line.partition("#")
         module, *args = shlex.split(command.split("python -m ", 1)[1])
@@ -283,8 +324,9 @@ def test_readme_own_model_commands(tmp_path: Path):
         if args[1] == "-m":
             proc = run_cli(*args[3:], *extra, cwd=tmp_path, module=args[2])
         else:
-            proc = subprocess.run([sys.executable, *args[1:]], cwd=tmp_path, capture_output=True, text=True,
-                                  timeout=300, env=env)
+            proc = subprocess.run(
+                [sys.executable, *args[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env
+            )
         if "refused" in comment:
             assert proc.returncode == 2 and proc.stderr.startswith("error:"), (line, proc.stderr)
         else:

@@ -66,8 +66,14 @@ def test_float32_on_a_vgg_sized_layer(algo: str):
 
 @pytest.mark.parametrize(
     ("kernel", "stride", "dilation", "ok"),
-    [((3, 3), (1, 1), (1, 1), True), ((1, 1), (1, 1), (1, 1), False), ((3, 3), (2, 2), (1, 1), False),
-     ((3, 3), (1, 1), (2, 2), False), ((5, 5), (1, 1), (1, 1), False), ((3, 1), (1, 1), (1, 1), False)],
+    [
+        ((3, 3), (1, 1), (1, 1), True),
+        ((1, 1), (1, 1), (1, 1), False),
+        ((3, 3), (2, 2), (1, 1), False),
+        ((3, 3), (1, 1), (2, 2), False),
+        ((5, 5), (1, 1), (1, 1), False),
+        ((3, 1), (1, 1), (1, 1), False),
+    ],
 )
 def test_winograd_support(kernel, stride, dilation, ok: bool):
     reason = supports("winograd", ConvGeometry(4, 4, kernel, stride, (1, 1), dilation))
@@ -75,7 +81,13 @@ def test_winograd_support(kernel, stride, dilation, ok: bool):
     if not ok:
         assert "needs kernel 3x3, stride 1, dilation 1" in reason
         with pytest.raises(ValueError, match="needs kernel 3x3"):
-            make_runner("winograd", torch.zeros(4, 4, *kernel), None, ConvGeometry(4, 4, kernel, stride, (1, 1), dilation), (8, 8))
+            make_runner(
+                "winograd",
+                torch.zeros(4, 4, *kernel),
+                None,
+                ConvGeometry(4, 4, kernel, stride, (1, 1), dilation),
+                (8, 8),
+            )
 
 
 def test_every_reference_algorithm_supports_other_shapes_and_cudnn_only_ones_do_not():

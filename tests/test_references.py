@@ -15,9 +15,24 @@ from harness.results import read
 from tests.conftest import FAST, run_cli
 from tests.helpers import make_spec
 
-REFS = {"format": "conv-harness-references", "version": 1, "gpus": {"local": [
-    {"stage": "sanity", "model": "resnet18", "algo": "torch", "input_size": 32, "batch_size": 1, "dtype": "float32",
-     "p50_ms": 1.0, "tolerance": 0.05}]}}
+REFS = {
+    "format": "conv-harness-references",
+    "version": 1,
+    "gpus": {
+        "local": [
+            {
+                "stage": "sanity",
+                "model": "resnet18",
+                "algo": "torch",
+                "input_size": 32,
+                "batch_size": 1,
+                "dtype": "float32",
+                "p50_ms": 1.0,
+                "tolerance": 0.05,
+            }
+        ]
+    },
+}
 
 
 def write(path: Path, document) -> Path:
@@ -33,19 +48,23 @@ def test_references_are_read_at_the_config_border(tmp_path: Path):
 
 def test_the_stage_tolerance_is_checked_and_stays_out_of_the_config_hash(tmp_path: Path):
     plain = make_spec(tmp_path / "results")
-    tolerant = make_spec(tmp_path / "results", "stage.reference_tolerance=0.1",
-                         f"references={write(tmp_path / 'refs.yaml', REFS)}")
+    tolerant = make_spec(
+        tmp_path / "results", "stage.reference_tolerance=0.1", f"references={write(tmp_path / 'refs.yaml', REFS)}"
+    )
     assert tolerant.stage.reference_tolerance == 0.1 and plain.stage.reference_tolerance is None
     assert tolerant.config_hash() == plain.config_hash()  # a check is not a way of measuring
     with pytest.raises(ConfigError, match=r"stage.reference_tolerance=-1 must be >= 0"):
         make_spec(tmp_path / "results", "stage.reference_tolerance=-1")
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (None, "does not exist; write one with python -m analysis.bless"),
-    ({"format": "conv-harness-references", "version": 7, "gpus": {}}, "version 7 is not one this harness reads"),
-    (REFS | {"gpus": {"local": [{"stage": "sanity"}]}}, "gpus.local[0]: missing model, algo"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "does not exist; write one with python -m analysis.bless"),
+        ({"format": "conv-harness-references", "version": 7, "gpus": {}}, "version 7 is not one this harness reads"),
+        (REFS | {"gpus": {"local": [{"stage": "sanity"}]}}, "gpus.local[0]: missing model, algo"),
+    ],
+)
 def test_a_bad_references_file_is_refused_at_the_border(tmp_path: Path, content, message: str):
     path = tmp_path / "refs.yaml"
     if content is not None:
@@ -80,7 +99,11 @@ def test_a_real_run_checks_its_points_against_blessed_references(tmp_path: Path)
     assert again.returncode == 0, again.stderr
     rows = read(results)
     latest = rows[rows["run_id"] == rows.sort_values("measured_at")["run_id"].iloc[-1]]
-    assert dict(zip(latest["input_size"], latest["reference_status"])) == {32: "slower", 40: "faster", 48: "no_reference"}
+    assert dict(zip(latest["input_size"], latest["reference_status"])) == {
+        32: "slower",
+        40: "faster",
+        48: "no_reference",
+    }
     assert rows.loc[rows["run_id"] != latest["run_id"].iloc[0], "reference_status"].isna().all()  # first run: none
     out = " ".join(again.stdout.split())
     assert f"references {refs}: 1 faster, 1 no_reference, 1 slower" in out
@@ -97,7 +120,9 @@ def test_a_task_holds_the_references_by_absolute_path(tmp_path: Path, monkeypatc
     write(tmp_path / "refs.yaml", REFS)
     monkeypatch.chdir(tmp_path)
     task = make_task(compose_config("device=cpu", f"results_dir={tmp_path / 'results'}", "references=refs.yaml"))
-    assert task.config["references"] == str(tmp_path / "refs.yaml") and task.spec.references.path == str(tmp_path / "refs.yaml")
+    assert task.config["references"] == str(tmp_path / "refs.yaml") and task.spec.references.path == str(
+        tmp_path / "refs.yaml"
+    )
 
 
 def test_a_read_error_without_a_message_is_still_a_clear_refusal(tmp_path: Path, monkeypatch):

@@ -13,8 +13,8 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.launch.submit import make_tasks
-from harness.results.read import read
 from harness.results.layout import Partition
+from harness.results.read import read
 from harness.results.store import ResultStore
 from tests.conftest import FAST, run_cli
 from tests.helpers import compose_config, make_spec
@@ -31,8 +31,10 @@ def test_repeats_do_not_change_how_a_point_is_measured(tmp_path: Path):
     assert make_spec(tmp_path, "repeats=3").config_hash() == make_spec(tmp_path).config_hash()
 
 
-@pytest.mark.parametrize("override, words", [("repeats=0", "repeats=0 is not valid"),
-                                             ("repeats=two", "repeats"), ("+repeat=3", "repeat=3 is not valid")])
+@pytest.mark.parametrize(
+    "override, words",
+    [("repeats=0", "repeats=0 is not valid"), ("repeats=two", "repeats"), ("+repeat=3", "repeat=3 is not valid")],
+)
 def test_bad_repeats_are_refused_with_the_valid_values(tmp_path: Path, override: str, words: str):
     with pytest.raises(ConfigError, match=words):
         make_spec(tmp_path, override)
@@ -44,8 +46,10 @@ def test_a_repeat_resumes_only_its_own_points(tmp_path: Path):
     row = {"input_size": 32, "batch_size": 1, "dtype": "float32", "status": "ok", "config_hash": "h", "run_id": "run-a"}
     old = pa.Table.from_pylist([row])  # a file written before the repeat column existed: repeat 0
     pq.write_table(old, store.dir / "points-run-a.parquet")
-    pq.write_table(pa.Table.from_pylist([row | {"input_size": 48, "run_id": "run-c", "repeat": 1}]),
-                   store.dir / "points-run-c.parquet")
+    pq.write_table(
+        pa.Table.from_pylist([row | {"input_size": 48, "run_id": "run-c", "repeat": 1}]),
+        store.dir / "points-run-c.parquet",
+    )
     assert store.measured("h") == {(32, 1, "float32")}
     assert store.measured("h", repeat=1) == {(48, 1, "float32")}
     assert store.measured("h", repeat=2) == set()
@@ -65,4 +69,3 @@ def test_each_repeat_runs_in_a_process_of_its_own(tmp_path: Path):
     again = run_cli(*FAST, "stage.layer_iters=8", "repeats=3", "launcher=local", f"results_dir={results}")
     assert again.returncode == 0, again.stderr[-3000:]
     assert sorted(read(results, "points")["repeat"]) == [0, 1, 2]  # only the third repeat was measured
-

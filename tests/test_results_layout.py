@@ -27,8 +27,10 @@ def test_leaves_are_found_and_filtered(tmp_path: Path):
     for p in (Partition("quick", "h100", "vgg16", "gemm"), Partition("full", "l40s", "vgg16", "fft")):
         p.path(tmp_path).mkdir(parents=True)
     (tmp_path / "stage=quick" / "gpu=h100" / "notes.txt").write_text("")
-    assert [p for p, _ in layout.leaves(tmp_path)] == [Partition("full", "l40s", "vgg16", "fft"),
-                                                       Partition("quick", "h100", "vgg16", "gemm")]
+    assert [p for p, _ in layout.leaves(tmp_path)] == [
+        Partition("full", "l40s", "vgg16", "fft"),
+        Partition("quick", "h100", "vgg16", "gemm"),
+    ]
     assert [p.gpu for p, _ in layout.leaves(tmp_path, gpu="h100")] == ["h100"]
     assert layout.stages_under(tmp_path) == ["full", "quick"]
     with pytest.raises(ValueError, match="not partition keys: \\['size'\\]"):
@@ -50,13 +52,15 @@ def _at(minute: int) -> datetime:
 
 
 def test_latest_row_of_a_point_wins():
-    rows = pd.DataFrame([
-        {"input_size": 96, "batch_size": 1, "dtype": "f", "status": "error", "measured_at": _at(5), "run_id": "b"},
-        {"input_size": 96, "batch_size": 1, "dtype": "f", "status": "ok", "measured_at": _at(9), "run_id": "a"},
-        {"input_size": 96, "batch_size": 1, "dtype": "f", "status": "oom", "measured_at": pd.NaT, "run_id": "z"},
-        {"input_size": 224, "batch_size": 1, "dtype": "f", "status": "ok", "measured_at": _at(1), "run_id": "a"},
-        {"input_size": 224, "batch_size": 1, "dtype": "f", "status": "error", "measured_at": _at(1), "run_id": "c"},
-    ])
+    rows = pd.DataFrame(
+        [
+            {"input_size": 96, "batch_size": 1, "dtype": "f", "status": "error", "measured_at": _at(5), "run_id": "b"},
+            {"input_size": 96, "batch_size": 1, "dtype": "f", "status": "ok", "measured_at": _at(9), "run_id": "a"},
+            {"input_size": 96, "batch_size": 1, "dtype": "f", "status": "oom", "measured_at": pd.NaT, "run_id": "z"},
+            {"input_size": 224, "batch_size": 1, "dtype": "f", "status": "ok", "measured_at": _at(1), "run_id": "a"},
+            {"input_size": 224, "batch_size": 1, "dtype": "f", "status": "error", "measured_at": _at(1), "run_id": "c"},
+        ]
+    )
     won = latest(rows, ["input_size", "batch_size", "dtype"]).set_index("input_size")["status"].to_dict()
     assert won == {96: "ok", 224: "error"}  # latest time; a row without a time loses; equal times: larger run id
 
@@ -68,8 +72,15 @@ def test_a_leaf_with_an_unreadable_file_still_gives_the_others(tmp_path: Path):
     part = Partition("sanity", "local", "resnet18", "torch")
     store = ResultStore(tmp_path, part, "r1")
     store.open()
-    row = {"schema_version": SCHEMA_VERSION, "run_id": "r1", "input_size": 96, "batch_size": 1, "dtype": "float32",
-           "status": "ok", "measured_at": _at(3)}
+    row = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": "r1",
+        "input_size": 96,
+        "batch_size": 1,
+        "dtype": "float32",
+        "status": "ok",
+        "measured_at": _at(3),
+    }
     store.write_point(row, [])
     store.compact()
     (part.path(tmp_path) / "points-broken.parquet").write_bytes(b"not parquet")

@@ -12,9 +12,9 @@ def test_every_column_has_a_meaning_and_no_meaning_is_stale():
 
 
 def test_the_document_is_generated_from_the_code():
-    assert (REPO / "docs" / "results-schema.md").read_text() == columns.markdown(), (
-        "regenerate it: python -m harness.results.columns > docs/results-schema.md"
-    )
+    assert (
+        REPO / "docs" / "results-schema.md"
+    ).read_text() == columns.markdown(), "regenerate it: python -m harness.results.columns > docs/results-schema.md"
 
 
 def test_energy_methods_include_the_imported_ones():

@@ -32,8 +32,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
 
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE")
 ON_TEST_CLUSTER = [
-    "launcher=slurm", "gpu.nvml_name=null", "stage.slurm.cpus_per_task=1", "stage.slurm.mem_gb=2",
-    "stage.warmup_iters=1", "stage.min_iters=3", "stage.max_iters=3", "stage.layer_iters=1",
+    "launcher=slurm",
+    "gpu.nvml_name=null",
+    "stage.slurm.cpus_per_task=1",
+    "stage.slurm.mem_gb=2",
+    "stage.warmup_iters=1",
+    "stage.min_iters=3",
+    "stage.max_iters=3",
+    "stage.layer_iters=1",
     "device=cpu",  # also where the node has a real GPU: the timeout/preemption tests need the CPU's slow points
 ]
 
@@ -64,7 +70,9 @@ def one_thread_per_job(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _state(job_id: str) -> str:
-    out = subprocess.run(["sacct", "-n", "-X", "-P", "-j", job_id, "-o", "State"], capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-j", job_id, "-o", "State"], capture_output=True, text=True
+    ).stdout
     states = [line.split()[0] for line in out.splitlines() if line.strip()]
     return states[-1] if states else "UNKNOWN"
 
@@ -134,15 +142,21 @@ def test_one_job_end_to_end(tmp_path: Path):
     doc = _run_doc(leaf)
     assert doc["outcome"] == "completed" and doc["attempts"] == 1 and doc["slurm_job_ids"] == [job_id]
     (combo,), reason = status.collect(tmp_path / "results", tmp_path / "jobs")  # the dashboard, on real sacct
-    assert reason is None and combo.state == "done" and combo.jobs == {job_id: "COMPLETED"} and combo.counts == {"ok": 2}
+    assert (
+        reason is None and combo.state == "done" and combo.jobs == {job_id: "COMPLETED"} and combo.counts == {"ok": 2}
+    )
 
 
 def _block_the_node() -> str:
     """A job in the default partition holding every CPU of the node until cancelled: what is submitted next
     stays PENDING."""
     cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True, check=True).stdout.split()[0]
-    return subprocess.run(["sbatch", "--parsable", "-c", cpus.rstrip("+"), "--mem=100M", "-o", "/dev/null", "--wrap", "sleep 600"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        ["sbatch", "--parsable", "-c", cpus.rstrip("+"), "--mem=100M", "-o", "/dev/null", "--wrap", "sleep 600"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
 
 def test_multirun_is_one_array_per_resource_group(tmp_path: Path):
@@ -156,8 +170,20 @@ def test_multirun_is_one_array_per_resource_group(tmp_path: Path):
     blocker = _block_the_node()
     try:
         proc = subprocess.run(
-            [os.sys.executable, "-m", "harness", "-m", "gpu=l40s,h100", "algo=torch,gemm", *ON_TEST_CLUSTER, "stage.sizes=[32]"],
-            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+            [
+                os.sys.executable,
+                "-m",
+                "harness",
+                "-m",
+                "gpu=l40s,h100",
+                "algo=torch,gemm",
+                *ON_TEST_CLUSTER,
+                "stage.sizes=[32]",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
             env=os.environ | {"PATH": env_path, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
         )
         assert proc.returncode == 0, proc.stderr
@@ -165,7 +191,9 @@ def test_multirun_is_one_array_per_resource_group(tmp_path: Path):
         # submission returned while none of its jobs could start: it never waits for them (sacct has no
         # row yet for an array task that has not started: squeue lists them)
         arrays = ",".join(g["array_job_id"] for g in manifest["groups"])
-        queued = subprocess.run(["squeue", "-h", "-r", "-j", arrays, "-o", "%T"], capture_output=True, text=True, check=True)
+        queued = subprocess.run(
+            ["squeue", "-h", "-r", "-j", arrays, "-o", "%T"], capture_output=True, text=True, check=True
+        )
         assert queued.stdout.split() == ["PENDING"] * 4, queued.stdout
     finally:
         subprocess.run(["scancel", blocker], check=True)
@@ -175,7 +203,12 @@ def test_multirun_is_one_array_per_resource_group(tmp_path: Path):
     states = _wait(_task_ids(manifest))
     assert set(states.values()) == {"COMPLETED"}, states
     points = read(tmp_path / "results")
-    assert sorted(zip(points["gpu"], points["algo"])) == [("h100", "gemm"), ("h100", "torch"), ("l40s", "gemm"), ("l40s", "torch")]
+    assert sorted(zip(points["gpu"], points["algo"])) == [
+        ("h100", "gemm"),
+        ("h100", "torch"),
+        ("l40s", "gemm"),
+        ("l40s", "torch"),
+    ]
 
 
 def _paced(n: int, floor_s: float) -> list[str]:
@@ -205,8 +238,14 @@ def test_timeouts_requeue_and_resume_every_point_exactly_once(tmp_path: Path):
     starts (time for Python to start and install submitit's handler: a longer delay could signal it before,
     which kills the job unrequeued), submitit requeues it (it starts again cred_expire=10 s later), and the
     last attempt resumes: it skips what the earlier ones wrote."""
-    proc, _ = _submit(tmp_path, "gpu=l40s", *TIMED_OUT, "stage.slurm.timeout_min=1", "launcher.signal_delay_s=1",
-                      "launcher.max_requeues=30")  # a slow machine may need several attempts: never the bound
+    proc, _ = _submit(
+        tmp_path,
+        "gpu=l40s",
+        *TIMED_OUT,
+        "stage.slurm.timeout_min=1",
+        "launcher.signal_delay_s=1",
+        "launcher.max_requeues=30",
+    )  # a slow machine may need several attempts: never the bound
     assert proc.returncode == 0, proc.stderr
     (job_id,) = _task_ids(_manifest(tmp_path))
     assert _wait([job_id], timeout_s=1500) == {job_id: "COMPLETED"}
@@ -222,8 +261,12 @@ def test_preempted_job_resumes_every_point_exactly_once(tmp_path: Path):
     (job_id,) = _task_ids(_manifest(tmp_path))
     leaf = tmp_path / "results/stage=sanity/gpu=l40s/model=resnet18/algo=torch"
     _wait_for_points(leaf, 1)
-    high = subprocess.run(["sbatch", "--parsable", "-p", "gpu-high", "-c", "2", "--mem=1G", "-o", "/dev/null", "--wrap", "sleep 5"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    high = subprocess.run(
+        ["sbatch", "--parsable", "-p", "gpu-high", "-c", "2", "--mem=1G", "-o", "/dev/null", "--wrap", "sleep 5"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert _wait([high]) == {high: "COMPLETED"}
     assert _wait([job_id]) == {job_id: "COMPLETED"}
     _exactly_once(tmp_path / "results", 8)
@@ -256,22 +299,33 @@ def test_a_gpu_types_interpreter_and_container_run_the_job(tmp_path: Path, monke
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     wrapper = bin_dir / "cu126-python"
-    wrapper.write_text(f"#!/bin/sh\necho \"interpreter: $0\" >&2\nexec {os.sys.executable} \"$@\"\n")
+    wrapper.write_text(f'#!/bin/sh\necho "interpreter: $0" >&2\nexec {os.sys.executable} "$@"\n')
     apptainer = bin_dir / "apptainer"
-    apptainer.write_text("#!/bin/sh\n[ \"$1\" = exec ] && [ \"$2\" = --nv ] && [ -f \"$3\" ] || { echo \"bad call: $*\" >&2; exit 64; }\n"
-                         "echo \"apptainer: exec --nv $3\" >&2\nshift 3\nexec \"$@\"\n")
+    apptainer.write_text(
+        '#!/bin/sh\n[ "$1" = exec ] && [ "$2" = --nv ] && [ -f "$3" ] || { echo "bad call: $*" >&2; exit 64; }\n'
+        'echo "apptainer: exec --nv $3" >&2\nshift 3\nexec "$@"\n'
+    )
     for script in (wrapper, apptainer):
         script.chmod(0o755)
     (tmp_path / "harness-cu126.sif").write_text("an image, as far as the fake apptainer can tell")
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")  # the jobs inherit it (sbatch --export=ALL)
-    proc = run_cli("-m", *ON_TEST_CLUSTER, "gpu=l40s", f"gpu.python={wrapper}", "gpu.container=null,harness-cu126.sif",
-                   "stage.sizes=[32]", "remeasure=true", cwd=tmp_path)
+    proc = run_cli(
+        "-m",
+        *ON_TEST_CLUSTER,
+        "gpu=l40s",
+        f"gpu.python={wrapper}",
+        "gpu.container=null,harness-cu126.sif",
+        "stage.sizes=[32]",
+        "remeasure=true",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     manifest = _manifest(tmp_path)
     assert len(manifest["groups"]) == 2  # same SLURM resources, two interpreters: two arrays
     image = tmp_path / "harness-cu126.sif"
     assert sorted(g["parameters"]["python"] for g in manifest["groups"]) == sorted(
-        [str(wrapper), f"apptainer exec --nv {image} {wrapper}"])
+        [str(wrapper), f"apptainer exec --nv {image} {wrapper}"]
+    )
     states = _wait(_task_ids(manifest))
     assert set(states.values()) == {"COMPLETED"}, states
     for group in manifest["groups"]:

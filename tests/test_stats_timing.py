@@ -138,6 +138,7 @@ def test_warmup_iters_bound_the_warmup_too(clock: FakeClock):
 
 # -- the real clock: only what holds on any machine ---------------------------------------------------------
 
+
 def test_cpu_timer_never_times_a_sleep_shorter_than_it_is():
     t = time_adaptively(lambda: time.sleep(0.001), CPU, SamplingPolicy(1, 0.0, 10, 40, 30.0, 0.5))
     assert 10 <= len(t.samples_ms) <= 40 and np.all(t.samples_ms >= 1.0) and np.all(t.host_ms >= 1.0)

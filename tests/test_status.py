@@ -16,9 +16,20 @@ from harness.results.store import ResultStore, write_json_atomic
 
 
 def _point(part: Partition, run_id: str, size: int, state: str = "ok", error: str | None = None) -> dict:
-    return {"schema_version": SCHEMA_VERSION, "run_id": run_id, "stage": part.stage, "model": part.model,
-            "algo": part.algo, "gpu": part.gpu, "input_size": size, "batch_size": 1, "dtype": "float32",
-            "status": state, "error": error, "config_hash": "h"}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "stage": part.stage,
+        "model": part.model,
+        "algo": part.algo,
+        "gpu": part.gpu,
+        "input_size": size,
+        "batch_size": 1,
+        "dtype": "float32",
+        "status": state,
+        "error": error,
+        "config_hash": "h",
+    }
 
 
 def _combo(root: Path, part: Partition, run_id: str, statuses: list[str], outcome: str, planned: int) -> None:
@@ -27,9 +38,16 @@ def _combo(root: Path, part: Partition, run_id: str, statuses: list[str], outcom
     for i, s in enumerate(statuses):
         store.write_point(_point(part, run_id, 32 + i, s, None if s == "ok" else f"{s} at {32 + i}: boom"), [])
     store.compact()
-    store.write_run({"run_id": run_id, "outcome": outcome, "attempts": 2 if outcome == "completed" else 1,
-                     "started_at": "2026-11-23T10:00:00+00:00", "ended_at": "2026-11-23T10:10:00+00:00",
-                     "points_planned": planned})
+    store.write_run(
+        {
+            "run_id": run_id,
+            "outcome": outcome,
+            "attempts": 2 if outcome == "completed" else 1,
+            "started_at": "2026-11-23T10:00:00+00:00",
+            "ended_at": "2026-11-23T10:10:00+00:00",
+            "points_planned": planned,
+        }
+    )
 
 
 @pytest.fixture
@@ -42,9 +60,35 @@ def tree(tmp_path: Path) -> tuple[Path, Path]:
     _combo(results, Partition("sanity", "l40s", "alexnet", "winograd"), "r5", ["ok"], "completed", 2)
     broken = Partition("sanity", "l40s", "alexnet", "winograd").path(results)
     (broken / "points-corrupt.parquet").write_bytes(b"not parquet")
-    tasks = [{"job_id": "100_0", "run_id": "r1", "stage": "quick", "gpu": "l40s", "model": "vgg16", "algo": "gemm", "points_planned": 4},
-             {"job_id": "100_1", "run_id": "r2", "stage": "quick", "gpu": "l40s", "model": "vgg16", "algo": "fft", "points_planned": 4},
-             {"job_id": "101_0", "run_id": "r6", "stage": "quick", "gpu": "v100", "model": "vgg16", "algo": "gemm", "points_planned": 4}]
+    tasks = [
+        {
+            "job_id": "100_0",
+            "run_id": "r1",
+            "stage": "quick",
+            "gpu": "l40s",
+            "model": "vgg16",
+            "algo": "gemm",
+            "points_planned": 4,
+        },
+        {
+            "job_id": "100_1",
+            "run_id": "r2",
+            "stage": "quick",
+            "gpu": "l40s",
+            "model": "vgg16",
+            "algo": "fft",
+            "points_planned": 4,
+        },
+        {
+            "job_id": "101_0",
+            "run_id": "r6",
+            "stage": "quick",
+            "gpu": "v100",
+            "model": "vgg16",
+            "algo": "gemm",
+            "points_planned": 4,
+        },
+    ]
     (jobs / "sweep1").mkdir(parents=True)
     write_json_atomic({"groups": [{"tasks": tasks}]}, jobs / "sweep1" / "manifest.json")
     return results, jobs
@@ -103,10 +147,23 @@ def test_json_and_filters(tree, sacct: Path, capsys: pytest.CaptureFixture):
     assert status.main(["--results", str(results), "--jobs", str(jobs), "--json", "--gpu", "h100"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert {c["gpu"] for c in doc["combinations"]} == {"h100"}
-    assert set(doc["combinations"][0]) >= {"stage", "gpu", "model", "algo", "state", "counts", "planned", "jobs", "last_error", "eta_s"}
+    assert set(doc["combinations"][0]) >= {
+        "stage",
+        "gpu",
+        "model",
+        "algo",
+        "state",
+        "counts",
+        "planned",
+        "jobs",
+        "last_error",
+        "eta_s",
+    }
     assert set(doc["summary"]) == {"points_ok", "points_planned", "gpu_hours_used", "hours_left_estimate"}
     status.main(["--results", str(results), "--jobs", str(jobs), "--failed", "--json"])
-    failed = {(c["model"], c["algo"], c["gpu"], c["state"]) for c in json.loads(capsys.readouterr().out)["combinations"]}
+    failed = {
+        (c["model"], c["algo"], c["gpu"], c["state"]) for c in json.loads(capsys.readouterr().out)["combinations"]
+    }
     assert ("vgg16", "gemm", "l40s", "done") not in failed
     assert ("resnet50", "gemm", "h100", "failed") in failed and ("alexnet", "winograd", "l40s", "partial") in failed
     status.main(["--results", str(results), "--jobs", str(jobs)])
@@ -118,7 +175,7 @@ def test_rerun_failed_prints_the_exact_commands(tree, sacct: Path, capsys: pytes
     _fake(sacct, "sacct", "printf '100_0|COMPLETED\\n100_1|FAILED\\n101_0|CANCELLED by 0\\n'")
     results, jobs = tree
     assert status.main(["--results", str(results), "--jobs", str(jobs), "--rerun-failed"]) == 0
-    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("python -m harness")]
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("python -m harness")]
     assert lines == [
         "python -m harness -m stage=quick gpu=h100 algo=fft model=resnet50",
         "python -m harness -m stage=quick gpu=h100 algo=gemm model=resnet50",
@@ -165,6 +222,13 @@ def test_planned_points_reads_old_records_as_a_lower_bound():
     from harness.results.read import planned_points
 
     assert planned_points([]) is None
-    assert planned_points([{"points_planned_keys": [[96, 1, "float32"], [224, 1, "float32"]]},
-                           {"points_planned_keys": [[96, 1, "float32"]]}]) == 2
+    assert (
+        planned_points(
+            [
+                {"points_planned_keys": [[96, 1, "float32"], [224, 1, "float32"]]},
+                {"points_planned_keys": [[96, 1, "float32"]]},
+            ]
+        )
+        == 2
+    )
     assert planned_points([{"points_planned": 5}, {"points_planned_keys": [[96, 1, "float32"]]}]) == 5

@@ -23,9 +23,18 @@ PART = Partition("sanity", "local", "resnet18", "torch")
 
 def _point(size: int, status: str = "ok", run_id: str = "r1") -> dict:
     return {
-        "schema_version": SCHEMA_VERSION, "run_id": run_id, "stage": "sanity", "model": "resnet18",
-        "algo": "torch", "gpu": "local", "input_size": size, "batch_size": 1, "dtype": "float32",
-        "status": status, "p50_ms": float(size), "config_hash": "h1",
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "stage": "sanity",
+        "model": "resnet18",
+        "algo": "torch",
+        "gpu": "local",
+        "input_size": size,
+        "batch_size": 1,
+        "dtype": "float32",
+        "status": status,
+        "p50_ms": float(size),
+        "config_hash": "h1",
     }
 
 
@@ -174,8 +183,11 @@ def test_recover_merges_runs_whose_process_died_and_leaves_other_hosts_alone(tmp
 
     dead = subprocess.Popen(["true"])
     dead.wait()
-    for run_id, host, pid in (("dead", socket.gethostname(), dead.pid), ("remote", "another-node", dead.pid),
-                              ("alive", socket.gethostname(), os.getpid())):
+    for run_id, host, pid in (
+        ("dead", socket.gethostname(), dead.pid),
+        ("remote", "another-node", dead.pid),
+        ("alive", socket.gethostname(), os.getpid()),
+    ):
         store = ResultStore(tmp_path, PART, run_id)
         store.open()
         store.write_run({"run_id": run_id, "outcome": "running", "hostname": host, "pid": pid})

@@ -63,8 +63,15 @@ def test_fallback_none_raises_outside_planning_and_planning_finds_every_unsuppor
             model(x)  # goes through, with torch's convolution where nothing else can run
         plans = {name: next(iter(m.plans.values())) for name, m in s.swapped.items()}
     unsupported = {n for n, p in plans.items() if p.status == "unsupported"}
-    assert unsupported == {"conv1", "layer2.0.conv1", "layer2.0.downsample.0", "layer3.0.conv1",
-                           "layer3.0.downsample.0", "layer4.0.conv1", "layer4.0.downsample.0"}
+    assert unsupported == {
+        "conv1",
+        "layer2.0.conv1",
+        "layer2.0.downsample.0",
+        "layer3.0.conv1",
+        "layer3.0.downsample.0",
+        "layer4.0.conv1",
+        "layer4.0.downsample.0",
+    }
     assert plans["layer1.0.conv1"] == plans["layer1.0.conv1"].__class__("winograd", "winograd", "reference", "ok")
 
 
@@ -73,7 +80,12 @@ def test_fallback_torch_records_what_ran():
     with torch.inference_mode(), swap(model, "winograd", backend="reference", fallback="torch") as s:
         model(torch.randn(1, 3, 32, 32))
         conv1 = next(iter(s.swapped["conv1"].plans.values()))
-    assert (conv1.algo_requested, conv1.algo_used, conv1.backend, conv1.status) == ("winograd", "torch", "torch", "fallback")
+    assert (conv1.algo_requested, conv1.algo_used, conv1.backend, conv1.status) == (
+        "winograd",
+        "torch",
+        "torch",
+        "fallback",
+    )
     assert "kernel 7x7" in conv1.detail
 
 

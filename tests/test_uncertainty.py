@@ -8,8 +8,8 @@ import pytest
 from harness.results.uncertainty import (
     Z95,
     between_run_sd,
-    geomean_interval,
     classify_ratio,
+    geomean_interval,
     log_se,
     ratio_interval,
     row_interval,
@@ -18,8 +18,15 @@ from harness.results.uncertainty import (
 
 
 def test_log_se_prefers_the_medians_interval_and_falls_back_to_std():
-    rows = pd.DataFrame({"p50_ms": [10.0, 10.0, 10.0], "ci95_low_ms": [9.0, None, None],
-                         "ci95_high_ms": [11.0, None, None], "std_ms": [1.0, 1.0, None], "n": [100, 100, 100]})
+    rows = pd.DataFrame(
+        {
+            "p50_ms": [10.0, 10.0, 10.0],
+            "ci95_low_ms": [9.0, None, None],
+            "ci95_high_ms": [11.0, None, None],
+            "std_ms": [1.0, 1.0, None],
+            "n": [100, 100, 100],
+        }
+    )
     se = log_se(rows)
     assert se[0] == pytest.approx((np.log(11) - np.log(9)) / (2 * Z95))
     # sqrt(pi/2) std / sqrt(n) / p50, widened by t(99) / 1.96
@@ -47,14 +54,22 @@ def test_geomean_interval_is_the_mean_of_the_points_own_noise():
 
 def test_t_quantile_matches_the_table():
     from harness.measure.stats import t_quantile95
+
     assert t_quantile95(np.array([3, 5, 7, 19, 29])) == pytest.approx([3.182, 2.571, 2.365, 2.093, 2.045], rel=1.5e-3)
     assert t_quantile95(np.array([1, 2])) == pytest.approx([12.7062, 4.3027], abs=1e-4)  # exact where the series is off
     assert np.isnan(t_quantile95(0)) and np.isnan(t_quantile95(np.nan))
 
 
 def test_log_se_says_not_enough_samples_below_six_iterations_and_widens_by_t():
-    rows = pd.DataFrame({"p50_ms": [10.0, 10.0, 10.0], "std_ms": [1.0, 1.0, 1.0], "n": [5, 6, 8],
-                         "ci95_low_ms": [9.0, None, None], "ci95_high_ms": [11.0, None, None]})
+    rows = pd.DataFrame(
+        {
+            "p50_ms": [10.0, 10.0, 10.0],
+            "std_ms": [1.0, 1.0, 1.0],
+            "n": [5, 6, 8],
+            "ci95_low_ms": [9.0, None, None],
+            "ci95_high_ms": [11.0, None, None],
+        }
+    )
     se = log_se(rows)
     assert np.isnan(se[0])  # an interval with 5 samples is not trusted even where a file holds one
     assert se[1] == pytest.approx(np.sqrt(np.pi / 2) * 0.1 / np.sqrt(6) * 2.5706 / Z95, rel=1e-3)
@@ -62,28 +77,47 @@ def test_log_se_says_not_enough_samples_below_six_iterations_and_widens_by_t():
 
 
 def test_row_interval_keeps_the_stored_asymmetric_interval():
-    rows = pd.DataFrame({"p50_ms": [10.0, 10.0], "ci95_low_ms": [9.5, None], "ci95_high_ms": [12.0, None],
-                         "std_ms": [1.0, 1.0], "n": [20, 3]})
+    rows = pd.DataFrame(
+        {
+            "p50_ms": [10.0, 10.0],
+            "ci95_low_ms": [9.5, None],
+            "ci95_high_ms": [12.0, None],
+            "std_ms": [1.0, 1.0],
+            "n": [20, 3],
+        }
+    )
     lo, hi = row_interval(rows)
     assert (lo[0], hi[0]) == (9.5, 12.0)
     assert np.isnan(lo[1]) and np.isnan(hi[1])  # 3 iterations: no claim
 
 
 def test_ties_are_overlapping_intervals_within_a_group():
-    df = pd.DataFrame({"g": [1, 1, 1, 2, 2, 3], "v": [1.0, 1.05, 2.0, 3.0, np.nan, 5.0],
-                       "lo": [0.9, 1.0, 1.9, 2.9, np.nan, np.nan], "hi": [1.1, 1.1, 2.1, 3.1, np.nan, np.nan]})
+    df = pd.DataFrame(
+        {
+            "g": [1, 1, 1, 2, 2, 3],
+            "v": [1.0, 1.05, 2.0, 3.0, np.nan, 5.0],
+            "lo": [0.9, 1.0, 1.9, 2.9, np.nan, np.nan],
+            "hi": [1.1, 1.1, 2.1, 3.1, np.nan, np.nan],
+        }
+    )
     tied = tied_with_fastest(df["v"], df["lo"], df["hi"], df["g"])
     assert tied.tolist() == [True, True, False, True, False, True]
     # no interval ("not enough samples"): tied with the fastest; a fastest without one ties its whole group
-    df = pd.DataFrame({"g": [1, 1, 2, 2], "v": [1.0, 5.0, 1.0, 5.0], "lo": [0.9, np.nan, np.nan, 4.9],
-                       "hi": [1.1, np.nan, np.nan, 5.1]})
+    df = pd.DataFrame(
+        {
+            "g": [1, 1, 2, 2],
+            "v": [1.0, 5.0, 1.0, 5.0],
+            "lo": [0.9, np.nan, np.nan, 4.9],
+            "hi": [1.1, np.nan, np.nan, 5.1],
+        }
+    )
     assert tied_with_fastest(df["v"], df["lo"], df["hi"], df["g"]).tolist() == [True, True, True, True]
 
 
 def test_between_run_sd_recovers_the_noise_the_rows_own_errors_do_not_hold():
     rng = np.random.default_rng(3)
     se = np.full(4000, 0.01)  # each pair's own standard error
-    lr = rng.normal(0, np.sqrt(0.01 ** 2 + 2 * 0.05 ** 2), se.size)  # plus 5% between runs, on each run
+    lr = rng.normal(0, np.sqrt(0.01**2 + 2 * 0.05**2), se.size)  # plus 5% between runs, on each run
     assert between_run_sd(lr, se) == pytest.approx(0.05, rel=0.05)
     assert between_run_sd(rng.normal(0, 0.01, 4000), se) < 0.005  # nothing beyond the rows' own noise
     assert np.isnan(between_run_sd(lr[:2], se[:2]))  # too few pairs to say

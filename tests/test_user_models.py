@@ -39,8 +39,14 @@ def tiny_cnn(channels=1, width=8):
 
 
 def tiny_cnn() -> nn.Module:
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.AdaptiveAvgPool2d(1),
-                         nn.Flatten(), nn.Linear(8, 4)).eval()
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 4),
+    ).eval()
 
 
 def sha256(path: Path) -> str:
@@ -53,8 +59,13 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("models")
     torch.manual_seed(1)
     model, x = torchvision.models.resnet18(weights=None).eval(), torch.randn(1, 3, 64, 64)
-    out = {"state_dict": d / "r18_weights.pt", "module": d / "r18_full.pt", "export": d / "r18_export.pt2",
-           "torchscript": d / "r18_script.pt", "factory": d / "user_nets.py"}
+    out = {
+        "state_dict": d / "r18_weights.pt",
+        "module": d / "r18_full.pt",
+        "export": d / "r18_export.pt2",
+        "torchscript": d / "r18_script.pt",
+        "factory": d / "user_nets.py",
+    }
     torch.save(model.state_dict(), out["state_dict"])
     torch.save(model, out["module"])
     torch.export.save(torch.export.export(model, (x,)), out["export"])
@@ -63,8 +74,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         torch.jit.save(torch.jit.trace(model, x), str(out["torchscript"]))
         if HAS_ONNX:
             out["onnx"] = d / "tiny.onnx"
-            torch.onnx.export(tiny_cnn(), (torch.randn(1, 3, 64, 64),), str(out["onnx"]), dynamo=False,
-                              opset_version=17)
+            torch.onnx.export(
+                tiny_cnn(), (torch.randn(1, 3, 64, 64),), str(out["onnx"]), dynamo=False, opset_version=17
+            )
     out["factory"].write_text(FACTORY_CODE)
     return out
 
@@ -84,8 +96,14 @@ def model_args(source: str, files: dict[str, Path]) -> list[str]:
     return [f"model.path={files[source]}"]
 
 
-SOURCES = ["state_dict", "module", "export", "torchscript", "factory",
-           pytest.param("onnx", marks=pytest.mark.skipif(not HAS_ONNX, reason="the onnx extra is not installed"))]
+SOURCES = [
+    "state_dict",
+    "module",
+    "export",
+    "torchscript",
+    "factory",
+    pytest.param("onnx", marks=pytest.mark.skipif(not HAS_ONNX, reason="the onnx extra is not installed")),
+]
 
 
 @pytest.mark.parametrize("source", SOURCES)
@@ -113,8 +131,11 @@ def test_each_model_source_round_trips(source: str, files: dict[str, Path], tmp_
 
 
 def test_torchscript_refuses_a_non_torch_algorithm_with_the_reason(files: dict[str, Path], tmp_path: Path):
-    with pytest.raises(ConfigError, match=r"algo=gemm cannot run on model.path=.*r18_script.pt: a TorchScript "
-                                          r"program's convolutions .* Only algo=torch"):
+    with pytest.raises(
+        ConfigError,
+        match=r"algo=gemm cannot run on model.path=.*r18_script.pt: a TorchScript "
+        r"program's convolutions .* Only algo=torch",
+    ):
         make_spec(tmp_path / "results", f"model.path={files['torchscript']}", "algo=gemm", *TINY)
     assert not (tmp_path / "results").exists()
 
@@ -135,8 +156,11 @@ def test_an_export_program_with_a_convolution_in_code_runs_torch_only(tmp_path: 
     path = tmp_path / "inline.pt2"
     torch.export.save(torch.export.export(ConvInCode().eval(), (torch.randn(1, 3, 64, 64),)), path)
     spec = make_spec(tmp_path / "results", f"model.path={path}", "algo=gemm", *TINY)
-    with pytest.raises(ConfigError, match=r"algo=gemm cannot run on model.path=.*inline.pt2: 1 of the program's 2 "
-                                          r"convolutions are not in a submodule of their own.*Only algo=torch"):
+    with pytest.raises(
+        ConfigError,
+        match=r"algo=gemm cannot run on model.path=.*inline.pt2: 1 of the program's 2 "
+        r"convolutions are not in a submodule of their own.*Only algo=torch",
+    ):
         run(spec)
     (point,) = run(make_spec(tmp_path / "results", f"model.path={path}", *TINY)).points
     assert point["status"] == "ok" and point["model_source"] == "export"
@@ -216,24 +240,45 @@ def bad_files(d: Path, files: dict[str, Path]) -> dict[str, tuple[list[str], str
         "truncated": ([f"model.path={truncated}"], r"truncated.pt: not a readable model file, or truncated"),
         "not a model": ([f"model.path={text}"], r"notes.pt: not a readable model file"),
         "not a module": ([f"model.path={not_module}"], r"numbers.pt: holds a dict, not a state_dict"),
-        "wrong architecture": (["model.name=resnet50", f"model.path={files['state_dict']}"],
-                               r"r18_weights.pt: this state_dict does not fit model.name=resnet50: tensors .*missing"),
-        "no architecture": (["model.name=resnet_18", f"model.path={files['state_dict']}"],
-                            r"unknown model 'resnet_18'. Did you mean resnet18"),
-        "kwargs for a file": ([f"model.path={files['module']}", "+model.kwargs.num_classes=10"],
-                              r"model.kwargs=.*a module file is built as saved"),
-        "path and factory": ([f"model.path={files['module']}", "model.factory=user_nets:tiny_cnn"],
-                             r"give one of them"),
+        "wrong architecture": (
+            ["model.name=resnet50", f"model.path={files['state_dict']}"],
+            r"r18_weights.pt: this state_dict does not fit model.name=resnet50: tensors .*missing",
+        ),
+        "no architecture": (
+            ["model.name=resnet_18", f"model.path={files['state_dict']}"],
+            r"unknown model 'resnet_18'. Did you mean resnet18",
+        ),
+        "kwargs for a file": (
+            [f"model.path={files['module']}", "+model.kwargs.num_classes=10"],
+            r"model.kwargs=.*a module file is built as saved",
+        ),
+        "path and factory": (
+            [f"model.path={files['module']}", "model.factory=user_nets:tiny_cnn"],
+            r"give one of them",
+        ),
         "factory not found": (["model.factory=user_nets:nothing"], r"user_nets has no function nothing"),
         "factory syntax": (["model.factory=user_nets.tiny_cnn"], r"write package.module:function"),
     }
 
 
-@pytest.mark.parametrize("case", ["missing", "truncated", "not a model", "not a module", "wrong architecture",
-                                  "no architecture", "kwargs for a file", "path and factory", "factory not found",
-                                  "factory syntax"])
-def test_a_bad_model_is_refused_naming_the_file_and_what_was_expected(case: str, files: dict[str, Path],
-                                                                      tmp_path: Path, on_path: None):
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing",
+        "truncated",
+        "not a model",
+        "not a module",
+        "wrong architecture",
+        "no architecture",
+        "kwargs for a file",
+        "path and factory",
+        "factory not found",
+        "factory syntax",
+    ],
+)
+def test_a_bad_model_is_refused_naming_the_file_and_what_was_expected(
+    case: str, files: dict[str, Path], tmp_path: Path, on_path: None
+):
     args, message = bad_files(tmp_path, files)[case]
     with pytest.raises(ConfigError, match=message):
         make_spec(tmp_path / "results", *args)
@@ -277,8 +322,10 @@ def test_rows_of_torchvision_models_say_so(tmp_path: Path):
 
 
 def test_a_size_below_the_minimum_of_a_factory_model_is_refused(tmp_path: Path, on_path: None):
-    with pytest.raises(ConfigError, match=r"input size 2 is below the minimum input size of "
-                                          r"model.factory=user_nets:tiny_cnn, which is 3"):
+    with pytest.raises(
+        ConfigError,
+        match=r"input size 2 is below the minimum input size of " r"model.factory=user_nets:tiny_cnn, which is 3",
+    ):
         run(make_spec(tmp_path / "results", "model.factory=user_nets:tiny_cnn", "stage.sizes=[2,64]"))
 
 

@@ -12,8 +12,10 @@ from harness import validate
 from harness.errors import ConfigError, HarnessError
 
 
-@pytest.mark.parametrize(("value", "expected"), [("true", True), ("false", False), ("True", True), ("FALSE", False),
-                                                 (True, True), (False, False)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("true", True), ("false", False), ("True", True), ("FALSE", False), (True, True), (False, False)],
+)
 def test_booleans_are_true_or_false(value, expected):
     assert validate.boolean(value, "remeasure") is expected
 
@@ -25,25 +27,40 @@ def test_anything_else_is_not_a_boolean(value):
     assert str(e.value).startswith("remeasure ") and str(e.value).endswith("is not valid: give true or false")
 
 
-@pytest.mark.parametrize(("check", "value", "expected"), [
-    (validate.positive_int, "3", 3), (validate.positive_int, 3, 3), (validate.positive_int, 2.0, 2),
-    (validate.non_negative_int, "0", 0), (validate.positive_float, "0.5", 0.5), (validate.positive_float, 2, 2.0),
-    (validate.non_negative_float, "0", 0.0), (validate.non_negative_float, "1e-3", 0.001),
-])
+@pytest.mark.parametrize(
+    ("check", "value", "expected"),
+    [
+        (validate.positive_int, "3", 3),
+        (validate.positive_int, 3, 3),
+        (validate.positive_int, 2.0, 2),
+        (validate.non_negative_int, "0", 0),
+        (validate.positive_float, "0.5", 0.5),
+        (validate.positive_float, 2, 2.0),
+        (validate.non_negative_float, "0", 0.0),
+        (validate.non_negative_float, "1e-3", 0.001),
+    ],
+)
 def test_numbers_convert(check, value, expected):
     result = check(value)
     assert result == expected and type(result) is type(expected)
 
 
-@pytest.mark.parametrize(("check", "value", "valid"), [
-    (validate.positive_int, "0", "give an integer > 0"), (validate.positive_int, "-1", "give an integer > 0"),
-    (validate.positive_int, "1.5", "give an integer > 0"), (validate.positive_int, 1.5, "give an integer > 0"),
-    (validate.positive_int, True, "give an integer > 0"), (validate.positive_int, "ten", "give an integer > 0"),
-    (validate.non_negative_int, "-1", "give an integer >= 0"),
-    (validate.positive_float, "0", "give a number > 0"), (validate.positive_float, "inf", "give a number > 0"),
-    (validate.non_negative_float, "-0.1", "give a number >= 0"), (validate.non_negative_float, float("nan"),
-                                                                  "give a number >= 0"),
-])
+@pytest.mark.parametrize(
+    ("check", "value", "valid"),
+    [
+        (validate.positive_int, "0", "give an integer > 0"),
+        (validate.positive_int, "-1", "give an integer > 0"),
+        (validate.positive_int, "1.5", "give an integer > 0"),
+        (validate.positive_int, 1.5, "give an integer > 0"),
+        (validate.positive_int, True, "give an integer > 0"),
+        (validate.positive_int, "ten", "give an integer > 0"),
+        (validate.non_negative_int, "-1", "give an integer >= 0"),
+        (validate.positive_float, "0", "give a number > 0"),
+        (validate.positive_float, "inf", "give a number > 0"),
+        (validate.non_negative_float, "-0.1", "give a number >= 0"),
+        (validate.non_negative_float, float("nan"), "give a number >= 0"),
+    ],
+)
 def test_numbers_out_of_range_or_not_numbers_are_refused(check, value, valid):
     with pytest.raises(HarnessError) as e:
         check(value, "--threads")
@@ -81,8 +98,10 @@ def test_output_folders_are_checked_without_being_created(tmp_path: Path):
     assert validate.output_folder(str(deep)) == deep and not (tmp_path / "a").exists()
     file = tmp_path / "f"
     file.write_text("x")
-    with pytest.raises(ConfigError, match=rf"^--out {file}/sub is not valid: {file} is a file, not a folder; give a "
-                                          "writable folder$"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"^--out {file}/sub is not valid: {file} is a file, not a folder; give a " "writable folder$",
+    ):
         validate.output_folder(str(file / "sub"), "--out")
     with pytest.raises(ConfigError, match="it is a file; give a folder"):
         validate.output_folder(str(file))

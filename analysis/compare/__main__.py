@@ -4,8 +4,9 @@ Compares two sets of measurements of the same points (B against A): per point an
 algorithm, faster / slower / same with the ratio of medians B/A and its 95% confidence interval, the points
 only one side has, and the run-to-run noise floor. Writes comparison.md/.html and Parquet/CSV tables to
 --out. Exit status: 1 when a regression beyond the tolerance holds with 95% confidence over the whole
-family of comparisons (Holm: a point or a group slower, or a point that stopped measuring ok), 0 otherwise, 2 for a usage error (a bad path, an unknown
-column, a side with no rows), with a message naming the bad value and the valid choices.
+family of comparisons (Holm: a point or a group slower, or a point that stopped measuring ok), 0 otherwise,
+2 for a usage error (a bad path, an unknown column, a side with no rows),
+with a message naming the bad value and the valid choices.
 """
 
 from __future__ import annotations
@@ -31,31 +32,63 @@ SHOWN = 15
 
 
 def parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(prog="python -m analysis.compare", description=__doc__.splitlines()[0],
-                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=selection.GRAMMAR)
-    p.add_argument("trees", nargs="+", metavar="TREE", type=validate.input_path,
-                   help="results tree A and tree B, or one tree to split")
-    p.add_argument("--by", metavar="COLUMN", type=validate.text,
-                   help=f"split one tree by a column with exactly two values (the one "
-                   f"measured first is A): {', '.join(selection.SELECT_COLUMNS)}")
-    p.add_argument("--a", action="append", default=[], metavar="SELECTION", type=validate.text,
-                   help="rows of side A, e.g. "
-                   "run_id=RUN or measured_at=..2026-11-25T15:30 (repeat: all must hold)")
+    p = ArgumentParser(
+        prog="python -m analysis.compare",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=selection.GRAMMAR,
+    )
+    p.add_argument(
+        "trees",
+        nargs="+",
+        metavar="TREE",
+        type=validate.input_path,
+        help="results tree A and tree B, or one tree to split",
+    )
+    p.add_argument(
+        "--by",
+        metavar="COLUMN",
+        type=validate.text,
+        help=f"split one tree by a column with exactly two values (the one "
+        f"measured first is A): {', '.join(selection.SELECT_COLUMNS)}",
+    )
+    p.add_argument(
+        "--a",
+        action="append",
+        default=[],
+        metavar="SELECTION",
+        type=validate.text,
+        help="rows of side A, e.g. " "run_id=RUN or measured_at=..2026-11-25T15:30 (repeat: all must hold)",
+    )
     p.add_argument("--b", action="append", default=[], metavar="SELECTION", type=validate.text, help="rows of side B")
     Filters.add_arguments(p, " on both sides")
-    p.add_argument("--tolerance", type=validate.non_negative_float, default=pipeline.DEFAULT_TOLERANCE,
-                   help="relative change that counts (the minimum effect): slower means B/A lies above 1 + this "
-                        "with 95%% confidence over the whole family of comparisons (Holm) (default %(default)s)")
-    p.add_argument("--noise-floor", default="auto", metavar="auto|SD",
-                   type=validate.auto_or(validate.non_negative_float),
-                   help="noise between runs added to each side's own CI: auto (default) estimates it from points "
-                        "measured in several runs with identical settings (none with fewer than 3 such pairs); "
-                        "or a standard deviation of log latency, e.g. 0.02, or 0")
-    p.add_argument("--across-stages", action="store_true",
-                   help="match points measured in different stages (e.g. imported stage=legacy rows against quick)")
-    p.add_argument("--out", default="comparison", type=validate.output_folder,
-                   help="where comparison.md/.html and the tables go "
-                   "(default: comparison; outside the trees)")
+    p.add_argument(
+        "--tolerance",
+        type=validate.non_negative_float,
+        default=pipeline.DEFAULT_TOLERANCE,
+        help="relative change that counts (the minimum effect): slower means B/A lies above 1 + this "
+        "with 95%% confidence over the whole family of comparisons (Holm) (default %(default)s)",
+    )
+    p.add_argument(
+        "--noise-floor",
+        default="auto",
+        metavar="auto|SD",
+        type=validate.auto_or(validate.non_negative_float),
+        help="noise between runs added to each side's own CI: auto (default) estimates it from points "
+        "measured in several runs with identical settings (none with fewer than 3 such pairs); "
+        "or a standard deviation of log latency, e.g. 0.02, or 0",
+    )
+    p.add_argument(
+        "--across-stages",
+        action="store_true",
+        help="match points measured in different stages (e.g. imported stage=legacy rows against quick)",
+    )
+    p.add_argument(
+        "--out",
+        default="comparison",
+        type=validate.output_folder,
+        help="where comparison.md/.html and the tables go " "(default: comparison; outside the trees)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     return p
 
@@ -72,9 +105,16 @@ def _table(c: pipeline.Comparison) -> Table:
     order = g.sort_values("geomean_ratio", ascending=False, na_position="last")
     for r in order.head(SHOWN).itertuples(index=False):
         d = r._asdict()
-        t.add_row(" ".join(str(d[k]) for k in varying), str(d["points"]), f"{d['geomean_ratio']:.3f}",
-                  f"{d['ratio_low']:.3f}-{d['ratio_high']:.3f}", d["verdict"], str(d["slower"]), str(d["faster"]),
-                  *([d["caveats"]] * caveats))
+        t.add_row(
+            " ".join(str(d[k]) for k in varying),
+            str(d["points"]),
+            f"{d['geomean_ratio']:.3f}",
+            f"{d['ratio_low']:.3f}-{d['ratio_high']:.3f}",
+            d["verdict"],
+            str(d["slower"]),
+            str(d["faster"]),
+            *([d["caveats"]] * caveats),
+        )
     if len(order) > SHOWN:
         t.caption = f"{len(order) - SHOWN} more in groups.parquet"
     return t
@@ -83,8 +123,9 @@ def _table(c: pipeline.Comparison) -> Table:
 @command
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     filters = Filters.from_arguments(args)
     console = Console()
     sides = load_sides([Path(t) for t in args.trees], by=args.by, a=args.a, b=args.b, filters=filters)
@@ -97,12 +138,17 @@ def main(argv: list[str] | None = None) -> int:
         console.print(note, highlight=False)
     for summary in comparison.noise:
         console.print(f"noise floor {summary.line()}", highlight=False)
-    console.print(f"between-run noise added to each side: {comparison.between_run:.3f} (sd of log latency; "
-                  f"{comparison.between_run_source})", highlight=False)
+    console.print(
+        f"between-run noise added to each side: {comparison.between_run:.3f} (sd of log latency; "
+        f"{comparison.between_run_source})",
+        highlight=False,
+    )
     console.print(family_line(comparison), highlight=False)
     console.print(verdict_text(comparison), highlight=False)
-    console.print(f"report: {Path(args.out) / 'comparison.md'} (and .html); tables: points, groups, noise .parquet",
-                  highlight=False)
+    console.print(
+        f"report: {Path(args.out) / 'comparison.md'} (and .html); tables: points, groups, noise .parquet",
+        highlight=False,
+    )
     return 1 if comparison.failed else 0
 
 

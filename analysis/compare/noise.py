@@ -26,8 +26,15 @@ import pandas as pd
 from analysis.compare.verdicts import Key, keyed
 from harness.results.uncertainty import between_run_sd, log_se, ratio_interval
 
-IDENTICAL = ["config_hash", "device_name", "torch_version", "cuda_version", "cudnn_version", "driver_version",
-             "git_commit"]
+IDENTICAL = [
+    "config_hash",
+    "device_name",
+    "torch_version",
+    "cuda_version",
+    "cudnn_version",
+    "driver_version",
+    "git_commit",
+]
 GOAL = 0.03  # DESIGN/GPU-CHECKS: the same point in two runs within 3% on a GPU
 
 
@@ -51,12 +58,14 @@ class NoiseSummary:
     def line(self) -> str:
         if not self.pairs:
             return f"{self.tree}: no point measured more than once with identical settings: no noise floor"
-        return (f"{self.tree}: {self.pairs} run-to-run pairs over {self.points} points: ratio later/earlier "
-                f"median {self.ratio_median:.3f}, 5-95% {self.ratio_p05:.3f}-{self.ratio_p95:.3f}; |change| median "
-                f"{self.abs_median_pct:.1f}%, p95 {self.abs_p95_pct:.1f}%, max {self.abs_max_pct:.1f}%; "
-                f"{self.within_goal:.0%} within {GOAL:.0%}; 95% CI excludes 1 in {self.ci_excludes_one:.0%} "
-                f"(~5% expected if the per-point CIs held all the noise); between-run sd beyond the CIs "
-                f"{self.between_run_sd:.3f} (log)")
+        return (
+            f"{self.tree}: {self.pairs} run-to-run pairs over {self.points} points: ratio later/earlier "
+            f"median {self.ratio_median:.3f}, 5-95% {self.ratio_p05:.3f}-{self.ratio_p95:.3f}; |change| median "
+            f"{self.abs_median_pct:.1f}%, p95 {self.abs_p95_pct:.1f}%, max {self.abs_max_pct:.1f}%; "
+            f"{self.within_goal:.0%} within {GOAL:.0%}; 95% CI excludes 1 in {self.ci_excludes_one:.0%} "
+            f"(~5% expected if the per-point CIs held all the noise); between-run sd beyond the CIs "
+            f"{self.between_run_sd:.3f} (log)"
+        )
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -71,10 +80,16 @@ def run_pairs(rows: pd.DataFrame, key: Key) -> pd.DataFrame:
     ok = ok.assign(_g=pd.util.hash_pandas_object(ident, index=False).to_numpy())
     ok = ok.sort_values(["_g", "measured_at", "run_id"], kind="stable")
     prev = ok.groupby("_g", sort=False)[["p50_ms", "_se", "run_id", "measured_at"]].shift(1)
-    pairs = ok.assign(earlier_p50_ms=prev["p50_ms"], earlier_se=prev["_se"], earlier_run=prev["run_id"],
-                      earlier_at=prev["measured_at"])
+    pairs = ok.assign(
+        earlier_p50_ms=prev["p50_ms"],
+        earlier_se=prev["_se"],
+        earlier_run=prev["run_id"],
+        earlier_at=prev["measured_at"],
+    )
     pairs = pairs[pairs["earlier_p50_ms"].notna()]
-    r = ratio_interval(pairs["p50_ms"], pairs["_se"].fillna(0.0), pairs["earlier_p50_ms"], pairs["earlier_se"].fillna(0.0))
+    r = ratio_interval(
+        pairs["p50_ms"], pairs["_se"].fillna(0.0), pairs["earlier_p50_ms"], pairs["earlier_se"].fillna(0.0)
+    )
     out = pairs[[*key.columns, "run_id", "measured_at", "earlier_run", "earlier_at", "earlier_p50_ms", "p50_ms"]]
     out = out.rename(columns={"run_id": "later_run", "measured_at": "later_at", "p50_ms": "later_p50_ms"})
     return out.assign(ratio=r.ratio, ratio_low=r.low, ratio_high=r.high, log_ratio_se=r.log_se).reset_index(drop=True)
@@ -93,6 +108,16 @@ def summarize(pairs: pd.DataFrame, tree: str, key: Key) -> NoiseSummary:
     excludes = ((pairs["ratio_low"] > 1) | (pairs["ratio_high"] < 1)).mean()
     p05, p50, p95 = np.quantile(ratio, [0.05, 0.5, 0.95])
     return NoiseSummary(
-        tree, len(pairs), len(pairs[key.columns].drop_duplicates()), float(p05), float(p50), float(p95),
-        float(np.median(change)), float(np.quantile(change, 0.95)), float(change.max()),
-        float((change <= GOAL * 100).mean()), float(excludes), floor(pairs))
+        tree,
+        len(pairs),
+        len(pairs[key.columns].drop_duplicates()),
+        float(p05),
+        float(p50),
+        float(p95),
+        float(np.median(change)),
+        float(np.quantile(change, 0.95)),
+        float(change.max()),
+        float((change <= GOAL * 100).mean()),
+        float(excludes),
+        floor(pairs),
+    )

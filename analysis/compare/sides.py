@@ -8,9 +8,9 @@ checked, every run's row kept (each side is resolved, latest wins, once the matc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 
@@ -40,8 +40,14 @@ def _label(tree: Path, selections: Sequence[selection.Selection]) -> str:
     return " ".join([str(tree), *(s.label() for s in selections)])
 
 
-def load_sides(trees: Sequence[Path], *, by: str | None = None, a: Sequence[str] = (), b: Sequence[str] = (),
-               filters: Filters = Filters()) -> Sides:
+def load_sides(
+    trees: Sequence[Path],
+    *,
+    by: str | None = None,
+    a: Sequence[str] = (),
+    b: Sequence[str] = (),
+    filters: Filters = Filters(),
+) -> Sides:
     """Read the trees and make the two sides; AnalysisError for anything a user must change."""
     if not 1 <= len(trees) <= 2:
         raise AnalysisError(f"give one results tree (split with --by or --a/--b) or two (A and B); got {len(trees)}")
@@ -49,12 +55,15 @@ def load_sides(trees: Sequence[Path], *, by: str | None = None, a: Sequence[str]
     if by is not None and (sel_a or sel_b):
         raise AnalysisError("--by and --a/--b are two ways to make the sides: give one of them")
     if len(trees) == 2 and by is not None:
-        raise AnalysisError(f"--by {by} splits one tree; with two trees each is a side already (narrow them with "
-                            f"--a/--b)")
+        raise AnalysisError(
+            f"--by {by} splits one tree; with two trees each is a side already (narrow them with " f"--a/--b)"
+        )
     if len(trees) == 1 and by is None and not (sel_a and sel_b):
-        raise AnalysisError(f"one tree ({trees[0]}) needs two sides: --by COLUMN (one of "
-                            f"{', '.join(selection.SELECT_COLUMNS)}), or --a SELECTION --b SELECTION, or a second "
-                            f"tree")
+        raise AnalysisError(
+            f"one tree ({trees[0]}) needs two sides: --by COLUMN (one of "
+            f"{', '.join(selection.SELECT_COLUMNS)}), or --a SELECTION --b SELECTION, or a second "
+            f"tree"
+        )
     read = {}
     reports = {}
     for tree in dict.fromkeys(trees):
@@ -73,6 +82,7 @@ def load_sides(trees: Sequence[Path], *, by: str | None = None, a: Sequence[str]
         side_b = Side("B", _label(trees[0], sel_b), selection.select(read[t], sel_b, t))
         both = side_a.rows.index.intersection(side_b.rows.index)
         if len(both):
-            raise AnalysisError(f"--a and --b overlap: {len(both)} rows of {t} are on both sides; make the "
-                                f"selections disjoint")
+            raise AnalysisError(
+                f"--a and --b overlap: {len(both)} rows of {t} are on both sides; make the " f"selections disjoint"
+            )
     return Sides(side_a, side_b, read, reports)

@@ -39,8 +39,18 @@ WITHIN_GROUP = ["input_size", "batch_size"]
 REGRESSIONS = ("slower", "broke")
 VERDICTS = ("slower", "broke", "faster", "fixed", "same", "no_interval", "not_ok", "only_a", "only_b")
 COUNTED = [v for v in VERDICTS if v not in ("only_a", "only_b")]  # a group's counts of its points' verdicts
-_STATS = ["status", "p50_ms", "ci95_low_ms", "ci95_high_ms", "std_ms", "n", "energy_per_inference_j", "run_id",
-          "measured_at", "legacy_flags"]
+_STATS = [
+    "status",
+    "p50_ms",
+    "ci95_low_ms",
+    "ci95_high_ms",
+    "std_ms",
+    "n",
+    "energy_per_inference_j",
+    "run_id",
+    "measured_at",
+    "legacy_flags",
+]
 MISSING = "-"  # a null setting, as a key value (so that null matches null)
 
 
@@ -55,8 +65,10 @@ class Key:
         return [c for c in self.columns if c not in WITHIN_GROUP]
 
     def notes(self) -> list[str]:
-        return [f"{s} not compared: unknown (null on every row) on side {', '.join(sides)}"
-                for s, sides in self.unknown.items()]
+        return [
+            f"{s} not compared: unknown (null on every row) on side {', '.join(sides)}"
+            for s, sides in self.unknown.items()
+        ]
 
 
 def match_key(a: pd.DataFrame, b: pd.DataFrame, across_stages: bool = False) -> Key:
@@ -93,6 +105,7 @@ def _flags(values: pd.Series, side: str) -> pd.Series:
         if v is None or (isinstance(v, float) and np.isnan(v)):
             return ""
         return ", ".join(f"{side}: {f}" for f in sorted(v) if f in LATENCY_FLAGS)
+
     return values.map(one)
 
 
@@ -133,10 +146,12 @@ def compare_points(a: pd.DataFrame, b: pd.DataFrame, key: Key, between_run: floa
     m["why"] = np.select(
         [verdict == "no_interval", verdict.isin(["broke", "fixed", "not_ok"])],
         [mt.NO_INTERVAL, "status " + m["status_a"].astype(str) + " -> " + m["status_b"].astype(str)],
-        default="unmatched")
+        default="unmatched",
+    )
     caveats = [_flags(m[f"legacy_flags_{s.lower()}"], s) for s in ("A", "B") if f"legacy_flags_{s.lower()}" in m]
-    m["caveats"] = (pd.concat(caveats, axis=1).apply(lambda r: "; ".join(x for x in r if x), axis=1)
-                    if caveats and len(m) else "")
+    m["caveats"] = (
+        pd.concat(caveats, axis=1).apply(lambda r: "; ".join(x for x in r if x), axis=1) if caveats and len(m) else ""
+    )
     return m.drop(columns=[c for c in m.columns if c.startswith("legacy_flags_")])
 
 
@@ -152,25 +167,43 @@ def compare_groups(points: pd.DataFrame, key: Key) -> pd.DataFrame:
         gm, lo, hi = geomean_interval(np.log(both["ratio"].to_numpy()), both["log_ratio_se"].to_numpy())
         worst = both.loc[both["ratio"].idxmax()] if len(both) else None
         caveats = sorted({c for text in g["caveats"] for c in text.split("; ") if c})
-        rows.append(dict(zip(group, values if isinstance(values, tuple) else (values,))) | {
-            "points": len(g), "geomean_ratio": gm, "ratio_low": lo, "ratio_high": hi,
-            "verdict": "same" if len(both) else ("no_interval" if g["ratio"].notna().any() else "not_ok"),
-            "worst_ratio": np.nan if worst is None else worst["ratio"],
-            "worst_at": "" if worst is None else f"s{worst['input_size']} b{worst['batch_size']}",
-            "caveats": "; ".join(caveats),
-        })
-    columns = [*group, "points", "geomean_ratio", "ratio_low", "ratio_high", "verdict", "worst_ratio", "worst_at",
-               "caveats"]
+        rows.append(
+            dict(zip(group, values if isinstance(values, tuple) else (values,)))
+            | {
+                "points": len(g),
+                "geomean_ratio": gm,
+                "ratio_low": lo,
+                "ratio_high": hi,
+                "verdict": "same" if len(both) else ("no_interval" if g["ratio"].notna().any() else "not_ok"),
+                "worst_ratio": np.nan if worst is None else worst["ratio"],
+                "worst_at": "" if worst is None else f"s{worst['input_size']} b{worst['batch_size']}",
+                "caveats": "; ".join(caveats),
+            }
+        )
+    columns = [
+        *group,
+        "points",
+        "geomean_ratio",
+        "ratio_low",
+        "ratio_high",
+        "verdict",
+        "worst_ratio",
+        "worst_at",
+        "caveats",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
 def family_what(tolerance: float, points: int, groups: int) -> str:
-    return (f"slower and faster beyond the {tolerance:.1%} tolerance, for each of {points} matched point(s) and "
-            f"{groups} group(s) with an interval")
+    return (
+        f"slower and faster beyond the {tolerance:.1%} tolerance, for each of {points} matched point(s) and "
+        f"{groups} group(s) with an interval"
+    )
 
 
-def judge(points: pd.DataFrame, groups: pd.DataFrame, key: Key, tolerance: float, level: float = mt.LEVEL
-          ) -> tuple[pd.DataFrame, pd.DataFrame, mt.Family]:
+def judge(
+    points: pd.DataFrame, groups: pd.DataFrame, key: Key, tolerance: float, level: float = mt.LEVEL
+) -> tuple[pd.DataFrame, pd.DataFrame, mt.Family]:
     """The verdicts of the points and groups ``compare_points`` and ``compare_groups`` left ``same``: Holm
     over one family of two one-sided tests per such point and group (harness.results.multiplicity.directional),
     ``slower`` / ``faster`` where the adjusted p <= ``level``. Adds ``p_value`` (the smaller one-sided p) and
@@ -196,10 +229,13 @@ def judge(points: pd.DataFrame, groups: pd.DataFrame, key: Key, tolerance: float
     adjusted = pd.Series(d.adjusted[:n]).map("{:.2g}".format).to_numpy(dtype=object)
     pts.loc[p_test, "why"] = np.select(
         [np.isin(decided[:n], ["slower", "faster"]), alone, (low <= 1) & (high >= 1)],
-        [f"beyond {tolerance:.1%}: Holm-adjusted p " + adjusted + f" over {fam.tests} tests",
-         f"beyond {tolerance:.1%} at 95% on its own, not after Holm over {fam.tests} tests",
-         "within noise (95% CI covers 1)"],
-        default=f"within tolerance ({tolerance:.1%})")
+        [
+            f"beyond {tolerance:.1%}: Holm-adjusted p " + adjusted + f" over {fam.tests} tests",
+            f"beyond {tolerance:.1%} at 95% on its own, not after Holm over {fam.tests} tests",
+            "within noise (95% CI covers 1)",
+        ],
+        default=f"within tolerance ({tolerance:.1%})",
+    )
     order = {v: i for i, v in enumerate(VERDICTS)}
     pts["_o"] = pts["verdict"].map(order)
     pts = pts.sort_values(["_o", *key.columns], kind="stable").drop(columns="_o").reset_index(drop=True)
@@ -208,8 +244,20 @@ def judge(points: pd.DataFrame, groups: pd.DataFrame, key: Key, tolerance: float
     for v in COUNTED:  # each group's count of its points' verdicts (unmatched points are in no group: at -1)
         mine = (np.asarray(at) >= 0) & (pts["verdict"] == v).to_numpy()
         grp[v] = np.bincount(np.asarray(at)[mine], minlength=len(grp)).astype(int)
-    columns = [*group, "points", *COUNTED, "geomean_ratio", "ratio_low", "ratio_high", "verdict", "p_value",
-               "p_holm", "worst_ratio", "worst_at", "caveats"]
+    columns = [
+        *group,
+        "points",
+        *COUNTED,
+        "geomean_ratio",
+        "ratio_low",
+        "ratio_high",
+        "verdict",
+        "p_value",
+        "p_holm",
+        "worst_ratio",
+        "worst_at",
+        "caveats",
+    ]
     return pts, grp[columns], fam
 
 
@@ -220,8 +268,11 @@ def disjoint(a: pd.DataFrame, b: pd.DataFrame, key: Key) -> str:
         va, vb = set(a[c].astype(str)), set(b[c].astype(str))
         if not va & vb:
             parts.append(f"{c} is {', '.join(sorted(va)[:6])} in A but {', '.join(sorted(vb)[:6])} in B")
-    hint = " (--across-stages matches points of different stages, e.g. imported legacy rows)" if any(
-        p.startswith("stage ") for p in parts) else ""
+    hint = (
+        " (--across-stages matches points of different stages, e.g. imported legacy rows)"
+        if any(p.startswith("stage ") for p in parts)
+        else ""
+    )
     return ("; ".join(parts) or "the points differ in their combination of these") + hint
 
 

@@ -35,9 +35,10 @@ import re
 import sys
 import tarfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from analysis.legacy import layers as legacy_layers
 from analysis.legacy.flags import FLAGS, LAYER_FLAGS, POINT_FLAGS
@@ -62,11 +63,40 @@ DTYPE = "float32"
 SUMMARY = "_legacy-import.json"  # what an import did, beside what it wrote
 DEVICE_NAMES = {"h100": "NVIDIA H100 NVL", "l40s": "NVIDIA L40S", "v100": "NVIDIA V100"}
 
-OVERALL_COLUMNS = ("model", "algorithm", "batch_size", "input_size", "mean", "std", "min", "max", "median",
-                   "power_mean_w", "power_std_w", "power_min_w", "power_max_w", "energy_total_j",
-                   "energy_per_inference_j", "power_samples", "device")
-LAYER_COLUMNS = ("model", "algorithm", "input_size", "layer", "in_channels", "out_channels", "kernel_size",
-                 "stride", "padding", "mean_ms", "std_ms", "percentage", "device")
+OVERALL_COLUMNS = (
+    "model",
+    "algorithm",
+    "batch_size",
+    "input_size",
+    "mean",
+    "std",
+    "min",
+    "max",
+    "median",
+    "power_mean_w",
+    "power_std_w",
+    "power_min_w",
+    "power_max_w",
+    "energy_total_j",
+    "energy_per_inference_j",
+    "power_samples",
+    "device",
+)
+LAYER_COLUMNS = (
+    "model",
+    "algorithm",
+    "input_size",
+    "layer",
+    "in_channels",
+    "out_channels",
+    "kernel_size",
+    "stride",
+    "padding",
+    "mean_ms",
+    "std_ms",
+    "percentage",
+    "device",
+)
 COMBINED = "combined_overall.csv"
 
 _NAME = re.compile(r"^(?P<stem>[a-z0-9_]+)_(?P<kind>overall|layers)_(?P<gpu>[a-z0-9]+)\.csv$")
@@ -129,11 +159,18 @@ class ImportReport:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "files_read": self.files_read, "files_imported": self.files_imported, "points": self.points,
-            "layers": self.layers, "files_written": len(self.written), "skipped": len(self.issues),
-            "issues": [str(i) for i in self.issues], "unmatched_layers": self.unmatched_layers,
-            "unmatched_examples": self.unmatched_examples, "combined_rows_skipped": self.combined_skipped,
-            "combined_rows_differing": self.combined_mismatch, "seconds": round(self.seconds, 3),
+            "files_read": self.files_read,
+            "files_imported": self.files_imported,
+            "points": self.points,
+            "layers": self.layers,
+            "files_written": len(self.written),
+            "skipped": len(self.issues),
+            "issues": [str(i) for i in self.issues],
+            "unmatched_layers": self.unmatched_layers,
+            "unmatched_examples": self.unmatched_examples,
+            "combined_rows_skipped": self.combined_skipped,
+            "combined_rows_differing": self.combined_mismatch,
+            "seconds": round(self.seconds, 3),
         }
 
 
@@ -149,8 +186,10 @@ def check_out(out: Path) -> None:
             continue
         others = [stage for stage in layout.stages_under(folder) if stage != STAGE]
         if others:
-            raise LegacyError(f"--out {out}: {folder} is a results tree with real runs (stages {', '.join(others)}); "
-                              f"legacy imports go to a folder of their own (e.g. --out results-legacy)")
+            raise LegacyError(
+                f"--out {out}: {folder} is a results tree with real runs (stages {', '.join(others)}); "
+                f"legacy imports go to a folder of their own (e.g. --out results-legacy)"
+            )
     if out.exists() and not out.is_dir():
         raise LegacyError(f"--out {out} exists and is not a folder")
 
@@ -231,8 +270,11 @@ def _rows(src: Source, required: tuple[str, ...], report: ImportReport) -> Itera
         if not fields or all(not f.strip() for f in fields):
             continue
         if len(fields) != len(header):
-            report.issues.append(Issue(src.label, reader.line_num,
-                                       f"{len(fields)} fields, the header has {len(header)} (truncated line?)"))
+            report.issues.append(
+                Issue(
+                    src.label, reader.line_num, f"{len(fields)} fields, the header has {len(header)} (truncated line?)"
+                )
+            )
             continue
         yield reader.line_num, dict(zip(header, (f.strip() for f in fields)))
 
@@ -293,18 +335,42 @@ def point_row(row: dict[str, str], combo: Combo, provenance: str) -> dict[str, A
     except Exception as e:  # noqa: BLE001 - a size the architecture refuses
         raise BadRow(f"cannot trace {combo.model} at input size {size}: {type(e).__name__}: {e}") from None
     return {
-        "schema_version": SCHEMA_VERSION, "run_id": combo.run_id, "stage": STAGE, "model": combo.model,
-        "algo": combo.algo, "gpu": combo.gpu, "device": "cuda", "device_name": DEVICE_NAMES.get(combo.gpu),
-        "input_size": size, "batch_size": batch, "dtype": DTYPE, "status": "ok", "backend": "cudnn",
-        "n": N_ITERATIONS, "mean_ms": mean, "std_ms": std, "cv": std / mean, "min_ms": lo, "p50_ms": med,
-        "max_ms": hi, "throughput_ips": batch / (mean / 1e3), "flops": tr.flops, "params": tr.params,
-        "energy_per_inference_j": energy, "energy_method": ENERGY_METHOD,
+        "schema_version": SCHEMA_VERSION,
+        "run_id": combo.run_id,
+        "stage": STAGE,
+        "model": combo.model,
+        "algo": combo.algo,
+        "gpu": combo.gpu,
+        "device": "cuda",
+        "device_name": DEVICE_NAMES.get(combo.gpu),
+        "input_size": size,
+        "batch_size": batch,
+        "dtype": DTYPE,
+        "status": "ok",
+        "backend": "cudnn",
+        "n": N_ITERATIONS,
+        "mean_ms": mean,
+        "std_ms": std,
+        "cv": std / mean,
+        "min_ms": lo,
+        "p50_ms": med,
+        "max_ms": hi,
+        "throughput_ips": batch / (mean / 1e3),
+        "flops": tr.flops,
+        "params": tr.params,
+        "energy_per_inference_j": energy,
+        "energy_method": ENERGY_METHOD,
         "energy_window_s": total / power if power > 0 else None,
         "energy_inferences": round(total / energy) if energy > 0 else None,
-        "power_mean_w": power, "conv_layers": len(tr.layers), "config_hash": CONFIG_HASH,
-        "provenance": provenance, "legacy_flags": _flags(list(POINT_FLAGS), combo),
-        "power_std_w": _num(row, "power_std_w"), "power_min_w": _num(row, "power_min_w"),
-        "power_max_w": _num(row, "power_max_w"), "power_samples": _int(row, "power_samples"),
+        "power_mean_w": power,
+        "conv_layers": len(tr.layers),
+        "config_hash": CONFIG_HASH,
+        "provenance": provenance,
+        "legacy_flags": _flags(list(POINT_FLAGS), combo),
+        "power_std_w": _num(row, "power_std_w"),
+        "power_min_w": _num(row, "power_min_w"),
+        "power_max_w": _num(row, "power_max_w"),
+        "power_samples": _int(row, "power_samples"),
         "energy_total_j": total,
     }
 
@@ -326,20 +392,46 @@ def layer_row(row: dict[str, str], combo: Combo, provenance: str) -> dict[str, A
     if layer is None:
         return f"no conv module {name!r} in torchvision's {combo.model}"
     g = layer.geometry
-    ours = {"in_channels": g["in_channels"], "out_channels": g["out_channels"], "kernel_size": g["kernel_h"],
-            "stride": g["stride_h"], "padding": g["pad_h"]}
+    ours = {
+        "in_channels": g["in_channels"],
+        "out_channels": g["out_channels"],
+        "kernel_size": g["kernel_h"],
+        "stride": g["stride_h"],
+        "padding": g["pad_h"],
+    }
     square = g["kernel_h"] == g["kernel_w"] and g["stride_h"] == g["stride_w"] and g["pad_h"] == g["pad_w"]
     if ours != geo_legacy or not square:
         return f"{name}: old geometry {geo_legacy} differs from torchvision's {g}"
     return {
-        "schema_version": SCHEMA_VERSION, "run_id": combo.run_id, "stage": STAGE, "model": combo.model,
-        "algo": combo.algo, "gpu": combo.gpu, "device_name": DEVICE_NAMES.get(combo.gpu), "input_size": size,
-        "batch_size": BATCH_SIZE, "dtype": DTYPE, "layer_index": layer.index, "layer_name": name, **g,
-        "in_h": layer.in_shape[2], "in_w": layer.in_shape[3], "out_h": layer.out_shape[2],
-        "out_w": layer.out_shape[3], "algo_requested": combo.algo, "algo_used": None, "backend": "cudnn",
-        "status": "ok", "mean_ms": mean, "std_ms": std, "flops": layer.flops,
-        "bytes": layer.bytes, "arithmetic_intensity": layer.flops / layer.bytes,
-        "provenance": provenance, "legacy_flags": _flags(list(LAYER_FLAGS), combo), "legacy_percentage": pct,
+        "schema_version": SCHEMA_VERSION,
+        "run_id": combo.run_id,
+        "stage": STAGE,
+        "model": combo.model,
+        "algo": combo.algo,
+        "gpu": combo.gpu,
+        "device_name": DEVICE_NAMES.get(combo.gpu),
+        "input_size": size,
+        "batch_size": BATCH_SIZE,
+        "dtype": DTYPE,
+        "layer_index": layer.index,
+        "layer_name": name,
+        **g,
+        "in_h": layer.in_shape[2],
+        "in_w": layer.in_shape[3],
+        "out_h": layer.out_shape[2],
+        "out_w": layer.out_shape[3],
+        "algo_requested": combo.algo,
+        "algo_used": None,
+        "backend": "cudnn",
+        "status": "ok",
+        "mean_ms": mean,
+        "std_ms": std,
+        "flops": layer.flops,
+        "bytes": layer.bytes,
+        "arithmetic_intensity": layer.flops / layer.bytes,
+        "provenance": provenance,
+        "legacy_flags": _flags(list(LAYER_FLAGS), combo),
+        "legacy_percentage": pct,
     }
 
 
@@ -362,16 +454,22 @@ class Importer:
             except BadRow as e:
                 self.report.issues.append(Issue(src.label, line, str(e)))
                 continue
-            if self._first(src, line, seen, (r["input_size"], r["batch_size"]),
-                           f"input size {r['input_size']} batch {r['batch_size']}"):
+            if self._first(
+                src,
+                line,
+                seen,
+                (r["input_size"], r["batch_size"]),
+                f"input size {r['input_size']} batch {r['batch_size']}",
+            ):
                 out.append(r)
         return out
 
     def _first(self, src: Source, line: int, seen: dict, key: tuple, what: str) -> bool:
         """True the first time ``key`` is seen in a file; a repeat is reported (the first line is kept)."""
         if key in seen:
-            self.report.issues.append(Issue(src.label, line, f"{what} again (first at line {seen[key]}); "
-                                                             f"kept the first"))
+            self.report.issues.append(
+                Issue(src.label, line, f"{what} again (first at line {seen[key]}); " f"kept the first")
+            )
             return False
         seen[key] = line
         return True
@@ -389,8 +487,13 @@ class Importer:
                 if len(self.report.unmatched_examples) < 10:
                     self.report.unmatched_examples.append(f"{src.label}:{line}: {r}")
                 continue
-            if self._first(src, line, seen, (r["input_size"], r["layer_name"]),
-                           f"layer {r['layer_name']} at size {r['input_size']}"):
+            if self._first(
+                src,
+                line,
+                seen,
+                (r["input_size"], r["layer_name"]),
+                f"layer {r['layer_name']} at size {r['input_size']}",
+            ):
                 out.append(r)
         sums: dict[int, float] = {}
         for r in out:
@@ -429,10 +532,18 @@ class Importer:
 
         spec = _from_conf(combo.gpu, CONF_DIR)
         return {
-            "run_id": combo.run_id, "stage": STAGE, "outcome": "imported", "importer": "analysis.legacy",
-            "source": SOURCE, "device_name": DEVICE_NAMES.get(combo.gpu),
-            "config": {"gpu": {"name": combo.gpu, "spec": spec}, "model": {"name": combo.model},
-                       "algo": combo.algo, "stage": STAGE},
+            "run_id": combo.run_id,
+            "stage": STAGE,
+            "outcome": "imported",
+            "importer": "analysis.legacy",
+            "source": SOURCE,
+            "device_name": DEVICE_NAMES.get(combo.gpu),
+            "config": {
+                "gpu": {"name": combo.gpu, "spec": spec},
+                "model": {"name": combo.model},
+                "algo": combo.algo,
+                "stage": STAGE,
+            },
             "flags": {k: FLAGS[k] for k in _flags(sorted(set(POINT_FLAGS) | set(LAYER_FLAGS)), combo)},
             "sources": dict(doc.get("sources", {})),
         }
@@ -473,10 +584,13 @@ class Importer:
 
     def _nothing_imported(self, paths: list[Path]) -> str:
         issues = self.report.issues
-        why = (f"{len(issues)} file(s) or line(s) skipped, the first: {issues[0]}" if issues else
-               "no CSV file among them")
-        return (f"nothing imported from {', '.join(map(str, paths))}: {why}; give the old system's tarball, a folder "
-                f"of its CSVs, or CSV files")
+        why = (
+            f"{len(issues)} file(s) or line(s) skipped, the first: {issues[0]}" if issues else "no CSV file among them"
+        )
+        return (
+            f"nothing imported from {', '.join(map(str, paths))}: {why}; give the old system's tarball, a folder "
+            f"of its CSVs, or CSV files"
+        )
 
     def _write_runs(self) -> None:
         for run_id, doc in self.runs.items():
@@ -520,12 +634,25 @@ def import_legacy(paths: list[str | Path], out: str | Path) -> ImportReport:
 
 def parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m analysis.legacy", description=__doc__.splitlines()[0])
-    p.add_argument("paths", nargs="+", metavar="PATH", type=validate.input_path,
-                   help="the tarball, a folder of its CSVs, or CSV files")
-    p.add_argument("--out", default="results-legacy", type=validate.output_folder,
-                   help="the results tree to write (default %(default)s; never a tree holding real runs)")
-    p.add_argument("--show", type=validate.non_negative_int, default=20,
-                   help="how many skipped lines to list (default %(default)s)")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        type=validate.input_path,
+        help="the tarball, a folder of its CSVs, or CSV files",
+    )
+    p.add_argument(
+        "--out",
+        default="results-legacy",
+        type=validate.output_folder,
+        help="the results tree to write (default %(default)s; never a tree holding real runs)",
+    )
+    p.add_argument(
+        "--show",
+        type=validate.non_negative_int,
+        default=20,
+        help="how many skipped lines to list (default %(default)s)",
+    )
     return p
 
 
@@ -534,14 +661,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     rep = import_legacy(args.paths, args.out)
-    print(f"imported {rep.points} points and {rep.layers} layer rows from {rep.files_imported} of "
-          f"{rep.files_read} files into {args.out} in {rep.seconds:.1f} s")
+    print(
+        f"imported {rep.points} points and {rep.layers} layer rows from {rep.files_imported} of "
+        f"{rep.files_read} files into {args.out} in {rep.seconds:.1f} s"
+    )
     if rep.combined_skipped:
-        print(f"{COMBINED}: {rep.combined_skipped} rows already in per-combination files (skipped), "
-              f"{rep.combined_mismatch} of them differ")
+        print(
+            f"{COMBINED}: {rep.combined_skipped} rows already in per-combination files (skipped), "
+            f"{rep.combined_mismatch} of them differ"
+        )
     if rep.unmatched_layers:
-        print(f"{rep.unmatched_layers} layer rows match no conv module of the torchvision model (not imported); "
-              f"e.g.:")
+        print(
+            f"{rep.unmatched_layers} layer rows match no conv module of the torchvision model (not imported); " f"e.g.:"
+        )
         for ex in rep.unmatched_examples[:5]:
             print(f"  {ex}")
     if rep.issues:
@@ -551,4 +683,3 @@ def main(argv: list[str] | None = None) -> int:
         if len(rep.issues) > args.show:
             print(f"  ... and {len(rep.issues) - args.show} more (all in {args.out / SUMMARY})", file=sys.stderr)
     return 1 if rep.issues or rep.unmatched_layers else 0
-

@@ -53,8 +53,15 @@ def trace(model: str, input_size: int, batch_size: int = 1) -> Trace:
         geo = conv_geometry(module)
         in_shape, out_shape = tuple(args[0].shape), tuple(output.shape)
         flops = 2 * math.prod(out_shape) * (geo["in_channels"] // geo["groups"]) * geo["kernel_h"] * geo["kernel_w"]
-        found[name] = TracedLayer(len(found), name, geo, in_shape, out_shape, int(flops),
-                                  conv_bytes(in_shape, out_shape, module.weight.numel(), "float32"))
+        found[name] = TracedLayer(
+            len(found),
+            name,
+            geo,
+            in_shape,
+            out_shape,
+            int(flops),
+            conv_bytes(in_shape, out_shape, module.weight.numel(), "float32"),
+        )
 
     handles = [m.register_forward_hook(hook) for m in names]
     counter = FlopCounterMode(display=False)

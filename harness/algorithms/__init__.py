@@ -40,14 +40,25 @@ CUDNN_ALGORITHMS = ALGORITHMS[:9]  # the eight and guess; find (cuDNN's exhausti
 # Not one algorithm but a mix, one per layer: ``per_layer`` runs a plan file (plan=PATH, harness.algorithms.plan).
 MIXED = ("per_layer",)
 # The spellings of the system this harness replaces ("implicit precomp gemm"), and a few obvious others.
-ALIASES = {name.replace("_", " "): name for name in ALGORITHMS} | {
-    name.replace("_", "-"): name for name in ALGORITHMS
-}
+ALIASES = {name.replace("_", " "): name for name in ALGORITHMS} | {name.replace("_", "-"): name for name in ALGORITHMS}
 BACKEND_CHOICES = ("auto", *BACKENDS)
 
 __all__ = [
-    "ALGORITHMS", "ALIASES", "FALLBACKS", "MATH", "MIXED", "LayerPlan", "Plan", "Swap", "backend_flags", "canonical_name", "check_runnable",
-    "prepare", "resolve_backend", "resolve_math", "swap",
+    "ALGORITHMS",
+    "ALIASES",
+    "FALLBACKS",
+    "MATH",
+    "MIXED",
+    "LayerPlan",
+    "Plan",
+    "Swap",
+    "backend_flags",
+    "canonical_name",
+    "check_runnable",
+    "prepare",
+    "resolve_backend",
+    "resolve_math",
+    "swap",
 ]
 
 

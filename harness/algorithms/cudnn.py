@@ -103,7 +103,9 @@ PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "cudnnGetConvolution2dForwardOutputDim": (_I, [_P, _P, _P, _PI, _PI, _PI, _PI]),
     "cudnnGetConvolutionForwardAlgorithm_v7": (_I, [_P, _P, _P, _P, _P, _I, _PI, POINTER(_AlgoPerf)]),
     "cudnnFindConvolutionForwardAlgorithmEx": (
-        _I, [_P, _P, _P, _P, _P, _P, _P, _P, _I, _PI, POINTER(_AlgoPerf), _P, c_size_t]),
+        _I,
+        [_P, _P, _P, _P, _P, _P, _P, _P, _I, _PI, POINTER(_AlgoPerf), _P, c_size_t],
+    ),
     "cudnnGetConvolutionForwardWorkspaceSize": (_I, [_P, _P, _P, _P, _P, _I, POINTER(c_size_t)]),
     "cudnnConvolutionForward": (_I, [_P, _P, _P, _P, _P, _P, _P, _I, _P, c_size_t, _P, _P, _P]),
 }
@@ -181,49 +183,61 @@ class Cudnn:
         if status != 0:
             raise error_for(name, status, self.status_name(status))
 
-    def _ints(self, name: str, desc: "Descriptor", count: int) -> tuple[int, ...]:
+    def _ints(self, name: str, desc: Descriptor, count: int) -> tuple[int, ...]:
         out = [c_int() for _ in range(count)]
         self.call(name, desc.ptr, *map(ctypes.byref, out))
         return tuple(v.value for v in out)
 
     # descriptors --------------------------------------------------------------------------------------
-    def tensor_descriptor(self, shape: tuple[int, ...], dtype: torch.dtype) -> "Descriptor":
+    def tensor_descriptor(self, shape: tuple[int, ...], dtype: torch.dtype) -> Descriptor:
         d = Descriptor(self, "Tensor")
         self.call("cudnnSetTensor4dDescriptor", d.ptr, TENSOR_NCHW, DATA_TYPES[dtype], *map(int, shape))
         return d
 
-    def filter_descriptor(self, shape: tuple[int, ...], dtype: torch.dtype) -> "Descriptor":
+    def filter_descriptor(self, shape: tuple[int, ...], dtype: torch.dtype) -> Descriptor:
         d = Descriptor(self, "Filter")
         self.call("cudnnSetFilter4dDescriptor", d.ptr, DATA_TYPES[dtype], TENSOR_NCHW, *map(int, shape))
         return d
 
-    def convolution_descriptor(self, g: ConvGeometry, math: str) -> "Descriptor":
+    def convolution_descriptor(self, g: ConvGeometry, math: str) -> Descriptor:
         d = Descriptor(self, "Convolution")
         self.call(
-            "cudnnSetConvolution2dDescriptor", d.ptr, *g.padding, *g.stride, *g.dilation, CROSS_CORRELATION,
+            "cudnnSetConvolution2dDescriptor",
+            d.ptr,
+            *g.padding,
+            *g.stride,
+            *g.dilation,
+            CROSS_CORRELATION,
             COMPUTE_TYPE,
         )
         self.call("cudnnSetConvolutionGroupCount", d.ptr, g.groups)
         self.call("cudnnSetConvolutionMathType", d.ptr, MATH_TYPES[math])
         return d
 
-    def tensor_of(self, d: "Descriptor") -> tuple[int, ...]:
+    def tensor_of(self, d: Descriptor) -> tuple[int, ...]:
         """(data type, n, c, h, w, n stride, c stride, h stride, w stride) of a 4-d tensor descriptor."""
         return self._ints("cudnnGetTensor4dDescriptor", d, 9)
 
-    def filter_of(self, d: "Descriptor") -> tuple[int, ...]:
+    def filter_of(self, d: Descriptor) -> tuple[int, ...]:
         """(data type, format, k, c, h, w) of a 4-d filter descriptor."""
         return self._ints("cudnnGetFilter4dDescriptor", d, 6)
 
-    def convolution_of(self, d: "Descriptor") -> dict[str, object]:
+    def convolution_of(self, d: Descriptor) -> dict[str, object]:
         """What a convolution descriptor holds, read back from cuDNN."""
         ph, pw, sh, sw, dh, dw, mode, compute = self._ints("cudnnGetConvolution2dDescriptor", d, 8)
         (groups,) = self._ints("cudnnGetConvolutionGroupCount", d, 1)
         (math,) = self._ints("cudnnGetConvolutionMathType", d, 1)
-        return {"padding": (ph, pw), "stride": (sh, sw), "dilation": (dh, dw), "mode": mode,
-                "compute_type": compute, "groups": groups, "math_type": math}
+        return {
+            "padding": (ph, pw),
+            "stride": (sh, sw),
+            "dilation": (dh, dw),
+            "mode": mode,
+            "compute_type": compute,
+            "groups": groups,
+            "math_type": math,
+        }
 
-    def output_shape(self, conv: "Descriptor", x: "Descriptor", w: "Descriptor") -> tuple[int, int, int, int]:
+    def output_shape(self, conv: Descriptor, x: Descriptor, w: Descriptor) -> tuple[int, int, int, int]:
         dims = [c_int() for _ in range(4)]
         self.call("cudnnGetConvolution2dForwardOutputDim", conv.ptr, x.ptr, w.ptr, *map(ctypes.byref, dims))
         return tuple(d.value for d in dims)  # type: ignore[return-value]
@@ -363,13 +377,22 @@ def check_operands(x: torch.Tensor, weight: torch.Tensor) -> None:
         raise ValueError(f"cuDNN plan: the weight (strides {weight.stride()}) is not contiguous NCHW")
 
 
-def heuristic_choice(cudnn: Cudnn, handle: Handle, x: Descriptor, w: Descriptor, conv: Descriptor, y: Descriptor) -> list[str]:
+def heuristic_choice(
+    cudnn: Cudnn, handle: Handle, x: Descriptor, w: Descriptor, conv: Descriptor, y: Descriptor
+) -> list[str]:
     """cudnnGetConvolutionForwardAlgorithm_v7's successful algorithms, best first."""
     perf = (_AlgoPerf * FWD_ALGO_COUNT)()
     returned = c_int()
     cudnn.call(
-        "cudnnGetConvolutionForwardAlgorithm_v7", handle.ptr, x.ptr, w.ptr, conv.ptr, y.ptr, FWD_ALGO_COUNT,
-        ctypes.byref(returned), perf,
+        "cudnnGetConvolutionForwardAlgorithm_v7",
+        handle.ptr,
+        x.ptr,
+        w.ptr,
+        conv.ptr,
+        y.ptr,
+        FWD_ALGO_COUNT,
+        ctypes.byref(returned),
+        perf,
     )
     return [FWD_ALGO_NAMES[p.algo] for p in perf[: returned.value] if p.status == 0 and p.algo in FWD_ALGO_NAMES]
 
@@ -383,8 +406,14 @@ class Found:
     memory_bytes: int
 
 
-def find_choice(cudnn: Cudnn, handle: Handle, descs: tuple[Descriptor, ...], x: torch.Tensor, weight: torch.Tensor,
-                out_shape: tuple[int, ...]) -> list[Found]:
+def find_choice(
+    cudnn: Cudnn,
+    handle: Handle,
+    descs: tuple[Descriptor, ...],
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    out_shape: tuple[int, ...],
+) -> list[Found]:
     """cudnnFindConvolutionForwardAlgorithmEx, as PyTorch's cudnn.benchmark calls it: cuDNN runs every
     algorithm it can on the layer's real input and weight, with a workspace as large as the largest need
     that fits in memory (from the algorithms' own workspace sizes), and returns them fastest first; the
@@ -395,8 +424,16 @@ def find_choice(cudnn: Cudnn, handle: Handle, descs: tuple[Descriptor, ...], x: 
     for code in FWD_ALGOS.values():
         size = c_size_t()
         try:
-            cudnn.call("cudnnGetConvolutionForwardWorkspaceSize", handle.ptr, xd.ptr, wd.ptr, cd.ptr, yd.ptr, code,
-                       ctypes.byref(size))
+            cudnn.call(
+                "cudnnGetConvolutionForwardWorkspaceSize",
+                handle.ptr,
+                xd.ptr,
+                wd.ptr,
+                cd.ptr,
+                yd.ptr,
+                code,
+                ctypes.byref(size),
+            )
         except CudnnNotSupported:
             continue
         needs.add(size.value)
@@ -413,11 +450,26 @@ def find_choice(cudnn: Cudnn, handle: Handle, descs: tuple[Descriptor, ...], x: 
     perf = (_AlgoPerf * FWD_ALGO_COUNT)()
     returned = c_int()
     cudnn.call(
-        "cudnnFindConvolutionForwardAlgorithmEx", handle.ptr, xd.ptr, x.data_ptr(), wd.ptr, weight.data_ptr(), cd.ptr,
-        yd.ptr, y.data_ptr(), FWD_ALGO_COUNT, ctypes.byref(returned), perf, WORKSPACES.pointer(device, budget), budget,
+        "cudnnFindConvolutionForwardAlgorithmEx",
+        handle.ptr,
+        xd.ptr,
+        x.data_ptr(),
+        wd.ptr,
+        weight.data_ptr(),
+        cd.ptr,
+        yd.ptr,
+        y.data_ptr(),
+        FWD_ALGO_COUNT,
+        ctypes.byref(returned),
+        perf,
+        WORKSPACES.pointer(device, budget),
+        budget,
     )
-    return [Found(FWD_ALGO_NAMES[p.algo], float(p.time), int(p.memory))
-            for p in perf[: returned.value] if p.status == 0 and p.algo in FWD_ALGO_NAMES]
+    return [
+        Found(FWD_ALGO_NAMES[p.algo], float(p.time), int(p.memory))
+        for p in perf[: returned.value]
+        if p.status == 0 and p.algo in FWD_ALGO_NAMES
+    ]
 
 
 def describe_found(found: list[Found]) -> str:
@@ -444,13 +496,14 @@ class CudnnConvPlan:
     @classmethod
     def build(
         cls, algo: str, weight: torch.Tensor, bias: torch.Tensor | None, g: ConvGeometry, x: torch.Tensor, math: str
-    ) -> "CudnnConvPlan":
+    ) -> CudnnConvPlan:
         """Descriptors, workspace and a trial run on ``x`` (the layer's real input).
 
         ``algo`` is one of FWD_ALGOS, "guess" (cuDNN's heuristic) or "find" (cuDNN's exhaustive search,
         ``find_choice``); for those two the plan's ``algo`` says what was chosen, trying the next choices
-        where one cannot run, and for find its ``note`` keeps Find's times. Raises CudnnNotSupported where cuDNN refuses the
-        layer and WorkspaceOutOfMemory where the workspace does not fit; other CudnnErrors are the point's.
+        where one cannot run, and for find its ``note`` keeps Find's times. Raises CudnnNotSupported where
+        cuDNN refuses the layer and WorkspaceOutOfMemory where the workspace does not fit; other CudnnErrors are
+        the point's.
         """
         check_operands(x, weight)
         cudnn, device, dtype = library(), weight.device, weight.dtype
@@ -474,8 +527,14 @@ class CudnnConvPlan:
             size = c_size_t()
             try:
                 cudnn.call(
-                    "cudnnGetConvolutionForwardWorkspaceSize", handle.ptr, xd.ptr, wd.ptr, cd.ptr, yd.ptr,
-                    FWD_ALGOS[name], ctypes.byref(size),
+                    "cudnnGetConvolutionForwardWorkspaceSize",
+                    handle.ptr,
+                    xd.ptr,
+                    wd.ptr,
+                    cd.ptr,
+                    yd.ptr,
+                    FWD_ALGOS[name],
+                    ctypes.byref(size),
                 )
                 try:
                     WORKSPACES.reserve(device, size.value)
@@ -488,7 +547,9 @@ class CudnnConvPlan:
             except (CudnnNotSupported, WorkspaceOutOfMemory) as e:
                 last = e
         if last is None:
-            call = "cudnnFindConvolutionForwardAlgorithmEx" if algo == "find" else "cudnnGetConvolutionForwardAlgorithm_v7"
+            call = (
+                "cudnnFindConvolutionForwardAlgorithmEx" if algo == "find" else "cudnnGetConvolutionForwardAlgorithm_v7"
+            )
             raise CudnnNotSupported(call, 3000, "CUDNN_STATUS_NOT_SUPPORTED (no algorithm)")
         raise last
 
@@ -500,10 +561,20 @@ class CudnnConvPlan:
         one, zero = c_float(1.0), c_float(0.0)  # FLOAT compute type: alpha and beta are floats
         xd, wd, cd, yd = self._descs
         self._cudnn.call(
-            "cudnnConvolutionForward", self._handle.ptr, ctypes.byref(one), xd.ptr, x.data_ptr(),
-            wd.ptr, self._weight.data_ptr(), cd.ptr, FWD_ALGOS[self.algo],
-            WORKSPACES.pointer(x.device, self.workspace_bytes), self.workspace_bytes,
-            ctypes.byref(zero), yd.ptr, y.data_ptr(),
+            "cudnnConvolutionForward",
+            self._handle.ptr,
+            ctypes.byref(one),
+            xd.ptr,
+            x.data_ptr(),
+            wd.ptr,
+            self._weight.data_ptr(),
+            cd.ptr,
+            FWD_ALGOS[self.algo],
+            WORKSPACES.pointer(x.device, self.workspace_bytes),
+            self.workspace_bytes,
+            ctypes.byref(zero),
+            yd.ptr,
+            y.data_ptr(),
         )
         if self._bias is not None:
             y += self._bias.view(1, -1, 1, 1)

@@ -9,7 +9,7 @@ inside ``backend_flags`` and they are put back on the way out, whatever happens.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 

@@ -22,15 +22,20 @@ class ConvGeometry:
     groups: int = 1
 
     @classmethod
-    def of(cls, conv: nn.Conv2d) -> "ConvGeometry":
+    def of(cls, conv: nn.Conv2d) -> ConvGeometry:
         if isinstance(conv.padding, str) or conv.padding_mode != "zeros":
             raise ValueError(
                 f"only numeric zero padding is supported (got padding={conv.padding!r}, "
                 f"padding_mode={conv.padding_mode!r})"
             )
         return cls(
-            conv.in_channels, conv.out_channels, _pair(conv.kernel_size), _pair(conv.stride),
-            _pair(conv.padding), _pair(conv.dilation), conv.groups,
+            conv.in_channels,
+            conv.out_channels,
+            _pair(conv.kernel_size),
+            _pair(conv.stride),
+            _pair(conv.padding),
+            _pair(conv.dilation),
+            conv.groups,
         )
 
     def effective_kernel(self) -> tuple[int, int]:

@@ -30,9 +30,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from torch import nn
 
@@ -47,9 +48,15 @@ KEY_FIELDS = ("model", "gpu", "device_name", "dtype", "input_size", "batch_size"
 # Our algorithm names in the spelling of ai3's per-layer selection (swap_conv2d with a list): its
 # SUPPORTED_ALGORITHMS for conv2d, and the fork with all eight cuDNN algorithms for the other three.
 AI3_NAMES = {
-    "implicit_gemm": "implicit gemm", "implicit_precomp_gemm": "implicit precomp gemm", "gemm": "gemm",
-    "direct": "direct", "fft": "fft", "fft_tiling": "fft tiling", "winograd": "winograd",
-    "winograd_nonfused": "winograd nonfused", "guess": "guess",
+    "implicit_gemm": "implicit gemm",
+    "implicit_precomp_gemm": "implicit precomp gemm",
+    "gemm": "gemm",
+    "direct": "direct",
+    "fft": "fft",
+    "fft_tiling": "fft tiling",
+    "winograd": "winograd",
+    "winograd_nonfused": "winograd nonfused",
+    "guess": "guess",
 }
 
 
@@ -117,33 +124,44 @@ class Plan:
     def digest(self) -> str:
         """Hash of what decides what runs (model, layer names, geometry, algorithms): the same choices made
         from other evidence hash the same; any other choice hashes differently."""
-        what = {"model": self.key.model, "layers": [[l.name, _geometry_dict(l.geometry), l.algo] for l in self.layers]}
+        layers = [[la.name, _geometry_dict(la.geometry), la.algo] for la in self.layers]
+        what = {"model": self.key.model, "layers": layers}
         return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "format": FORMAT, "version": VERSION, "plan_hash": self.digest(), "valid_for": asdict(self.key),
-            "baseline": self.baseline, "made_by": self.made_by, **({"extra": self.extra} if self.extra else {}),
+            "format": FORMAT,
+            "version": VERSION,
+            "plan_hash": self.digest(),
+            "valid_for": asdict(self.key),
+            "baseline": self.baseline,
+            "made_by": self.made_by,
+            **({"extra": self.extra} if self.extra else {}),
             "layers": [_layer_dict(layer) for layer in self.layers],
         }
 
     @classmethod
-    def from_dict(cls, d: Any, where: str = "plan") -> "Plan":
+    def from_dict(cls, d: Any, where: str = "plan") -> Plan:
         if not isinstance(d, dict) or d.get("format") != FORMAT:
-            raise PlanError(f"{where}: not a plan file (no \"format\": \"{FORMAT}\")")
+            raise PlanError(f'{where}: not a plan file (no "format": "{FORMAT}")')
         if d.get("version") != VERSION:
             raise PlanError(f"{where}: plan version {d.get('version')!r}; this harness reads version {VERSION}")
         key = d.get("valid_for")
         if not isinstance(key, dict) or not key.get("model"):
-            raise PlanError(f"{where}: \"valid_for\" must hold at least the model")
+            raise PlanError(f'{where}: "valid_for" must hold at least the model')
         unknown = set(key) - set(KEY_FIELDS)
         if unknown:
             raise PlanError(f"{where}: unknown keys in valid_for: {sorted(unknown)}; valid: {', '.join(KEY_FIELDS)}")
         layers = d.get("layers")
         if not isinstance(layers, list) or not layers:
-            raise PlanError(f"{where}: \"layers\" must be a non-empty list, one entry per conv layer")
-        return cls(PlanKey(**key), tuple(_layer_from(x, i, where) for i, x in enumerate(layers)),
-                   str(d.get("baseline", "torch")), str(d.get("made_by", "")), dict(d.get("extra") or {}))
+            raise PlanError(f'{where}: "layers" must be a non-empty list, one entry per conv layer')
+        return cls(
+            PlanKey(**key),
+            tuple(_layer_from(x, i, where) for i, x in enumerate(layers)),
+            str(d.get("baseline", "torch")),
+            str(d.get("made_by", "")),
+            dict(d.get("extra") or {}),
+        )
 
 
 def _geometry_dict(g: ConvGeometry) -> dict[str, Any]:
@@ -151,9 +169,13 @@ def _geometry_dict(g: ConvGeometry) -> dict[str, Any]:
 
 
 def _layer_dict(layer: PlanLayer) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": layer.name, "geometry": _geometry_dict(layer.geometry),
-                           "in_hw": list(layer.in_hw) if layer.in_hw else None, "algo": layer.algo,
-                           "source": layer.source}
+    out: dict[str, Any] = {
+        "name": layer.name,
+        "geometry": _geometry_dict(layer.geometry),
+        "in_hw": list(layer.in_hw) if layer.in_hw else None,
+        "algo": layer.algo,
+        "source": layer.source,
+    }
     for part in ("winner", "runner_up", "baseline"):
         ev = getattr(layer, part)
         out[part] = asdict(ev) if ev is not None else None
@@ -169,17 +191,28 @@ def _layer_from(x: Any, i: int, where: str) -> PlanLayer:
         raise PlanError(f"{where}: layers[{i}] is not a mapping")
     try:
         g = x["geometry"]
-        geometry = ConvGeometry(int(g["in_channels"]), int(g["out_channels"]), _pair(g["kernel"]), _pair(g["stride"]),
-                                _pair(g["padding"]), _pair(g["dilation"]), int(g["groups"]))
+        geometry = ConvGeometry(
+            int(g["in_channels"]),
+            int(g["out_channels"]),
+            _pair(g["kernel"]),
+            _pair(g["stride"]),
+            _pair(g["padding"]),
+            _pair(g["dilation"]),
+            int(g["groups"]),
+        )
         name, algo, source = str(x["name"]), str(x["algo"]), str(x.get("source", "measured"))
     except (KeyError, TypeError, ValueError) as e:
-        raise PlanError(f"{where}: layers[{i}] is malformed ({type(e).__name__}: {e}); each layer needs name, "
-                        "geometry (in_channels, out_channels, kernel, stride, padding, dilation, groups) and algo") from None
+        raise PlanError(
+            f"{where}: layers[{i}] is malformed ({type(e).__name__}: {e}); each layer needs name, "
+            "geometry (in_channels, out_channels, kernel, stride, padding, dilation, groups) and algo"
+        ) from None
     if algo not in ALGORITHMS:
         raise PlanError(f"{where}: layers[{i}] ({name}): unknown algo {algo!r}; valid: {', '.join(ALGORITHMS)}")
     if source not in SOURCES:
         raise PlanError(f"{where}: layers[{i}] ({name}): unknown source {source!r}; valid: {', '.join(SOURCES)}")
-    evidence = {p: Evidence(**x[p]) if isinstance(x.get(p), dict) else None for p in ("winner", "runner_up", "baseline")}
+    evidence = {
+        p: Evidence(**x[p]) if isinstance(x.get(p), dict) else None for p in ("winner", "runner_up", "baseline")
+    }
     in_hw = tuple(int(v) for v in x["in_hw"]) if x.get("in_hw") else None
     return PlanLayer(name, geometry, algo, source, in_hw, note=x.get("note"), **evidence)
 
@@ -216,20 +249,28 @@ def check_model(plan: Plan, model: nn.Module) -> None:
     convs = conv_layers(model)
     for i, layer in enumerate(plan.layers):
         if i >= len(convs):
-            raise PlanMismatch(f"plan for {plan.key.model} does not fit this model: plan layer {i} ({layer.name}) "
-                               f"is beyond the model's {len(convs)} conv layers")
+            raise PlanMismatch(
+                f"plan for {plan.key.model} does not fit this model: plan layer {i} ({layer.name}) "
+                f"is beyond the model's {len(convs)} conv layers"
+            )
         name, conv = convs[i]
         if name != layer.name:
-            raise PlanMismatch(f"plan for {plan.key.model} does not fit this model: conv layer {i} is {name} in "
-                               f"the model and {layer.name} in the plan")
+            raise PlanMismatch(
+                f"plan for {plan.key.model} does not fit this model: conv layer {i} is {name} in "
+                f"the model and {layer.name} in the plan"
+            )
         geometry = ConvGeometry.of(conv)
         if geometry != layer.geometry:
-            raise PlanMismatch(f"plan for {plan.key.model} does not fit this model: conv layer {i} ({name}) is "
-                               f"{geometry.describe()} in the model and {layer.geometry.describe()} in the plan")
+            raise PlanMismatch(
+                f"plan for {plan.key.model} does not fit this model: conv layer {i} ({name}) is "
+                f"{geometry.describe()} in the model and {layer.geometry.describe()} in the plan"
+            )
     if len(convs) > len(plan.layers):
-        raise PlanMismatch(f"plan for {plan.key.model} does not fit this model: the model's conv layer "
-                           f"{len(plan.layers)} ({convs[len(plan.layers)][0]}) is not in the plan "
-                           f"({len(plan.layers)} layers, the model has {len(convs)})")
+        raise PlanMismatch(
+            f"plan for {plan.key.model} does not fit this model: the model's conv layer "
+            f"{len(plan.layers)} ({convs[len(plan.layers)][0]}) is not in the plan "
+            f"({len(plan.layers)} layers, the model has {len(convs)})"
+        )
 
 
 def mismatched_context(plan: Plan, **here: Any) -> list[str]:
@@ -253,22 +294,52 @@ def ai3_algorithms(plan: Plan, torch_as: str = "guess") -> list[str]:
     return [names[layer.algo] for layer in plan.layers]
 
 
-CSV_COLUMNS = ("index", "name", "geometry", "in_hw", "algo", "source", "winner", "winner_p50_ms", "winner_ci95",
-               "runner_up", "runner_up_p50_ms", "runner_up_ci95", "baseline", "baseline_p50_ms", "note")
+CSV_COLUMNS = (
+    "index",
+    "name",
+    "geometry",
+    "in_hw",
+    "algo",
+    "source",
+    "winner",
+    "winner_p50_ms",
+    "winner_ci95",
+    "runner_up",
+    "runner_up_p50_ms",
+    "runner_up_ci95",
+    "baseline",
+    "baseline_p50_ms",
+    "note",
+)
 
 
 def csv_rows(plan: Plan) -> Iterable[dict[str, Any]]:
     def ci(ev: Evidence | None) -> str:
-        return f"{ev.ci95_low_ms:.4g}..{ev.ci95_high_ms:.4g}" if ev and ev.ci95_low_ms is not None and ev.ci95_high_ms is not None else ""
+        return (
+            f"{ev.ci95_low_ms:.4g}..{ev.ci95_high_ms:.4g}"
+            if ev and ev.ci95_low_ms is not None and ev.ci95_high_ms is not None
+            else ""
+        )
 
     for i, layer in enumerate(plan.layers):
         w, r, b = layer.winner, layer.runner_up, layer.baseline
-        yield {"index": i, "name": layer.name, "geometry": layer.geometry.describe(),
-               "in_hw": "x".join(map(str, layer.in_hw)) if layer.in_hw else "", "algo": layer.algo,
-               "source": layer.source, "winner": w.algo if w else "", "winner_p50_ms": w.p50_ms if w else "",
-               "winner_ci95": ci(w), "runner_up": r.algo if r else "", "runner_up_p50_ms": r.p50_ms if r else "",
-               "runner_up_ci95": ci(r), "baseline": b.algo if b else "", "baseline_p50_ms": b.p50_ms if b else "",
-               "note": layer.note or ""}
+        yield {
+            "index": i,
+            "name": layer.name,
+            "geometry": layer.geometry.describe(),
+            "in_hw": "x".join(map(str, layer.in_hw)) if layer.in_hw else "",
+            "algo": layer.algo,
+            "source": layer.source,
+            "winner": w.algo if w else "",
+            "winner_p50_ms": w.p50_ms if w else "",
+            "winner_ci95": ci(w),
+            "runner_up": r.algo if r else "",
+            "runner_up_p50_ms": r.p50_ms if r else "",
+            "runner_up_ci95": ci(r),
+            "baseline": b.algo if b else "",
+            "baseline_p50_ms": b.p50_ms if b else "",
+            "note": layer.note or "",
+        }
 
 
 def write_csv(plan: Plan, path: str | Path) -> Path:

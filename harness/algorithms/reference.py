@@ -11,7 +11,7 @@ zero padding, stride, dilation, groups), and each is checked against it in the t
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

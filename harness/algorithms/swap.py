@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -160,7 +160,7 @@ class Swap:
 
             cudnn.release_workspaces()
 
-    def __enter__(self) -> "Swap":
+    def __enter__(self) -> Swap:
         return self
 
     def __exit__(self, *exc: object) -> None:

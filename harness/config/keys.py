@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import difflib
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from harness.errors import ConfigError
 
@@ -54,37 +55,116 @@ _SAMPLING = "how long and how often the same point is sampled: the precision, no
 
 KEYS: tuple[Key, ...] = (
     # the point key
-    Key("stage.name", "config group (conf/stage)", _P, "the stage: which sizes and how hard (stage column)",
-        column="stage"),
+    Key(
+        "stage.name",
+        "config group (conf/stage)",
+        _P,
+        "the stage: which sizes and how hard (stage column)",
+        column="stage",
+    ),
     Key("stage.sizes", "sizes", _P, "the input sizes: one point each (input_size column)", column="input_size"),
     Key("stage.size_range", "mapping", _P, "deprecated spelling of stage.sizes", column="input_size", nullable=True),
     Key("model.name", "str", _P, "the model (model column; a file's content hash in model_hash)", column="model"),
-    Key("model.path", "path", _P, "a model file: its stem names the model, its content hash is model_hash",
-        column="model", nullable=True),
-    Key("model.factory", "str", _P, "the user's model function: names the model, its source's hash is model_hash",
-        column="model", nullable=True),
+    Key(
+        "model.path",
+        "path",
+        _P,
+        "a model file: its stem names the model, its content hash is model_hash",
+        column="model",
+        nullable=True,
+    ),
+    Key(
+        "model.factory",
+        "str",
+        _P,
+        "the user's model function: names the model, its source's hash is model_hash",
+        column="model",
+        nullable=True,
+    ),
     Key("algo.name", "config group (conf/algo)", _P, "what runs the conv layers (algo column)", column="algo"),
-    Key("gpu.name", "config group (conf/gpu)", _P, "the GPU type (gpu column); local: whatever this machine has, named by device_name",
-        column="gpu"),
+    Key(
+        "gpu.name",
+        "config group (conf/gpu)",
+        _P,
+        "the GPU type (gpu column); local: whatever this machine has, named by device_name",
+        column="gpu",
+    ),
     Key("batch_size", "int | list[int]", _P, "one point per batch size (batch_size column)", column="batch_size"),
     Key("dtype", "str", _P, "the data type (dtype column)", ("float32", "float16", "bfloat16"), column="dtype"),
     # settings: what is measured
-    Key("device", "str", _S, "cpu and cuda measure different hardware (device column; auto: cuda where there is one)",
-        ("auto", "cpu", "cuda"), column="device", option="device"),
-    Key("backend", "str", _S, "cuDNN's kernels or the reference implementation run the layers (backend column)",
-        ("auto", "cudnn", "reference"), column="backend", option="backend"),
-    Key("math", "str", _S, "strict FP32 (fma) or tensor cores (tensor_op: TF32) (math_type column)",
-        ("auto", "fma", "tensor_op"), column="math_type", option="math"),
-    Key("fallback", "str", _S, "what runs the layers the algorithm cannot: it changes a row where a layer fell back "
-        "(fallback_policy column)", ("none", "guess", "torch"), column="fallback_policy", option="fallback"),
-    Key("cudnn_benchmark", "bool", _S, "the framework's convolutions use the heuristic's or the timed-fastest "
-        "algorithm (cudnn_benchmark column)", ("false", "true"), column="cudnn_benchmark", option="benchmark"),
-    Key("graph", "bool | auto", _S, "CUDA-graph replays time the GPU's work, eager launches the host's issuing too "
-        "(cuda_graph column)", ("auto", "false", "true"), column="cuda_graph", option="graph"),
-    Key("cpu_threads", "positive int | auto", _S, "the framework's CPU threads set a CPU point's speed (cpu_threads column; "
-        "auto: torch's default, the CPUs the job may use)", column="cpu_threads", option="cpu_threads"),
-    Key("plan", "path", _S, "algo=per_layer: which algorithm runs each layer (plan_hash column)", column="plan_hash",
-        option="plan", nullable=True),
+    Key(
+        "device",
+        "str",
+        _S,
+        "cpu and cuda measure different hardware (device column; auto: cuda where there is one)",
+        ("auto", "cpu", "cuda"),
+        column="device",
+        option="device",
+    ),
+    Key(
+        "backend",
+        "str",
+        _S,
+        "cuDNN's kernels or the reference implementation run the layers (backend column)",
+        ("auto", "cudnn", "reference"),
+        column="backend",
+        option="backend",
+    ),
+    Key(
+        "math",
+        "str",
+        _S,
+        "strict FP32 (fma) or tensor cores (tensor_op: TF32) (math_type column)",
+        ("auto", "fma", "tensor_op"),
+        column="math_type",
+        option="math",
+    ),
+    Key(
+        "fallback",
+        "str",
+        _S,
+        "what runs the layers the algorithm cannot: it changes a row where a layer fell back "
+        "(fallback_policy column)",
+        ("none", "guess", "torch"),
+        column="fallback_policy",
+        option="fallback",
+    ),
+    Key(
+        "cudnn_benchmark",
+        "bool",
+        _S,
+        "the framework's convolutions use the heuristic's or the timed-fastest " "algorithm (cudnn_benchmark column)",
+        ("false", "true"),
+        column="cudnn_benchmark",
+        option="benchmark",
+    ),
+    Key(
+        "graph",
+        "bool | auto",
+        _S,
+        "CUDA-graph replays time the GPU's work, eager launches the host's issuing too " "(cuda_graph column)",
+        ("auto", "false", "true"),
+        column="cuda_graph",
+        option="graph",
+    ),
+    Key(
+        "cpu_threads",
+        "positive int | auto",
+        _S,
+        "the framework's CPU threads set a CPU point's speed (cpu_threads column; "
+        "auto: torch's default, the CPUs the job may use)",
+        column="cpu_threads",
+        option="cpu_threads",
+    ),
+    Key(
+        "plan",
+        "path",
+        _S,
+        "algo=per_layer: which algorithm runs each layer (plan_hash column)",
+        column="plan_hash",
+        option="plan",
+        nullable=True,
+    ),
     # hashed: how the same quantity is measured
     Key("stage.warmup_iters", "int", _H, _SAMPLING),
     Key("stage.warmup_s", "float", _H, _SAMPLING),
@@ -94,30 +174,78 @@ KEYS: tuple[Key, ...] = (
     Key("stage.target_ci_rel", "float", _H, _SAMPLING),
     Key("stage.layer_iters", "int", _H, _SAMPLING + " (the per-layer pass)"),
     Key("stage.energy_window_s", "float", _H, "the length of the energy window: the counter's granularity"),
-    Key("stage.verify_every_point", "bool", _H, "which points are checked against the baseline (their status)",
-        ("false", "true")),
+    Key(
+        "stage.verify_every_point",
+        "bool",
+        _H,
+        "which points are checked against the baseline (their status)",
+        ("false", "true"),
+    ),
     Key("tolerance.*", "mapping of float", _H, "the verification threshold per dtype decides a point's status"),
     Key("seed", "int", _H, "the random weights' and input's values: the same work at the same shapes"),
-    Key("model.kwargs.*", "mapping", _H, "the model's constructor arguments: part of the model's identity in the "
-        "hash (not in model_hash for a torchvision model)"),
-    Key("model.input_channels", "int", _H, "a file or factory model's input channels: the input's shape", nullable=True),
-    Key("stage.slurm.cpus_per_task", "int", _H, "the job's CPU allowance: what cpu_threads=auto resolves to (the "
-        "cpu_threads column records the count, the setting); in the hash where it differs from the stage's default"),
+    Key(
+        "model.kwargs.*",
+        "mapping",
+        _H,
+        "the model's constructor arguments: part of the model's identity in the "
+        "hash (not in model_hash for a torchvision model)",
+    ),
+    Key(
+        "model.input_channels", "int", _H, "a file or factory model's input channels: the input's shape", nullable=True
+    ),
+    Key(
+        "stage.slurm.cpus_per_task",
+        "int",
+        _H,
+        "the job's CPU allowance: what cpu_threads=auto resolves to (the "
+        "cpu_threads column records the count, the setting); in the hash where it differs from the stage's default",
+    ),
     # environment: recorded per row, not hashed
-    Key("gpu.slurm.*", "mapping", _E, "where a SLURM job runs (partition, gres, constraint, other sbatch options): "
-        "the device it got is device_name", nullable=True),
-    Key("gpu.python", "path", _E, "the interpreter: its torch, CUDA and cuDNN versions are on every row", nullable=True),
-    Key("gpu.container", "path", _E, "the image jobs run in: its torch, CUDA and cuDNN versions are on every row", nullable=True),
+    Key(
+        "gpu.slurm.*",
+        "mapping",
+        _E,
+        "where a SLURM job runs (partition, gres, constraint, other sbatch options): "
+        "the device it got is device_name",
+        nullable=True,
+    ),
+    Key(
+        "gpu.python", "path", _E, "the interpreter: its torch, CUDA and cuDNN versions are on every row", nullable=True
+    ),
+    Key(
+        "gpu.container",
+        "path",
+        _E,
+        "the image jobs run in: its torch, CUDA and cuDNN versions are on every row",
+        nullable=True,
+    ),
     Key("gpu.container_exec", "str", _E, "how the image runs a command; what runs is recorded as for gpu.container"),
     # neutral: cannot change a measured number
     Key("gpu.nvml_name", "str", _N, "a check: a run refuses a device whose name does not contain it", nullable=True),
-    Key("gpu.spec.*", "mapping of float", _N, "datasheet numbers: only the roofline columns derived from them", nullable=True),
-    Key("stage.reference_tolerance", "float", _N, "a check against references after measuring (reference_status)", nullable=True),
+    Key(
+        "gpu.spec.*",
+        "mapping of float",
+        _N,
+        "datasheet numbers: only the roofline columns derived from them",
+        nullable=True,
+    ),
+    Key(
+        "stage.reference_tolerance",
+        "float",
+        _N,
+        "a check against references after measuring (reference_status)",
+        nullable=True,
+    ),
     Key("stage.slurm.timeout_min", "int", _N, "the job's time limit: a job cut short resumes where it stopped"),
     Key("stage.slurm.mem_gb", "int", _N, "the job's host memory limit"),
     # the launcher: how jobs are submitted and followed, not how they measure (harness.launch.submit.LauncherSpec)
-    Key("launcher.name", "config group (conf/launcher)", _N, "where jobs run: here, on SLURM, or auto",
-        ("auto", "local", "slurm")),
+    Key(
+        "launcher.name",
+        "config group (conf/launcher)",
+        _N,
+        "where jobs run: here, on SLURM, or auto",
+        ("auto", "local", "slurm"),
+    ),
     Key("launcher.folder", "path", _N, "submitit's job folders and the sweep manifests"),
     Key("launcher.array_parallelism", "int", _N, "how many tasks of a job array run at the same time"),
     Key("launcher.max_requeues", "int", _N, "requeues after a timeout or preemption"),
@@ -128,8 +256,13 @@ KEYS: tuple[Key, ...] = (
     Key("results_dir", "path", _N, "where results are written"),
     Key("force", "bool", _N, "whether a stage whose sanity stage failed runs", ("false", "true")),
     Key("remeasure", "bool", _N, "whether measured points are measured again (adds rows)", ("false", "true")),
-    Key("repeats", "int", _N, "how many separate processes measure each point: replicates of one point, pooled by "
-        "the analysis (repeats column), never a new point or another setting"),
+    Key(
+        "repeats",
+        "int",
+        _N,
+        "how many separate processes measure each point: replicates of one point, pooled by "
+        "the analysis (repeats column), never a new point or another setting",
+    ),
     Key("trace", "bool", _N, "a profiler trace of extra iterations after the timed ones", ("false", "true")),
     Key("references", "path", _N, "a check of each point against blessed references (reference_status)", nullable=True),
 )
@@ -163,8 +296,10 @@ def lookup(path: str) -> Key:
     for key in all_keys():
         if key.covers(path):
             return key
-    raise UnknownKey(f"config key {path!r} is not in harness/config/keys.py: declare its type and its role "
-                     f"({', '.join(r.value for r in Role)})")
+    raise UnknownKey(
+        f"config key {path!r} is not in harness/config/keys.py: declare its type and its role "
+        f"({', '.join(r.value for r in Role)})"
+    )
 
 
 def of_role(role: Role) -> tuple[Key, ...]:
@@ -219,8 +354,10 @@ def check_known(config: Mapping[str, Any]) -> None:
             continue  # _holds_declared: an empty mapping whose keys are declared (stage.slurm={})
         near = closest(path)
         hint = f"; did you mean {near}?" if near else ""
-        raise ConfigError(f"unknown key {path!r}: nothing reads it{hint} (every key: python -m "
-                          "harness.config.keys; a plugin's keys: harness.config.keys.declare)")
+        raise ConfigError(
+            f"unknown key {path!r}: nothing reads it{hint} (every key: python -m "
+            "harness.config.keys; a plugin's keys: harness.config.keys.declare)"
+        )
 
 
 def _holds_declared(path: str) -> bool:
@@ -247,11 +384,15 @@ _TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "bool": (lambda v: isinstance(v, bool), "valid choices: true, false"),
     "str": (lambda v: isinstance(v, str), "give a string"),
     "path": (_is_path, "give a path (a non-empty string)"),
-    "positive int | auto": (lambda v: v == "auto" or (_is_int(v) and v >= 1),
-                            "valid choices: auto, or a positive integer"),
+    "positive int | auto": (
+        lambda v: v == "auto" or (_is_int(v) and v >= 1),
+        "valid choices: auto, or a positive integer",
+    ),
     "bool | auto": (lambda v: v == "auto" or isinstance(v, bool), "valid choices: auto, true, false"),
-    "int | list[int]": (lambda v: _is_int(v) or (isinstance(v, list) and all(_is_int(x) for x in v)),
-                        "give an integer or a list of integers"),
+    "int | list[int]": (
+        lambda v: _is_int(v) or (isinstance(v, list) and all(_is_int(x) for x in v)),
+        "give an integer or a list of integers",
+    ),
 }
 
 
@@ -313,8 +454,10 @@ def _value_at(config: Mapping[str, Any], path: str) -> Any:
 def markdown() -> str:
     rows = ["| key | type | role | valid values | column | why |", "|---|---|---|---|---|---|"]
     for k in all_keys():
-        rows.append(f"| `{k.name}` | {k.type} | {k.role.value} | {', '.join(k.choices) if k.choices else ''} | "
-                    f"{k.column or ''} | {k.why} |")
+        rows.append(
+            f"| `{k.name}` | {k.type} | {k.role.value} | {', '.join(k.choices) if k.choices else ''} | "
+            f"{k.column or ''} | {k.why} |"
+        )
     return "\n".join(rows) + "\n"
 
 

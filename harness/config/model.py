@@ -14,9 +14,10 @@ defining it) on every row keep two models of one name apart.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from harness.errors import ConfigError
 
@@ -37,8 +38,13 @@ class ModelSpec:
         base = {"name": self.name, "kwargs": self.kwargs}
         if self.source == "torchvision":
             return base
-        return base | {"source": self.source, "arch": self.arch, "factory": self.factory,
-                       "input_channels": self.input_channels, "hash": self.content_hash}
+        return base | {
+            "source": self.source,
+            "arch": self.arch,
+            "factory": self.factory,
+            "input_channels": self.input_channels,
+            "hash": self.content_hash,
+        }
 
     def describe(self) -> str:
         """How the user named the model, for messages."""
@@ -69,26 +75,41 @@ def model_spec_from_dict(d: Mapping[str, Any]) -> ModelSpec:
         check_model_name(name)
         check_model_kwargs(name, kwargs)
         if channels is not None:
-            raise ConfigError(f"model.input_channels={channels}: torchvision models take 3 channels; "
-                              "model.input_channels is for model.path or model.factory models")
+            raise ConfigError(
+                f"model.input_channels={channels}: torchvision models take 3 channels; "
+                "model.input_channels is for model.path or model.factory models"
+            )
         return ModelSpec(name=name, kwargs=kwargs)
     if factory is not None:
         factory = str(factory)
         digest = model_files.factory_hash(factory)
         check_keywords(f"model.factory={factory}", model_files.factory_function(factory), kwargs)
-        return ModelSpec(name=_label(factory.rpartition(":")[2]), kwargs=kwargs, source="factory", factory=factory,
-                         input_channels=channels, content_hash=digest)
+        return ModelSpec(
+            name=_label(factory.rpartition(":")[2]),
+            kwargs=kwargs,
+            source="factory",
+            factory=factory,
+            input_channels=channels,
+            content_hash=digest,
+        )
     if not isinstance(path, (str, Path)) or not str(path):
         raise ConfigError(f"model.path={path!r} is not valid: give the path of a model file, or null")
     file = Path(str(path)).expanduser().resolve()
     info = model_files.inspect_file(file, name, kwargs)
     if info.source != "state_dict" and kwargs:
-        raise ConfigError(f"model.kwargs={kwargs}: a {info.source} file is built as saved; model.kwargs are for a "
-                          "state_dict's torchvision architecture or a model.factory")
-    return ModelSpec(name=_label(file.stem), kwargs=kwargs, source=info.source, path=file,
-                     arch=name if info.source == "state_dict" else None, input_channels=channels,
-                     content_hash=info.content_hash)
-
+        raise ConfigError(
+            f"model.kwargs={kwargs}: a {info.source} file is built as saved; model.kwargs are for a "
+            "state_dict's torchvision architecture or a model.factory"
+        )
+    return ModelSpec(
+        name=_label(file.stem),
+        kwargs=kwargs,
+        source=info.source,
+        path=file,
+        arch=name if info.source == "state_dict" else None,
+        input_channels=channels,
+        content_hash=info.content_hash,
+    )
 
 
 def check_model_takes(model: ModelSpec, algo: str) -> None:

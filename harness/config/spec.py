@@ -12,9 +12,10 @@ import logging
 import os
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -106,7 +107,7 @@ class RunSpec:
     repeats: int = 1  # each point measured in this many separate processes (not in the config hash)
     repeat: int = 0  # which of them this job is (0 .. repeats - 1): set by the launcher, one task per repeat
 
-    def resolved_for(self, device_type: str) -> "RunSpec":
+    def resolved_for(self, device_type: str) -> RunSpec:
         """The spec as measured on a ``device_type`` ("cuda" or "cpu") device: device=auto and graph=auto
         decided."""
         graph = device_type == "cuda" if self.graph is None else self.graph
@@ -123,8 +124,11 @@ class RunSpec:
 
         Its hash (``config_hash``) is on every row; a rerun skips only points measured with the same one.
         """
-        stage = {k: None if k in _BLANKED else v for k, v in asdict(self.stage).items()
-                 if k in _BLANKED or keys.lookup(f"stage.{k}").role is not keys.Role.NEUTRAL}
+        stage = {
+            k: None if k in _BLANKED else v
+            for k, v in asdict(self.stage).items()
+            if k in _BLANKED or keys.lookup(f"stage.{k}").role is not keys.Role.NEUTRAL
+        }
         return {
             "stage": stage,
             "model": self.model.identity(),
@@ -315,9 +319,7 @@ def stage_from_dict(d: Mapping[str, Any]) -> StageSpec:
     name = _choice("stage", d.get("name"), group_choices("stage"))
     counts = {k: int(_positive(f"stage.{k}", d[k])) for k in ("min_iters", "max_iters", "layer_iters")}
     if counts["max_iters"] < counts["min_iters"]:
-        raise ConfigError(
-            f"stage.max_iters={counts['max_iters']} is below stage.min_iters={counts['min_iters']}"
-        )
+        raise ConfigError(f"stage.max_iters={counts['max_iters']} is below stage.min_iters={counts['min_iters']}")
     return StageSpec(
         name=name,
         sizes=resolve_sizes(d.get("sizes"), d.get("size_range")),
@@ -353,9 +355,11 @@ def _container_exec(value: Any) -> str:
     except ValueError:
         words = []
     if not words:
-        raise ConfigError(f"gpu.container_exec={value!r} is not valid: give the command that runs a program in "
-                          f"the image, e.g. gpu.container_exec='{DEFAULT_CONTAINER_EXEC}' (the image and the "
-                          "interpreter follow it)")
+        raise ConfigError(
+            f"gpu.container_exec={value!r} is not valid: give the command that runs a program in "
+            f"the image, e.g. gpu.container_exec='{DEFAULT_CONTAINER_EXEC}' (the image and the "
+            "interpreter follow it)"
+        )
     return value
 
 
@@ -371,16 +375,20 @@ def resolve_job_environment(config: dict[str, Any]) -> dict[str, Any]:
     if isinstance(container, str) and container and "://" not in container:
         path = Path(container).expanduser().resolve()
         if not path.exists():
-            raise ConfigError(f"gpu.container={container} (gpu={gpu.get('name')}): no such image here ({path}); "
-                              "build it from containers/ (README: Mixed clusters) or give its path")
+            raise ConfigError(
+                f"gpu.container={container} (gpu={gpu.get('name')}): no such image here ({path}); "
+                "build it from containers/ (README: Mixed clusters) or give its path"
+            )
         gpu["container"] = str(path)
     if isinstance(python, str) and "/" in python and not container:
         path = Path(python).expanduser()
         path = path if path.is_absolute() else Path.cwd() / path  # not resolved: a venv's python is a symlink
         if not (path.is_file() and os.access(path, os.X_OK)):
-            raise ConfigError(f"gpu.python={python} (gpu={gpu.get('name')}): no executable file at {path}; give "
-                              "the interpreter of an environment whose torch has kernels for this GPU type, e.g. "
-                              "gpu.python=/opt/envs/cu126/bin/python, or null for the one that submits")
+            raise ConfigError(
+                f"gpu.python={python} (gpu={gpu.get('name')}): no executable file at {path}; give "
+                "the interpreter of an environment whose torch has kernels for this GPU type, e.g. "
+                "gpu.python=/opt/envs/cu126/bin/python, or null for the one that submits"
+            )
         gpu["python"] = str(path)
     return {**config, "gpu": gpu}
 
@@ -390,15 +398,21 @@ def references_from(value: Any, gpu: str) -> References | None:
     if value is None:
         return None
     if not isinstance(value, (str, Path)) or not str(value):
-        raise ConfigError(f"references={value!r} is not valid: give the path of a references file "
-                          f"(python -m analysis.bless writes one), or null")
+        raise ConfigError(
+            f"references={value!r} is not valid: give the path of a references file "
+            f"(python -m analysis.bless writes one), or null"
+        )
     try:
         refs = load_references(value)
     except ReferencesError as e:
         raise ConfigError(f"references={value} refused: {e}") from None
     if gpu not in refs.gpus:
-        log.warning("references %s hold no entries for gpu=%s (they have: %s): every point will be no_reference",
-                    value, gpu, ", ".join(sorted(refs.gpus)))
+        log.warning(
+            "references %s hold no entries for gpu=%s (they have: %s): every point will be no_reference",
+            value,
+            gpu,
+            ", ".join(sorted(refs.gpus)),
+        )
     return refs
 
 
@@ -406,8 +420,10 @@ def plan_from(value: Any, algo: str) -> Plan | None:
     """``plan=PATH``: the per-layer plan that ``algo=per_layer`` runs, read and validated here, once."""
     if value is None:
         if algo == "per_layer":
-            raise ConfigError("algo=per_layer needs plan=PATH, a per-layer plan file "
-                              "(python -m analysis.plan make writes one; README: Per-layer plans)")
+            raise ConfigError(
+                "algo=per_layer needs plan=PATH, a per-layer plan file "
+                "(python -m analysis.plan make writes one; README: Per-layer plans)"
+            )
         return None
     if algo != "per_layer":
         raise ConfigError(f"plan={value} is given but algo={algo}: a plan runs only with algo=per_layer")
@@ -487,10 +503,14 @@ def repeats_from(cfg: Mapping[str, Any]) -> dict[str, int]:
     key of the composed config, so not in harness.config.keys)."""
     repeats = _int("repeats", cfg.get("repeats", 1))
     if repeats < 1:
-        raise ConfigError(f"repeats={repeats} is not valid: give the number of separate processes that measure "
-                          f"each point, 1 or more (1: one process, no repeats)")
+        raise ConfigError(
+            f"repeats={repeats} is not valid: give the number of separate processes that measure "
+            f"each point, 1 or more (1: one process, no repeats)"
+        )
     repeat = _int("repeat", cfg.get("repeat", 0))
     if not 0 <= repeat < repeats:
-        raise ConfigError(f"repeat={repeat} is not valid with repeats={repeats}: 0 to {repeats - 1} (the launcher "
-                          f"sets it; set repeats=K instead)")
+        raise ConfigError(
+            f"repeat={repeat} is not valid with repeats={repeats}: 0 to {repeats - 1} (the launcher "
+            f"sets it; set repeats=K instead)"
+        )
     return {"repeats": repeats, "repeat": repeat}

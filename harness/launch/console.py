@@ -54,8 +54,13 @@ def results_table(result: RunResult) -> Table:
         status = p["status"] if p["status"] == "ok" else f"[red]{p['status']}[/red]: {escape(error)}"
         tput = p.get("throughput_ips")
         table.add_row(
-            str(p["input_size"]), str(p["batch_size"]), str(p.get("n") or "-"), _ms(p.get("p50_ms")),
-            _ms(p.get("p95_ms")), f"{tput:.1f}" if isinstance(tput, float) else "-", status,
+            str(p["input_size"]),
+            str(p["batch_size"]),
+            str(p.get("n") or "-"),
+            _ms(p.get("p50_ms")),
+            _ms(p.get("p95_ms")),
+            f"{tput:.1f}" if isinstance(tput, float) else "-",
+            status,
         )
     return table
 
@@ -81,18 +86,22 @@ def reference_summary(result: RunResult) -> str:
     lines = [f"references {result.spec.references.path}: {counts}"]
     if result.deviations:
         lines.append(f"{len(result.deviations)} point(s) deviate from the references:")
-        lines += [f"  input size {p['input_size']}, batch {p['batch_size']}: {v.describe()}" for p, v in result.deviations]
+        lines += [
+            f"  input size {p['input_size']}, batch {p['batch_size']}: {v.describe()}" for p, v in result.deviations
+        ]
     return "\n".join(lines)
 
 
-def report_submission(console: Console, sweep: "Sweep") -> None:
+def report_submission(console: Console, sweep: Sweep) -> None:
     """What was submitted, where its logs and results go, and how to watch it."""
     total = sum(len(g.jobs) for g in sweep.groups)
     console.print(f"submitted {total} job(s) to SLURM in {len(sweep.groups)} sbatch call(s); nothing waits for them:")
     for group in sweep.groups:
         array_id = group.jobs[0].job_id.split("_")[0]
-        console.print(f"  job {array_id}: {len(group.tasks)} task(s), partition={group.parameters.get('slurm_partition')}, "
-                      f"constraint={group.parameters.get('slurm_constraint')}, time {group.parameters['timeout_min']} min")
+        console.print(
+            f"  job {array_id}: {len(group.tasks)} task(s), partition={group.parameters.get('slurm_partition')}, "
+            f"constraint={group.parameters.get('slurm_constraint')}, time {group.parameters['timeout_min']} min"
+        )
         for task, job in zip(group.tasks, group.jobs):
             leaf = task.spec.partition().path(task.spec.results_dir)
             console.print(f"    {job.job_id} {task.label}", highlight=False)

@@ -57,8 +57,9 @@ def _run_here(task: Task, out: Console) -> dict[str, Any]:
         if spec.repeats > 1:  # each repeat in a process of its own: nothing of another repeat's carries over
             result = run_isolated(task.config, task.run_id, task.label, lambda: bar.advance(bar_task))
         else:
-            result = run(spec, config=task.config, run_id=task.run_id,
-                         on_point=lambda key, point: bar.advance(bar_task))
+            result = run(
+                spec, config=task.config, run_id=task.run_id, on_point=lambda key, point: bar.advance(bar_task)
+            )
     views.report(out, result)
     return {"run_id": task.run_id, "outcome": result.outcome, "points": len(result.points)}
 

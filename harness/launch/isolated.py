@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import queue
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from harness.errors import HarnessError, brief
 
@@ -35,8 +36,10 @@ def run_isolated(config: dict[str, Any], run_id: str, label: str, on_point: Call
             except queue.Empty:
                 if not child.is_alive():
                     child.join()
-                    raise HarnessError(f"the process measuring {label} ended (exit code {child.exitcode}) before it "
-                                       f"reported; the points it wrote are kept, a rerun measures the rest") from None
+                    raise HarnessError(
+                        f"the process measuring {label} ended (exit code {child.exitcode}) before it "
+                        f"reported; the points it wrote are kept, a rerun measures the rest"
+                    ) from None
                 continue
             if kind == "point":
                 on_point()
@@ -60,8 +63,12 @@ def _child(config: dict[str, Any], run_id: str, events: Any) -> None:
     from harness.run.runner import run
 
     try:
-        result = run(run_spec_from_dict(config), config=config, run_id=run_id,
-                     on_point=lambda key, point: events.put(("point", None)))
+        result = run(
+            run_spec_from_dict(config),
+            config=config,
+            run_id=run_id,
+            on_point=lambda key, point: events.put(("point", None)),
+        )
     except HarnessError as e:
         events.put(("error", str(e)))
         return

@@ -21,10 +21,11 @@ import shlex
 import shutil
 import signal
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import submitit
 import torch
@@ -52,7 +53,7 @@ class LauncherSpec:
     wait: bool = False
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> "LauncherSpec":
+    def from_dict(cls, d: dict[str, Any] | None) -> LauncherSpec:
         d = dict(d or {})
         if d.get("name", "auto") not in LAUNCHERS:
             raise ConfigError(f"unknown launcher {d.get('name')!r}; valid choices: {', '.join(LAUNCHERS)}")
@@ -111,7 +112,7 @@ def in_slurm_job() -> bool:
 
 
 def where(launcher: LauncherSpec, task: Task) -> str:
-    """"local" or "slurm" for a task, by the launcher's name (auto: SLURM for a named GPU type, if any)."""
+    """ "local" or "slurm" for a task, by the launcher's name (auto: SLURM for a named GPU type, if any)."""
     has_sbatch = shutil.which("sbatch") is not None
     if launcher.name == "local" or in_slurm_job():
         return "local"
@@ -188,7 +189,12 @@ class HarnessJob(submitit.helpers.Checkpointable):
 
     def __call__(self, config: dict[str, Any], run_id: str) -> dict[str, Any]:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        log.info("job interpreter: %s (torch %s, CUDA build %s)", sys.executable, torch.__version__, torch.version.cuda or "none")
+        log.info(
+            "job interpreter: %s (torch %s, CUDA build %s)",
+            sys.executable,
+            torch.__version__,
+            torch.version.cuda or "none",
+        )
         _Signals().install()  # submitit ignores SIGTERM; scancel sends it
         spec = run_spec_from_dict(config)
         result = run(spec, config=config, run_id=run_id)
@@ -198,8 +204,11 @@ class HarnessJob(submitit.helpers.Checkpointable):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         statuses = [p["status"] for p in result.points]
         return {
-            "run_id": run_id, "outcome": result.outcome, "directory": str(result.directory),
-            "points": len(result.points), "skipped": len(result.skipped),
+            "run_id": run_id,
+            "outcome": result.outcome,
+            "directory": str(result.directory),
+            "points": len(result.points),
+            "skipped": len(result.skipped),
             "by_status": {s: statuses.count(s) for s in sorted(set(statuses))},
         }
 
@@ -239,8 +248,12 @@ def submit(tasks: list[Task], launcher: LauncherSpec) -> Sweep:
     sweep_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + tasks[0].run_id.rsplit("-", 1)[1]
     sweep = Sweep(sweep_id, (launcher.folder / sweep_id).resolve())
     for params, group in group_by_resources(tasks, launcher):
-        executor = submitit.AutoExecutor(folder=sweep.folder / "%j", cluster="slurm", slurm_max_num_timeout=launcher.max_requeues,
-                                         slurm_python=params.get("python"))
+        executor = submitit.AutoExecutor(
+            folder=sweep.folder / "%j",
+            cluster="slurm",
+            slurm_max_num_timeout=launcher.max_requeues,
+            slurm_python=params.get("python"),
+        )
         executor.update_parameters(**{k: v for k, v in params.items() if k != "python"})
         if len(group) == 1:
             jobs = [executor.submit(HarnessJob(), group[0].config, group[0].run_id)]
@@ -265,10 +278,17 @@ def write_manifest(sweep: Sweep, launcher: LauncherSpec) -> Path:
                 "array_job_id": g.jobs[0].job_id.split("_")[0],
                 "tasks": [
                     {
-                        "job_id": job.job_id, "run_id": t.run_id, "stage": t.spec.stage.name, "repeat": t.spec.repeat,
-                        "model": t.spec.model.name, "algo": t.spec.algo, "gpu": t.spec.gpu.name,
-                        "results_dir": str(t.spec.results_dir), "stdout": str(job.paths.stdout),
-                        "points_planned": len(t.spec.stage.sizes) * len(t.spec.batch_sizes), "config": t.config,
+                        "job_id": job.job_id,
+                        "run_id": t.run_id,
+                        "stage": t.spec.stage.name,
+                        "repeat": t.spec.repeat,
+                        "model": t.spec.model.name,
+                        "algo": t.spec.algo,
+                        "gpu": t.spec.gpu.name,
+                        "results_dir": str(t.spec.results_dir),
+                        "stdout": str(job.paths.stdout),
+                        "points_planned": len(t.spec.stage.sizes) * len(t.spec.batch_sizes),
+                        "config": t.config,
                     }
                     for t, job in zip(g.tasks, g.jobs)
                 ],

@@ -67,8 +67,10 @@ def build_runs_on(capability: tuple[int, int], arch_list: list[str]) -> bool:
 def environment_fix(gpu_name: str | None) -> str:
     """How to send this GPU type's jobs to an environment with the right build (README: 'Mixed clusters')."""
     name = gpu_name if gpu_name and gpu_name != "local" else "<type>"
-    return (f"; on SLURM, point gpu={name}'s jobs at it: gpu.python=/path/to/that/env/bin/python or "
-            f"gpu.container=IMAGE.sif (conf/gpu/{name}.yaml; containers/ has a V100 image; README: 'Mixed clusters')")
+    return (
+        f"; on SLURM, point gpu={name}'s jobs at it: gpu.python=/path/to/that/env/bin/python or "
+        f"gpu.container=IMAGE.sif (conf/gpu/{name}.yaml; containers/ has a V100 image; README: 'Mixed clusters')"
+    )
 
 
 def check_build_has_kernels(index: int, gpu_name: str | None = None) -> None:
@@ -85,7 +87,8 @@ def check_build_has_kernels(index: int, gpu_name: str | None = None) -> None:
         f"{', '.join(arch_list) or 'no GPU architecture'}, not for this {torch.cuda.get_device_name(index)} "
         f"(compute capability {capability[0]}.{capability[1]}, {sm}): every kernel would fail. Nothing was "
         f"measured (interpreter: {sys.executable}). Fix: "
-        + (V100_FIX if sm == "sm_70" else f"install a PyTorch build that includes {sm}") + environment_fix(gpu_name)
+        + (V100_FIX if sm == "sm_70" else f"install a PyTorch build that includes {sm}")
+        + environment_fix(gpu_name)
     )
 
 
@@ -105,7 +108,9 @@ def resolve_device(requested: str, gpu: GpuSpec) -> DeviceInfo:
             raise DeviceMismatchError(_mismatch(gpu))
         return DeviceInfo(torch.device("cuda", torch.cuda.current_device()), name)
     if requested == "cuda" and not has_cuda:
-        raise DeviceMismatchError(f"device=cuda was asked, but this machine has {what_this_machine_has()}; use device=auto or device=cpu")
+        raise DeviceMismatchError(
+            f"device=cuda was asked, but this machine has {what_this_machine_has()}; use device=auto or device=cpu"
+        )
     if requested == "cpu" or not has_cuda:
         return DeviceInfo(torch.device("cpu"), cpu_name())
     index = torch.cuda.current_device()

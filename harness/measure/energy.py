@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -76,7 +77,7 @@ class NvmlGpu:
         self.has_instant_power = self._instant_power() is not None
 
     @classmethod
-    def open(cls, bus_id: str, nvml: Any = None) -> "NvmlGpu | None":
+    def open(cls, bus_id: str, nvml: Any = None) -> NvmlGpu | None:
         """The device with PCI bus id ``bus_id``, or None (with one log line) where NVML cannot be used."""
         try:
             if nvml is None:
@@ -121,7 +122,10 @@ class NvmlGpu:
                 return None
 
         nvml, h = self.nvml, self.handle
-        reasons_fn = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or nvml.nvmlDeviceGetCurrentClocksThrottleReasons
+        reasons_fn = (
+            getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
+            or nvml.nvmlDeviceGetCurrentClocksThrottleReasons
+        )
         return PowerSample(
             t=t,
             watts=self.power_w(),
@@ -146,7 +150,7 @@ class PowerSampler:
             if self._stop.wait(self.interval_s):
                 break
 
-    def __enter__(self) -> "PowerSampler":
+    def __enter__(self) -> PowerSampler:
         self._thread.start()
         return self
 

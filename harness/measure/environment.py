@@ -14,7 +14,10 @@ import torch
 log = logging.getLogger(__name__)
 
 
-def git_commit(path: Path = Path(__file__).resolve().parent) -> str | None:
+_SOURCE_DIR = Path(__file__).resolve().parent
+
+
+def git_commit(path: Path = _SOURCE_DIR) -> str | None:
     """The commit of the harness's own source tree, with "-dirty" if it has uncommitted changes."""
     try:
         head = subprocess.run(
@@ -22,7 +25,11 @@ def git_commit(path: Path = Path(__file__).resolve().parent) -> str | None:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=path, capture_output=True, text=True, timeout=5, check=True,
+            cwd=path,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None

@@ -27,8 +27,12 @@ def count_work(name: str, kwargs: dict[str, Any], input_shape: tuple[int, ...]) 
     return count_work_of(meta_model(name, kwargs), input_shape)
 
 
-def count_work_of(model: nn.Module, input_shape: tuple[int, ...], device: torch.device | str = "meta",
-                  dtype: torch.dtype = torch.float32) -> Work:
+def count_work_of(
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    device: torch.device | str = "meta",
+    dtype: torch.dtype = torch.float32,
+) -> Work:
     """``count_work`` of a model already on ``device`` (the meta device: no arithmetic, no memory)."""
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -48,9 +49,17 @@ def conv_geometry(m: nn.Module) -> dict[str, int]:
         ph, pw = _pair(m.padding)
     sh, sw = _pair(m.stride)
     return {
-        "in_channels": int(m.in_channels), "out_channels": int(m.out_channels),
-        "kernel_h": kh, "kernel_w": kw, "stride_h": sh, "stride_w": sw, "pad_h": ph, "pad_w": pw,
-        "dilation_h": dh, "dilation_w": dw, "groups": int(m.groups),
+        "in_channels": int(m.in_channels),
+        "out_channels": int(m.out_channels),
+        "kernel_h": kh,
+        "kernel_w": kw,
+        "stride_h": sh,
+        "stride_w": sw,
+        "pad_h": ph,
+        "pad_w": pw,
+        "dilation_h": dh,
+        "dilation_w": dw,
+        "groups": int(m.groups),
     }
 
 
@@ -140,7 +149,7 @@ class LayerProbe:
         """The layers (names) whose times include host time after every retry (records marked host_bound)."""
         return {r.name for r in self.records if r.host_bound}
 
-    def __enter__(self) -> "LayerProbe":
+    def __enter__(self) -> LayerProbe:
         for module in self.names:
             self._handles.append(module.register_forward_pre_hook(self._pre))
             self._handles.append(module.register_forward_hook(self._post))
@@ -184,13 +193,19 @@ class LayerProbe:
             times = self._pass(forward)
             if not self._host_bound_calls or self.head is None or not self.head.grow(self._host_bound_calls):
                 break
-            log.debug("layer pass: %d layer(s) were issued after the GPU's head start ran out; again with longer "
-                      "ones", len(self._host_bound_calls))
+            log.debug(
+                "layer pass: %d layer(s) were issued after the GPU's head start ran out; again with longer " "ones",
+                len(self._host_bound_calls),
+            )
         if self._host_bound_calls:
             names = sorted({self.records[i].name for i in self._host_bound_calls})
             if not set(names) <= self.host_bound_layers:
-                log.warning("the times of layer(s) %s include host time: the host took longer to issue them than "
-                            "a head start of %d GPU cycles", ", ".join(names), self.head.max_cycles if self.head else 0)
+                log.warning(
+                    "the times of layer(s) %s include host time: the host took longer to issue them than "
+                    "a head start of %d GPU cycles",
+                    ", ".join(names),
+                    self.head.max_cycles if self.head else 0,
+                )
         if self.head is not None:
             late = set(self._host_bound_calls)
             for i, rec in enumerate(self.records):

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -100,24 +101,41 @@ class PointResult:
 
     def row(self, context: Row) -> Row:
         """The points row: ``context`` (the run's identity and provenance) and what was measured."""
-        row: Row = context | self.settings | {
-            "input_size": self.input_size, "batch_size": self.batch_size, "status": self.status, "error": self.error,
-            "energy_method": "none", "workspace_bytes": self.workspace_bytes,
-        }
+        row: Row = (
+            context
+            | self.settings
+            | {
+                "input_size": self.input_size,
+                "batch_size": self.batch_size,
+                "status": self.status,
+                "error": self.error,
+                "energy_method": "none",
+                "workspace_bytes": self.workspace_bytes,
+            }
+        )
         if self.work is not None:
-            row |= {"flops": self.work.flops, "params": self.work.params, "conv_layers": len(self.layers),
-                    "algo_fallback_layers": sum(r["status"] == "fallback" for r in self.layers)}
+            row |= {
+                "flops": self.work.flops,
+                "params": self.work.params,
+                "conv_layers": len(self.layers),
+                "algo_fallback_layers": sum(r["status"] == "fallback" for r in self.layers),
+            }
         if self.verification is not None:
             v = self.verification
             row |= {"max_abs_err": v.max_abs_err, "max_rel_err": v.max_rel_err, "verified": v.verified}
         if self.profile is None:
             return row
         p = self.profile
-        row |= p.stats | p.memory | self.model_roofline | {
-            "target_met": p.timing.target_met,
-            "achieved_tflops": self.work.flops / (p.stats["p50_ms"] / 1e3) / 1e12 if self.work else None,
-            "conv_coverage": sum(r["mean_ms"] for r in self.layers) / p.stats["p50_ms"] if self.layers else None,
-        }
+        row |= (
+            p.stats
+            | p.memory
+            | self.model_roofline
+            | {
+                "target_met": p.timing.target_met,
+                "achieved_tflops": self.work.flops / (p.stats["p50_ms"] / 1e3) / 1e12 if self.work else None,
+                "conv_coverage": sum(r["mean_ms"] for r in self.layers) / p.stats["p50_ms"] if self.layers else None,
+            }
+        )
         if self.on_gpu:
             row |= launch_columns(p.timing) | {"cuda_graph": p.cuda_graph}
         if p.energy is not None:
@@ -146,7 +164,9 @@ class PointMeasurer:
             self.model, spec.algo, backend=self.backend, fallback=spec.fallback, math=self.math or "fma", plan=spec.plan
         )
         s = spec.stage
-        self.policy = SamplingPolicy(s.warmup_iters, s.warmup_s, s.min_iters, s.max_iters, s.max_time_s, s.target_ci_rel)
+        self.policy = SamplingPolicy(
+            s.warmup_iters, s.warmup_s, s.min_iters, s.max_iters, s.max_time_s, s.target_ci_rel
+        )
         self.tolerance_key = "tf32" if self.dtype == torch.float32 and self.math == "tensor_op" else spec.dtype
         self._verified_once = False
         self.gpu: NvmlGpu | None = None
@@ -180,7 +200,9 @@ class PointMeasurer:
         """The job's settings every row of it carries (GPU-only ones null on the CPU)."""
         on_gpu = self.device.type == "cuda"
         return {
-            "backend": self.backend, "math_type": self.math, "fallback_policy": self.spec.fallback,
+            "backend": self.backend,
+            "math_type": self.math,
+            "fallback_policy": self.spec.fallback,
             "cudnn_benchmark": self.spec.cudnn_benchmark if on_gpu else None,
             "plan_hash": self.spec.plan.digest() if self.spec.plan is not None else None,
         }
@@ -201,9 +223,12 @@ class PointMeasurer:
                 result.workspace_bytes = algorithms.workspace_bytes(self.device)
             unsupported = [r.name for r, p in zip(records, plans) if p.status == "unsupported"]
             if unsupported:
-                result.status, result.error = "unsupported", (
-                    f"{len(unsupported)} of {len(records)} conv layers cannot run {self.spec.algo} "
-                    f"(fallback={self.spec.fallback}; why: the layers rows' detail): {', '.join(unsupported)}"
+                result.status, result.error = (
+                    "unsupported",
+                    (
+                        f"{len(unsupported)} of {len(records)} conv layers cannot run {self.spec.algo} "
+                        f"(fallback={self.spec.fallback}; why: the layers rows' detail): {', '.join(unsupported)}"
+                    ),
                 )
                 return result
             problem = self._check_output(x, result)
@@ -212,8 +237,11 @@ class PointMeasurer:
                 return result
             result.profile = profile(model, x, self._settings(trace_path), self.gpu, self.cpu_meter)
         if result.profile.graph_error:
-            log.warning("input size %d: the forward cannot be captured in a CUDA graph, timed eagerly: %s",
-                        size, result.profile.graph_error)
+            log.warning(
+                "input size %d: the forward cannot be captured in a CUDA graph, timed eagerly: %s",
+                size,
+                result.profile.graph_error,
+            )
         result.layers = self._layer_rows(result.profile.layers, plans, work.module_flops)
         result.idle_power_w = self.idle_power_w
         result.model_roofline = self._model_roofline(x, work.flops, result.layers, result.profile.memory)
@@ -227,8 +255,13 @@ class PointMeasurer:
         """Model-level traffic estimate: weights once, the input, and each conv layer's output once."""
         param_bytes = sum(p.numel() * p.element_size() for p in self.model.parameters())
         activations = sum(r["out_channels"] * r["out_h"] * r["out_w"] for r in layers) * x.shape[0] * x.element_size()
-        intensity, bound = roofline.verdict(flops, param_bytes + x.numel() * x.element_size() + activations,
-                                            self.spec.gpu.spec, self.spec.dtype, self.math)
+        intensity, bound = roofline.verdict(
+            flops,
+            param_bytes + x.numel() * x.element_size() + activations,
+            self.spec.gpu.spec,
+            self.spec.dtype,
+            self.math,
+        )
         peak = memory.get("peak_allocated_bytes")
         return {
             "param_bytes": param_bytes,
@@ -268,11 +301,15 @@ class PointMeasurer:
         abs_err = float((y.float() - reference.float()).abs().max())
         scale = float(reference.float().abs().max())
         rel_err = abs_err / scale if scale > 0 else (0.0 if abs_err == 0 else math.inf)
-        result.verification = Verification(abs_err, rel_err, self.tolerance_key, self.spec.tolerance.get(self.tolerance_key))
+        result.verification = Verification(
+            abs_err, rel_err, self.tolerance_key, self.spec.tolerance.get(self.tolerance_key)
+        )
         return result.verification.problem()
 
     # -- rows ---------------------------------------------------------------------------------------------
-    def _layer_rows(self, records: list[LayerRecord], plans: list[LayerPlan], module_flops: dict[str, int]) -> list[Row]:
+    def _layer_rows(
+        self, records: list[LayerRecord], plans: list[LayerPlan], module_flops: dict[str, int]
+    ) -> list[Row]:
         calls: dict[str, int] = {}
         for rec in records:
             calls[rec.name] = calls.get(rec.name, 0) + 1
@@ -281,23 +318,35 @@ class PointMeasurer:
             flops = module_flops.get(rec.name)
             flops = flops // calls[rec.name] if flops is not None else None
             nbytes = roofline.conv_bytes(rec.in_shape, rec.out_shape, rec.module.weight.numel(), self.spec.dtype)
-            intensity, bound = roofline.verdict(flops, nbytes, self.spec.gpu.spec, self.spec.dtype, plan.math or self.math)
+            intensity, bound = roofline.verdict(
+                flops, nbytes, self.spec.gpu.spec, self.spec.dtype, plan.math or self.math
+            )
             rows.append(
                 {
-                    "layer_index": rec.index, "layer_name": rec.name, **conv_geometry(rec.module),
-                    "in_h": rec.in_shape[2], "in_w": rec.in_shape[3],
-                    "out_h": rec.out_shape[2], "out_w": rec.out_shape[3],
-                    "algo_requested": plan.algo_requested, "algo_used": plan.algo_used,
-                    "backend": plan.backend, "status": plan.status, "workspace_bytes": plan.workspace_bytes,
-                    "math_type": plan.math or self.math, "compute_type": plan.compute_type,
+                    "layer_index": rec.index,
+                    "layer_name": rec.name,
+                    **conv_geometry(rec.module),
+                    "in_h": rec.in_shape[2],
+                    "in_w": rec.in_shape[3],
+                    "out_h": rec.out_shape[2],
+                    "out_w": rec.out_shape[3],
+                    "algo_requested": plan.algo_requested,
+                    "algo_used": plan.algo_used,
+                    "backend": plan.backend,
+                    "status": plan.status,
+                    "workspace_bytes": plan.workspace_bytes,
+                    "math_type": plan.math or self.math,
+                    "compute_type": plan.compute_type,
                     "detail": "; ".join(d for d in (plan.detail, HOST_BOUND if rec.host_bound else None) if d) or None,
                     "host_bound": rec.host_bound,
                     **(rec.summary() if rec.times_ms else {}),
-                    "flops": flops, "bytes": nbytes, "arithmetic_intensity": intensity, "roofline_bound": bound,
+                    "flops": flops,
+                    "bytes": nbytes,
+                    "arithmetic_intensity": intensity,
+                    "roofline_bound": bound,
                 }
             )
         total = sum(r.get("mean_ms") or 0.0 for r in rows)
         for r in rows:
             r["share_of_model"] = r["mean_ms"] / total if r.get("mean_ms") is not None and total > 0 else None
         return rows
-

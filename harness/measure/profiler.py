@@ -11,9 +11,10 @@ Knows nothing of Hydra, SLURM, files of results or the algorithms.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -112,7 +113,10 @@ def capture_graph(model: nn.Module, x: torch.Tensor) -> tuple[Callable[[], objec
 
 
 def profile(
-    model: nn.Module, x: torch.Tensor, settings: ProfileSettings = ProfileSettings(), gpu: NvmlGpu | None = None,
+    model: nn.Module,
+    x: torch.Tensor,
+    settings: ProfileSettings = ProfileSettings(),
+    gpu: NvmlGpu | None = None,
     cpu_meter: RaplMeter | None = None,
 ) -> Profile:
     """Measure ``model`` on ``x`` (already on its device); ``gpu`` (NVML) or, on the CPU, ``cpu_meter``

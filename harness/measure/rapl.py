@@ -26,9 +26,9 @@ from __future__ import annotations
 import errno
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from harness.measure.energy import EnergyReading
 
@@ -94,8 +94,10 @@ def in_virtual_machine(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
 
 
 _NO_DRIVER_FIX = "on bare metal: modprobe intel_rapl_msr (Intel; AMD Zen on Linux >= 5.8)"
-_VM = ("this is a virtual machine (the CPU has the hypervisor flag): hypervisors do not pass RAPL through, "
-       "so the CPU's energy cannot be measured here")
+_VM = (
+    "this is a virtual machine (the CPU has the hypervisor flag): hypervisors do not pass RAPL through, "
+    "so the CPU's energy cannot be measured here"
+)
 
 
 def probe(root: Path | None = None, cpuinfo: Path = Path("/proc/cpuinfo")) -> Probe:
@@ -104,14 +106,20 @@ def probe(root: Path | None = None, cpuinfo: Path = Path("/proc/cpuinfo")) -> Pr
     vm = in_virtual_machine(cpuinfo)
     if not root.is_dir():
         why = _VM if vm else "no RAPL driver is loaded (or the kernel has no powercap support)"
-        return Probe([], f"no powercap interface ({root} does not exist): {why}",
-                     "run CPU energy measurements on bare metal" if vm else _NO_DRIVER_FIX)
+        return Probe(
+            [],
+            f"no powercap interface ({root} does not exist): {why}",
+            "run CPU energy measurements on bare metal" if vm else _NO_DRIVER_FIX,
+        )
     found = zones(root)
     if not found:
         present = ", ".join(sorted(p.name for p in root.iterdir())) or "nothing"
         why = _VM if vm else "no RAPL driver is loaded"
-        return Probe([], f"{root} has no RAPL package zone (intel-rapl:N; it has: {present}): {why}",
-                     "run CPU energy measurements on bare metal" if vm else _NO_DRIVER_FIX)
+        return Probe(
+            [],
+            f"{root} has no RAPL package zone (intel-rapl:N; it has: {present}): {why}",
+            "run CPU energy measurements on bare metal" if vm else _NO_DRIVER_FIX,
+        )
     unreadable = []
     for zone in found:
         try:
@@ -120,14 +128,20 @@ def probe(root: Path | None = None, cpuinfo: Path = Path("/proc/cpuinfo")) -> Pr
             unreadable.append(zone)
         except OSError as e:
             if e.errno not in (errno.EACCES, errno.EPERM):
-                return Probe(found, f"{zone.path}/energy_uj cannot be read: {e.strerror or e}",
-                             "check the RAPL driver (dmesg | grep -i rapl)")
+                return Probe(
+                    found,
+                    f"{zone.path}/energy_uj cannot be read: {e.strerror or e}",
+                    "check the RAPL driver (dmesg | grep -i rapl)",
+                )
             unreadable.append(zone)
     if unreadable:
         files = " ".join(str(z.path / "energy_uj") for z in unreadable)
-        return Probe(found, f"RAPL present ({', '.join(z.name for z in found)}) but energy_uj is readable by root "
-                            "only (the fix for CVE-2020-8694)",
-                     f"sudo chmod a+r {files} (until reboot; a udev or tmpfiles.d rule keeps it), or ask your admins")
+        return Probe(
+            found,
+            f"RAPL present ({', '.join(z.name for z in found)}) but energy_uj is readable by root "
+            "only (the fix for CVE-2020-8694)",
+            f"sudo chmod a+r {files} (until reboot; a udev or tmpfiles.d rule keeps it), or ask your admins",
+        )
     return Probe(found)
 
 
@@ -164,12 +178,15 @@ class RaplMeter:
         self.method = "rapl_package_dram" if any(z.kind == "dram" for z in zones) else "rapl_package"
 
     @classmethod
-    def open(cls, root: Path | None = None) -> "RaplMeter | None":
+    def open(cls, root: Path | None = None) -> RaplMeter | None:
         """The meter, or None (with one log line saying why) where RAPL cannot be read."""
         found = probe(root)
         if not found.readable:
-            log.info("CPU energy not measured: %s (fix: %s); energy columns are null, energy_method 'none'",
-                     found.problem, found.fix)
+            log.info(
+                "CPU energy not measured: %s (fix: %s); energy columns are null, energy_method 'none'",
+                found.problem,
+                found.fix,
+            )
             return None
         return cls(found.zones)
 
@@ -178,7 +195,11 @@ class RaplMeter:
 
 
 def measure_cpu_energy(
-    fn: Callable[[], object], meter: RaplMeter, window_s: float, *, clock: Callable[[], float] = time.perf_counter,
+    fn: Callable[[], object],
+    meter: RaplMeter,
+    window_s: float,
+    *,
+    clock: Callable[[], float] = time.perf_counter,
     read_every_s: float = READ_EVERY_S,
 ) -> EnergyReading:
     """Run ``fn`` back to back for at least ``window_s`` seconds; the RAPL energy per inference."""

@@ -25,7 +25,9 @@ def peak_tflops(spec: dict[str, Any] | None, dtype: str, math_type: str | None) 
     return spec.get("fp32_tflops")
 
 
-def verdict(flops: int | None, nbytes: int | None, spec: dict[str, Any] | None, dtype: str, math_type: str | None) -> tuple[float | None, str | None]:
+def verdict(
+    flops: int | None, nbytes: int | None, spec: dict[str, Any] | None, dtype: str, math_type: str | None
+) -> tuple[float | None, str | None]:
     """(arithmetic intensity in FLOP/byte, "compute" or "memory" bound; None where the spec is unknown)."""
     if not flops or not nbytes:
         return None, None

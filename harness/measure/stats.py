@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -26,9 +26,13 @@ def t_quantile95(df: np.ndarray | float) -> np.ndarray:
     v = np.asarray(df, dtype=float)
     z = Z95
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = (z + (z**3 + z) / (4 * v) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * v**2)
-             + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * v**3)
-             + (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / (92160 * v**4))
+        t = (
+            z
+            + (z**3 + z) / (4 * v)
+            + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * v**2)
+            + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * v**3)
+            + (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / (92160 * v**4)
+        )
     for exact_df, exact in _T975_EXACT.items():
         t = np.where(v == exact_df, exact, t)
     return np.where((v >= 3) | np.isin(v, list(_T975_EXACT)), t, np.nan)

@@ -11,8 +11,8 @@ states the rule that flags such points.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -42,8 +42,8 @@ LAUNCH_BOUND_SHARE = 0.8
 class Timing:
     """The timed iterations of one function, and what they say (like torch.utils.benchmark's Measurement)::
 
-        >>> print(time_adaptively(fn, device, policy))
-        median 12.345 ms, 95% CI [12.101, 12.598] ms (+-2.0%), 30 iterations after 3 warmup, target met
+    >>> print(time_adaptively(fn, device, policy))
+    median 12.345 ms, 95% CI [12.101, 12.598] ms (+-2.0%), 30 iterations after 3 warmup, target met
     """
 
     samples_ms: np.ndarray  # device time of each timed iteration (CUDA events; perf_counter on the CPU)
@@ -67,11 +67,13 @@ class Timing:
     def __str__(self) -> str:
         lo, hi = self.ci95_ms
         half = (hi - lo) / 2 / self.median_ms if self.median_ms > 0 else float("inf")
-        ci = f"95% CI [{lo:.3f}, {hi:.3f}] ms (+-{half:.1%})" if hi == hi else f"no 95% CI below {MIN_SAMPLES} iterations"
-        text = (
-            f"median {self.median_ms:.3f} ms, {ci}, {self.n} iterations "
-            f"after {self.warmup_iters} warmup, {'target met' if self.target_met else 'target not met (a bound stopped it)'}"
+        ci = (
+            f"95% CI [{lo:.3f}, {hi:.3f}] ms (+-{half:.1%})"
+            if hi == hi
+            else f"no 95% CI below {MIN_SAMPLES} iterations"
         )
+        stop = "target met" if self.target_met else "target not met (a bound stopped it)"
+        text = f"median {self.median_ms:.3f} ms, {ci}, {self.n} iterations after {self.warmup_iters} warmup, {stop}"
         if self.host_ms is not None and self.host_ms.size:
             text += f"; host {float(np.median(self.host_ms)):.3f} ms per call"
         return text

@@ -15,8 +15,9 @@ measure (status other than ok) gets no status (None): there is no latency to che
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,8 +41,10 @@ class Check:
     def describe(self) -> str:
         if self.ratio is None:
             return self.status
-        return (f"{self.status}: x{self.ratio:.3f} of the reference (95% CI {self.low:.3f}-{self.high:.3f}, "
-                f"tolerance {self.tolerance:.1%})")
+        return (
+            f"{self.status}: x{self.ratio:.3f} of the reference (95% CI {self.low:.3f}-{self.high:.3f}, "
+            f"tolerance {self.tolerance:.1%})"
+        )
 
 
 def _se(stats: Mapping[str, Any]) -> float:

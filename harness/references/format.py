@@ -28,8 +28,9 @@ Every problem is a ReferencesError naming the file, the place in it and what is 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from harness.errors import InputFileError
 
@@ -73,8 +74,10 @@ class Entry:
 
     def label(self) -> str:
         settings = " ".join(f"{k}={v}" for k, v in self.settings.items())
-        return (f"{self.gpu} {self.stage} {self.model} {self.algo} s{self.input_size} b{self.batch_size} "
-                f"{self.dtype} {settings}").strip()
+        return (
+            f"{self.gpu} {self.stage} {self.model} {self.algo} s{self.input_size} b{self.batch_size} "
+            f"{self.dtype} {settings}"
+        ).strip()
 
     def matches(self, row: Mapping[str, Any]) -> bool:
         """Whether ``row`` (a points row) has every setting this entry knows."""
@@ -83,9 +86,16 @@ class Entry:
     def to_doc(self) -> dict[str, Any]:
         doc: dict[str, Any] = {k: getattr(self, k) for k in KEY}
         doc["settings"] = dict(self.settings)
-        doc |= {"p50_ms": self.p50_ms, "ci95_low_ms": self.ci95_low_ms, "ci95_high_ms": self.ci95_high_ms,
-                "std_ms": self.std_ms, "n": self.n, "tolerance": self.tolerance,
-                "energy_per_inference_j": self.energy_per_inference_j, "measured": dict(self.measured)}
+        doc |= {
+            "p50_ms": self.p50_ms,
+            "ci95_low_ms": self.ci95_low_ms,
+            "ci95_high_ms": self.ci95_high_ms,
+            "std_ms": self.std_ms,
+            "n": self.n,
+            "tolerance": self.tolerance,
+            "energy_per_inference_j": self.energy_per_inference_j,
+            "measured": dict(self.measured),
+        }
         return doc
 
 
@@ -115,8 +125,13 @@ class References:
         return sum(len(v) for v in self.gpus.values())
 
     def to_doc(self) -> dict[str, Any]:
-        return {"format": FORMAT, "version": VERSION, "created_at": self.created_at, "source": self.source,
-                "gpus": {gpu: [e.to_doc() for e in entries] for gpu, entries in sorted(self.gpus.items())}}
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "created_at": self.created_at,
+            "source": self.source,
+            "gpus": {gpu: [e.to_doc() for e in entries] for gpu, entries in sorted(self.gpus.items())},
+        }
 
 
 def parse(doc: Any, where: str = "references") -> References:
@@ -124,11 +139,14 @@ def parse(doc: Any, where: str = "references") -> References:
     if not isinstance(doc, Mapping):
         raise ReferencesError(f"{where}: not a references file (expected a mapping with format: {FORMAT})")
     if doc.get("format") != FORMAT:
-        raise ReferencesError(f"{where}: format is {doc.get('format')!r}, expected {FORMAT!r} (write one with "
-                              f"python -m analysis.bless)")
+        raise ReferencesError(
+            f"{where}: format is {doc.get('format')!r}, expected {FORMAT!r} (write one with "
+            f"python -m analysis.bless)"
+        )
     if doc.get("version") != VERSION:
-        raise ReferencesError(f"{where}: version {doc.get('version')!r} is not one this harness reads "
-                              f"(valid: {VERSION})")
+        raise ReferencesError(
+            f"{where}: version {doc.get('version')!r} is not one this harness reads " f"(valid: {VERSION})"
+        )
     gpus = doc.get("gpus")
     if not isinstance(gpus, Mapping) or not gpus:
         raise ReferencesError(f"{where}: gpus must be a mapping of gpu type -> list of entries, and not empty")
@@ -141,8 +159,9 @@ def parse(doc: Any, where: str = "references") -> References:
         for i, e in enumerate(parsed):
             ident = (e.key(), tuple(sorted(e.settings.items(), key=lambda kv: kv[0])))
             if ident in seen:
-                raise ReferencesError(f"{where}: gpus.{gpu}[{i}] repeats the point of gpus.{gpu}[{seen[ident]}] "
-                                      f"({e.label()})")
+                raise ReferencesError(
+                    f"{where}: gpus.{gpu}[{i}] repeats the point of gpus.{gpu}[{seen[ident]}] " f"({e.label()})"
+                )
             seen[ident] = i
         out[str(gpu)] = parsed
     source = doc.get("source") or {}
@@ -174,11 +193,17 @@ def _entry(gpu: str, e: Any, where: str) -> Entry:
     if not isinstance(measured, Mapping):
         raise ReferencesError(f"{where}.measured: expected a mapping")
     return Entry(
-        gpu=gpu, stage=e["stage"], model=e["model"], algo=e["algo"], dtype=e["dtype"], **ints,
+        gpu=gpu,
+        stage=e["stage"],
+        model=e["model"],
+        algo=e["algo"],
+        dtype=e["dtype"],
+        **ints,
         p50_ms=_number(e["p50_ms"], f"{where}.p50_ms", positive=True),
         tolerance=_number(e["tolerance"], f"{where}.tolerance"),
         settings={k: v for k, v in settings.items() if v is not None},
-        n=None if n is None else _count(n, f"{where}.n"), measured={str(k): v for k, v in measured.items()},
+        n=None if n is None else _count(n, f"{where}.n"),
+        measured={str(k): v for k, v in measured.items()},
         **numbers,
     )
 

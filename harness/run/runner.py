@@ -10,10 +10,11 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -107,15 +108,26 @@ def _check_plan(spec: RunSpec, device: DeviceInfo, backend: str, module: torch.n
         try:
             algorithms.check_runnable(algo, device.device, backend, spec.fallback)
         except ConfigError as e:
-            raise ConfigError(f"plan: {sum(l.algo == algo for l in plan.layers)} layers use {e}") from None
+            raise ConfigError(f"plan: {sum(layer.algo == algo for layer in plan.layers)} layers use {e}") from None
     on_gpu = device.device.type == "cuda"
-    here = {"model": spec.model.name, "gpu": spec.gpu.name, "dtype": spec.dtype, "backend": backend,
-            "cudnn_version": str(torch.backends.cudnn.version()) if on_gpu else None}
+    here = {
+        "model": spec.model.name,
+        "gpu": spec.gpu.name,
+        "dtype": spec.dtype,
+        "backend": backend,
+        "cudnn_version": str(torch.backends.cudnn.version()) if on_gpu else None,
+    }
     problems = mismatched_context(plan, **here)
-    problems += [f"the plan was made at input size {plan.key.input_size}, this run measures {s}"
-                 for s in spec.stage.sizes if plan.key.input_size is not None and s != plan.key.input_size]
-    problems += [f"the plan was made at batch size {plan.key.batch_size}, this run measures {b}"
-                 for b in spec.batch_sizes if plan.key.batch_size is not None and b != plan.key.batch_size]
+    problems += [
+        f"the plan was made at input size {plan.key.input_size}, this run measures {s}"
+        for s in spec.stage.sizes
+        if plan.key.input_size is not None and s != plan.key.input_size
+    ]
+    problems += [
+        f"the plan was made at batch size {plan.key.batch_size}, this run measures {b}"
+        for b in spec.batch_sizes
+        if plan.key.batch_size is not None and b != plan.key.batch_size
+    ]
     for problem in problems:
         log.warning("plan %s: %s (its evidence does not hold here; it runs anyway)", plan.digest(), problem)
 
@@ -142,13 +154,23 @@ def run(
     started = _now()
     planned = job_points(spec)
     run_doc = {
-        "run_id": run_id, "schema_version": SCHEMA_VERSION, "started_at": started, "ended_at": None,
-        "outcome": "running", "config": config, "measurement_config": spec.measurement_config(),
-        "config_hash": spec.config_hash(), "device": device.device.type, "device_name": device.name,
-        "repeat": spec.repeat, "repeats": spec.repeats,
+        "run_id": run_id,
+        "schema_version": SCHEMA_VERSION,
+        "started_at": started,
+        "ended_at": None,
+        "outcome": "running",
+        "config": config,
+        "measurement_config": spec.measurement_config(),
+        "config_hash": spec.config_hash(),
+        "device": device.device.type,
+        "device_name": device.name,
+        "repeat": spec.repeat,
+        "repeats": spec.repeats,
         "environment": env | {"torch_cuda_build": torch.version.cuda},
-        "hostname": socket.gethostname(), "pid": os.getpid(),
-        "points_planned": len(planned), "points_planned_keys": [list(k) for k in planned],
+        "hostname": socket.gethostname(),
+        "pid": os.getpid(),
+        "points_planned": len(planned),
+        "points_planned_keys": [list(k) for k in planned],
     }
     previous = store.read_run()
     if previous is not None:  # the same run resumed: a requeued SLURM job
@@ -162,8 +184,15 @@ def run(
     # remeasure: measure again what earlier runs measured, but still resume this run (a requeued job)
     done = store.measured(spec.config_hash(), run_id=run_id if spec.remeasure else None, repeat=spec.repeat)
     identity = {
-        "schema_version": SCHEMA_VERSION, "run_id": run_id, "stage": spec.stage.name, "model": spec.model.name,
-        "model_source": spec.model.source, "model_hash": spec.model.content_hash, "algo": spec.algo, "gpu": spec.gpu.name, "device_name": device.name,
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "stage": spec.stage.name,
+        "model": spec.model.name,
+        "model_source": spec.model.source,
+        "model_hash": spec.model.content_hash,
+        "algo": spec.algo,
+        "gpu": spec.gpu.name,
+        "device_name": device.name,
         "repeat": spec.repeat,
     }
     traces: list[Path] = []
@@ -185,8 +214,16 @@ def run(
                 if measured.status == "oom":
                     oom_at.setdefault(batch, size)
                 context = identity | {"dtype": dtype, "measured_at": _now()}
-                point = measured.row(context | {"device": device.device.type, "config_hash": spec.config_hash(),
-                                                "repeats": spec.repeats, "cpu_threads": threads} | env)
+                point = measured.row(
+                    context
+                    | {
+                        "device": device.device.type,
+                        "config_hash": spec.config_hash(),
+                        "repeats": spec.repeats,
+                        "cpu_threads": threads,
+                    }
+                    | env
+                )
                 _check_reference(spec, point, result)
                 store.write_point(point, measured.layer_rows(context))
                 if trace is not None and trace.exists():
@@ -204,7 +241,9 @@ def run(
         result.files = store.compact() + traces
         statuses = [p["status"] for p in result.points]
         run_doc |= {
-            "ended_at": _now(), "outcome": result.outcome, "points_planned": len(planned),
+            "ended_at": _now(),
+            "outcome": result.outcome,
+            "points_planned": len(planned),
             "points_skipped": len(result.skipped),
             "points_by_status": {s: statuses.count(s) for s in sorted(set(statuses))},
             "files": [p.name for p in result.files],
@@ -246,6 +285,7 @@ def _measure_one(
     measurer: PointMeasurer, size: int, batch: int, oom_at: dict[int, int], trace: Path | None
 ) -> PointResult:
     """Measure one point; an error in it becomes a result with a status, never the end of the job."""
+
     def failed(status: str, error: str) -> PointResult:
         return PointResult(size, batch, status, error[:2000], settings=measurer.settings())
 

@@ -37,8 +37,11 @@ def check_stage_gate(spec: RunSpec, force: bool = False) -> None:
     failures = sanity_failures(spec)
     combo = f"model={spec.model.name} algo={spec.algo} gpu={spec.gpu.name}"
     if failures == [{}]:
-        log.warning("no sanity record for %s under %s: run stage=sanity first to catch a broken "
-                    "combination in minutes", combo, spec.results_dir)
+        log.warning(
+            "no sanity record for %s under %s: run stage=sanity first to catch a broken " "combination in minutes",
+            combo,
+            spec.results_dir,
+        )
         return
     if failures and not force:
         first = failures[0]

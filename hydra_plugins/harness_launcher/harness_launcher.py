@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
@@ -32,8 +33,8 @@ class HarnessLauncher(Launcher):
         self.config, self.hydra_context = config, hydra_context
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from harness.config.spec import CONF_DIR
         from harness.cli import refuse
+        from harness.config.spec import CONF_DIR
         from harness.errors import HarnessError
         from harness.launch.dispatch import (
             launch_configs,  # the harness side: plain dicts in, a summary out
@@ -57,8 +58,13 @@ class HarnessLauncher(Launcher):
             sys.exit(refuse(e))  # the border of `python -m harness -m`: Hydra calls the launcher, not a main()
         return [
             JobReturn(
-                overrides=list(filter_overrides(overrides)), cfg=OmegaConf.create(config), hydra_cfg=master.hydra,
-                working_dir=str(Path.cwd()), task_name="harness", status=JobStatus.COMPLETED, _return_value=outcome,
+                overrides=list(filter_overrides(overrides)),
+                cfg=OmegaConf.create(config),
+                hydra_cfg=master.hydra,
+                working_dir=str(Path.cwd()),
+                task_name="harness",
+                status=JobStatus.COMPLETED,
+                _return_value=outcome,
             )
             for overrides, config, outcome in zip(job_overrides, configs, outcomes)
         ]

@@ -41,8 +41,15 @@ def known_law(geo: Geometry, algo: str, gpu: str) -> np.ndarray:
 
 def known(**changes) -> Synthetic:
     return Synthetic(
-        models=MODELS, gpus=("h100", "v100"), algos=tuple(FACTORS), sizes=SIZES, layer_ms=known_law,
-        fallback={"winograd": "torch"}, remainder_fraction=0.0, power_w=dict(POWER), **changes,
+        models=MODELS,
+        gpus=("h100", "v100"),
+        algos=tuple(FACTORS),
+        sizes=SIZES,
+        layer_ms=known_law,
+        fallback={"winograd": "torch"},
+        remainder_fraction=0.0,
+        power_w=dict(POWER),
+        **changes,
     )
 
 

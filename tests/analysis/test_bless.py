@@ -19,10 +19,15 @@ from tests.synthetic import write_points
 @pytest.fixture
 def blessed(tmp_path: Path) -> Path:
     """A tree of two points (the later run of 224 wins), a point that failed, and an imported row; blessed."""
-    write_points(tmp_path / "T", [
-        row(224, 12.0, run="r1", at=0), row(224, 10.0, run="r2", at=1, ci=0.01), row(256, 20.0, run="r2", at=1),
-        row(288, None, run="r2", at=1, status="oom", error="out of memory"),
-    ])
+    write_points(
+        tmp_path / "T",
+        [
+            row(224, 12.0, run="r1", at=0),
+            row(224, 10.0, run="r2", at=1, ci=0.01),
+            row(256, 20.0, run="r2", at=1),
+            row(288, None, run="r2", at=1, status="oom", error="out of memory"),
+        ],
+    )
     out = tmp_path / "refs.yaml"
     assert main([str(tmp_path / "T"), "--out", str(out)]) == 0
     return out
@@ -35,8 +40,13 @@ def test_bless_round_trip_and_every_status(blessed: Path):
     (entries,) = refs.gpus.values()
     assert [(e.input_size, e.p50_ms) for e in entries] == [(224, 10.0), (256, 20.0)]  # latest wins; oom left out
     e224 = entries[0]
-    assert e224.settings == {"backend": "cudnn", "math_type": "fma", "fallback_policy": "none",
-                             "cudnn_benchmark": False, "cuda_graph": False}
+    assert e224.settings == {
+        "backend": "cudnn",
+        "math_type": "fma",
+        "fallback_policy": "none",
+        "cudnn_benchmark": False,
+        "cuda_graph": False,
+    }
     assert e224.tolerance == pytest.approx(np.exp((np.log(1.01) - np.log(0.99)) / 2) - 1, rel=1e-4)  # its own CI
     assert e224.energy_per_inference_j == pytest.approx(3.0) and e224.measured["run_id"] == "r2"
 
@@ -72,26 +82,37 @@ def test_bless_refuses_a_selection_with_nothing_ok(tmp_path: Path, blessed: Path
     assert "nothing to bless" in capsys.readouterr().err and not (tmp_path / "x.yaml").exists()
 
 
-GOOD = {"stage": "quick", "model": "m", "algo": "gemm", "input_size": 224, "batch_size": 1, "dtype": "float32",
-        "p50_ms": 1.0, "tolerance": 0.05}
+GOOD = {
+    "stage": "quick",
+    "model": "m",
+    "algo": "gemm",
+    "input_size": 224,
+    "batch_size": 1,
+    "dtype": "float32",
+    "p50_ms": 1.0,
+    "tolerance": 0.05,
+}
 
 
 def doc(*entries: dict, **top) -> dict:
     return {"format": "conv-harness-references", "version": 1, "gpus": {"h100": list(entries)}} | top
 
 
-@pytest.mark.parametrize(("document", "message"), [
-    ([1, 2], "not a references file"),
-    (doc(GOOD, format="reframe"), "format is 'reframe', expected 'conv-harness-references'"),
-    (doc(GOOD, version=2), "version 2 is not one this harness reads (valid: 1)"),
-    ({"format": "conv-harness-references", "version": 1, "gpus": {}}, "gpus must be a mapping"),
-    (doc({k: v for k, v in GOOD.items() if k != "p50_ms"}), "gpus.h100[0]: missing p50_ms"),
-    (doc(GOOD | {"p50_ms": "fast"}), "gpus.h100[0].p50_ms: expected a positive number, got 'fast'"),
-    (doc(GOOD | {"tolerance": -0.1}), "gpus.h100[0].tolerance: expected a non-negative number"),
-    (doc(GOOD | {"input_size": 2.5}), "gpus.h100[0].input_size: expected a positive integer"),
-    (doc(GOOD | {"settings": {"colour": "red"}}), "unknown colour; valid: backend, math_type"),
-    (doc(GOOD, GOOD), "gpus.h100[1] repeats the point of gpus.h100[0]"),
-])
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ([1, 2], "not a references file"),
+        (doc(GOOD, format="reframe"), "format is 'reframe', expected 'conv-harness-references'"),
+        (doc(GOOD, version=2), "version 2 is not one this harness reads (valid: 1)"),
+        ({"format": "conv-harness-references", "version": 1, "gpus": {}}, "gpus must be a mapping"),
+        (doc({k: v for k, v in GOOD.items() if k != "p50_ms"}), "gpus.h100[0]: missing p50_ms"),
+        (doc(GOOD | {"p50_ms": "fast"}), "gpus.h100[0].p50_ms: expected a positive number, got 'fast'"),
+        (doc(GOOD | {"tolerance": -0.1}), "gpus.h100[0].tolerance: expected a non-negative number"),
+        (doc(GOOD | {"input_size": 2.5}), "gpus.h100[0].input_size: expected a positive integer"),
+        (doc(GOOD | {"settings": {"colour": "red"}}), "unknown colour; valid: backend, math_type"),
+        (doc(GOOD, GOOD), "gpus.h100[1] repeats the point of gpus.h100[0]"),
+    ],
+)
 def test_a_bad_references_document_is_refused_saying_where(document, message: str):
     with pytest.raises(ReferencesError) as e:
         parse(document, "refs.yaml")
@@ -108,8 +129,10 @@ def test_a_file_that_is_missing_or_not_yaml_is_refused(tmp_path: Path):
 
 def test_noise_between_runs_widens_each_references_own_tolerance(tmp_path: Path, capsys):
     swings = {224: 1.1, 256: 0.9, 288: 1.05}
-    write_points(tmp_path / "N", [row(s, 10.0, run="r1", at=0) for s in swings]
-                 + [row(s, 10.0 * f, run="r2", at=1) for s, f in swings.items()])
+    write_points(
+        tmp_path / "N",
+        [row(s, 10.0, run="r1", at=0) for s in swings] + [row(s, 10.0 * f, run="r2", at=1) for s, f in swings.items()],
+    )
     assert main([str(tmp_path / "N"), "--out", str(tmp_path / "n.yaml")]) == 0
     (entries,) = load(tmp_path / "n.yaml").gpus.values()
     own = np.exp((np.log(1.005) - np.log(0.995)) / 2) - 1  # what the rows' CIs alone would give

@@ -8,16 +8,38 @@ from analysis.checks import Thresholds, findings, summary
 
 
 def _points() -> pd.DataFrame:
-    base = dict(stage="s", gpu="h100", model="m", algo="gemm", batch_size=1, status="ok", error=None, cv=0.01,
-                throttle_reasons="none", verified=True, max_rel_err=1e-6, energy_method="nvml_counter",
-                energy_window_s=5.0, target_met=True, n=30, device_name="NVIDIA H100")
+    base = dict(
+        stage="s",
+        gpu="h100",
+        model="m",
+        algo="gemm",
+        batch_size=1,
+        status="ok",
+        error=None,
+        cv=0.01,
+        throttle_reasons="none",
+        verified=True,
+        max_rel_err=1e-6,
+        energy_method="nvml_counter",
+        energy_window_s=5.0,
+        target_met=True,
+        n=30,
+        device_name="NVIDIA H100",
+    )
     rows = [
         base | {"input_size": 1},
         base | {"input_size": 2, "cv": 0.2},
         base | {"input_size": 3, "throttle_reasons": "GpuIdle,SwThermalSlowdown"},
         base | {"input_size": 4, "throttle_reasons": "GpuIdle"},
-        base | {"input_size": 5, "status": "error", "verified": False, "max_rel_err": 0.5,
-                "error": "verification failed: ...", "cv": None},
+        base
+        | {
+            "input_size": 5,
+            "status": "error",
+            "verified": False,
+            "max_rel_err": 0.5,
+            "error": "verification failed: ...",
+            "cv": None,
+        },
         base | {"input_size": 6, "energy_window_s": 0.3},
         base | {"input_size": 7, "energy_window_s": 0.3, "energy_method": "none"},
         base | {"input_size": 8, "target_met": False},

@@ -13,8 +13,15 @@ import pytest
 from analysis.__main__ import main
 from tests.conftest import run_cli
 
-TINY = ["stage.sizes=[32,40]", "stage.warmup_iters=1", "stage.min_iters=6", "stage.max_iters=6",
-        "stage.max_time_s=1", "stage.layer_iters=6", "device=cpu"]  # 6: the fewest with intervals; the CPU (no energy)
+TINY = [
+    "stage.sizes=[32,40]",
+    "stage.warmup_iters=1",
+    "stage.min_iters=6",
+    "stage.max_iters=6",
+    "stage.max_time_s=1",
+    "stage.layer_iters=6",
+    "device=cpu",
+]  # 6: the fewest with intervals; the CPU (no energy)
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +52,22 @@ def test_end_to_end_writes_report_tables_figures_and_predictor(analysed):
         assert (out / "figures" / f"{name}.svg").read_text().lstrip().startswith("<?xml"), name
     assert not (out / "figures" / "energy-latency.png").exists()  # no energy on the CPU: no empty figure
     assert not (out / "figures" / "speedup-guess.png").exists()  # guess is a GPU algorithm
-    for table in ("summary", "speedups", "speedup_summary", "winners", "layer_speedup_summary", "algorithms",
-                  "best", "edp", "layer_shapes", "support", "oracle", "coverage", "failures", "warnings"):
+    for table in (
+        "summary",
+        "speedups",
+        "speedup_summary",
+        "winners",
+        "layer_speedup_summary",
+        "algorithms",
+        "best",
+        "edp",
+        "layer_shapes",
+        "support",
+        "oracle",
+        "coverage",
+        "failures",
+        "warnings",
+    ):
         assert (out / "tables" / f"{table}.parquet").is_file() and (out / "tables" / f"{table}.csv").is_file()
     best = pd.read_parquet(out / "tables" / "best.parquet")
     assert len(best) == 4 and set(best["best_algo"]) <= {"torch", "gemm"}
@@ -64,7 +85,7 @@ def test_end_to_end_writes_report_tables_figures_and_predictor(analysed):
     regret = pd.read_parquet(out / "tables" / "predictor_latency_regret.parquet")
     pooled = regret[regret["held_out"] == "all folds"].set_index("split")
     assert pooled.loc["leave-one-model-out", "layers"] == 2 * (20 + 52)  # every layer at two sizes, torch vs gemm
-    assert ((0 <= regret["within_5pct"]) & (regret["within_5pct"] <= 1)).all()
+    assert ((regret["within_5pct"] >= 0) & (regret["within_5pct"] <= 1)).all()
     summary = pd.read_parquet(out / "tables" / "predictor_latency_fold_summary.parquet").set_index("split")
     assert summary.loc["leave-one-model-out", "folds"] == 2
     metrics = pd.read_parquet(out / "tables" / "predictor_latency_metrics.parquet")
@@ -76,8 +97,17 @@ def test_end_to_end_writes_report_tables_figures_and_predictor(analysed):
 def test_report_markdown_and_self_contained_html(analysed):
     out, _ = analysed
     md = (out / "report.md").read_text()
-    headings = ["## Summary", "## The answer", "## Coverage", "## Warnings", "## Fastest algorithm",
-                "## Per-layer oracle", "## Layer shapes and support", "## Energy", "## Predictor"]
+    headings = [
+        "## Summary",
+        "## The answer",
+        "## Coverage",
+        "## Warnings",
+        "## Fastest algorithm",
+        "## Per-layer oracle",
+        "## Layer shapes and support",
+        "## Energy",
+        "## Predictor",
+    ]
     assert [md.index(h) for h in headings] == sorted(md.index(h) for h in headings)  # the summary comes first
     assert "Scope: 8 measurements (8 ok) of 2 algorithm(s) at 4 points" in md and "Caveats of the data:" in md
     assert "latest wins: 0 points were measured more than once" in md
@@ -88,7 +118,7 @@ def test_report_markdown_and_self_contained_html(analysed):
     assert len(images) == len(re.findall(r"!\[", md)) >= 5
     assert all(base64.b64decode(i)[:4] == b"\x89PNG" for i in images)
     assert "src='figures/" not in html and 'src="figures/' not in html
-    predictor_section = md[md.index("## Predictor"):]
+    predictor_section = md[md.index("## Predictor") :]
     for said in ("worst fold", "Choosing an algorithm", "random pick", "remainder_share", "regret-latency.png"):
         assert said in predictor_section, said
 
@@ -111,12 +141,15 @@ def test_repeated_run_is_resolved_latest_wins(real_tree, tmp_path):
     assert "latest wins: 2 points were measured more than once; 2 older point rows and 40 older layer rows" in md
 
 
-@pytest.mark.parametrize("args,message", [
-    (["{root}", "--model", "vgg99"], r"--model vgg99: not in .*; present: mobilenet_v2, resnet18"),
-    (["{root}", "--algo", "fft,gemm"], r"--algo fft: not in .*; present: gemm, torch"),
-    (["{missing}"], r"argument RESULTS: .*nope is not valid: it does not exist"),
-    (["{root}", "--out", "{root}/analysis"], r"inside the results directory"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["{root}", "--model", "vgg99"], r"--model vgg99: not in .*; present: mobilenet_v2, resnet18"),
+        (["{root}", "--algo", "fft,gemm"], r"--algo fft: not in .*; present: gemm, torch"),
+        (["{missing}"], r"argument RESULTS: .*nope is not valid: it does not exist"),
+        (["{root}", "--out", "{root}/analysis"], r"inside the results directory"),
+    ],
+)
 def test_user_errors_exit_2_with_one_line(real_tree, tmp_path, capsys, args, message):
     argv = [a.format(root=real_tree, missing=tmp_path / "nope") for a in args]
     if "--out" not in argv:

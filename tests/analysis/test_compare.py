@@ -29,8 +29,12 @@ def run(tmp_path: Path, *args: str) -> tuple[int, pd.DataFrame, pd.DataFrame, st
     code = main([*args, "--out", str(out)])
     if code == 2:
         return code, pd.DataFrame(), pd.DataFrame(), ""
-    return (code, pd.read_parquet(out / "points.parquet"), pd.read_parquet(out / "groups.parquet"),
-            (out / "comparison.md").read_text())
+    return (
+        code,
+        pd.read_parquet(out / "points.parquet"),
+        pd.read_parquet(out / "groups.parquet"),
+        (out / "comparison.md").read_text(),
+    )
 
 
 def test_a_ten_percent_slowdown_with_tight_samples_is_a_regression(tmp_path: Path):
@@ -65,8 +69,11 @@ def test_a_change_inside_the_tolerance_is_same_until_the_tolerance_is_smaller(tm
 
 
 def test_faster_is_not_a_regression_and_a_point_that_broke_is(tmp_path: Path):
-    b_rows = [row(224, 8.0, run="r2"), row(256, 8.0, run="r2"),
-              row(288, None, run="r2", status="error", error="CUDNN_STATUS_EXECUTION_FAILED")]
+    b_rows = [
+        row(224, 8.0, run="r2"),
+        row(256, 8.0, run="r2"),
+        row(288, None, run="r2", status="error", error="CUDNN_STATUS_EXECUTION_FAILED"),
+    ]
     a, b = trees(tmp_path, [row(s, 10.0) for s in SIZES], b_rows)
     code, points, _, md = run(tmp_path, a, b)
     assert code == 1
@@ -75,14 +82,22 @@ def test_faster_is_not_a_regression_and_a_point_that_broke_is(tmp_path: Path):
 
 
 def test_unmatched_points_are_listed_not_dropped(tmp_path: Path):
-    b_rows = [row(256, 10.0, run="r2"), row(288, 10.0, run="r2"), row(320, 10.0, run="r2"),
-              row(256, 10.0, run="r3", math_type="tensor_op")]  # another setting: another point
+    b_rows = [
+        row(256, 10.0, run="r2"),
+        row(288, 10.0, run="r2"),
+        row(320, 10.0, run="r2"),
+        row(256, 10.0, run="r3", math_type="tensor_op"),
+    ]  # another setting: another point
     a, b = trees(tmp_path, [row(s, 10.0) for s in SIZES[:2]], b_rows)
     code, points, groups, md = run(tmp_path, a, b)
     assert code == 0
     only = points[points["verdict"].isin(["only_a", "only_b"])]
     assert sorted(zip(only["input_size"], only["math_type"], only["verdict"])) == [
-        (224, "fma", "only_a"), (256, "tensor_op", "only_b"), (288, "fma", "only_b"), (320, "fma", "only_b")]
+        (224, "fma", "only_a"),
+        (256, "tensor_op", "only_b"),
+        (288, "fma", "only_b"),
+        (320, "fma", "only_b"),
+    ]
     assert "1 point(s) only in A, 3 only in B" in md
     unmatched = md.split("## Unmatched points")[1].split("## ")[0]
     assert all(f"| {s} |" in unmatched for s in (224, 288, 320))
@@ -90,8 +105,9 @@ def test_unmatched_points_are_listed_not_dropped(tmp_path: Path):
 
 
 def test_by_splits_one_tree_in_two_the_earlier_value_first(tmp_path: Path):
-    rows = ([row(s, 11.0, run="new", cudnn_version="91100", at=48) for s in SIZES]
-            + [row(s, 10.0, run="old", cudnn_version="90300", at=0) for s in SIZES])
+    rows = [row(s, 11.0, run="new", cudnn_version="91100", at=48) for s in SIZES] + [
+        row(s, 10.0, run="old", cudnn_version="90300", at=0) for s in SIZES
+    ]
     write_points(tmp_path / "T", rows)
     code, points, _, md = run(tmp_path, str(tmp_path / "T"), "--by", "cudnn_version")
     assert code == 1 and points["verdict"].eq("slower").all()
@@ -100,28 +116,36 @@ def test_by_splits_one_tree_in_two_the_earlier_value_first(tmp_path: Path):
 
 
 def test_selections_make_the_sides_of_one_tree(tmp_path: Path):
-    rows = ([row(s, 10.0, run="r1", at=0) for s in SIZES] + [row(s, 10.0, run="r2", at=24) for s in SIZES]
-            + [row(s, 12.0, run="r3", at=48, git_commit="def") for s in SIZES])  # new code: not noise
+    rows = (
+        [row(s, 10.0, run="r1", at=0) for s in SIZES]
+        + [row(s, 10.0, run="r2", at=24) for s in SIZES]
+        + [row(s, 12.0, run="r3", at=48, git_commit="def") for s in SIZES]
+    )  # new code: not noise
     write_points(tmp_path / "T", rows)
     t = str(tmp_path / "T")
     code, points, _, _ = run(tmp_path, t, "--a", "run_id=r1", "--b", "run_id=r2")
     assert code == 0 and points["verdict"].eq("same").all()
-    code, points, _, _ = run(tmp_path, t, "--a", "measured_at=..2026-11-02T12:00", "--b", "measured_at=2026-11-02T12:00..")
+    code, points, _, _ = run(
+        tmp_path, t, "--a", "measured_at=..2026-11-02T12:00", "--b", "measured_at=2026-11-02T12:00.."
+    )
     assert code == 1 and points["verdict"].eq("slower").all()  # B: r2 and r3, latest (r3) wins
     assert points["run_id_b"].eq("r3").all()
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["{t}/missing", "{t}/T"], "argument TREE: {t}/missing is not valid: it does not exist"),
-    (["{t}/T", "--by", "colour"], "cannot split by 'colour'; valid columns: run_id, git_commit"),
-    (["{t}/T", "--by", "run_id"], "--by run_id needs exactly two values"),
-    (["{t}/T", "--a", "run_id=r9", "--b", "run_id=r1"], "run_id=r9: not in"),
-    (["{t}/T", "--a", "run_id=r1", "--b", "measured_at=2030-01-01.."], "no rows of"),
-    (["{t}/T", "--a", "stage=quick", "--b", "run_id=r1"], "cannot select on 'stage'; valid columns"),
-    (["{t}/T"], "one tree"),
-    (["{t}/T", "{t}/T", "--by", "run_id"], "--by run_id splits one tree"),
-    (["{t}/T", "--a", "run_id=r1", "--b", "run_id=r2", "--model", "vgg16"], "--model vgg16: not in"),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["{t}/missing", "{t}/T"], "argument TREE: {t}/missing is not valid: it does not exist"),
+        (["{t}/T", "--by", "colour"], "cannot split by 'colour'; valid columns: run_id, git_commit"),
+        (["{t}/T", "--by", "run_id"], "--by run_id needs exactly two values"),
+        (["{t}/T", "--a", "run_id=r9", "--b", "run_id=r1"], "run_id=r9: not in"),
+        (["{t}/T", "--a", "run_id=r1", "--b", "measured_at=2030-01-01.."], "no rows of"),
+        (["{t}/T", "--a", "stage=quick", "--b", "run_id=r1"], "cannot select on 'stage'; valid columns"),
+        (["{t}/T"], "one tree"),
+        (["{t}/T", "{t}/T", "--by", "run_id"], "--by run_id splits one tree"),
+        (["{t}/T", "--a", "run_id=r1", "--b", "run_id=r2", "--model", "vgg16"], "--model vgg16: not in"),
+    ],
+)
 def test_usage_errors_exit_2_and_name_the_bad_value(tmp_path: Path, capsys, args: list[str], expected: str):
     write_points(tmp_path / "T", [row(224, 10.0, run=r, at=i) for i, r in enumerate(("r1", "r2", "r3"))])
     try:
@@ -159,7 +183,7 @@ def test_the_noise_floor_is_the_run_to_run_ratio_of_identical_settings(tmp_path:
     assert summary.ci_excludes_one == pytest.approx(0.8)  # +-0.5% CIs: all but the 1.0 pair exclude 1
     assert "5 run-to-run pairs over 4 points" in md
     lr, se_pair = np.log(pairs["ratio"]), np.hypot(*[np.log(1.005 / 0.995) / (2 * 1.959964)] * 2)
-    assert summary.between_run_sd == pytest.approx(np.sqrt(np.mean(lr ** 2 - se_pair ** 2) / 2), rel=1e-3)
+    assert summary.between_run_sd == pytest.approx(np.sqrt(np.mean(lr**2 - se_pair**2) / 2), rel=1e-3)
     assert f"between-run noise added to each side's standard error: {summary.between_run_sd:.3f}" in md
 
 
@@ -167,7 +191,9 @@ def test_noise_between_runs_of_identical_settings_is_not_called_a_regression(tmp
     """Runs of the same settings that differ by up to +-20% although each row's CI is +-0.5%: the next run,
     10% slower, is within that noise; only --noise-floor 0 (each row's CI alone) calls it slower."""
     swings = [1.0, 1.2, 0.85, 1.1, 0.9, 1.15]
-    rows = [row(s, 10.0 * f ** (i % 2), run=f"r{i}", at=i) for i in range(4) for s, f in zip(range(200, 260, 10), swings)]
+    rows = [
+        row(s, 10.0 * f ** (i % 2), run=f"r{i}", at=i) for i in range(4) for s, f in zip(range(200, 260, 10), swings)
+    ]
     rows += [row(s, 11.0, run="next", at=10) for s in range(200, 260, 10)]
     write_points(tmp_path / "T", rows)
     t = str(tmp_path / "T")
@@ -182,16 +208,31 @@ def test_noise_between_runs_of_identical_settings_is_not_called_a_regression(tmp
 
 def legacy_row(size: int, p50: float) -> dict:
     """An imported row as analysis.legacy writes it: stage legacy, settings unknown, std and n only."""
-    return {"run_id": "legacy-resnet50-gemm-h100", "stage": "legacy", "gpu": "h100", "model": "resnet50",
-            "algo": "gemm", "input_size": size, "batch_size": 1, "dtype": "float32", "status": "ok",
-            "backend": "cudnn", "n": 20, "p50_ms": p50, "mean_ms": p50, "std_ms": p50 * 0.01,
-            "config_hash": "legacy-ai3-2d2955f", "measured_at": None,
-            "legacy_flags": ["timing_includes_host_copies", "energy_from_1s_averaged_power", "n_from_readme"]}
+    return {
+        "run_id": "legacy-resnet50-gemm-h100",
+        "stage": "legacy",
+        "gpu": "h100",
+        "model": "resnet50",
+        "algo": "gemm",
+        "input_size": size,
+        "batch_size": 1,
+        "dtype": "float32",
+        "status": "ok",
+        "backend": "cudnn",
+        "n": 20,
+        "p50_ms": p50,
+        "mean_ms": p50,
+        "std_ms": p50 * 0.01,
+        "config_hash": "legacy-ai3-2d2955f",
+        "measured_at": None,
+        "legacy_flags": ["timing_includes_host_copies", "energy_from_1s_averaged_power", "n_from_readme"],
+    }
 
 
 def test_legacy_rows_compare_with_new_rows_and_carry_their_flags(tmp_path: Path):
-    a, b = trees(tmp_path, [legacy_row(224, 10.0), legacy_row(256, 30.0)],
-                 [row(224, 13.0, run="new"), row(256, 12.0, run="new")])
+    a, b = trees(
+        tmp_path, [legacy_row(224, 10.0), legacy_row(256, 30.0)], [row(224, 13.0, run="new"), row(256, 12.0, run="new")]
+    )
     code, points, groups, md = run(tmp_path, a, b, "--across-stages")
     assert code == 1
     got = points.set_index("input_size")
@@ -222,8 +263,10 @@ def test_verdicts_are_corrected_for_their_number_and_the_output_says_how(tmp_pat
     assert got.loc[239, "verdict"] == "no_interval" and np.isnan(got.loc[239, "p_value"])
     (g,) = groups.itertuples()
     assert (g.points, g.slower, g.same, g.no_interval) == (40, 1, 38, 1)
-    line = ("comparisons: 80 one-sided tests (slower and faster beyond the 5.0% tolerance, for each of 39 matched "
-            "point(s) and 1 group(s) with an interval), corrected by Holm for a family-wise error of 5%; 1 "
-            "comparison(s) with no interval (not enough samples) not tested")
+    line = (
+        "comparisons: 80 one-sided tests (slower and faster beyond the 5.0% tolerance, for each of 39 matched "
+        "point(s) and 1 group(s) with an interval), corrected by Holm for a family-wise error of 5%; 1 "
+        "comparison(s) with no interval (not enough samples) not tested"
+    )
     assert line in md and line in " ".join(capsys.readouterr().out.split())
     assert "FAIL: 1 point(s)" in md and "Holm over 80 one-sided tests" in md

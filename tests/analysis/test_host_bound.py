@@ -28,10 +28,19 @@ KEY = dict(stage="s", gpu="g", model="m", input_size=32, batch_size=1, dtype="fl
 # -- the oracle --------------------------------------------------------------------------------------------
 def _oracle_frames(rows: list[tuple[str, int, float, bool]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """a is the best single algorithm (10 ms against 12); layer rows (algo, index, p50, host_bound), tight."""
-    points = pd.DataFrame([KEY | {"algo": "a", "status": "ok", "p50_ms": 10.0, "std_ms": 0.01, "n": 100},
-                           KEY | {"algo": "b", "status": "ok", "p50_ms": 12.0, "std_ms": 0.01, "n": 100}])
-    layers = pd.DataFrame([KEY | {"algo": a, "layer_index": i, "status": "ok", "p50_ms": t, "std_ms": t / 1000,
-                                  "n": 100, "host_bound": hb} for a, i, t, hb in rows])
+    points = pd.DataFrame(
+        [
+            KEY | {"algo": "a", "status": "ok", "p50_ms": 10.0, "std_ms": 0.01, "n": 100},
+            KEY | {"algo": "b", "status": "ok", "p50_ms": 12.0, "std_ms": 0.01, "n": 100},
+        ]
+    )
+    layers = pd.DataFrame(
+        [
+            KEY
+            | {"algo": a, "layer_index": i, "status": "ok", "p50_ms": t, "std_ms": t / 1000, "n": 100, "host_bound": hb}
+            for a, i, t, hb in rows
+        ]
+    )
     return points, layers
 
 
@@ -126,9 +135,11 @@ def test_a_measured_plan_projection_needing_a_host_bound_time_is_empty_and_count
 def test_layer_speedups_leave_out_host_bound_rows_on_either_side():
     rows = []
     for i, (t_guess, t_a) in enumerate([(2.0, 1.0), (2.0, 1.0), (2.0, 1.0)]):
-        rows += [KEY | {"layer_index": i, "algo": "guess", "p50_ms": t_guess, "std_ms": 0.01, "n": 100,
-                        "host_bound": i == 1},
-                 KEY | {"layer_index": i, "algo": "a", "p50_ms": t_a, "std_ms": 0.01, "n": 100, "host_bound": i == 2}]
+        rows += [
+            KEY
+            | {"layer_index": i, "algo": "guess", "p50_ms": t_guess, "std_ms": 0.01, "n": 100, "host_bound": i == 1},
+            KEY | {"layer_index": i, "algo": "a", "p50_ms": t_a, "std_ms": 0.01, "n": 100, "host_bound": i == 2},
+        ]
     ls = answer.layer_speedups(pd.DataFrame(rows))
     assert ls["layer_index"].tolist() == [0] and answer.layer_summary(ls)["layers"].tolist() == [1]
 
@@ -216,22 +227,28 @@ def test_the_report_says_how_many_layer_rows_were_left_out_and_why(trees, loaded
         assert "6 layer rows are host-bound (no head start covered them" in text, name
         assert "CPU's pace, not the GPU's" in text
     # none: no sentence
-    assert not any("host-bound (" in c for c in findings.caveats(loaded["truth"].points, 1.0, 0.05, host_bound_layers=0))
+    assert not any(
+        "host-bound (" in c for c in findings.caveats(loaded["truth"].points, 1.0, 0.05, host_bound_layers=0)
+    )
 
 
 def test_the_predictor_takes_no_remainder_from_a_sum_holding_a_host_bound_layer(loaded):
     new, truth = loaded["new"], loaded["truth"]
     rem, truth_rem = predictor.remainders(new.points, new.layers), predictor.remainders(truth.points, truth.layers)
     assert not _at_point(rem).any() and _at_point(truth_rem).sum() == 6  # every algorithm there has one
-    pd.testing.assert_frame_equal(rem.reset_index(drop=True),
-                                  truth_rem[~_at_point(truth_rem)].reset_index(drop=True))
+    pd.testing.assert_frame_equal(rem.reset_index(drop=True), truth_rem[~_at_point(truth_rem)].reset_index(drop=True))
 
 
 def test_the_layer_figure_leaves_out_an_algorithm_whose_point_has_a_host_bound_layer():
     from analysis import plots
 
     geo = {"kernel_h": 3, "kernel_w": 3, "groups": 1, "in_channels": 8}
-    layers = pd.DataFrame([KEY | geo | {"algo": a, "layer_index": i, "p50_ms": 1.0, "host_bound": a == "b" and i == 1}
-                           for a in ("a", "b") for i in range(2)])
+    layers = pd.DataFrame(
+        [
+            KEY | geo | {"algo": a, "layer_index": i, "p50_ms": 1.0, "host_bound": a == "b" and i == 1}
+            for a in ("a", "b")
+            for i in range(2)
+        ]
+    )
     rows = plots.breakdown_rows(layers)
     assert rows["algo"].tolist() == ["a", "a"] and rows["kind"].tolist() == ["3x3", "3x3"]

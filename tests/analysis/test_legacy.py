@@ -22,9 +22,13 @@ LAYERS = 3 * (13 + 13 + 57)
 
 
 def _read(root: Path, table: str):
-    return ds.dataset(str(root), format="parquet", partitioning="hive",
-                      exclude_invalid_files=False,
-                      ignore_prefixes=[".", "_", "run", "points" if table == "layers" else "layers"]).to_table()
+    return ds.dataset(
+        str(root),
+        format="parquet",
+        partitioning="hive",
+        exclude_invalid_files=False,
+        ignore_prefixes=[".", "_", "run", "points" if table == "layers" else "layers"],
+    ).to_table()
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +63,12 @@ def test_flags_carry_the_readme_flaws(imported):
     out, _ = imported
     p = _read(out, "points").to_pandas()
     for flags, algo in zip(p["legacy_flags"], p["algo"]):
-        assert {"timing_includes_host_copies", "energy_from_1s_averaged_power", "power_sampler_starved",
-                "device_from_file_name"} <= set(flags)
+        assert {
+            "timing_includes_host_copies",
+            "energy_from_1s_averaged_power",
+            "power_sampler_starved",
+            "device_from_file_name",
+        } <= set(flags)
         assert ("algo_is_heuristic_choice" in flags) == (algo == "implicit_gemm")
     lay = _read(out, "layers").to_pandas()
     assert all({"layer_size_from_architecture", "layer_has_no_median"} <= set(f) for f in lay["legacy_flags"])
@@ -118,7 +126,9 @@ def _corrupt(folder: Path) -> None:
     bad_number = lines[2].split(",")
     bad_number[4] = "12.3.4"
     unknown = lines[3].replace(",gemm,", ",gemmm,")
-    (folder / "vgg16_gemm_overall_h100.csv").write_text("\n".join([lines[0], lines[1], ",".join(bad_number), unknown]) + "\n")
+    (folder / "vgg16_gemm_overall_h100.csv").write_text(
+        "\n".join([lines[0], lines[1], ",".join(bad_number), unknown]) + "\n"
+    )
     lay = (FIXTURES / "vgg16_gemm_layers_h100.csv").read_text().splitlines()
     (folder / "vgg16_gemm_layers_h100.csv").write_text("\n".join(lay[:-1] + [lay[-1][:25]]) + "\n")  # truncated
     head, *rows = (FIXTURES / "vgg16_gemm_overall_l40s.csv").read_text().splitlines()
@@ -144,10 +154,16 @@ def test_malformed_lines_and_files_are_reported_and_skipped(tmp_path):
     assert legacy.main([str(src), "--out", str(tmp_path / "out2")]) == 1
 
 
-@pytest.mark.parametrize(("content", "why"), [
-    ({"notes.csv": "a,b\n"}, "the first: notes.csv: skipped: not a <model>_<algo>_<overall|layers>_<gpu>.csv file name"),
-    ({}, "no CSV file among them"),
-])
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (
+            {"notes.csv": "a,b\n"},
+            "the first: notes.csv: skipped: not a <model>_<algo>_<overall|layers>_<gpu>.csv file name",
+        ),
+        ({}, "no CSV file among them"),
+    ],
+)
 def test_nothing_imported_says_why_and_creates_nothing(tmp_path, capsys, content: dict[str, str], why: str):
     """Was a FileNotFoundError writing the summary into an --out never created, hiding the reason."""
     src = tmp_path / "src"
@@ -195,8 +211,13 @@ def test_analysis_of_imported_and_new_results_together(imported, known_tree, tmp
     legacy_pair = gpus[(gpus["stage"] == "legacy") & (gpus["gpu_a"] == "h100") & (gpus["gpu_b"] == "l40s")]
     assert legacy_pair.set_index("model").loc["vgg16", ["matched", "a_slower"]].tolist() == [3, 3]
     assert legacy_pair.set_index("model").loc["vgg16", "geomean_p50_ratio"] == pytest.approx(
-        ((64.40488052368164 / 43.21028709411621) * (64.92993545532227 / 43.33072090148926)
-         * (65.55763244628906 / 43.59841537475586)) ** (1 / 3))
+        (
+            (64.40488052368164 / 43.21028709411621)
+            * (64.92993545532227 / 43.33072090148926)
+            * (65.55763244628906 / 43.59841537475586)
+        )
+        ** (1 / 3)
+    )
     md = (report_dir / "report.md").read_text()
     assert "## GPUs compared" in md
     assert f"under {known_tree} + {out}" in md

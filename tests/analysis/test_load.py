@@ -42,15 +42,39 @@ def test_latest_wins_and_is_counted(repeated_tree, known_tree):
 
 
 def _point(run_id: str, when: datetime, p50: float, **kw) -> dict:
-    return {"schema_version": SCHEMA_VERSION, "run_id": run_id, "stage": "s", "model": "m", "algo": "torch",
-            "gpu": "local", "device_name": "cpu", "input_size": 32, "batch_size": 1, "dtype": "float32",
-            "status": "ok", "p50_ms": p50, "measured_at": when} | kw
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "stage": "s",
+        "model": "m",
+        "algo": "torch",
+        "gpu": "local",
+        "device_name": "cpu",
+        "input_size": 32,
+        "batch_size": 1,
+        "dtype": "float32",
+        "status": "ok",
+        "p50_ms": p50,
+        "measured_at": when,
+    } | kw
 
 
 def _layer(run_id: str, when: datetime, p50: float) -> dict:
-    return {"schema_version": SCHEMA_VERSION, "run_id": run_id, "stage": "s", "model": "m", "algo": "torch",
-            "gpu": "local", "input_size": 32, "batch_size": 1, "dtype": "float32", "layer_index": 0,
-            "status": "ok", "p50_ms": p50, "measured_at": when}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "stage": "s",
+        "model": "m",
+        "algo": "torch",
+        "gpu": "local",
+        "input_size": 32,
+        "batch_size": 1,
+        "dtype": "float32",
+        "layer_index": 0,
+        "status": "ok",
+        "p50_ms": p50,
+        "measured_at": when,
+    }
 
 
 def _write(folder: Path, run_id: str, when: datetime, p50: float, layers: bool = True, **settings) -> None:
@@ -110,8 +134,9 @@ def test_corrupt_files_are_reported_and_skipped(known_tree, tmp_path):
 def test_other_schema_version_is_refused(tmp_path):
     folder = tmp_path / "r" / "stage=s" / "gpu=local" / "model=m" / "algo=torch"
     _write(folder, "ok-run", datetime(2026, 1, 1, tzinfo=timezone.utc), 5.0)
-    future = to_table([_point("new-run", datetime(2026, 1, 2, tzinfo=timezone.utc), 4.0,
-                              schema_version=SCHEMA_VERSION + 1)], POINTS)
+    future = to_table(
+        [_point("new-run", datetime(2026, 1, 2, tzinfo=timezone.utc), 4.0, schema_version=SCHEMA_VERSION + 1)], POINTS
+    )
     pq.write_table(future, folder / "points-new-run.parquet")
     with pytest.raises(SchemaVersionError, match=rf"points-new-run\.parquet \(version {SCHEMA_VERSION + 1}\)"):
         load(tmp_path / "r")
@@ -132,10 +157,26 @@ def test_filter_value_not_present_lists_the_values(known_tree):
 def _two_settings(tmp_path: Path) -> Path:
     """One point measured with strict FP32 as a CUDA graph, then with tensor-op math eagerly (the latest)."""
     folder = tmp_path / "r" / "stage=s" / "gpu=local" / "model=m" / "algo=torch"
-    _write(folder, "fma-graph", datetime(2026, 1, 1, tzinfo=timezone.utc), 4.0, math_type="fma", cuda_graph=True,
-           fallback_policy="none", cudnn_benchmark=False)
-    _write(folder, "tf32-eager", datetime(2026, 2, 1, tzinfo=timezone.utc), 2.0, math_type="tensor_op",
-           cuda_graph=False, fallback_policy="none", cudnn_benchmark=False)
+    _write(
+        folder,
+        "fma-graph",
+        datetime(2026, 1, 1, tzinfo=timezone.utc),
+        4.0,
+        math_type="fma",
+        cuda_graph=True,
+        fallback_policy="none",
+        cudnn_benchmark=False,
+    )
+    _write(
+        folder,
+        "tf32-eager",
+        datetime(2026, 2, 1, tzinfo=timezone.utc),
+        2.0,
+        math_type="tensor_op",
+        cuda_graph=False,
+        fallback_policy="none",
+        cudnn_benchmark=False,
+    )
     return tmp_path / "r"
 
 
@@ -148,17 +189,23 @@ def test_two_settings_of_a_point_both_stay_and_are_told_apart(tmp_path):
     assert [s.label for s, _ in parts] == ["math_type=fma, cuda_graph=true", "math_type=tensor_op, cuda_graph=false"]
     assert [part.points["run_id"].tolist() for _, part in parts] == [["fma-graph"], ["tf32-eager"]]
     assert [part.layers["run_id"].tolist() for _, part in parts] == [["fma-graph"], ["tf32-eager"]]
-    with pytest.raises(AnalysisError, match=r"plan make: these results hold 2 settings \(math_type=fma, cuda_graph=true; "
-                       r"math_type=tensor_op, cuda_graph=false\); choose one with --math --graph"):
+    with pytest.raises(
+        AnalysisError,
+        match=r"plan make: these results hold 2 settings \(math_type=fma, cuda_graph=true; "
+        r"math_type=tensor_op, cuda_graph=false\); choose one with --math --graph",
+    ):
         one_setting(res, "plan make")
 
 
-@pytest.mark.parametrize(("filters", "run"), [
-    (Filters(math=("fma",)), "fma-graph"),
-    (Filters(graph=("true",)), "fma-graph"),
-    (Filters(graph=("False",), math=("tensor_op",)), "tf32-eager"),
-    (Filters(fallback=("none",), benchmark=("false",), math=("fma",)), "fma-graph"),
-])
+@pytest.mark.parametrize(
+    ("filters", "run"),
+    [
+        (Filters(math=("fma",)), "fma-graph"),
+        (Filters(graph=("true",)), "fma-graph"),
+        (Filters(graph=("False",), math=("tensor_op",)), "tf32-eager"),
+        (Filters(fallback=("none",), benchmark=("false",), math=("fma",)), "fma-graph"),
+    ],
+)
 def test_setting_filters_pick_the_rows_of_one_setting_and_their_layers(tmp_path, filters, run):
     res = load(_two_settings(tmp_path), filters)
     assert res.points["run_id"].tolist() == [run] and res.layers["run_id"].tolist() == [run]
@@ -171,7 +218,10 @@ def test_a_setting_filter_keeps_the_layers_of_the_points_it_keeps_not_of_their_w
     folder = tmp_path / "r" / "stage=s" / "gpu=local" / "model=m" / "algo=torch"
     folder.mkdir(parents=True)
     when = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    rows = [_point("run1", when, 1.0, input_size=32, cuda_graph=True), _point("run1", when, 2.0, input_size=64, cuda_graph=False)]
+    rows = [
+        _point("run1", when, 1.0, input_size=32, cuda_graph=True),
+        _point("run1", when, 2.0, input_size=64, cuda_graph=False),
+    ]
     layers = [_layer("run1", when, 0.5) | {"input_size": size} for size in (32, 64)]
     pq.write_table(to_table(rows, POINTS), folder / "points-run1.parquet")
     pq.write_table(to_table(layers, LAYERS), folder / "layers-run1.parquet")
@@ -185,11 +235,14 @@ def test_settings_that_do_not_apply_to_a_row_keep_it(tmp_path):
     """torch replaces no layer (any --fallback keeps it: it is every algorithm's baseline); a null setting
     (the CPU has no math type, imported rows know few settings) does not apply."""
     when = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    for algo, run, extra in (("winograd", "w", {"fallback_policy": "torch", "math_type": "fma"}),
-                             ("torch", "t", {"fallback_policy": "none", "math_type": "fma"}),
-                             ("gemm", "cpu", {"fallback_policy": "torch", "math_type": None})):
-        _write(tmp_path / "r" / "stage=s" / "gpu=local" / "model=m" / f"algo={algo}", run, when, 1.0, algo=algo,
-               **extra)
+    for algo, run, extra in (
+        ("winograd", "w", {"fallback_policy": "torch", "math_type": "fma"}),
+        ("torch", "t", {"fallback_policy": "none", "math_type": "fma"}),
+        ("gemm", "cpu", {"fallback_policy": "torch", "math_type": None}),
+    ):
+        _write(
+            tmp_path / "r" / "stage=s" / "gpu=local" / "model=m" / f"algo={algo}", run, when, 1.0, algo=algo, **extra
+        )
     res = load(tmp_path / "r", Filters(fallback=("torch",), math=("fma",)))
     assert sorted(res.points["algo"].astype(str)) == ["gemm", "torch", "winograd"]
     assert sorted(load(tmp_path / "r", Filters(fallback=("none",))).points["algo"].astype(str)) == ["torch"]
@@ -199,8 +252,13 @@ def test_files_outside_the_four_level_layout_and_encoded_folder_names_still_load
     """The partition keys are read dictionary-encoded; the dictionaries come from every file's own folders
     (a stray partial folder, a URI-encoded model name), as Arrow reads them, not only from complete leaves."""
     when = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    _write(tmp_path / "r" / "stage=s" / "gpu=local" / "model=al%70ha v2" / "algo=torch", "run1", when, 1.0,
-           model="alpha v2")
+    _write(
+        tmp_path / "r" / "stage=s" / "gpu=local" / "model=al%70ha v2" / "algo=torch",
+        "run1",
+        when,
+        1.0,
+        model="alpha v2",
+    )
     _write(tmp_path / "r" / "stage=old" / "gpu=local", "run2", when, 2.0, stage="old", input_size=64)
     res = load(tmp_path / "r")
     assert sorted(res.points["model"].astype(str)) == ["alpha v2", "m"]
@@ -208,11 +266,20 @@ def test_files_outside_the_four_level_layout_and_encoded_folder_names_still_load
     assert load(tmp_path / "r", Filters(stage=("s",))).points["model"].astype(str).tolist() == ["alpha v2"]
 
 
-@pytest.mark.parametrize(("filters", "message"), [
-    (Filters(math=("tf32",)), "--math tf32: no point under .* was measured with math_type tf32; present: fma, tensor_op"),
-    (Filters(graph=("yes",)), "--graph yes: .*; present: false, true"),
-    (Filters(math=("fma",), graph=("false",)), "no measured points under .* match --math fma --graph false together"),
-])
+@pytest.mark.parametrize(
+    ("filters", "message"),
+    [
+        (
+            Filters(math=("tf32",)),
+            "--math tf32: no point under .* was measured with math_type tf32; present: fma, tensor_op",
+        ),
+        (Filters(graph=("yes",)), "--graph yes: .*; present: false, true"),
+        (
+            Filters(math=("fma",), graph=("false",)),
+            "no measured points under .* match --math fma --graph false together",
+        ),
+    ],
+)
 def test_setting_filter_values_not_present_are_errors_that_list_the_values(tmp_path, filters, message):
     with pytest.raises(AnalysisError, match=message):
         load(_two_settings(tmp_path), filters)
@@ -227,10 +294,18 @@ def test_missing_results_dir(tmp_path):
 
 
 def test_filters_that_match_nothing_together(tmp_path):
-    _write(tmp_path / "r" / "stage=a" / "gpu=local" / "model=m" / "algo=torch", "r1",
-           datetime(2026, 1, 1, tzinfo=timezone.utc), 1.0)
-    _write(tmp_path / "r" / "stage=b" / "gpu=h100" / "model=m" / "algo=torch", "r2",
-           datetime(2026, 1, 1, tzinfo=timezone.utc), 1.0)
+    _write(
+        tmp_path / "r" / "stage=a" / "gpu=local" / "model=m" / "algo=torch",
+        "r1",
+        datetime(2026, 1, 1, tzinfo=timezone.utc),
+        1.0,
+    )
+    _write(
+        tmp_path / "r" / "stage=b" / "gpu=h100" / "model=m" / "algo=torch",
+        "r2",
+        datetime(2026, 1, 1, tzinfo=timezone.utc),
+        1.0,
+    )
     with pytest.raises(AnalysisError, match="together"):
         load(tmp_path / "r", Filters(stage=("a",), gpu=("h100",)))
 
@@ -268,14 +343,14 @@ def test_layer_rows_come_grouped_by_point_in_layer_order_even_from_interleaved_f
     folder.mkdir(parents=True)
     when = datetime(2026, 1, 1, tzinfo=timezone.utc)
     sizes = (32, 64)
-    pq.write_table(to_table([_point("run1", when, 5.0, input_size=s) for s in sizes], POINTS),
-                   folder / "points-run1.parquet")
+    pq.write_table(
+        to_table([_point("run1", when, 5.0, input_size=s) for s in sizes], POINTS), folder / "points-run1.parquet"
+    )
     rows = [_layer("run1", when, 1.0) | {"input_size": s, "layer_index": i} for i in (2, 0, 1) for s in sizes]
     pq.write_table(to_table(rows, LAYERS), folder / "layers-run1.parquet")
     res = load(tmp_path / "r")
     got = list(zip(res.layers["input_size"], res.layers["layer_index"]))
     assert got == [(32, 0), (32, 1), (32, 2), (64, 0), (64, 1), (64, 2)]
-
 
 
 def test_a_tree_written_before_cpu_threads_loads_and_is_not_compared_with_rows_that_record_it(tmp_path):

@@ -12,8 +12,14 @@ from harness.results.columns import DEFINITIONS, dynamic_energy_per_inference_j
 
 
 def test_paragraph_counts_what_the_rows_hold():
-    points = pd.DataFrame({"status": ["ok", "ok", "oom"], "n": [10, 30, 0], "p50_ms": [1.0, 2.0, np.nan],
-                           "lag1_autocorr": [0.05, 0.9, np.nan]})
+    points = pd.DataFrame(
+        {
+            "status": ["ok", "ok", "oom"],
+            "n": [10, 30, 0],
+            "p50_ms": [1.0, 2.0, np.nan],
+            "lag1_autocorr": [0.05, 0.9, np.nan],
+        }
+    )
     layers = pd.DataFrame({"n": [5, 5, 8], "p50_ms": [0.1, 0.2, 0.3], "lag1_autocorr": [0.0, 0.1, -0.2]})
     text = methods.paragraph(points, layers, corrections=["Holm over 4 comparisons."])
     assert "timed for 10 to 30 (median 20) iterations" in text
@@ -32,8 +38,14 @@ def test_paragraph_leaves_out_what_the_rows_do_not_hold():
 
 
 def test_dynamic_energy_is_total_less_idle_power_over_the_same_time():
-    rows = pd.DataFrame({"energy_per_inference_j": [0.5, 0.5], "idle_power_w": [100.0, np.nan],
-                         "energy_window_s": [3.0, 3.0], "energy_inferences": [1000, 1000]})
+    rows = pd.DataFrame(
+        {
+            "energy_per_inference_j": [0.5, 0.5],
+            "idle_power_w": [100.0, np.nan],
+            "energy_window_s": [3.0, 3.0],
+            "energy_inferences": [1000, 1000],
+        }
+    )
     got = dynamic_energy_per_inference_j(rows)
     assert got[0] == pytest.approx(0.5 - 100.0 * 3.0 / 1000) and np.isnan(got[1])
 

@@ -19,9 +19,18 @@ def law_tree(tmp_path_factory):
     """Layer times from synthetic.roofline_law (algorithm x kernel efficiencies, launch overhead, a depthwise
     penalty: what a datasheet roofline cannot know), 5% multiplicative noise."""
     root = tmp_path_factory.mktemp("law") / "results"
-    generate(root, Synthetic(models=default_models(4, 10, seed=1), sizes=(64, 96, 128, 160, 192),
-                             algos=("torch", "gemm", "winograd", "fft"), fallback={"winograd": "torch"},
-                             noise=0.05, remainder_fraction=0.1, seed=3))
+    generate(
+        root,
+        Synthetic(
+            models=default_models(4, 10, seed=1),
+            sizes=(64, 96, 128, 160, 192),
+            algos=("torch", "gemm", "winograd", "fft"),
+            fallback={"winograd": "torch"},
+            noise=0.05,
+            remainder_fraction=0.1,
+            seed=3,
+        ),
+    )
     return root
 
 
@@ -45,8 +54,9 @@ def _metric(ev, split, level, predictor):
 
 
 # With two GPU types, leaving one out extrapolates across datasheets from a single example: a weaker claim.
-@pytest.mark.parametrize("split,factor", [("leave-one-model-out", 0.5), ("extrapolation", 0.5),
-                                          ("leave-one-gpu-out", 1.0)])
+@pytest.mark.parametrize(
+    "split,factor", [("leave-one-model-out", 0.5), ("extrapolation", 0.5), ("leave-one-gpu-out", 1.0)]
+)
 @pytest.mark.parametrize("level", ["layer", "model"])
 def test_boosted_beats_the_roofline_baseline(latency, split, factor, level):
     _, ev = latency
@@ -104,10 +114,12 @@ def test_features_ignore_everything_measured_on_the_point(data):
 
 def test_remainder_comes_from_the_other_algorithms():
     key = dict(stage="s", gpu="g", model="m", input_size=32, batch_size=1, dtype="float32")
-    points = pd.DataFrame([key | {"algo": "a", "status": "ok", "p50_ms": 110.0},
-                           key | {"algo": "b", "status": "ok", "p50_ms": 11.0}])
-    layers = pd.DataFrame([key | {"algo": "a", "layer_index": 0, "p50_ms": 10.0},
-                           key | {"algo": "b", "layer_index": 0, "p50_ms": 10.0}])
+    points = pd.DataFrame(
+        [key | {"algo": "a", "status": "ok", "p50_ms": 110.0}, key | {"algo": "b", "status": "ok", "p50_ms": 11.0}]
+    )
+    layers = pd.DataFrame(
+        [key | {"algo": "a", "layer_index": 0, "p50_ms": 10.0}, key | {"algo": "b", "layer_index": 0, "p50_ms": 10.0}]
+    )
     rem = P.remainders(points, layers).set_index("algo")["remainder_ms"]
     assert rem["a"] == pytest.approx(1.0)  # b's remainder, never a's own 100
     assert rem["b"] == pytest.approx(100.0)
@@ -127,8 +139,12 @@ def test_saved_model_reloads_with_metrics_and_data(latency, tmp_path):
     frame, ev = latency
     files = P.fit_and_save(frame, ev, tmp_path, threads=1)
     names = {f.name for f in files}
-    assert names == {"latency.pkl", "latency-training.parquet", "latency-metrics.json",
-                     "latency-test-predictions.parquet"}
+    assert names == {
+        "latency.pkl",
+        "latency-training.parquet",
+        "latency-metrics.json",
+        "latency-test-predictions.parquet",
+    }
     model = P.load_model(tmp_path / "latency.pkl")
     pred = model.predict(frame.data)
     assert np.isfinite(pred).all() and (pred > 0).all()
@@ -147,12 +163,28 @@ def test_splits_that_the_data_cannot_support_are_skipped_with_a_reason(data):
     assert any("leave-one-gpu-out needs two GPU types" in s for s in ev.skipped)
 
 
-def _layer_rows(measured: dict[str, float], predicted: dict[str, float], layer_index=0, model="m",
-                split="leave-one-model-out", status=None) -> list[dict]:
+def _layer_rows(
+    measured: dict[str, float],
+    predicted: dict[str, float],
+    layer_index=0,
+    model="m",
+    split="leave-one-model-out",
+    status=None,
+) -> list[dict]:
     key = dict(stage="s", gpu="g", model=model, input_size=32, batch_size=1, dtype="float32")
-    return [key | {"split": split, "held_out": model, "layer_index": layer_index, "algo_requested": a,
-                   "measured": measured[a], "predicted": predicted[a], "status": (status or {}).get(a, "ok")}
-            for a in measured]
+    return [
+        key
+        | {
+            "split": split,
+            "held_out": model,
+            "layer_index": layer_index,
+            "algo_requested": a,
+            "measured": measured[a],
+            "predicted": predicted[a],
+            "status": (status or {}).get(a, "ok"),
+        }
+        for a in measured
+    ]
 
 
 def test_regret_is_zero_for_a_correct_ranking_and_known_for_a_swapped_one():
@@ -179,9 +211,11 @@ def test_regret_is_zero_for_a_correct_ranking_and_known_for_a_swapped_one():
 
 
 def test_regret_per_fold_and_split_keeps_layers_apart():
-    rows = (_layer_rows({"a": 1.0, "b": 2.0}, {"a": 2.0, "b": 1.0}, model="m1")  # 100% regret in fold m1
-            + _layer_rows({"a": 1.0, "b": 2.0}, {"a": 1.0, "b": 2.0}, model="m2")  # right in fold m2
-            + _layer_rows({"a": 1.0, "b": 2.0}, {"a": 2.0, "b": 1.0}, model="m2", split="extrapolation"))
+    rows = (
+        _layer_rows({"a": 1.0, "b": 2.0}, {"a": 2.0, "b": 1.0}, model="m1")  # 100% regret in fold m1
+        + _layer_rows({"a": 1.0, "b": 2.0}, {"a": 1.0, "b": 2.0}, model="m2")  # right in fold m2
+        + _layer_rows({"a": 1.0, "b": 2.0}, {"a": 2.0, "b": 1.0}, model="m2", split="extrapolation")
+    )
     s = P.regret_summary(P.choices(pd.DataFrame(rows))).set_index(["split", "held_out"])
     assert s.loc[("leave-one-model-out", "m1"), "median_regret_pct"] == pytest.approx(100)
     assert s.loc[("leave-one-model-out", "m2"), "median_regret_pct"] == 0

@@ -14,9 +14,19 @@ KEY = ["gpu", "model", "input_size"]
 
 
 def _row(gpu: str, size: int, repeat: int, p50: float, half: float = 0.01, run: str = "r") -> dict:
-    return {"gpu": gpu, "model": "m", "input_size": size, "repeat": repeat, "status": "ok", "p50_ms": p50,
-            "ci95_low_ms": p50 * np.exp(-half), "ci95_high_ms": p50 * np.exp(half), "n": 20,
-            "run_id": f"{run}{repeat}", "measured_at": pd.Timestamp("2026-12-01", tz="UTC") + pd.Timedelta(minutes=repeat)}
+    return {
+        "gpu": gpu,
+        "model": "m",
+        "input_size": size,
+        "repeat": repeat,
+        "status": "ok",
+        "p50_ms": p50,
+        "ci95_low_ms": p50 * np.exp(-half),
+        "ci95_high_ms": p50 * np.exp(half),
+        "n": 20,
+        "run_id": f"{run}{repeat}",
+        "measured_at": pd.Timestamp("2026-12-01", tz="UTC") + pd.Timedelta(minutes=repeat),
+    }
 
 
 def test_repeats_pool_into_one_row_with_the_between_process_variance():
@@ -54,8 +64,14 @@ def test_a_tree_without_repeats_is_left_as_it_is():
 
 
 def test_a_failed_repeat_is_not_pooled():
-    frame = pd.DataFrame([_row("a", 100, 0, 2.0), _row("a", 100, 1, 2.2) | {"status": "error", "p50_ms": np.nan},
-                          _row("a", 200, 0, 3.0), _row("a", 200, 1, 3.3)])
+    frame = pd.DataFrame(
+        [
+            _row("a", 100, 0, 2.0),
+            _row("a", 100, 1, 2.2) | {"status": "error", "p50_ms": np.nan},
+            _row("a", 200, 0, 3.0),
+            _row("a", 200, 1, 3.3),
+        ]
+    )
     p = pool(frame, KEY, "points").rows.set_index("input_size")
     assert p.loc[100, "processes"] == 1 and p.loc[100, "p50_ms"] == pytest.approx(2.0)
     assert p.loc[200, "processes"] == 2 and p.loc[200, "p50_ms"] == pytest.approx(np.sqrt(3.0 * 3.3))

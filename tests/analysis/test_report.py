@@ -85,13 +85,15 @@ def test_every_table_is_sortable_and_filterable_and_links_its_full_csv(known_rep
 
 
 def test_numbers_shown_rounded_and_sorted_exactly():
-    df = pd.DataFrame({
-        "model": ["b|x", "a", "c"],
-        "input_size": [224.0, np.nan, 1024.0],  # float only because of the gap: shown as integers
-        "batch_size": pd.array([1, 16, None], dtype="Int64"),
-        "p50_ms": [1.234567, 1234.5678, 1e-5],
-        "ok": [True, False, True],
-    })
+    df = pd.DataFrame(
+        {
+            "model": ["b|x", "a", "c"],
+            "input_size": [224.0, np.nan, 1024.0],  # float only because of the gap: shown as integers
+            "batch_size": pd.array([1, 16, None], dtype="Int64"),
+            "p50_ms": [1.234567, 1234.5678, 1e-5],
+            "ok": [True, False, True],
+        }
+    )
     cells = report._cells(df)
     assert [c[1] for c in cells] == [("224", "224"), ("", ""), ("1024", "1024")]
     assert [c[2] for c in cells] == [("1", "1"), ("16", "16"), ("", "")]
@@ -117,4 +119,8 @@ def test_clipped_table_names_its_csv():
 def test_repeated_titles_get_distinct_anchors():
     S = report.Section
     assert report.anchors([S("Per fold"), S("Per fold!"), S("???"), S("GPUs compared")]) == [
-        "per-fold", "per-fold-2", "section", "gpus-compared"]
+        "per-fold",
+        "per-fold-2",
+        "section",
+        "gpus-compared",
+    ]

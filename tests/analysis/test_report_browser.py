@@ -58,8 +58,11 @@ def test_every_toc_link_lands_on_its_section(page):
     assert len(targets) >= 10
     for i, target in enumerate(targets):
         anchor = target.removeprefix("#")
-        top = page.evaluate("id => { const e = document.getElementById(id); "
-                            "return e && e.getBoundingClientRect().top + window.scrollY; }", anchor)
+        top = page.evaluate(
+            "id => { const e = document.getElementById(id); "
+            "return e && e.getBoundingClientRect().top + window.scrollY; }",
+            anchor,
+        )
         assert top is not None, f"{target}: no element with that id"
         page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")  # away from it
         links.nth(i).click()
@@ -67,7 +70,9 @@ def test_every_toc_link_lands_on_its_section(page):
         # Landed: the section's top at the window's top, or the page scrolled as far as it goes.
         page.wait_for_function(
             "([top]) => Math.abs(window.scrollY - Math.min(top, document.documentElement.scrollHeight "
-            "- window.innerHeight)) <= 2", arg=[top])
+            "- window.innerHeight)) <= 2",
+            arg=[top],
+        )
         box = page.evaluate("id => document.getElementById(id).getBoundingClientRect().top", anchor)
         assert -2 <= box < page.viewport_size["height"], (target, box)
 
@@ -79,7 +84,8 @@ def _table(page, csv: str):
 def _rows(table) -> list[list[str]]:
     return table.locator("tbody tr").evaluate_all(
         "rows => rows.filter(r => !r.hidden).map(r => Array.from(r.cells).map("
-        "c => c.hasAttribute('data-sort') ? c.getAttribute('data-sort') : c.textContent))")
+        "c => c.hasAttribute('data-sort') ? c.getAttribute('data-sort') : c.textContent))"
+    )
 
 
 def test_clicking_a_numeric_header_sorts_its_rows(page):
@@ -119,6 +125,7 @@ def test_filter_box_hides_rows_without_the_text(page):
 
 def test_wide_tables_scroll_inside_their_box(page):
     widths = page.evaluate(
-        "Array.from(document.querySelectorAll('div.scroll')).map(d => [d.scrollWidth, d.clientWidth])")
+        "Array.from(document.querySelectorAll('div.scroll')).map(d => [d.scrollWidth, d.clientWidth])"
+    )
     assert any(scroll > client for scroll, client in widths)  # at least one table is wider than the page
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # the page itself is not

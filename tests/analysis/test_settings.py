@@ -17,10 +17,12 @@ SIZES = (224, 256, 288, 320)
 # p50 (ms) per (cuda_graph, math): as CUDA graphs every algorithm takes the GPU's time; eagerly the host sets the
 # pace at batch 1; tensor-op math halves the GPU's time. Within a setting no algorithm is 1.34x another; across
 # graph and eager, or fma and tensor_op, 2x to 12x.
-TRUTH = {(True, "fma"): {"guess": 1.0, "implicit_precomp_gemm": 1.0, "torch": 1.02},
-         (False, "fma"): {"guess": 6.34, "implicit_precomp_gemm": 6.3, "torch": 6.0},
-         (True, "tensor_op"): {"guess": 0.5, "implicit_precomp_gemm": 0.5, "torch": 0.51},
-         (False, "tensor_op"): {"guess": 6.3, "implicit_precomp_gemm": 6.3, "torch": 6.0}}
+TRUTH = {
+    (True, "fma"): {"guess": 1.0, "implicit_precomp_gemm": 1.0, "torch": 1.02},
+    (False, "fma"): {"guess": 6.34, "implicit_precomp_gemm": 6.3, "torch": 6.0},
+    (True, "tensor_op"): {"guess": 0.5, "implicit_precomp_gemm": 0.5, "torch": 0.51},
+    (False, "tensor_op"): {"guess": 6.3, "implicit_precomp_gemm": 6.3, "torch": 6.0},
+}
 FALLS_BACK = 320  # implicit_precomp_gemm cannot run two layers at this size: unsupported, or those run by torch
 
 
@@ -31,9 +33,23 @@ def _row(algo: str, size: int, graph: bool, math: str, fallback: str, at: float,
             p50, status = None, "unsupported"
         else:
             p50, fell_back = p50 * 1.2, 2
-    return point_row(size, p50, ci=0.01, run=run, at=at, algo=algo, model="vgg16", device="cuda", status=status,
-                     backend="torch" if algo == "torch" else "cudnn", cuda_graph=graph, math_type=math,
-                     fallback_policy=fallback, algo_fallback_layers=fell_back, cpu_threads=16)
+    return point_row(
+        size,
+        p50,
+        ci=0.01,
+        run=run,
+        at=at,
+        algo=algo,
+        model="vgg16",
+        device="cuda",
+        status=status,
+        backend="torch" if algo == "torch" else "cudnn",
+        cuda_graph=graph,
+        math_type=math,
+        fallback_policy=fallback,
+        algo_fallback_layers=fell_back,
+        cpu_threads=16,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +78,12 @@ def _summary(report: str) -> list[str]:
 def test_no_speedup_or_finding_crosses_settings(acceptance_like: Path, tmp_path: Path):
     outcome = pipeline.run(acceptance_like, tmp_path / "out", pipeline.Options(plots=False))
     speedups = outcome.tables["speedups"]
-    labels = {"math_type=fma, cuda_graph=true", "math_type=fma, cuda_graph=false",
-              "math_type=tensor_op, cuda_graph=true", "math_type=tensor_op, cuda_graph=false"}
+    labels = {
+        "math_type=fma, cuda_graph=true",
+        "math_type=fma, cuda_graph=false",
+        "math_type=tensor_op, cuda_graph=true",
+        "math_type=tensor_op, cuda_graph=false",
+    }
     assert set(speedups["setting"]) == labels
     # Within a setting every ratio is within 1.34x; one across graph and eager or fma and tensor_op as graphs
     # would be 2x to 12x.
@@ -75,7 +95,9 @@ def test_no_speedup_or_finding_crosses_settings(acceptance_like: Path, tmp_path:
     assert gains and max(gains) < 1.34, lines  # not "implicit_precomp_gemm beats cuDNN's heuristic by 6.34x"
     assert not any(line.startswith("On h100") for line in lines)  # every finding names its setting first
     assert {line.split("]", 1)[0][1:] for line in lines if line.startswith("[")} == labels
-    assert any(line.startswith("These results hold 4 settings, which differ in math_type, cuda_graph") for line in lines)
+    assert any(
+        line.startswith("These results hold 4 settings, which differ in math_type, cuda_graph") for line in lines
+    )
 
 
 def test_fallback_is_a_setting_only_where_a_layer_fell_back(acceptance_like: Path):
@@ -102,24 +124,65 @@ def test_one_setting_chosen_has_no_mixed_settings_caveat(acceptance_like: Path, 
     assert not [c for c in caveats(res.points, 1.0, 0.05) if "settings" in c]
     outcome = pipeline.run(acceptance_like, tmp_path / "out", pipeline.Options(filters=filters, plots=False))
     lines = _summary(outcome.report_md.read_text())
-    assert "setting" not in outcome.tables["speedups"] and outcome.tables["speedups"]["speedup"].between(0.75, 1.34).all()
+    assert (
+        "setting" not in outcome.tables["speedups"] and outcome.tables["speedups"]["speedup"].between(0.75, 1.34).all()
+    )
     assert not any(line.startswith(("These results hold", "[")) for line in lines), lines
 
 
 def test_a_setting_does_not_apply_where_it_cannot_change_the_row():
-    rows = pd.DataFrame([
-        {"status": "ok", "algo": "torch", "device": "cuda", "backend": "torch", "fallback_policy": "torch",
-         "algo_fallback_layers": 0, "math_type": "fma", "cuda_graph": True, "cpu_threads": 8},
-        {"status": "ok", "algo": "gemm", "device": "cpu", "backend": "reference", "fallback_policy": "torch",
-         "algo_fallback_layers": 3, "math_type": None, "cuda_graph": None, "cpu_threads": None},
-        {"status": "unsupported", "algo": "fft", "device": "cuda", "backend": "cudnn", "fallback_policy": "none",
-         "algo_fallback_layers": 0, "math_type": "fma", "cuda_graph": None, "cpu_threads": 8},
-    ])
+    rows = pd.DataFrame(
+        [
+            {
+                "status": "ok",
+                "algo": "torch",
+                "device": "cuda",
+                "backend": "torch",
+                "fallback_policy": "torch",
+                "algo_fallback_layers": 0,
+                "math_type": "fma",
+                "cuda_graph": True,
+                "cpu_threads": 8,
+            },
+            {
+                "status": "ok",
+                "algo": "gemm",
+                "device": "cpu",
+                "backend": "reference",
+                "fallback_policy": "torch",
+                "algo_fallback_layers": 3,
+                "math_type": None,
+                "cuda_graph": None,
+                "cpu_threads": None,
+            },
+            {
+                "status": "unsupported",
+                "algo": "fft",
+                "device": "cuda",
+                "backend": "cudnn",
+                "fallback_policy": "none",
+                "algo_fallback_layers": 0,
+                "math_type": "fma",
+                "cuda_graph": None,
+                "cpu_threads": 8,
+            },
+        ]
+    )
     v = settings.values(rows)
-    assert v.loc[0, ["backend", "fallback_policy", "cpu_threads", "math_type", "cuda_graph"]].tolist() == \
-        [settings.ANY, settings.ANY, settings.ANY, "fma", "true"]
-    assert v.loc[1, ["backend", "fallback_policy", "math_type", "cuda_graph", "cpu_threads"]].tolist() == \
-        ["reference", "torch", settings.ANY, settings.ANY, settings.UNKNOWN]  # measured before cpu_threads existed
+    assert v.loc[0, ["backend", "fallback_policy", "cpu_threads", "math_type", "cuda_graph"]].tolist() == [
+        settings.ANY,
+        settings.ANY,
+        settings.ANY,
+        "fma",
+        "true",
+    ]
+    assert v.loc[1, ["backend", "fallback_policy", "math_type", "cuda_graph", "cpu_threads"]].tolist() == [
+        "reference",
+        "torch",
+        settings.ANY,
+        settings.ANY,
+        settings.UNKNOWN,
+    ]  # measured before cpu_threads existed
     assert v.loc[2, ["fallback_policy", "cuda_graph"]].tolist() == [settings.ANY, settings.ANY]  # measured nothing
 
 
@@ -127,11 +190,22 @@ def test_a_row_measured_with_the_setting_wins_over_one_it_does_not_apply_to(tmp_
     """winograd unsupported under fallback=none (later), ok with layers run by torch under fallback=torch: in
     the fallback=torch setting the latter is the measurement."""
     common = {"algo": "winograd", "device": "cuda", "cuda_graph": True, "cpu_threads": 8}
-    write_points(tmp_path / "r", [
-        point_row(224, 2.0, run="torch-fallback", at=0, fallback_policy="torch", algo_fallback_layers=4, **common),
-        point_row(224, None, run="none", at=1, status="unsupported", fallback_policy="none", algo_fallback_layers=0,
-                  **common),
-    ])
+    write_points(
+        tmp_path / "r",
+        [
+            point_row(224, 2.0, run="torch-fallback", at=0, fallback_policy="torch", algo_fallback_layers=4, **common),
+            point_row(
+                224,
+                None,
+                run="none",
+                at=1,
+                status="unsupported",
+                fallback_policy="none",
+                algo_fallback_layers=0,
+                **common,
+            ),
+        ],
+    )
     res = load(tmp_path / "r")
     assert sorted(res.points["run_id"]) == ["none", "torch-fallback"]  # neither replaced the other
     ((setting, part),) = by_setting(res)
@@ -142,15 +216,26 @@ def test_rows_whose_settings_apply_in_different_places_are_one_setting():
     """A sweep with fallback=torch (winograd fell back on some layers), then a plan run with fallback=none (no
     layer fell back): neither setting contradicts the other, so they are compared (README: Per-layer plans)."""
     common = {"status": "ok", "device": "cpu", "backend": "reference", "cpu_threads": 2}
-    rows = pd.DataFrame([
-        common | {"algo": "winograd", "fallback_policy": "torch", "algo_fallback_layers": 3, "plan_hash": None},
-        common | {"algo": "gemm", "fallback_policy": "torch", "algo_fallback_layers": 0, "plan_hash": None},
-        common | {"algo": "per_layer", "fallback_policy": "none", "algo_fallback_layers": 0, "plan_hash": "abc"},
-        common | {"algo": "torch", "fallback_policy": "torch", "algo_fallback_layers": 0, "plan_hash": None,
-                  "backend": "torch"},
-    ])
+    rows = pd.DataFrame(
+        [
+            common | {"algo": "winograd", "fallback_policy": "torch", "algo_fallback_layers": 3, "plan_hash": None},
+            common | {"algo": "gemm", "fallback_policy": "torch", "algo_fallback_layers": 0, "plan_hash": None},
+            common | {"algo": "per_layer", "fallback_policy": "none", "algo_fallback_layers": 0, "plan_hash": "abc"},
+            common
+            | {
+                "algo": "torch",
+                "fallback_policy": "torch",
+                "algo_fallback_layers": 0,
+                "plan_hash": None,
+                "backend": "torch",
+            },
+        ]
+    )
     (only,) = settings.groups(rows)
-    assert only.fixed() == {"device": "cpu", "backend": "reference", "fallback_policy": "torch", "plan_hash": "abc",
-                            "cpu_threads": "2"} and only.mask(rows).all()
+    assert (
+        only.fixed()
+        == {"device": "cpu", "backend": "reference", "fallback_policy": "torch", "plan_hash": "abc", "cpu_threads": "2"}
+        and only.mask(rows).all()
+    )
     other_threads = pd.concat([rows, rows.assign(cpu_threads=4)], ignore_index=True)
     assert [g.label for g in settings.groups(other_threads)] == ["cpu_threads=2", "cpu_threads=4"]

@@ -136,10 +136,15 @@ def test_oracle_projects_the_per_layer_best(res):
 def test_oracle_with_a_remainder():
     """remainder = best p50 - its layer sum; projected = remainder + oracle layer sum."""
     key = dict(stage="s", gpu="g", model="m", input_size=32, batch_size=1, dtype="float32")
-    points = pd.DataFrame([key | {"algo": "a", "status": "ok", "p50_ms": 10.0},
-                           key | {"algo": "b", "status": "ok", "p50_ms": 12.0}])
-    layers = pd.DataFrame([key | {"algo": a, "layer_index": i, "status": "ok", "p50_ms": t, "std_ms": 0.01, "n": 100}
-                           for a, i, t in [("a", 0, 2.0), ("a", 1, 6.0), ("b", 0, 1.0), ("b", 1, 9.0)]])
+    points = pd.DataFrame(
+        [key | {"algo": "a", "status": "ok", "p50_ms": 10.0}, key | {"algo": "b", "status": "ok", "p50_ms": 12.0}]
+    )
+    layers = pd.DataFrame(
+        [
+            key | {"algo": a, "layer_index": i, "status": "ok", "p50_ms": t, "std_ms": 0.01, "n": 100}
+            for a, i, t in [("a", 0, 2.0), ("a", 1, 6.0), ("b", 0, 1.0), ("b", 1, 9.0)]
+        ]
+    )
     row = tables.oracle(points, layers).iloc[0]
     assert row["best_algo"] == "a"
     assert row["remainder_ms"] == pytest.approx(2.0)  # 10 - (2 + 6)
@@ -151,10 +156,15 @@ def test_oracle_with_a_remainder():
 
 def _two_algo_point(points_algo_dtype: str = "object"):
     key = dict(stage="s", gpu="g", model="m", input_size=32, batch_size=1, dtype="float32")
-    points = pd.DataFrame([key | {"algo": "a", "status": "ok", "p50_ms": 10.0},
-                           key | {"algo": "b", "status": "ok", "p50_ms": 12.0}])
-    layers = pd.DataFrame([key | {"algo": a, "layer_index": i, "status": "ok", "p50_ms": t, "std_ms": 0.01, "n": 100}
-                           for a, i, t in [("a", 0, 2.0), ("a", 1, 6.0), ("b", 0, 1.0), ("b", 1, 9.0)]])
+    points = pd.DataFrame(
+        [key | {"algo": "a", "status": "ok", "p50_ms": 10.0}, key | {"algo": "b", "status": "ok", "p50_ms": 12.0}]
+    )
+    layers = pd.DataFrame(
+        [
+            key | {"algo": a, "layer_index": i, "status": "ok", "p50_ms": t, "std_ms": 0.01, "n": 100}
+            for a, i, t in [("a", 0, 2.0), ("a", 1, 6.0), ("b", 0, 1.0), ("b", 1, 9.0)]
+        ]
+    )
     return points, layers
 
 
@@ -179,11 +189,19 @@ def test_oracle_switches_a_layer_only_beyond_noise():
     """b is 5% faster on layer 0 but with 20% noise: a tie keeps a's layer; on layer 1 b is 3x faster with
     tight intervals: switched. The projected gain has an interval around it."""
     key = dict(stage="s", gpu="g", model="m", input_size=32, batch_size=1, dtype="float32")
-    points = pd.DataFrame([key | {"algo": "a", "status": "ok", "p50_ms": 10.0, "std_ms": 0.1, "n": 100},
-                           key | {"algo": "b", "status": "ok", "p50_ms": 12.0, "std_ms": 0.1, "n": 100}])
+    points = pd.DataFrame(
+        [
+            key | {"algo": "a", "status": "ok", "p50_ms": 10.0, "std_ms": 0.1, "n": 100},
+            key | {"algo": "b", "status": "ok", "p50_ms": 12.0, "std_ms": 0.1, "n": 100},
+        ]
+    )
     rows = [("a", 0, 2.0, 0.4), ("a", 1, 6.0, 0.01), ("b", 0, 1.9, 0.4), ("b", 1, 2.0, 0.01)]
-    layers = pd.DataFrame([key | {"algo": a, "layer_index": i, "status": "ok", "p50_ms": t, "std_ms": sd, "n": 100}
-                           for a, i, t, sd in rows])
+    layers = pd.DataFrame(
+        [
+            key | {"algo": a, "layer_index": i, "status": "ok", "p50_ms": t, "std_ms": sd, "n": 100}
+            for a, i, t, sd in rows
+        ]
+    )
     row = tables.oracle(points, layers).iloc[0]
     assert row["layers_switched"] == 1 and row["layers_kept_tied"] == 1
     assert row["oracle_conv_ms"] == pytest.approx(2.0 + 2.0)  # a's layer 0 kept, b's layer 1
@@ -202,20 +220,36 @@ def test_coverage_and_failures(res):
     assert fails["points"].sum() == len(SIZES) * len(MODELS)
 
 
-def _point(gpu: str, model: str, algo: str, size: int, p50: float, energy: float | None = None,
-           status: str = "ok") -> dict:
-    return {"stage": "s", "gpu": gpu, "model": model, "input_size": size, "batch_size": 1, "dtype": "float32",
-            "algo": algo, "status": status, "p50_ms": p50, "energy_per_inference_j": energy}
+def _point(
+    gpu: str, model: str, algo: str, size: int, p50: float, energy: float | None = None, status: str = "ok"
+) -> dict:
+    return {
+        "stage": "s",
+        "gpu": gpu,
+        "model": model,
+        "input_size": size,
+        "batch_size": 1,
+        "dtype": "float32",
+        "algo": algo,
+        "status": status,
+        "p50_ms": p50,
+        "energy_per_inference_j": energy,
+    }
 
 
 def test_gpu_pairs_compares_matched_points_only():
     rows = [
         # m1 gemm: a is 2x slower at 32, 0.5x at 64 -> geomean 1, one of two slower
-        _point("a", "m1", "gemm", 32, 2.0, 4.0), _point("b", "m1", "gemm", 32, 1.0, 1.0),
-        _point("a", "m1", "gemm", 64, 1.0, 1.0), _point("b", "m1", "gemm", 64, 2.0, 1.0),
+        _point("a", "m1", "gemm", 32, 2.0, 4.0),
+        _point("b", "m1", "gemm", 32, 1.0, 1.0),
+        _point("a", "m1", "gemm", 64, 1.0, 1.0),
+        _point("b", "m1", "gemm", 64, 2.0, 1.0),
         # m2 fft: a 4x slower; a point only a measured, and one b failed: neither is matched
-        _point("a", "m2", "fft", 32, 4.0), _point("b", "m2", "fft", 32, 1.0),
-        _point("a", "m2", "fft", 48, 1.0), _point("a", "m2", "fft", 64, 1.0), _point("b", "m2", "fft", 64, 9.0, status="error"),
+        _point("a", "m2", "fft", 32, 4.0),
+        _point("b", "m2", "fft", 32, 1.0),
+        _point("a", "m2", "fft", 48, 1.0),
+        _point("a", "m2", "fft", 64, 1.0),
+        _point("b", "m2", "fft", 64, 9.0, status="error"),
         # the same model and size on another algorithm is a different point
         _point("b", "m2", "gemm", 48, 1.0),
     ]
@@ -242,18 +276,35 @@ def test_gpu_pairs_needs_two_gpus(algos):
 def test_oracle_switches_are_corrected_over_the_point_s_layers():
     """20 layers at one point; b is slower than a on 19 of them. On layer 0 b is faster by 3.5 standard errors
     (one-sided p 0.0011 under Student's t with 20 df, multiplicity.TAIL_DF): Benjamini-Hochberg over the 20
-    tests gives q 0.022, a switch; at 2.5 (p 0.011, beyond 95% on its own) q is 0.21: kept. A layer whose b row has no interval is not tested, however fast, and counted."""
+    tests gives q 0.022, a switch; at 2.5 (p 0.011, beyond 95% on its own) q is 0.21: kept.
+    A layer whose b row has no interval is not tested, however fast, and counted."""
     key = dict(stage="s", gpu="g", model="m", input_size=32, batch_size=1, dtype="float32")
-    points = pd.DataFrame([key | {"algo": "a", "status": "ok", "p50_ms": 30.0, "std_ms": 0.1, "n": 100},
-                           key | {"algo": "b", "status": "ok", "p50_ms": 40.0, "std_ms": 0.1, "n": 100}])
+    points = pd.DataFrame(
+        [
+            key | {"algo": "a", "status": "ok", "p50_ms": 30.0, "std_ms": 0.1, "n": 100},
+            key | {"algo": "b", "status": "ok", "p50_ms": 40.0, "std_ms": 0.1, "n": 100},
+        ]
+    )
     se = np.sqrt(np.pi / 2) * 0.01 / np.sqrt(100)  # each row's log se: std 1% of a p50 of 1, n 100
 
     def oracle_at(z: float, blind: bool = False) -> pd.Series:
-        rows = [key | {"algo": "a", "layer_index": i, "status": "ok", "p50_ms": 1.0, "std_ms": 0.01, "n": 100}
-                for i in range(21)]
+        rows = [
+            key | {"algo": "a", "layer_index": i, "status": "ok", "p50_ms": 1.0, "std_ms": 0.01, "n": 100}
+            for i in range(21)
+        ]
         b = [np.exp(-z * np.hypot(se, se))] + [1.2] * 19 + [0.3]
-        rows += [key | {"algo": "b", "layer_index": i, "status": "ok", "p50_ms": t, "n": 100,
-                        "std_ms": np.nan if (blind and i == 20) else 0.01 * t} for i, t in enumerate(b)]
+        rows += [
+            key
+            | {
+                "algo": "b",
+                "layer_index": i,
+                "status": "ok",
+                "p50_ms": t,
+                "n": 100,
+                "std_ms": np.nan if (blind and i == 20) else 0.01 * t,
+            }
+            for i, t in enumerate(b)
+        ]
         return tables.oracle(points, pd.DataFrame(rows)).iloc[0]
 
     row = oracle_at(3.5, blind=True)
