@@ -9,3 +9,16 @@ geometric means, between-run noise, the slower/faster rule). Comparing and refer
 analysis.compare``: two sides of the same points, verdicts, the noise floor), ``selection`` (which rows form
 a side), ``bless`` (``python -m analysis.bless``: a references file for ``references=PATH`` runs).
 """
+
+# The Python API (docs/python-api.md), loaded on first use: ``analysis.load_tree``, ``analysis.make_plan``.
+_EXPORTS = {"load_tree": "analysis.api", "make_plan": "analysis.api", "AnalysisError": "analysis.errors"}
+
+
+def __getattr__(name: str) -> object:  # PEP 562: a module attribute loaded on first use
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value

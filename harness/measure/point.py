@@ -99,6 +99,21 @@ class PointResult:
             return head + (f" ({self.error})" if self.error else "")
         return f"{head}\n  {self.profile.timing}"
 
+    def __repr__(self) -> str:
+        """A summary a reader can use, as torch.utils.benchmark's Measurement prints (the fields: ``vars()``)."""
+        s = self.settings
+        head = f"input {self.input_size}, batch {self.batch_size}, backend {s.get('backend')}: {self.status}"
+        lines = [head + (f" ({self.error})" if self.error else "")]
+        if self.work is not None:
+            lines.append(f"{self.work.flops / 1e9:.3f} GFLOP, {self.work.params / 1e6:.2f} M parameters")
+        if self.verification is not None:
+            v = self.verification
+            lines.append(f"verified against torch: {v.verified} (max relative error {v.max_rel_err:.2e})")
+        if self.profile is not None:
+            lines += str(self.profile).splitlines()
+        body = "\n".join("  " + line for line in lines)
+        return f"<{type(self).__module__}.{type(self).__name__}>\n{body}"
+
     def row(self, context: Row) -> Row:
         """The points row: ``context`` (the run's identity and provenance) and what was measured."""
         row: Row = (

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -46,6 +47,33 @@ class Profile:
     trace_path: Path | None
     cuda_graph: bool = False  # the timing and energy window replayed a CUDA graph
     graph_error: str | None = None  # why a graph was asked for and not used
+
+    def __str__(self) -> str:
+        """What was measured, one pass a line (the fields hold the numbers; this is for a reader)."""
+        lines = [str(self.timing)]
+        if self.cuda_graph:
+            lines.append("timed as replays of a CUDA graph")
+        elif self.graph_error:
+            lines.append(f"timed eagerly: the forward could not be captured in a CUDA graph ({self.graph_error})")
+        if self.layers:
+            iters = max(len(r.times_ms) for r in self.layers)
+            total = sum(float(np.median(r.times_ms)) for r in self.layers if r.times_ms)
+            lines.append(f"{len(self.layers)} conv layers, {iters} iterations each; medians sum to {total:.3f} ms")
+        if "peak_allocated_bytes" in self.memory:
+            lines.append(f"peak memory {self.memory['peak_allocated_bytes'] / 2**20:.1f} MiB allocated")
+        e = self.energy
+        if e is not None and e.energy_per_inference_j is not None:
+            lines.append(
+                f"energy {e.energy_per_inference_j * 1e3:.3f} mJ per inference ({e.energy_method}, "
+                f"{e.energy_inferences} inferences in {e.energy_window_s:.1f} s)"
+            )
+        if self.trace_path is not None:
+            lines.append(f"trace {self.trace_path}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        body = "\n".join("  " + line for line in str(self).splitlines())
+        return f"<{type(self).__module__}.{type(self).__name__}>\n{body}"
 
 
 def _sync(device: torch.device) -> None:

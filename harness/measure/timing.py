@@ -78,6 +78,9 @@ class Timing:
             text += f"; host {float(np.median(self.host_ms)):.3f} ms per call"
         return text
 
+    def __repr__(self) -> str:
+        return f"<{type(self).__module__}.{type(self).__name__}: {self}>"
+
 
 def launch_bound(host_ms: np.ndarray, device_ms: np.ndarray) -> bool:
     """Whether the host, not the GPU, may set the measured pace.
