@@ -256,6 +256,24 @@ def test_forward_algorithms_are_the_headers(headers: Headers):
     assert {v: k for k, v in cudnn.FWD_ALGOS.items()} == cudnn.FWD_ALGO_NAMES
 
 
+ENUM_TYPES = {
+    "forward": "cudnnConvolutionFwdAlgo_t",
+    "backward_data": "cudnnConvolutionBwdDataAlgo_t",
+    "backward_filter": "cudnnConvolutionBwdFilterAlgo_t",
+}
+
+
+@pytest.mark.parametrize("direction", sorted(ENUM_TYPES))
+def test_every_direction_is_the_headers(headers: Headers, direction: str):
+    from harness.algorithms import cudnn_enums
+
+    table, count, prefix = cudnn_enums.DIRECTIONS[direction]
+    algos = headers.enums[ENUM_TYPES[direction]]
+    names = {k.removeprefix(prefix).lower(): v for k, v in algos.items() if k != prefix + "COUNT"}
+    assert {f"algo_{k}" if k.isdigit() else k: v for k, v in names.items()} == table  # ALGO_0 -> algo_0
+    assert algos[prefix + "COUNT"] == count == len(table)
+
+
 def test_descriptor_constants_are_the_headers(headers: Headers):
     v = headers.values
     assert v["CUDNN_TENSOR_NCHW"] == cudnn.TENSOR_NCHW

@@ -28,24 +28,13 @@ from pathlib import Path
 
 import torch
 
+from harness.algorithms.cudnn_enums import FWD_ALGO_COUNT, FWD_ALGO_NAMES, FWD_ALGOS  # noqa: F401
 from harness.algorithms.geometry import ConvGeometry
 from harness.errors import MissingEnvironmentError
 
 log = logging.getLogger(__name__)
 
-# CUDNN_CONVOLUTION_FWD_ALGO_* (cudnn_cnn.h), by our names.
-FWD_ALGOS = {
-    "implicit_gemm": 0,
-    "implicit_precomp_gemm": 1,
-    "gemm": 2,
-    "direct": 3,
-    "fft": 4,
-    "fft_tiling": 5,
-    "winograd": 6,
-    "winograd_nonfused": 7,
-}
-FWD_ALGO_NAMES = {v: k for k, v in FWD_ALGOS.items()}
-FWD_ALGO_COUNT = 8  # CUDNN_CONVOLUTION_FWD_ALGO_COUNT
+# The algorithm enums live in cudnn_enums.py; re-exported here for the old import path.
 
 TENSOR_NCHW = 0  # CUDNN_TENSOR_NCHW
 CROSS_CORRELATION = 1  # CUDNN_CROSS_CORRELATION: what F.conv2d computes
