@@ -16,36 +16,30 @@ import sys
 import torch
 from torch import nn
 
+from harness.algorithms import registry
+from harness.algorithms.builtin import register_builtin
 from harness.algorithms.flags import MATH, backend_flags, resolve_math
 from harness.algorithms.plan import Plan
-from harness.algorithms.reference import REFERENCE_ALGORITHMS
+from harness.algorithms.reference import reference_algorithms
 from harness.algorithms.swap import BACKENDS, FALLBACKS, LayerPlan, Swap, swap
 from harness.errors import ConfigError
 
-# Our names, in cuDNN's CUDNN_CONVOLUTION_FWD_ALGO_* order, then the heuristic and the baseline.
-ALGORITHMS = (
-    "implicit_gemm",
-    "implicit_precomp_gemm",
-    "gemm",
-    "direct",
-    "fft",
-    "fft_tiling",
-    "winograd",
-    "winograd_nonfused",
-    "guess",
-    "find",
-    "torch",
-)
-CUDNN_ALGORITHMS = ALGORITHMS[:9]  # the eight and guess; find (cuDNN's exhaustive search) is measured apart
+# Every name, derived from the registry (harness.algorithms.registry; built-in records in builtin.py): cuDNN's
+# CUDNN_CONVOLUTION_FWD_ALGO_* order, then the heuristic, cuDNN's search and the baseline. register() and
+# unregister() keep these module attributes current; read them as ``algorithms.ALGORITHMS`` where that matters.
+register_builtin()
+ALGORITHMS = registry.names()
+CUDNN_ALGORITHMS = registry.sweep_names()  # the eight and guess; find (cuDNN's exhaustive search) is measured apart
 # Not one algorithm but a mix, one per layer: ``per_layer`` runs a plan file (plan=PATH, harness.algorithms.plan).
 MIXED = ("per_layer",)
 # The spellings of the system this harness replaces ("implicit precomp gemm"), and a few obvious others.
-ALIASES = {name.replace("_", " "): name for name in ALGORITHMS} | {name.replace("_", "-"): name for name in ALGORITHMS}
+ALIASES = registry.aliases()
 BACKEND_CHOICES = ("auto", *BACKENDS)
 
 __all__ = [
     "ALGORITHMS",
     "ALIASES",
+    "CUDNN_ALGORITHMS",
     "FALLBACKS",
     "MATH",
     "MIXED",
@@ -65,11 +59,12 @@ __all__ = [
 def canonical_name(name: str) -> str:
     """Our name for an algorithm given by our name or an alias; ConfigError listing them otherwise."""
     key = str(name).strip().lower()
-    if key in ALGORITHMS or key in MIXED:
+    known = registry.names()
+    if key in known or key in MIXED:
         return key
-    if key in ALIASES:
-        return ALIASES[key]
-    raise ConfigError(f"unknown algo {name!r}; valid choices: {', '.join((*ALGORITHMS, *MIXED))}")
+    if key in registry.aliases():
+        return registry.aliases()[key]
+    raise ConfigError(f"unknown algo {name!r}; valid choices: {', '.join((*known, *MIXED))}")
 
 
 def resolve_backend(backend: str, device: torch.device) -> str:
@@ -83,8 +78,12 @@ def resolve_backend(backend: str, device: torch.device) -> str:
 def runnable_on(device: torch.device, backend: str) -> tuple[str, ...]:
     """The algorithms that can run on ``device`` with ``backend`` (already resolved)."""
     if backend == "reference":
-        return (*REFERENCE_ALGORITHMS, "torch")
-    return tuple(a for a in ALGORITHMS if a != "direct") if device.type == "cuda" else ("torch",)
+        return (*reference_algorithms(), "torch")
+    return (
+        tuple(a for a in registry.names() if a != "direct" and registry.get(a).kind != "reference")
+        if device.type == "cuda"
+        else ("torch",)
+    )
 
 
 def check_runnable(algo: str, device: torch.device, backend: str, fallback: str) -> None:
@@ -124,7 +123,7 @@ def check_settings_apply(device: torch.device, backend: str, fallback: str) -> N
     if backend == "cudnn" and device.type != "cuda":
         raise ConfigError(
             f"backend=cudnn needs a CUDA GPU, and this run measures the {device.type}; "
-            f"use backend=reference (algorithms {', '.join(REFERENCE_ALGORITHMS)}) or run on a GPU"
+            f"use backend=reference (algorithms {', '.join(reference_algorithms())}) or run on a GPU"
         )
     if fallback == "guess" and backend != "cudnn":
         raise ConfigError(

@@ -23,11 +23,26 @@ REFERENCE_ALGORITHMS = ("direct", "gemm", "fft", "winograd")
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
 
+def reference_algorithms() -> tuple[str, ...]:
+    """The algorithms with a reference implementation: the built-in four, then any registered since."""
+    from harness.algorithms import registry
+
+    return (*REFERENCE_ALGORITHMS, *(n for n in registry.reference_names() if n not in REFERENCE_ALGORITHMS))
+
+
 def supports(algo: str, g: ConvGeometry) -> str | None:
     """None if the reference ``algo`` can run layer ``g``, else the reason it cannot."""
-    if algo not in REFERENCE_ALGORITHMS:
-        return f"{algo} has no reference implementation (only {', '.join(REFERENCE_ALGORITHMS)})"
-    if algo == "winograd" and (g.kernel != (3, 3) or g.stride != (1, 1) or g.dilation != (1, 1)):
+    from harness.algorithms import registry
+
+    known = reference_algorithms()
+    if algo not in known:
+        return f"{algo} has no reference implementation (only {', '.join(known)})"
+    return registry.get(algo).reason_unsupported(g)
+
+
+def winograd_supports(g: ConvGeometry) -> str | None:
+    """Winograd F(2x2,3x3) needs a 3x3 kernel, stride 1 and dilation 1."""
+    if g.kernel != (3, 3) or g.stride != (1, 1) or g.dilation != (1, 1):
         return (
             f"winograd F(2x2,3x3) needs kernel 3x3, stride 1, dilation 1; this layer has kernel "
             f"{g.kernel[0]}x{g.kernel[1]}, stride {g.stride[0]}x{g.stride[1]}, dilation {g.dilation[0]}x{g.dilation[1]}"
@@ -141,18 +156,28 @@ class WinogradConv:
         return _bias(y.contiguous(), bias)
 
 
-def make_runner(
-    algo: str, weight: torch.Tensor, bias: torch.Tensor | None, g: ConvGeometry, in_hw: tuple[int, int]
-) -> Runner:
-    """A callable computing this layer with ``algo`` for inputs of spatial size ``in_hw``."""
-    reason = supports(algo, g)
-    if reason:
-        raise ValueError(reason)
-    if algo == "direct":
-        return lambda x: direct(x, weight, bias, g)
-    if algo == "gemm":
-        return lambda x: gemm(x, weight, bias, g)
-    conv = FFTConv(weight, g, in_hw) if algo == "fft" else WinogradConv(weight, g)
+def direct_runner(weight: torch.Tensor, bias: torch.Tensor | None, g: ConvGeometry, in_hw: tuple[int, int]) -> Runner:
+    """The registry's factory for ``direct``."""
+    return lambda x: direct(x, weight, bias, g)
+
+
+def gemm_runner(weight: torch.Tensor, bias: torch.Tensor | None, g: ConvGeometry, in_hw: tuple[int, int]) -> Runner:
+    """The registry's factory for ``gemm``."""
+    return lambda x: gemm(x, weight, bias, g)
+
+
+def fft_runner(weight: torch.Tensor, bias: torch.Tensor | None, g: ConvGeometry, in_hw: tuple[int, int]) -> Runner:
+    """The registry's factory for ``fft``: the kernel spectra are computed here, once."""
+    return _guarded(FFTConv(weight, g, in_hw), weight, bias)
+
+
+def winograd_runner(weight: torch.Tensor, bias: torch.Tensor | None, g: ConvGeometry, in_hw: tuple[int, int]) -> Runner:
+    """The registry's factory for ``winograd``: the kernel transform is done here, once."""
+    return _guarded(WinogradConv(weight, g), weight, bias)
+
+
+def _guarded(conv: FFTConv | WinogradConv, weight: torch.Tensor, bias: torch.Tensor | None) -> Runner:
+    """``conv`` as a runner that refuses weights changed since its precomputation."""
 
     def run(x: torch.Tensor) -> torch.Tensor:
         if conv.weight_version != weight._version:
@@ -160,3 +185,15 @@ def make_runner(
         return conv(x, bias)
 
     return run
+
+
+def make_runner(
+    algo: str, weight: torch.Tensor, bias: torch.Tensor | None, g: ConvGeometry, in_hw: tuple[int, int]
+) -> Runner:
+    """A callable computing this layer with ``algo`` (its registry record's reference) for inputs of ``in_hw``."""
+    from harness.algorithms import registry
+
+    reason = supports(algo, g)
+    if reason:
+        raise ValueError(reason)
+    return registry.get(algo).reference(weight, bias, g, in_hw)  # type: ignore[misc]

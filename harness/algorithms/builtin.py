@@ -1,0 +1,119 @@
+"""The built-in algorithm records, registered when harness.algorithms is imported.
+
+The order is ALGORITHMS' order: cuDNN's CUDNN_CONVOLUTION_FWD_ALGO_* order, then the heuristic, cuDNN's
+search and the baseline. Each description is the comment of its conf/algo/<name>.yaml (registry.config_text).
+The backward names are cuDNN's enums of the same method where the header's descriptions say so (ALGO_0: sums
+of matrix products, ALGO_1: implicit GEMM, ALGO_3: ALGO_0 with precomputed indices); nothing measures them yet,
+the training-step work will, and should confirm them.
+"""
+
+from __future__ import annotations
+
+from harness.algorithms import reference
+from harness.algorithms.registry import Algorithm, CudnnAlgo, register
+
+
+def _fwd(name: str, *, bwd_data: str | None = None, bwd_filter: str | None = None) -> tuple[CudnnAlgo, ...]:
+    """The cuDNN enums of one method: forward ``name``, and the backward ones where cuDNN has them."""
+    nchw = ("NCHW",)  # the layout the harness measures today (cudnn.TENSOR_NCHW); NHWC is not measured yet
+    out = [CudnnAlgo("forward", name, nchw)]
+    if bwd_data:
+        out.append(CudnnAlgo("backward_data", bwd_data, nchw))
+    if bwd_filter:
+        out.append(CudnnAlgo("backward_filter", bwd_filter, nchw))
+    return tuple(out)
+
+
+BUILTIN = (
+    Algorithm(
+        "implicit_gemm",
+        "cudnn",
+        "cuDNN CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM",
+        _fwd("implicit_gemm", bwd_data="algo_1", bwd_filter="algo_1"),
+        ai3="implicit gemm",
+        in_sweep=True,
+    ),
+    Algorithm(
+        "implicit_precomp_gemm",
+        "cudnn",
+        "cuDNN CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM",
+        _fwd("implicit_precomp_gemm", bwd_filter="algo_3"),
+        ai3="implicit precomp gemm",
+        in_sweep=True,
+    ),
+    Algorithm(
+        "gemm",
+        "cudnn",
+        "cuDNN CUDNN_CONVOLUTION_FWD_ALGO_GEMM (GPU); im2col + matmul reference (CPU)",
+        _fwd("gemm", bwd_data="algo_0", bwd_filter="algo_0"),
+        reference=reference.gemm_runner,
+        ai3="gemm",
+        in_sweep=True,
+    ),
+    Algorithm(
+        "direct",
+        "cudnn",
+        "cuDNN CUDNN_CONVOLUTION_FWD_ALGO_DIRECT (not implemented by cuDNN); shifted-slice reference (CPU)",
+        _fwd("direct"),
+        reference=reference.direct_runner,
+        ai3="direct",
+        in_sweep=True,
+    ),
+    Algorithm(
+        "fft",
+        "cudnn",
+        "cuDNN CUDNN_CONVOLUTION_FWD_ALGO_FFT (GPU); rfft2 reference (CPU)",
+        _fwd("fft", bwd_data="fft", bwd_filter="fft"),
+        reference=reference.fft_runner,
+        tolerance=1e-3,
+        in_sweep=True,
+    ),
+    Algorithm(
+        "fft_tiling",
+        "cudnn",
+        "cuDNN CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING",
+        _fwd("fft_tiling", bwd_data="fft_tiling", bwd_filter="fft_tiling"),
+        in_sweep=True,
+    ),
+    Algorithm(
+        "winograd",
+        "cudnn",
+        "cuDNN CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD (GPU); Winograd F(2x2,3x3) reference (CPU)",
+        _fwd("winograd", bwd_data="winograd"),  # BWD_FILTER_ALGO_WINOGRAD: "not implemented"
+        reference=reference.winograd_runner,
+        supports=reference.winograd_supports,
+        ai3="winograd",
+        tolerance=1e-3,
+        in_sweep=True,
+    ),
+    Algorithm(
+        "winograd_nonfused",
+        "cudnn",
+        "cuDNN CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED",
+        _fwd("winograd_nonfused", bwd_data="winograd_nonfused", bwd_filter="winograd_nonfused"),
+        in_sweep=True,
+    ),
+    Algorithm(
+        "guess",
+        "heuristic",
+        "cuDNN's heuristic: cudnnGetConvolutionForwardAlgorithm_v7, first successful result (recorded)",
+        ai3="guess",
+        in_sweep=True,
+    ),
+    Algorithm(
+        "find",
+        "search",
+        "cuDNN's exhaustive search per layer (cudnnFindConvolutionForwardAlgorithmEx, what PyTorch's cudnn.benchmark\n"
+        "uses): each layer runs what Find timed fastest; its row's detail keeps Find's times (GPU only)",
+    ),
+    Algorithm("torch", "baseline", "The framework's own convolution, nothing swapped: the baseline"),
+)
+
+
+def register_builtin() -> None:
+    """Register every built-in record (once: a name already registered is kept)."""
+    from harness.algorithms import registry
+
+    for algo in BUILTIN:
+        if algo.name not in registry.names():
+            register(algo)
