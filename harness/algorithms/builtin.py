@@ -65,7 +65,6 @@ BUILTIN = (
         "cuDNN CUDNN_CONVOLUTION_FWD_ALGO_FFT (GPU); rfft2 reference (CPU)",
         _fwd("fft", bwd_data="fft", bwd_filter="fft"),
         reference=reference.fft_runner,
-        tolerance=1e-3,
         in_sweep=True,
     ),
     Algorithm(
@@ -83,7 +82,6 @@ BUILTIN = (
         reference=reference.winograd_runner,
         supports=reference.winograd_supports,
         ai3="winograd",
-        tolerance=1e-3,
         in_sweep=True,
     ),
     Algorithm(
