@@ -16,7 +16,6 @@ PACKAGES = ("harness", "analysis", "hydra_plugins")
 # and on any listed cycle that no longer exists.
 KNOWN_KNOTS = [
     ["harness", "hydra_plugins"],
-    ["harness.model_files", "harness.models"],
     [
         "harness.algorithms",
         "harness.config",
