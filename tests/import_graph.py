@@ -47,7 +47,6 @@ def _imports(tree: ast.AST, package: str) -> list[str]:
                 parts = package.split(".")
                 parts = parts[: len(parts) - node.level + 1]
                 base = ".".join(parts + ([base] if base else []))
-            names.append(base)
             names.extend(f"{base}.{alias.name}" for alias in node.names)
         for child in ast.iter_child_nodes(node):
             visit(child)
@@ -65,9 +64,12 @@ def module_edges(root: Path, packages: Iterable[str]) -> set[tuple[str, str]]:
         package = name.removesuffix(".__init__") if is_init else name.rpartition(".")[0]
         tree = ast.parse(path.read_text(), filename=str(path))
         for target in _imports(tree, package if is_init else package or name):
-            for candidate in (target, f"{target}.__init__"):
-                if candidate in modules and candidate != name:
-                    edges.add((name, candidate))
+            # ``from P import x``: the module P.x when it exists, else a name of P (its __init__).
+            parent = target.rpartition(".")[0]
+            candidates = (target, f"{target}.__init__", parent, f"{parent}.__init__")
+            hit = next((c for c in candidates if c in modules), None)
+            if hit is not None and hit != name:
+                edges.add((name, hit))
     return edges
 
 
