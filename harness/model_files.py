@@ -103,7 +103,7 @@ def inspect_file(path: Path, arch: str, kwargs: dict[str, Any]) -> FileInfo:
             return FileInfo("module", digest)  # a pickled object: loaded (weights_only=False) by the job
         raise _refuse(path, f"cannot be read ({brief(e)})") from None
     state = _state_dict_of(path, obj)
-    from harness.models import check_model_name
+    from harness.torchvision_models import check_model_name
 
     check_model_name(arch)  # a state_dict is weights only: model.name must give its architecture
     _check_fits(path, state, arch, kwargs)
@@ -130,7 +130,7 @@ def _state_dict_of(path: Path, obj: Any) -> dict[str, torch.Tensor]:
 
 def _check_fits(path: Path, state: dict[str, torch.Tensor], arch: str, kwargs: dict[str, Any]) -> None:
     """Refuse a state_dict whose names or shapes are not those of the architecture (compared on meta)."""
-    from harness.models import check_model_kwargs, meta_model
+    from harness.torchvision_models import check_model_kwargs, meta_model
 
     check_model_kwargs(arch, kwargs)
     expected = meta_model(arch, kwargs).state_dict()
@@ -212,7 +212,7 @@ def load_file(path: Path, source: str, arch: str, kwargs: dict[str, Any], input_
     """Build the model from the file the config border inspected (``source``)."""
     label = f"model.path={path}"
     if source == "state_dict":
-        from harness.models import build_model
+        from harness.torchvision_models import build_model
 
         model = build_model(arch, kwargs)
         state = _state_dict_of(path, torch.load(path, map_location="cpu", weights_only=True))

@@ -62,8 +62,9 @@ def _label(text: str) -> str:
 
 def model_spec_from_dict(d: Mapping[str, Any]) -> ModelSpec:
     from harness import model_files
-    from harness.models import check_keywords, check_model_kwargs, check_model_name  # torchvision: kept out of
-    # config-only paths
+
+    # torchvision: kept out of config-only paths
+    from harness.torchvision_models import check_keywords, check_model_kwargs, check_model_name
 
     name, kwargs = str(d["name"]), dict(d.get("kwargs") or {})
     path, factory, channels = d.get("path"), d.get("factory"), d.get("input_channels")
