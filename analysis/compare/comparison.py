@@ -35,3 +35,18 @@ class Comparison:
         """Whether some point or group is slower beyond the tolerance with family-wise confidence, or broke."""
         p, g = self.regressions()
         return bool(len(p) or len(g))
+
+    def __str__(self) -> str:
+        """A short summary (like torch.utils.benchmark's Measurement): what was compared and the verdict counts."""
+        counts = self.points["verdict"].value_counts() if "verdict" in self.points else pd.Series(dtype=int)
+        verdicts_text = ", ".join(f"{n} {v}" for v, n in counts.items()) or "no points"
+        outcome = "FAIL" if self.failed else "PASS"
+        return (
+            f"Comparison: B = {self.sides.b.label} against A = {self.sides.a.label}\n"
+            f"  tolerance {self.tolerance:.0%}, {len(self.points)} point(s), {len(self.groups)} group(s)\n"
+            f"  verdicts: {verdicts_text}\n"
+            f"  {outcome}"
+        )
+
+    def __repr__(self) -> str:
+        return f"<Comparison B={self.sides.b.label!r} vs A={self.sides.a.label!r}, {len(self.points)} points>"
