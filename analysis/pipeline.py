@@ -16,21 +16,12 @@ import pandas as pd
 from analysis import answer, checks, findings, methods, perlayer, predictor, repeats, report, tables
 from analysis.errors import AnalysisError, AnalysisOutputError
 from analysis.load import Filters, LoadReport, Results, by_setting, load, read_points, resolve_roots
+from analysis.options import Options
 from analysis.settings import Setting
 from analysis.specs import gpu_specs
 from harness import validate
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Options:
-    filters: Filters = Filters()
-    thresholds: checks.Thresholds = checks.Thresholds()
-    predictor: bool = False  # opt-in (--predictor): minutes on a large tree, the rest takes seconds
-    plots: bool = True
-    max_train_rows: int = 50_000
-    threads: int | None = None  # the predictor's OpenMP threads (None: the cores other work leaves free)
 
 
 @dataclass

@@ -426,7 +426,7 @@ def predicted(
     only where it beats the baseline (default: the first of ``algos``) by more than ``margin`` (predictions
     carry no interval; the margin stands for the predictor's error). Every layer is marked ``predicted``;
     on the CPU (``backend`` reference) an algorithm that cannot run a layer is not offered there."""
-    from analysis.legacy.layers import trace
+    from analysis.layers import trace
     from analysis.predictor import layer_features
     from harness.algorithms import reference
     from harness.measure.roofline import conv_bytes

@@ -2,46 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from analysis.compare import noise, verdicts
+from analysis.compare.comparison import Comparison
 from analysis.compare.report import render
 from analysis.compare.sides import Sides
 from analysis.errors import AnalysisError
 from analysis.pipeline import check_out, write_tables
 from analysis.report import render_html, render_markdown
-from harness.results.multiplicity import Family
 from harness.results.uncertainty import MIN_PAIRS
 
 DEFAULT_TOLERANCE = 0.05
-
-
-@dataclass
-class Comparison:
-    sides: Sides
-    tolerance: float
-    key: verdicts.Key
-    points: pd.DataFrame  # one row per point of either side, with its verdict
-    groups: pd.DataFrame  # one row per gpu x model x algo (x stage, dtype, settings)
-    noise_pairs: pd.DataFrame  # run-to-run pairs of identical settings, per tree
-    noise: list[noise.NoiseSummary]
-    family: Family  # what the verdicts were corrected for (Holm over the points and groups)
-    between_run: float = 0.0  # sd of log latency between runs, added to each side's standard error
-    between_run_source: str = ""
-    files: list[Path] = field(default_factory=list)
-
-    def regressions(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        return verdicts.regressions(self.points, self.groups)
-
-    @property
-    def failed(self) -> bool:
-        """Whether some point or group is slower beyond the tolerance with family-wise confidence, or broke."""
-        p, g = self.regressions()
-        return bool(len(p) or len(g))
 
 
 def between_run_noise(pairs: pd.DataFrame, noise_floor: str | float = "auto") -> tuple[float, str]:

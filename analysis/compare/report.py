@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pandas as pd
 
+from analysis.compare.comparison import Comparison
 from analysis.compare.noise import GOAL
 from analysis.report import Section
-
-if TYPE_CHECKING:
-    from analysis.compare.pipeline import Comparison
 
 METHOD = (
     "Per point: the ratio of medians B/A with a 95% confidence interval by the delta method on log p50 "

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analysis.legacy import layers as legacy_layers
+from analysis import layers as legacy_layers
 from analysis.legacy.flags import FLAGS, LAYER_FLAGS, POINT_FLAGS
 from harness import validate
 from harness.algorithms import ALGORITHMS, canonical_name

@@ -270,3 +270,15 @@ def test_verdicts_are_corrected_for_their_number_and_the_output_says_how(tmp_pat
     )
     assert line in md and line in " ".join(capsys.readouterr().out.split())
     assert "FAIL: 1 point(s)" in md and "Holm over 80 one-sided tests" in md
+
+
+def test_a_comparison_prints_what_was_compared_and_its_verdict_counts(tmp_path: Path):
+    from analysis.compare.pipeline import compare
+    from analysis.compare.sides import load_sides
+
+    a, b = trees(tmp_path, [row(s, 10.0) for s in SIZES], [row(s, 11.0, run="r2") for s in SIZES])
+    c = compare(load_sides([Path(a), Path(b)]), 0.05)
+    text = str(c)
+    assert text.startswith(f"Comparison: B = {c.sides.b.label} against A = {c.sides.a.label}")
+    assert "3 point(s), 1 group(s)" in text and "verdicts: 3 slower" in text and text.endswith("FAIL")
+    assert repr(c) == f"<Comparison B={c.sides.b.label!r} vs A={c.sides.a.label!r}, 3 points>"
