@@ -11,9 +11,9 @@ import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import yaml
-
-from harness.config.spec import CONF_DIR
+from harness.config.gpus import gpu_type as load_gpu_type
+from harness.config.groups import CONF_DIR
+from harness.errors import ConfigError
 from harness.results import layout
 
 log = logging.getLogger(__name__)
@@ -35,14 +35,12 @@ def _from_runs(root: Path, gpu: str) -> Spec | None:
 
 
 def _from_conf(gpu: str, conf_dir: Path) -> Spec | None:
-    path = conf_dir / "gpu" / f"{gpu}.yaml"
-    if not path.is_file():
-        return None
     try:
-        spec = (yaml.safe_load(path.read_text()) or {}).get("spec")
-    except yaml.YAMLError as e:
-        log.warning("cannot read %s: %s", path, e)
+        gpu_type = load_gpu_type(gpu, conf_dir)
+    except ConfigError as e:
+        log.warning("%s", e)
         return None
+    spec = gpu_type.spec if gpu_type else None
     return {k: spec.get(k) for k in SPEC_FIELDS} if spec else None
 
 

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
 from harness import algorithms, validate
 from harness.cli import ArgumentParser, command
-from harness.config.spec import CONF_DIR, group_choices
+from harness.config.gpus import load_gpu_types
+from harness.config.groups import group_choices
 from harness.errors import DeviceMismatchError
 from harness.measure.device import check_build_has_kernels, what_this_machine_has
 
@@ -68,11 +68,7 @@ def gpu_checks(gpu_name: str, algo: str) -> list[Check]:
             )
         ]
     name = torch.cuda.get_device_name()
-    matches = [
-        g
-        for g in group_choices("gpu")
-        if (n := OmegaConf.load(CONF_DIR / "gpu" / f"{g}.yaml").get("nvml_name")) and n.lower() in name.lower()
-    ]
+    matches = [g for g, gpu in load_gpu_types().items() if gpu.nvml_name and gpu.nvml_name.lower() in name.lower()]
     checks = [
         Check(
             "cuda device",

@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import re
-import shlex
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -20,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harness.config import keys
+from harness.config.gpus import DEFAULT_CONTAINER_EXEC, GpuType, gpu_type_from_dict  # noqa: F401 (old path)
+from harness.config.groups import CONF_DIR, group_choices  # noqa: F401 (old path)
 from harness.config.model import ModelSpec, check_model_takes, model_spec_from_dict
 from harness.errors import ConfigError
 from harness.references import References, ReferencesError
@@ -31,15 +32,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CONF_DIR = Path(__file__).resolve().parent.parent.parent / "conf"
+GpuSpec = GpuType  # the old name (pickled RunSpecs of jobs in flight name it)
+
 DTYPES = keys.lookup("dtype").choices
 DEVICES = keys.lookup("device").choices
-DEFAULT_CONTAINER_EXEC = "apptainer exec --nv"
-
-
-def group_choices(group: str) -> tuple[str, ...]:
-    """The option names of a config group: the yaml files in conf/<group>/."""
-    return tuple(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")))
 
 
 @dataclass(frozen=True)
@@ -61,21 +57,6 @@ class StageSpec:
     # Relative tolerance of the check against references (None: each reference's own). Not part of how a
     # point is measured, so not in the config hash.
     reference_tolerance: float | None = None
-
-
-@dataclass(frozen=True)
-class GpuSpec:
-    """A GPU type: what its NVML name contains, its SLURM options, its datasheet numbers, and the
-    environment its SLURM jobs run in (``python``, ``container``: not part of how a point is measured, so
-    not in the config hash; the torch and CUDA versions are on every row)."""
-
-    name: str
-    nvml_name: str | None
-    slurm: dict[str, Any] | None
-    spec: dict[str, Any] | None
-    python: str | None = None  # the jobs' interpreter (None: the one that submits); inside the container if any
-    container: str | None = None  # an image the jobs run in, with ``container_exec``
-    container_exec: str = DEFAULT_CONTAINER_EXEC
 
 
 @dataclass(frozen=True)
@@ -341,28 +322,6 @@ def _optional_tolerance(key: str, value: Any) -> float | None:
     return float(_positive(key, value, allow_zero=True))
 
 
-def _optional_text(key: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{key}={value!r} is not valid: give a path (a string), or null")
-    return value
-
-
-def _container_exec(value: Any) -> str:
-    try:
-        words = shlex.split(value) if isinstance(value, str) else []
-    except ValueError:
-        words = []
-    if not words:
-        raise ConfigError(
-            f"gpu.container_exec={value!r} is not valid: give the command that runs a program in "
-            f"the image, e.g. gpu.container_exec='{DEFAULT_CONTAINER_EXEC}' (the image and the "
-            "interpreter follow it)"
-        )
-    return value
-
-
 def resolve_job_environment(config: dict[str, Any]) -> dict[str, Any]:
     """At submission: ``gpu.python`` and ``gpu.container`` given as relative paths made absolute (the job
     may start elsewhere), and refused where they name no file here.
@@ -457,16 +416,7 @@ def run_spec_from_dict(cfg: Mapping[str, Any]) -> RunSpec:
     say (ranges, files, combinations)."""
     keys.check_config(cfg)
     model = model_spec_from_dict(cfg["model"])
-    gpu_cfg = cfg["gpu"]
-    gpu = GpuSpec(
-        name=_choice("gpu", gpu_cfg.get("name"), group_choices("gpu")),
-        nvml_name=gpu_cfg.get("nvml_name"),
-        slurm=gpu_cfg.get("slurm"),
-        spec=gpu_cfg.get("spec"),
-        python=_optional_text("gpu.python", gpu_cfg.get("python")),
-        container=_optional_text("gpu.container", gpu_cfg.get("container")),
-        container_exec=_container_exec(gpu_cfg.get("container_exec", DEFAULT_CONTAINER_EXEC)),
-    )
+    gpu = gpu_type_from_dict(cfg["gpu"], group_choices("gpu"))
     from harness import algorithms as algos
 
     tolerance = {k: float(_positive(f"tolerance.{k}", v)) for k, v in (cfg.get("tolerance") or {}).items()}

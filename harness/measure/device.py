@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from harness.config.spec import GpuSpec
+from harness.config.gpus import GpuType
 from harness.errors import ConfigError, DeviceMismatchError
 
 
@@ -92,7 +92,7 @@ def check_build_has_kernels(index: int, gpu_name: str | None = None) -> None:
     )
 
 
-def resolve_device(requested: str, gpu: GpuSpec) -> DeviceInfo:
+def resolve_device(requested: str, gpu: GpuType) -> DeviceInfo:
     """The device to measure on, given ``device=`` (auto|cpu|cuda) and the configured GPU type."""
     has_cuda = torch.cuda.is_available()
     if gpu.nvml_name is not None:  # a named GPU type: only that GPU will do
@@ -117,7 +117,7 @@ def resolve_device(requested: str, gpu: GpuSpec) -> DeviceInfo:
     return DeviceInfo(torch.device("cuda", index), torch.cuda.get_device_name(index))
 
 
-def _mismatch(gpu: GpuSpec) -> str:
+def _mismatch(gpu: GpuType) -> str:
     return (
         f"gpu={gpu.name} asks for a GPU whose name contains {gpu.nvml_name!r}, but this machine has "
         f"{what_this_machine_has()}. Nothing was measured. To measure this machine, use gpu=local; "
