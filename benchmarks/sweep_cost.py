@@ -15,9 +15,9 @@ import time
 
 import torch
 
-from harness.measure.stats import ci_relative_halfwidth
 from harness.measure.timing import SamplingPolicy, time_adaptively
 from harness.models import build_model
+from harness.stats import ci_relative_halfwidth
 
 FIXED = SamplingPolicy(warmup_iters=10, warmup_s=0.0, min_iters=20, max_iters=20, max_time_s=1e9, target_ci_rel=1e-9)
 ADAPTIVE = SamplingPolicy(

@@ -25,8 +25,8 @@ import pandas as pd
 import pytest
 
 from harness.measure.layers import LayerRecord
-from harness.measure.stats import summarize
 from harness.results.uncertainty import Z95, geomean_interval, log_se, ratio_interval, row_interval
+from harness.stats import summarize
 
 REPLICATES = 4000
 MIN_COVERAGE = 0.93

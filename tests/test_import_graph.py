@@ -16,14 +16,6 @@ PACKAGES = ("harness", "analysis", "hydra_plugins")
 # and on any listed cycle that no longer exists.
 KNOWN_KNOTS = [
     ["harness", "hydra_plugins"],
-    [
-        "harness.algorithms",
-        "harness.config",
-        "harness.measure",
-        "harness.references",
-        "harness.results",
-    ],
-    ["harness.algorithms.__init__", "harness.algorithms.plan", "harness.algorithms.swap"],
 ]
 
 

@@ -104,7 +104,7 @@ def test_directional_with_one_comparison_is_the_old_whole_interval_rule():
 #
 # A campaign: 500 points (5 models x 100 input sizes, one gpu and algorithm), each with its own true latency
 # and noise (log-normal per-iteration, cv 1% to 5%), measured once on each side. Each measurement's median and
-# 95% interval come from the project's own code: harness.measure.stats.summarize on simulated samples (n as the
+# 95% interval come from the project's own code: harness.stats.summarize on simulated samples (n as the
 # quick stage gets them: at least its min_iters, 20, and more where the noise keeps the median's interval
 # wider than its 2% target), and harness.results.uncertainty.log_se inside compare. To stay fast, the
 # measurements of one noise level are drawn from a pool of summaries of unit-median samples, scaled by the
@@ -119,7 +119,7 @@ SUMMARY = ["n", "p50_ms", "ci95_low_ms", "ci95_high_ms", "std_ms"]
 
 @pytest.fixture(scope="module")
 def pools() -> dict[float, np.ndarray]:
-    from harness.measure.stats import summarize
+    from harness.stats import summarize
 
     rng = np.random.default_rng(20261126)
     out = {}

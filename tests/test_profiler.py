@@ -61,7 +61,7 @@ def test_moderate_noise_stops_in_between_when_the_ci_is_tight_enough():
     t = time_adaptively(lambda: None, CPU, SamplingPolicy(0, 0.0, 10, 5000, 60.0, 0.01), timer)
     s = np.sort(t.samples_ms)
     assert t.target_met and 10 < len(s) < 5000
-    from harness.measure.stats import ci_relative_halfwidth
+    from harness.stats import ci_relative_halfwidth
 
     assert ci_relative_halfwidth(s) <= 0.01 < ci_relative_halfwidth(s[: len(s) - 10])
 

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from harness.measure import timing
-from harness.measure.stats import ci_relative_halfwidth, lag1_autocorrelation, median_ci95, summarize
 from harness.measure.timing import _CHUNK, SamplingPolicy, time_adaptively
+from harness.stats import ci_relative_halfwidth, lag1_autocorrelation, median_ci95, summarize
 
 
 def test_summarize_matches_numpy():

@@ -53,7 +53,7 @@ def test_geomean_interval_is_the_mean_of_the_points_own_noise():
 
 
 def test_t_quantile_matches_the_table():
-    from harness.measure.stats import t_quantile95
+    from harness.stats import t_quantile95
 
     assert t_quantile95(np.array([3, 5, 7, 19, 29])) == pytest.approx([3.182, 2.571, 2.365, 2.093, 2.045], rel=1.5e-3)
     assert t_quantile95(np.array([1, 2])) == pytest.approx([12.7062, 4.3027], abs=1e-4)  # exact where the series is off

@@ -37,9 +37,10 @@ from typing import Any
 
 from torch import nn
 
+from harness.algorithms import registry
 from harness.algorithms.geometry import ConvGeometry
+from harness.atomic import write_text_atomic
 from harness.errors import InputFileError
-from harness.results.store import write_text_atomic
 
 FORMAT = "conv-harness-plan"
 VERSION = 1
@@ -185,8 +186,7 @@ def _layer_dict(layer: PlanLayer) -> dict[str, Any]:
 
 
 def _layer_from(x: Any, i: int, where: str) -> PlanLayer:
-    from harness.algorithms import ALGORITHMS  # the known names; imported here (the package imports swap)
-
+    known = registry.names()  # at call time: algorithms registered since import count
     if not isinstance(x, dict):
         raise PlanError(f"{where}: layers[{i}] is not a mapping")
     try:
@@ -206,8 +206,8 @@ def _layer_from(x: Any, i: int, where: str) -> PlanLayer:
             f"{where}: layers[{i}] is malformed ({type(e).__name__}: {e}); each layer needs name, "
             "geometry (in_channels, out_channels, kernel, stride, padding, dilation, groups) and algo"
         ) from None
-    if algo not in ALGORITHMS:
-        raise PlanError(f"{where}: layers[{i}] ({name}): unknown algo {algo!r}; valid: {', '.join(ALGORITHMS)}")
+    if algo not in known:
+        raise PlanError(f"{where}: layers[{i}] ({name}): unknown algo {algo!r}; valid: {', '.join(known)}")
     if source not in SOURCES:
         raise PlanError(f"{where}: layers[{i}] ({name}): unknown source {source!r}; valid: {', '.join(SOURCES)}")
     evidence = {

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from harness.measure.stats import layer_summary
 from harness.results.hostbound import HOST_BOUND  # noqa: F401  (its home since the host_bound column; kept here)
+from harness.stats import layer_summary
 
 log = logging.getLogger(__name__)
 

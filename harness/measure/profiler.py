@@ -23,8 +23,8 @@ from torch import nn
 from harness.measure.energy import EnergyReading, NvmlGpu, measure_energy
 from harness.measure.layers import LayerProbe, LayerRecord
 from harness.measure.rapl import RaplMeter, measure_cpu_energy
-from harness.measure.stats import summarize
 from harness.measure.timing import SamplingPolicy, Timing, time_adaptively
+from harness.stats import summarize
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from harness.measure.stats import MIN_SAMPLES, ci_relative_halfwidth, median_ci95
+from harness.stats import MIN_SAMPLES, ci_relative_halfwidth, median_ci95
 
 _CHUNK = 5  # iterations between two looks at the stopping rule
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import yaml
 
+from harness.atomic import write_text_atomic
 from harness.errors import brief
 from harness.references.format import References, ReferencesError, parse
-from harness.results.store import write_text_atomic
 
 HEADER = """\
 # Performance references of conv-harness (python -m analysis.bless wrote this; edit freely, keep the format).

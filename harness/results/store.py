@@ -22,6 +22,13 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from harness.atomic import (  # noqa: F401 (write_*_atomic: their old path)
+    HOST,
+    TMP_PREFIX,
+    write_json_atomic,
+    write_parquet_atomic,
+    write_text_atomic,
+)
 from harness.errors import StoreError
 from harness.results import layout
 from harness.results.layout import Partition, PointKey, point_label
@@ -29,9 +36,8 @@ from harness.results.schema import LAYERS, POINTS, to_table
 
 log = logging.getLogger(__name__)
 
-# Temporary files carry the writer's host and pid, so that those of a dead writer can be removed.
-_HOST = socket.gethostname()
-_TMP_PREFIX = f".tmp-{_HOST}-{os.getpid()}-"
+# Temporary files carry the writer's host and pid (harness.atomic), so that those of a dead writer can be removed.
+_HOST, _TMP_PREFIX = HOST, TMP_PREFIX
 
 # A point with one of these statuses is not measured again on resume; "error" rows are retried.
 DONE_STATUSES = frozenset({"ok", "oom", "unsupported"})
@@ -48,40 +54,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)``, flush it to disk, then rename it to ``path`` in one step."""
-    tmp = path.with_name(f"{_TMP_PREFIX}{uuid.uuid4().hex}-{path.name}")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
-
-
-def write_parquet_atomic(table: pa.Table, path: Path) -> None:
-    _atomic_write(path, lambda tmp: pq.write_table(table, tmp))
-
-
-def write_text_atomic(text: str, path: Path) -> None:
-    """``path`` holds either its old content or all of ``text``, never a part (a crash, a full disk)."""
-    _atomic_write(path, lambda tmp: tmp.write_text(text))
-
-
-def write_json_atomic(doc: dict[str, Any], path: Path) -> None:
-    write_text_atomic(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n", path)
 
 
 class ResultStore:

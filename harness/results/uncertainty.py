@@ -5,7 +5,7 @@ interval (``ci95_low_ms``/``ci95_high_ms``), mean, std and n; imported rows and 
 and n only. Everything here works on the log scale, where a ratio is a difference:
 
 - ``log_se``: the standard error of log(p50) per row, for comparing rows. Where the row has the median's
-  95% interval (an order-statistic one, right at any n from 6: harness.measure.stats.median_ci95), half
+  95% interval (an order-statistic one, right at any n from 6: harness.stats.median_ci95), half
   its log width / 1.96: a ratio of two rows with it covers 94-96% (tests/test_calibration.py; the larger
   half instead would cover 98% and be a third wider than needed). Rows that hold only mean, std and n
   (layer rows written before their interval columns, imported rows): the standard error of a median,
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness.measure.stats import MIN_SAMPLES, t_quantile95
+from harness.stats import MIN_SAMPLES, t_quantile95
 
 Z95 = 1.959963984540054
 MEDIAN_SE_FACTOR = float(np.sqrt(np.pi / 2))  # SE(median) / SE(mean) for large normal samples
