@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import repeats
+from analysis.stats import repeats
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis import repeats
+from analysis.stats import repeats
 from analysis.tree import settings
 from analysis.tree.keys import mixed_radix
 from analysis.tree.records import LoadReport
