@@ -19,7 +19,7 @@ from harness.results.layout import PARTITION_KEYS
 
 # How a point was measured, beside where (the partitions): option -> points column, the settings of
 # harness.config.keys. A tree may hold several settings of one point (math=fma,tensor_op in one multirun): the
-# rows of each are resolved and analysed apart (analysis.settings); these options keep one.
+# rows of each are resolved and analysed apart (analysis.tree.settings); these options keep one.
 SETTINGS = settings.OPTIONS
 
 
@@ -104,7 +104,7 @@ def _kind(option: str) -> str:
 
 def keep_settings(points: pa.Table | None, filters: Filters, roots: list[Path]) -> pa.Table | None:
     """The points rows measured with the settings asked for, and those a setting does not apply to or that do
-    not record it (analysis.settings: ANY and UNKNOWN; e.g. algo=torch for ``--fallback``, a CPU row for
+    not record it (analysis.tree.settings: ANY and UNKNOWN; e.g. algo=torch for ``--fallback``, a CPU row for
     ``--math``, an imported row); a value no row holds is an error that lists those the rows do hold."""
     if points is None:
         return None

@@ -87,7 +87,7 @@ def load(roots: str | Path | Sequence[str | Path], filters: Filters = Filters())
 
 
 def by_setting(res: Results) -> list[tuple[settings.Setting, Results]]:
-    """The results of each setting (analysis.settings.groups, most rows first), one row per point in each,
+    """The results of each setting (analysis.tree.settings.groups, most rows first), one row per point in each,
     with their layers: what the analysis compares. Results of one setting come back as they are."""
     parts = []
     for setting in settings.groups(res.points):

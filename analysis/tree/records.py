@@ -33,7 +33,7 @@ class LoadReport:
     host_bound_layers: int = 0  # resolved layer rows whose time is the host's (harness.results.hostbound)
     # model name -> the names its different model files were given apart ("<name>@<hash>"); see separate_models
     separated_models: dict[str, list[str]] = field(default_factory=dict)
-    # per gpu x model (points and layers): the noise between processes that repeats revealed (analysis.repeats)
+    # per gpu x model (points and layers): the noise between processes that repeats revealed (analysis.stats.repeats)
     between_process: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=repeats.BETWEEN_COLUMNS))
 
 

@@ -1,5 +1,5 @@
 """Latest-wins resolution of the rows read: identical copies dropped, the latest measurement of each point,
-setting and repeat kept with the layers of its run, then the repeats of a point pooled (analysis.repeats)."""
+setting and repeat kept with the layers of its run, then the repeats of a point pooled (analysis.stats.repeats)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from harness.results.layout import POINT_KEY
 from harness.results.read import latest
 
 # Latest wins per point and per repeat (each of repeats=K processes keeps its latest row); the repeats of a
-# point are then pooled into one row (analysis.repeats). Rows older than the column are repeat 0.
+# point are then pooled into one row (analysis.stats.repeats). Rows older than the column are repeat 0.
 RESOLVE_KEY = [*POINT_KEY, "repeat"]
 
 
@@ -38,7 +38,7 @@ def drop_copies(points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
 
 
 def resolve_points(points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
-    """One row per point, setting (analysis.settings.identity) and repeat: exact copies dropped, then the latest
+    """One row per point, setting (analysis.tree.settings.identity) and repeat: exact copies dropped, then the latest
     ``measured_at`` (then run_id) wins. Rows of two settings of a point both stay: which to compare is
     ``by_setting``'s business; the repeats of a point are pooled afterwards (pool_repeats)."""
     points = drop_copies(points, report)
@@ -52,7 +52,7 @@ def resolve_points(points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
 
 
 def point_codes(frames: Sequence[pd.DataFrame]) -> list[np.ndarray] | None:
-    """One int64 per row of each frame that is equal exactly where the rows' RESOLVE_KEY is (analysis.keys);
+    """One int64 per row of each frame that is equal exactly where the rows' RESOLVE_KEY is (analysis.tree.keys);
     None where it does not fit (then merge on the columns instead)."""
     return mixed_radix(frames, RESOLVE_KEY)
 
@@ -150,7 +150,7 @@ def layers_of(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
 
 
 def pool_repeats(points: pd.DataFrame, layers: pd.DataFrame, report: LoadReport) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One row per point (and per point's layer) from its repeats (analysis.repeats); a tree measured in one
+    """One row per point (and per point's layer) from its repeats (analysis.stats.repeats); a tree measured in one
     process per point is returned as it is, with the columns the pooling adds."""
     if not (points["repeat"] > 0).any():  # nothing to pool (millions of layer rows: no grouping)
         report.between_process = repeats.no_between()

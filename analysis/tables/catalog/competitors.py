@@ -1,4 +1,10 @@
-"""One row per point x code path that measured ok, with its p50's 95% interval (analysis.answer's docstring)."""
+"""``competitors``: one row per point x code path that measured ok, with its p50's 95% interval. Algorithms known to
+run the same code (the old system's ``implicit_gemm`` ran cuDNN's heuristic, flag ``algo_is_heuristic_choice``)
+are merged into that path and named in ``same_path``, never two winners.
+
+Each table's family is the table: its comparisons, their number and the correction are in
+analysis.stats.verdicts.family_line.
+"""
 
 from __future__ import annotations
 

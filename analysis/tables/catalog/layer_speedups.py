@@ -1,4 +1,10 @@
-"""Per layer row: the speedup over the reference's run of the same layer, with its corrected verdict."""
+"""``layer_speedups``: per layer row, the speedup over the reference's run of the same layer at the same point, with
+its interval and verdict, Benjamini-Hochberg over the whole table (layer rows carry their median's interval, or
+mean/std/n: standard errors from those); a host-bound row (harness.results.hostbound) is on neither side.
+
+Each table's family is the table: its comparisons, their number and the correction are in
+analysis.stats.verdicts.family_line.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Per (stage, gpu, model, dtype): was the per-layer projection biased, and which way?"""
+"""``projection_bias``: per (stage, gpu, model, dtype), the geometric mean of measured / projected over the points,
+with the 95% interval of their own noise (harness.results.uncertainty.geomean_interval): was the projection
+biased at the points measured, and which way?
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,9 @@
-"""Per per_layer point, its measured p50 and energy against guess, torch, find and the best single algorithm
-(analysis.perlayer's docstring)."""
+"""``plan_vs_others``: per per_layer point, its measured p50 and energy against guess, torch (the heuristic, or
+cudnn.benchmark where the torch row was measured with it), find, and the best single algorithm at the same point
+(stage, gpu, model, input size, batch, dtype): speedup = other p50 / plan p50 with its 95% interval (delta
+method) and verdict (faster / tied / slower, Benjamini-Hochberg over the whole table as in
+analysis.tables.catalog.speedups; no_interval without an interval), and the energy ratio.
+"""
 
 from __future__ import annotations
 
@@ -48,7 +52,7 @@ def ok_points(points: pd.DataFrame) -> pd.DataFrame:
 def torch_settings(points: pd.DataFrame) -> pd.DataFrame:
     """The latest torch row of each point per cudnn_benchmark setting, from UNRESOLVED points rows (the
     resolved tree keeps one row per point, so a torch point measured with and without cudnn.benchmark
-    keeps only the later one; analysis.load.read_points gives them all)."""
+    keeps only the later one; analysis.tree.read_points gives them all)."""
     torch_rows = points[points["algo"].astype(str) == "torch"]
     if torch_rows.empty or "cudnn_benchmark" not in torch_rows:
         return torch_rows

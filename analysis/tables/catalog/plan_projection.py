@@ -1,4 +1,13 @@
-"""Per per_layer point, the sum-of-layers projection of the mix that ran against its measurement."""
+"""``projection``: per per_layer point, the sum-of-layers projection of exactly the mix that ran (each layer's
+``algo_used`` looked up in that algorithm's own run of the same layer at the same point, else in the find run's
+layer that ran it with that algorithm; the non-conv remainder from the baseline's run: guess where measured, else
+torch) against the measured p50: ``measured / projected`` with its interval (> 1: the projection was optimistic),
+the projected and the measured gain over the baseline, and the report's oracle projection
+(analysis.tables.catalog.oracle) beside it. A layer time looked up is the GPU's where one is (a host-bound row,
+harness.results.hostbound, only where no other timing of that algorithm there exists); a projection that needs a
+host-bound time (the mix's or the baseline's) is NaN and counted in ``host_bound_layers``, one that finds no
+timing in ``unrun_layers``.
+"""
 
 from __future__ import annotations
 

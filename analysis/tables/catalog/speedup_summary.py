@@ -1,4 +1,12 @@
-"""Geometric-mean speedup per (stage, gpu, model, dtype, algorithm, reference), with verdict counts."""
+"""``speedup_summary``: per (stage, gpu, model, dtype, algorithm, reference): the geometric-mean speedup over the
+points with an interval, with the 95% interval of their measurement noise
+(harness.results.uncertainty.geomean_interval), how many points were faster / tied / slower / without an
+interval, and ``beyond_noise``: Benjamini-Hochberg over the table's rows (from each interval, normal on the log
+scale).
+
+Each table's family is the table: its comparisons, their number and the correction are in
+analysis.stats.verdicts.family_line.
+"""
 
 from __future__ import annotations
 

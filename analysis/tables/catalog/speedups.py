@@ -1,4 +1,12 @@
-"""Per point x algorithm x reference: the speedup, its 95% interval and its corrected verdict."""
+"""``speedups``: per point x algorithm x reference, speedup = reference p50 / algorithm p50, its 95% interval (delta
+method on the two medians' standard errors) and a verdict corrected for the table's number of comparisons
+(``corrected``): ``faster``/``slower`` where the Benjamini-Hochberg q-value of that direction is at most 5% over
+the whole table (two one-sided tests per row with an interval), else ``tied``; ``no_interval`` where a side has
+no honest interval (not enough samples): not tested, never exact.
+
+Each table's family is the table: its comparisons, their number and the correction are in
+analysis.stats.verdicts.family_line.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""Per point: the fastest path and every path tied with it."""
+"""``winners``: per point the fastest path and every path tied with it (95% intervals overlap); a point whose
+fastest is tied with others has no sole winner.
+
+Each table's family is the table: its comparisons, their number and the correction are in
+analysis.stats.verdicts.family_line.
+"""
 
 from __future__ import annotations
 
