@@ -33,3 +33,10 @@ def verdict(speedup, se) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``corrected`` with the verdicts as strings."""
     p, q, code = corrected(speedup, se)
     return p, q, np.array(VERDICTS, dtype=object)[code]
+
+
+def bias_verdict(low: float, high: float) -> str:
+    """Which way a geometric mean of measured / projected points, by its 95% interval: ``optimistic`` (above 1:
+    the measurement slower than projected) or ``pessimistic`` (below 1) where the interval excludes 1, else
+    ``within noise`` (tied with 1; the words the plan_bias table has always written)."""
+    return "optimistic" if low > 1 else "pessimistic" if high < 1 else "within noise"

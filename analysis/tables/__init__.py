@@ -11,6 +11,7 @@ This package is also the old module ``analysis.tables``: its names stay importab
 
 from __future__ import annotations
 
+from analysis.stats.tests import switch_test
 from analysis.tables.catalog.algorithms import algorithms
 from analysis.tables.catalog.best import best
 from analysis.tables.catalog.coverage import _status_order as _status_order
@@ -19,12 +20,12 @@ from analysis.tables.catalog.edp import edp
 from analysis.tables.catalog.failures import failures
 from analysis.tables.catalog.gpus import gpu_pairs
 from analysis.tables.catalog.layer_shapes import layer_shapes
-from analysis.tables.catalog.oracle import _switch_p as _switch_p
 from analysis.tables.catalog.oracle import oracle
 from analysis.tables.catalog.support import support
 from analysis.tables.columns import BASELINES, GEOMETRY, POINT, SHAPE, STATUSES, SUPPORT, shape_label, span, timed
 
 _span = span
+_switch_p = switch_test
 
 __all__ = [
     "BASELINES",

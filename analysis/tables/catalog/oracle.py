@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.stats.tests import switch_test
 from analysis.tables.columns import (
     POINT,
     singles,
@@ -16,35 +17,12 @@ from harness.results import multiplicity as mt
 from harness.results.uncertainty import log_se, ratio_interval
 
 
-def _switch_p(
-    ok: np.ndarray, p50: np.ndarray, se: np.ndarray, algo: np.ndarray, layer_key: np.ndarray, best: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The oracle's switch test, per row of ``best`` (the best single algorithm's row of each layer): the
-    p-value of "the fastest other algorithm that ran the layer itself (rows where ``ok``) is faster than the
-    best single one", one-sided on the log ratio of the two medians, times the number of others it was
-    picked from (harness.results.multiplicity.fastest_of); and whether any other ran the layer. NaN where
-    none did or a row has no interval (``se`` NaN)."""
-    keys, first = np.unique(layer_key[best], return_index=True)  # each layer, and its best row (the first)
-    rows = np.flatnonzero(ok)
-    at = pd.Index(keys).get_indexer(layer_key[rows])
-    rows, at = rows[at >= 0], at[at >= 0]
-    others = rows[algo[rows] != algo[best[first[at]]]]
-    others = others[np.lexsort((algo[others], p50[others], layer_key[others]))]  # fastest first per layer
-    other_keys, fastest, count = np.unique(layer_key[others], return_index=True, return_counts=True)
-    j = pd.Index(other_keys).get_indexer(layer_key[best])
-    challenged = j >= 0
-    chal = np.where(challenged, others[fastest[j]] if len(others) else best, best)
-    p = mt.p_faster(np.log(p50[chal] / p50[best]), np.hypot(se[chal], se[best]))
-    p = mt.fastest_of(p, np.where(challenged, count[j] if len(others) else 0, 0))
-    return p, challenged
-
-
 def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     """The per-layer oracle per point: every layer run by its own fastest algorithm (among those timed at
     that layer), against the best single algorithm, switching a layer only beyond noise, corrected for the
-    number of layers (``_switch_p``): Benjamini-Hochberg at a false discovery rate of 5% over each point's
-    layers with a test (``switch_tests``; ``switch_no_interval``: layers whose rows have no interval, not
-    tested). A tie keeps the best algorithm's layer, so the projection is not the minimum of noisy draws.
+    number of layers (analysis.stats.tests.switch_test): Benjamini-Hochberg at a false discovery rate of 5%
+    over each point's layers with a test (``switch_tests``; ``switch_no_interval``: layers whose rows have no
+    interval, not tested). A tie keeps the best algorithm's layer, so the projection is not the minimum of noisy draws.
     ``projected_ms`` = the best algorithm's non-conv remainder (its p50 minus its layers' sum, floored at 0)
     + the oracle's layer sum;
     ``projected_speedup`` = best p50 / projected_ms with a 95% interval (the two medians and the layer sums'
@@ -84,7 +62,7 @@ def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     j = pd.Index(layer_key[ran]).get_indexer(layer_key[best])
     cand = ran[np.maximum(j, 0)]
     faster = (j >= 0) & ~host_bound & (algo[cand] != algo[best])
-    switch_p, challenged = _switch_p(ok_rows & ~hb, p50, raw_se.to_numpy(dtype=float), algo, layer_key, best)
+    switch_p, challenged = switch_test(ok_rows & ~hb, p50, raw_se.to_numpy(dtype=float), algo, layer_key, best)
     switch_p = np.where(host_bound, np.nan, switch_p)  # the best's own time is the host's: nothing to test
     switched = faster & mt.rejected(mt.benjamini_hochberg(switch_p, groups=pos[best]))
     oracle_ms = np.where(switched, p50[cand], p50[best])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.stats.verdicts import bias_verdict
 from analysis.tables.registry import Table
 from harness.results.uncertainty import geomean_interval
 
@@ -25,7 +26,7 @@ def projection_bias(proj: pd.DataFrame) -> pd.DataFrame:
         gm, lo, hi = geomean_interval(
             np.log(grp["measured_over_projected"].to_numpy(float)), grp["error_log_se"].to_numpy(float)
         )
-        verdict = "optimistic" if lo > 1 else "pessimistic" if hi < 1 else "within noise"
+        verdict = bias_verdict(lo, hi)
         rows.append([*key, len(grp), gm, lo, hi, verdict])
     return pd.DataFrame(rows, columns=cols)
 
