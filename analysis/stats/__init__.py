@@ -1,5 +1,6 @@
 """The statistics the answer tables use: intervals on a row's median (``intervals``), corrected verdicts of a
-comparison (``verdicts``: faster, tied, slower or no_interval), the oracle's switch test (``tests``) and repeats of a point pooled (``repeats``).
+comparison (``verdicts``: faster, tied, slower or no_interval), the oracle's switch test (``tests``) and
+repeats of a point pooled (``repeats``).
 
 One word for "the difference is within the noise": **tied** (multiplicity's decision code ``same``, the
 winners' ``tied_with_fastest``). The column values files hold (``tied``, ``within noise`` in plan_bias) are
