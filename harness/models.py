@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from harness import model_files
+from harness import model_factory, model_files
 from harness.errors import ConfigError
 from harness.torchvision_models import (  # noqa: F401 - re-exported: the old home of these names
     _BUILDER_ONLY,
@@ -51,7 +51,7 @@ def load_model(spec: ModelSpec, seed: int) -> LoadedModel:
             meta_factory=lambda: meta_model(spec.name, spec.kwargs),
         )
     if spec.source == "factory":
-        return model_files.load_factory(spec.factory, spec.kwargs, spec.input_channels)
+        return model_factory.load_factory(spec.factory, spec.kwargs, spec.input_channels)
     if model_files.content_hash(spec.path) != spec.content_hash:
         raise ConfigError(
             f"{spec.describe()} changed after its config was checked (its sha256 differs): "

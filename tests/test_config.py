@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from hydra.errors import HydraException
 
-from harness.config import spec as spec_module
-from harness.config.spec import group_choices, resolve_sizes
+from harness.config import sizes as sizes_module
+from harness.config.groups import group_choices
+from harness.config.sizes import resolve_sizes
 from harness.errors import ConfigError
 from harness.launch.submit import make_tasks
 from harness.models import check_input_sizes, min_input_size
@@ -86,7 +87,7 @@ def test_each_form_of_stage_sizes(tmp_path: Path, caplog, overrides: list[str], 
 @pytest.fixture
 def fresh_deprecations(monkeypatch):
     """Each deprecation is logged once per process; a test sees it afresh."""
-    monkeypatch.setattr(spec_module, "_logged", set())
+    monkeypatch.setattr(sizes_module, "_logged", set())
 
 
 @pytest.mark.parametrize(

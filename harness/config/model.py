@@ -61,7 +61,7 @@ def _label(text: str) -> str:
 
 
 def model_spec_from_dict(d: Mapping[str, Any]) -> ModelSpec:
-    from harness import model_files
+    from harness import model_factory, model_files
 
     # torchvision: kept out of config-only paths
     from harness.torchvision_models import check_keywords, check_model_kwargs, check_model_name
@@ -83,8 +83,8 @@ def model_spec_from_dict(d: Mapping[str, Any]) -> ModelSpec:
         return ModelSpec(name=name, kwargs=kwargs)
     if factory is not None:
         factory = str(factory)
-        digest = model_files.factory_hash(factory)
-        check_keywords(f"model.factory={factory}", model_files.factory_function(factory), kwargs)
+        digest = model_factory.factory_hash(factory)
+        check_keywords(f"model.factory={factory}", model_factory.factory_function(factory), kwargs)
         return ModelSpec(
             name=_label(factory.rpartition(":")[2]),
             kwargs=kwargs,

@@ -10,18 +10,17 @@ import hashlib
 import json
 import logging
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from harness.config import keys
 from harness.config.gpus import DEFAULT_CONTAINER_EXEC, GpuType, gpu_type_from_dict  # noqa: F401 (old path)
 from harness.config.groups import CONF_DIR, group_choices  # noqa: F401 (old path)
 from harness.config.model import ModelSpec, check_model_takes, model_spec_from_dict
+from harness.config.sizes import SIZES_FORMS, resolve_sizes  # noqa: F401 (old path)
+from harness.config.sizes import as_int as _int
 from harness.errors import ConfigError
 from harness.references import References, ReferencesError
 from harness.references import load as load_references
@@ -159,116 +158,6 @@ class RunSpec:
 _BLANKED = ("sizes", "slurm")
 # stage.slurm.cpus_per_task of the stages as shipped when it entered the hash: at these it stays out of it.
 _EARLIER_CPUS_PER_TASK = {"sanity": 4, "quick": 8, "full": 8}
-
-SIZES_FORMS = (
-    "an int (stage.sizes=224), a list (stage.sizes=[224,256]) or a range of evenly spaced sizes, both ends "
-    "included (stage.sizes={start:224,stop:512,num:10}); in a stage yaml file the same, quoted as a string: "
-    'sizes: "[224, 256]" or sizes: "{start: 224, stop: 512, num: 10}"'
-)
-_RANGE_KEYS = ("start", "stop", "num")
-_logged: set[str] = set()  # deprecation messages already logged by this process (once each, not once per job)
-
-
-def resolve_sizes(sizes_value: Any, range_value: Any = None) -> tuple[int, ...]:
-    """Input sizes from ``stage.sizes``: an int, a list of ints, a range ``{start, stop, num}``, or one of
-    these written as a string (``"[96, 224]"``, ``"96,224"``, ``"{start: 224, stop: 512, num: 10}"``).
-
-    The stage yaml files hold a string because Hydra replaces a string with a list, a mapping or an int on
-    the command line, but refuses to replace a list with a mapping or a mapping with a list.
-
-    A range is evenly spaced with both ends included, rounded to whole pixels. Sizes come back sorted,
-    without repeats.
-
-    ``range_value`` is the deprecated ``stage.size_range`` ({start, stop, num}): where it is not null it
-    wins over ``stage.sizes`` (the user typed it) and a deprecation warning names the new spelling.
-    """
-    if range_value is not None:
-        if not isinstance(range_value, Mapping) or set(range_value) != set(_RANGE_KEYS):
-            raise ConfigError(
-                f"stage.size_range={range_value!r} is not valid: it needs exactly the keys start, stop, num. "
-                "stage.size_range is deprecated: write stage.sizes={start:224,stop:512,num:10}"
-            )
-        new = "{" + ",".join(f"{k}:{range_value[k]}" for k in _RANGE_KEYS) + "}"
-        _deprecated(
-            "stage.size_range is deprecated and will be removed in the next release (where set, it wins over "
-            f"stage.sizes): write stage.sizes={new} instead, without stage.size_range"
-        )
-        return _sizes_from("stage.size_range", range_value)
-    return _sizes_from("stage.sizes", sizes_value)
-
-
-def _deprecated(message: str) -> None:
-    if message not in _logged:
-        _logged.add(message)
-        log.warning(message)
-
-
-def _sizes_from(key: str, value: Any) -> tuple[int, ...]:
-    if value is None:
-        raise ConfigError(f"{key} is null: give the input sizes as {SIZES_FORMS}")
-    if isinstance(value, str):
-        value = _parse_sizes(key, value)
-    if isinstance(value, Mapping):
-        if set(value) != set(_RANGE_KEYS):
-            raise ConfigError(
-                f"{key}={_show(value)} is not valid: a range needs exactly the keys start, stop, num, "
-                "e.g. stage.sizes={start:224,stop:512,num:10}"
-            )
-        start, stop, num = (_int(f"{key}.{k}", value[k]) for k in _RANGE_KEYS)
-        if num < 1 or stop < start:
-            raise ConfigError(f"{key}={_show(value)} is not valid: a range needs num >= 1 and stop >= start")
-        sizes = [int(round(x)) for x in np.linspace(start, stop, num)]
-    elif isinstance(value, (list, tuple)):
-        sizes = [_int(key, v) for v in value]
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        sizes = [_int(key, value)]
-    else:
-        raise ConfigError(f"{key}={value!r} is not valid: give the input sizes as {SIZES_FORMS}")
-    if not sizes:
-        raise ConfigError(f"{key} is empty: give at least one input size, e.g. stage.sizes=[224]")
-    bad = [s for s in sizes if s <= 0]
-    if bad:
-        raise ConfigError(f"input size {bad[0]} is not valid: sizes must be positive integers (pixels)")
-    return tuple(sorted(set(sizes)))
-
-
-def _show(value: Mapping[str, Any]) -> str:
-    return "{" + ",".join(f"{k}:{v}" for k, v in value.items()) + "}"
-
-
-def _parse_sizes(key: str, text: str) -> int | list[int] | dict[str, int]:
-    """The string form of ``stage.sizes``, the command line's syntax: ``224``, ``[96, 224]`` (brackets
-    optional: ``96,224``) or ``{start: 224, stop: 512, num: 10}``; spaces are ignored."""
-
-    def bad() -> ConfigError:
-        return ConfigError(f"{key}={text!r} is not valid: give the input sizes as {SIZES_FORMS}")
-
-    def number(token: str) -> int:
-        if not re.fullmatch(r"[+-]?\d+", token):
-            raise bad()
-        return int(token)
-
-    s = re.sub(r"\s+", "", text)
-    if s.startswith("{") and s.endswith("}"):
-        out: dict[str, int] = {}
-        for item in s[1:-1].split(","):
-            name, colon, val = item.partition(":")
-            if not colon or name in out:
-                raise bad()
-            out[name] = number(val)
-        return out
-    if s.startswith("[") and s.endswith("]"):
-        s = s[1:-1]
-        if not s:
-            return []
-    items = s.split(",")
-    return number(items[0]) if len(items) == 1 else [number(t) for t in items]
-
-
-def _int(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-        raise ConfigError(f"{key}={value!r} is not an integer")
-    return int(value)
 
 
 def _bool(key: str, value: Any) -> bool:
