@@ -89,17 +89,13 @@ def read_results(root: Path, combos: dict[tuple, Combo]) -> None:
         runs, problems = run_records(leaf)
         combo.problems += problems
         if runs:
-            last = max(runs, key=lambda d: str(d.get("started_at")))
-            combo.outcome, combo.started, combo.ended = (
-                last.get("outcome"),
-                last.get("started_at"),
-                last.get("ended_at"),
-            )
-            combo.attempts = max(combo.attempts, int(last.get("attempts", 1)))
+            last = max(runs, key=lambda r: str(r.started_at))
+            combo.outcome, combo.started, combo.ended = last.outcome, last.started_at, last.ended_at
+            combo.attempts = max(combo.attempts, int(last.attempts))
             planned = planned_points(runs)  # the union of what every run of the leaf planned
             if planned is not None:
                 combo.planned = planned
-            combo.elapsed_s = sum(_seconds(d.get("started_at"), d.get("ended_at")) for d in runs)
+            combo.elapsed_s = sum(_seconds(r.started_at, r.ended_at) for r in runs)
 
 
 def _seconds(start: Any, end: Any) -> float:
