@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,57 @@ def sweep_composer(load: Callable[[list[str]], DictConfig]) -> FastComposer:
         return OmegaConf.to_container(without_hydra(load(overrides)), resolve=True)  # type: ignore[return-value]
 
     return FastComposer(without_hydra(load([])), CONF_DIR, hydra_compose)
+
+
+def overrides_for(config: Mapping[str, Any], launcher_added: Sequence[str] = ("repeat",)) -> list[str]:
+    """Hydra overrides under which ``python -m harness`` composes ``config`` again (a resolved config, as a
+    run manifest records it): each group's option where the config's ``name`` is one, then every value
+    that differs from what those options compose (``key=value``), is missing from it (``+key=value``) or is
+    not in the config (``~key``). ``launcher_added`` keys (a repeat's index) are the launcher's, not the
+    command's: the command makes them again."""
+    target = {k: v for k, v in config.items() if k not in launcher_added}
+    choices = []
+    for group in GROUPS:
+        name = (target.get(group) or {}).get("name") if isinstance(target.get(group), Mapping) else None
+        if isinstance(name, str) and name in group_choices(group):
+            choices.append(f"{group}={name}")
+    base = compose_configs([choices])[0]
+    return [*choices, *_differences(base, target, "")]
+
+
+def _differences(base: Mapping[str, Any], target: Mapping[str, Any], prefix: str) -> list[str]:
+    out = []
+    for key, value in target.items():
+        path = f"{prefix}{key}"
+        if key not in base:
+            out.append(f"+{path}={override_value(value)}")
+        elif isinstance(value, Mapping) and isinstance(base[key], Mapping):
+            out += _differences(base[key], value, f"{path}.")
+        elif isinstance(value, Mapping) != isinstance(base[key], Mapping):
+            out += [f"~{path}", f"+{path}={override_value(value)}"]  # a mapping would be merged, not replaced
+        elif value != base[key] or type(value) is not type(base[key]):
+            out.append(f"{path}={override_value(value)}")
+    out += [f"~{prefix}{key}" for key in base if key not in target]
+    return out
+
+
+def override_value(value: Any) -> str:
+    """``value`` in Hydra's override grammar: strings quoted (so that ``'1'`` stays a string), null, bools,
+    numbers, lists and mappings."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        quote = "'" if "'" not in value else '"'
+        return quote + value.replace(quote, "\\" + quote) + quote
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{k}:{override_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(override_value(v) for v in value) + "]"
+    raise TypeError(f"no override spelling for {type(value).__name__}: {value!r}")
 
 
 GROUPS = ("stage", "model", "algo", "gpu", "launcher")
