@@ -20,6 +20,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from harness.config.keys import LAUNCHER_ADDED
 from harness.config.spec import CONF_DIR, group_choices
 from harness.errors import ConfigError
 
@@ -86,7 +87,7 @@ def sweep_composer(load: Callable[[list[str]], DictConfig]) -> FastComposer:
     return FastComposer(without_hydra(load([])), CONF_DIR, hydra_compose)
 
 
-def overrides_for(config: Mapping[str, Any], launcher_added: Sequence[str] = ("repeat",)) -> list[str]:
+def overrides_for(config: Mapping[str, Any], launcher_added: Sequence[str] = LAUNCHER_ADDED) -> list[str]:
     """Hydra overrides under which ``python -m harness`` composes ``config`` again (a resolved config, as a
     run manifest records it): each group's option where the config's ``name`` is one, then every value
     that differs from what those options compose (``key=value``), is missing from it (``+key=value``) or is

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from harness.config.compose import _MISSING, GROUPS, FastComposer
+from harness.config.compose import GROUPS, FastComposer
 
-__all__ = ["GROUPS", "FastComposer", "_MISSING"]
+__all__ = ["GROUPS", "FastComposer"]
