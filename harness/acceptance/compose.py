@@ -47,7 +47,7 @@ def compose_plain(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> dict[s
     """conf/config.yaml with its group defaults and ``overrides`` applied, without Hydra.
 
     Enough for this module's overrides: group choices (``model=vgg16``) and values of existing keys
-    (``stage.sizes=[224]``); tests/test_acceptance.py checks it against Hydra's composition.
+    (``stage.sizes=[224]``); tests/test_acceptance_plan.py checks it against Hydra's composition.
     """
     import yaml
 
