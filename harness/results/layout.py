@@ -12,9 +12,9 @@ Every module that names a folder or a file of the tree asks this one; nothing el
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 PARTITION_KEYS = ("stage", "gpu", "model", "algo")
 TABLE_NAMES = ("points", "layers")
@@ -41,7 +41,7 @@ class Partition:
         return root.joinpath(*(f"{k}={getattr(self, k)}" for k in PARTITION_KEYS))
 
     @classmethod
-    def of(cls, leaf: Path) -> "Partition | None":
+    def of(cls, leaf: Path) -> Partition | None:
         """The partition a leaf folder stands for, or None if its last four names are not one."""
         parts = dict(p.split("=", 1) for p in leaf.parts[-4:] if "=" in p)
         if set(parts) != set(PARTITION_KEYS) or [p.split("=", 1)[0] for p in leaf.parts[-4:]] != list(PARTITION_KEYS):

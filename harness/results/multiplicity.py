@@ -49,8 +49,18 @@ NO_INTERVAL = "no interval (not enough samples): not tested"
 # Numerical Recipes' erfcc (Press et al., 2nd ed., 6.2): a Chebyshev fit with fractional error below
 # 1.2e-7 everywhere, so p-values keep 7 significant digits far in the tail; numpy has no erfc, scipy is not a
 # dependency, and math.erfc elementwise holds the GIL over millions of layer rows.
-_ERFCC = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807, -1.13520398, 1.48851587,
-          -0.82215223, 0.17087277)
+_ERFCC = (
+    -1.26551223,
+    1.00002368,
+    0.37409196,
+    0.09678418,
+    -0.18628806,
+    0.27886807,
+    -1.13520398,
+    1.48851587,
+    -0.82215223,
+    0.17087277,
+)
 
 
 def erfc(x) -> np.ndarray:
@@ -207,9 +217,11 @@ class Family:
     what: str
 
     def line(self) -> str:
-        return (f"{self.tests} one-sided tests ({self.what}), corrected by {self.method} for a "
-                f"{METHODS[self.method]} of {self.level:.0%}; {self.untested} comparison(s) with no interval "
-                f"(not enough samples) not tested")
+        return (
+            f"{self.tests} one-sided tests ({self.what}), corrected by {self.method} for a "
+            f"{METHODS[self.method]} of {self.level:.0%}; {self.untested} comparison(s) with no interval "
+            f"(not enough samples) not tested"
+        )
 
 
 @dataclass(frozen=True)
@@ -242,8 +254,9 @@ class Directional:
         return np.array(DECISIONS, dtype=object)[self.code()]
 
 
-def directional(log_ratio, se, tolerance: float = 0.0, method: str = BH, level: float = LEVEL,
-                groups=None) -> Directional:
+def directional(
+    log_ratio, se, tolerance: float = 0.0, method: str = BH, level: float = LEVEL, groups=None
+) -> Directional:
     """Per comparison (log ratio new/old, standard error): p_slower and p_faster against ``tolerance``,
     adjusted by ``method`` over one family of 2m one-sided tests per group (``groups``: one label per
     comparison, None for one family)."""
@@ -252,7 +265,7 @@ def directional(log_ratio, se, tolerance: float = 0.0, method: str = BH, level: 
     ps, pf = np.where(untested, np.nan, ps).ravel(), np.where(untested, np.nan, pf).ravel()
     g = None if groups is None else np.concatenate([np.asarray(groups)] * 2)
     adj = ADJUST[method](np.concatenate([ps, pf]), g)
-    return Directional(ps, pf, adj[:len(ps)], adj[len(ps):], level)
+    return Directional(ps, pf, adj[: len(ps)], adj[len(ps) :], level)
 
 
 def family(p, method: str, what: str, level: float = LEVEL, tests_per_comparison: int = 1) -> Family:

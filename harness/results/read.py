@@ -7,8 +7,9 @@ name (pyarrow's ``ignore_prefixes``, from the layout); the partition keys come f
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 from urllib.parse import unquote
 
 import pandas as pd

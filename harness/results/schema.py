@@ -7,7 +7,8 @@ needs SCHEMA_VERSION + 1 and a note in README.md.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pyarrow as pa
 
@@ -138,8 +139,21 @@ LAYERS = pa.schema(
     + [
         (name, _I)
         for name in (
-            "in_channels", "out_channels", "kernel_h", "kernel_w", "stride_h", "stride_w",
-            "pad_h", "pad_w", "dilation_h", "dilation_w", "groups", "in_h", "in_w", "out_h", "out_w",
+            "in_channels",
+            "out_channels",
+            "kernel_h",
+            "kernel_w",
+            "stride_h",
+            "stride_w",
+            "pad_h",
+            "pad_w",
+            "dilation_h",
+            "dilation_w",
+            "groups",
+            "in_h",
+            "in_w",
+            "out_h",
+            "out_w",
         )
     ]
     + [

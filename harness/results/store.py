@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import uuid
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq

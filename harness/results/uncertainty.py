@@ -109,7 +109,7 @@ def geomean_interval(log_ratio: np.ndarray, se: np.ndarray) -> tuple[float, floa
     if lr.size == 0:
         return np.nan, np.nan, np.nan
     centre = float(lr.mean())
-    half = Z95 * float(np.sqrt(np.sum(s ** 2))) / lr.size
+    half = Z95 * float(np.sqrt(np.sum(s**2))) / lr.size
     if not np.isfinite(half):
         return float(np.exp(centre)), np.nan, np.nan
     return float(np.exp(centre)), float(np.exp(centre - half)), float(np.exp(centre + half))
@@ -129,7 +129,7 @@ def between_run_sd(log_ratio, se) -> float:
     s = np.nan_to_num(np.asarray(se, dtype=float), nan=0.0)
     if lr.size < MIN_PAIRS:
         return float("nan")
-    return float(np.sqrt(max(0.0, float(np.mean(lr ** 2 - s ** 2)) / 2)))
+    return float(np.sqrt(max(0.0, float(np.mean(lr**2 - s**2)) / 2)))
 
 
 @dataclass(frozen=True)
@@ -153,8 +153,9 @@ def between_process(log_p50, se, point) -> BetweenProcess:
     point j, the sample variance of their log medians has expectation tau2 + mean_i(se_ij**2), so tau2 is
     the df-weighted mean of (s_j**2 - mean_i se_ij**2), floored at 0. Points with one process, or a process
     without a standard error, add nothing."""
-    frame = pd.DataFrame({"y": np.asarray(log_p50, dtype=float), "se2": np.asarray(se, dtype=float) ** 2,
-                          "point": np.asarray(point)})
+    frame = pd.DataFrame(
+        {"y": np.asarray(log_p50, dtype=float), "se2": np.asarray(se, dtype=float) ** 2, "point": np.asarray(point)}
+    )
     frame = frame[np.isfinite(frame["y"]) & np.isfinite(frame["se2"])]
     g = frame.groupby("point", sort=False)
     k = g["y"].transform("size")
@@ -200,8 +201,9 @@ def classify_ratio(low, high, tolerance) -> np.ndarray:
     return np.array(RATIO_CLASSES, dtype=object)[code.ravel()].reshape(code.shape)  # a 0-d array for scalars
 
 
-def tied_with_fastest(value: pd.Series, low: pd.Series, high: pd.Series, groups: list[pd.Series] | pd.Series
-                      ) -> pd.Series:
+def tied_with_fastest(
+    value: pd.Series, low: pd.Series, high: pd.Series, groups: list[pd.Series] | pd.Series
+) -> pd.Series:
     """Per row: True when its interval overlaps the interval of the fastest row of its group (the fastest
     itself included). Rows without a value are never tied; a row with a value but no interval ("not enough
     samples") can be told apart from nothing: it is tied with the fastest, and a fastest without an
