@@ -232,3 +232,56 @@ def test_planned_points_reads_old_records_as_a_lower_bound():
         == 2
     )
     assert planned_points([{"points_planned": 5}, {"points_planned_keys": [[96, 1, "float32"]]}]) == 5
+
+
+def test_rerun_failed_rebuilds_a_recorded_run_exactly_plan_and_model_files_included(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+):
+    """The command printed composes to the config the run recorded, hence to the same config hash."""
+    import shlex
+
+    import torch
+    import torchvision
+
+    from harness.algorithms import plan as plans
+    from harness.config.compose import compose_config
+    from harness.config.spec import run_spec_from_dict
+    from tests.test_plan import mixed_plan
+
+    model = tmp_path / "my models" / "r18.pt"  # a space: the command line must quote it
+    model.parent.mkdir()
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), model)
+    plan = plans.write(mixed_plan(), tmp_path / "plan.json")
+    results = tmp_path / "results"
+    original = [
+        "stage=quick",
+        "algo=per_layer",
+        f"plan={plan}",
+        "model.name=resnet18",
+        f"model.path='{model}'",
+        "device=cpu",
+        "batch_size=[1,8]",
+        "stage.sizes=[32,48]",
+        "stage.warmup_iters=2",
+        "seed=7",
+        "fallback=torch",
+        f"results_dir={results}",
+    ]
+    config = compose_config(original)
+    spec = run_spec_from_dict(config)
+    part = spec.partition()
+    _combo(results, Partition(part.stage, part.gpu, part.model, part.algo), "r1", ["ok", "error"], "completed", 4)
+    store = ResultStore(results, part, "r1")
+    manifest = store.read_run()
+    manifest.config = config
+    store.write_run(manifest)
+
+    assert status.main(["--results", str(results), "--jobs", str(tmp_path / "jobs"), "--rerun-failed"]) == 0
+    (line,) = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("python -m harness")]
+    argv = shlex.split(line)
+    assert argv[:4] == ["python", "-m", "harness", "-m"]
+    assert {"stage=quick", "algo=per_layer", f"plan={plan}", "model=resnet18"} <= set(argv), argv
+    assert f"model.path='{model}'" in argv and "seed=7" in argv and "stage.sizes=[32,48]" in argv
+    again = compose_config(argv[4:])
+    assert again == config
+    assert run_spec_from_dict(again).config_hash() == spec.config_hash()
