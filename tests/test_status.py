@@ -285,3 +285,21 @@ def test_rerun_failed_rebuilds_a_recorded_run_exactly_plan_and_model_files_inclu
     again = compose_config(argv[4:])
     assert again == config
     assert run_spec_from_dict(again).config_hash() == spec.config_hash()
+
+
+def test_rerun_failed_rebuilds_a_task_that_never_started_from_the_sweep_manifest(
+    tmp_path: Path, sacct: Path, capsys: pytest.CaptureFixture
+):
+    from harness.config.compose import compose_config
+
+    _fake(sacct, "sacct", "printf '7_0|CANCELLED by 0\\n'")
+    config = compose_config(["stage=quick", "gpu=v100", "model=vgg16", "algo=gemm", "stage.sizes=[64]", "seed=3"])
+    task = {"job_id": "7_0", "run_id": "r9", "stage": "quick", "gpu": "v100", "model": "vgg16", "algo": "gemm"}
+    (tmp_path / "jobs" / "s").mkdir(parents=True)
+    write_json_atomic({"groups": [{"tasks": [task | {"config": config}]}]}, tmp_path / "jobs" / "s" / "manifest.json")
+    results = tmp_path / "results"
+    assert status.main(["--results", str(results), "--jobs", str(tmp_path / "jobs"), "--rerun-failed"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("python -m harness")]
+    assert lines == [
+        "python -m harness -m stage=quick gpu=v100 algo=gemm model=vgg16 launcher=auto stage.sizes=[64] seed=3"
+    ]
