@@ -301,5 +301,5 @@ def test_rerun_failed_rebuilds_a_task_that_never_started_from_the_sweep_manifest
     assert status.main(["--results", str(results), "--jobs", str(tmp_path / "jobs"), "--rerun-failed"]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("python -m harness")]
     assert lines == [
-        "python -m harness -m stage=quick gpu=v100 algo=gemm model=vgg16 launcher=auto stage.sizes=[64] seed=3"
+        "python -m harness -m stage=quick gpu=v100 algo=gemm model=vgg16 launcher=auto seed=3 'stage.sizes=[64]'"
     ]
