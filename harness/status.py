@@ -30,8 +30,8 @@ from rich.table import Table
 
 from harness import validate
 from harness.cli import ArgumentParser, command
+from harness.config.compose import overrides_for
 from harness.errors import InputFileError
-from harness.rerun import Composer, command_for
 from harness.results import layout
 from harness.results.read import latest_leaf_points, planned_points, run_records
 
@@ -65,9 +65,11 @@ class Combo:
     problems: list[str] = field(default_factory=list)  # unreadable files
     state: str = "unknown"
     eta_s: float | None = None
-    # the resolved config the latest run recorded (its manifest; else the sweep manifest's task): what
-    # --rerun-failed rebuilds the command from. Not in --json: it is the whole config.
-    config: dict[str, Any] | None = field(default=None, repr=False)
+    config: dict[str, Any] | None = field(default=None, repr=False)  # the latest run's, for --rerun-failed
+
+    def public(self) -> dict[str, Any]:
+        """What --json shows: everything but the recorded config (the run manifest has it)."""
+        return {k: v for k, v in asdict(self).items() if k != "config"}
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -93,16 +95,14 @@ def read_results(root: Path, combos: dict[tuple, Combo]) -> None:
         runs, problems = run_records(leaf)
         combo.problems += problems
         if runs:
-            last = max(runs, key=lambda d: str(d.started_at))
+            last = max(runs, key=lambda r: str(r.started_at))
             combo.outcome, combo.started, combo.ended = last.outcome, last.started_at, last.ended_at
-            combo.attempts = max(combo.attempts, last.attempt_count)
-            configured = [d for d in runs if d.config is not None]
-            if configured:
-                combo.config = max(configured, key=lambda d: str(d.started_at)).config
+            combo.attempts = max(combo.attempts, int(last.attempts))
+            combo.config = last.config if last.config is not None else combo.config
             planned = planned_points(runs)  # the union of what every run of the leaf planned
             if planned is not None:
                 combo.planned = planned
-            combo.elapsed_s = sum(_seconds(d.started_at, d.ended_at) for d in runs)
+            combo.elapsed_s = sum(_seconds(r.started_at, r.ended_at) for r in runs)
 
 
 def _seconds(start: Any, end: Any) -> float:
@@ -127,7 +127,7 @@ def read_manifests(jobs: Path, combos: dict[tuple, Combo]) -> tuple[list[str], s
                 combo = combos.setdefault(key, Combo(*key))
                 combo.jobs[t["job_id"]] = "unknown"
                 combo.planned = t.get("points_planned", combo.planned)
-                combo.config = t.get("config", combo.config)
+                combo.config = t.get("config", combo.config)  # a task that never started: the sweep's record
                 ids.append(t["job_id"])
                 if t.get("results_dir"):
                     roots.add(Path(t["results_dir"]))
@@ -200,43 +200,30 @@ def collect(results: Path, jobs: Path, timeout_s: float = SLURM_TIMEOUT_S) -> tu
     return sorted(combos.values(), key=lambda c: c.key), reason
 
 
-def rerun_commands(combos: list[Combo], compose: Composer | None = None) -> list[str]:
+def rerun_commands(combos: list[Combo]) -> list[str]:
     """`python -m harness -m ...` lines that resubmit exactly the failed and unfinished combinations.
 
-    A combination whose runs recorded their resolved config gets its own command, rebuilt from it
-    (harness.rerun: plan files, model files and every other override included; ``compose`` is Hydra's
-    composition, given by tests). Older runs recorded none: they get one line per stage, GPU and algorithm
-    naming their models, with the config's defaults for everything else.
-    """
-    todo = [c for c in combos if c.state not in ("done", "running", "queued")]
-    exact = [c for c in todo if c.config is not None]
-    if exact and compose is None:
-        from harness.config.compose import compose_config as compose  # Hydra: only where a command is rebuilt
-    lines = [command_for(c.config, compose) for c in sorted(exact, key=lambda c: c.key)]  # type: ignore[arg-type]
-    return lines + _grouped_commands([c for c in todo if c.config is None])
-
-
-def _grouped_commands(todo: list[Combo]) -> list[str]:
-    """One line per stage, GPU and algorithm, for combinations whose runs recorded no config."""
+    A combination whose latest run manifest records its config gets its own line, the overrides that
+    compose that config again (harness.config.compose.overrides_for: model files, plan files and every other
+    value as they were), or, where no run started, whose sweep manifest's task records it; the others are
+    grouped by stage, gpu and algorithm, the models swept."""
     model_files = {p.stem for p in (Path(__file__).resolve().parent.parent / "conf" / "model").glob("*.yaml")}
+    todo = [c for c in combos if c.state not in ("done", "running", "queued")]
+    lines: list[tuple[tuple[str, ...], str]] = []
     groups: dict[tuple[str, str, str], list[str]] = {}
     for c in todo:
-        groups.setdefault((c.stage, c.gpu, c.algo), []).append(c.model)
-    lines = []
-    for (stage, gpu, algo), names in sorted(groups.items()):
+        if c.config is not None:
+            lines.append(((c.stage, c.gpu, c.algo, c.model), shlex.join(_HARNESS + overrides_for(c.config))))
+        else:
+            groups.setdefault((c.stage, c.gpu, c.algo), []).append(c.model)
+    for (stage, gpu, algo), names in groups.items():
         key = "model" if all(n in model_files for n in names) else "model.name"
-        args = [
-            "python",
-            "-m",
-            "harness",
-            "-m",
-            f"stage={stage}",
-            f"gpu={gpu}",
-            f"algo={algo}",
-            f"{key}={','.join(sorted(names))}",
-        ]
-        lines.append(shlex.join(args))
-    return lines
+        args = [*_HARNESS, f"stage={stage}", f"gpu={gpu}", f"algo={algo}", f"{key}={','.join(sorted(names))}"]
+        lines.append(((stage, gpu, algo, ""), shlex.join(args)))
+    return [line for _, line in sorted(lines)]
+
+
+_HARNESS = ["python", "-m", "harness", "-m"]
 
 
 def summary(combos: list[Combo]) -> dict[str, Any]:
@@ -359,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(
                 json.dumps(
-                    {"combinations": [_public(c) for c in combos], "summary": summary(combos), "slurm": reason},
+                    {"combinations": [c.public() for c in combos], "summary": summary(combos), "slurm": reason},
                     default=str,
                 )
             )
@@ -371,11 +358,6 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         time.sleep(args.watch)
         console.clear()
-
-
-def _public(combo: Combo) -> dict[str, Any]:
-    """A combination as --json writes it (without the recorded config)."""
-    return {k: v for k, v in asdict(combo).items() if k != "config"}
 
 
 def _rerun(commands: list[str], console: Console, yes: bool) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 from pathlib import Path
 
@@ -234,62 +235,63 @@ def test_planned_points_reads_old_records_as_a_lower_bound():
     assert planned_points([{"points_planned": 5}, {"points_planned_keys": [[96, 1, "float32"]]}]) == 5
 
 
-def test_rerun_failed_rebuilds_a_recorded_run_exactly_plan_and_model_files_included(
-    tmp_path: Path, capsys: pytest.CaptureFixture
+def test_rerun_failed_rebuilds_a_run_with_a_model_file_and_a_plan_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ):
-    """The command printed composes to the config the run recorded, hence to the same config hash."""
+    """The command --rerun-failed prints composes the config the failed run recorded: same config hash,
+    the model file and the plan file by their absolute paths, from another folder."""
     import shlex
 
     import torch
     import torchvision
 
-    from harness.algorithms import plan as plans
-    from harness.config.compose import compose_config
-    from harness.config.spec import run_spec_from_dict
+    from harness.algorithms.plan import write as write_plan
+    from harness.launch.submit import make_task
+    from harness.results.manifest import RunManifest
+    from tests.helpers import compose_config
     from tests.test_plan import mixed_plan
 
-    model = tmp_path / "my models" / "r18.pt"  # a space: the command line must quote it
-    model.parent.mkdir()
-    torch.save(torchvision.models.resnet18(weights=None).state_dict(), model)
-    plan = plans.write(mixed_plan(), tmp_path / "plan.json")
-    results = tmp_path / "results"
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    torch.save(torchvision.models.resnet18(weights=None).eval(), work / "mynet.pt")
+    write_plan(mixed_plan(), work / "plan.json")
+    monkeypatch.chdir(work)
     original = [
-        "stage=quick",
-        "algo=per_layer",
-        f"plan={plan}",
-        "model.name=resnet18",
-        f"model.path='{model}'",
         "device=cpu",
-        "batch_size=[1,8]",
-        "stage.sizes=[32,48]",
-        "stage.warmup_iters=2",
+        "stage=quick",
+        "stage.sizes=[32,64]",
+        "batch_size=[1,2]",
+        "model.path=mynet.pt",
+        "algo=per_layer",
+        "plan=plan.json",
         "seed=7",
-        "fallback=torch",
-        f"results_dir={results}",
+        "results_dir=results",
     ]
-    config = compose_config(original)
-    spec = run_spec_from_dict(config)
-    part = spec.partition()
-    _combo(results, Partition(part.stage, part.gpu, part.model, part.algo), "r1", ["ok", "error"], "completed", 4)
-    store = ResultStore(results, part, "r1")
-    manifest = store.read_run()
-    manifest.config = config
-    store.write_run(manifest)
+    task = make_task(compose_config(*original))
+    store = ResultStore(task.spec.results_dir, task.spec.partition(), task.run_id)
+    store.open()
+    store.write_run(
+        RunManifest(task.run_id, outcome="failed", started_at="2026-11-23T10:00:00+00:00", config=task.config)
+    )
 
-    assert status.main(["--results", str(results), "--jobs", str(tmp_path / "jobs"), "--rerun-failed"]) == 0
+    monkeypatch.chdir(elsewhere)
+    assert status.main(["--results", str(work / "results"), "--jobs", str(work / "jobs"), "--rerun-failed"]) == 0
     (line,) = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("python -m harness")]
-    argv = shlex.split(line)
-    assert argv[:4] == ["python", "-m", "harness", "-m"]
-    assert {"stage=quick", "algo=per_layer", f"plan={plan}", "model=resnet18"} <= set(argv), argv
-    assert f"model.path='{model}'" in argv and "seed=7" in argv and "stage.sizes=[32,48]" in argv
-    again = compose_config(argv[4:])
-    assert again == config
-    assert run_spec_from_dict(again).config_hash() == spec.config_hash()
+    args = shlex.split(line)
+    assert args[:4] == ["python", "-m", "harness", "-m"]
+    assert f"model.path='{work / 'mynet.pt'}'" in args and f"plan='{work / 'plan.json'}'" in args
+    assert "algo=per_layer" in args and "stage=quick" in args
+    again = make_task(compose_config(*args[4:]))
+    assert again.config == task.config
+    assert again.spec.config_hash() == task.spec.config_hash()
+    assert again.spec.model.content_hash == task.spec.model.content_hash and again.spec.plan == task.spec.plan
 
 
 def test_rerun_failed_rebuilds_a_task_that_never_started_from_the_sweep_manifest(
     tmp_path: Path, sacct: Path, capsys: pytest.CaptureFixture
 ):
+    """No run manifest (cancelled while queued): the sweep manifest's task records the config."""
     from harness.config.compose import compose_config
 
     _fake(sacct, "sacct", "printf '7_0|CANCELLED by 0\\n'")
@@ -299,7 +301,8 @@ def test_rerun_failed_rebuilds_a_task_that_never_started_from_the_sweep_manifest
     write_json_atomic({"groups": [{"tasks": [task | {"config": config}]}]}, tmp_path / "jobs" / "s" / "manifest.json")
     results = tmp_path / "results"
     assert status.main(["--results", str(results), "--jobs", str(tmp_path / "jobs"), "--rerun-failed"]) == 0
-    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("python -m harness")]
-    assert lines == [
-        "python -m harness -m stage=quick gpu=v100 algo=gemm model=vgg16 launcher=auto seed=3 'stage.sizes=[64]'"
-    ]
+    (line,) = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("python -m harness")]
+    argv = shlex.split(line)
+    assert argv[:8] == ["python", "-m", "harness", "-m", "stage=quick", "model=vgg16", "algo=gemm", "gpu=v100"]
+    assert "seed=3" in argv and "stage.sizes=[64]" in argv
+    assert compose_config(argv[4:]) == config

@@ -8,7 +8,7 @@ name (pyarrow's ``ignore_prefixes``, from the layout); the partition keys come f
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import unquote
 
 import pandas as pd
@@ -17,7 +17,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from harness.results import layout
-from harness.results.manifest import RunManifest
+from harness.results.manifest import RunManifest, read_manifest
 from harness.results.schema import LAYERS, POINTS
 
 TABLES = {"points": POINTS, "layers": LAYERS}
@@ -129,18 +129,18 @@ def latest_leaf_points(leaf: Path, columns: Sequence[str]) -> tuple[pd.DataFrame
 
 def run_records(leaf: Path) -> tuple[list[RunManifest], list[str]]:
     """The run manifests (run-*.json) of one leaf, and a line per file that could not be read."""
-    docs, problems = [], []
+    runs, problems = [], []
     for path in layout.run_files(leaf):
         try:
-            docs.append(RunManifest.read(path))
+            runs.append(read_manifest(path))
         except FileNotFoundError:
             continue
-        except (OSError, ValueError, TypeError) as e:
+        except (OSError, ValueError) as e:
             problems.append(f"unreadable {path.name}: {e}")
-    return docs, problems
+    return runs, problems
 
 
-def planned_points(records: Iterable[RunManifest | dict[str, Any]]) -> int | None:
+def planned_points(records: Iterable[RunManifest | Mapping[str, Any]]) -> int | None:
     """How many points a leaf planned: the union of what each of its runs planned.
 
     A run record lists its points (``points_planned_keys``); records written before that field existed
@@ -148,12 +148,12 @@ def planned_points(records: Iterable[RunManifest | dict[str, Any]]) -> int | Non
     """
     keys: set[tuple] = set()
     counts: list[int] = []
-    for doc in records:
-        listed, count = doc.get("points_planned_keys"), doc.get("points_planned")
-        if listed is not None:
-            keys |= {tuple(k) for k in listed}
-        elif count is not None:
-            counts.append(int(count))
+    for record in records:
+        run = record if isinstance(record, RunManifest) else RunManifest.from_dict({"run_id": "", **record})
+        if run.points_planned_keys is not None:
+            keys |= {tuple(k) for k in run.points_planned_keys}
+        elif run.points_planned is not None:
+            counts.append(int(run.points_planned))
     if not keys and not counts:
         return None
     return max([len(keys), *counts])

@@ -16,7 +16,7 @@ import os
 import socket
 import uuid
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -31,7 +31,7 @@ from harness.atomic import (  # noqa: F401 (write_*_atomic: their old path)
 from harness.errors import StoreError
 from harness.results import layout
 from harness.results.layout import Partition, PointKey, point_label
-from harness.results.manifest import RunManifest, read_manifest
+from harness.results.manifest import RunManifest, read_manifest, write_manifest
 from harness.results.schema import LAYERS, POINTS, to_table
 
 log = logging.getLogger(__name__)
@@ -93,20 +93,21 @@ class ResultStore:
                 tmp.unlink(missing_ok=True)
         recovered = []
         for path in layout.run_files(self.dir):
-            doc = read_manifest(path)
-            if doc is None:
+            try:
+                run = read_manifest(path)
+            except (OSError, ValueError) as e:
+                log.warning("cannot read %s (%s)", path, e)
                 continue
-            if doc.run_id == self.run_id:  # this run, resumed (a requeued SLURM job)
+            if run.run_id == self.run_id:  # this run, resumed (a requeued SLURM job)
                 continue
-            pid = doc.pid if doc.pid is not None else -1
-            if doc.outcome != "running" or doc.hostname != _HOST or _alive(pid):
+            if run.outcome != "running" or run.hostname != _HOST or _alive(-1 if run.pid is None else run.pid):
                 continue
-            other = ResultStore(self.root, self.partition, doc.run_id)
+            other = ResultStore(self.root, self.partition, run.run_id)
             other.compact()
-            doc.outcome, doc.recovered_by = "killed", self.run_id
-            other.write_run(doc)
-            log.warning("run %s died without finishing; its points are kept (recovered)", doc.run_id)
-            recovered.append(doc.run_id)
+            run.outcome, run.recovered_by = "killed", self.run_id
+            other.write_run(run)
+            log.warning("run %s died without finishing; its points are kept (recovered)", run.run_id)
+            recovered.append(run.run_id)
         return recovered
 
     # -- reading what is there ------------------------------------------------------------------------
@@ -162,14 +163,21 @@ class ResultStore:
         return self.dir / layout.trace_file(self.run_id, key)
 
     def read_run(self) -> RunManifest | None:
-        """This run's manifest (run.json), if an earlier attempt of it wrote one."""
-        return read_manifest(self.dir / layout.run_file(self.run_id))
+        """This run's manifest (run-<run id>.json), if an earlier attempt of it wrote one."""
+        path = self.dir / layout.run_file(self.run_id)
+        try:
+            return read_manifest(path)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as e:
+            log.warning("cannot read %s: %s", path, e)
+            return None
 
-    def write_run(self, manifest: RunManifest | dict[str, Any]) -> Path:
-        """Write this run's manifest atomically (a dict is read as a manifest first); returns its path."""
-        if isinstance(manifest, dict):
-            manifest = RunManifest.from_dict(manifest)
-        return manifest.write(self.dir / layout.run_file(self.run_id))
+    def write_run(self, run: RunManifest | Mapping[str, Any]) -> Path:
+        """Write this run's manifest (a mapping is read as one, e.g. a manifest's fields in a test)."""
+        if not isinstance(run, RunManifest):
+            run = RunManifest.from_dict(run)
+        return write_manifest(run, self.dir / layout.run_file(self.run_id))
 
     def compact(self) -> list[Path]:
         """Merge this run's pieces into one points and one layers file; returns the files it wrote.

@@ -175,8 +175,8 @@ def run(
     )
     previous = store.read_run()
     if previous is not None:  # the same run resumed: a requeued SLURM job
-        run_doc.started_at = previous.started_at or started
-        run_doc.attempts = previous.attempt_count + 1
+        run_doc.started_at = previous.started_at if previous.started_at is not None else started
+        run_doc.attempts = previous.attempts + 1
         run_doc.slurm_job_ids = [*(previous.slurm_job_ids or []), env["slurm_job_id"]]
     else:
         run_doc.attempts, run_doc.slurm_job_ids = 1, [env["slurm_job_id"]]
