@@ -4,8 +4,8 @@ A table lives in its own module under analysis/tables/catalog/ that declares ``T
 module is found here, so adding a table is adding one file. Its inputs are the loaded frames (``SOURCES``:
 the resolved points and layers, and torch's rows per cudnn_benchmark setting, or None) or other tables by name,
 passed to ``compute`` in the order declared. ``compute_all`` computes every table (each as soon as its inputs
-are, the independent ones in threads: pandas and numpy release the GIL in their loops over millions of layer
-rows) and returns them in ``position`` order, the order the tables are written in.
+are, in threads: pandas and numpy release the GIL in their loops over millions of layer rows) and returns
+them in ``position`` order, the order the tables are written in.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import pandas as pd
@@ -95,11 +95,19 @@ def compute_all(
     points: pd.DataFrame, layers: pd.DataFrame, torch_rows: pd.DataFrame | None = None, workers: int = 1
 ) -> dict[str, pd.DataFrame]:
     """Every registered table from resolved points and layers (``torch_rows``: torch per cudnn_benchmark
-    setting, analysis.tables.catalog.plan_comparison.torch_settings), in position order."""
+    setting, analysis.tables.catalog.plan_comparison.torch_settings), in position order. Each table starts as
+    soon as its inputs are done, in ``workers`` threads (the tables over millions of layer rows run beside the
+    point tables, as analysis.pipeline.compute_tables ran them)."""
     chosen = tables()
+    _waves(chosen)  # every input is given by a source or a table: an error before anything runs
     frames: dict[str, pd.DataFrame | None] = {"points": points, "layers": layers, "torch_rows": torch_rows}
+    waiting, running = list(chosen), {}
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for wave in _waves(chosen):
-            futures = {t.name: pool.submit(t.compute, *(frames[i] for i in t.inputs)) for t in wave}
-            frames.update({name: f.result() for name, f in futures.items()})
+        while waiting or running:
+            for t in [t for t in waiting if all(i in frames for i in t.inputs)]:
+                running[pool.submit(t.compute, *(frames[i] for i in t.inputs))] = t.name
+                waiting.remove(t)
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                frames[running.pop(future)] = future.result()
     return {t.name: frames[t.name] for t in chosen}

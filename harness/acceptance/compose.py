@@ -1,5 +1,5 @@
 """Composing a job's config as ``python -m harness`` would (Hydra's compose API; plain YAML where Hydra is not
-installed). Kept in one module so that a project-wide composer can replace it."""
+installed): harness.config.compose where Hydra is, ``compose_plain`` where it is not."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.config.spec import CONF_DIR
+from harness.config.groups import CONF_DIR
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +31,14 @@ def yaml_value(text: str) -> Any:
 
 
 def compose_config(overrides: Sequence[str]) -> dict[str, Any]:
-    """The resolved config of ``python -m harness OVERRIDES`` (Hydra's compose API, as the CLI sees it)."""
+    """The resolved config of ``python -m harness OVERRIDES``: the project's one composer
+    (harness.config.compose), or plain YAML where Hydra is not installed."""
     try:
-        from hydra import compose, initialize_config_dir
-        from omegaconf import OmegaConf
+        from harness.config.compose import compose_config as hydra_compose
     except ImportError:  # GPU-CHECKS.md: the measuring core runs without Hydra
         log.info("Hydra is not installed: composing conf/ with plain YAML")
         return compose_plain(overrides)
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=list(overrides))
-    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    return hydra_compose(overrides)
 
 
 def compose_plain(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> dict[str, Any]:
