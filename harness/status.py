@@ -98,7 +98,7 @@ def read_results(root: Path, combos: dict[tuple, Combo]) -> None:
             last = max(runs, key=lambda r: str(r.started_at))
             combo.outcome, combo.started, combo.ended = last.outcome, last.started_at, last.ended_at
             combo.attempts = max(combo.attempts, int(last.attempts))
-            combo.config = last.config
+            combo.config = last.config if last.config is not None else combo.config
             planned = planned_points(runs)  # the union of what every run of the leaf planned
             if planned is not None:
                 combo.planned = planned
@@ -127,6 +127,7 @@ def read_manifests(jobs: Path, combos: dict[tuple, Combo]) -> tuple[list[str], s
                 combo = combos.setdefault(key, Combo(*key))
                 combo.jobs[t["job_id"]] = "unknown"
                 combo.planned = t.get("points_planned", combo.planned)
+                combo.config = t.get("config", combo.config)  # a task that never started: the sweep's record
                 ids.append(t["job_id"])
                 if t.get("results_dir"):
                     roots.add(Path(t["results_dir"]))
@@ -204,7 +205,7 @@ def rerun_commands(combos: list[Combo]) -> list[str]:
 
     A combination whose latest run manifest records its config gets its own line, the overrides that
     compose that config again (harness.config.compose.overrides_for: model files, plan files and every other
-    value as they were); the others (never started, or recorded before manifests held the config) are
+    value as they were), or, where no run started, whose sweep manifest's task records it; the others are
     grouped by stage, gpu and algorithm, the models swept."""
     model_files = {p.stem for p in (Path(__file__).resolve().parent.parent / "conf" / "model").glob("*.yaml")}
     todo = [c for c in combos if c.state not in ("done", "running", "queued")]

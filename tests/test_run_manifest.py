@@ -69,3 +69,20 @@ def test_a_run_writes_its_manifest_and_the_store_reads_it_back(tmp_path: Path):
     assert run.points_planned == len(run.points_planned_keys or []) > 0
     store = ResultStore(spec.results_dir, spec.partition(), result.run_id)
     assert store.read_run() == run
+
+
+# What `python -m harness` wrote before the manifest had a class (hostname, pid and results_dir anonymised).
+BEFORE_CLASS = Path(__file__).parent / "fixtures" / "run-manifest-before-class.json"
+
+
+def test_a_manifest_the_harness_wrote_before_the_class_reads_field_by_field_and_writes_back_unchanged(
+    tmp_path: Path,
+):
+    doc = json.loads(BEFORE_CLASS.read_text())
+    run = read_manifest(BEFORE_CLASS)
+    assert (run.run_id, run.outcome, run.attempts, run.device) == ("20261205T064810Z-4dce9e", "completed", 1, "cpu")
+    assert run.config["model"]["name"] == "resnet18" and run.config["stage"]["sizes"] == [32]
+    assert run.points_planned_keys == [[32, 1, "float32"]] and run.points_by_status == {"ok": 1}
+    assert run.config_hash == doc["config_hash"] and run.environment == doc["environment"] and run.extra == {}
+    assert planned_points([run]) == 1
+    assert json.loads(write_manifest(run, tmp_path / "run.json").read_text()) == doc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 from pathlib import Path
 
@@ -285,3 +286,23 @@ def test_rerun_failed_rebuilds_a_run_with_a_model_file_and_a_plan_exactly(
     assert again.config == task.config
     assert again.spec.config_hash() == task.spec.config_hash()
     assert again.spec.model.content_hash == task.spec.model.content_hash and again.spec.plan == task.spec.plan
+
+
+def test_rerun_failed_rebuilds_a_task_that_never_started_from_the_sweep_manifest(
+    tmp_path: Path, sacct: Path, capsys: pytest.CaptureFixture
+):
+    """No run manifest (cancelled while queued): the sweep manifest's task records the config."""
+    from harness.config.compose import compose_config
+
+    _fake(sacct, "sacct", "printf '7_0|CANCELLED by 0\\n'")
+    config = compose_config(["stage=quick", "gpu=v100", "model=vgg16", "algo=gemm", "stage.sizes=[64]", "seed=3"])
+    task = {"job_id": "7_0", "run_id": "r9", "stage": "quick", "gpu": "v100", "model": "vgg16", "algo": "gemm"}
+    (tmp_path / "jobs" / "s").mkdir(parents=True)
+    write_json_atomic({"groups": [{"tasks": [task | {"config": config}]}]}, tmp_path / "jobs" / "s" / "manifest.json")
+    results = tmp_path / "results"
+    assert status.main(["--results", str(results), "--jobs", str(tmp_path / "jobs"), "--rerun-failed"]) == 0
+    (line,) = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("python -m harness")]
+    argv = shlex.split(line)
+    assert argv[:8] == ["python", "-m", "harness", "-m", "stage=quick", "model=vgg16", "algo=gemm", "gpu=v100"]
+    assert "seed=3" in argv and "stage.sizes=[64]" in argv
+    assert compose_config(argv[4:]) == config
