@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import answer, predictor, repeats
+from analysis import answer, predict, repeats
 from analysis.load import Results
 from analysis.options import Options
 from analysis.report import checks, findings, methods, render
@@ -31,7 +31,7 @@ def build_sections(
     res: Results,
     frames: dict[str, pd.DataFrame],
     found: pd.DataFrame,
-    evaluations: list[predictor.Evaluation],
+    evaluations: list[predict.Evaluation],
     figures: dict[str, Path],
     options: Options,
     parts: list[Part] | None = None,
@@ -310,7 +310,7 @@ def build_sections(
     if not options.predictor:
         pred.text("Not run (add --predictor to fit and evaluate it).")
     elif not evaluations:
-        pred.text(f"Too little data to fit (fewer than {predictor.MIN_TRAIN_ROWS} rows).")
+        pred.text(f"Too little data to fit (fewer than {predict.MIN_TRAIN_ROWS} rows).")
     for ev in evaluations:
         if ev.name == "latency":
             pred.text(
@@ -330,7 +330,7 @@ def build_sections(
         pred.text(
             "Errors are on held-out rows only: APE = |predicted - measured| / measured, in %; a split's "
             "rows pool every fold's test rows. A leave-one-gpu-out split with fewer than "
-            f"{predictor.STRONG_GPU_TYPES} GPU types learns across datasheets from too few examples: its "
+            f"{predict.STRONG_GPU_TYPES} GPU types learns across datasheets from too few examples: its "
             "rows say 'weak' in the note."
         )
         pred.table(ev.metrics, f"{ev.kind}: absolute percentage error per split")
