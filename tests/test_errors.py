@@ -40,7 +40,7 @@ INTERNAL = {
     "harness.algorithms.cudnn.WorkspaceOutOfMemory": "a layer's outcome, as CudnnNotSupported",
     "harness.algorithms.swap.UnsupportedLayer": "a point's outcome: a layer with no runnable plan was called",
     "harness.config.keys.UnknownKey": "a developer's omission: a config key missing from the registry",
-    "analysis.legacy.importer.BadRow": "a skipped line of an old CSV, listed in the import report",
+    "analysis.legacy.rows.BadRow": "a skipped line of an old CSV, listed in the import report",
 }
 
 

@@ -4,15 +4,18 @@ the predictor's evaluations and the figures."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from analysis import answer, predict, repeats
 from analysis.load import Results
-from analysis.options import Options
 from analysis.report import checks, findings, methods, render
 from analysis.report.frames import Part
 from analysis.settings import Setting
+
+if TYPE_CHECKING:  # the options are the pipeline's (analysis.options imports this package's checks)
+    from analysis.options import Options
 
 
 def images(section: render.Section, figures: dict[str, Path], name: str, caption: str) -> None:
