@@ -1,13 +1,19 @@
 """From the results store's Parquet to answers: tables, plots, a report and an honestly evaluated predictor.
 
 Reads only what ``harness`` wrote (RESULTS-SCHEMA.md); ``python -m analysis --help`` for the command line.
-Modules: ``load`` (read, check, resolve repeats), ``tables`` (pure DataFrame arithmetic), ``checks``
-(warnings worth a reader's attention), ``specs`` (GPU datasheet numbers), ``predictor`` (features, splits,
-baseline, gradient boosting), ``plots`` (matplotlib PNGs), ``report`` (Markdown and HTML), ``pipeline`` (all
-of it, writing files), ``uncertainty`` (standard errors from summary statistics, ratio intervals, the
-geometric means, between-run noise, the slower/faster rule). Comparing and references: ``compare`` (``python -m
-analysis.compare``: two sides of the same points, verdicts, the noise floor), ``selection`` (which rows form
-a side), ``bless`` (``python -m analysis.bless``: a references file for ``references=PATH`` runs).
+Subpackages, one per question a user asks:
+
+- ``tree``: loading a results tree (read, check, resolve copies and repeats; settings, selection, datasheets);
+- ``stats``: the statistics the tables rest on (intervals, tests, verdicts: faster / tied / slower; repeats);
+- ``tables``: the tables, one module each under ``tables/catalog``, declared in ``tables.registry``;
+- ``plans``: per-layer plans (make, find, projections; ``python -m analysis.plans``);
+- ``predict``: the latency predictor (features, splits, baseline, gradient boosting);
+- ``compare``: two sides of the same points, verdicts, the noise floor, ``bless`` (a references file);
+- ``report``: the Markdown/HTML report, its sections and figures;
+- ``legacy``: importing the system this harness replaces.
+
+``pipeline`` runs all of it and writes the files. The flat modules beside these (``load``, ``tables``' old
+names, ``answer``, ``planner``...) are aliases of their new homes, kept for a release (docs/changelog.md).
 """
 
 # The Python API (docs/python-api.md), loaded on first use: ``analysis.load_tree``, ``analysis.make_plan``.

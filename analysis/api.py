@@ -16,8 +16,8 @@ from dataclasses import fields
 from pathlib import Path
 
 from analysis.errors import AnalysisError
-from analysis.load import Filters, Results, load, one_setting
 from analysis.plans import Where, choose
+from analysis.tree import Filters, Results, load, one_setting
 from harness.algorithms import canonical_name
 from harness.algorithms import plan as plans
 from harness.algorithms.geometry import ConvGeometry

@@ -246,7 +246,7 @@ def test_nothing_lost_a_refused_command_leaves_the_results_tree_byte_identical(
 
 def test_the_readme_example_is_what_a_command_says(tree: Path, tmp_path: Path, capsys):
     example = "error: argument --size: 0 is not valid: give an integer > 0"
-    assert f"`{example}`" in (Path(__file__).parent.parent / "README.md").read_text()
+    assert f"`{example}`" in (Path(__file__).parent.parent / "docs" / "running.md").read_text()
     code, err = run(
         "analysis.plan",
         ["make", str(tree), "--model", "resnet50", "--size", "0", "--out", str(tmp_path / "plan.json")],

@@ -148,15 +148,16 @@ def test_dockerfile():
 
 
 def test_the_v100_docker_build_matches_the_v100_definition():
-    """The V100 variant of the Dockerfile (build arguments, as its header and README give them) takes the
+    """The V100 variant of the Dockerfile (build arguments, as its header and docs/clusters.md give them) takes the
     same base, index and arch as containers/harness-v100.def."""
     header, sections = parse_def(CONTAINERS / "harness-v100.def")
     builds = [
         line
-        for line in (CONTAINERS / "Dockerfile").read_text().splitlines() + (REPO / "README.md").read_text().splitlines()
+        for line in (CONTAINERS / "Dockerfile").read_text().splitlines()
+        + (REPO / "docs" / "clusters.md").read_text().splitlines()
         if "docker build" in line and "cu126" in line
     ]
-    assert len(builds) >= 2  # the Dockerfile's header and README
+    assert len(builds) >= 2  # the Dockerfile's header and docs/clusters.md
     declared = {a.split("=", 1)[0] for i, a in parse_dockerfile(CONTAINERS / "Dockerfile") if i == "ARG"}
     for line in builds:
         words = shlex.split(line.lstrip("#").strip())

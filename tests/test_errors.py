@@ -34,10 +34,10 @@ from tests.conftest import run_cli
 # Exceptions of the code that never reach a user as such: each is caught and recorded, or marks a bug.
 INTERNAL = {
     "harness.errors.Cancelled": "a BaseException on SIGTERM: the job stops and records that it was cancelled",
-    "harness.algorithms.cudnn.CudnnError": "a point's outcome (status error/unsupported in its row), not a refusal",
-    "harness.algorithms.cudnn.CudnnNotSupported": "a layer's outcome: recorded as unsupported or a fallback",
-    "harness.algorithms.cudnn.CudnnNotInitialized": "a point's outcome, as CudnnError",
-    "harness.algorithms.cudnn.WorkspaceOutOfMemory": "a layer's outcome, as CudnnNotSupported",
+    "harness.algorithms.cudnn_library.CudnnError": "a point's outcome (status error/unsupported in its row), not a refusal",
+    "harness.algorithms.cudnn_library.CudnnNotSupported": "a layer's outcome: recorded as unsupported or a fallback",
+    "harness.algorithms.cudnn_library.CudnnNotInitialized": "a point's outcome, as CudnnError",
+    "harness.algorithms.cudnn_library.WorkspaceOutOfMemory": "a layer's outcome, as CudnnNotSupported",
     "harness.algorithms.swap.UnsupportedLayer": "a point's outcome: a layer with no runnable plan was called",
     "harness.config.keys.UnknownKey": "a developer's omission: a config key missing from the registry",
     "analysis.legacy.rows.BadRow": "a skipped line of an old CSV, listed in the import report",

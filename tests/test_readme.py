@@ -1,4 +1,5 @@
-"""README.md stays true: its commands run (with tiny overrides) and its Python snippet works."""
+"""README.md and the docs/ pages stay true: their shell commands run (with tiny overrides), their Python snippets
+work, and every command line is run by some test or explicitly marked as not run here (tests/docs_pages.py)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from tests import docs_pages
 from tests.conftest import REPO, has_cuda_device_named, run_cli
 
-README = (REPO / "README.md").read_text()
+# README.md, then the docs pages in nav order (not python-api.md: tests/test_python_api.py runs its blocks)
+README = docs_pages.combined_text()
 TINY = [
     "stage.sizes=[64]",
     "stage.warmup_iters=1",
@@ -36,6 +39,19 @@ def _tiny(args: list[str]) -> list[str]:
 
 def _blocks(lang: str) -> list[str]:
     return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
+
+
+def _readme_blocks(lang: str) -> list[str]:
+    """README.md's own blocks (its first two bash blocks are the set-up and the test command)."""
+    return re.findall(rf"```{lang}\n(.*?)```", docs_pages.text("README.md"), flags=re.S)
+
+
+def _single_lines() -> list[str]:
+    """Each bash line that runs on its own (not in a block whose lines run as one sequence), once, in order:
+    a command shown on two pages runs once."""
+    sequences = (_comparison_block(), _plan_block(), _own_model_block())
+    lines = [line for block in _blocks("bash") if block not in sequences for line in block.splitlines()]
+    return list(dict.fromkeys(lines))
 
 
 def _comparison_block() -> str:
@@ -60,25 +76,22 @@ def _harness_commands() -> list[tuple[str, list[str], str]]:
     """(module, arguments, the line's comment: whether the README says it is refused here, and how) of each
     `python -m harness...` line."""
     out = []
-    for block in _blocks("bash"):
-        if block in (_comparison_block(), _plan_block(), _own_model_block()):
-            continue  # each runs as one sequence: test_readme_comparison/plan/own_model_commands
-        for line in block.splitlines():
-            command, _, comment = line.partition("#")
-            match = re.search(r"python -m (harness(?:\.\w+)?)(.*)", command)
-            if match:
-                out.append((match.group(1), shlex.split(match.group(2)), comment.strip()))
+    for line in _single_lines():  # the sequences run as one each: test_readme_comparison/plan/own_model_commands
+        command, _, comment = line.partition("#")
+        match = re.search(r"python -m (harness(?:\.\w+)?)(.*)", command)
+        if match:
+            out.append((match.group(1), shlex.split(match.group(2)), comment.strip()))
     return out
 
 
 def test_setup_command_installs_pinned_torch_and_runs_the_default_job():
-    setup = _blocks("bash")[0].strip()
+    setup = _readme_blocks("bash")[0].strip()
     assert "pip install torch==2.14.1 torchvision==0.29.1 -e '.[test]'" in setup
     assert setup.endswith("&& python -m harness")
 
 
 def test_ci_runs_the_readme_test_command():
-    test_command = _blocks("bash")[1].strip()
+    test_command = _readme_blocks("bash")[1].strip()
     assert test_command == "python -m pytest"
     assert test_command in (REPO / ".ci" / "run").read_text()
 
@@ -147,14 +160,11 @@ def test_readme_python_snippets(tmp_path: Path):
 def _analysis_commands() -> list[list[str]]:
     """The arguments of each `python -m analysis...` line, module first."""
     out = []
-    for block in _blocks("bash"):
-        if block in (_comparison_block(), _plan_block()):
-            continue
-        for line in block.splitlines():
-            match = re.search(r"python -m (analysis(?:\.\w+)?)(.*)", line.partition("#")[0])
-            if match:
-                out.append([match.group(1), *shlex.split(match.group(2))])
-    return out
+    for line in _single_lines():
+        match = re.search(r"python -m (analysis(?:\.\w+)?)(.*)", line.partition("#")[0])
+        if match:
+            out.append([match.group(1), *shlex.split(match.group(2))])
+    return list({tuple(c): c for c in out}.values())
 
 
 # Added to each `python -m analysis` line that analyses (README's own flags; the lines run as written, plus these):
@@ -339,3 +349,52 @@ def test_readme_own_model_commands(tmp_path: Path):
     sources = {"state_dict", "module", "export", "torchscript", "factory"} | ({"onnx"} if has_onnx else set())
     assert set(points["model_source"]) == sources
     assert set(points["model"]) >= {"weights", "mynet", "mynet64", "scripted", "tiny_cnn"}
+
+
+def _is_run_here(line: str) -> bool:
+    """Whether a bash line of README.md or a docs page is run by a test in this file."""
+    sequences = (_comparison_block(), _plan_block(), _own_model_block())
+    setup_and_tests = _readme_blocks("bash")[:2]
+    if any(line in block.splitlines() for block in (*sequences, *setup_and_tests)):
+        return True  # the sequences, line by line; the set-up and test commands, checked as text
+    command = line.partition("#")[0]
+    runs = re.search(r"python -m (harness|analysis)(\.\w+)*( |$)", command)
+    return bool(runs) and line in _single_lines()  # test_readme_harness_command, test_readme_analysis_commands
+
+
+def test_every_shell_command_in_the_docs_is_run_or_marked_not_run():
+    """Every command line of a shell block in README.md and docs/*.md is run by a test (a `bash` block), or the
+    block says it is not run here (`sh`: SLURM submissions, GPU-only or container commands); no other shell
+    fence, and no command in an untagged block."""
+    not_run_here = []
+    for block in docs_pages.blocks():
+        if block.lang == docs_pages.SHELL_RUN and block.page in docs_pages.RUN_ELSEWHERE:
+            runner = REPO / docs_pages.RUN_ELSEWHERE[block.page]
+            assert block.page in runner.read_text(), (block.page, runner)
+        elif block.lang == docs_pages.SHELL_RUN:
+            not_run_here += [(block.page, line) for line in block.commands() if not _is_run_here(line)]
+        else:
+            assert block.lang not in ("shell", "console", "zsh", "bash-session"), (block.page, block.lang)
+            if block.lang == "":
+                assert not any(re.match(r"\s*(\$ |python |pip |sbatch )", line) for line in block.commands()), block
+    assert (
+        not not_run_here
+    ), f"bash lines no test runs (run them in tests/test_readme.py, or fence as sh): {not_run_here}"
+
+
+def test_every_docs_page_is_in_the_site_nav():
+    """mkdocs.yml's nav lists every page under docs/ (but docs/validation/ and docs/changelog.d/, kept out of
+    it by not_in_nav), each once, and only pages that exist."""
+    nav = docs_pages.nav_pages()
+    assert len(nav) == len(set(nav))
+    assert sorted(nav) == docs_pages.doc_pages()
+    assert nav[0] == "index.md"
+
+
+def test_readme_is_short_and_says_where_sweeps_and_results_are_on_its_first_screen():
+    """A newcomer finds the SLURM sweep and where the results go in the first ~50 lines; README stays short."""
+    readme = docs_pages.text("README.md").splitlines()
+    assert len(readme) < 200
+    first_screen = "\n".join(readme[:50])
+    assert "python -m harness -m" in first_screen and "gpu=" in first_screen
+    assert "results/stage=<stage>/gpu=<gpu>/model=<model>/algo=<algo>/" in first_screen

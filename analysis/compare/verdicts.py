@@ -31,10 +31,11 @@ import pandas as pd
 from analysis.legacy.flags import LATENCY_FLAGS
 from harness.references.format import SETTINGS
 from harness.results import multiplicity as mt
+from harness.results.layout import POINT_KEY
 from harness.results.read import latest
 from harness.results.uncertainty import Z95, geomean_interval, log_se, ratio_interval
 
-POINT = ["stage", "gpu", "model", "algo", "input_size", "batch_size", "dtype"]  # harness.results.layout.POINT_KEY
+POINT = list(POINT_KEY)  # the point key (harness.config.keys.point_key)
 WITHIN_GROUP = ["input_size", "batch_size"]
 REGRESSIONS = ("slower", "broke")
 VERDICTS = ("slower", "broke", "faster", "fixed", "same", "no_interval", "not_ok", "only_a", "only_b")
