@@ -69,7 +69,7 @@ def test_every_exception_class_is_a_harness_error_or_known_to_be_internal():
     reached = {
         "harness.algorithms.plan.PlanError",
         "harness.references.format.ReferencesError",
-        "analysis.legacy.importer.LegacyError",
+        "analysis.legacy.records.LegacyError",
         "analysis.errors.AnalysisError",
     }
     assert reached <= set(classes)  # the walk reaches nested modules
