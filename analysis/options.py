@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analysis import checks
 from analysis.load import Filters
+from analysis.report import checks
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import predictor
+from analysis import predict
 from analysis.errors import AnalysisOutputError
 from analysis.load import LoadReport, Results, load, resolve_roots
 from analysis.options import Options
@@ -132,17 +132,17 @@ def run(
     files = _timed(timings, "write tables", lambda: write_tables(frames, out / "tables"), progress)
     specs = gpu_specs(roots, res.points["gpu"].unique())
 
-    evaluations: list[predictor.Evaluation] = []
+    evaluations: list[predict.Evaluation] = []
     if options.predictor:
         largest = parts[0].res  # the setting of most rows: the predictor learns within one setting
 
         def fit(res: Results = largest) -> None:
-            for frame in (predictor.layer_frame(res.layers, specs), predictor.energy_frame(res.points, specs)):
-                if len(frame.data) < predictor.MIN_TRAIN_ROWS:
+            for frame in (predict.layer_frame(res.layers, specs), predict.energy_frame(res.points, specs)):
+                if len(frame.data) < predict.MIN_TRAIN_ROWS:
                     log.info("predictor %s: %d rows, too few to fit", frame.name, len(frame.data))
                     continue
                 latency = frame.name == "latency"
-                ev = predictor.evaluate(
+                ev = predict.evaluate(
                     frame,
                     res.points if latency else None,
                     res.layers if latency else None,
@@ -154,7 +154,7 @@ def run(
                 files.extend(write_tables(ev.tables(), out / "tables"))
                 progress(f"predictor ({frame.name}): final fit")
                 files.extend(
-                    predictor.fit_and_save(frame, ev, out / "predictor", options.max_train_rows, options.threads)
+                    predict.fit_and_save(frame, ev, out / "predictor", options.max_train_rows, options.threads)
                 )
 
         _timed(timings, "predictor", fit, progress)

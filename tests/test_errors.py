@@ -42,7 +42,7 @@ INTERNAL = {
     "harness.algorithms.cudnn_library.WorkspaceOutOfMemory": "a layer's outcome, as CudnnNotSupported",
     "harness.algorithms.swap.UnsupportedLayer": "a point's outcome: a layer with no runnable plan was called",
     "harness.config.keys.UnknownKey": "a developer's omission: a config key missing from the registry",
-    "analysis.legacy.importer.BadRow": "a skipped line of an old CSV, listed in the import report",
+    "analysis.legacy.rows.BadRow": "a skipped line of an old CSV, listed in the import report",
 }
 
 
@@ -71,7 +71,7 @@ def test_every_exception_class_is_a_harness_error_or_known_to_be_internal():
     reached = {
         "harness.algorithms.plan.PlanError",
         "harness.references.format.ReferencesError",
-        "analysis.legacy.importer.LegacyError",
+        "analysis.legacy.records.LegacyError",
         "analysis.errors.AnalysisError",
     }
     assert reached <= set(classes)  # the walk reaches nested modules

@@ -25,153 +25,119 @@ Exit status: 0 when everything imported, 1 when something was skipped (reported)
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
-import io
 import json
 import logging
-import math
-import re
 import sys
-import tarfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analysis import layers as legacy_layers
 from analysis.legacy.flags import FLAGS, LAYER_FLAGS, POINT_FLAGS
+
+# moved to records, sources and rows; their names stay importable from here (the old module), the private
+# ones under their old names
+from analysis.legacy.records import (
+    BATCH_SIZE,
+    CONFIG_HASH,
+    DEVICE_NAMES,
+    DTYPE,
+    ENERGY_METHOD,
+    LAYER_COLUMNS,
+    N_ITERATIONS,
+    OVERALL_COLUMNS,
+    SOURCE,
+    STAGE,
+    SUMMARY,
+    Combo,
+    ImportReport,
+    Issue,
+    LegacyError,
+    NothingImported,
+    Source,
+)
+from analysis.legacy.rows import (
+    BadRow,
+    check_identity,
+    flags_for,
+    integer,
+    layer_row,
+    number,
+    point_row,
+)
+from analysis.legacy.rows import check_identity as _check_identity
+from analysis.legacy.rows import flags_for as _flags
+from analysis.legacy.rows import integer as _int
+from analysis.legacy.rows import number as _num
+from analysis.legacy.sources import (
+    COMBINED,
+    FILE_NAME,
+    file_sources,
+    parse_name,
+    read_rows,
+    sources,
+)
+from analysis.legacy.sources import FILE_NAME as _NAME
+from analysis.legacy.sources import file_sources as _file
+from analysis.legacy.sources import read_rows as _rows
 from harness import validate
-from harness.algorithms import ALGORITHMS, canonical_name
+from harness.algorithms import canonical_name
 from harness.cli import ArgumentParser, command
-from harness.errors import ConfigError, InputFileError, OutputError
+from harness.errors import ConfigError
 from harness.results import layout
-from harness.results.layout import Partition
-from harness.results.schema import LAYERS, POINTS, SCHEMA_VERSION, to_table
+from harness.results.schema import LAYERS, POINTS, to_table
 from harness.results.store import write_json_atomic, write_parquet_atomic
 
 log = logging.getLogger(__name__)
 
-STAGE = "legacy"
-SOURCE = "ai3-8CuDNN@2d2955f"  # WiamSkakri/ai3-8CuDNN, Performance_Prediction_Refactored/results/
-CONFIG_HASH = "legacy-ai3-2d2955f"  # one tag for every imported row: nothing here was configured by us
-ENERGY_METHOD = "legacy_power_average"  # mean NVML power (1-s averaged) x time; not "nvml_counter"
-N_ITERATIONS = 20  # the old README: 20 timed iterations after 10 warmup (not in the files)
-BATCH_SIZE = 1
-DTYPE = "float32"
-SUMMARY = "_legacy-import.json"  # what an import did, beside what it wrote
-DEVICE_NAMES = {"h100": "NVIDIA H100 NVL", "l40s": "NVIDIA L40S", "v100": "NVIDIA V100"}
-
-OVERALL_COLUMNS = (
-    "model",
-    "algorithm",
-    "batch_size",
-    "input_size",
-    "mean",
-    "std",
-    "min",
-    "max",
-    "median",
-    "power_mean_w",
-    "power_std_w",
-    "power_min_w",
-    "power_max_w",
-    "energy_total_j",
-    "energy_per_inference_j",
-    "power_samples",
-    "device",
-)
-LAYER_COLUMNS = (
-    "model",
-    "algorithm",
-    "input_size",
-    "layer",
-    "in_channels",
-    "out_channels",
-    "kernel_size",
-    "stride",
-    "padding",
-    "mean_ms",
-    "std_ms",
-    "percentage",
-    "device",
-)
-COMBINED = "combined_overall.csv"
-
-_NAME = re.compile(r"^(?P<stem>[a-z0-9_]+)_(?P<kind>overall|layers)_(?P<gpu>[a-z0-9]+)\.csv$")
-
-
-class LegacyError(OutputError):
-    """An --out the importer must not write: a file, a folder inside a results partition, or a tree with real
-    runs."""
-
-
-class NothingImported(InputFileError):
-    """No row of the inputs could be imported (no old-system CSV among them, or none readable); nothing was
-    written."""
-
-
-@dataclass(frozen=True)
-class Combo:
-    model: str
-    algo: str  # ours
-    gpu: str
-
-    @property
-    def run_id(self) -> str:
-        return f"legacy-{self.model}-{self.algo}-{self.gpu}"
-
-    def partition(self) -> Partition:
-        return Partition(STAGE, self.gpu, self.model, self.algo)
-
-
-@dataclass
-class Source:
-    label: str  # "archive.tar.gz!member.csv" or "file.csv": deterministic, wherever the input lies
-    name: str  # the CSV's own file name
-    data: bytes
-
-
-@dataclass
-class Issue:
-    file: str
-    line: int | None  # None: the whole file
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.reason}" if self.line is not None else f"{self.file}: {self.reason}"
-
-
-@dataclass
-class ImportReport:
-    files_read: int = 0
-    files_imported: int = 0
-    points: int = 0
-    layers: int = 0
-    written: list[str] = field(default_factory=list)
-    issues: list[Issue] = field(default_factory=list)  # skipped lines and files
-    unmatched_layers: int = 0
-    unmatched_examples: list[str] = field(default_factory=list)
-    combined_skipped: int = 0  # combined_overall.csv rows also present in a per-combination file
-    combined_mismatch: int = 0  # ... whose numbers differ from that file's
-    seconds: float = 0.0
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "files_read": self.files_read,
-            "files_imported": self.files_imported,
-            "points": self.points,
-            "layers": self.layers,
-            "files_written": len(self.written),
-            "skipped": len(self.issues),
-            "issues": [str(i) for i in self.issues],
-            "unmatched_layers": self.unmatched_layers,
-            "unmatched_examples": self.unmatched_examples,
-            "combined_rows_skipped": self.combined_skipped,
-            "combined_rows_differing": self.combined_mismatch,
-            "seconds": round(self.seconds, 3),
-        }
+__all__ = [
+    "BATCH_SIZE",
+    "BadRow",
+    "COMBINED",
+    "CONFIG_HASH",
+    "Combo",
+    "DEVICE_NAMES",
+    "DTYPE",
+    "ENERGY_METHOD",
+    "FILE_NAME",
+    "FLAGS",
+    "ImportReport",
+    "Importer",
+    "Issue",
+    "LAYER_COLUMNS",
+    "LAYER_FLAGS",
+    "LegacyError",
+    "N_ITERATIONS",
+    "NothingImported",
+    "OVERALL_COLUMNS",
+    "POINT_FLAGS",
+    "SOURCE",
+    "STAGE",
+    "SUMMARY",
+    "Source",
+    "_NAME",
+    "_check_identity",
+    "_file",
+    "_flags",
+    "_int",
+    "_num",
+    "_rows",
+    "check_identity",
+    "check_out",
+    "file_sources",
+    "flags_for",
+    "import_legacy",
+    "integer",
+    "layer_row",
+    "main",
+    "number",
+    "parse_name",
+    "parser",
+    "point_row",
+    "read_rows",
+    "sources",
+]
 
 
 # -- where to write ----------------------------------------------------------------------------------------
@@ -192,247 +158,6 @@ def check_out(out: Path) -> None:
             )
     if out.exists() and not out.is_dir():
         raise LegacyError(f"--out {out} exists and is not a folder")
-
-
-# -- reading inputs ----------------------------------------------------------------------------------------
-def sources(paths: list[Path], report: ImportReport) -> Iterator[Source]:
-    """Every CSV in the inputs (tarballs, folders, files); unreadable ones are reported."""
-    for path in paths:
-        if path.is_dir():
-            for f in sorted(path.rglob("*.csv")):
-                yield from _file(f, f.relative_to(path).as_posix(), report)
-        elif path.is_file() and (path.name.endswith((".tar.gz", ".tgz", ".tar"))):
-            try:
-                with tarfile.open(path) as tar:
-                    for member in tar:
-                        if not (member.isfile() and member.name.endswith(".csv")):
-                            continue
-                        base = Path(member.name).name
-                        f = tar.extractfile(member)
-                        yield Source(f"{path.name}!{base}", base, f.read() if f else b"")
-            except (OSError, tarfile.TarError, EOFError) as e:
-                report.issues.append(Issue(str(path), None, f"unreadable archive: {e}"))
-        elif path.is_file():
-            yield from _file(path, path.name, report)
-        else:
-            report.issues.append(Issue(str(path), None, "no such file or folder"))
-
-
-def _file(path: Path, label: str, report: ImportReport) -> Iterator[Source]:
-    try:
-        yield Source(label, path.name, path.read_bytes())
-    except OSError as e:
-        report.issues.append(Issue(label, None, f"unreadable: {e.strerror or e}"))
-
-
-def parse_name(name: str) -> tuple[Combo, str]:
-    """``<model>_<algo>_<overall|layers>_<gpu>.csv`` -> (combination, kind); ValueError if not that."""
-    m = _NAME.match(name)
-    if not m:
-        raise ValueError("not a <model>_<algo>_<overall|layers>_<gpu>.csv file name")
-    stem = m["stem"]
-    algos = sorted((a for a in ALGORITHMS if stem.endswith("_" + a)), key=len, reverse=True)
-    if not algos:
-        raise ValueError(f"no known algorithm at the end of {stem!r} (known: {', '.join(ALGORITHMS)})")
-    algo = algos[0]
-    return Combo(stem[: -len(algo) - 1], algo, m["gpu"]), m["kind"]
-
-
-def _rows(src: Source, required: tuple[str, ...], report: ImportReport) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) of a CSV; a file without the required columns, or a malformed line, is reported."""
-    try:
-        text = src.data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        report.issues.append(Issue(src.label, None, f"not UTF-8 text: {e}"))
-        return
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        report.issues.append(Issue(src.label, None, "empty file"))
-        return
-    except csv.Error as e:
-        report.issues.append(Issue(src.label, 1, f"bad CSV header: {e}"))
-        return
-    header = [h.strip() for h in header]
-    missing = [c for c in required if c not in header]
-    if missing:
-        report.issues.append(Issue(src.label, None, f"missing column(s) {', '.join(missing)}; has {', '.join(header)}"))
-        return
-    while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as e:
-            report.issues.append(Issue(src.label, reader.line_num, f"bad CSV: {e}"))
-            continue
-        if not fields or all(not f.strip() for f in fields):
-            continue
-        if len(fields) != len(header):
-            report.issues.append(
-                Issue(
-                    src.label, reader.line_num, f"{len(fields)} fields, the header has {len(header)} (truncated line?)"
-                )
-            )
-            continue
-        yield reader.line_num, dict(zip(header, (f.strip() for f in fields)))
-
-
-class BadRow(ValueError):
-    pass
-
-
-def _num(row: dict[str, str], key: str, positive: bool = False) -> float:
-    text = row[key]
-    try:
-        v = float(text)
-    except ValueError:
-        raise BadRow(f"{key}={text!r} is not a number") from None
-    if not math.isfinite(v) or v < 0 or (positive and v == 0):
-        raise BadRow(f"{key}={text!r} is not a {'positive' if positive else 'non-negative'} finite number")
-    return v
-
-
-def _int(row: dict[str, str], key: str) -> int:
-    v = _num(row, key)
-    if v != int(v):
-        raise BadRow(f"{key}={row[key]!r} is not an integer")
-    return int(v)
-
-
-def _check_identity(row: dict[str, str], combo: Combo) -> None:
-    """The row's model, algorithm and device agree with its file name."""
-    try:
-        algo = canonical_name(row["algorithm"])
-    except ConfigError:
-        raise BadRow(f"unknown algorithm {row['algorithm']!r}") from None
-    if algo != combo.algo:
-        raise BadRow(f"algorithm {row['algorithm']!r} in a file of {combo.algo}")
-    if row["model"] != combo.model:
-        raise BadRow(f"model {row['model']!r} in a file of {combo.model}")
-    if row["device"].lower() != combo.gpu:
-        raise BadRow(f"device {row['device']!r} in a file of {combo.gpu}")
-
-
-def _flags(base: list[str], combo: Combo) -> list[str]:
-    return base + (["algo_is_heuristic_choice"] if combo.algo == "implicit_gemm" else [])
-
-
-# -- rows ------------------------------------------------------------------------------------------------
-def point_row(row: dict[str, str], combo: Combo, provenance: str) -> dict[str, Any]:
-    """One overall row as a points row. BadRow if a value is malformed."""
-    _check_identity(row, combo)
-    size, batch = _int(row, "input_size"), _int(row, "batch_size")
-    if size <= 0 or batch <= 0:
-        raise BadRow(f"input_size {size} / batch_size {batch} must be positive")
-    mean, std, lo, hi, med = (_num(row, k, positive=k != "std") for k in ("mean", "std", "min", "max", "median"))
-    if not lo <= med <= hi or not lo <= mean <= hi:
-        raise BadRow(f"min {lo} <= median {med}, mean {mean} <= max {hi} does not hold")
-    power, energy, total = (_num(row, k) for k in ("power_mean_w", "energy_per_inference_j", "energy_total_j"))
-    try:
-        tr = legacy_layers.trace(combo.model, size, batch)
-    except Exception as e:  # noqa: BLE001 - a size the architecture refuses
-        raise BadRow(f"cannot trace {combo.model} at input size {size}: {type(e).__name__}: {e}") from None
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": combo.run_id,
-        "stage": STAGE,
-        "model": combo.model,
-        "algo": combo.algo,
-        "gpu": combo.gpu,
-        "device": "cuda",
-        "device_name": DEVICE_NAMES.get(combo.gpu),
-        "input_size": size,
-        "batch_size": batch,
-        "dtype": DTYPE,
-        "status": "ok",
-        "backend": "cudnn",
-        "n": N_ITERATIONS,
-        "mean_ms": mean,
-        "std_ms": std,
-        "cv": std / mean,
-        "min_ms": lo,
-        "p50_ms": med,
-        "max_ms": hi,
-        "throughput_ips": batch / (mean / 1e3),
-        "flops": tr.flops,
-        "params": tr.params,
-        "energy_per_inference_j": energy,
-        "energy_method": ENERGY_METHOD,
-        "energy_window_s": total / power if power > 0 else None,
-        "energy_inferences": round(total / energy) if energy > 0 else None,
-        "power_mean_w": power,
-        "conv_layers": len(tr.layers),
-        "config_hash": CONFIG_HASH,
-        "provenance": provenance,
-        "legacy_flags": _flags(list(POINT_FLAGS), combo),
-        "power_std_w": _num(row, "power_std_w"),
-        "power_min_w": _num(row, "power_min_w"),
-        "power_max_w": _num(row, "power_max_w"),
-        "power_samples": _int(row, "power_samples"),
-        "energy_total_j": total,
-    }
-
-
-def layer_row(row: dict[str, str], combo: Combo, provenance: str) -> dict[str, Any] | str:
-    """One layer row as a layers row; a string (why) when the layer matches no traced conv."""
-    _check_identity(row, combo)
-    size = _int(row, "input_size")
-    if size <= 0:
-        raise BadRow(f"input_size {size} must be positive")
-    geo_legacy = {k: _int(row, k) for k in ("in_channels", "out_channels", "kernel_size", "stride", "padding")}
-    mean, std, pct = _num(row, "mean_ms"), _num(row, "std_ms"), _num(row, "percentage")
-    name = row["layer"]
-    try:
-        tr = legacy_layers.trace(combo.model, size, BATCH_SIZE)
-    except Exception as e:  # noqa: BLE001 - a size the architecture refuses
-        return f"cannot trace {combo.model} at {size}: {type(e).__name__}: {e}"
-    layer = tr.layers.get(name)
-    if layer is None:
-        return f"no conv module {name!r} in torchvision's {combo.model}"
-    g = layer.geometry
-    ours = {
-        "in_channels": g["in_channels"],
-        "out_channels": g["out_channels"],
-        "kernel_size": g["kernel_h"],
-        "stride": g["stride_h"],
-        "padding": g["pad_h"],
-    }
-    square = g["kernel_h"] == g["kernel_w"] and g["stride_h"] == g["stride_w"] and g["pad_h"] == g["pad_w"]
-    if ours != geo_legacy or not square:
-        return f"{name}: old geometry {geo_legacy} differs from torchvision's {g}"
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": combo.run_id,
-        "stage": STAGE,
-        "model": combo.model,
-        "algo": combo.algo,
-        "gpu": combo.gpu,
-        "device_name": DEVICE_NAMES.get(combo.gpu),
-        "input_size": size,
-        "batch_size": BATCH_SIZE,
-        "dtype": DTYPE,
-        "layer_index": layer.index,
-        "layer_name": name,
-        **g,
-        "in_h": layer.in_shape[2],
-        "in_w": layer.in_shape[3],
-        "out_h": layer.out_shape[2],
-        "out_w": layer.out_shape[3],
-        "algo_requested": combo.algo,
-        "algo_used": None,
-        "backend": "cudnn",
-        "status": "ok",
-        "mean_ms": mean,
-        "std_ms": std,
-        "flops": layer.flops,
-        "bytes": layer.bytes,
-        "arithmetic_intensity": layer.flops / layer.bytes,
-        "provenance": provenance,
-        "legacy_flags": _flags(list(LAYER_FLAGS), combo),
-        "legacy_percentage": pct,
-    }
 
 
 # -- importing ------------------------------------------------------------------------------------------
@@ -476,7 +201,7 @@ class Importer:
 
     def layers_file(self, src: Source, combo: Combo) -> list[dict]:
         out, seen = [], {}
-        for line, row in _rows(src, LAYER_COLUMNS, self.report):
+        for line, row in read_rows(src, LAYER_COLUMNS, self.report):
             try:
                 r = layer_row(row, combo, self._prov(src, line))
             except BadRow as e:
@@ -544,7 +269,7 @@ class Importer:
                 "algo": combo.algo,
                 "stage": STAGE,
             },
-            "flags": {k: FLAGS[k] for k in _flags(sorted(set(POINT_FLAGS) | set(LAYER_FLAGS)), combo)},
+            "flags": {k: FLAGS[k] for k in flags_for(sorted(set(POINT_FLAGS) | set(LAYER_FLAGS)), combo)},
             "sources": dict(doc.get("sources", {})),
         }
 
@@ -563,7 +288,7 @@ class Importer:
                 self.report.issues.append(Issue(src.label, None, f"skipped: {e}"))
                 continue
             if kind == "overall":
-                rows = self.points_file(src, combo, _rows(src, OVERALL_COLUMNS, self.report))
+                rows = self.points_file(src, combo, read_rows(src, OVERALL_COLUMNS, self.report))
                 per_file[combo] = {(r["input_size"], r["batch_size"]): r for r in rows}
             else:
                 rows = self.layers_file(src, combo)
@@ -601,7 +326,7 @@ class Importer:
         """combined_overall.csv: rows of combinations that came with their own overall file are checked
         against it and skipped; the others are imported as that combination's points."""
         groups: dict[Combo, list[tuple[int, dict[str, str]]]] = {}
-        for line, row in _rows(src, OVERALL_COLUMNS, self.report):
+        for line, row in read_rows(src, OVERALL_COLUMNS, self.report):
             try:
                 combo = Combo(row["model"], canonical_name(row["algorithm"]), row["device"].lower())
             except ConfigError:

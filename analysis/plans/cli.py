@@ -148,7 +148,7 @@ def make(args: argparse.Namespace) -> plans.Plan:
 
 def make_predicted(args: argparse.Namespace, where: Where, modules, algos, baseline, made_by) -> plans.Plan:
     """--from predicted: the saved latency model, the gpu type's datasheet (from the trees' runs or conf/gpu)."""
-    from analysis.predictor import load_model
+    from analysis.predict.save import load_model
     from analysis.specs import gpu_specs
 
     if not args.predictor:

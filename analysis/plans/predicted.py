@@ -30,7 +30,7 @@ def predicted(
     carry no interval; the margin stands for the predictor's error). Every layer is marked ``predicted``;
     on the CPU (``backend`` reference) an algorithm that cannot run a layer is not offered there."""
     from analysis.layers import trace
-    from analysis.predictor import layer_features
+    from analysis.predict.features import layer_features
     from harness.algorithms import reference
     from harness.measure.roofline import conv_bytes
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import predictor
+from analysis import predict
 from analysis.load import Results
 from analysis.report.frames import Part
 
@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 def figures_by_setting(
-    parts: list[Part], evaluations: list[predictor.Evaluation], folder: Path, specs: dict | None = None
+    parts: list[Part], evaluations: list[predict.Evaluation], folder: Path, specs: dict | None = None
 ) -> dict[str, Path]:
     """make_figures for each setting: with several, each figure's name ends in " [<setting>]" and its file in
     "-s<i>" (the predictor's figures, of one setting, once)."""
@@ -36,7 +36,7 @@ def figures_by_setting(
 def make_figures(
     frames: dict[str, pd.DataFrame],
     res: Results,
-    evaluations: list[predictor.Evaluation],
+    evaluations: list[predict.Evaluation],
     folder: Path,
     specs: dict | None = None,
     suffix: str = "",
