@@ -19,10 +19,10 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from analysis import answer
-from analysis.checks import Thresholds
-from analysis.load import Filters
 from analysis.pipeline import Options, Outcome, run
+from analysis.report.checks import Thresholds
+from analysis.stats.verdicts import family_line
+from analysis.tree import Filters
 from harness import validate
 from harness.cli import ArgumentParser, command
 
@@ -124,7 +124,7 @@ def summary_table(outcome: Outcome) -> Table:
         )
     per_model = outcome.tables.get("speedup_summary")
     if per_model is not None and "p_value" in per_model:
-        t.caption = f"beyond noise: {answer.family_line(per_model['p_value'])}"
+        t.caption = f"beyond noise: {family_line(per_model['p_value'])}"
     return t
 
 

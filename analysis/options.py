@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analysis.load import Filters
 from analysis.report import checks
+from analysis.tree import Filters
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ import pandas as pd
 
 from analysis import predict
 from analysis.errors import AnalysisOutputError
-from analysis.load import LoadReport, Results, load, resolve_roots
 from analysis.options import Options
 from analysis.report import checks, render
 
@@ -38,7 +37,8 @@ from analysis.report.sections import build_sections
 from analysis.report.sections import images as _images
 from analysis.report.sections import listed as _list
 from analysis.report.sections import setting_columns as _columns
-from analysis.specs import gpu_specs
+from analysis.tree import LoadReport, Results, load, resolve_roots
+from analysis.tree.specs import gpu_specs
 from harness import validate
 
 __all__ = [

@@ -29,8 +29,8 @@ from rich.console import Console
 from rich.table import Table
 
 from analysis import pipeline, predictor
-from analysis.load import load
-from analysis.specs import gpu_specs
+from analysis.tree import load
+from analysis.tree.specs import gpu_specs
 from harness.results import layout
 from tests.synthetic import Synthetic, default_models, generate  # noqa: E402
 

@@ -47,8 +47,8 @@ def phase_import(tarball: str, out: str) -> dict:
 
 
 def phase_analysis(out: str) -> dict:
-    from analysis.load import load
     from analysis.pipeline import compute_tables
+    from analysis.tree import load
 
     t = time.perf_counter()
     res = load(out)

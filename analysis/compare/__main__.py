@@ -19,11 +19,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from analysis import selection
 from analysis.compare import pipeline
 from analysis.compare.report import counts_line, family_line, verdict_text
 from analysis.compare.sides import load_sides
-from analysis.load import Filters
+from analysis.tree import Filters, selection
 from harness import validate
 from harness.cli import ArgumentParser, command
 

@@ -27,11 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis import selection
 from analysis.compare import noise
 from analysis.compare.verdicts import match_key
 from analysis.errors import AnalysisError
-from analysis.load import Filters, read_points
+from analysis.tree import Filters, read_points, selection
 from harness import validate
 from harness.cli import ArgumentParser, command
 from harness.references import Entry, References, save

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import selection
 from analysis.errors import AnalysisError
-from analysis.load import Filters, LoadReport, read_points
+from analysis.tree import Filters, LoadReport, read_points, selection
 
 
 @dataclass

@@ -250,7 +250,7 @@ class Importer:
             doc = json.loads(path.read_text())  # an earlier import of the other table of this combination
         except (OSError, ValueError):
             doc = {}
-        from analysis.specs import (
+        from analysis.tree.specs import (
             _from_conf,  # the GPU's datasheet, where analysis.specs looks first
         )
         from harness.config.spec import CONF_DIR

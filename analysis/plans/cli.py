@@ -20,11 +20,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from analysis.errors import AnalysisError
-from analysis.load import SETTINGS, Filters, load, one_setting
 from analysis.plans.find import from_find
 from analysis.plans.make import choose
 from analysis.plans.predicted import DEFAULT_MARGIN, predicted
 from analysis.plans.where import Where
+from analysis.tree import SETTINGS, Filters, load, one_setting
 from harness import validate
 from harness.algorithms import plan as plans
 from harness.algorithms.geometry import ConvGeometry
@@ -149,7 +149,7 @@ def make(args: argparse.Namespace) -> plans.Plan:
 def make_predicted(args: argparse.Namespace, where: Where, modules, algos, baseline, made_by) -> plans.Plan:
     """--from predicted: the saved latency model, the gpu type's datasheet (from the trees' runs or conf/gpu)."""
     from analysis.predict.save import load_model
-    from analysis.specs import gpu_specs
+    from analysis.tree.specs import gpu_specs
 
     if not args.predictor:
         raise AnalysisError(

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis.specs import SPEC_FIELDS, Spec
 from analysis.tables import POINT
+from analysis.tree.specs import SPEC_FIELDS, Spec
 from harness.measure.roofline import peak_tflops  # pure arithmetic, no torch
 from harness.results import hostbound
 from harness.results.read import algo_that_ran

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from analysis.legacy.flags import FLAGS
-from analysis.load import LoadReport
+from analysis.tree import LoadReport
 
 # NVML clock-event reasons that are not a slowdown: an idle GPU, or clocks an administrator pinned.
 BENIGN_REASONS = frozenset({"", "none", "GpuIdle", "ApplicationsClocksSetting", "DisplayClockSetting"})

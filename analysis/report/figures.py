@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import predict
-from analysis.load import Results
 from analysis.report.frames import Part
+from analysis.tree import Results
 
 log = logging.getLogger(__name__)
 

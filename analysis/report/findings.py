@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis import settings
-from analysis.answer import family_line
 from analysis.legacy.flags import FLAGS
-from analysis.load import SETTINGS, flag
-from analysis.settings import Setting
+from analysis.stats.verdicts import family_line
+from analysis.tree import SETTINGS, flag, settings
+from analysis.tree.settings import Setting
 
 
 def _x(v: float) -> str:

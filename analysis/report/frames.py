@@ -1,19 +1,19 @@
-"""The answer tables of an analysis (analysis.tables, .answer, .perlayer, .repeats), per setting and
+"""The answer tables of an analysis (analysis.tables: one registry), per setting and
 combined, and written under the output folder as Parquet and CSV."""
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
-from analysis import answer, perlayer, tables
 from analysis.errors import AnalysisError
-from analysis.load import Filters, Results, by_setting, read_points
-from analysis.settings import Setting
+from analysis.tables import registry
+from analysis.tables.catalog.plan_comparison import torch_settings
+from analysis.tree import Filters, Results, by_setting, read_points
+from analysis.tree.settings import Setting
 
 
 def table_workers() -> int:
@@ -27,49 +27,11 @@ def table_workers() -> int:
 
 
 def compute_tables(res: Results, torch_rows: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
-    """Every answer table from resolved points and layers (pure); ``torch_rows``: torch per cudnn_benchmark
-    setting (perlayer.torch_settings) for the per-layer plans' comparison.
-
-    The four tables over the layer rows (millions at scale) are computed in threads beside the point tables
-    (every table function only reads the frames):
-    on 2 cores at 5,000,000 layer rows, 7.7 s one after the other, 4.9 s this way
-    (benchmarks/analysis_scale.py)."""
-    with ThreadPoolExecutor(max_workers=table_workers()) as pool:
-        layer_sp_f = pool.submit(answer.layer_speedups, res.layers)
-        oracle_f = pool.submit(lambda: tables.oracle(perlayer.singles(res.points), perlayer.singles(res.layers)))
-        shapes_f = pool.submit(tables.layer_shapes, res.layers)
-        support_f = pool.submit(tables.support, res.layers)
-        algos = tables.algorithms(res.points)
-        best = tables.best(algos)
-        comp = answer.competitors(res.points)
-        sp = answer.speedups(comp)
-        speedup_summary = answer.speedup_summary(sp)
-        wins = answer.winners(comp)
-        gpus = tables.gpu_pairs(algos)
-        layer_sp, oracle = layer_sp_f.result(), oracle_f.result()
-        shapes, support = shapes_f.result(), support_f.result()
-    proj = perlayer.projection(res.points, res.layers, oracle)
-    return {
-        "summary": answer.headline(speedup_summary, wins),
-        "competitors": comp,
-        "speedups": sp,
-        "speedup_summary": speedup_summary,
-        "winners": wins,
-        "layer_speedups": layer_sp,
-        "layer_speedup_summary": answer.layer_summary(layer_sp),
-        "algorithms": algos,
-        "best": best,
-        "edp": tables.edp(algos),
-        "gpus": gpus,
-        "layer_shapes": shapes,
-        "support": support,
-        "oracle": oracle,
-        "plan_comparison": perlayer.plan_vs_others(res.points, torch_rows),
-        "plan_projection": proj,
-        "plan_bias": perlayer.projection_bias(proj),
-        "coverage": tables.coverage(res.points),
-        "failures": tables.failures(res.points),
-    }
+    """Every registered table (analysis.tables.registry) from resolved points and layers (pure);
+    ``torch_rows``: torch per cudnn_benchmark setting (plan_comparison.torch_settings) for the per-layer
+    plans' comparison. Each table starts as soon as its inputs are done, so the tables over millions of
+    layer rows run beside the point tables (benchmarks/analysis_scale.py measures it)."""
+    return registry.compute_all(res.points, res.layers, torch_rows, workers=table_workers())
 
 
 # Tables with a row per layer: Parquet only (a CSV of millions of rows costs more than the rest together).
@@ -88,11 +50,11 @@ def torch_rows_for(roots: list[Path], filters: Filters, res: Results) -> pd.Data
 
 
 def torch_of(rows: pd.DataFrame | None, setting: Setting) -> pd.DataFrame | None:
-    """torch's rows per cudnn_benchmark setting (perlayer.torch_settings) among those of ``setting`` in every
+    """torch's rows per cudnn_benchmark setting (plan_comparison.torch_settings) among those of ``setting`` in every
     other setting: a plan is compared with torch as the framework runs by default and with cudnn.benchmark."""
     if rows is None:
         return None
-    return perlayer.torch_settings(rows[setting.mask(rows, ignore=("cudnn_benchmark",))])
+    return torch_settings(rows[setting.mask(rows, ignore=("cudnn_benchmark",))])
 
 
 @dataclass

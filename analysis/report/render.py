@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.load import LoadReport
+from analysis.tree import LoadReport
 
 MAX_ROWS = 40
 

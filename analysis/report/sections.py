@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from analysis import answer, predict, repeats
-from analysis.load import Results
+from analysis import predict
 from analysis.report import checks, findings, methods, render
 from analysis.report.frames import Part
 from analysis.report.predictor_section import predictor_section
-from analysis.settings import Setting
+from analysis.stats import repeats
+from analysis.stats.verdicts import family_line
+from analysis.tree import Results
+from analysis.tree.settings import Setting
 
 if TYPE_CHECKING:  # the options are the pipeline's (analysis.options imports this package's checks)
     from analysis.options import Options
@@ -88,7 +90,7 @@ def build_sections(
     )
     the_answer.items(
         [
-            f"{name}: {answer.family_line(frames[name]['p_value'])}"
+            f"{name}: {family_line(frames[name]['p_value'])}"
             for name in ("speedup_summary", "speedups", "layer_speedups", "plan_comparison")
             if len(frames[name]) and "p_value" in frames[name]
         ]
