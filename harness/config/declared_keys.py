@@ -1,0 +1,224 @@
+"""The harness's own config keys, declared once each (the table; the registry that reads and checks it is
+harness.config.keys, which re-exports ``KEYS``). Add a key here with its role and why."""
+
+from __future__ import annotations
+
+from harness.config.key_record import Key, Role
+
+_P, _S, _H, _E, _N = Role.POINT, Role.SETTING, Role.HASHED, Role.ENVIRONMENT, Role.NEUTRAL
+_SAMPLING = "how long and how often the same point is sampled: the precision, not the quantity"
+
+KEYS: tuple[Key, ...] = (
+    # the point key, declared in its column order (point_key(): the leaf's stage, gpu, model, algo, then the
+    # point within the leaf)
+    Key(
+        "stage.name",
+        "config group (conf/stage)",
+        _P,
+        "the stage: which sizes and how hard (stage column)",
+        column="stage",
+    ),
+    Key(
+        "gpu.name",
+        "config group (conf/gpu)",
+        _P,
+        "the GPU type (gpu column); local: whatever this machine has, named by device_name",
+        column="gpu",
+    ),
+    Key("model.name", "str", _P, "the model (model column; a file's content hash in model_hash)", column="model"),
+    Key(
+        "model.path",
+        "path",
+        _P,
+        "a model file: its stem names the model, its content hash is model_hash",
+        column="model",
+        nullable=True,
+    ),
+    Key(
+        "model.factory",
+        "str",
+        _P,
+        "the user's model function: names the model, its source's hash is model_hash",
+        column="model",
+        nullable=True,
+    ),
+    Key("algo.name", "config group (conf/algo)", _P, "what runs the conv layers (algo column)", column="algo"),
+    Key("stage.sizes", "sizes", _P, "the input sizes: one point each (input_size column)", column="input_size"),
+    Key("stage.size_range", "mapping", _P, "deprecated spelling of stage.sizes", column="input_size", nullable=True),
+    Key("batch_size", "int | list[int]", _P, "one point per batch size (batch_size column)", column="batch_size"),
+    Key("dtype", "str", _P, "the data type (dtype column)", ("float32", "float16", "bfloat16"), column="dtype"),
+    # settings: what is measured
+    Key(
+        "device",
+        "str",
+        _S,
+        "cpu and cuda measure different hardware (device column; auto: cuda where there is one)",
+        ("auto", "cpu", "cuda"),
+        column="device",
+        option="device",
+    ),
+    Key(
+        "backend",
+        "str",
+        _S,
+        "cuDNN's kernels or the reference implementation run the layers (backend column)",
+        ("auto", "cudnn", "reference"),
+        column="backend",
+        option="backend",
+    ),
+    Key(
+        "math",
+        "str",
+        _S,
+        "strict FP32 (fma) or tensor cores (tensor_op: TF32) (math_type column)",
+        ("auto", "fma", "tensor_op"),
+        column="math_type",
+        option="math",
+    ),
+    Key(
+        "fallback",
+        "str",
+        _S,
+        "what runs the layers the algorithm cannot: it changes a row where a layer fell back "
+        "(fallback_policy column)",
+        ("none", "guess", "torch"),
+        column="fallback_policy",
+        option="fallback",
+    ),
+    Key(
+        "cudnn_benchmark",
+        "bool",
+        _S,
+        "the framework's convolutions use the heuristic's or the timed-fastest " "algorithm (cudnn_benchmark column)",
+        ("false", "true"),
+        column="cudnn_benchmark",
+        option="benchmark",
+    ),
+    Key(
+        "graph",
+        "bool | auto",
+        _S,
+        "CUDA-graph replays time the GPU's work, eager launches the host's issuing too " "(cuda_graph column)",
+        ("auto", "false", "true"),
+        column="cuda_graph",
+        option="graph",
+    ),
+    Key(
+        "cpu_threads",
+        "positive int | auto",
+        _S,
+        "the framework's CPU threads set a CPU point's speed (cpu_threads column; "
+        "auto: torch's default, the CPUs the job may use)",
+        column="cpu_threads",
+        option="cpu_threads",
+    ),
+    Key(
+        "plan",
+        "path",
+        _S,
+        "algo=per_layer: which algorithm runs each layer (plan_hash column)",
+        column="plan_hash",
+        option="plan",
+        nullable=True,
+    ),
+    # hashed: how the same quantity is measured
+    Key("stage.warmup_iters", "int", _H, _SAMPLING),
+    Key("stage.warmup_s", "float", _H, _SAMPLING),
+    Key("stage.min_iters", "int", _H, _SAMPLING),
+    Key("stage.max_iters", "int", _H, _SAMPLING),
+    Key("stage.max_time_s", "float", _H, _SAMPLING),
+    Key("stage.target_ci_rel", "float", _H, _SAMPLING),
+    Key("stage.layer_iters", "int", _H, _SAMPLING + " (the per-layer pass)"),
+    Key("stage.energy_window_s", "float", _H, "the length of the energy window: the counter's granularity"),
+    Key(
+        "stage.verify_every_point",
+        "bool",
+        _H,
+        "which points are checked against the baseline (their status)",
+        ("false", "true"),
+    ),
+    Key("tolerance.*", "mapping of float", _H, "the verification threshold per dtype decides a point's status"),
+    Key("seed", "int", _H, "the random weights' and input's values: the same work at the same shapes"),
+    Key(
+        "model.kwargs.*",
+        "mapping",
+        _H,
+        "the model's constructor arguments: part of the model's identity in the "
+        "hash (not in model_hash for a torchvision model)",
+    ),
+    Key(
+        "model.input_channels", "int", _H, "a file or factory model's input channels: the input's shape", nullable=True
+    ),
+    Key(
+        "stage.slurm.cpus_per_task",
+        "int",
+        _H,
+        "the job's CPU allowance: what cpu_threads=auto resolves to (the "
+        "cpu_threads column records the count, the setting); in the hash where it differs from the stage's default",
+    ),
+    # environment: recorded per row, not hashed
+    Key(
+        "gpu.slurm.*",
+        "mapping",
+        _E,
+        "where a SLURM job runs (partition, gres, constraint, other sbatch options): "
+        "the device it got is device_name",
+        nullable=True,
+    ),
+    Key(
+        "gpu.python", "path", _E, "the interpreter: its torch, CUDA and cuDNN versions are on every row", nullable=True
+    ),
+    Key(
+        "gpu.container",
+        "path",
+        _E,
+        "the image jobs run in: its torch, CUDA and cuDNN versions are on every row",
+        nullable=True,
+    ),
+    Key("gpu.container_exec", "str", _E, "how the image runs a command; what runs is recorded as for gpu.container"),
+    # neutral: cannot change a measured number
+    Key("gpu.nvml_name", "str", _N, "a check: a run refuses a device whose name does not contain it", nullable=True),
+    Key(
+        "gpu.spec.*",
+        "mapping of float",
+        _N,
+        "datasheet numbers: only the roofline columns derived from them",
+        nullable=True,
+    ),
+    Key(
+        "stage.reference_tolerance",
+        "float",
+        _N,
+        "a check against references after measuring (reference_status)",
+        nullable=True,
+    ),
+    Key("stage.slurm.timeout_min", "int", _N, "the job's time limit: a job cut short resumes where it stopped"),
+    Key("stage.slurm.mem_gb", "int", _N, "the job's host memory limit"),
+    # the launcher: how jobs are submitted and followed, not how they measure (harness.launch.submit.LauncherSpec)
+    Key(
+        "launcher.name",
+        "config group (conf/launcher)",
+        _N,
+        "where jobs run: here, on SLURM, or auto",
+        ("auto", "local", "slurm"),
+    ),
+    Key("launcher.folder", "path", _N, "submitit's job folders and the sweep manifests"),
+    Key("launcher.array_parallelism", "int", _N, "how many tasks of a job array run at the same time"),
+    Key("launcher.max_requeues", "int", _N, "requeues after a timeout or preemption"),
+    Key("launcher.signal_delay_s", "int", _N, "how long before its time limit SLURM signals a job"),
+    Key("launcher.account", "str", _N, "sbatch --account", nullable=True),
+    Key("launcher.qos", "str", _N, "sbatch --qos", nullable=True),
+    Key("launcher.wait", "bool", _N, "whether the command stays until the jobs end", ("false", "true")),
+    Key("results_dir", "path", _N, "where results are written"),
+    Key("force", "bool", _N, "whether a stage whose sanity stage failed runs", ("false", "true")),
+    Key("remeasure", "bool", _N, "whether measured points are measured again (adds rows)", ("false", "true")),
+    Key(
+        "repeats",
+        "int",
+        _N,
+        "how many separate processes measure each point: replicates of one point, pooled by "
+        "the analysis (repeats column), never a new point or another setting",
+    ),
+    Key("trace", "bool", _N, "a profiler trace of extra iterations after the timed ones", ("false", "true")),
+    Key("references", "path", _N, "a check of each point against blessed references (reference_status)", nullable=True),
+)
