@@ -17,7 +17,7 @@ from pathlib import Path
 
 from analysis.errors import AnalysisError
 from analysis.load import Filters, Results, load, one_setting
-from analysis.planner import Where, choose
+from analysis.plans import Where, choose
 from harness.algorithms import canonical_name
 from harness.algorithms import plan as plans
 from harness.algorithms.geometry import ConvGeometry

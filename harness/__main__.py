@@ -2,7 +2,7 @@
 
 Thin on purpose: resolve Hydra's config, hand it to ``harness.launch.dispatch``; a HarnessError is refused at
 the border (harness/cli.py: one line on stderr, exit code 2). Multirun (-m) goes through the harness's launcher
-plugin, which is registered here explicitly (see hydra_plugins/harness_launcher).
+plugin, which is registered here explicitly (see harness/launch/hydra_launcher.py).
 """
 
 from __future__ import annotations
@@ -10,19 +10,14 @@ from __future__ import annotations
 import sys
 
 import hydra
-from hydra.core.plugins import Plugins
 from omegaconf import DictConfig, OmegaConf
 
 from harness.cli import refuse
 from harness.errors import HarnessError
 from harness.launch.dispatch import launch_configs
-from hydra_plugins.harness_launcher.harness_launcher import (
-    HarnessLauncher,
-    HarnessSweeper,
-)
+from harness.launch.hydra_launcher import register_plugins
 
-Plugins.instance().register(HarnessLauncher)
-Plugins.instance().register(HarnessSweeper)
+register_plugins()
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

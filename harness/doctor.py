@@ -33,7 +33,7 @@ OK, WARNING, PROBLEM = "ok", "warning", "problem"
 
 
 @dataclass(frozen=True)
-class Check:
+class DoctorCheck:
     name: str
     status: str
     found: str
@@ -41,25 +41,30 @@ class Check:
     needed: bool = False  # a problem with a needed check makes the exit code 1
 
 
-def python_and_packages() -> list[Check]:
+Check = DoctorCheck  # the old name (the acceptance command has its own AcceptanceCheck)
+
+
+def python_and_packages() -> list[DoctorCheck]:
     import torchvision
 
     py = sys.version_info
     checks = [
-        Check(
+        DoctorCheck(
             "python", OK if py >= (3, 10) else PROBLEM, sys.version.split()[0], "use Python 3.10 or newer", needed=True
         )
     ]
-    checks.append(Check("torch", OK, f"{torch.__version__} (CUDA build {torch.version.cuda or 'none'})", needed=True))
-    checks.append(Check("torchvision", OK, torchvision.__version__, needed=True))
+    checks.append(
+        DoctorCheck("torch", OK, f"{torch.__version__} (CUDA build {torch.version.cuda or 'none'})", needed=True)
+    )
+    checks.append(DoctorCheck("torchvision", OK, torchvision.__version__, needed=True))
     return checks
 
 
-def gpu_checks(gpu_name: str, algo: str) -> list[Check]:
+def gpu_checks(gpu_name: str, algo: str) -> list[DoctorCheck]:
     wants_gpu = gpu_name != "local"
     if not torch.cuda.is_available():
         return [
-            Check(
+            DoctorCheck(
                 "cuda device",
                 PROBLEM if wants_gpu else WARNING,
                 what_this_machine_has(),
@@ -70,7 +75,7 @@ def gpu_checks(gpu_name: str, algo: str) -> list[Check]:
     name = torch.cuda.get_device_name()
     matches = [g for g, gpu in load_gpu_types().items() if gpu.nvml_name and gpu.nvml_name.lower() in name.lower()]
     checks = [
-        Check(
+        DoctorCheck(
             "cuda device",
             OK,
             f"{name} (CUDA {torch.version.cuda}); gpu configs: {', '.join(matches) or 'none, use gpu=local'}",
@@ -79,7 +84,7 @@ def gpu_checks(gpu_name: str, algo: str) -> list[Check]:
     checks.append(arch_check(torch.cuda.current_device(), gpu_name))
     if wants_gpu and gpu_name not in matches:
         checks.append(
-            Check(
+            DoctorCheck(
                 f"gpu={gpu_name}",
                 PROBLEM,
                 f"this GPU is {name}",
@@ -92,18 +97,18 @@ def gpu_checks(gpu_name: str, algo: str) -> list[Check]:
     return checks
 
 
-def arch_check(index: int, gpu_name: str | None = None) -> Check:
+def arch_check(index: int, gpu_name: str | None = None) -> DoctorCheck:
     """Whether this torch build has kernels for the device (a V100 needs a build with sm_70)."""
     try:
         check_build_has_kernels(index, gpu_name)
     except DeviceMismatchError as e:
         found, _, fix = str(e).partition(" Fix: ")
-        return Check("torch build arch", PROBLEM, found, fix, needed=True)
+        return DoctorCheck("torch build arch", PROBLEM, found, fix, needed=True)
     major, minor = torch.cuda.get_device_capability(index)
-    return Check("torch build arch", OK, f"sm_{major}{minor} in {', '.join(torch.cuda.get_arch_list())}")
+    return DoctorCheck("torch build arch", OK, f"sm_{major}{minor} in {', '.join(torch.cuda.get_arch_list())}")
 
 
-def cudnn_checks(needed: bool) -> list[Check]:
+def cudnn_checks(needed: bool) -> list[DoctorCheck]:
     from harness.algorithms import cudnn
 
     try:
@@ -111,24 +116,26 @@ def cudnn_checks(needed: bool) -> list[Check]:
         cudnn.handle_for(torch.device("cuda", torch.cuda.current_device()))
     except (cudnn.CudnnError, cudnn.CudnnUnavailable) as e:
         return [
-            Check("cudnn", PROBLEM, str(e), "install a PyTorch build with cuDNN 9 and check the driver", needed=needed)
+            DoctorCheck(
+                "cudnn", PROBLEM, str(e), "install a PyTorch build with cuDNN 9 and check the driver", needed=needed
+            )
         ]
-    return [Check("cudnn", OK, f"{lib.version()} at {lib.path}; handle created")]
+    return [DoctorCheck("cudnn", OK, f"{lib.version()} at {lib.path}; handle created")]
 
 
-def nvml_checks() -> list[Check]:
+def nvml_checks() -> list[DoctorCheck]:
     from harness.measure.energy import NvmlGpu, pci_bus_id
 
     gpu = NvmlGpu.open(pci_bus_id(torch.device("cuda", torch.cuda.current_device())))
     if gpu is None:
         return [
-            Check(
+            DoctorCheck(
                 "nvml", WARNING, "NVML not usable: energy is not measured", "install nvidia-ml-py and check the driver"
             )
         ]
     if not gpu.has_counter:
         return [
-            Check(
+            DoctorCheck(
                 "nvml energy counter",
                 WARNING,
                 f"{gpu.name()}: no energy counter (pre-Volta?)",
@@ -136,7 +143,7 @@ def nvml_checks() -> list[Check]:
             )
         ]
     return [
-        Check(
+        DoctorCheck(
             "nvml energy counter",
             OK,
             f"{gpu.name()}; instant power {'yes' if gpu.has_instant_power else 'no (1 s average)'}",
@@ -144,7 +151,7 @@ def nvml_checks() -> list[Check]:
     ]
 
 
-def cpu_energy_checks(root: Path | None = None) -> list[Check]:
+def cpu_energy_checks(root: Path | None = None) -> list[DoctorCheck]:
     """Whether CPU runs can measure energy (RAPL through powercap), and if not, why: no driver or a virtual
     machine, or counters readable by root only. Never blocking: the energy columns stay null without it."""
     from harness.measure import rapl
@@ -152,20 +159,24 @@ def cpu_energy_checks(root: Path | None = None) -> list[Check]:
     found = rapl.probe(root)
     if found.readable:
         method = rapl.RaplMeter(found.zones).method
-        return [Check("cpu energy (rapl)", OK, f"{found.describe()}: CPU runs measure energy (energy_method={method})")]
-    return [Check("cpu energy (rapl)", WARNING, f"{found.problem}: CPU runs record no energy", found.fix)]
+        return [
+            DoctorCheck(
+                "cpu energy (rapl)", OK, f"{found.describe()}: CPU runs measure energy (energy_method={method})"
+            )
+        ]
+    return [DoctorCheck("cpu energy (rapl)", WARNING, f"{found.problem}: CPU runs record no energy", found.fix)]
 
 
-def algorithm_checks(algo: str) -> list[Check]:
+def algorithm_checks(algo: str) -> list[DoctorCheck]:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     backend = algorithms.resolve_backend("auto", device)
     here = algorithms.runnable_on(device, backend)
     if device.type == "cuda":
         here = tuple(dict.fromkeys(here + algorithms.runnable_on(device, "reference")))  # direct: backend=reference
     if algo in here:
-        return [Check("algorithms", OK, f"on {device.type} ({backend} by default): {', '.join(here)}")]
+        return [DoctorCheck("algorithms", OK, f"on {device.type} ({backend} by default): {', '.join(here)}")]
     return [
-        Check(
+        DoctorCheck(
             "algorithms",
             PROBLEM,
             f"algo={algo} cannot run on {device.type}; here: {', '.join(here)}",
@@ -175,11 +186,11 @@ def algorithm_checks(algo: str) -> list[Check]:
     ]
 
 
-def slurm_checks(needed: bool) -> list[Check]:
+def slurm_checks(needed: bool) -> list[DoctorCheck]:
     missing = [c for c in ("sbatch", "squeue", "sacct", "scontrol") if shutil.which(c) is None]
     if missing:
         return [
-            Check(
+            DoctorCheck(
                 "slurm",
                 PROBLEM if needed else WARNING,
                 f"not found: {', '.join(missing)}",
@@ -194,7 +205,7 @@ def slurm_checks(needed: bool) -> list[Check]:
     except subprocess.TimeoutExpired:
         ok, found = False, "sacct timed out after 10 s"
     return [
-        Check(
+        DoctorCheck(
             "slurm accounting",
             OK if ok else PROBLEM,
             found,
@@ -204,7 +215,7 @@ def slurm_checks(needed: bool) -> list[Check]:
     ]
 
 
-def writable_checks(results: Path, jobs: Path) -> list[Check]:
+def writable_checks(results: Path, jobs: Path) -> list[DoctorCheck]:
     checks = []
     for label, path in (("results dir", results), ("jobs dir", jobs)):
         try:
@@ -212,17 +223,17 @@ def writable_checks(results: Path, jobs: Path) -> list[Check]:
             probe = path / f".doctor-{uuid.uuid4().hex}"
             probe.write_text("")
             probe.unlink()
-            checks.append(Check(label, OK, f"{path.resolve()} is writable"))
+            checks.append(DoctorCheck(label, OK, f"{path.resolve()} is writable"))
         except OSError as e:
             checks.append(
-                Check(
+                DoctorCheck(
                     label, PROBLEM, f"{path}: {e.strerror or e}", "choose another folder (results_dir=...)", needed=True
                 )
             )
     return checks
 
 
-def run_checks(gpu: str, algo: str, slurm: bool, results: Path, jobs: Path) -> list[Check]:
+def run_checks(gpu: str, algo: str, slurm: bool, results: Path, jobs: Path) -> list[DoctorCheck]:
     return (
         python_and_packages()
         + gpu_checks(gpu, algo)

@@ -30,6 +30,7 @@ from rich.table import Table
 
 from harness import validate
 from harness.cli import ArgumentParser, command
+from harness.config.compose import overrides_for
 from harness.errors import InputFileError
 from harness.results import layout
 from harness.results.read import latest_leaf_points, planned_points, run_records
@@ -64,6 +65,11 @@ class Combo:
     problems: list[str] = field(default_factory=list)  # unreadable files
     state: str = "unknown"
     eta_s: float | None = None
+    config: dict[str, Any] | None = field(default=None, repr=False)  # the latest run's, for --rerun-failed
+
+    def public(self) -> dict[str, Any]:
+        """What --json shows: everything but the recorded config (the run manifest has it)."""
+        return {k: v for k, v in asdict(self).items() if k != "config"}
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -89,17 +95,14 @@ def read_results(root: Path, combos: dict[tuple, Combo]) -> None:
         runs, problems = run_records(leaf)
         combo.problems += problems
         if runs:
-            last = max(runs, key=lambda d: str(d.get("started_at")))
-            combo.outcome, combo.started, combo.ended = (
-                last.get("outcome"),
-                last.get("started_at"),
-                last.get("ended_at"),
-            )
-            combo.attempts = max(combo.attempts, int(last.get("attempts", 1)))
+            last = max(runs, key=lambda r: str(r.started_at))
+            combo.outcome, combo.started, combo.ended = last.outcome, last.started_at, last.ended_at
+            combo.attempts = max(combo.attempts, int(last.attempts))
+            combo.config = last.config
             planned = planned_points(runs)  # the union of what every run of the leaf planned
             if planned is not None:
                 combo.planned = planned
-            combo.elapsed_s = sum(_seconds(d.get("started_at"), d.get("ended_at")) for d in runs)
+            combo.elapsed_s = sum(_seconds(r.started_at, r.ended_at) for r in runs)
 
 
 def _seconds(start: Any, end: Any) -> float:
@@ -197,27 +200,29 @@ def collect(results: Path, jobs: Path, timeout_s: float = SLURM_TIMEOUT_S) -> tu
 
 
 def rerun_commands(combos: list[Combo]) -> list[str]:
-    """`python -m harness -m ...` lines that resubmit exactly the failed and unfinished combinations."""
+    """`python -m harness -m ...` lines that resubmit exactly the failed and unfinished combinations.
+
+    A combination whose latest run manifest records its config gets its own line, the overrides that
+    compose that config again (harness.config.compose.overrides_for: model files, plan files and every other
+    value as they were); the others (never started, or recorded before manifests held the config) are
+    grouped by stage, gpu and algorithm, the models swept."""
     model_files = {p.stem for p in (Path(__file__).resolve().parent.parent / "conf" / "model").glob("*.yaml")}
     todo = [c for c in combos if c.state not in ("done", "running", "queued")]
+    lines: list[tuple[tuple[str, ...], str]] = []
     groups: dict[tuple[str, str, str], list[str]] = {}
     for c in todo:
-        groups.setdefault((c.stage, c.gpu, c.algo), []).append(c.model)
-    lines = []
-    for (stage, gpu, algo), names in sorted(groups.items()):
+        if c.config is not None:
+            lines.append(((c.stage, c.gpu, c.algo, c.model), shlex.join(_HARNESS + overrides_for(c.config))))
+        else:
+            groups.setdefault((c.stage, c.gpu, c.algo), []).append(c.model)
+    for (stage, gpu, algo), names in groups.items():
         key = "model" if all(n in model_files for n in names) else "model.name"
-        args = [
-            "python",
-            "-m",
-            "harness",
-            "-m",
-            f"stage={stage}",
-            f"gpu={gpu}",
-            f"algo={algo}",
-            f"{key}={','.join(sorted(names))}",
-        ]
-        lines.append(shlex.join(args))
-    return lines
+        args = [*_HARNESS, f"stage={stage}", f"gpu={gpu}", f"algo={algo}", f"{key}={','.join(sorted(names))}"]
+        lines.append(((stage, gpu, algo, ""), shlex.join(args)))
+    return [line for _, line in sorted(lines)]
+
+
+_HARNESS = ["python", "-m", "harness", "-m"]
 
 
 def summary(combos: list[Combo]) -> dict[str, Any]:
@@ -340,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(
                 json.dumps(
-                    {"combinations": [asdict(c) for c in combos], "summary": summary(combos), "slurm": reason},
+                    {"combinations": [c.public() for c in combos], "summary": summary(combos), "slurm": reason},
                     default=str,
                 )
             )

@@ -5,25 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
-
-from harness.config.spec import CONF_DIR, RunSpec, run_spec_from_dict
+from harness.config import compose as config_compose
+from harness.config.spec import RunSpec, run_spec_from_dict
 
 
 def compose_config(*overrides: str) -> dict[str, Any]:
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=list(overrides))
-    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    """harness.config.compose's composition, Hydra's errors raised as they are."""
+    return compose_configs([list(overrides)])[0]
 
 
 def compose_configs(override_lists: list[list[str]]) -> list[dict[str, Any]]:
     """``compose_config`` for many override lists under one Hydra initialisation."""
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return [
-            OmegaConf.to_container(compose(config_name="config", overrides=list(o)), resolve=True)
-            for o in override_lists
-        ]  # type: ignore[misc]
+    return config_compose.compose_configs(override_lists)
 
 
 def _key(override: str) -> str:

@@ -8,8 +8,8 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf import OmegaConf, open_dict
 
+from harness.config.compose import FastComposer
 from harness.config.spec import CONF_DIR
-from hydra_plugins.harness_launcher.compose import FastComposer
 from tests.conftest import FAST, run_cli
 
 

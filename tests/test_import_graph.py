@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.import_graph import folder_cycles, module_edges
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,9 +12,7 @@ PACKAGES = ("harness", "analysis", "hydra_plugins")
 # Knots present when this test was written (issue 28); each entry must be
 # removed as its knot is untied. The test fails on any cycle not listed here
 # and on any listed cycle that no longer exists.
-KNOWN_KNOTS = [
-    ["harness", "hydra_plugins"],
-]
+KNOWN_KNOTS: list[list[str]] = []
 
 
 def _write(root: Path, files: dict[str, str]) -> None:
@@ -31,7 +27,6 @@ def test_no_new_import_cycles() -> None:
     assert cycles == sorted(KNOWN_KNOTS)
 
 
-@pytest.mark.xfail(strict=True, reason="until the launcher moves into harness/launch (s28-compose)")
 def test_harness_never_imports_hydra_plugins() -> None:
     edges = module_edges(ROOT, PACKAGES)
     back = sorted((a, b) for a, b in edges if a.startswith("harness.") and b.startswith("hydra_plugins."))

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from harness.config import keys
 from harness.results import layout
 from harness.results.layout import Partition
 from harness.results.read import latest, latest_leaf_points, leaf_points
@@ -21,6 +22,14 @@ def test_a_partition_is_a_path_and_back():
     assert Partition.of(leaf) == part and part.label() == "stage=quick gpu=h100 model=vgg16 algo=gemm"
     assert Partition.of(Path("/r/gpu=h100/stage=quick/model=vgg16/algo=gemm")) is None  # order matters
     assert Partition.of(Path("/r/stage=quick/gpu=h100/model=vgg16")) is None
+
+
+def test_the_point_key_is_the_registrys():
+    assert keys.point_key() == ("stage", "gpu", "model", "algo", "input_size", "batch_size", "dtype")
+    assert tuple(layout.POINT_KEY) == keys.point_key()
+    assert tuple(layout.POINT_KEY[: len(layout.PARTITION_KEYS)]) == layout.PARTITION_KEYS  # the leaf, then the point
+    point_columns = {k.column for k in keys.KEYS if k.role is keys.Role.POINT}
+    assert point_columns == set(layout.POINT_KEY)
 
 
 def test_leaves_are_found_and_filtered(tmp_path: Path):

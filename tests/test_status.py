@@ -232,3 +232,56 @@ def test_planned_points_reads_old_records_as_a_lower_bound():
         == 2
     )
     assert planned_points([{"points_planned": 5}, {"points_planned_keys": [[96, 1, "float32"]]}]) == 5
+
+
+def test_rerun_failed_rebuilds_a_run_with_a_model_file_and_a_plan_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+):
+    """The command --rerun-failed prints composes the config the failed run recorded: same config hash,
+    the model file and the plan file by their absolute paths, from another folder."""
+    import shlex
+
+    import torch
+    import torchvision
+
+    from harness.algorithms.plan import write as write_plan
+    from harness.launch.submit import make_task
+    from harness.results.manifest import RunManifest
+    from tests.helpers import compose_config
+    from tests.test_plan import mixed_plan
+
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    torch.save(torchvision.models.resnet18(weights=None).eval(), work / "mynet.pt")
+    write_plan(mixed_plan(), work / "plan.json")
+    monkeypatch.chdir(work)
+    original = [
+        "device=cpu",
+        "stage=quick",
+        "stage.sizes=[32,64]",
+        "batch_size=[1,2]",
+        "model.path=mynet.pt",
+        "algo=per_layer",
+        "plan=plan.json",
+        "seed=7",
+        "results_dir=results",
+    ]
+    task = make_task(compose_config(*original))
+    store = ResultStore(task.spec.results_dir, task.spec.partition(), task.run_id)
+    store.open()
+    store.write_run(
+        RunManifest(task.run_id, outcome="failed", started_at="2026-11-23T10:00:00+00:00", config=task.config)
+    )
+
+    monkeypatch.chdir(elsewhere)
+    assert status.main(["--results", str(work / "results"), "--jobs", str(work / "jobs"), "--rerun-failed"]) == 0
+    (line,) = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("python -m harness")]
+    args = shlex.split(line)
+    assert args[:4] == ["python", "-m", "harness", "-m"]
+    assert f"model.path='{work / 'mynet.pt'}'" in args and f"plan='{work / 'plan.json'}'" in args
+    assert "algo=per_layer" in args and "stage=quick" in args
+    again = make_task(compose_config(*args[4:]))
+    assert again.config == task.config
+    assert again.spec.config_hash() == task.spec.config_hash()
+    assert again.spec.model.content_hash == task.spec.model.content_hash and again.spec.plan == task.spec.plan

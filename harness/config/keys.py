@@ -54,7 +54,8 @@ _P, _S, _H, _E, _N = Role.POINT, Role.SETTING, Role.HASHED, Role.ENVIRONMENT, Ro
 _SAMPLING = "how long and how often the same point is sampled: the precision, not the quantity"
 
 KEYS: tuple[Key, ...] = (
-    # the point key
+    # the point key, declared in its column order (point_key(): the leaf's stage, gpu, model, algo, then the
+    # point within the leaf)
     Key(
         "stage.name",
         "config group (conf/stage)",
@@ -62,8 +63,13 @@ KEYS: tuple[Key, ...] = (
         "the stage: which sizes and how hard (stage column)",
         column="stage",
     ),
-    Key("stage.sizes", "sizes", _P, "the input sizes: one point each (input_size column)", column="input_size"),
-    Key("stage.size_range", "mapping", _P, "deprecated spelling of stage.sizes", column="input_size", nullable=True),
+    Key(
+        "gpu.name",
+        "config group (conf/gpu)",
+        _P,
+        "the GPU type (gpu column); local: whatever this machine has, named by device_name",
+        column="gpu",
+    ),
     Key("model.name", "str", _P, "the model (model column; a file's content hash in model_hash)", column="model"),
     Key(
         "model.path",
@@ -82,13 +88,8 @@ KEYS: tuple[Key, ...] = (
         nullable=True,
     ),
     Key("algo.name", "config group (conf/algo)", _P, "what runs the conv layers (algo column)", column="algo"),
-    Key(
-        "gpu.name",
-        "config group (conf/gpu)",
-        _P,
-        "the GPU type (gpu column); local: whatever this machine has, named by device_name",
-        column="gpu",
-    ),
+    Key("stage.sizes", "sizes", _P, "the input sizes: one point each (input_size column)", column="input_size"),
+    Key("stage.size_range", "mapping", _P, "deprecated spelling of stage.sizes", column="input_size", nullable=True),
     Key("batch_size", "int | list[int]", _P, "one point per batch size (batch_size column)", column="batch_size"),
     Key("dtype", "str", _P, "the data type (dtype column)", ("float32", "float16", "bfloat16"), column="dtype"),
     # settings: what is measured
@@ -307,6 +308,18 @@ def of_role(role: Role) -> tuple[Key, ...]:
 
 
 SETTINGS: tuple[Key, ...] = of_role(Role.SETTING)
+
+
+def point_key() -> tuple[str, ...]:
+    """The columns that identify a point across the results tree, in order: the columns of the keys whose
+    role is POINT, in their order of declaration (several keys may share a column: model.name, model.path
+    and model.factory all name the model). harness.results.layout.POINT_KEY is this (tests/test_results_layout.py)."""
+    columns: list[str] = []
+    for key in of_role(Role.POINT):
+        assert key.column is not None, f"point key {key.name} names no column"
+        if key.column not in columns:
+            columns.append(key.column)
+    return tuple(columns)
 
 
 def leaves(config: dict, prefix: str = "") -> list[str]:

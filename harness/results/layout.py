@@ -22,6 +22,9 @@ RUN_PREFIX, TRACE_PREFIX = "run", "trace"
 
 PointKey = tuple[int, int, str]  # (input_size, batch_size, dtype): a point within one leaf
 # A point across the tree: its leaf and its key within it. Repeats of it are resolved, latest wins.
+# The registry of config keys owns it (harness.config.keys.point_key(): the keys whose role is POINT); it is
+# spelled here because harness.config imports this module (spec's Partition), and tests/test_results_layout.py
+# checks that the two agree.
 POINT_KEY = [*PARTITION_KEYS, "input_size", "batch_size", "dtype"]
 
 
@@ -78,6 +81,7 @@ def point_label(key: PointKey) -> str:
 
 
 # -- file names within a leaf ------------------------------------------------------------------------------
+
 
 def table_file(table: str, run_id: str) -> str:
     """The compacted file of a table for one run: points-<run>.parquet."""

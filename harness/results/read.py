@@ -7,9 +7,8 @@ name (pyarrow's ``ignore_prefixes``, from the layout); the partition keys come f
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import unquote
 
 import pandas as pd
@@ -18,6 +17,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from harness.results import layout
+from harness.results.manifest import RunManifest, read_manifest
 from harness.results.schema import LAYERS, POINTS
 
 TABLES = {"points": POINTS, "layers": LAYERS}
@@ -36,27 +36,42 @@ def dataset(root: str | Path, table: str = "points", dictionary: Sequence[str] =
         raise ValueError(f"unknown table {table!r}; valid: {', '.join(TABLES)}")
     schema, fmt, partitioning = TABLES[table], ds.ParquetFileFormat(), "hive"
     if dictionary:
-        bad = [c for c in dictionary if c in layout.PARTITION_KEYS or c not in schema.names
-               or not pa.types.is_string(schema.field(c).type)]
+        bad = [
+            c
+            for c in dictionary
+            if c in layout.PARTITION_KEYS or c not in schema.names or not pa.types.is_string(schema.field(c).type)
+        ]
         if bad:
             raise ValueError(f"not string columns of {table} outside the partition keys: {bad}")
         encoded = {*dictionary, *layout.PARTITION_KEYS}
-        schema = pa.schema([pa.field(f.name, pa.dictionary(pa.int32(), pa.string())) if f.name in encoded else f
-                            for f in schema], metadata=schema.metadata)
+        schema = pa.schema(
+            [pa.field(f.name, pa.dictionary(pa.int32(), pa.string())) if f.name in encoded else f for f in schema],
+            metadata=schema.metadata,
+        )
         fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=list(dictionary)))
-        partitioning = ds.HivePartitioning(pa.schema([schema.field(k) for k in layout.PARTITION_KEYS]),
-                                           dictionaries=_partition_values(root, fmt, schema, table))
-    return ds.dataset(str(root), format=fmt, partitioning=partitioning, schema=schema,
-                      ignore_prefixes=layout.reader_ignore_prefixes(table))
+        partitioning = ds.HivePartitioning(
+            pa.schema([schema.field(k) for k in layout.PARTITION_KEYS]),
+            dictionaries=_partition_values(root, fmt, schema, table),
+        )
+    return ds.dataset(
+        str(root),
+        format=fmt,
+        partitioning=partitioning,
+        schema=schema,
+        ignore_prefixes=layout.reader_ignore_prefixes(table),
+    )
 
 
-def _partition_values(root: str | Path, fmt: ds.ParquetFileFormat, schema: pa.Schema, table: str) -> dict[str, pa.Array]:
+def _partition_values(
+    root: str | Path, fmt: ds.ParquetFileFormat, schema: pa.Schema, table: str
+) -> dict[str, pa.Array]:
     """Every value of each partition key in the paths of the files the dataset will read (whatever their
     depth), decoded as Arrow decodes hive folder names (URI encoding): the dictionaries of the partition keys.
     Listed with the table's schema, so that no file is opened here (one that is not Parquet is reported by
     the reader, file by file)."""
-    files = ds.dataset(str(root), format=fmt, partitioning=None, schema=schema,
-                       ignore_prefixes=layout.reader_ignore_prefixes(table)).files
+    files = ds.dataset(
+        str(root), format=fmt, partitioning=None, schema=schema, ignore_prefixes=layout.reader_ignore_prefixes(table)
+    ).files
     values: dict[str, set[str]] = {k: set() for k in layout.PARTITION_KEYS}
     for f in files:
         for segment in Path(f).relative_to(root).parts[:-1]:
@@ -112,20 +127,20 @@ def latest_leaf_points(leaf: Path, columns: Sequence[str]) -> tuple[pd.DataFrame
     return latest(rows, key).reset_index(drop=True), problems
 
 
-def run_records(leaf: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """The run-*.json documents of one leaf, and a line per file that could not be read."""
-    docs, problems = [], []
+def run_records(leaf: Path) -> tuple[list[RunManifest], list[str]]:
+    """The run manifests (run-*.json) of one leaf, and a line per file that could not be read."""
+    runs, problems = [], []
     for path in layout.run_files(leaf):
         try:
-            docs.append(json.loads(path.read_text()))
+            runs.append(read_manifest(path))
         except FileNotFoundError:
             continue
         except (OSError, ValueError) as e:
             problems.append(f"unreadable {path.name}: {e}")
-    return docs, problems
+    return runs, problems
 
 
-def planned_points(records: Iterable[dict[str, Any]]) -> int | None:
+def planned_points(records: Iterable[RunManifest | Mapping[str, Any]]) -> int | None:
     """How many points a leaf planned: the union of what each of its runs planned.
 
     A run record lists its points (``points_planned_keys``); records written before that field existed
@@ -133,11 +148,12 @@ def planned_points(records: Iterable[dict[str, Any]]) -> int | None:
     """
     keys: set[tuple] = set()
     counts: list[int] = []
-    for doc in records:
-        if doc.get("points_planned_keys") is not None:
-            keys |= {tuple(k) for k in doc["points_planned_keys"]}
-        elif doc.get("points_planned") is not None:
-            counts.append(int(doc["points_planned"]))
+    for record in records:
+        run = record if isinstance(record, RunManifest) else RunManifest.from_dict({"run_id": "", **record})
+        if run.points_planned_keys is not None:
+            keys |= {tuple(k) for k in run.points_planned_keys}
+        elif run.points_planned is not None:
+            counts.append(int(run.points_planned))
     if not keys and not counts:
         return None
     return max([len(keys), *counts])

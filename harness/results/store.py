@@ -11,13 +11,12 @@ on disk before any piece is removed, so a crash in between loses nothing; the pi
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import uuid
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -32,6 +31,7 @@ from harness.atomic import (  # noqa: F401 (write_*_atomic: their old path)
 from harness.errors import StoreError
 from harness.results import layout
 from harness.results.layout import Partition, PointKey, point_label
+from harness.results.manifest import RunManifest, read_manifest, write_manifest
 from harness.results.schema import LAYERS, POINTS, to_table
 
 log = logging.getLogger(__name__)
@@ -94,20 +94,20 @@ class ResultStore:
         recovered = []
         for path in layout.run_files(self.dir):
             try:
-                doc = json.loads(path.read_text())
+                run = read_manifest(path)
             except (OSError, ValueError) as e:
                 log.warning("cannot read %s (%s)", path, e)
                 continue
-            if doc.get("run_id") == self.run_id:  # this run, resumed (a requeued SLURM job)
+            if run.run_id == self.run_id:  # this run, resumed (a requeued SLURM job)
                 continue
-            if doc.get("outcome") != "running" or doc.get("hostname") != _HOST or _alive(doc.get("pid", -1)):
+            if run.outcome != "running" or run.hostname != _HOST or _alive(-1 if run.pid is None else run.pid):
                 continue
-            other = ResultStore(self.root, self.partition, doc["run_id"])
+            other = ResultStore(self.root, self.partition, run.run_id)
             other.compact()
-            doc |= {"outcome": "killed", "recovered_by": self.run_id}
-            other.write_run(doc)
-            log.warning("run %s died without finishing; its points are kept (recovered)", doc["run_id"])
-            recovered.append(doc["run_id"])
+            run.outcome, run.recovered_by = "killed", self.run_id
+            other.write_run(run)
+            log.warning("run %s died without finishing; its points are kept (recovered)", run.run_id)
+            recovered.append(run.run_id)
         return recovered
 
     # -- reading what is there ------------------------------------------------------------------------
@@ -137,7 +137,9 @@ class ResultStore:
                 log.warning("cannot read %s (%s): its points will be measured again", path, e)
                 continue
             repeats = t.column("repeat").to_pylist() if has_repeat else [None] * t.num_rows
-            for size, batch, dtype, status, hash_, run, rep in zip(*(t.column(c).to_pylist() for c in columns), repeats):
+            for size, batch, dtype, status, hash_, run, rep in zip(
+                *(t.column(c).to_pylist() for c in columns), repeats
+            ):
                 if status in DONE_STATUSES and hash_ == config_hash and run_id in (None, run) and (rep or 0) == repeat:
                     done.add((size, batch, dtype))
         return done
@@ -160,21 +162,22 @@ class ResultStore:
     def trace_path(self, key: PointKey) -> Path:
         return self.dir / layout.trace_file(self.run_id, key)
 
-    def read_run(self) -> dict[str, Any] | None:
-        """This run's run.json, if an earlier attempt of it wrote one."""
+    def read_run(self) -> RunManifest | None:
+        """This run's manifest (run-<run id>.json), if an earlier attempt of it wrote one."""
         path = self.dir / layout.run_file(self.run_id)
         try:
-            return json.loads(path.read_text())
+            return read_manifest(path)
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as e:
             log.warning("cannot read %s: %s", path, e)
             return None
 
-    def write_run(self, doc: dict[str, Any]) -> Path:
-        path = self.dir / layout.run_file(self.run_id)
-        write_json_atomic(doc, path)
-        return path
+    def write_run(self, run: RunManifest | Mapping[str, Any]) -> Path:
+        """Write this run's manifest (a mapping is read as one, e.g. a manifest's fields in a test)."""
+        if not isinstance(run, RunManifest):
+            run = RunManifest.from_dict(run)
+        return write_manifest(run, self.dir / layout.run_file(self.run_id))
 
     def compact(self) -> list[Path]:
         """Merge this run's pieces into one points and one layers file; returns the files it wrote.
@@ -207,9 +210,7 @@ class ResultStore:
 
     def _pieces(self, table: str) -> dict[str, Path]:
         prefix = layout.piece_prefix(table, self.run_id)
-        return {
-            p.name[len(prefix) : -len(".parquet")]: p for p in self.dir.glob(f"{prefix}*.parquet")
-        }
+        return {p.name[len(prefix) : -len(".parquet")]: p for p in self.dir.glob(f"{prefix}*.parquet")}
 
 
 def _labels(path: Path) -> set[str]:

@@ -28,6 +28,7 @@ from harness.measure.threads import job_threads
 from harness.model_files import LoadedModel
 from harness.references import Check, check
 from harness.results.layout import PointKey
+from harness.results.manifest import RunManifest
 from harness.results.schema import SCHEMA_VERSION
 from harness.results.store import ResultStore
 
@@ -153,31 +154,32 @@ def run(
     env = provenance(device.device)
     started = _now()
     planned = job_points(spec)
-    run_doc = {
-        "run_id": run_id,
-        "schema_version": SCHEMA_VERSION,
-        "started_at": started,
-        "ended_at": None,
-        "outcome": "running",
-        "config": config,
-        "measurement_config": spec.measurement_config(),
-        "config_hash": spec.config_hash(),
-        "device": device.device.type,
-        "device_name": device.name,
-        "repeat": spec.repeat,
-        "repeats": spec.repeats,
-        "environment": env | {"torch_cuda_build": torch.version.cuda},
-        "hostname": socket.gethostname(),
-        "pid": os.getpid(),
-        "points_planned": len(planned),
-        "points_planned_keys": [list(k) for k in planned],
-    }
+    run_doc = RunManifest(
+        run_id=run_id,
+        schema_version=SCHEMA_VERSION,
+        started_at=started,
+        ended_at=None,
+        outcome="running",
+        config=config,
+        measurement_config=spec.measurement_config(),
+        config_hash=spec.config_hash(),
+        device=device.device.type,
+        device_name=device.name,
+        repeat=spec.repeat,
+        repeats=spec.repeats,
+        environment=env | {"torch_cuda_build": torch.version.cuda},
+        hostname=socket.gethostname(),
+        pid=os.getpid(),
+        points_planned=len(planned),
+        points_planned_keys=[list(k) for k in planned],
+    )
     previous = store.read_run()
     if previous is not None:  # the same run resumed: a requeued SLURM job
-        run_doc |= {"started_at": previous.get("started_at", started), "attempts": previous.get("attempts", 1) + 1}
-        run_doc["slurm_job_ids"] = [*previous.get("slurm_job_ids", []), env["slurm_job_id"]]
+        run_doc.started_at = previous.started_at if previous.started_at is not None else started
+        run_doc.attempts = previous.attempts + 1
+        run_doc.slurm_job_ids = [*(previous.slurm_job_ids or []), env["slurm_job_id"]]
     else:
-        run_doc |= {"attempts": 1, "slurm_job_ids": [env["slurm_job_id"]]}
+        run_doc.attempts, run_doc.slurm_job_ids = 1, [env["slurm_job_id"]]
     store.write_run(run_doc)
     store.recover()
 
@@ -199,7 +201,7 @@ def run(
     try:
         # restored when the job ends
         with job_threads(spec.cpu_threads) as threads, algorithms.backend_flags(spec.math, spec.cudnn_benchmark):
-            run_doc["cpu_threads"] = threads
+            run_doc.cpu_threads = threads
             measurer = PointMeasurer(spec, device, model)
             oom_at: dict[int, int] = {}  # batch size -> smallest input size that ran out of memory
             for key in planned:
@@ -234,22 +236,18 @@ def run(
         result.outcome = "completed"
     except BaseException as e:
         result.outcome = _outcome_of(e)
-        run_doc["error"] = f"{type(e).__name__}: {e}"
+        run_doc.error = f"{type(e).__name__}: {e}"
         raise
     finally:
         algorithms.release_workspaces()  # not carried into the next job of this process
         result.files = store.compact() + traces
         statuses = [p["status"] for p in result.points]
-        run_doc |= {
-            "ended_at": _now(),
-            "outcome": result.outcome,
-            "points_planned": len(planned),
-            "points_skipped": len(result.skipped),
-            "points_by_status": {s: statuses.count(s) for s in sorted(set(statuses))},
-            "files": [p.name for p in result.files],
-        }
+        run_doc.ended_at, run_doc.outcome = _now(), result.outcome
+        run_doc.points_planned, run_doc.points_skipped = len(planned), len(result.skipped)
+        run_doc.points_by_status = {s: statuses.count(s) for s in sorted(set(statuses))}
+        run_doc.files = [p.name for p in result.files]
         if spec.references is not None:
-            run_doc["references"] = {"path": spec.references.path, "by_status": result.reference_counts()}
+            run_doc.references = {"path": spec.references.path, "by_status": result.reference_counts()}
             _log_deviations(spec, result)
         result.files.append(store.write_run(run_doc))
     return result

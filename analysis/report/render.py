@@ -82,7 +82,7 @@ def _integral(col: pd.Series) -> bool:
     return bool(len(values)) and bool((values == values.round()).all()) and bool((abs(values) < 2**53).all())
 
 
-def _cells(df: pd.DataFrame) -> list[list[tuple[str, str | None]]]:
+def cells(df: pd.DataFrame) -> list[list[tuple[str, str | None]]]:
     """Each cell as (shown text, exact sort key or None): whole-number columns without decimals, other
     numbers to about 4 significant digits; the key keeps the exact number ('' for a missing one)."""
     integral = [_integral(df[c]) for c in df.columns]
@@ -116,7 +116,7 @@ def markdown_table(df: pd.DataFrame, csv: str | None = None) -> str:
     shown, more = _clip(df)
     cols = [str(c) for c in shown.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for row in _cells(shown):
+    for row in cells(shown):
         lines.append("| " + " | ".join(text.replace("|", "\\|") for text, _ in row) + " |")
     if more:
         lines.append(f"\n_{_more(more, csv)}_")
@@ -138,7 +138,7 @@ def html_table(df: pd.DataFrame, csv: str | None = None) -> str:
             for text, key in row
         )
         + "</tr>"
-        for row in _cells(shown)
+        for row in cells(shown)
     )
     link = f" <a class='csv' href='{html.escape(csv)}'>full table (CSV)</a>" if csv else ""
     tools = (

@@ -1,0 +1,136 @@
+"""The answer tables of an analysis (analysis.tables, .answer, .perlayer, .repeats), per setting and
+combined, and written under the output folder as Parquet and CSV."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import answer, perlayer, tables
+from analysis.errors import AnalysisError
+from analysis.load import Filters, Results, by_setting, read_points
+from analysis.settings import Setting
+
+
+def table_workers() -> int:
+    """Threads for the tables: the cores this process may use (pandas and numpy release the GIL in their
+    loops over millions of layer rows), at most 4."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def compute_tables(res: Results, torch_rows: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """Every answer table from resolved points and layers (pure); ``torch_rows``: torch per cudnn_benchmark
+    setting (perlayer.torch_settings) for the per-layer plans' comparison.
+
+    The four tables over the layer rows (millions at scale) are computed in threads beside the point tables
+    (every table function only reads the frames):
+    on 2 cores at 5,000,000 layer rows, 7.7 s one after the other, 4.9 s this way
+    (benchmarks/analysis_scale.py)."""
+    with ThreadPoolExecutor(max_workers=table_workers()) as pool:
+        layer_sp_f = pool.submit(answer.layer_speedups, res.layers)
+        oracle_f = pool.submit(lambda: tables.oracle(perlayer.singles(res.points), perlayer.singles(res.layers)))
+        shapes_f = pool.submit(tables.layer_shapes, res.layers)
+        support_f = pool.submit(tables.support, res.layers)
+        algos = tables.algorithms(res.points)
+        best = tables.best(algos)
+        comp = answer.competitors(res.points)
+        sp = answer.speedups(comp)
+        speedup_summary = answer.speedup_summary(sp)
+        wins = answer.winners(comp)
+        gpus = tables.gpu_pairs(algos)
+        layer_sp, oracle = layer_sp_f.result(), oracle_f.result()
+        shapes, support = shapes_f.result(), support_f.result()
+    proj = perlayer.projection(res.points, res.layers, oracle)
+    return {
+        "summary": answer.headline(speedup_summary, wins),
+        "competitors": comp,
+        "speedups": sp,
+        "speedup_summary": speedup_summary,
+        "winners": wins,
+        "layer_speedups": layer_sp,
+        "layer_speedup_summary": answer.layer_summary(layer_sp),
+        "algorithms": algos,
+        "best": best,
+        "edp": tables.edp(algos),
+        "gpus": gpus,
+        "layer_shapes": shapes,
+        "support": support,
+        "oracle": oracle,
+        "plan_comparison": perlayer.plan_vs_others(res.points, torch_rows),
+        "plan_projection": proj,
+        "plan_bias": perlayer.projection_bias(proj),
+        "coverage": tables.coverage(res.points),
+        "failures": tables.failures(res.points),
+    }
+
+
+# Tables with a row per layer: Parquet only (a CSV of millions of rows costs more than the rest together).
+PARQUET_ONLY = frozenset({"layer_speedups"})
+
+
+def torch_rows_for(roots: list[Path], filters: Filters, res: Results) -> pd.DataFrame | None:
+    """torch's unresolved rows, read only where per_layer points are to be compared (see ``torch_of``)."""
+    if not (res.points["algo"].astype(str) == "per_layer").any() or (filters.algo and "torch" not in filters.algo):
+        return None
+    try:
+        rows, _ = read_points(roots, replace(filters, algo=("torch",)))
+    except AnalysisError:
+        return None  # no torch rows: the comparison goes without
+    return rows
+
+
+def torch_of(rows: pd.DataFrame | None, setting: Setting) -> pd.DataFrame | None:
+    """torch's rows per cudnn_benchmark setting (perlayer.torch_settings) among those of ``setting`` in every
+    other setting: a plan is compared with torch as the framework runs by default and with cudnn.benchmark."""
+    if rows is None:
+        return None
+    return perlayer.torch_settings(rows[setting.mask(rows, ignore=("cudnn_benchmark",))])
+
+
+@dataclass
+class Part:
+    """The results of one setting and their tables: what the analysis compares."""
+
+    setting: Setting
+    res: Results
+    frames: dict[str, pd.DataFrame]
+
+
+def tables_by_setting(res: Results, torch_rows: pd.DataFrame | None) -> list[Part]:
+    """compute_tables for each setting of the results (analysis.load.by_setting): no table compares rows of
+    two settings."""
+    return [Part(s, r, compute_tables(r, torch_of(torch_rows, s))) for s, r in by_setting(res)]
+
+
+def combined(parts: list[Part]) -> dict[str, pd.DataFrame]:
+    """Each table of every setting as one: with several settings, a ``setting`` column first says whose rows
+    each are (with one, the tables as they are)."""
+    if len(parts) == 1:
+        return dict(parts[0].frames)
+    out = {}
+    for name in parts[0].frames:
+        frames = [p.frames[name].assign(setting=p.setting.label) for p in parts]
+        both = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
+        out[name] = both[["setting", *[c for c in both.columns if c != "setting"]]]
+    return out
+
+
+def write_tables(frames: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
+    """Each table as Parquet, and as CSV for people unless it has a row per layer (PARQUET_ONLY)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, df in frames.items():
+        df.to_parquet(folder / f"{name}.parquet", index=False)
+        written.append(folder / f"{name}.parquet")
+        if name not in PARQUET_ONLY:
+            df.to_csv(folder / f"{name}.csv", index=False)
+            written.append(folder / f"{name}.csv")
+    return written

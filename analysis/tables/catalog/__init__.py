@@ -1,0 +1,1 @@
+"""The answer tables, one module each declaring ``TABLE`` (analysis.tables.registry finds them all)."""

@@ -1,0 +1,80 @@
+"""``layer_speedups``: per layer row, the speedup over the reference's run of the same layer at the same point, with
+its interval and verdict, Benjamini-Hochberg over the whole table (layer rows carry their median's interval, or
+mean/std/n: standard errors from those); a host-bound row (harness.results.hostbound) is on neither side.
+
+Each table's family is the table: its comparisons, their number and the correction are in
+analysis.stats.verdicts.family_line.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.stats.verdicts import VERDICTS, corrected
+from analysis.tables.columns import (
+    POINT,
+)
+from analysis.tables.registry import Table
+from analysis.tree.keys import layer_keys
+from harness.results import hostbound
+from harness.results.uncertainty import log_se, ratio_interval
+
+
+def layer_speedups(layers: pd.DataFrame, reference: str = "guess") -> pd.DataFrame:
+    """Per layer row whose algorithm and the reference both timed the layer at the GPU's pace (neither row
+    host-bound): the speedup over the reference on that layer, its 95% interval, p-value, q-value and verdict
+    (Benjamini-Hochberg over the whole table; a row without an interval: ``no_interval``)."""
+    key = [*POINT, "layer_index"]
+    cols = [
+        c
+        for c in (*key, "algo", "layer_name", "p50_ms", "ci95_low_ms", "ci95_high_ms", "std_ms", "n")
+        if c in layers.columns
+    ]
+    timed = layers.loc[layers["p50_ms"].notna() & (layers["p50_ms"] > 0) & ~hostbound.mask(layers), cols]
+    se = log_se(timed).to_numpy(dtype=float)
+    is_ref = (timed["algo"] == reference).to_numpy()
+    (layer,) = layer_keys([timed], POINT)  # the point's layer as one integer: millions of rows join on it
+    refs, others = np.flatnonzero(is_ref), np.flatnonzero(~is_ref)
+    ref_of = pd.Index(layer[refs])
+    if not ref_of.is_unique:  # a layer the reference timed twice: every pairing, as a merge gives
+        ref = timed.iloc[refs][key].assign(ref_p50_ms=timed["p50_ms"].to_numpy()[refs], ref_log_se=se[refs])
+        m = timed.iloc[others].assign(log_se=se[others]).merge(ref, on=key)
+        mine, ref_p50, ref_se = m["log_se"].to_numpy(), m["ref_p50_ms"].to_numpy(), m["ref_log_se"].to_numpy()
+        out = m.drop(
+            columns=[c for c in ("ci95_low_ms", "ci95_high_ms", "std_ms", "n", "log_se", "ref_log_se") if c in m]
+        )
+    else:
+        pos = ref_of.get_indexer(layer[others])
+        keep = others[pos >= 0]
+        pos = refs[pos[pos >= 0]]
+        p50 = timed["p50_ms"].to_numpy(dtype=float)
+        mine, ref_p50, ref_se = se[keep], p50[pos], se[pos]
+        out = (
+            timed.iloc[keep]
+            .drop(columns=[c for c in ("ci95_low_ms", "ci95_high_ms", "std_ms", "n") if c in timed])
+            .reset_index(drop=True)
+        )
+        out["ref_p50_ms"] = ref_p50
+    s = ratio_interval(ref_p50, ref_se, out["p50_ms"].to_numpy(dtype=float), mine)
+    p, q, code = corrected(s.ratio, s.log_se)
+    # a row per layer (millions): the two labels as categoricals, not a string each
+    n = len(out)
+    return out.assign(
+        reference=pd.Categorical.from_codes(np.zeros(n, np.int8), [reference]),
+        speedup=s.ratio,
+        speedup_low=s.low,
+        speedup_high=s.high,
+        p_value=p,
+        q_value=q,
+        verdict=pd.Categorical.from_codes(code, list(VERDICTS)),
+    )
+
+
+TABLE = Table(
+    name="layer_speedups",
+    inputs=("layers",),
+    compute=layer_speedups,
+    position=60,
+    about="per layer, the speedup over guess",
+)

@@ -1,0 +1,120 @@
+"""The per-layer oracle per point: every layer by its own fastest algorithm beyond noise, projected end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.stats.tests import switch_test
+from analysis.tables.columns import (
+    POINT,
+    singles,
+)
+from analysis.tables.registry import Table
+from analysis.tree.keys import layer_keys, row_keys
+from harness.results import hostbound
+from harness.results import multiplicity as mt
+from harness.results.uncertainty import log_se, ratio_interval
+
+
+def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
+    """The per-layer oracle per point: every layer run by its own fastest algorithm (among those timed at
+    that layer), against the best single algorithm, switching a layer only beyond noise, corrected for the
+    number of layers (analysis.stats.tests.switch_test): Benjamini-Hochberg at a false discovery rate of 5%
+    over each point's layers with a test (``switch_tests``; ``switch_no_interval``: layers whose rows have no
+    interval, not tested). A tie keeps the best algorithm's layer, so the projection is not the minimum of noisy draws.
+    ``projected_ms`` = the best algorithm's non-conv remainder (its p50 minus its layers' sum, floored at 0)
+    + the oracle's layer sum;
+    ``projected_speedup`` = best p50 / projected_ms with a 95% interval (the two medians and the layer sums'
+    standard errors, independent); ``conv_speedup`` compares the layer sums alone.
+
+    A host-bound layer row (its time is the host's: harness.results.hostbound) is never a candidate. Where
+    the best algorithm's own row of a layer is host-bound, that layer keeps the best algorithm (no evidence
+    to switch) and the point's projection, which needs that time, is NaN: ``host_bound_layers`` counts them,
+    as ``unrun_layers`` counts the layers no algorithm ran itself (also NaN)."""
+    ok = points[(points["status"] == "ok") & points["p50_ms"].notna()]
+    ok = ok.assign(log_se=log_se(ok))
+    top = ok.sort_values([*POINT, "p50_ms", "algo"]).drop_duplicates(POINT)[[*POINT, "algo", "p50_ms", "log_se"]]
+    top = top.rename(columns={"algo": "best_algo", "p50_ms": "best_p50_ms", "log_se": "best_log_se"})
+    cols = [*POINT, "algo", "layer_index", "p50_ms"] + [c for c in ("std_ms", "n", "host_bound") if c in layers.columns]
+    lay = layers.loc[layers["p50_ms"].notna(), [*cols, "status"]]
+    raw_se = log_se(lay)  # NaN: no interval, never a switch, and no interval for a projection that sums it
+    # On millions of layer rows, in numpy: the point (and the point's layer) as one integer, algorithms as
+    # codes in name order (ties go to the first name, as a sort by name would)
+    point_key, layer_point = row_keys([top, lay], POINT)
+    (layer_key,) = layer_keys([lay], POINT)
+    algo_cat = pd.Categorical(lay["algo"])
+    algo, names = algo_cat.codes.astype(np.int64), np.asarray(algo_cat.categories, dtype=object)
+    best_code = pd.Categorical(top["best_algo"], categories=algo_cat.categories).codes.astype(np.int64)
+    p50 = lay["p50_ms"].to_numpy(dtype=float)
+    abs_se = p50 * raw_se.to_numpy(dtype=float)
+    # the best single algorithm's own layers, each with its point's row in top
+    pos = pd.Index(point_key).get_indexer(layer_point)
+    placed = np.flatnonzero(pos >= 0)  # layers of a point that has an ok row (none where no point is ok)
+    best = placed[algo[placed] == best_code[pos[placed]]]
+    ok_rows, hb = (lay["status"] == "ok").to_numpy(), hostbound.mask(lay)
+    unrun = ~pd.Index(layer_key[best]).isin(layer_key[ok_rows])  # no algorithm ran the layer itself
+    host_bound = hb[best]  # the best algorithm's own time of the layer is the host's
+    # per layer of a point, the fastest row that ran it itself at the GPU's pace (ties: the first algorithm by name)
+    ran = np.flatnonzero(ok_rows & ~hb)
+    ran = ran[np.lexsort((algo[ran], p50[ran], layer_key[ran]))]
+    ran = ran[np.r_[True, layer_key[ran][1:] != layer_key[ran][:-1]]] if len(ran) else ran
+    j = pd.Index(layer_key[ran]).get_indexer(layer_key[best])
+    cand = ran[np.maximum(j, 0)]
+    faster = (j >= 0) & ~host_bound & (algo[cand] != algo[best])
+    switch_p, challenged = switch_test(ok_rows & ~hb, p50, raw_se.to_numpy(dtype=float), algo, layer_key, best)
+    switch_p = np.where(host_bound, np.nan, switch_p)  # the best's own time is the host's: nothing to test
+    switched = faster & mt.rejected(mt.benjamini_hochberg(switch_p, groups=pos[best]))
+    oracle_ms = np.where(switched, p50[cand], p50[best])
+    oracle_var = np.where(switched, abs_se[cand], abs_se[best]) ** 2
+    chosen = np.where(switched, algo[cand], algo[best])
+    at, n = pos[best], len(top)
+
+    def total(values: np.ndarray) -> np.ndarray:
+        return np.bincount(at, weights=np.nan_to_num(values.astype(float)), minlength=n).astype(float)
+
+    sums = pd.DataFrame(
+        {
+            "layers": np.bincount(at, minlength=n),
+            "best_conv_ms": total(p50[best]),
+            "oracle_conv_ms": total(np.where(unrun | host_bound, 0.0, oracle_ms)),
+            "oracle_var": total(oracle_var),
+            "unrun_layers": np.bincount(at, weights=unrun, minlength=n).astype(np.int64),
+            "host_bound_layers": np.bincount(at, weights=host_bound, minlength=n).astype(np.int64),
+            "layers_switched": np.bincount(at, weights=switched, minlength=n).astype(np.int64),
+            "layers_kept_tied": np.bincount(at, weights=faster & ~switched, minlength=n).astype(np.int64),
+            "switch_tests": np.bincount(at, weights=~np.isnan(switch_p), minlength=n).astype(np.int64),
+            "switch_no_interval": np.bincount(
+                at, weights=np.isnan(switch_p) & challenged & ~host_bound, minlength=n
+            ).astype(np.int64),
+            "unknown_var": np.bincount(at, weights=np.isnan(oracle_var), minlength=n).astype(np.int64),
+        },
+        index=top.index,
+    )
+    kept = sums["layers"].to_numpy() > 0  # a point whose best algorithm has layer rows (an inner join)
+    out = pd.concat([top, sums], axis=1)[kept].reset_index(drop=True)
+    out.loc[(out["unrun_layers"] > 0) | (out["host_bound_layers"] > 0), "oracle_conv_ms"] = np.nan
+    out.loc[out["host_bound_layers"] > 0, "best_conv_ms"] = np.nan  # a sum holding the host's time
+    out["remainder_ms"] = (out["best_p50_ms"] - out["best_conv_ms"]).clip(lower=0.0)
+    out["projected_ms"] = out["remainder_ms"] + out["oracle_conv_ms"]
+    proj_se = (np.sqrt(out.pop("oracle_var")) / out["projected_ms"]).where(out.pop("unknown_var") == 0)
+    r = ratio_interval(out["best_p50_ms"], out.pop("best_log_se"), out["projected_ms"], proj_se)
+    out["projected_speedup"], out["projected_low"], out["projected_high"] = r.ratio, r.low, r.high
+    out["conv_speedup"] = out["best_conv_ms"] / out["oracle_conv_ms"]
+    known = ~unrun & ~host_bound
+    mix = pd.DataFrame({"_point": point_key[at[known]], "chosen": names[chosen[known]]})
+    mix = mix.groupby(["_point", "chosen"]).size().reset_index(name="k")
+    mix = mix.sort_values(["_point", "k", "chosen"], ascending=[True, False, True])
+    mix["part"] = mix["chosen"].astype(str) + ":" + mix["k"].astype(str)
+    labels = mix.groupby("_point")["part"].agg(", ".join).rename("oracle_mix")
+    out["oracle_mix"] = labels.reindex(point_key[kept]).to_numpy()
+    return out.sort_values(POINT).reset_index(drop=True)
+
+
+TABLE = Table(
+    name="oracle",
+    inputs=("points", "layers"),
+    compute=lambda points, layers: oracle(singles(points), singles(layers)),
+    position=140,
+    about="the per-layer oracle's projection per point (single algorithms only)",
+)

@@ -1,0 +1,91 @@
+"""The vocabulary every answer table shares: the columns of a point, of a layer shape, the baselines and
+statuses, the single algorithms (not a choice per layer) and a layer shape's readable label."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from harness.algorithms import ALGORITHMS
+from harness.results import hostbound
+
+# One point of the comparison: every algorithm measured here competes.
+POINT = ["stage", "gpu", "model", "input_size", "batch_size", "dtype"]
+
+
+GEOMETRY = [
+    "in_channels",
+    "out_channels",
+    "kernel_h",
+    "kernel_w",
+    "stride_h",
+    "stride_w",
+    "pad_h",
+    "pad_w",
+    "dilation_h",
+    "dilation_w",
+    "groups",
+    "in_h",
+    "in_w",
+]
+
+
+# A layer shape as an algorithm sees it (batch and dtype change the work and what runs).
+SHAPE = ["gpu", "dtype", "batch_size", *GEOMETRY]
+
+
+# Support does not depend on the batch: one verdict per algorithm x shape x gpu (x dtype).
+SUPPORT = ["gpu", "dtype", *GEOMETRY]
+
+
+BASELINES = ("torch", "guess")
+
+
+STATUSES = ("ok", "oom", "unsupported", "error")
+
+
+MIXED = ("per_layer", "find")  # a choice per layer, not one algorithm: never "the best single algorithm"
+
+
+SINGLE = tuple(a for a in ALGORITHMS if a not in ("guess", "torch", *MIXED))
+
+
+def shape_label(df: pd.DataFrame, size: bool = True) -> pd.Series:
+    """A short readable name of a layer shape, e.g. ``64->128 3x3 s2 p1 @56x56`` (g, d only when not 1;
+    without the ``@HxW`` input size when ``size`` is False)."""
+    s = (
+        df["in_channels"].astype(str)
+        + "->"
+        + df["out_channels"].astype(str)
+        + " "
+        + df["kernel_h"].astype(str)
+        + "x"
+        + df["kernel_w"].astype(str)
+        + " s"
+        + df["stride_h"].astype(str)
+        + " p"
+        + df["pad_h"].astype(str)
+    )
+    s = s + np.where(df["groups"] != 1, " g" + df["groups"].astype(str), "")
+    s = s + np.where(df["dilation_h"] != 1, " d" + df["dilation_h"].astype(str), "")
+    return s + " @" + df["in_h"].astype(str) + "x" + df["in_w"].astype(str) if size else s
+
+
+def timed(layers: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of the layer rows where the requested algorithm itself ran and was timed at the GPU's pace
+    (not host-bound: harness.results.hostbound)."""
+    return layers.loc[(layers["status"] == "ok") & layers["p50_ms"].notna() & ~hostbound.mask(layers), columns]
+
+
+def singles(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of single algorithms only (what the oracle and the plans choose among); the frame itself where
+    it holds no other (no copy of millions of layer rows)."""
+    mixed = df["algo"].isin(MIXED)  # on the categorical's codes: no string per row
+    return df[~mixed] if mixed.any() else df
+
+
+def span(s: pd.Series) -> str:
+    values = sorted(set(int(v) for v in s))
+    if len(values) <= 4:
+        return ",".join(map(str, values))
+    return f"{values[0]}..{values[-1]} ({len(values)})"

@@ -1,0 +1,105 @@
+"""The answer tables, one record each: a name, the frames it is computed from and how.
+
+A table lives in its own module under analysis/tables/catalog/ that declares ``TABLE = Table(...)``; every such
+module is found here, so adding a table is adding one file. Its inputs are the loaded frames (``SOURCES``:
+the resolved points and layers, and torch's rows per cudnn_benchmark setting, or None) or other tables by name,
+passed to ``compute`` in the order declared. ``compute_all`` computes every table (each as soon as its inputs
+are, the independent ones in threads: pandas and numpy release the GIL in their loops over millions of layer
+rows) and returns them in ``position`` order, the order the tables are written in.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import pandas as pd
+
+SOURCES = ("points", "layers", "torch_rows")
+CATALOG = "analysis.tables.catalog"
+
+
+@dataclass(frozen=True)
+class Table:
+    """One answer table: ``compute(*inputs)`` is its DataFrame (pure: it only reads its inputs)."""
+
+    name: str
+    inputs: tuple[str, ...]  # SOURCES or other tables' names, in compute's argument order
+    compute: Callable[..., pd.DataFrame]
+    position: int  # where it comes among the tables (the order they are written and listed in)
+    about: str = ""  # what it answers, in a few words
+
+
+_TABLES: dict[str, Table] = {}
+_catalog_loaded = False
+
+
+def register(table: Table) -> Table:
+    """Add ``table``; a name already registered, or a table without inputs, is an error."""
+    if table.name in _TABLES or table.name in SOURCES:
+        raise ValueError(f"table {table.name!r} is already registered")
+    if not table.inputs:
+        raise ValueError(f"table {table.name!r} declares no inputs")
+    _TABLES[table.name] = table
+    return table
+
+
+def unregister(name: str) -> None:
+    """Remove a registered table (a test's toy table)."""
+    _load_catalog()
+    del _TABLES[name]
+
+
+def _load_catalog() -> None:
+    """Import every module of the catalog once and register its TABLE (lazily: the catalog imports this)."""
+    global _catalog_loaded
+    if _catalog_loaded:
+        return
+    _catalog_loaded = True
+    package = importlib.import_module(CATALOG)
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{CATALOG}.{info.name}")
+        if hasattr(module, "TABLE"):
+            register(module.TABLE)
+
+
+def tables() -> list[Table]:
+    """Every registered table, in position order (then by name)."""
+    _load_catalog()
+    return sorted(_TABLES.values(), key=lambda t: (t.position, t.name))
+
+
+def get(name: str) -> Table:
+    _load_catalog()
+    return _TABLES[name]
+
+
+def _waves(chosen: list[Table]) -> list[list[Table]]:
+    """The tables in rounds: each round's inputs are all sources or tables of earlier rounds."""
+    ready, waves, left = set(SOURCES), [], list(chosen)
+    while left:
+        wave = [t for t in left if set(t.inputs) <= ready]
+        if not wave:
+            missing = sorted({i for t in left for i in t.inputs} - ready - {t.name for t in left})
+            raise ValueError(f"tables {[t.name for t in left]} wait on inputs no table gives: {missing}")
+        waves.append(wave)
+        ready |= {t.name for t in wave}
+        left = [t for t in left if t not in wave]
+    return waves
+
+
+def compute_all(
+    points: pd.DataFrame, layers: pd.DataFrame, torch_rows: pd.DataFrame | None = None, workers: int = 1
+) -> dict[str, pd.DataFrame]:
+    """Every registered table from resolved points and layers (``torch_rows``: torch per cudnn_benchmark
+    setting, analysis.tables.catalog.plan_comparison.torch_settings), in position order."""
+    chosen = tables()
+    frames: dict[str, pd.DataFrame | None] = {"points": points, "layers": layers, "torch_rows": torch_rows}
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for wave in _waves(chosen):
+            futures = {t.name: pool.submit(t.compute, *(frames[i] for i in t.inputs)) for t in wave}
+            frames.update({name: f.result() for name, f in futures.items()})
+    return {t.name: frames[t.name] for t in chosen}

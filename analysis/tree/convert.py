@@ -1,0 +1,98 @@
+"""From the Arrow tables read to the frames the analysis works on: shared categoricals, host_bound filled, and
+rows of different models under one name kept apart."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analysis.tree.read import POOL
+from analysis.tree.records import LoadReport
+from harness.results import hostbound
+
+log = logging.getLogger(__name__)
+
+
+# Identity columns held as categoricals (see _to_pandas).
+CATEGORICAL = ("stage", "gpu", "model", "algo", "dtype", "run_id")
+
+
+def _to_pandas(tables: dict[str, pa.Table | None]) -> dict[str, pd.DataFrame]:
+    """DataFrames whose identity columns are categoricals with one sorted category list shared by points and
+    layers: a million layer rows group, sort and merge on small integer codes instead of strings.
+
+    Empties ``tables`` as it goes: each column becomes its own block (no consolidation into 2-d blocks, a copy
+    of every number) and its Arrow memory is released once converted, so millions of layer rows are never
+    held twice."""
+    encoded = {}
+    for name in list(tables):
+        t = tables.pop(name)
+        if t is None:
+            encoded[name] = _empty(name)
+            continue
+        for c in CATEGORICAL:
+            i = t.schema.get_field_index(c)
+            if not pa.types.is_dictionary(t.schema.field(c).type):
+                t = t.set_column(i, c, pc.dictionary_encode(t.column(c), memory_pool=POOL))
+        # the layers' host_bound as a nullable boolean, not Python objects: millions of rows are masked fast
+        mapper = {pa.bool_(): pd.BooleanDtype()}.get if name == "layers" else None
+        encoded[name] = t.to_pandas(split_blocks=True, self_destruct=True, memory_pool=POOL, types_mapper=mapper)
+        del t
+    for c in CATEGORICAL:
+        cats = sorted(set().union(*(set(df[c].dropna().unique()) for df in encoded.values())))
+        for df in encoded.values():
+            df[c] = df[c].astype(str).astype(pd.CategoricalDtype(cats)) if df.empty else df[c].cat.set_categories(cats)
+    return encoded
+
+
+def _empty(table: str) -> pd.DataFrame:
+    from harness.results import TABLES
+
+    return TABLES[table].empty_table().to_pandas()
+
+
+def with_host_bound(layers: pa.Table | None) -> pa.Table | None:
+    """The layers rows with ``host_bound`` filled for rows written before the column existed (from their
+    detail: harness.results.hostbound.derive), and without ``detail``, which nothing else reads."""
+    if layers is None or "detail" not in layers.column_names:
+        return layers
+    filled = hostbound.derive(layers.column("host_bound"), layers.column("detail"))
+    layers = layers.set_column(layers.schema.get_field_index("host_bound"), "host_bound", filled)
+    return layers.drop_columns(["detail"])
+
+
+def separate_models(tables: dict[str, pa.Table | None], report: LoadReport) -> dict[str, pa.Table | None]:
+    """Rows of different models under one name (two files with one stem, a file named like a torchvision
+    model) never mix: where a model name holds several ``model_hash`` values (null, a torchvision model, counts
+    as one), each file's rows are renamed ``<name>@<first 8 hex digits of its hash>``, for every table."""
+    points = tables.get("points")
+    if points is None or "model_hash" not in points.column_names:
+        return tables
+    pairs = pa.table({c: pc.cast(points.column(c), pa.string()) for c in ("model", "model_hash")})  # one dictionary
+    pairs = pairs.group_by(["model", "model_hash"]).aggregate([]).to_pylist()  # per file otherwise: not groupable
+    hashes: dict[str, set] = {}
+    for pair in pairs:
+        hashes.setdefault(pair["model"], set()).add(pair["model_hash"])
+    mixed = {m for m, hs in hashes.items() if len(hs) > 1}
+    if not mixed:
+        return tables
+    for m in sorted(mixed):
+        report.separated_models[m] = sorted(m if h is None else f"{m}@{h[:8]}" for h in hashes[m])
+        log.warning(
+            "model %s: rows of %d different models (model_hash) kept apart as %s",
+            m,
+            len(hashes[m]),
+            ", ".join(report.separated_models[m]),
+        )
+    out = {}
+    for name, t in tables.items():
+        if t is None or "model_hash" not in t.column_names:
+            out[name] = t
+            continue
+        models, digests = t.column("model").to_pylist(), t.column("model_hash").to_pylist()
+        renamed = [f"{m}@{h[:8]}" if m in mixed and h is not None else m for m, h in zip(models, digests)]
+        out[name] = t.set_column(t.schema.get_field_index("model"), "model", pa.array(renamed, pa.string()))
+    return out

@@ -1,0 +1,112 @@
+"""Loading a results tree: ``load`` (points and layers, filtered, checked and resolved), ``read_points`` (every
+points row, unresolved) and the results of each setting (``by_setting``, ``one_setting``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analysis.errors import AnalysisError, ResultsInputError
+from analysis.tree import settings
+from analysis.tree.convert import _to_pandas, separate_models, with_host_bound
+from analysis.tree.filters import SETTINGS, Filters, flag, keep_settings
+from analysis.tree.read import _dataset, _read_table, check_filters, resolve_roots
+from analysis.tree.records import LoadReport, Results, tree_names
+from analysis.tree.resolve import (
+    drop_copies,
+    fill_repeat,
+    layers_of,
+    pool_repeats,
+    resolve_layers,
+    resolve_points,
+    use_mean_for_missing_median,
+)
+from harness.results import hostbound
+
+
+def _read(roots: list[Path], filters: Filters, tables: Sequence[str]) -> tuple[dict[str, pa.Table | None], LoadReport]:
+    report = LoadReport(root=tree_names(roots))
+    all_points = list(_dataset(roots, "points").get_fragments())
+    if not all_points:
+        raise ResultsInputError(
+            f"no points-*.parquet files under {tree_names(roots)}: is it a results tree of the " f"harness?"
+        )
+    check_filters(roots, all_points, filters)
+    read: dict[str, pa.Table | None] = {}
+    runs = None
+    for t in tables:
+        read[t] = _read_table(roots, t, filters, report, runs)
+        if t == "layers":
+            read[t] = with_host_bound(read[t])
+        if t == "points" and filters.settings():
+            read[t] = keep_settings(read[t], filters, roots)
+            runs = pc.unique(read[t].column("run_id")).to_pylist() if read[t] is not None else []
+    return separate_models(read, report), report
+
+
+def read_points(
+    roots: str | Path | Sequence[str | Path], filters: Filters = Filters()
+) -> tuple[pd.DataFrame, LoadReport]:
+    """Every points row under ``roots``, filtered and checked as ``load`` does, exact copies dropped, but NOT
+    resolved: a point measured in several runs keeps a row per run (for comparisons between runs; resolve
+    with ``harness.results.read.latest``)."""
+    roots = resolve_roots(roots)
+    tables, report = _read(roots, filters, ["points"])
+    if tables["points"] is None or tables["points"].num_rows == 0:
+        raise AnalysisError(f"no readable points under {tree_names(roots)} match the filters")
+    report.rows_read["points"] = tables["points"].num_rows
+    return drop_copies(_to_pandas(tables)["points"], report).reset_index(drop=True), report
+
+
+def load(roots: str | Path | Sequence[str | Path], filters: Filters = Filters()) -> Results:
+    """Points and layers under ``roots`` (one results tree, or several read as one), filtered, checked and
+    resolved."""
+    roots = resolve_roots(roots)
+    tables, report = _read(roots, filters, ("points", "layers"))
+    if tables["points"] is None:
+        raise ResultsInputError(
+            f"none of the points files under {tree_names(roots)} matching the filters could be read"
+        )
+    if tables["points"].num_rows == 0:
+        raise AnalysisError(
+            f"no measured points under {tree_names(roots)} match {filters.chosen() or 'the filters'} " f"together"
+        )
+    report.rows_read = {name: t.num_rows if t is not None else 0 for name, t in tables.items()}
+    frames = {name: fill_repeat(f) for name, f in _to_pandas(tables).items()}  # empties tables as frames fill
+    if filters.settings():
+        frames["layers"] = layers_of(frames["points"], frames["layers"])
+    points = resolve_points(frames["points"], report)
+    layers = resolve_layers(use_mean_for_missing_median(frames["layers"], report), points, report)
+    points, layers = pool_repeats(points, layers, report)
+    report.host_bound_layers = int(hostbound.mask(layers).sum())
+    return Results(points, layers, report)
+
+
+def by_setting(res: Results) -> list[tuple[settings.Setting, Results]]:
+    """The results of each setting (analysis.tree.settings.groups, most rows first), one row per point in each,
+    with their layers: what the analysis compares. Results of one setting come back as they are."""
+    parts = []
+    for setting in settings.groups(res.points):
+        points = setting.resolve(res.points)
+        if len(points) == len(res.points):
+            parts.append((setting, res))
+            continue
+        points = points.reset_index(drop=True)
+        parts.append((setting, Results(points, layers_of(points, res.layers), res.report)))
+    return parts
+
+
+def one_setting(res: Results, command: str) -> Results:
+    """The results, where they hold one setting; else an error that names the settings and the filters that
+    keep one (for a command that must not mix them)."""
+    parts = by_setting(res)
+    if len(parts) <= 1:
+        return parts[0][1] if parts else res
+    listed = "; ".join(s.label for s, _ in parts)
+    columns = sorted({c for s, _ in parts for c in s.label_columns()})
+    options = " ".join(flag(k) for k, c in SETTINGS.items() if c in columns)
+    raise AnalysisError(f"{command}: these results hold {len(parts)} settings ({listed}); choose one with {options}")

@@ -1,0 +1,169 @@
+"""Latest-wins resolution of the rows read: identical copies dropped, the latest measurement of each point,
+setting and repeat kept with the layers of its run, then the repeats of a point pooled (analysis.stats.repeats)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.stats import repeats
+from analysis.tree import settings
+from analysis.tree.keys import mixed_radix
+from analysis.tree.records import LoadReport
+from harness.results.layout import POINT_KEY
+from harness.results.read import latest
+
+# Latest wins per point and per repeat (each of repeats=K processes keeps its latest row); the repeats of a
+# point are then pooled into one row (analysis.stats.repeats). Rows older than the column are repeat 0.
+RESOLVE_KEY = [*POINT_KEY, "repeat"]
+
+
+def fill_repeat(frame: pd.DataFrame) -> pd.DataFrame:
+    """``repeat`` as a whole number on every row: null (rows written before repeats existed) is repeat 0."""
+    if "repeat" not in frame:
+        return frame.assign(repeat=np.zeros(len(frame), np.int64))
+    frame["repeat"] = frame["repeat"].fillna(0).astype(np.int64)
+    return frame
+
+
+def drop_copies(points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
+    """Points rows without the identical copies a crash between compaction steps can leave (same run, same
+    point), counted in ``report``."""
+    n = len(points)
+    points = points.drop_duplicates(subset=[*RESOLVE_KEY, "run_id"], keep="last")
+    report.duplicate_copies["points"] = n - len(points)
+    return points
+
+
+def resolve_points(points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
+    """One row per point, setting (analysis.tree.settings.identity) and repeat: exact copies dropped, then the latest
+    ``measured_at`` (then run_id) wins. Rows of two settings of a point both stay: which to compare is
+    ``by_setting``'s business; the repeats of a point are pooled afterwards (pool_repeats)."""
+    points = drop_copies(points, report)
+    key = [*POINT_KEY, "_setting", "repeat"]
+    keyed = points.assign(_setting=settings.identity(points))
+    counts = keyed.groupby(key, dropna=False, observed=True).size()
+    report.repeated_points = int((counts > 1).sum())
+    resolved = latest(keyed, key).drop(columns="_setting")
+    report.superseded["points"] = len(points) - len(resolved)
+    return resolved.sort_values(RESOLVE_KEY, kind="stable").reset_index(drop=True)
+
+
+def point_codes(frames: Sequence[pd.DataFrame]) -> list[np.ndarray] | None:
+    """One int64 per row of each frame that is equal exactly where the rows' RESOLVE_KEY is (analysis.tree.keys);
+    None where it does not fit (then merge on the columns instead)."""
+    return mixed_radix(frames, RESOLVE_KEY)
+
+
+def resolve_layers(layers: pd.DataFrame, points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
+    """The layers of the winning run of each point and setting (``points``: resolved; a run has one setting,
+    so a layer row belongs to the points row of its point and run), each point's rows together and by
+    layer_index (in the order the files hold the points); copies, superseded runs and orphans are counted."""
+    codes = point_codes([points, layers])
+    runs_shared = all(isinstance(df["run_id"].dtype, pd.CategoricalDtype) for df in (points, layers)) and points[
+        "run_id"
+    ].cat.categories.equals(layers["run_id"].cat.categories)
+    if codes is None or not runs_shared:
+        return _resolve_layers_by_merge(layers, points, report)
+    point_key, layer_key = codes
+    runs = len(points["run_id"].cat.categories) + 1
+    if max(int(point_key.max(initial=0)), int(layer_key.max(initial=0))) + 1 >= 2**62 // runs:  # not one int64
+        return _resolve_layers_by_merge(layers, points, report)
+    layers, layer_key = _drop_layer_copies(layers, layer_key, report)
+    point_run = point_key * runs + points["run_id"].cat.codes.to_numpy().astype(np.int64) + 1
+    layer_run = layer_key * runs + layers["run_id"].cat.codes.to_numpy().astype(np.int64) + 1
+    pos = pd.Index(point_run).get_indexer(layer_run)  # the points row of each layer's point and run; -1: none
+    orphan = ~pd.Index(layer_key).isin(point_key)  # no points row of the point at all: never committed
+    keep = pos >= 0
+    report.orphan_layers = int(orphan.sum())
+    report.superseded["layers"] = int(len(layers) - report.orphan_layers - keep.sum())
+    kept, pos = (layers, pos) if keep.all() else (layers[keep], pos[keep])  # all kept: no copy of millions
+    if not _grouped_by_point(pos, kept["layer_index"].to_numpy()):  # as written, unless files were mixed: sort
+        kept = kept.iloc[np.lexsort((kept["layer_index"].to_numpy(), pos))]
+    return kept.reset_index(drop=True)
+
+
+def _grouped_by_point(pos: np.ndarray, layer_index: np.ndarray) -> bool:
+    """Whether each point's layer rows are together and in layer order (as a run writes them): true of
+    every tree the harness writes, so that sorting millions of rows is needed only where it is not."""
+    if len(pos) < 2:
+        return True
+    new_point = np.diff(pos) != 0
+    ascending = np.all(new_point | (np.diff(layer_index) > 0))
+    return bool(ascending and new_point.sum() + 1 == len(np.unique(pos)))
+
+
+def _drop_layer_copies(
+    layers: pd.DataFrame, point_key: np.ndarray, report: LoadReport
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Without identical copies (same point, run and layer; a crash between compaction steps leaves them),
+    counted in ``report``: the three as one integer where they fit in 63 bits (hashing millions of
+    integers, not of column tuples), else on the columns."""
+    run = layers["run_id"].cat.codes.to_numpy().astype(np.int64) + 1
+    index = layers["layer_index"].to_numpy()
+    runs, top = len(layers["run_id"].cat.categories) + 1, int(index.max(initial=0)) + 1
+    fits = index.min(initial=0) >= 0 and int(point_key.max(initial=0)) + 1 < 2**62 // (runs * top)
+    if fits:
+        dup = pd.Index((point_key * runs + run) * top + index).duplicated(keep="last")
+    else:
+        dup = layers.duplicated(subset=[*RESOLVE_KEY, "run_id", "layer_index"], keep="last").to_numpy()
+    report.duplicate_copies["layers"] = int(dup.sum())
+    return (layers[~dup], point_key[~dup]) if dup.any() else (layers, point_key)
+
+
+def _resolve_layers_by_merge(layers: pd.DataFrame, points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
+    """resolve_layers on the key columns themselves (slower: for frames point_codes cannot encode)."""
+    n = len(layers)
+    layers = layers.drop_duplicates(subset=[*RESOLVE_KEY, "run_id", "layer_index"], keep="last")
+    report.duplicate_copies["layers"] = n - len(layers)
+    keys = points[[*RESOLVE_KEY, "run_id"]].assign(_win=True)
+    merged = layers.merge(keys.drop(columns="run_id").drop_duplicates(), on=RESOLVE_KEY, how="left")
+    report.orphan_layers = int(merged["_win"].isna().sum())
+    kept = layers.merge(keys, on=[*RESOLVE_KEY, "run_id"], how="inner").drop(columns="_win")
+    report.superseded["layers"] = len(layers) - report.orphan_layers - len(kept)
+    return kept.sort_values([*RESOLVE_KEY, "layer_index"], kind="stable").reset_index(drop=True)
+
+
+def use_mean_for_missing_median(layers: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
+    """Imported layer rows hold a mean but no median (the old system wrote none); the tables, figures and
+    predictor work on p50_ms, so such rows use their mean there, and the report counts them."""
+    missing = layers["p50_ms"].isna() & layers["mean_ms"].notna()
+    report.layer_mean_as_median = int(missing.sum())
+    if report.layer_mean_as_median:
+        layers["p50_ms"] = layers["p50_ms"].where(~missing, layers["mean_ms"])
+    return layers
+
+
+def layers_of(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
+    """The layers rows of these points rows (same point, same run): where a setting filter kept some points
+    of a run and not others (a graph=auto run whose capture failed at one size), the others' layers go too,
+    rather than being counted as layers of points never committed."""
+    codes = point_codes([points, layers])
+    if codes is None or not isinstance(layers["run_id"].dtype, pd.CategoricalDtype):
+        keys = points[[*RESOLVE_KEY, "run_id"]].drop_duplicates()
+        return layers.merge(keys, on=[*RESOLVE_KEY, "run_id"], how="inner")
+    kept = pd.MultiIndex.from_arrays([codes[0], points["run_id"].cat.codes.to_numpy()])
+    mine = pd.MultiIndex.from_arrays([codes[1], layers["run_id"].cat.codes.to_numpy()]).isin(kept)
+    return layers if mine.all() else layers[mine].reset_index(drop=True)
+
+
+def pool_repeats(points: pd.DataFrame, layers: pd.DataFrame, report: LoadReport) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per point (and per point's layer) from its repeats (analysis.stats.repeats); a tree measured in one
+    process per point is returned as it is, with the columns the pooling adds."""
+    if not (points["repeat"] > 0).any():  # nothing to pool (millions of layer rows: no grouping)
+        report.between_process = repeats.no_between()
+        return repeats.alone(points), layers
+    # repeats of a point pool within its setting: the setting of a layer row is its run's
+    setting = settings.identity(points)
+    of_run = pd.Series(setting.to_numpy(), index=points["run_id"].astype(str).to_numpy())
+    of_run = of_run[~of_run.index.duplicated()]
+    pooled_points = repeats.pool(points.assign(_setting=setting), [*POINT_KEY, "_setting"], "points")
+    pooled_layers = repeats.pool(
+        layers.assign(_setting=of_run.reindex(layers["run_id"].astype(str)).to_numpy()),
+        [*POINT_KEY, "_setting", "layer_index"],
+        "layers",
+    )
+    report.between_process = pd.concat([pooled_points.between, pooled_layers.between], ignore_index=True)
+    return pooled_points.rows.drop(columns="_setting"), pooled_layers.rows.drop(columns="_setting")

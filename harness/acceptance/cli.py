@@ -1,0 +1,198 @@
+"""The command, ``python -m harness.acceptance``: refuse without a GPU, plan, run the GPU tests, the sweep and
+the extra runs with progress bars, evaluate, write the verdict."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from harness import validate
+from harness.acceptance.budget import DEFAULT_BUDGET_S, SECONDS_REPORT, TESTS_TIMEOUT_S, estimate_s, extras_s
+from harness.acceptance.evidence import AcceptanceEvidence, evaluate, passed
+from harness.acceptance.plan import QUICK_MODEL, QUICK_SIZE, extra_jobs, make_plan
+from harness.acceptance.suite import REPO, gpu_test_command, run_gpu_tests
+from harness.acceptance.sweep import JobResult, PreparedJob, prepare_job, read_layers, run_job
+from harness.acceptance.verdict import environment_from_rows, render_markdown, summary_table, verdict_path
+from harness.cli import ArgumentParser, command
+from harness.errors import MissingEnvironmentError
+from harness.measure.device import what_this_machine_has
+
+log = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(
+        prog="python -m harness.acceptance",
+        description="On a CUDA GPU: the GPU tests, a short real sweep and extra runs, checked against the goals "
+        "of GPU-CHECKS.md; writes docs/validation/<device>-<date>.md. Exit 0: every check passes; "
+        "1: some check fails; 2: no CUDA GPU here (nothing run or written).",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help=f"one model ({QUICK_MODEL}) and one size ({QUICK_SIZE}): a smoke run"
+    )
+    # defaults as text: argparse checks them like given values, so an unwritable default is refused before GPU work
+    p.add_argument(
+        "--out",
+        type=validate.output_folder,
+        default=str(REPO / "docs" / "validation"),
+        help="folder of the Markdown verdict",
+    )
+    p.add_argument(
+        "--jobs-dir",
+        type=validate.output_folder,
+        default="jobs",
+        help="results go to JOBS_DIR/acceptance-<UTC timestamp>/results (default: jobs)",
+    )
+    p.add_argument(
+        "--budget-s",
+        type=validate.positive_float,
+        default=DEFAULT_BUDGET_S,
+        help="sweep jobs not started by then (minus a reserve for the extra runs) are not run",
+    )
+    p.add_argument(
+        "--tests-timeout-s", type=validate.positive_float, default=TESTS_TIMEOUT_S, help="limit of the GPU test suite"
+    )
+    return p
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def cuda_available() -> bool:
+    return torch.cuda.is_available()
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+@contextmanager
+def _logging_to(path: Path, console: Console) -> Iterator[None]:
+    """INFO and above on the console (through rich, above the progress bars), DEBUG of the harness in a file."""
+    root, ours = logging.getLogger(), logging.getLogger("harness")
+    shown = RichHandler(console=console, show_path=False, level=logging.INFO)
+    kept = logging.FileHandler(path)
+    kept.setLevel(logging.DEBUG)
+    kept.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    saved = root.level, ours.level
+    root.addHandler(shown)
+    root.addHandler(kept)
+    root.setLevel(logging.INFO)
+    ours.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(shown)
+        root.removeHandler(kept)
+        kept.close()
+        root.setLevel(saved[0])
+        ours.setLevel(saved[1])
+
+
+def _job_folder(jobs_dir: Path, stamp: str) -> Path:
+    folder, n = jobs_dir / f"acceptance-{stamp}", 2
+    while folder.exists():
+        folder, n = jobs_dir / f"acceptance-{stamp}-{n}", n + 1
+    folder.mkdir(parents=True)
+    return folder.resolve()
+
+
+def _run_jobs(jobs: Sequence[PreparedJob], bar: Progress, title: str, deadline: float | None) -> list[JobResult]:
+    """Run the jobs one after the other with a progress bar of points; after ``deadline``, start no more."""
+    task = bar.add_task(title, total=sum(p.record.job.points() for p in jobs))
+    done = []
+    for prepared in jobs:
+        job = prepared.record.job
+        if deadline is not None and time.monotonic() > deadline:
+            log.warning("time budget spent: %s not run", job.label)
+            done.append(prepared.record)
+            continue
+        bar.update(task, description=f"{title}: {job.model} {job.algo} [{job.config.label}]")
+        done.append(run_job(prepared, lambda key, point: bar.advance(task)))
+    bar.update(task, description=title)
+    return done
+
+
+@command
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    out, err = Console(), Console(stderr=True)
+    if not cuda_available():
+        raise MissingEnvironmentError(
+            f"python -m harness.acceptance needs a CUDA GPU; this machine has "
+            f"{what_this_machine_has()}. Nothing was run or written."
+        )
+    started, t0 = datetime.now(timezone.utc), time.monotonic()
+    folder = _job_folder(args.jobs_dir, started.strftime("%Y%m%dT%H%M%SZ"))
+    results = folder / "results"
+    with _logging_to(folder / "acceptance.log", err):
+        plan = make_plan(args.quick)
+        # every config checked before any GPU work: a HarnessError here is refused at the border (exit 2)
+        sweep = [prepare_job(j, results) for j in plan.sweep_jobs()]
+        more = [prepare_job(j, results) for j in extra_jobs(plan)]
+        out.print(
+            f"{torch.cuda.get_device_name()}: GPU tests, then {len(sweep)} sweep jobs ({plan.points()} points: "
+            f"{', '.join(plan.models)} x {len(plan.sizes)} sizes x {len(plan.algos)} algorithms x "
+            f"{len(plan.configs)} configurations), then {len(more)} extra runs. Estimate on an H100: about "
+            f"{estimate_s(plan) / 60:.0f} min (budget {args.budget_s / 60:.1f} min). Results: {results}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        junit = folder / "gpu-tests.xml"
+        given = list(argv) if argv is not None else sys.argv[1:]
+        commands = [
+            " ".join(["python -m harness.acceptance", *map(shlex.quote, given)]),
+            " ".join(["python", *map(shlex.quote, gpu_test_command(junit)[1:])]),
+        ]
+        with _progress(err) as bar:
+            step = bar.add_task("1/3 GPU tests (pytest -m gpu)", total=None)
+            tests = run_gpu_tests(junit, folder / "gpu-tests.log", args.tests_timeout_s)
+            bar.update(
+                step,
+                total=1,
+                completed=1,
+                description=f"1/3 GPU tests: {tests.passed} passed, " f"{tests.failed} failed, {tests.skipped} skipped",
+            )
+            deadline = t0 + args.budget_s - extras_s(plan) - SECONDS_REPORT
+            jobs = _run_jobs(sweep, bar, "2/3 sweep", deadline)
+            jobs += _run_jobs(more, bar, "3/3 extra runs (eager, same point twice, energy, out of memory)", None)
+        commands += [j.command for j in jobs]
+        sweep_runs = {j.run_id for j in jobs if j.job.phase == "sweep" and j.run_id}
+        checks = evaluate(AcceptanceEvidence(tests, jobs, read_layers(results, sweep_runs)))
+        env = environment_from_rows([r for j in jobs for r in j.rows])
+        env["device_name"] = env.get("device_name") or torch.cuda.get_device_name()
+        env |= {
+            "date": started.strftime("%Y-%m-%d"),
+            "datetime": started.strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "commands": commands,
+            "results": str(results),
+            "elapsed_s": time.monotonic() - t0,
+            "quick": args.quick,
+        }
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = verdict_path(args.out, env["device_name"], env["date"])
+        path.write_text(render_markdown(checks, env))
+        log.info("log of this run: %s", folder / "acceptance.log")
+    out.print(summary_table(checks))
+    out.print(f"verdict: {'PASS' if passed(checks) else 'FAIL'}; written to {path}", highlight=False, soft_wrap=True)
+    return 0 if passed(checks) else 1

@@ -1,0 +1,65 @@
+"""What the acceptance run observed, and its evaluation: every check in the verdict's order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from harness.acceptance.checks import (
+    AcceptanceCheck,
+    check_correctness,
+    check_cv,
+    check_errors,
+    check_gpu_tests,
+    check_jobs,
+    check_support,
+)
+from harness.acceptance.extras import check_energy, check_guess_vs_torch, check_launch_bound, check_oom, check_repeat
+from harness.acceptance.layers import check_guess_choices, check_unsupported_layers
+from harness.acceptance.rows import FAIL, Row, as_rows
+from harness.acceptance.suite import SuiteReport
+from harness.acceptance.sweep import JobResult
+
+
+@dataclass
+class AcceptanceEvidence:
+    """Everything the acceptance run observed: the evaluation's only input."""
+
+    tests: SuiteReport
+    jobs: list[JobResult]
+    layer_rows: list[Row] = field(default_factory=list)  # the sweep's layers rows
+
+    def rows(self, phase: str | None = None) -> list[Row]:
+        return [r for j in self.jobs if phase is None or j.job.phase == phase for r in as_rows(j.rows)]
+
+    def completed(self, phase: str) -> bool:
+        jobs = [j for j in self.jobs if j.job.phase == phase]
+        return bool(jobs) and all(j.outcome == "completed" for j in jobs)
+
+    def configs_by_run(self) -> dict[str, str]:
+        return {j.run_id: j.job.config.label for j in self.jobs if j.run_id}
+
+
+def evaluate(e: AcceptanceEvidence) -> list[AcceptanceCheck]:
+    sweep, layers, by_run = e.rows("sweep"), as_rows(e.layer_rows), e.configs_by_run()
+    return [
+        check_gpu_tests(e.tests),
+        check_jobs(e.jobs),
+        check_errors(e.rows()),
+        check_correctness(sweep),
+        check_support(sweep),
+        check_guess_choices(layers, by_run),
+        check_unsupported_layers(layers, by_run),
+        check_guess_vs_torch(sweep),
+        check_guess_vs_torch(e.rows("eager"), graph=False),
+        check_cv(sweep),
+        check_cv(e.rows("eager"), name="cv per point (eager)", judged=False),
+        check_repeat(sweep, e.rows("repeat")),
+        check_energy(e.rows("energy")),
+        check_oom(e.rows("oom"), e.completed("oom")),
+        check_launch_bound([*sweep, *e.rows("eager")]),
+    ]
+
+
+def passed(checks: Sequence[AcceptanceCheck]) -> bool:
+    return all(c.verdict != FAIL for c in checks)
