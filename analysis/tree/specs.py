@@ -1,12 +1,12 @@
 """GPU datasheet numbers (peak TFLOPS, memory bandwidth, TDP) for the predictor's features and the roofline.
 
-First from what the store wrote (a run's ``run-*.json`` holds its resolved config, ``config.gpu.spec``),
+First from what the store wrote (a run's manifest, ``run-*.json``, holds its resolved config,
+``config.gpu.spec``; read with harness.results.manifest),
 then from ``conf/gpu/<gpu>.yaml``; None where neither knows (``gpu=local``: a CPU or an unknown device).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -15,6 +15,7 @@ from harness.config.gpus import gpu_type as load_gpu_type
 from harness.config.groups import CONF_DIR
 from harness.errors import ConfigError
 from harness.results import layout
+from harness.results.manifest import read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ Spec = dict[str, float | None]
 def _from_runs(root: Path, gpu: str) -> Spec | None:
     for path in layout.run_files_under(root, gpu=gpu):
         try:
-            spec = json.loads(path.read_text())["config"]["gpu"]["spec"]
+            spec = read_manifest(path).config["gpu"]["spec"]
         except (OSError, ValueError, KeyError, TypeError):
             continue
         if spec:
