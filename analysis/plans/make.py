@@ -32,6 +32,7 @@ from harness.algorithms.geometry import ConvGeometry
 from harness.algorithms.plan import Plan, PlanKey, PlanLayer
 from harness.results import hostbound
 from harness.results import multiplicity as mt
+from harness.results.schema import CONV_PARAMETERS
 from harness.results.uncertainty import interval, log_se
 
 BASELINE_ORDER = ("guess", "torch")  # the first measured at the point is the baseline
@@ -51,19 +52,7 @@ def layer_candidates(layers: pd.DataFrame) -> pd.DataFrame:
         ok = ok[[pair not in late for pair in zip(ok["algo"], ok["layer_name"].astype(str))]]
     ok["abs_var"] = (ok["p50_ms"] * log_se(ok)) ** 2
     ok["unknown"] = ok["abs_var"].isna()
-    geometry = [
-        "in_channels",
-        "out_channels",
-        "kernel_h",
-        "kernel_w",
-        "stride_h",
-        "stride_w",
-        "pad_h",
-        "pad_w",
-        "dilation_h",
-        "dilation_w",
-        "groups",
-    ]
+    geometry = list(CONV_PARAMETERS)
     g = ok.groupby(["algo", "layer_name"], observed=True, sort=False)
     out = g.agg(
         p50_ms=("p50_ms", "sum"),

@@ -15,6 +15,7 @@ from analysis.tree.specs import SPEC_FIELDS, Spec
 from harness.measure.roofline import peak_tflops  # pure arithmetic, no torch
 from harness.results import hostbound
 from harness.results.read import algo_that_ran
+from harness.results.schema import CONV_PARAMETERS, LAYER_GEOMETRY
 
 # Columns measured on a point: never features.
 MEASURED = frozenset(
@@ -55,17 +56,7 @@ LAYER_NUMERIC = [
     "log_flops",
     "log_bytes",
     "log_intensity",
-    "in_channels",
-    "out_channels",
-    "kernel_h",
-    "kernel_w",
-    "stride_h",
-    "stride_w",
-    "pad_h",
-    "pad_w",
-    "dilation_h",
-    "dilation_w",
-    "groups",
+    *CONV_PARAMETERS,
     "depthwise",
     "in_h",
     "in_w",
@@ -115,23 +106,7 @@ def layer_features(layers: pd.DataFrame, specs: dict[str, Spec | None]) -> pd.Da
     f["log_flops"] = np.log10(flops.clip(lower=1))
     f["log_bytes"] = np.log10(nbytes.clip(lower=1))
     f["log_intensity"] = f["log_flops"] - f["log_bytes"]
-    for c in (
-        "in_channels",
-        "out_channels",
-        "kernel_h",
-        "kernel_w",
-        "stride_h",
-        "stride_w",
-        "pad_h",
-        "pad_w",
-        "dilation_h",
-        "dilation_w",
-        "groups",
-        "in_h",
-        "in_w",
-        "out_h",
-        "out_w",
-    ):
+    for c in LAYER_GEOMETRY:
         f[c] = layers[c].astype(float)
     f["batch"] = layers["batch_size"].astype(float)
     f["depthwise"] = ((layers["groups"] > 1) & (layers["groups"] == layers["in_channels"])).astype(float)

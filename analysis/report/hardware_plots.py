@@ -23,6 +23,7 @@ from analysis.report.plot_style import (
 )
 from harness.results import hostbound
 from harness.results.read import algo_that_ran
+from harness.results.schema import CONV_PARAMETERS
 
 
 def pareto_front(
@@ -138,19 +139,7 @@ def roofline(layers: pd.DataFrame, specs: dict, path: Path, max_points: int = 80
     return save_figure(fig, path)
 
 
-SHAPE_ORDER = [
-    "in_channels",
-    "out_channels",
-    "kernel_h",
-    "kernel_w",
-    "stride_h",
-    "stride_w",
-    "pad_h",
-    "pad_w",
-    "dilation_h",
-    "dilation_w",
-    "groups",
-]
+SHAPE_ORDER = list(CONV_PARAMETERS)
 
 
 def support_grids(support: pd.DataFrame) -> dict[str, pd.DataFrame]:

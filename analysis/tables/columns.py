@@ -8,26 +8,13 @@ import pandas as pd
 
 from harness.algorithms import ALGORITHMS
 from harness.results import hostbound
+from harness.results.schema import CONV_PARAMETERS
 
 # One point of the comparison: every algorithm measured here competes.
 POINT = ["stage", "gpu", "model", "input_size", "batch_size", "dtype"]
 
 
-GEOMETRY = [
-    "in_channels",
-    "out_channels",
-    "kernel_h",
-    "kernel_w",
-    "stride_h",
-    "stride_w",
-    "pad_h",
-    "pad_w",
-    "dilation_h",
-    "dilation_w",
-    "groups",
-    "in_h",
-    "in_w",
-]
+GEOMETRY = [*CONV_PARAMETERS, "in_h", "in_w"]
 
 
 # A layer shape as an algorithm sees it (batch and dtype change the work and what runs).

@@ -125,6 +125,23 @@ POINTS = pa.schema(
     ]
 )
 
+# A layer's convolution parameters, and its whole geometry (those and its input and output sizes): the
+# layers table's columns, in its order; the analysis groups, sorts and predicts by them.
+CONV_PARAMETERS = (
+    "in_channels",
+    "out_channels",
+    "kernel_h",
+    "kernel_w",
+    "stride_h",
+    "stride_w",
+    "pad_h",
+    "pad_w",
+    "dilation_h",
+    "dilation_w",
+    "groups",
+)
+LAYER_GEOMETRY = (*CONV_PARAMETERS, "in_h", "in_w", "out_h", "out_w")
+
 LAYERS = pa.schema(
     [("schema_version", pa.int32())]
     + _IDENTITY
@@ -136,26 +153,7 @@ LAYERS = pa.schema(
         ("layer_index", _I),
         ("layer_name", pa.string()),
     ]
-    + [
-        (name, _I)
-        for name in (
-            "in_channels",
-            "out_channels",
-            "kernel_h",
-            "kernel_w",
-            "stride_h",
-            "stride_w",
-            "pad_h",
-            "pad_w",
-            "dilation_h",
-            "dilation_w",
-            "groups",
-            "in_h",
-            "in_w",
-            "out_h",
-            "out_w",
-        )
-    ]
+    + [(name, _I) for name in LAYER_GEOMETRY]
     + [
         ("algo_requested", pa.string()),
         ("algo_used", pa.string()),
