@@ -111,7 +111,7 @@ PROBES: dict[str, tuple[list[str], list[str], str]] = {
 }
 # Keys whose probe needs files; their tests: the plan's choices enter the hash (tests/test_plan.py), a model
 # file's identity and input channels (tests/test_user_models.py), references stay out (tests/test_references.py).
-ELSEWHERE = {"plan", "model.input_channels", "references"}
+ELSEWHERE = {"plan", "model.input_channels", "references", "layout", "l2"}  # the last two: tests/test_point_axes.py
 POINT_PROBES = {
     "stage.name": "stage=quick",
     "model.name": "model=vgg16",

@@ -26,6 +26,7 @@ from analysis.tree.resolve import (
     use_mean_for_missing_median,
 )
 from harness.results import hostbound
+from harness.results.read import fill_point_axes_table
 
 
 def _read(roots: list[Path], filters: Filters, tables: Sequence[str]) -> tuple[dict[str, pa.Table | None], LoadReport]:
@@ -40,6 +41,8 @@ def _read(roots: list[Path], filters: Filters, tables: Sequence[str]) -> tuple[d
     runs = None
     for t in tables:
         read[t] = _read_table(roots, t, filters, report, runs)
+        if read[t] is not None:  # rows from before a point-key column: measured at its earlier value
+            read[t] = fill_point_axes_table(read[t])
         if t == "layers":
             read[t] = with_host_bound(read[t])
         if t == "points" and filters.settings():

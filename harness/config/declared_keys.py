@@ -47,6 +47,23 @@ KEYS: tuple[Key, ...] = (
     Key("stage.size_range", "mapping", _P, "deprecated spelling of stage.sizes", column="input_size", nullable=True),
     Key("batch_size", "int | list[int]", _P, "one point per batch size (batch_size column)", column="batch_size"),
     Key("dtype", "str", _P, "the data type (dtype column)", ("float32", "float16", "bfloat16"), column="dtype"),
+    Key(
+        "layout",
+        "str",
+        _P,
+        "the memory layout of activations and weights: nchw (contiguous) or nhwc (channels_last) (layout column)",
+        ("nchw", "nhwc"),
+        column="layout",
+    ),
+    Key(
+        "l2",
+        "str",
+        _P,
+        "the L2 cache at each timed iteration: warm (as left by the last one) or cold (flushed outside the timed "
+        "interval) (l2 column)",
+        ("warm", "cold"),
+        column="l2",
+    ),
     # settings: what is measured
     Key(
         "device",

@@ -24,7 +24,7 @@ from harness.config.sizes import as_int as _int
 from harness.errors import ConfigError
 from harness.references import References, ReferencesError
 from harness.references import load as load_references
-from harness.results.layout import Partition
+from harness.results.layout import EARLIER_POINT_VALUES, Partition
 
 if TYPE_CHECKING:
     from harness.algorithms.plan import Plan
@@ -86,6 +86,8 @@ class RunSpec:
     plan: Plan | None = None  # plan=PATH for algo=per_layer, read and checked at the border
     repeats: int = 1  # each point measured in this many separate processes (not in the config hash)
     repeat: int = 0  # which of them this job is (0 .. repeats - 1): set by the launcher, one task per repeat
+    layout: str = "nchw"  # nchw | nhwc (channels_last): part of the point key (layout column)
+    l2: str = "warm"  # warm | cold: the L2 cache at each timed iteration; part of the point key (l2 column)
 
     def resolved_for(self, device_type: str) -> RunSpec:
         """The spec as measured on a ``device_type`` ("cuda" or "cpu") device: device=auto and graph=auto
@@ -134,6 +136,8 @@ class RunSpec:
           already decided by the device; only graph=false on cuda hashed like the CPU, which keeps its hash.
         - ``cpu_threads``: where given (auto: torch's default, which follows the job's CPU allowance).
         - ``cpus_per_task``: where it differs from the stage's value of every earlier hash (the CPU allowance).
+        - ``layout``, ``l2``: where they differ from the value every earlier row was measured at
+          (harness.results.layout.EARLIER_POINT_VALUES).
         """
         added: dict[str, Any] = {}
         if self.plan is not None:
@@ -145,6 +149,9 @@ class RunSpec:
         cpus = self.stage.slurm.get("cpus_per_task")
         if cpus != _EARLIER_CPUS_PER_TASK.get(self.stage.name):
             added["cpus_per_task"] = cpus
+        for axis, earlier in EARLIER_POINT_VALUES.items():
+            if getattr(self, axis) != earlier:
+                added[axis] = getattr(self, axis)
         return added
 
     def config_hash(self) -> str:
@@ -311,6 +318,11 @@ def run_spec_from_dict(cfg: Mapping[str, Any]) -> RunSpec:
     tolerance = {k: float(_positive(f"tolerance.{k}", v)) for k, v in (cfg.get("tolerance") or {}).items()}
     algo = algos.canonical_name(cfg["algo"]["name"])
     check_model_takes(model, algo)
+    for axis, value in (("layout", cfg.get("layout", "nchw")), ("l2", cfg.get("l2", "warm"))):
+        if value != EARLIER_POINT_VALUES[axis] and value in keys.lookup(axis).choices:
+            raise ConfigError(
+                f"{axis}={value} is not measured yet (work in progress); use {axis}={EARLIER_POINT_VALUES[axis]}"
+            )
     return RunSpec(
         stage=stage_from_dict(cfg["stage"]),
         model=model,
@@ -333,6 +345,8 @@ def run_spec_from_dict(cfg: Mapping[str, Any]) -> RunSpec:
         references=references_from(cfg.get("references"), gpu.name),
         plan=plan_from(cfg.get("plan"), algo),
         **repeats_from(cfg),
+        layout=keys.check("layout", cfg.get("layout", "nchw")),
+        l2=keys.check("l2", cfg.get("l2", "warm")),
     )
 
 

@@ -54,6 +54,10 @@ _IDENTITY = {
     "input_size": "the model's input height and width in pixels",
     "batch_size": "inputs per forward",
     "dtype": "float32, float16 or bfloat16",
+    "layout": "the memory layout of the input, activations and weights: nchw (contiguous) or nhwc (channels_last); "
+    "part of the point key; rows older than the column were nchw and read as such",
+    "l2": "the L2 cache at each timed iteration: warm (left by the previous one) or cold (flushed outside the timed "
+    "interval); part of the point key; rows older than the column were warm and read as such",
     "measured_at": "when the row was written (UTC); the latest row of a point wins (the analysis: of a point and "
     "setting)",
 }

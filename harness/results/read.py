@@ -14,6 +14,7 @@ from urllib.parse import unquote
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -85,12 +86,38 @@ def _partition_values(
 def read(root: str | Path, table: str = "points") -> pd.DataFrame:
     """Every row of a table under ``root`` as a DataFrame with the schema's column types (no resolution:
     a point measured twice has two rows; see ``latest``)."""
-    return dataset(root, table).to_table().to_pandas()
+    return fill_point_axes(dataset(root, table).to_table().to_pandas())
+
+
+def fill_point_axes(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with the point-key columns added after rows were written (layout.EARLIER_POINT_VALUES) present
+    and their nulls filled with the value those rows were measured at; modified in place and returned."""
+    for column, value in layout.EARLIER_POINT_VALUES.items():
+        if column not in rows:
+            rows[column] = value
+        elif rows[column].isna().any():
+            rows[column] = rows[column].astype(object).where(rows[column].notna(), value)
+    return rows
+
+
+def fill_point_axes_table(table: pa.Table) -> pa.Table:
+    """``fill_point_axes`` for an Arrow table (the analysis reads Arrow before pandas)."""
+    for column, value in layout.EARLIER_POINT_VALUES.items():
+        i = table.schema.get_field_index(column)
+        if i < 0:
+            table = table.append_column(column, pa.array([value] * table.num_rows, pa.string()))
+        elif table.column(i).null_count:
+            filled = pc.fill_null(table.column(i), pa.scalar(value, table.schema.field(i).type))
+            table = table.set_column(i, column, filled)
+    return table
 
 
 def latest(rows: pd.DataFrame, key: Sequence[str] = layout.POINT_KEY) -> pd.DataFrame:
     """One row per point: the row with the latest ``measured_at`` wins (a row without one loses; equal
-    times: the larger ``run_id``, then the later row). The rule every reader of the tree applies."""
+    times: the larger ``run_id``, then the later row). The rule every reader of the tree applies. Rows written
+    before a point-key column existed count as measured at its earlier value (``fill_point_axes``)."""
+    if any(k in layout.EARLIER_POINT_VALUES for k in key):
+        rows = fill_point_axes(rows.copy())
     order = [c for c in ("measured_at", "run_id") if c in rows.columns]
     ordered = rows.sort_values(order, kind="stable", na_position="first") if order else rows
     return ordered.drop_duplicates(subset=list(key), keep="last")
@@ -110,19 +137,24 @@ def leaf_points(leaf: Path, columns: Sequence[str]) -> tuple[pd.DataFrame, list[
     frames, problems = [], []
     for path in layout.table_files(leaf, "points"):
         try:
-            frames.append(pq.read_table(path, columns=list(columns)).to_pandas())
+            present = [c for c in columns if c in pq.read_schema(path).names]  # older files lack newer columns
+            frames.append(pq.read_table(path, columns=present).to_pandas())
         except FileNotFoundError:
             continue  # merged away by a run finishing meanwhile: its rows are in the merged file
         except (OSError, pa.ArrowException) as e:
             problems.append(f"unreadable {path.name}: {str(e)[:80]}")
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns}), problems
-    return pd.concat(frames, ignore_index=True), problems
+    rows = pd.concat(frames, ignore_index=True)
+    for c in columns:
+        if c not in rows:
+            rows[c] = None
+    return fill_point_axes(rows) if any(c in layout.EARLIER_POINT_VALUES for c in columns) else rows, problems
 
 
 def latest_leaf_points(leaf: Path, columns: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
     """The latest row of each point of one leaf (``columns`` plus what the rule needs), and unreadable files."""
-    key = ["input_size", "batch_size", "dtype"]
+    key = layout.POINT_KEY[len(layout.PARTITION_KEYS) :]  # a point within the leaf
     wanted = list(dict.fromkeys([*key, "measured_at", "run_id", *columns]))
     rows, problems = leaf_points(leaf, wanted)
     return latest(rows, key).reset_index(drop=True), problems

@@ -57,6 +57,8 @@ POINTS = pa.schema(
         ("input_size", _I),
         ("batch_size", _I),
         ("dtype", pa.string()),
+        ("layout", pa.string()),
+        ("l2", pa.string()),
         ("status", pa.string()),
         ("error", pa.string()),
         ("backend", pa.string()),
@@ -150,6 +152,8 @@ LAYERS = pa.schema(
         ("input_size", _I),
         ("batch_size", _I),
         ("dtype", pa.string()),
+        ("layout", pa.string()),
+        ("l2", pa.string()),
         ("layer_index", _I),
         ("layer_name", pa.string()),
     ]

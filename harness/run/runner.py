@@ -215,7 +215,7 @@ def run(
                 measured = _measure_one(measurer, size, batch, oom_at, trace)
                 if measured.status == "oom":
                     oom_at.setdefault(batch, size)
-                context = identity | {"dtype": dtype, "measured_at": _now()}
+                context = identity | {"dtype": dtype, "layout": spec.layout, "l2": spec.l2, "measured_at": _now()}
                 point = measured.row(
                     context
                     | {
