@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# One lent GPU machine, one command (the `device` tool's run): the acceptance verdict, the harness's timer
-# against a bare CUDA-event loop, then the issue-15 plan checks on resnet50 at 224 (eager and as CUDA
-# graphs), everything packed under $OUT. Run from the repository root there, after `.whl/` was filled here
-# with the pure-Python wheels that machine lacks (hydra-core, omegaconf, antlr4, submitit; see
-# ../shared/GPU-CHECKS.md). Sized for one call of under 8.5 minutes on an H100.
+# One lent GPU machine, one suite of the acceptance per call (the `device` tool's run: 15 minutes of device
+# time per lease, machine start included, at most 10 minutes a call), in order of value:
 #
-#   bash scripts/device-session.sh [ACCEPTANCE_BUDGET_S]
+#   bash scripts/device-session.sh core      [BUDGET_S]   # GPU tests, every algorithm, stability, overhead
+#   bash scripts/device-session.sh regimes   [BUDGET_S]   # batch x dtype x layout for the algorithms that matter
+#   bash scripts/device-session.sh energy    [BUDGET_S]   # energy windows, idle power, linearity
+#
+# Each adds its section to docs/validation/<device>-<date>.md (packed under $OUT with the jobs). Run from the
+# repository root there, after `.whl/` was filled here with the pure-Python wheels that machine lacks
+# (hydra-core, omegaconf, antlr4, submitit; see ../shared/GPU-CHECKS.md).
 set -u
 OUT=${OUT:-/tmp/device-out}
 mkdir -p "$OUT"
-budget=${1:-330}
+suite=${1:-core}
+budget=${2:-420}
+case "$suite" in core|regimes|energy) ;; *) echo "unknown suite '$suite'; valid: core, regimes, energy"; exit 2 ;; esac
 
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
   || { echo "wheels did not install"; exit 1; }
@@ -26,32 +31,17 @@ trap pack EXIT
 } >"$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
 
-# 1. the acceptance command (GPU tests, sweep, extra runs, verdict under docs/validation/)
-timeout $((budget + 60)) python3 -m harness.acceptance --budget-s "$budget" --tests-timeout-s 120 \
-  >"$OUT/acceptance.txt" 2>&1
-echo "acceptance exit code $?" | tee -a "$OUT/acceptance.txt"
-tail -n 60 "$OUT/acceptance.txt"
+# the suite (verdict section under docs/validation/)
+timeout $((budget + 90)) python3 -m harness.acceptance --suite "$suite" --budget-s "$budget" --tests-timeout-s 120 \
+  >"$OUT/acceptance-$suite.txt" 2>&1
+echo "acceptance ($suite) exit code $?" | tee -a "$OUT/acceptance-$suite.txt"
+tail -n 60 "$OUT/acceptance-$suite.txt"
 pack
 
-# 2. the harness's timer over a bare CUDA-event loop (goal <= 1.01)
-for m in resnet50 vgg16; do
-  timeout 40 python3 benchmarks/overhead.py --model $m --size 224 --rounds 5 --iters 30
-done >"$OUT/overhead.txt" 2>&1
-cat "$OUT/overhead.txt"
-
-# 3. issue 15 on the GPU: a measured plan for resnet50 at 224 (layer times behind a head start), run end to
-#    end eagerly and as a CUDA graph beside guess and torch as graphs
-P=jobs/plans R=jobs/plans/results
-mkdir -p $P
-common="gpu=local device=cuda stage=sanity stage.sizes=[224] model=resnet50 math=fma results_dir=$R"
-{
-  set -x
-  timeout 100 python3 -m harness -m $common fallback=torch \
-    algo=implicit_gemm,implicit_precomp_gemm,gemm,fft,fft_tiling,winograd,winograd_nonfused,guess,torch
-  python3 -m analysis.plan make $R --model resnet50 --size 224 --out $P/plan-measured.json
-  timeout 40 python3 -m harness $common algo=per_layer plan=$P/plan-measured.json
-  timeout 40 python3 -m harness $common algo=per_layer plan=$P/plan-measured.json graph=true
-  timeout 50 python3 -m harness -m $common algo=guess,torch graph=true
-  set +x
-} >"$OUT/plans.txt" 2>&1
-tail -n 40 "$OUT/plans.txt"
+# core only: the harness's timer over a bare CUDA-event loop (goal <= 1.01)
+if [ "$suite" = core ]; then
+  for m in resnet50 vgg16; do
+    timeout 40 python3 benchmarks/overhead.py --model $m --size 224 --rounds 5 --iters 30
+  done >"$OUT/overhead.txt" 2>&1
+  cat "$OUT/overhead.txt"
+fi

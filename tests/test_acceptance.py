@@ -134,14 +134,24 @@ def test_the_whole_command_with_the_gpu_work_faked(tmp_path, monkeypatch, capsys
     (written,) = out.glob("*.md")
     assert written.name.startswith("nvidia-h100-80gb-hbm3-") and written.name.endswith(".md")
     text = written.read_text()
-    assert "Verdict: **PASS** (quick run: one model, one size)" in text
+    assert "Verdict: **PASS** (quick run)" in text and "## Suite core: PASS" in text
     assert "python -m harness.acceptance --quick --out" in text and "-m pytest -m gpu -q -rs --junitxml=" in text
-    assert text.count("python -m harness stage=sanity") == 36 + 2 + 3 and "'stage.sizes=[224]'" in text
+    assert text.count("python -m harness stage=sanity") == 30 + 2 + 2 and "'stage.sizes=[224]'" in text
     (folder,) = (tmp_path / "jobs").glob("acceptance-*")
     assert str(folder / "results") in text and (folder / "acceptance.log").is_file()
-    assert "verdict: PASS" in captured.out and str(written) in captured.out.replace("\n", "")
-    assert f"about {acc.estimate_s(acc.make_plan(True)) / 60:.0f} min" in captured.out  # the estimate
+    assert "suite core: PASS" in captured.out and str(written) in captured.out.replace("\n", "")
+    core = acc.SUITES["core"]
+    assert f"about {acc.estimate_s(core.sweep(True), core, True) / 60:.0f} min" in captured.out  # the estimate
     assert logging.getLogger().handlers == handlers
+    # the energy suite, the same day on the same device: its section added to the same file, core's kept
+    code = acc.main(["--suite", "energy", "--quick", "--out", str(out), "--jobs-dir", str(tmp_path / "jobs")])
+    assert code == 0 and [p.name for p in out.glob("*.md")] == [written.name]
+    both = written.read_text()
+    assert (
+        "## Suite core: PASS" in both
+        and "## Suite energy: PASS" in both
+        and "GPU tests" not in both.split("<!-- suite:energy -->")[1]
+    )
 
 
 def test_a_sweep_past_its_budget_starts_no_more_jobs(tmp_path, monkeypatch):

@@ -1,30 +1,33 @@
-"""`python -m harness.acceptance`: every check of GPU-CHECKS.md in one command, one Markdown verdict.
+"""`python -m harness.acceptance --suite core|regimes|energy`: the checks of GPU-CHECKS.md, a suite per lease
+of a GPU, each adding its section to one Markdown verdict per device and date.
 
-On a CUDA machine, in under 10 minutes on an H100:
+A GPU is lent for 15 minutes of device time at a time, machine start included; each suite fits one lease
+(``--budget-s``, default 8 minutes), and scripts/device-session.sh runs them in order of value:
 
-1. the GPU test suite (``pytest -m gpu``, in a subprocess; its JUnit XML read back);
-2. a short real sweep through ``harness.run.runner.run``: vgg16, resnet50 and alexnet at two input sizes, every
-   algorithm cuDNN runs plus ``torch``, in four configurations (fp32 strict FMA with fallback none and torch,
-   fp32 tensor-op (TF32), fp16 tensor-op), into ``jobs/acceptance-<UTC timestamp>/results``;
-   (timed as CUDA graphs: graph=auto, the default on a GPU);
-3. extra runs: guess and torch timed eagerly (graph=false), the same point twice, an energy window, and a
-   batch size that runs out of memory;
-4. checks with goals (correctness, support matrix, cv, same point twice, guess/torch, energy counter vs
-   integral, OOM, launch-bound points, errors);
-5. ``docs/validation/<device-slug>-<YYYY-MM-DD>.md``: environment, commands, checks, detail tables.
+- ``core``: the GPU test suite (``pytest -m gpu``, in a subprocess; its JUnit XML read back); every algorithm
+  cuDNN runs, ``find`` and ``torch`` on vgg16 and resnet50 at 224 (FP32 strict with fallback none and torch,
+  TF32), timed as CUDA graphs until each median's 95% interval is within 1%; guess and torch eagerly; the same
+  point in 3 separate processes; a batch that runs out of memory;
+- ``regimes``: resnet50 and vgg16 at 224, batch 1, 32, 256 x FP32 strict, TF32, FP16, BF16 x NCHW, NHWC for
+  guess, torch, implicit_precomp_gemm, winograd_nonfused and fft_tiling (configuration by configuration, most
+  valuable first, so a suite cut short by its budget covers whole configurations);
+- ``energy``: energy windows of CUDA-graph replays.
 
-Exit code 0 when every check passes, 1 otherwise, 2 without a CUDA GPU (nothing run, nothing written).
+Results go into ``jobs/acceptance-<UTC timestamp>/results``; the verdict is
+``docs/validation/<device-slug>-<YYYY-MM-DD>.md``, one section per suite (a rerun of a suite that day replaces
+its section; the others are kept). Exit code 0 when every check of the suite passes, 1 otherwise, 2 without a
+CUDA GPU (nothing run, nothing written).
 
 The GPU work (the pytest subprocess, the runner calls) is thin; the checks are pure functions over point
 rows (dicts as ``RunResult.points`` holds them, or a DataFrame read back from the store) returning
 ``AcceptanceCheck`` records, and the Markdown is a pure function of the checks and an environment dict.
 
-The package, one module per concern: ``plan`` (what is measured, the goals), ``budget``, ``compose`` (a job's
-config), ``suite`` (the GPU tests), ``sweep`` (the runs), ``rows``, ``checks``, ``extras`` and ``layers`` (the
-checks), ``evidence`` (the evaluation), ``verdict`` (the Markdown), ``cli`` (the command). This ``__init__``
-re-exports the names ``harness.acceptance`` had as one module (jobs in flight and callers import them from here);
-``Check``, ``Plan`` and ``Evidence`` are the old names of ``AcceptanceCheck``, ``SweepPlan`` and
-``AcceptanceEvidence``.
+The package, one module per concern: ``plan`` (the suites: what is measured, the goals), ``budget``,
+``compose`` (a job's config), ``suite`` (the GPU tests), ``sweep`` (the runs), ``rows``, ``checks``,
+``extras``, ``stability`` and ``layers`` (the checks), ``evidence`` (the evaluation), ``verdict`` (the
+Markdown), ``cli`` (the command). This ``__init__`` re-exports the names ``harness.acceptance`` had as one
+module (jobs in flight and callers import them from here); ``Check``, ``Plan`` and ``Evidence`` are the old
+names of ``AcceptanceCheck``, ``SweepPlan`` and ``AcceptanceEvidence``.
 """
 
 from __future__ import annotations
@@ -78,13 +81,19 @@ from harness.acceptance.plan import (
     REPEAT_GOAL,
     REPEAT_PROCESSES,
     SIZES,
+    SUITE_ORDER,
+    SUITES,
     Config,
     Job,
+    Suite,
     SweepPlan,
+    energy_jobs,
     extra_jobs,
     make_plan,
+    regimes_plan,
 )
 from harness.acceptance.rows import FAIL, INFO, PASS, Row, as_rows, config_label, point_label
+from harness.acceptance.stability import check_capture, check_interval, check_ranking
 from harness.acceptance.suite import (
     INSIDE_ENV,
     REPO,
@@ -150,6 +159,14 @@ __all__ = [
     "evaluate",
     "Evidence",
     "extra_jobs",
+    "energy_jobs",
+    "regimes_plan",
+    "SUITES",
+    "SUITE_ORDER",
+    "Suite",
+    "check_capture",
+    "check_interval",
+    "check_ranking",
     "extras_s",
     "FAIL",
     "gpu_test_command",

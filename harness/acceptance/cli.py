@@ -21,10 +21,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from harness import validate
 from harness.acceptance.budget import DEFAULT_BUDGET_S, SECONDS_REPORT, TESTS_TIMEOUT_S, estimate_s, extras_s
 from harness.acceptance.evidence import AcceptanceEvidence, evaluate, passed
-from harness.acceptance.plan import QUICK_MODEL, QUICK_SIZE, extra_jobs, make_plan
+from harness.acceptance.plan import QUICK_MODEL, QUICK_SIZE, SUITE_ORDER, SUITES
 from harness.acceptance.suite import REPO, gpu_test_command, run_gpu_tests
 from harness.acceptance.sweep import JobResult, PreparedJob, prepare_job, read_layers, run_job
-from harness.acceptance.verdict import environment_from_rows, render_markdown, summary_table, verdict_path
+from harness.acceptance.verdict import environment_from_rows, merge_verdict, summary_table, verdict_path
+from harness.atomic import write_text_atomic
 from harness.cli import ArgumentParser, command
 from harness.errors import MissingEnvironmentError
 from harness.measure.device import what_this_machine_has
@@ -38,6 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="On a CUDA GPU: the GPU tests, a short real sweep and extra runs, checked against the goals "
         "of GPU-CHECKS.md; writes docs/validation/<device>-<date>.md. Exit 0: every check passes; "
         "1: some check fails; 2: no CUDA GPU here (nothing run or written).",
+    )
+    p.add_argument(
+        "--suite",
+        choices=SUITE_ORDER,
+        default=SUITE_ORDER[0],
+        help="which suite (each fits one lease of a GPU; in order of value: "
+        + "; ".join(f"{name}: {SUITES[name].purpose}" for name in SUITE_ORDER)
+        + "). Each adds its section to the device's verdict of the day",
     )
     p.add_argument(
         "--quick", action="store_true", help=f"one model ({QUICK_MODEL}) and one size ({QUICK_SIZE}): a smoke run"
@@ -59,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--budget-s",
         type=validate.positive_float,
         default=DEFAULT_BUDGET_S,
-        help="sweep jobs not started by then (minus a reserve for the extra runs) are not run",
+        help="seconds for the suite: sweep jobs not started by then (minus a reserve for the extra runs) are not "
+        "run (default %(default)s: a suite and a machine start fit one 15-minute lease)",
     )
     p.add_argument(
         "--tests-timeout-s", type=validate.positive_float, default=TESTS_TIMEOUT_S, help="limit of the GPU test suite"
@@ -146,15 +156,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     folder = _job_folder(args.jobs_dir, started.strftime("%Y%m%dT%H%M%SZ"))
     results = folder / "results"
     with _logging_to(folder / "acceptance.log", err):
-        plan = make_plan(args.quick)
+        suite = SUITES[args.suite]
+        plan = suite.sweep(args.quick)
+        extras = suite.extras(plan, args.quick)
         # every config checked before any GPU work: a HarnessError here is refused at the border (exit 2)
         sweep = [prepare_job(j, results) for j in plan.sweep_jobs()]
-        more = [prepare_job(j, results) for j in extra_jobs(plan)]
+        more = [prepare_job(j, results) for j in extras]
         out.print(
-            f"{torch.cuda.get_device_name()}: GPU tests, then {len(sweep)} sweep jobs ({plan.points()} points: "
-            f"{', '.join(plan.models)} x {len(plan.sizes)} sizes x {len(plan.algos)} algorithms x "
-            f"{len(plan.configs)} configurations), then {len(more)} extra runs. Estimate on an H100: about "
-            f"{estimate_s(plan) / 60:.0f} min (budget {args.budget_s / 60:.1f} min). Results: {results}",
+            f"{torch.cuda.get_device_name()}, suite {suite.name}: {'GPU tests, then ' if suite.gpu_tests else ''}"
+            f"{len(sweep)} sweep jobs ({plan.points()} points: {', '.join(plan.models) or 'no model'} x "
+            f"{len(plan.sizes)} sizes x {len(plan.batches)} batch sizes x {len(plan.algos)} algorithms x "
+            f"{len(plan.configs)} configurations), then {len(more)} extra runs. Estimate: about "
+            f"{estimate_s(plan, suite, args.quick) / 60:.0f} min (budget {args.budget_s / 60:.1f} min). "
+            f"Results: {results}",
             highlight=False,
             soft_wrap=True,
         )
@@ -164,21 +178,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             " ".join(["python -m harness.acceptance", *map(shlex.quote, given)]),
             " ".join(["python", *map(shlex.quote, gpu_test_command(junit)[1:])]),
         ]
+        if not suite.gpu_tests:
+            commands = commands[:1]
         with _progress(err) as bar:
-            step = bar.add_task("1/3 GPU tests (pytest -m gpu)", total=None)
-            tests = run_gpu_tests(junit, folder / "gpu-tests.log", args.tests_timeout_s)
-            bar.update(
-                step,
-                total=1,
-                completed=1,
-                description=f"1/3 GPU tests: {tests.passed} passed, " f"{tests.failed} failed, {tests.skipped} skipped",
-            )
-            deadline = t0 + args.budget_s - extras_s(plan) - SECONDS_REPORT
+            tests = None
+            if suite.gpu_tests:
+                step = bar.add_task("1/3 GPU tests (pytest -m gpu)", total=None)
+                tests = run_gpu_tests(junit, folder / "gpu-tests.log", args.tests_timeout_s)
+                bar.update(
+                    step,
+                    total=1,
+                    completed=1,
+                    description=f"1/3 GPU tests: {tests.passed} passed, {tests.failed} failed, {tests.skipped} skipped",
+                )
+            deadline = t0 + args.budget_s - extras_s(plan, extras) - SECONDS_REPORT
             jobs = _run_jobs(sweep, bar, "2/3 sweep", deadline)
-            jobs += _run_jobs(more, bar, "3/3 extra runs (eager, same point twice, energy, out of memory)", None)
+            phases = ", ".join(dict.fromkeys(j.phase for j in extras))
+            jobs += _run_jobs(more, bar, f"3/3 extra runs ({phases or 'none'})", None)
         commands += [j.command for j in jobs]
         sweep_runs = {j.run_id for j in jobs if j.job.phase == "sweep" and j.run_id}
-        checks = evaluate(AcceptanceEvidence(tests, jobs, read_layers(results, sweep_runs)))
+        checks = evaluate(AcceptanceEvidence(tests, jobs, read_layers(results, sweep_runs), suite.name))
         env = environment_from_rows([r for j in jobs for r in j.rows])
         env["device_name"] = env.get("device_name") or torch.cuda.get_device_name()
         env |= {
@@ -188,11 +207,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             "results": str(results),
             "elapsed_s": time.monotonic() - t0,
             "quick": args.quick,
+            "suite": suite.name,
         }
         args.out.mkdir(parents=True, exist_ok=True)
         path = verdict_path(args.out, env["device_name"], env["date"])
-        path.write_text(render_markdown(checks, env))
+        earlier = path.read_text() if path.exists() else None
+        write_text_atomic(merge_verdict(earlier, suite.name, checks, env), path)
         log.info("log of this run: %s", folder / "acceptance.log")
     out.print(summary_table(checks))
-    out.print(f"verdict: {'PASS' if passed(checks) else 'FAIL'}; written to {path}", highlight=False, soft_wrap=True)
+    out.print(
+        f"suite {suite.name}: {'PASS' if passed(checks) else 'FAIL'}; written to {path}",
+        highlight=False,
+        soft_wrap=True,
+    )
     return 0 if passed(checks) else 1

@@ -17,6 +17,7 @@ from harness.acceptance.checks import (
 from harness.acceptance.extras import check_energy, check_guess_vs_torch, check_launch_bound, check_oom, check_repeat
 from harness.acceptance.layers import check_guess_choices, check_unsupported_layers
 from harness.acceptance.rows import FAIL, Row, as_rows
+from harness.acceptance.stability import check_capture, check_interval, check_ranking
 from harness.acceptance.suite import SuiteReport
 from harness.acceptance.sweep import JobResult
 
@@ -25,9 +26,10 @@ from harness.acceptance.sweep import JobResult
 class AcceptanceEvidence:
     """Everything the acceptance run observed: the evaluation's only input."""
 
-    tests: SuiteReport
+    tests: SuiteReport | None  # None: the suite does not run the GPU tests
     jobs: list[JobResult]
     layer_rows: list[Row] = field(default_factory=list)  # the sweep's layers rows
+    suite: str = "core"
 
     def rows(self, phase: str | None = None) -> list[Row]:
         return [r for j in self.jobs if phase is None or j.job.phase == phase for r in as_rows(j.rows)]
@@ -41,21 +43,35 @@ class AcceptanceEvidence:
 
 
 def evaluate(e: AcceptanceEvidence) -> list[AcceptanceCheck]:
+    """The suite's checks, in the verdict's order."""
     sweep, layers, by_run = e.rows("sweep"), as_rows(e.layer_rows), e.configs_by_run()
+    common = [check_jobs(e.jobs), check_errors(e.rows())]
+    if e.suite == "regimes":
+        return [
+            *common,
+            check_correctness(sweep),
+            check_support(sweep),
+            check_ranking(sweep),
+            check_interval(sweep),
+            check_capture(sweep),
+            check_unsupported_layers(layers, by_run),
+        ]
+    if e.suite == "energy":
+        return [*common, check_energy(e.rows("energy"))]
     return [
-        check_gpu_tests(e.tests),
-        check_jobs(e.jobs),
-        check_errors(e.rows()),
+        check_gpu_tests(e.tests) if e.tests is not None else check_gpu_tests(SuiteReport(0, 0, 0, note="not run")),
+        *common,
         check_correctness(sweep),
         check_support(sweep),
         check_guess_choices(layers, by_run),
         check_unsupported_layers(layers, by_run),
+        check_capture(sweep),
         check_guess_vs_torch(sweep),
         check_guess_vs_torch(e.rows("eager"), graph=False),
-        check_cv(sweep),
+        check_interval(sweep),
+        check_cv(sweep, judged=False),
         check_cv(e.rows("eager"), name="cv per point (eager)", judged=False),
         check_repeat(sweep, e.rows("repeat")),
-        check_energy(e.rows("energy")),
         check_oom(e.rows("oom"), e.completed("oom")),
         check_launch_bound([*sweep, *e.rows("eager")]),
     ]

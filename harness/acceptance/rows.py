@@ -38,7 +38,8 @@ def _num(row: Mapping[str, Any], key: str) -> float | None:
 
 
 def config_label(row: Mapping[str, Any]) -> str:
-    return Config(str(row.get("dtype")), str(row.get("math_type")), str(row.get("fallback_policy"))).label
+    layout = str(row.get("layout") or "nchw")  # rows older than the column: nchw
+    return Config(str(row.get("dtype")), str(row.get("math_type")), str(row.get("fallback_policy")), layout).label
 
 
 def point_label(row: Mapping[str, Any]) -> str:

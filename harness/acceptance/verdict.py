@@ -59,12 +59,18 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], limit: int = 400) -> str:
 
 
 def render_markdown(checks: Sequence[AcceptanceCheck], env: Mapping[str, Any]) -> str:
-    """The validation document: environment, commands, the table of checks, then each check's details."""
+    """A verdict document holding one suite's section (``env["suite"]``, default core): see ``merge_verdict``."""
+    return merge_verdict(None, str(env.get("suite") or "core"), checks, env)
+
+
+def render_section(suite: str, checks: Sequence[AcceptanceCheck], env: Mapping[str, Any]) -> str:
+    """One suite's section: its verdict, environment, commands, the table of checks, then each check's details."""
     verdict = "PASS" if passed(checks) else "FAIL: " + ", ".join(c.name for c in checks if c.verdict == FAIL)
     out = [
-        f"# GPU acceptance: {env.get('device_name') or 'unknown device'}, {env.get('date')}",
+        _BEGIN.format(suite=suite),
+        f"## Suite {suite}: {'PASS' if passed(checks) else 'FAIL'}",
         "",
-        f"Verdict: **{verdict}**" + (" (quick run: one model, one size)" if env.get("quick") else ""),
+        f"Verdict: **{verdict}**" + (" (quick run)" if env.get("quick") else ""),
         "",
         "| | |",
         "|---|---|",
@@ -83,7 +89,7 @@ def render_markdown(checks: Sequence[AcceptanceCheck], env: Mapping[str, Any]) -
     ]
     out += [f"| {k} | {_cell_text(v)} |" for k, v in facts]
     commands = list(env.get("commands") or [])
-    out += ["", "## Commands", "", "```sh", *commands[:2], "```"]
+    out += ["", f"### Commands ({suite})", "", "```sh", *commands[:2], "```"]
     if len(commands) > 2:
         out += [
             "",
@@ -98,14 +104,51 @@ def render_markdown(checks: Sequence[AcceptanceCheck], env: Mapping[str, Any]) -
         ]
     out += [
         "",
-        "## Checks",
+        f"### Checks ({suite})",
         "",
         markdown_table([{"check": c.name, "goal": c.goal, "figure": c.figure, "verdict": c.verdict} for c in checks]),
     ]
-    out += ["## Details", ""]
+    out += [f"### Details ({suite})", ""]
     for c in checks:
-        out += [f"### {c.name}: {c.verdict}", "", f"{c.goal}. {c.figure}.", "", markdown_table(list(c.details))]
+        out += [f"#### {c.name}: {c.verdict}", "", f"{c.goal}. {c.figure}.", "", markdown_table(list(c.details))]
+    out.append(_END.format(suite=suite))
     return "\n".join(out)
+
+
+_BEGIN, _END = "<!-- suite:{suite} -->", "<!-- /suite:{suite} -->"
+_SECTION = re.compile(r"<!-- suite:(?P<suite>[a-z_]+) -->\n(?P<body>.*?)<!-- /suite:(?P=suite) -->", re.S)
+_HEADING = re.compile(r"^## Suite (?P<suite>[a-z_]+): (?P<verdict>PASS|FAIL)$", re.M)
+
+
+def sections(text: str) -> dict[str, str]:
+    """The suites' sections of a verdict document, by suite, each as written (markers included)."""
+    return {m["suite"]: m.group(0) for m in _SECTION.finditer(text)}
+
+
+def merge_verdict(existing: str | None, suite: str, checks: Sequence[AcceptanceCheck], env: Mapping[str, Any]) -> str:
+    """The verdict document of one device and date with this suite's section added, or replacing the section
+    an earlier run of the same suite wrote that day (the results of both stay in their jobs folders); the other
+    suites' sections are kept as they were. The head lists every suite's verdict, in the suites' order of value."""
+    from harness.acceptance.plan import SUITE_ORDER
+
+    kept = sections(existing) if existing else {}
+    kept[suite] = render_section(suite, checks, env)
+    order = [s for s in SUITE_ORDER if s in kept] + sorted(s for s in kept if s not in SUITE_ORDER)
+    verdicts = {s: m["verdict"] for s in order if (m := _HEADING.search(kept[s]))}
+    missing = [s for s in SUITE_ORDER if s not in kept]
+    overall = "FAIL" if "FAIL" in verdicts.values() else "PASS"
+    head = [
+        f"# GPU acceptance: {env.get('device_name') or 'unknown device'}, {env.get('date')}",
+        "",
+        f"Verdict of the suites run: **{overall}**"
+        + (f" (not run on this date: {', '.join(missing)})" if missing else " (every suite run)"),
+        "",
+        "| suite | verdict |",
+        "|---|---|",
+        *(f"| [{s}](#suite-{s}-{verdicts.get(s, 'fail').lower()}) | {verdicts.get(s, '?')} |" for s in order),
+        "",
+    ]
+    return "\n".join(head) + "\n" + "\n\n".join(kept[s] for s in order) + "\n"
 
 
 def summary_table(checks: Sequence[AcceptanceCheck]) -> Table:
@@ -119,9 +162,10 @@ def summary_table(checks: Sequence[AcceptanceCheck]) -> Table:
 
 
 def verdict_path(out: Path, device_name: str, date: str) -> Path:
-    """<out>/<device-slug>-<date>.md; a later run the same day gets -2, -3... (a verdict is never overwritten)."""
+    """<out>/<device-slug>-<date>.md, the file the suites of that device and date add to; where a file of that
+    name was written before suites existed (no suite section), the next free -2, -3... (never overwritten)."""
     base = f"{device_slug(device_name)}-{date}"
     path, n = out / f"{base}.md", 2
-    while path.exists():
+    while path.exists() and not sections(path.read_text()):
         path, n = out / f"{base}-{n}.md", n + 1
     return path
