@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,7 +15,7 @@ import torch
 from torch import nn
 
 from harness.measure import energy
-from harness.measure.energy import NvmlGpu, PowerSample, measure_energy, trapezoid_j
+from harness.measure.energy import NvmlGpu, PowerSample, trapezoid_j
 from harness.measure.profiler import ProfileSettings, profile
 from harness.measure.roofline import verdict
 from harness.measure.timing import SamplingPolicy, time_adaptively
@@ -89,40 +88,7 @@ def test_no_nvml_on_this_machine_gives_none():
     assert NvmlGpu.open("00000000:3B:00.0") is None
 
 
-class _WorkClock:
-    """A clock that moves only when the work says so: the window's arithmetic, exact on any machine."""
-
-    def __init__(self) -> None:
-        self.s = 0.0
-
-    def __call__(self) -> float:
-        return self.s
-
-    def work(self) -> None:
-        self.s += 1 / 512  # about 2 ms, exact in binary
-
-
-def test_energy_counter_over_a_window():
-    clock = _WorkClock()
-    gpu = NvmlGpu(FakeNvml(watts=200.0, reasons=0x4, clock=clock), "handle")
-    reading = measure_energy(clock.work, gpu, 0.3, lambda: None, interval_s=0.01, clock=clock)
-    assert reading.energy_method == "nvml_counter"
-    assert reading.energy_inferences == 154 and reading.energy_window_s == 154 / 512  # the first past 0.3 s
-    expected = 200.0 * reading.energy_window_s / reading.energy_inferences
-    assert reading.energy_per_inference_j == pytest.approx(expected, rel=0.02)
-    assert reading.energy_integral_per_inference_j == pytest.approx(expected, rel=0.02)  # the cross-check
-    assert reading.power_mean_w == pytest.approx(200.0)
-    assert (reading.sm_clock_mhz, reading.temperature_c, reading.throttle_reasons) == (1755.0, 61.0, "SwPowerCap")
-
-
-def test_without_the_counter_the_power_integral_is_used():
-    gpu = NvmlGpu(FakeNvml(watts=100.0, counter=False, instant=False), "handle")
-    assert not gpu.has_counter and not gpu.has_instant_power
-    reading = measure_energy(lambda: time.sleep(0.002), gpu, 0.2, lambda: None, interval_s=0.01)
-    assert reading.energy_method == "nvml_power_integral"
-    assert reading.energy_per_inference_j == pytest.approx(
-        100.0 * reading.energy_window_s / reading.energy_inferences, rel=0.02
-    )
+# The energy procedure itself (counter, integral, idle, steady state, windows, cooldown): tests/test_energy.py
 
 
 def test_trapezoid_clips_to_the_window():

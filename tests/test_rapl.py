@@ -6,11 +6,13 @@ import os
 import threading
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from harness import doctor
 from harness.measure import rapl
-from harness.measure.rapl import RaplMeter, measure_cpu_energy, probe, zones
+from harness.measure.energy import EnergySettings, measure_energy
+from harness.measure.rapl import RaplEnergy, RaplMeter, probe, zones
 from harness.results import read
 from harness.run import runner
 from tests.conftest import FAST
@@ -82,23 +84,39 @@ def test_a_counter_that_wraps_around_is_counted_once_per_wrap(tmp_path: Path):
     assert counter.total_uj == {"package": 150 + 8_950 + 9_000, "dram": 300}
 
 
-def test_energy_per_inference_over_a_window_with_many_wraps(tmp_path: Path):
-    """Every inference adds 300 uJ to each package and 70 to each DRAM zone of counters that wrap at 1000:
-    read often enough, each wrap counts once, and the energy per inference is exact."""
-    z = _server(tmp_path, max_range_uj=1_000)
-    meter = RaplMeter(zones(tmp_path))
+def test_energy_per_inference_over_windows_with_many_wraps_and_idle_subtracted(tmp_path: Path):
+    """Every inference (0.25 s) adds 300 uJ to each package and 70 to each DRAM zone of counters that wrap at
+    2000; idle, each package gains 50 uJ per 0.25 s. Read between chunks (as the timing synchronises), each
+    wrap counts once: the total and the dynamic energy per inference are exact, in each of the windows."""
+    z = _server(tmp_path, max_range_uj=2_000)
     now = [0.0]
 
+    def add(steps: tuple[tuple[str, int], ...]) -> None:
+        for key, step in steps:
+            _set(z[key], (_get(z[key]) + step) % 2_000)
+
     def inference() -> None:
-        for key, step in (("pkg0", 300), ("pkg1", 300), ("dram0", 70), ("dram1", 70)):
-            _set(z[key], (_get(z[key]) + step) % 1_000)
+        add((("pkg0", 300), ("pkg1", 300), ("dram0", 70), ("dram1", 70)))
         now[0] += 0.25
 
-    reading = measure_cpu_energy(inference, meter, 5.0, clock=lambda: now[0], read_every_s=0.25)
-    assert reading.energy_inferences == 20 and reading.energy_window_s == 5.0
+    def sleep(s: float) -> None:
+        for _ in range(round(s / 0.25)):
+            add((("pkg0", 50), ("pkg1", 50)))
+            now[0] += 0.25
+
+    meter = RaplEnergy(RaplMeter(zones(tmp_path)), clock=lambda: now[0], sleep=sleep, read_every_s=0.25)
+    settings = EnergySettings(window_s=5.0, windows=3, steady_cap_s=0.0, cooldown_cap_s=1.0, idle_s=0.5, poll_s=0.25)
+    reading = measure_energy(
+        inference, lambda fn, k: [fn() for _ in range(k)], meter, settings, clock=lambda: now[0], sleep=sleep
+    )
+    assert reading.energy_windows == 3 and reading.energy_inferences == 60 and reading.energy_window_s == 5.0
     assert reading.energy_method == "rapl_package_dram"
+    assert reading.idle_power_w == pytest.approx(100e-6 / 0.25) == reading.idle_power_after_w
     assert reading.energy_per_inference_j == pytest.approx(740e-6)
-    assert reading.power_mean_w == pytest.approx(20 * 740e-6 / 5.0)
+    assert reading.dynamic_energy_per_inference_j == pytest.approx(740e-6 - 400e-6 * 0.25)
+    assert reading.energy_ci95_low_j == pytest.approx(740e-6) == reading.energy_ci95_high_j
+    assert reading.power_mean_w == pytest.approx(740e-6 / 0.25)
+    assert reading.cooldown_reached and reading.cooldown_s == 0.25  # the first power reading is a start
     assert reading.energy_integral_per_inference_j is None and reading.sm_clock_mhz is None
     assert reading.columns()["throttle_reasons"] is None
 
@@ -131,6 +149,15 @@ def test_the_doctor_says_whether_cpu_energy_is_measured(tmp_path: Path):
     assert missing.status == doctor.WARNING and not missing.needed and "CPU runs record no energy" in missing.found
 
 
+# the CPU path's energy procedure, kept short: three 0.1 s windows, a short warm-up and cooldown
+SHORT_ENERGY = [
+    "stage.energy_window_s=0.1",
+    "stage.steady_span_s=0.2",
+    "stage.steady_cap_s=0.3",
+    "stage.cooldown_cap_s=0.1",
+]
+
+
 def test_a_cpu_run_records_rapl_energy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A real CPU run, its powercap tree a fake one whose counters a thread advances (and wraps)."""
     z = _server(tmp_path / "powercap", max_range_uj=5_000_000)
@@ -145,7 +172,7 @@ def test_a_cpu_run_records_rapl_energy(tmp_path: Path, monkeypatch: pytest.Monke
     thread = threading.Thread(target=load, daemon=True)
     thread.start()
     try:
-        spec = make_spec(tmp_path / "results", *FAST, "stage.energy_window_s=0.3")
+        spec = make_spec(tmp_path / "results", *FAST, *SHORT_ENERGY)
         result = runner.run(spec)
     finally:
         stop.set()
@@ -153,5 +180,8 @@ def test_a_cpu_run_records_rapl_energy(tmp_path: Path, monkeypatch: pytest.Monke
     assert [p["status"] for p in result.points] == ["ok"]
     (row,) = read(tmp_path / "results").to_dict("records")
     assert row["energy_method"] == "rapl_package_dram" and row["energy_per_inference_j"] > 0
-    assert row["energy_window_s"] >= 0.3 and row["energy_inferences"] >= 1
-    assert row["power_mean_w"] > 0 and row["idle_power_w"] > 0
+    assert row["energy_window_s"] >= 0.1 and row["energy_inferences"] >= 3 * 5 and row["energy_windows"] == 3
+    assert row["power_mean_w"] > 0 and row["idle_power_w"] > 0 and row["idle_power_after_w"] > 0
+    assert row["dynamic_energy_per_inference_j"] is not None and row["energy_ci95_low_j"] <= row["energy_ci95_high_j"]
+    assert row["steady_state_reached"] in (True, False) and row["cooldown_s"] >= 0.0
+    assert pd.isna(row["sm_clock_min_mhz"]) and pd.isna(row["telemetry_samples"])  # no NVML on the CPU

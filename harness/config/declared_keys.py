@@ -147,6 +147,15 @@ KEYS: tuple[Key, ...] = (
     Key("stage.target_ci_rel", "float", _H, _SAMPLING),
     Key("stage.layer_iters", "int", _H, _SAMPLING + " (the per-layer pass)"),
     Key("stage.energy_window_s", "float", _H, "the length of the energy window: the counter's granularity"),
+    # the energy procedure (harness.measure.energy): hashed only where set to a non-default value
+    # (harness.config.spec.ENERGY_DEFAULTS), so that earlier points are not measured again
+    Key("stage.energy_windows", "int", _H, "energy windows per point: the interval of the energy per inference"),
+    Key("stage.steady_power_slope", "float", _H, "when power counts as steady before the windows (per second)"),
+    Key("stage.steady_temp_slope_c_s", "float", _H, "when temperature counts as steady before the windows"),
+    Key("stage.steady_span_s", "float", _H, "the span the steady-state slopes are fitted over"),
+    Key("stage.steady_cap_s", "float", _H, "the longest warm-up to steady state before the windows"),
+    Key("stage.cooldown_margin", "float", _H, "how close to idle the cooldown waits for (the idle measured after)"),
+    Key("stage.cooldown_cap_s", "float", _H, "the longest cooldown before the idle power is measured again"),
     Key(
         "stage.verify_every_point",
         "bool",

@@ -11,7 +11,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +53,15 @@ class StageSpec:
     verify_every_point: bool = False
     energy_window_s: float = 5.0
     slurm: dict[str, Any] = field(default_factory=dict)
+    # The energy procedure (harness.measure.energy.EnergySettings): hashed only where not at these defaults
+    # (ENERGY_DEFAULTS), so that points measured before the keys existed keep their hash.
+    energy_windows: int = 3
+    steady_power_slope: float = 0.005
+    steady_temp_slope_c_s: float = 0.05
+    steady_span_s: float = 20.0
+    steady_cap_s: float = 60.0
+    cooldown_margin: float = 0.1
+    cooldown_cap_s: float = 30.0
     # Relative tolerance of the check against references (None: each reference's own). Not part of how a
     # point is measured, so not in the config hash.
     reference_tolerance: float | None = None
@@ -109,7 +118,7 @@ class RunSpec:
         stage = {
             k: None if k in _BLANKED else v
             for k, v in asdict(self.stage).items()
-            if k in _BLANKED or keys.lookup(f"stage.{k}").role is not keys.Role.NEUTRAL
+            if k not in ENERGY_DEFAULTS and (k in _BLANKED or keys.lookup(f"stage.{k}").role is not keys.Role.NEUTRAL)
         }
         return {
             "stage": stage,
@@ -138,6 +147,8 @@ class RunSpec:
         - ``cpus_per_task``: where it differs from the stage's value of every earlier hash (the CPU allowance).
         - ``layout``, ``l2``: where they differ from the value every earlier row was measured at
           (harness.results.layout.EARLIER_POINT_VALUES).
+        - the energy procedure's stage keys (ENERGY_DEFAULTS): each where it differs from the value its stage
+          shipped with when the keys were added (``energy_default``).
         """
         added: dict[str, Any] = {}
         if self.plan is not None:
@@ -152,6 +163,10 @@ class RunSpec:
         for axis, earlier in EARLIER_POINT_VALUES.items():
             if getattr(self, axis) != earlier:
                 added[axis] = getattr(self, axis)
+        for key in ENERGY_DEFAULTS:
+            value = getattr(self.stage, key)
+            if value != energy_default(self.stage.name, key):
+                added[f"stage.{key}"] = value
         return added
 
     def config_hash(self) -> str:
@@ -165,6 +180,28 @@ class RunSpec:
 _BLANKED = ("sizes", "slurm")
 # stage.slurm.cpus_per_task of the stages as shipped when it entered the hash: at these it stays out of it.
 _EARLIER_CPUS_PER_TASK = {"sanity": 4, "quick": 8, "full": 8}
+# The energy procedure's stage keys and their defaults (StageSpec's): in the hash only where set otherwise.
+ENERGY_DEFAULTS = {
+    f.name: f.default
+    for f in fields(StageSpec)
+    if f.name
+    in (
+        "energy_windows",
+        "steady_power_slope",
+        "steady_temp_slope_c_s",
+        "steady_span_s",
+        "steady_cap_s",
+        "cooldown_margin",
+        "cooldown_cap_s",
+    )
+}
+# sanity ships shorter caps (it catches broken combinations in minutes; it makes no energy claim)
+_STAGE_ENERGY_DEFAULTS = {"sanity": {"steady_cap_s": 10.0, "cooldown_cap_s": 10.0}}
+
+
+def energy_default(stage: str, key: str) -> Any:
+    """The value of an energy stage key that stays out of the config hash: its stage's shipped value."""
+    return _STAGE_ENERGY_DEFAULTS.get(stage, {}).get(key, ENERGY_DEFAULTS[key])
 
 
 def _bool(key: str, value: Any) -> bool:
@@ -192,6 +229,13 @@ def _positive(key: str, value: Any, *, allow_zero: bool = False) -> float:
     return value
 
 
+def _whole(key: str, value: Any) -> int:
+    """A whole number >= 1 (2.5 windows is refused, not rounded)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key}={value!r} must be a whole number >= 1")
+    return value
+
+
 def stage_from_dict(d: Mapping[str, Any]) -> StageSpec:
     name = _choice("stage", d.get("name"), group_choices("stage"))
     counts = {k: int(_positive(f"stage.{k}", d[k])) for k in ("min_iters", "max_iters", "layer_iters")}
@@ -206,6 +250,12 @@ def stage_from_dict(d: Mapping[str, Any]) -> StageSpec:
         target_ci_rel=float(_positive("stage.target_ci_rel", d["target_ci_rel"])),
         verify_every_point=_bool("stage.verify_every_point", d.get("verify_every_point", False)),
         energy_window_s=float(_positive("stage.energy_window_s", d.get("energy_window_s", 5.0), allow_zero=True)),
+        energy_windows=_whole("stage.energy_windows", d.get("energy_windows", energy_default(name, "energy_windows"))),
+        **{
+            k: float(_positive(f"stage.{k}", d.get(k, energy_default(name, k)), allow_zero=k.endswith("cap_s")))
+            for k in ENERGY_DEFAULTS
+            if k != "energy_windows"
+        },
         slurm=dict(d.get("slurm") or {}),
         reference_tolerance=_optional_tolerance("stage.reference_tolerance", d.get("reference_tolerance")),
         **counts,

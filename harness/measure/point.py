@@ -24,7 +24,7 @@ from harness.algorithms.swap import AlgoConv2d
 from harness.config.spec import RunSpec
 from harness.measure import rapl, roofline
 from harness.measure.device import DeviceInfo
-from harness.measure.energy import NvmlGpu, idle_power_w, pci_bus_id
+from harness.measure.energy import EnergySettings, NvmlGpu, idle_power_w, pci_bus_id
 from harness.measure.flops import Work, count_work, count_work_of
 from harness.measure.layers import LayerProbe, LayerRecord, conv_geometry
 from harness.measure.profiler import Profile, ProfileSettings, profile
@@ -154,7 +154,9 @@ class PointResult:
         if self.on_gpu:
             row |= launch_columns(p.timing) | {"cuda_graph": p.cuda_graph}
         if p.energy is not None:
-            row |= p.energy.columns() | {"idle_power_w": self.idle_power_w}
+            row |= p.energy.columns()  # idle_power_w: before this point's work; idle_power_after_w: after
+        if p.telemetry is not None:
+            row |= p.telemetry.columns()
         return row
 
     def layer_rows(self, context: Row) -> list[Row]:
@@ -190,7 +192,8 @@ class PointMeasurer:
         if self.device.type == "cuda" and s.energy_window_s > 0:
             self.gpu = NvmlGpu.open(pci_bus_id(self.device))
             if self.gpu is not None:
-                self.idle_power_w = idle_power_w(self.gpu)  # once per job, before any work
+                self.idle_power_w = idle_power_w(self.gpu)  # before the job's first point (each point's
+                # cooldown measures it again: the next point's idle before)
         elif self.device.type == "cpu" and s.energy_window_s > 0:
             self.cpu_meter = rapl.RaplMeter.open()  # None (and a log line why) where RAPL cannot be read
             if self.cpu_meter is not None:
@@ -250,7 +253,7 @@ class PointMeasurer:
             if problem:
                 result.status, result.error = "error", problem
                 return result
-            result.profile = profile(model, x, self._settings(trace_path), self.gpu, self.cpu_meter)
+            result.profile = profile(model, x, self._settings(trace_path), self.gpu, self.cpu_meter, self.idle_power_w)
         if result.profile.graph_error:
             log.warning(
                 "input size %d: the forward cannot be captured in a CUDA graph, timed eagerly: %s",
@@ -259,12 +262,26 @@ class PointMeasurer:
             )
         result.layers = self._layer_rows(result.profile.layers, plans, work.module_flops)
         result.idle_power_w = self.idle_power_w
+        energy = result.profile.energy
+        if energy is not None and energy.idle_power_after_w is not None:
+            self.idle_power_w = energy.idle_power_after_w  # after this point's cooldown: the next point's before
         result.model_roofline = self._model_roofline(x, work.flops, result.layers, result.profile.memory)
         return result
 
     def _settings(self, trace_path: Path | None) -> ProfileSettings:
         s = self.spec.stage
-        return ProfileSettings(self.policy, s.layer_iters, s.energy_window_s, trace_path, graph=self.spec.graph)
+        energy = EnergySettings(
+            windows=s.energy_windows,
+            steady_power_slope=s.steady_power_slope,
+            steady_temp_slope_c_s=s.steady_temp_slope_c_s,
+            steady_span_s=s.steady_span_s,
+            steady_cap_s=s.steady_cap_s,
+            cooldown_margin=s.cooldown_margin,
+            cooldown_cap_s=s.cooldown_cap_s,
+        )
+        return ProfileSettings(
+            self.policy, s.layer_iters, s.energy_window_s, trace_path, graph=self.spec.graph, energy=energy
+        )
 
     def _model_roofline(self, x: torch.Tensor, flops: int, layers: list[Row], memory: Row) -> Row:
         """Model-level traffic estimate: weights once, the input, and each conv layer's output once."""

@@ -12,7 +12,7 @@ Knows nothing of Hydra, SLURM, files of results or the algorithms.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.measure.energy import EnergyReading, NvmlGpu, measure_energy
+from harness.measure.energy import EnergyMeter, EnergyReading, EnergySettings, NvmlMeter, measure_energy
 from harness.measure.layers import LayerProbe, LayerRecord
-from harness.measure.rapl import RaplMeter, measure_cpu_energy
-from harness.measure.timing import SamplingPolicy, Timing, time_adaptively
+from harness.measure.rapl import RaplEnergy, RaplMeter
+from harness.measure.telemetry import NvmlGpu, Telemetry, TelemetrySummary
+from harness.measure.timing import SamplingPolicy, Timing, chunk_timer, time_adaptively
 from harness.stats import summarize
 
 
@@ -35,6 +36,10 @@ class ProfileSettings:
     trace_path: Path | None = None  # write a Chrome/Perfetto trace of a few iterations here
     trace_iters: int = 5
     graph: bool = False  # GPU: time (and run the energy window on) replays of a CUDA graph of the forward
+    energy: EnergySettings = field(default_factory=EnergySettings)  # its window_s: energy_window_s above
+
+    def energy_settings(self) -> EnergySettings:
+        return replace(self.energy, window_s=self.energy_window_s)
 
 
 @dataclass
@@ -47,6 +52,7 @@ class Profile:
     trace_path: Path | None
     cuda_graph: bool = False  # the timing and energy window replayed a CUDA graph
     graph_error: str | None = None  # why a graph was asked for and not used
+    telemetry: TelemetrySummary | None = None  # clocks, temperature, throttle reasons through every pass (NVML)
 
     def __str__(self) -> str:
         """What was measured, one pass a line (the fields hold the numbers; this is for a reader)."""
@@ -63,9 +69,18 @@ class Profile:
             lines.append(f"peak memory {self.memory['peak_allocated_bytes'] / 2**20:.1f} MiB allocated")
         e = self.energy
         if e is not None and e.energy_per_inference_j is not None:
+            dynamic = e.dynamic_energy_per_inference_j
             lines.append(
-                f"energy {e.energy_per_inference_j * 1e3:.3f} mJ per inference ({e.energy_method}, "
-                f"{e.energy_inferences} inferences in {e.energy_window_s:.1f} s)"
+                f"energy {e.energy_per_inference_j * 1e3:.3f} mJ per inference in total"
+                + (f", {dynamic * 1e3:.3f} mJ above idle" if dynamic is not None else "")
+                + f" ({e.energy_method}, mean of {e.energy_windows} windows of >= {e.energy_window_s:.1f} s, "
+                f"{e.energy_inferences} inferences)"
+            )
+        t = self.telemetry
+        if t is not None and t.sm_clock_min_mhz is not None:
+            lines.append(
+                f"SM clock {t.sm_clock_min_mhz:.0f}-{t.sm_clock_p50_mhz:.0f} MHz (min-median), "
+                f"up to {t.temperature_max_c} C, throttle reasons: {t.reasons_by_pass}"
             )
         if self.trace_path is not None:
             lines.append(f"trace {self.trace_path}")
@@ -140,34 +155,64 @@ def capture_graph(model: nn.Module, x: torch.Tensor) -> tuple[Callable[[], objec
     return graph.replay, None
 
 
+def energy_meter(device: torch.device, gpu: NvmlGpu | None, cpu_meter: RaplMeter | None) -> EnergyMeter | None:
+    """The meter of the energy procedure: NVML on a GPU, RAPL on the CPU, or None."""
+    if gpu is not None:
+        return NvmlMeter(gpu)
+    if cpu_meter is not None and device.type == "cpu":
+        return RaplEnergy(cpu_meter)
+    return None
+
+
 def profile(
     model: nn.Module,
     x: torch.Tensor,
     settings: ProfileSettings = ProfileSettings(),
     gpu: NvmlGpu | None = None,
     cpu_meter: RaplMeter | None = None,
+    idle_w: float | None = None,
 ) -> Profile:
     """Measure ``model`` on ``x`` (already on its device); ``gpu`` (NVML) or, on the CPU, ``cpu_meter``
-    (RAPL) enables the energy window."""
+    (RAPL) enables the energy procedure (harness.measure.energy), ``idle_w`` its idle power before the work
+    (measured here, before any pass, when None). With ``gpu``, one sampler records clocks, temperature and
+    throttle reasons through every pass (``Profile.telemetry``)."""
     device = x.device
     if settings.graph and device.type != "cuda":
         raise ValueError("CUDA graphs (graph=True) need a CUDA device; this input is on the CPU")
-    with torch.inference_mode():
-        memory = peak_memory(model, x)
+    meter = energy_meter(device, gpu, cpu_meter) if settings.energy_window_s > 0 else None
+    telemetry = Telemetry(gpu)
+    with torch.inference_mode(), telemetry:
+        if meter is not None and idle_w is None:
+            with telemetry.phase("idle"):
+                idle_w = meter.idle_power_w(settings.energy.idle_s)
+        with telemetry.phase("memory"):
+            memory = peak_memory(model, x)
         forward: Callable[[], object] = lambda: model(x)  # noqa: E731
         graph_error = None
         if settings.graph:
             replay, graph_error = capture_graph(model, x)
             forward = replay or forward
-        timing = time_adaptively(forward, device, settings.policy)
+        with telemetry.phase("timing"):
+            timing = time_adaptively(forward, device, settings.policy)
         if settings.graph:
             model(x)  # capturing emptied the allocator's cache: refill it outside the layer pass's events
-        layers = layer_pass(model, x, settings.layer_iters)
+        with telemetry.phase("layers"):
+            layers = layer_pass(model, x, settings.layer_iters)
         energy = None
-        if gpu is not None and settings.energy_window_s > 0:
-            energy = measure_energy(forward, gpu, settings.energy_window_s, lambda: _sync(device))
-        elif cpu_meter is not None and device.type == "cpu" and settings.energy_window_s > 0:
-            energy = measure_cpu_energy(forward, cpu_meter, settings.energy_window_s)
+        if meter is not None:  # the same forward and pacing as the timing (harness.measure.energy)
+            energy = measure_energy(
+                forward, chunk_timer(device), meter, settings.energy_settings(), idle_w=idle_w, telemetry=telemetry
+            )
         trace = write_trace(model, x, settings.trace_path, settings.trace_iters) if settings.trace_path else None
     stats = summarize(timing.samples_ms, x.shape[0])
-    return Profile(timing, stats, memory, layers, energy, trace, settings.graph and graph_error is None, graph_error)
+    return Profile(
+        timing,
+        stats,
+        memory,
+        layers,
+        energy,
+        trace,
+        settings.graph and graph_error is None,
+        graph_error,
+        telemetry.summary(),
+    )

@@ -30,8 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.measure.energy import EnergyReading
-
 log = logging.getLogger(__name__)
 
 POWERCAP = Path("/sys/class/powercap")
@@ -194,47 +192,52 @@ class RaplMeter:
         return RaplCounter(self.zones)
 
 
-def measure_cpu_energy(
-    fn: Callable[[], object],
-    meter: RaplMeter,
-    window_s: float,
-    *,
-    clock: Callable[[], float] = time.perf_counter,
-    read_every_s: float = READ_EVERY_S,
-) -> EnergyReading:
-    """Run ``fn`` back to back for at least ``window_s`` seconds; the RAPL energy per inference."""
-    counter = meter.counter()
-    counter.start()
-    t0 = last_read = clock()
-    count = 0
-    while True:
-        fn()
-        count += 1
-        now = clock()
-        if now - last_read >= read_every_s:
-            counter.read()
-            last_read = now
-        if now - t0 >= window_s:
-            break
-    total_j = counter.read() / 1e6
-    window = clock() - t0
-    return EnergyReading(
-        energy_per_inference_j=total_j / count,
-        energy_method=meter.method,
-        energy_window_s=window,
-        energy_inferences=count,
-        energy_integral_per_inference_j=None,
-        power_mean_w=total_j / window if window > 0 else None,
-        sm_clock_mhz=None,
-        temperature_c=None,
-        throttle_reasons=None,
-    )
+class RaplEnergy:
+    """A RAPL meter as the energy procedure's ``EnergyMeter`` (harness.measure.energy): the counter since it was
+    made, read at least every ``read_every_s`` (``poll``) so that each wrap counts once; power from the
+    counter's increase between two readings of it; no temperature."""
+
+    def __init__(
+        self,
+        meter: RaplMeter,
+        clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], None] = time.sleep,
+        read_every_s: float = READ_EVERY_S,
+    ) -> None:
+        self.meter, self.clock, self.sleep, self.read_every_s = meter, clock, sleep, read_every_s
+        self.method = meter.method
+        self.counter = meter.counter()
+        self.counter.start()
+        self._last_read = clock()
+        self._last_power: tuple[float, int] | None = None
+
+    def energy_j(self) -> float:
+        self._last_read = self.clock()
+        return self.counter.read() / 1e6
+
+    def poll(self) -> None:
+        if self.clock() - self._last_read >= self.read_every_s:
+            self.energy_j()
+
+    def power_w(self) -> float | None:
+        """Mean power since the previous call (None at the first, or where no time has passed)."""
+        now, uj = self.clock(), int(self.energy_j() * 1e6)
+        last, self._last_power = self._last_power, (now, uj)
+        if last is None or now <= last[0]:
+            return None
+        return (uj - last[1]) / 1e6 / (now - last[0])
+
+    def temperature_c(self) -> float | None:
+        return None
+
+    def idle_power_w(self, seconds: float) -> float:
+        e0, t0 = self.energy_j(), self.clock()
+        while self.clock() - t0 < seconds:
+            self.sleep(min(self.read_every_s, max(seconds - (self.clock() - t0), 0.0)))
+            self.poll()
+        return (self.energy_j() - e0) / (self.clock() - t0)
 
 
 def idle_power_w(meter: RaplMeter, seconds: float = 1.0) -> float:
     """Mean power of the package (+ DRAM) zones with no work, once per job before any."""
-    counter = meter.counter()
-    counter.start()
-    t0 = time.perf_counter()
-    time.sleep(seconds)
-    return counter.read() / 1e6 / (time.perf_counter() - t0)
+    return RaplEnergy(meter).idle_power_w(seconds)

@@ -19,7 +19,7 @@ import torch
 
 from harness.stats import MIN_SAMPLES, ci_relative_halfwidth, median_ci95
 
-_CHUNK = 5  # iterations between two looks at the stopping rule
+CHUNK = 5  # iterations between two looks at the stopping rule (and per synchronisation of an energy window)
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ def time_adaptively(
     t_start = time.perf_counter()
     target_met = False
     while True:
-        k = policy.min_iters if not samples else _CHUNK
+        k = policy.min_iters if not samples else CHUNK
         samples += timer(timed_call, min(k, policy.max_iters - len(samples)))
         if ci_relative_halfwidth(samples) <= policy.target_ci_rel:
             target_met = True

@@ -34,6 +34,8 @@ LAG1 = (
     "null below 3 iterations or on rows older than the column"
 )
 
+NM = "; null on rows older than the column (not measured)"
+
 REPEAT = (
     "which of the separate processes measuring the point (repeats=K) wrote the row: 0 .. K-1; null on "
     "rows older than the column (one process: repeat 0). Repeats are one point, pooled by the analysis"
@@ -117,16 +119,49 @@ POINT_COLUMNS = (
         "activation_bytes": "peak_allocated_bytes - param_bytes",
         "arithmetic_intensity": "flops per byte moved (weights, input and each conv output once)",
         "roofline_bound": "compute or memory, against the gpu config's datasheet (null where it has none)",
-        "energy_per_inference_j": "energy of one forward, joules (see energy_method)",
+        "energy_per_inference_j": "total energy of one forward, joules, idle power included: the mean over the "
+        "point's energy windows (one window on rows older than energy_windows); see energy_method and, for the "
+        "energy above idle that the analysis reports, dynamic_energy_per_inference_j",
         "energy_method": "how the energy was measured: " + "; ".join(f"{k}: {v}" for k, v in ENERGY_METHODS.items()),
-        "energy_window_s": "length of the energy window",
-        "energy_inferences": "forwards in the window",
-        "energy_integral_per_inference_j": "the power integral over the same window: a cross-check of the counter",
-        "power_mean_w": "mean sampled power in the window (RAPL: the window's energy / its length)",
-        "idle_power_w": "mean power before the job's work (GPU: NVML; CPU: RAPL zones, 1 s)",
-        "sm_clock_mhz": "median SM clock in the window",
-        "temperature_c": "highest GPU temperature in the window",
-        "throttle_reasons": "NVML clocks-event reasons seen in the window (none: none)",
+        "energy_window_s": "length of the shortest energy window (every window lasted at least this long; one "
+        "window on older rows)",
+        "energy_inferences": "forwards over all the energy windows",
+        "energy_integral_per_inference_j": "the power integral over the same windows: a cross-check of the counter",
+        "power_mean_w": "mean power over the windows: their energy / their time",
+        "idle_power_w": "mean power with no work before the point's work, 1 s (GPU: NVML; CPU: RAPL zones): at the "
+        "job's start for its first point, after the previous point's cooldown for the others (rows older than "
+        "idle_power_after_w: once at the job's start)",
+        "sm_clock_mhz": "median SM clock in the energy windows",
+        "temperature_c": "highest GPU temperature in the energy windows",
+        "throttle_reasons": "NVML clocks-event reasons seen in the energy windows (none: none)",
+        "energy_windows": "energy windows of the point (stage.energy_windows), each at least stage.energy_window_s"
+        + NM,
+        "energy_p50_j": "median over the windows of the total energy per inference" + NM,
+        "energy_ci95_low_j": "low end of the 95% interval of energy_per_inference_j: Student's t over the windows, "
+        "mean +- t(0.975, n-1) s / sqrt(n) (holds at n = 3 windows); null with one window" + NM,
+        "energy_ci95_high_j": "high end of that interval" + NM,
+        "dynamic_energy_per_inference_j": "energy of one forward above idle (DEFINITIONS: dynamic energy per "
+        "inference): the mean over the windows; the analysis' energy" + NM,
+        "dynamic_energy_p50_j": "median over the windows of the dynamic energy per inference" + NM,
+        "dynamic_energy_ci95_low_j": "low end of the 95% t interval of dynamic_energy_per_inference_j" + NM,
+        "dynamic_energy_ci95_high_j": "high end of that interval" + NM,
+        "idle_power_after_w": "mean power with no work after the point's cooldown, 1 s (the next point's idle_power_w)"
+        + NM,
+        "cooldown_s": "how long the device idled after the windows before idle_power_after_w was measured" + NM,
+        "cooldown_reached": "the power came within stage.cooldown_margin of idle_power_w before "
+        "stage.cooldown_cap_s (false: measured at the cap)" + NM,
+        "steady_state_s": "how long the forward ran before the windows, to thermal steady state" + NM,
+        "steady_state_reached": "power and temperature slopes fell under stage.steady_power_slope and "
+        "stage.steady_temp_slope_c_s before stage.steady_cap_s (false: the cap; null: stage.steady_cap_s=0)" + NM,
+        "sm_clock_min_mhz": "GPU: lowest SM clock sampled through the point's work passes (memory, timing, layers, "
+        "steady state, energy): one sampler runs across the whole point" + NM,
+        "sm_clock_p50_mhz": "GPU: median SM clock over the same passes" + NM,
+        "temperature_max_c": "GPU: highest temperature over the same passes" + NM,
+        "throttled": "GPU: a slowdown reason (SwPowerCap, HwSlowdown, Sw/HwThermalSlowdown, HwPowerBrakeSlowdown) "
+        "in any work pass" + NM,
+        "reasons_by_pass": "GPU: the clocks-event reasons of each pass, 'timing:SwPowerCap; energy:SwPowerCap' "
+        "(GpuIdle left out; none: none)" + NM,
+        "telemetry_samples": "GPU: samples the point's sampler took (power, clock, temperature, reasons)" + NM,
         "max_abs_err": "max |y - y_torch| against the baseline on the same input",
         "max_rel_err": "max_abs_err / max |y_torch|",
         "algo_fallback_layers": "conv layers that did not run the requested algorithm",
@@ -212,19 +247,32 @@ DEFINITIONS = {
     "iterations (not enough samples)",
     "throughput": "throughput_ips = batch_size / the mean iteration time (the mean, not the median: the rate a "
     "stream of forwards sustains, slow iterations included)",
-    "energy per inference": "energy_per_inference_j = the energy of a window of back-to-back forwards (NVML's "
-    "energy counter on a GPU, RAPL on the CPU; see energy_method) / the forwards in it "
-    "(energy_inferences); the whole device's energy, idle power included (total energy)",
-    "dynamic energy per inference": "energy_per_inference_j - idle_power_w x energy_window_s / energy_inferences: "
-    "the energy above what the idle device would have used over the same time "
-    "(computed by the analysis where idle_power_w was measured)",
+    "energy per inference": "energy_per_inference_j = the mean over the point's energy windows (energy_windows; "
+    "each at least energy_window_s of back-to-back forwards, paced as the timing, after a warm-up to thermal "
+    "steady state) of the window's energy (NVML's energy counter on a GPU, RAPL on the CPU; see energy_method) / "
+    "its forwards; the whole device's energy, idle power included (total energy)",
+    "dynamic energy per inference": "dynamic_energy_per_inference_j = the mean over the windows of (the window's "
+    "energy - P_idle x its length) / its forwards, P_idle the mean of idle_power_w (before the point's work) and "
+    "idle_power_after_w (after its cooldown); the energy above what the idle device would have used over the same "
+    "time. The analysis reports this one. Rows older than the column: energy_per_inference_j - idle_power_w x "
+    "energy_window_s / energy_inferences (one window, idle measured once at the job's start); null where no idle "
+    "power was measured (not measured)",
+    "energy interval": "energy_ci95_low_j .. energy_ci95_high_j (and dynamic_energy_ci95_*): the 95% Student t "
+    "interval of the mean over the windows, mean +- t(0.975, n-1) s / sqrt(n), which holds at n = 3 windows "
+    "(a distribution-free interval of a median needs 6)",
 }
 
 
 def dynamic_energy_per_inference_j(rows: Any) -> Any:
-    """DEFINITIONS["dynamic energy per inference"] for a DataFrame of points rows (NaN where unknown)."""
+    """DEFINITIONS["dynamic energy per inference"] for a DataFrame of points rows (NaN where unknown): the stored
+    column where the row has it, else (rows older than it) the one-window formula from idle_power_w."""
     per_inference_s = rows["energy_window_s"].astype(float) / rows["energy_inferences"].astype(float)
-    return rows["energy_per_inference_j"].astype(float) - rows["idle_power_w"].astype(float) * per_inference_s
+    formula = rows["energy_per_inference_j"].astype(float) - rows["idle_power_w"].astype(float) * per_inference_s
+    if "dynamic_energy_per_inference_j" not in rows:
+        return formula
+    stored = rows["dynamic_energy_per_inference_j"].astype(float)
+    older = rows["energy_windows"].isna() if "energy_windows" in rows else stored.isna()
+    return stored.where(~older, formula)
 
 
 def markdown() -> str:
