@@ -75,7 +75,8 @@ def _run_in_processes(prepared: PreparedJob, on_point: Callable[[Any, Row | None
     from harness.launch.submit import make_tasks
 
     return [
-        run_isolated(t.config, t.run_id, t.label, lambda: on_point(None, None)) for t in make_tasks(prepared.config)
+        run_isolated(t.config, t.run_id, t.label, lambda: on_point(None, None), source=t.source)
+        for t in make_tasks(prepared.config)
     ]
 
 

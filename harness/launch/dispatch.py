@@ -17,6 +17,7 @@ from harness.errors import ConfigError
 from harness.launch import console as views
 from harness.launch.isolated import run_isolated
 from harness.launch.submit import LauncherSpec, Sweep, Task, make_tasks, submit, where
+from harness.measure.source import stamp_at_submission
 from harness.run.runner import job_points, run
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,8 @@ def launch_configs(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if len(launchers) > 1:
         raise ConfigError("the launcher settings must be the same for the whole sweep")
     (launcher,) = launchers
-    tasks = [t for c in configs for t in make_tasks(c)]  # every config checked before anything starts
+    source = stamp_at_submission()  # once for the sweep: every job carries it
+    tasks = [t for c in configs for t in make_tasks(c, source)]  # every config checked before anything starts
     placement = [where(launcher, t) for t in tasks]
     out = Console()
     if len(tasks) > 1:
@@ -55,10 +57,16 @@ def _run_here(task: Task, out: Console) -> dict[str, Any]:
     with views.progress(Console(stderr=True)) as bar:
         bar_task = bar.add_task(task.label, total=len(job_points(spec)))
         if spec.repeats > 1:  # each repeat in a process of its own: nothing of another repeat's carries over
-            result = run_isolated(task.config, task.run_id, task.label, lambda: bar.advance(bar_task))
+            result = run_isolated(
+                task.config, task.run_id, task.label, lambda: bar.advance(bar_task), source=task.source
+            )
         else:
             result = run(
-                spec, config=task.config, run_id=task.run_id, on_point=lambda key, point: bar.advance(bar_task)
+                spec,
+                config=task.config,
+                run_id=task.run_id,
+                on_point=lambda key, point: bar.advance(bar_task),
+                source=task.source,
             )
     views.report(out, result)
     return {"run_id": task.run_id, "outcome": result.outcome, "points": len(result.points)}

@@ -22,12 +22,15 @@ log = logging.getLogger(__name__)
 POLL_S = 0.5
 
 
-def run_isolated(config: dict[str, Any], run_id: str, label: str, on_point: Callable[[], None]) -> Any:
+def run_isolated(
+    config: dict[str, Any], run_id: str, label: str, on_point: Callable[[], None], source: Any = None
+) -> Any:
     """Run the job of ``config`` under ``run_id`` in a spawned process; returns its RunResult. The child's
-    errors come back as a HarnessError in its words; Ctrl-C here stops the child (its points are on disk)."""
+    errors come back as a HarnessError in its words; Ctrl-C here stops the child (its points are on disk).
+    ``source``: the code's stamp (harness.measure.source.SourceStamp) the rows carry."""
     context = multiprocessing.get_context("spawn")
     events = context.Queue()
-    child = context.Process(target=_child, args=(config, run_id, events), name=f"harness-{run_id}")
+    child = context.Process(target=_child, args=(config, run_id, events, source), name=f"harness-{run_id}")
     child.start()
     try:
         while True:
@@ -56,7 +59,7 @@ def run_isolated(config: dict[str, Any], run_id: str, label: str, on_point: Call
         raise
 
 
-def _child(config: dict[str, Any], run_id: str, events: Any) -> None:
+def _child(config: dict[str, Any], run_id: str, events: Any, source: Any = None) -> None:
     """The spawned process: validate the config again (it is a new interpreter), run, report."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from harness.config.spec import run_spec_from_dict
@@ -68,6 +71,7 @@ def _child(config: dict[str, Any], run_id: str, events: Any) -> None:
             config=config,
             run_id=run_id,
             on_point=lambda key, point: events.put(("point", None)),
+            source=source,
         )
     except HarnessError as e:
         events.put(("error", str(e)))

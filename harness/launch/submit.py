@@ -32,6 +32,7 @@ import torch
 
 from harness.config.spec import GpuSpec, RunSpec, resolve_job_environment, run_spec_from_dict
 from harness.errors import Cancelled, ConfigError
+from harness.measure.source import SourceStamp, stamp_at_submission
 from harness.results.store import write_json_atomic
 from harness.run.runner import new_run_id, run
 from harness.run.sanity_gate import check_stage_gate
@@ -69,6 +70,7 @@ class Task:
     config: dict[str, Any]
     spec: RunSpec
     run_id: str
+    source: SourceStamp | None = None  # the code's stamp, taken where the sweep was launched
 
     @property
     def label(self) -> str:
@@ -77,16 +79,18 @@ class Task:
         return f"{s.stage.name}/{s.gpu.name}/{s.model.name}/{s.algo}{repeat}"
 
 
-def make_tasks(config: dict[str, Any]) -> list[Task]:
+def make_tasks(config: dict[str, Any], source: SourceStamp | None = None) -> list[Task]:
     """The tasks of a resolved config: one, or with ``repeats=K`` one per repeat (``repeat`` 0 .. K-1, each its
-    own run and process), so that every point is measured in K separate processes."""
-    first = make_task(config)
+    own run and process), so that every point is measured in K separate processes. ``source``: the code's
+    stamp (read here where not given)."""
+    source = source or stamp_at_submission()
+    first = make_task(config, source)
     if first.spec.repeats == 1:
         return [first]
-    return [first, *(make_task(config | {"repeat": i}) for i in range(1, first.spec.repeats))]
+    return [first, *(make_task(config | {"repeat": i}, source) for i in range(1, first.spec.repeats))]
 
 
-def make_task(config: dict[str, Any]) -> Task:
+def make_task(config: dict[str, Any], source: SourceStamp | None = None) -> Task:
     """A Task from a resolved config (no ``hydra`` node); refuses a stage whose sanity stage failed."""
     config = resolve_job_environment(dict(config))
     config["results_dir"] = str(Path(str(config.get("results_dir", "results"))).resolve())
@@ -98,7 +102,7 @@ def make_task(config: dict[str, Any]) -> Task:
         config["model"] = model | {"path": _absolute(model["path"])}
     spec = run_spec_from_dict(config)
     check_stage_gate(spec, force=config.get("force", False) is True)  # a bool: checked by run_spec_from_dict
-    return Task(config, spec, new_run_id())
+    return Task(config, spec, new_run_id(), source)
 
 
 def _absolute(value: Any) -> Any:
@@ -187,7 +191,9 @@ class _Signals:
 class HarnessJob(submitit.helpers.Checkpointable):
     """What a SLURM job runs: the runner, for one task. Requeued with the same run id when interrupted."""
 
-    def __call__(self, config: dict[str, Any], run_id: str) -> dict[str, Any]:
+    def __call__(self, config: dict[str, Any], run_id: str, source: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``source``: the code's stamp taken at submission (a plain dict: what the job is pickled with); a
+        requeued job is called again with the same arguments."""
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         log.info(
             "job interpreter: %s (torch %s, CUDA build %s)",
@@ -197,7 +203,8 @@ class HarnessJob(submitit.helpers.Checkpointable):
         )
         _Signals().install()  # submitit ignores SIGTERM; scancel sends it
         spec = run_spec_from_dict(config)
-        result = run(spec, config=config, run_id=run_id)
+        stamp = SourceStamp.from_dict(source) if source else None
+        result = run(spec, config=config, run_id=run_id, source=stamp)
         # The work is done and on disk: a time-limit signal arriving now (SLURM may send it up to a minute
         # early) must neither requeue the job nor kill it before submitit records its success.
         signal.signal(signal.SIGUSR2, signal.SIG_IGN)
@@ -256,22 +263,30 @@ def submit(tasks: list[Task], launcher: LauncherSpec) -> Sweep:
         )
         executor.update_parameters(**{k: v for k, v in params.items() if k != "python"})
         if len(group) == 1:
-            jobs = [executor.submit(HarnessJob(), group[0].config, group[0].run_id)]
+            jobs = [executor.submit(HarnessJob(), *_job_arguments(group[0]))]
         else:
             with executor.batch():
-                jobs = [executor.submit(HarnessJob(), t.config, t.run_id) for t in group]
+                jobs = [executor.submit(HarnessJob(), *_job_arguments(t)) for t in group]
         sweep.groups.append(SubmittedGroup(params, group, jobs))
         log.info("submitted %d task(s) as %s", len(group), jobs[0].job_id.split("_")[0])
     write_manifest(sweep, launcher)
     return sweep
 
 
+def _job_arguments(task: Task) -> tuple[Any, ...]:
+    """What HarnessJob is called with on the node."""
+    return task.config, task.run_id, task.source.to_dict() if task.source is not None else None
+
+
 def write_manifest(sweep: Sweep, launcher: LauncherSpec) -> Path:
+    sources = {t.source for g in sweep.groups for t in g.tasks}
     doc = {
         "sweep_id": sweep.sweep_id,
         "created_at": datetime.now(timezone.utc).isoformat(),
         "launcher": "slurm",
         "max_requeues": launcher.max_requeues,
+        # the code's stamp at submission (harness.measure.source), as every job of the sweep carries it
+        "source": sources.pop().to_dict() if len(sources) == 1 and None not in sources else None,
         "groups": [
             {
                 "parameters": g.parameters,

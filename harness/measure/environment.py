@@ -5,35 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import torch
 
+from harness.measure.source import SourceStamp
+
 log = logging.getLogger(__name__)
-
-
-_SOURCE_DIR = Path(__file__).resolve().parent
-
-
-def git_commit(path: Path = _SOURCE_DIR) -> str | None:
-    """The commit of the harness's own source tree, with "-dirty" if it has uncommitted changes."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=5, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=path,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return head + ("-dirty" if dirty else "")
 
 
 def nvml_driver_version() -> str | None:
@@ -58,8 +36,9 @@ def slurm_job_id() -> str | None:
     return os.environ.get("SLURM_JOB_ID")
 
 
-def provenance(device: torch.device) -> dict[str, Any]:
-    """Provenance columns; the CUDA/cuDNN/driver versions are null when the run measured the CPU."""
+def provenance(device: torch.device, source: SourceStamp | None) -> dict[str, Any]:
+    """Provenance columns; the CUDA/cuDNN/driver versions are null when the run measured the CPU. ``source``:
+    the code that measured (harness.measure.source.job_source); its columns are null where it is unknown."""
     on_gpu = device.type == "cuda"
     cudnn = torch.backends.cudnn.version() if on_gpu and torch.backends.cudnn.is_available() else None
     return {
@@ -69,5 +48,7 @@ def provenance(device: torch.device) -> dict[str, Any]:
         "driver_version": nvml_driver_version() if on_gpu else None,
         "hostname": socket.gethostname(),
         "slurm_job_id": slurm_job_id(),
-        "git_commit": git_commit(),
-    }
+        "git_commit": None,
+        "git_dirty": None,
+        "git_diff_hash": None,
+    } | (source.columns() if source is not None else {})

@@ -70,7 +70,13 @@ _PROVENANCE = {
     "driver_version": "NVIDIA driver (null on the CPU)",
     "hostname": "the machine",
     "slurm_job_id": "SLURM job id (array: <job>_<task>); null outside SLURM",
-    "git_commit": "the harness's commit, -dirty if modified",
+    "git_commit": "the harness's commit (40 hex digits), as stamped where the sweep was submitted (a job without "
+    "git uses the stamp); rows older than git_dirty end in -dirty where their tree was modified (by git status, "
+    "which also counted touched but unchanged files)",
+    "git_dirty": "the harness's tree differed in content from git_commit (a tracked file's content, or an untracked "
+    "file under harness/ or conf/); null on older rows and where git was unknown",
+    "git_diff_hash": "sha256 (16 hex digits) of that difference: rows with the same commit and diff hash ran the "
+    "same code; null where clean",
     "config_hash": "hash of what decides how a point is measured (harness.config.keys: the "
     "keys whose role is setting or hashed)",
     "provenance": "imported rows: where the row came from (repository, file, line)",

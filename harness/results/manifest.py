@@ -50,6 +50,7 @@ class RunManifest:
     files: list[str] | None = None
     references: dict[str, Any] | None = None
     recovered_by: str | None = None  # the run that marked this one killed
+    source: dict[str, Any] | None = None  # the code's stamp (harness.measure.source.SourceStamp), where known
     extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know, kept as they are
 
     @classmethod

@@ -34,6 +34,8 @@ _PROVENANCE = [
     ("hostname", pa.string()),
     ("slurm_job_id", pa.string()),
     ("git_commit", pa.string()),
+    ("git_dirty", pa.bool_()),
+    ("git_diff_hash", pa.string()),
     ("config_hash", pa.string()),
     ("measured_at", pa.timestamp("us", tz="UTC")),
 ]

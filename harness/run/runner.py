@@ -24,6 +24,7 @@ from harness.errors import Cancelled, ConfigError
 from harness.measure.device import DeviceInfo, check_build_has_kernels, resolve_device
 from harness.measure.environment import provenance
 from harness.measure.point import PointMeasurer, PointResult
+from harness.measure.source import SourceStamp, job_source
 from harness.measure.threads import job_threads
 from harness.model_files import LoadedModel
 from harness.references import Check, check
@@ -139,11 +140,13 @@ def run(
     config: dict[str, Any] | None = None,
     run_id: str | None = None,
     on_point: Callable[[PointKey, dict[str, Any] | None], None] | None = None,
+    source: SourceStamp | None = None,
 ) -> RunResult:
     """Measure every point of ``spec`` not yet in the store; write each as soon as it is measured.
 
     ``config`` is the resolved config to keep in run.json; ``on_point`` is called after each point
-    (with None for a point skipped because it was already measured), e.g. to advance a progress bar.
+    (with None for a point skipped because it was already measured), e.g. to advance a progress bar;
+    ``source`` is the code's stamp taken at submission (harness.measure.source), else read here.
     """
     device, model = checked_job(spec)
     spec = spec.resolved_for(device.device.type)  # graph=auto: a CUDA graph on a GPU
@@ -151,7 +154,8 @@ def run(
     store = ResultStore(spec.results_dir, spec.partition(), run_id)
     store.open()
     result = RunResult(run_id, spec, device, store.dir)
-    env = provenance(device.device)
+    source = job_source(source)
+    env = provenance(device.device, source)
     started = _now()
     planned = job_points(spec)
     run_doc = RunManifest(
@@ -172,6 +176,7 @@ def run(
         pid=os.getpid(),
         points_planned=len(planned),
         points_planned_keys=[list(k) for k in planned],
+        source=source.to_dict() if source is not None else None,
     )
     previous = store.read_run()
     if previous is not None:  # the same run resumed: a requeued SLURM job
