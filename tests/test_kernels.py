@@ -171,11 +171,10 @@ def test_gpu_kernels_go_to_the_layer_whose_range_launched_them():
     events = [
         Event(label0, False, 0, 100, 1),
         Event("aten::cudnn_convolution", False, 10, 60, 1, ("sm90_xmma_fprop_implicit_gemm_tf32f32_tf32f32_f32",)),
-        # our ctypes cuDNN call: no aten operator, only the runtime's launch, which CUPTI links to its kernel
-        Event(label1, False, 100, 200, 1),
-        Event("cuLaunchKernel", False, 120, 130, 1, ("void cudnn::detail::implicit_convolve_sgemm<float>",)),
-        Event("cudaLaunchKernel", False, 140, 150, 1, ("void at::native::vectorized_elementwise_kernel<4>",)),
-        Event("cudaLaunchKernel", False, 210, 220, 1, ("void at::native::batch_norm_kernel<float>",)),  # after
+        # our ctypes cuDNN call opens no operator: kineto links its kernels to the innermost open range, ours
+        Event(label1, False, 100, 200, 1, ("void cudnn::detail::implicit_convolve_sgemm<float>", label1)),
+        Event("aten::add_", False, 140, 150, 1, ("void at::native::vectorized_elementwise_kernel<4>",)),
+        Event("aten::batch_norm", False, 210, 220, 1, ("void at::native::batch_norm_kernel<float>",)),  # after
         # the kernels themselves run later, on the device's timeline
         Event("sm90_xmma_fprop_implicit_gemm_tf32f32_tf32f32_f32", True, 500, 600, 7),
     ]

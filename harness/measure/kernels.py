@@ -221,10 +221,12 @@ _LABEL_RE = re.compile(re.escape(LABEL) + r"\[(\d+)\] ")
 def attribute(events: Iterable[Event], device: str) -> dict[int, list[str]]:
     """Per layer call (its range's index): the names that ran inside its range, each once, in order.
 
-    GPU: the kernels linked to any host event inside the layer's host range (the launch, whether from an
-    aten operator or from our ctypes cuDNN calls), and the kernels inside the layer's range on the device's
-    timeline (the profiler's GPU-side copy of a ``record_function`` range), where it has one. CPU: the
-    operators inside the range on its thread.
+    GPU: the kernels torch.profiler linked to the layer's range or to any host event inside it. Kineto links a
+    kernel (by its launch's CUPTI correlation id) to the innermost operator open on the host when it was
+    launched: an aten operator for torch's own convolutions, and the layer's ``record_function`` range itself
+    for our ctypes cuDNN calls, which open no operator. Also the kernels inside the layer's range on the
+    device's timeline (the profiler's GPU-side copy of a ``record_function`` range), where it has one. CPU:
+    the operators inside the range on its thread.
     """
     events = list(events)
     host = sorted((e for e in events if not e.cuda), key=lambda e: e.start_us)
@@ -232,6 +234,8 @@ def attribute(events: Iterable[Event], device: str) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
     for call, r in ranges:
         names = out.setdefault(call, [])
+        if device == "cuda" and not r.cuda:
+            names.extend(r.kernels)
         for e in host if not r.cuda else (x for x in events if x.cuda):
             if e is r or _LABEL_RE.match(e.name) or e.start_us < r.start_us or e.end_us > r.end_us:
                 continue
@@ -241,7 +245,8 @@ def attribute(events: Iterable[Event], device: str) -> dict[int, list[str]]:
                 names.extend(e.kernels)
             elif e.thread == r.thread:
                 names.append(e.name)
-    return {call: list(dict.fromkeys(names)) for call, names in sorted(out.items())}
+    # a GPU-side range is linked like a kernel to the operator that opened it: not a kernel
+    return {call: [n for n in dict.fromkeys(names) if not _LABEL_RE.match(n)] for call, names in sorted(out.items())}
 
 
 def _events(prof: Any) -> list[Event]:
