@@ -115,6 +115,7 @@ PROBES: dict[str, tuple[list[str], list[str], str]] = {
     "remeasure": (CPU, ["remeasure=true"], "cpu"),
     "repeats": (CPU, ["repeats=3"], "cpu"),
     "trace": (CPU, ["trace=true"], "cpu"),
+    "kernels": (CPU, ["kernels=true"], "cpu"),
 }
 # Keys whose probe needs files; their tests: the plan's choices enter the hash (tests/test_plan.py), a model
 # file's identity and input channels (tests/test_user_models.py), references stay out (tests/test_references.py).

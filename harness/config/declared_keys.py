@@ -246,5 +246,12 @@ KEYS: tuple[Key, ...] = (
         "the analysis (repeats column), never a new point or another setting",
     ),
     Key("trace", "bool", _N, "a profiler trace of extra iterations after the timed ones", ("false", "true")),
+    Key(
+        "kernels",
+        "bool",
+        _N,
+        "a pass after the timed ones records what ran each layer (kernels, kernel_family, tensor_cores columns)",
+        ("false", "true"),
+    ),
     Key("references", "path", _N, "a check of each point against blessed references (reference_status)", nullable=True),
 )

@@ -91,6 +91,7 @@ class RunSpec:
     # process (the CPUs it may use); the count used is recorded on every row (cpu_threads)
     tolerance: dict[str, float] = field(default_factory=dict)
     trace: bool = False
+    kernels: bool = False  # a pass after the timed ones records what ran each layer (harness.measure.kernels)
     references: References | None = None  # references=PATH, read and checked at the border
     plan: Plan | None = None  # plan=PATH for algo=per_layer, read and checked at the border
     repeats: int = 1  # each point measured in this many separate processes (not in the config hash)
@@ -392,6 +393,7 @@ def run_spec_from_dict(cfg: Mapping[str, Any]) -> RunSpec:
         cpu_threads=cpu_threads_from(cfg.get("cpu_threads", "auto")),
         tolerance=tolerance,
         trace=_bool("trace", cfg.get("trace", False)),
+        kernels=_bool("kernels", cfg.get("kernels", False)),
         references=references_from(cfg.get("references"), gpu.name),
         plan=plan_from(cfg.get("plan"), algo),
         **repeats_from(cfg),

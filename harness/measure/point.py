@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,11 @@ from harness import algorithms, models
 from harness.algorithms import LayerPlan
 from harness.algorithms.swap import AlgoConv2d
 from harness.config.spec import RunSpec
-from harness.measure import rapl, roofline
+from harness.measure import cudnn_log, rapl, roofline
 from harness.measure.device import DeviceInfo
 from harness.measure.energy import EnergySettings, NvmlGpu, idle_power_w, pci_bus_id
 from harness.measure.flops import Work, count_work, count_work_of
+from harness.measure.kernels import LayerKernels, point_columns
 from harness.measure.layers import LayerProbe, LayerRecord, conv_geometry
 from harness.measure.profiler import Profile, ProfileSettings, profile
 from harness.measure.timing import SamplingPolicy, Timing, launch_bound
@@ -157,7 +158,7 @@ class PointResult:
             row |= p.energy.columns()  # idle_power_w: before this point's work; idle_power_after_w: after
         if p.telemetry is not None:
             row |= p.telemetry.columns()
-        return row
+        return row | point_columns(p.kernels)
 
     def layer_rows(self, context: Row) -> list[Row]:
         point = {"input_size": self.input_size, "batch_size": self.batch_size}
@@ -261,6 +262,9 @@ class PointMeasurer:
                 result.profile.graph_error,
             )
         result.layers = self._layer_rows(result.profile.layers, plans, work.module_flops)
+        if result.profile.kernels is not None:
+            result.profile.kernels = self._torch_engines(result.profile)
+            _add_kernels(result.layers, result.profile.kernels)
         result.idle_power_w = self.idle_power_w
         energy = result.profile.energy
         if energy is not None and energy.idle_power_after_w is not None:
@@ -280,7 +284,27 @@ class PointMeasurer:
             cooldown_cap_s=s.cooldown_cap_s,
         )
         return ProfileSettings(
-            self.policy, s.layer_iters, s.energy_window_s, trace_path, graph=self.spec.graph, energy=energy
+            self.policy,
+            s.layer_iters,
+            s.energy_window_s,
+            trace_path,
+            graph=self.spec.graph,
+            energy=energy,
+            kernels=self.spec.kernels,
+        )
+
+    def _torch_engines(self, p: Profile) -> list[LayerKernels] | None:
+        """The torch baseline on a GPU: each layer's cuDNN engine, from cuDNN's API log (harness.measure.cudnn_log,
+        a process of its own); the kernel pass's records as they are otherwise."""
+        if p.kernels is None or self.spec.algo != "torch" or self.device.type != "cuda":
+            return p.kernels
+        index = self.device.index if self.device.index is not None else torch.cuda.current_device()
+        replay = cudnn_log.replay_of(p.layers, self.spec.dtype, self.math or "fma", self.spec.cudnn_benchmark, index)
+        engines = cudnn_log.torch_engines(replay)
+        return (
+            [replace(k, cudnn_engine=e) for k, e in zip(p.kernels, engines)]
+            if len(engines) == len(p.kernels)
+            else p.kernels
         )
 
     def _model_roofline(self, x: torch.Tensor, flops: int, layers: list[Row], memory: Row) -> Row:
@@ -382,3 +406,12 @@ class PointMeasurer:
         for r in rows:
             r["share_of_model"] = r["mean_ms"] / total if r.get("mean_ms") is not None and total > 0 else None
         return rows
+
+
+def _add_kernels(rows: list[Row], kernels: list[LayerKernels]) -> None:
+    """Each layer row's kernel columns, from the kernel pass's record of the same call (index and name)."""
+    by_call = {k.index: k for k in kernels}
+    for r in rows:
+        k = by_call.get(r["layer_index"])
+        if k is not None and k.name == r["layer_name"]:
+            r |= k.columns()

@@ -5,7 +5,8 @@
     result.stats["p50_ms"], result.layers[0].times_ms, result.energy
 
 Passes, each on its own: peak memory of one forward (GPU), whole-model timing with no hooks attached,
-the per-layer pass with hooks, the energy window (GPU with NVML; CPU with RAPL), and optionally a torch.profiler trace.
+the per-layer pass with hooks, the energy window (GPU with NVML; CPU with RAPL), and optionally a torch.profiler trace
+and the kernel pass (what ran each conv layer: harness.measure.kernels), both after everything timed.
 Knows nothing of Hydra, SLURM, files of results or the algorithms.
 """
 
@@ -21,6 +22,7 @@ import torch
 from torch import nn
 
 from harness.measure.energy import EnergyMeter, EnergyReading, EnergySettings, NvmlMeter, measure_energy
+from harness.measure.kernels import LayerKernels, kernel_pass
 from harness.measure.layers import LayerProbe, LayerRecord
 from harness.measure.rapl import RaplEnergy, RaplMeter
 from harness.measure.telemetry import NvmlGpu, Telemetry, TelemetrySummary
@@ -36,6 +38,8 @@ class ProfileSettings:
     trace_path: Path | None = None  # write a Chrome/Perfetto trace of a few iterations here
     trace_iters: int = 5
     graph: bool = False  # GPU: time (and run the energy window on) replays of a CUDA graph of the forward
+    kernels: bool = False  # record what ran each conv layer (harness.measure.kernels), after the timed passes
+    kernel_iters: int = 2
     energy: EnergySettings = field(default_factory=EnergySettings)  # its window_s: energy_window_s above
 
     def energy_settings(self) -> EnergySettings:
@@ -53,6 +57,7 @@ class Profile:
     cuda_graph: bool = False  # the timing and energy window replayed a CUDA graph
     graph_error: str | None = None  # why a graph was asked for and not used
     telemetry: TelemetrySummary | None = None  # clocks, temperature, throttle reasons through every pass (NVML)
+    kernels: list[LayerKernels] | None = None  # what ran each conv layer call, where the kernel pass ran
 
     def __str__(self) -> str:
         """What was measured, one pass a line (the fields hold the numbers; this is for a reader)."""
@@ -84,6 +89,10 @@ class Profile:
             )
         if self.trace_path is not None:
             lines.append(f"trace {self.trace_path}")
+        if self.kernels:
+            tc = sum(bool(k.tensor_cores) for k in self.kernels)
+            families = ", ".join(dict.fromkeys(k.family for k in self.kernels))
+            lines.append(f"kernels: {families}; {tc} of {len(self.kernels)} layers on tensor cores")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -204,6 +213,7 @@ def profile(
                 forward, chunk_timer(device), meter, settings.energy_settings(), idle_w=idle_w, telemetry=telemetry
             )
         trace = write_trace(model, x, settings.trace_path, settings.trace_iters) if settings.trace_path else None
+        kernels = kernel_pass(model, x, settings.kernel_iters) if settings.kernels else None
     stats = summarize(timing.samples_ms, x.shape[0])
     return Profile(
         timing,
@@ -215,4 +225,5 @@ def profile(
         settings.graph and graph_error is None,
         graph_error,
         telemetry.summary(),
+        kernels,
     )

@@ -35,6 +35,13 @@ LAG1 = (
 )
 
 NM = "; null on rows older than the column (not measured)"
+# harness.measure.kernels' rule (its docstring names the kernel naming it reads), worded for the contract
+TENSOR_CORE_RULE = (
+    "true where one of the layer's compute kernels names an MMA instruction (s884, h1688, s16816, i8816, "
+    "hmma, imma, gmma, wgmma, tensorop) or is an xmma/CUTLASS kernel with tf32/f16/bf16/fp8/int8 operands; false "
+    "where every compute kernel is known not to (simt, f32-only xmma/CUTLASS, *_sgemm, scudnn, FFT, Winograd); "
+    "null where a compute kernel is unknown, and on the CPU"
+)
 
 REPEAT = (
     "which of the separate processes measuring the point (repeats=K) wrote the row: 0 .. K-1; null on "
@@ -173,6 +180,10 @@ POINT_COLUMNS = (
         "algo_fallback_layers": "conv layers that did not run the requested algorithm",
         "conv_layers": "conv layer calls per forward",
         "conv_coverage": "sum of the conv layers' mean times / p50 (the conv share of the model's time)",
+        "kernel_families": "kernels=true: the layer calls per kernel family (family:count; ..., most first; the layers "
+        "rows' kernel_family); null where the kernel pass did not run (and on rows older than the column)",
+        "tensor_core_layers": "kernels=true: layer calls whose kernels ran on tensor cores (the layers rows' "
+        "tensor_cores); null on the CPU, where the pass did not run, and on rows older than the column",
         "reference_status": "with references=PATH: within, faster or slower than the blessed reference beyond its "
         "tolerance with 95% confidence, or no_reference (none for the point); null when the "
         "point was not measured ok or the run had no references (README: References)",
@@ -221,6 +232,16 @@ LAYER_COLUMNS = {k: v for k, v in _IDENTITY.items()} | {
     "layer slower than the longest spin), so it is the CPU's pace, not the GPU's; no table, plan or "
     "oracle of the analysis uses such a time. false where a head start covered it; null on the CPU, where no "
     "head start was used, and on rows older than the column (the analysis then reads detail)",
+    "kernels": "kernels=true: what ran this layer call, each name once in the order first seen, in a profiled pass "
+    "after the timed ones: the CUDA kernels on a GPU (torch.profiler/CUPTI; our ctypes cuDNN calls' too), the "
+    "operators on the CPU; null where the pass did not run (and on rows older than the column)",
+    "kernel_family": "the family of the layer's compute kernels (harness.measure.kernels: xmma_implicit_gemm, "
+    "cudnn_implicit_gemm, implicit_gemm, implicit_precomp_gemm, gemm, fft, winograd, winograd_nonfused, "
+    "cutlass_*, ...; on the CPU onednn, im2col_gemm, gemm, fft, ...; several joined with +); unknown where a "
+    "name is not recognised, never a guess",
+    "tensor_cores": "the layer's kernels ran on tensor cores: " + TENSOR_CORE_RULE,
+    "cudnn_engine": "algo=torch on a GPU with kernels=true: the cuDNN engine (eng<global index>) the baseline ran, "
+    "named by cuDNN's API log in a replay of the layer in a process of its own; null where the log names none",
     "n": "timed iterations of the layer pass",
     "mean_ms": "mean layer latency",
     "p50_ms": "median layer latency",
