@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -14,7 +15,7 @@ from analysis.errors import AnalysisError, ResultsInputError
 from analysis.tree import settings
 from analysis.tree.convert import _to_pandas, separate_models, with_host_bound
 from analysis.tree.filters import SETTINGS, Filters, flag, keep_settings
-from analysis.tree.read import _dataset, _read_table, check_filters, resolve_roots
+from analysis.tree.read import INT32, _dataset, _read_table, check_filters, resolve_roots
 from analysis.tree.records import LoadReport, Results, tree_names
 from analysis.tree.resolve import (
     drop_copies,
@@ -79,7 +80,10 @@ def load(roots: str | Path | Sequence[str | Path], filters: Filters = Filters())
             f"no measured points under {tree_names(roots)} match {filters.chosen() or 'the filters'} " f"together"
         )
     report.rows_read = {name: t.num_rows if t is not None else 0 for name, t in tables.items()}
-    frames = {name: fill_repeat(f) for name, f in _to_pandas(tables).items()}  # empties tables as frames fill
+    frames = {  # empties tables as frames fill
+        name: fill_repeat(f, np.int32 if "repeat" in INT32.get(name, ()) else np.int64)
+        for name, f in _to_pandas(tables).items()
+    }
     if filters.settings():
         frames["layers"] = layers_of(frames["points"], frames["layers"])
     points = resolve_points(frames["points"], report)

@@ -20,11 +20,14 @@ from harness.results.read import latest
 RESOLVE_KEY = [*POINT_KEY, "repeat"]
 
 
-def fill_repeat(frame: pd.DataFrame) -> pd.DataFrame:
-    """``repeat`` as a whole number on every row: null (rows written before repeats existed) is repeat 0."""
+def fill_repeat(frame: pd.DataFrame, dtype: type = np.int64) -> pd.DataFrame:
+    """``repeat`` as a whole number on every row: null (rows written before repeats existed) is repeat 0. A
+    column read as integers stays as read; one with nulls becomes ``dtype`` (the layers' int32:
+    analysis.tree.read.INT32)."""
     if "repeat" not in frame:
-        return frame.assign(repeat=np.zeros(len(frame), np.int64))
-    frame["repeat"] = frame["repeat"].fillna(0).astype(np.int64)
+        return frame.assign(repeat=np.zeros(len(frame), dtype))
+    if not (isinstance(frame["repeat"].dtype, np.dtype) and frame["repeat"].dtype.kind == "i"):
+        frame["repeat"] = frame["repeat"].fillna(0).astype(dtype)
     return frame
 
 
