@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from harness.measure import timing
-from harness.measure.timing import _CHUNK, SamplingPolicy, time_adaptively
+from harness.measure.timing import CHUNK, SamplingPolicy, time_adaptively
 from harness.stats import ci_relative_halfwidth, lag1_autocorrelation, median_ci95, summarize
 
 
@@ -121,7 +121,7 @@ def test_measure_stops_at_max_time(clock: FakeClock):
     elapsed_ms = np.cumsum(t.samples_ms)
     # the rule is looked at after min_iters, then after every chunk: it stopped at the first look past 0.2 s
     assert not t.target_met and len(t.samples_ms) == 13
-    assert elapsed_ms[-1 - _CHUNK] < 200.0 <= elapsed_ms[-1]
+    assert elapsed_ms[-1 - CHUNK] < 200.0 <= elapsed_ms[-1]
 
 
 def test_warmup_by_time(clock: FakeClock):
