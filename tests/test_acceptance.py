@@ -33,6 +33,7 @@ from tests.acceptance_rows import (
     energy_point,
     point,
 )
+from tests.test_acceptance_energy import SimulatedGpu, probe
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" errors="1" failures="1" skipped="1" tests="5">
@@ -107,11 +108,7 @@ def _fake_run_job(prepared: acc.PreparedJob, on_point) -> JobResult:
             if job.phase == "eager":
                 row["cuda_graph"] = False
             if job.phase == "energy":
-                row |= {
-                    k: v
-                    for k, v in energy_point().items()
-                    if k.startswith(("energy", "idle", "power", "sm_", "temp", "thr"))
-                }
+                row |= {k: v for k, v in energy_point().items() if k not in point() or k.startswith("energy")}
             if batch > 1:
                 row |= {"status": "oom", "error": "CUDA out of memory"}
             rows.append(row)
@@ -144,6 +141,7 @@ def test_the_whole_command_with_the_gpu_work_faked(tmp_path, monkeypatch, capsys
     assert f"about {acc.estimate_s(core.sweep(True), core, True) / 60:.0f} min" in captured.out  # the estimate
     assert logging.getLogger().handlers == handlers
     # the energy suite, the same day on the same device: its section added to the same file, core's kept
+    monkeypatch.setattr(cli, "run_probe", lambda: probe(SimulatedGpu()))
     code = acc.main(["--suite", "energy", "--quick", "--out", str(out), "--jobs-dir", str(tmp_path / "jobs")])
     assert code == 0 and [p.name for p in out.glob("*.md")] == [written.name]
     both = written.read_text()

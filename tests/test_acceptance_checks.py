@@ -44,6 +44,7 @@ def test_good_evidence_passes_every_check():
         "cv per point",
         "cv per point (eager)",
         "CUDA-graph capture",
+        "guess and torch: same kernels",
     }
 
 

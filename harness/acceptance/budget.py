@@ -19,7 +19,8 @@ SECONDS_GPU_TESTS = 120.0
 # the OOM run (its batch of 16384 fails at the first allocation); eager runs count per point, repeats per process
 SECONDS_EXTRAS = 30.0
 SECONDS_PER_PROCESS = 15.0  # a spawned interpreter's start: imports, CUDA context, the model (repeats)
-SECONDS_PER_ENERGY_POINT = 45.0  # idle power, steady state, 3 windows of 5 s, the cooldown
+SECONDS_PER_ENERGY_POINT = 70.0  # idle power, steady state (<= 30 s), 3 windows of 5 s, cooldown (<= 15 s)
+SECONDS_ENERGY_PROBE = 60.0  # the counter's period, idle power, 3 windows of N and of 2N forwards (5 and 10 s)
 SECONDS_REPORT = 10.0
 DEFAULT_BUDGET_S = 480.0  # a suite: 8 minutes, which leaves a 15-minute lease its machine start and a margin
 TESTS_TIMEOUT_S = 300
@@ -53,5 +54,6 @@ def estimate_s(plan: SweepPlan, suite: Suite | None = None, quick: bool = False)
         (SECONDS_GPU_TESTS if gpu_tests else 0.0)
         + sum(job_s(j) for j in plan.sweep_jobs())
         + extras_s(plan, extras)
+        + (SECONDS_ENERGY_PROBE if suite is not None and suite.energy_probe else 0.0)
         + SECONDS_REPORT
     )

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from harness import validate
 from harness.acceptance.budget import DEFAULT_BUDGET_S, SECONDS_REPORT, TESTS_TIMEOUT_S, estimate_s, extras_s
+from harness.acceptance.energy_probe import run_probe
 from harness.acceptance.evidence import AcceptanceEvidence, evaluate, passed
 from harness.acceptance.plan import QUICK_MODEL, QUICK_SIZE, SUITE_ORDER, SUITES
 from harness.acceptance.suite import REPO, gpu_test_command, run_gpu_tests
@@ -195,9 +196,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             jobs = _run_jobs(sweep, bar, "2/3 sweep", deadline)
             phases = ", ".join(dict.fromkeys(j.phase for j in extras))
             jobs += _run_jobs(more, bar, f"3/3 extra runs ({phases or 'none'})", None)
+            probe = None
+            if suite.energy_probe:
+                step = bar.add_task("energy probe: the counter's period, 2N over N forwards", total=None)
+                probe = run_probe()
+                bar.update(step, total=1, completed=1)
         commands += [j.command for j in jobs]
         sweep_runs = {j.run_id for j in jobs if j.job.phase == "sweep" and j.run_id}
-        checks = evaluate(AcceptanceEvidence(tests, jobs, read_layers(results, sweep_runs), suite.name))
+        evidence = AcceptanceEvidence(tests, jobs, read_layers(results, sweep_runs), suite.name, probe)
+        checks = evaluate(evidence)
         env = environment_from_rows([r for j in jobs for r in j.rows])
         env["device_name"] = env.get("device_name") or torch.cuda.get_device_name()
         env |= {

@@ -14,7 +14,15 @@ from harness.acceptance.checks import (
     check_jobs,
     check_support,
 )
+from harness.acceptance.energy_checks import (
+    check_counter_period,
+    check_energy_procedure,
+    check_linearity,
+    check_telemetry,
+)
+from harness.acceptance.energy_probe import EnergyProbe
 from harness.acceptance.extras import check_energy, check_guess_vs_torch, check_launch_bound, check_oom, check_repeat
+from harness.acceptance.kernels import check_same_kernels
 from harness.acceptance.layers import check_guess_choices, check_unsupported_layers
 from harness.acceptance.rows import FAIL, Row, as_rows
 from harness.acceptance.stability import check_capture, check_interval, check_ranking
@@ -30,6 +38,7 @@ class AcceptanceEvidence:
     jobs: list[JobResult]
     layer_rows: list[Row] = field(default_factory=list)  # the sweep's layers rows
     suite: str = "core"
+    probe: EnergyProbe | None = None  # the energy suite's probe
 
     def rows(self, phase: str | None = None) -> list[Row]:
         return [r for j in self.jobs if phase is None or j.job.phase == phase for r in as_rows(j.rows)]
@@ -57,7 +66,15 @@ def evaluate(e: AcceptanceEvidence) -> list[AcceptanceCheck]:
             check_unsupported_layers(layers, by_run),
         ]
     if e.suite == "energy":
-        return [*common, check_energy(e.rows("energy"))]
+        energy = e.rows("energy")
+        return [
+            *common,
+            check_energy_procedure(energy),
+            check_energy(energy),
+            check_telemetry(energy),
+            check_linearity(e.probe),
+            check_counter_period(e.probe),
+        ]
     return [
         check_gpu_tests(e.tests) if e.tests is not None else check_gpu_tests(SuiteReport(0, 0, 0, note="not run")),
         *common,
@@ -66,6 +83,7 @@ def evaluate(e: AcceptanceEvidence) -> list[AcceptanceCheck]:
         check_guess_choices(layers, by_run),
         check_unsupported_layers(layers, by_run),
         check_capture(sweep),
+        check_same_kernels(layers),
         check_guess_vs_torch(sweep),
         check_guess_vs_torch(e.rows("eager"), graph=False),
         check_interval(sweep),

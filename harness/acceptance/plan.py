@@ -36,6 +36,15 @@ COMMON = {
     "device": "cuda",
 }
 ENERGY_WINDOW_S = 5  # seconds: against the counter's update lag and between-process noise
+ENERGY_WINDOWS = 3  # windows per point, for an interval
+# the energy procedure of each energy point (harness.measure.energy): 3 windows of 5 s, up to 30 s to reach a
+# steady state and 15 s to cool down
+ENERGY_STAGE = (
+    ("stage.energy_window_s", str(ENERGY_WINDOW_S)),
+    ("stage.energy_windows", str(ENERGY_WINDOWS)),
+    ("stage.steady_cap_s", "30"),
+    ("stage.cooldown_cap_s", "15"),
+)
 OOM_BATCHES = (1, 16384)  # vgg16's first activation at batch 16384, 224 px, fp32: 16384*64*224*224*4 B = 210 GB
 
 # Goals (GPU-CHECKS.md)
@@ -137,11 +146,12 @@ class SweepPlan:
     algos: tuple[str, ...] = ALGOS
     configs: tuple[Config, ...] = CONFIGS
     batches: tuple[int, ...] = (1,)
+    extra: tuple[tuple[str, str], ...] = ()  # overrides of every sweep job
 
     def sweep_jobs(self) -> list[Job]:
         """Configuration by configuration, so that a sweep cut short by the budget covers whole configurations."""
         return [
-            Job("sweep", m, a, self.sizes, c, self.batches)
+            Job("sweep", m, a, self.sizes, c, self.batches, self.extra)
             for c in self.configs
             for m in self.models
             for a in self.algos
@@ -151,9 +161,15 @@ class SweepPlan:
         return len(self.models) * len(self.sizes) * len(self.algos) * len(self.configs) * len(self.batches)
 
 
+# the core sweep records what ran each layer (harness.measure.kernels): whether guess and torch ran the same kernels
+CORE_EXTRA = (("kernels", "true"),)
+
+
 def make_plan(quick: bool) -> SweepPlan:
     """The core suite's sweep (``quick``: one model, one size)."""
-    return SweepPlan((QUICK_MODEL,), (QUICK_SIZE,)) if quick else SweepPlan(MODELS, SIZES)
+    if quick:
+        return SweepPlan((QUICK_MODEL,), (QUICK_SIZE,), extra=CORE_EXTRA)
+    return SweepPlan(MODELS, SIZES, extra=CORE_EXTRA)
 
 
 def regimes_plan(quick: bool) -> SweepPlan:
@@ -183,7 +199,7 @@ def energy_jobs(quick: bool) -> list[Job]:
     """The energy suite's runs: energy windows on guess and torch as CUDA graphs, at batch 1 and 32 (quick:
     torch at batch 1)."""
     algos, batches = (("torch",), (1,)) if quick else (("torch", "guess"), (1, 32))
-    window = (("stage.energy_window_s", str(ENERGY_WINDOW_S)), *_AGAIN)
+    window = (*ENERGY_STAGE, *_AGAIN)
     return [Job("energy", QUICK_MODEL, a, (QUICK_SIZE,), BASE, batches, window) for a in algos]
 
 
@@ -200,6 +216,7 @@ class Suite:
     gpu_tests: bool
     sweep: Callable[[bool], SweepPlan]  # quick -> the sweep
     extras: Callable[[SweepPlan, bool], list[Job]]  # (the sweep, quick) -> the extra runs
+    energy_probe: bool = False  # the counter's update period and the 2N/N linearity (harness.acceptance.energy_probe)
 
 
 SUITES = {
@@ -224,11 +241,13 @@ SUITES = {
         ),
         Suite(
             "energy",
-            "energy windows of CUDA-graph replays (guess and torch, resnet50 at 224, batch 1 and 32): the counter "
-            "against the power integral, idle power, clocks and throttling",
+            "energy windows of CUDA-graph replays (guess and torch, resnet50 at 224, batch 1 and 32: 3 windows of 5 s "
+            "after a steady state, idle power before and after): the procedure, the counter against the power "
+            "integral, clocks and throttling; the counter's update period and energy of 2N over N forwards",
             False,
             lambda quick: SweepPlan((), ()),
             lambda plan, quick: energy_jobs(quick),
+            energy_probe=True,
         ),
     )
 }
