@@ -324,3 +324,25 @@ def test_the_torch_baselines_engines_come_from_cudnns_log():
         records = layer_pass(model, torch.randn(1, 3, 64, 64, device="cuda"), 1)
     engines = cudnn_log.torch_engines(cudnn_log.replay_of(records, "float32", "tensor_op", False, 0))
     assert len(engines) == len(records) and all(e is not None and e.startswith("eng") for e in engines), engines
+
+
+GPU = [*FAST, "device=cuda", "stage.sizes=[64]", "stage.energy_window_s=0", "kernels=true"]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("algo", ["torch", "guess", "implicit_precomp_gemm"])
+def test_on_the_gpu_every_layer_names_the_kernels_that_ran_it(results: Path, algo: str):
+    """GPU: CUPTI's kernels reach every layer (our ctypes cuDNN calls' too), each family is known, and the torch
+    baseline's layers name their cuDNN engine. A family or flag the classifier does not know fails here: add the
+    name's pattern (harness.measure.kernels) from what this prints."""
+    runner.run(make_spec(results, *GPU, f"algo={algo}", "fallback=torch"))
+    (p,) = read(results).to_dict("records")
+    layers = read(results, "layers")
+    assert p["status"] == "ok" and len(layers) == p["conv_layers"] == 20
+    unknown = layers.loc[layers["kernel_family"] == "unknown", ["layer_name", "kernels"]]
+    assert all(len(k) for k in layers["kernels"]), layers[["layer_name", "kernels"]]
+    assert unknown.empty, unknown.to_string()
+    assert layers["tensor_cores"].notna().all(), layers[["layer_name", "kernels", "tensor_cores"]].to_string()
+    assert isinstance(p["kernel_families"], str) and p["tensor_core_layers"] >= 0
+    if algo == "torch":
+        assert layers["cudnn_engine"].str.startswith("eng").all(), layers[["layer_name", "cudnn_engine"]]
