@@ -7,11 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import torch
 import torchvision
 from torch import nn
 
+from analysis.load import load
+from analysis.tables import registry
 from harness.algorithms.swap import swap
 from harness.measure import cudnn_log, kernels
 from harness.measure.kernels import Event, LayerKernels, classify_kernel, kernel_pass, layer_verdict, point_columns
@@ -84,6 +87,24 @@ def test_without_kernels_the_columns_are_null(results: Path):
     (p,) = read(results).to_dict("records")
     layers = read(results, "layers")
     assert pd.isna(p["kernel_families"]) and layers["kernels"].isna().all() and layers["kernel_family"].isna().all()
+
+
+NEW_LAYER_COLUMNS = ("kernels", "kernel_family", "tensor_cores", "cudnn_engine")
+NEW_POINT_COLUMNS = ("kernel_families", "tensor_core_layers")
+
+
+def test_a_tree_written_before_the_columns_still_loads(results: Path):
+    """Files without the new columns (as every earlier run wrote them) read with the columns null."""
+    runner.run(make_spec(results, *FAST))
+    for path in results.rglob("*.parquet"):
+        table = pq.read_table(path)
+        table = table.drop_columns([c for c in (*NEW_LAYER_COLUMNS, *NEW_POINT_COLUMNS) if c in table.schema.names])
+        pq.write_table(table, path)
+    assert not set(NEW_LAYER_COLUMNS) & set(pq.read_schema(next(results.rglob("layers-*.parquet"))).names)
+    layers, points = read(results, "layers"), read(results)
+    assert layers["kernel_family"].isna().all() and points["tensor_core_layers"].isna().all()
+    res = load(results)
+    assert registry.compute_all(res.points, res.layers)["kernel_families"].empty
 
 
 # -- kernel names (the real names, as public profiles show them; see harness.measure.kernels) -----------------
