@@ -4,6 +4,8 @@ the cuDNN API log's parser (harness.measure.cudnn_log)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -367,3 +369,19 @@ def test_on_the_gpu_every_layer_names_the_kernels_that_ran_it(results: Path, alg
     assert isinstance(p["kernel_families"], str) and p["tensor_core_layers"] >= 0
     if algo == "torch":
         assert layers["cudnn_engine"].str.startswith("eng").all(), layers[["layer_name", "cudnn_engine"]]
+
+
+def test_the_replay_round_trips_through_its_file(tmp_path: Path):
+    call = cudnn_log.ConvCall((1, 3, 8, 8), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1, True)
+    replay = cudnn_log.Replay((call, call), "float16", "fma", True, 0)
+    path = tmp_path / "replay.json"
+    path.write_text(json.dumps(dataclasses.asdict(replay)))
+    assert cudnn_log._load(path) == replay
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the replay fails only without a GPU")
+def test_without_a_gpu_the_replay_process_fails_and_no_engine_is_claimed(caplog: pytest.LogCaptureFixture):
+    call = cudnn_log.ConvCall((1, 3, 8, 8), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1, False)
+    engines = cudnn_log.torch_engines(cudnn_log.Replay((call, call), "float32", "fma", False, 0), timeout_s=600)
+    assert engines == [None, None]
+    assert "the replay failed" in caplog.text
