@@ -4,14 +4,19 @@ the cuDNN API log's parser (harness.measure.cudnn_log)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import torch
 import torchvision
 from torch import nn
 
+from analysis.load import load
+from analysis.tables import registry
 from harness.algorithms.swap import swap
 from harness.measure import cudnn_log, kernels
 from harness.measure.kernels import Event, LayerKernels, classify_kernel, kernel_pass, layer_verdict, point_columns
@@ -84,6 +89,24 @@ def test_without_kernels_the_columns_are_null(results: Path):
     (p,) = read(results).to_dict("records")
     layers = read(results, "layers")
     assert pd.isna(p["kernel_families"]) and layers["kernels"].isna().all() and layers["kernel_family"].isna().all()
+
+
+NEW_LAYER_COLUMNS = ("kernels", "kernel_family", "tensor_cores", "cudnn_engine")
+NEW_POINT_COLUMNS = ("kernel_families", "tensor_core_layers")
+
+
+def test_a_tree_written_before_the_columns_still_loads(results: Path):
+    """Files without the new columns (as every earlier run wrote them) read with the columns null."""
+    runner.run(make_spec(results, *FAST))
+    for path in results.rglob("*.parquet"):
+        table = pq.read_table(path)
+        table = table.drop_columns([c for c in (*NEW_LAYER_COLUMNS, *NEW_POINT_COLUMNS) if c in table.schema.names])
+        pq.write_table(table, path)
+    assert not set(NEW_LAYER_COLUMNS) & set(pq.read_schema(next(results.rglob("layers-*.parquet"))).names)
+    layers, points = read(results, "layers"), read(results)
+    assert layers["kernel_family"].isna().all() and points["tensor_core_layers"].isna().all()
+    res = load(results)
+    assert registry.compute_all(res.points, res.layers)["kernel_families"].empty
 
 
 # -- kernel names (the real names, as public profiles show them; see harness.measure.kernels) -----------------
@@ -324,3 +347,41 @@ def test_the_torch_baselines_engines_come_from_cudnns_log():
         records = layer_pass(model, torch.randn(1, 3, 64, 64, device="cuda"), 1)
     engines = cudnn_log.torch_engines(cudnn_log.replay_of(records, "float32", "tensor_op", False, 0))
     assert len(engines) == len(records) and all(e is not None and e.startswith("eng") for e in engines), engines
+
+
+GPU = [*FAST, "device=cuda", "stage.sizes=[64]", "stage.energy_window_s=0", "kernels=true"]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("algo", ["torch", "guess", "implicit_precomp_gemm"])
+def test_on_the_gpu_every_layer_names_the_kernels_that_ran_it(results: Path, algo: str):
+    """GPU: CUPTI's kernels reach every layer (our ctypes cuDNN calls' too), each family is known, and the torch
+    baseline's layers name their cuDNN engine. A family or flag the classifier does not know fails here: add the
+    name's pattern (harness.measure.kernels) from what this prints."""
+    runner.run(make_spec(results, *GPU, f"algo={algo}", "fallback=torch"))
+    (p,) = read(results).to_dict("records")
+    layers = read(results, "layers")
+    assert p["status"] == "ok" and len(layers) == p["conv_layers"] == 20
+    unknown = layers.loc[layers["kernel_family"] == "unknown", ["layer_name", "kernels"]]
+    assert all(len(k) for k in layers["kernels"]), layers[["layer_name", "kernels"]]
+    assert unknown.empty, unknown.to_string()
+    assert layers["tensor_cores"].notna().all(), layers[["layer_name", "kernels", "tensor_cores"]].to_string()
+    assert isinstance(p["kernel_families"], str) and p["tensor_core_layers"] >= 0
+    if algo == "torch":
+        assert layers["cudnn_engine"].str.startswith("eng").all(), layers[["layer_name", "cudnn_engine"]]
+
+
+def test_the_replay_round_trips_through_its_file(tmp_path: Path):
+    call = cudnn_log.ConvCall((1, 3, 8, 8), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1, True)
+    replay = cudnn_log.Replay((call, call), "float16", "fma", True, 0)
+    path = tmp_path / "replay.json"
+    path.write_text(json.dumps(dataclasses.asdict(replay)))
+    assert cudnn_log._load(path) == replay
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the replay fails only without a GPU")
+def test_without_a_gpu_the_replay_process_fails_and_no_engine_is_claimed(caplog: pytest.LogCaptureFixture):
+    call = cudnn_log.ConvCall((1, 3, 8, 8), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1, False)
+    engines = cudnn_log.torch_engines(cudnn_log.Replay((call, call), "float32", "fma", False, 0), timeout_s=600)
+    assert engines == [None, None]
+    assert "the replay failed" in caplog.text

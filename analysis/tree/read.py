@@ -50,6 +50,7 @@ UNUSED = {
         "legacy_percentage",
         "compute_type",
         "model_source",
+        "kernels",  # the names (lists): the tables read kernel_family and tensor_cores
     ),
 }
 

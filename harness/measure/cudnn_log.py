@@ -42,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from harness.measure.layers import LayerRecord, conv_geometry
@@ -154,10 +154,17 @@ class Replay:
 
 def torch_engines(replay: Replay, timeout_s: float = TIMEOUT_S) -> list[str | None]:
     """Run ``replay`` in a child process with cuDNN's API log on; each layer's engine (see the module doc).
+    Each distinct convolution is replayed once (resnet's repeated blocks share theirs).
 
     A child that fails or times out gives no engines (a warning says why): what ran is unknown, and the
     point's measurement is not affected.
     """
+    unique = list(dict.fromkeys(replay.calls))  # a shape met again runs the plan PyTorch cached for it
+    engines = dict(zip(unique, _engines(replace(replay, calls=tuple(unique)), timeout_s)))
+    return [engines[c] for c in replay.calls]
+
+
+def _engines(replay: Replay, timeout_s: float) -> list[str | None]:
     with tempfile.TemporaryDirectory(prefix="harness-cudnn-log-") as tmp:
         spec, path = Path(tmp) / "replay.json", Path(tmp) / "cudnn.log"
         spec.write_text(json.dumps(asdict(replay)))

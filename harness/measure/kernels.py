@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -229,15 +230,20 @@ def attribute(events: Iterable[Event], device: str) -> dict[int, list[str]]:
     the operators inside the range on its thread.
     """
     events = list(events)
-    host = sorted((e for e in events if not e.cuda), key=lambda e: e.start_us)
+    timelines = {
+        side: sorted((e for e in events if e.cuda == side), key=lambda e: e.start_us) for side in (False, True)
+    }
+    starts = {side: [e.start_us for e in line] for side, line in timelines.items()}
     ranges = [(int(m.group(1)), e) for e in events if (m := _LABEL_RE.match(e.name))]
     out: dict[int, list[str]] = {}
     for call, r in ranges:
         names = out.setdefault(call, [])
         if device == "cuda" and not r.cuda:
             names.extend(r.kernels)
-        for e in host if not r.cuda else (x for x in events if x.cuda):
-            if e is r or _LABEL_RE.match(e.name) or e.start_us < r.start_us or e.end_us > r.end_us:
+        line = timelines[r.cuda]
+        first, last = bisect_left(starts[r.cuda], r.start_us), bisect_right(starts[r.cuda], r.end_us)
+        for e in line[first:last]:  # the events starting inside the range, in order
+            if e is r or _LABEL_RE.match(e.name) or e.end_us > r.end_us:
                 continue
             if r.cuda:
                 names.append(e.name)

@@ -90,9 +90,10 @@ class Profile:
         if self.trace_path is not None:
             lines.append(f"trace {self.trace_path}")
         if self.kernels:
-            tc = sum(bool(k.tensor_cores) for k in self.kernels)
             families = ", ".join(dict.fromkeys(k.family for k in self.kernels))
-            lines.append(f"kernels: {families}; {tc} of {len(self.kernels)} layers on tensor cores")
+            known = [k.tensor_cores for k in self.kernels if k.tensor_cores is not None]
+            tc = f"{sum(known)} of {len(self.kernels)} layers on tensor cores" if known else "tensor cores: unknown"
+            lines.append(f"kernels: {families}; {tc}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

@@ -8,13 +8,14 @@ import pytest
 
 from analysis import pipeline
 from analysis.tables import registry
+from analysis.tables.catalog.kernel_families import kernel_families
 from analysis.tables.registry import SOURCES, Table
 
 
 def test_every_table_has_a_unique_name_and_declared_inputs_that_exist():
     tables = registry.tables()
     names = [t.name for t in tables]
-    assert len(names) == len(set(names)) == 19
+    assert len(names) == len(set(names)) == 20
     for t in tables:
         assert t.inputs, t.name
         assert set(t.inputs) <= set(SOURCES) | set(names), t.name
@@ -48,6 +49,7 @@ def hand_wired(res) -> dict[str, pd.DataFrame]:
         "gpus": tables.gpu_pairs(algos),
         "layer_shapes": tables.layer_shapes(res.layers),
         "support": tables.support(res.layers),
+        "kernel_families": kernel_families(res.layers),
         "oracle": oracle,
         "plan_comparison": perlayer.plan_vs_others(res.points, None),
         "plan_projection": proj,
