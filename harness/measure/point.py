@@ -147,12 +147,13 @@ class PointResult:
             | self.model_roofline
             | {
                 "target_met": p.timing.target_met,
+                "cache_flush_bytes": p.cache_flush_bytes,
                 "achieved_tflops": self.work.flops / (p.stats["p50_ms"] / 1e3) / 1e12 if self.work else None,
                 "conv_coverage": sum(r["mean_ms"] for r in self.layers) / p.stats["p50_ms"] if self.layers else None,
             }
         )
         if self.on_gpu:
-            row |= launch_columns(p.timing) | {"cuda_graph": p.cuda_graph}
+            row |= launch_columns(p.timing) | {"cuda_graph": p.cuda_graph, "graph_error": p.graph_error}
         if p.energy is not None:
             row |= p.energy.columns() | {"idle_power_w": self.idle_power_w}
         return row
@@ -253,7 +254,7 @@ class PointMeasurer:
             result.profile = profile(model, x, self._settings(trace_path), self.gpu, self.cpu_meter)
         if result.profile.graph_error:
             log.warning(
-                "input size %d: the forward cannot be captured in a CUDA graph, timed eagerly: %s",
+                "input size %d: no CUDA graph (timed eagerly): %s",
                 size,
                 result.profile.graph_error,
             )
@@ -264,7 +265,16 @@ class PointMeasurer:
 
     def _settings(self, trace_path: Path | None) -> ProfileSettings:
         s = self.spec.stage
-        return ProfileSettings(self.policy, s.layer_iters, s.energy_window_s, trace_path, graph=self.spec.graph)
+        return ProfileSettings(
+            self.policy,
+            s.layer_iters,
+            s.energy_window_s,
+            trace_path,
+            graph=self.spec.graph,
+            l2=self.spec.l2,
+            replay_tolerance_key=self.tolerance_key,
+            replay_tolerance=self.spec.tolerance.get(self.tolerance_key),
+        )
 
     def _model_roofline(self, x: torch.Tensor, flops: int, layers: list[Row], memory: Row) -> Row:
         """Model-level traffic estimate: weights once, the input, and each conv layer's output once."""
