@@ -117,7 +117,11 @@ def test_find_times_every_algorithm_within_the_largest_workspace_that_fits_and_r
     lib.found = [(7, 3000, 0.01), (1, 0, 0.02), (2, 0, 0.0312345)]  # winograd_nonfused failed inside Find
     plan = cudnn.CudnnConvPlan.build("find", conv.weight, conv.bias, g, x, "fma")
     assert plan.algo == "implicit_precomp_gemm" and plan.workspace_bytes == 64
-    assert plan.note == "find: implicit_precomp_gemm 0.02 ms, gemm 0.03123 ms"
+    assert plan.note == (
+        "find: implicit_precomp_gemm 0.02 ms, gemm 0.03123 ms; searched with a 512 B workspace, given back"
+    )
+    # Find's workspace was borrowed: the point holds the chosen algorithm's need, not the search's
+    assert fake["allocated"][-2:] == [512, 64] and cudnn.WORKSPACES.size(x.device) == 64
     (call,) = [c for c in lib.calls if c[0] == "cudnnFindConvolutionForwardAlgorithmEx"]
     assert call[3] == x.data_ptr() and call[5] == conv.weight.data_ptr() and call[-1] == 512
     assert fake["trials"] == [("implicit_precomp_gemm", x)]
@@ -190,6 +194,13 @@ def test_one_workspace_per_device_grows_to_the_largest_need_and_is_released():
     ws.reserve(cpu, 50)  # smaller: the same buffer serves
     assert ws.pointer(cpu, 50) == first and sizes == [100]
     assert ws.pointer(cpu, 300) != 0 and sizes == [100, 300] and ws.size(cpu) == 300  # grown on demand
+    ws.shrink(cpu, 500)  # already smaller: kept
+    assert ws.size(cpu) == 300 and sizes == [100, 300]
+    ws.shrink(cpu, 40)  # what Find borrowed given back: a buffer of the size before
+    assert ws.size(cpu) == 40 and sizes == [100, 300, 40]
+    ws.shrink(cpu, 0)
+    assert ws.size(cpu) == 0 and ws.pointer(cpu, 0) == 0
+    ws.reserve(cpu, 10)
     ws.release()
     assert ws.size(cpu) == 0
 

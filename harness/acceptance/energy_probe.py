@@ -78,7 +78,7 @@ def run_probe(model_name: str = "resnet50", size: int = 224, batch: int = 1) -> 
         import torchvision
 
         from harness.measure.energy import NvmlMeter, pci_bus_id
-        from harness.measure.profiler import capture_graph
+        from harness.measure.graphs import capture_graph
         from harness.measure.telemetry import NvmlGpu
         from harness.measure.timing import chunk_timer
 

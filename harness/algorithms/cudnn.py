@@ -93,6 +93,16 @@ class Workspaces:
         buffer = self._buffers.get(device)
         return 0 if buffer is None else buffer.numel()
 
+    def shrink(self, device: torch.device, nbytes: int) -> None:
+        """Make the device's buffer at most ``nbytes`` long (0: none): what Find borrowed is given back."""
+        current = self._buffers.get(device)
+        if current is None or current.numel() <= nbytes:
+            return
+        self._buffers.pop(device)
+        del current
+        if nbytes > 0:
+            self._buffers[device] = self._allocate(nbytes, device)
+
     def release(self) -> None:
         self._buffers.clear()
 
@@ -158,11 +168,15 @@ def find_choice(
     x: torch.Tensor,
     weight: torch.Tensor,
     out_shape: tuple[int, ...],
-) -> list[Found]:
+) -> tuple[list[Found], int]:
     """cudnnFindConvolutionForwardAlgorithmEx, as PyTorch's cudnn.benchmark calls it: cuDNN runs every
     algorithm it can on the layer's real input and weight, with a workspace as large as the largest need
     that fits in memory (from the algorithms' own workspace sizes), and returns them fastest first; the
-    successful ones are returned here."""
+    successful ones are returned here, with the size of the workspace the search had.
+
+    That workspace is borrowed: the shared buffer goes back to its size before the search as soon as Find
+    returns (the chosen algorithm then reserves its own need), so the point's memory holds what its plans
+    need, not the largest workspace of an algorithm it does not run."""
     xd, wd, cd, yd = descs
     device = weight.device
     needs = set()
@@ -182,7 +196,7 @@ def find_choice(
         except CudnnNotSupported:
             continue
         needs.add(size.value)
-    budget = 0
+    budget, before = 0, WORKSPACES.size(device)
     for nbytes in sorted(needs, reverse=True):  # algorithms needing more than this are left out by cuDNN
         try:
             WORKSPACES.reserve(device, nbytes)
@@ -194,32 +208,38 @@ def find_choice(
     handle.use_stream(torch.cuda.current_stream(device).cuda_stream)
     perf = (_AlgoPerf * FWD_ALGO_COUNT)()
     returned = c_int()
-    cudnn.call(
-        "cudnnFindConvolutionForwardAlgorithmEx",
-        handle.ptr,
-        xd.ptr,
-        x.data_ptr(),
-        wd.ptr,
-        weight.data_ptr(),
-        cd.ptr,
-        yd.ptr,
-        y.data_ptr(),
-        FWD_ALGO_COUNT,
-        ctypes.byref(returned),
-        perf,
-        WORKSPACES.pointer(device, budget),
-        budget,
-    )
-    return [
+    try:
+        cudnn.call(
+            "cudnnFindConvolutionForwardAlgorithmEx",
+            handle.ptr,
+            xd.ptr,
+            x.data_ptr(),
+            wd.ptr,
+            weight.data_ptr(),
+            cd.ptr,
+            yd.ptr,
+            y.data_ptr(),
+            FWD_ALGO_COUNT,
+            ctypes.byref(returned),
+            perf,
+            WORKSPACES.pointer(device, budget),
+            budget,
+        )
+    finally:
+        WORKSPACES.shrink(device, before)  # Find returns when its timing is done: the buffer is free again
+    found = [
         Found(FWD_ALGO_NAMES[p.algo], float(p.time), int(p.memory))
         for p in perf[: returned.value]
         if p.status == 0 and p.algo in FWD_ALGO_NAMES
     ]
+    return found, budget
 
 
-def describe_found(found: list[Found]) -> str:
-    """What Find picked and its times, for the layer row's detail: ``find: winograd 0.051 ms, gemm 0.07 ms``."""
-    return "find: " + (", ".join(f"{f.algo} {f.time_ms:.4g} ms" for f in found) or "no algorithm succeeded")
+def describe_found(found: list[Found], budget: int | None = None) -> str:
+    """What Find picked and its times, for the layer row's detail: ``find: winograd 0.051 ms, gemm 0.07 ms``
+    (and, where given, the workspace it searched with: ``; searched with a 512 B workspace, given back``)."""
+    text = "find: " + (", ".join(f"{f.algo} {f.time_ms:.4g} ms" for f in found) or "no algorithm succeeded")
+    return text if budget is None else f"{text}; searched with a {budget} B workspace, given back"
 
 
 @dataclass
@@ -260,9 +280,9 @@ class CudnnConvPlan:
         yd = cudnn.tensor_descriptor(out_shape, dtype)
         note = None
         if algo == "find":
-            found = find_choice(cudnn, handle, (xd, wd, cd, yd), x.contiguous(), weight, out_shape)
+            found, budget = find_choice(cudnn, handle, (xd, wd, cd, yd), x.contiguous(), weight, out_shape)
             # an algorithm may come back once per math type: each runs here with the job's own math type
-            candidates, note = list(dict.fromkeys(f.algo for f in found)), describe_found(found)
+            candidates, note = list(dict.fromkeys(f.algo for f in found)), describe_found(found, budget)
         elif algo == "guess":
             candidates = heuristic_choice(cudnn, handle, xd, wd, cd, yd)
         else:

@@ -127,11 +127,20 @@ class LayerProbe:
 
     ``head_start`` (GPU): time each layer behind a ``HeadStart`` (default), a given one, or not at all
     (False: for a forward that is not a measurement, e.g. one that plans and synchronizes).
+    ``before_layer`` (l2=cold: harness.measure.cache's flush) runs before each layer, outside its interval:
+    on a GPU queued ahead of the head start's spin and the start event, on the CPU before perf_counter.
     """
 
-    def __init__(self, model: nn.Module, device: torch.device, head_start: HeadStart | bool = True) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        device: torch.device,
+        head_start: HeadStart | bool = True,
+        before_layer: Callable[[], object] | None = None,
+    ) -> None:
         self.model = model
         self.device = device
+        self.before_layer = before_layer
         self.names = {m: name for name, m in model.named_modules() if is_conv(m)}
         self.records: list[LayerRecord] = []
         self._handles: list[Any] = []
@@ -168,6 +177,8 @@ class LayerProbe:
         return time.perf_counter_ns()
 
     def _pre(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        if self.before_layer is not None:
+            self.before_layer()
         self._start = self.head.begin(self._call) if self.head is not None else self._now()
 
     def _post(self, module: nn.Module, args: tuple[Any, ...], output: torch.Tensor) -> None:

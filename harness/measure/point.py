@@ -148,12 +148,13 @@ class PointResult:
             | self.model_roofline
             | {
                 "target_met": p.timing.target_met,
+                "cache_flush_bytes": p.cache_flush_bytes,
                 "achieved_tflops": self.work.flops / (p.stats["p50_ms"] / 1e3) / 1e12 if self.work else None,
                 "conv_coverage": sum(r["mean_ms"] for r in self.layers) / p.stats["p50_ms"] if self.layers else None,
             }
         )
         if self.on_gpu:
-            row |= launch_columns(p.timing) | {"cuda_graph": p.cuda_graph}
+            row |= launch_columns(p.timing) | {"cuda_graph": p.cuda_graph, "graph_error": p.graph_error}
         if p.energy is not None:
             row |= p.energy.columns()  # idle_power_w: before this point's work; idle_power_after_w: after
         if p.telemetry is not None:
@@ -257,7 +258,7 @@ class PointMeasurer:
             result.profile = profile(model, x, self._settings(trace_path), self.gpu, self.cpu_meter, self.idle_power_w)
         if result.profile.graph_error:
             log.warning(
-                "input size %d: the forward cannot be captured in a CUDA graph, timed eagerly: %s",
+                "input size %d: no CUDA graph (timed eagerly): %s",
                 size,
                 result.profile.graph_error,
             )
@@ -291,6 +292,9 @@ class PointMeasurer:
             graph=self.spec.graph,
             energy=energy,
             kernels=self.spec.kernels,
+            l2=self.spec.l2,
+            replay_tolerance_key=self.tolerance_key,
+            replay_tolerance=self.spec.tolerance.get(self.tolerance_key),
         )
 
     def _torch_engines(self, p: Profile) -> list[LayerKernels] | None:

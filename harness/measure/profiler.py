@@ -4,9 +4,11 @@
     result = profile(model, x)               # timing, per-layer pass, memory; energy where a meter is given
     result.stats["p50_ms"], result.layers[0].times_ms, result.energy
 
-Passes, each on its own: peak memory of one forward (GPU), whole-model timing with no hooks attached,
-the per-layer pass with hooks, the energy window (GPU with NVML; CPU with RAPL), and optionally a torch.profiler trace
-and the kernel pass (what ran each conv layer: harness.measure.kernels), both after everything timed.
+Passes, each on its own: peak memory of one forward (GPU), whole-model timing with no hooks attached
+(with l2=cold the last cache level flushed before each iteration, harness.measure.cache), the per-layer pass
+with hooks (flushed before each layer where cold), the energy window (GPU with NVML; CPU with RAPL; never
+flushed: back-to-back forwards), and optionally a torch.profiler trace and the kernel pass (what ran each
+conv layer: harness.measure.kernels), both after everything timed.
 Knows nothing of Hydra, SLURM, files of results or the algorithms.
 """
 
@@ -21,7 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from harness.measure.cache import flush_for
 from harness.measure.energy import EnergyMeter, EnergyReading, EnergySettings, NvmlMeter, measure_energy
+from harness.measure.graphs import capture_graph
 from harness.measure.kernels import LayerKernels, kernel_pass
 from harness.measure.layers import LayerProbe, LayerRecord
 from harness.measure.rapl import RaplEnergy, RaplMeter
@@ -38,6 +42,9 @@ class ProfileSettings:
     trace_path: Path | None = None  # write a Chrome/Perfetto trace of a few iterations here
     trace_iters: int = 5
     graph: bool = False  # GPU: time (and run the energy window on) replays of a CUDA graph of the forward
+    l2: str = "warm"  # cold: flush the last cache level before each timed iteration and layer (measure.cache)
+    replay_tolerance_key: str = "float32"  # graph: the replay must match the eager forward within this
+    replay_tolerance: float | None = None  # ... tolerance (the point's verification tolerance for its dtype)
     kernels: bool = False  # record what ran each conv layer (harness.measure.kernels), after the timed passes
     kernel_iters: int = 2
     energy: EnergySettings = field(default_factory=EnergySettings)  # its window_s: energy_window_s above
@@ -58,6 +65,7 @@ class Profile:
     graph_error: str | None = None  # why a graph was asked for and not used
     telemetry: TelemetrySummary | None = None  # clocks, temperature, throttle reasons through every pass (NVML)
     kernels: list[LayerKernels] | None = None  # what ran each conv layer call, where the kernel pass ran
+    cache_flush_bytes: int | None = None  # l2=cold: bytes written by each flush (None: warm, no flush)
 
     def __str__(self) -> str:
         """What was measured, one pass a line (the fields hold the numbers; this is for a reader)."""
@@ -65,7 +73,10 @@ class Profile:
         if self.cuda_graph:
             lines.append("timed as replays of a CUDA graph")
         elif self.graph_error:
-            lines.append(f"timed eagerly: the forward could not be captured in a CUDA graph ({self.graph_error})")
+            lines.append(f"timed eagerly, no CUDA graph: {self.graph_error}")
+        if self.cache_flush_bytes is not None:
+            mib = self.cache_flush_bytes / 2**20
+            lines.append(f"cold cache: {mib:.1f} MiB written before each iteration and layer")
         if self.layers:
             iters = max(len(r.times_ms) for r in self.layers)
             total = sum(float(np.median(r.times_ms)) for r in self.layers if r.times_ms)
@@ -107,22 +118,35 @@ def _sync(device: torch.device) -> None:
 
 
 def peak_memory(model: nn.Module, x: torch.Tensor) -> dict[str, Any]:
-    """Peak allocated/reserved bytes of one forward, after resetting the peak counters (GPU only)."""
+    """Peak allocated and reserved bytes of one forward (GPU only), and the device's used memory after it.
+
+    Both peaks start from what is allocated when the forward starts, so they include the model, the input
+    and our cuDNN workspace buffer (harness.algorithms.cudnn.WORKSPACES, allocated through PyTorch while the
+    layers were planned). The allocator's cache is emptied first, so that reserved is this point's and not
+    blocks left cached by earlier points (or by Find's larger workspace, given back after the search).
+    What PyTorch's allocator cannot see (the CUDA context, cuDNN's and cuBLAS's own cudaMalloc) is only in
+    ``device_used_bytes``: cudaMemGetInfo's total - free, the whole device's, other processes included.
+    """
     device = x.device
     if device.type != "cuda":
         return {}
     _sync(device)
+    torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats(device)
     model(x)
     _sync(device)
+    free, total = torch.cuda.mem_get_info(device)
     return {
         "peak_allocated_bytes": torch.cuda.max_memory_allocated(device),
         "peak_reserved_bytes": torch.cuda.max_memory_reserved(device),
+        "device_used_bytes": total - free,
     }
 
 
-def layer_pass(model: nn.Module, x: torch.Tensor, iters: int) -> list[LayerRecord]:
-    with LayerProbe(model, x.device) as probe:
+def layer_pass(
+    model: nn.Module, x: torch.Tensor, iters: int, before_layer: Callable[[], object] | None = None
+) -> list[LayerRecord]:
+    with LayerProbe(model, x.device, before_layer=before_layer) as probe:
         for _ in range(iters):
             probe.run(lambda: model(x))
     return probe.records
@@ -139,30 +163,6 @@ def write_trace(model: nn.Module, x: torch.Tensor, path: Path, iters: int) -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     prof.export_chrome_trace(str(path))
     return path
-
-
-def capture_graph(model: nn.Module, x: torch.Tensor) -> tuple[Callable[[], object] | None, str | None]:
-    """A function that replays a CUDA graph of ``model(x)``, or None and the reason it cannot be captured.
-
-    Warmed up on a side stream first, as PyTorch's CUDA-graph notes ask, so that lazy initialisation
-    (cuDNN plans, workspaces, allocator blocks) happens outside the capture.
-    """
-    current = torch.cuda.current_stream(x.device)
-    side = torch.cuda.Stream(x.device)
-    side.wait_stream(current)
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            model(x)
-    current.wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    try:
-        with torch.cuda.graph(graph):
-            model(x)
-    except Exception as e:  # noqa: BLE001 - a forward that cannot be captured is timed eagerly instead
-        torch.cuda.set_stream(current)  # a failed capture can leave the capture stream current
-        torch.cuda.synchronize(x.device)
-        return None, f"{type(e).__name__}: {e}"[:500]
-    return graph.replay, None
 
 
 def energy_meter(device: torch.device, gpu: NvmlGpu | None, cpu_meter: RaplMeter | None) -> EnergyMeter | None:
@@ -200,14 +200,15 @@ def profile(
         forward: Callable[[], object] = lambda: model(x)  # noqa: E731
         graph_error = None
         if settings.graph:
-            replay, graph_error = capture_graph(model, x)
+            replay, graph_error = capture_graph(model, x, settings.replay_tolerance_key, settings.replay_tolerance)
             forward = replay or forward
+        flush = flush_for(settings.l2, device)  # after peak memory: its buffer is not the model's memory
         with telemetry.phase("timing"):
-            timing = time_adaptively(forward, device, settings.policy)
+            timing = time_adaptively(forward, device, settings.policy, before=flush)
         if settings.graph:
             model(x)  # capturing emptied the allocator's cache: refill it outside the layer pass's events
         with telemetry.phase("layers"):
-            layers = layer_pass(model, x, settings.layer_iters)
+            layers = layer_pass(model, x, settings.layer_iters, flush)
         energy = None
         if meter is not None:  # the same forward and pacing as the timing (harness.measure.energy)
             energy = measure_energy(
@@ -227,4 +228,5 @@ def profile(
         graph_error,
         telemetry.summary(),
         kernels,
+        flush.nbytes if flush is not None else None,
     )

@@ -2,6 +2,8 @@
 
 On a GPU each iteration is bracketed by CUDA events on the current stream and the host synchronizes once
 per chunk of iterations, never inside one; on the CPU each iteration is timed with perf_counter_ns.
+With ``l2=cold`` a flush of the last cache level (harness.measure.cache) runs before each iteration, outside
+its interval: queued ahead of the start event on a GPU, done before perf_counter starts on the CPU.
 
 Next to each iteration's device time, the host time of the call is kept (how long issuing it took). On a
 GPU, where the GPU waits for the host the device time is the host's pace, not the GPU's: ``launch_bound``
@@ -20,6 +22,8 @@ import torch
 from harness.stats import MIN_SAMPLES, ci_relative_halfwidth, median_ci95
 
 CHUNK = 5  # iterations between two looks at the stopping rule (and per synchronisation of an energy window)
+
+ChunkTimer = Callable[..., list[float]]  # (fn, k[, before]) -> each of k iterations' time in ms
 
 
 @dataclass(frozen=True)
@@ -96,18 +100,22 @@ def launch_bound(host_ms: np.ndarray, device_ms: np.ndarray) -> bool:
     return bool(float(np.min(host_ms)) >= LAUNCH_BOUND_SHARE * float(np.median(device_ms)))
 
 
-def _time_chunk_cpu(fn: Callable[[], object], k: int) -> list[float]:
+def _time_chunk_cpu(fn: Callable[[], object], k: int, before: Callable[[], object] | None = None) -> list[float]:
     out = []
     for _ in range(k):
+        if before is not None:
+            before()  # outside the interval: perf_counter starts after it returns
         t0 = time.perf_counter_ns()
         fn()
         out.append((time.perf_counter_ns() - t0) / 1e6)
     return out
 
 
-def _time_chunk_cuda(fn: Callable[[], object], k: int) -> list[float]:
+def _time_chunk_cuda(fn: Callable[[], object], k: int, before: Callable[[], object] | None = None) -> list[float]:
     events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(k)]
     for start, end in events:
+        if before is not None:
+            before()  # queued ahead of the start event: the events do not time it
         start.record()
         fn()
         end.record()
@@ -115,8 +123,9 @@ def _time_chunk_cuda(fn: Callable[[], object], k: int) -> list[float]:
     return [start.elapsed_time(end) for start, end in events]
 
 
-def chunk_timer(device: torch.device) -> Callable[[Callable[[], object], int], list[float]]:
-    """A function that runs ``fn`` k times and returns each iteration's time in ms."""
+def chunk_timer(device: torch.device) -> ChunkTimer:
+    """A function that runs ``fn`` k times and returns each iteration's time in ms; its optional third
+    argument, ``before``, runs before each iteration outside its timed interval (the cold-cache flush)."""
     return _time_chunk_cuda if device.type == "cuda" else _time_chunk_cpu
 
 
@@ -125,16 +134,18 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-ChunkTimer = Callable[[Callable[[], object], int], list[float]]
-
-
 def time_adaptively(
-    fn: Callable[[], object], device: torch.device, policy: SamplingPolicy, timer: ChunkTimer | None = None
+    fn: Callable[[], object],
+    device: torch.device,
+    policy: SamplingPolicy,
+    timer: ChunkTimer | None = None,
+    before: Callable[[], object] | None = None,
 ) -> Timing:
     """Warm up, then time ``fn`` until the median's CI is within target or a bound is reached.
 
     ``timer`` (default: CUDA events or perf_counter_ns by device) runs ``fn`` k times and returns each
-    time in ms; tests pass a synthetic one.
+    time in ms; tests pass a synthetic one. ``before`` (the cold-cache flush, harness.measure.cache) runs
+    before every timed iteration, outside its interval and outside its host time.
     """
     warm = 0
     t_start = time.perf_counter()
@@ -156,7 +167,8 @@ def time_adaptively(
     target_met = False
     while True:
         k = policy.min_iters if not samples else CHUNK
-        samples += timer(timed_call, min(k, policy.max_iters - len(samples)))
+        k = min(k, policy.max_iters - len(samples))
+        samples += timer(timed_call, k) if before is None else timer(timed_call, k, before)
         if ci_relative_halfwidth(samples) <= policy.target_ci_rel:
             target_met = True
             break

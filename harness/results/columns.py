@@ -101,12 +101,19 @@ POINT_COLUMNS = (
         "math_type": "fma (strict FP32) or tensor_op (TF32 for float32); null on the CPU",
         "fallback_policy": "none, torch or guess: what a layer the algorithm cannot run runs instead",
         "cudnn_benchmark": "torch.backends.cudnn.benchmark during the job (GPU); null on the CPU",
-        "cuda_graph": "the timing replayed a CUDA graph of the forward (graph=auto on a GPU, or true, and the capture held)",
+        "cuda_graph": "the timing replayed a CUDA graph of the forward (graph=auto on a GPU, or true, the capture held "
+        "and its replay gave the eager output); false with graph_error null: no graph was asked for",
+        "graph_error": "GPU: why a graph was asked for and not used (capture failed: the exception, after which the "
+        "device was reset and verified; or replay differs from eager beyond the dtype's tolerance); null where "
+        "a graph was used or not asked for, and on rows older than the column",
         "cpu_threads": "the framework's CPU threads during the job (torch.set_num_threads: cpu_threads=N, or auto: "
         "torch's default, the CPUs the job may use); null on rows older than the column",
         "verified": "the output was within tolerance of the torch baseline's on the same input",
         "n": "timed iterations",
         "target_met": "the 95% CI of the median reached the stage's target before a bound stopped timing",
+        "cache_flush_bytes": "l2=cold: bytes written by each flush of the last cache level (GPU: 2 x L2; CPU: the "
+        "last-level cache's size), once before each timed iteration and each layer, outside the timed interval; "
+        "null where warm",
         "mean_ms": "mean whole-model latency",
         "std_ms": "standard deviation",
         "cv": "std / mean",
@@ -125,9 +132,16 @@ POINT_COLUMNS = (
         "flops": "forward FLOPs of the whole batch (2 x multiply-adds)",
         "params": "parameter count",
         "achieved_tflops": "flops / p50",
-        "peak_allocated_bytes": "GPU: peak memory allocated by one forward (null on the CPU)",
-        "peak_reserved_bytes": "GPU: peak memory reserved by PyTorch's allocator",
-        "workspace_bytes": "GPU: the shared cuDNN workspace buffer held during the point (at least any layer's need)",
+        "peak_allocated_bytes": "GPU: peak memory allocated through PyTorch during one forward: model, input, "
+        "activations and our cuDNN workspace buffer (workspace_bytes); not cuDNN's own allocations (see "
+        "device_used_bytes) (null on the CPU)",
+        "peak_reserved_bytes": "GPU: peak memory reserved by PyTorch's allocator in that forward (its cache emptied "
+        "first, so nothing cached by earlier points or by Find's search)",
+        "device_used_bytes": "GPU: the device's used memory after that forward (cudaMemGetInfo total - free): also "
+        "what PyTorch cannot see (CUDA context, cuDNN's and cuBLAS's own allocations) and other processes; null on "
+        "rows older than the column",
+        "workspace_bytes": "GPU: the shared cuDNN workspace buffer held during the point (at least any layer's need; "
+        "algo=find: the chosen algorithm's, not the larger buffer Find searched with)",
         "param_bytes": "bytes of the parameters",
         "activation_bytes": "peak_allocated_bytes - param_bytes",
         "arithmetic_intensity": "flops per byte moved (weights, input and each conv output once)",

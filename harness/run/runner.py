@@ -23,6 +23,7 @@ from harness.config.spec import RunSpec
 from harness.errors import Cancelled, ConfigError
 from harness.measure.device import DeviceInfo, check_build_has_kernels, resolve_device
 from harness.measure.environment import provenance
+from harness.measure.graphs import GraphResetError
 from harness.measure.point import PointMeasurer, PointResult
 from harness.measure.source import SourceStamp, job_source
 from harness.measure.threads import job_threads
@@ -296,6 +297,8 @@ def _measure_one(
         return failed("oom", f"skipped: input size {oom_at[batch]} already ran out of memory at batch size {batch}")
     try:
         return measurer.measure_point(size, batch, trace)
+    except GraphResetError:  # the device may be polluted: no later point of this process may be measured
+        raise
     except Exception as e:  # noqa: BLE001 - every failure of a point is recorded, then the sweep goes on
         if not _is_oom(e):
             log.warning("input size %d, batch %d failed: %s: %s", size, batch, type(e).__name__, e)
