@@ -22,6 +22,7 @@ from harness.algorithms import (
     swap,
 )
 from harness.algorithms.geometry import ConvGeometry
+from harness.algorithms.memory_layout import LAYOUTS, in_layout, model_to_layout, to_layout
 from harness.errors import ConfigError
 from harness.models import build_model
 
@@ -92,13 +93,14 @@ def test_bad_descriptor_arguments_raise_with_cudnns_name():
     extra=st.integers(0, 40),
     dtype=st.sampled_from([torch.float32, torch.float16, torch.bfloat16]),
     math=st.sampled_from(["fma", "tensor_op"]),
+    layout=st.sampled_from(LAYOUTS),
 )
-def test_descriptors_give_the_output_shape_pytorch_computes(groups, cpg, opg, k, s, p, d, extra, dtype, math):
+def test_descriptors_give_the_output_shape_pytorch_computes(groups, cpg, opg, k, s, p, d, extra, dtype, math, layout):
     g = ConvGeometry(groups * cpg, groups * opg, (k, k), (s, s), (p, p), (d, d), groups)
     size = max(1, g.effective_kernel()[0] - 2 * p) + extra
     lib = cudnn.library()
-    x = lib.tensor_descriptor((2, g.in_channels, size, size), dtype)
-    w = lib.filter_descriptor((g.out_channels, cpg, k, k), dtype)
+    x = lib.tensor_descriptor((2, g.in_channels, size, size), dtype, layout)
+    w = lib.filter_descriptor((g.out_channels, cpg, k, k), dtype, layout)
     conv = lib.convolution_descriptor(g, math)
     expected = F.conv2d(
         torch.empty(2, g.in_channels, size, size, device="meta"),
@@ -120,9 +122,14 @@ def test_descriptors_give_the_output_shape_pytorch_computes(groups, cpg, opg, k,
         "groups": groups,
         "math_type": cudnn.MATH_TYPES[math],
     }
+    # the strides cuDNN derives from the format are the ones torch gives a tensor of that memory format
     n, c = 2, g.in_channels
-    assert lib.tensor_of(x) == (cudnn.DATA_TYPES[dtype], n, c, size, size, c * size * size, size * size, size, 1)
-    assert lib.filter_of(w) == (cudnn.DATA_TYPES[dtype], cudnn.TENSOR_NCHW, g.out_channels, cpg, k, k)
+    strides = to_layout(torch.empty(n, c, size, size, device="meta"), layout).stride()
+    assert lib.tensor_of(x) == (cudnn.DATA_TYPES[dtype], n, c, size, size, *strides)
+    assert lib.filter_of(w) == (cudnn.DATA_TYPES[dtype], cudnn.TENSOR_FORMATS[layout], g.out_channels, cpg, k, k)
+    y = lib.tensor_descriptor(lib.output_shape(conv, x, w), dtype, layout)
+    y_strides = to_layout(torch.empty(expected, device="meta"), layout).stride()
+    assert lib.tensor_of(y)[5:] == y_strides
 
 
 @needs_cudnn_lib
@@ -298,6 +305,62 @@ def test_a_channels_last_model_is_refused_not_misread():
     with torch.inference_mode(), swap(model, "gemm", backend="cudnn", math="fma"):
         with pytest.raises(ValueError, match="channels_last"):
             model(torch.randn(1, 3, 64, 64, device="cuda"))
+
+
+# Relative error of one layer against F.conv2d in FP16/BF16 data with FLOAT compute (what the harness runs).
+HALF_LAYER_TOLERANCE = {torch.float16: 1e-2, torch.bfloat16: 5e-2}
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("model_name", ["resnet50", "vgg16"])
+def test_nhwc_plans_are_correct_channels_last_or_not_supported(model_name: str, dtype: torch.dtype):
+    """Per layer at 224 in NHWC: every plan cuDNN builds matches F.conv2d of the same channels_last operands
+    (strict FP32 at the FP32 layer tolerance, FP16/BF16 at theirs) and writes a channels_last output; what
+    cuDNN refuses is a NOT_SUPPORTED status (the layer's outcome), never a crash or a misread; implicit
+    precomputed GEMM, which cuDNN's NHWC tensor-core kernels are, runs every layer."""
+    math = "fma" if dtype == torch.float32 else "tensor_op"
+    ran: dict[str, int] = {a: 0 for a in cudnn.FWD_ALGOS}
+    too_far: list[str] = []
+    with backend_flags(math, False), torch.inference_mode():
+        for name, (conv, shape) in _conv_layers(model_name, 224).items():
+            conv = model_to_layout(conv.to(dtype), "nhwc")
+            g = ConvGeometry.of(conv)
+            x = to_layout(torch.randn(shape, device="cuda", dtype=dtype), "nhwc")
+            expected = F.conv2d(x, conv.weight, conv.bias, g.stride, g.padding, g.dilation, g.groups).float()
+            for algo in cudnn.FWD_ALGOS:
+                try:
+                    plan = cudnn.CudnnConvPlan.build(algo, conv.weight, conv.bias, g, x, math, "nhwc")
+                except (cudnn.CudnnNotSupported, cudnn.WorkspaceOutOfMemory):
+                    continue
+                y = plan(x)
+                assert in_layout(y, "nhwc") and plan.layout == "nhwc", f"{algo} on {name}: strides {y.stride()}"
+                err = float((y.float() - expected).abs().max() / expected.abs().max())
+                limit = (
+                    LAYER_TOLERANCE.get(algo, DEFAULT_LAYER_TOLERANCE)
+                    if dtype == torch.float32
+                    else HALF_LAYER_TOLERANCE[dtype]
+                )
+                if err > limit:
+                    too_far.append(f"{algo} on {name}: {err:.2e}")
+                ran[algo] += 1
+            cudnn.release_workspaces()
+    assert not too_far, "\n".join(too_far)
+    assert ran["direct"] == 0
+    assert ran["implicit_precomp_gemm"] == len(_conv_layers(model_name, 224))
+
+
+@pytest.mark.gpu
+def test_an_nhwc_swap_runs_a_channels_last_model_and_its_rows_say_nhwc():
+    model = model_to_layout(build_model("resnet18").cuda(), "nhwc")
+    x = to_layout(torch.randn(2, 3, 64, 64, device="cuda"), "nhwc")
+    with torch.inference_mode():
+        expected = model(x)
+        with swap(model, "guess", backend="cudnn", fallback="torch", math="fma", layout="nhwc") as s:
+            got = model(x)
+            plans = [p for m in s.swapped.values() for p in m.plans.values()]
+    assert plans and all(p.status in ("ok", "fallback") for p in plans)
+    torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-3 * float(expected.abs().max()))
 
 
 @pytest.mark.gpu

@@ -277,6 +277,11 @@ def test_every_direction_is_the_headers(headers: Headers, direction: str):
 def test_descriptor_constants_are_the_headers(headers: Headers):
     v = headers.values
     assert v["CUDNN_TENSOR_NCHW"] == cudnn.TENSOR_NCHW
+    assert v["CUDNN_TENSOR_NHWC"] == cudnn.TENSOR_NHWC
+    formats = headers.enums["cudnnTensorFormat_t"]
+    assert {
+        layout: formats[f"CUDNN_TENSOR_{layout.upper()}"] for layout in cudnn.TENSOR_FORMATS
+    } == cudnn.TENSOR_FORMATS
     assert v["CUDNN_CROSS_CORRELATION"] == cudnn.CROSS_CORRELATION
     assert {
         torch.float32: v["CUDNN_DATA_FLOAT"],
@@ -356,3 +361,46 @@ def test_loaded_library_has_every_symbol_and_the_headers_version(headers: Header
     formula = re.sub(r"CUDNN_\w+", lambda m: macros[m.group()], macros["CUDNN_VERSION"])
     assert re.fullmatch(r"[\d\s()+*]+", formula), f"CUDNN_VERSION is not simple arithmetic: {formula}"
     assert lib.version() == eval(formula), f"{lib.path} is cuDNN {lib.version()}, the headers are {formula}"
+
+
+# The descriptor calls, argument by argument ---------------------------------------------------------------
+
+
+class _RecordingLib:
+    """Stands in for the loaded library: each entry point records its arguments and returns SUCCESS."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple]] = []
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        calls = self.calls
+
+        class Entry:
+            restype = argtypes = None
+
+            def __call__(self, *args: object) -> int:
+                calls.append((name, args))
+                return 0
+
+        entry = Entry()
+        setattr(self, name, entry)
+        return entry
+
+
+@pytest.mark.parametrize("layout", sorted(cudnn.TENSOR_FORMATS))
+@pytest.mark.parametrize("kind", ["Tensor", "Filter"])
+def test_descriptor_arguments_land_on_the_headers_parameters(headers: Headers, layout: str, kind: str):
+    """cudnnSetTensor4dDescriptor takes (desc, format, dataType, n, c, h, w) and cudnnSetFilter4dDescriptor
+    (desc, dataType, format, k, c, h, w): each value the harness passes is read by name from the header's
+    prototype, so a swapped format and data type (both ints to ctypes) fails here."""
+    lib = _RecordingLib()
+    wrapper = cudnn.Cudnn(lib, "recording")  # type: ignore[arg-type]
+    make = wrapper.tensor_descriptor if kind == "Tensor" else wrapper.filter_descriptor
+    make((2, 3, 5, 7), torch.float16, layout)
+    name = f"cudnnSet{kind}4dDescriptor"
+    (args,) = [a for n, a in lib.calls if n == name]
+    params = [p for _, p in headers.prototype(name)[1]]
+    by_name = dict(zip(params, args))
+    assert by_name["format"] == cudnn.TENSOR_FORMATS[layout]
+    assert by_name["dataType"] == cudnn.DATA_TYPES[torch.float16]
+    assert [by_name[p] for p in params[-4:]] == [2, 3, 5, 7]

@@ -27,11 +27,14 @@ class FakeCudnn:
         self.workspace, self.fail, self.heuristic = workspace, fail or {}, heuristic or []
         self.found: list[tuple[int, int, float]] = []  # what Find returns: (algo, status, time ms), fastest first
         self.calls: list[tuple] = []
+        self.layouts: list[tuple[str, str]] = []  # (descriptor kind, layout) of each descriptor made
 
-    def tensor_descriptor(self, shape, dtype):
+    def tensor_descriptor(self, shape, dtype, layout="nchw"):
+        self.layouts.append(("tensor", layout))
         return FakeDescriptor()
 
-    def filter_descriptor(self, shape, dtype):
+    def filter_descriptor(self, shape, dtype, layout="nchw"):
+        self.layouts.append(("filter", layout))
         return FakeDescriptor()
 
     def convolution_descriptor(self, g, math):
@@ -223,3 +226,36 @@ def test_operands_of_another_dtype_or_memory_format_are_refused():
         cudnn.check_operands(torch.randn(1, 3, 8, 8), w.to(memory_format=torch.channels_last))
     with pytest.raises(ValueError, match="input is channels_last"):
         cudnn.check_operands(torch.randn(1, 3, 8, 8).to(memory_format=torch.channels_last), w)
+
+
+def test_an_nhwc_plan_describes_every_operand_in_nhwc_and_needs_channels_last_operands(fake):
+    conv, g, x = _layer()
+    conv = conv.to(memory_format=torch.channels_last)
+    xl = x.contiguous(memory_format=torch.channels_last)
+    plan = cudnn.CudnnConvPlan.build("gemm", conv.weight, conv.bias, g, xl, "fma", "nhwc")
+    assert plan.layout == "nhwc" and fake["trials"][0][1] is xl
+    assert fake["lib"].layouts == [("tensor", "nhwc"), ("filter", "nhwc"), ("tensor", "nhwc")]
+    with pytest.raises(ValueError, match="input is contiguous NCHW, but the descriptors are NHWC"):
+        cudnn.CudnnConvPlan.build("gemm", conv.weight, conv.bias, g, x, "fma", "nhwc")
+    nchw_weight = torch.randn(4, 3, 3, 3)
+    with pytest.raises(ValueError, match="weight is contiguous NCHW, but the descriptors are NHWC"):
+        cudnn.check_operands(xl, nchw_weight, "nhwc")
+    cudnn.check_operands(xl[:, :, ::2], conv.weight, "nhwc")  # in neither layout: the plan copies it
+    one_pixel = torch.randn(2, 3, 1, 1)  # dense in both layouts: either descriptor reads it right
+    cudnn.check_operands(one_pixel, torch.randn(4, 3, 1, 1), "nhwc")
+    cudnn.check_operands(one_pixel, torch.randn(4, 3, 1, 1), "nchw")
+
+
+def test_an_nhwc_swap_plans_in_nhwc_and_records_a_refusal_as_unsupported(fake):
+    fake["lib"].fail = {2: 3004}  # gemm: CUDNN_STATUS_NOT_SUPPORTED_LAYOUT
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3)).to(memory_format=torch.channels_last)
+    x = torch.randn(1, 3, 8, 8).contiguous(memory_format=torch.channels_last)
+    with swap(model, "gemm", backend="cudnn", fallback="none", layout="nhwc") as s:
+        plan = s.swapped["0"].plan(x)
+    assert (plan.status, plan.backend) == ("unsupported", "cudnn") and "STATUS_3004" in plan.detail
+    assert fake["lib"].layouts and {layout for _, layout in fake["lib"].layouts} == {"nhwc"}
+    with swap(model, "gemm", backend="cudnn", fallback="torch", layout="nhwc") as s:
+        plan = s.swapped["0"].plan(x)
+        y = model(x)
+    assert (plan.status, plan.algo_used) == ("fallback", "torch")
+    assert y.is_contiguous(memory_format=torch.channels_last)

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from harness.algorithms import canonical_name, swap
+from harness.algorithms.memory_layout import in_layout, model_to_layout, to_layout
 from harness.algorithms.swap import AlgoConv2d, UnsupportedLayer
 from harness.errors import ConfigError
 from harness.models import build_model, min_input_size
@@ -30,6 +31,39 @@ def test_seed_models_swapped_with_each_cpu_algorithm_match_the_baseline(model_na
             assert statuses <= {"ok", "fallback"} and "ok" in statuses
             torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-3 * float(expected.abs().max()))
     assert all(type(m) is nn.Conv2d for m in model.modules() if isinstance(m, (nn.Conv2d, AlgoConv2d)))
+
+
+@pytest.mark.parametrize("model_name", ["resnet18", "vgg11"])
+def test_a_channels_last_model_swapped_with_each_cpu_algorithm_computes_in_nhwc(model_name: str):
+    """layout=nhwc on the reference backend: every swapped layer gets and returns channels_last tensors (its
+    NHWC implementation: nothing converts between layers), and the output matches torch's in FP32."""
+    torch.manual_seed(0)
+    model = model_to_layout(build_model(model_name), "nhwc")
+    x = to_layout(torch.randn(1, 3, 32, 32), "nhwc")
+    seen: list[tuple[bool, bool]] = []
+    with torch.inference_mode():
+        expected = model(x)
+        for algo in ("direct", "gemm", "fft", "winograd"):
+            with swap(model, algo, backend="reference", fallback="torch", layout="nhwc") as s:
+                hooks = [
+                    m.register_forward_hook(
+                        lambda m, a, y: seen.append((in_layout(a[0], "nhwc"), in_layout(y, "nhwc")))
+                    )
+                    for m in s.swapped.values()
+                ]
+                got = model(x)
+                for h in hooks:
+                    h.remove()
+                statuses = {p.status for m in s.swapped.values() for p in m.plans.values()}
+                assert all(m.layout == "nhwc" for m in s.swapped.values())
+            assert statuses <= {"ok", "fallback"} and "ok" in statuses
+            torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-3 * float(expected.abs().max()))
+    assert seen and all(x_in and y_out for x_in, y_out in seen)
+
+
+def test_swap_refuses_an_unknown_layout():
+    with pytest.raises(ValueError, match="unknown layout 'nwhc'; valid: nchw, nhwc"):
+        swap(nn.Sequential(nn.Conv2d(3, 4, 3)), "gemm", backend="reference", layout="nwhc")
 
 
 def test_swap_shares_parameters_and_undo_restores_the_original_modules():

@@ -147,14 +147,21 @@ def workspace_bytes(device: torch.device) -> int:
 
 
 def prepare(
-    model: nn.Module, algo: str, *, backend: str, fallback: str = "none", math: str = "fma", plan: Plan | None = None
+    model: nn.Module,
+    algo: str,
+    *,
+    backend: str,
+    fallback: str = "none",
+    math: str = "fma",
+    plan: Plan | None = None,
+    layout: str = "nchw",
 ) -> Swap | None:
     """Swap ``model``'s conv layers to run ``algo`` (None for the baseline ``torch``: nothing swapped;
-    ``per_layer``: each layer what ``plan`` says)."""
+    ``per_layer``: each layer what ``plan`` says) in the memory ``layout`` the model is in."""
     if algo == "torch":
         return None
     if algo == "per_layer":
         if plan is None:
             raise ValueError("algo=per_layer needs a plan")
-        return swap(model, plan, backend=backend, fallback=fallback, math=math)
-    return swap(model, algo, backend=backend, fallback=fallback, math=math)
+        return swap(model, plan, backend=backend, fallback=fallback, math=math, layout=layout)
+    return swap(model, algo, backend=backend, fallback=fallback, math=math, layout=layout)

@@ -15,8 +15,9 @@ from harness.algorithms.registry import Algorithm, CudnnAlgo, register
 
 def _fwd(name: str, *, bwd_data: str | None = None, bwd_filter: str | None = None) -> tuple[CudnnAlgo, ...]:
     """The cuDNN enums of one method: forward ``name``, and the backward ones where cuDNN has them."""
-    nchw = ("NCHW",)  # the layout the harness measures today (cudnn.TENSOR_NCHW); NHWC is not measured yet
-    out = [CudnnAlgo("forward", name, nchw)]
+    nchw = ("NCHW",)  # backward: not measured yet, so NCHW, the layout the training-step work starts from
+    # forward: measured in both (layout=nchw|nhwc); whether cuDNN runs a layer in NHWC is its answer per layer
+    out = [CudnnAlgo("forward", name, ("NCHW", "NHWC"))]
     if bwd_data:
         out.append(CudnnAlgo("backward_data", bwd_data, nchw))
     if bwd_filter:
@@ -47,6 +48,7 @@ BUILTIN = (
         "cuDNN CUDNN_CONVOLUTION_FWD_ALGO_GEMM (GPU); im2col + matmul reference (CPU)",
         _fwd("gemm", bwd_data="algo_0", bwd_filter="algo_0"),
         reference=reference.gemm_runner,
+        reference_layouts=("nchw", "nhwc"),
         ai3="gemm",
         in_sweep=True,
     ),
@@ -56,6 +58,7 @@ BUILTIN = (
         "cuDNN CUDNN_CONVOLUTION_FWD_ALGO_DIRECT (not implemented by cuDNN); shifted-slice reference (CPU)",
         _fwd("direct"),
         reference=reference.direct_runner,
+        reference_layouts=("nchw", "nhwc"),
         ai3="direct",
         in_sweep=True,
     ),
@@ -65,6 +68,7 @@ BUILTIN = (
         "cuDNN CUDNN_CONVOLUTION_FWD_ALGO_FFT (GPU); rfft2 reference (CPU)",
         _fwd("fft", bwd_data="fft", bwd_filter="fft"),
         reference=reference.fft_runner,
+        reference_layouts=("nchw", "nhwc"),
         in_sweep=True,
     ),
     Algorithm(
@@ -80,6 +84,7 @@ BUILTIN = (
         "cuDNN CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD (GPU); Winograd F(2x2,3x3) reference (CPU)",
         _fwd("winograd", bwd_data="winograd"),  # BWD_FILTER_ALGO_WINOGRAD: "not implemented"
         reference=reference.winograd_runner,
+        reference_layouts=("nchw", "nhwc"),
         supports=reference.winograd_supports,
         ai3="winograd",
         in_sweep=True,

@@ -15,7 +15,11 @@ largest need and released when a point starts (``release_workspaces``), so no ea
 stays allocated. A plan's ``__call__`` makes no descriptor or allocation call besides the output tensor,
 and runs on PyTorch's current stream (set on the device's handle whenever it changes).
 
-Data and compute types follow PyTorch: FLOAT compute for FLOAT, HALF and BFLOAT16 data.
+Data and compute types follow PyTorch: FLOAT compute for FLOAT, HALF and BFLOAT16 data. A plan's ``layout``
+(nchw or nhwc: harness.algorithms.memory_layout) is the format of all three descriptors (input, filter, output):
+an nhwc plan reads a channels_last input and weight and writes a channels_last output, as PyTorch's own
+cuDNN convolution does for channels_last operands. Whether cuDNN runs an algorithm in a layout is cuDNN's
+answer per layer (a NOT_SUPPORTED status, recorded), not a list kept here.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
+from harness.algorithms import memory_layout
 from harness.algorithms.cudnn_enums import FWD_ALGO_COUNT, FWD_ALGO_NAMES, FWD_ALGOS  # noqa: F401
 from harness.algorithms.cudnn_library import (  # noqa: F401 (the old import path of each)
     COMPUTE_TYPE,
@@ -37,7 +42,9 @@ from harness.algorithms.cudnn_library import (  # noqa: F401 (the old import pat
     MATH_TYPES,
     PROTOTYPES,
     STATUS_NOT_INITIALIZED,
+    TENSOR_FORMATS,
     TENSOR_NCHW,
+    TENSOR_NHWC,
     Cudnn,
     CudnnError,
     CudnnNotInitialized,
@@ -115,21 +122,27 @@ def release_workspaces() -> None:
     WORKSPACES.release()
 
 
-def check_operands(x: torch.Tensor, weight: torch.Tensor) -> None:
-    """Refuse what the NCHW descriptors would misread: mixed dtypes (autocast) or channels_last tensors."""
+_FORMAT_NAMES = {"nchw": "torch.contiguous_format (NCHW)", "nhwc": "torch.channels_last (NHWC)"}
+
+
+def check_operands(x: torch.Tensor, weight: torch.Tensor, layout: str = "nchw") -> None:
+    """Refuse what the ``layout`` descriptors would misread, or copy on every call: mixed dtypes (autocast), a
+    weight not dense in ``layout``, an input dense only in the other layout (an input in neither, such as a
+    slice, is copied into ``layout`` by the plan, as PyTorch's convolution does)."""
     if x.dtype != weight.dtype:
         raise TypeError(
             f"cuDNN plan: input is {x.dtype} but the layer's weight is {weight.dtype}; the descriptors "
             f"describe one data type (run the model in one dtype, without autocast)"
         )
     for what, t in (("weight", weight), ("input", x)):
-        if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last):
+        if memory_layout.only_in_other(t, layout):
+            other = "channels_last" if layout == "nchw" else "contiguous NCHW"
             raise ValueError(
-                f"cuDNN plan: the {what} is channels_last, but the descriptors are NCHW; run the model in "
-                f"torch.contiguous_format (do not call .to(memory_format=torch.channels_last))"
+                f"cuDNN plan: the {what} is {other}, but the descriptors are {layout.upper()}; run the model "
+                f"and its input in {_FORMAT_NAMES[layout]} (the job's layout={layout})"
             )
-    if not weight.is_contiguous():
-        raise ValueError(f"cuDNN plan: the weight (strides {weight.stride()}) is not contiguous NCHW")
+    if not memory_layout.in_layout(weight, layout):
+        raise ValueError(f"cuDNN plan: the weight (strides {weight.stride()}) is not dense {layout.upper()}")
 
 
 def heuristic_choice(
@@ -168,6 +181,7 @@ def find_choice(
     x: torch.Tensor,
     weight: torch.Tensor,
     out_shape: tuple[int, ...],
+    layout: str = "nchw",
 ) -> tuple[list[Found], int]:
     """cudnnFindConvolutionForwardAlgorithmEx, as PyTorch's cudnn.benchmark calls it: cuDNN runs every
     algorithm it can on the layer's real input and weight, with a workspace as large as the largest need
@@ -204,7 +218,8 @@ def find_choice(
             continue
         budget = nbytes
         break
-    y = torch.empty(out_shape, dtype=x.dtype, device=device)  # scratch: Find writes each algorithm's output here
+    # scratch: Find writes each algorithm's output here
+    y = torch.empty(out_shape, dtype=x.dtype, device=device, memory_format=memory_layout.memory_format(layout))
     handle.use_stream(torch.cuda.current_stream(device).cuda_stream)
     perf = (_AlgoPerf * FWD_ALGO_COUNT)()
     returned = c_int()
@@ -255,12 +270,20 @@ class CudnnConvPlan:
     _descs: tuple[Descriptor, Descriptor, Descriptor, Descriptor]  # x, w, conv, y
     _weight: torch.Tensor
     _bias: torch.Tensor | None
-    compute_type: str = COMPUTE_TYPE_NAME
     note: str | None = None  # algo=find: what Find timed (describe_found)
+    layout: str = "nchw"  # the format of the input, filter and output descriptors (TENSOR_FORMATS)
+    compute_type: str = COMPUTE_TYPE_NAME
 
     @classmethod
     def build(
-        cls, algo: str, weight: torch.Tensor, bias: torch.Tensor | None, g: ConvGeometry, x: torch.Tensor, math: str
+        cls,
+        algo: str,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        g: ConvGeometry,
+        x: torch.Tensor,
+        math: str,
+        layout: str = "nchw",
     ) -> CudnnConvPlan:
         """Descriptors, workspace and a trial run on ``x`` (the layer's real input).
 
@@ -268,19 +291,20 @@ class CudnnConvPlan:
         ``find_choice``); for those two the plan's ``algo`` says what was chosen, trying the next choices
         where one cannot run, and for find its ``note`` keeps Find's times. Raises CudnnNotSupported where
         cuDNN refuses the layer and WorkspaceOutOfMemory where the workspace does not fit; other CudnnErrors are
-        the point's.
+        the point's. ``layout``: the descriptors' format (nchw or nhwc); the weight must be dense in it.
         """
-        check_operands(x, weight)
+        check_operands(x, weight, layout)
         cudnn, device, dtype = library(), weight.device, weight.dtype
         handle = handle_for(device)
-        xd = cudnn.tensor_descriptor(tuple(x.shape), dtype)
-        wd = cudnn.filter_descriptor(tuple(weight.shape), dtype)
+        xd = cudnn.tensor_descriptor(tuple(x.shape), dtype, layout)
+        wd = cudnn.filter_descriptor(tuple(weight.shape), dtype, layout)
         cd = cudnn.convolution_descriptor(g, math)
         out_shape = cudnn.output_shape(cd, xd, wd)
-        yd = cudnn.tensor_descriptor(out_shape, dtype)
+        yd = cudnn.tensor_descriptor(out_shape, dtype, layout)
         note = None
         if algo == "find":
-            found, budget = find_choice(cudnn, handle, (xd, wd, cd, yd), x.contiguous(), weight, out_shape)
+            dense = memory_layout.to_layout(x, layout)
+            found, budget = find_choice(cudnn, handle, (xd, wd, cd, yd), dense, weight, out_shape, layout)
             # an algorithm may come back once per math type: each runs here with the job's own math type
             candidates, note = list(dict.fromkeys(f.algo for f in found)), describe_found(found, budget)
         elif algo == "guess":
@@ -305,7 +329,8 @@ class CudnnConvPlan:
                     WORKSPACES.reserve(device, size.value)
                 except torch.cuda.OutOfMemoryError:
                     raise WorkspaceOutOfMemory(name, size.value) from None
-                plan = cls(name, math, size.value, out_shape, cudnn, handle, (xd, wd, cd, yd), weight, bias, note=note)
+                descs = (xd, wd, cd, yd)
+                plan = cls(name, math, size.value, out_shape, cudnn, handle, descs, weight, bias, note, layout)
                 plan(x)  # the trial run
                 torch.cuda.synchronize(device)
                 return plan
@@ -319,9 +344,10 @@ class CudnnConvPlan:
         raise last
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        check_operands(x, self._weight)
-        x = x.contiguous()
-        y = torch.empty(self.out_shape, dtype=x.dtype, device=x.device)
+        check_operands(x, self._weight, self.layout)
+        x = memory_layout.to_layout(x, self.layout)
+        fmt = memory_layout.memory_format(self.layout)
+        y = torch.empty(self.out_shape, dtype=x.dtype, device=x.device, memory_format=fmt)
         self._handle.use_stream(torch.cuda.current_stream(x.device).cuda_stream)
         one, zero = c_float(1.0), c_float(0.0)  # FLOAT compute type: alpha and beta are floats
         xd, wd, cd, yd = self._descs
@@ -342,5 +368,5 @@ class CudnnConvPlan:
             y.data_ptr(),
         )
         if self._bias is not None:
-            y += self._bias.view(1, -1, 1, 1)
+            y += self._bias.view(1, -1, 1, 1)  # in place: y keeps the plan's layout
         return y

@@ -18,6 +18,11 @@ from harness.errors import MissingEnvironmentError
 log = logging.getLogger(__name__)
 
 TENSOR_NCHW = 0  # CUDNN_TENSOR_NCHW
+TENSOR_NHWC = 1  # CUDNN_TENSOR_NHWC: channels interleaved (C stride 1), torch.channels_last
+# cudnnTensorFormat_t per layout (harness.algorithms.memory_layout). The dimensions are always given as
+# (n, c, h, w) (filters: (k, c, r, s)); the format says how they lie in memory: NHWC tensors have strides
+# (h*w*c, 1, w*c, c) and NHWC filters are KRSC, which is exactly torch.channels_last for both.
+TENSOR_FORMATS = {"nchw": TENSOR_NCHW, "nhwc": TENSOR_NHWC}
 CROSS_CORRELATION = 1  # CUDNN_CROSS_CORRELATION: what F.conv2d computes
 DATA_TYPES = {torch.float32: 0, torch.float16: 2, torch.bfloat16: 9}  # CUDNN_DATA_FLOAT/HALF/BFLOAT16
 COMPUTE_TYPE = 0  # CUDNN_DATA_FLOAT: PyTorch's compute type for FLOAT, HALF and BFLOAT16 data
@@ -159,14 +164,16 @@ class Cudnn:
         return tuple(v.value for v in out)
 
     # descriptors --------------------------------------------------------------------------------------
-    def tensor_descriptor(self, shape: tuple[int, ...], dtype: torch.dtype) -> Descriptor:
+    def tensor_descriptor(self, shape: tuple[int, ...], dtype: torch.dtype, layout: str = "nchw") -> Descriptor:
+        """A packed 4-d tensor of logical ``shape`` (n, c, h, w) laid out as ``layout`` (TENSOR_FORMATS)."""
         d = Descriptor(self, "Tensor")
-        self.call("cudnnSetTensor4dDescriptor", d.ptr, TENSOR_NCHW, DATA_TYPES[dtype], *map(int, shape))
+        self.call("cudnnSetTensor4dDescriptor", d.ptr, TENSOR_FORMATS[layout], DATA_TYPES[dtype], *map(int, shape))
         return d
 
-    def filter_descriptor(self, shape: tuple[int, ...], dtype: torch.dtype) -> Descriptor:
+    def filter_descriptor(self, shape: tuple[int, ...], dtype: torch.dtype, layout: str = "nchw") -> Descriptor:
+        """A 4-d filter of logical ``shape`` (k, c, r, s) laid out as ``layout`` (nhwc: KRSC)."""
         d = Descriptor(self, "Filter")
-        self.call("cudnnSetFilter4dDescriptor", d.ptr, DATA_TYPES[dtype], TENSOR_NCHW, *map(int, shape))
+        self.call("cudnnSetFilter4dDescriptor", d.ptr, DATA_TYPES[dtype], TENSOR_FORMATS[layout], *map(int, shape))
         return d
 
     def convolution_descriptor(self, g: ConvGeometry, math: str) -> Descriptor:

@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 LAYOUTS = ("NCHW", "NHWC")
 Runner = Callable[[torch.Tensor], torch.Tensor]
-# (weight, bias, geometry, input (h, w)) -> a callable computing the layer for inputs of that size
+# (weight, bias, geometry, input (h, w)) -> a callable computing the layer for inputs of that size; the
+# factory of an algorithm whose reference_layouts go beyond nchw is also called with layout="nhwc"
 RunnerFactory = Callable[[torch.Tensor, torch.Tensor | None, ConvGeometry, tuple[int, int]], Runner]
 SupportRule = Callable[[ConvGeometry], str | None]
 
@@ -64,7 +65,8 @@ class Algorithm:
     ``heuristic`` (cuDNN's guess), ``search`` (cuDNN's Find), ``baseline`` (the framework's own convolution)
     or ``reference`` (only the plain-PyTorch implementation). ``reference`` builds the CPU implementation and
     ``supports`` says why a layer cannot run it (None if it can); ``tolerance`` is the relative error against
-    ``F.conv2d`` in float32 that the reference implementation is held to.
+    ``F.conv2d`` in float32 that the reference implementation is held to; ``reference_layouts`` are the memory
+    layouts (harness.algorithms.memory_layout) its reference computes in.
     """
 
     name: str
@@ -76,6 +78,7 @@ class Algorithm:
     ai3: str | None = None  # the name aithree (ai3) accepts for conv2d, where it has this algorithm
     tolerance: float = 1e-4
     in_sweep: bool = False  # one of CUDNN_ALGORITHMS: the cuDNN sweep (the eight and guess)
+    reference_layouts: tuple[str, ...] = ("nchw",)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -87,10 +90,15 @@ class Algorithm:
         """The cuDNN enum of this algorithm in ``direction`` (None where cuDNN has none)."""
         return next((c for c in self.cudnn if c.direction == direction), None)
 
-    def reason_unsupported(self, g: ConvGeometry) -> str | None:
-        """None if the reference implementation can run layer ``g``, else why not."""
+    def reason_unsupported(self, g: ConvGeometry, layout: str = "nchw") -> str | None:
+        """None if the reference implementation can run layer ``g`` in ``layout``, else why not."""
         if self.reference is None:
             return f"{self.name} has no reference implementation (only {', '.join(reference_names())})"
+        if layout not in self.reference_layouts:
+            return (
+                f"{self.name}'s reference computes in {', '.join(self.reference_layouts)} only, "
+                f"not in layout={layout}"
+            )
         return self.supports(g) if self.supports else None
 
 

@@ -8,6 +8,11 @@ What runs a layer is decided per input shape, when ``AlgoConv2d`` first sees tha
 backend is asked whether it supports the layer (for cuDNN: a workspace query and one trial run), and the
 fallback policy decides what an unsupported layer runs. The decision is recorded as a ``LayerPlan``.
 The runner makes that first forward before timing, so a timed forward never plans.
+
+``layout`` (nchw or nhwc, harness.algorithms.memory_layout) is the memory layout the layers compute in: the
+model's weights and its input must be in it (``memory_layout.model_to_layout``); each backend then reads and
+writes that layout (cuDNN: descriptors of that format; the references: their NHWC implementations), and an
+algorithm with no implementation in the layout is unsupported for the layer, with the reason.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.algorithms import reference
+from harness.algorithms import memory_layout, reference
 from harness.algorithms.geometry import ConvGeometry
 from harness.algorithms.plan import Plan, check_model, conv_layers
 
@@ -54,7 +59,9 @@ class AlgoConv2d(nn.Module):
 
     is_conv2d_stand_in = True
 
-    def __init__(self, conv: nn.Conv2d, algo: str, backend: str, fallback: str, math: str) -> None:
+    def __init__(
+        self, conv: nn.Conv2d, algo: str, backend: str, fallback: str, math: str, layout: str = "nchw"
+    ) -> None:
         super().__init__()
         self.geometry = ConvGeometry.of(conv)
         for attr in ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups"):
@@ -63,12 +70,16 @@ class AlgoConv2d(nn.Module):
         self.weight = conv.weight
         self.bias = conv.bias
         self.algo, self.backend, self.fallback, self.math = algo, backend, fallback, math
+        self.layout = memory_layout.check(layout)
         self.planning = False  # see Swap.planning
         self.plans: dict[tuple, LayerPlan] = {}
         self._runners: dict[tuple, Callable[[torch.Tensor], torch.Tensor] | None] = {}
 
     def extra_repr(self) -> str:
-        return f"{self.geometry.describe()}, algo={self.algo}, backend={self.backend}, fallback={self.fallback}"
+        return (
+            f"{self.geometry.describe()}, algo={self.algo}, backend={self.backend}, fallback={self.fallback}, "
+            f"layout={self.layout}"
+        )
 
     @staticmethod
     def _key(x: torch.Tensor) -> tuple:
@@ -104,9 +115,10 @@ class AlgoConv2d(nn.Module):
 
     def _plan_requested(self, x: torch.Tensor) -> tuple[LayerPlan, Callable | None]:
         if self.backend == "reference":
-            reason = reference.supports(self.algo, self.geometry)
+            reason = reference.supports(self.algo, self.geometry, self.layout)
             if reason is None:
-                run = reference.make_runner(self.algo, self.weight, self.bias, self.geometry, tuple(x.shape[2:]))
+                hw = tuple(x.shape[2:])
+                run = reference.make_runner(self.algo, self.weight, self.bias, self.geometry, hw, self.layout)
                 return LayerPlan(self.algo, self.algo, "reference", "ok"), run
             return LayerPlan(self.algo, self.algo, "reference", "unsupported", detail=reason), None
         return self._plan_cudnn(self.algo, x, status="ok")
@@ -115,7 +127,7 @@ class AlgoConv2d(nn.Module):
         from harness.algorithms import cudnn  # ctypes binding: only where cuDNN is used
 
         try:
-            p = cudnn.CudnnConvPlan.build(algo, self.weight, self.bias, self.geometry, x, self.math)
+            p = cudnn.CudnnConvPlan.build(algo, self.weight, self.bias, self.geometry, x, self.math, self.layout)
         except (cudnn.CudnnNotSupported, cudnn.WorkspaceOutOfMemory) as e:
             return LayerPlan(self.algo, algo, "cudnn", "unsupported", detail=e.name, math=self.math), None
         return LayerPlan(self.algo, p.algo, "cudnn", status, p.workspace_bytes, p.note, self.math, p.compute_type), p
@@ -201,13 +213,14 @@ def swap(
     backend: str,
     fallback: str = "none",
     math: str = "fma",
+    layout: str = "nchw",
 ) -> Swap:
     """Replace conv layers of ``model`` in place: every nn.Conv2d (one name) or those named in a mapping.
 
     ``choice``: an algorithm for all layers, {module path: algorithm}, or a per-layer ``Plan``
     (harness.algorithms.plan; refused with PlanMismatch, naming the first differing layer, where its layers
     are not this model's conv layers); layers not in the mapping, and any layer whose algorithm is "torch",
-    stay as they are.
+    stay as they are. ``layout``: the memory layout the swapped layers compute in (see the module docstring).
     """
     if fallback not in FALLBACKS:
         raise ValueError(f"unknown fallback {fallback!r}; valid: {', '.join(FALLBACKS)}")
@@ -229,7 +242,7 @@ def swap(
         if algo == "torch":
             continue
         originals[name] = convs[name]
-        swapped[name] = AlgoConv2d(convs[name], algo, backend, fallback, math)
+        swapped[name] = AlgoConv2d(convs[name], algo, backend, fallback, math, layout)
     result = Swap(model, originals, swapped)
     result.redo()
     return result

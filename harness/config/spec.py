@@ -369,11 +369,6 @@ def run_spec_from_dict(cfg: Mapping[str, Any]) -> RunSpec:
     tolerance = {k: float(_positive(f"tolerance.{k}", v)) for k, v in (cfg.get("tolerance") or {}).items()}
     algo = algos.canonical_name(cfg["algo"]["name"])
     check_model_takes(model, algo)
-    for axis, value in (("layout", cfg.get("layout", "nchw")),):
-        if value != EARLIER_POINT_VALUES[axis] and value in keys.lookup(axis).choices:
-            raise ConfigError(
-                f"{axis}={value} is not measured yet (work in progress); use {axis}={EARLIER_POINT_VALUES[axis]}"
-            )
     return RunSpec(
         stage=stage_from_dict(cfg["stage"]),
         model=model,

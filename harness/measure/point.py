@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from harness import algorithms, models
-from harness.algorithms import LayerPlan
+from harness.algorithms import LayerPlan, memory_layout
 from harness.algorithms.swap import AlgoConv2d
 from harness.config.spec import RunSpec
 from harness.measure import cudnn_log, rapl, roofline
@@ -178,9 +178,17 @@ class PointMeasurer:
         # spec.math is resolved; the job's runner sets it (and cudnn.benchmark) with algorithms.backend_flags
         self.math = spec.math if self.device.type == "cuda" else None
         self.loaded = model or models.load_model(spec.model, spec.seed)
-        self.model = self.loaded.module.to(self.device, self.dtype)
+        # layout=nhwc: weights (and then, by torch's propagation and the swapped layers' own outputs, every
+        # activation) in torch.channels_last, for every backend: torch's, the references', cuDNN's
+        self.model = memory_layout.model_to_layout(self.loaded.module.to(self.device, self.dtype), spec.layout)
         self.swap = algorithms.prepare(
-            self.model, spec.algo, backend=self.backend, fallback=spec.fallback, math=self.math or "fma", plan=spec.plan
+            self.model,
+            spec.algo,
+            backend=self.backend,
+            fallback=spec.fallback,
+            math=self.math or "fma",
+            plan=spec.plan,
+            layout=spec.layout,
         )
         s = spec.stage
         self.policy = SamplingPolicy(
@@ -202,8 +210,11 @@ class PointMeasurer:
                 self.idle_power_w = rapl.idle_power_w(self.cpu_meter)
 
     def input(self, size: int, batch: int) -> torch.Tensor:
+        """The point's input: seeded, on the device, in the job's dtype and memory layout (the same values in
+        either layout)."""
         g = torch.Generator().manual_seed(self.spec.seed)
-        return torch.randn(batch, self.loaded.input_channels, size, size, generator=g).to(self.device, self.dtype)
+        x = torch.randn(batch, self.loaded.input_channels, size, size, generator=g).to(self.device, self.dtype)
+        return memory_layout.to_layout(x, self.spec.layout)
 
     def _work(self, shape: tuple[int, ...]) -> Work:
         """FLOPs and parameters, counted on the model's meta copy (shapes only); a model that cannot run on the
