@@ -81,6 +81,12 @@ def test_bad_descriptor_arguments_raise_with_cudnns_name():
 
 
 @needs_cudnn_lib
+def same_strides(shape: tuple[int, ...], a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    """Strides equal wherever the dimension has more than one element: a size-1 dimension's stride is never
+    used, and torch and cuDNN pick different ones for it (one channel in NHWC: torch keeps NCHW's)."""
+    return all(x == y for n, x, y in zip(shape, a, b, strict=True) if n > 1)
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     groups=st.sampled_from([1, 2, 4]),
@@ -125,11 +131,13 @@ def test_descriptors_give_the_output_shape_pytorch_computes(groups, cpg, opg, k,
     # the strides cuDNN derives from the format are the ones torch gives a tensor of that memory format
     n, c = 2, g.in_channels
     strides = to_layout(torch.empty(n, c, size, size, device="meta"), layout).stride()
-    assert lib.tensor_of(x) == (cudnn.DATA_TYPES[dtype], n, c, size, size, *strides)
+    held = lib.tensor_of(x)
+    assert held[:5] == (cudnn.DATA_TYPES[dtype], n, c, size, size)
+    assert same_strides((n, c, size, size), held[5:], strides)
     assert lib.filter_of(w) == (cudnn.DATA_TYPES[dtype], cudnn.TENSOR_FORMATS[layout], g.out_channels, cpg, k, k)
     y = lib.tensor_descriptor(lib.output_shape(conv, x, w), dtype, layout)
     y_strides = to_layout(torch.empty(expected, device="meta"), layout).stride()
-    assert lib.tensor_of(y)[5:] == y_strides
+    assert same_strides(tuple(expected), lib.tensor_of(y)[5:], y_strides)
 
 
 @needs_cudnn_lib
