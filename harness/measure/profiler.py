@@ -11,6 +11,7 @@ Knows nothing of Hydra, SLURM, files of results or the algorithms.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,7 @@ class Profile:
     trace_path: Path | None
     cuda_graph: bool = False  # the timing and energy window replayed a CUDA graph
     graph_error: str | None = None  # why a graph was asked for and not used
+    phase_s: dict[str, float] = field(default_factory=dict)  # wall seconds of each pass (``PHASES``)
 
     def __str__(self) -> str:
         """What was measured, one pass a line (the fields hold the numbers; this is for a reader)."""
@@ -74,6 +76,12 @@ class Profile:
     def __repr__(self) -> str:
         body = "\n".join("  " + line for line in str(self).splitlines())
         return f"<{type(self).__module__}.{type(self).__name__}>\n{body}"
+
+
+# The passes whose wall time a profile records (the cost model's phases, harness.campaign.cost): warmup is
+# the memory pass, the graph's capture and the timer's warmup; timing the timed loop; then the layer pass and
+# the energy window (a trace's iterations are in none of them).
+PHASES = ("warmup", "timing", "layers", "energy")
 
 
 def _sync(device: torch.device) -> None:
@@ -152,22 +160,36 @@ def profile(
     device = x.device
     if settings.graph and device.type != "cuda":
         raise ValueError("CUDA graphs (graph=True) need a CUDA device; this input is on the CPU")
+    clock = time.perf_counter
     with torch.inference_mode():
+        t0 = clock()
         memory = peak_memory(model, x)
         forward: Callable[[], object] = lambda: model(x)  # noqa: E731
         graph_error = None
         if settings.graph:
             replay, graph_error = capture_graph(model, x)
             forward = replay or forward
+        before_timing = clock() - t0
         timing = time_adaptively(forward, device, settings.policy)
+        t0 = clock()
         if settings.graph:
             model(x)  # capturing emptied the allocator's cache: refill it outside the layer pass's events
         layers = layer_pass(model, x, settings.layer_iters)
+        t1 = clock()
         energy = None
         if gpu is not None and settings.energy_window_s > 0:
             energy = measure_energy(forward, gpu, settings.energy_window_s, lambda: _sync(device))
         elif cpu_meter is not None and device.type == "cpu" and settings.energy_window_s > 0:
             energy = measure_cpu_energy(forward, cpu_meter, settings.energy_window_s)
+        t2 = clock()
         trace = write_trace(model, x, settings.trace_path, settings.trace_iters) if settings.trace_path else None
     stats = summarize(timing.samples_ms, x.shape[0])
-    return Profile(timing, stats, memory, layers, energy, trace, settings.graph and graph_error is None, graph_error)
+    phases = {
+        "warmup": before_timing + (timing.warmup_wall_s or 0.0),
+        "timing": timing.timing_wall_s or 0.0,
+        "layers": t1 - t0,
+        "energy": t2 - t1,
+    }
+    return Profile(
+        timing, stats, memory, layers, energy, trace, settings.graph and graph_error is None, graph_error, phases
+    )
