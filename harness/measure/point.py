@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -93,6 +94,7 @@ class PointResult:
     profile: Profile | None = None
     idle_power_w: float | None = None
     model_roofline: Row = field(default_factory=dict)
+    plan_s: float | None = None  # wall seconds of planning, counting FLOPs and verifying (before any timing)
 
     def __str__(self) -> str:
         head = f"input {self.input_size}, batch {self.batch_size}: {self.status}"
@@ -127,6 +129,7 @@ class PointResult:
                 "error": self.error,
                 "energy_method": "none",
                 "workspace_bytes": self.workspace_bytes,
+                "phase_plan_s": self.plan_s,
             }
         )
         if self.work is not None:
@@ -146,6 +149,7 @@ class PointResult:
             p.stats
             | p.memory
             | self.model_roofline
+            | {f"phase_{name}_s": seconds for name, seconds in p.phase_s.items()}
             | {
                 "target_met": p.timing.target_met,
                 "cache_flush_bytes": p.cache_flush_bytes,
@@ -240,6 +244,7 @@ class PointMeasurer:
 
     def measure_point(self, size: int, batch: int, trace_path: Path | None = None) -> PointResult:
         """Plan, verify, then time one point; ``trace_path``: also write a trace."""
+        started = time.perf_counter()
         if self.swap is not None:
             self.swap.release()  # plans and workspace of earlier shapes: not this point's memory
         x = self.input(size, batch)
@@ -261,8 +266,10 @@ class PointMeasurer:
                         f"(fallback={self.spec.fallback}; why: the layers rows' detail): {', '.join(unsupported)}"
                     ),
                 )
+                result.plan_s = time.perf_counter() - started
                 return result
             problem = self._check_output(x, result)
+            result.plan_s = time.perf_counter() - started
             if problem:
                 result.status, result.error = "error", problem
                 return result

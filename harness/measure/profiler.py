@@ -14,6 +14,7 @@ Knows nothing of Hydra, SLURM, files of results or the algorithms.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -66,6 +67,7 @@ class Profile:
     telemetry: TelemetrySummary | None = None  # clocks, temperature, throttle reasons through every pass (NVML)
     kernels: list[LayerKernels] | None = None  # what ran each conv layer call, where the kernel pass ran
     cache_flush_bytes: int | None = None  # l2=cold: bytes written by each flush (None: warm, no flush)
+    phase_s: dict[str, float] = field(default_factory=dict)  # wall seconds of each pass (``PHASES``)
 
     def __str__(self) -> str:
         """What was measured, one pass a line (the fields hold the numbers; this is for a reader)."""
@@ -110,6 +112,12 @@ class Profile:
     def __repr__(self) -> str:
         body = "\n".join("  " + line for line in str(self).splitlines())
         return f"<{type(self).__module__}.{type(self).__name__}>\n{body}"
+
+
+# The passes whose wall time a profile records (the cost model's phases, harness.campaign.cost): warmup is
+# the memory pass, the graph's capture and the timer's warmup; timing the timed loop; then the layer pass and
+# the energy window (a trace's iterations are in none of them).
+PHASES = ("warmup", "timing", "layers", "energy")
 
 
 def _sync(device: torch.device) -> None:
@@ -189,12 +197,16 @@ def profile(
     device = x.device
     if settings.graph and device.type != "cuda":
         raise ValueError("CUDA graphs (graph=True) need a CUDA device; this input is on the CPU")
+    clock = time.perf_counter
     meter = energy_meter(device, gpu, cpu_meter) if settings.energy_window_s > 0 else None
     telemetry = Telemetry(gpu)
     with torch.inference_mode(), telemetry:
+        t_idle = clock()
         if meter is not None and idle_w is None:
             with telemetry.phase("idle"):
                 idle_w = meter.idle_power_w(settings.energy.idle_s)
+        t_idle = clock() - t_idle  # part of the energy procedure's cost
+        t0 = clock()
         with telemetry.phase("memory"):
             memory = peak_memory(model, x)
         forward: Callable[[], object] = lambda: model(x)  # noqa: E731
@@ -202,21 +214,31 @@ def profile(
         if settings.graph:
             replay, graph_error = capture_graph(model, x, settings.replay_tolerance_key, settings.replay_tolerance)
             forward = replay or forward
+        before_timing = clock() - t0
         flush = flush_for(settings.l2, device)  # after peak memory: its buffer is not the model's memory
         with telemetry.phase("timing"):
             timing = time_adaptively(forward, device, settings.policy, before=flush)
+        t0 = clock()
         if settings.graph:
             model(x)  # capturing emptied the allocator's cache: refill it outside the layer pass's events
         with telemetry.phase("layers"):
             layers = layer_pass(model, x, settings.layer_iters, flush)
+        t1 = clock()
         energy = None
         if meter is not None:  # the same forward and pacing as the timing (harness.measure.energy)
             energy = measure_energy(
                 forward, chunk_timer(device), meter, settings.energy_settings(), idle_w=idle_w, telemetry=telemetry
             )
+        t2 = clock()
         trace = write_trace(model, x, settings.trace_path, settings.trace_iters) if settings.trace_path else None
         kernels = kernel_pass(model, x, settings.kernel_iters) if settings.kernels else None
     stats = summarize(timing.samples_ms, x.shape[0])
+    phases = {
+        "warmup": before_timing + (timing.warmup_wall_s or 0.0),
+        "timing": timing.timing_wall_s or 0.0,
+        "layers": t1 - t0,
+        "energy": t2 - t1 + t_idle,
+    }
     return Profile(
         timing,
         stats,
@@ -229,4 +251,5 @@ def profile(
         telemetry.summary(),
         kernels,
         flush.nbytes if flush is not None else None,
+        phases,
     )

@@ -54,6 +54,8 @@ class Timing:
     target_met: bool  # the median's 95% CI reached the target before a bound stopped the loop
     warmup_iters: int
     host_ms: np.ndarray | None = None  # host wall time of each timed call of the function (issue time)
+    warmup_wall_s: float | None = None  # wall time of the warmup (what the cost model fits: harness.campaign)
+    timing_wall_s: float | None = None  # wall time of the timed loop, synchronizations included
 
     @property
     def n(self) -> int:
@@ -148,11 +150,12 @@ def time_adaptively(
     before every timed iteration, outside its interval and outside its host time.
     """
     warm = 0
-    t_start = time.perf_counter()
+    t_start = t_warm = time.perf_counter()
     while warm < policy.warmup_iters or time.perf_counter() - t_start < policy.warmup_s:
         fn()
         warm += 1
     _sync(device)
+    warmup_wall_s = time.perf_counter() - t_warm
 
     timer = timer or chunk_timer(device)
     host: list[float] = []
@@ -174,4 +177,5 @@ def time_adaptively(
             break
         if len(samples) >= policy.max_iters or time.perf_counter() - t_start >= policy.max_time_s:
             break
-    return Timing(np.asarray(samples), target_met, warm, np.asarray(host))
+    timing_wall_s = time.perf_counter() - t_start
+    return Timing(np.asarray(samples), target_met, warm, np.asarray(host), warmup_wall_s, timing_wall_s)

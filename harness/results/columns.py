@@ -205,6 +205,13 @@ POINT_COLUMNS = (
         "file's plan_hash); null for a single algorithm",
         "repeat": REPEAT,
         "repeats": "how many separate processes the run's configuration measures each point in (repeats=K)",
+        "point_wall_s": "wall seconds the point took, all its passes (what the dry run's cost model fits: "
+        "docs/running.md, Dry run); null on rows older than the column",
+        "phase_plan_s": "wall seconds of the point's planning forward, FLOP count and verification",
+        "phase_warmup_s": "wall seconds of the memory pass, the CUDA graph's capture and the timer's warmup",
+        "phase_timing_s": "wall seconds of the timed iterations (until the CI target or a bound)",
+        "phase_layers_s": "wall seconds of the per-layer pass",
+        "phase_energy_s": "wall seconds of the energy window(s), 0 where none ran",
         "power_std_w": "imported rows: the old system's power standard deviation",
         "power_min_w": "imported rows: lowest power sample",
         "power_max_w": "imported rows: highest power sample",

@@ -44,6 +44,7 @@ class RunManifest:
     attempts: int = 1  # > 1: the same run resumed (a requeued SLURM job)
     slurm_job_ids: list[Any] | None = None
     cpu_threads: int | None = None
+    startup_s: float | None = None  # wall seconds from the job's start to its first point (model, device, idle power)
     error: str | None = None
     points_skipped: int | None = None
     points_by_status: dict[str, int] | None = None

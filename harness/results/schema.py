@@ -140,6 +140,13 @@ POINTS = pa.schema(
         ("plan_hash", pa.string()),
         ("repeat", _I),
         ("repeats", _I),
+        # wall seconds of the point and of its phases: what harness.campaign.cost fits
+        ("point_wall_s", _F),
+        ("phase_plan_s", _F),
+        ("phase_warmup_s", _F),
+        ("phase_timing_s", _F),
+        ("phase_layers_s", _F),
+        ("phase_energy_s", _F),
     ]
     + _PROVENANCE
     + _IMPORTED

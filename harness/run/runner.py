@@ -10,6 +10,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -149,6 +150,7 @@ def run(
     (with None for a point skipped because it was already measured), e.g. to advance a progress bar;
     ``source`` is the code's stamp taken at submission (harness.measure.source), else read here.
     """
+    entered = time.perf_counter()
     device, model = checked_job(spec)
     spec = spec.resolved_for(device.device.type)  # graph=auto: a CUDA graph on a GPU
     run_id = run_id or new_run_id()
@@ -209,6 +211,7 @@ def run(
         with job_threads(spec.cpu_threads) as threads, algorithms.backend_flags(spec.math, spec.cudnn_benchmark):
             run_doc.cpu_threads = threads
             measurer = PointMeasurer(spec, device, model)
+            run_doc.startup_s = time.perf_counter() - entered  # the cost model's job start-up (harness.campaign)
             oom_at: dict[int, int] = {}  # batch size -> smallest input size that ran out of memory
             for key in planned:
                 size, batch, dtype = key
@@ -218,7 +221,9 @@ def run(
                         on_point(key, None)
                     continue
                 trace = store.trace_path(key) if spec.trace else None
+                point_started = time.perf_counter()
                 measured = _measure_one(measurer, size, batch, oom_at, trace)
+                point_wall_s = time.perf_counter() - point_started
                 if measured.status == "oom":
                     oom_at.setdefault(batch, size)
                 context = identity | {"dtype": dtype, "layout": spec.layout, "l2": spec.l2, "measured_at": _now()}
@@ -229,6 +234,7 @@ def run(
                         "config_hash": spec.config_hash(),
                         "repeats": spec.repeats,
                         "cpu_threads": threads,
+                        "point_wall_s": point_wall_s,
                     }
                     | env
                 )
