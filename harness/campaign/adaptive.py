@@ -98,6 +98,19 @@ def check_grid(g: AdaptiveGrid) -> None:
         raise ConfigError(f"stage.budget_gpu_h={b!r} is not valid: a number of GPU-hours above 0, or null (no budget)")
 
 
+def grid_from_stage(stage: Mapping[str, object]) -> AdaptiveGrid:
+    """The grid of a resolved ``stage`` node: ``stage.adaptive`` (any key left out keeps its default) and
+    ``stage.budget_gpu_h``; a ConfigError naming an unknown key or a bad value, and what is valid."""
+    node = stage.get("adaptive") or {}
+    if not isinstance(node, Mapping):
+        raise ConfigError(f"stage.adaptive={node!r} is not valid: a mapping of the grid's parameters")
+    names = [f for f in AdaptiveGrid.__dataclass_fields__ if f != "budget_gpu_h"]
+    unknown = sorted(set(node) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown key stage.adaptive.{unknown[0]}; valid keys: {', '.join(names)}")
+    return AdaptiveGrid(**dict(node), budget_gpu_h=stage.get("budget_gpu_h"))
+
+
 def coarse_sizes(g: AdaptiveGrid, allowed: np.ndarray | None = None) -> tuple[int, ...]:
     """The first round: ``coarse`` sizes evenly spaced over [start, stop], each snapped to the nearest
     allowed size (``allowed``: the grid's own, or the sizes a replay holds; both ends kept)."""
