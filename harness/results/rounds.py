@@ -40,8 +40,9 @@ def read_journal(path: Path) -> dict[str, Any] | None:
 
 
 def write_journal(doc: dict[str, Any], path: Path) -> None:
+    doc["version"] = JOURNAL_VERSION
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic({**doc, "version": JOURNAL_VERSION}, path)
+    write_json_atomic(doc, path)
 
 
 def journals(root: Path) -> list[Path]:
