@@ -32,7 +32,7 @@ from harness import validate
 from harness.cli import ArgumentParser, command
 from harness.config.compose import overrides_for
 from harness.errors import InputFileError
-from harness.results import layout
+from harness.results import layout, rounds
 from harness.results.read import latest_leaf_points, planned_points, run_records
 
 SLURM_TIMEOUT_S = 10
@@ -287,6 +287,44 @@ def render(console: Console, combos: list[Combo], reason: str | None) -> None:
     )
 
 
+def adaptive_journals(results: Path, stage: str | None) -> list[tuple[Path, dict[str, Any]]]:
+    """The adaptive grid's journals under ``results`` (of ``stage`` only, if given); one that cannot be read
+    is left out with a line in the log (the dashboard shows the others)."""
+    out = []
+    for path in rounds.journals(results) if results.exists() else []:
+        try:
+            doc = rounds.read_journal(path)
+        except InputFileError as e:
+            print(f"warning: {e}", file=sys.stderr)
+            continue
+        if doc is not None and stage in (None, doc.get("stage")):
+            out.append((path, doc))
+    return out
+
+
+def render_rounds(console: Console, results: Path, stage: str | None) -> None:
+    """Each adaptive grid (stage.sizes=adaptive): its rounds, points and budget, and why each size was
+    added."""
+    for path, doc in adaptive_journals(results, stage):
+        s = rounds.summary(doc)
+        budget = "no budget" if s["budget_gpu_h"] is None else f"budget left {s['budget_left_gpu_h']:.3f} GPU-h"
+        spent = "?" if s["spent_gpu_h"] is None else f"{s['spent_gpu_h']:.3f}"
+        stop = "; ".join(f"{g}: {why}" for g, why in (s["stop"] or {}).items())
+        table = Table(
+            title=f"adaptive grid {s['campaign']} (stage={s['stage']}): {s['rounds']} round(s), {s['state']}"
+            + (f" ({stop})" if stop else "")
+            + f"; {s['points'] or 0} points, {spent} GPU-h spent, {budget}",
+            caption=str(path),
+        )
+        for col in ("round", "state", "model/gpu", "size", "why"):
+            table.add_column(col)
+        for r in doc.get("rounds", []):
+            for group, sizes in sorted(r.get("sizes", {}).items()):
+                for size, kind, why in sizes:
+                    table.add_row(str(r["round"]), r["state"], group, str(size), f"{kind}: {why}")
+        console.print(table)
+
+
 def _duration(seconds: float | None) -> str:
     if not seconds:
         return "-"
@@ -346,7 +384,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(
                 json.dumps(
-                    {"combinations": [c.public() for c in combos], "summary": summary(combos), "slurm": reason},
+                    {
+                        "combinations": [c.public() for c in combos],
+                        "summary": summary(combos),
+                        "slurm": reason,
+                        "adaptive": [rounds.summary(d) for _, d in adaptive_journals(args.results, args.stage)],
+                    },
                     default=str,
                 )
             )
@@ -354,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
             return _rerun(rerun_commands(combos), console, args.yes)
         else:
             render(console, combos, reason)
+            render_rounds(console, args.results, args.stage)
         if not args.watch:
             return 0
         time.sleep(args.watch)

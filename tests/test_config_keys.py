@@ -101,6 +101,8 @@ PROBES: dict[str, tuple[list[str], list[str], str]] = {
     "gpu.spec.*": (["gpu=h100"], ["gpu=h100", "gpu.spec.fp32_tflops=67"], "cuda"),
     "stage.reference_tolerance": (CPU, ["stage.reference_tolerance=0.1"], "cpu"),
     "stage.slurm.timeout_min": (CPU, ["stage.slurm.timeout_min=5"], "cpu"),
+    "stage.adaptive.*": (CPU, ["stage.adaptive.resolution=4", "stage.adaptive.coarse=5"], "cpu"),
+    "stage.budget_gpu_h": (CPU, ["stage.budget_gpu_h=2.5"], "cpu"),
     "stage.slurm.mem_gb": (CPU, ["stage.slurm.mem_gb=2"], "cpu"),
     "launcher.name": (CPU, ["launcher=slurm"], "cpu"),
     "launcher.folder": (CPU, ["launcher.folder=elsewhere"], "cpu"),

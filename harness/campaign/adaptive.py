@@ -7,16 +7,16 @@ neighbouring measured sizes of a group (a model on a GPU type, at one batch size
 halfway between them (snapped to a size the grid allows) where one of these holds, in this order:
 
 1. ``crossover``: the answer at a size is its fastest algorithm and those tied with it within noise (their
-   95% intervals overlap the fastest's: harness.results.uncertainty). Where one of the two sizes has a clear
-   answer (one algorithm, tied with no other) and the other a different answer, while the two sizes are
-   more than ``resolution`` pixels apart: bisection, so each change of the clear answer is located within
-   ``resolution`` in about log2(gap / resolution) rounds. With noise a crossover is a band where the two
-   algorithms are tied, and both edges of the band are located within ``resolution``.
-2. ``tie``: the answers differ but neither is clear (different sets of algorithms tied at each size),
-   while the sizes are more than ``tie_resolution`` apart: a tie is an answer too ("either"), so it is
-   located more coarsely than a clear answer, and two algorithms that are the same code (the old
-   system's "implicit gemm" and "guess") do not pull the grid down to every size.
-3. ``curve``: the curve of an algorithm among the top ones (the tied set at either size) bends where the
+   95% intervals overlap the fastest's: harness.results.uncertainty; each row's own interval widened by the
+   noise between sizes, ``jitter_sd``, which the old system's curves show to be several times larger than
+   a row's own). Where the fastest differs between the two sizes, at least one of them has a clear answer
+   (one algorithm, tied with no other), and they are more than ``resolution`` pixels apart: bisection, so
+   each change of the fastest is located within ``resolution`` in about log2(gap / resolution) rounds.
+2. ``tie``: the fastest differs but both sizes are ties, and they are more than ``tie_resolution`` apart: a
+   tie is an answer too ("either"), so it is located more coarsely than a clear answer, and two algorithms
+   that are the same code (the old system's "implicit gemm" and "guess") do not pull the grid down to every
+   size. Algorithms joining or leaving the tie of an unchanged fastest ask for nothing.
+3. ``curve``: the curve of an algorithm among the top ones (tied with the fastest at that size) bends where the
    grid does not see it: at a measured size, the latency interpolated from its two neighbours (linearly in
    size, on the log scale: the predictor that fills the unmeasured sizes) misses the measured one by more
    than ``tolerance`` (relative) and by more than the noise (1.96 standard errors of the difference). The
@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import ConfigError
-from harness.results.uncertainty import Z95, log_se, row_interval, tied_with_fastest
+from harness.results.uncertainty import Z95, interval, log_se, row_interval, tied_with_fastest
 
 GRID_NAME = "adaptive"
 REASON_KINDS = ("crossover", "tie", "curve")  # in priority order
@@ -54,8 +54,8 @@ class AdaptiveGrid:
     stop: int = 512
     coarse: int = 9  # sizes of the first round, evenly spaced over [start, stop], both ends included
     resolution: int = 8  # a clear crossover is located within this many pixels
-    tie_resolution: int = 32  # a change of the fastest within noise is located within this many pixels
-    tolerance: float = 0.03  # accepted relative error of a latency interpolated between measured sizes
+    tie_resolution: int = 16  # a change of the fastest within noise is located within this many pixels
+    tolerance: float = 0.05  # accepted relative error of a latency interpolated between measured sizes
     budget_gpu_h: float | None = None  # stop when the rounds have spent this many GPU-hours (None: no budget)
     max_rounds: int = 8  # rounds in all, the coarse one included
     per_round: int = 16  # at most this many new sizes per group and round
@@ -96,6 +96,19 @@ def check_grid(g: AdaptiveGrid) -> None:
     b = g.budget_gpu_h
     if b is not None and (isinstance(b, bool) or not isinstance(b, (int, float)) or not b > 0 or math.isinf(b)):
         raise ConfigError(f"stage.budget_gpu_h={b!r} is not valid: a number of GPU-hours above 0, or null (no budget)")
+
+
+def grid_from_stage(stage: Mapping[str, object]) -> AdaptiveGrid:
+    """The grid of a resolved ``stage`` node: ``stage.adaptive`` (any key left out keeps its default) and
+    ``stage.budget_gpu_h``; a ConfigError naming an unknown key or a bad value, and what is valid."""
+    node = stage.get("adaptive") or {}
+    if not isinstance(node, Mapping):
+        raise ConfigError(f"stage.adaptive={node!r} is not valid: a mapping of the grid's parameters")
+    names = [f for f in AdaptiveGrid.__dataclass_fields__ if f != "budget_gpu_h"]
+    unknown = sorted(set(node) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown key stage.adaptive.{unknown[0]}; valid keys: {', '.join(names)}")
+    return AdaptiveGrid(**dict(node), budget_gpu_h=stage.get("budget_gpu_h"))
 
 
 def coarse_sizes(g: AdaptiveGrid, allowed: np.ndarray | None = None) -> tuple[int, ...]:
@@ -147,12 +160,57 @@ def _ok(rows: pd.DataFrame, value: str) -> pd.DataFrame:
     return r.drop_duplicates(["input_size", "algo"], keep="first").reset_index(drop=True)
 
 
-def answers(rows: pd.DataFrame, value: str = "p50_ms") -> dict[int, SizeAnswer]:
-    """Per measured size of ONE group: the fastest algorithm and the algorithms tied with it."""
+CHI2_1_MEDIAN = 0.45493642311957  # the median of a chi-square with 1 degree of freedom
+MIN_JITTER_TERMS = 6  # fewer inner points say too little about the noise between sizes
+
+
+def jitter_sd(rows: pd.DataFrame, value: str = "p50_ms") -> float:
+    """The noise between sizes that no row's own interval holds (clocks, other load, the moment each size
+    was measured), as a standard deviation of log latency, from ONE group's rows.
+
+    Each inner size of each algorithm's curve misses the line through its two neighbours by ``r``; with
+    independent noise of sd ``tau`` per size beyond each row's own standard error, r is normal with variance
+    own + k tau**2 (own: the three rows' standard errors, weighted as in the line; k = 1 + (1-w)**2 + w**2).
+    The median of r**2 / k over all inner sizes is CHI2_1_MEDIAN * (own / k + tau**2): robust to the few
+    sizes where the curve really bends. Only the finest triples count where there are enough of them (a bend
+    adds to a wide triple's miss, not to the noise). 0 with fewer than MIN_JITTER_TERMS inner sizes;
+    floored at 0."""
+    r = _ok(rows, value)
+    terms = []  # (span of the triple, r**2 / k, own / k)
+    for _, c in r.groupby("algo", sort=True):
+        c = c.sort_values("input_size")
+        s = c["input_size"].to_numpy(dtype=float)
+        y = np.log(c[value].to_numpy(dtype=float))
+        se = np.nan_to_num(c["_se"].to_numpy(dtype=float), nan=0.0)
+        for i in range(1, len(s) - 1):
+            w = (s[i] - s[i - 1]) / (s[i + 1] - s[i - 1])
+            resid = y[i] - ((1 - w) * y[i - 1] + w * y[i + 1])
+            k = 1 + (1 - w) ** 2 + w**2
+            own = se[i] ** 2 + ((1 - w) * se[i - 1]) ** 2 + (w * se[i + 1]) ** 2
+            terms.append((s[i + 1] - s[i - 1], resid**2 / k, own / k))
+    if len(terms) < MIN_JITTER_TERMS:
+        return 0.0
+    t = np.array(terms)
+    # the finest triples see the least of the curves' real bends: those within twice the finest span, if
+    # there are enough of them (the coarse round has only its own span, and says the most it can)
+    fine = t[t[:, 0] <= 2 * t[:, 0].min()]
+    t = fine if len(fine) >= MIN_JITTER_TERMS else t
+    return float(np.sqrt(max(0.0, float(np.median(t[:, 1])) / CHI2_1_MEDIAN - float(np.median(t[:, 2])))))
+
+
+def answers(rows: pd.DataFrame, value: str = "p50_ms", jitter: float | None = None) -> dict[int, SizeAnswer]:
+    """Per measured size of ONE group: the fastest algorithm and the algorithms tied with it, each row's
+    interval widened by the noise between sizes (``jitter``: the sd of log latency; None: ``jitter_sd``
+    of these rows; 0: each row's own interval only)."""
     r = _ok(rows, value)
     if r.empty:
         return {}
-    lo, hi = row_interval(r, value)
+    tau = jitter_sd(rows, value) if jitter is None else jitter
+    if tau > 0:
+        lo, hi = interval(np.log(r[value].astype(float)), np.sqrt(r["_se"] ** 2 + tau**2))
+        lo, hi = pd.Series(lo, index=r.index), pd.Series(hi, index=r.index)
+    else:
+        lo, hi = row_interval(r, value)
     tied = tied_with_fastest(r[value], lo, hi, r["input_size"])
     out: dict[int, SizeAnswer] = {}
     for size, g in r.groupby("input_size", sort=True):
@@ -182,14 +240,15 @@ def candidates(
     """Every size the rows of ONE group ask for, most urgent first (REASON_KINDS order, then the larger
     score, then the smaller size); a size asked for twice keeps its most urgent reason."""
     measured = {int(s) for s in rows["input_size"].unique()} if len(rows) else set()
-    ans = answers(rows, value)
+    tau = jitter_sd(rows, value)
+    ans = answers(rows, value, tau)
     sizes = sorted(ans)
     allowed = g.allowed() if allowed is None else np.asarray(allowed, dtype=int)
     out: list[Choice] = []
     for a, b in zip(sizes, sizes[1:]):
         A, B = ans[a], ans[b]
-        if A.tied == B.tied:
-            continue  # the same answer at both sizes: one algorithm clearly fastest, or the same ones tied
+        if A.fastest == B.fastest:
+            continue  # the same fastest at both sizes (others joining or leaving its tie change no choice)
         clear = len(A.tied) <= 1 or len(B.tied) <= 1  # an edge of a clear answer lies between them
         limit = g.resolution if clear else g.tie_resolution
         if b - a <= limit:
@@ -199,7 +258,7 @@ def candidates(
             continue
         why = f"the answer changes from {_say(A)} at {a} to {_say(B)} at {b}, {b - a} px apart"
         out.append(Choice(s, "crossover" if clear else "tie", why, float(b - a)))
-    out.extend(_curve_candidates(rows, g, ans, allowed, measured, value))
+    out.extend(_curve_candidates(rows, g, ans, allowed, measured, value, tau))
     rank = {k: i for i, k in enumerate(REASON_KINDS)}
     out.sort(key=lambda c: (rank[c.kind], -c.score, c.size))
     seen: set[int] = set()
@@ -218,6 +277,7 @@ def _curve_candidates(
     allowed: np.ndarray,
     measured: set[int],
     value: str,
+    tau: float,
 ) -> list[Choice]:
     r = _ok(rows, value)
     out: list[Choice] = []
@@ -229,13 +289,13 @@ def _curve_candidates(
         se = np.nan_to_num(c["_se"].to_numpy(dtype=float), nan=0.0)
         for i in range(1, len(s) - 1):
             a, m, b = s[i - 1], s[i], s[i + 1]
-            top = {x for x in (a, m, b) if x in ans and algo in ans[x].tied}
-            if not top:
-                continue  # a curve far from the fastest changes no answer
+            if m not in ans or algo not in ans[m].tied:
+                continue  # a curve away from the fastest changes no answer
             w = (m - a) / (b - a)
             pred = (1 - w) * y[i - 1] + w * y[i + 1]
             err = abs(y[i] - pred)
-            noise = Z95 * math.sqrt(se[i] ** 2 + ((1 - w) * se[i - 1]) ** 2 + (w * se[i + 1]) ** 2)
+            own = se[i] ** 2 + ((1 - w) * se[i - 1]) ** 2 + (w * se[i + 1]) ** 2
+            noise = Z95 * math.sqrt(own + (1 + (1 - w) ** 2 + w**2) * tau**2)
             if err <= tol or err <= noise:
                 continue
             left, right = (a, m) if m - a >= b - m else (m, b)

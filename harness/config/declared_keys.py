@@ -218,6 +218,20 @@ KEYS: tuple[Key, ...] = (
         "a check against references after measuring (reference_status)",
         nullable=True,
     ),
+    Key(
+        "stage.adaptive.*",
+        "mapping",
+        _N,
+        "the adaptive grid's parameters (stage.sizes=adaptive): which sizes are planned, not how one is measured",
+        nullable=True,
+    ),
+    Key(
+        "stage.budget_gpu_h",
+        "float",
+        _N,
+        "the adaptive grid's budget in GPU-hours: which sizes are planned, not how one is measured",
+        nullable=True,
+    ),
     Key("stage.slurm.timeout_min", "int", _N, "the job's time limit: a job cut short resumes where it stopped"),
     Key("stage.slurm.mem_gb", "int", _N, "the job's host memory limit"),
     # the launcher: how jobs are submitted and followed, not how they measure (harness.launch.submit.LauncherSpec)

@@ -17,8 +17,10 @@ log = logging.getLogger(__name__)
 SIZES_FORMS = (
     "an int (stage.sizes=224), a list (stage.sizes=[224,256]) or a range of evenly spaced sizes, both ends "
     "included (stage.sizes={start:224,stop:512,num:10}); in a stage yaml file the same, quoted as a string: "
-    'sizes: "[224, 256]" or sizes: "{start: 224, stop: 512, num: 10}"'
+    'sizes: "[224, 256]" or sizes: "{start: 224, stop: 512, num: 10}"; or the name of a grid that chooses '
+    "its sizes round by round: stage.sizes=adaptive (its parameters under stage.adaptive)"
 )
+ADAPTIVE = "adaptive"  # the one size grid chosen by name (harness.campaign.adaptive)
 _RANGE_KEYS = ("start", "stop", "num")
 _logged: set[str] = set()  # deprecation messages already logged by this process (once each, not once per job)
 
@@ -57,9 +59,19 @@ def _deprecated(message: str) -> None:
         log.warning(message)
 
 
+def is_adaptive(value: Any) -> bool:
+    """Whether ``stage.sizes`` names the adaptive grid (``adaptive``, any case, spaces ignored)."""
+    return isinstance(value, str) and re.sub(r"\s+", "", value).lower() == ADAPTIVE
+
+
 def _sizes_from(key: str, value: Any) -> tuple[int, ...]:
     if value is None:
         raise ConfigError(f"{key} is null: give the input sizes as {SIZES_FORMS}")
+    if is_adaptive(value):
+        raise ConfigError(
+            f"{key}=adaptive is decided round by round by python -m harness (harness.campaign.rounds), "
+            "not here: give the sizes of one round as a list"
+        )
     if isinstance(value, str):
         value = _parse_sizes(key, value)
     if isinstance(value, Mapping):

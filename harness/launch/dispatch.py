@@ -13,6 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
+from harness.campaign.rounds import is_adaptive_config
 from harness.errors import ConfigError
 from harness.launch import console as views
 from harness.launch.isolated import run_isolated
@@ -24,7 +25,13 @@ log = logging.getLogger(__name__)
 
 
 def launch_configs(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Run or submit each resolved config; returns, per config, what happened to it."""
+    """Run or submit each resolved config; returns, per config, what happened to it. Configs with
+    stage.sizes=adaptive go to the adaptive grid's rounds (harness.launch.decider), which come back here
+    with each round's sizes."""
+    if any(is_adaptive_config(c) for c in configs):
+        from harness.launch.decider import run_adaptive
+
+        return run_adaptive(configs, launch_configs)
     launchers = {LauncherSpec.from_dict(c.get("launcher")) for c in configs}
     if len(launchers) > 1:
         raise ConfigError("the launcher settings must be the same for the whole sweep")
