@@ -142,3 +142,28 @@ def test_layer_speedups_are_the_table_computed_before(busy_tree):
         after = layer_speedups(frame)
         assert len(after) > 100 and after["verdict"].nunique() > 1
         pd.testing.assert_frame_equal(after, layer_speedups_before(frame))
+
+
+def test_one_family_of_millions_is_corrected_as_by_the_grouped_path():
+    """benjamini_hochberg's one-family path (one sort, no grouping) gives the grouped path's q-values exactly,
+    ties and untested entries included; student_sf's in-place series its values exactly."""
+    from harness.results import multiplicity as mt
+
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0, 1, 20_000) ** 3
+    p[rng.integers(0, len(p), 2_000)] = np.nan
+    p[::13] = p[5]  # ties
+    one = mt.benjamini_hochberg(p)
+    grouped = mt.benjamini_hochberg(p, groups=np.zeros(len(p), np.int64))  # one family, the general path
+    np.testing.assert_array_equal(one, grouped)
+    assert np.isnan(one).sum() == np.isnan(p).sum() and (one < 0.05).any() and (one > 0.5).any()
+    t = np.r_[rng.normal(0, 3, 1_000), np.inf, -np.inf, np.nan, 0.0]
+    term, total = np.ones_like(t), np.ones_like(t)
+    c2 = np.cos(np.arctan(np.abs(np.where(np.isinf(t), 0.0, t)) / np.sqrt(mt.TAIL_DF))) ** 2
+    for j in range(1, mt.TAIL_DF // 2):  # the series as written before, a new array per step
+        term = term * c2 * (2 * j - 1) / (2 * j)
+        total = total + term
+    a = np.arctan(np.abs(np.where(np.isinf(t), 0.0, t)) / np.sqrt(mt.TAIL_DF))
+    upper = (1.0 - np.sin(a) * total) / 2
+    before = np.where(np.isposinf(t), 0.0, np.where(np.isneginf(t), 1.0, np.where(t >= 0, upper, 1.0 - upper)))
+    np.testing.assert_array_equal(mt.student_sf(t), before)
