@@ -167,3 +167,34 @@ def test_one_family_of_millions_is_corrected_as_by_the_grouped_path():
     upper = (1.0 - np.sin(a) * total) / 2
     before = np.where(np.isposinf(t), 0.0, np.where(np.isneginf(t), 1.0, np.where(t >= 0, upper, 1.0 - upper)))
     np.testing.assert_array_equal(mt.student_sf(t), before)
+
+
+def test_the_tables_over_the_layers_run_one_at_a_time(busy_tree):
+    """Two tables reading the layers never overlap (their intermediates at tens of millions of rows would add
+    up), even with two workers: the first to start waits for the other, which cannot start meanwhile."""
+    import threading
+
+    from analysis.tables import registry
+    from analysis.tables.registry import Table
+
+    started = {"a": threading.Event(), "b": threading.Event()}
+    saw_other: dict[str, bool] = {}
+
+    def toy(me: str, other: str):
+        def compute(layers: pd.DataFrame) -> pd.DataFrame:
+            started[me].set()
+            saw_other[me] = started[other].wait(timeout=0.5)  # set meanwhile only if the two overlap
+            return pd.DataFrame({"rows": [len(layers)]})
+
+        return compute
+
+    res = load(busy_tree)
+    for me, other in (("a", "b"), ("b", "a")):
+        registry.register(Table(f"toy_layers_{me}", ("layers",), toy(me, other), position=1, about="a toy"))
+    try:
+        frames = registry.compute_all(res.points, res.layers, workers=2)
+    finally:
+        registry.unregister("toy_layers_a")
+        registry.unregister("toy_layers_b")
+    assert frames["toy_layers_a"]["rows"].tolist() == [len(res.layers)]
+    assert sorted(saw_other.values()) == [False, True]  # the second started after the first had finished
