@@ -1,37 +1,43 @@
-"""How long `python -m analysis` takes at scale: 5,000,000 layer rows and 50,000 point rows.
+"""How long `python -m analysis` takes, and how much memory, at a campaign's scale: 5,000,000 and 20,000,000
+layer rows.
 
-    python benchmarks/analysis_scale.py                    # generate (untimed), then time load + tables
-    python benchmarks/analysis_scale.py --plots --predictor   # also time the figures and the predictor
-    python benchmarks/analysis_scale.py --keep DIR         # write the tree under DIR and keep it
+    python benchmarks/analysis_scale.py                         # both scales, idle then with one core busy
+    python benchmarks/analysis_scale.py --scale 20m --idle-only # one scale, idle only
+    python benchmarks/analysis_scale.py --plots --predictor     # also time the figures and the predictor
+    python benchmarks/analysis_scale.py --cache DIR             # where the trees are kept (generated once)
 
-The tree is synthetic (tests/synthetic.py, the same law as the tests): 10 models of 100 conv layers, 2 GPU
-types, all 10 algorithms, 50 input sizes x 5 batch sizes (a full campaign with a batch axis), written in the
-store's layout and schema. Goal: load + all tables (the answer with its intervals included) in under 15 s
-and under 4 GB peak memory on the 2-core development machine; figures and the predictor are timed apart.
-Each stage is run ``--repeat`` times and the median reported (the machine is shared); the peak is the
-process's maximum resident set size (the tree is generated in a child process).
+The trees are synthetic (tests/synthetic.py, the same law as the tests): 2 GPU types, all 10 algorithms,
+5 batch sizes, models of 100 conv layers; ``5m``: 10 models x 50 input sizes (50,000 points, 5,000,000 layer
+rows), ``20m``: 20 models x 100 input sizes (a full stage: 200,000 points, 20,000,000 layer rows). Each tree
+is generated once, in a child process, and kept under ``--cache`` (about 1 GB for 20m); a tree whose
+generation did not finish is made again. Goals: load + all tables (the answer with its intervals included)
+under 15 s at 5m and 30 s at 20m, under 4 GB peak memory, on the 2-core development machine; figures and the
+predictor are timed apart. Every measurement runs in a fresh process of its own, so that its peak (the
+process's maximum resident set size, the imports included) is its own; with one core busy, another process
+spins on one core meanwhile (as benchmarks/analysis_cli.py does). Each stage is run ``--repeat`` times in
+that process and the median reported (the machine is shared).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import multiprocessing
 import resource
+import shutil
 import statistics
+import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: tests.synthetic, test-only code
 
-from rich.console import Console
-from rich.table import Table
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
 
-from analysis import pipeline, predictor
-from analysis.tree import load
-from analysis.tree.specs import gpu_specs
-from harness.results import layout
 from tests.synthetic import Synthetic, default_models, generate  # noqa: E402
 
 ALGOS = (
@@ -48,86 +54,165 @@ ALGOS = (
 )
 
 
-def scale_spec() -> Synthetic:
-    return Synthetic(
-        models=default_models(n_models=10, n_layers=100, seed=0),
-        gpus=("h100", "l40s"),
-        algos=ALGOS,
-        sizes=tuple(range(64, 64 + 50 * 8, 8)),
-        batch_sizes=(1, 2, 4, 8, 16),
-        fallback={"winograd": "torch", "winograd_nonfused": "torch"},
-        power_w={"h100": 300.0, "l40s": 250.0},
-        noise=0.03,
-        seed=0,
+@dataclass(frozen=True)
+class Scale:
+    """One size of campaign: its tree and the goals for load + all tables."""
+
+    name: str
+    models: int
+    sizes: int
+    goal_s: float
+    goal_gb: float = 4.0
+
+    def spec(self) -> Synthetic:
+        return Synthetic(
+            models=default_models(n_models=self.models, n_layers=100, seed=0),
+            gpus=("h100", "l40s"),
+            algos=ALGOS,
+            sizes=tuple(range(64, 64 + self.sizes * 8, 8)),
+            batch_sizes=(1, 2, 4, 8, 16),
+            fallback={"winograd": "torch", "winograd_nonfused": "torch"},
+            power_w={"h100": 300.0, "l40s": 250.0},
+            noise=0.03,
+            seed=0,
+        )
+
+    def describe(self) -> str:
+        return f"{self.models} models x {self.sizes} sizes x 5 batches x 2 GPUs x {len(ALGOS)} algorithms"
+
+
+SCALES = {
+    s.name: s for s in (Scale("5m", models=10, sizes=50, goal_s=15.0), Scale("20m", models=20, sizes=100, goal_s=30.0))
+}
+
+
+def scale_spec(name: str = "5m") -> Synthetic:
+    return SCALES[name].spec()
+
+
+def tree(cache: Path, scale: Scale, console: Console) -> Path:
+    """The scale's tree under ``cache``, generated (in a child process, untimed) unless a finished one is there."""
+    root, done = cache / scale.name / "results", cache / scale.name / "generated.json"
+    if done.exists() and json.loads(done.read_text()).get("spec") == scale.describe():
+        return root
+    shutil.rmtree(cache / scale.name, ignore_errors=True)  # an unfinished or other tree
+    t = time.perf_counter()
+    with ProcessPoolExecutor(1) as child:  # apart, so that its memory counts in no measurement
+        written = child.submit(generate, root, scale.spec()).result()
+    done.write_text(json.dumps({"spec": scale.describe(), **asdict(written)}))
+    console.print(
+        f"{scale.name}: generated {written.points} point rows, {written.layers} layer rows in {written.files} "
+        f"files under {root} ({time.perf_counter() - t:.0f} s, not timed)"
     )
+    return root
+
+
+@dataclass
+class Measured:
+    """One measurement's stages (seconds, median of repeats), row counts and peak resident memory."""
+
+    stages: dict[str, float] = field(default_factory=dict)
+    points: int = 0
+    layers: int = 0
+    peak_gb: float = 0.0
+    metrics: str = ""
 
 
 def timed(fn, repeat: int) -> tuple[float, object]:
     times, value = [], None
     for _ in range(repeat):
+        value = None  # the previous repeat's result freed first: it would count in the peak
         t = time.perf_counter()
         value = fn()
         times.append(time.perf_counter() - t)
     return statistics.median(times), value
 
 
-def main() -> None:
+def measure(
+    root: Path, repeat: int, plots: bool, predict: bool, max_train_rows: int | None, threads: int | None
+) -> Measured:
+    """Load + all tables (then figures and the predictor where asked) in this process: run in a fresh one."""
+    import tempfile
+
+    from analysis import pipeline, predictor
+    from analysis.tree import load
+    from analysis.tree.specs import gpu_specs
+
+    m = Measured()
+    t_load, res = timed(lambda: load(root), repeat)
+    m.stages["load (read, check, latest wins)"] = t_load
+    t_tables, frames = timed(lambda: pipeline.compute_tables(res), repeat)
+    m.stages["all tables"] = t_tables
+    m.stages["load + all tables"] = t_load + t_tables
+    m.points, m.layers = len(res.points), len(res.layers)
+    m.peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+    if plots:
+        with tempfile.TemporaryDirectory(prefix="analysis-scale-figures-") as out:
+            m.stages["figures (without parity)"], _ = timed(
+                lambda: pipeline.make_figures(frames, res, [], Path(out)), 1
+            )
+    if predict:
+        max_train_rows = max_train_rows or predictor.MAX_TRAIN_ROWS
+        specs = gpu_specs(root, res.points["gpu"].unique())
+        t_frame, frame = timed(lambda: predictor.layer_frame(res.layers, specs), 1)
+        m.stages[f"predictor features ({len(frame.data)} rows)"] = t_frame
+        t_eval, ev = timed(lambda: predictor.evaluate(frame, res.points, res.layers, max_train_rows, threads), 1)
+        m.stages[f"predictor evaluation ({len(ev.folds)} folds, <= {max_train_rows} training rows)"] = t_eval
+        m.metrics = ev.metrics.to_string(index=False)
+    return m
+
+
+def in_fresh_process(busy: bool, *args) -> Measured:
+    """``measure`` in a new interpreter (its own peak), with another process spinning on a core if ``busy``."""
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+    try:
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
+            return child.submit(measure, *args).result()
+    finally:
+        if hog is not None:
+            hog.kill()
+            hog.wait()
+
+
+def main() -> None:  # imports no analysis here: its memory belongs to the measuring processes
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--keep", type=Path, help="write the tree here and keep it (default: a temporary folder)")
+    ap.add_argument("--scale", nargs="+", choices=list(SCALES), default=list(SCALES), help="which trees (default: all)")
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/analysis-scale"), help="where the trees are kept")
+    ap.add_argument("--idle-only", action="store_true", help="skip the runs with one core busy")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each timed stage (median reported)")
     ap.add_argument("--plots", action="store_true", help="also time the figures")
     ap.add_argument("--predictor", action="store_true", help="also time the predictor's evaluation and fit")
-    ap.add_argument(
-        "--max-train-rows", type=int, default=predictor.MAX_TRAIN_ROWS, help="the predictor's training subsample"
-    )
+    ap.add_argument("--max-train-rows", type=int, help="the predictor's training subsample (default: its own)")
     ap.add_argument("--threads", type=int, default=None, help="the predictor's OpenMP threads")
     args = ap.parse_args()
     console = Console()
-    with tempfile.TemporaryDirectory(prefix="analysis-scale-") as tmp:
-        root = args.keep or Path(tmp) / "results"
-        if next(layout.leaves(root), None) is None:
-            t = time.perf_counter()
-            with ProcessPoolExecutor(1) as child:  # apart, so that its memory does not count in our peak
-                written = child.submit(generate, root, scale_spec()).result()
-            console.print(
-                f"generated {written.points} point rows, {written.layers} layer rows in {written.files} "
-                f"files under {root} ({time.perf_counter() - t:.1f} s, not timed)"
-            )
-        rows = []
-        t_load, res = timed(lambda: load(root), args.repeat)
-        rows.append(("load (read, check, latest wins)", t_load))
-        t_tables, frames = timed(lambda: pipeline.compute_tables(res), args.repeat)
-        rows.append(("all tables", t_tables))
-        rows.append(("load + all tables", t_load + t_tables))
-        if args.plots:
-            out = Path(tmp) / "figures"
-            t_plots, _ = timed(lambda: pipeline.make_figures(frames, res, [], out), 1)
-            rows.append(("figures (without parity)", t_plots))
-        if args.predictor:
-            specs = gpu_specs(root, res.points["gpu"].unique())
-            t_frame, frame = timed(lambda: predictor.layer_frame(res.layers, specs), 1)
-            rows.append((f"predictor features ({len(frame.data)} rows)", t_frame))
-            t_eval, ev = timed(
-                lambda: predictor.evaluate(frame, res.points, res.layers, args.max_train_rows, args.threads), 1
-            )
-            rows.append(
-                (f"predictor evaluation ({len(ev.folds)} folds, <= {args.max_train_rows} training rows)", t_eval)
-            )
-            console.print(ev.metrics.to_string(index=False))
-        table = Table(
-            title=f"analysis at scale: {len(res.points)} points, {len(res.layers)} layers "
-            f"(median of {args.repeat} where repeated)"
+    scales = [SCALES[s] for s in args.scale]
+    roots = {s.name: tree(args.cache, s, console) for s in scales}  # all generated before anything is timed
+    runs = [(s, busy) for s in scales for busy in ([False] if args.idle_only else [False, True])]
+    results = []
+    for s, busy in runs:
+        m = in_fresh_process(
+            busy, roots[s.name], args.repeat, args.plots, args.predictor, args.max_train_rows, args.threads
         )
-        table.add_column("stage")
-        table.add_column("seconds", justify="right")
-        for name, s in rows:
-            table.add_row(name, f"{s:.2f}")
-        console.print(table)
-        goal = t_load + t_tables
-        peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+        results.append((s, busy, m))
+        if m.metrics:
+            console.print(m.metrics)
+    table = Table(title=f"python -m analysis at scale (seconds; median of {args.repeat} where repeated)")
+    table.add_column("stage")
+    for _, busy, m in results:
+        table.add_column(f"{m.layers:,} layers\n{'one core busy' if busy else 'idle'}", justify="right")
+    stages = list(dict.fromkeys(k for _, _, m in results for k in m.stages))
+    for name in stages:
+        table.add_row(name, *(f"{m.stages[name]:.2f}" if name in m.stages else "" for _, _, m in results))
+    table.add_row("peak memory, load + tables (GB)", *(f"{m.peak_gb:.2f}" for _, _, m in results))
+    console.print(table)
+    for s, busy, m in results:
+        goal = m.stages["load + all tables"]
         console.print(
-            f"load + all tables: {goal:.2f} s ({'within' if goal < 15 else 'OVER'} the 15 s goal); "
-            f"peak resident memory {peak_gb:.2f} GB ({'within' if peak_gb < 4 else 'OVER'} the 4 GB goal)"
+            f"{s.name} ({m.points:,} points, {m.layers:,} layer rows{', one core busy' if busy else ''}): "
+            f"load + all tables {goal:.2f} s ({'within' if goal < s.goal_s else 'OVER'} the {s.goal_s:g} s "
+            f"goal), peak resident memory {m.peak_gb:.2f} GB ({'within' if m.peak_gb < s.goal_gb else 'OVER'} "
+            f"the {s.goal_gb:g} GB goal)"
         )
 
 

@@ -100,9 +100,11 @@ def student_sf(t, df: int = TAIL_DF) -> np.ndarray:
     t = np.asarray(t, dtype=float)
     a = np.arctan(np.abs(np.where(np.isinf(t), 0.0, t)) / math.sqrt(df))
     c2, term, total = np.cos(a) ** 2, np.ones_like(a), np.ones_like(a)
-    for j in range(1, df // 2):
-        term = term * c2 * (2 * j - 1) / (2 * j)
-        total = total + term
+    for j in range(1, df // 2):  # in place: tens of millions of entries (the same operations, in order)
+        np.multiply(term, c2, out=term)
+        np.multiply(term, 2 * j - 1, out=term)
+        np.divide(term, 2 * j, out=term)
+        np.add(total, term, out=total)
     inside = np.sin(a) * total  # P(|T| <= |t|)
     upper = (1.0 - inside) / 2
     sf = np.where(t >= 0, upper, 1.0 - upper)
@@ -188,6 +190,12 @@ def benjamini_hochberg(p, groups=None) -> np.ndarray:
     """Benjamini-Hochberg step-up adjusted p-values (q-values) per family; NaN stays NaN."""
     p = np.asarray(p, dtype=float).ravel()
     out = np.full(p.shape, np.nan)
+    if groups is None:  # one family (a table's millions of layer tests): one sort, no grouping
+        order = np.flatnonzero(~np.isnan(p))
+        order = order[np.argsort(p[order], kind="stable")]  # as _sorted_within's lexsort with one family
+        raw = np.minimum(1.0, p[order] * len(order) / np.arange(1, len(order) + 1))
+        out[order] = np.minimum.accumulate(raw[::-1])[::-1]
+        return out
     order, fam, rank, size = _sorted_within(p, groups)
     if len(order):
         raw = np.minimum(1.0, p[order] * size / rank)

@@ -13,7 +13,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from analysis import pipeline
+from analysis.stats.verdicts import VERDICTS, corrected
+from analysis.tables.catalog.layer_speedups import layer_speedups
+from analysis.tables.columns import POINT
 from analysis.tree import load, loader, read
+from analysis.tree.keys import layer_keys
+from harness.results import hostbound
+from harness.results.uncertainty import log_se, ratio_interval
 from tests.synthetic import Synthetic, default_models, generate
 
 
@@ -75,3 +81,120 @@ def test_a_value_beyond_int32_is_read_as_int64_exactly(busy_tree, tmp_path):
     layers = load(root).layers
     assert layers["in_h"].dtype == np.int64 and (layers["in_h"] == 2**40).sum() == t.num_rows
     assert layers["in_channels"].dtype == np.int32
+
+
+def layer_speedups_before(layers: pd.DataFrame, reference: str = "guess") -> pd.DataFrame:
+    """The table as computed before (commit 3d36706), the reference of the comparison."""
+    key = [*POINT, "layer_index"]
+    cols = [
+        c
+        for c in (*key, "algo", "layer_name", "p50_ms", "ci95_low_ms", "ci95_high_ms", "std_ms", "n")
+        if c in layers.columns
+    ]
+    timed = layers.loc[layers["p50_ms"].notna() & (layers["p50_ms"] > 0) & ~hostbound.mask(layers), cols]
+    se = log_se(timed).to_numpy(dtype=float)
+    is_ref = (timed["algo"] == reference).to_numpy()
+    (layer,) = layer_keys([timed], POINT)  # the point's layer as one integer: millions of rows join on it
+    refs, others = np.flatnonzero(is_ref), np.flatnonzero(~is_ref)
+    ref_of = pd.Index(layer[refs])
+    if not ref_of.is_unique:  # a layer the reference timed twice: every pairing, as a merge gives
+        ref = timed.iloc[refs][key].assign(ref_p50_ms=timed["p50_ms"].to_numpy()[refs], ref_log_se=se[refs])
+        m = timed.iloc[others].assign(log_se=se[others]).merge(ref, on=key)
+        mine, ref_p50, ref_se = m["log_se"].to_numpy(), m["ref_p50_ms"].to_numpy(), m["ref_log_se"].to_numpy()
+        out = m.drop(
+            columns=[c for c in ("ci95_low_ms", "ci95_high_ms", "std_ms", "n", "log_se", "ref_log_se") if c in m]
+        )
+    else:
+        pos = ref_of.get_indexer(layer[others])
+        keep = others[pos >= 0]
+        pos = refs[pos[pos >= 0]]
+        p50 = timed["p50_ms"].to_numpy(dtype=float)
+        mine, ref_p50, ref_se = se[keep], p50[pos], se[pos]
+        out = (
+            timed.iloc[keep]
+            .drop(columns=[c for c in ("ci95_low_ms", "ci95_high_ms", "std_ms", "n") if c in timed])
+            .reset_index(drop=True)
+        )
+        out["ref_p50_ms"] = ref_p50
+    s = ratio_interval(ref_p50, ref_se, out["p50_ms"].to_numpy(dtype=float), mine)
+    p, q, code = corrected(s.ratio, s.log_se)
+    # a row per layer (millions): the two labels as categoricals, not a string each
+    n = len(out)
+    return out.assign(
+        reference=pd.Categorical.from_codes(np.zeros(n, np.int8), [reference]),
+        speedup=s.ratio,
+        speedup_low=s.low,
+        speedup_high=s.high,
+        p_value=p,
+        q_value=q,
+        verdict=pd.Categorical.from_codes(code, list(VERDICTS)),
+    )
+
+
+def test_layer_speedups_are_the_table_computed_before(busy_tree):
+    """The same frame (values, dtypes, order) as the implementation it replaced, on a tree and on the same
+    layers with the reference's rows twice (every pairing: the merge)."""
+    layers = load(busy_tree).layers
+    layers.loc[layers.index[::7], "host_bound"] = True
+    layers.loc[layers.index[::11], "p50_ms"] = np.nan
+    twice = pd.concat([layers, layers[layers["algo"] == "guess"]], ignore_index=True)
+    for frame in (layers, twice):
+        after = layer_speedups(frame)
+        assert len(after) > 100 and after["verdict"].nunique() > 1
+        pd.testing.assert_frame_equal(after, layer_speedups_before(frame))
+
+
+def test_one_family_of_millions_is_corrected_as_by_the_grouped_path():
+    """benjamini_hochberg's one-family path (one sort, no grouping) gives the grouped path's q-values exactly,
+    ties and untested entries included; student_sf's in-place series its values exactly."""
+    from harness.results import multiplicity as mt
+
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0, 1, 20_000) ** 3
+    p[rng.integers(0, len(p), 2_000)] = np.nan
+    p[::13] = p[5]  # ties
+    one = mt.benjamini_hochberg(p)
+    grouped = mt.benjamini_hochberg(p, groups=np.zeros(len(p), np.int64))  # one family, the general path
+    np.testing.assert_array_equal(one, grouped)
+    assert np.isnan(one).sum() == np.isnan(p).sum() and (one < 0.05).any() and (one > 0.5).any()
+    t = np.r_[rng.normal(0, 3, 1_000), np.inf, -np.inf, np.nan, 0.0]
+    term, total = np.ones_like(t), np.ones_like(t)
+    c2 = np.cos(np.arctan(np.abs(np.where(np.isinf(t), 0.0, t)) / np.sqrt(mt.TAIL_DF))) ** 2
+    for j in range(1, mt.TAIL_DF // 2):  # the series as written before, a new array per step
+        term = term * c2 * (2 * j - 1) / (2 * j)
+        total = total + term
+    a = np.arctan(np.abs(np.where(np.isinf(t), 0.0, t)) / np.sqrt(mt.TAIL_DF))
+    upper = (1.0 - np.sin(a) * total) / 2
+    before = np.where(np.isposinf(t), 0.0, np.where(np.isneginf(t), 1.0, np.where(t >= 0, upper, 1.0 - upper)))
+    np.testing.assert_array_equal(mt.student_sf(t), before)
+
+
+def test_the_tables_over_the_layers_run_one_at_a_time(busy_tree):
+    """Two tables reading the layers never overlap (their intermediates at tens of millions of rows would add
+    up), even with two workers: the first to start waits for the other, which cannot start meanwhile."""
+    import threading
+
+    from analysis.tables import registry
+    from analysis.tables.registry import Table
+
+    started = {"a": threading.Event(), "b": threading.Event()}
+    saw_other: dict[str, bool] = {}
+
+    def toy(me: str, other: str):
+        def compute(layers: pd.DataFrame) -> pd.DataFrame:
+            started[me].set()
+            saw_other[me] = started[other].wait(timeout=0.5)  # set meanwhile only if the two overlap
+            return pd.DataFrame({"rows": [len(layers)]})
+
+        return compute
+
+    res = load(busy_tree)
+    for me, other in (("a", "b"), ("b", "a")):
+        registry.register(Table(f"toy_layers_{me}", ("layers",), toy(me, other), position=1, about="a toy"))
+    try:
+        frames = registry.compute_all(res.points, res.layers, workers=2)
+    finally:
+        registry.unregister("toy_layers_a")
+        registry.unregister("toy_layers_b")
+    assert frames["toy_layers_a"]["rows"].tolist() == [len(res.layers)]
+    assert sorted(saw_other.values()) == [False, True]  # the second started after the first had finished

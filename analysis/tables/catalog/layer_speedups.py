@@ -24,21 +24,26 @@ from harness.results.uncertainty import log_se, ratio_interval
 def layer_speedups(layers: pd.DataFrame, reference: str = "guess") -> pd.DataFrame:
     """Per layer row whose algorithm and the reference both timed the layer at the GPU's pace (neither row
     host-bound): the speedup over the reference on that layer, its 95% interval, p-value, q-value and verdict
-    (Benjamini-Hochberg over the whole table; a row without an interval: ``no_interval``)."""
+    (Benjamini-Hochberg over the whole table; a row without an interval: ``no_interval``).
+
+    Tens of millions of layer rows: the rows are picked by position and each output column taken once from
+    ``layers`` (no intermediate frame of every timed row, no 2-d block holding the dropped columns alive)."""
     key = [*POINT, "layer_index"]
-    cols = [
-        c
-        for c in (*key, "algo", "layer_name", "p50_ms", "ci95_low_ms", "ci95_high_ms", "std_ms", "n")
-        if c in layers.columns
-    ]
-    timed = layers.loc[layers["p50_ms"].notna() & (layers["p50_ms"] > 0) & ~hostbound.mask(layers), cols]
-    se = log_se(timed).to_numpy(dtype=float)
-    is_ref = (timed["algo"] == reference).to_numpy()
-    (layer,) = layer_keys([timed], POINT)  # the point's layer as one integer: millions of rows join on it
+    labels = [c for c in (*key, "algo", "layer_name") if c in layers.columns]
+    p50_all = layers["p50_ms"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        rows = np.flatnonzero((p50_all > 0) & ~hostbound.mask(layers))  # NaN is not > 0
+    se_inputs = [c for c in ("p50_ms", "ci95_low_ms", "ci95_high_ms", "std_ms", "n") if c in layers.columns]
+    se = log_se(layers[se_inputs].take(rows)).to_numpy(dtype=float)
+    p50 = p50_all[rows]
+    is_ref = (layers["algo"] == reference).to_numpy()[rows]
+    (layer,) = layer_keys([layers], POINT)  # the point's layer as one integer: millions of rows join on it
+    layer = layer[rows]
     refs, others = np.flatnonzero(is_ref), np.flatnonzero(~is_ref)
     ref_of = pd.Index(layer[refs])
     if not ref_of.is_unique:  # a layer the reference timed twice: every pairing, as a merge gives
-        ref = timed.iloc[refs][key].assign(ref_p50_ms=timed["p50_ms"].to_numpy()[refs], ref_log_se=se[refs])
+        timed = layers[[*labels, *[c for c in se_inputs if c not in labels]]].take(rows)
+        ref = timed.iloc[refs][key].assign(ref_p50_ms=p50[refs], ref_log_se=se[refs])
         m = timed.iloc[others].assign(log_se=se[others]).merge(ref, on=key)
         mine, ref_p50, ref_se = m["log_se"].to_numpy(), m["ref_p50_ms"].to_numpy(), m["ref_log_se"].to_numpy()
         out = m.drop(
@@ -48,14 +53,16 @@ def layer_speedups(layers: pd.DataFrame, reference: str = "guess") -> pd.DataFra
         pos = ref_of.get_indexer(layer[others])
         keep = others[pos >= 0]
         pos = refs[pos[pos >= 0]]
-        p50 = timed["p50_ms"].to_numpy(dtype=float)
         mine, ref_p50, ref_se = se[keep], p50[pos], se[pos]
-        out = (
-            timed.iloc[keep]
-            .drop(columns=[c for c in ("ci95_low_ms", "ci95_high_ms", "std_ms", "n") if c in timed])
-            .reset_index(drop=True)
+        picked = rows[keep]
+        out = pd.DataFrame(
+            {
+                **{c: layers[c].take(picked).reset_index(drop=True) for c in labels},
+                "p50_ms": p50[keep],
+                "ref_p50_ms": ref_p50,
+            },
+            copy=False,
         )
-        out["ref_p50_ms"] = ref_p50
     s = ratio_interval(ref_p50, ref_se, out["p50_ms"].to_numpy(dtype=float), mine)
     p, q, code = corrected(s.ratio, s.log_se)
     # a row per layer (millions): the two labels as categoricals, not a string each
