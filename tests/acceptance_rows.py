@@ -40,6 +40,7 @@ def point(
         "input_size": size,
         "batch_size": batch,
         "dtype": config.dtype,
+        "layout": config.layout,
         "math_type": config.math,
         "fallback_policy": config.fallback,
         "status": "ok",

@@ -27,6 +27,7 @@ from harness.acceptance import (
     cli,
     parse_junit,
 )
+from harness.acceptance.verdict import sections
 from tests.acceptance_rows import (
     H100,
     REPO,
@@ -109,7 +110,7 @@ def _fake_run_job(prepared: acc.PreparedJob, on_point) -> JobResult:
                 row["cuda_graph"] = False
             if job.phase == "energy":
                 row |= {k: v for k, v in energy_point().items() if k not in point() or k.startswith("energy")}
-            if batch > 1:
+            if job.phase == "oom" and batch > 1:
                 row |= {"status": "oom", "error": "CUDA out of memory"}
             rows.append(row)
             on_point((size, batch, job.config.dtype), row)
@@ -150,6 +151,16 @@ def test_the_whole_command_with_the_gpu_work_faked(tmp_path, monkeypatch, capsys
         and "## Suite energy: PASS" in both
         and "GPU tests" not in both.split("<!-- suite:energy -->")[1]
     )
+    assert "E(2N)/E(N) = 2.000" in both
+    # the regimes suite: batch x dtype x layout, every job composed (layout=nhwc included) and ranked
+    code = acc.main(["--suite", "regimes", "--quick", "--out", str(out), "--jobs-dir", str(tmp_path / "jobs")])
+    assert code == 0
+    three = written.read_text()
+    assert list(sections(three)) == ["core", "regimes", "energy"]
+    regimes = sections(three)["regimes"]
+    assert "layout=nhwc" in regimes and "'batch_size=[1,32,256]'" in regimes
+    assert "#### ranking per regime: INFO" in regimes
+    assert "| resnet50 | 256 | float16 tensor_op fallback=none nhwc |" in regimes
 
 
 def test_a_sweep_past_its_budget_starts_no_more_jobs(tmp_path, monkeypatch):
