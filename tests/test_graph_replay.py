@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -22,10 +23,12 @@ from harness.measure.graphs import (
     compare_replay,
     reset_after_failed_capture,
 )
-from harness.measure.point import PointResult
+from harness.measure.point import PointMeasurer, PointResult
 from harness.measure.profiler import ProfileSettings, profile
 from harness.measure.timing import SamplingPolicy
 from harness.run import runner
+from tests.conftest import FAST
+from tests.helpers import make_spec
 
 # -- the comparison ------------------------------------------------------------------------------------------
 
@@ -245,3 +248,9 @@ def test_a_graph_point_records_why_it_was_timed_eagerly():
     assert p.cuda_graph is False and p.graph_error.startswith("capture failed:")
     row = PointResult(32, 1, "ok", on_gpu=True, profile=p).row({})
     assert row["graph_error"] == p.graph_error and row["device_used_bytes"] >= row["peak_reserved_bytes"]
+
+
+def test_the_point_holds_the_replay_to_its_dtypes_verification_tolerance(tmp_path: Path):
+    spec = make_spec(tmp_path, *FAST, "model=resnet18", "algo=gemm", "tolerance.float32=0.004", "l2=cold")
+    settings = PointMeasurer(spec, runner.validate(spec))._settings(None)
+    assert (settings.replay_tolerance_key, settings.replay_tolerance, settings.l2) == ("float32", 0.004, "cold")

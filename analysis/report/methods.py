@@ -47,6 +47,21 @@ def autocorrelation_line(rows: pd.DataFrame, what: str) -> str | None:
     )
 
 
+def l2_line(points: pd.DataFrame) -> str:
+    """The cache state every number was measured at: how many points were warm and how many cold (rows older
+    than the l2 column were warm, and the loader reads them so)."""
+    states = points["l2"].fillna("warm") if "l2" in points else pd.Series(["warm"] * len(points), dtype=object)
+    counts = states.value_counts()
+    said = [
+        f"{int(counts[k])} points with a {k} L2 ({DEFINITIONS[f'{k} L2']})" for k in ("warm", "cold") if k in counts
+    ]
+    if not said:
+        return "No point was timed."
+    scope = "; ".join(said)
+    mixed = " (compare a warm with a cold point only as such: l2 is part of the point key)" if len(said) > 1 else ""
+    return f"Cache state of every latency (whole model and per layer): {scope}{mixed}."
+
+
 def exclusions(points: pd.DataFrame, host_bound_layers: int) -> list[str]:
     """What was kept out of the answers, and why: host-bound layer rows; what is marked: launch-bound points."""
     out = []
@@ -93,6 +108,7 @@ def paragraph(
         f"Latency is {DEFINITIONS['latency']}; points were timed for {_span(ok['n'])} iterations"
         + (" per process." if "processes" in ok and (ok["processes"] > 1).any() else "."),
     ]
+    parts.append(l2_line(ok))
     if len(timed_layers):
         parts.append(
             f"Per-layer latency is {DEFINITIONS['layer latency']}; {_span(timed_layers['n'])} iterations " f"per layer."

@@ -84,7 +84,12 @@ class Profile:
             total = sum(float(np.median(r.times_ms)) for r in self.layers if r.times_ms)
             lines.append(f"{len(self.layers)} conv layers, {iters} iterations each; medians sum to {total:.3f} ms")
         if "peak_allocated_bytes" in self.memory:
-            lines.append(f"peak memory {self.memory['peak_allocated_bytes'] / 2**20:.1f} MiB allocated")
+            m = self.memory
+            lines.append(
+                f"peak memory {m['peak_allocated_bytes'] / 2**20:.1f} MiB allocated, "
+                f"{m['peak_reserved_bytes'] / 2**20:.1f} MiB reserved (PyTorch's allocator; "
+                f"{m['device_used_bytes'] / 2**20:.1f} MiB used on the device, cuDNN's own included)"
+            )
         e = self.energy
         if e is not None and e.energy_per_inference_j is not None:
             dynamic = e.dynamic_energy_per_inference_j

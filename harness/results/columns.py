@@ -290,6 +290,13 @@ DEFINITIONS = {
     "layer latency": "the median of a conv layer's own time over stage.layer_iters forwards in a separate pass "
     "with hooks (GPU: behind a head start, so that the events time the kernels, not the host; "
     "host_bound marks a layer no head start covered)",
+    "warm L2": "l2=warm: each timed iteration (and layer) finds the caches as the previous one left them: the "
+    "weights and activations that fit in the L2 (a GPU's) or the last-level cache (the CPU's) are already there",
+    "cold L2": "l2=cold: before each timed iteration, and before each layer in the layer pass, a buffer of at least "
+    "the last cache level's size is written through it (cache_flush_bytes: 2 x L2 on a GPU, queued before the start "
+    "event; the last-level cache on the CPU, before the clock starts), so each starts from memory; the flush is "
+    "outside the timed interval (CUDA-graph replays: one event pair per replay, the flush between replays); the "
+    "energy window is never flushed",
     "interval": "the 95% confidence interval of a median, from order statistics (x(k), x(n+1-k)) with "
     "Hettmansperger-Sheather interpolation: distribution-free for independent iterations; none below 6 "
     "iterations (not enough samples)",

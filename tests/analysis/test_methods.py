@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from analysis import methods
+from analysis.report.methods import l2_line
 from harness.results.columns import DEFINITIONS, dynamic_energy_per_inference_j
 
 
@@ -57,3 +58,14 @@ def test_exclusions_and_the_oracle_s_correction_are_said():
     assert methods.exclusions(pd.DataFrame({"launch_bound": [False]}), 0) == []
     oracle = pd.DataFrame({"switch_tests": [20, 13], "switch_no_interval": [1, 0]})
     assert "33 layer tests over 2 points, 1 layers without an interval" in methods.oracle_correction(oracle)[0]
+
+
+def test_the_cache_state_of_every_latency_is_said():
+    both = pd.DataFrame({"status": ["ok"] * 3, "n": [10] * 3, "p50_ms": [1.0] * 3, "l2": ["warm", None, "cold"]})
+    text = methods.paragraph(both, pd.DataFrame({"n": [], "p50_ms": []}))
+    assert f"2 points with a warm L2 ({DEFINITIONS['warm L2']})" in text  # a row older than the column: warm
+    assert f"1 points with a cold L2 ({DEFINITIONS['cold L2']})" in text and "l2 is part of the point key" in text
+    old = pd.DataFrame({"status": ["ok"], "n": [10], "p50_ms": [1.0]})  # a tree from before the l2 column
+    assert l2_line(old).startswith("Cache state of every latency (whole model and per layer): 1 points with a warm")
+    assert "cold L2" not in l2_line(old) and "point key" not in l2_line(old)
+    assert l2_line(old[old["status"] == "none"]) == "No point was timed."
