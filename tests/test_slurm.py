@@ -339,3 +339,40 @@ def test_a_gpu_types_interpreter_and_container_run_the_job(tmp_path: Path, monke
     assert [d["outcome"] for d in docs] == ["completed", "completed"]
     points = read(tmp_path / "results")  # the same point, measured once by each job
     assert sorted(points["run_id"]) == sorted(d["run_id"] for d in docs) and set(points["status"]) == {"ok"}
+
+
+def test_adaptive_grid_rounds_chain_and_resume_a_cancelled_round(tmp_path: Path):
+    """stage.sizes=adaptive on the cluster: a small model, 2 algorithms, 2 rounds. Round 1 (32, 48, 64) goes as
+    one array with a decider job after it (afterany); the round is cancelled once a point is written; the
+    decider finds points missing and submits the round again (the jobs skip what was written), then decides
+    round 2 and its decider records the end. Three iterations per point give no interval (fewer than 6), so
+    every curve counts and any bend beyond 0.1% asks for a size: round 2 is never empty. Every point of both
+    rounds measured exactly once, and nothing waited on this side."""
+    args = [
+        "gpu=l40s", "algo=gemm,torch", "stage.sizes=adaptive", "stage.adaptive.start=32",
+        "stage.adaptive.stop=64", "stage.adaptive.coarse=3", "stage.adaptive.resolution=4",
+        "stage.adaptive.tolerance=0.001", "stage.adaptive.max_rounds=2", "stage.warmup_s=2.0",
+        "stage.verify_every_point=false",
+    ]  # fmt: skip
+    proc = run_cli("-m", *ON_TEST_CLUSTER, *args, cwd=tmp_path)  # -m first, as Hydra wants it
+    assert proc.returncode == 0, proc.stderr
+    results = tmp_path / "results"
+    (journal,) = results.glob("stage=sanity/_rounds/adaptive-*.json")
+    first = json.loads(journal.read_text())["rounds"][0]
+    assert first["state"] == "submitted" and first["decider"] and first["jobs"]
+    _wait_for_points(results / "stage=sanity/gpu=l40s/model=resnet18/algo=gemm", 1)
+    subprocess.run(["scancel", *{j.split("_")[0] for j in first["jobs"]}], check=True)
+    deadline = time.monotonic() + 1500  # three deciders and two more arrays: the bound catches a hang
+    while (doc := json.loads(journal.read_text()))["stopped"] is None and time.monotonic() < deadline:
+        time.sleep(2)
+    assert doc["stopped"]["reasons"] == {"resnet18/l40s": "max_rounds"}, doc
+    assert [r["state"] for r in doc["rounds"]] == ["done", "done"] and doc["rounds"][0]["attempts"] == 2
+    added = [s for s, *_ in doc["rounds"][1]["sizes"]["resnet18/l40s"]]
+    assert added and not {32, 48, 64} & set(added)
+    points = read(results)
+    expected = sorted([32, 48, 64, *added])
+    assert sorted(points.groupby("algo")["input_size"].apply(sorted).to_dict().items()) == [
+        ("gemm", expected),
+        ("torch", expected),
+    ]
+    assert not points.duplicated(["algo", "input_size"]).any()
