@@ -131,9 +131,13 @@ def layer_speedups_before(layers: pd.DataFrame, reference: str = "guess") -> pd.
     )
 
 
-def test_layer_speedups_are_the_table_computed_before(busy_tree):
+@pytest.mark.parametrize("chunk", [1_000_000, 997])
+def test_layer_speedups_are_the_table_computed_before(busy_tree, chunk, monkeypatch):
     """The same frame (values, dtypes, order) as the implementation it replaced, on a tree and on the same
-    layers with the reference's rows twice (every pairing: the merge)."""
+    layers with the reference's rows twice (every pairing: the merge), in one slice or several."""
+    from analysis.tables.catalog import layer_speedups as module
+
+    monkeypatch.setattr(module, "CHUNK", chunk)
     layers = load(busy_tree).layers
     layers.loc[layers.index[::7], "host_bound"] = True
     layers.loc[layers.index[::11], "p50_ms"] = np.nan
