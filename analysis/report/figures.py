@@ -48,12 +48,13 @@ def make_figures(
     comp = frames["competitors"]
     summary = frames["speedup_summary"]
     jobs: list[tuple[str, Callable[[], Path | None]]] = []
-    groups = list(comp.groupby(["stage", "batch_size", "dtype"], observed=True))
-    for (stage, batch, dtype), grp in groups:
-        tag = f"-{stage}-b{batch}-{dtype}" if len(groups) > 1 else ""
+    groups = list(comp.groupby(["stage", "batch_size", "dtype", "layout"], observed=True))
+    for (stage, batch, dtype, layout), grp in groups:
+        nhwc = "-nhwc" if layout == "nhwc" else ""  # NCHW figures keep the names they had before the layout
+        tag = f"-{stage}-b{batch}-{dtype}{nhwc}" if len(groups) > 1 else ""
         title = (
             f"Latency relative to guess (torch where guess is absent) against input size, 95% bands "
-            f"(stage {stage}, batch {batch}, {dtype})"
+            f"(stage {stage}, batch {batch}, {dtype}{', NHWC' if nhwc else ''})"
         )
         jobs.append(
             (

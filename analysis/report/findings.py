@@ -31,7 +31,7 @@ def findings(frames: dict[str, pd.DataFrame], points: pd.DataFrame) -> list[str]
     fastest is a tie, the per-layer projection, energy against latency, and GPU against GPU."""
     out = []
     ok = points[points["status"] == "ok"]
-    n_points = len(points.drop_duplicates(["stage", "gpu", "model", "input_size", "batch_size", "dtype"]))
+    n_points = len(points.drop_duplicates(["stage", "gpu", "model", "input_size", "batch_size", "dtype", "layout"]))
     out.append(
         f"Scope: {len(points)} measurements ({len(ok)} ok) of {points['algo'].nunique()} algorithm(s) at "
         f"{n_points} points (model x input size x batch x dtype on a GPU type): {points['gpu'].nunique()} GPU "

@@ -47,7 +47,7 @@ def energy_latency(comp: pd.DataFrame, path: Path) -> tuple[Path | None, float]:
     if df.empty:
         return None, float("nan")
     df["gpu"], df["model"] = df["gpu"].astype(str), df["model"].astype(str)
-    point = ["stage", "gpu", "model", "input_size", "batch_size", "dtype"]
+    point = ["stage", "gpu", "model", "input_size", "batch_size", "dtype", "layout"]
     g = df.groupby(point, observed=True)
     df["x"] = df["p50_ms"] / g["p50_ms"].transform("min")
     df["y"] = df["energy_per_inference_j"] / g["energy_per_inference_j"].transform("min")

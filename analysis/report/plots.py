@@ -39,7 +39,7 @@ def breakdown_rows(layers: pd.DataFrame) -> pd.DataFrame:
     df = layers[layers["p50_ms"].notna()]
     late = hostbound.mask(df)
     if late.any():
-        point = ["stage", "gpu", "model", "input_size", "batch_size", "dtype", "algo"]
+        point = ["stage", "gpu", "model", "input_size", "batch_size", "dtype", "layout", "algo"]
         df = df[
             ~pd.Series(late, index=df.index)
             .groupby([df[k] for k in point], observed=True, dropna=False)

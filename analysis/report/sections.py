@@ -97,7 +97,7 @@ def build_sections(
     )
     the_answer.table(
         frames["summary"],
-        "Per stage x gpu x model x dtype: the largest gain beyond noise over each "
+        "Per stage x gpu x model x dtype x layout: the largest gain beyond noise over each "
         "reference, and how often there is a sole winner",
         csv="summary",
     )
@@ -127,7 +127,7 @@ def build_sections(
         f"{len(p)} points: stages {listed(p['stage'])}; GPU types {listed(p['gpu'])} "
         f"(devices {listed(p['device_name'])}); "
         f"models {listed(p['model'])}; algorithms {listed(p['algo'])}; input sizes {listed(p['input_size'])}; "
-        f"batch sizes {listed(p['batch_size'])}; dtypes {listed(p['dtype'])}. Status: "
+        f"batch sizes {listed(p['batch_size'])}; dtypes {listed(p['dtype'])}; layouts {listed(p['layout'])}. Status: "
         + ", ".join(f"{k} {v}" for k, v in p["status"].astype(str).value_counts().items())
         + "."
     )
@@ -152,8 +152,8 @@ def build_sections(
     warnings.table(found, "Findings (tables/warnings.csv has all)", csv="warnings")
 
     fastest = S("Fastest algorithm").text(
-        "Per point (stage, gpu, model, input size, batch, dtype): the fastest code path by p50 among those that "
-        "measured ok, every path tied with it (95% intervals overlap: 'tie' when there is more than one), the "
+        "Per point (stage, gpu, model, input size, batch, dtype, layout): the fastest code path by p50 among those "
+        "that measured ok, every path tied with it (95% intervals overlap: 'tie' when there is more than one), the "
         "fastest path outside the tie and its margin, and whether guess and torch are the fastest or tied. "
         "tables/best.csv keeps every algorithm's p50 and the least-energy and least-EDP algorithms."
     )
@@ -164,6 +164,7 @@ def build_sections(
         "input_size",
         "batch_size",
         "dtype",
+        "layout",
         "winner",
         "fastest",
         "fastest_p50_ms",
@@ -175,6 +176,7 @@ def build_sections(
     ]
     fastest.table(setting_columns(frames["winners"], cols), "Per point (tables/winners.csv)", csv="winners")
     images(fastest, figures, "speedup-torch", "Geometric-mean speedup over torch with 95% intervals")
+    regimes_section(fastest, frames["regimes"])
 
     gpus = S("GPUs compared").text(
         "Each pair of GPU types on the points both measured ok (same stage, model, algorithm, input size, batch, "
@@ -275,6 +277,7 @@ def build_sections(
                 [
                     "gpu",
                     "dtype",
+                    "layout",
                     "batch_size",
                     "shape",
                     "best_algo",
@@ -327,6 +330,36 @@ def build_sections(
         energy,
         pred,
     ]
+
+
+def regimes_section(section: render.Section, regimes: pd.DataFrame) -> None:
+    """How the ranking moves with batch, dtype and layout (tables/regimes.csv), where more than one regime of
+    a model, GPU and input size was measured."""
+    place = ["stage", "gpu", "model", "input_size"]
+    if regimes.empty or regimes.groupby(place, observed=True).size().max() < 2:
+        return  # one regime per place: nothing to move
+    section.text(
+        "How the ranking moves with the regime (batch, dtype, layout; strict FP32 and TF32 are settings, analysed "
+        "apart): per point, the algorithms that ran fastest first (by p50; the table above says which fastest is "
+        "beyond noise), and against the base regime of the same model, GPU and input size (the smallest batch, "
+        "float32, nchw where measured) Kendall's tau of the two rankings and whether the fastest changed."
+    )
+    cols = [
+        "stage",
+        "gpu",
+        "model",
+        "input_size",
+        "batch_size",
+        "dtype",
+        "layout",
+        "fastest",
+        "fastest_p50_ms",
+        "ranking",
+        "kendall_tau",
+        "fastest_changed",
+        "base_regime",
+    ]
+    section.table(setting_columns(regimes, cols), "Ranking per regime (tables/regimes.csv)", csv="regimes")
 
 
 def listed(s: pd.Series, limit: int = 12) -> str:

@@ -11,18 +11,20 @@ from harness.results import hostbound
 from harness.results.schema import CONV_PARAMETERS
 
 # One point of the comparison: every algorithm measured here competes.
-POINT = ["stage", "gpu", "model", "input_size", "batch_size", "dtype"]
+# layout (nchw | nhwc) is part of it: an NCHW and an NHWC measurement are two points, never one competition.
+POINT = ["stage", "gpu", "model", "input_size", "batch_size", "dtype", "layout"]
 
 
 GEOMETRY = [*CONV_PARAMETERS, "in_h", "in_w"]
 
 
-# A layer shape as an algorithm sees it (batch and dtype change the work and what runs).
-SHAPE = ["gpu", "dtype", "batch_size", *GEOMETRY]
+# A layer shape as an algorithm sees it (batch, dtype and layout change the work and what runs).
+SHAPE = ["gpu", "dtype", "layout", "batch_size", *GEOMETRY]
 
 
-# Support does not depend on the batch: one verdict per algorithm x shape x gpu (x dtype).
-SUPPORT = ["gpu", "dtype", *GEOMETRY]
+# Support does not depend on the batch: one verdict per algorithm x shape x gpu (x dtype x layout: cuDNN's
+# support differs per layout).
+SUPPORT = ["gpu", "dtype", "layout", *GEOMETRY]
 
 
 BASELINES = ("torch", "guess")

@@ -9,7 +9,7 @@ import pytest
 from analysis import answer
 from tests.analysis.conftest import FACTORS, MODELS, SIZES
 
-KEY = dict(stage="s", gpu="g", model="m", batch_size=1, dtype="float32")
+KEY = dict(stage="s", gpu="g", model="m", batch_size=1, dtype="float32", layout="nchw")
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +153,7 @@ def test_support_grids_show_never_run_apart_from_unsupported_sorted_numerically_
         dilation_w=1,
         groups=1,
         dtype="float32",
+        layout="nchw",
     )
     rows = [
         ("a", 64, "gemm", "ok"),

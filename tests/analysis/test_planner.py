@@ -12,7 +12,15 @@ from analysis.errors import AnalysisError
 from analysis.planner import Where, choose
 from harness.algorithms.geometry import ConvGeometry
 
-POINT = {"stage": "sanity", "gpu": "local", "model": "tiny", "input_size": 32, "batch_size": 1, "dtype": "float32"}
+POINT = {
+    "stage": "sanity",
+    "gpu": "local",
+    "model": "tiny",
+    "input_size": 32,
+    "batch_size": 1,
+    "dtype": "float32",
+    "layout": "nchw",
+}
 MODULES = [
     ("a", ConvGeometry(3, 8, (3, 3), (1, 1), (1, 1))),
     ("b", ConvGeometry(8, 8, (3, 3), (1, 1), (1, 1))),

@@ -9,13 +9,14 @@ import pytest
 from analysis import pipeline
 from analysis.tables import registry
 from analysis.tables.catalog.kernel_families import kernel_families
+from analysis.tables.catalog.regimes import regimes
 from analysis.tables.registry import SOURCES, Table
 
 
 def test_every_table_has_a_unique_name_and_declared_inputs_that_exist():
     tables = registry.tables()
     names = [t.name for t in tables]
-    assert len(names) == len(set(names)) == 20
+    assert len(names) == len(set(names)) == 21
     for t in tables:
         assert t.inputs, t.name
         assert set(t.inputs) <= set(SOURCES) | set(names), t.name
@@ -45,6 +46,7 @@ def hand_wired(res) -> dict[str, pd.DataFrame]:
         "layer_speedup_summary": answer.layer_summary(layer_sp),
         "algorithms": algos,
         "best": tables.best(algos),
+        "regimes": regimes(algos),
         "edp": tables.edp(algos),
         "gpus": tables.gpu_pairs(algos),
         "layer_shapes": tables.layer_shapes(res.layers),

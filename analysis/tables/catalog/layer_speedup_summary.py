@@ -13,7 +13,7 @@ def layer_summary(ls: pd.DataFrame) -> pd.DataFrame:
     """Per (gpu, dtype, algorithm) over every layer row: how many layers are faster / tied / slower than the
     reference beyond noise (the verdicts of ``layer_speedups``: corrected over its whole table) or have no
     interval, and the geometric-mean speedup on the faster ones."""
-    key = ["gpu", "dtype", "algo", "reference"]
+    key = ["gpu", "dtype", "layout", "algo", "reference"]
     if ls.empty:
         return pd.DataFrame(columns=[*key, "layers", *VERDICTS, "faster_share", "geomean_gain_when_faster"])
     counts = ls.groupby([*key, "verdict"], observed=True).size().unstack("verdict", fill_value=0)

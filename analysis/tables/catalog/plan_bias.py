@@ -17,12 +17,23 @@ def projection_bias(proj: pd.DataFrame) -> pd.DataFrame:
     """Per (stage, gpu, model, dtype): geometric mean of measured / projected over the points with its 95%
     95% interval over the points measured, and the verdict: ``optimistic`` (the mix runs slower than its layers' sum) or
     ``pessimistic`` when the interval excludes 1, else ``within noise``."""
-    cols = ["stage", "gpu", "model", "dtype", "points", "geomean_measured_over_projected", "low", "high", "verdict"]
+    cols = [
+        "stage",
+        "gpu",
+        "model",
+        "dtype",
+        "layout",
+        "points",
+        "geomean_measured_over_projected",
+        "low",
+        "high",
+        "verdict",
+    ]
     have = proj[proj["measured_over_projected"].notna()]
     if have.empty:
         return pd.DataFrame(columns=cols)
     rows = []
-    for key, grp in have.groupby(["stage", "gpu", "model", "dtype"], observed=True):
+    for key, grp in have.groupby(["stage", "gpu", "model", "dtype", "layout"], observed=True):
         gm, lo, hi = geomean_interval(
             np.log(grp["measured_over_projected"].to_numpy(float)), grp["error_log_se"].to_numpy(float)
         )

@@ -23,7 +23,7 @@ def speedup_summary(sp: pd.DataFrame) -> pd.DataFrame:
     """Geometric-mean speedup per (stage, gpu, model, dtype, algo, reference) over the sizes and batches with
     an interval, with the 95% interval of their own noise, and the verdict counts; ``beyond_noise``: the
     interval's Benjamini-Hochberg q-value (over the table's rows, two one-sided tests each) is at most 5%."""
-    key = ["stage", "gpu", "model", "dtype", "algo", "reference"]
+    key = ["stage", "gpu", "model", "dtype", "layout", "algo", "reference"]
     cols = [*key, "points", "geomean_speedup", "low", "high", "p_value", "q_value", "beyond_noise", *VERDICTS]
     if sp.empty:
         return pd.DataFrame(columns=cols)

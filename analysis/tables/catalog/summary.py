@@ -1,4 +1,4 @@
-"""The headline per (stage, gpu, model, dtype): the sole winner seen most often, ties, the best speedups."""
+"""The headline per (stage, gpu, model, dtype, layout): the sole winner seen most often, ties, the best speedups."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from analysis.tables.registry import Table
 
 
 def headline(summary: pd.DataFrame, wins: pd.DataFrame) -> pd.DataFrame:
-    """Per (stage, gpu, model, dtype): the sole winner seen most often, how many points are ties, and per
+    """Per (stage, gpu, model, dtype, layout): the sole winner seen most often, how many points are ties, and per
     reference the algorithm with the largest geometric-mean speedup above 1 beyond noise (speedup_summary's
     ``beyond_noise``: corrected over its table; "none beyond noise" when none), with its interval; and how
     often guess is the fastest or tied with it."""
-    key = ["stage", "gpu", "model", "dtype"]
+    key = ["stage", "gpu", "model", "dtype", "layout"]
     rows = []
     for k, grp in wins.groupby(key, observed=True, sort=True):
         row: dict = {**dict(zip(key, k)), "points": len(grp)}
