@@ -349,6 +349,11 @@ def _partition_tables(
             "energy_window_s": 5.0 if power is not None else None,
             "power_mean_w": power,
             "throttle_reasons": "none" if power is not None else None,
+            # a device that draws nothing idle: its total energy is its dynamic energy (the analysis' energy)
+            "energy_windows": 3 if power is not None else None,
+            "idle_power_w": 0.0 if power is not None else None,
+            "idle_power_after_w": 0.0 if power is not None else None,
+            "dynamic_energy_per_inference_j": energy,
             "algo_fallback_layers": (status == "fallback").reshape(S, L).sum(axis=1),
             "conv_layers": L,
         },

@@ -95,7 +95,7 @@ def findings(frames: dict[str, pd.DataFrame], points: pd.DataFrame) -> list[str]
     if len(both):
         same = int((both["best_algo"] == both["best_energy_algo"]).sum())
         out.append(
-            f"Where energy was measured, the fastest algorithm is also the least-energy one at {same} of "
+            f"Where energy was measured (above idle), the fastest algorithm is also the least-energy one at {same} of "
             f"{len(both)} points ({_share(same, len(both))}) (section Energy, figure energy vs latency)."
         )
     gpus = frames["gpus"]

@@ -22,6 +22,7 @@ from analysis.report.plot_style import (
     save_figure,
 )
 from harness.results import hostbound
+from harness.results.columns import dynamic_energy_per_inference_j
 from harness.results.read import algo_that_ran
 from harness.results.schema import CONV_PARAMETERS
 
@@ -42,17 +43,20 @@ def energy_latency(comp: pd.DataFrame, path: Path) -> tuple[Path | None, float]:
     """Per (gpu, model) panel, every point x path placed relative to its point: p50 / the point's fastest
     (x) against energy / the point's least energy (y). Filled markers are on their point's Pareto front
     (no other path faster and more frugal). Returns the figure and the share of points whose fastest path
-    is also the least-energy one."""
-    df = comp[comp["energy_per_inference_j"].notna() & (comp["energy_per_inference_j"] > 0)].copy()
+    is also the least-energy one. The energy is the dynamic energy per inference (above idle:
+    harness.results.columns.DEFINITIONS); a row without an idle measurement is left out."""
+    energy = dynamic_energy_per_inference_j(comp)
+    # assigned before filtering: a Series assigned to an empty frame would give it the Series' rows
+    df = comp.assign(energy_j=energy)[energy.notna() & (energy > 0)].copy()
     if df.empty:
         return None, float("nan")
     df["gpu"], df["model"] = df["gpu"].astype(str), df["model"].astype(str)
     point = ["stage", "gpu", "model", "input_size", "batch_size", "dtype", "layout"]
     g = df.groupby(point, observed=True)
     df["x"] = df["p50_ms"] / g["p50_ms"].transform("min")
-    df["y"] = df["energy_per_inference_j"] / g["energy_per_inference_j"].transform("min")
-    df["front"] = pareto_front(df, point)
-    same = int((g["p50_ms"].idxmin() == g["energy_per_inference_j"].idxmin()).sum())
+    df["y"] = df["energy_j"] / g["energy_j"].transform("min")
+    df["front"] = pareto_front(df, point, energy="energy_j")
+    same = int((g["p50_ms"].idxmin() == g["energy_j"].idxmin()).sum())
     share = same / len(g)
     panels = sorted(df.groupby(["gpu", "model"]).groups)
     cols = min(4, len(panels))
@@ -72,7 +76,7 @@ def energy_latency(comp: pd.DataFrame, path: Path) -> tuple[Path | None, float]:
         ax.grid(True, alpha=0.3)
         ax.set_title(f"{model} · {gpu}")
         ax.set_xlabel("p50 / fastest at the point")
-        ax.set_ylabel("energy / least at the point")
+        ax.set_ylabel("energy above idle / least at the point")
     for n in range(len(panels), rows * cols):
         axes[n // cols, n % cols].set_axis_off()
     handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=a) for a, c in colors.items()]
@@ -82,7 +86,7 @@ def energy_latency(comp: pd.DataFrame, path: Path) -> tuple[Path | None, float]:
     ]
     fig.legend(handles=handles, loc="outside right center")
     fig.suptitle(
-        f"Energy against latency, relative to each point's best (fastest is also least-energy at "
+        f"Energy above idle against latency, relative to each point's best (fastest is also least-energy at "
         f"{share:.0%} of points)"
     )
     return save_figure(fig, path), share

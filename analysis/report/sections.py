@@ -304,13 +304,18 @@ def build_sections(
     energy = S("Energy")
     e = frames["edp"]
     if len(e):
-        energy.text("Energy per inference from NVML; energy-delay product EDP = energy (J) x p50 (s), lower is better.")
+        energy.text(
+            "Energy per inference above idle (dynamic energy: each window's energy less the idle power over its "
+            "time, the mean over the point's windows; the whole device's energy, idle included, is "
+            "tables/algorithms.csv's total_energy_j). A point with no idle measurement has no dynamic energy and "
+            "is left out here. Energy-delay product EDP = dynamic energy (J) x p50 (s), lower is better."
+        )
         energy.table(e[e["edp_rank"] == 1], "Least EDP per point", csv="edp")
         images(
             energy,
             figures,
             "energy-latency",
-            "Energy against latency relative to each point's best; filled: " "on the point's Pareto front",
+            "Energy above idle against latency relative to each point's best; filled: on the point's Pareto front",
         )
     else:
         energy.text("No energy was measured in these results (CPU runs, or energy_window_s=0).")

@@ -420,8 +420,10 @@ def summarize_windows(
         energy_method=method,
         energy_window_s=min(w.seconds for w in windows),
         energy_inferences=inferences,
-        energy_integral_per_inference_j=(
-            sum(integrals) / inferences if all(i is not None for i in integrals) else None  # type: ignore[misc]
+        energy_integral_per_inference_j=(  # averaged as the counter's figure is, window by window
+            float(np.mean([i / w.inferences for i, w in zip(integrals, windows)]))  # type: ignore[operator]
+            if all(i is not None for i in integrals)
+            else None
         ),
         power_mean_w=sum(joules) / seconds if joules and len(joules) == len(windows) and seconds > 0 else None,
         sm_clock_mhz=float(np.median(clocks)) if clocks else None,

@@ -203,9 +203,9 @@ class PointMeasurer:
         self.gpu: NvmlGpu | None = None
         self.cpu_meter: rapl.RaplMeter | None = None
         self.idle_power_w: float | None = None
-        if self.device.type == "cuda" and s.energy_window_s > 0:
-            self.gpu = NvmlGpu.open(pci_bus_id(self.device))
-            if self.gpu is not None:
+        if self.device.type == "cuda":  # NVML: clocks, temperature, throttle reasons through every pass,
+            self.gpu = NvmlGpu.open(pci_bus_id(self.device))  # and energy where energy_window_s > 0
+            if self.gpu is not None and s.energy_window_s > 0:
                 self.idle_power_w = idle_power_w(self.gpu)  # before the job's first point (each point's
                 # cooldown measures it again: the next point's idle before)
         elif self.device.type == "cpu" and s.energy_window_s > 0:

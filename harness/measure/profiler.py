@@ -103,7 +103,8 @@ class Profile:
         if t is not None and t.sm_clock_min_mhz is not None:
             lines.append(
                 f"SM clock {t.sm_clock_min_mhz:.0f}-{t.sm_clock_p50_mhz:.0f} MHz (min-median), "
-                f"up to {t.temperature_max_c} C, throttle reasons: {t.reasons_by_pass}"
+                + (f"up to {t.temperature_max_c:.0f} C, " if t.temperature_max_c is not None else "")
+                + f"throttle reasons: {t.reasons_by_pass}"
             )
         if self.trace_path is not None:
             lines.append(f"trace {self.trace_path}")

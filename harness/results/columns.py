@@ -319,10 +319,16 @@ DEFINITIONS = {
 
 
 def dynamic_energy_per_inference_j(rows: Any) -> Any:
-    """DEFINITIONS["dynamic energy per inference"] for a DataFrame of points rows (NaN where unknown): the stored
-    column where the row has it, else (rows older than it) the one-window formula from idle_power_w."""
-    per_inference_s = rows["energy_window_s"].astype(float) / rows["energy_inferences"].astype(float)
-    formula = rows["energy_per_inference_j"].astype(float) - rows["idle_power_w"].astype(float) * per_inference_s
+    """DEFINITIONS["dynamic energy per inference"] for a DataFrame of points rows (NaN where unknown, "not
+    measured"): the stored column where the row has it, else (rows older than it) the one-window formula from
+    idle_power_w; NaN everywhere for a frame without the columns either needs. The analysis' energy."""
+    import pandas as pd  # the results package itself does not need pandas; its readers do
+
+    def col(name: str) -> Any:
+        return rows[name].astype(float) if name in rows else pd.Series(float("nan"), index=rows.index)
+
+    per_inference_s = col("energy_window_s") / col("energy_inferences")
+    formula = col("energy_per_inference_j") - col("idle_power_w") * per_inference_s
     if "dynamic_energy_per_inference_j" not in rows:
         return formula
     stored = rows["dynamic_energy_per_inference_j"].astype(float)

@@ -235,6 +235,8 @@ def _point(
         "status": status,
         "p50_ms": p50,
         "energy_per_inference_j": energy,
+        "dynamic_energy_per_inference_j": energy,  # a GPU that draws nothing idle: total = dynamic
+        "energy_windows": 3 if energy is not None else None,
     }
 
 

@@ -1,8 +1,8 @@
-"""One row per point x algorithm: p50, energy, energy-delay product, speedups over torch and guess, rank."""
+"""One row per point x algorithm: p50, energy (dynamic: above idle), energy-delay product, speedups over torch
+and guess, rank."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from analysis.tables.columns import (
@@ -15,19 +15,22 @@ from harness.results.uncertainty import log_se
 
 
 def algorithms(points: pd.DataFrame) -> pd.DataFrame:
-    """One row per point x algorithm: p50, energy (total, and dynamic: harness.results.columns.DEFINITIONS),
-    energy-delay product, speedups over torch and guess,
-    and the algorithm's rank at that point (1 = fastest; only ok points are ranked)."""
+    """One row per point x algorithm: p50, energy, energy-delay product, speedups over torch and guess, and the
+    algorithm's rank at that point (1 = fastest; only ok points are ranked).
+
+    ``energy_j`` (and the EDP, and every energy comparison built on this table) is the DYNAMIC energy per
+    inference, the energy above idle (harness.results.columns.DEFINITIONS): the share of the energy the
+    algorithm's work decides. ``total_energy_j`` is the whole device's, idle included. A row with no idle
+    measurement has no dynamic energy (NaN: not measured) and drops out of the energy comparisons."""
     df = points[[*POINT, "algo", "status", "p50_ms", "energy_per_inference_j"]].rename(
-        columns={"energy_per_inference_j": "energy_j"}
+        columns={"energy_per_inference_j": "total_energy_j"}
     )
     ok = df["status"] == "ok"
-    have_idle = {"idle_power_w", "energy_window_s", "energy_inferences"} <= set(points.columns)
-    dynamic = dynamic_energy_per_inference_j(points) if have_idle else pd.Series(np.nan, index=points.index)
+    dynamic = dynamic_energy_per_inference_j(points)
     df = df.assign(
         p50_ms=df["p50_ms"].astype(float).where(ok),
-        energy_j=df["energy_j"].astype(float).where(ok),
-        dynamic_energy_j=dynamic.astype(float).where(ok),
+        energy_j=dynamic.astype(float).where(ok),
+        total_energy_j=df["total_energy_j"].astype(float).where(ok),
         log_se=log_se(points),
     )
     df["edp_js"] = df["energy_j"] * df["p50_ms"] / 1e3

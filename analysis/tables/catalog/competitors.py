@@ -40,6 +40,12 @@ def competitors(points: pd.DataFrame) -> pd.DataFrame:
             "std_ms",
             "n",
             "energy_per_inference_j",
+            # what the dynamic energy (the analysis' energy) is computed from
+            "dynamic_energy_per_inference_j",
+            "energy_windows",
+            "energy_window_s",
+            "energy_inferences",
+            "idle_power_w",
             "legacy_flags",
         )
         if c in points.columns

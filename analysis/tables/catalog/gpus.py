@@ -16,7 +16,8 @@ def gpu_pairs(algos: pd.DataFrame) -> pd.DataFrame:
     """Each pair of GPU types compared on the points both measured ok (same stage, model, algorithm, input
     size, batch, dtype): how many, how often the first is slower, and the geometric mean (with its 95%
     interval over the points matched, harness.results.uncertainty.geomean_interval), min and max of its p50
-    over the second's (> 1: the first is slower); the same ratio for energy where both have it.
+    over the second's (> 1: the first is slower); the same ratio for energy where both have it (the dynamic
+    energy, above idle: analysis.tables.catalog.algorithms' energy_j).
     One row per stage x pair x model, and one per stage x pair over every model (model "(all)")."""
     cols = [
         "stage",

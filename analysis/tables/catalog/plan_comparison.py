@@ -2,7 +2,8 @@
 cudnn.benchmark where the torch row was measured with it), find, and the best single algorithm at the same point
 (stage, gpu, model, input size, batch, dtype): speedup = other p50 / plan p50 with its 95% interval (delta
 method) and verdict (faster / tied / slower, Benjamini-Hochberg over the whole table as in
-analysis.tables.catalog.speedups; no_interval without an interval), and the energy ratio.
+analysis.tables.catalog.speedups; no_interval without an interval), and the energy ratio (of the dynamic
+energies per inference, above idle: harness.results.columns.DEFINITIONS; NaN where either has none).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from analysis.tables.columns import (
     SINGLE,
 )
 from analysis.tables.registry import Table
+from harness.results.columns import dynamic_energy_per_inference_j
 from harness.results.read import latest
 from harness.results.uncertainty import ratio_interval
 
@@ -71,7 +73,9 @@ def plan_vs_others(points: pd.DataFrame, torch_rows: pd.DataFrame | None = None)
         return pd.DataFrame(columns=COMPARISON_COLUMNS)
     if torch_rows is not None and len(torch_rows):
         ok = pd.concat([ok[ok["algo"] != "torch"], ok_points(torch_rows)], ignore_index=True)
-    energy = "energy_per_inference_j"
+    energy = "_dynamic_energy_j"  # the analysis' energy: above idle (harness.results.columns.DEFINITIONS)
+    ok = ok.assign(**{energy: dynamic_energy_per_inference_j(ok)})
+    plans = plans.assign(**{energy: dynamic_energy_per_inference_j(plans)})
     others = []
     for name in ("guess", "torch", "find"):
         o = ok[ok["algo"] == name].copy()
