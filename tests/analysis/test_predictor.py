@@ -171,7 +171,7 @@ def _layer_rows(
     split="leave-one-model-out",
     status=None,
 ) -> list[dict]:
-    key = dict(stage="s", gpu="g", model=model, input_size=32, batch_size=1, dtype="float32")
+    key = dict(stage="s", gpu="g", model=model, input_size=32, batch_size=1, dtype="float32", layout="nchw")
     return [
         key
         | {
