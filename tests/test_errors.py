@@ -41,6 +41,10 @@ INTERNAL = {
     "harness.algorithms.cudnn_library.CudnnNotInitialized": "a point's outcome, as CudnnError",
     "harness.algorithms.cudnn_library.WorkspaceOutOfMemory": "a layer's outcome, as CudnnNotSupported",
     "harness.algorithms.swap.UnsupportedLayer": "a point's outcome: a layer with no runnable plan was called",
+    "harness.measure.graphs.GraphResetError": (
+        "a job's stop after a failed capture left the device unverified: logged, its points kept, a rerun resumes"
+    ),
+    "harness.measure.source.GitUnavailable": "caught where raised: a job without git uses the submission's stamp",
     "harness.config.keys.UnknownKey": "a developer's omission: a config key missing from the registry",
     "analysis.legacy.rows.BadRow": "a skipped line of an old CSV, listed in the import report",
 }

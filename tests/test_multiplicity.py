@@ -157,6 +157,8 @@ class Campaign:
             input_size=self.size,
             batch_size=1,
             dtype="float32",
+            layout="nchw",
+            l2="warm",
             status="ok",
         )
 

@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--suite",
-        choices=SUITE_ORDER,
+        type=validate.choice(SUITE_ORDER),
         default=SUITE_ORDER[0],
         help="which suite (each fits one lease of a GPU; in order of value: "
         + "; ".join(f"{name}: {SUITES[name].purpose}" for name in SUITE_ORDER)
