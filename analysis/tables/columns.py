@@ -8,18 +8,21 @@ import pandas as pd
 
 from harness.algorithms import ALGORITHMS
 from harness.results import hostbound
+from harness.results.layout import POINT_KEY
 from harness.results.schema import CONV_PARAMETERS
 
-# One point of the comparison: every algorithm measured here competes.
-# layout (nchw | nhwc) is part of it: an NCHW and an NHWC measurement are two points, never one competition.
-POINT = ["stage", "gpu", "model", "input_size", "batch_size", "dtype", "layout"]
+# One point of the comparison: every algorithm measured here competes. The results' point key without the
+# algorithm (harness.results.layout owns it), so every axis of the key separates points here too: an NCHW and
+# an NHWC measurement, or a warm and a cold L2, are two points, never one competition.
+POINT = [k for k in POINT_KEY if k != "algo"]
 
 
 GEOMETRY = [*CONV_PARAMETERS, "in_h", "in_w"]
 
 
-# A layer shape as an algorithm sees it (batch, dtype and layout change the work and what runs).
-SHAPE = ["gpu", "dtype", "layout", "batch_size", *GEOMETRY]
+# A layer shape as an algorithm sees it (batch, dtype and layout change the work and what runs; a cold L2
+# changes its time).
+SHAPE = ["gpu", "dtype", "layout", "l2", "batch_size", *GEOMETRY]
 
 
 # Support does not depend on the batch: one verdict per algorithm x shape x gpu (x dtype x layout: cuDNN's

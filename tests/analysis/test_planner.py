@@ -20,6 +20,7 @@ POINT = {
     "batch_size": 1,
     "dtype": "float32",
     "layout": "nchw",
+    "l2": "warm",
 }
 MODULES = [
     ("a", ConvGeometry(3, 8, (3, 3), (1, 1), (1, 1))),
