@@ -43,6 +43,7 @@ INTERNAL = {
     "harness.algorithms.swap.UnsupportedLayer": "a point's outcome: a layer with no runnable plan was called",
     "harness.config.keys.UnknownKey": "a developer's omission: a config key missing from the registry",
     "analysis.legacy.rows.BadRow": "a skipped line of an old CSV, listed in the import report",
+    "harness.measure.source.GitUnavailable": "no git here: the commit is unknown (git_commit null) and logged",
 }
 
 
