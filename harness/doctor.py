@@ -28,6 +28,7 @@ from harness.config.gpus import load_gpu_types
 from harness.config.groups import group_choices
 from harness.errors import DeviceMismatchError
 from harness.measure.device import check_build_has_kernels, what_this_machine_has
+from harness.measure.hardware import Hardware, detect_hardware
 
 OK, WARNING, PROBLEM = "ok", "warning", "problem"
 
@@ -94,6 +95,33 @@ def gpu_checks(gpu_name: str, algo: str) -> list[DoctorCheck]:
         )
     checks += cudnn_checks(needed=algo not in ("torch",) + algorithms.reference.REFERENCE_ALGORITHMS)
     checks += nvml_checks()
+    device = torch.device("cuda", torch.cuda.current_device())
+    checks += inventory_checks(detect_hardware(device, load_gpu_types()[gpu_name].spec))
+    return checks
+
+
+def inventory_checks(hardware: Hardware) -> list[DoctorCheck]:
+    """The device as NVML describes it (what every row will carry), the SKU it matched and the peaks the
+    roofline will use; a warning where something will weigh on the numbers or none is known."""
+    inv = hardware.inventory
+    checks = [DoctorCheck(f"gpu {what}", OK, value) for what, value in (inv.lines() if inv else [])]
+    for i, c in enumerate(checks):
+        if c.name == "gpu other processes" and inv.other_processes not in (None, "none"):
+            checks[i] = DoctorCheck(
+                c.name, WARNING, c.found, "measure on an idle GPU: other processes share its time, memory and power"
+            )
+        capped = inv.power_limit_w is not None and (inv.power_limit_default_w or 0) > inv.power_limit_w
+        if c.name == "gpu power limit" and capped:
+            checks[i] = DoctorCheck(c.name, WARNING, c.found, "the board is capped below its default power limit")
+    known = hardware.peaks.spec is not None
+    checks.append(
+        DoctorCheck(
+            "gpu sku and peaks",
+            OK if known else WARNING,
+            hardware.peaks.why,
+            "" if known else "add the board to conf/skus.yaml (its datasheet's dense peaks, cited) or set gpu.spec.*",
+        )
+    )
     return checks
 
 

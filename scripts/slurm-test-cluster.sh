@@ -84,7 +84,7 @@ SlurmdLogFile=/var/log/slurm/slurmd.log
 MinJobAge=2
 KillWait=5
 GresTypes=gpu
-NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$((MEM - 1024)) Gres=gpu:l40s:1 Features=gpul40s,gpu2h100,gpu4v100 State=UNKNOWN
+NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$((MEM - 1024)) Gres=gpu:l40s:1 Features=gpul40s,gpu2h100,gpu4v100,gpuh200 State=UNKNOWN
 PartitionName=gpu Nodes=$HOST Default=YES MaxTime=INFINITE State=UP PriorityTier=1 OverSubscribe=NO GraceTime=30
 PartitionName=gpu-high Nodes=$HOST MaxTime=INFINITE State=UP PriorityTier=10 OverSubscribe=NO
 CONF

@@ -91,3 +91,95 @@ class FakeNvml:
 
     def nvmlDeviceGetCurrentClocksEventReasons(self, handle: str) -> int:
         return self.reasons
+
+
+class FakeNvmlDevice(FakeNvml):
+    """FakeNvml with a whole device to describe (harness.measure.inventory): an H100 SXM by default. ``info``
+    replaces fields; a field set to None is one NVML refuses (NVML_ERROR_NOT_SUPPORTED). Every ``nvml*`` name
+    here is one the installed pynvml has (tests/test_inventory.py checks)."""
+
+    NVML_CLOCK_MEM = 2
+    NVML_FEATURE_DISABLED = 0
+    NVML_FEATURE_ENABLED = 1
+    NVML_COMPUTEMODE_DEFAULT = 0
+    NVML_COMPUTEMODE_EXCLUSIVE_THREAD = 1
+    NVML_COMPUTEMODE_PROHIBITED = 2
+    NVML_COMPUTEMODE_EXCLUSIVE_PROCESS = 3
+
+    H100_SXM = {
+        "name": "NVIDIA H100 80GB HBM3",
+        "board_part_number": "692-2G520-0200-000",
+        "uuid": "GPU-00000000-1111-2222-3333-444444444444",
+        "memory_bytes": 81559 * 1024**2,
+        "power_limit_mw": 700_000,
+        "power_limit_default_mw": 700_000,
+        "ecc": 1,
+        "persistence": 1,
+        "mig": [0, 0],
+        "compute_mode": 0,
+        "app_clocks": {1: 1980, 2: 2619},  # by NVML_CLOCK_SM / NVML_CLOCK_MEM
+        "default_app_clocks": {1: 1980, 2: 2619},
+        "max_clocks": {1: 1980, 2: 2619},
+        "compute_processes": [],  # (pid, used bytes or None)
+        "graphics_processes": [],
+    }
+
+    def __init__(self, info: dict | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.info = self.H100_SXM | (info or {})
+        self.shutdowns = 0
+
+    def _get(self, key: str):
+        value = self.info[key]
+        if value is None:
+            raise self.NVMLError("NVML_ERROR_NOT_SUPPORTED")
+        return value
+
+    def nvmlShutdown(self) -> None:
+        self.shutdowns += 1
+
+    def nvmlDeviceGetName(self, handle: str) -> str:
+        return self._get("name")
+
+    def nvmlDeviceGetBoardPartNumber(self, handle: str) -> str:
+        return self._get("board_part_number")
+
+    def nvmlDeviceGetUUID(self, handle: str) -> str:
+        return self._get("uuid")
+
+    def nvmlDeviceGetMemoryInfo(self, handle: str) -> SimpleNamespace:
+        total = self._get("memory_bytes")
+        return SimpleNamespace(total=total, free=total, used=0)
+
+    def nvmlDeviceGetEnforcedPowerLimit(self, handle: str) -> int:
+        return self._get("power_limit_mw")
+
+    def nvmlDeviceGetPowerManagementDefaultLimit(self, handle: str) -> int:
+        return self._get("power_limit_default_mw")
+
+    def nvmlDeviceGetCurrentEccMode(self, handle: str) -> int:
+        return self._get("ecc")
+
+    def nvmlDeviceGetPersistenceMode(self, handle: str) -> int:
+        return self._get("persistence")
+
+    def nvmlDeviceGetMigMode(self, handle: str) -> list[int]:
+        return self._get("mig")
+
+    def nvmlDeviceGetComputeMode(self, handle: str) -> int:
+        return self._get("compute_mode")
+
+    def nvmlDeviceGetApplicationsClock(self, handle: str, clock: int) -> int:
+        return self._get("app_clocks")[clock]
+
+    def nvmlDeviceGetDefaultApplicationsClock(self, handle: str, clock: int) -> int:
+        return self._get("default_app_clocks")[clock]
+
+    def nvmlDeviceGetMaxClockInfo(self, handle: str, clock: int) -> int:
+        return self._get("max_clocks")[clock]
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: str) -> list:
+        return [SimpleNamespace(pid=p, usedGpuMemory=m) for p, m in self._get("compute_processes")]
+
+    def nvmlDeviceGetGraphicsRunningProcesses(self, handle: str) -> list:
+        return [SimpleNamespace(pid=p, usedGpuMemory=m) for p, m in self._get("graphics_processes")]

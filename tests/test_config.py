@@ -202,13 +202,19 @@ def test_bad_values_name_themselves(tmp_path: Path, override: str, message: str)
         make_spec(tmp_path, override)
 
 
-def test_every_gpu_type_has_slurm_options_and_spec_numbers():
+def test_every_gpu_type_has_slurm_options_and_skus_with_peaks():
+    """Each named type's SLURM options, and its peaks by detected SKU: every field of its spec null (an
+    override only where a user sets one) and at least one SKU of conf/skus.yaml its NVML name can be."""
+    from harness.config.skus import PEAK_FIELDS, load_skus
+
+    skus = load_skus()
     for name in group_choices("gpu"):
         gpu = compose_config(f"gpu={name}")["gpu"]
+        assert gpu["spec"] == dict.fromkeys(PEAK_FIELDS)
         if name == "local":
             continue
         assert gpu["slurm"]["partition"] and gpu["slurm"]["gres"] == "gpu:1" and gpu["slurm"]["constraint"]
-        assert gpu["spec"]["fp32_tflops"] > 0 and gpu["spec"]["mem_bw_gbs"] > 0 and gpu["nvml_name"]
+        assert gpu["nvml_name"] and any(gpu["nvml_name"] in n for s in skus for n in s.nvml_names)
 
 
 def test_every_stage_has_slurm_resources():

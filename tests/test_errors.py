@@ -44,9 +44,9 @@ INTERNAL = {
     "harness.measure.graphs.GraphResetError": (
         "a job's stop after a failed capture left the device unverified: logged, its points kept, a rerun resumes"
     ),
-    "harness.measure.source.GitUnavailable": "caught where raised: a job without git uses the submission's stamp",
     "harness.config.keys.UnknownKey": "a developer's omission: a config key missing from the registry",
     "analysis.legacy.rows.BadRow": "a skipped line of an old CSV, listed in the import report",
+    "harness.measure.source.GitUnavailable": "no git here: the commit is unknown (git_commit null) and logged",
 }
 
 

@@ -16,8 +16,8 @@ def test_every_gpu_file_is_a_gpu_type():
     assert sorted(types) == sorted(group_choices("gpu"))
     assert all(isinstance(t, GpuType) and t.name == name for name, t in types.items())
     assert types["h200"].nvml_name == "H200"
-    assert types["h200"].spec["mem_bw_gbs"] == 4800.0
-    assert types["local"].spec is None or isinstance(types["local"].spec, dict)
+    assert types["h200"].slurm["constraint"] == "gpuh200"
+    assert all(v is None for t in types.values() for v in t.spec.values())  # peaks: by the detected SKU
 
 
 @pytest.mark.parametrize("name", ["h100", "h200", "l40s", "v100", "local"])

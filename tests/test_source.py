@@ -159,6 +159,8 @@ def test_the_stamp_travels_from_submission_to_the_rows_without_git(
 def test_rows_of_a_run_here_carry_this_trees_commit(tmp_path: Path):
     """No stamp given (harness.api, a plain run): the job reads the harness's own tree."""
     here = job_source(None)
+    (task,) = make_tasks(compose_config(f"results_dir={tmp_path}", "device=cpu", *TINY))  # stamped here
+    assert (task.source.commit, task.source.read_by) == (here.commit, "submission") if here else task.source is None
     run(make_spec(tmp_path, *TINY))
     (point,) = read(tmp_path).to_dict("records")
     if here is None:  # an installed copy without git

@@ -208,7 +208,8 @@ KEYS: tuple[Key, ...] = (
         "gpu.spec.*",
         "mapping of float",
         _N,
-        "datasheet numbers: only the roofline columns derived from them",
+        "an explicit override of the detected SKU's datasheet peaks (conf/skus.yaml), field by field (null: the "
+        "SKU's): only the roofline columns derived from them",
         nullable=True,
     ),
     Key(

@@ -79,11 +79,15 @@ class Task:
         return f"{s.stage.name}/{s.gpu.name}/{s.model.name}/{s.algo}{repeat}"
 
 
-def make_tasks(config: dict[str, Any], source: SourceStamp | None = None) -> list[Task]:
+READ_HERE = "read here"
+
+
+def make_tasks(config: dict[str, Any], source: SourceStamp | None | str = READ_HERE) -> list[Task]:
     """The tasks of a resolved config: one, or with ``repeats=K`` one per repeat (``repeat`` 0 .. K-1, each its
     own run and process), so that every point is measured in K separate processes. ``source``: the code's
-    stamp (read here where not given)."""
-    source = source or stamp_at_submission()
+    stamp, read once per sweep by the caller (None: not known), or read here (READ_HERE)."""
+    if source == READ_HERE:
+        source = stamp_at_submission()
     first = make_task(config, source)
     if first.spec.repeats == 1:
         return [first]

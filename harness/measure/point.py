@@ -27,6 +27,7 @@ from harness.measure import cudnn_log, rapl, roofline
 from harness.measure.device import DeviceInfo
 from harness.measure.energy import EnergySettings, NvmlGpu, idle_power_w, pci_bus_id
 from harness.measure.flops import Work, count_work, count_work_of
+from harness.measure.hardware import Hardware, detect_hardware
 from harness.measure.kernels import LayerKernels, point_columns
 from harness.measure.layers import LayerProbe, LayerRecord, conv_geometry
 from harness.measure.profiler import Profile, ProfileSettings, profile
@@ -154,6 +155,7 @@ class PointResult:
                 "target_met": p.timing.target_met,
                 "cache_flush_bytes": p.cache_flush_bytes,
                 "achieved_tflops": self.work.flops / (p.stats["p50_ms"] / 1e3) / 1e12 if self.work else None,
+                "achieved_fraction_of_peak": roofline.fraction(self.work, p.stats["p50_ms"], self.model_roofline),
                 "conv_coverage": sum(r["mean_ms"] for r in self.layers) / p.stats["p50_ms"] if self.layers else None,
             }
         )
@@ -173,8 +175,11 @@ class PointResult:
 class PointMeasurer:
     """Measures points of one model with one algorithm on one device."""
 
-    def __init__(self, spec: RunSpec, device: DeviceInfo, model: LoadedModel | None = None) -> None:
-        """``model``: the job's model as ``harness.models.load_model`` gave it (loaded here when None)."""
+    def __init__(
+        self, spec: RunSpec, device: DeviceInfo, model: LoadedModel | None = None, hardware: Hardware | None = None
+    ) -> None:
+        """``model``: the job's model as ``harness.models.load_model`` gave it (loaded here when None);
+        ``hardware``: the job's device and peaks (detected here when None)."""
         self.spec = spec = spec.resolved_for(device.device.type)  # graph=auto, where runner.run has not
         self.device = device.device
         self.dtype = TORCH_DTYPES[spec.dtype]
@@ -182,6 +187,7 @@ class PointMeasurer:
         # spec.math is resolved; the job's runner sets it (and cudnn.benchmark) with algorithms.backend_flags
         self.math = spec.math if self.device.type == "cuda" else None
         self.loaded = model or models.load_model(spec.model, spec.seed)
+        self.peaks = (hardware or detect_hardware(self.device, spec.gpu.spec)).peaks.spec  # the detected SKU's
         # layout=nhwc: weights (and then, by torch's propagation and the swapped layers' own outputs, every
         # activation) in torch.channels_last, for every backend: torch's, the references', cuDNN's
         self.model = memory_layout.model_to_layout(self.loaded.module.to(self.device, self.dtype), spec.layout)
@@ -336,7 +342,7 @@ class PointMeasurer:
         intensity, bound = roofline.verdict(
             flops,
             param_bytes + x.numel() * x.element_size() + activations,
-            self.spec.gpu.spec,
+            self.peaks,
             self.spec.dtype,
             self.math,
         )
@@ -346,6 +352,8 @@ class PointMeasurer:
             "activation_bytes": peak - param_bytes if peak is not None else None,
             "arithmetic_intensity": intensity,
             "roofline_bound": bound,
+            "peak_tflops": roofline.peak_tflops(self.peaks, self.spec.dtype, self.math),
+            "peak_mem_bw_gbs": self.peaks.get("mem_bw_gbs") if self.peaks else None,
         }
 
     # -- before timing ----------------------------------------------------------------------------------
@@ -396,9 +404,7 @@ class PointMeasurer:
             flops = module_flops.get(rec.name)
             flops = flops // calls[rec.name] if flops is not None else None
             nbytes = roofline.conv_bytes(rec.in_shape, rec.out_shape, rec.module.weight.numel(), self.spec.dtype)
-            intensity, bound = roofline.verdict(
-                flops, nbytes, self.spec.gpu.spec, self.spec.dtype, plan.math or self.math
-            )
+            intensity, bound = roofline.verdict(flops, nbytes, self.peaks, self.spec.dtype, plan.math or self.math)
             rows.append(
                 {
                     "layer_index": rec.index,

@@ -1,5 +1,6 @@
-"""Arithmetic intensity and the roofline verdict against a GPU type's datasheet numbers (pure arithmetic,
-no torch: the analysis package uses it too)."""
+"""Arithmetic intensity and the roofline verdict against a device's datasheet peaks (pure arithmetic, no
+torch: the analysis package uses it too). The peaks (``spec``: harness.config.skus.PEAK_FIELDS) are the
+detected SKU's (harness.config.skus.resolve_peaks), not the configured GPU type's."""
 
 from __future__ import annotations
 
@@ -38,3 +39,11 @@ def verdict(
         return intensity, None
     ridge = peak * 1e12 / (bandwidth * 1e9)
     return intensity, "compute" if intensity >= ridge else "memory"
+
+
+def fraction(work: Any, p50_ms: float | None, model_roofline: dict[str, Any]) -> float | None:
+    """Achieved TFLOPS (FLOPs at the median latency) over the peak that applies; None where either is unknown."""
+    peak = model_roofline.get("peak_tflops")
+    if work is None or not peak or not p50_ms:
+        return None
+    return work.flops / (p50_ms / 1e3) / 1e12 / peak

@@ -90,9 +90,36 @@ _PROVENANCE = {
     "legacy_flags": "imported rows: the known flaws of the system that measured it, by name",
 }
 
+_DEVICE = {
+    "gpu_board_part_number": "the board's part number (NVML)",
+    "gpu_uuid": "the GPU's UUID (NVML): the physical board",
+    "gpu_memory_bytes": "the device's total memory (NVML)",
+    "gpu_sm_count": "streaming multiprocessors (CUDA's multi_processor_count)",
+    "gpu_power_limit_w": "the power limit the driver enforced at the job's start (NVML)",
+    "gpu_power_limit_default_w": "the board's default power limit: below it, the board was capped",
+    "gpu_ecc": "ECC on (current mode)",
+    "gpu_persistence": "persistence mode on",
+    "gpu_mig": "MIG mode on (current mode)",
+    "gpu_compute_mode": "default, exclusive_process or prohibited",
+    "gpu_app_sm_clock_mhz": "application SM clock (nvidia-smi -ac sets it)",
+    "gpu_app_mem_clock_mhz": "application memory clock",
+    "gpu_max_sm_clock_mhz": "the board's maximum SM clock",
+    "gpu_max_mem_clock_mhz": "the board's maximum memory clock",
+    "gpu_clocks_locked": "application clocks set away from their defaults (nvidia-smi -ac). NVML cannot read a "
+    "locked range (nvidia-smi -lgc): that shows as ApplicationsClocksSetting in throttle_reasons",
+    "gpu_other_processes": "processes on the GPU other than the job's at its start: 'pid (MiB), ...' or none "
+    "(in a container with its own PID namespace the job itself may be listed: NVML gives host PIDs)",
+    "gpu_sku": "the datasheet entry the device matched (conf/skus.yaml, by NVML name and memory): h100_sxm, "
+    "h100_nvl, h100_pcie, h200_sxm, h200_nvl, l40s, v100_sxm2, ...; null where it matched none",
+    "peaks_source": "where the roofline's peaks came from: datasheet (the detected SKU), config (gpu.spec.*, an "
+    "explicit override), datasheet+config (some fields overridden), unknown (no known peaks: the roofline columns "
+    "are null, nothing is guessed)",
+}
+
 POINT_COLUMNS = (
     _IDENTITY
     | _PROVENANCE
+    | _DEVICE
     | {
         "device": "cuda or cpu",
         "status": "ok, oom, unsupported or error",
@@ -145,7 +172,13 @@ POINT_COLUMNS = (
         "param_bytes": "bytes of the parameters",
         "activation_bytes": "peak_allocated_bytes - param_bytes",
         "arithmetic_intensity": "flops per byte moved (weights, input and each conv output once)",
-        "roofline_bound": "compute or memory, against the gpu config's datasheet (null where it has none)",
+        "roofline_bound": "compute or memory, against the detected device's datasheet peaks (peaks_source; "
+        "null where none is known). Rows older than peaks_source used the gpu config's numbers (conf/gpu/h100 "
+        "had the H100 NVL's, whatever H100 ran)",
+        "peak_tflops": "the datasheet peak that applies to the row (FP16/BF16 tensor for half types, TF32 tensor for "
+        "float32 with tensor_op math, else FP32), dense; null where unknown",
+        "peak_mem_bw_gbs": "the datasheet memory bandwidth, GB/s",
+        "achieved_fraction_of_peak": "achieved_tflops / peak_tflops",
         "energy_per_inference_j": "total energy of one forward, joules, idle power included: the mean over the "
         "point's energy windows (one window on rows older than energy_windows); see energy_method and, for the "
         "energy above idle that the analysis reports, dynamic_energy_per_inference_j",

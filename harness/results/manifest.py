@@ -52,6 +52,7 @@ class RunManifest:
     references: dict[str, Any] | None = None
     recovered_by: str | None = None  # the run that marked this one killed
     source: dict[str, Any] | None = None  # the code's stamp (harness.measure.source.SourceStamp), where known
+    hardware: dict[str, Any] | None = None  # the device's inventory and the peaks used (harness.measure.hardware)
     extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know, kept as they are
 
     @classmethod

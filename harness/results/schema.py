@@ -40,6 +40,29 @@ _PROVENANCE = [
     ("measured_at", pa.timestamp("us", tz="UTC")),
 ]
 
+# The device a job measured on, as NVML described it at the job's start (harness.measure.inventory), the SKU
+# it matched and the peaks' source (harness.config.skus). Null on the CPU, where NVML refused, on older rows.
+_DEVICE = [
+    ("gpu_board_part_number", pa.string()),
+    ("gpu_uuid", pa.string()),
+    ("gpu_memory_bytes", pa.int64()),
+    ("gpu_sm_count", pa.int64()),
+    ("gpu_power_limit_w", pa.float64()),
+    ("gpu_power_limit_default_w", pa.float64()),
+    ("gpu_ecc", pa.bool_()),
+    ("gpu_persistence", pa.bool_()),
+    ("gpu_mig", pa.bool_()),
+    ("gpu_compute_mode", pa.string()),
+    ("gpu_app_sm_clock_mhz", pa.int64()),
+    ("gpu_app_mem_clock_mhz", pa.int64()),
+    ("gpu_max_sm_clock_mhz", pa.int64()),
+    ("gpu_max_mem_clock_mhz", pa.int64()),
+    ("gpu_clocks_locked", pa.bool_()),
+    ("gpu_other_processes", pa.string()),
+    ("gpu_sku", pa.string()),
+    ("peaks_source", pa.string()),
+]
+
 # Rows the harness did not measure itself (analysis.legacy imports): where each came from, and the known
 # flaws of the system that measured it, by name. Null / empty on the harness's own rows.
 _IMPORTED = [
@@ -100,6 +123,9 @@ POINTS = pa.schema(
         ("activation_bytes", _I),
         ("arithmetic_intensity", _F),
         ("roofline_bound", pa.string()),
+        ("peak_tflops", _F),
+        ("peak_mem_bw_gbs", _F),
+        ("achieved_fraction_of_peak", _F),
         ("energy_per_inference_j", _F),
         ("energy_method", pa.string()),
         ("energy_window_s", _F),
@@ -149,6 +175,7 @@ POINTS = pa.schema(
         ("phase_energy_s", _F),
     ]
     + _PROVENANCE
+    + _DEVICE
     + _IMPORTED
     + [
         # the old system's power columns (imported rows only; see analysis/legacy/importer.py)

@@ -25,6 +25,7 @@ from harness.errors import Cancelled, ConfigError
 from harness.measure.device import DeviceInfo, check_build_has_kernels, resolve_device
 from harness.measure.environment import provenance
 from harness.measure.graphs import GraphResetError
+from harness.measure.hardware import detect_hardware, log_peaks
 from harness.measure.point import PointMeasurer, PointResult
 from harness.measure.source import SourceStamp, job_source
 from harness.measure.threads import job_threads
@@ -158,7 +159,9 @@ def run(
     store.open()
     result = RunResult(run_id, spec, device, store.dir)
     source = job_source(source)
-    env = provenance(device.device, source)
+    hardware = detect_hardware(device.device, spec.gpu.spec)  # once per job: the rows' gpu_* columns, the peaks
+    log_peaks(hardware, device.device.type == "cuda")
+    env = provenance(device.device, source) | hardware.columns()
     started = _now()
     planned = job_points(spec)
     run_doc = RunManifest(
@@ -180,6 +183,7 @@ def run(
         points_planned=len(planned),
         points_planned_keys=[list(k) for k in planned],
         source=source.to_dict() if source is not None else None,
+        hardware=hardware.to_dict(),
     )
     previous = store.read_run()
     if previous is not None:  # the same run resumed: a requeued SLURM job
@@ -210,7 +214,7 @@ def run(
         # restored when the job ends
         with job_threads(spec.cpu_threads) as threads, algorithms.backend_flags(spec.math, spec.cudnn_benchmark):
             run_doc.cpu_threads = threads
-            measurer = PointMeasurer(spec, device, model)
+            measurer = PointMeasurer(spec, device, model, hardware)
             run_doc.startup_s = time.perf_counter() - entered  # the cost model's job start-up (harness.campaign)
             oom_at: dict[int, int] = {}  # batch size -> smallest input size that ran out of memory
             for key in planned:
