@@ -135,7 +135,9 @@ def test_readme_harness_command(tmp_path: Path, module: str, args: list[str], co
         assert not quoted.startswith("error:") or proc.stderr.startswith(quoted), (quoted, proc.stderr)
         return
     assert proc.returncode == 0, proc.stderr
-    if runs:
+    if "dry_run=true" in args:  # docs/running.md, Dry run: a plan printed, nothing measured
+        assert "nothing is submitted or measured" in proc.stdout and not (tmp_path / "results").exists()
+    elif runs:
         assert list((tmp_path / "results").rglob("points-*.parquet"))
 
 

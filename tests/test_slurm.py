@@ -255,6 +255,23 @@ def test_timeouts_requeue_and_resume_every_point_exactly_once(tmp_path: Path):
     assert 0 < doc["points_skipped"] < 20 and doc["points_skipped"] + sum(doc["points_by_status"].values()) == 20
 
 
+def test_a_jobs_time_limit_is_its_prediction_and_grows_at_each_requeue(tmp_path: Path):
+    """The --time sbatch got is the prediction's (x 2, held to the bounds), as the manifest records it with the
+    limits of the requeues after it (docs/clusters.md, Time limits)."""
+    proc, _ = _submit(tmp_path, "gpu=l40s", "stage.sizes=[32]", "launcher.time_min_minutes=3")
+    assert proc.returncode == 0, proc.stderr
+    (group,) = _manifest(tmp_path)["groups"]
+    limits = group["time_limits_min"]
+    assert limits[0] == group["parameters"]["timeout_min"] and len(limits) == 4  # max_requeues = 3
+    assert limits == sorted(limits) and limits[-1] == 20  # growing, the last the sanity stage's bound
+    (job_id,) = _task_ids(_manifest(tmp_path))
+    assert _wait([job_id]) == {job_id: "COMPLETED"}
+    out = subprocess.run(["sacct", "-n", "-X", "-P", "-j", job_id, "-o", "Timelimit"], capture_output=True, text=True)
+    days, _, clock = out.stdout.split()[0].rpartition("-")  # [D-]HH:MM:SS
+    hours, minutes, _ = clock.split(":")
+    assert int(days or 0) * 1440 + int(hours) * 60 + int(minutes) == limits[0], out.stdout
+
+
 def test_preempted_job_resumes_every_point_exactly_once(tmp_path: Path):
     proc, _ = _submit(tmp_path, "gpu=l40s", *PACED, "stage.slurm.cpus_per_task=2")
     assert proc.returncode == 0, proc.stderr

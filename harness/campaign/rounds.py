@@ -111,12 +111,15 @@ def with_sizes(config: dict[str, Any], sizes: list[int]) -> dict[str, Any]:
 
 
 def point_cost_s(rows: pd.DataFrame, warmup_s: float = 0.0) -> pd.Series:
-    """What measuring each row took, in seconds, as far as the row says: its timed iterations (n x mean),
-    its energy window and the stage's warm-up. A lower bound (the layer pass, the model's loading and the
-    verification are not in the row); the one place to point at a better cost model (harness.campaign.cost)."""
+    """What measuring each row took, in seconds: its recorded wall time (``point_wall_s``, every phase of the
+    point, what harness.campaign.cost fits) where the row has one; for rows older than that column, a lower
+    bound from what the row says: its timed iterations (n x mean), its energy window and the stage's warm-up."""
     timed = rows["n"].astype(float).fillna(0) * rows["mean_ms"].astype(float).fillna(0) / 1e3
     window = rows["energy_window_s"].astype(float).fillna(0) if "energy_window_s" in rows else 0.0
-    return timed + window + warmup_s
+    bound = timed + window + warmup_s
+    if "point_wall_s" not in rows:
+        return bound
+    return rows["point_wall_s"].astype(float).fillna(bound)
 
 
 def campaign_rows(c: Campaign) -> pd.DataFrame:
@@ -198,7 +201,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _round_configs(c: Campaign, asks: dict[str, list[Any]]) -> list[dict[str, Any]]:
+def round_configs(c: Campaign, asks: dict[str, list[Any]]) -> list[dict[str, Any]]:
     out = []
     for m in c.members:
         sizes = [s[0] for s in asks.get(_key(m.model, m.gpu), [])]
@@ -275,7 +278,7 @@ def _launch(c: Campaign, doc: dict[str, Any], r: dict[str, Any], launch: Launch,
     here."""
     r["attempts"] += 1
     write_journal(doc, c.journal)
-    outcomes = launch(_round_configs(c, r["sizes"]))
+    outcomes = launch(round_configs(c, r["sizes"]))
     jobs = [str(o["job_id"]) for o in outcomes if o.get("submitted")]
     if not jobs:
         return False

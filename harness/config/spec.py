@@ -65,6 +65,7 @@ class StageSpec:
     # Relative tolerance of the check against references (None: each reference's own). Not part of how a
     # point is measured, so not in the config hash.
     reference_tolerance: float | None = None
+    cost_default_ms: float = 20.0  # the dry run's latency where nothing measured covers a point (not hashed)
 
 
 @dataclass(frozen=True)
@@ -259,6 +260,7 @@ def stage_from_dict(d: Mapping[str, Any]) -> StageSpec:
         },
         slurm=dict(d.get("slurm") or {}),
         reference_tolerance=_optional_tolerance("stage.reference_tolerance", d.get("reference_tolerance")),
+        cost_default_ms=float(_positive("stage.cost_default_ms", d.get("cost_default_ms", 20.0))),
         **counts,
     )
 

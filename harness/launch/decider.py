@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import submitit
+from rich.console import Console
 
 from harness.campaign import rounds
 
@@ -30,6 +31,27 @@ def run_adaptive(configs: list[dict[str, Any]], launch: rounds.Launch) -> list[d
     doc = rounds.advance(campaign, launch, lambda jobs, journal: submit_decider(jobs, journal, configs))
     log.info("adaptive grid journal: %s", campaign.journal)
     return [{"campaign": campaign.campaign_id, "journal": str(campaign.journal), **rounds.summary(doc)}]
+
+
+def dry_run_adaptive(configs: list[dict[str, Any]], launch: rounds.Launch) -> list[dict[str, Any]]:
+    """``dry_run=true`` with ``stage.sizes=adaptive``: the dry run of the next round only (the coarse grid of
+    round 1 on an empty tree), through ``launch`` with dry_run kept; nothing is written, not even the journal.
+    Later rounds depend on what this one measures, so they are not in the estimate, and the log says so."""
+    campaign = rounds.campaign_of(configs)
+    doc = rounds.read_journal(campaign.journal) or rounds.new_journal(campaign)
+    done = [r for r in doc["rounds"] if r["state"] == "done"]
+    if len(done) < len(doc["rounds"]):  # a round launched but unfinished: its sizes are what would run
+        sizes, stops = doc["rounds"][-1]["sizes"], {}
+    else:
+        asks, stops = rounds.plan_round(campaign, rounds.campaign_rows(campaign), len(done))
+        sizes = {g: [[ch.size] for ch in chs] for g, chs in asks.items()}
+    round_configs = rounds.round_configs(campaign, sizes)
+    stopped = ", ".join(f"{k} ({v})" for k, v in stops.items()) or "none"
+    Console().print(  # the dry run's output, which the user asked to see
+        f"dry run of an adaptive grid: round {len(done) + 1} only ({len(round_configs)} configs; groups stopped: "
+        f"{stopped}); the sizes of later rounds depend on its measurements and are not in this estimate"
+    )
+    return launch(round_configs) if round_configs else []
 
 
 def decider_parameters(job_ids: list[str], launcher: dict[str, Any] | None) -> dict[str, Any]:

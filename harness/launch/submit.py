@@ -20,6 +20,7 @@ import os
 import shlex
 import shutil
 import signal
+import subprocess
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from typing import Any
 import submitit
 import torch
 
+from harness.campaign.timelimit import TimeLimitPolicy
 from harness.config.spec import GpuSpec, RunSpec, resolve_job_environment, run_spec_from_dict
 from harness.errors import Cancelled, ConfigError
 from harness.measure.source import SourceStamp, stamp_at_submission
@@ -52,6 +54,13 @@ class LauncherSpec:
     account: str | None = None
     qos: str | None = None
     wait: bool = False
+    # --time from the predicted duration (harness.campaign.timelimit): x time_factor, held between
+    # time_min_minutes and time_max_minutes (None: the stage's stage.slurm.timeout_min), x time_growth per requeue
+    time_factor: float = 2.0
+    time_min_minutes: int = 10
+    time_max_minutes: int | None = None
+    time_growth: float = 2.0
+    time_arrays: str = "bins"
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> LauncherSpec:
@@ -60,7 +69,22 @@ class LauncherSpec:
             raise ConfigError(f"unknown launcher {d.get('name')!r}; valid choices: {', '.join(LAUNCHERS)}")
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
         known["folder"] = Path(str(known.get("folder", "jobs")))
-        return cls(**known)
+        spec = cls(**known)
+        spec.time_policy(None)  # the time keys checked once, here, with or without a stage's bound
+        return spec
+
+    def time_policy(self, stage_timeout_min: int | None) -> TimeLimitPolicy:
+        """The --time rule for a job of a stage whose ``stage.slurm.timeout_min`` is ``stage_timeout_min``: the
+        upper bound where ``time_max_minutes`` is null (and then the lower one too where it is below it)."""
+        lower, upper = self.time_min_minutes, self.time_max_minutes
+        own = TimeLimitPolicy(
+            self.time_factor, lower, lower if upper is None else upper, self.time_growth, self.time_arrays
+        )
+        if upper is not None or stage_timeout_min is None:
+            return own
+        # the stage's bound holds where it is below the lower bound (a stage of 1-minute jobs asks for 1 minute)
+        lower = min(lower, stage_timeout_min)
+        return TimeLimitPolicy(self.time_factor, lower, stage_timeout_min, self.time_growth, self.time_arrays)
 
 
 @dataclass(frozen=True)
@@ -119,13 +143,14 @@ def in_slurm_job() -> bool:
     return "SLURM_JOB_ID" in os.environ
 
 
-def where(launcher: LauncherSpec, task: Task) -> str:
-    """ "local" or "slurm" for a task, by the launcher's name (auto: SLURM for a named GPU type, if any)."""
+def where(launcher: LauncherSpec, task: Task, dry_run: bool = False) -> str:
+    """ "local" or "slurm" for a task, by the launcher's name (auto: SLURM for a named GPU type, if any).
+    ``dry_run``: launcher=slurm plans for SLURM without sbatch here (nothing is submitted)."""
     has_sbatch = shutil.which("sbatch") is not None
     if launcher.name == "local" or in_slurm_job():
         return "local"
     if launcher.name == "slurm":
-        if not has_sbatch:
+        if not has_sbatch and not dry_run:
             raise ConfigError("launcher=slurm, but sbatch is not on PATH: run on a login node, or use launcher=local")
         return "slurm"
     return "slurm" if has_sbatch and task.spec.gpu.nvml_name is not None else "local"
@@ -193,7 +218,18 @@ class _Signals:
 
 
 class HarnessJob(submitit.helpers.Checkpointable):
-    """What a SLURM job runs: the runner, for one task. Requeued with the same run id when interrupted."""
+    """What a SLURM job runs: the runner, for one task. Requeued with the same run id when interrupted.
+
+    ``limits``: the time limit (minutes) of each attempt, first to last (harness.campaign.timelimit); before a
+    requeue the job asks SLURM for the next attempt's (``grow_time_limit``)."""
+
+    def __init__(self, limits: list[int] | None = None) -> None:
+        self.limits = limits
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
+        if self.limits:
+            grow_time_limit(self.limits)
+        return super().checkpoint(*args, **kwargs)
 
     def __call__(self, config: dict[str, Any], run_id: str, source: dict[str, Any] | None = None) -> dict[str, Any]:
         """``source``: the code's stamp taken at submission (a plain dict: what the job is pickled with); a
@@ -224,11 +260,38 @@ class HarnessJob(submitit.helpers.Checkpointable):
         }
 
 
+def grow_time_limit(limits: list[int]) -> bool:
+    """Ask SLURM for the next attempt's time limit (``scontrol update``) before the job is requeued; whether it
+    was granted. Many sites let only operators raise a limit: refused, the job is requeued with the limit it had
+    and resumes where it stopped all the same (each attempt measures more points; a warning says so)."""
+    attempt = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) + 1  # the attempt about to start
+    minutes = limits[min(attempt, len(limits) - 1)]
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    job = f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID", "")
+    command = ["scontrol", "update", f"JobId={job}", f"TimeLimit={minutes}"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        log.warning("requeue %d: the time limit stays (%s: %s)", attempt, " ".join(command), e)
+        return False
+    if done.returncode != 0:
+        log.warning(
+            "requeue %d: SLURM kept the time limit (%s: %s); the job resumes with it",
+            attempt,
+            " ".join(command),
+            (done.stderr or done.stdout).strip()[:200],
+        )
+        return False
+    log.info("requeue %d: time limit raised to %d min", attempt, minutes)
+    return True
+
+
 @dataclass
 class SubmittedGroup:
     parameters: dict[str, Any]
     tasks: list[Task]
     jobs: list[Any]  # submitit Job objects, one per task (array tasks share the array's id)
+    limits: list[int] | None = None  # each attempt's --time in minutes (None: the stage's, fixed)
 
 
 @dataclass
@@ -254,11 +317,43 @@ def group_by_resources(tasks: Iterable[Task], launcher: LauncherSpec) -> list[tu
     return list(groups.values())
 
 
-def submit(tasks: list[Task], launcher: LauncherSpec) -> Sweep:
-    """Submit tasks to SLURM, one job array per resource group (a lone task: a plain job); no waiting."""
+def time_limits(
+    tasks: list[Task], predicted_s: list[float], launcher: LauncherSpec
+) -> tuple[list[tuple[dict[str, Any], list[Task]]], str]:
+    """The submissions of ``tasks`` with their ``--time`` from their predicted seconds: resource groups, split by
+    time limit where ``launcher.time_arrays`` is bins; and a line saying which rule gave an array its --time.
+    Each group's upper bound: ``launcher.time_max_minutes``, else its stage's ``stage.slurm.timeout_min``."""
+    seconds = {t.run_id: s for t, s in zip(tasks, predicted_s)}
+    submissions: list[tuple[dict[str, Any], list[Task]]] = []
+    rule = ""
+    for params, group in group_by_resources(tasks, launcher):
+        policy = launcher.time_policy(params.get("timeout_min"))
+        limits, rule = policy.array_limits([seconds[t.run_id] for t in group])
+        split: dict[int, list[Task]] = {}
+        for task, minutes in zip(group, limits):
+            split.setdefault(minutes, []).append(task)
+        submissions += [(params | {"timeout_min": m}, split[m]) for m in sorted(split)]
+    return submissions, rule
+
+
+def attempt_limits(params: dict[str, Any], launcher: LauncherSpec, stage_timeout_min: int | None) -> list[int]:
+    """The time limit of each attempt of a job submitted with ``params`` (its first ``timeout_min``)."""
+    policy = launcher.time_policy(stage_timeout_min)
+    first = int(params["timeout_min"])
+    return [policy.attempt_min(first, k, launcher.max_requeues) for k in range(launcher.max_requeues + 1)]
+
+
+def submit(
+    tasks: list[Task], launcher: LauncherSpec, groups: list[tuple[dict[str, Any], list[Task]]] | None = None
+) -> Sweep:
+    """Submit tasks to SLURM, one job array per group (a lone task: a plain job); no waiting. ``groups``: from
+    ``time_limits`` (each with its predicted --time, growing at each requeue); None: by resources, each with
+    its stage's fixed ``stage.slurm.timeout_min``."""
     sweep_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + tasks[0].run_id.rsplit("-", 1)[1]
     sweep = Sweep(sweep_id, (launcher.folder / sweep_id).resolve())
-    for params, group in group_by_resources(tasks, launcher):
+    for params, group in groups if groups is not None else group_by_resources(tasks, launcher):
+        stage_limit = int(group[0].spec.stage.slurm.get("timeout_min", 60))
+        limits = attempt_limits(params, launcher, stage_limit) if groups is not None else None
         executor = submitit.AutoExecutor(
             folder=sweep.folder / "%j",
             cluster="slurm",
@@ -267,11 +362,11 @@ def submit(tasks: list[Task], launcher: LauncherSpec) -> Sweep:
         )
         executor.update_parameters(**{k: v for k, v in params.items() if k != "python"})
         if len(group) == 1:
-            jobs = [executor.submit(HarnessJob(), *_job_arguments(group[0]))]
+            jobs = [executor.submit(HarnessJob(limits), *_job_arguments(group[0]))]
         else:
             with executor.batch():
-                jobs = [executor.submit(HarnessJob(), *_job_arguments(t)) for t in group]
-        sweep.groups.append(SubmittedGroup(params, group, jobs))
+                jobs = [executor.submit(HarnessJob(limits), *_job_arguments(t)) for t in group]
+        sweep.groups.append(SubmittedGroup(params, group, jobs, limits))
         log.info("submitted %d task(s) as %s", len(group), jobs[0].job_id.split("_")[0])
     write_manifest(sweep, launcher)
     return sweep
@@ -294,6 +389,7 @@ def write_manifest(sweep: Sweep, launcher: LauncherSpec) -> Path:
         "groups": [
             {
                 "parameters": g.parameters,
+                "time_limits_min": g.limits,
                 "array_job_id": g.jobs[0].job_id.split("_")[0],
                 "tasks": [
                     {
