@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.algorithms import cudnn
+from harness.algorithms import cudnn, cudnn_enums, cudnn_library
 
 HEADER_FILES = ("cudnn_graph.h", "cudnn_ops.h", "cudnn_cnn.h")  # the *_v9.h copies are the same text
 
@@ -68,10 +68,12 @@ class Headers:
     values: dict[str, int] = field(default_factory=dict)  # every enumerator, all enums together
     handles: set[str] = field(default_factory=set)  # typedef struct X *Name;
     structs: dict[str, list[tuple[str, CType, int | None]]] = field(default_factory=dict)  # fields
+    notes: dict[str, str] = field(default_factory=dict)  # enumerator -> its /**< ... */ comment
 
     @classmethod
     def parse(cls, raw: str) -> Headers:
         h = cls(clean(raw))
+        h.notes = dict(re.findall(r"^\s*(CUDNN_\w+)\b[^,\n/]*=[^,\n/]*,?\s*/\*\*<(.*?)\*/", raw, flags=re.M))
         for body, name in re.findall(r"typedef enum\s*\w*\s*\{([^}]*)\}\s*(\w+)\s*;", h.text):
             h.enums[name] = h._enumerators(body)
         h.handles = set(re.findall(r"typedef struct \w+ ?\* ?(\w+) ?;", h.text))
@@ -110,6 +112,12 @@ class Headers:
 # C types to ctypes, as cudnn.py is meant to bind them --------------------------------------------------
 
 PERF_STRUCT = "cudnnConvolutionFwdAlgoPerf_t"
+# each perf struct of the header and the ctypes class that stands for it (one per direction)
+PERF_STRUCTS = {
+    PERF_STRUCT: cudnn_library._AlgoPerf,
+    "cudnnConvolutionBwdDataAlgoPerf_t": cudnn_library._BwdDataAlgoPerf,
+    "cudnnConvolutionBwdFilterAlgoPerf_t": cudnn_library._BwdFilterAlgoPerf,
+}
 
 
 def to_ctypes(t: CType, h: Headers) -> object:
@@ -134,8 +142,8 @@ def to_ctypes(t: CType, h: Headers) -> object:
             return POINTER(c_size_t)
         if opaque:
             return POINTER(c_void_p)
-        if t.base == PERF_STRUCT:
-            return POINTER(cudnn._AlgoPerf)
+        if t.base in PERF_STRUCTS:
+            return POINTER(PERF_STRUCTS[t.base])
     raise AssertionError(f"no ctypes rule for the C type {t.declare()}")
 
 
@@ -330,10 +338,12 @@ def test_layer_statuses_are_the_headers_layer_statuses(headers: Headers):
 # The perf struct -----------------------------------------------------------------------------------------
 
 
-def test_algo_perf_struct_is_the_headers(headers: Headers):
-    fields = headers.structs[PERF_STRUCT]
+@pytest.mark.parametrize("struct", sorted(PERF_STRUCTS))
+def test_algo_perf_struct_is_the_headers(headers: Headers, struct: str):
+    fields = headers.structs[struct]
     want = [(n, to_ctypes(t, headers) * size if size else to_ctypes(t, headers)) for n, t, size in fields]
-    got = cudnn._AlgoPerf._fields_
+    ours = PERF_STRUCTS[struct]
+    got = ours._fields_
     assert [n for n, _ in got] == [n for n, _ in want]
     for (n, g), (_, w) in zip(got, want):
         if issubclass(w, ctypes.Array):  # c_int * 3 makes a new class each time: compare element and length
@@ -344,8 +354,67 @@ def test_algo_perf_struct_is_the_headers(headers: Headers):
     class FromHeader(ctypes.Structure):
         _fields_ = want
 
-    assert ctypes.sizeof(FromHeader) == ctypes.sizeof(cudnn._AlgoPerf)
-    assert [getattr(FromHeader, n).offset for n, _ in want] == [getattr(cudnn._AlgoPerf, n).offset for n, _ in got]
+    assert ctypes.sizeof(FromHeader) == ctypes.sizeof(ours)
+    assert [getattr(FromHeader, n).offset for n, _ in want] == [getattr(ours, n).offset for n, _ in got]
+
+
+def test_the_determinism_constant_is_the_headers(headers: Headers):
+    assert headers.enums["cudnnDeterminism_t"]["CUDNN_DETERMINISTIC"] == cudnn_library.DETERMINISTIC
+
+
+@pytest.mark.parametrize("direction", sorted(ENUM_TYPES))
+def test_documented_nondeterminism_and_what_is_not_implemented_are_the_headers_words(headers: Headers, direction):
+    """cudnn_enums' tables are what cudnn_ops.h says in each enumerator's comment: "Non-deterministic" and
+    "(not implemented)"."""
+    table, _, prefix = cudnn_enums.DIRECTIONS[direction]
+    notes = {name: headers.notes.get(prefix + name.removeprefix("algo_").upper()) for name in table}
+    assert all(notes.values()), f"an enumerator without its comment: {notes}"  # the reader found every one
+    said = {name: note.lower() for name, note in notes.items()}
+    assert {n for n, note in said.items() if "non-deterministic" in note} == cudnn_enums.NONDETERMINISTIC[direction]
+    assert {n for n, note in said.items() if "not implemented" in note} == cudnn_enums.NOT_IMPLEMENTED[direction]
+
+
+def test_the_parser_reads_enumerator_comments():
+    h = Headers.parse("""
+        typedef enum {
+            CUDNN_A_0 = 0, /**< Sum. Non-deterministic. @since 9 */
+            CUDNN_A_1         = 1, /**< Other. */
+            CUDNN_A_COUNT = 2 /**< Count. */
+        } a_t;
+    """)
+    assert {k: v.strip() for k, v in h.notes.items()} == {
+        "CUDNN_A_0": "Sum. Non-deterministic. @since 9",
+        "CUDNN_A_1": "Other.",
+        "CUDNN_A_COUNT": "Count.",
+    }
+
+
+_DESCRIPTOR = {True: "cudnnFilterDescriptor_t", False: "cudnnTensorDescriptor_t"}
+
+
+@pytest.mark.parametrize("direction", sorted(cudnn_library.CALLS))
+def test_each_directions_calls_take_their_operands_in_the_headers_order(headers: Headers, direction: str):
+    """A DirectionCalls says which operands its calls read and write, in which order: the run call's parameter
+    names are the header's, and in every call of the direction each descriptor is of its operand's kind
+    (filter or tensor), so the shared code that passes (a, b, convolution, out) passes them where cuDNN reads."""
+    api = cudnn_library.CALLS[direction]
+    assert api.direction == direction
+    a, b, out = api.operands
+    params = headers.prototype(api.run)[1]
+    names = [n for _, n in params]
+    assert [names[i] for i in (2, 3, 4, 5, 11, 12)] == [f"{a}Desc", a, f"{b}Desc", b, f"{out}Desc", out]
+    kinds = [_DESCRIPTOR[api.is_filter(op)] for op in api.operands]
+    for call, positions in (
+        (api.run, (2, 4, 6, 11)),
+        (api.workspace, (1, 2, 3, 4)),
+        (api.heuristic, (1, 2, 3, 4)),
+        (api.find, (1, 3, 5, 6)),
+    ):
+        assert call in cudnn.PROTOTYPES, call
+        types = [headers.prototype(call)[1][i][0].base for i in positions]
+        assert types == [kinds[0], kinds[1], "cudnnConvolutionDescriptor_t", kinds[2]], call
+    assert cudnn.PROTOTYPES[api.heuristic][1][-1] is POINTER(api.perf)
+    assert cudnn.PROTOTYPES[api.find][1][10] is POINTER(api.perf)
 
 
 # The loaded library --------------------------------------------------------------------------------------

@@ -50,3 +50,20 @@ DIRECTIONS = {
     "backward_data": (BWD_DATA_ALGOS, BWD_DATA_ALGO_COUNT, "CUDNN_CONVOLUTION_BWD_DATA_ALGO_"),
     "backward_filter": (BWD_FILTER_ALGOS, BWD_FILTER_ALGO_COUNT, "CUDNN_CONVOLUTION_BWD_FILTER_ALGO_"),
 }
+
+# What cudnn_ops.h says of the enums in its comments (tests/test_cudnn_headers.py reads them there):
+# "Sum of matrix products with atomic adds. Non-deterministic." (BWD_DATA_ALGO_0, BWD_FILTER_ALGO_0) and
+# "Like ALGO_0 with precomputed indices. Non-deterministic." (BWD_FILTER_ALGO_3); every other algorithm of the
+# three enums is documented as deterministic or says nothing. Two runs of these may differ in the last bits.
+NONDETERMINISTIC = {
+    "forward": frozenset(),
+    "backward_data": frozenset({"algo_0"}),
+    "backward_filter": frozenset({"algo_0", "algo_3"}),
+}
+# "Winograd transform (not implemented)" (BWD_FILTER_ALGO_WINOGRAD): never called, always unsupported; PyTorch's
+# own search leaves it out too (aten/src/ATen/native/cudnn/Conv_v7.cpp).
+NOT_IMPLEMENTED = {
+    "forward": frozenset(),
+    "backward_data": frozenset(),
+    "backward_filter": frozenset({"winograd"}),
+}

@@ -8,6 +8,7 @@ import ctypes
 import functools
 import logging
 from ctypes import POINTER, c_char_p, c_float, c_int, c_size_t, c_void_p
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -37,18 +38,37 @@ LAYER_STATUSES = frozenset({3000, 3001, 3002, 3003, 3004, 3007, 3010, 3011, 3012
 STATUS_NOT_INITIALIZED = 1001
 
 
+DETERMINISTIC = 1  # CUDNN_DETERMINISTIC (cudnnDeterminism_t): a perf struct's ``determinism`` for reproducible
+
+# The three perf structs of cudnn_cnn.h have one layout: the algorithm, the status of trying it, its time, its
+# workspace, whether it is deterministic, its math type. One class each, so every prototype names its own.
+_PERF_FIELDS = [
+    ("algo", c_int),
+    ("status", c_int),
+    ("time", c_float),
+    ("memory", c_size_t),
+    ("determinism", c_int),
+    ("mathType", c_int),
+    ("reserved", c_int * 3),
+]
+
+
 class _AlgoPerf(ctypes.Structure):
     """cudnnConvolutionFwdAlgoPerf_t."""
 
-    _fields_ = [
-        ("algo", c_int),
-        ("status", c_int),
-        ("time", c_float),
-        ("memory", c_size_t),
-        ("determinism", c_int),
-        ("mathType", c_int),
-        ("reserved", c_int * 3),
-    ]
+    _fields_ = _PERF_FIELDS
+
+
+class _BwdDataAlgoPerf(ctypes.Structure):
+    """cudnnConvolutionBwdDataAlgoPerf_t."""
+
+    _fields_ = _PERF_FIELDS
+
+
+class _BwdFilterAlgoPerf(ctypes.Structure):
+    """cudnnConvolutionBwdFilterAlgoPerf_t."""
+
+    _fields_ = _PERF_FIELDS
 
 
 _P, _I, _PI = c_void_p, c_int, POINTER(c_int)
@@ -83,6 +103,75 @@ PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     ),
     "cudnnGetConvolutionForwardWorkspaceSize": (_I, [_P, _P, _P, _P, _P, _I, POINTER(c_size_t)]),
     "cudnnConvolutionForward": (_I, [_P, _P, _P, _P, _P, _P, _P, _I, _P, c_size_t, _P, _P, _P]),
+    # the backward families: the same shapes of call as the forward's, with their own perf structs
+    "cudnnGetConvolutionBackwardDataAlgorithm_v7": (_I, [_P, _P, _P, _P, _P, _I, _PI, POINTER(_BwdDataAlgoPerf)]),
+    "cudnnFindConvolutionBackwardDataAlgorithmEx": (
+        _I,
+        [_P, _P, _P, _P, _P, _P, _P, _P, _I, _PI, POINTER(_BwdDataAlgoPerf), _P, c_size_t],
+    ),
+    "cudnnGetConvolutionBackwardDataWorkspaceSize": (_I, [_P, _P, _P, _P, _P, _I, POINTER(c_size_t)]),
+    "cudnnConvolutionBackwardData": (_I, [_P, _P, _P, _P, _P, _P, _P, _I, _P, c_size_t, _P, _P, _P]),
+    "cudnnGetConvolutionBackwardFilterAlgorithm_v7": (
+        _I,
+        [_P, _P, _P, _P, _P, _I, _PI, POINTER(_BwdFilterAlgoPerf)],
+    ),
+    "cudnnFindConvolutionBackwardFilterAlgorithmEx": (
+        _I,
+        [_P, _P, _P, _P, _P, _P, _P, _P, _I, _PI, POINTER(_BwdFilterAlgoPerf), _P, c_size_t],
+    ),
+    "cudnnGetConvolutionBackwardFilterWorkspaceSize": (_I, [_P, _P, _P, _P, _P, _I, POINTER(c_size_t)]),
+    "cudnnConvolutionBackwardFilter": (_I, [_P, _P, _P, _P, _P, _P, _P, _I, _P, c_size_t, _P, _P, _P]),
+}
+
+
+@dataclass(frozen=True)
+class DirectionCalls:
+    """The legacy API of one direction of a convolution. Its calls all take the descriptors in one order: the
+    two operands read (``operands[0]``, ``operands[1]``), the convolution, then the operand written
+    (``operands[2]``); the run call takes each data pointer after its descriptor. ``operands`` are the header's
+    names of the run call's operands (``xDesc``/``x``, ...): x and dx are the layer's input and its gradient,
+    y and dy its output and its gradient, w and dw the filter and its gradient (filter descriptors)."""
+
+    direction: str  # cudnn_enums.DIRECTIONS
+    operands: tuple[str, str, str]
+    run: str
+    workspace: str
+    heuristic: str  # the _v7 heuristic (guess)
+    find: str  # the exhaustive search on real data (find)
+    perf: type[ctypes.Structure]
+
+    def is_filter(self, operand: str) -> bool:
+        return operand in ("w", "dw")
+
+
+CALLS = {
+    "forward": DirectionCalls(
+        "forward",
+        ("x", "w", "y"),
+        "cudnnConvolutionForward",
+        "cudnnGetConvolutionForwardWorkspaceSize",
+        "cudnnGetConvolutionForwardAlgorithm_v7",
+        "cudnnFindConvolutionForwardAlgorithmEx",
+        _AlgoPerf,
+    ),
+    "backward_data": DirectionCalls(
+        "backward_data",
+        ("w", "dy", "dx"),
+        "cudnnConvolutionBackwardData",
+        "cudnnGetConvolutionBackwardDataWorkspaceSize",
+        "cudnnGetConvolutionBackwardDataAlgorithm_v7",
+        "cudnnFindConvolutionBackwardDataAlgorithmEx",
+        _BwdDataAlgoPerf,
+    ),
+    "backward_filter": DirectionCalls(
+        "backward_filter",
+        ("x", "dy", "dw"),
+        "cudnnConvolutionBackwardFilter",
+        "cudnnGetConvolutionBackwardFilterWorkspaceSize",
+        "cudnnGetConvolutionBackwardFilterAlgorithm_v7",
+        "cudnnFindConvolutionBackwardFilterAlgorithmEx",
+        _BwdFilterAlgoPerf,
+    ),
 }
 
 

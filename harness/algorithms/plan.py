@@ -14,6 +14,11 @@ A plan is a small JSON file (``python -m analysis.plan make`` writes one; ``show
         "winner": {"algo": "gemm", "p50_ms": 0.21, "ci95_low_ms": 0.2, "ci95_high_ms": 0.22},
         "runner_up": {"algo": "torch", ...}, "baseline": {"algo": "torch", ...}}, ...]}
 
+A training plan (``version: 2``) chooses per layer for each direction of a training step: every layer entry
+also carries ``"algo_backward_data"`` and ``"algo_backward_filter"`` (``algo`` stays the forward's); its
+``choice()`` is {layer: {direction: algo}}. A plan without them is written as version 1, as before, and
+version-1 files load unchanged (forward only). Every layer of a training plan carries both keys.
+
 ``source`` says where a layer's choice came from: ``measured`` (the fastest beyond noise among the
 algorithms measured at that layer), ``tie`` (the fastest was within noise of the baseline: the baseline is
 kept, so a plan never switches on noise), ``baseline`` (nothing else was measured there, or the baseline's
@@ -30,7 +35,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -38,12 +43,16 @@ from typing import Any
 from torch import nn
 
 from harness.algorithms import registry
+from harness.algorithms.cudnn_enums import DIRECTIONS as _DIRECTION_ENUMS
 from harness.algorithms.geometry import ConvGeometry
 from harness.atomic import write_text_atomic
 from harness.errors import InputFileError
 
 FORMAT = "conv-harness-plan"
-VERSION = 1
+VERSION = 1  # a forward-only plan (the format before training plans; older harnesses read it)
+TRAINING_VERSION = 2  # a training plan: one algorithm per layer per direction
+DIRECTIONS = tuple(_DIRECTION_ENUMS)  # forward, backward_data, backward_filter
+BACKWARD = DIRECTIONS[1:]
 SOURCES = ("measured", "tie", "baseline", "find", "predicted")
 KEY_FIELDS = ("model", "gpu", "device_name", "dtype", "input_size", "batch_size", "cudnn_version", "backend")
 # Our algorithm names in the spelling of ai3's per-layer selection (swap_conv2d with a list): its
@@ -69,6 +78,18 @@ class PlanMismatch(PlanError):
     """A plan whose layers are not the model's conv layers (names, count or geometry)."""
 
 
+def per_direction(choice: str | Mapping[str, str], default: str = "torch") -> dict[str, str]:
+    """{direction: algo} for all of DIRECTIONS from one name (the same in every direction) or a mapping (a
+    direction it leaves out: ``default``, the framework's own); ValueError naming the valid directions for an
+    unknown one."""
+    if isinstance(choice, str):
+        return dict.fromkeys(DIRECTIONS, choice)
+    unknown = sorted(set(choice) - set(DIRECTIONS))
+    if unknown:
+        raise ValueError(f"unknown direction {', '.join(map(repr, unknown))}; valid: {', '.join(DIRECTIONS)}")
+    return {d: str(choice.get(d, default)) for d in DIRECTIONS}
+
+
 @dataclass(frozen=True)
 class Evidence:
     """One algorithm's latency at a layer: its median and 95% interval (ms)."""
@@ -90,6 +111,23 @@ class PlanLayer:
     runner_up: Evidence | None = None
     baseline: Evidence | None = None
     note: str | None = None
+    # a training plan's choices for the backward directions (None in a forward-only plan; ``algo``: forward's)
+    algo_backward_data: str | None = None
+    algo_backward_filter: str | None = None
+
+    @property
+    def is_training(self) -> bool:
+        return self.algo_backward_data is not None or self.algo_backward_filter is not None
+
+    def algos(self) -> dict[str, str]:
+        """{direction: algo} (a forward-only layer: its forward algorithm alone)."""
+        if not self.is_training:
+            return {"forward": self.algo}
+        return {
+            "forward": self.algo,
+            "backward_data": str(self.algo_backward_data),
+            "backward_filter": str(self.algo_backward_filter),
+        }
 
 
 @dataclass(frozen=True)
@@ -114,25 +152,38 @@ class Plan:
     made_by: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. the plan's own projection of the model latency
 
-    def choice(self) -> dict[str, str]:
-        """{module path: algorithm}, what ``swap`` takes."""
+    @property
+    def is_training(self) -> bool:
+        """Whether the plan chooses per direction (a training plan, version 2)."""
+        return any(layer.is_training for layer in self.layers)
+
+    def choice(self) -> dict[str, str] | dict[str, dict[str, str]]:
+        """What ``swap`` takes: {module path: algorithm}, or for a training plan {module path: {direction:
+        algorithm}}."""
+        if self.is_training:
+            return {layer.name: layer.algos() for layer in self.layers}
         return {layer.name: layer.algo for layer in self.layers}
 
     def algorithms(self) -> tuple[str, ...]:
-        """The distinct algorithms the plan runs, in order of first use."""
-        return tuple(dict.fromkeys(layer.algo for layer in self.layers))
+        """The distinct algorithms the plan runs (in any direction), in order of first use."""
+        return tuple(dict.fromkeys(a for layer in self.layers for a in layer.algos().values()))
 
     def digest(self) -> str:
         """Hash of what decides what runs (model, layer names, geometry, algorithms): the same choices made
-        from other evidence hash the same; any other choice hashes differently."""
-        layers = [[la.name, _geometry_dict(la.geometry), la.algo] for la in self.layers]
+        from other evidence hash the same; any other choice hashes differently. A forward-only plan hashes
+        as before training plans existed."""
+        layers = [
+            [la.name, _geometry_dict(la.geometry), la.algo]
+            + ([la.algo_backward_data, la.algo_backward_filter] if la.is_training else [])
+            for la in self.layers
+        ]
         what = {"model": self.key.model, "layers": layers}
         return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
-            "version": VERSION,
+            "version": TRAINING_VERSION if self.is_training else VERSION,
             "plan_hash": self.digest(),
             "valid_for": asdict(self.key),
             "baseline": self.baseline,
@@ -145,8 +196,12 @@ class Plan:
     def from_dict(cls, d: Any, where: str = "plan") -> Plan:
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise PlanError(f'{where}: not a plan file (no "format": "{FORMAT}")')
-        if d.get("version") != VERSION:
-            raise PlanError(f"{where}: plan version {d.get('version')!r}; this harness reads version {VERSION}")
+        version = d.get("version")
+        if version not in (VERSION, TRAINING_VERSION):
+            raise PlanError(
+                f"{where}: plan version {version!r}; this harness reads versions {VERSION} (forward) "
+                f"and {TRAINING_VERSION} (training)"
+            )
         key = d.get("valid_for")
         if not isinstance(key, dict) or not key.get("model"):
             raise PlanError(f'{where}: "valid_for" must hold at least the model')
@@ -156,13 +211,29 @@ class Plan:
         layers = d.get("layers")
         if not isinstance(layers, list) or not layers:
             raise PlanError(f'{where}: "layers" must be a non-empty list, one entry per conv layer')
+        parsed = tuple(_layer_from(x, i, where) for i, x in enumerate(layers))
+        _check_directions(parsed, version, where)
         return cls(
             PlanKey(**key),
-            tuple(_layer_from(x, i, where) for i, x in enumerate(layers)),
+            parsed,
             str(d.get("baseline", "torch")),
             str(d.get("made_by", "")),
             dict(d.get("extra") or {}),
         )
+
+
+def _check_directions(layers: tuple[PlanLayer, ...], version: int, where: str) -> None:
+    """A version-2 plan chooses every backward direction of every layer; a version-1 plan none."""
+    keys = " and ".join(f'"algo_{d}"' for d in BACKWARD)
+    for i, layer in enumerate(layers):
+        both = layer.algo_backward_data is not None and layer.algo_backward_filter is not None
+        if version == VERSION and layer.is_training:
+            raise PlanError(
+                f"{where}: layers[{i}] ({layer.name}) has {keys}, which only a version-{TRAINING_VERSION} "
+                f"(training) plan has; this file says version {VERSION}"
+            )
+        if version == TRAINING_VERSION and not both:
+            raise PlanError(f"{where}: layers[{i}] ({layer.name}): a training plan's layer needs {keys}")
 
 
 def _geometry_dict(g: ConvGeometry) -> dict[str, Any]:
@@ -175,6 +246,7 @@ def _layer_dict(layer: PlanLayer) -> dict[str, Any]:
         "geometry": _geometry_dict(layer.geometry),
         "in_hw": list(layer.in_hw) if layer.in_hw else None,
         "algo": layer.algo,
+        **({f"algo_{d}": a for d, a in layer.algos().items() if d != "forward"} if layer.is_training else {}),
         "source": layer.source,
     }
     for part in ("winner", "runner_up", "baseline"):
@@ -206,15 +278,26 @@ def _layer_from(x: Any, i: int, where: str) -> PlanLayer:
             f"{where}: layers[{i}] is malformed ({type(e).__name__}: {e}); each layer needs name, "
             "geometry (in_channels, out_channels, kernel, stride, padding, dilation, groups) and algo"
         ) from None
-    if algo not in known:
-        raise PlanError(f"{where}: layers[{i}] ({name}): unknown algo {algo!r}; valid: {', '.join(known)}")
+    backward = {d: None if x.get(f"algo_{d}") is None else str(x[f"algo_{d}"]) for d in BACKWARD}
+    for what, a in (("algo", algo), *((f"algo_{d}", b) for d, b in backward.items() if b is not None)):
+        if a not in known:
+            raise PlanError(f"{where}: layers[{i}] ({name}): unknown {what} {a!r}; valid: {', '.join(known)}")
     if source not in SOURCES:
         raise PlanError(f"{where}: layers[{i}] ({name}): unknown source {source!r}; valid: {', '.join(SOURCES)}")
     evidence = {
         p: Evidence(**x[p]) if isinstance(x.get(p), dict) else None for p in ("winner", "runner_up", "baseline")
     }
     in_hw = tuple(int(v) for v in x["in_hw"]) if x.get("in_hw") else None
-    return PlanLayer(name, geometry, algo, source, in_hw, note=x.get("note"), **evidence)
+    return PlanLayer(
+        name,
+        geometry,
+        algo,
+        source,
+        in_hw,
+        note=x.get("note"),
+        **evidence,
+        **{f"algo_{d}": b for d, b in backward.items()},
+    )
 
 
 def _pair(v: Any) -> tuple[int, int]:
@@ -311,6 +394,12 @@ CSV_COLUMNS = (
     "baseline_p50_ms",
     "note",
 )
+TRAINING_CSV_COLUMNS = (*CSV_COLUMNS[:5], *(f"algo_{d}" for d in BACKWARD), *CSV_COLUMNS[5:])
+
+
+def csv_columns(plan: Plan) -> tuple[str, ...]:
+    """The CSV's columns: a training plan's also say the backward directions' algorithms, after ``algo``."""
+    return TRAINING_CSV_COLUMNS if plan.is_training else CSV_COLUMNS
 
 
 def csv_rows(plan: Plan) -> Iterable[dict[str, Any]]:
@@ -329,6 +418,7 @@ def csv_rows(plan: Plan) -> Iterable[dict[str, Any]]:
             "geometry": layer.geometry.describe(),
             "in_hw": "x".join(map(str, layer.in_hw)) if layer.in_hw else "",
             "algo": layer.algo,
+            **({f"algo_{d}": a for d, a in layer.algos().items() if d != "forward"} if layer.is_training else {}),
             "source": layer.source,
             "winner": w.algo if w else "",
             "winner_p50_ms": w.p50_ms if w else "",
@@ -345,7 +435,7 @@ def csv_rows(plan: Plan) -> Iterable[dict[str, Any]]:
 def write_csv(plan: Plan, path: str | Path) -> Path:
     path = Path(path)
     with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        w = csv.DictWriter(f, fieldnames=csv_columns(plan))
         w.writeheader()
         w.writerows(csv_rows(plan))
     return path
