@@ -473,3 +473,40 @@ def test_descriptor_arguments_land_on_the_headers_parameters(headers: Headers, l
     assert by_name["format"] == cudnn.TENSOR_FORMATS[layout]
     assert by_name["dataType"] == cudnn.DATA_TYPES[torch.float16]
     assert [by_name[p] for p in params[-4:]] == [2, 3, 5, 7]
+
+
+@pytest.mark.parametrize("direction", sorted(cudnn_library.CALLS))
+def test_each_directions_operands_land_on_the_headers_parameters(
+    headers: Headers, direction: str, monkeypatch: pytest.MonkeyPatch
+):
+    """The shared run call and workspace query, made for real on a recording library: each descriptor, data
+    pointer and scalar is read back by the header's parameter name (the filter's pointer lands on ``w``, the
+    output gradient's on ``dy``...), alpha is 1 and beta 0 (a fresh result, nothing accumulated)."""
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: type("S", (), {"cuda_stream": 0})())
+    lib = _RecordingLib()
+    wrapper = cudnn.Cudnn(lib, "recording")  # type: ignore[arg-type]
+    handle = cudnn.Handle(wrapper, c_void_p(1))
+    layer = cudnn.LayerDescriptors.build(
+        wrapper, (2, 4, 9, 9), (6, 4, 3, 3), torch.float32, cudnn.ConvGeometry(4, 6, (3, 3)), "fma", "nchw"
+    )
+    api = cudnn_library.CALLS[direction]
+    descs = layer.for_calls(api)
+    tensors = {"x": torch.zeros(2, 4, 9, 9), "w": torch.zeros(6, 4, 3, 3), "y": torch.zeros(2, 6, 7, 7)}
+    tensors |= {"dx": tensors["x"], "dw": tensors["w"], "dy": tensors["y"]}
+    descriptor = {"x": layer.x, "dx": layer.x, "w": layer.w, "dw": layer.w, "y": layer.y, "dy": layer.y}
+    a, b, out = api.operands
+    name = list(cudnn_enums.DIRECTIONS[direction][0])[-1]  # any algorithm (not code 0): its code is checked
+    lib.calls.clear()
+    cudnn.execute(wrapper, handle, api, descs, tensors[a], tensors[b], name, 0, tensors[out])
+    (args,) = [c for n, c in lib.calls if n == api.run]
+    by_name = dict(zip([p for _, p in headers.prototype(api.run)[1]], args))
+    for operand in api.operands:
+        assert by_name[operand] == tensors[operand].data_ptr(), operand
+        assert by_name[f"{operand}Desc"] is descriptor[operand].ptr, operand
+    assert by_name["algo"] == cudnn_enums.DIRECTIONS[direction][0][name]
+    assert by_name["alpha"]._obj.value == 1.0 and by_name["beta"]._obj.value == 0.0
+    assert by_name["convDesc"] is layer.conv.ptr
+    cudnn.workspace_size(wrapper, handle, api, descs, name)
+    (args,) = [c for n, c in lib.calls if n == api.workspace]
+    params = [p for _, p in headers.prototype(api.workspace)[1]]
+    assert dict(zip(params, args))["algo"] == cudnn_enums.DIRECTIONS[direction][0][name]
