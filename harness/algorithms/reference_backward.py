@@ -113,7 +113,9 @@ def make_runner(
         raise ValueError(reason)
     in_hw = (int(in_hw[0]), int(in_hw[1]))
     out_hw = g.output_hw(*in_hw)
-    run = _factory(algo, direction)(weight, g, in_hw, layout)
+    # detached: the runners compute gradients, never record a graph of their own (the detached tensor shares
+    # the weight's memory and version counter, so an optimizer's in-place step is seen)
+    run = _factory(algo, direction)(weight.detach(), g, in_hw, layout)
     if direction == "backward_data":
 
         def run_data(grad_out: torch.Tensor) -> torch.Tensor:
