@@ -138,6 +138,22 @@ def test_random_layers_match_autograd(algo, direction, layout, data):
     assert _rel_err(got, expected) <= TOLERANCE[torch.float64]
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("direction", rb.DIRECTIONS)
+@pytest.mark.parametrize("algo", ALGOS)
+def test_operands_in_the_other_memory_format_give_the_same_gradient(algo, direction, layout):
+    """Autograd does not promise grad_out in the forward's memory format: a runner of one layout given
+    operands laid out in the other still computes the gradient (the layout is where it computes, not a
+    condition on its operands' strides)."""
+    g, batch, in_hw = CASES["3x3-s1-p3-g2"]
+    x, w, dy, gx, gw = _data(g, batch, in_hw, torch.float64)
+    other = LAYOUTS[1 - LAYOUTS.index(layout)]
+    x, dy = to_layout(x, other), to_layout(dy, other)
+    run = rb.make_runner(direction, algo, to_layout(w, other), g, in_hw, layout)
+    got, expected = (run(dy), gx) if direction == "backward_data" else (run(x, dy), gw)
+    assert _rel_err(got, expected) <= TOLERANCE[torch.float64]
+
+
 @pytest.mark.parametrize("direction", rb.DIRECTIONS)
 def test_the_check_rejects_a_flipped_or_transposed_gradient(direction):
     """The comparison has the power to catch the classic mistakes: the kernel's taps flipped, the gradient's

@@ -41,6 +41,7 @@ forward reference only is unsupported in the backward directions, with that reas
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +58,9 @@ from harness.algorithms.reference import (
     spread_kernel,
 )
 
+if TYPE_CHECKING:
+    from harness.algorithms.registry import BackwardFactory
+
 DIRECTIONS = ("backward_data", "backward_filter")
 HW = tuple[int, int]
 DataRunner = Callable[[torch.Tensor], torch.Tensor]  # run(grad_out) -> grad_input
@@ -70,7 +74,8 @@ def check_direction(direction: str) -> str:
     return direction
 
 
-def _factory(algo: str, direction: str):  # type: ignore[no-untyped-def]
+def _factory(algo: str, direction: str) -> BackwardFactory | None:
+    """``algo``'s reference factory in backward ``direction``, from its registry record."""
     from harness.algorithms import registry
 
     record = registry.get(algo)
@@ -273,8 +278,10 @@ def gemm_backward_filter_nhwc(x: torch.Tensor, dy: torch.Tensor, g: ConvGeometry
     return _krsc_out(torch.matmul(dyl, cols_nhwc(x, g, oh, ow)), g)
 
 
-def _direct_factory(direction: str):  # type: ignore[no-untyped-def]
-    def factory(weight: torch.Tensor, g: ConvGeometry, in_hw: HW, layout: str = "nchw"):  # type: ignore[no-untyped-def]
+def _direct_factory(direction: str) -> BackwardFactory:
+    """The registry's factory for ``direct`` in ``direction``: the NCHW or NHWC form, by the layout."""
+
+    def factory(weight: torch.Tensor, g: ConvGeometry, in_hw: HW, layout: str = "nchw") -> Callable[..., torch.Tensor]:
         nhwc = layout == "nhwc"
         if direction == "backward_data":
             conv = direct_backward_data_nhwc if nhwc else direct_backward_data
@@ -285,8 +292,10 @@ def _direct_factory(direction: str):  # type: ignore[no-untyped-def]
     return factory
 
 
-def _gemm_factory(direction: str):  # type: ignore[no-untyped-def]
-    def factory(weight: torch.Tensor, g: ConvGeometry, in_hw: HW, layout: str = "nchw"):  # type: ignore[no-untyped-def]
+def _gemm_factory(direction: str) -> BackwardFactory:
+    """The registry's factory for ``gemm`` in ``direction``: the NCHW or NHWC form, by the layout."""
+
+    def factory(weight: torch.Tensor, g: ConvGeometry, in_hw: HW, layout: str = "nchw") -> Callable[..., torch.Tensor]:
         nhwc = layout == "nhwc"
         if direction == "backward_data":
             conv = gemm_backward_data_nhwc if nhwc else gemm_backward_data
