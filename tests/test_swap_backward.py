@@ -1,0 +1,278 @@
+"""A swapped model's backward pass: each direction runs the algorithm chosen for it, and only where needed.
+
+The model is small on purpose (a 3x3 layer, a strided grouped layer, a 1x1 layer without bias): every
+gradient of the swapped model is compared with the unswapped model's, computed by torch's autograd.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from harness.algorithms import cudnn, swap
+from harness.algorithms import plan as plans
+from harness.algorithms.geometry import ConvGeometry
+from harness.algorithms.swap import AlgoConv2d, UnsupportedLayer
+
+DIRECTIONS = ("forward", "backward_data", "backward_filter")
+
+
+def small_model() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),  # 3x3, stride 1: every reference algorithm runs it
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=2),  # stride 2, groups 2
+        nn.ReLU(),
+        nn.Conv2d(8, 6, 1, bias=False),  # 1x1, no bias: winograd F(2x2,3x3) cannot run it
+    )
+
+
+def gradients(model: nn.Module, x: torch.Tensor, *, input_grad: bool = True) -> dict[str, torch.Tensor | None]:
+    """The input's and every parameter's gradient for a fixed, non-uniform upstream gradient."""
+    model.zero_grad(set_to_none=True)
+    x = x.detach().requires_grad_(input_grad)
+    y = model(x)
+    y.backward(torch.linspace(-1.0, 1.0, y.numel()).reshape(y.shape))
+    return {"input": x.grad, **{name: p.grad for name, p in model.named_parameters()}}
+
+
+def assert_same_gradients(got: dict, expected: dict) -> None:
+    assert got.keys() == expected.keys()
+    for name, e in expected.items():
+        if e is None:
+            assert got[name] is None, name
+            continue
+        scale = float(e.abs().max())
+        torch.testing.assert_close(got[name], e, rtol=1e-4, atol=1e-4 * scale, msg=lambda m, n=name: f"{n}: {m}")
+
+
+@pytest.fixture
+def x() -> torch.Tensor:
+    return torch.randn(2, 3, 10, 10, generator=torch.Generator().manual_seed(1))
+
+
+def count_runner_calls(monkeypatch: pytest.MonkeyPatch) -> Counter:
+    """Counts each (layer's output channels, direction) runner call the autograd function really makes."""
+    calls: Counter = Counter()
+    real = AlgoConv2d.runner_to_call
+
+    def spy(self: AlgoConv2d, x: torch.Tensor, direction: str):  # type: ignore[no-untyped-def]
+        run = real(self, x, direction)
+
+        def counted(*args: torch.Tensor) -> torch.Tensor:
+            calls[(self.out_channels, direction)] += 1
+            return run(*args)
+
+        return counted
+
+    monkeypatch.setattr(AlgoConv2d, "runner_to_call", spy)
+    return calls
+
+
+def test_torch_in_the_backward_directions_gives_torchs_gradients_and_records_each_directions_plan(x):
+    model = small_model()
+    expected = gradients(model, x)
+    with swap(model, {"0": {"forward": "gemm"}, "2": "torch", "4": {"forward": "fft"}}, backend="reference") as s:
+        assert set(s.swapped) == {"0", "4"}  # torch in every direction: not swapped
+        assert s.swapped["0"].algos == {"forward": "gemm", "backward_data": "torch", "backward_filter": "torch"}
+        got = gradients(model, x)
+        layer = s.swapped["4"]
+        planned = {d: next(iter(layer.plans_by_direction[d].values())) for d in DIRECTIONS}
+    assert_same_gradients(got, expected)
+    assert [(p.direction, p.algo_used, p.backend, p.status) for p in planned.values()] == [
+        ("forward", "fft", "reference", "ok"),
+        ("backward_data", "torch", "torch", "ok"),
+        ("backward_filter", "torch", "torch", "ok"),
+    ]
+    assert layer.plans is layer.plans_by_direction["forward"]  # the forward's, keyed as before
+
+
+def test_each_gradient_is_computed_only_where_autograd_needs_it(x, monkeypatch):
+    calls = count_runner_calls(monkeypatch)
+    model = small_model()
+    model[2].weight.requires_grad_(False)
+    with swap(
+        model, {"0": {"forward": "gemm"}, "2": {"forward": "direct"}, "4": {"forward": "gemm"}}, backend="reference"
+    ):
+        got = gradients(model, x, input_grad=False)
+    assert calls == {
+        (8, "forward"): 2,  # layers 0 and 2 (both 8 output channels)
+        (6, "forward"): 1,
+        (8, "backward_data"): 1,  # layer 2's only: layer 0's input needs no gradient
+        (6, "backward_data"): 1,
+        (8, "backward_filter"): 1,  # layer 0's only: layer 2's weight is frozen
+        (6, "backward_filter"): 1,
+    }
+    assert got["input"] is None and got["2.weight"] is None
+    assert got["2.bias"] is not None and got["0.weight"] is not None
+    calls.clear()
+    with torch.no_grad(), swap(model, "gemm", backend="reference"):
+        model(x)
+    assert set(calls) == {(8, "forward"), (6, "forward")}  # no gradient, no backward
+
+
+def test_an_unknown_direction_is_refused_naming_the_valid_ones(x):
+    with pytest.raises(ValueError, match="unknown direction 'fwd'; valid: forward, backward_data, backward_filter"):
+        swap(small_model(), {"0": {"fwd": "gemm"}}, backend="reference")
+    s = swap(small_model(), "gemm", backend="reference")
+    with pytest.raises(ValueError, match="unknown direction 'sideways'; valid: forward, backward_data"):
+        s.swapped["0"].plan(x, "sideways")
+
+
+def test_plan_step_plans_every_direction_a_step_runs_and_leaves_the_model_as_it_was(x):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 1))
+    model[3].weight.grad = torch.ones_like(model[3].weight)
+    stats = model[1].running_mean.clone(), int(model[1].num_batches_tracked)
+    with swap(model, {"0": {"forward": "gemm"}, "3": {"forward": "fft"}}, backend="reference") as s:
+        planned = s.plan_step(x)
+        assert set(planned["0"]) == {"forward", "backward_filter"}  # the input needs no gradient
+        assert set(planned["3"]) == set(DIRECTIONS)
+        assert planned["3"]["forward"].algo_requested == "fft"
+        assert s.swapped["0"].plans_by_direction["backward_filter"] and not s.swapped["0"].planning
+        again = s.plan_step(x, input_grad=True)
+    assert set(again["0"]) == set(DIRECTIONS)
+    assert torch.equal(model[3].weight.grad, torch.ones_like(model[3].weight)) and model[0].weight.grad is None
+    assert torch.equal(model[1].running_mean, stats[0]) and int(model[1].num_batches_tracked) == stats[1]
+
+
+def test_a_weight_transform_is_made_again_after_an_optimizer_step(x):
+    """The reference FFT transforms the kernels when its runner is built: after the weights change (an
+    optimizer step), the next forward rebuilds the runner from the new weights, as a training step needs."""
+    model = small_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    with swap(model, {"0": {"forward": "fft"}}, backend="reference"):
+        model(x).square().sum().backward()
+        optimizer.step()
+        got = model(x)
+        with torch.no_grad():
+            expected = model[4](
+                model[3](model[2](model[1](torch.nn.functional.conv2d(x, model[0].weight, model[0].bias, padding=1))))
+            )
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+# -- cuDNN's side, on the CPU: a direction with no cuDNN enum is unsupported before cuDNN is asked ----------
+
+
+@pytest.fixture
+def no_cudnn(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A cuDNN that must not be called: the decisions below come from the registry, not from the library."""
+    asked: list[str] = []
+    monkeypatch.setattr(cudnn, "library", lambda: asked.append("library"))
+    monkeypatch.setattr(cudnn, "handle_for", lambda device: cudnn.Handle(None, ctypes.c_void_p(1)))
+    return asked
+
+
+def test_a_direction_cudnn_has_no_algorithm_for_falls_back_with_the_reason(x, no_cudnn):
+    model = small_model()
+    choice = {"forward": "torch", "backward_data": "implicit_precomp_gemm", "backward_filter": "torch"}
+    expected = gradients(model, x)
+    with swap(model, {"2": choice}, backend="cudnn", fallback="torch") as s:
+        got = gradients(model, x)
+        (plan,) = s.swapped["2"].plans_by_direction["backward_data"].values()
+    assert_same_gradients(got, expected)
+    assert (plan.direction, plan.algo_requested, plan.algo_used, plan.backend, plan.status) == (
+        "backward_data",
+        "implicit_precomp_gemm",
+        "torch",
+        "torch",
+        "fallback",
+    )
+    assert plan.detail == "cuDNN has no backward_data algorithm for implicit_precomp_gemm"
+    assert no_cudnn == []
+
+
+def test_fallback_none_raises_naming_the_direction_and_planning_runs_torchs_gradient_instead(x, no_cudnn):
+    model = small_model()
+    expected = gradients(model, x)
+    choice = {"forward": "torch", "backward_data": "torch", "backward_filter": "winograd"}
+    with swap(model, {"4": choice}, backend="cudnn", fallback="none") as s:
+        with pytest.raises(UnsupportedLayer, match=r"winograd cannot run this layer \(backward_filter\): cuDNN has"):
+            gradients(model, x)
+        with s.planning():
+            got = gradients(model, x)
+        (plan,) = s.swapped["4"].plans_by_direction["backward_filter"].values()
+    assert_same_gradients(got, expected)
+    assert (plan.status, plan.algo_used) == ("unsupported", "winograd")
+
+
+# -- training plans ------------------------------------------------------------------------------------------
+
+
+def training_plan(model: nn.Module, choices: dict[str, dict[str, str]]) -> plans.Plan:
+    layers = tuple(
+        plans.PlanLayer(
+            name,
+            ConvGeometry.of(conv),
+            choices[name]["forward"],
+            "measured",
+            algo_backward_data=choices[name]["backward_data"],
+            algo_backward_filter=choices[name]["backward_filter"],
+        )
+        for name, conv in plans.conv_layers(model)
+    )
+    return plans.Plan(plans.PlanKey("small", backend="reference"), layers)
+
+
+def test_a_training_plan_round_trips_through_its_file_and_drives_swap(tmp_path: Path, x):
+    model = small_model()
+    choices = {
+        "0": {"forward": "gemm", "backward_data": "torch", "backward_filter": "torch"},
+        "2": {"forward": "torch", "backward_data": "torch", "backward_filter": "torch"},
+        "4": {"forward": "fft", "backward_data": "torch", "backward_filter": "torch"},
+    }
+    plan = training_plan(model, choices)
+    path = plans.write(plan, tmp_path / "train.json")
+    d = json.loads(path.read_text())
+    assert d["version"] == plans.TRAINING_VERSION == 2
+    assert d["layers"][0]["algo"] == "gemm" and d["layers"][0]["algo_backward_filter"] == "torch"
+    again = plans.read(path)
+    assert again == plan and again.is_training and again.digest() == plan.digest() == d["plan_hash"]
+    assert again.choice() == choices
+    assert again.algorithms() == ("gemm", "torch", "fft")
+    forward_only = plans.Plan(
+        plan.key, tuple(la.__class__(la.name, la.geometry, la.algo, la.source) for la in plan.layers)
+    )
+    assert forward_only.digest() != plan.digest()  # what runs backward is part of what the hash covers
+    expected = gradients(model, x)
+    with swap(model, again, backend="reference") as s:
+        assert set(s.swapped) == {"0", "4"} and s.swapped["4"].algos == choices["4"]
+        got = gradients(model, x)
+    assert_same_gradients(got, expected)
+
+
+def test_a_forward_plan_is_written_and_read_as_before(tmp_path: Path):
+    model = small_model()
+    layers = tuple(plans.PlanLayer(n, ConvGeometry.of(c), "gemm", "measured") for n, c in plans.conv_layers(model))
+    plan = plans.Plan(plans.PlanKey("small"), layers)
+    d = plan.to_dict()
+    assert d["version"] == 1 and not any(k.startswith("algo_") for la in d["layers"] for k in la)
+    assert plans.read(plans.write(plan, tmp_path / "p.json")).choice() == {"0": "gemm", "2": "gemm", "4": "gemm"}
+    assert list(plans.csv_columns(plan)) == list(plans.CSV_COLUMNS)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(version=1), 'has "algo_backward_data" and "algo_backward_filter", which only a version-2'),
+        (lambda d: d["layers"][1].pop("algo_backward_filter"), 'a training plan\'s layer needs "algo_backward_data"'),
+        (lambda d: d["layers"][2].update(algo_backward_data="magic"), "unknown algo_backward_data 'magic'; valid:"),
+        (lambda d: d.update(version=3), "plan version 3; this harness reads versions 1 \\(forward\\) and 2"),
+    ],
+)
+def test_a_malformed_training_plan_is_refused_saying_what_is_wrong(tmp_path: Path, edit, message):
+    model = small_model()
+    d = training_plan(model, dict.fromkeys(("0", "2", "4"), dict.fromkeys(DIRECTIONS, "gemm"))).to_dict()
+    edit(d)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(d))
+    with pytest.raises(plans.PlanError, match=message):
+        plans.read(path)
