@@ -19,6 +19,7 @@ from harness.algorithms import cudnn, swap
 from harness.algorithms import plan as plans
 from harness.algorithms.geometry import ConvGeometry
 from harness.algorithms.swap import AlgoConv2d, UnsupportedLayer
+from harness.errors import ConfigError
 
 DIRECTIONS = ("forward", "backward_data", "backward_filter")
 
@@ -157,6 +158,13 @@ def test_a_weight_transform_is_made_again_after_an_optimizer_step(x):
                 model[3](model[2](model[1](torch.nn.functional.conv2d(x, model[0].weight, model[0].bias, padding=1))))
             )
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_autocast_is_refused_rather_than_run_in_another_dtype(x):
+    model = small_model()
+    with swap(model, "gemm", backend="reference"), torch.autocast("cpu", dtype=torch.bfloat16):
+        with pytest.raises(ConfigError, match="not under torch.autocast"):
+            model(x)
 
 
 # -- cuDNN's side, on the CPU: a direction with no cuDNN enum is unsupported before cuDNN is asked ----------

@@ -35,6 +35,7 @@ from torch import nn
 from harness.algorithms import autograd_conv, memory_layout, reference, registry
 from harness.algorithms.geometry import ConvGeometry
 from harness.algorithms.plan import DIRECTIONS, Plan, check_model, conv_layers, per_direction
+from harness.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,13 @@ class AlgoConv2d(nn.Module):
         return (tuple(x.shape), x.dtype, x.device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_autocast_enabled(x.device.type):
+            # the runners run in their operands' dtype, with the weight they were planned for: under autocast
+            # they would run in the weight's dtype where torch's convolution runs in autocast's
+            raise ConfigError(
+                f"a swapped layer runs in the model's dtype ({self.weight.dtype}), not under torch.autocast; "
+                "run the model in one dtype (e.g. dtype=float16) or leave autocast off"
+            )
         return autograd_conv.conv2d(x, self.weight, self.bias, self)
 
     def plan(self, x: torch.Tensor, direction: str = "forward") -> LayerPlan:
