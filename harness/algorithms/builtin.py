@@ -9,7 +9,7 @@ the training-step work will, and should confirm them.
 
 from __future__ import annotations
 
-from harness.algorithms import reference
+from harness.algorithms import reference, reference_backward
 from harness.algorithms.registry import Algorithm, CudnnAlgo, register
 
 
@@ -48,6 +48,8 @@ BUILTIN = (
         "cuDNN CUDNN_CONVOLUTION_FWD_ALGO_GEMM (GPU); im2col + matmul reference (CPU)",
         _fwd("gemm", bwd_data="algo_0", bwd_filter="algo_0"),
         reference=reference.gemm_runner,
+        reference_backward_data=reference_backward.gemm_backward_data_runner,
+        reference_backward_filter=reference_backward.gemm_backward_filter_runner,
         reference_layouts=("nchw", "nhwc"),
         ai3="gemm",
         in_sweep=True,
@@ -58,6 +60,8 @@ BUILTIN = (
         "cuDNN CUDNN_CONVOLUTION_FWD_ALGO_DIRECT (not implemented by cuDNN); shifted-slice reference (CPU)",
         _fwd("direct"),
         reference=reference.direct_runner,
+        reference_backward_data=reference_backward.direct_backward_data_runner,
+        reference_backward_filter=reference_backward.direct_backward_filter_runner,
         reference_layouts=("nchw", "nhwc"),
         ai3="direct",
         in_sweep=True,
@@ -68,6 +72,8 @@ BUILTIN = (
         "cuDNN CUDNN_CONVOLUTION_FWD_ALGO_FFT (GPU); rfft2 reference (CPU)",
         _fwd("fft", bwd_data="fft", bwd_filter="fft"),
         reference=reference.fft_runner,
+        reference_backward_data=reference_backward.fft_backward_data_runner,
+        reference_backward_filter=reference_backward.fft_backward_filter_runner,
         reference_layouts=("nchw", "nhwc"),
         in_sweep=True,
     ),
@@ -84,6 +90,8 @@ BUILTIN = (
         "cuDNN CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD (GPU); Winograd F(2x2,3x3) reference (CPU)",
         _fwd("winograd", bwd_data="winograd"),  # BWD_FILTER_ALGO_WINOGRAD: "not implemented"
         reference=reference.winograd_runner,
+        reference_backward_data=reference_backward.winograd_backward_data_runner,
+        reference_backward_filter=reference_backward.winograd_backward_filter_runner,
         reference_layouts=("nchw", "nhwc"),
         supports=reference.winograd_supports,
         ai3="winograd",

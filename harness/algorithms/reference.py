@@ -100,13 +100,19 @@ def direct_nhwc(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, g: 
     return _nhwc_out(y.reshape(n, oh, ow, g.out_channels), bias)
 
 
+def cols_nhwc(x: torch.Tensor, g: ConvGeometry, oh: int, ow: int) -> torch.Tensor:
+    """im2col on NHWC memory: (G, N*OH*OW, R*S*C/G), one row per output pixel and group, taps outer and the
+    channels innermost (the order of the KRSC weight)."""
+    n, gc = x.shape[0], g.in_channels // g.groups
+    taps = [tap.reshape(n * oh * ow, g.groups, gc) for _, _, tap in _taps(_nhwc_in(x, g), g, oh, ow)]
+    return torch.stack(taps, dim=2).permute(1, 0, 2, 3).reshape(g.groups, n * oh * ow, -1)
+
+
 def gemm_nhwc(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, g: ConvGeometry) -> torch.Tensor:
     """im2col on NHWC memory: one row of R*S*C/G values per output pixel and group, times the KRSC weight."""
-    n, gc = x.shape[0], g.in_channels // g.groups
+    n = x.shape[0]
     oh, ow = g.output_hw(x.shape[2], x.shape[3])
-    xp = _nhwc_in(x, g)
-    taps = [tap.reshape(n * oh * ow, g.groups, gc) for _, _, tap in _taps(xp, g, oh, ow)]
-    cols = torch.stack(taps, dim=2).permute(1, 0, 2, 3).reshape(g.groups, n * oh * ow, -1)  # (G, L, R*S*C/G)
+    cols = cols_nhwc(x, g, oh, ow)  # (G, L, R*S*C/G)
     wg = _krsc(w, g).reshape(g.groups, g.out_channels // g.groups, -1)  # (G, K/G, R*S*C/G)
     y = torch.matmul(cols, wg.transpose(1, 2))  # (G, L, K/G)
     return _nhwc_out(y.permute(1, 0, 2).reshape(n, oh, ow, g.out_channels), bias)
@@ -141,6 +147,14 @@ def gemm(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, g: ConvGeo
     return _bias(y.reshape(n, g.out_channels, oh, ow), bias)
 
 
+def spread_kernel(w: torch.Tensor, g: ConvGeometry) -> torch.Tensor:
+    """The weight with its taps spread by the dilation: (K, C/G, dilated R, dilated S), zeros between taps."""
+    keh, kew = g.effective_kernel()
+    spread = w.new_zeros(w.shape[0], w.shape[1], keh, kew)
+    spread[:, :, :: g.dilation[0], :: g.dilation[1]] = w
+    return spread
+
+
 class FFTConv:
     """Convolution by the FFT: kernel spectra computed once per input shape, then per-frequency products.
 
@@ -153,9 +167,7 @@ class FFTConv:
         self.g, self.layout = g, layout
         self.hp, self.wp = in_hw[0] + 2 * g.padding[0], in_hw[1] + 2 * g.padding[1]
         self.keh, self.kew = g.effective_kernel()
-        spread = w.new_zeros(w.shape[0], w.shape[1], self.keh, self.kew)
-        spread[:, :, :: g.dilation[0], :: g.dilation[1]] = w
-        spectrum = torch.fft.rfft2(spread.flip(-2, -1), s=(self.hp, self.wp))
+        spectrum = torch.fft.rfft2(spread_kernel(w, g).flip(-2, -1), s=(self.hp, self.wp))
         # (G, O/G, C/G, F) -> (F, G, C/G, O/G): one matrix product per frequency and group
         go, gc = g.out_channels // g.groups, g.in_channels // g.groups
         self.kernel = spectrum.reshape(g.groups, go, gc, -1).permute(3, 0, 2, 1).contiguous()

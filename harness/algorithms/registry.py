@@ -25,6 +25,9 @@ Runner = Callable[[torch.Tensor], torch.Tensor]
 # factory of an algorithm whose reference_layouts go beyond nchw is also called with layout="nhwc"
 RunnerFactory = Callable[[torch.Tensor, torch.Tensor | None, ConvGeometry, tuple[int, int]], Runner]
 SupportRule = Callable[[ConvGeometry], str | None]
+# (weight, geometry, input (h, w), layout) -> the gradient's runner (harness.algorithms.reference_backward):
+# backward_data run(grad_out) -> grad_input, backward_filter run(x, grad_out) -> grad_weight
+BackwardFactory = Callable[[torch.Tensor, ConvGeometry, tuple[int, int], str], Callable[..., torch.Tensor]]
 
 KINDS = ("cudnn", "heuristic", "search", "baseline", "reference")
 
@@ -79,6 +82,10 @@ class Algorithm:
     tolerance: float = 1e-4
     in_sweep: bool = False  # one of CUDNN_ALGORITHMS: the cuDNN sweep (the eight and guess)
     reference_layouts: tuple[str, ...] = ("nchw",)
+    # the reference's backward in each direction (None: a forward reference only, the direction unsupported);
+    # it computes in reference_layouts and keeps the forward's supports rule
+    reference_backward_data: BackwardFactory | None = None
+    reference_backward_filter: BackwardFactory | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
