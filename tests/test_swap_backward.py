@@ -18,6 +18,7 @@ from torch import nn
 from harness.algorithms import cudnn, swap
 from harness.algorithms import plan as plans
 from harness.algorithms.geometry import ConvGeometry
+from harness.algorithms.memory_layout import in_layout, model_to_layout, to_layout
 from harness.algorithms.swap import AlgoConv2d, UnsupportedLayer
 from harness.errors import ConfigError
 
@@ -77,6 +78,92 @@ def count_runner_calls(monkeypatch: pytest.MonkeyPatch) -> Counter:
     return calls
 
 
+def plans_of(s, name: str) -> dict[str, object]:
+    """Layer ``name``'s plan in each direction it planned (one input shape in these tests)."""
+    return {d: p for d, by_key in s.swapped[name].plans_by_direction.items() for p in by_key.values()}
+
+
+@pytest.mark.parametrize("algo", ["direct", "gemm", "fft", "winograd"])
+def test_each_reference_algorithm_in_every_direction_gives_torchs_gradients(x, algo):
+    model = small_model()
+    expected = gradients(model, x)
+    with swap(model, algo, backend="reference", fallback="torch") as s:
+        got = gradients(model, x)
+        planned = {name: plans_of(s, name) for name in s.swapped}
+    assert_same_gradients(got, expected)
+    for name, by_direction in planned.items():
+        assert list(by_direction) == list(DIRECTIONS), name
+        for direction, plan in by_direction.items():
+            assert (plan.direction, plan.algo_requested) == (direction, algo)
+            if algo == "winograd" and name != "0":  # stride 2, and 1x1: F(2x2,3x3) cannot run them
+                assert (plan.status, plan.algo_used, plan.backend) == ("fallback", "torch", "torch")
+                assert "winograd F(2x2,3x3) needs kernel 3x3, stride 1" in plan.detail
+            else:
+                assert (plan.status, plan.algo_used, plan.backend) == ("ok", algo, "reference"), (name, direction)
+
+
+def test_a_choice_per_direction_runs_each_directions_algorithm(x):
+    model = small_model()
+    expected = gradients(model, x)
+    choice = {
+        "0": {"forward": "winograd", "backward_data": "fft", "backward_filter": "gemm"},
+        "2": {"forward": "gemm", "backward_data": "direct", "backward_filter": "fft"},
+        "4": {"forward": "fft", "backward_data": "gemm", "backward_filter": "direct"},
+    }
+    with swap(model, choice, backend="reference") as s:
+        got = gradients(model, x)
+        used = {name: {d: p.algo_used for d, p in plans_of(s, name).items()} for name in choice}
+        assert all(p.status == "ok" for name in choice for p in plans_of(s, name).values())
+    assert_same_gradients(got, expected)
+    assert used == choice
+
+
+def test_a_channels_last_model_gets_its_gradients_in_nhwc(x):
+    model = model_to_layout(small_model(), "nhwc")
+    x = to_layout(x, "nhwc")
+    expected = gradients(model, x)
+    choice = {"forward": "gemm", "backward_data": "fft", "backward_filter": "direct"}
+    with swap(model, dict.fromkeys(("0", "2", "4"), choice), backend="reference", layout="nhwc"):
+        got = gradients(model, x)
+    assert_same_gradients(got, expected)
+    assert in_layout(got["input"], "nhwc")
+
+
+def test_an_unsupported_direction_falls_back_per_direction_with_the_reason(x):
+    """winograd on the 1x1 layer: unsupported in each backward direction; fallback=torch runs torch's gradient
+    there and records why, while the forward runs the algorithm asked for."""
+    model = small_model()
+    expected = gradients(model, x)
+    choice = {"forward": "gemm", "backward_data": "winograd", "backward_filter": "winograd"}
+    with swap(model, {"4": choice}, backend="reference", fallback="torch") as s:
+        got = gradients(model, x)
+        planned = plans_of(s, "4")
+    assert_same_gradients(got, expected)
+    assert (planned["forward"].status, planned["forward"].algo_used) == ("ok", "gemm")
+    for direction in ("backward_data", "backward_filter"):
+        plan = planned[direction]
+        assert (plan.direction, plan.algo_requested, plan.algo_used, plan.backend, plan.status) == (
+            direction,
+            "winograd",
+            "torch",
+            "torch",
+            "fallback",
+        )
+        assert plan.detail.endswith("this layer has kernel 1x1, stride 1x1, dilation 1x1")
+
+
+@pytest.mark.parametrize("unsupported", ["backward_data", "backward_filter"])
+def test_fallback_none_raises_naming_the_direction(x, unsupported):
+    model = small_model()
+    choice = {"forward": "gemm", "backward_data": "gemm", "backward_filter": "gemm", unsupported: "winograd"}
+    with swap(model, {"4": choice}, backend="reference", fallback="none") as s:
+        model(x).sum()  # the forward runs: only the backward direction cannot
+        with pytest.raises(UnsupportedLayer, match=rf"winograd cannot run this layer \({unsupported}\): winograd F"):
+            gradients(model, x)
+        assert plans_of(s, "4")[unsupported].status == "unsupported"
+        assert s.swapped["4"].runner(torch.zeros(2, 8, 5, 5), unsupported) is None
+
+
 def test_torch_in_the_backward_directions_gives_torchs_gradients_and_records_each_directions_plan(x):
     model = small_model()
     expected = gradients(model, x)
@@ -99,9 +186,7 @@ def test_each_gradient_is_computed_only_where_autograd_needs_it(x, monkeypatch):
     calls = count_runner_calls(monkeypatch)
     model = small_model()
     model[2].weight.requires_grad_(False)
-    with swap(
-        model, {"0": {"forward": "gemm"}, "2": {"forward": "direct"}, "4": {"forward": "gemm"}}, backend="reference"
-    ):
+    with swap(model, {"0": "gemm", "2": "direct", "4": "fft"}, backend="reference"):
         got = gradients(model, x, input_grad=False)
     assert calls == {
         (8, "forward"): 2,  # layers 0 and 2 (both 8 output channels)
@@ -132,11 +217,11 @@ def test_plan_step_plans_every_direction_a_step_runs_and_leaves_the_model_as_it_
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 1))
     model[3].weight.grad = torch.ones_like(model[3].weight)
     stats = model[1].running_mean.clone(), int(model[1].num_batches_tracked)
-    with swap(model, {"0": {"forward": "gemm"}, "3": {"forward": "fft"}}, backend="reference") as s:
+    with swap(model, {"0": {"forward": "gemm"}, "3": {"backward_filter": "fft"}}, backend="reference") as s:
         planned = s.plan_step(x)
         assert set(planned["0"]) == {"forward", "backward_filter"}  # the input needs no gradient
         assert set(planned["3"]) == set(DIRECTIONS)
-        assert planned["3"]["forward"].algo_requested == "fft"
+        assert planned["3"]["backward_filter"].algo_used == "fft" and planned["3"]["forward"].algo_used == "torch"
         assert s.swapped["0"].plans_by_direction["backward_filter"] and not s.swapped["0"].planning
         again = s.plan_step(x, input_grad=True)
     assert set(again["0"]) == set(DIRECTIONS)
@@ -144,20 +229,20 @@ def test_plan_step_plans_every_direction_a_step_runs_and_leaves_the_model_as_it_
     assert torch.equal(model[1].running_mean, stats[0]) and int(model[1].num_batches_tracked) == stats[1]
 
 
-def test_a_weight_transform_is_made_again_after_an_optimizer_step(x):
-    """The reference FFT transforms the kernels when its runner is built: after the weights change (an
-    optimizer step), the next forward rebuilds the runner from the new weights, as a training step needs."""
+@pytest.mark.parametrize("algo", ["fft", "winograd"])
+def test_weight_transforms_are_made_again_after_an_optimizer_step(x, algo):
+    """The reference FFT and Winograd transform the kernels when their runners are built: after the weights
+    change (an optimizer step), the next call rebuilds the runner from the new weights, in every direction, so
+    the second step's gradients are still torch's."""
     model = small_model()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
-    with swap(model, {"0": {"forward": "fft"}}, backend="reference"):
-        model(x).square().sum().backward()
-        optimizer.step()
-        got = model(x)
-        with torch.no_grad():
-            expected = model[4](
-                model[3](model[2](model[1](torch.nn.functional.conv2d(x, model[0].weight, model[0].bias, padding=1))))
-            )
-    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    with swap(model, {"0": algo}, backend="reference") as s:
+        for _ in range(2):
+            got = gradients(model, x)
+            with s.original():
+                expected = gradients(model, x)
+            assert_same_gradients(got, expected)
+            optimizer.step()
 
 
 def test_autocast_is_refused_rather_than_run_in_another_dtype(x):
@@ -233,19 +318,19 @@ def training_plan(model: nn.Module, choices: dict[str, dict[str, str]]) -> plans
 def test_a_training_plan_round_trips_through_its_file_and_drives_swap(tmp_path: Path, x):
     model = small_model()
     choices = {
-        "0": {"forward": "gemm", "backward_data": "torch", "backward_filter": "torch"},
+        "0": {"forward": "gemm", "backward_data": "fft", "backward_filter": "winograd"},
         "2": {"forward": "torch", "backward_data": "torch", "backward_filter": "torch"},
-        "4": {"forward": "fft", "backward_data": "torch", "backward_filter": "torch"},
+        "4": {"forward": "fft", "backward_data": "torch", "backward_filter": "direct"},
     }
     plan = training_plan(model, choices)
     path = plans.write(plan, tmp_path / "train.json")
     d = json.loads(path.read_text())
     assert d["version"] == plans.TRAINING_VERSION == 2
-    assert d["layers"][0]["algo"] == "gemm" and d["layers"][0]["algo_backward_filter"] == "torch"
+    assert d["layers"][0]["algo"] == "gemm" and d["layers"][0]["algo_backward_filter"] == "winograd"
     again = plans.read(path)
     assert again == plan and again.is_training and again.digest() == plan.digest() == d["plan_hash"]
     assert again.choice() == choices
-    assert again.algorithms() == ("gemm", "torch", "fft")
+    assert again.algorithms() == ("gemm", "fft", "winograd", "torch", "direct")
     forward_only = plans.Plan(
         plan.key, tuple(la.__class__(la.name, la.geometry, la.algo, la.source) for la in plan.layers)
     )
@@ -254,6 +339,8 @@ def test_a_training_plan_round_trips_through_its_file_and_drives_swap(tmp_path: 
     with swap(model, again, backend="reference") as s:
         assert set(s.swapped) == {"0", "4"} and s.swapped["4"].algos == choices["4"]
         got = gradients(model, x)
+        used = {name: {d: p.algo_used for d, p in plans_of(s, name).items()} for name in s.swapped}
+    assert used == {"0": choices["0"], "4": choices["4"]}
     assert_same_gradients(got, expected)
 
 

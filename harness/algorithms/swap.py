@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from harness.algorithms import autograd_conv, memory_layout, reference, registry
+from harness.algorithms import autograd_conv, memory_layout, reference, reference_backward, registry
 from harness.algorithms.geometry import ConvGeometry
 from harness.algorithms.plan import DIRECTIONS, Plan, check_model, conv_layers, per_direction
 from harness.errors import ConfigError
@@ -184,8 +184,6 @@ class AlgoConv2d(nn.Module):
             def build() -> Callable[..., torch.Tensor]:
                 return reference.make_runner(algo, self.weight, self.bias, g, hw, layout)
         else:
-            from harness.algorithms import reference_backward
-
             reason = reference_backward.supports(direction, algo, g, layout)
 
             def build() -> Callable[..., torch.Tensor]:
