@@ -6,7 +6,6 @@ gradient of the swapped model is compared with the unswapped model's, computed b
 
 from __future__ import annotations
 
-import ctypes
 import json
 from collections import Counter
 from pathlib import Path
@@ -15,8 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-from harness.algorithms import cudnn, swap
 from harness.algorithms import plan as plans
+from harness.algorithms import swap
 from harness.algorithms.geometry import ConvGeometry
 from harness.algorithms.memory_layout import in_layout, model_to_layout, to_layout
 from harness.algorithms.swap import AlgoConv2d, UnsupportedLayer
@@ -250,51 +249,6 @@ def test_autocast_is_refused_rather_than_run_in_another_dtype(x):
     with swap(model, "gemm", backend="reference"), torch.autocast("cpu", dtype=torch.bfloat16):
         with pytest.raises(ConfigError, match="not under torch.autocast"):
             model(x)
-
-
-# -- cuDNN's side, on the CPU: a direction with no cuDNN enum is unsupported before cuDNN is asked ----------
-
-
-@pytest.fixture
-def no_cudnn(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """A cuDNN that must not be called: the decisions below come from the registry, not from the library."""
-    asked: list[str] = []
-    monkeypatch.setattr(cudnn, "library", lambda: asked.append("library"))
-    monkeypatch.setattr(cudnn, "handle_for", lambda device: cudnn.Handle(None, ctypes.c_void_p(1)))
-    return asked
-
-
-def test_a_direction_cudnn_has_no_algorithm_for_falls_back_with_the_reason(x, no_cudnn):
-    model = small_model()
-    choice = {"forward": "torch", "backward_data": "implicit_precomp_gemm", "backward_filter": "torch"}
-    expected = gradients(model, x)
-    with swap(model, {"2": choice}, backend="cudnn", fallback="torch") as s:
-        got = gradients(model, x)
-        (plan,) = s.swapped["2"].plans_by_direction["backward_data"].values()
-    assert_same_gradients(got, expected)
-    assert (plan.direction, plan.algo_requested, plan.algo_used, plan.backend, plan.status) == (
-        "backward_data",
-        "implicit_precomp_gemm",
-        "torch",
-        "torch",
-        "fallback",
-    )
-    assert plan.detail == "cuDNN has no backward_data algorithm for implicit_precomp_gemm"
-    assert no_cudnn == []
-
-
-def test_fallback_none_raises_naming_the_direction_and_planning_runs_torchs_gradient_instead(x, no_cudnn):
-    model = small_model()
-    expected = gradients(model, x)
-    choice = {"forward": "torch", "backward_data": "torch", "backward_filter": "winograd"}
-    with swap(model, {"4": choice}, backend="cudnn", fallback="none") as s:
-        with pytest.raises(UnsupportedLayer, match=r"winograd cannot run this layer \(backward_filter\): cuDNN has"):
-            gradients(model, x)
-        with s.planning():
-            got = gradients(model, x)
-        (plan,) = s.swapped["4"].plans_by_direction["backward_filter"].values()
-    assert_same_gradients(got, expected)
-    assert (plan.status, plan.algo_used) == ("unsupported", "winograd")
 
 
 # -- training plans ------------------------------------------------------------------------------------------

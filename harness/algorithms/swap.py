@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from harness.algorithms import autograd_conv, memory_layout, reference, reference_backward, registry
+from harness.algorithms import autograd_conv, memory_layout, reference, reference_backward
 from harness.algorithms.geometry import ConvGeometry
 from harness.algorithms.plan import DIRECTIONS, Plan, check_model, conv_layers, per_direction
 from harness.errors import ConfigError
@@ -57,6 +57,8 @@ class LayerPlan:
     math: str | None = None  # cuDNN math type ("fma" or "tensor_op"); None off cuDNN
     compute_type: str | None = None  # cuDNN's compute type ("float32" for every data type); None off cuDNN
     direction: str = "forward"  # forward, backward_data or backward_filter (plan.DIRECTIONS)
+    # cuDNN documents the enum that runs as non-deterministic (cudnn_enums.NONDETERMINISTIC); None off cuDNN
+    nondeterministic: bool | None = None
 
 
 class UnsupportedLayer(RuntimeError):
@@ -197,11 +199,6 @@ class AlgoConv2d(nn.Module):
         from harness.algorithms import cudnn  # ctypes binding: only where cuDNN is used
 
         requested = self.algos[direction]
-        missing = _no_cudnn_enum(algo, direction)
-        if missing is not None:
-            return LayerPlan(
-                requested, algo, "cudnn", "unsupported", detail=missing, math=self.math, direction=direction
-            ), None
         g = self.geometry
         try:
             if direction == "forward":
@@ -214,8 +211,19 @@ class AlgoConv2d(nn.Module):
             return LayerPlan(
                 requested, algo, "cudnn", "unsupported", detail=e.name, math=self.math, direction=direction
             ), None
+        # cuDNN documents none of its forward algorithms as non-deterministic (cudnn_enums.NONDETERMINISTIC)
+        nondeterministic = False if direction == "forward" else p.nondeterministic
         plan = LayerPlan(
-            requested, p.algo, "cudnn", status, p.workspace_bytes, p.note, self.math, p.compute_type, direction
+            requested,
+            p.algo,
+            "cudnn",
+            status,
+            p.workspace_bytes,
+            p.note,
+            self.math,
+            p.compute_type,
+            direction,
+            nondeterministic,
         )
         return plan, p
 
@@ -238,18 +246,6 @@ def _check_direction(direction: str) -> str:
     if direction not in DIRECTIONS:
         raise ValueError(f"unknown direction {direction!r}; valid: {', '.join(DIRECTIONS)}")
     return direction
-
-
-def _no_cudnn_enum(algo: str, direction: str) -> str | None:
-    """Why cuDNN has no algorithm ``algo`` in a backward ``direction`` (the registry's ``cudnn_for``), else
-    None; the forward's own refusals stay cuDNN's (CudnnConvPlan.build)."""
-    if direction == "forward" or algo in ("guess", "find"):
-        return None
-    try:
-        found = registry.get(algo).cudnn_for(direction)
-    except KeyError as e:
-        return str(e.args[0])
-    return None if found is not None else f"cuDNN has no {direction} algorithm for {algo}"
 
 
 @dataclass
