@@ -325,3 +325,33 @@ def test_a_malformed_training_plan_is_refused_saying_what_is_wrong(tmp_path: Pat
     path.write_text(json.dumps(d))
     with pytest.raises(plans.PlanError, match=message):
         plans.read(path)
+
+
+@pytest.mark.parametrize("algo", ["gemm", "fft"])
+def test_a_resnet18_training_step_on_the_references_gives_torchs_gradients_and_plans_nothing_when_run(algo):
+    """Forward, cross-entropy, backward and an SGD step with momentum, twice, on resnet18 swapped in every
+    direction: after ``plan_step`` the steps plan nothing more, and each step's gradients are torch's."""
+    from harness.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("resnet18")
+    x, target = torch.randn(2, 3, 32, 32), torch.tensor([3, 7])
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def grads() -> dict[str, torch.Tensor]:
+        model.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), target).backward()
+        return {name: p.grad.clone() for name, p in model.named_parameters()}
+
+    with swap(model, algo, backend="reference", fallback="torch") as s:
+        planned = s.plan_step(x)
+        count = sum(len(by_key) for m in s.swapped.values() for by_key in m.plans_by_direction.values())
+        assert set(planned["conv1"]) == {"forward", "backward_filter"}  # the input needs no gradient
+        assert all(set(by) == set(DIRECTIONS) for name, by in planned.items() if name != "conv1")
+        for _ in range(2):
+            got = grads()
+            with s.original():
+                expected = grads()
+            assert_same_gradients(got, expected)
+            optimizer.step()
+        assert sum(len(by_key) for m in s.swapped.values() for by_key in m.plans_by_direction.values()) == count

@@ -120,3 +120,42 @@ def test_fallback_none_raises_naming_the_direction_and_planning_runs_torchs_grad
     assert_same_gradients(got, expected)
     assert (plan.status, plan.algo_used) == ("unsupported", "winograd")
     assert no_cudnn == []
+
+
+# -- on the GPU: cuDNN itself --------------------------------------------------------------------------------
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("algo", ["gemm", "implicit_gemm", "guess"])
+def test_on_the_gpu_a_resnet18_training_step_on_cudnn_gives_torchs_gradients_and_plans_nothing_when_timed(algo):
+    """Forward, cross-entropy, backward and an SGD step with momentum, twice, on resnet18 swapped onto cuDNN
+    in every direction (fallback=torch where a layer cannot run it); strict FP32 on both sides (math=fma)."""
+    from harness.algorithms import backend_flags
+    from harness.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("resnet18").cuda()
+    x = torch.randn(4, 3, 64, 64, device="cuda")
+    target = torch.randint(0, 1000, (4,), device="cuda")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def grads() -> dict[str, torch.Tensor]:
+        model.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), target).backward()
+        return {name: p.grad.clone() for name, p in model.named_parameters()}
+
+    with backend_flags("fma", False), swap(model, algo, backend="cudnn", fallback="torch", math="fma") as s:
+        planned = s.plan_step(x)
+        count = sum(len(by_key) for m in s.swapped.values() for by_key in m.plans_by_direction.values())
+        assert all(set(by) == set(DIRECTIONS) for name, by in planned.items() if name != "conv1")
+        assert set(planned["conv1"]) == {"forward", "backward_filter"}  # the input needs no gradient
+        for _ in range(2):
+            got = grads()
+            with s.original():
+                expected = grads()
+            for name, e in expected.items():
+                torch.testing.assert_close(got[name], e, rtol=1e-3, atol=1e-3 * float(e.abs().max()), msg=name)
+            optimizer.step()
+        assert sum(len(by_key) for m in s.swapped.values() for by_key in m.plans_by_direction.values()) == count
+        used = {p.algo_used for by in planned.values() for p in by.values()}
+    assert used - {"torch"}, f"nothing ran on cuDNN: {used}"
