@@ -117,7 +117,20 @@ class AlgoConv2d(nn.Module):
         return (tuple(x.shape), x.dtype, x.device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.is_autocast_enabled(x.device.type):
+        if torch.is_grad_enabled() and self._needs_grad(x):
+            return self._differentiable(x)
+        # nothing to differentiate (inference_mode, no_grad, frozen): the forward runner itself, without an
+        # autograd node, whose microseconds per layer would weigh on a host-bound forward's time
+        r = self._runners.get(("forward", (tuple(x.shape), x.dtype, x.device)))
+        if r is not None and r.run is not None and r.rebuild is None:
+            return r.run(x)  # the planned runner, as before backward existed (no weight to watch)
+        return self.runner_to_call(x, "forward")(x)
+
+    def _needs_grad(self, x: torch.Tensor) -> bool:
+        return x.requires_grad or self.weight.requires_grad or (self.bias is not None and self.bias.requires_grad)
+
+    def _differentiable(self, x: torch.Tensor) -> torch.Tensor:
+        if _autocast_on(x.device.type):
             # the runners run in their operands' dtype, with the weight they were planned for: under autocast
             # they would run in the weight's dtype where torch's convolution runs in autocast's
             raise ConfigError(
@@ -144,8 +157,11 @@ class AlgoConv2d(nn.Module):
         """What runs ``direction`` for inputs shaped like ``x`` (planned here where not yet): forward
         ``run(x) -> y``, backward_data ``run(grad_out) -> grad_input``, backward_filter ``run(x, grad_out) ->
         grad_weight``; None where nothing runs it (fallback=none)."""
-        self.plan(x, direction)
-        r = self._runners[(direction, self._key(x))]
+        key = self._key(x)
+        r = self._runners.get((direction, key))
+        if r is None:
+            self.plan(x, direction)
+            r = self._runners[(direction, key)]
         if r.rebuild is not None and r.weight_version != self.weight._version:
             r.run, r.weight_version = r.rebuild(), self.weight._version
         return r.run
@@ -240,6 +256,13 @@ class AlgoConv2d(nn.Module):
         plan, run = self._plan_cudnn("guess", x, direction, status="fallback")
         detail = why if run is not None else f"{why}; guess: {plan.detail}"
         return replace(plan, detail=detail), run, None
+
+
+def _autocast_on(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except RuntimeError:  # a device type autocast has no notion of (meta, a tracer's): no autocast there
+        return False
 
 
 def _check_direction(direction: str) -> str:
