@@ -7,8 +7,9 @@ The Python API (docs/python-api.md), importable from here; each name is loaded o
   configured and checked exactly as ``python -m harness`` would, measured, returned (``PointResult``).
 - ``point_spec(...)``: the checked job (``RunSpec``) those arguments make, without measuring.
 - ``profile(model, x, ProfileSettings(...))``: everything measured about any ``nn.Module`` on one input.
-- ``swap(model, algo_or_plan, backend=...)``: run a model's convolutions with an algorithm, or a per-layer
-  plan (``read_plan(path)``; ``analysis.make_plan`` makes one from a results tree).
+- ``swap(model, algo_or_plan, backend=...)``: run a model's convolutions (forward and backward) with an
+  algorithm, one per layer and direction, or a per-layer plan (``read_plan(path)``; ``analysis.make_plan``
+  makes one from a results tree).
 - ``HarnessError``: the root of every error the harness raises for bad input (its kinds in harness.errors).
 """
 

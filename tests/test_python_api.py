@@ -36,7 +36,7 @@ def test_the_page_runs_as_written(tmp_path, monkeypatch):
     assert done.returncode == 0, done.stderr[-2000:]
     monkeypatch.chdir(tmp_path)
     blocks = _blocks("python")
-    assert len(blocks) == 3
+    assert len(blocks) == 4
     for block in blocks:
         exec(compile(block, "docs/python-api.md", "exec"), {})  # noqa: S102 - the page's own code
     assert (tmp_path / "plan.json").is_file()

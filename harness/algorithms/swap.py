@@ -32,9 +32,10 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from harness.algorithms import autograd_conv, memory_layout, reference, registry
+from harness.algorithms import autograd_conv, memory_layout, reference, reference_backward
 from harness.algorithms.geometry import ConvGeometry
 from harness.algorithms.plan import DIRECTIONS, Plan, check_model, conv_layers, per_direction
+from harness.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ class LayerPlan:
     math: str | None = None  # cuDNN math type ("fma" or "tensor_op"); None off cuDNN
     compute_type: str | None = None  # cuDNN's compute type ("float32" for every data type); None off cuDNN
     direction: str = "forward"  # forward, backward_data or backward_filter (plan.DIRECTIONS)
+    # cuDNN documents the enum that runs as non-deterministic (cudnn_enums.NONDETERMINISTIC); None off cuDNN
+    nondeterministic: bool | None = None
 
 
 class UnsupportedLayer(RuntimeError):
@@ -114,6 +117,26 @@ class AlgoConv2d(nn.Module):
         return (tuple(x.shape), x.dtype, x.device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and self._needs_grad(x):
+            return self._differentiable(x)
+        # nothing to differentiate (inference_mode, no_grad, frozen): the forward runner itself, without an
+        # autograd node, whose microseconds per layer would weigh on a host-bound forward's time
+        r = self._runners.get(("forward", (tuple(x.shape), x.dtype, x.device)))
+        if r is not None and r.run is not None and r.rebuild is None:
+            return r.run(x)  # the planned runner, as before backward existed (no weight to watch)
+        return self.runner_to_call(x, "forward")(x)
+
+    def _needs_grad(self, x: torch.Tensor) -> bool:
+        return x.requires_grad or self.weight.requires_grad or (self.bias is not None and self.bias.requires_grad)
+
+    def _differentiable(self, x: torch.Tensor) -> torch.Tensor:
+        if _autocast_on(x.device.type):
+            # the runners run in their operands' dtype, with the weight they were planned for: under autocast
+            # they would run in the weight's dtype where torch's convolution runs in autocast's
+            raise ConfigError(
+                f"a swapped layer runs in the model's dtype ({self.weight.dtype}), not under torch.autocast; "
+                "run the model in one dtype (e.g. dtype=float16) or leave autocast off"
+            )
         return autograd_conv.conv2d(x, self.weight, self.bias, self)
 
     def plan(self, x: torch.Tensor, direction: str = "forward") -> LayerPlan:
@@ -134,8 +157,11 @@ class AlgoConv2d(nn.Module):
         """What runs ``direction`` for inputs shaped like ``x`` (planned here where not yet): forward
         ``run(x) -> y``, backward_data ``run(grad_out) -> grad_input``, backward_filter ``run(x, grad_out) ->
         grad_weight``; None where nothing runs it (fallback=none)."""
-        self.plan(x, direction)
-        r = self._runners[(direction, self._key(x))]
+        key = self._key(x)
+        r = self._runners.get((direction, key))
+        if r is None:
+            self.plan(x, direction)
+            r = self._runners[(direction, key)]
         if r.rebuild is not None and r.weight_version != self.weight._version:
             r.run, r.weight_version = r.rebuild(), self.weight._version
         return r.run
@@ -176,8 +202,6 @@ class AlgoConv2d(nn.Module):
             def build() -> Callable[..., torch.Tensor]:
                 return reference.make_runner(algo, self.weight, self.bias, g, hw, layout)
         else:
-            from harness.algorithms import reference_backward
-
             reason = reference_backward.supports(direction, algo, g, layout)
 
             def build() -> Callable[..., torch.Tensor]:
@@ -191,11 +215,6 @@ class AlgoConv2d(nn.Module):
         from harness.algorithms import cudnn  # ctypes binding: only where cuDNN is used
 
         requested = self.algos[direction]
-        missing = _no_cudnn_enum(algo, direction)
-        if missing is not None:
-            return LayerPlan(
-                requested, algo, "cudnn", "unsupported", detail=missing, math=self.math, direction=direction
-            ), None
         g = self.geometry
         try:
             if direction == "forward":
@@ -208,8 +227,19 @@ class AlgoConv2d(nn.Module):
             return LayerPlan(
                 requested, algo, "cudnn", "unsupported", detail=e.name, math=self.math, direction=direction
             ), None
+        # cuDNN documents none of its forward algorithms as non-deterministic (cudnn_enums.NONDETERMINISTIC)
+        nondeterministic = False if direction == "forward" else p.nondeterministic
         plan = LayerPlan(
-            requested, p.algo, "cudnn", status, p.workspace_bytes, p.note, self.math, p.compute_type, direction
+            requested,
+            p.algo,
+            "cudnn",
+            status,
+            p.workspace_bytes,
+            p.note,
+            self.math,
+            p.compute_type,
+            direction,
+            nondeterministic,
         )
         return plan, p
 
@@ -228,22 +258,17 @@ class AlgoConv2d(nn.Module):
         return replace(plan, detail=detail), run, None
 
 
+def _autocast_on(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except RuntimeError:  # a device type autocast has no notion of (meta, a tracer's): no autocast there
+        return False
+
+
 def _check_direction(direction: str) -> str:
     if direction not in DIRECTIONS:
         raise ValueError(f"unknown direction {direction!r}; valid: {', '.join(DIRECTIONS)}")
     return direction
-
-
-def _no_cudnn_enum(algo: str, direction: str) -> str | None:
-    """Why cuDNN has no algorithm ``algo`` in a backward ``direction`` (the registry's ``cudnn_for``), else
-    None; the forward's own refusals stay cuDNN's (CudnnConvPlan.build)."""
-    if direction == "forward" or algo in ("guess", "find"):
-        return None
-    try:
-        found = registry.get(algo).cudnn_for(direction)
-    except KeyError as e:
-        return str(e.args[0])
-    return None if found is not None else f"cuDNN has no {direction} algorithm for {algo}"
 
 
 @dataclass
