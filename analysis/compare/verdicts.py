@@ -48,6 +48,7 @@ _STATS = [
     "std_ms",
     "n",
     "energy_per_inference_j",
+    "dynamic_energy_per_inference_j",
     "run_id",
     "measured_at",
     "legacy_flags",
@@ -139,6 +140,9 @@ def compare_points(a: pd.DataFrame, b: pd.DataFrame, key: Key, between_run: floa
     m["log_ratio_se"] = np.where(both, r.log_se, np.nan)
     if "energy_per_inference_j_a" in m:
         m["energy_ratio"] = np.where(both, m["energy_per_inference_j_b"] / m["energy_per_inference_j_a"], np.nan)
+    if "dynamic_energy_per_inference_j_a" in m:  # above idle: what the change itself costs (columns.DEFINITIONS)
+        dyn_b, dyn_a = m["dynamic_energy_per_inference_j_b"], m["dynamic_energy_per_inference_j_a"]
+        m["dynamic_energy_ratio"] = np.where(both & (dyn_a > 0), dyn_b / dyn_a, np.nan)
     verdict = pd.Series("same", index=m.index, dtype=object).mask(both & m["log_ratio_se"].isna(), "no_interval")
     verdict = verdict.where(both, "not_ok")
     verdict = verdict.mask(ok_a & in_b & ~ok_b, "broke").mask(ok_b & in_a & ~ok_a, "fixed")

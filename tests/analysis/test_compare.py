@@ -282,3 +282,14 @@ def test_a_comparison_prints_what_was_compared_and_its_verdict_counts(tmp_path: 
     assert text.startswith(f"Comparison: B = {c.sides.b.label} against A = {c.sides.a.label}")
     assert "3 point(s), 1 group(s)" in text and "verdicts: 3 slower" in text and text.endswith("FAIL")
     assert repr(c) == f"<Comparison B={c.sides.b.label!r} vs A={c.sides.a.label!r}, 3 points>"
+
+
+def test_energy_is_compared_in_total_and_above_idle(tmp_path: Path):
+    # the same 2 J total, but B's idle share is larger: the change itself costs 1.5/0.5 = 3x above idle
+    a_rows = [row(s, 10.0) | {"energy_per_inference_j": 2.0, "dynamic_energy_per_inference_j": 0.5} for s in SIZES]
+    b_rows = [
+        row(s, 10.0, run="r2") | {"energy_per_inference_j": 2.0, "dynamic_energy_per_inference_j": 1.5} for s in SIZES
+    ]
+    _, points, _, _ = run(tmp_path, *trees(tmp_path, a_rows, b_rows))
+    assert points["energy_ratio"].to_numpy() == pytest.approx(1.0)
+    assert points["dynamic_energy_ratio"].to_numpy() == pytest.approx(3.0)
