@@ -2,7 +2,9 @@
 
 Identical settings: the same point key and settings (the comparison's key), the same ``config_hash`` (how
 it is measured), the same device and software (device_name, torch/CUDA/cuDNN/driver versions) and the same
-harness commit; the host may differ (another node of the same type is part of the noise a user meets).
+harness code (commit and, where the tree was dirty, the hash of its difference; rows older than the hash
+column match on the commit alone); the host may differ (another node of the same type is part of the noise
+a user meets).
 Within such a group, each run is paired with the one before it (by ``measured_at``): the run-to-run ratio
 later / earlier. Its spread is the floor under every other claim: a tolerance below it calls noise a change.
 
@@ -34,6 +36,7 @@ IDENTICAL = [
     "cudnn_version",
     "driver_version",
     "git_commit",
+    "git_diff_hash",  # the same commit with different uncommitted changes is different code
 ]
 GOAL = 0.03  # DESIGN/GPU-CHECKS: the same point in two runs within 3% on a GPU
 

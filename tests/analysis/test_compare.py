@@ -170,6 +170,7 @@ def test_the_noise_floor_is_the_run_to_run_ratio_of_identical_settings(tmp_path:
     rows = [row(s, 10.0, run="r1", at=0) for s in later] + [row(s, 10.0 * f, run="r2", at=1) for s, f in later.items()]
     rows += [row(224, 10.0 * 1.02 * 0.975, run="r3", at=2)]  # a third run: paired with r2
     rows += [row(256, 20.0, run="r4", at=3, git_commit="def")]  # another commit: not noise
+    rows += [row(288, 30.0, run="r5", at=4, git_diff_hash="0123456789abcdef")]  # uncommitted changes: not noise
     write_points(tmp_path / "T", rows)
     code, _, _, md = run(tmp_path, str(tmp_path / "T"), "--a", "run_id=r1", "--b", "run_id=r2")
     pairs = pd.read_parquet(tmp_path / "out" / "noise.parquet")
