@@ -14,6 +14,7 @@ from analysis.tables import POINT
 from analysis.tree.specs import SPEC_FIELDS, Spec
 from harness.measure.roofline import peak_tflops  # pure arithmetic, no torch
 from harness.results import hostbound
+from harness.results.columns import dynamic_energy_per_inference_j
 from harness.results.read import algo_that_ran
 from harness.results.schema import CONV_PARAMETERS, LAYER_GEOMETRY
 
@@ -84,7 +85,7 @@ class Frame:
     uncalibrated baseline) and the target ``y``."""
 
     name: str  # "latency" or "energy": file names and the CLI's summary
-    kind: str  # "layer latency (ms)" or "energy per inference (J)"
+    kind: str  # "layer latency (ms)", "dynamic energy per inference (J)" or "total energy per inference (J)"
     data: pd.DataFrame
     numeric: list[str]
     categorical: list[str] = field(default_factory=lambda: list(CATEGORICAL))
@@ -148,8 +149,16 @@ def layer_frame(layers: pd.DataFrame, specs: dict[str, Spec | None]) -> Frame:
 
 
 def energy_frame(points: pd.DataFrame, specs: dict[str, Spec | None]) -> Frame:
-    """Points with a measured energy; the baseline is energy proportional to FLOPs (per-GPU calibrated)."""
-    rows = points[(points["status"] == "ok") & points["energy_per_inference_j"].notna() & points["flops"].notna()]
+    """Points with a measured energy; the baseline is energy proportional to FLOPs (per-GPU calibrated).
+
+    The target is the analysis' energy, the dynamic energy per inference (above idle:
+    harness.results.columns.dynamic_energy_per_inference_j), wherever any point has it; points without it
+    (imported rows, which never measured idle power) are then left out, never mixed in. Only a tree where
+    no point knows its idle power learns the total energy, and ``kind`` says which one was learned."""
+    dynamic = dynamic_energy_per_inference_j(points)
+    target = dynamic if dynamic.notna().any() else points["energy_per_inference_j"].astype(float)
+    kind = "dynamic energy per inference (J)" if dynamic.notna().any() else "total energy per inference (J)"
+    rows = points[(points["status"] == "ok") & target.notna() & points["flops"].notna()]
     f = rows[POINT].copy()
     f["algo_requested"] = rows["algo"]
     f["batch"] = rows["batch_size"].astype(float)
@@ -161,5 +170,5 @@ def energy_frame(points: pd.DataFrame, specs: dict[str, Spec | None]) -> Frame:
     f = f.join(spec_columns(rows["gpu"], specs))
     f["algo"] = rows["algo"].astype(str)
     f["raw"] = rows["flops"].astype(float) / 1e12
-    f["y"] = rows["energy_per_inference_j"].astype(float)
-    return Frame("energy", "energy per inference (J)", f.reset_index(drop=True), list(POINT_NUMERIC))
+    f["y"] = target[rows.index].astype(float)
+    return Frame("energy", kind, f.reset_index(drop=True), list(POINT_NUMERIC))

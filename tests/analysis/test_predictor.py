@@ -273,3 +273,24 @@ def test_layer_features_take_the_algorithm_that_ran_from_dictionary_encoded_colu
     layers["algo"] = pd.Categorical(["gemm", "fft", "gemm", "fft"])
     layers["algo_used"] = pd.Categorical(["torch", None, None, "winograd"])  # other categories, and missing
     assert list(P.layer_features(layers, specs)["algo"]) == ["torch", "fft", "gemm", "winograd"]
+
+
+def test_energy_is_learned_above_idle_where_idle_was_measured_else_in_total(data):
+    res, specs = data
+    points = res.points.copy()
+    has = points["energy_per_inference_j"].notna()
+    # a device idling at 30 W: the dynamic energy is the stored column, below the total
+    points.loc[has, "idle_power_w"] = 30.0
+    points.loc[has, "dynamic_energy_per_inference_j"] = points.loc[has, "energy_per_inference_j"] * 0.4
+    frame = P.energy_frame(points, specs)
+    assert frame.kind == "dynamic energy per inference (J)"
+    assert np.sort(frame.data["y"].to_numpy()) == pytest.approx(
+        np.sort(points.loc[has, "energy_per_inference_j"].to_numpy() * 0.4)
+    )
+    # a point that never measured idle (an imported row) is left out, not mixed in as total energy
+    points.loc[points.index[has][0], ["idle_power_w", "dynamic_energy_per_inference_j", "energy_windows"]] = np.nan
+    assert len(P.energy_frame(points, specs).data) == int(has.sum()) - 1
+    # a tree where no point knows its idle power learns the total, and says so
+    legacy = res.points.drop(columns=["idle_power_w", "dynamic_energy_per_inference_j", "energy_windows"])
+    frame = P.energy_frame(legacy, specs)
+    assert frame.kind == "total energy per inference (J)" and len(frame.data) == int(has.sum())
