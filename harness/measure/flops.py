@@ -23,6 +23,18 @@ class Work:
     module_flops: dict[str, int]  # module path ("layer1.0.conv1") -> FLOPs of all its calls
 
 
+def module_counts(counts: dict[str, dict[Any, int]], model: nn.Module) -> dict[str, dict[Any, int]]:
+    """A flop counter's per-module table (``FlopCounterMode.get_flop_counts()``) under the harness's layer
+    names: {module path ("layer1.0.conv1"): {aten op: FLOPs}}, the path as ``model.named_modules()`` gives it
+    (the counter prefixes the root's class name)."""
+    prefix = type(model).__name__ + "."
+    return {
+        key[len(prefix) :]: {op: int(n) for op, n in ops.items()}
+        for key, ops in counts.items()
+        if key.startswith(prefix)
+    }
+
+
 def count_work(name: str, kwargs: dict[str, Any], input_shape: tuple[int, ...]) -> Work:
     return count_work_of(meta_model(name, kwargs), input_shape)
 
@@ -37,10 +49,6 @@ def count_work_of(
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         model(torch.zeros(input_shape, device=device, dtype=dtype))
-    root = type(model).__name__
-    per_module = {}
-    for key, ops in counter.get_flop_counts().items():
-        if key.startswith(root + "."):
-            per_module[key[len(root) + 1 :]] = int(sum(ops.values()))
+    per_module = {name: int(sum(ops.values())) for name, ops in module_counts(counter.get_flop_counts(), model).items()}
     params = sum(p.numel() for p in model.parameters())
     return Work(int(counter.get_total_flops()), int(params), per_module)

@@ -10,9 +10,35 @@ from typing import Any
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 
 
+# What each direction of a conv layer must read and write at least, named by the forward's tensors (the
+# gradient of a tensor has its shape): backward_data reads grad_output and the weight and writes grad_input;
+# backward_filter reads the input and grad_output and writes grad_weight. The bias (and its gradient, a
+# reduction of grad_output) is left out in every direction, as the forward always left it out.
+DIRECTION_OPERANDS = {
+    "forward": {"reads": ("input", "weight"), "writes": ("output",)},
+    "backward_data": {"reads": ("output", "weight"), "writes": ("input",)},
+    "backward_filter": {"reads": ("input", "output"), "writes": ("weight",)},
+}
+
+
 def conv_bytes(in_shape: tuple[int, ...], out_shape: tuple[int, ...], weight_numel: int, dtype: str) -> int:
-    """The least traffic of one conv layer: its input, weights and output, each moved once."""
-    return (math.prod(in_shape) + weight_numel + math.prod(out_shape)) * DTYPE_BYTES[dtype]
+    """The least traffic of one conv layer's forward: its input, weights and output, each moved once."""
+    return direction_bytes("forward", in_shape, out_shape, weight_numel, dtype)
+
+
+def direction_bytes(
+    direction: str, in_shape: tuple[int, ...], out_shape: tuple[int, ...], weight_numel: int, dtype: str
+) -> int:
+    """The least traffic of one conv layer in ``direction`` (``DIRECTION_OPERANDS``), each tensor moved once.
+    The three directions move tensors of the same three sizes, so the totals are equal; what is read and what
+    is written differs."""
+    if direction not in DIRECTION_OPERANDS:
+        raise ValueError(f"unknown direction {direction!r}; valid: {', '.join(DIRECTION_OPERANDS)}")
+    if dtype not in DTYPE_BYTES:
+        raise ValueError(f"no bytes per element for dtype {dtype!r}; valid: {', '.join(DTYPE_BYTES)}")
+    sizes = {"input": math.prod(in_shape), "weight": weight_numel, "output": math.prod(out_shape)}
+    ops = DIRECTION_OPERANDS[direction]
+    return sum(sizes[t] for t in ops["reads"] + ops["writes"]) * DTYPE_BYTES[dtype]
 
 
 def peak_tflops(spec: dict[str, Any] | None, dtype: str, math_type: str | None) -> float | None:
