@@ -265,7 +265,8 @@ class PointMeasurer:
         if self.spec.direction != "forward":
             from harness.measure.train_point import measure_training
 
-            return measure_training(self, size, batch)
+            # the result built here: train_point uses this module's types without importing it back
+            return measure_training(self, PointResult(size, batch, "ok", on_gpu=self.device.type == "cuda"))
         started = time.perf_counter()
         if self.swap is not None:
             self.swap.release()  # plans and workspace of earlier shapes: not this point's memory

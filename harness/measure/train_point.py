@@ -52,17 +52,16 @@ AMP_NOT_CAPTURABLE = (
 )
 
 
-def measure_training(m: PointMeasurer, size: int, batch: int) -> PointResult:
-    """One point of ``m.spec.direction`` (backward_data, backward_filter or train_step) at ``size`` x ``batch``."""
-    from harness.measure.point import PointResult
-
-    spec, train, device = m.spec, m.spec.train, m.device
+def measure_training(m: PointMeasurer, result: PointResult) -> PointResult:
+    """One point of ``m.spec.direction`` (backward_data, backward_filter or train_step): ``result``, a fresh
+    PointResult of the point's size and batch, filled in."""
+    spec, train = m.spec, m.spec.train
     started = time.perf_counter()
     if m.swap is not None:
         m.swap.release()
-    x = m.input(size, batch)
-    work = m._work(tuple(x.shape))
-    result = PointResult(size, batch, "ok", on_gpu=device.type == "cuda", settings=m.settings(), work=work)
+    x = m.input(result.input_size, result.batch_size)
+    result.work = m._work(tuple(x.shape))
+    result.settings = m.settings()
     directions = timed_directions(spec.direction)
     model = m.model
     with deterministic(train.deterministic), kept_state(model):
