@@ -88,10 +88,12 @@ def test_input_grad_and_the_determinism_check(tmp_path: Path):
         "direction=backward_data",
         "train.input_grad=true",
         "train.check_determinism=true",
+        "train.deterministic=true",
     )
     result = runner.run(spec)
     (point,) = result.points
     assert point["status"] == "ok" and bool(point["train_input_grad"]) and bool(point["grad_ok"])
+    assert bool(point["train_deterministic"]) and not torch.are_deterministic_algorithms_enabled()  # restored
     layers = read(tmp_path, "layers")
     assert len(layers) == RESNET18_CONVS and 0 in set(layers["layer_index"])  # layer 0's backward_data too
     assert layers["determinism_checked"].all() and not layers["nondeterministic"].any()  # the CPU references
@@ -99,7 +101,15 @@ def test_input_grad_and_the_determinism_check(tmp_path: Path):
 
 
 def test_algo_torch_is_timed_per_direction_through_its_own_runners_and_undone(tmp_path: Path):
-    spec = make_spec(tmp_path, *FAST, "model=resnet18", "algo=torch", "direction=backward_filter")
+    spec = make_spec(
+        tmp_path,
+        *FAST,
+        "model=resnet18",
+        "algo=torch",
+        "direction=backward_filter",
+        "train.loss=mse",
+        "train.optimizer=adam",
+    )
     device, model = runner.checked_job(spec)
     from harness.measure.point import PointMeasurer
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -174,8 +175,13 @@ class TrainStep:
 
 @contextmanager
 def deterministic(on: bool) -> Iterator[None]:
-    """``torch.use_deterministic_algorithms(on)`` for the block (``train.deterministic``), restored after."""
+    """``torch.use_deterministic_algorithms(on)`` for the block (``train.deterministic``), restored after. On, with
+    CUDA: cuBLAS is deterministic only with a fixed workspace configuration (torch refuses its matrix products
+    otherwise), so CUBLAS_WORKSPACE_CONFIG is set to ``:4096:8`` where the environment does not set it."""
     before = torch.are_deterministic_algorithms_enabled()
+    if on and torch.cuda.is_available() and "CUBLAS_WORKSPACE_CONFIG" not in os.environ:
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
+        log.info("train.deterministic: CUBLAS_WORKSPACE_CONFIG=:4096:8 for cuBLAS's deterministic products")
     torch.use_deterministic_algorithms(on)
     try:
         yield
