@@ -125,10 +125,21 @@ PROBES: dict[str, tuple[list[str], list[str], str]] = {
     "repeats": (CPU, ["repeats=3"], "cpu"),
     "trace": (CPU, ["trace=true"], "cpu"),
     "kernels": (CPU, ["kernels=true"], "cpu"),
+    # the training step's keys are hashed where the direction is not forward (tests/test_train_step.py: a
+    # forward point's hash does not move with them)
+    "train.loss": ([*CPU, "direction=train_step"], ["train.loss=mse"], "cpu"),
+    "train.optimizer": ([*CPU, "direction=train_step"], ["train.optimizer=adam"], "cpu"),
+    "train.lr": ([*CPU, "direction=train_step"], ["train.lr=0.5"], "cpu"),
+    "train.momentum": ([*CPU, "direction=train_step"], ["train.momentum=0"], "cpu"),
+    "train.input_grad": ([*CPU, "direction=backward_data"], ["train.input_grad=true"], "cpu"),
+    "train.amp": ([*CPU, "direction=train_step"], ["train.amp=true"], "cpu"),
+    "train.deterministic": ([*CPU, "direction=train_step"], ["train.deterministic=true"], "cpu"),
+    "train.check_determinism": ([*CPU, "direction=backward_filter"], ["train.check_determinism=true"], "cpu"),
 }
 # Keys whose probe needs files; their tests: the plan's choices enter the hash (tests/test_plan.py), a model
 # file's identity and input channels (tests/test_user_models.py), references stay out (tests/test_references.py).
-ELSEWHERE = {"plan", "model.input_channels", "references", "layout", "l2"}  # the last two: tests/test_point_axes.py
+ELSEWHERE = {"plan", "model.input_channels", "references", "layout", "l2", "direction"}  # the last three:
+# tests/test_point_axes.py and tests/test_train_step.py
 POINT_PROBES = {
     "stage.name": "stage=quick",
     "model.name": "model=vgg16",

@@ -159,6 +159,7 @@ class Campaign:
             dtype="float32",
             layout="nchw",
             l2="warm",
+            direction="forward",
             status="ok",
         )
 

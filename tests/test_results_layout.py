@@ -25,7 +25,9 @@ def test_a_partition_is_a_path_and_back():
 
 
 def test_the_point_key_is_the_registrys():
-    assert keys.point_key() == ("stage", "gpu", "model", "algo", "input_size", "batch_size", "dtype", "layout", "l2")
+    assert keys.point_key() == (
+        *("stage", "gpu", "model", "algo", "input_size", "batch_size", "dtype", "layout", "l2", "direction"),
+    )
     assert tuple(layout.POINT_KEY) == keys.point_key()
     assert tuple(layout.POINT_KEY[: len(layout.PARTITION_KEYS)]) == layout.PARTITION_KEYS  # the leaf, then the point
     point_columns = {k.column for k in keys.KEYS if k.role is keys.Role.POINT}

@@ -16,10 +16,11 @@ import sys
 import torch
 from torch import nn
 
-from harness.algorithms import registry
+from harness.algorithms import reference_backward, registry
 from harness.algorithms.builtin import register_builtin
 from harness.algorithms.flags import MATH, backend_flags, resolve_math
-from harness.algorithms.plan import Plan
+from harness.algorithms.plan import Plan, conv_layers, per_direction
+from harness.algorithms.plan import check_model as check_plan_model
 from harness.algorithms.reference import reference_algorithms
 from harness.algorithms.swap import BACKENDS, FALLBACKS, LayerPlan, Swap, swap
 from harness.errors import ConfigError
@@ -155,13 +156,46 @@ def prepare(
     math: str = "fma",
     plan: Plan | None = None,
     layout: str = "nchw",
+    directions: tuple[str, ...] | None = None,
 ) -> Swap | None:
     """Swap ``model``'s conv layers to run ``algo`` (None for the baseline ``torch``: nothing swapped;
-    ``per_layer``: each layer what ``plan`` says) in the memory ``layout`` the model is in."""
+    ``per_layer``: each layer what ``plan`` says) in the memory ``layout`` the model is in. ``directions``: the
+    directions that run the choice (a backward-only point's own direction), torch's own in the others; None:
+    every direction (as before directions existed)."""
     if algo == "torch":
         return None
+    if algo == "per_layer" and plan is None:
+        raise ValueError("algo=per_layer needs a plan")
+    if directions is None:
+        choice = plan if algo == "per_layer" else algo
+        return swap(model, choice, backend=backend, fallback=fallback, math=math, layout=layout)
     if algo == "per_layer":
-        if plan is None:
-            raise ValueError("algo=per_layer needs a plan")
-        return swap(model, plan, backend=backend, fallback=fallback, math=math, layout=layout)
-    return swap(model, algo, backend=backend, fallback=fallback, math=math, layout=layout)
+        check_plan_model(plan, model)
+        per_layer = {name: per_direction(c) for name, c in plan.choice().items()}
+    else:
+        per_layer = {name: per_direction(algo) for name, _ in conv_layers(model)}
+    choice = {name: {d: algos[d] for d in directions} for name, algos in per_layer.items()}
+    return swap(model, choice, backend=backend, fallback=fallback, math=math, layout=layout)
+
+
+def check_runnable_in(algo: str, direction: str, device: torch.device, backend: str) -> None:
+    """Refuse ``algo`` in a backward ``direction`` where it has nothing to run there: on the references, no
+    reference of that gradient (reference_backward); on cuDNN, no enum in that direction (registry
+    ``cudnn_for``). ``torch``, cuDNN's heuristic (guess) and Find run in every direction."""
+    if algo == "torch" or direction == "forward":
+        return
+    if backend == "reference":
+        has = reference_backward.backward_algorithms(direction)
+        if algo not in has:
+            raise ConfigError(
+                f"algo={algo} has no {direction} reference, so backend=reference cannot run it in that direction; "
+                f"valid choices there: {', '.join((*has, 'torch'))}"
+            )
+        return
+    record = registry.get(algo)
+    if record.kind == "cudnn" and record.cudnn_for(direction) is None:
+        has = [a.name for a in registry.algorithms() if a.kind != "cudnn" or a.cudnn_for(direction) is not None]
+        raise ConfigError(
+            f"algo={algo} has no cuDNN {direction} algorithm (no enum in that direction); valid choices there: "
+            f"{', '.join(a for a in has if a in runnable_on(device, backend))}"
+        )

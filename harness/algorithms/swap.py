@@ -429,3 +429,15 @@ def swap(
     result = Swap(model, originals, swapped)
     result.redo()
     return result
+
+
+def swap_torch(model: nn.Module, layout: str = "nchw") -> Swap:
+    """Every conv layer of ``model`` through an ``AlgoConv2d`` that runs torch's own convolution in every
+    direction (``autograd_conv.torch_runner``: F.conv2d and torch.nn.grad's two gradients): what ``swap`` leaves
+    alone for ``torch``. The training step's layer pass times torch's layers per direction this way, with the same
+    hooks on the runners as a swapped model's (harness.measure.train_step)."""
+    convs = dict(conv_layers(model))
+    swapped = {name: AlgoConv2d(conv, "torch", "reference", "none", "fma", layout) for name, conv in convs.items()}
+    result = Swap(model, convs, swapped)
+    result.redo()
+    return result

@@ -64,6 +64,15 @@ KEYS: tuple[Key, ...] = (
         ("warm", "cold"),
         column="l2",
     ),
+    Key(
+        "direction",
+        "str",
+        _P,
+        "what one timed iteration is: the forward, the conv layers' input gradients (backward_data), their weight "
+        "gradients (backward_filter), or a whole training step (train_step) (direction column)",
+        ("forward", "backward_data", "backward_filter", "train_step"),
+        column="direction",
+    ),
     # settings: what is measured
     Key(
         "device",
@@ -164,6 +173,40 @@ KEYS: tuple[Key, ...] = (
         ("false", "true"),
     ),
     Key("tolerance.*", "mapping of float", _H, "the verification threshold per dtype decides a point's status"),
+    # the training step (direction != forward; harness.measure.train_step): hashed where the direction is not
+    # forward (a forward point never runs them, so its hash is as before the keys existed)
+    Key("train.loss", "str", _H, "the step's loss (train_loss column)", ("cross_entropy", "mse")),
+    Key("train.optimizer", "str", _H, "the step's optimizer (train_optimizer column)", ("sgd", "adam")),
+    Key("train.lr", "float", _H, "the optimizer's learning rate (> 0): the weights each step leaves"),
+    Key("train.momentum", "float", _H, "SGD's momentum (>= 0; sgd only): the optimizer's work per step"),
+    Key(
+        "train.input_grad",
+        "bool",
+        _H,
+        "layer 0 computes its input's gradient (a backward_data call more; train_input_grad column)",
+        ("false", "true"),
+    ),
+    Key(
+        "train.amp",
+        "bool",
+        _H,
+        "mixed precision: torch.autocast (float16) and a GradScaler (GPU only; train_amp column)",
+        ("false", "true"),
+    ),
+    Key(
+        "train.deterministic",
+        "bool",
+        _H,
+        "torch.use_deterministic_algorithms for the job: which kernels may run (train_deterministic column)",
+        ("false", "true"),
+    ),
+    Key(
+        "train.check_determinism",
+        "bool",
+        _H,
+        "each backward layer call run twice and compared bitwise (nondeterministic, determinism_checked columns)",
+        ("false", "true"),
+    ),
     Key("seed", "int", _H, "the random weights' and input's values: the same work at the same shapes"),
     Key(
         "model.kwargs.*",

@@ -68,6 +68,35 @@ class StageSpec:
     cost_default_ms: float = 20.0  # the dry run's latency where nothing measured covers a point (not hashed)
 
 
+DIRECTIONS = keys.lookup("direction").choices  # forward, backward_data, backward_filter, train_step
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """The training step of a point whose direction is not forward (``train.*``; harness.measure.train_step)."""
+
+    loss: str = "cross_entropy"  # cross_entropy | mse, on fixed random labels (targets)
+    optimizer: str = "sgd"  # sgd | adam
+    lr: float = 0.01
+    momentum: float = 0.9  # sgd only
+    input_grad: bool = False  # layer 0 computes its input's gradient
+    amp: bool = False  # torch.autocast (float16) + GradScaler: GPU only (refused on the CPU by harness.run.runner)
+    deterministic: bool = False  # torch.use_deterministic_algorithms during the job
+    check_determinism: bool = False  # every backward layer call run twice, compared bitwise
+
+
+def train_spec_from_dict(d: Mapping[str, Any] | None) -> TrainSpec:
+    """``train.*``: each value checked against the registry (harness.config.keys), then the ranges."""
+    d = dict(d or {})
+    defaults = TrainSpec()
+    values = {f.name: d.get(f.name, getattr(defaults, f.name)) for f in fields(TrainSpec)}
+    for name, value in values.items():
+        keys.check(f"train.{name}", value)
+    values["lr"] = float(_positive("train.lr", values["lr"]))
+    values["momentum"] = float(_positive("train.momentum", values["momentum"], allow_zero=True))
+    return TrainSpec(**values)
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One job: a stage x model x algorithm x GPU type, over the stage's sizes and the batch sizes."""
@@ -99,6 +128,8 @@ class RunSpec:
     repeat: int = 0  # which of them this job is (0 .. repeats - 1): set by the launcher, one task per repeat
     layout: str = "nchw"  # nchw | nhwc (channels_last): part of the point key (layout column)
     l2: str = "warm"  # warm | cold: the L2 cache at each timed iteration; part of the point key (l2 column)
+    direction: str = "forward"  # what one timed iteration is (DIRECTIONS); part of the point key (direction column)
+    train: TrainSpec = field(default_factory=TrainSpec)  # the step of a direction other than forward
 
     def resolved_for(self, device_type: str) -> RunSpec:
         """The spec as measured on a ``device_type`` ("cuda" or "cpu") device: device=auto and graph=auto
@@ -149,6 +180,8 @@ class RunSpec:
         - ``cpus_per_task``: where it differs from the stage's value of every earlier hash (the CPU allowance).
         - ``layout``, ``l2``: where they differ from the value every earlier row was measured at
           (harness.results.layout.EARLIER_POINT_VALUES).
+        - ``direction`` (through EARLIER_POINT_VALUES) and the training step's ``train.*``: where the direction is
+          not forward (a forward point never runs a step, so its hash is as before they existed).
         - the energy procedure's stage keys (ENERGY_DEFAULTS): each where it differs from the value its stage
           shipped with when the keys were added (``energy_default``).
         """
@@ -165,6 +198,8 @@ class RunSpec:
         for axis, earlier in EARLIER_POINT_VALUES.items():
             if getattr(self, axis) != earlier:
                 added[axis] = getattr(self, axis)
+        if self.direction != "forward":
+            added["train"] = asdict(self.train)
         for key in ENERGY_DEFAULTS:
             value = getattr(self.stage, key)
             if value != energy_default(self.stage.name, key):
@@ -396,7 +431,23 @@ def run_spec_from_dict(cfg: Mapping[str, Any]) -> RunSpec:
         **repeats_from(cfg),
         layout=keys.check("layout", cfg.get("layout", "nchw")),
         l2=keys.check("l2", cfg.get("l2", "warm")),
+        direction=_direction_fits_plan(keys.check("direction", cfg.get("direction", "forward")), cfg.get("plan"), algo),
+        train=train_spec_from_dict(cfg.get("train")),
     )
+
+
+def _direction_fits_plan(direction: str, plan_path: Any, algo: str) -> str:
+    """A direction other than forward with algo=per_layer needs a training plan (one algorithm per layer per
+    direction, version 2): a forward-only plan chooses nothing for the backward directions."""
+    if direction == "forward" or algo != "per_layer" or plan_path is None:
+        return direction
+    plan = plan_from(plan_path, algo)
+    if plan is not None and not plan.is_training:
+        raise ConfigError(
+            f"plan={plan_path} is a forward-only plan (version 1); direction={direction} needs a training plan "
+            "(version 2: algo_backward_data and algo_backward_filter per layer), or direction=forward"
+        )
+    return direction
 
 
 def repeats_from(cfg: Mapping[str, Any]) -> dict[str, int]:

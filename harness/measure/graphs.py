@@ -176,14 +176,26 @@ def capture_graph(
     """A function that replays a CUDA graph of ``model(x)``, or None and the reason it is not used: the
     capture raised (the device then reset and verified, ``reset_after_failed_capture``), or its replay's
     output differs from the eager forward's beyond the ``tolerance_key`` tolerance (``compare_replay``)."""
-    api = api or CudaGraphs(x.device)
+    return capture_callable(lambda: model(x), x.device, tolerance_key, tolerance, api)
+
+
+def capture_callable(
+    fn: Callable[[], object],
+    device: torch.device,
+    tolerance_key: str = "float32",
+    tolerance: float | None = None,
+    api: CudaGraphs | None = None,
+) -> tuple[Callable[[], object] | None, str | None]:
+    """``capture_graph`` for any ``fn`` whose result depends only on tensors it holds (the same result at every
+    call: a forward, the conv layers' gradient calls on saved operands): its replay, or None and why not."""
+    api = api or CudaGraphs(device)
     stream = api.current_stream()
-    api.warm_up(lambda: model(x), WARMUP_ITERS)
-    eager = model(x)
+    api.warm_up(fn, WARMUP_ITERS)
+    eager = fn()
     api.synchronize()
     reason = None
     try:
-        replay, static = api.capture(lambda: model(x))
+        replay, static = api.capture(fn)
     except Exception as e:  # noqa: BLE001 - a forward that cannot be captured is timed eagerly instead
         reason = f"capture failed: {type(e).__name__}: {e}"[:500]
     if reason is not None:  # out of the except block: the exception's traceback (and the failed graph) is gone

@@ -32,6 +32,7 @@ from harness.measure.kernels import LayerKernels, point_columns
 from harness.measure.layers import LayerProbe, LayerRecord, conv_geometry
 from harness.measure.profiler import Profile, ProfileSettings, profile
 from harness.measure.timing import SamplingPolicy, Timing, launch_bound
+from harness.measure.train_step import direction_columns, timed_directions
 from harness.model_files import LoadedModel
 from harness.results.hostbound import HOST_BOUND
 
@@ -96,6 +97,7 @@ class PointResult:
     idle_power_w: float | None = None
     model_roofline: Row = field(default_factory=dict)
     plan_s: float | None = None  # wall seconds of planning, counting FLOPs and verifying (before any timing)
+    extra: Row = field(default_factory=dict)  # columns of a direction other than forward (harness.measure.train_point)
 
     def __str__(self) -> str:
         head = f"input {self.input_size}, batch {self.batch_size}: {self.status}"
@@ -144,7 +146,7 @@ class PointResult:
             v = self.verification
             row |= {"max_abs_err": v.max_abs_err, "max_rel_err": v.max_rel_err, "verified": v.verified}
         if self.profile is None:
-            return row
+            return row | self.extra
         p = self.profile
         row |= (
             p.stats
@@ -165,11 +167,17 @@ class PointResult:
             row |= p.energy.columns()  # idle_power_w: before this point's work; idle_power_after_w: after
         if p.telemetry is not None:
             row |= p.telemetry.columns()
-        return row | point_columns(p.kernels)
+        return row | point_columns(p.kernels) | self.extra
 
     def layer_rows(self, context: Row) -> list[Row]:
-        point = {"input_size": self.input_size, "batch_size": self.batch_size}
-        return [context | point | layer for layer in self.layers]
+        """The layers rows: ``context`` (the point's, whose ``direction`` is the point's: each row's
+        ``point_direction``) and each conv call's own row (its ``direction``: forward where it does not say)."""
+        point = {
+            "input_size": self.input_size,
+            "batch_size": self.batch_size,
+            "point_direction": context.get("direction", "forward"),
+        }
+        return [context | point | {"direction": "forward"} | layer for layer in self.layers]
 
 
 class PointMeasurer:
@@ -199,7 +207,10 @@ class PointMeasurer:
             math=self.math or "fma",
             plan=spec.plan,
             layout=spec.layout,
+            directions=None if spec.direction in ("forward", "train_step") else timed_directions(spec.direction),
         )
+        if spec.direction != "forward":
+            self.model.requires_grad_(True)  # a step computes every parameter's gradient
         s = spec.stage
         self.policy = SamplingPolicy(
             s.warmup_iters, s.warmup_s, s.min_iters, s.max_iters, s.max_time_s, s.target_ci_rel
@@ -246,10 +257,16 @@ class PointMeasurer:
             "fallback_policy": self.spec.fallback,
             "cudnn_benchmark": self.spec.cudnn_benchmark if on_gpu else None,
             "plan_hash": self.spec.plan.digest() if self.spec.plan is not None else None,
-        }
+        } | direction_columns(self.spec.direction, self.spec.algo, self.spec.train)
 
     def measure_point(self, size: int, batch: int, trace_path: Path | None = None) -> PointResult:
-        """Plan, verify, then time one point; ``trace_path``: also write a trace."""
+        """Plan, verify, then time one point; ``trace_path``: also write a trace. A direction other than forward:
+        harness.measure.train_point."""
+        if self.spec.direction != "forward":
+            from harness.measure.train_point import measure_training
+
+            # the result built here: train_point uses this module's types without importing it back
+            return measure_training(self, PointResult(size, batch, "ok", on_gpu=self.device.type == "cuda"))
         started = time.perf_counter()
         if self.swap is not None:
             self.swap.release()  # plans and workspace of earlier shapes: not this point's memory

@@ -69,6 +69,11 @@ _IDENTITY = {
     "interval); part of the point key; rows older than the column were warm and read as such",
     "measured_at": "when the row was written (UTC); the latest row of a point wins (the analysis: of a point and "
     "setting)",
+    "direction": "points: what one timed iteration is: forward (the model's forward), backward_data (every conv "
+    "layer's input-gradient call, in the step's order, summed: the forward and the other layers' backward "
+    "excluded), backward_filter (the same for the weight gradients) or train_step (zero_grad, forward, loss, "
+    "backward and the optimizer's step); part of the point key. layers: the direction of THIS conv call "
+    "(forward, backward_data, backward_filter). Rows older than the column were forward and read as such",
 }
 _PROVENANCE = {
     "torch_version": "PyTorch version",
@@ -128,6 +133,23 @@ POINT_COLUMNS = (
         "math_type": "fma (strict FP32) or tensor_op (TF32 for float32); null on the CPU",
         "fallback_policy": "none, torch or guess: what a layer the algorithm cannot run runs instead",
         "cudnn_benchmark": "torch.backends.cudnn.benchmark during the job (GPU); null on the CPU",
+        "algo_forward": "the algorithm asked for in the forward direction (a plan: per_layer); null where the "
+        "point's direction does not run a timed forward (backward_data, backward_filter) and on rows older than "
+        "the column",
+        "algo_backward_data": "the algorithm asked for in the backward_data direction (its cuDNN enum there: the "
+        "registry's cudnn_for; a plan: per_layer); null where the direction does not time it",
+        "algo_backward_filter": "the algorithm asked for in the backward_filter direction; null where the direction "
+        "does not time it",
+        "train_loss": "the training step's loss (cross_entropy, mse) on fixed random labels; null on forward points",
+        "train_optimizer": "the training step's optimizer (sgd, adam); null on forward points",
+        "train_amp": "the step ran under torch.autocast (float16) with a GradScaler; null on forward points",
+        "train_deterministic": "torch.use_deterministic_algorithms was on; null on forward points",
+        "train_input_grad": "layer 0 computed its input's gradient (a backward_data call); null on forward points",
+        "grad_max_rel_err": "the gradients against torch's own convolution's on the same weights, input and labels: "
+        "max |g - g_torch| / max |g_torch| per parameter, the worst over parameters (backward_data: the conv "
+        "inputs' gradients instead); null on forward points",
+        "grad_ok": "grad_max_rel_err within the dtype's gradient tolerance (harness.measure.train_step."
+        "GRAD_TOLERANCES); a point beyond it is status error and not timed",
         "cuda_graph": "the timing replayed a CUDA graph of the forward (graph=auto on a GPU, or true, the capture held "
         "and its replay gave the eager output); false with graph_error null: no graph was asked for",
         "graph_error": "GPU: why a graph was asked for and not used (capture failed: the exception, after which the "
@@ -282,6 +304,13 @@ LAYER_COLUMNS = {k: v for k, v in _IDENTITY.items()} | {
     "compute_type": "cuDNN's compute type (float32 for every data type)",
     "detail": "why a layer fell back or is unsupported (cuDNN's status name, or the reference's condition); "
     "algo=find: what cuDNN's Find timed, fastest first (find: <algo> <ms> ms, ...)",
+    "point_direction": "the direction of the point this layer row belongs to (its points row's direction): a "
+    "train_step point has forward, backward_data and backward_filter rows; rows older than the column: forward",
+    "nondeterministic": "the algorithm that ran this call may give different bits on the same input: cuDNN "
+    "documents its enum as non-deterministic, or the bitwise check (train.check_determinism) found a difference; "
+    "null where unknown (off cuDNN without the check)",
+    "determinism_checked": "this call was run twice on the same input and compared bitwise "
+    "(train.check_determinism); null on forward points and rows older than the column",
     "host_bound": "GPU: the layer's time includes the host's issuing (no head start covered it: the host issued the "
     "layer slower than the longest spin), so it is the CPU's pace, not the GPU's; no table, plan or "
     "oracle of the analysis uses such a time. false where a head start covered it; null on the CPU, where no "

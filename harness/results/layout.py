@@ -25,12 +25,15 @@ PointKey = tuple[int, int, str]  # (input_size, batch_size, dtype): a point with
 # The registry of config keys owns it (harness.config.keys.point_key(): the keys whose role is POINT); it is
 # spelled here because harness.config imports this module (spec's Partition), and tests/test_results_layout.py
 # checks that the two agree.
-POINT_KEY = [*PARTITION_KEYS, "input_size", "batch_size", "dtype", "layout", "l2"]
+POINT_KEY = [*PARTITION_KEYS, "input_size", "batch_size", "dtype", "layout", "l2", "direction"]
 # Point-key columns added after rows had been written, with the value every row written before them was
-# measured at (NCHW tensors, an L2 cache left warm by the previous iteration). Readers fill the nulls of such
-# rows with it (harness.results.read.fill_point_axes), so an old row and a new one of the same point are one
-# point, latest wins.
-EARLIER_POINT_VALUES = {"layout": "nchw", "l2": "warm"}
+# measured at (NCHW tensors, an L2 cache left warm by the previous iteration, the forward pass). Readers fill the
+# nulls of such rows with it (harness.results.read.fill_point_axes), so an old row and a new one of the same
+# point are one point, latest wins.
+EARLIER_POINT_VALUES = {"layout": "nchw", "l2": "warm", "direction": "forward"}
+# Columns of the layers table only, added with the training step: the direction of the point a layer row
+# belongs to (its own ``direction`` is that of its conv call). Rows written before were forward points'.
+EARLIER_LAYER_VALUES = {"point_direction": "forward"}
 
 
 @dataclass(frozen=True)

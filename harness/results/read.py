@@ -89,10 +89,18 @@ def read(root: str | Path, table: str = "points") -> pd.DataFrame:
     return fill_point_axes(dataset(root, table).to_table().to_pandas())
 
 
+def _earlier_values(names: Iterable[str]) -> dict[str, str]:
+    """The columns to fill and their earlier values: the point key's (layout.EARLIER_POINT_VALUES), and in a
+    layers table (one with a ``layer_index`` column) its own (layout.EARLIER_LAYER_VALUES: ``point_direction``)."""
+    layers = "layer_index" in set(names)
+    return layout.EARLIER_POINT_VALUES | (layout.EARLIER_LAYER_VALUES if layers else {})
+
+
 def fill_point_axes(rows: pd.DataFrame) -> pd.DataFrame:
     """``rows`` with the point-key columns added after rows were written (layout.EARLIER_POINT_VALUES) present
-    and their nulls filled with the value those rows were measured at; modified in place and returned."""
-    for column, value in layout.EARLIER_POINT_VALUES.items():
+    and their nulls filled with the value those rows were measured at; modified in place and returned. A
+    layers table's rows also get ``point_direction`` (forward where null: rows from before the training step)."""
+    for column, value in _earlier_values(rows.columns).items():
         if column not in rows:
             rows[column] = value
         elif rows[column].isna().any():
@@ -102,7 +110,7 @@ def fill_point_axes(rows: pd.DataFrame) -> pd.DataFrame:
 
 def fill_point_axes_table(table: pa.Table) -> pa.Table:
     """``fill_point_axes`` for an Arrow table (the analysis reads Arrow before pandas)."""
-    for column, value in layout.EARLIER_POINT_VALUES.items():
+    for column, value in _earlier_values(table.schema.names).items():
         i = table.schema.get_field_index(column)
         if i < 0:
             table = table.append_column(column, pa.array([value] * table.num_rows, pa.string()))

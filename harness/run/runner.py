@@ -96,7 +96,47 @@ def checked_job(spec: RunSpec) -> tuple[DeviceInfo, LoadedModel]:
         _check_plan(spec, device, backend, model.module)
     else:
         algorithms.check_runnable(spec.algo, device.device, backend, spec.fallback)
+    _check_training(spec, device, backend)
     return device, model
+
+
+def _check_training(spec: RunSpec, device: DeviceInfo, backend: str) -> None:
+    """A direction other than forward: each algorithm runs in the directions the point times, and the step's
+    settings can run here (train.amp: a GPU, the framework's own layers, float32 master weights)."""
+    from harness.measure.train_step import timed_directions
+
+    if spec.direction == "forward":
+        return
+    for key, value, why in (
+        ("l2", spec.l2 == "cold", "its layer pass flushes no cache"),
+        ("kernels", spec.kernels, "its kernel pass profiles the forward"),
+        ("trace", spec.trace, "its trace records the forward"),
+    ):
+        if value:
+            raise ConfigError(
+                f"{key}={getattr(spec, key)} measures the forward only ({why}); direction={spec.direction} runs "
+                f"with {key}={'warm' if key == 'l2' else 'false'}, or use direction=forward"
+            )
+    for direction in timed_directions(spec.direction):
+        choices = {layer.algos()[direction] for layer in spec.plan.layers} if spec.plan else {spec.algo}
+        for algo in sorted(choices):
+            algorithms.check_runnable_in(algo, direction, device.device, backend)
+    if spec.train.amp:
+        if device.device.type != "cuda":
+            raise ConfigError(
+                "train.amp=true runs torch.autocast with a GradScaler, which needs a GPU; on the CPU use "
+                "train.amp=false"
+            )
+        if spec.algo != "torch":
+            raise ConfigError(
+                f"train.amp=true runs the step under torch.autocast, under which swapped layers (algo={spec.algo}) "
+                "cannot run (they compute in the model's dtype); use algo=torch, or train.amp=false with dtype=float16"
+            )
+        if spec.dtype != "float32":
+            raise ConfigError(
+                f"train.amp=true keeps float32 weights and autocasts to float16; dtype={spec.dtype} is not valid "
+                "with it (valid: float32), or use train.amp=false"
+            )
 
 
 def _check_plan(spec: RunSpec, device: DeviceInfo, backend: str, module: torch.nn.Module) -> None:
@@ -230,7 +270,13 @@ def run(
                 point_wall_s = time.perf_counter() - point_started
                 if measured.status == "oom":
                     oom_at.setdefault(batch, size)
-                context = identity | {"dtype": dtype, "layout": spec.layout, "l2": spec.l2, "measured_at": _now()}
+                context = identity | {
+                    "dtype": dtype,
+                    "layout": spec.layout,
+                    "l2": spec.l2,
+                    "direction": spec.direction,
+                    "measured_at": _now(),
+                }
                 point = measured.row(
                     context
                     | {

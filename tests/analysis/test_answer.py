@@ -9,7 +9,7 @@ import pytest
 from analysis import answer
 from tests.analysis.conftest import FACTORS, MODELS, SIZES
 
-KEY = dict(stage="s", gpu="g", model="m", batch_size=1, dtype="float32", layout="nchw", l2="warm")
+KEY = dict(stage="s", gpu="g", model="m", batch_size=1, dtype="float32", layout="nchw", l2="warm", direction="forward")
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +155,7 @@ def test_support_grids_show_never_run_apart_from_unsupported_sorted_numerically_
         dtype="float32",
         layout="nchw",
         l2="warm",
+        direction="forward",
     )
     rows = [
         ("a", 64, "gemm", "ok"),

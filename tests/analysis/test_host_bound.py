@@ -22,7 +22,17 @@ from harness.results.hostbound import HOST_BOUND
 from harness.results.schema import LAYERS
 from tests.analysis.test_planner import MODULES, layer_rows, point_row, three_layers
 
-KEY = dict(stage="s", gpu="g", model="m", input_size=32, batch_size=1, dtype="float32", layout="nchw", l2="warm")
+KEY = dict(
+    stage="s",
+    gpu="g",
+    model="m",
+    input_size=32,
+    batch_size=1,
+    dtype="float32",
+    layout="nchw",
+    l2="warm",
+    direction="forward",
+)
 
 
 # -- the oracle --------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ POINT = {
     "dtype": "float32",
     "layout": "nchw",
     "l2": "warm",
+    "direction": "forward",
 }
 MODULES = [
     ("a", ConvGeometry(3, 8, (3, 3), (1, 1), (1, 1))),
