@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -418,3 +419,165 @@ def point_row(size: int, p50: float | None, *, ci: float = 0.005, run: str = "r1
         "git_commit": "abc",
         "measured_at": ROW_T0 + timedelta(hours=at),
     } | extra
+
+
+# --- training steps (issue 31): frames in the rows' contract, from a known truth -----------------------------
+
+TRAIN_CALLS = ("forward", "backward_data", "backward_filter")
+
+
+@dataclass
+class TrainingTruth:
+    """A known training step per point: ``ms[(layer, direction, algo)]`` the true time of each conv call (layer 0
+    has no backward_data call: its input needs no gradient), ``remainder_ms`` the rest of the step; the true
+    oracle switches a call from guess wherever another algorithm is truly faster."""
+
+    layers: int = 6
+    algos: tuple[str, ...] = ("guess", "gemm", "implicit_gemm", "fft")
+    gap: float = 0.6  # a clear winner's time relative to guess's
+    cv: float = 0.05  # per-iteration noise (lognormal sigma)
+    n: int = 10  # iterations per row (6 at least: below 6 no row has an interval)
+    remainder_ms: float = 2.0
+    seed: int = 0
+
+
+def training_truth(t: TrainingTruth, rng: np.random.Generator) -> dict[tuple[int, str, str], float]:
+    """Per call: guess takes a base time; the fastest other algorithm is clearly faster (``gap``), tied with
+    guess (the same true time) or slower, one third each; the others are slower than both."""
+    ms: dict[tuple[int, str, str], float] = {}
+    for i in range(t.layers):
+        for d in TRAIN_CALLS:
+            if i == 0 and d == "backward_data":
+                continue
+            base = float(rng.uniform(0.2, 1.0)) * (2.0 if d != "forward" else 1.0)
+            kind = int(rng.integers(3))
+            best = base * (t.gap if kind == 0 else 1.0 if kind == 1 else 1.4)
+            others = [a for a in t.algos if a != "guess"]
+            lead = others[int(rng.integers(len(others)))]
+            for a in t.algos:
+                ms[(i, d, a)] = base if a == "guess" else best if a == lead else base * 1.8
+    return ms
+
+
+def true_oracle_speedup(t: TrainingTruth, ms: dict[tuple[int, str, str], float]) -> float:
+    """guess's true step over the step with every call run by its truly fastest algorithm."""
+    calls = {(i, d) for i, d, _ in ms}
+    guess = sum(ms[(i, d, "guess")] for i, d in calls)
+    best = sum(min(ms[(i, d, a)] for a in t.algos) for i, d in calls)
+    return (t.remainder_ms + guess) / (t.remainder_ms + best)
+
+
+def _summary(true_ms: np.ndarray, cv: float, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Rows' latency columns from ``n`` simulated iterations each (harness.stats: the median and its
+    order-statistic 95% interval)."""
+    from harness.stats import median_ci95
+
+    samples = np.sort(true_ms[:, None] * np.exp(rng.normal(0.0, cv, (len(true_ms), n))), axis=1)
+    ci = np.array([median_ci95(row) for row in samples]).reshape(len(true_ms), 2)
+    return {
+        "n": np.full(len(true_ms), n),
+        "p50_ms": np.median(samples, axis=1),
+        "mean_ms": samples.mean(axis=1),
+        "std_ms": samples.std(axis=1, ddof=1),
+        "ci95_low_ms": ci[:, 0],
+        "ci95_high_ms": ci[:, 1],
+    }
+
+
+def training_frames(
+    t: TrainingTruth,
+    points: int = 1,
+    plan: dict[tuple[int, str], str] | None = None,
+    forward: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[float]]:
+    """Resolved points and layer rows of ``points`` train_step points (input sizes 32, 33, ...; each its own
+    truth), every algorithm of ``t`` measured in every direction, in the columns of CONTRACT-31 (points:
+    ``direction``, ``algo_forward``/``algo_backward_data``/``algo_backward_filter``, ``train_*``; layer rows:
+    ``direction`` of the call, ``point_direction``). ``plan``: also a per_layer step running that choice per
+    call ((layer, direction) -> algorithm; guess elsewhere). ``forward``: also forward points (and their forward
+    layer rows) of the same algorithms, as a tree measuring both would hold. Returns the frames and each
+    point's true oracle speedup."""
+    rng = np.random.default_rng(t.seed)
+    prows: list[dict] = []
+    lrows: list[pd.DataFrame] = []
+    truths = []
+    for k in range(points):
+        ms = training_truth(t, rng)
+        truths.append(true_oracle_speedup(t, ms))
+        calls = sorted({(i, d) for i, d, _ in ms})
+        runs = [(a, {c: a for c in calls}) for a in t.algos]
+        if plan is not None:
+            runs.append(("per_layer", {c: plan.get(c, "guess") for c in calls}))
+        for algo, choice in runs:
+            step = t.remainder_ms + sum(ms[(i, d, choice[(i, d)])] for i, d in calls)
+            for direction in ("train_step", "forward") if forward and algo != "per_layer" else ("train_step",):
+                mine = calls if direction == "train_step" else [c for c in calls if c[1] == "forward"]
+                total = (
+                    step
+                    if direction == "train_step"
+                    else 0.3 * t.remainder_ms + sum(ms[(i, "forward", algo)] for i, _ in mine)
+                )
+                point = {
+                    "stage": "quick",
+                    "gpu": "h100",
+                    "model": "net",
+                    "algo": algo,
+                    "input_size": 32 + k,
+                    "batch_size": 8,
+                    "dtype": "float32",
+                    "layout": "nchw",
+                    "l2": "warm",
+                    "direction": direction,
+                    "repeat": 0,
+                    "run_id": f"{algo}-{direction}-{k}",
+                    "status": "ok",
+                    "device": "cuda",
+                    "backend": "cudnn",
+                    "plan_hash": "p1" if algo == "per_layer" else None,
+                }
+                if direction == "train_step":
+                    point |= {f"algo_{d}": algo for d in TRAIN_CALLS} | {
+                        "train_loss": "cross_entropy",
+                        "train_optimizer": "sgd",
+                        "train_amp": False,
+                        "train_deterministic": False,
+                        "train_input_grad": False,
+                    }
+                prows.append(point | {c: v[0] for c, v in _summary(np.array([total]), t.cv, t.n, rng).items()})
+                true = np.array([ms[(i, d, choice[(i, d)])] for i, d in mine])
+                rows = pd.DataFrame(_summary(true, t.cv, t.n, rng))
+                lrows.append(
+                    rows.assign(
+                        **{c: point[c] for c in ("stage", "gpu", "model", "algo", "input_size", "batch_size")},
+                        dtype="float32",
+                        layout="nchw",
+                        l2="warm",
+                        repeat=0,
+                        run_id=point["run_id"],
+                        direction=[d for _, d in mine],
+                        point_direction=direction,
+                        layer_index=[i for i, _ in mine],
+                        layer_name=[f"{i}" for i, _ in mine],
+                        algo_requested=algo,
+                        algo_used=[choice[c] for c in mine],
+                        status="ok",
+                        host_bound=False,
+                        in_channels=[8] * len(mine),
+                        out_channels=8,
+                        kernel_h=3,
+                        kernel_w=3,
+                        stride_h=1,
+                        stride_w=1,
+                        pad_h=1,
+                        pad_w=1,
+                        dilation_h=1,
+                        dilation_w=1,
+                        groups=1,
+                        in_h=16,
+                        in_w=16,
+                    )
+                )
+    pts = pd.DataFrame(prows)
+    lay = pd.concat(lrows, ignore_index=True)
+    lay["host_bound"] = lay["host_bound"].astype("boolean")
+    return pts, lay, truths
