@@ -489,21 +489,21 @@ def training_frames(
     points: int = 1,
     plan: dict[tuple[int, str], str] | None = None,
     forward: bool = False,
-) -> tuple[pd.DataFrame, pd.DataFrame, list[float]]:
+) -> tuple[pd.DataFrame, pd.DataFrame, list[dict[tuple[int, str, str], float]]]:
     """Resolved points and layer rows of ``points`` train_step points (input sizes 32, 33, ...; each its own
     truth), every algorithm of ``t`` measured in every direction, in the columns of CONTRACT-31 (points:
     ``direction``, ``algo_forward``/``algo_backward_data``/``algo_backward_filter``, ``train_*``; layer rows:
     ``direction`` of the call, ``point_direction``). ``plan``: also a per_layer step running that choice per
     call ((layer, direction) -> algorithm; guess elsewhere). ``forward``: also forward points (and their forward
     layer rows) of the same algorithms, as a tree measuring both would hold. Returns the frames and each
-    point's true oracle speedup."""
+    point's truth (``training_truth``; the k-th point has input size 32 + k)."""
     rng = np.random.default_rng(t.seed)
     prows: list[dict] = []
     lrows: list[pd.DataFrame] = []
     truths = []
     for k in range(points):
         ms = training_truth(t, rng)
-        truths.append(true_oracle_speedup(t, ms))
+        truths.append(ms)
         calls = sorted({(i, d) for i, d, _ in ms})
         runs = [(a, {c: a for c in calls}) for a in t.algos]
         if plan is not None:
@@ -577,7 +577,26 @@ def training_frames(
                         in_w=16,
                     )
                 )
-    pts = pd.DataFrame(prows)
-    lay = pd.concat(lrows, ignore_index=True)
+    pts = _with_schema(pd.DataFrame(prows), POINTS)
+    lay = _with_schema(pd.concat(lrows, ignore_index=True), LAYERS)
     lay["host_bound"] = lay["host_bound"].astype("boolean")
     return pts, lay, truths
+
+
+def _with_schema(df: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
+    """``df`` with every column of the store's ``schema`` it lacks, null (as the load reads them)."""
+    empty = schema.empty_table().to_pandas()
+    missing = {
+        c: pd.Series(
+            np.nan if empty[c].dtype.kind in "fiu" else None,
+            index=df.index,
+            dtype=empty[c].dtype
+            if empty[c].dtype.kind not in "iub"
+            else "float64"
+            if empty[c].dtype.kind in "iu"
+            else object,
+        )
+        for c in empty.columns
+        if c not in df
+    }
+    return pd.concat([df, pd.DataFrame(missing, index=df.index)], axis=1)

@@ -11,6 +11,6 @@ TABLE = Table(
     name="training_layers",
     inputs=("train_layers",),
     compute=best_per_layer,
-    position=170,
+    position=200,
     about="per layer and direction of a training step, the fastest algorithm and those tied with it",
 )

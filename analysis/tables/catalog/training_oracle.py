@@ -11,6 +11,6 @@ TABLE = Table(
     name="training_oracle",
     inputs=("train_points", "train_layers"),
     compute=oracle,
-    position=171,
+    position=201,
     about="the training step with the best per-layer choice per direction, against guess's measured step",
 )

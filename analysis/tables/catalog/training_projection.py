@@ -27,6 +27,6 @@ TABLE = Table(
     name="training_projection",
     inputs=("train_points", "train_layers", "training_oracle"),
     compute=training_projection,
-    position=172,
+    position=202,
     about="training plans' projected step against their measured step",
 )
