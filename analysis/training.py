@@ -154,19 +154,18 @@ def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     gain = (sw["baseline_call_ms"] - sw["challenger_ms"]).groupby([sw[c] for c in STEP], observed=True).sum()
     var = (sw["baseline_se_ms"] ** 2 + sw["challenger_se_ms"] ** 2).groupby([sw[c] for c in STEP], observed=True).sum()
     g = ch.groupby(STEP, observed=True)
+    switched = pd.crosstab([sw[c] for c in STEP], sw["direction"]).reindex(columns=list(CALLS), fill_value=0)
     counts = pd.DataFrame(
         {
             "calls": g["baseline_timed"].sum(),
-            **{
-                f"switched_{d}": g.apply(lambda x, d=d: int((x["switch"] & (x["direction"] == d)).sum())) for d in CALLS
-            },
             "kept_tied": g["kept_tied"].sum(),
             "switch_tests": g["p_value"].count(),
             "switch_no_interval": g["faster_untested"].sum(),
             "calls_without_baseline": g["baseline_timed"].agg(lambda s: int((~s).sum())),
-            "oracle_mix": g.apply(_mix),
+            "oracle_mix": _mix(ch),
         }
     )
+    counts = counts.join(switched.rename(columns=lambda d: f"switched_{d}"), how="left")
     out = base.set_index(STEP).join(counts, how="left")
     out["gain_ms"] = gain.reindex(out.index).fillna(0.0)
     var_d = var.reindex(out.index).fillna(0.0)
@@ -187,15 +186,15 @@ def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     return out[ORACLE_COLUMNS].sort_values(STEP).reset_index(drop=True)
 
 
-def _mix(calls: pd.DataFrame) -> str:
-    """What the oracle runs, per direction: ``forward gemm:3 guess:17; backward_data ...``."""
-    parts = []
-    for d in CALLS:
-        here = calls.loc[calls["direction"] == d, "chosen"].astype(str).value_counts()
-        if len(here):
-            ranked = sorted(here.items(), key=lambda kv: (-kv[1], kv[0]))
-            parts.append(f"{d} " + " ".join(f"{a}:{k}" for a, k in ranked))
-    return "; ".join(parts)
+def _mix(calls: pd.DataFrame) -> pd.Series:
+    """What the oracle runs per point (STEP), per direction: ``forward gemm:3 guess:17; backward_data ...``."""
+    n = calls.groupby([*STEP, "direction", "chosen"], observed=True).size().rename("k").reset_index()
+    n["order"] = n["direction"].map(CALLS.index)
+    n = n.sort_values([*STEP, "order", "k", "chosen"], ascending=[*([True] * len(STEP)), True, False, True])
+    n["part"] = n["chosen"].astype(str) + ":" + n["k"].astype(str)
+    per = n.groupby([*STEP, "order", "direction"], observed=True, sort=True)["part"].agg(" ".join).reset_index()
+    per["part"] = per["direction"].astype(str) + " " + per["part"]
+    return per.groupby(STEP, observed=True)["part"].agg("; ".join)
 
 
 LAYER_KEY = [*STEP, directions.POINT_COLUMN, "direction", "layer_index"]

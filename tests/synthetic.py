@@ -499,7 +499,7 @@ def training_frames(
     point's truth (``training_truth``; the k-th point has input size 32 + k)."""
     rng = np.random.default_rng(t.seed)
     prows: list[dict] = []
-    lrows: list[pd.DataFrame] = []
+    lcols: dict[str, list] = {}
     truths = []
     for k in range(points):
         ms = training_truth(t, rng)
@@ -545,42 +545,50 @@ def training_frames(
                     }
                 prows.append(point | {c: v[0] for c, v in _summary(np.array([total]), t.cv, t.n, rng).items()})
                 true = np.array([ms[(i, d, choice[(i, d)])] for i, d in mine])
-                rows = pd.DataFrame(_summary(true, t.cv, t.n, rng))
-                lrows.append(
-                    rows.assign(
-                        **{c: point[c] for c in ("stage", "gpu", "model", "algo", "input_size", "batch_size")},
-                        dtype="float32",
-                        layout="nchw",
-                        l2="warm",
-                        repeat=0,
-                        run_id=point["run_id"],
-                        direction=[d for _, d in mine],
-                        point_direction=direction,
-                        layer_index=[i for i, _ in mine],
-                        layer_name=[f"{i}" for i, _ in mine],
-                        algo_requested=algo,
-                        algo_used=[choice[c] for c in mine],
-                        status="ok",
-                        host_bound=False,
-                        in_channels=[8] * len(mine),
-                        out_channels=8,
-                        kernel_h=3,
-                        kernel_w=3,
-                        stride_h=1,
-                        stride_w=1,
-                        pad_h=1,
-                        pad_w=1,
-                        dilation_h=1,
-                        dilation_w=1,
-                        groups=1,
-                        in_h=16,
-                        in_w=16,
-                    )
-                )
+                m = len(mine)
+                for c, v in _summary(true, t.cv, t.n, rng).items():
+                    lcols.setdefault(c, []).extend(v)
+                same = {c: point[c] for c in ("stage", "gpu", "model", "algo", "input_size", "batch_size", "run_id")}
+                per_row = {
+                    **same,
+                    **_LAYER_CONSTANTS,
+                    "point_direction": direction,
+                    "algo_requested": algo,
+                }
+                for c, v in per_row.items():
+                    lcols.setdefault(c, []).extend([v] * m)
+                lcols.setdefault("direction", []).extend(d for _, d in mine)
+                lcols.setdefault("layer_index", []).extend(i for i, _ in mine)
+                lcols.setdefault("layer_name", []).extend(str(i) for i, _ in mine)
+                lcols.setdefault("algo_used", []).extend(choice[c] for c in mine)
     pts = _with_schema(pd.DataFrame(prows), POINTS)
-    lay = _with_schema(pd.concat(lrows, ignore_index=True), LAYERS)
+    lay = _with_schema(pd.DataFrame(lcols), LAYERS)
     lay["host_bound"] = lay["host_bound"].astype("boolean")
     return pts, lay, truths
+
+
+# The layer rows' columns the synthetic steps share (a 3x3 conv, 8 channels, 16x16: what the plans' checks read)
+_LAYER_CONSTANTS = {
+    "dtype": "float32",
+    "layout": "nchw",
+    "l2": "warm",
+    "repeat": 0,
+    "status": "ok",
+    "host_bound": False,
+    "in_channels": 8,
+    "out_channels": 8,
+    "kernel_h": 3,
+    "kernel_w": 3,
+    "stride_h": 1,
+    "stride_w": 1,
+    "pad_h": 1,
+    "pad_w": 1,
+    "dilation_h": 1,
+    "dilation_w": 1,
+    "groups": 1,
+    "in_h": 16,
+    "in_w": 16,
+}
 
 
 def _with_schema(df: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
