@@ -489,14 +489,17 @@ def training_frames(
     points: int = 1,
     plan: dict[tuple[int, str], str] | None = None,
     forward: bool = False,
+    model: str = "net",
+    names: list[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[dict[tuple[int, str, str], float]]]:
     """Resolved points and layer rows of ``points`` train_step points (input sizes 32, 33, ...; each its own
     truth), every algorithm of ``t`` measured in every direction, in the columns of CONTRACT-31 (points:
     ``direction``, ``algo_forward``/``algo_backward_data``/``algo_backward_filter``, ``train_*``; layer rows:
     ``direction`` of the call, ``point_direction``). ``plan``: also a per_layer step running that choice per
-    call ((layer, direction) -> algorithm; guess elsewhere). ``forward``: also forward points (and their forward
-    layer rows) of the same algorithms, as a tree measuring both would hold. Returns the frames and each
-    point's truth (``training_truth``; the k-th point has input size 32 + k)."""
+    call ((layer, direction) -> algorithm; guess elsewhere); ``names``: the layers' module names (default "0",
+    "1", ...), e.g. a real model's conv layers for a plan made through the command line. ``forward``: also
+    forward points (and their forward layer rows) of the same algorithms, as a tree measuring both would hold.
+    Returns the frames and each point's truth (``training_truth``; the k-th point has input size 32 + k)."""
     rng = np.random.default_rng(t.seed)
     prows: list[dict] = []
     lcols: dict[str, list] = {}
@@ -520,7 +523,7 @@ def training_frames(
                 point = {
                     "stage": "quick",
                     "gpu": "h100",
-                    "model": "net",
+                    "model": model,
                     "algo": algo,
                     "input_size": 32 + k,
                     "batch_size": 8,
@@ -559,7 +562,7 @@ def training_frames(
                     lcols.setdefault(c, []).extend([v] * m)
                 lcols.setdefault("direction", []).extend(d for _, d in mine)
                 lcols.setdefault("layer_index", []).extend(i for i, _ in mine)
-                lcols.setdefault("layer_name", []).extend(str(i) for i, _ in mine)
+                lcols.setdefault("layer_name", []).extend(names[i] if names else str(i) for i, _ in mine)
                 lcols.setdefault("algo_used", []).extend(choice[c] for c in mine)
     pts = _with_schema(pd.DataFrame(prows), POINTS)
     lay = _with_schema(pd.DataFrame(lcols), LAYERS)
@@ -608,3 +611,18 @@ def _with_schema(df: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
         if c not in df
     }
     return pd.concat([df, pd.DataFrame(missing, index=df.index)], axis=1)
+
+
+def write_rows(root: str | Path, points: pd.DataFrame, layers: pd.DataFrame) -> None:
+    """Points and layer rows (e.g. ``training_frames``) as the store lays them out: per partition and run a
+    points and a layers file, in the store's schema (a column the schema does not hold is not written)."""
+    root = Path(root)
+    for (stage, gpu, model, algo, run_id), p in points.groupby(["stage", "gpu", "model", "algo", "run_id"]):
+        folder = Partition(stage, gpu, model, algo).path(root)
+        folder.mkdir(parents=True, exist_ok=True)
+        lay = layers[layers["run_id"] == run_id]
+        for name, rows, schema in (("points", p, POINTS), ("layers", lay, LAYERS)):
+            cols = {c: rows[c].astype(object).where(rows[c].notna(), None).tolist() for c in rows if c in schema.names}
+            cols["schema_version"] = SCHEMA_VERSION
+            cols["measured_at"] = datetime(2026, 12, 1, tzinfo=timezone.utc)
+            pq.write_table(_table(cols, len(rows), schema), folder / layout.table_file(name, run_id))

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from analysis.tree.records import Results
 from harness.algorithms.plan import DIRECTIONS as CALLS
@@ -97,6 +99,19 @@ def forward(res: Results) -> Results:
 def has_training(points: pd.DataFrame) -> bool:
     """Whether any point was measured in a direction other than forward."""
     return "direction" in points and not _forward_mask(point_direction(points)).all()
+
+
+def fill_layers_table(layers: pa.Table | None) -> pa.Table | None:
+    """The layer rows (Arrow, as read) with ``point_direction`` filled where null: rows written before directions
+    were of forward points. (``direction`` is a point-key column: harness.results.read.fill_point_axes_table
+    fills it.)"""
+    if layers is None:
+        return None
+    i = layers.schema.get_field_index(POINT_COLUMN)
+    if i < 0 or not layers.column(i).null_count:
+        return layers
+    filled = pc.fill_null(layers.column(i), pa.scalar(FORWARD, layers.schema.field(i).type))
+    return layers.set_column(i, POINT_COLUMN, filled)
 
 
 def point_keyed(layers: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
