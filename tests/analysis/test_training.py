@@ -202,3 +202,16 @@ def test_a_tree_with_training_steps_loads_and_makes_a_training_plan_from_the_com
     assert "forward/backward_data/backward_filter" in capsys.readouterr().out
     assert main([*argv, "--out", str(tmp_path / "fwd.json")]) == 0  # the forward plan from the same tree
     assert not plans.read(tmp_path / "fwd.json").is_training
+
+
+def test_the_report_has_a_training_step_section_only_where_training_rows_are(tmp_path):
+    from analysis.report.render import render_markdown
+    from analysis.report.sections import training_section
+
+    pts, lay, _ = training_frames(T, points=1, forward=True)
+    fwd = registry.compute_all(pts[pts["direction"] == "forward"], lay[lay["point_direction"] == "forward"])
+    assert training_section(fwd) is None
+    section = training_section(registry.compute_all(pts, lay))
+    assert section is not None and section.title == "Training step"
+    md = render_markdown("t", [section], tmp_path)
+    assert "training_oracle" in md and "train_step" in md
