@@ -17,7 +17,7 @@ from pathlib import Path
 
 from analysis.errors import AnalysisError
 from analysis.plans import Where, choose
-from analysis.tree import Filters, Results, load, one_setting
+from analysis.tree import Filters, Results, directions, load, one_setting
 from harness.algorithms import canonical_name
 from harness.algorithms import plan as plans
 from harness.algorithms.geometry import ConvGeometry
@@ -54,7 +54,7 @@ def make_plan(
     """The per-layer plan for one point of ``tree`` (measured layers; ties keep the baseline), as
     ``python -m analysis.plan make`` makes it. Run it with ``harness.swap(model, plan)`` or write it with
     ``harness.write_plan(plan, path)`` for ``python -m harness algo=per_layer plan=PATH``."""
-    res = one_setting(tree, "make_plan")
+    res = directions.forward(one_setting(tree, "make_plan"))  # a forward plan: the forward rows
     where = Where(model, input_size, batch_size, dtype, gpu, stage)
     modules = [(name, ConvGeometry.of(m)) for name, m in plans.conv_layers(meta_model(model, {}))]
     made_by = f"analysis.make_plan ({where.describe()})"

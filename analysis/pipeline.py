@@ -37,7 +37,7 @@ from analysis.report.sections import build_sections
 from analysis.report.sections import images as _images
 from analysis.report.sections import listed as _list
 from analysis.report.sections import setting_columns as _columns
-from analysis.tree import LoadReport, Results, load, resolve_roots
+from analysis.tree import LoadReport, Results, directions, load, resolve_roots
 from analysis.tree.specs import gpu_specs
 from harness import validate
 
@@ -127,6 +127,7 @@ def run(
     )
     frames = combined(parts)
     found = checks.findings(res.points, res.report, options.thresholds)
+    forward = directions.forward(res)  # what the figures, the predictor and the forward sections read
     frames["warnings"] = found
     out.mkdir(parents=True, exist_ok=True)
     files = _timed(timings, "write tables", lambda: write_tables(frames, out / "tables"), progress)
@@ -171,7 +172,7 @@ def run(
         )
 
     progress("report")
-    sections = build_sections(res, frames, found, evaluations, figures, options, parts)
+    sections = build_sections(forward, frames, found, evaluations, figures, options, parts)
     title = f"Convolution algorithms: analysis of {res.report.root}"
     md, page = out / "report.md", out / "report.html"
     md.write_text(render.render_markdown(title, sections, out))

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -418,3 +419,210 @@ def point_row(size: int, p50: float | None, *, ci: float = 0.005, run: str = "r1
         "git_commit": "abc",
         "measured_at": ROW_T0 + timedelta(hours=at),
     } | extra
+
+
+# --- training steps (issue 31): frames in the rows' contract, from a known truth -----------------------------
+
+TRAIN_CALLS = ("forward", "backward_data", "backward_filter")
+
+
+@dataclass
+class TrainingTruth:
+    """A known training step per point: ``ms[(layer, direction, algo)]`` the true time of each conv call (layer 0
+    has no backward_data call: its input needs no gradient), ``remainder_ms`` the rest of the step; the true
+    oracle switches a call from guess wherever another algorithm is truly faster."""
+
+    layers: int = 6
+    algos: tuple[str, ...] = ("guess", "gemm", "implicit_gemm", "fft")
+    gap: float = 0.6  # a clear winner's time relative to guess's
+    cv: float = 0.05  # per-iteration noise (lognormal sigma)
+    n: int = 10  # iterations per row (6 at least: below 6 no row has an interval)
+    remainder_ms: float = 2.0
+    seed: int = 0
+
+
+def training_truth(t: TrainingTruth, rng: np.random.Generator) -> dict[tuple[int, str, str], float]:
+    """Per call: guess takes a base time; the fastest other algorithm is clearly faster (``gap``), tied with
+    guess (the same true time) or slower, one third each; the others are slower than both."""
+    ms: dict[tuple[int, str, str], float] = {}
+    for i in range(t.layers):
+        for d in TRAIN_CALLS:
+            if i == 0 and d == "backward_data":
+                continue
+            base = float(rng.uniform(0.2, 1.0)) * (2.0 if d != "forward" else 1.0)
+            kind = int(rng.integers(3))
+            best = base * (t.gap if kind == 0 else 1.0 if kind == 1 else 1.4)
+            others = [a for a in t.algos if a != "guess"]
+            lead = others[int(rng.integers(len(others)))]
+            for a in t.algos:
+                ms[(i, d, a)] = base if a == "guess" else best if a == lead else base * 1.8
+    return ms
+
+
+def true_oracle_speedup(t: TrainingTruth, ms: dict[tuple[int, str, str], float]) -> float:
+    """guess's true step over the step with every call run by its truly fastest algorithm."""
+    calls = {(i, d) for i, d, _ in ms}
+    guess = sum(ms[(i, d, "guess")] for i, d in calls)
+    best = sum(min(ms[(i, d, a)] for a in t.algos) for i, d in calls)
+    return (t.remainder_ms + guess) / (t.remainder_ms + best)
+
+
+def _summary(true_ms: np.ndarray, cv: float, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Rows' latency columns from ``n`` simulated iterations each (harness.stats: the median and its
+    order-statistic 95% interval)."""
+    from harness.stats import median_ci95
+
+    samples = np.sort(true_ms[:, None] * np.exp(rng.normal(0.0, cv, (len(true_ms), n))), axis=1)
+    ci = np.array([median_ci95(row) for row in samples]).reshape(len(true_ms), 2)
+    return {
+        "n": np.full(len(true_ms), n),
+        "p50_ms": np.median(samples, axis=1),
+        "mean_ms": samples.mean(axis=1),
+        "std_ms": samples.std(axis=1, ddof=1),
+        "ci95_low_ms": ci[:, 0],
+        "ci95_high_ms": ci[:, 1],
+    }
+
+
+def training_frames(
+    t: TrainingTruth,
+    points: int = 1,
+    plan: dict[tuple[int, str], str] | None = None,
+    forward: bool = False,
+    model: str = "net",
+    names: list[str] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[dict[tuple[int, str, str], float]]]:
+    """Resolved points and layer rows of ``points`` train_step points (input sizes 32, 33, ...; each its own
+    truth), every algorithm of ``t`` measured in every direction, in the columns of CONTRACT-31 (points:
+    ``direction``, ``algo_forward``/``algo_backward_data``/``algo_backward_filter``, ``train_*``; layer rows:
+    ``direction`` of the call, ``point_direction``). ``plan``: also a per_layer step running that choice per
+    call ((layer, direction) -> algorithm; guess elsewhere); ``names``: the layers' module names (default "0",
+    "1", ...), e.g. a real model's conv layers for a plan made through the command line. ``forward``: also
+    forward points (and their forward layer rows) of the same algorithms, as a tree measuring both would hold.
+    Returns the frames and each point's truth (``training_truth``; the k-th point has input size 32 + k)."""
+    rng = np.random.default_rng(t.seed)
+    prows: list[dict] = []
+    lcols: dict[str, list] = {}
+    truths = []
+    for k in range(points):
+        ms = training_truth(t, rng)
+        truths.append(ms)
+        calls = sorted({(i, d) for i, d, _ in ms})
+        runs = [(a, {c: a for c in calls}) for a in t.algos]
+        if plan is not None:
+            runs.append(("per_layer", {c: plan.get(c, "guess") for c in calls}))
+        for algo, choice in runs:
+            step = t.remainder_ms + sum(ms[(i, d, choice[(i, d)])] for i, d in calls)
+            for direction in ("train_step", "forward") if forward and algo != "per_layer" else ("train_step",):
+                mine = calls if direction == "train_step" else [c for c in calls if c[1] == "forward"]
+                total = (
+                    step
+                    if direction == "train_step"
+                    else 0.3 * t.remainder_ms + sum(ms[(i, "forward", algo)] for i, _ in mine)
+                )
+                point = {
+                    "stage": "quick",
+                    "gpu": "h100",
+                    "model": model,
+                    "algo": algo,
+                    "input_size": 32 + k,
+                    "batch_size": 8,
+                    "dtype": "float32",
+                    "layout": "nchw",
+                    "l2": "warm",
+                    "direction": direction,
+                    "repeat": 0,
+                    "run_id": f"{algo}-{direction}-{k}",
+                    "status": "ok",
+                    "device": "cuda",
+                    "backend": "cudnn",
+                    "plan_hash": "p1" if algo == "per_layer" else None,
+                }
+                if direction == "train_step":
+                    point |= {f"algo_{d}": algo for d in TRAIN_CALLS} | {
+                        "train_loss": "cross_entropy",
+                        "train_optimizer": "sgd",
+                        "train_amp": False,
+                        "train_deterministic": False,
+                        "train_input_grad": False,
+                    }
+                prows.append(point | {c: v[0] for c, v in _summary(np.array([total]), t.cv, t.n, rng).items()})
+                true = np.array([ms[(i, d, choice[(i, d)])] for i, d in mine])
+                m = len(mine)
+                for c, v in _summary(true, t.cv, t.n, rng).items():
+                    lcols.setdefault(c, []).extend(v)
+                same = {c: point[c] for c in ("stage", "gpu", "model", "algo", "input_size", "batch_size", "run_id")}
+                per_row = {
+                    **same,
+                    **_LAYER_CONSTANTS,
+                    "point_direction": direction,
+                    "algo_requested": algo,
+                }
+                for c, v in per_row.items():
+                    lcols.setdefault(c, []).extend([v] * m)
+                lcols.setdefault("direction", []).extend(d for _, d in mine)
+                lcols.setdefault("layer_index", []).extend(i for i, _ in mine)
+                lcols.setdefault("layer_name", []).extend(names[i] if names else str(i) for i, _ in mine)
+                lcols.setdefault("algo_used", []).extend(choice[c] for c in mine)
+    pts = _with_schema(pd.DataFrame(prows), POINTS)
+    lay = _with_schema(pd.DataFrame(lcols), LAYERS)
+    lay["host_bound"] = lay["host_bound"].astype("boolean")
+    return pts, lay, truths
+
+
+# The layer rows' columns the synthetic steps share (a 3x3 conv, 8 channels, 16x16: what the plans' checks read)
+_LAYER_CONSTANTS = {
+    "dtype": "float32",
+    "layout": "nchw",
+    "l2": "warm",
+    "repeat": 0,
+    "status": "ok",
+    "host_bound": False,
+    "in_channels": 8,
+    "out_channels": 8,
+    "kernel_h": 3,
+    "kernel_w": 3,
+    "stride_h": 1,
+    "stride_w": 1,
+    "pad_h": 1,
+    "pad_w": 1,
+    "dilation_h": 1,
+    "dilation_w": 1,
+    "groups": 1,
+    "in_h": 16,
+    "in_w": 16,
+}
+
+
+def _with_schema(df: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
+    """``df`` with every column of the store's ``schema`` it lacks, null (as the load reads them)."""
+    empty = schema.empty_table().to_pandas()
+    missing = {
+        c: pd.Series(
+            np.nan if empty[c].dtype.kind in "fiu" else None,
+            index=df.index,
+            dtype=empty[c].dtype
+            if empty[c].dtype.kind not in "iub"
+            else "float64"
+            if empty[c].dtype.kind in "iu"
+            else object,
+        )
+        for c in empty.columns
+        if c not in df
+    }
+    return pd.concat([df, pd.DataFrame(missing, index=df.index)], axis=1)
+
+
+def write_rows(root: str | Path, points: pd.DataFrame, layers: pd.DataFrame) -> None:
+    """Points and layer rows (e.g. ``training_frames``) as the store lays them out: per partition and run a
+    points and a layers file, in the store's schema (a column the schema does not hold is not written)."""
+    root = Path(root)
+    for (stage, gpu, model, algo, run_id), p in points.groupby(["stage", "gpu", "model", "algo", "run_id"]):
+        folder = Partition(stage, gpu, model, algo).path(root)
+        folder.mkdir(parents=True, exist_ok=True)
+        lay = layers[layers["run_id"] == run_id]
+        for name, rows, schema in (("points", p, POINTS), ("layers", lay, LAYERS)):
+            cols = {c: rows[c].astype(object).where(rows[c].notna(), None).tolist() for c in rows if c in schema.names}
+            cols["schema_version"] = SCHEMA_VERSION
+            cols["measured_at"] = datetime(2026, 12, 1, tzinfo=timezone.utc)
+            pq.write_table(_table(cols, len(rows), schema), folder / layout.table_file(name, run_id))

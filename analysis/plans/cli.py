@@ -2,12 +2,15 @@
 
     python -m analysis.plans make results --model resnet18 --size 32 --out plan.json
     python -m analysis.plans make results --model vgg16 --size 224 --gpu h100 --from find --out find.json
+    python -m analysis.plans make results --model resnet18 --size 32 --direction train_step --out train.json
     python -m analysis.plans show plan.json
     python -m analysis.plans export plan.json --ai3 [--torch-as guess] [--out algos.json] [--csv plan.csv]
 
 ``make`` chooses per conv layer the fastest algorithm measured at that point, beyond noise (a tie keeps the
-baseline: guess where measured, else torch; analysis.plans.make); the plan file is described in
-harness.algorithms.plan. Run it with ``python -m harness algo=per_layer plan=plan.json ...``.
+baseline: guess where measured, else torch; analysis.plans.make); ``--direction train_step`` chooses per conv
+layer per direction from the train_step points (a training plan: analysis.plans.training). The plan file is
+described in harness.algorithms.plan. Run it with ``python -m harness algo=per_layer plan=plan.json ...``
+(a training plan: ``direction=train_step`` too).
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from analysis.errors import AnalysisError
 from analysis.plans.find import from_find
 from analysis.plans.make import choose
 from analysis.plans.predicted import DEFAULT_MARGIN, predicted
+from analysis.plans.training import choose_training
 from analysis.plans.where import Where
-from analysis.tree import SETTINGS, Filters, load, one_setting
+from analysis.tree import SETTINGS, Filters, directions, load, one_setting
+from analysis.tree.directions import TRAIN_STEP
 from harness import validate
 from harness.algorithms import plan as plans
 from harness.algorithms.geometry import ConvGeometry
@@ -34,6 +39,7 @@ from harness.config.spec import DTYPES
 # make's --backend says where a predicted plan will run; the results' backend is not filtered here
 SETTING_FILTERS_SKIPPED = ("backend",)
 SOURCES = ("measured", "find", "predicted")  # make --from
+PLAN_DIRECTIONS = ("forward", TRAIN_STEP)  # make --direction: a forward plan, or a training plan
 BACKENDS = ("cudnn", "reference")  # make --backend
 
 
@@ -101,6 +107,14 @@ def parser(prog: str = PROG) -> argparse.ArgumentParser:
         metavar="|".join(BACKENDS),
         help="--from predicted: where the plan will run (reference: offer no algorithm a layer cannot run)",
     )
+    make.add_argument(
+        "--direction",
+        default="forward",
+        type=validate.choice(PLAN_DIRECTIONS),
+        metavar="|".join(PLAN_DIRECTIONS),
+        help="forward (default): a plan for the forward pass; train_step: a training plan, one algorithm per "
+        "layer per direction, from the train_step points (--from measured only)",
+    )
     make.add_argument("--out", required=True, type=validate.output_file, help="the plan file to write (JSON)")
     Filters.add_setting_arguments(make, " (where the trees hold several settings)", skip=SETTING_FILTERS_SKIPPED)
     show = sub.add_parser("show", help="print a plan, one line per conv layer")
@@ -139,8 +153,16 @@ def make(args: argparse.Namespace) -> plans.Plan:
     )
     algos = tuple(canonical_name(a) for a in (args.algos or "").split(",") if a)
     baseline = canonical_name(args.baseline) if args.baseline else None
+    if args.direction == TRAIN_STEP:
+        if args.source != "measured":
+            raise AnalysisError(
+                f"--direction train_step --from {args.source}: a training plan is made from measurements only "
+                "(--from measured)"
+            )
+        return choose_training(res.points, res.layers, where, modules, made_by + " for train_step", algos, baseline)
     if args.source == "predicted":
         return make_predicted(args, where, modules, algos, baseline, made_by + " from the predictor")
+    res = directions.forward(res)  # a forward plan: the forward points and their layers
     if args.source == "find":
         return from_find(res.points, res.layers, where, modules, made_by + " from find")
     return choose(res.points, res.layers, where, modules, made_by, algos, baseline)
@@ -179,19 +201,26 @@ def lines(plan: plans.Plan) -> list[str]:
             return f"{row[who]} {row[who + '_p50_ms']:.4g} ms{ci}" if row[who] else "-"
 
         w, r = ev("winner"), ev("runner_up")
+        algo = "/".join(row[c] for c in ("algo", *(f"algo_{d}" for d in plans.BACKWARD)) if c in row)
         out.append(
-            f"{i:3d} {row['name']:<28} {row['geometry']:<26} {row['algo']:<22} {row['source']:<9} "
+            f"{i:3d} {row['name']:<28} {row['geometry']:<26} {algo:<22} {row['source']:<9} "
             f"fastest {w}; runner-up {r}"
         )
-    counts = {}
-    for layer in plan.layers:
-        counts[layer.algo] = counts.get(layer.algo, 0) + 1
-    out.append("layers per algorithm: " + ", ".join(f"{a} {n}" for a, n in counts.items()))
+    if plan.is_training:
+        out.insert(1, "a training plan: each layer's forward/backward_data/backward_filter algorithm")
+    for d in plans.DIRECTIONS if plan.is_training else ("forward",):
+        counts: dict[str, int] = {}
+        for layer in plan.layers:
+            a = layer.algos()[d]
+            counts[a] = counts.get(a, 0) + 1
+        what = f"{d} layers" if plan.is_training else "layers"
+        out.append(f"{what} per algorithm: " + ", ".join(f"{a} {n}" for a, n in counts.items()))
     e = plan.extra
     if e.get("projected_ms"):
         out.append(
             f"projected: {e['projected_ms']:.4g} ms against the baseline's measured {e['baseline_p50_ms']:.4g} ms "
-            f"(x{e['projected_speedup']:.3f}; measure it: python -m harness algo=per_layer plan=PATH)"
+            f"(x{e['projected_speedup']:.3f}; measure it: python -m harness "
+            f"{'direction=train_step ' if plan.is_training else ''}algo=per_layer plan=PATH)"
         )
     if e.get("switch_correction"):
         out.append(f"switches beyond noise: {e['switch_correction']}")

@@ -12,7 +12,7 @@ import pandas as pd
 from analysis.errors import AnalysisError
 from analysis.tables import registry
 from analysis.tables.catalog.plan_comparison import torch_settings
-from analysis.tree import Filters, Results, by_setting, read_points
+from analysis.tree import Filters, Results, by_setting, directions, read_points
 from analysis.tree.settings import Setting
 
 
@@ -46,7 +46,7 @@ def torch_rows_for(roots: list[Path], filters: Filters, res: Results) -> pd.Data
         rows, _ = read_points(roots, replace(filters, algo=("torch",)))
     except AnalysisError:
         return None  # no torch rows: the comparison goes without
-    return rows
+    return directions.forward_points(rows)  # the plans compared are forward ones
 
 
 def torch_of(rows: pd.DataFrame | None, setting: Setting) -> pd.DataFrame | None:
@@ -59,7 +59,8 @@ def torch_of(rows: pd.DataFrame | None, setting: Setting) -> pd.DataFrame | None
 
 @dataclass
 class Part:
-    """The results of one setting and their tables: what the analysis compares."""
+    """The results of one setting and their tables: what the analysis compares (``res``: its forward points
+    and their layers, what the figures and the predictor read; the tables also had the training rows)."""
 
     setting: Setting
     res: Results
@@ -69,7 +70,7 @@ class Part:
 def tables_by_setting(res: Results, torch_rows: pd.DataFrame | None) -> list[Part]:
     """compute_tables for each setting of the results (analysis.load.by_setting): no table compares rows of
     two settings."""
-    return [Part(s, r, compute_tables(r, torch_of(torch_rows, s))) for s, r in by_setting(res)]
+    return [Part(s, directions.forward(r), compute_tables(r, torch_of(torch_rows, s))) for s, r in by_setting(res)]
 
 
 def combined(parts: list[Part]) -> dict[str, pd.DataFrame]:

@@ -321,6 +321,7 @@ def build_sections(
         energy.text("No energy was measured in these results (CPU runs, or energy_window_s=0).")
 
     pred = predictor_section(evaluations, figures, options.predictor)
+    training = training_section(frames)
     return [
         summary,
         methods_section,
@@ -331,10 +332,97 @@ def build_sections(
         gpus,
         oracle,
         plans,
+        *([training] if training is not None else []),
         shapes,
         energy,
         pred,
     ]
+
+
+def training_section(frames: dict[str, pd.DataFrame]) -> render.Section | None:
+    """The training step (analysis.training), where the results hold rows of another direction than forward;
+    None where they hold forward rows only."""
+    layers, oracle = frames.get("training_layers"), frames.get("training_oracle")
+    if (layers is None or layers.empty) and (oracle is None or oracle.empty):
+        return None
+    section = render.Section("Training step").text(
+        "Points measured in another direction than forward (direction=train_step: one timed iteration is "
+        "zero_grad, forward, loss, backward and the optimizer step; backward_data / backward_filter: that "
+        "gradient alone). Each conv layer runs once per direction of its step; the forward tables above hold "
+        "forward points only. Per layer and direction, the fastest algorithm with its 95% interval and the "
+        "algorithms tied with it (intervals overlap; winner 'tied' where any is)."
+    )
+    if layers is not None and len(layers):
+        section.table(
+            setting_columns(
+                layers,
+                [
+                    "gpu",
+                    "model",
+                    "input_size",
+                    "batch_size",
+                    "point_direction",
+                    "direction",
+                    "layer_name",
+                    "best_algo",
+                    "best_p50_ms",
+                    "best_low_ms",
+                    "best_high_ms",
+                    "winner",
+                    "tied_with_best",
+                    "best_over_baseline",
+                ],
+            ),
+            "Best algorithm per layer and direction (tables/training_layers.csv)",
+            csv="training_layers",
+        )
+    if oracle is not None and len(oracle):
+        section.text(
+            "The whole step with the best per-layer choice in every direction, against the step measured with the "
+            "baseline (guess: cuDNN's heuristic in every direction; torch where guess was not measured). A call "
+            "(layer x direction) switches from the baseline only where the fastest other algorithm beats the "
+            "baseline's run of it beyond noise (one-sided, its p times the number of others it was picked from; "
+            "Benjamini-Hochberg at 5% over the point's calls); projected_ms = the baseline's measured step less "
+            "the switched calls' gains (a kept call cancels), speedup = baseline / projected with a 95% interval "
+            "by the delta method on the step's and the switched calls' medians (independent passes)."
+        )
+        section.table(
+            setting_columns(
+                oracle,
+                [
+                    "gpu",
+                    "model",
+                    "input_size",
+                    "batch_size",
+                    "baseline",
+                    "baseline_p50_ms",
+                    "projected_ms",
+                    "speedup",
+                    "speedup_low",
+                    "speedup_high",
+                    "switched_forward",
+                    "switched_backward_data",
+                    "switched_backward_filter",
+                    "kept_tied",
+                    "oracle_mix",
+                ],
+            ),
+            "Per train_step point (tables/training_oracle.csv)",
+            csv="training_oracle",
+        )
+    proj = frames.get("training_projection")
+    if proj is not None and len(proj):
+        section.text(
+            "Training plans (python -m analysis.plans make --direction train_step) measured with "
+            "direction=train_step algo=per_layer: the step their calls project against the step measured "
+            "(measured_over_projected > 1: slower than projected)."
+        )
+        section.table(
+            proj.drop(columns=[c for c in ("error_log_se",) if c in proj]),
+            "Per training plan's point (tables/training_projection.csv)",
+            csv="training_projection",
+        )
+    return section
 
 
 def regimes_section(section: render.Section, regimes: pd.DataFrame) -> None:

@@ -2,7 +2,9 @@
 
 A table lives in its own module under analysis/tables/catalog/ that declares ``TABLE = Table(...)``; every such
 module is found here, so adding a table is adding one file. Its inputs are the loaded frames (``SOURCES``:
-the resolved points and layers, and torch's rows per cudnn_benchmark setting, or None) or other tables by name,
+the resolved forward points and their layers, torch's rows per cudnn_benchmark setting or None, and the points
+measured in another direction with their layers: ``train_points`` and ``train_layers``,
+analysis.tree.directions) or other tables by name,
 passed to ``compute`` in the order declared. ``compute_all`` computes every table (each as soon as its inputs
 are, in threads: pandas and numpy release the GIL in their loops over millions of layer rows) and returns
 them in ``position`` order, the order the tables are written in.
@@ -19,7 +21,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-SOURCES = ("points", "layers", "torch_rows")
+from analysis.tree import directions
+
+SOURCES = ("points", "layers", "torch_rows", "train_points", "train_layers")
 CATALOG = "analysis.tables.catalog"
 
 
@@ -108,18 +112,26 @@ def compute_all(
     points: pd.DataFrame, layers: pd.DataFrame, torch_rows: pd.DataFrame | None = None, workers: int = 1
 ) -> dict[str, pd.DataFrame]:
     """Every registered table from resolved points and layers (``torch_rows``: torch per cudnn_benchmark
-    setting, analysis.tables.catalog.plan_comparison.torch_settings), in position order. Each table starts as
-    soon as its inputs are done, in ``workers`` threads (the tables over millions of layer rows run beside the
-    point tables, as analysis.pipeline.compute_tables ran them, and one at a time: ``_alone``)."""
+    setting, analysis.tables.catalog.plan_comparison.torch_settings), in position order. The tables that read
+    ``points`` and ``layers`` get the forward points and their layer rows (the frames themselves for a
+    forward-only tree); ``train_points`` and ``train_layers`` are the rest (analysis.tree.directions). Each
+    table starts as soon as its inputs are done, in ``workers`` threads (the tables over millions of layer rows
+    run beside the point tables, as analysis.pipeline.compute_tables ran them, and one at a time: ``_alone``)."""
     chosen = tables()
     _waves(chosen)  # every input is given by a source or a table: an error before anything runs
-    frames: dict[str, pd.DataFrame | None] = {"points": points, "layers": layers, "torch_rows": torch_rows}
+    frames: dict[str, pd.DataFrame | None] = {
+        "points": directions.forward_points(points),
+        "layers": directions.forward_layers(layers),
+        "torch_rows": torch_rows,
+        "train_points": directions.training_points(points),
+        "train_layers": directions.training_layers(layers),
+    }
     waiting, running = list(chosen), {}
     one_at_a_time = threading.Lock()
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         while waiting or running:
             for t in [t for t in waiting if all(i in frames for i in t.inputs)]:
-                compute = _alone(one_at_a_time, t.compute) if "layers" in t.inputs else t.compute
+                compute = _alone(one_at_a_time, t.compute) if {"layers", "train_layers"} & set(t.inputs) else t.compute
                 running[pool.submit(compute, *(frames[i] for i in t.inputs))] = t.name
                 waiting.remove(t)
             done, _ = wait(running, return_when=FIRST_COMPLETED)

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analysis.errors import AnalysisError, ResultsInputError
-from analysis.tree import settings
+from analysis.tree import directions, settings
 from analysis.tree.convert import _to_pandas, separate_models, with_host_bound
 from analysis.tree.filters import SETTINGS, Filters, flag, keep_settings
 from analysis.tree.read import INT32, _dataset, _read_table, check_filters, resolve_roots
@@ -45,7 +45,7 @@ def _read(roots: list[Path], filters: Filters, tables: Sequence[str]) -> tuple[d
         if read[t] is not None:  # rows from before a point-key column: measured at its earlier value
             read[t] = fill_point_axes_table(read[t])
         if t == "layers":
-            read[t] = with_host_bound(read[t])
+            read[t] = directions.fill_layers_table(with_host_bound(read[t]))
         if t == "points" and filters.settings():
             read[t] = keep_settings(read[t], filters, roots)
             runs = pc.unique(read[t].column("run_id")).to_pylist() if read[t] is not None else []

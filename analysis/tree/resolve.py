@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.stats import repeats
-from analysis.tree import settings
+from analysis.tree import directions, settings
 from analysis.tree.keys import mixed_radix
 from analysis.tree.records import LoadReport
 from harness.results.layout import POINT_KEY
@@ -63,8 +63,10 @@ def point_codes(frames: Sequence[pd.DataFrame]) -> list[np.ndarray] | None:
 def resolve_layers(layers: pd.DataFrame, points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
     """The layers of the winning run of each point and setting (``points``: resolved; a run has one setting,
     so a layer row belongs to the points row of its point and run), each point's rows together and by
-    layer_index (in the order the files hold the points); copies, superseded runs and orphans are counted."""
-    codes = point_codes([points, layers])
+    layer_index (in the order the files hold the points); copies, superseded runs and orphans are counted.
+    A layer row's point is keyed by its ``point_direction`` (analysis.tree.directions: a train_step point has
+    rows of three directions), and within it a row is its layer_index and call direction."""
+    codes = point_codes([points, directions.point_keyed(layers, RESOLVE_KEY)])
     runs_shared = all(isinstance(df["run_id"].dtype, pd.CategoricalDtype) for df in (points, layers)) and points[
         "run_id"
     ].cat.categories.equals(layers["run_id"].cat.categories)
@@ -83,8 +85,9 @@ def resolve_layers(layers: pd.DataFrame, points: pd.DataFrame, report: LoadRepor
     report.orphan_layers = int(orphan.sum())
     report.superseded["layers"] = int(len(layers) - report.orphan_layers - keep.sum())
     kept, pos = (layers, pos) if keep.all() else (layers[keep], pos[keep])  # all kept: no copy of millions
-    if not _grouped_by_point(pos, kept["layer_index"].to_numpy()):  # as written, unless files were mixed: sort
-        kept = kept.iloc[np.lexsort((kept["layer_index"].to_numpy(), pos))]
+    within = directions.within_point(kept)
+    if not _grouped_by_point(pos, within):  # as written, unless files were mixed: sort
+        kept = kept.iloc[np.lexsort((within, pos))]
     return kept.reset_index(drop=True)
 
 
@@ -105,13 +108,14 @@ def _drop_layer_copies(
     counted in ``report``: the three as one integer where they fit in 63 bits (hashing millions of
     integers, not of column tuples), else on the columns."""
     run = layers["run_id"].cat.codes.to_numpy().astype(np.int64) + 1
-    index = layers["layer_index"].to_numpy()
+    index = directions.within_point(layers)
     runs, top = len(layers["run_id"].cat.categories) + 1, int(index.max(initial=0)) + 1
     fits = index.min(initial=0) >= 0 and int(point_key.max(initial=0)) + 1 < 2**62 // (runs * top)
     if fits:
         dup = pd.Index((point_key * runs + run) * top + index).duplicated(keep="last")
     else:
-        dup = layers.duplicated(subset=[*RESOLVE_KEY, "run_id", "layer_index"], keep="last").to_numpy()
+        subset = directions.identity_columns(layers, [*RESOLVE_KEY, "run_id", "layer_index"])
+        dup = layers.duplicated(subset=subset, keep="last").to_numpy()
     report.duplicate_copies["layers"] = int(dup.sum())
     return (layers[~dup], point_key[~dup]) if dup.any() else (layers, point_key)
 
@@ -119,14 +123,29 @@ def _drop_layer_copies(
 def _resolve_layers_by_merge(layers: pd.DataFrame, points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
     """resolve_layers on the key columns themselves (slower: for frames point_codes cannot encode)."""
     n = len(layers)
-    layers = layers.drop_duplicates(subset=[*RESOLVE_KEY, "run_id", "layer_index"], keep="last")
+    layers = layers.drop_duplicates(
+        subset=directions.identity_columns(layers, [*RESOLVE_KEY, "run_id", "layer_index"]), keep="last"
+    )
     report.duplicate_copies["layers"] = n - len(layers)
-    keys = points[[*RESOLVE_KEY, "run_id"]].assign(_win=True)
-    merged = layers.merge(keys.drop(columns="run_id").drop_duplicates(), on=RESOLVE_KEY, how="left")
-    report.orphan_layers = int(merged["_win"].isna().sum())
-    kept = layers.merge(keys, on=[*RESOLVE_KEY, "run_id"], how="inner").drop(columns="_win")
+    has_point, won = _of_points(points, layers)
+    report.orphan_layers = int((~has_point).sum())
+    kept = layers[won]
     report.superseded["layers"] = len(layers) - report.orphan_layers - len(kept)
-    return kept.sort_values([*RESOLVE_KEY, "layer_index"], kind="stable").reset_index(drop=True)
+    order = directions.identity_columns(kept, [*RESOLVE_KEY, "layer_index"])
+    return kept.sort_values(order, kind="stable").reset_index(drop=True)
+
+
+def _of_points(points: pd.DataFrame, layers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per layer row, on the key columns themselves: whether any points row is of its point, and whether the
+    points row of its point and run is (a layer row's point keyed by its point_direction)."""
+    keyed = directions.point_keyed(layers, [*RESOLVE_KEY, "run_id"])
+
+    def index(df: pd.DataFrame, columns: list[str]) -> pd.MultiIndex:
+        return pd.MultiIndex.from_arrays([df[c].astype(object).to_numpy() for c in columns])
+
+    has_point = index(keyed, RESOLVE_KEY).isin(index(points, RESOLVE_KEY))
+    won = index(keyed, [*RESOLVE_KEY, "run_id"]).isin(index(points, [*RESOLVE_KEY, "run_id"]))
+    return np.asarray(has_point), np.asarray(won)
 
 
 def use_mean_for_missing_median(layers: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
@@ -143,10 +162,10 @@ def layers_of(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     """The layers rows of these points rows (same point, same run): where a setting filter kept some points
     of a run and not others (a graph=auto run whose capture failed at one size), the others' layers go too,
     rather than being counted as layers of points never committed."""
-    codes = point_codes([points, layers])
+    codes = point_codes([points, directions.point_keyed(layers, RESOLVE_KEY)])
     if codes is None or not isinstance(layers["run_id"].dtype, pd.CategoricalDtype):
-        keys = points[[*RESOLVE_KEY, "run_id"]].drop_duplicates()
-        return layers.merge(keys, on=[*RESOLVE_KEY, "run_id"], how="inner")
+        _, won = _of_points(points, layers)
+        return layers[won].reset_index(drop=True)
     kept = pd.MultiIndex.from_arrays([codes[0], points["run_id"].cat.codes.to_numpy()])
     mine = pd.MultiIndex.from_arrays([codes[1], layers["run_id"].cat.codes.to_numpy()]).isin(kept)
     return layers if mine.all() else layers[mine].reset_index(drop=True)
@@ -165,7 +184,7 @@ def pool_repeats(points: pd.DataFrame, layers: pd.DataFrame, report: LoadReport)
     pooled_points = repeats.pool(points.assign(_setting=setting), [*POINT_KEY, "_setting"], "points")
     pooled_layers = repeats.pool(
         layers.assign(_setting=of_run.reindex(layers["run_id"].astype(str)).to_numpy()),
-        [*POINT_KEY, "_setting", "layer_index"],
+        directions.identity_columns(layers, [*POINT_KEY, "_setting", "layer_index"]),
         "layers",
     )
     report.between_process = pd.concat([pooled_points.between, pooled_layers.between], ignore_index=True)

@@ -16,7 +16,7 @@ from analysis.tables.registry import SOURCES, Table
 def test_every_table_has_a_unique_name_and_declared_inputs_that_exist():
     tables = registry.tables()
     names = [t.name for t in tables]
-    assert len(names) == len(set(names)) == 21
+    assert len(names) == len(set(names)) == 24
     for t in tables:
         assert t.inputs, t.name
         assert set(t.inputs) <= set(SOURCES) | set(names), t.name
@@ -26,7 +26,9 @@ def test_every_table_has_a_unique_name_and_declared_inputs_that_exist():
 def hand_wired(res) -> dict[str, pd.DataFrame]:
     """The tables as the pipeline computed them before the registry: each function called on its inputs by
     hand, in the report's order. The registry's wiring (inputs, order) must give the same frames."""
-    from analysis import answer, perlayer, tables
+    from analysis import answer, perlayer, tables, training
+    from analysis.tables.catalog.training_projection import training_projection
+    from analysis.tree import directions
 
     algos = tables.algorithms(res.points)
     comp = answer.competitors(res.points)
@@ -36,6 +38,8 @@ def hand_wired(res) -> dict[str, pd.DataFrame]:
     layer_sp = answer.layer_speedups(res.layers)
     oracle = tables.oracle(perlayer.singles(res.points), perlayer.singles(res.layers))
     proj = perlayer.projection(res.points, res.layers, oracle)
+    train_points, train_layers = directions.training_points(res.points), directions.training_layers(res.layers)
+    train_oracle = training.oracle(train_points, train_layers)
     return {
         "summary": answer.headline(speedup_summary, wins),
         "competitors": comp,
@@ -58,6 +62,9 @@ def hand_wired(res) -> dict[str, pd.DataFrame]:
         "plan_bias": perlayer.projection_bias(proj),
         "coverage": tables.coverage(res.points),
         "failures": tables.failures(res.points),
+        "training_layers": training.best_per_layer(train_layers),
+        "training_oracle": train_oracle,
+        "training_projection": training_projection(train_points, train_layers, train_oracle),
     }
 
 
