@@ -1,7 +1,7 @@
 """Making a training plan (harness.algorithms.plan, version 2: one algorithm per conv layer per direction) from
 the train_step points of a results tree (pure: DataFrames in, a Plan out).
 
-Each call (a layer in one direction) gets the training oracle's choice (analysis.training.choices): the fastest
+Each call (a layer in one direction) gets the training oracle's choice (analysis.tables.training.choices): the fastest
 other algorithm that ran the call itself where it beats the baseline's run beyond noise, Benjamini-Hochberg at 5%
 over the plan's calls, else the baseline (guess where its train_step point measured, else torch). A call no row
 timed (layer 0's backward_data where the step computes no input gradient) keeps the baseline, and the layer's
@@ -17,7 +17,7 @@ import pandas as pd
 
 from analysis.errors import AnalysisError
 from analysis.plans.where import Where, at_point, not_held, only_value, optional_str
-from analysis.training import BASELINES, choices, oracle, step_layers, step_points, timed_calls
+from analysis.tables.training import BASELINES, choices, oracle, step_layers, step_points, timed_calls
 from harness.algorithms.geometry import ConvGeometry
 from harness.algorithms.plan import DIRECTIONS, Evidence, Plan, PlanKey, PlanLayer
 from harness.results import multiplicity as mt

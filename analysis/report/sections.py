@@ -340,7 +340,7 @@ def build_sections(
 
 
 def training_section(frames: dict[str, pd.DataFrame]) -> render.Section | None:
-    """The training step (analysis.training), where the results hold rows of another direction than forward;
+    """The training step (analysis.tables.training), where the results hold rows of another direction than forward;
     None where they hold forward rows only."""
     layers, oracle = frames.get("training_layers"), frames.get("training_oracle")
     if (layers is None or layers.empty) and (oracle is None or oracle.empty):

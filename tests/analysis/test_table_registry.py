@@ -26,7 +26,8 @@ def test_every_table_has_a_unique_name_and_declared_inputs_that_exist():
 def hand_wired(res) -> dict[str, pd.DataFrame]:
     """The tables as the pipeline computed them before the registry: each function called on its inputs by
     hand, in the report's order. The registry's wiring (inputs, order) must give the same frames."""
-    from analysis import answer, perlayer, tables, training
+    from analysis import answer, perlayer, tables
+    from analysis.tables import training
     from analysis.tables.catalog.training_projection import training_projection
     from analysis.tree import directions
 

@@ -1,4 +1,4 @@
-"""The training step's analysis (analysis.training, the training tables, training plans) against a known truth:
+"""The training step's analysis (analysis.tables.training, the training tables, training plans) against a known truth:
 synthetic train_step points and layer rows in the rows' contract (tests/synthetic.py: training_frames)."""
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ import pandas as pd
 import pytest
 from torch import nn
 
-from analysis import training
 from analysis.plans.training import choose_training
 from analysis.plans.where import Where
-from analysis.tables import registry
+from analysis.tables import registry, training
 from analysis.tables.catalog.training_projection import training_projection
 from analysis.tree import directions
 from analysis.tree.records import LoadReport
