@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from harness.campaign import evidence
-from harness.campaign.cost import CostModel, LatencyBook, Range, StageLoad, predict_task
+from harness.campaign.cost import CostModel, LatencyBook, Range, StageLoad, point_id, predict_task
 from harness.campaign.timelimit import TimeLimitPolicy
 from harness.errors import ConfigError
 from harness.launch.submit import LauncherSpec
@@ -88,16 +88,39 @@ def _rows(latencies: dict[int, float], **fixed) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _pid(algo: str, size: int, **axes: str):
+    """A PointId of the rows _rows makes (the forward pass, NCHW, warm L2 unless ``axes`` say otherwise)."""
+    base = {"model": "m", "gpu": "local", "batch_size": 1, "dtype": "float32"}
+    base |= {"layout": "nchw", "l2": "warm", "direction": "forward"}
+    return point_id(base | {"algo": algo, "input_size": size} | axes)
+
+
 def test_the_size_law_predicts_unmeasured_sizes_from_the_measured_ones():
     book = LatencyBook.of(_rows({100: 4.0, 200: 16.0, 400: 64.0}))  # t ~ size^2 exactly
-    source, latency = book.latency(("m", "gemm", "local", 300, 1, "float32"), default_ms=20.0)
+    source, latency = book.latency(_pid("gemm", 300), default_ms=20.0)
     assert source == "size law" and latency.mid == pytest.approx(0.036)
     assert latency.high / latency.mid == pytest.approx(1.25)  # the least range the law states
-    assert book.latency(("m", "gemm", "local", 200, 1, "float32"), 20.0) == ("tree", Range(0.016, 0.016, 0.016))
-    source, latency = book.latency(("m", "fft", "local", 300, 1, "float32"), default_ms=20.0)
+    assert book.latency(_pid("gemm", 200), 20.0) == ("tree", Range(0.016, 0.016, 0.016))
+    source, latency = book.latency(_pid("fft", 300), default_ms=20.0)
     assert source == "default" and (latency.low, latency.mid, latency.high) == pytest.approx((0.02 / 3, 0.02, 0.06))
-    assert book.is_done("sanity", ("m", "gemm", "local", 200, 1, "float32"), "h", 0)
-    assert not book.is_done("sanity", ("m", "gemm", "local", 200, 1, "float32"), "other-hash", 0)
+    assert book.is_done("sanity", _pid("gemm", 200), "h", 0)
+    assert not book.is_done("sanity", _pid("gemm", 200), "other-hash", 0)
+
+
+def test_every_axis_of_the_point_key_separates_latencies():
+    """A training step, a channels_last or a cold-L2 point is never predicted from the forward NCHW warm one's
+    latency or size law (rows from before the axes existed count as forward, NCHW, warm)."""
+    old = _rows({100: 4.0, 200: 16.0})  # written before the axes: no layout, l2 or direction column
+    step = _rows({100: 12.0}, direction="train_step", layout="nchw", l2="warm")
+    book = LatencyBook.of(pd.concat([old, step], ignore_index=True))
+    assert book.latency(_pid("gemm", 100), 20.0) == ("tree", Range(0.004, 0.004, 0.004))
+    assert book.latency(_pid("gemm", 100, direction="train_step"), 20.0) == ("tree", Range(0.012, 0.012, 0.012))
+    source, latency = book.latency(_pid("gemm", 200, direction="train_step"), 20.0)
+    assert source == "size law" and latency.mid == pytest.approx(0.048)  # its own curve: 12 ms x (200/100)^2
+    for axes in ({"layout": "nhwc"}, {"l2": "cold"}, {"direction": "backward_data"}):
+        assert book.latency(_pid("gemm", 100, **axes), 20.0)[0] == "default", axes
+        assert not book.is_done("sanity", _pid("gemm", 100, **axes), "h", 0), axes
+    assert book.is_done("sanity", _pid("gemm", 100), "h", 0)
 
 
 FACTOR = 4.0  # the prediction and the real duration of the second run agree within this factor

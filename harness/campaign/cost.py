@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 
 from harness.config.spec import RunSpec, StageSpec
+from harness.results import layout
+from harness.results.read import fill_point_axes, latest
 from harness.results.store import DONE_STATUSES
 
 PHASES = ("plan", "warmup", "timing", "layers", "energy")
@@ -195,7 +197,12 @@ class CostModel:
         return Range(*ends)
 
 
-PointId = tuple[str, str, str, int, int, str]  # model, algo, gpu, input size, batch size, dtype
+# A point as the cost model knows it: the results' point key without the stage (a point's latency is the same
+# whatever stage measured it), in POINT_KEY's order; owned by harness.results.layout, so a new axis of the key
+# (layout, l2, direction: a training step costs about three forwards) separates latencies here too.
+BOOK_KEY = tuple(k for k in layout.POINT_KEY if k != "stage")
+SIZE = BOOK_KEY.index("input_size")
+PointId = tuple[Any, ...]  # the values of BOOK_KEY
 
 
 @dataclass(frozen=True)
@@ -210,12 +217,11 @@ class LatencyBook:
 
     @classmethod
     def of(cls, rows: pd.DataFrame) -> LatencyBook:
-        keys = ["model", "algo", "gpu", "input_size", "batch_size", "dtype"]
         latency: dict[PointId, float] = {}
         failed: dict[PointId, float] = {}
+        rows = fill_point_axes(rows.copy())  # rows from before an axis of the key: measured at its earlier value
         if len(rows):
-            ordered = rows.sort_values(["measured_at", "run_id"], kind="stable", na_position="first")
-            for row in ordered.drop_duplicates(subset=keys, keep="last").itertuples(index=False):
+            for row in latest(rows, BOOK_KEY).itertuples(index=False):
                 pid = _pid(row)
                 if row.status == "ok" and pd.notna(row.p50_ms):
                     latency[pid] = float(row.p50_ms)
@@ -228,7 +234,7 @@ class LatencyBook:
         }
         curves: dict[tuple[Any, ...], list[tuple[int, float]]] = {}
         for pid, ms in latency.items():
-            curves.setdefault(_curve(pid), []).append((pid[3], ms))
+            curves.setdefault(_curve(pid), []).append((pid[SIZE], ms))
         return cls(latency, failed, done, curves)
 
     def latency(self, pid: PointId, default_ms: float) -> tuple[str, Range]:
@@ -244,8 +250,8 @@ class LatencyBook:
         return (stage, pid, config_hash, repeat) in self.done
 
     def _size_law(self, pid: PointId) -> Range | None:
-        """log t = a + b log size over the same model, algorithm, GPU, batch and dtype at other sizes."""
-        size = pid[3]
+        """log t = a + b log size over the same point at other sizes (every axis of the key but the size)."""
+        size = pid[SIZE]
         known = self.by_curve.get(_curve(pid), [])
         if not known:
             return None
@@ -262,11 +268,16 @@ class LatencyBook:
 
 def _curve(pid: PointId) -> tuple[Any, ...]:
     """What a point shares with the other sizes of its curve: all of its key but the size."""
-    return (*pid[:3], *pid[4:])
+    return (*pid[:SIZE], *pid[SIZE + 1 :])
+
+
+def point_id(values: Mapping[str, Any]) -> PointId:
+    """The PointId of a row or a spec's point (``values``: BOOK_KEY's columns; sizes as int, the rest as str)."""
+    return tuple(int(values[k]) if k in ("input_size", "batch_size") else str(values[k]) for k in BOOK_KEY)
 
 
 def _pid(row: Any) -> PointId:
-    return (str(row.model), str(row.algo), str(row.gpu), int(row.input_size), int(row.batch_size), str(row.dtype))
+    return point_id(row._asdict())
 
 
 @dataclass
@@ -285,7 +296,11 @@ def predict_task(spec: RunSpec, model: CostModel, book: LatencyBook) -> TaskCost
     config_hash = spec.config_hash()
     for batch in spec.batch_sizes:
         for size in spec.stage.sizes:
-            pid: PointId = (spec.model.name, spec.algo, spec.gpu.name, size, batch, spec.dtype)
+            pid = point_id(
+                {"model": spec.model.name, "algo": spec.algo, "gpu": spec.gpu.name, "input_size": size}
+                | {"batch_size": batch, "dtype": spec.dtype, "layout": spec.layout, "l2": spec.l2}
+                | {"direction": spec.direction}
+            )
             cost.points += 1
             if not spec.remeasure and book.is_done(spec.stage.name, pid, config_hash, spec.repeat):
                 cost.by_source["measured"] += 1
