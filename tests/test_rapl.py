@@ -160,14 +160,25 @@ SHORT_ENERGY = [
 
 def test_a_cpu_run_records_rapl_energy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A real CPU run, its powercap tree a fake one whose counters a thread advances (and wraps)."""
-    z = _server(tmp_path / "powercap", max_range_uj=5_000_000)
+    # At most 20 W a zone (100 mJ every 5 ms or more), a range of 30 J wraps at most every 1.5 s: longer than
+    # the meter's READ_EVERY_S, as a real counter's (minutes to hours) is. A faster wrap aliases: 50 ticks
+    # between two reads would read as no energy at all. Each zone starts just below its range: it wraps early.
+    span = 30_000_000
+    assert span / (100_000 / 0.005) > rapl.READ_EVERY_S
+    z = _server(tmp_path / "powercap", max_range_uj=span)
+    for key in ("pkg0", "pkg1", "dram0", "dram1"):
+        _set(z[key], span - 500_000)
     monkeypatch.setattr(rapl, "POWERCAP", tmp_path / "powercap")
     stop = threading.Event()
+    wrapped = threading.Event()
 
     def load() -> None:
         while not stop.wait(0.005):
             for key in ("pkg0", "pkg1", "dram0", "dram1"):
-                _set(z[key], (_get(z[key]) + 100_000) % 5_000_000)
+                now = _get(z[key]) + 100_000
+                if now >= span:
+                    wrapped.set()
+                _set(z[key], now % span)
 
     thread = threading.Thread(target=load, daemon=True)
     thread.start()
@@ -177,7 +188,7 @@ def test_a_cpu_run_records_rapl_energy(tmp_path: Path, monkeypatch: pytest.Monke
     finally:
         stop.set()
         thread.join()
-    assert [p["status"] for p in result.points] == ["ok"]
+    assert [p["status"] for p in result.points] == ["ok"] and wrapped.is_set()
     (row,) = read(tmp_path / "results").to_dict("records")
     assert row["energy_method"] == "rapl_package_dram" and row["energy_per_inference_j"] > 0
     assert row["energy_window_s"] >= 0.1 and row["energy_inferences"] >= 3 * 5 and row["energy_windows"] == 3
