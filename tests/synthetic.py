@@ -27,6 +27,16 @@ from harness.results import layout
 from harness.results.layout import Partition
 from harness.results.schema import LAYERS, POINTS, SCHEMA_VERSION, to_table
 
+
+def one_point(**changes: object) -> dict[str, object]:
+    """The point-key values of one point built by hand (stage s, GPU g, model m, 32 px, batch 1, FP32, NCHW, warm
+    L2, the forward pass: every column of harness.results.layout.POINT_KEY but the algorithm), with ``changes``."""
+    key = dict(stage="s", gpu="g", model="m", input_size=32, batch_size=1, dtype="float32")
+    key |= layout.EARLIER_POINT_VALUES
+    assert set(key) == set(layout.POINT_KEY) - {"algo"}
+    return key | changes
+
+
 # (in_channels, out_channels, kernel, stride, pad, groups); in_channels of layer i+1 is out_channels of i.
 Layer = tuple[int, int, int, int, int, int]
 

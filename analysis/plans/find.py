@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
-from analysis.plans.where import Where, at_point, only_value, optional_str
+from analysis.plans.where import Where, at_point, optional_str, plan_key
 from harness.algorithms.geometry import ConvGeometry
-from harness.algorithms.plan import Evidence, Plan, PlanKey, PlanLayer
+from harness.algorithms.plan import Evidence, Plan, PlanLayer
 from harness.results import hostbound
 from harness.results.uncertainty import interval, log_se
 
@@ -25,14 +25,7 @@ def from_find(
         raise AnalysisError(
             f"{where.describe()}: no algo=find point measured ok (python -m harness algo=find ... on a GPU)"
         )
-    where = Where(
-        where.model,
-        where.input_size,
-        where.batch_size,
-        where.dtype,
-        where.gpu or only_value(pts["gpu"], "gpu", where),
-        where.stage or only_value(pts["stage"], "stage", where),
-    )
+    where = where.pinned(pts)
     pts = at_point(pts, where)
     rows = at_point(layers, where)
     rows = rows[(rows["algo"].astype(str) == "find") & rows["p50_ms"].notna()].copy()
@@ -58,15 +51,5 @@ def from_find(
         plan_layers.append(
             PlanLayer(name, geometry, used, "find", (int(r["in_h"]), int(r["in_w"])), evidence, note=note)
         )
-    first = pts.iloc[0]
-    key = PlanKey(
-        where.model,
-        where.gpu,
-        optional_str(first.get("device_name")),
-        where.dtype,
-        where.input_size,
-        where.batch_size,
-        optional_str(first.get("cudnn_version")),
-        optional_str(first.get("backend")),
-    )
+    key = plan_key(where, pts, optional_str(pts.iloc[0].get("backend")))
     return Plan(key, tuple(plan_layers), "find", made_by)

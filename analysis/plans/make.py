@@ -26,10 +26,10 @@ import pandas as pd
 
 from analysis.errors import AnalysisError
 from analysis.plans.projection import projection
-from analysis.plans.where import Where, at_point, evidence, not_held, only_value, optional_str
+from analysis.plans.where import Where, at_point, evidence, not_held, plan_key, single_backend
 from harness.algorithms import ALGORITHMS
 from harness.algorithms.geometry import ConvGeometry
-from harness.algorithms.plan import Plan, PlanKey, PlanLayer
+from harness.algorithms.plan import Plan, PlanLayer
 from harness.results import hostbound
 from harness.results import multiplicity as mt
 from harness.results.schema import CONV_PARAMETERS
@@ -122,14 +122,7 @@ def choose(
     pts = pts[pts["status"] == "ok"]
     if pts.empty:
         raise AnalysisError(not_held(points[points["status"] == "ok"], where))
-    where = Where(
-        where.model,
-        where.input_size,
-        where.batch_size,
-        where.dtype,
-        where.gpu or only_value(pts["gpu"], "gpu", where),
-        where.stage or only_value(pts["stage"], "stage", where),
-    )
+    where = where.pinned(pts)
     pts = at_point(pts, where)
     measured = set(pts["algo"].astype(str)) & set(SINGLE)
     missing = [a for a in algos if a not in measured]
@@ -193,18 +186,7 @@ def choose(
                 note,
             )
         )
-    first = pts.iloc[0]
-    backends = set(pts.loc[pts["algo"].astype(str) != "torch", "backend"].dropna().astype(str)) - {"torch"}
-    key = PlanKey(
-        where.model,
-        where.gpu,
-        optional_str(first.get("device_name")),
-        where.dtype,
-        where.input_size,
-        where.batch_size,
-        optional_str(first.get("cudnn_version")),
-        backends.pop() if len(backends) == 1 else None,
-    )
+    key = plan_key(where, pts, single_backend(pts))
     plan = Plan(key, tuple(plan_layers), baseline, made_by)
     family = mt.family(tests["p_value"], mt.BH, SWITCH_FAMILY)
     extra = {

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
-from analysis.plans.where import Where, at_point, not_held, only_value, optional_str
+from analysis.plans.where import Where, at_point, not_held, plan_key, single_backend
 from analysis.tables.training import BASELINES, choices, oracle, step_layers, step_points, timed_calls
 from harness.algorithms.geometry import ConvGeometry
-from harness.algorithms.plan import DIRECTIONS, Evidence, Plan, PlanKey, PlanLayer
+from harness.algorithms.plan import DIRECTIONS, Evidence, Plan, PlanLayer
 from harness.results import multiplicity as mt
 from harness.results.uncertainty import row_interval
 
@@ -48,14 +48,7 @@ def choose_training(
             + not_held(held[held["status"] == "ok"], where)
             + " (measure it: python -m harness direction=train_step ...)"
         )
-    where = Where(
-        where.model,
-        where.input_size,
-        where.batch_size,
-        where.dtype,
-        where.gpu or only_value(pts["gpu"], "gpu", where),
-        where.stage or only_value(pts["stage"], "stage", where),
-    )
+    where = where.pinned(pts)
     pts = at_point(pts, where)
     order = (baseline,) if baseline else BASELINES
     measured = set(pts["algo"].astype(str))
@@ -80,18 +73,7 @@ def choose_training(
     rows = timed_calls(step_layers(here))
     rows = rows.assign(low=row_interval(rows)[0], high=row_interval(rows)[1])
     plan_layers = [_layer(name, geometry, chosen_base, ch, rows, where) for name, geometry in modules]
-    first = pts.iloc[0]
-    backends = set(pts.loc[pts["algo"].astype(str) != "torch", "backend"].dropna().astype(str)) - {"torch"}
-    key = PlanKey(
-        where.model,
-        where.gpu,
-        optional_str(first.get("device_name")),
-        where.dtype,
-        where.input_size,
-        where.batch_size,
-        optional_str(first.get("cudnn_version")),
-        backends.pop() if len(backends) == 1 else None,
-    )
+    key = plan_key(where, pts, single_backend(pts))
     projected = oracle(pts, here)
     family = mt.family(ch["p_value"], mt.BH, FAMILY)
     extra = {"direction": "train_step", **_projection(projected, chosen_base)}

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
-from harness.algorithms.plan import Evidence
+from harness.algorithms.plan import Evidence, PlanKey
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,13 @@ class Where:
             + (f" gpu={self.gpu}" if self.gpu else "")
             + (f" stage={self.stage}" if self.stage else "")
         )
+
+    def pinned(self, points: pd.DataFrame) -> Where:
+        """This point with its GPU type and stage set: the given ones, else the only ones ``points`` (the rows
+        at this point) hold (an AnalysisError naming the choices where they hold several)."""
+        gpu = self.gpu or only_value(points["gpu"], "gpu", self)
+        stage = self.stage or only_value(points["stage"], "stage", self)
+        return Where(self.model, self.input_size, self.batch_size, self.dtype, gpu, stage)
 
 
 def only_value(values: pd.Series, what: str, where: Where) -> str:
@@ -88,6 +95,28 @@ def evidence(row: pd.Series | None) -> Evidence | None:
         return None
     lo, hi = (None if np.isnan(v) else v for v in (float(row["lo"]), float(row["hi"])))  # no interval: None
     return Evidence(str(row["algo"]), float(row["p50_ms"]), lo, hi)
+
+
+def plan_key(where: Where, points: pd.DataFrame, backend: str | None) -> PlanKey:
+    """The key of a plan made at ``where`` (pinned) from ``points`` (its rows): the device and cuDNN version
+    its first row recorded."""
+    first = points.iloc[0]
+    return PlanKey(
+        where.model,
+        where.gpu,
+        optional_str(first.get("device_name")),
+        where.dtype,
+        where.input_size,
+        where.batch_size,
+        optional_str(first.get("cudnn_version")),
+        backend,
+    )
+
+
+def single_backend(points: pd.DataFrame) -> str | None:
+    """The backend of the points' own algorithms (torch's rows left out), where there is exactly one."""
+    backends = set(points.loc[points["algo"].astype(str) != "torch", "backend"].dropna().astype(str)) - {"torch"}
+    return backends.pop() if len(backends) == 1 else None
 
 
 def optional_str(v: object) -> str | None:

@@ -21,18 +21,9 @@ from analysis.specs import gpu_specs
 from harness.results.hostbound import HOST_BOUND
 from harness.results.schema import LAYERS
 from tests.analysis.test_planner import MODULES, layer_rows, point_row, three_layers
+from tests.synthetic import one_point
 
-KEY = dict(
-    stage="s",
-    gpu="g",
-    model="m",
-    input_size=32,
-    batch_size=1,
-    dtype="float32",
-    layout="nchw",
-    l2="warm",
-    direction="forward",
-)
+KEY = one_point()
 
 
 # -- the oracle --------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 from analysis import predictor as P
 from analysis.load import load
 from analysis.specs import gpu_specs
-from tests.synthetic import Synthetic, default_models, generate
+from tests.synthetic import Synthetic, default_models, generate, one_point
 
 
 @pytest.fixture(scope="module")
@@ -113,17 +113,7 @@ def test_features_ignore_everything_measured_on_the_point(data):
 
 
 def test_remainder_comes_from_the_other_algorithms():
-    key = dict(
-        stage="s",
-        gpu="g",
-        model="m",
-        input_size=32,
-        batch_size=1,
-        dtype="float32",
-        layout="nchw",
-        l2="warm",
-        direction="forward",
-    )
+    key = one_point()
     points = pd.DataFrame(
         [key | {"algo": "a", "status": "ok", "p50_ms": 110.0}, key | {"algo": "b", "status": "ok", "p50_ms": 11.0}]
     )
@@ -181,17 +171,7 @@ def _layer_rows(
     split="leave-one-model-out",
     status=None,
 ) -> list[dict]:
-    key = dict(
-        stage="s",
-        gpu="g",
-        model=model,
-        input_size=32,
-        batch_size=1,
-        dtype="float32",
-        layout="nchw",
-        l2="warm",
-        direction="forward",
-    )
+    key = one_point(model=model)
     return [
         key
         | {

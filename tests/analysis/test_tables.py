@@ -16,7 +16,7 @@ from tests.analysis.conftest import (
     known_law,
     winograd_ok,
 )
-from tests.synthetic import geometry
+from tests.synthetic import geometry, one_point
 
 
 @pytest.fixture(scope="module")
@@ -135,17 +135,7 @@ def test_oracle_projects_the_per_layer_best(res):
 
 def test_oracle_with_a_remainder():
     """remainder = best p50 - its layer sum; projected = remainder + oracle layer sum."""
-    key = dict(
-        stage="s",
-        gpu="g",
-        model="m",
-        input_size=32,
-        batch_size=1,
-        dtype="float32",
-        layout="nchw",
-        l2="warm",
-        direction="forward",
-    )
+    key = one_point()
     points = pd.DataFrame(
         [key | {"algo": "a", "status": "ok", "p50_ms": 10.0}, key | {"algo": "b", "status": "ok", "p50_ms": 12.0}]
     )
@@ -165,17 +155,7 @@ def test_oracle_with_a_remainder():
 
 
 def _two_algo_point(points_algo_dtype: str = "object"):
-    key = dict(
-        stage="s",
-        gpu="g",
-        model="m",
-        input_size=32,
-        batch_size=1,
-        dtype="float32",
-        layout="nchw",
-        l2="warm",
-        direction="forward",
-    )
+    key = one_point()
     points = pd.DataFrame(
         [key | {"algo": "a", "status": "ok", "p50_ms": 10.0}, key | {"algo": "b", "status": "ok", "p50_ms": 12.0}]
     )
@@ -208,17 +188,7 @@ def test_oracle_joins_by_value_when_points_and_layers_have_their_own_categories(
 def test_oracle_switches_a_layer_only_beyond_noise():
     """b is 5% faster on layer 0 but with 20% noise: a tie keeps a's layer; on layer 1 b is 3x faster with
     tight intervals: switched. The projected gain has an interval around it."""
-    key = dict(
-        stage="s",
-        gpu="g",
-        model="m",
-        input_size=32,
-        batch_size=1,
-        dtype="float32",
-        layout="nchw",
-        l2="warm",
-        direction="forward",
-    )
+    key = one_point()
     points = pd.DataFrame(
         [
             key | {"algo": "a", "status": "ok", "p50_ms": 10.0, "std_ms": 0.1, "n": 100},
@@ -313,17 +283,7 @@ def test_oracle_switches_are_corrected_over_the_point_s_layers():
     (one-sided p 0.0011 under Student's t with 20 df, multiplicity.TAIL_DF): Benjamini-Hochberg over the 20
     tests gives q 0.022, a switch; at 2.5 (p 0.011, beyond 95% on its own) q is 0.21: kept.
     A layer whose b row has no interval is not tested, however fast, and counted."""
-    key = dict(
-        stage="s",
-        gpu="g",
-        model="m",
-        input_size=32,
-        batch_size=1,
-        dtype="float32",
-        layout="nchw",
-        l2="warm",
-        direction="forward",
-    )
+    key = one_point()
     points = pd.DataFrame(
         [
             key | {"algo": "a", "status": "ok", "p50_ms": 30.0, "std_ms": 0.1, "n": 100},
