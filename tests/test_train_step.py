@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from harness.algorithms import check_runnable_in
 from harness.algorithms import plan as plans
@@ -18,6 +19,7 @@ from harness.algorithms.geometry import ConvGeometry
 from harness.algorithms.swap import AlgoConv2d, swap
 from harness.config.spec import TrainSpec
 from harness.errors import ConfigError
+from harness.measure.flops_directions import count_directions
 from harness.measure.train_step import GRAD_TOLERANCES, check_gradients, fixed_labels
 from harness.models import meta_model
 from harness.results import layout
@@ -65,7 +67,7 @@ def test_each_direction_runs_end_to_end_from_the_command_line(results: Path, dir
     for d in plans.DIRECTIONS:  # the algorithm asked for in each direction the point times, null in the others
         assert (point[f"algo_{d}"] == "gemm") is (d in rows_per_direction), d
     assert (point["train_loss"], point["train_optimizer"], point["train_amp"]) == ("cross_entropy", "sgd", False)
-    assert point["conv_layers"] == RESNET18_CONVS and pd.isna(point["achieved_tflops"])
+    assert point["conv_layers"] == RESNET18_CONVS
     layers = read(results, "layers")
     assert layers["direction"].value_counts().to_dict() == rows_per_direction
     assert set(layers["point_direction"]) == {direction}
@@ -74,9 +76,39 @@ def test_each_direction_runs_end_to_end_from_the_command_line(results: Path, dir
     assert not layers["determinism_checked"].any() and layers["nondeterministic"].isna().all()  # unknown off cuDNN
     if "backward_data" in rows_per_direction:
         assert 0 not in set(layers.loc[layers["direction"] == "backward_data", "layer_index"])
-    forward = layers[layers["direction"] == "forward"]
-    assert forward["flops"].notna().all() if len(forward) else True
-    assert layers.loc[layers["direction"] != "forward", "flops"].isna().all()  # until flops_directions counts them
+    _check_flops(point, layers, direction)
+
+
+def _hand_count(n: int, k: int, c: int, r: int, s: int, p: int, q: int) -> int:
+    """One conv call's FLOPs in any direction: 2 x N x K x C x R x S x P x Q (groups 1)."""
+    return 2 * n * k * c * r * s * p * q
+
+
+def _check_flops(point: dict, layers: pd.DataFrame, direction: str) -> None:
+    """The rows' FLOPs, bytes and intensity are flops_directions' for resnet18 at 1x3x32x32, per layer and
+    direction; the point's are its direction's total (a step's: torch's own counter over forward and backward)."""
+    costs = count_directions(meta_model("resnet18", {}), torch.empty(1, 3, 32, 32, device="meta"))
+    for r in layers.itertuples():
+        cost = costs.layers[(r.layer_name, r.direction)]
+        assert (r.flops, r.bytes) == (cost.flops, cost.bytes), (r.layer_name, r.direction)
+        assert r.arithmetic_intensity == pytest.approx(cost.flops / cost.bytes)
+    assert pd.isna(layers["roofline_bound"]).all()  # no known peaks on the CPU
+    by = layers.set_index(["layer_name", "direction"])["flops"]
+    if direction != "backward_data":  # conv1: 3 -> 64 channels, 7x7, 32 -> 16
+        assert by[("conv1", "backward_filter")] == _hand_count(1, 64, 3, 7, 7, 16, 16)
+    if direction != "backward_filter":  # layer1.0.conv1: 64 -> 64 channels, 3x3 at 8x8
+        assert by[("layer1.0.conv1", "backward_data")] == _hand_count(1, 64, 64, 3, 3, 8, 8)
+    if direction == "train_step":
+        model = meta_model("resnet18", {})  # torch's counter over a whole forward and backward, no loss
+        counter = FlopCounterMode(display=False)
+        with counter:
+            model(torch.empty(1, 3, 32, 32, device="meta")).sum().backward()
+        assert point["flops"] == counter.get_total_flops() > layers["flops"].sum()  # the classifier's matmuls too
+    else:
+        assert point["flops"] == layers["flops"].sum()  # the timed calls, nothing else
+        nbytes = layers["bytes"].sum()
+        assert point["arithmetic_intensity"] == pytest.approx(point["flops"] / nbytes)
+    assert point["achieved_tflops"] == pytest.approx(point["flops"] / point["p50_ms"] / 1e9)
 
 
 def test_input_grad_and_the_determinism_check(tmp_path: Path):
@@ -96,6 +128,9 @@ def test_input_grad_and_the_determinism_check(tmp_path: Path):
     assert bool(point["train_deterministic"]) and not torch.are_deterministic_algorithms_enabled()  # restored
     layers = read(tmp_path, "layers")
     assert len(layers) == RESNET18_CONVS and 0 in set(layers["layer_index"])  # layer 0's backward_data too
+    conv1 = layers.set_index("layer_index").loc[0]
+    assert conv1["flops"] == _hand_count(1, 3, 64, 7, 7, 16, 16) and conv1["bytes"] > 0  # grad_input: 64 -> 3
+    assert point["flops"] == layers["flops"].sum()
     assert layers["determinism_checked"].all() and not layers["nondeterministic"].any()  # the CPU references
     assert set(layers["algo_used"]) == {"fft"}
 

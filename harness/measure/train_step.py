@@ -40,7 +40,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +52,7 @@ from harness.algorithms import LayerPlan
 from harness.algorithms.plan import DIRECTIONS
 from harness.algorithms.swap import AlgoConv2d, Swap, swap_torch
 from harness.config.spec import TrainSpec
+from harness.measure.flops_directions import LayerCost
 from harness.measure.layers import HeadStart, conv_geometry, is_conv
 from harness.stats import layer_summary
 
@@ -428,17 +429,24 @@ def layer_rows(
     calls: list[ConvCall],
     times: dict[tuple[int, str], CallTimes],
     plans: dict[tuple[int, str], LayerPlan],
-    flops: dict[tuple[int, str], int | None],
+    costs: dict[tuple[int, str], LayerCost],
     nondeterministic: dict[tuple[int, str], bool],
     math_type: str | None,
+    peaks: dict[str, Any] | None = None,
+    dtype: str = "float32",
 ) -> list[Row]:
-    """One row per conv call per direction timed, forward first, each direction in forward order."""
+    """One row per conv call per direction timed, forward first, each direction in forward order. ``costs``:
+    each call's FLOPs and least bytes in each direction (``call_costs``; a call with none: null), its roofline
+    against ``peaks`` (the detected SKU's; null where unknown) for the convolutions' ``dtype``."""
     rows = []
     for (index, direction), rec in sorted(times.items(), key=lambda kv: (DIRECTIONS.index(kv[0][1]), kv[0][0])):
         call = calls[index]
         plan = plans.get((index, direction))
         checked = (index, direction) in nondeterministic
         documented = plan.nondeterministic if plan is not None else None
+        cost = costs.get((index, direction))
+        math = (plan.math if plan else None) or math_type
+        intensity, bound = cost.roofline(peaks, dtype, math) if cost is not None else (None, None)
         rows.append(
             {
                 "layer_index": index,
@@ -454,7 +462,7 @@ def layer_rows(
                 "backend": plan.backend if plan else None,
                 "status": plan.status if plan else None,
                 "workspace_bytes": plan.workspace_bytes if plan else None,
-                "math_type": (plan.math if plan else None) or math_type,
+                "math_type": math,
                 "compute_type": plan.compute_type if plan else None,
                 "detail": plan.detail if plan else None,
                 "host_bound": rec.host_bound,
@@ -463,13 +471,23 @@ def layer_rows(
                 else documented,
                 "determinism_checked": checked,
                 **layer_summary(rec.times_ms),
-                "flops": flops.get((index, direction)),
+                "flops": cost.flops if cost is not None else None,
+                "bytes": cost.bytes if cost is not None else None,
+                "arithmetic_intensity": intensity,
+                "roofline_bound": bound,
             }
         )
     total = sum(r.get("mean_ms") or 0.0 for r in rows)
     for r in rows:
         r["share_of_model"] = r["mean_ms"] / total if r.get("mean_ms") is not None and total > 0 else None
     return rows
+
+
+def call_costs(calls: list[ConvCall], layers: Mapping[tuple[str, str], LayerCost]) -> dict[tuple[int, str], LayerCost]:
+    """{(call index, direction): its LayerCost} from ``layers`` ({(layer name, direction): one call's cost},
+    harness.measure.flops_directions.count_directions): a direction no gradient asked for (layer 0's
+    backward_data without train.input_grad) has none."""
+    return {(c.index, d): layers[(c.name, d)] for c in calls for d in DIRECTIONS if (c.name, d) in layers}
 
 
 def plans_by_call(layers: dict[str, AlgoConv2d], calls: list[ConvCall]) -> dict[tuple[int, str], LayerPlan]:
