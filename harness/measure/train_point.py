@@ -35,8 +35,10 @@ from harness.measure.train_step import (
     fixed_labels,
     gradient_calls,
     gradient_pass,
+    kept_buffers,
     kept_state,
     layer_rows,
+    model_mode,
     plans_by_call,
     saved_operands,
     timed_directions,
@@ -68,8 +70,8 @@ def measure_training(m: PointMeasurer, result: PointResult) -> PointResult:
     result.settings = m.settings()
     directions = timed_directions(spec.direction)
     model = m.model
-    with deterministic(train.deterministic), kept_state(model):
-        with torch.no_grad():
+    with deterministic(train.deterministic), kept_state(model), model_mode(model, train.model_mode):
+        with torch.no_grad(), kept_buffers(model):
             if m.swap is not None:
                 with m.swap.planning():
                     out = first_output(model(x))
@@ -132,14 +134,15 @@ def _measure(
     else:
         fn = gradient_pass(gradient_calls(calls, spec.direction, train.input_grad), spec.direction)
         timed_on = None
-    if timed_on is not None:
-        with timed_on:
+    with kept_buffers(m.model):  # a train-mode step updates batch norm's running statistics: given back
+        if timed_on is not None:
+            with timed_on:
+                timing, memory, replay, graph_error, energy = _time(m, fn, step)
+        else:
             timing, memory, replay, graph_error, energy = _time(m, fn, step)
-    else:
-        timing, memory, replay, graph_error, energy = _time(m, fn, step)
     t1 = time.perf_counter()
     order = call_order(calls)
-    with RunnerClock(layered.swapped, device, order) as clock:
+    with kept_buffers(m.model), RunnerClock(layered.swapped, device, order) as clock:
         for _ in range(spec.stage.layer_iters):
             clock.run(fn)
     t2 = time.perf_counter()

@@ -145,6 +145,9 @@ POINT_COLUMNS = (
         "train_amp": "the step ran under torch.autocast (float16) with a GradScaler; null on forward points",
         "train_deterministic": "torch.use_deterministic_algorithms was on; null on forward points",
         "train_input_grad": "layer 0 computed its input's gradient (a backward_data call); null on forward points",
+        "train_model_mode": "the model's mode during the step (train.model_mode): train (batch norm on the batch's "
+        "statistics, dropout on) or eval (running statistics, no dropout); null on forward points and on training "
+        "rows older than the column, which ran in eval",
         "grad_max_rel_err": "the gradients against torch's own convolution's on the same weights, input and labels: "
         "max |g - g_torch| / max |g_torch| per parameter, the worst over parameters (backward_data: the conv "
         "inputs' gradients instead); null on forward points",
