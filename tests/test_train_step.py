@@ -542,7 +542,7 @@ def test_eval_mode_keeps_the_hash_training_points_had_before_the_key(tmp_path: P
     ("overrides", "words"),
     [
         (["batch_size=1"], ["layer4.0.bn1", "1 value(s)", "input size 32", "batch_size=1", "1x512x1x1", "cannot"]),
-        (["batch_size=2"], ["layer4.0.bn1", "2 value(s)", "-1 and +1", "batch_size=3 or more"]),
+        (["batch_size=2"], ["layer4.0.bn1", "2 value(s)", "-1 and +1", "at least 3; 8 or more"]),
         (["batch_size=[8,1]", "stage.sizes=[64,32]"], ["input size 32", "batch_size=1"]),
     ],
 )
@@ -550,7 +550,7 @@ def test_a_batch_norm_with_too_few_values_per_channel_is_refused_in_train_mode(t
     spec = make_spec(tmp_path, *FAST, "model=resnet18", "algo=gemm", "direction=backward_filter", *overrides)
     with pytest.raises(ConfigError) as e:
         runner.validate(spec)
-    for word in [*words, "a larger input size", "train.model_mode=eval"]:
+    for word in [*words, "a larger batch_size", "or input size", "train.model_mode=eval"]:
         assert word in str(e.value), (word, str(e.value))
     for fine in (EVAL, "batch_size=3"):
         runner.validate(make_spec(tmp_path, *FAST, "model=resnet18", "algo=gemm", "direction=backward_filter", fine))

@@ -107,7 +107,7 @@ def _check_train_mode(spec: RunSpec, model: LoadedModel) -> None:
     values per channel (batch 1 or 2 at a 1x1 feature map: harness.measure.train_step.thin_batch_norm), naming
     the layer, the size and the ways out. A model with no meta copy (shapes unknown before running it) is not
     checked: torch then refuses a point of one value per channel, the gradient check one of two."""
-    from harness.measure.train_step import BATCH_NORM_VALUES, thin_batch_norm
+    from harness.measure.train_step import BATCH_NORM_VALUES, WELL_CONDITIONED_VALUES, thin_batch_norm
 
     if spec.direction == "forward" or spec.train.model_mode != "train":
         return
@@ -129,8 +129,9 @@ def _check_train_mode(spec: RunSpec, model: LoadedModel) -> None:
         )
         raise ConfigError(
             f"train.model_mode=train: batch norm {name} sees {values} value(s) per channel at input size {size} "
-            f"with batch_size={batch} (its input is {'x'.join(map(str, shape))}), {why}; use "
-            f"batch_size={-(-BATCH_NORM_VALUES // pixels)} or more, a larger input size, or train.model_mode=eval"
+            f"with batch_size={batch} (its input is {'x'.join(map(str, shape))}), {why}; use a larger batch_size "
+            f"(at least {-(-BATCH_NORM_VALUES // pixels)}; {-(-WELL_CONDITIONED_VALUES // pixels)} or more keeps "
+            "the gradients well-conditioned) or input size, or train.model_mode=eval"
         )
 
 
