@@ -183,8 +183,8 @@ POINT_COLUMNS = (
         "launch_bound": "GPU: host_issue_ms >= 0.8 x p50_ms: the host, not the GPU, may set the pace (README)",
         "flops": "FLOPs of the whole batch (2 x multiply-adds) of the point's direction: forward, everything the "
         "flop counter sees in one forward; backward_data / backward_filter, the conv calls of that direction; "
-        "train_step, everything it sees in a forward and backward (no loss, no optimizer step); null on training "
-        "rows older than the count (docs/results.md, FLOPs and bytes of each direction)",
+        "train_step, everything it sees in a forward and backward (no loss, no optimizer step); training points "
+        "older than the count hold the forward's (docs/results.md, FLOPs and bytes of each direction)",
         "params": "parameter count",
         "achieved_tflops": "flops / p50",
         "peak_allocated_bytes": "GPU: peak memory allocated through PyTorch during one forward: model, input, "
