@@ -563,3 +563,13 @@ def test_the_refusal_is_one_error_line_from_the_command_line(results: Path):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "layer4.0.bn1" in errors[0] and "train.model_mode=eval" in errors[0]
     assert not list(results.glob("stage=*"))
+
+
+def test_a_training_point_not_timed_still_has_its_directions_flops(tmp_path: Path):
+    """winograd cannot run resnet18's strided and 1x1 convs (no fallback): the point is unsupported, not timed,
+    and its flops are backward_data's (layer 0 left out: not the forward's, which the row would otherwise carry)."""
+    spec = make_spec(tmp_path, *FAST, "model=resnet18", "algo=winograd", "direction=backward_data", EVAL)
+    (point,) = runner.run(spec).points
+    assert point["status"] == "unsupported" and "layer2.0.conv1 (backward_data)" in point["error"]
+    costs = count_directions(meta_model("resnet18", {}), torch.empty(1, 3, 32, 32, device="meta"))
+    assert point["flops"] == costs.model.flops["backward_data"] < costs.model.flops["forward"]

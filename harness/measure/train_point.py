@@ -78,6 +78,9 @@ def measure_training(m: PointMeasurer, result: PointResult) -> PointResult:
             else:
                 out = first_output(model(x))
         labels = fixed_labels(out, train.loss, spec.seed)
+        costs = direction_costs(m, x)
+        # the direction's FLOPs on every points row of it, one that is not timed (unsupported, error) too
+        result.extra["flops"] = point_flops(costs, spec.direction) if costs is not None else None
         plans = m.swap.plan_step(x, input_grad=train.input_grad) if m.swap is not None else {}
         unsupported = [
             f"{name} ({d})"
@@ -93,7 +96,6 @@ def measure_training(m: PointMeasurer, result: PointResult) -> PointResult:
             )
             result.plan_s = time.perf_counter() - started
             return result
-        costs = direction_costs(m, x)
         own = m.swap is None  # algo=torch: torch's layers behind runners, for the layer pass (and backward-only timing)
         layered = m.swap or torch_layers(model, spec.layout)
         try:
