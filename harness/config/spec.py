@@ -196,7 +196,9 @@ class RunSpec:
         - ``layout``, ``l2``: where they differ from the value every earlier row was measured at
           (harness.results.layout.EARLIER_POINT_VALUES).
         - ``direction`` (through EARLIER_POINT_VALUES) and the training step's ``train.*``: where the direction is
-          not forward (a forward point never runs a step, so its hash is as before they existed).
+          not forward (a forward point never runs a step, so its hash is as before they existed);
+          ``train.model_mode`` only where it is not eval, the mode every earlier training hash ran in
+          (``_EARLIER_TRAIN``).
         - the energy procedure's stage keys (ENERGY_DEFAULTS): each where it differs from the value its stage
           shipped with when the keys were added (``energy_default``).
         """
