@@ -201,6 +201,14 @@ KEYS: tuple[Key, ...] = (
         ("false", "true"),
     ),
     Key(
+        "train.model_mode",
+        "str",
+        _H,
+        "the model's mode during the step: train (batch norm on the batch's statistics, dropout on) or eval "
+        "(running statistics, no dropout: the step before the key existed); train_model_mode column",
+        ("train", "eval"),
+    ),
+    Key(
         "train.check_determinism",
         "bool",
         _H,

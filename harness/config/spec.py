@@ -83,6 +83,21 @@ class TrainSpec:
     amp: bool = False  # torch.autocast (float16) + GradScaler: GPU only (refused on the CPU by harness.run.runner)
     deterministic: bool = False  # torch.use_deterministic_algorithms during the job
     check_determinism: bool = False  # every backward layer call run twice, compared bitwise
+    model_mode: str = "train"  # train | eval: the model's mode during the step (harness.measure.train_step)
+
+
+# train.* keys added after training hashes were first written, with the value every earlier hash was computed
+# with: such a key enters the hash only where it differs (train.model_mode: the step used to run in eval)
+_EARLIER_TRAIN = {"model_mode": "eval"}
+
+
+def _hashed_train(train: TrainSpec) -> dict[str, Any]:
+    """``train.*`` as the config hash holds them: each key of _EARLIER_TRAIN only where it differs from its
+    earlier value."""
+    return {k: v for k, v in asdict(train).items() if _EARLIER_TRAIN.get(k, _UNSET) != v}
+
+
+_UNSET = object()
 
 
 def train_spec_from_dict(d: Mapping[str, Any] | None) -> TrainSpec:
@@ -181,7 +196,9 @@ class RunSpec:
         - ``layout``, ``l2``: where they differ from the value every earlier row was measured at
           (harness.results.layout.EARLIER_POINT_VALUES).
         - ``direction`` (through EARLIER_POINT_VALUES) and the training step's ``train.*``: where the direction is
-          not forward (a forward point never runs a step, so its hash is as before they existed).
+          not forward (a forward point never runs a step, so its hash is as before they existed);
+          ``train.model_mode`` only where it is not eval, the mode every earlier training hash ran in
+          (``_EARLIER_TRAIN``).
         - the energy procedure's stage keys (ENERGY_DEFAULTS): each where it differs from the value its stage
           shipped with when the keys were added (``energy_default``).
         """
@@ -199,7 +216,7 @@ class RunSpec:
             if getattr(self, axis) != earlier:
                 added[axis] = getattr(self, axis)
         if self.direction != "forward":
-            added["train"] = asdict(self.train)
+            added["train"] = _hashed_train(self.train)
         for key in ENERGY_DEFAULTS:
             value = getattr(self.stage, key)
             if value != energy_default(self.stage.name, key):

@@ -16,15 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from harness.measure import roofline
 from harness.measure.energy import EnergyReading, measure_energy
+from harness.measure.flops_directions import DirectionCosts, count_directions
 from harness.measure.graphs import WARMUP_ITERS, CudaGraphs, capture_callable, reset_after_failed_capture
 from harness.measure.profiler import Profile, energy_meter
 from harness.measure.timing import chunk_timer, time_adaptively
 from harness.measure.train_step import (
     BACKWARD,
-    ConvCall,
     RunnerClock,
     TrainStep,
+    call_costs,
     call_order,
     check_determinism,
     check_gradients,
@@ -33,14 +35,18 @@ from harness.measure.train_step import (
     fixed_labels,
     gradient_calls,
     gradient_pass,
+    kept_buffers,
     kept_state,
     layer_rows,
+    model_mode,
     plans_by_call,
     saved_operands,
     timed_directions,
     torch_layers,
 )
 from harness.stats import summarize
+
+Row = dict[str, Any]
 
 if TYPE_CHECKING:
     from harness.measure.point import PointMeasurer, PointResult
@@ -64,14 +70,17 @@ def measure_training(m: PointMeasurer, result: PointResult) -> PointResult:
     result.settings = m.settings()
     directions = timed_directions(spec.direction)
     model = m.model
-    with deterministic(train.deterministic), kept_state(model):
-        with torch.no_grad():
+    with deterministic(train.deterministic), kept_state(model), model_mode(model, train.model_mode):
+        with torch.no_grad(), kept_buffers(model):
             if m.swap is not None:
                 with m.swap.planning():
                     out = first_output(model(x))
             else:
                 out = first_output(model(x))
         labels = fixed_labels(out, train.loss, spec.seed)
+        costs = direction_costs(m, x)
+        # the direction's FLOPs on every points row of it, one that is not timed (unsupported, error) too
+        result.extra["flops"] = point_flops(costs, spec.direction) if costs is not None else None
         plans = m.swap.plan_step(x, input_grad=train.input_grad) if m.swap is not None else {}
         unsupported = [
             f"{name} ({d})"
@@ -90,7 +99,7 @@ def measure_training(m: PointMeasurer, result: PointResult) -> PointResult:
         own = m.swap is None  # algo=torch: torch's layers behind runners, for the layer pass (and backward-only timing)
         layered = m.swap or torch_layers(model, spec.layout)
         try:
-            _measure(m, result, layered, own, x, labels, directions, started)
+            _measure(m, result, layered, own, x, labels, directions, started, costs)
         finally:
             if own:
                 layered.undo()
@@ -106,6 +115,7 @@ def _measure(
     labels: torch.Tensor,
     directions: tuple[str, ...],
     started: float,
+    costs: DirectionCosts | None,
 ) -> None:
     spec, train, device = m.spec, m.spec.train, m.device
     check = check_gradients(layered, x, labels, train, m.tolerance_key)
@@ -118,20 +128,23 @@ def _measure(
         result.status, result.error = "error", problem
         result.layers = layer_rows(calls, {}, plans_by_call(layered.swapped, calls), {}, {}, m.math)
         return
+    dtype = conv_dtype(spec.dtype, train.amp)
+    per_call = call_costs(calls, costs.layers) if costs is not None else {}
     if spec.direction == "train_step":
         fn: Callable[[], object] = step
         timed_on = layered.original() if own else None  # torch's own autograd path, not its runners, is timed
     else:
         fn = gradient_pass(gradient_calls(calls, spec.direction, train.input_grad), spec.direction)
         timed_on = None
-    if timed_on is not None:
-        with timed_on:
+    with kept_buffers(m.model):  # a train-mode step updates batch norm's running statistics: given back
+        if timed_on is not None:
+            with timed_on:
+                timing, memory, replay, graph_error, energy = _time(m, fn, step)
+        else:
             timing, memory, replay, graph_error, energy = _time(m, fn, step)
-    else:
-        timing, memory, replay, graph_error, energy = _time(m, fn, step)
     t1 = time.perf_counter()
     order = call_order(calls)
-    with RunnerClock(layered.swapped, device, order) as clock:
+    with kept_buffers(m.model), RunnerClock(layered.swapped, device, order) as clock:
         for _ in range(spec.stage.layer_iters):
             clock.run(fn)
     t2 = time.perf_counter()
@@ -140,9 +153,8 @@ def _measure(
         for d in (d for d in directions if d in BACKWARD):
             for index, differs in check_determinism(gradient_calls(calls, d, train.input_grad), d).items():
                 nondeterministic[(index, d)] = differs
-    flops = _forward_flops(calls, work_flops=result.work.module_flops if result.work else {})
     plans = plans_by_call(layered.swapped, calls)
-    result.layers = layer_rows(calls, clock.records, plans, flops, nondeterministic, m.math)
+    result.layers = layer_rows(calls, clock.records, plans, per_call, nondeterministic, m.math, m.peaks, dtype)
     if result.on_gpu:
         from harness import algorithms
 
@@ -165,10 +177,7 @@ def _measure(
     result.idle_power_w = m.idle_power_w
     if energy is not None and energy.idle_power_after_w is not None:
         m.idle_power_w = energy.idle_power_after_w
-    # a step's (or the gradients') FLOPs are not the forward's: the forward's achieved figures would mislead
-    result.extra |= {
-        "achieved_tflops": None,
-        "achieved_fraction_of_peak": None,
+    result.extra |= point_roofline(costs, spec.direction, stats["p50_ms"], result.layers, m.peaks, dtype, m.math) | {
         "conv_layers": len(calls),
         "algo_fallback_layers": sum(r["status"] == "fallback" for r in result.layers),
     }
@@ -242,12 +251,66 @@ def capture_step(step: TrainStep, device: torch.device, api: CudaGraphs | None =
     return replay, None
 
 
-def _forward_flops(calls: list[ConvCall], work_flops: dict[str, int]) -> dict[tuple[int, str], int | None]:
-    """The forward calls' FLOPs (the model's count per module, split over its calls); the backward directions'
-    are left null until harness.measure.flops_directions counts them."""
-    per_name: dict[str, int] = {}
-    for c in calls:
-        per_name[c.name] = per_name.get(c.name, 0) + 1
-    return {
-        (c.index, "forward"): (work_flops[c.name] // per_name[c.name] if c.name in work_flops else None) for c in calls
+def conv_dtype(dtype: str, amp: bool) -> str:
+    """The dtype the convolutions run in: float16 under train.amp's autocast, else the job's."""
+    return "float16" if amp else dtype
+
+
+def direction_costs(m: PointMeasurer, x: torch.Tensor) -> DirectionCosts | None:
+    """Each conv layer's FLOPs and least bytes in each direction, and the model's, for ``x``'s shape
+    (harness.measure.flops_directions, on a meta copy of the unswapped model); None, and the rows' FLOPs null,
+    where the model cannot run on the meta device (as some model files cannot)."""
+    train = m.spec.train
+    try:
+        return count_directions(m.model, x, input_grad=train.input_grad, dtype=conv_dtype(m.spec.dtype, train.amp))
+    except Exception as e:  # noqa: BLE001 - a program that does not run on meta: FLOPs unknown, the point measured
+        log.warning("no FLOPs per direction (the model cannot run on the meta device: %s: %s)", type(e).__name__, e)
+        return None
+
+
+def point_flops(costs: DirectionCosts, direction: str) -> int:
+    """The points row's FLOPs of ``direction``, for the whole batch. backward_data / backward_filter: the model's
+    conv calls in that direction, all of what the timed iteration runs (nothing outside convolutions is in it);
+    train_step: everything the flop counter sees in a forward and backward of the model, convolutions and the
+    rest (linear layers' matmuls), as the forward's points count everything in a forward; the loss and the
+    optimizer step are not counted."""
+    model = costs.model
+    if direction == "train_step":
+        return model.train_step_flops + model.train_step_other_flops
+    return model.flops[direction]
+
+
+def point_roofline(
+    costs: DirectionCosts | None,
+    direction: str,
+    p50_ms: float | None,
+    layers: list[Row],
+    peaks: dict[str, Any] | None,
+    dtype: str,
+    math: str | None,
+) -> Row:
+    """The points row's FLOPs and roofline columns of a training direction: ``flops`` (``point_flops``),
+    ``achieved_tflops`` (at the median), the peak that applies and the fraction of it; for a backward direction
+    the timed calls' least bytes (the sum of its layer rows') and their arithmetic intensity. A step's least
+    traffic (activations kept, the optimizer's reads and writes) is not counted: its intensity is null."""
+    peak = roofline.peak_tflops(peaks, dtype, math)
+    row: Row = {
+        "flops": None,
+        "achieved_tflops": None,
+        "achieved_fraction_of_peak": None,
+        "arithmetic_intensity": None,
+        "roofline_bound": None,
+        "peak_tflops": peak,
+        "peak_mem_bw_gbs": peaks.get("mem_bw_gbs") if peaks else None,
     }
+    if costs is None:
+        return row
+    flops = point_flops(costs, direction)
+    row["flops"] = flops
+    if p50_ms:
+        row["achieved_tflops"] = flops / (p50_ms / 1e3) / 1e12
+        row["achieved_fraction_of_peak"] = row["achieved_tflops"] / peak if peak else None
+    if direction in BACKWARD:
+        nbytes = sum(r["bytes"] or 0 for r in layers if r["direction"] == direction)
+        row["arithmetic_intensity"], row["roofline_bound"] = roofline.verdict(flops, nbytes, peaks, dtype, math)
+    return row

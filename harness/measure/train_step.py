@@ -11,9 +11,18 @@
   in the timed interval: the sum of the conv calls is what the direction's algorithms decide. Layer 0's
   backward_data runs only with ``train.input_grad`` (as in a step, where the input needs no gradient).
 
-The model stays in the mode it was loaded in (eval): batch norm normalises with its running statistics and
-dropout is off, so a step's work is the same at every iteration and a batch of 1 runs (train-mode batch norm
-cannot normalise one value per channel); the conv layers' work, what is measured, is the same in either mode.
+``train.model_mode`` is the model's mode during the point (``model_mode``). ``train`` (the default): a real
+training step, batch norm normalising with the batch's statistics (and updating its running ones) and dropout
+on. Each step that is compared with another (the gradient check's two, the step whose operands are saved) runs
+on the same random numbers (``same_random``: a fixed seed, the CPU's and the device's generators forked), so
+both see the same dropout masks; and every phase that steps the model (those and the timed loops) gives back
+its buffers (``kept_buffers``), so the running statistics do not drift from one phase, or point, to the next.
+A batch norm that would see one value per channel (batch 1 at a 1x1 feature map) cannot normalise in train
+mode, nor usefully two: the job is refused before it measures (``thin_batch_norm``). A few more values per
+channel run but leave the gradients ill-conditioned (rounding amplified by the small samples' spread): the
+gradient check may then fail. ``eval``: the model as it was loaded, batch norm on its running statistics and
+no dropout (the step before the key existed); a batch of 1 runs at any size. The conv layers' work is the
+same in either mode; the rest of the step (batch norm's statistics, dropout) is not.
 
 Timing is the forward's (``time_adaptively``, adaptive to the stage's CI target). On a GPU the step (or the
 gradient calls) is captured as a CUDA graph where it can be and its replays are timed; where it cannot
@@ -30,7 +39,9 @@ runners). What ran each call is the layer's ``LayerPlan`` in that direction (``S
 Gradients are checked at every point against torch's own convolution (``check_gradients``): the same weights,
 input and labels, every parameter's gradient (and the input's, with ``train.input_grad``), in float64 for the
 reference so that its own rounding does not count against the algorithm; the worst relative error over the
-parameters is ``grad_max_rel_err``, within ``GRAD_TOLERANCES`` of the dtype ``grad_ok``.
+parameters is ``grad_max_rel_err``, within ``GRAD_TOLERANCES`` of the dtype ``grad_ok``. A gradient that is zero
+in exact arithmetic (a conv's bias before a train-mode batch norm, which removes any constant shift) is
+rounding noise on both sides: it is compared at the scale of the model's largest gradient (``grad_errors``).
 """
 
 from __future__ import annotations
@@ -40,7 +51,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +63,7 @@ from harness.algorithms import LayerPlan
 from harness.algorithms.plan import DIRECTIONS
 from harness.algorithms.swap import AlgoConv2d, Swap, swap_torch
 from harness.config.spec import TrainSpec
+from harness.measure.flops_directions import LayerCost
 from harness.measure.layers import HeadStart, conv_geometry, is_conv
 from harness.stats import layer_summary
 
@@ -62,6 +74,16 @@ Row = dict[str, Any]
 # Gradient tolerances per dtype (tf32: float32 data with tensor-op math): max |g - g_torch| / max |g_torch| over
 # one parameter's gradient, the worst parameter. The one place they are stated (docs/running.md quotes them).
 GRAD_TOLERANCES = {"float32": 1e-3, "tf32": 2e-2, "float16": 3e-2, "bfloat16": 1e-1}
+# A reference gradient this small against the model's largest is zero in exact arithmetic (float64 leaves
+# ~1e-16 of it): its parameter's error is taken against the model's largest gradient instead of its own.
+ZERO_GRADIENT = 1e-6
+# The fewest values per channel a train-mode batch norm is measured with (``thin_batch_norm``).
+BATCH_NORM_VALUES = 3
+# The values per channel from which a train-mode batch norm's gradients pass the gradient check with a wide
+# margin (resnet18, float32: 8 at a 1x1 map errs by 1e-5 with gemm or fft; 3 by 3e-3, 4 by 2e-4 to 4e-4).
+WELL_CONDITIONED_VALUES = 8
+# The seed of the random numbers (dropout masks) of each step compared with another (``same_random``).
+COMPARED_SEED = 0
 BACKWARD = DIRECTIONS[1:]  # backward_data, backward_filter
 
 
@@ -83,6 +105,7 @@ def direction_columns(direction: str, algo: str, train: TrainSpec) -> Row:
         "train_amp": train.amp,
         "train_deterministic": train.deterministic,
         "train_input_grad": train.input_grad,
+        "train_model_mode": train.model_mode,
     }
 
 
@@ -190,6 +213,71 @@ def deterministic(on: bool) -> Iterator[None]:
 
 
 @contextmanager
+def model_mode(model: nn.Module, mode: str) -> Iterator[None]:
+    """``model`` in ``mode`` (``train.model_mode``: train or eval) for the block; every module's own mode
+    put back after."""
+    if mode not in ("train", "eval"):
+        raise ValueError(f"unknown train.model_mode {mode!r}; valid choices: train, eval")
+    before = {m: m.training for m in model.modules()}
+    model.train(mode == "train")
+    try:
+        yield
+    finally:
+        for m, training in before.items():
+            m.training = training
+
+
+@contextmanager
+def kept_buffers(model: nn.Module) -> Iterator[None]:
+    """The buffers (batch norm's running statistics and its count of batches) copied back in place after the
+    block: a train-mode step updates them, and the next phase must start from the same model. In place, so
+    that a CUDA graph captured on them keeps its addresses."""
+    saved = [(b, b.detach().clone()) for b in model.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for b, value in saved:
+                b.copy_(value)
+
+
+@contextmanager
+def same_random(device: torch.device, seed: int = COMPARED_SEED) -> Iterator[None]:
+    """The block on random numbers seeded with ``seed`` (the CPU's generator and, on a GPU, ``device``'s),
+    the generators' states put back after: two compared steps see the same dropout masks, and the job's own
+    random sequence is not moved."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices, device_type="cuda"):
+        torch.manual_seed(seed)
+        yield
+
+
+def thin_batch_norm(model: nn.Module, x: torch.Tensor) -> tuple[str, tuple[int, ...]] | None:
+    """The first batch norm of ``model`` that, in train mode, would normalise fewer than BATCH_NORM_VALUES
+    values per channel for input ``x``, as (its name, its input's shape); None where there is none. One value
+    (batch 1 at a 1x1 feature map): torch refuses to normalise it. Two: they normalise to -1 and +1 whatever
+    they are, so the gradient through the layer is what batch norm's epsilon leaves, which rounding swamps (in
+    float32 against float64, resnet18 at batch 2 and size 32 errs by 10% in most of its gradients): no gradient
+    check can pass. ``model`` is run once in eval mode on ``x`` (a meta model and input: shapes only)."""
+    names = {m: n for n, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)}
+    found: list[tuple[str, tuple[int, ...]]] = []
+
+    def hook(module: nn.Module, args: tuple) -> None:
+        shape = tuple(args[0].shape)
+        if not found and len(shape) >= 2 and math.prod(shape) // shape[1] < BATCH_NORM_VALUES:
+            found.append((names[module], shape))
+
+    handles = [m.register_forward_pre_hook(hook) for m in names]
+    try:
+        with model_mode(model, "eval"), torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return found[0] if found else None
+
+
+@contextmanager
 def kept_state(model: nn.Module) -> Iterator[None]:
     """The parameters, their gradients and the buffers as they are now, put back after the block."""
     state = copy.deepcopy(model.state_dict())
@@ -233,8 +321,10 @@ def saved_operands(model: nn.Module, step: Callable[[], object]) -> list[ConvCal
             out.register_hook(lambda g, call=call: setattr(call, "grad_out", g.detach()))
 
     handles = [h for m in names for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     try:
-        step()
+        with same_random(device), kept_buffers(model):
+            step()
     finally:
         for h in handles:
             h.remove()
@@ -382,10 +472,11 @@ class GradCheck:
 
 def gradients(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, train: TrainSpec) -> dict[str, torch.Tensor]:
     """{parameter name (and "input" with input_grad): the gradient of the step's loss} for ``model`` as it is,
-    computed with autograd.grad (no ``.grad`` touched)."""
+    computed with autograd.grad (no ``.grad`` touched), on the compared steps' random numbers
+    (``same_random``), its buffers given back (``kept_buffers``)."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     xx = x.detach().requires_grad_(train.input_grad)
-    with torch.enable_grad():
+    with torch.enable_grad(), same_random(x.device), kept_buffers(model):
         loss = loss_function(train.loss)(first_output(model(xx)), labels)
         wrt = [p for _, p in named] + ([xx] if train.input_grad else [])
         grads = torch.autograd.grad(loss, wrt, allow_unused=True)
@@ -401,6 +492,49 @@ def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
     return abs_err / scale if scale > 0 else (0.0 if abs_err == 0 else math.inf)
 
 
+class _DropoutMaskIn(nn.Module):
+    """A dropout layer of the float64 reference that draws its mask in the measured model's dtype: the same
+    random numbers give the same mask only for the same dtype (a GPU's dropout kernel maps them to elements by
+    vectors whose width is the dtype's), so the mask is dropout applied to ones in ``dtype``, then applied to
+    the input in its own dtype."""
+
+    def __init__(self, inner: nn.Module, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.inner, self.dtype = inner, dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.inner.training:
+            return self.inner(x)
+        return x * self.inner(torch.ones_like(x, dtype=self.dtype)).to(x.dtype)
+
+
+def masks_in(model: nn.Module, dtype: torch.dtype) -> None:
+    """Every dropout layer of ``model`` (a reference copy) drawing its masks in ``dtype`` (``_DropoutMaskIn``)."""
+    for name, m in list(model.named_modules()):
+        if isinstance(m, nn.modules.dropout._DropoutNd):
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent) if parent else model, child, _DropoutMaskIn(m, dtype))
+
+
+def grad_errors(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> dict[str, float]:
+    """{name: the error of ``got[name]`` against ``want[name]``} for the names both have: max |g - g_torch|
+    over max |g_torch| of the same parameter (``relative_error``); for a parameter whose reference gradient
+    is zero in exact arithmetic (its max below ZERO_GRADIENT of the model's largest gradient), over the model's
+    largest gradient instead: an absolute tolerance at the model's scale, since both sides are rounding noise
+    whose ratio means nothing."""
+    scale = {n: float(w.detach().abs().max()) if w.numel() else 0.0 for n, w in want.items()}
+    largest = max(scale.values(), default=0.0)
+    errors = {}
+    for n in want:
+        if n not in got:
+            continue
+        if largest > 0 and scale[n] <= ZERO_GRADIENT * largest:
+            errors[n] = float((got[n].detach().double() - want[n].detach().double()).abs().max()) / largest
+        else:
+            errors[n] = relative_error(got[n], want[n])
+    return errors
+
+
 def check_gradients(
     swap: Swap, x: torch.Tensor, labels: torch.Tensor, train: TrainSpec, tolerance_key: str
 ) -> GradCheck:
@@ -412,8 +546,9 @@ def check_gradients(
     got = gradients(swap.model, x, labels, train)
     with swap.original() as original:
         reference = copy.deepcopy(original).double()
+    masks_in(reference, x.dtype)
     want = gradients(reference, x.double(), labels.double() if labels.is_floating_point() else labels, train)
-    errors = {n: relative_error(got[n], want[n]) for n in want if n in got}
+    errors = grad_errors(got, want)
     missing = sorted(set(want) - set(got))
     if missing:
         errors |= dict.fromkeys(missing, math.inf)
@@ -428,17 +563,24 @@ def layer_rows(
     calls: list[ConvCall],
     times: dict[tuple[int, str], CallTimes],
     plans: dict[tuple[int, str], LayerPlan],
-    flops: dict[tuple[int, str], int | None],
+    costs: dict[tuple[int, str], LayerCost],
     nondeterministic: dict[tuple[int, str], bool],
     math_type: str | None,
+    peaks: dict[str, Any] | None = None,
+    dtype: str = "float32",
 ) -> list[Row]:
-    """One row per conv call per direction timed, forward first, each direction in forward order."""
+    """One row per conv call per direction timed, forward first, each direction in forward order. ``costs``:
+    each call's FLOPs and least bytes in each direction (``call_costs``; a call with none: null), its roofline
+    against ``peaks`` (the detected SKU's; null where unknown) for the convolutions' ``dtype``."""
     rows = []
     for (index, direction), rec in sorted(times.items(), key=lambda kv: (DIRECTIONS.index(kv[0][1]), kv[0][0])):
         call = calls[index]
         plan = plans.get((index, direction))
         checked = (index, direction) in nondeterministic
         documented = plan.nondeterministic if plan is not None else None
+        cost = costs.get((index, direction))
+        math = (plan.math if plan else None) or math_type
+        intensity, bound = cost.roofline(peaks, dtype, math) if cost is not None else (None, None)
         rows.append(
             {
                 "layer_index": index,
@@ -454,7 +596,7 @@ def layer_rows(
                 "backend": plan.backend if plan else None,
                 "status": plan.status if plan else None,
                 "workspace_bytes": plan.workspace_bytes if plan else None,
-                "math_type": (plan.math if plan else None) or math_type,
+                "math_type": math,
                 "compute_type": plan.compute_type if plan else None,
                 "detail": plan.detail if plan else None,
                 "host_bound": rec.host_bound,
@@ -463,13 +605,23 @@ def layer_rows(
                 else documented,
                 "determinism_checked": checked,
                 **layer_summary(rec.times_ms),
-                "flops": flops.get((index, direction)),
+                "flops": cost.flops if cost is not None else None,
+                "bytes": cost.bytes if cost is not None else None,
+                "arithmetic_intensity": intensity,
+                "roofline_bound": bound,
             }
         )
     total = sum(r.get("mean_ms") or 0.0 for r in rows)
     for r in rows:
         r["share_of_model"] = r["mean_ms"] / total if r.get("mean_ms") is not None and total > 0 else None
     return rows
+
+
+def call_costs(calls: list[ConvCall], layers: Mapping[tuple[str, str], LayerCost]) -> dict[tuple[int, str], LayerCost]:
+    """{(call index, direction): its LayerCost} from ``layers`` ({(layer name, direction): one call's cost},
+    harness.measure.flops_directions.count_directions): a direction no gradient asked for (layer 0's
+    backward_data without train.input_grad) has none."""
+    return {(c.index, d): layers[(c.name, d)] for c in calls for d in DIRECTIONS if (c.name, d) in layers}
 
 
 def plans_by_call(layers: dict[str, AlgoConv2d], calls: list[ConvCall]) -> dict[tuple[int, str], LayerPlan]:

@@ -145,6 +145,9 @@ POINT_COLUMNS = (
         "train_amp": "the step ran under torch.autocast (float16) with a GradScaler; null on forward points",
         "train_deterministic": "torch.use_deterministic_algorithms was on; null on forward points",
         "train_input_grad": "layer 0 computed its input's gradient (a backward_data call); null on forward points",
+        "train_model_mode": "the model's mode during the step (train.model_mode): train (batch norm on the batch's "
+        "statistics, dropout on) or eval (running statistics, no dropout); null on forward points and on training "
+        "rows older than the column, which ran in eval",
         "grad_max_rel_err": "the gradients against torch's own convolution's on the same weights, input and labels: "
         "max |g - g_torch| / max |g_torch| per parameter, the worst over parameters (backward_data: the conv "
         "inputs' gradients instead); null on forward points",
@@ -178,7 +181,10 @@ POINT_COLUMNS = (
         "host_p50_ms": "GPU: median host wall time of one timed call (issuing the forward)",
         "host_issue_ms": "GPU: shortest host time of one call: the unblocked cost of issuing a forward",
         "launch_bound": "GPU: host_issue_ms >= 0.8 x p50_ms: the host, not the GPU, may set the pace (README)",
-        "flops": "forward FLOPs of the whole batch (2 x multiply-adds)",
+        "flops": "FLOPs of the whole batch (2 x multiply-adds) of the point's direction: forward, everything the "
+        "flop counter sees in one forward; backward_data / backward_filter, the conv calls of that direction; "
+        "train_step, everything it sees in a forward and backward (no loss, no optimizer step); training points "
+        "older than the count hold the forward's (docs/results.md, FLOPs and bytes of each direction)",
         "params": "parameter count",
         "achieved_tflops": "flops / p50",
         "peak_allocated_bytes": "GPU: peak memory allocated through PyTorch during one forward: model, input, "
@@ -193,7 +199,8 @@ POINT_COLUMNS = (
         "algo=find: the chosen algorithm's, not the larger buffer Find searched with)",
         "param_bytes": "bytes of the parameters",
         "activation_bytes": "peak_allocated_bytes - param_bytes",
-        "arithmetic_intensity": "flops per byte moved (weights, input and each conv output once)",
+        "arithmetic_intensity": "flops per byte moved (forward: weights, input and each conv output once; "
+        "backward_data / backward_filter: the sum of the layer rows' bytes; null on train_step points)",
         "roofline_bound": "compute or memory, against the detected device's datasheet peaks (peaks_source; "
         "null where none is known). Rows older than peaks_source used the gpu config's numbers (conf/gpu/h100 "
         "had the H100 NVL's, whatever H100 ran)",
@@ -332,8 +339,10 @@ LAYER_COLUMNS = {k: v for k, v in _IDENTITY.items()} | {
     "ci95_low_ms": CI_LOW,
     "ci95_high_ms": CI_HIGH,
     "lag1_autocorr": LAG1,
-    "flops": "the layer's FLOPs",
-    "bytes": "bytes the layer must move at least (input, weights, output)",
+    "flops": "the layer call's FLOPs in the row's direction (harness.measure.flops_directions; null on training "
+    "rows older than the count)",
+    "bytes": "bytes the layer call must move at least in the row's direction (input, weights, output or their "
+    "gradients)",
     "arithmetic_intensity": "flops / bytes",
     "roofline_bound": "compute or memory",
     "share_of_model": "mean_ms / the sum of the layers' means",

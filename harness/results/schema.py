@@ -99,6 +99,7 @@ POINTS = pa.schema(
         ("train_amp", pa.bool_()),
         ("train_deterministic", pa.bool_()),
         ("train_input_grad", pa.bool_()),
+        ("train_model_mode", pa.string()),
         ("grad_max_rel_err", pa.float64()),
         ("grad_ok", pa.bool_()),
         ("cuda_graph", pa.bool_()),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import os
 import secrets
 import socket
@@ -97,7 +98,41 @@ def checked_job(spec: RunSpec) -> tuple[DeviceInfo, LoadedModel]:
     else:
         algorithms.check_runnable(spec.algo, device.device, backend, spec.fallback)
     _check_training(spec, device, backend)
+    _check_train_mode(spec, model)
     return device, model
+
+
+def _check_train_mode(spec: RunSpec, model: LoadedModel) -> None:
+    """train.model_mode=train: refuse a point where a batch norm would normalise fewer than BATCH_NORM_VALUES
+    values per channel (batch 1 or 2 at a 1x1 feature map: harness.measure.train_step.thin_batch_norm), naming
+    the layer, the size and the ways out. A model with no meta copy (shapes unknown before running it) is not
+    checked: torch then refuses a point of one value per channel, the gradient check one of two."""
+    from harness.measure.train_step import BATCH_NORM_VALUES, WELL_CONDITIONED_VALUES, thin_batch_norm
+
+    if spec.direction == "forward" or spec.train.model_mode != "train":
+        return
+    meta = model.meta()
+    if meta is None:
+        return
+    batch = min(spec.batch_sizes)
+    for size in spec.stage.sizes:
+        found = thin_batch_norm(meta, torch.empty(batch, model.input_channels, size, size, device="meta"))
+        if found is None:
+            continue
+        name, shape = found
+        values = math.prod(shape) // shape[1]
+        pixels = values // shape[0]
+        why = (
+            "which torch cannot normalise in train mode"
+            if values == 1
+            else "which normalise to -1 and +1 whatever they are: its gradient is rounding noise no check can pass"
+        )
+        raise ConfigError(
+            f"train.model_mode=train: batch norm {name} sees {values} value(s) per channel at input size {size} "
+            f"with batch_size={batch} (its input is {'x'.join(map(str, shape))}), {why}; use a larger batch_size "
+            f"(at least {-(-BATCH_NORM_VALUES // pixels)}; {-(-WELL_CONDITIONED_VALUES // pixels)} or more keeps "
+            "the gradients well-conditioned) or input size, or train.model_mode=eval"
+        )
 
 
 def _check_training(spec: RunSpec, device: DeviceInfo, backend: str) -> None:
