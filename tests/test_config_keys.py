@@ -135,7 +135,7 @@ PROBES: dict[str, tuple[list[str], list[str], str]] = {
     "train.amp": ([*CPU, "direction=train_step"], ["train.amp=true"], "cpu"),
     "train.deterministic": ([*CPU, "direction=train_step"], ["train.deterministic=true"], "cpu"),
     "train.check_determinism": ([*CPU, "direction=backward_filter"], ["train.check_determinism=true"], "cpu"),
-    "train.model_mode": ([*CPU, "direction=train_step"], ["train.model_mode=eval"], "cpu"),
+    "train.model_mode": ([*CPU, "direction=train_step"], ["train.model_mode=train"], "cpu"),
 }
 # Keys whose probe needs files; their tests: the plan's choices enter the hash (tests/test_plan.py), a model
 # file's identity and input channels (tests/test_user_models.py), references stay out (tests/test_references.py).

@@ -45,7 +45,8 @@ from tests.conftest import FAST, run_cli
 from tests.helpers import make_spec
 
 RESNET18_CONVS = 20
-EVAL = "train.model_mode=eval"  # resnet18 at batch 1 and size 32 (FAST): a 1x1 batch norm, refused in train mode
+EVAL = "train.model_mode=eval"  # the default: resnet18 at batch 1 and size 32 (FAST) runs
+TRAIN = "train.model_mode=train"  # resnet18 at batch 1 and size 32: a 1x1 batch norm, refused
 NEW_POINT_COLUMNS = (
     "direction",
     "algo_forward",
@@ -73,9 +74,10 @@ NEW_LAYER_COLUMNS = ("direction", "point_direction", "nondeterministic", "determ
     ],
 )
 def test_each_direction_runs_end_to_end_from_the_command_line(results: Path, direction: str, rows_per_direction):
-    """In train mode (the default): at size 64 every batch norm of resnet18 sees 4 values per channel."""
+    """In train mode: at size 64 every batch norm of resnet18 sees 4 values per channel."""
     proc = run_cli(
         f"direction={direction}",
+        "train.model_mode=train",
         "model=resnet18",
         "backend=reference",
         "algo=gemm",
@@ -533,9 +535,11 @@ def test_eval_mode_is_the_model_as_loaded_and_train_mode_is_not():
 )
 def test_eval_mode_keeps_the_hash_training_points_had_before_the_key(tmp_path: Path, overrides, earlier: str):
     """Hashes as the harness wrote them before train.model_mode (the step ran in eval then): train hashes apart."""
+    default = make_spec(tmp_path, "results_dir=results", *overrides).resolved_for("cpu")
     eval_ = make_spec(tmp_path, "results_dir=results", *overrides, EVAL).resolved_for("cpu")
-    train = make_spec(tmp_path, "results_dir=results", *overrides).resolved_for("cpu")
-    assert train.train.model_mode == "train" and eval_.config_hash() == earlier != train.config_hash()
+    train = make_spec(tmp_path, "results_dir=results", *overrides, TRAIN).resolved_for("cpu")
+    assert default.train.model_mode == "eval" and default.config_hash() == eval_.config_hash() == earlier
+    assert train.train.model_mode == "train" and train.config_hash() != earlier
 
 
 @pytest.mark.parametrize(
@@ -547,18 +551,18 @@ def test_eval_mode_keeps_the_hash_training_points_had_before_the_key(tmp_path: P
     ],
 )
 def test_a_batch_norm_with_too_few_values_per_channel_is_refused_in_train_mode(tmp_path: Path, overrides, words):
-    spec = make_spec(tmp_path, *FAST, "model=resnet18", "algo=gemm", "direction=backward_filter", *overrides)
+    spec = make_spec(tmp_path, *FAST, "model=resnet18", "algo=gemm", "direction=backward_filter", TRAIN, *overrides)
     with pytest.raises(ConfigError) as e:
         runner.validate(spec)
     for word in [*words, "a larger batch_size", "or input size", "train.model_mode=eval"]:
         assert word in str(e.value), (word, str(e.value))
-    for fine in (EVAL, "batch_size=3"):
-        runner.validate(make_spec(tmp_path, *FAST, "model=resnet18", "algo=gemm", "direction=backward_filter", fine))
+    for fine in ([EVAL], [], [TRAIN, "batch_size=3"]):  # eval, the default, runs at any batch and size
+        runner.validate(make_spec(tmp_path, *FAST, "model=resnet18", "algo=gemm", "direction=backward_filter", *fine))
     runner.validate(make_spec(tmp_path, *FAST, "model=resnet18", "algo=gemm"))  # forward: eval, always
 
 
 def test_the_refusal_is_one_error_line_from_the_command_line(results: Path):
-    proc = run_cli("direction=train_step", "model=resnet18", "algo=gemm", *FAST, f"results_dir={results}")
+    proc = run_cli("direction=train_step", "model=resnet18", "algo=gemm", TRAIN, *FAST, f"results_dir={results}")
     assert proc.returncode == 2
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "layer4.0.bn1" in errors[0] and "train.model_mode=eval" in errors[0]

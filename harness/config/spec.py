@@ -83,7 +83,7 @@ class TrainSpec:
     amp: bool = False  # torch.autocast (float16) + GradScaler: GPU only (refused on the CPU by harness.run.runner)
     deterministic: bool = False  # torch.use_deterministic_algorithms during the job
     check_determinism: bool = False  # every backward layer call run twice, compared bitwise
-    model_mode: str = "train"  # train | eval: the model's mode during the step (harness.measure.train_step)
+    model_mode: str = "eval"  # eval | train: the model's mode during the step (harness.measure.train_step)
 
 
 # train.* keys added after training hashes were first written, with the value every earlier hash was computed
