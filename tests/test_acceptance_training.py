@@ -22,7 +22,7 @@ from harness.acceptance.plan import (
 )
 from harness.acceptance.rows import FAIL, INFO, PASS
 from harness.acceptance.suite import gpu_test_command
-from harness.acceptance.training import TrainingPlanStep, make_arguments
+from harness.acceptance.training import TrainingPlanStep, make_arguments, setting_filters
 from harness.acceptance.training_checks import (
     check_direction_support,
     check_plan_projection,
@@ -60,12 +60,12 @@ def test_the_training_steps_are_the_algorithms_every_direction_has_and_the_plan_
     overrides = run.overrides(tmp_path / "r")
     assert run.algo == "per_layer" and "direction=train_step" in overrides
     assert f"plan='{tmp_path / 'plan file.json'}'" in overrides
-    assert make_arguments(tmp_path, steps[0], tmp_path / "p.json")[-4:] == [
-        "--direction",
-        "train_step",
-        "--out",
-        str(tmp_path / "p.json"),
-    ]
+    made = make_arguments(tmp_path, steps[0], tmp_path / "p.json")
+    assert made[-6:] == ["--direction", "train_step", "--out", str(tmp_path / "p.json"), "--graph", "true"]
+    smoke = training_extras(training_plan(False, cpu=True), False)
+    assert [j.algo for j in smoke] == ["gemm", "torch"] and {j.model for j in smoke} == {"resnet18"}
+    assert make_arguments(tmp_path, smoke[0], tmp_path / "p.json")[-2:] == ["--out", str(tmp_path / "p.json")]
+    assert setting_filters(run) == ["--graph", "true"] and setting_filters(smoke[0]) == []  # a CPU row: no graph
 
 
 def test_the_training_suite_fits_its_lease_and_runs_its_own_gpu_tests(tmp_path):

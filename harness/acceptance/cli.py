@@ -176,7 +176,7 @@ def _training_plan(
             training.projection_error = f"the plan's run was refused: {e}"
         else:
             ran = _run_jobs([prepared], bar, "training plan's run (algo=per_layer)", None)
-            read_projection(results, training, ran[0].run_id, folder / "analysis")
+            read_projection(results, training, job, ran[0].run_id, folder / "analysis")
     bar.update(task, total=1, completed=1)
     return training, ran
 

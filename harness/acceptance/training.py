@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.acceptance.plan import Job, training_plan_job
+from harness.acceptance.plan import COMMON, Job, training_plan_job
 from harness.acceptance.rows import Row, as_rows
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,15 @@ class TrainingPlanStep:
     projection_error: str | None = None
 
 
+def setting_filters(job: Job) -> list[str]:
+    """The analysis's setting filters of the suite's rows: on a GPU, the points timed as CUDA graphs
+    (``--graph true``; a point that could not be captured, timed eagerly, is another setting, which the plan
+    maker refuses to mix); on the CPU, none (a CPU row has no graph setting)."""
+    values = dict(job.extra)
+    on_gpu = values.get("device", COMMON["device"]) == "cuda" and values.get("graph", "auto") != "false"
+    return ["--graph", "true"] if on_gpu else []
+
+
 def make_arguments(results: Path, job: Job, out: Path) -> list[str]:
     """``python -m analysis.plans`` arguments of the training plan at ``job``'s point."""
     (size,), (batch,) = job.sizes, job.batches
@@ -54,6 +63,7 @@ def make_arguments(results: Path, job: Job, out: Path) -> list[str]:
         "train_step",
         "--out",
         str(out),
+        *setting_filters(job),
     ]
 
 
@@ -105,16 +115,17 @@ def plan_job(step_jobs: list[Job], step: TrainingPlanStep) -> Job | None:
     return training_plan_job(step_jobs, step.path) if step.path is not None else None
 
 
-def read_projection(results: Path, step: TrainingPlanStep, run_id: str | None, out: Path) -> None:
-    """The report's training_projection table of ``results`` (``python -m analysis RESULTS --out OUT
-    --no-plots``): its rows (one per per_layer point: the measured step over the step its calls project) into
-    ``step.projection``; why not, into ``step.projection_error``."""
+def read_projection(results: Path, step: TrainingPlanStep, job: Job, run_id: str | None, out: Path) -> None:
+    """The report's training_projection table of ``results`` at the plan run ``job``'s model and settings
+    (``python -m analysis RESULTS --out OUT --no-plots``): its rows (one per per_layer point: the measured step
+    over the step its calls project) into ``step.projection``; why not, into ``step.projection_error``."""
     import pandas as pd
 
     if run_id is None:
         step.projection_error = "the plan's run wrote no rows"
         return
-    error = _run(["-m", "analysis", str(results), "--out", str(out), "--no-plots"], "python -m analysis")
+    argv = ["-m", "analysis", str(results), "--out", str(out), "--no-plots", "--model", job.model]
+    error = _run([*argv, *setting_filters(job)], "python -m analysis")
     table = out / "tables" / "training_projection.csv"
     if error is None and not table.is_file():
         error = f"python -m analysis wrote no {table}"
