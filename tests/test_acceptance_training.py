@@ -223,3 +223,65 @@ def test_the_training_suite_runs_on_the_cpu_and_writes_its_verdict(tmp_path: Pat
     assert (folder / "training-plan.json").is_file()
     assert (folder / "analysis" / "tables" / "training_projection.csv").is_file()
     assert "python -m analysis.plans make " in text and "--direction train_step" in text
+
+
+def test_the_whole_training_suite_with_the_gpu_work_faked(tmp_path, monkeypatch):
+    """The GPU path without a GPU: its own GPU tests, every job with its direction, the plan step after the
+    training steps (its commands faked: tests above and the CPU run cover them), the verdict and the exit code."""
+    import torch
+
+    from harness.acceptance import cli
+    from tests.acceptance_rows import H100
+
+    seen_tests, ran = [], []
+
+    def run_job(prepared, on_point):
+        record, job = prepared.record, prepared.record.job
+        direction = dict(job.extra).get("direction")
+        row = _train(job.model, job.algo, direction, run_id=f"run-{len(ran)}")
+        ran.append((job.phase, direction, job.algo))
+        on_point(None, row)
+        record.outcome, record.run_id, record.rows = "completed", row["run_id"], [row]
+        return record
+
+    def make_training_plan(results, steps, out):
+        """A real training plan of resnet50 (guess everywhere), as analysis.plans would write one."""
+        from harness.algorithms import plan as plans
+        from harness.algorithms.geometry import ConvGeometry
+        from harness.models import meta_model
+
+        assert [j.algo for j in steps] == list(step_algos()) and not any(p == "plan" for p, _, _ in ran)
+        layers = tuple(
+            plans.PlanLayer(n, ConvGeometry.of(m), "guess", "baseline", None, None, None, None, None, "guess", "guess")
+            for n, m in plans.conv_layers(meta_model("resnet50", {}))
+        )
+        plans.write(plans.Plan(plans.PlanKey("resnet50", "local", None, "float32", 224, 8), layers, "guess"), out)
+        return TrainingPlanStep("python -m analysis.plans make ...", out, switched=3, calls=159)
+
+    def read_projection(results, step, job, run_id, out):
+        assert job.algo == "per_layer" and run_id == f"run-{len(ran) - 1}"
+        step.projection = [_projection(1.02)]
+
+    def read_layers(results, run_ids):
+        return [_layer(a, d) for p, d, a in ran if p == "sweep"]
+
+    monkeypatch.setattr(cli, "cuda_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: H100)
+    monkeypatch.setattr(
+        cli, "run_gpu_tests", lambda junit, output, timeout, tests=(): seen_tests.append(tests) or acc.SuiteReport(9)
+    )
+    monkeypatch.setattr(cli, "run_job", run_job)
+    monkeypatch.setattr(cli, "make_training_plan", make_training_plan)
+    monkeypatch.setattr(cli, "read_projection", read_projection)
+    monkeypatch.setattr(cli, "read_layers", read_layers)
+    out = tmp_path / "out"
+    code = acc.main(["--suite", "training", "--quick", "--out", str(out), "--jobs-dir", str(tmp_path / "jobs")])
+    (written,) = out.glob("nvidia-h100-*.md")
+    text = written.read_text()
+    assert code == 0, text
+    assert seen_tests == [TRAIN_TESTS] and " ".join(TRAIN_TESTS) in text
+    sweep = [(d, a) for p, d, a in ran if p == "sweep"]
+    assert sweep == [(d, a) for d in ("backward_data", "backward_filter") for a in direction_algos(d)]
+    assert [p for p, _, _ in ran][-len(step_algos()) - 1 :] == ["train_step"] * len(step_algos()) + ["plan"]
+    assert "## Suite training: PASS" in text and "3 of 159 calls off the baseline" in text
+    assert "| CUDA-graph capture (training) | every ok training point timed as a CUDA graph's replays |" in text
