@@ -208,7 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.print(
             f"{device}, suite {suite.name}: {'GPU tests, then ' if run_tests else ''}"
             f"{len(sweep)} sweep jobs ({plan.points()} points: {', '.join(plan.models) or 'no model'} x "
-            f"{len(plan.sizes)} sizes x {len(plan.batches)} batch sizes x {len(plan.algos)} algorithms x "
+            f"{len(plan.sizes)} sizes x {len(plan.batches)} batch sizes x {len(plan.all_algos())} algorithms"
+            f"{f' in {len(plan.directions)} directions' if plan.directions else ''} x "
             f"{len(plan.configs)} configurations), then {len(more)} extra runs. Estimate: about "
             f"{estimate_s(plan, suite, args.quick) / 60:.0f} min (budget {args.budget_s / 60:.1f} min). "
             f"Results: {results}",

@@ -169,6 +169,10 @@ class SweepPlan:
             for a in algos
         ]
 
+    def all_algos(self) -> tuple[str, ...]:
+        """Every algorithm the sweep runs (in any direction), in order of first use."""
+        return tuple(dict.fromkeys(a for _, algos in self._groups() for a in algos))
+
     def points(self) -> int:
         algos = sum(len(algos) for _, algos in self._groups())
         return len(self.models) * len(self.sizes) * algos * len(self.configs) * len(self.batches)
