@@ -134,6 +134,9 @@ def test_capture_is_judged_on_a_gpu_and_information_on_the_cpu():
     assert check.verdict == FAIL and "2 of 3 ok points captured" in check.figure
     assert next(d for d in check.details if d["algo"] == "gemm")["resnet50"] == "eager 1/1: capture failed: X"
     assert check_training_capture(eager, judged=False).verdict == INFO
+    calls = [*rows, _train("vgg16", "fft", "backward_data", cuda_graph=False, graph_error="capture failed: Y")]
+    assert check_training_capture(calls).verdict == PASS  # the steps are judged; the calls' capture is shown
+    assert "eager 1/1: capture failed: Y" in str(check_training_capture(calls).details)
     assert check_training_capture([_train("resnet50", "gemm", "backward_data")]).verdict == FAIL  # no step
 
 
@@ -284,4 +287,4 @@ def test_the_whole_training_suite_with_the_gpu_work_faked(tmp_path, monkeypatch)
     assert sweep == [(d, a) for d in ("backward_data", "backward_filter") for a in direction_algos(d)]
     assert [p for p, _, _ in ran][-len(step_algos()) - 1 :] == ["train_step"] * len(step_algos()) + ["plan"]
     assert "## Suite training: PASS" in text and "3 of 159 calls off the baseline" in text
-    assert "| CUDA-graph capture (training) | every ok training point timed as a CUDA graph's replays |" in text
+    assert "| CUDA-graph capture (training) | every ok training step timed as a CUDA graph's replays |" in text
