@@ -5,6 +5,8 @@
 #   bash scripts/device-session.sh core      [BUDGET_S]   # GPU tests, every algorithm, stability, overhead
 #   bash scripts/device-session.sh regimes   [BUDGET_S]   # batch x dtype x layout for the algorithms that matter
 #   bash scripts/device-session.sh energy    [BUDGET_S]   # energy windows, idle power, linearity
+#   bash scripts/device-session.sh training  [BUDGET_S]   # backward families: GPU tests, support per direction,
+#                                                         # gradients, graph capture, a training plan's projection
 #
 # Each adds its section to docs/validation/<device>-<date>.md (packed under $OUT with the jobs). Run from the
 # repository root there, after `.whl/` was filled here with the pure-Python wheels that machine lacks
@@ -13,8 +15,12 @@ set -u
 OUT=${OUT:-/tmp/device-out}
 mkdir -p "$OUT"
 suite=${1:-core}
-budget=${2:-420}
-case "$suite" in core|regimes|energy) ;; *) echo "unknown suite '$suite'; valid: core, regimes, energy"; exit 2 ;; esac
+# training: its estimate is 7.7 min (harness.acceptance.budget, conservative); with 450 s the sweep's deadline cuts
+# the sweep's last points if they run late (never the training steps, the plan or its run), and the timeout below
+# (540 s) stays under a call's 10 minutes and leaves the 15-minute lease its machine start and a margin
+case "$suite" in training) default_budget=450 ;; *) default_budget=420 ;; esac
+budget=${2:-$default_budget}
+case "$suite" in core|regimes|energy|training) ;; *) echo "unknown suite '$suite'; valid: core, regimes, energy, training"; exit 2 ;; esac
 
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
   || { echo "wheels did not install"; exit 1; }

@@ -122,7 +122,9 @@ def test_the_whole_command_with_the_gpu_work_faked(tmp_path, monkeypatch, capsys
     """Everything but the GPU: plan, specs, progress, evaluation, the file, the exit code, logging restored."""
     monkeypatch.setattr(cli, "cuda_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: H100)
-    monkeypatch.setattr(cli, "run_gpu_tests", lambda junit, output, timeout: SuiteReport(4, 0, 0, returncode=0))
+    monkeypatch.setattr(
+        cli, "run_gpu_tests", lambda junit, output, timeout, tests=(): SuiteReport(4, 0, 0, returncode=0)
+    )
     monkeypatch.setattr(cli, "run_job", _fake_run_job)
     handlers = list(logging.getLogger().handlers)
     out = tmp_path / "out"

@@ -41,7 +41,7 @@ def test_the_core_suite_covers_every_algorithm_cudnn_runs_and_fits_a_lease():
 
 
 def test_the_suites_in_order_of_value_each_with_its_runs():
-    assert acc.SUITE_ORDER == ("core", "regimes", "energy")
+    assert acc.SUITE_ORDER == ("core", "regimes", "energy", "training")
     regimes = acc.SUITES["regimes"].sweep(False)
     assert set(regimes.models) == {"resnet50", "vgg16"} and regimes.batches == (1, 32, 256)
     assert set(regimes.algos) == {"guess", "torch", "implicit_precomp_gemm", "winograd_nonfused", "fft_tiling"}

@@ -33,7 +33,7 @@ def test_markdown_has_environment_commands_checks_and_details():
     text = render_markdown(checks, env)
     assert text.startswith(f"# GPU acceptance: {H100}, 2025-06-01")
     assert "Verdict: **FAIL: cv per point**" in text and "## Suite core: FAIL" in text
-    assert "Verdict of the suites run: **FAIL** (not run on this date: regimes, energy)" in text
+    assert "Verdict of the suites run: **FAIL** (not run on this date: regimes, energy, training)" in text
     for fact in ("570.86.15", "2.14.1", "| CUDA | 12.8 |", "91000", "python -m pytest -m gpu", "python -m harness a=b"):
         assert fact in text, fact
     assert "| check | goal | figure | verdict |" in text
@@ -65,7 +65,7 @@ def test_suites_add_their_sections_to_one_verdict_and_a_rerun_replaces_its_own()
     text = merge_verdict(None, "regimes", regimes, env | {"commands": ["first regimes run"]})
     text = merge_verdict(text, "core", core, env)
     assert list(sections(text)) == ["core", "regimes"]  # the suites' order of value, whatever the order run
-    assert "Verdict of the suites run: **PASS** (not run on this date: energy)" in text
+    assert "Verdict of the suites run: **PASS** (not run on this date: energy, training)" in text
     assert "| [core](#suite-core-pass) | PASS |" in text and "| [regimes](#suite-regimes-pass) | PASS |" in text
     failing = [c if c.name != "errors" else Check(c.name, c.goal, "1 of 3", FAIL) for c in regimes]
     again = merge_verdict(text, "regimes", failing, env | {"commands": ["second regimes run"]})

@@ -492,3 +492,61 @@ def test_an_nhwc_plan_reads_and_writes_channels_last_on_the_gpu():
     assert in_layout(dx, "nhwc") and in_layout(dw, "nhwc")
     for got, want in ((dx, want_dx), (dw, want_dw)):
         assert float((got.float() - want).abs().max() / want.abs().max()) < TOLERANCE[torch.float16]
+
+
+# A few shapes the models have: a 3x3 stride-1 layer, a 1x1 projection, a 3x3 stride-2 layer, the 7x7 stride-2
+# stem, a dilated and a grouped layer (batch 2, small spatial sizes: a float64 CPU reference stays quick).
+REFERENCE_SHAPES = (
+    (torch.nn.Conv2d(32, 64, 3, padding=1), (2, 32, 14, 14)),
+    (torch.nn.Conv2d(64, 32, 1), (2, 64, 14, 14)),
+    (torch.nn.Conv2d(32, 32, 3, stride=2, padding=1), (2, 32, 15, 15)),
+    (torch.nn.Conv2d(3, 16, 7, stride=2, padding=3), (2, 3, 32, 32)),
+    (torch.nn.Conv2d(16, 16, 3, padding=2, dilation=2), (2, 16, 12, 12)),
+    (torch.nn.Conv2d(32, 32, 3, padding=1, groups=4), (2, 32, 10, 10)),
+)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("direction", BACKWARD)
+def test_every_cudnn_enum_gives_the_cpu_references_gradient_or_is_unsupported(direction: str, dtype):
+    """Every enum of the direction by cuDNN's own name (algo_0, fft...), and guess and find, on a few shapes:
+    the gradient within the dtype's tolerance of the CPU reference's (harness.algorithms.reference_backward,
+    the direct formulation, in float64: verified against autograd in CI), or refused as the layer's outcome
+    (never a fault); the enum documented as not implemented is always refused."""
+    from harness.algorithms import reference_backward
+    from harness.algorithms.cudnn_enums import NOT_IMPLEMENTED
+
+    torch.manual_seed(0)
+    math_type = "fma" if dtype == torch.float32 else "tensor_op"
+    enums = [*DIRECTIONS[direction][0], "guess", "find"]
+    ran: dict[str, int] = dict.fromkeys(enums, 0)
+    too_far: list[str] = []
+    with backend_flags(math_type, False):
+        for conv, shape in REFERENCE_SHAPES:
+            g = ConvGeometry.of(conv)
+            x64 = torch.randn(shape, dtype=torch.float64)
+            w64 = conv.weight.detach().double()
+            dy64 = torch.randn(shape[0], g.out_channels, *g.output_hw(*shape[2:]), dtype=torch.float64)
+            if direction == "backward_data":
+                want = reference_backward.direct_backward_data(dy64, w64, g, shape[2:])
+            else:
+                want = reference_backward.direct_backward_filter(x64, dy64, g)
+            weight = conv.weight.detach().cuda().to(dtype)
+            x, dy = x64.cuda().to(dtype), dy64.cuda().to(dtype)
+            for name in enums:
+                try:
+                    plan = CudnnBackwardPlan.build(direction, name, weight, g, x, math_type)
+                except (cudnn.CudnnNotSupported, cudnn.WorkspaceOutOfMemory):
+                    continue
+                assert name not in NOT_IMPLEMENTED[direction], f"{name} is documented as not implemented"
+                got = (plan(dy) if direction == "backward_data" else plan(x, dy)).double().cpu()
+                err = float((got - want).abs().max() / want.abs().max())
+                limit = (TRANSFORM_TOLERANCE if plan.algo in TRANSFORMS else TOLERANCE)[dtype]
+                if err > limit:
+                    too_far.append(f"{name} ({plan.algo}) on {g.describe()} {shape}: {err:.2e} > {limit:g}")
+                ran[name] += 1
+            cudnn.release_workspaces()
+    assert not too_far, "\n".join(too_far)
+    assert ran["algo_0"] and ran["algo_1"] and ran["guess"] and ran["find"], ran
+    assert all(ran[n] == 0 for n in NOT_IMPLEMENTED[direction]), ran

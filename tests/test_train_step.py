@@ -577,3 +577,49 @@ def test_a_training_point_not_timed_still_has_its_directions_flops(tmp_path: Pat
     assert point["status"] == "unsupported" and "layer2.0.conv1 (backward_data)" in point["error"]
     costs = count_directions(meta_model("resnet18", {}), torch.empty(1, 3, 32, 32, device="meta"))
     assert point["flops"] == costs.model.flops["backward_data"] < costs.model.flops["forward"]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("algo", ["guess", "torch"])
+def test_a_captured_training_steps_replay_gives_the_eager_steps_gradients(algo: str):
+    """GPU only: resnet18's step (cuDNN's heuristic in every direction, or torch's own layers) captured as a CUDA
+    graph the way the measurement captures it (capture_step); a replay's gradients are those of an eager
+    forward and backward at the same weights (strict FP32), and its optimizer step moves the weights."""
+    from harness.algorithms import backend_flags
+    from harness.measure.train_point import capture_step
+    from harness.measure.train_step import TrainStep, first_output, loss_function
+    from harness.models import build_model
+
+    torch.manual_seed(0)
+    device = torch.device("cuda")
+    model = build_model("resnet18").to(device).eval()
+    x = torch.randn(4, 3, 64, 64, device=device)
+    train = TrainSpec()
+    with backend_flags("fma", False):
+        swapped = swap(model, algo, backend="cudnn", fallback="torch", math="fma") if algo != "torch" else None
+        try:
+            if swapped is not None:
+                swapped.plan_step(x)
+            with torch.no_grad():
+                labels = fixed_labels(first_output(model(x)), train.loss, 0)
+            step = TrainStep(model, x, labels, train)
+            replay, why = capture_step(step, device)
+            assert replay is not None, why
+            params = [p for p in model.parameters() if p.requires_grad]
+            before = [p.detach().clone() for p in params]
+            replay()
+            torch.cuda.synchronize()
+            replayed = [p.grad.detach().clone() for p in params]
+            assert any(not torch.equal(b, p) for b, p in zip(before, params, strict=True)), "no optimizer step"
+            with torch.no_grad():
+                for p, b in zip(params, before, strict=True):
+                    p.copy_(b)  # the weights the replay's gradients were computed at
+            with torch.enable_grad():
+                loss = loss_function(train.loss)(first_output(model(x)), labels)
+                eager = torch.autograd.grad(loss, params)
+        finally:
+            if swapped is not None:
+                swapped.undo()
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    for name, got, want in zip(names, replayed, eager, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5 * float(want.abs().max()) + 1e-12, msg=name)

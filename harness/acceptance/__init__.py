@@ -1,4 +1,4 @@
-"""`python -m harness.acceptance --suite core|regimes|energy`: the checks of GPU-CHECKS.md, a suite per lease
+"""`python -m harness.acceptance --suite core|regimes|energy|training`: the checks of GPU-CHECKS.md, a suite per lease
 of a GPU, each adding its section to one Markdown verdict per device and date.
 
 A GPU is lent for 15 minutes of device time at a time, machine start included; each suite fits one lease
@@ -11,7 +11,12 @@ A GPU is lent for 15 minutes of device time at a time, machine start included; e
 - ``regimes``: resnet50 and vgg16 at 224, batch 1, 32, 256 x FP32 strict, TF32, FP16, BF16 x NCHW, NHWC for
   guess, torch, implicit_precomp_gemm, winograd_nonfused and fft_tiling (configuration by configuration, most
   valuable first, so a suite cut short by its budget covers whole configurations);
-- ``energy``: energy windows of CUDA-graph replays.
+- ``energy``: energy windows of CUDA-graph replays;
+- ``training``: the backward families' GPU tests; per backward direction every algorithm with an enum there,
+  guess, find and torch on resnet50 and vgg16 at 224 (support, gradients, capture); the training step per
+  algorithm, a training plan made from it (``python -m analysis.plans make --direction train_step``) and run,
+  its projected step against its measured one. ``--cpu-smoke`` runs it on the CPU (resnet18, the reference
+  backend): what CI runs.
 
 Results go into ``jobs/acceptance-<UTC timestamp>/results``; the verdict is
 ``docs/validation/<device-slug>-<YYYY-MM-DD>.md``, one section per suite (a rerun of a suite that day replaces
@@ -24,7 +29,8 @@ rows (dicts as ``RunResult.points`` holds them, or a DataFrame read back from th
 
 The package, one module per concern: ``plan`` (the suites: what is measured, the goals), ``budget``,
 ``compose`` (a job's config), ``suite`` (the GPU tests), ``sweep`` (the runs), ``rows``, ``checks``,
-``extras``, ``stability`` and ``layers`` (the checks), ``evidence`` (the evaluation), ``verdict`` (the
+``extras``, ``stability``, ``layers`` and ``training_checks`` (the checks), ``training`` (the training plan's
+step), ``evidence`` (the evaluation), ``verdict`` (the
 Markdown), ``cli`` (the command). This ``__init__`` re-exports the names ``harness.acceptance`` had as one
 module (jobs in flight and callers import them from here); ``Check``, ``Plan`` and ``Evidence`` are the old
 names of ``AcceptanceCheck``, ``SweepPlan`` and ``AcceptanceEvidence``.

@@ -19,16 +19,24 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from harness import validate
-from harness.acceptance.budget import DEFAULT_BUDGET_S, SECONDS_REPORT, TESTS_TIMEOUT_S, estimate_s, extras_s
+from harness.acceptance.budget import (
+    DEFAULT_BUDGET_S,
+    SECONDS_REPORT,
+    TESTS_TIMEOUT_S,
+    estimate_s,
+    extras_s,
+    plan_s,
+)
 from harness.acceptance.energy_probe import run_probe
 from harness.acceptance.evidence import AcceptanceEvidence, evaluate, passed
-from harness.acceptance.plan import QUICK_MODEL, QUICK_SIZE, SUITE_ORDER, SUITES
+from harness.acceptance.plan import QUICK_MODEL, QUICK_SIZE, SUITE_ORDER, SUITES, Job
 from harness.acceptance.suite import REPO, gpu_test_command, run_gpu_tests
 from harness.acceptance.sweep import JobResult, PreparedJob, prepare_job, read_layers, run_job
+from harness.acceptance.training import TrainingPlanStep, make_training_plan, plan_job, read_projection
 from harness.acceptance.verdict import environment_from_rows, merge_verdict, summary_table, verdict_path
 from harness.atomic import write_text_atomic
 from harness.cli import ArgumentParser, command
-from harness.errors import MissingEnvironmentError
+from harness.errors import HarnessError, MissingEnvironmentError, UsageError
 from harness.measure.device import what_this_machine_has
 
 log = logging.getLogger(__name__)
@@ -74,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--tests-timeout-s", type=validate.positive_float, default=TESTS_TIMEOUT_S, help="limit of the GPU test suite"
+    )
+    cpu = [n for n in SUITE_ORDER if SUITES[n].cpu_sweep is not None]
+    p.add_argument(
+        "--cpu-smoke",
+        action="store_true",
+        help="run the suite's code on the CPU for real (a small model and size, backend=reference; no GPU test, "
+        f"no CUDA graph): what CI runs; suites with a CPU run: {', '.join(cpu)}. Its verdict is no GPU's",
     )
     return p
 
@@ -144,11 +159,37 @@ def _run_jobs(jobs: Sequence[PreparedJob], bar: Progress, title: str, deadline: 
     return done
 
 
+def _training_plan(
+    results: Path, folder: Path, extras: Sequence[Job], bar: Progress
+) -> tuple[TrainingPlanStep, list[JobResult]]:
+    """The training suite's last step: a training plan made from its train_step points, run with
+    algo=per_layer, and its projection read back."""
+    steps = [j for j in extras if j.phase == "train_step"]
+    task = bar.add_task("training plan: made, run, projected", total=None)
+    training = make_training_plan(results, steps, folder / "training-plan.json")
+    job = plan_job(steps, training)
+    ran = []
+    if job is not None:
+        try:
+            prepared = prepare_job(job, results)
+        except HarnessError as e:  # the plan file refused: the projection check fails with why
+            training.projection_error = f"the plan's run was refused: {e}"
+        else:
+            ran = _run_jobs([prepared], bar, "training plan's run (algo=per_layer)", None)
+            read_projection(results, training, job, ran[0].run_id, folder / "analysis")
+    bar.update(task, total=1, completed=1)
+    return training, ran
+
+
 @command
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     out, err = Console(), Console(stderr=True)
-    if not cuda_available():
+    suite = SUITES[args.suite]
+    if args.cpu_smoke and suite.cpu_sweep is None:
+        smoke = [n for n in SUITE_ORDER if SUITES[n].cpu_sweep is not None]
+        raise UsageError(f"--cpu-smoke: suite {suite.name} has no CPU run; valid choices: {', '.join(smoke)}")
+    if not args.cpu_smoke and not cuda_available():
         raise MissingEnvironmentError(
             f"python -m harness.acceptance needs a CUDA GPU; this machine has "
             f"{what_this_machine_has()}. Nothing was run or written."
@@ -157,16 +198,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     folder = _job_folder(args.jobs_dir, started.strftime("%Y%m%dT%H%M%SZ"))
     results = folder / "results"
     with _logging_to(folder / "acceptance.log", err):
-        suite = SUITES[args.suite]
-        plan = suite.sweep(args.quick)
+        plan = suite.cpu_sweep() if args.cpu_smoke and suite.cpu_sweep is not None else suite.sweep(args.quick)
         extras = suite.extras(plan, args.quick)
         # every config checked before any GPU work: a HarnessError here is refused at the border (exit 2)
         sweep = [prepare_job(j, results) for j in plan.sweep_jobs()]
         more = [prepare_job(j, results) for j in extras]
+        run_tests = suite.gpu_tests and not args.cpu_smoke
+        device = "CPU (smoke run)" if args.cpu_smoke else torch.cuda.get_device_name()
         out.print(
-            f"{torch.cuda.get_device_name()}, suite {suite.name}: {'GPU tests, then ' if suite.gpu_tests else ''}"
+            f"{device}, suite {suite.name}: {'GPU tests, then ' if run_tests else ''}"
             f"{len(sweep)} sweep jobs ({plan.points()} points: {', '.join(plan.models) or 'no model'} x "
-            f"{len(plan.sizes)} sizes x {len(plan.batches)} batch sizes x {len(plan.algos)} algorithms x "
+            f"{len(plan.sizes)} sizes x {len(plan.batches)} batch sizes x {len(plan.all_algos())} algorithms"
+            f"{f' in {len(plan.directions)} directions' if plan.directions else ''} x "
             f"{len(plan.configs)} configurations), then {len(more)} extra runs. Estimate: about "
             f"{estimate_s(plan, suite, args.quick) / 60:.0f} min (budget {args.budget_s / 60:.1f} min). "
             f"Results: {results}",
@@ -177,35 +220,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         given = list(argv) if argv is not None else sys.argv[1:]
         commands = [
             " ".join(["python -m harness.acceptance", *map(shlex.quote, given)]),
-            " ".join(["python", *map(shlex.quote, gpu_test_command(junit)[1:])]),
+            " ".join(["python", *map(shlex.quote, gpu_test_command(junit, suite.tests)[1:])]),
         ]
-        if not suite.gpu_tests:
+        if not run_tests:
             commands = commands[:1]
         with _progress(err) as bar:
             tests = None
-            if suite.gpu_tests:
+            if run_tests:
                 step = bar.add_task("1/3 GPU tests (pytest -m gpu)", total=None)
-                tests = run_gpu_tests(junit, folder / "gpu-tests.log", args.tests_timeout_s)
+                tests = run_gpu_tests(junit, folder / "gpu-tests.log", args.tests_timeout_s, suite.tests)
                 bar.update(
                     step,
                     total=1,
                     completed=1,
                     description=f"1/3 GPU tests: {tests.passed} passed, {tests.failed} failed, {tests.skipped} skipped",
                 )
-            deadline = t0 + args.budget_s - extras_s(plan, extras) - SECONDS_REPORT
+            deadline = t0 + args.budget_s - extras_s(plan, extras) - plan_s(suite, extras) - SECONDS_REPORT
             jobs = _run_jobs(sweep, bar, "2/3 sweep", deadline)
             phases = ", ".join(dict.fromkeys(j.phase for j in extras))
             jobs += _run_jobs(more, bar, f"3/3 extra runs ({phases or 'none'})", None)
+            training = None
+            if suite.training_plan:
+                training, ran = _training_plan(results, folder, extras, bar)
+                jobs += ran
             probe = None
             if suite.energy_probe:
                 step = bar.add_task("energy probe: the counter's period, 2N over N forwards", total=None)
                 probe = run_probe()
                 bar.update(step, total=1, completed=1)
-        commands += [j.command for j in jobs]
+        commands += [j.command for j in jobs if j.job.phase != "plan"]
+        commands += [training.command] if training is not None else []
+        commands += [j.command for j in jobs if j.job.phase == "plan"]
         sweep_runs = {j.run_id for j in jobs if j.job.phase == "sweep" and j.run_id}
-        evidence = AcceptanceEvidence(tests, jobs, read_layers(results, sweep_runs), suite.name, probe)
+        evidence = AcceptanceEvidence(
+            tests, jobs, read_layers(results, sweep_runs), suite.name, probe, training, args.cpu_smoke
+        )
         checks = evaluate(evidence)
         env = environment_from_rows([r for j in jobs for r in j.rows])
+        if args.cpu_smoke:
+            env["device_name"] = f"cpu-smoke {env.get('device_name') or 'cpu'}"
         env["device_name"] = env.get("device_name") or torch.cuda.get_device_name()
         env |= {
             "date": started.strftime("%Y-%m-%d"),

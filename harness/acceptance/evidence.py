@@ -28,6 +28,14 @@ from harness.acceptance.rows import FAIL, Row, as_rows
 from harness.acceptance.stability import check_capture, check_interval, check_ranking
 from harness.acceptance.suite import SuiteReport
 from harness.acceptance.sweep import JobResult
+from harness.acceptance.training import TrainingPlanStep
+from harness.acceptance.training_checks import (
+    check_direction_support,
+    check_plan_projection,
+    check_training_capture,
+    check_training_gradients,
+    training_tests,
+)
 
 
 @dataclass
@@ -39,6 +47,8 @@ class AcceptanceEvidence:
     layer_rows: list[Row] = field(default_factory=list)  # the sweep's layers rows
     suite: str = "core"
     probe: EnergyProbe | None = None  # the energy suite's probe
+    training: TrainingPlanStep | None = None  # the training suite's plan step
+    cpu: bool = False  # a CPU smoke run (--cpu-smoke): no GPU test, no CUDA graph to judge
 
     def rows(self, phase: str | None = None) -> list[Row]:
         return [r for j in self.jobs if phase is None or j.job.phase == phase for r in as_rows(j.rows)]
@@ -64,6 +74,16 @@ def evaluate(e: AcceptanceEvidence) -> list[AcceptanceCheck]:
             check_interval(sweep),
             check_capture(sweep),
             check_unsupported_layers(layers, by_run),
+        ]
+    if e.suite == "training":
+        training = [*sweep, *e.rows("train_step"), *e.rows("plan")]
+        return [
+            training_tests(e.tests, e.cpu),
+            *common,
+            check_direction_support(sweep, layers),
+            check_training_gradients(training),
+            check_training_capture(training, judged=not e.cpu),
+            check_plan_projection(e.training),
         ]
     if e.suite == "energy":
         energy = e.rows("energy")

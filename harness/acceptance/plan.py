@@ -5,7 +5,9 @@ A GPU is lent for 15 minutes of device time at a time, machine start included, s
 suites that each fit one lease, in order of value (``SUITES``): ``core`` (the GPU tests, every algorithm on the
 forward path, correctness, stability, graph capture, overhead, the same point in 3 processes, out of memory),
 ``regimes`` (batch 1, 32, 256 x FP32 strict, TF32, FP16, BF16 x NCHW, NHWC for the algorithms that matter
-there) and ``energy`` (energy windows, idle before and after, linearity)."""
+there), ``energy`` (energy windows, idle before and after, linearity) and ``training`` (the backward families'
+GPU tests, the support matrix per backward direction, the training step's gradients and graph capture, and a
+training plan's projected step against its measured one)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.acceptance.compose import override_value
-from harness.algorithms import CUDNN_ALGORITHMS
+from harness.algorithms import CUDNN_ALGORITHMS, registry
 
 MODELS = ("vgg16", "resnet50")
 SIZES = (224,)
@@ -147,18 +149,33 @@ class SweepPlan:
     configs: tuple[Config, ...] = CONFIGS
     batches: tuple[int, ...] = (1,)
     extra: tuple[tuple[str, str], ...] = ()  # overrides of every sweep job
+    # a training sweep: (direction, its algorithms) pairs, each direction's algorithms in place of ``algos``
+    directions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def _groups(self) -> list[tuple[tuple[tuple[str, str], ...], tuple[str, ...]]]:
+        """(the jobs' extra overrides, their algorithms): one group, or one per direction of a training sweep."""
+        if not self.directions:
+            return [(self.extra, self.algos)]
+        return [((*self.extra, ("direction", d)), algos) for d, algos in self.directions]
 
     def sweep_jobs(self) -> list[Job]:
-        """Configuration by configuration, so that a sweep cut short by the budget covers whole configurations."""
+        """Configuration by configuration, so that a sweep cut short by the budget covers whole configurations
+        (a training sweep: direction by direction within each)."""
         return [
-            Job("sweep", m, a, self.sizes, c, self.batches, self.extra)
+            Job("sweep", m, a, self.sizes, c, self.batches, extra)
             for c in self.configs
+            for extra, algos in self._groups()
             for m in self.models
-            for a in self.algos
+            for a in algos
         ]
 
+    def all_algos(self) -> tuple[str, ...]:
+        """Every algorithm the sweep runs (in any direction), in order of first use."""
+        return tuple(dict.fromkeys(a for _, algos in self._groups() for a in algos))
+
     def points(self) -> int:
-        return len(self.models) * len(self.sizes) * len(self.algos) * len(self.configs) * len(self.batches)
+        algos = sum(len(algos) for _, algos in self._groups())
+        return len(self.models) * len(self.sizes) * algos * len(self.configs) * len(self.batches)
 
 
 # the core sweep records what ran each layer (harness.measure.kernels): whether guess and torch ran the same kernels
@@ -206,6 +223,74 @@ def energy_jobs(quick: bool) -> list[Job]:
 _AGAIN = (("remeasure", "true"),)  # a new run measures even what the store already has
 
 
+# The training suite (issue 31): the backward families' GPU tests; per backward direction every algorithm with
+# an enum there, guess, find and torch on resnet50 and vgg16 at 224 (fallback=guess: a layer an algorithm cannot
+# run falls back to cuDNN's heuristic and its layer row says why); the training step of the algorithms with an
+# enum in every direction, guess and torch on resnet50, a training plan made from those points
+# (analysis.plans make --direction train_step) and run with algo=per_layer.
+TRAIN_MODELS = ("resnet50", "vgg16")
+TRAIN_SIZE = 224
+TRAIN_BATCH = 8  # small enough for the budget (harness.acceptance.budget), large enough to be a training batch
+TRAIN_PLAN_MODEL = "resnet50"
+TRAIN_DIRECTIONS = ("backward_data", "backward_filter")
+TRAIN_CONFIG = Config("float32", "fma", "guess")
+TRAIN_TESTS = ("tests/test_cudnn_backward.py", "tests/test_swap_backward_cudnn.py", "tests/test_train_step.py")
+PROJECTION_GOAL = 0.10  # |measured step / projected step - 1| of the training plan
+# the CPU smoke run (--cpu-smoke): the same code on the CPU, a small model and size, the reference backend
+SMOKE_MODEL, SMOKE_SIZE, SMOKE_BATCH = "resnet18", 32, 1
+SMOKE_ALGOS = ("gemm", "torch")
+SMOKE_CONFIG = Config("float32", "fma", "torch")
+SMOKE_STAGE = (
+    ("device", "cpu"),
+    ("backend", "reference"),
+    ("stage.min_iters", "3"),
+    ("stage.max_iters", "5"),
+    ("stage.max_time_s", "1"),
+    ("stage.layer_iters", "6"),
+)
+
+
+def direction_algos(direction: str) -> tuple[str, ...]:
+    """Every algorithm with a cuDNN enum in ``direction`` (the registry's), then guess, find and torch."""
+    return (*(a.name for a in registry.algorithms() if a.cudnn_for(direction)), "guess", "find", "torch")
+
+
+def step_algos() -> tuple[str, ...]:
+    """The training step's algorithms: those with an enum in every direction, then guess and torch (the plan's
+    candidates and baselines)."""
+    every = [a.name for a in registry.algorithms() if all(a.cudnn_for(d) for d in ("forward", *TRAIN_DIRECTIONS))]
+    return (*every, "guess", "torch")
+
+
+def training_plan(quick: bool, cpu: bool = False) -> SweepPlan:
+    """The training suite's sweep: per backward direction, its algorithms on TRAIN_MODELS (quick: resnet50;
+    ``cpu``: the smoke run's model, size and algorithms on the reference backend)."""
+    if cpu:
+        directions = tuple((d, SMOKE_ALGOS) for d in TRAIN_DIRECTIONS)
+        return SweepPlan((SMOKE_MODEL,), (SMOKE_SIZE,), (), (SMOKE_CONFIG,), (SMOKE_BATCH,), SMOKE_STAGE, directions)
+    directions = tuple((d, direction_algos(d)) for d in TRAIN_DIRECTIONS)
+    models = (TRAIN_PLAN_MODEL,) if quick else TRAIN_MODELS
+    return SweepPlan(models, (TRAIN_SIZE,), (), (TRAIN_CONFIG,), (TRAIN_BATCH,), _AGAIN, directions)
+
+
+def training_extras(plan: SweepPlan, quick: bool) -> list[Job]:
+    """The training step, on the sweep's first model (resnet50; the sweep's configuration, size and batch), of
+    each of ``step_algos`` the sweep ran in every direction: the points the training plan is made from. The
+    plan's own run (algo=per_layer) is prepared once the plan exists (``training_plan_job``)."""
+    (config,), (size,), (batch,) = plan.configs, plan.sizes, plan.batches
+    ran = [set(algos) for _, algos in plan.directions]
+    algos = [a for a in step_algos() if all(a in r for r in ran)]
+    extra = (*plan.extra, ("direction", "train_step"))
+    return [Job("train_step", plan.models[0], a, (size,), config, (batch,), extra) for a in algos]
+
+
+def training_plan_job(step_jobs: list[Job], plan_file: Path) -> Job:
+    """The training plan's run: algo=per_layer with the plan, at the train_step jobs' point."""
+    first = step_jobs[0]
+    extra = (*first.extra, ("plan", override_value(str(plan_file))))
+    return Job("plan", first.model, "per_layer", first.sizes, first.config, first.batches, extra)
+
+
 @dataclass(frozen=True)
 class Suite:
     """One part of the acceptance that fits one lease of a GPU: its sweep, its extra runs, and whether it runs
@@ -217,6 +302,9 @@ class Suite:
     sweep: Callable[[bool], SweepPlan]  # quick -> the sweep
     extras: Callable[[SweepPlan, bool], list[Job]]  # (the sweep, quick) -> the extra runs
     energy_probe: bool = False  # the counter's update period and the 2N/N linearity (harness.acceptance.energy_probe)
+    tests: tuple[str, ...] = ()  # the GPU tests it runs (pytest paths): empty, every test marked gpu
+    training_plan: bool = False  # after the extra runs: a training plan made from them, run, and projected
+    cpu_sweep: Callable[[], SweepPlan] | None = None  # --cpu-smoke: the sweep run on the CPU (None: GPU only)
 
 
 SUITES = {
@@ -248,6 +336,19 @@ SUITES = {
             lambda quick: SweepPlan((), ()),
             lambda plan, quick: energy_jobs(quick),
             energy_probe=True,
+        ),
+        Suite(
+            "training",
+            "the backward families' GPU tests; per backward direction every algorithm with an enum there, guess, "
+            "find and torch on resnet50 and vgg16 at 224 (batch 8): support per direction, gradients against torch, "
+            "graph capture; the training step of resnet50 per algorithm, a training plan made from it and run: "
+            "its projected step against its measured step",
+            True,
+            training_plan,
+            training_extras,
+            tests=TRAIN_TESTS,
+            training_plan=True,
+            cpu_sweep=lambda: training_plan(False, cpu=True),
         ),
     )
 }

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,13 +58,18 @@ def parse_junit(xml_text: str) -> SuiteReport:
     return report
 
 
-def gpu_test_command(junit: Path) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-rs", f"--junitxml={junit}", "--deselect", SELF_TEST]
+def gpu_test_command(junit: Path, tests: Sequence[str] = ()) -> list[str]:
+    """``pytest -m gpu``: every GPU test, or those of the files ``tests`` (a suite's own)."""
+    cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-rs", f"--junitxml={junit}", "--deselect", SELF_TEST]
+    return cmd + list(tests)
 
 
-def run_gpu_tests(junit: Path, output: Path, timeout_s: float = TESTS_TIMEOUT_S) -> SuiteReport:
-    """``pytest -m gpu`` in a subprocess at the repository root; its output goes to ``output``."""
-    cmd = gpu_test_command(junit)
+def run_gpu_tests(
+    junit: Path, output: Path, timeout_s: float = TESTS_TIMEOUT_S, tests: Sequence[str] = ()
+) -> SuiteReport:
+    """``pytest -m gpu`` (of the files ``tests`` where given) in a subprocess at the repository root; its
+    output goes to ``output``."""
+    cmd = gpu_test_command(junit, tests)
     env = os.environ | {INSIDE_ENV: "1"}
     try:
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s)
