@@ -96,6 +96,7 @@ def _projection(projected: pd.DataFrame, baseline: str) -> dict[str, float | str
         "projected_speedup": float(r["speedup"]),
         "projected_speedup_low": float(r["speedup_low"]),
         "projected_speedup_high": float(r["speedup_high"]),
+        "calls_over_step": float(r["calls_over_step"]),  # the baseline's calls timed alone, over its step
     }
     return {k: v for k, v in out.items() if np.isfinite(v)}
 

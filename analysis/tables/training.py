@@ -20,6 +20,9 @@ its row (harness.results.uncertainty.log_se: the stored order-statistic interval
 from 6, else sqrt(pi/2) std / sqrt(n) widened by t(n-1)); ``Var(D)`` is the sum of both rows' squared
 absolute standard errors over the switched calls, and the speedup ``S = P / (P - D)`` has, by the delta method,
 ``se(log S)^2 = (D se_P / (P - D))^2 + Var(D) / (P - D)^2`` (``se_P``: the relative standard error of P).
+A per-call overhead of the layer pass (a synchronisation, a hook) is in both sides of a gain and cancels; where
+the gains exceed the step itself (``D >= P``) the calls' times are not the step's and there is no projection
+(null); ``calls_over_step``, the baseline's calls timed alone over its step, shows how far they add up to it.
 Below 6 iterations a row has no interval: its call is not tested (kept) and a projection that needs it has none.
 """
 
@@ -138,6 +141,7 @@ ORACLE_COLUMNS = [
     "switch_no_interval",
     "calls_without_baseline",
     "gain_ms",
+    "calls_over_step",
     "oracle_mix",
 ]
 
@@ -171,7 +175,11 @@ def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     var_d = var.reindex(out.index).fillna(0.0)
     P, D = out["baseline_p50_ms"].astype(float), out["gain_ms"].astype(float)
     se_p = out["baseline_log_se"].astype(float)
-    proj = P - D
+    calls_ms = ch["baseline_call_ms"].groupby([ch[c] for c in STEP], observed=True).sum(min_count=1)
+    out["calls_over_step"] = calls_ms.reindex(out.index) / P  # the baseline's calls timed alone, over its step
+    # A gain larger than the step cannot be the step's: the layer pass's calls did not add up to it (contention,
+    # a host-bound pass). No projection then, rather than a negative time.
+    proj = (P - D).where(P - D > 0)
     out["projected_ms"] = proj
     proj_se = np.sqrt((P * se_p) ** 2 + var_d) / proj
     out["projected_low_ms"], out["projected_high_ms"] = interval(np.log(proj), proj_se)

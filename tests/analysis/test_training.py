@@ -66,6 +66,23 @@ def test_the_oracle_interval_covers_the_true_speedup_in_at_least_90_percent_of_s
     assert (o["calls"] == T.layers * 3 - 1).all()
 
 
+def test_gains_larger_than_the_step_give_no_projection_and_say_how_far_the_calls_add_up():
+    """The baseline's step measured far faster than its calls timed alone (a loaded layer pass): P - D <= 0 is
+    no time at all; the projection is null, never negative, and calls_over_step shows the mismatch."""
+    pts, lay, _ = training_frames(T, points=2)
+    o = training.oracle(pts, lay).set_index("input_size")
+    assert (o["projected_ms"] > 0).all() and (o["calls_over_step"] > 0).all()
+    first = o.index[0]
+    squeezed = pts.copy()
+    at = (squeezed["input_size"] == first) & (squeezed["algo"].astype(str) == o.loc[first, "baseline"])
+    squeezed.loc[at, "p50_ms"] = o.loc[first, "gain_ms"] / 2  # the step: half what the switches claim to gain
+    again = training.oracle(squeezed, lay).set_index("input_size")
+    assert again.loc[first, ["projected_ms", "projected_low_ms", "speedup", "speedup_high"]].isna().all()
+    assert not bool(again.loc[first, "beyond_noise"]) and again.loc[first, "calls_over_step"] > 2
+    other = o.index[1]
+    assert again.loc[other, "projected_ms"] == pytest.approx(o.loc[other, "projected_ms"])  # the others as before
+
+
 def test_below_six_iterations_nothing_switches_and_there_is_no_interval():
     pts, lay, _ = training_frames(TrainingTruth(n=5), points=3)
     o = training.oracle(pts, lay)
