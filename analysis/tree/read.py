@@ -14,8 +14,8 @@ import pyarrow.dataset as ds
 from analysis.errors import AnalysisError, ResultsInputError, SchemaVersionError
 from analysis.tree.filters import Filters
 from analysis.tree.records import BadFile, LoadReport, tree_names
-from harness.results import dataset
-from harness.results.layout import PARTITION_KEYS
+from harness.results import TABLES, dataset
+from harness.results.layout import EARLIER_LAYER_VALUES, PARTITION_KEYS, POINT_KEY
 from harness.results.schema import CONV_PARAMETERS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ UNUSED = {
         "compute_type",
         "model_source",
         "kernels",  # the names (lists): the tables read kernel_family and tensor_cores
+        "cudnn_engine",  # the torch baseline's engine name: no table reads it
     ),
 }
 
@@ -58,9 +59,26 @@ UNUSED = {
 # String columns of few distinct values, read dictionary-encoded (pandas categoricals): several times faster
 # and smaller than strings on millions of layer rows. Categoricals of different categories cannot fill one
 # another: "what ran a layer" (algo_used, else algo) is harness.results.read.algo_that_ran.
+# Every text column of the point key (harness.results.layout.POINT_KEY, outside the partition keys, which the
+# folder names encode) is one: a new point-key column is read encoded, so that the keys of millions of layer rows
+# stay integers (analysis.tree.keys) rather than strings hashed row by row.
+_POINT_TEXT = tuple(
+    c for c in POINT_KEY if c not in PARTITION_KEYS and pa.types.is_string(TABLES["points"].field(c).type)
+)
 DICTIONARY = {
-    "points": ("run_id", "dtype", "status", "model_source", "model_hash", "math_type"),
-    "layers": ("run_id", "dtype", "layer_name", "algo_requested", "algo_used", "status", "math_type", "model_hash"),
+    "points": ("run_id", *_POINT_TEXT, "status", "model_source", "model_hash", "math_type"),
+    "layers": (
+        "run_id",
+        *_POINT_TEXT,
+        *EARLIER_LAYER_VALUES,  # point_direction: the point key's direction on a layer row
+        "layer_name",
+        "algo_requested",
+        "algo_used",
+        "status",
+        "math_type",
+        "model_hash",
+        "kernel_family",
+    ),
 }
 
 
