@@ -133,7 +133,12 @@ def call_code(layers: pd.DataFrame) -> np.ndarray:
     """Each layer row's call direction as its position in harness.algorithms.plan.DIRECTIONS (forward 0)."""
     if "direction" not in layers:
         return np.zeros(len(layers), np.int64)
-    codes = pd.Categorical(call_direction(layers), categories=list(CALLS)).codes.astype(np.int64)
+    column = layers["direction"]
+    if isinstance(column.dtype, pd.CategoricalDtype):  # as read: recode the few categories, not the rows
+        at = [CALLS.index(c) if c in CALLS else -1 for c in column.cat.categories.astype(str)]
+        codes = np.array([*at, 0], np.int64)[column.cat.codes.to_numpy()]  # code -1 (null): the last, forward
+    else:
+        codes = pd.Categorical(call_direction(layers), categories=list(CALLS)).codes.astype(np.int64)
     if (codes < 0).any():
         bad = sorted(set(call_direction(layers)[codes < 0]))
         raise ValueError(f"layer rows with direction {', '.join(bad)}; valid: {', '.join(CALLS)}")
