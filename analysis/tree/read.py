@@ -24,9 +24,14 @@ log = logging.getLogger(__name__)
 def _memory_pool() -> pa.MemoryPool:
     """The allocator for reading: jemalloc where this pyarrow has it, else the system's. On 5,000,000 layer
     rows, reading and converting took 6.4 s with jemalloc, 7.1 s with the system allocator and 11.2 s with
-    pyarrow's default here (mimalloc), which returns freed pages to the system and faults them in again."""
+    pyarrow's default here (mimalloc), which returns freed pages to the system and faults them in again.
+    jemalloc is told to return freed pages at once (decay 0, for the process): the Arrow tables are freed
+    column by column as pandas takes them over, and kept pages counted in the peak (load of 5,000,000 layer
+    rows: peak 3.4 GB with jemalloc's default decay, 2.75 GB with 0, in the same time within the noise)."""
     try:
-        return pa.jemalloc_memory_pool()
+        pool = pa.jemalloc_memory_pool()
+        pa.jemalloc_set_decay_ms(0)
+        return pool
     except NotImplementedError:
         return pa.system_memory_pool()
 
