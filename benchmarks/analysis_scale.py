@@ -5,6 +5,7 @@ layer rows.
     python benchmarks/analysis_scale.py --scale 20m --idle-only # one scale, idle only
     python benchmarks/analysis_scale.py --plots --predictor     # also time the figures and the predictor
     python benchmarks/analysis_scale.py --cache DIR             # where the trees are kept (generated once)
+    python benchmarks/analysis_scale.py --before DIR            # also the code checked out in DIR, side by side
 
 The trees are synthetic (tests/synthetic.py, the same law as the tests): 2 GPU types, all 10 algorithms,
 5 batch sizes, models of 100 conv layers; ``5m``: 10 models x 50 input sizes (50,000 points, 5,000,000 layer
@@ -15,7 +16,9 @@ under 15 s at 5m and 30 s at 20m, under 4 GB peak memory, on the 2-core developm
 predictor are timed apart. Every measurement runs in a fresh process of its own, so that its peak (the
 process's maximum resident set size, the imports included) is its own; with one core busy, another process
 spins on one core meanwhile (as benchmarks/analysis_cli.py does). Each stage is run ``--repeat`` times in
-that process and the median reported (the machine is shared).
+that process and the median reported (the machine is shared). ``--before DIR`` measures the same trees with
+the analysis of another checkout too (e.g. ``git worktree add DIR <commit>``), each in its own fresh process,
+one after the other, so that before and after are compared on the same machine at the same time.
 """
 
 from __future__ import annotations
@@ -33,12 +36,12 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: tests.synthetic, test-only code
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # the repository: tests.synthetic, test-only code (imported where used: a
+# measuring process of --before imports the analysis, and the harness, of the other checkout only)
 
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
-
-from tests.synthetic import Synthetic, default_models, generate  # noqa: E402
 
 ALGOS = (
     "implicit_gemm",
@@ -64,7 +67,9 @@ class Scale:
     goal_s: float
     goal_gb: float = 4.0
 
-    def spec(self) -> Synthetic:
+    def spec(self):
+        from tests.synthetic import Synthetic, default_models
+
         return Synthetic(
             models=default_models(n_models=self.models, n_layers=100, seed=0),
             gpus=("h100", "l40s"),
@@ -86,7 +91,7 @@ SCALES = {
 }
 
 
-def scale_spec(name: str = "5m") -> Synthetic:
+def scale_spec(name: str = "5m"):
     return SCALES[name].spec()
 
 
@@ -95,6 +100,8 @@ def tree(cache: Path, scale: Scale, console: Console) -> Path:
     root, done = cache / scale.name / "results", cache / scale.name / "generated.json"
     if done.exists() and json.loads(done.read_text()).get("spec") == scale.describe():
         return root
+    from tests.synthetic import generate
+
     shutil.rmtree(cache / scale.name, ignore_errors=True)  # an unfinished or other tree
     t = time.perf_counter()
     with ProcessPoolExecutor(1) as child:  # apart, so that its memory counts in no measurement
@@ -129,10 +136,23 @@ def timed(fn, repeat: int) -> tuple[float, object]:
 
 
 def measure(
-    root: Path, repeat: int, plots: bool, predict: bool, max_train_rows: int | None, threads: int | None
+    root: Path,
+    repeat: int,
+    plots: bool,
+    predict: bool,
+    max_train_rows: int | None,
+    threads: int | None,
+    code: Path = REPO,
 ) -> Measured:
-    """Load + all tables (then figures and the predictor where asked) in this process: run in a fresh one."""
+    """Load + all tables (then figures and the predictor where asked) in this process, with the analysis of the
+    checkout ``code``: run in a fresh one."""
     import tempfile
+
+    sys.path.insert(0, str(code))
+    import analysis
+
+    if not Path(analysis.__file__).resolve().is_relative_to(code.resolve()):
+        raise RuntimeError(f"the analysis imported is {analysis.__file__}, not the one under {code}")
 
     from analysis import pipeline, predictor
     from analysis.tree import load
@@ -184,32 +204,37 @@ def main() -> None:  # imports no analysis here: its memory belongs to the measu
     ap.add_argument("--predictor", action="store_true", help="also time the predictor's evaluation and fit")
     ap.add_argument("--max-train-rows", type=int, help="the predictor's training subsample (default: its own)")
     ap.add_argument("--threads", type=int, default=None, help="the predictor's OpenMP threads")
+    ap.add_argument("--before", type=Path, help="a checkout of earlier code to measure beside this one")
     args = ap.parse_args()
     console = Console()
     scales = [SCALES[s] for s in args.scale]
     roots = {s.name: tree(args.cache, s, console) for s in scales}  # all generated before anything is timed
-    runs = [(s, busy) for s in scales for busy in ([False] if args.idle_only else [False, True])]
+    if args.before is not None and not (args.before / "analysis" / "__init__.py").exists():
+        ap.error(f"--before {args.before}: no analysis package there; give a checkout of this repository")
+    codes = [("before", args.before.resolve()), ("after", REPO)] if args.before else [("", REPO)]
+    runs = [(s, busy, c) for s in scales for busy in ([False] if args.idle_only else [False, True]) for c in codes]
     results = []
-    for s, busy in runs:
+    for s, busy, (which, code) in runs:
         m = in_fresh_process(
-            busy, roots[s.name], args.repeat, args.plots, args.predictor, args.max_train_rows, args.threads
+            busy, roots[s.name], args.repeat, args.plots, args.predictor, args.max_train_rows, args.threads, code
         )
-        results.append((s, busy, m))
+        results.append((s, busy, m, which))
         if m.metrics:
             console.print(m.metrics)
     table = Table(title=f"python -m analysis at scale (seconds; median of {args.repeat} where repeated)")
     table.add_column("stage")
-    for _, busy, m in results:
-        table.add_column(f"{m.layers:,} layers\n{'one core busy' if busy else 'idle'}", justify="right")
-    stages = list(dict.fromkeys(k for _, _, m in results for k in m.stages))
+    for _, busy, m, which in results:
+        head = f"{m.layers:,} layers\n{'one core busy' if busy else 'idle'}" + (f"\n{which}" if which else "")
+        table.add_column(head, justify="right")
+    stages = list(dict.fromkeys(k for _, _, m, _ in results for k in m.stages))
     for name in stages:
-        table.add_row(name, *(f"{m.stages[name]:.2f}" if name in m.stages else "" for _, _, m in results))
-    table.add_row("peak memory, load + tables (GB)", *(f"{m.peak_gb:.2f}" for _, _, m in results))
+        table.add_row(name, *(f"{m.stages[name]:.2f}" if name in m.stages else "" for _, _, m, _ in results))
+    table.add_row("peak memory, load + tables (GB)", *(f"{m.peak_gb:.2f}" for _, _, m, _ in results))
     console.print(table)
-    for s, busy, m in results:
+    for s, busy, m, which in results:
         goal = m.stages["load + all tables"]
         console.print(
-            f"{s.name} ({m.points:,} points, {m.layers:,} layer rows{', one core busy' if busy else ''}): "
+            f"{s.name} {which} ({m.points:,} points, {m.layers:,} layer rows{', one core busy' if busy else ''}): "
             f"load + all tables {goal:.2f} s ({'within' if goal < s.goal_s else 'OVER'} the {s.goal_s:g} s "
             f"goal), peak resident memory {m.peak_gb:.2f} GB ({'within' if m.peak_gb < s.goal_gb else 'OVER'} "
             f"the {s.goal_gb:g} GB goal)"

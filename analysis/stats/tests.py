@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.stats.fastest import fastest_per_key
 from harness.results import multiplicity as mt
 
 
@@ -22,8 +23,7 @@ def switch_test(
     at = pd.Index(keys).get_indexer(layer_key[rows])
     rows, at = rows[at >= 0], at[at >= 0]
     others = rows[algo[rows] != algo[best[first[at]]]]
-    others = others[np.lexsort((algo[others], p50[others], layer_key[others]))]  # fastest first per layer
-    other_keys, fastest, count = np.unique(layer_key[others], return_index=True, return_counts=True)
+    other_keys, fastest, count = fastest_per_key(layer_key[others], p50[others], algo[others])  # ties: first name
     j = pd.Index(other_keys).get_indexer(layer_key[best])
     challenged = j >= 0
     chal = np.where(challenged, others[fastest[j]] if len(others) else best, best)

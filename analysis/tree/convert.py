@@ -9,15 +9,22 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analysis.tree.read import POOL
+from analysis.tree.read import DICTIONARY, POOL
 from analysis.tree.records import LoadReport
 from harness.results import hostbound
+from harness.results.layout import EARLIER_LAYER_VALUES, PARTITION_KEYS, POINT_KEY
 
 log = logging.getLogger(__name__)
 
 
-# Identity columns held as categoricals (see _to_pandas).
-CATEGORICAL = ("stage", "gpu", "model", "algo", "dtype", "run_id")
+# Identity columns held as categoricals (see _to_pandas): the text columns of the point key (those read
+# dictionary-encoded, analysis.tree.read.DICTIONARY, and the partition keys), the run, and the layers' point
+# direction, so that every key of a point or layer is integer codes (analysis.tree.keys).
+CATEGORICAL = (
+    *(c for c in POINT_KEY if c in PARTITION_KEYS or c in DICTIONARY["points"]),
+    "run_id",
+    *EARLIER_LAYER_VALUES,
+)
 
 
 def _to_pandas(tables: dict[str, pa.Table | None]) -> dict[str, pd.DataFrame]:
@@ -35,15 +42,16 @@ def _to_pandas(tables: dict[str, pa.Table | None]) -> dict[str, pd.DataFrame]:
             continue
         for c in CATEGORICAL:
             i = t.schema.get_field_index(c)
-            if not pa.types.is_dictionary(t.schema.field(c).type):
+            if i >= 0 and not pa.types.is_dictionary(t.schema.field(c).type):
                 t = t.set_column(i, c, pc.dictionary_encode(t.column(c), memory_pool=POOL))
         # the layers' host_bound as a nullable boolean, not Python objects: millions of rows are masked fast
         mapper = {pa.bool_(): pd.BooleanDtype()}.get if name == "layers" else None
         encoded[name] = t.to_pandas(split_blocks=True, self_destruct=True, memory_pool=POOL, types_mapper=mapper)
         del t
     for c in CATEGORICAL:
-        cats = sorted(set().union(*(set(df[c].dropna().unique()) for df in encoded.values())))
-        for df in encoded.values():
+        having = [df for df in encoded.values() if c in df]
+        cats = sorted(set().union(*(set(df[c].dropna().unique()) for df in having)))
+        for df in having:
             df[c] = df[c].astype(str).astype(pd.CategoricalDtype(cats)) if df.empty else df[c].cat.set_categories(cats)
     return encoded
 

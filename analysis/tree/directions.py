@@ -54,15 +54,20 @@ def layer_point_direction(layers: pd.DataFrame) -> pd.Series:
     return _text(layers, POINT_COLUMN)
 
 
-def _forward_mask(values: pd.Series) -> np.ndarray:
-    return (values == FORWARD).to_numpy(dtype=bool)
+def _is_forward(df: pd.DataFrame, column: str) -> np.ndarray:
+    """Per row, whether ``column`` says forward (missing or null: forward). Compared as read (a categorical's
+    codes), not as strings: millions of layer rows."""
+    if column not in df:
+        return np.ones(len(df), bool)
+    values = df[column]
+    return ((values == FORWARD) | values.isna()).to_numpy(dtype=bool)
 
 
 def forward_points(points: pd.DataFrame) -> pd.DataFrame:
     """The points measured forward; ``points`` itself where every one is (no copy)."""
     if "direction" not in points:
         return points
-    keep = _forward_mask(point_direction(points))
+    keep = _is_forward(points, "direction")
     return points if keep.all() else points[keep].reset_index(drop=True)
 
 
@@ -70,7 +75,7 @@ def forward_layers(layers: pd.DataFrame) -> pd.DataFrame:
     """The layer rows of forward points; ``layers`` itself where every one is (no copy of millions of rows)."""
     if POINT_COLUMN not in layers:
         return layers
-    keep = _forward_mask(layer_point_direction(layers))
+    keep = _is_forward(layers, POINT_COLUMN)
     return layers if keep.all() else layers[keep].reset_index(drop=True)
 
 
@@ -78,14 +83,14 @@ def training_points(points: pd.DataFrame) -> pd.DataFrame:
     """The points measured in a direction other than forward (empty for a forward-only tree)."""
     if "direction" not in points:
         return points.iloc[0:0]
-    return points[~_forward_mask(point_direction(points))].reset_index(drop=True)
+    return points[~_is_forward(points, "direction")].reset_index(drop=True)
 
 
 def training_layers(layers: pd.DataFrame) -> pd.DataFrame:
     """The layer rows of the points measured in a direction other than forward."""
     if POINT_COLUMN not in layers:
         return layers.iloc[0:0]
-    return layers[~_forward_mask(layer_point_direction(layers))].reset_index(drop=True)
+    return layers[~_is_forward(layers, POINT_COLUMN)].reset_index(drop=True)
 
 
 def forward(res: Results) -> Results:
@@ -98,7 +103,7 @@ def forward(res: Results) -> Results:
 
 def has_training(points: pd.DataFrame) -> bool:
     """Whether any point was measured in a direction other than forward."""
-    return "direction" in points and not _forward_mask(point_direction(points)).all()
+    return "direction" in points and not _is_forward(points, "direction").all()
 
 
 def fill_layers_table(layers: pa.Table | None) -> pa.Table | None:
@@ -128,7 +133,12 @@ def call_code(layers: pd.DataFrame) -> np.ndarray:
     """Each layer row's call direction as its position in harness.algorithms.plan.DIRECTIONS (forward 0)."""
     if "direction" not in layers:
         return np.zeros(len(layers), np.int64)
-    codes = pd.Categorical(call_direction(layers), categories=list(CALLS)).codes.astype(np.int64)
+    column = layers["direction"]
+    if isinstance(column.dtype, pd.CategoricalDtype):  # as read: recode the few categories, not the rows
+        at = [CALLS.index(c) if c in CALLS else -1 for c in column.cat.categories.astype(str)]
+        codes = np.array([*at, 0], np.int64)[column.cat.codes.to_numpy()]  # code -1 (null): the last, forward
+    else:
+        codes = pd.Categorical(call_direction(layers), categories=list(CALLS)).codes.astype(np.int64)
     if (codes < 0).any():
         bad = sorted(set(call_direction(layers)[codes < 0]))
         raise ValueError(f"layer rows with direction {', '.join(bad)}; valid: {', '.join(CALLS)}")

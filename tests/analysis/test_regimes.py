@@ -99,3 +99,31 @@ def test_the_report_shows_the_regimes_only_where_a_place_has_several(tree: Path)
     one = render.Section("Fastest algorithm")
     regimes_section(one, table[table["batch_size"] == 32])
     assert one.blocks == []
+
+
+def test_the_vectorised_table_is_the_point_by_point_one(tree: Path, tmp_path: Path):
+    """``regimes`` (vectorised over the points) gives the very frame ``regimes_by_point`` (the straightforward
+    loop) gives: here, and on a campaign of several models, GPUs, sizes, batches and fallbacks."""
+    from analysis.tables.catalog.regimes import regimes_by_point
+    from tests.synthetic import Synthetic, default_models, generate
+
+    algos = algorithms(load(tree).points)
+    pd.testing.assert_frame_equal(regimes(algos), regimes_by_point(algos))
+    generate(
+        tmp_path / "results",
+        Synthetic(
+            models=default_models(n_models=2, n_layers=4, seed=5),
+            gpus=("h100", "l40s"),
+            algos=("torch", "guess", "implicit_gemm", "winograd", "fft"),
+            sizes=(32, 48, 64),
+            batch_sizes=(1, 4, 16),
+            fallback={"winograd": "torch"},
+            power_w={"h100": 300.0, "l40s": 250.0},
+            noise=0.05,
+            seed=5,
+        ),
+    )
+    algos = algorithms(load(tmp_path / "results").points)
+    fast = regimes(algos)
+    assert len(fast) == 2 * 2 * 3 * 3 and fast["kendall_tau"].notna().all()
+    pd.testing.assert_frame_equal(fast, regimes_by_point(algos))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.stats.fastest import fastest_per_key
 from analysis.stats.tests import switch_test
 from analysis.tables.columns import (
     POINT,
@@ -57,8 +58,7 @@ def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     host_bound = hb[best]  # the best algorithm's own time of the layer is the host's
     # per layer of a point, the fastest row that ran it itself at the GPU's pace (ties: the first algorithm by name)
     ran = np.flatnonzero(ok_rows & ~hb)
-    ran = ran[np.lexsort((algo[ran], p50[ran], layer_key[ran]))]
-    ran = ran[np.r_[True, layer_key[ran][1:] != layer_key[ran][:-1]]] if len(ran) else ran
+    ran = ran[fastest_per_key(layer_key[ran], p50[ran], algo[ran])[1]]
     j = pd.Index(layer_key[ran]).get_indexer(layer_key[best])
     cand = ran[np.maximum(j, 0)]
     faster = (j >= 0) & ~host_bound & (algo[cand] != algo[best])

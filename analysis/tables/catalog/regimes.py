@@ -47,7 +47,82 @@ def _regime_order(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def regimes(algos: pd.DataFrame) -> pd.DataFrame:
-    """One row per point: the regime, its ranking and fastest, and its movement from the base regime."""
+    """One row per point: the regime, its ranking and fastest, and its movement from the base regime.
+
+    Vectorised over the points (a campaign has hundreds of thousands): the rows sorted once by place, regime
+    (base first), rank and algorithm; each point's ranking is its run of rows, each place's base its first
+    point, and Kendall's tau is summed pair by pair of algorithms over every point at once (exact: the sums
+    are of -1, 0 and 1). ``regimes_by_point`` is the same table point by point, kept to check this one."""
+    ranked = algos[algos["rank"].notna()]
+    columns = [*POINT, "ranking", "fastest", "fastest_p50_ms", "algos_ranked", "base_regime", "kendall_tau"]
+    if ranked.empty:
+        return pd.DataFrame(columns=[*columns, "fastest_changed"])
+    ranked = ranked.assign(**{c: ranked[c].astype(str) for c in ("algo", "dtype", "layout")})
+    ordered = _regime_order(ranked)
+    place = ordered.groupby(PLACE, observed=True, sort=False).ngroup().to_numpy()
+    point = ordered.groupby([*PLACE, *REGIME], observed=True, sort=False).ngroup().to_numpy()
+    keep = place >= 0  # a place or regime with a missing value is no group (as groupby drops it)
+    keep &= point >= 0
+    ordered, place, point = ordered[keep], place[keep], point[keep]
+    # points in order of first appearance, places likewise; within a point, rows by rank then algorithm
+    rank = ordered["rank"].to_numpy(dtype=float)
+    algo = ordered["algo"].to_numpy(dtype=object)
+    names, algo_code = np.unique(algo, return_inverse=True)  # sorted: the same order as sorting the strings
+    rows = np.lexsort((algo_code, rank, point))
+    ordered, place, point, rank, algo_code = (
+        ordered.iloc[rows],
+        place[rows],
+        point[rows],
+        rank[rows],
+        algo_code[rows],
+    )
+    starts = np.flatnonzero(np.r_[True, point[1:] != point[:-1]])
+    counts = np.diff(np.r_[starts, len(point)])
+    first = ordered.iloc[starts]
+    n_points = len(starts)
+    matrix = np.full((n_points, len(names)), np.nan)
+    matrix[np.repeat(np.arange(n_points), counts), algo_code] = rank
+    point_place = place[starts]
+    base_row = np.flatnonzero(np.r_[True, point_place[1:] != point_place[:-1]])  # places are contiguous
+    base_of = base_row[np.cumsum(np.r_[True, point_place[1:] != point_place[:-1]]) - 1]
+    base = matrix[base_of]
+    score, pairs = np.zeros(n_points), np.zeros(n_points)
+    for x, y in itertools.combinations(range(len(names)), 2):
+        both = ~(np.isnan(matrix[:, x]) | np.isnan(matrix[:, y]) | np.isnan(base[:, x]) | np.isnan(base[:, y]))
+        pairs += both
+        score += np.where(both, np.sign(matrix[:, x] - matrix[:, y]) * np.sign(base[:, x] - base[:, y]), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tau = np.where(pairs > 0, score / np.where(pairs > 0, pairs, 1), np.nan)
+    label = np.asarray(
+        [f"batch {b}, {d}, {lay}" for b, d, lay in zip(first["batch_size"], first["dtype"], first["layout"])],
+        dtype=object,
+    )
+    fastest = names[algo_code[starts]]
+    joined = np.asarray([" > ".join(names[algo_code[a : a + n]]) for a, n in zip(starts, counts)], dtype=object)
+    out = pd.DataFrame({c: _as_values(first[c]) for c in POINT})
+    out["ranking"] = joined
+    out["fastest"] = fastest
+    out["fastest_p50_ms"] = first["p50_ms"].to_numpy(dtype=float)
+    out["algos_ranked"] = counts
+    out["base_regime"] = label[base_of]
+    out["kendall_tau"] = tau
+    out["fastest_changed"] = fastest != fastest[base_of]
+    for j, a in enumerate(names):
+        out[f"rank[{a}]"] = matrix[:, j]
+    ranks = sorted(c for c in out.columns if c.startswith("rank["))
+    return out[[*columns, "fastest_changed", *ranks]].reset_index(drop=True)
+
+
+def _as_values(column: pd.Series) -> np.ndarray:
+    """A column's values as the point-by-point table held them (a categorical's as its categories' values)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.astype(column.cat.categories.dtype).to_numpy()
+    return column.to_numpy()
+
+
+def regimes_by_point(algos: pd.DataFrame) -> pd.DataFrame:
+    """``regimes`` point by point, in Python: the straightforward reading of the table, which tests compare
+    the vectorised one with."""
     ranked = algos[algos["rank"].notna()]
     columns = [*POINT, "ranking", "fastest", "fastest_p50_ms", "algos_ranked", "base_regime", "kendall_tau"]
     if ranked.empty:
