@@ -68,3 +68,15 @@ def _pct(v: float | None) -> str:
 def _order(values: Iterable[Any], preferred: Sequence[Any] = ()) -> list[Any]:
     seen = list(dict.fromkeys(v for v in values))
     return [v for v in preferred if v in seen] + sorted((v for v in seen if v not in preferred), key=str)
+
+
+def capture_cell(rows: Sequence[Row]) -> str:
+    """How rows of one cell were timed: "captured" (every one a CUDA graph's replays), else "eager k/n" with the
+    first capture error; "-" without rows."""
+    if not rows:
+        return "-"
+    captured = sum(_clean(r.get("cuda_graph")) is True for r in rows)
+    if captured == len(rows):
+        return "captured"
+    why = next((_first_line(r.get("graph_error"), 80) for r in rows if r.get("graph_error")), "")
+    return f"eager {len(rows) - captured}/{len(rows)}" + (f": {why}" if why else "")

@@ -12,12 +12,12 @@ from harness.acceptance.rows import (
     INFO,
     Row,
     _clean,
-    _first_line,
     _g,
     _num,
     _ok,
     _order,
     _pct,
+    capture_cell,
     config_label,
     point_label,
 )
@@ -70,15 +70,8 @@ def check_capture(rows: Sequence[Row]) -> AcceptanceCheck:
         cells.setdefault((str(r.get("model")), str(r.get("algo"))), {}).setdefault(config_label(r), []).append(r)
     configs = _order(config_label(r) for r in ok)
 
-    def cell(rs: list[Row]) -> str:
-        captured = sum(_clean(r.get("cuda_graph")) is True for r in rs)
-        if captured == len(rs):
-            return "captured"
-        why = next((_first_line(r.get("graph_error"), 80) for r in rs if r.get("graph_error")), "")
-        return f"eager {len(rs) - captured}/{len(rs)}" + (f": {why}" if why else "")
-
     details = tuple(
-        {"model": m, "algo": a} | {c: cell(cells[(m, a)][c]) if c in cells[(m, a)] else "-" for c in configs}
+        {"model": m, "algo": a} | {c: capture_cell(cells[(m, a)][c]) if c in cells[(m, a)] else "-" for c in configs}
         for m in _order((k[0] for k in cells), MODELS)
         for a in _order(k[1] for k in cells if k[0] == m)
     )

@@ -16,7 +16,20 @@ from collections.abc import Sequence
 
 from harness.acceptance.checks import AcceptanceCheck, _verdict, check_gpu_tests
 from harness.acceptance.plan import PROJECTION_GOAL, TRAIN_DIRECTIONS, TRAIN_MODELS
-from harness.acceptance.rows import INFO, Row, _clean, _first_line, _g, _num, _ok, _order, _pct, _ratio, point_label
+from harness.acceptance.rows import (
+    INFO,
+    Row,
+    _clean,
+    _first_line,
+    _g,
+    _num,
+    _ok,
+    _order,
+    _pct,
+    _ratio,
+    capture_cell,
+    point_label,
+)
 from harness.acceptance.suite import SuiteReport
 from harness.acceptance.training import TrainingPlanStep
 
@@ -132,17 +145,9 @@ def check_training_capture(rows: Sequence[Row], judged: bool = True) -> Acceptan
         cells.setdefault((_direction(r), str(r.get("algo"))), []).append(r)
     models = _order((str(r.get("model")) for r in ok), TRAIN_MODELS)
 
-    def cell(rs: list[Row]) -> str:
-        if not rs:
-            return "-"
-        captured = sum(_clean(r.get("cuda_graph")) is True for r in rs)
-        if captured == len(rs):
-            return "captured"
-        why = next((_first_line(r.get("graph_error"), 80) for r in rs if r.get("graph_error")), "")
-        return f"eager {len(rs) - captured}/{len(rs)}" + (f": {why}" if why else "")
-
     details = tuple(
-        {"direction": d, "algo": a} | {m: cell([r for r in cells[(d, a)] if r.get("model") == m]) for m in models}
+        {"direction": d, "algo": a}
+        | {m: capture_cell([r for r in cells[(d, a)] if r.get("model") == m]) for m in models}
         for d, a in sorted(cells, key=lambda k: (_rank(k[0]), k[1]))
     )
     captured = [r for r in ok if _clean(r.get("cuda_graph")) is True]

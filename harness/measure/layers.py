@@ -63,6 +63,15 @@ def conv_geometry(m: nn.Module) -> dict[str, int]:
     }
 
 
+def with_share_of_model(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` (a pass's layer rows) with ``share_of_model``: each row's mean over the sum of the rows' means
+    (None where a row has no mean or nothing was timed); modified in place and returned."""
+    total = sum(r.get("mean_ms") or 0.0 for r in rows)
+    for r in rows:
+        r["share_of_model"] = r["mean_ms"] / total if r.get("mean_ms") is not None and total > 0 else None
+    return rows
+
+
 @dataclass
 class LayerRecord:
     index: int

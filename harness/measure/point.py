@@ -29,7 +29,7 @@ from harness.measure.energy import EnergySettings, NvmlGpu, idle_power_w, pci_bu
 from harness.measure.flops import Work, count_work, count_work_of
 from harness.measure.hardware import Hardware, detect_hardware
 from harness.measure.kernels import LayerKernels, point_columns
-from harness.measure.layers import LayerProbe, LayerRecord, conv_geometry
+from harness.measure.layers import LayerProbe, LayerRecord, conv_geometry, with_share_of_model
 from harness.measure.profiler import Profile, ProfileSettings, profile
 from harness.measure.timing import SamplingPolicy, Timing, launch_bound
 from harness.measure.train_step import direction_columns, timed_directions
@@ -447,10 +447,7 @@ class PointMeasurer:
                     "roofline_bound": bound,
                 }
             )
-        total = sum(r.get("mean_ms") or 0.0 for r in rows)
-        for r in rows:
-            r["share_of_model"] = r["mean_ms"] / total if r.get("mean_ms") is not None and total > 0 else None
-        return rows
+        return with_share_of_model(rows)
 
 
 def _add_kernels(rows: list[Row], kernels: list[LayerKernels]) -> None:

@@ -64,7 +64,7 @@ from harness.algorithms.plan import DIRECTIONS
 from harness.algorithms.swap import AlgoConv2d, Swap, swap_torch
 from harness.config.spec import TrainSpec
 from harness.measure.flops_directions import LayerCost
-from harness.measure.layers import HeadStart, conv_geometry, is_conv
+from harness.measure.layers import HeadStart, conv_geometry, is_conv, with_share_of_model
 from harness.stats import layer_summary
 
 log = logging.getLogger(__name__)
@@ -611,10 +611,7 @@ def layer_rows(
                 "roofline_bound": bound,
             }
         )
-    total = sum(r.get("mean_ms") or 0.0 for r in rows)
-    for r in rows:
-        r["share_of_model"] = r["mean_ms"] / total if r.get("mean_ms") is not None and total > 0 else None
-    return rows
+    return with_share_of_model(rows)
 
 
 def call_costs(calls: list[ConvCall], layers: Mapping[tuple[str, str], LayerCost]) -> dict[tuple[int, str], LayerCost]:
