@@ -219,6 +219,22 @@ def test_planned_is_the_union_of_what_every_run_of_a_leaf_planned(tmp_path: Path
     assert "2/0/0/0 of 2" in out and "points ok 2 of 2 planned" in out
 
 
+def test_a_leaf_measured_forward_and_as_a_training_step_plans_and_counts_each_direction(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+):
+    """One leaf (stage, gpu, model, algo), two directions at the same sizes: four points planned and measured,
+    not two planned and four measured."""
+    from harness.run import runner
+    from tests.conftest import FAST
+    from tests.helpers import make_spec
+
+    results = tmp_path / "results"
+    for direction in ("forward", "backward_filter"):
+        runner.run(make_spec(results, *FAST, "stage.sizes=[32,40]", f"direction={direction}", "algo=gemm"))
+    (combo,) = status.collect(results, tmp_path / "jobs")[0]
+    assert combo.planned == 4 and combo.counts == {"ok": 4} and combo.state == "done"
+
+
 def test_planned_points_reads_old_records_as_a_lower_bound():
     from harness.results.read import planned_points
 
@@ -233,6 +249,11 @@ def test_planned_points_reads_old_records_as_a_lower_bound():
         == 2
     )
     assert planned_points([{"points_planned": 5}, {"points_planned_keys": [[96, 1, "float32"]]}]) == 5
+    # a record from before the layout, l2 and direction axes: its points are the forward NCHW warm ones
+    old, new = [96, 1, "float32"], [96, 1, "float32", "nchw", "warm", "forward"]
+    assert planned_points([{"points_planned_keys": [old]}, {"points_planned_keys": [new]}]) == 1
+    step = [96, 1, "float32", "nchw", "warm", "train_step"]
+    assert planned_points([{"points_planned_keys": [old]}, {"points_planned_keys": [step]}]) == 2
 
 
 def test_rerun_failed_rebuilds_a_run_with_a_model_file_and_a_plan_exactly(

@@ -31,6 +31,8 @@ POINT_KEY = [*PARTITION_KEYS, "input_size", "batch_size", "dtype", "layout", "l2
 # nulls of such rows with it (harness.results.read.fill_point_axes), so an old row and a new one of the same
 # point are one point, latest wins.
 EARLIER_POINT_VALUES = {"layout": "nchw", "l2": "warm", "direction": "forward"}
+# A point within its leaf (a partition: stage, gpu, model, algo): what a run plans and a leaf's status counts.
+LEAF_POINT_KEY = POINT_KEY[len(PARTITION_KEYS) :]
 # Columns of the layers table only, added with the training step: the direction of the point a layer row
 # belongs to (its own ``direction`` is that of its conv call). Rows written before were forward points'.
 EARLIER_LAYER_VALUES = {"point_direction": "forward"}

@@ -162,7 +162,7 @@ def leaf_points(leaf: Path, columns: Sequence[str]) -> tuple[pd.DataFrame, list[
 
 def latest_leaf_points(leaf: Path, columns: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
     """The latest row of each point of one leaf (``columns`` plus what the rule needs), and unreadable files."""
-    key = layout.POINT_KEY[len(layout.PARTITION_KEYS) :]  # a point within the leaf
+    key = layout.LEAF_POINT_KEY
     wanted = list(dict.fromkeys([*key, "measured_at", "run_id", *columns]))
     rows, problems = leaf_points(leaf, wanted)
     return latest(rows, key).reset_index(drop=True), problems
@@ -184,17 +184,26 @@ def run_records(leaf: Path) -> tuple[list[RunManifest], list[str]]:
 def planned_points(records: Iterable[RunManifest | Mapping[str, Any]]) -> int | None:
     """How many points a leaf planned: the union of what each of its runs planned.
 
-    A run record lists its points (``points_planned_keys``); records written before that field existed
-    give only a count, which then bounds the answer from below. None where no record says.
+    A run record lists its points (``points_planned_keys``: layout.LEAF_POINT_KEY's values; records written
+    before the layout, l2 and direction axes list size, batch and dtype, and count as planned at those axes'
+    earlier values, so a forward and a training run of one leaf plan points apart); records written before that
+    field existed give only a count, which then bounds the answer from below. None where no record says.
     """
     keys: set[tuple] = set()
     counts: list[int] = []
     for record in records:
         run = record if isinstance(record, RunManifest) else RunManifest.from_dict({"run_id": "", **record})
         if run.points_planned_keys is not None:
-            keys |= {tuple(k) for k in run.points_planned_keys}
+            keys |= {leaf_point(k) for k in run.points_planned_keys}
         elif run.points_planned is not None:
             counts.append(int(run.points_planned))
     if not keys and not counts:
         return None
     return max([len(keys), *counts])
+
+
+def leaf_point(values: Sequence[Any]) -> tuple[Any, ...]:
+    """A planned point's key (``values`` in layout.LEAF_POINT_KEY's order), a shorter one of an earlier record
+    completed with the values its points were measured at (layout.EARLIER_POINT_VALUES)."""
+    rest = layout.LEAF_POINT_KEY[len(values) :]
+    return (*values, *(layout.EARLIER_POINT_VALUES[c] for c in rest))

@@ -32,7 +32,7 @@ from harness.measure.source import SourceStamp, job_source
 from harness.measure.threads import job_threads
 from harness.model_files import LoadedModel
 from harness.references import Check, check
-from harness.results.layout import PointKey
+from harness.results.layout import LEAF_POINT_KEY, PointKey
 from harness.results.manifest import RunManifest
 from harness.results.schema import SCHEMA_VERSION
 from harness.results.store import ResultStore
@@ -47,6 +47,15 @@ def new_run_id() -> str:
 def job_points(spec: RunSpec) -> list[PointKey]:
     """Every point of the job: per batch size, the input sizes from small to large."""
     return [(size, batch, spec.dtype) for batch in spec.batch_sizes for size in spec.stage.sizes]
+
+
+def planned_key(spec: RunSpec, point: PointKey) -> list[Any]:
+    """A point of the job as its run record lists it: every axis of the point within its leaf
+    (harness.results.layout.LEAF_POINT_KEY), so runs of one leaf in two layouts or directions plan apart."""
+    size, batch, dtype = point
+    values = {"input_size": size, "batch_size": batch, "dtype": dtype}
+    values |= {"layout": spec.layout, "l2": spec.l2, "direction": spec.direction}
+    return [values[k] for k in LEAF_POINT_KEY]
 
 
 @dataclass
@@ -256,7 +265,7 @@ def run(
         hostname=socket.gethostname(),
         pid=os.getpid(),
         points_planned=len(planned),
-        points_planned_keys=[list(k) for k in planned],
+        points_planned_keys=[planned_key(spec, k) for k in planned],
         source=source.to_dict() if source is not None else None,
         hardware=hardware.to_dict(),
     )
