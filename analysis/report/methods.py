@@ -51,7 +51,7 @@ def l2_line(points: pd.DataFrame) -> str:
     """The cache state every number was measured at: how many points were warm and how many cold (rows older
     than the l2 column were warm, and the loader reads them so)."""
     states = points["l2"].fillna("warm") if "l2" in points else pd.Series(["warm"] * len(points), dtype=object)
-    counts = states.value_counts()
+    counts = states.astype(str).value_counts()  # a categorical counts its unused categories too, as 0
     said = [
         f"{int(counts[k])} points with a {k} L2 ({DEFINITIONS[f'{k} L2']})" for k in ("warm", "cold") if k in counts
     ]

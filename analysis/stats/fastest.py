@@ -13,11 +13,13 @@ def fastest_per_key(
     """The distinct keys (ascending), and per key the row of the smallest value (ties: the smallest
     ``tiebreak``, then the first row) and the key's number of rows. The same as sorting the rows by (key,
     value, tiebreak) and taking each key's first row, as grouped minima (hashing, no sort of millions of
-    rows: at 5,000,000 layer rows the sort was most of the oracle's time). Values must not be NaN."""
+    rows: at 5,000,000 layer rows the sort was most of the oracle's time). Keys and values must not be NaN."""
     if not len(keys):
         empty = np.zeros(0, np.int64)
         return np.asarray(keys)[:0], empty, empty
     group, uniques = pd.factorize(keys, sort=True)
+    if (group < 0).any():  # factorize codes a missing key -1: it would join the last key's group
+        raise ValueError("fastest_per_key: a key is missing (NaN); every row needs one")
     n = len(uniques)
     lowest = pd.Series(values).groupby(group, sort=True).min().to_numpy()
     cand = np.flatnonzero(values == lowest[group])

@@ -40,6 +40,12 @@ class Filters:
     graph: tuple[str, ...] = ()
     cpu_threads: tuple[str, ...] = ()
     plan: tuple[str, ...] = ()
+    loss: tuple[str, ...] = ()
+    optimizer: tuple[str, ...] = ()
+    input_grad: tuple[str, ...] = ()
+    amp: tuple[str, ...] = ()
+    deterministic: tuple[str, ...] = ()
+    train_mode: tuple[str, ...] = ()
 
     def items(self) -> list[tuple[str, tuple[str, ...]]]:
         """The partition filters given."""
@@ -108,7 +114,7 @@ def keep_settings(points: pa.Table | None, filters: Filters, roots: list[Path]) 
     ``--math``, an imported row); a value no row holds is an error that lists those the rows do hold."""
     if points is None:
         return None
-    needed = dict.fromkeys([*settings.COLUMNS, "status", "algo", "device", "algo_fallback_layers"])
+    needed = dict.fromkeys([*settings.COLUMNS, "status", "algo", "device", "direction", "algo_fallback_layers"])
     frame = points.select([c for c in needed if c in points.column_names]).to_pandas()
     values = settings.values(frame)
     keep = np.ones(points.num_rows, dtype=bool)

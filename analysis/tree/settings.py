@@ -11,6 +11,8 @@ A setting does not apply to a row (``ANY``: the row would be the same under ever
 - math_type, cudnn_benchmark, cuda_graph: a CPU row (GPU settings);
 - cpu_threads: a GPU row (the GPU's work does not run on the framework's CPU threads);
 - plan_hash: null (not a plan);
+- the training step's (train_loss, train_optimizer, train_input_grad, train_amp, train_deterministic,
+  train_model_mode): a forward row (no step ran); a training row older than train_model_mode ran in eval;
 - any setting: null on a row that measured nothing (a failed point records only the settings it reached).
 
 A null on a row that measured is a value of its own, ``UNKNOWN`` (rows older than the cpu_threads column,
@@ -34,6 +36,16 @@ from harness.results.layout import POINT_KEY
 COLUMNS: tuple[str, ...] = tuple(k.column for k in SETTING_KEYS)  # points columns, in the registry's order
 OPTIONS: dict[str, str] = {k.option: k.column for k in SETTING_KEYS}  # analysis filter option -> column
 GPU_ONLY = ("math_type", "cudnn_benchmark", "cuda_graph")
+# The training step's settings, with the value a training row recorded before its column existed (None: every
+# training row records it)
+TRAINING = {
+    "train_loss": None,
+    "train_optimizer": None,
+    "train_input_grad": None,
+    "train_amp": None,
+    "train_deterministic": None,
+    "train_model_mode": "eval",
+}
 ANY = "*"  # the setting does not apply to the row
 UNKNOWN = "unknown"  # a row that measured, without a value of the setting (older or imported rows)
 
@@ -65,9 +77,16 @@ def values(points: pd.DataFrame) -> pd.DataFrame:
     measured = (points["status"].astype(str) == "ok").to_numpy()
     device = points["device"].astype(str).to_numpy() if "device" in points else np.full(len(points), "")
     torch = (points["algo"].astype(str) == "torch").to_numpy() if "algo" in points else np.zeros(len(points), bool)
+    forward = (
+        (points["direction"].astype(object).fillna("forward") == "forward").to_numpy(dtype=bool)
+        if "direction" in points
+        else np.ones(len(points), bool)
+    )
     out = {}
     for col in COLUMNS:
         v = _text(points[col]) if col in points else pd.Series(None, index=points.index, dtype=object)
+        if TRAINING.get(col) is not None:
+            v = v.where(v.notna() | forward, TRAINING[col])  # a training row from before the column
         null = v.isna().to_numpy()
         applies = ~(null & ~measured)
         if col == "backend":
@@ -83,6 +102,8 @@ def values(points: pd.DataFrame) -> pd.DataFrame:
             applies &= device != "cuda"
         elif col == "plan_hash":
             applies &= ~null
+        elif col in TRAINING:
+            applies &= ~forward
         out[col] = np.where(~applies, ANY, np.where(null, UNKNOWN, v.to_numpy(dtype=object)))
     return pd.DataFrame(out, index=points.index)
 

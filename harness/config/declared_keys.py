@@ -174,39 +174,65 @@ KEYS: tuple[Key, ...] = (
     ),
     Key("tolerance.*", "mapping of float", _H, "the verification threshold per dtype decides a point's status"),
     # the training step (direction != forward; harness.measure.train_step): hashed where the direction is not
-    # forward (a forward point never runs them, so its hash is as before the keys existed)
-    Key("train.loss", "str", _H, "the step's loss (train_loss column)", ("cross_entropy", "mse")),
-    Key("train.optimizer", "str", _H, "the step's optimizer (train_optimizer column)", ("sgd", "adam")),
+    # forward (a forward point never runs them, so its hash is as before the keys existed). Those that change the
+    # step's work are settings: a step under two of them is two steps, never compared, never replacing each other
+    # (analysis.tree.settings: they apply to rows of a direction other than forward)
+    Key(
+        "train.loss",
+        "str",
+        _S,
+        "the step's loss (train_loss column)",
+        ("cross_entropy", "mse"),
+        column="train_loss",
+        option="loss",
+    ),
+    Key(
+        "train.optimizer",
+        "str",
+        _S,
+        "the step's optimizer (train_optimizer column)",
+        ("sgd", "adam"),
+        column="train_optimizer",
+        option="optimizer",
+    ),
     Key("train.lr", "float", _H, "the optimizer's learning rate (> 0): the weights each step leaves"),
     Key("train.momentum", "float", _H, "SGD's momentum (>= 0; sgd only): the optimizer's work per step"),
     Key(
         "train.input_grad",
         "bool",
-        _H,
+        _S,
         "layer 0 computes its input's gradient (a backward_data call more; train_input_grad column)",
         ("false", "true"),
+        column="train_input_grad",
+        option="input_grad",
     ),
     Key(
         "train.amp",
         "bool",
-        _H,
+        _S,
         "mixed precision: torch.autocast (float16) and a GradScaler (GPU only; train_amp column)",
         ("false", "true"),
+        column="train_amp",
+        option="amp",
     ),
     Key(
         "train.deterministic",
         "bool",
-        _H,
+        _S,
         "torch.use_deterministic_algorithms for the job: which kernels may run (train_deterministic column)",
         ("false", "true"),
+        column="train_deterministic",
+        option="deterministic",
     ),
     Key(
         "train.model_mode",
         "str",
-        _H,
+        _S,
         "the model's mode during the step: train (batch norm on the batch's statistics, dropout on) or eval "
         "(running statistics, no dropout: the step before the key existed); train_model_mode column",
         ("train", "eval"),
+        column="train_model_mode",
+        option="train_mode",
     ),
     Key(
         "train.check_determinism",

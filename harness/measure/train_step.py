@@ -11,18 +11,18 @@
   in the timed interval: the sum of the conv calls is what the direction's algorithms decide. Layer 0's
   backward_data runs only with ``train.input_grad`` (as in a step, where the input needs no gradient).
 
-``train.model_mode`` is the model's mode during the point (``model_mode``). ``train`` (the default): a real
-training step, batch norm normalising with the batch's statistics (and updating its running ones) and dropout
-on. Each step that is compared with another (the gradient check's two, the step whose operands are saved) runs
-on the same random numbers (``same_random``: a fixed seed, the CPU's and the device's generators forked), so
-both see the same dropout masks; and every phase that steps the model (those and the timed loops) gives back
-its buffers (``kept_buffers``), so the running statistics do not drift from one phase, or point, to the next.
-A batch norm that would see one value per channel (batch 1 at a 1x1 feature map) cannot normalise in train
-mode, nor usefully two: the job is refused before it measures (``thin_batch_norm``). A few more values per
-channel run but leave the gradients ill-conditioned (rounding amplified by the small samples' spread): the
-gradient check may then fail. ``eval``: the model as it was loaded, batch norm on its running statistics and
-no dropout (the step before the key existed); a batch of 1 runs at any size. The conv layers' work is the
-same in either mode; the rest of the step (batch norm's statistics, dropout) is not.
+``train.model_mode`` is the model's mode during the point (``model_mode``); ``eval`` is the default (the
+convolutions do the same work in both modes). ``train``: a real training step, batch norm normalising with the
+batch's statistics (and updating its running ones) and dropout on. Each step that is compared with another (the
+gradient check's two, the step whose operands are saved) runs on the same random numbers (``same_random``: a fixed
+seed, the CPU's and the device's generators forked), so both see the same dropout masks; and every phase that steps
+the model (those and the timed loops) gives back its buffers (``kept_buffers``), so the running statistics do not
+drift from one phase, or point, to the next. A batch norm that would see one value per channel (batch 1 at a 1x1
+feature map) cannot normalise in train mode, nor usefully two: the job is refused before it measures
+(``thin_batch_norm``). A few more values per channel run but leave the gradients ill-conditioned (rounding amplified
+by the small samples' spread): the gradient check may then fail. ``eval``: the model as it was loaded, batch norm on
+its running statistics and no dropout (the step before the key existed); a batch of 1 runs at any size. The conv
+layers' work is the same in either mode; the rest of the step (batch norm's statistics, dropout) is not.
 
 Timing is the forward's (``time_adaptively``, adaptive to the stage's CI target). On a GPU the step (or the
 gradient calls) is captured as a CUDA graph where it can be and its replays are timed; where it cannot

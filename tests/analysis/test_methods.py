@@ -69,3 +69,6 @@ def test_the_cache_state_of_every_latency_is_said():
     assert l2_line(old).startswith("Cache state of every latency (whole model and per layer): 1 points with a warm")
     assert "cold L2" not in l2_line(old) and "point key" not in l2_line(old)
     assert l2_line(old[old["status"] == "none"]) == "No point was timed."
+    # as the loader holds it: a categorical of the tree's states, here with no cold point left
+    loaded = pd.DataFrame({"status": ["ok"], "l2": pd.Categorical(["warm"], categories=["cold", "warm"])})
+    assert "cold L2" not in l2_line(loaded) and "1 points with a warm L2" in l2_line(loaded)

@@ -11,6 +11,7 @@ import pytest
 from analysis import pipeline, settings
 from analysis.findings import caveats
 from analysis.load import Filters, by_setting, load
+from analysis.tree.settings import TRAINING
 from tests.synthetic import point_row, write_points
 
 SIZES = (224, 256, 288, 320)
@@ -184,6 +185,30 @@ def test_a_setting_does_not_apply_where_it_cannot_change_the_row():
         settings.UNKNOWN,
     ]  # measured before cpu_threads existed
     assert v.loc[2, ["fallback_policy", "cuda_graph"]].tolist() == [settings.ANY, settings.ANY]  # measured nothing
+
+
+def test_the_training_steps_own_settings_keep_its_steps_apart_and_leave_forward_rows_alone():
+    """A train-mode and an eval-mode step of one point (or sgd and adam) are two settings, never one point
+    resolved latest-wins; a training row from before train_model_mode ran in eval; a forward row runs no step."""
+    step = {"status": "ok", "algo": "gemm", "device": "cpu", "backend": "reference", "direction": "train_step"}
+    step |= {"train_loss": "cross_entropy", "train_optimizer": "sgd", "train_amp": False}
+    step |= {"train_input_grad": False, "train_deterministic": False}
+    rows = pd.DataFrame(
+        [
+            step | {"train_model_mode": "train"},
+            step | {"train_model_mode": "eval"},
+            step | {"train_model_mode": None},  # written before the column: eval
+            step | {"train_model_mode": "eval", "train_optimizer": "adam"},
+            {k: v for k, v in step.items() if not k.startswith("train_")} | {"direction": "forward"},
+        ]
+    )
+    v = settings.values(rows)
+    assert v["train_model_mode"].tolist() == ["train", "eval", "eval", "eval", settings.ANY]
+    assert v.loc[4, list(TRAINING)].eq(settings.ANY).all()  # a forward row: every value holds
+    ids = settings.identity(rows)
+    assert ids[0] != ids[1] == ids[2] != ids[3]
+    groups = settings.groups(rows)
+    assert len(groups) == 3 and all(g.mask(rows)[4] for g in groups)  # the forward row is in each
 
 
 def test_a_row_measured_with_the_setting_wins_over_one_it_does_not_apply_to(tmp_path: Path):

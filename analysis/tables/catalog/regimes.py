@@ -64,6 +64,8 @@ def regimes(algos: pd.DataFrame) -> pd.DataFrame:
     keep = place >= 0  # a place or regime with a missing value is no group (as groupby drops it)
     keep &= point >= 0
     ordered, place, point = ordered[keep], place[keep], point[keep]
+    if not len(ordered):  # every ranked row misses a place or regime value
+        return pd.DataFrame(columns=[*columns, "fastest_changed"])
     # points in order of first appearance, places likewise; within a point, rows by rank then algorithm
     rank = ordered["rank"].to_numpy(dtype=float)
     algo = ordered["algo"].to_numpy(dtype=object)
