@@ -31,20 +31,16 @@ import numpy as np
 import pandas as pd
 
 from harness.config.keys import SETTINGS as SETTING_KEYS
+from harness.config.spec import EARLIER_TRAIN
 from harness.results.layout import POINT_KEY
 
 COLUMNS: tuple[str, ...] = tuple(k.column for k in SETTING_KEYS)  # points columns, in the registry's order
 OPTIONS: dict[str, str] = {k.option: k.column for k in SETTING_KEYS}  # analysis filter option -> column
 GPU_ONLY = ("math_type", "cudnn_benchmark", "cuda_graph")
-# The training step's settings, with the value a training row recorded before its column existed (None: every
-# training row records it)
+# The training step's settings (the train.* keys of role setting), each with the value a training row was
+# measured at before its column existed (harness.config.spec.EARLIER_TRAIN; None: every training row records it)
 TRAINING = {
-    "train_loss": None,
-    "train_optimizer": None,
-    "train_input_grad": None,
-    "train_amp": None,
-    "train_deterministic": None,
-    "train_model_mode": "eval",
+    k.column: EARLIER_TRAIN.get(k.name.removeprefix("train.")) for k in SETTING_KEYS if k.name.startswith("train.")
 }
 ANY = "*"  # the setting does not apply to the row
 UNKNOWN = "unknown"  # a row that measured, without a value of the setting (older or imported rows)

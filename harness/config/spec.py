@@ -88,13 +88,13 @@ class TrainSpec:
 
 # train.* keys added after training hashes were first written, with the value every earlier hash was computed
 # with: such a key enters the hash only where it differs (train.model_mode: the step used to run in eval)
-_EARLIER_TRAIN = {"model_mode": "eval"}
+EARLIER_TRAIN = {"model_mode": "eval"}
 
 
 def _hashed_train(train: TrainSpec) -> dict[str, Any]:
-    """``train.*`` as the config hash holds them: each key of _EARLIER_TRAIN only where it differs from its
+    """``train.*`` as the config hash holds them: each key of EARLIER_TRAIN only where it differs from its
     earlier value."""
-    return {k: v for k, v in asdict(train).items() if _EARLIER_TRAIN.get(k, _UNSET) != v}
+    return {k: v for k, v in asdict(train).items() if EARLIER_TRAIN.get(k, _UNSET) != v}
 
 
 _UNSET = object()
@@ -198,7 +198,7 @@ class RunSpec:
         - ``direction`` (through EARLIER_POINT_VALUES) and the training step's ``train.*``: where the direction is
           not forward (a forward point never runs a step, so its hash is as before they existed);
           ``train.model_mode`` only where it is not eval, the mode every earlier training hash ran in
-          (``_EARLIER_TRAIN``).
+          (``EARLIER_TRAIN``).
         - the energy procedure's stage keys (ENERGY_DEFAULTS): each where it differs from the value its stage
           shipped with when the keys were added (``energy_default``).
         """
