@@ -120,12 +120,17 @@ def fill_point_axes_table(table: pa.Table) -> pa.Table:
     return table
 
 
+def has_point_axes(rows: pd.DataFrame) -> bool:
+    """Whether ``fill_point_axes`` would leave ``rows`` as they are (every such column present, none null)."""
+    return all(c in rows and not rows[c].isna().any() for c in _earlier_values(rows.columns))
+
+
 def latest(rows: pd.DataFrame, key: Sequence[str] = layout.POINT_KEY) -> pd.DataFrame:
     """One row per point: the row with the latest ``measured_at`` wins (a row without one loses; equal
     times: the larger ``run_id``, then the later row). The rule every reader of the tree applies. Rows written
     before a point-key column existed count as measured at its earlier value (``fill_point_axes``)."""
-    if any(k in layout.EARLIER_POINT_VALUES for k in key):
-        rows = fill_point_axes(rows.copy())
+    if any(k in layout.EARLIER_POINT_VALUES for k in key) and not has_point_axes(rows):
+        rows = fill_point_axes(rows.copy())  # a copy: the caller's rows stay as they were
     order = [c for c in ("measured_at", "run_id") if c in rows.columns]
     ordered = rows.sort_values(order, kind="stable", na_position="first") if order else rows
     return ordered.drop_duplicates(subset=list(key), keep="last")
