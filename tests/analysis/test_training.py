@@ -53,13 +53,25 @@ def test_best_per_layer_names_the_true_best_beyond_noise_and_tied_within_it():
     assert all(kinds.values()), kinds  # every case was exercised
 
 
-def test_the_oracle_interval_covers_the_true_speedup_in_at_least_90_percent_of_steps():
-    pts, lay, truths = training_frames(TrainingTruth(seed=3), points=200)
+@pytest.mark.parametrize("n", [6, 10])  # 6: the fewest iterations a row has an interval at
+def test_the_oracle_interval_covers_the_true_speedup_and_its_switches_control_false_discoveries(n: int):
+    """200 steps of known truth: the speedup's 95% interval covers the true one in at least 93% of them
+    (measured: 95.5-98%), and over the whole family of switch decisions (every call of every step), the share of
+    switches to an algorithm not truly faster than guess stays within Benjamini-Hochberg's 5% (measured: <1%)."""
+    pts, lay, truths = training_frames(TrainingTruth(seed=3, n=n), points=200)
     o = training.oracle(pts, lay).sort_values("input_size")
     assert len(o) == 200 and (o["baseline"] == "guess").all()
     true = np.array([true_oracle_speedup(T, ms) for ms in truths])
     covered = (o["speedup_low"].to_numpy() <= true) & (true <= o["speedup_high"].to_numpy())
-    assert covered.mean() >= 0.9, covered.mean()
+    assert covered.mean() >= 0.93, covered.mean()
+    ch = training.choices(pts, lay)
+    switched = ch[ch["switch"]]
+    false = [
+        truths[int(r.input_size) - 32][(int(r.layer_index), str(r.direction), str(r.chosen))]
+        >= truths[int(r.input_size) - 32][(int(r.layer_index), str(r.direction), "guess")]
+        for r in switched.itertuples()
+    ]
+    assert len(switched) > 500 and np.mean(false) <= 0.05, (len(switched), np.mean(false))
     assert np.median(o["speedup"] / true) == pytest.approx(1.0, abs=0.01)
     # a third of the calls are truly faster than guess: switched (all but a few), the ties kept
     assert o["switched_forward"].sum() + o["switched_backward_data"].sum() + o["switched_backward_filter"].sum() > 0
