@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from analysis import memory
 from analysis.tree import directions
 
 SOURCES = ("points", "layers", "torch_rows", "train_points", "train_layers")
@@ -103,7 +104,10 @@ def _alone(lock: threading.Lock, compute: Callable[..., pd.DataFrame]) -> Callab
 
     def run(*inputs: pd.DataFrame | None) -> pd.DataFrame:
         with lock:
-            return compute(*inputs)
+            try:
+                return compute(*inputs)
+            finally:  # its intermediates back to the system before the next one starts from there
+                memory.give_back()
 
     return run
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analysis import memory
 from analysis.errors import AnalysisError, ResultsInputError
 from analysis.tree import directions, settings
 from analysis.tree.convert import _to_pandas, separate_models, with_host_bound
@@ -90,6 +91,7 @@ def load(roots: str | Path | Sequence[str | Path], filters: Filters = Filters())
     layers = resolve_layers(use_mean_for_missing_median(frames["layers"], report), points, report)
     points, layers = pool_repeats(points, layers, report)
     report.host_bound_layers = int(hostbound.mask(layers).sum())
+    memory.give_back()  # the Arrow tables, the columns replaced while resolving: gigabytes at a campaign's scale
     return Results(points, layers, report)
 
 

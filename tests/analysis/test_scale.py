@@ -202,3 +202,35 @@ def test_the_tables_over_the_layers_run_one_at_a_time(busy_tree):
         registry.unregister("toy_layers_b")
     assert frames["toy_layers_a"]["rows"].tolist() == [len(res.layers)]
     assert sorted(saw_other.values()) == [False, True]  # the second started after the first had finished
+
+
+def test_freed_memory_is_handed_back_after_the_load_and_each_table_over_the_layers(busy_tree, monkeypatch):
+    """The heap is trimmed once the load is done and after every table that reads the layers (whatever it
+    raised), not after the point tables: the next large step starts from what is really held."""
+    import platform
+
+    from analysis import memory
+    from analysis.tables import registry
+
+    if platform.libc_ver()[0] == "glibc":
+        assert memory.give_back() is True  # glibc's malloc_trim found and called
+    calls: list[str] = []
+    monkeypatch.setattr(memory, "give_back", lambda: calls.append("trim") or True)
+    res = load(busy_tree)
+    assert calls == ["trim"]
+    calls.clear()
+    registry.compute_all(res.points, res.layers, workers=2)
+    over_layers = [t for t in registry.tables() if {"layers", "train_layers"} & set(t.inputs)]
+    assert len(calls) == len(over_layers) > 0
+
+    def fails(layers: pd.DataFrame) -> pd.DataFrame:
+        raise RuntimeError("a table that fails")
+
+    calls.clear()
+    registry.register(registry.Table("toy_failing", ("layers",), fails, position=1, about="a toy"))
+    try:
+        with pytest.raises(RuntimeError, match="a table that fails"):
+            registry.compute_all(res.points, res.layers)
+    finally:
+        registry.unregister("toy_failing")
+    assert calls  # trimmed although the table raised

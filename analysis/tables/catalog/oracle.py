@@ -38,17 +38,19 @@ def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     top = ok.sort_values([*POINT, "p50_ms", "algo"]).drop_duplicates(POINT)[[*POINT, "algo", "p50_ms", "log_se"]]
     top = top.rename(columns={"algo": "best_algo", "p50_ms": "best_p50_ms", "log_se": "best_log_se"})
     cols = [*POINT, "algo", "layer_index", "p50_ms"] + [c for c in ("std_ms", "n", "host_bound") if c in layers.columns]
-    lay = layers.loc[layers["p50_ms"].notna(), [*cols, "status"]]
+    timed = layers["p50_ms"].notna().to_numpy()
+    # every row timed (as a campaign's are): the columns without a copy of millions of rows (copy on write)
+    lay = layers[[*cols, "status"]] if timed.all() else layers.loc[timed, [*cols, "status"]]
     raw_se = log_se(lay)  # NaN: no interval, never a switch, and no interval for a projection that sums it
     # On millions of layer rows, in numpy: the point (and the point's layer) as one integer, algorithms as
     # codes in name order (ties go to the first name, as a sort by name would)
     point_key, layer_point = row_keys([top, lay], POINT)
     (layer_key,) = layer_keys([lay], POINT)
     algo_cat = pd.Categorical(lay["algo"])
-    algo, names = algo_cat.codes.astype(np.int64), np.asarray(algo_cat.categories, dtype=object)
+    algo, names = algo_cat.codes, np.asarray(algo_cat.categories, dtype=object)  # int8: a byte a row
     best_code = pd.Categorical(top["best_algo"], categories=algo_cat.categories).codes.astype(np.int64)
     p50 = lay["p50_ms"].to_numpy(dtype=float)
-    abs_se = p50 * raw_se.to_numpy(dtype=float)
+    se = raw_se.to_numpy(dtype=float)
     # the best single algorithm's own layers, each with its point's row in top
     pos = pd.Index(point_key).get_indexer(layer_point)
     placed = np.flatnonzero(pos >= 0)  # layers of a point that has an ok row (none where no point is ok)
@@ -62,12 +64,13 @@ def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     j = pd.Index(layer_key[ran]).get_indexer(layer_key[best])
     cand = ran[np.maximum(j, 0)]
     faster = (j >= 0) & ~host_bound & (algo[cand] != algo[best])
-    switch_p, challenged = switch_test(ok_rows & ~hb, p50, raw_se.to_numpy(dtype=float), algo, layer_key, best)
+    switch_p, challenged = switch_test(ok_rows & ~hb, p50, se, algo, layer_key, best)
     switch_p = np.where(host_bound, np.nan, switch_p)  # the best's own time is the host's: nothing to test
     switched = faster & mt.rejected(mt.benjamini_hochberg(switch_p, groups=pos[best]))
     oracle_ms = np.where(switched, p50[cand], p50[best])
-    oracle_var = np.where(switched, abs_se[cand], abs_se[best]) ** 2
-    chosen = np.where(switched, algo[cand], algo[best])
+    on = np.where(switched, cand, best)  # the row each layer is projected with
+    oracle_var = (p50[on] * se[on]) ** 2
+    chosen = algo[on].astype(np.int64)
     at, n = pos[best], len(top)
 
     def total(values: np.ndarray) -> np.ndarray:
