@@ -43,6 +43,7 @@ def _read(roots: list[Path], filters: Filters, tables: Sequence[str]) -> tuple[d
     runs = None
     for t in tables:
         read[t] = _read_table(roots, t, filters, report, runs)
+        memory.give_back()  # what decoding each file's footer left in the heap: 0.4 GB for 1,000 points files
         if read[t] is not None:  # rows from before a point-key column: measured at its earlier value
             read[t] = fill_point_axes_table(read[t])
         if t == "layers":
