@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -72,8 +72,9 @@ class Combo:
     plans: list[RunManifest | Mapping[str, Any]] = field(default_factory=list, repr=False)
 
     def public(self) -> dict[str, Any]:
-        """What --json shows: everything but the recorded config (the run manifest has it) and plans."""
-        return {k: v for k, v in asdict(self).items() if k not in ("config", "plans")}
+        """What --json shows: everything but the recorded config (the run manifest has it) and the records of
+        what planned its points (not copied: they may be many)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("config", "plans")}
 
     def add_plans(self, records: Iterable[RunManifest | Mapping[str, Any]]) -> None:
         """Join what ``records`` planned (sweep tasks, run records) to ``planned``: the union of their points
