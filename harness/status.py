@@ -20,7 +20,8 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from harness.cli import ArgumentParser, command
 from harness.config.compose import overrides_for
 from harness.errors import InputFileError
 from harness.results import layout, rounds
+from harness.results.manifest import RunManifest
 from harness.results.read import latest_leaf_points, planned_points, run_records
 
 SLURM_TIMEOUT_S = 10
@@ -53,7 +55,7 @@ class Combo:
     gpu: str
     model: str
     algo: str
-    planned: int | None = None
+    planned: int | None = None  # the union of what every sweep task and every run of the leaf planned
     counts: dict[str, int] = field(default_factory=dict)  # status -> points (latest row per point)
     last_error: str | None = None
     jobs: dict[str, str] = field(default_factory=dict)  # job id -> SLURM state
@@ -66,10 +68,21 @@ class Combo:
     state: str = "unknown"
     eta_s: float | None = None
     config: dict[str, Any] | None = field(default=None, repr=False)  # the latest run's, for --rerun-failed
+    # what planned its points: sweep manifests' tasks and run records (their points_planned(_keys))
+    plans: list[RunManifest | Mapping[str, Any]] = field(default_factory=list, repr=False)
 
     def public(self) -> dict[str, Any]:
-        """What --json shows: everything but the recorded config (the run manifest has it)."""
-        return {k: v for k, v in asdict(self).items() if k != "config"}
+        """What --json shows: everything but the recorded config (the run manifest has it) and the records of
+        what planned its points (not copied: they may be many)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("config", "plans")}
+
+    def add_plans(self, records: Iterable[RunManifest | Mapping[str, Any]]) -> None:
+        """Join what ``records`` planned (sweep tasks, run records) to ``planned``: the union of their points
+        (harness.results.read.planned_points; a record that gives only a count bounds it from below)."""
+        self.plans += records
+        planned = planned_points(self.plans)
+        if planned is not None:
+            self.planned = planned
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -99,9 +112,7 @@ def read_results(root: Path, combos: dict[tuple, Combo]) -> None:
             combo.outcome, combo.started, combo.ended = last.outcome, last.started_at, last.ended_at
             combo.attempts = max(combo.attempts, int(last.attempts))
             combo.config = last.config if last.config is not None else combo.config
-            planned = planned_points(runs)  # the union of what every run of the leaf planned
-            if planned is not None:
-                combo.planned = planned
+            combo.add_plans(runs)  # joined to what the sweeps' tasks of the leaf planned
             combo.elapsed_s = sum(_seconds(r.started_at, r.ended_at) for r in runs)
 
 
@@ -126,7 +137,7 @@ def read_manifests(jobs: Path, combos: dict[tuple, Combo]) -> tuple[list[str], s
                 key = (t["stage"], t["gpu"], t["model"], t["algo"])
                 combo = combos.setdefault(key, Combo(*key))
                 combo.jobs[t["job_id"]] = "unknown"
-                combo.planned = t.get("points_planned", combo.planned)
+                combo.add_plans([{k: t.get(k) for k in ("points_planned", "points_planned_keys")}])
                 combo.config = t.get("config", combo.config)  # a task that never started: the sweep's record
                 ids.append(t["job_id"])
                 if t.get("results_dir"):

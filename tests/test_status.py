@@ -327,3 +327,93 @@ def test_rerun_failed_rebuilds_a_task_that_never_started_from_the_sweep_manifest
     assert argv[:8] == ["python", "-m", "harness", "-m", "stage=quick", "model=vgg16", "algo=gemm", "gpu=v100"]
     assert "seed=3" in argv and "stage.sizes=[64]" in argv
     assert compose_config(argv[4:]) == config
+
+
+class _Job:
+    """What write_manifest reads of a submitit job: its id and its log."""
+
+    def __init__(self, job_id: str, folder: Path) -> None:
+        self.job_id = job_id
+        self.paths = type("Paths", (), {"stdout": folder / f"{job_id}.out"})()
+
+
+def _sweep(jobs: Path, sweep_id: str, array: int, tasks: list) -> list[dict]:
+    """A sweep manifest written by the launcher's own code (harness.launch.submit.write_manifest) for ``tasks``
+    submitted as the job array ``array``; its tasks' records."""
+    from harness.launch.submit import LauncherSpec, SubmittedGroup, Sweep, write_manifest
+
+    folder = jobs / sweep_id
+    group = SubmittedGroup({}, tasks, [_Job(f"{array}_{i}", folder) for i in range(len(tasks))])
+    path = write_manifest(Sweep(sweep_id, folder, [group]), LauncherSpec())
+    return json.loads(path.read_text())["groups"][0]["tasks"]
+
+
+def _tasks(results: Path, *overrides: str) -> list:
+    from harness.launch.submit import make_tasks
+    from tests.conftest import FAST
+    from tests.helpers import compose_config
+
+    return make_tasks(compose_config(f"results_dir={results}", *FAST, "algo=gemm", *overrides), None)
+
+
+def test_a_sweep_of_two_dtypes_of_one_leaf_plans_both_before_and_after_one_has_run(
+    tmp_path: Path, sacct: Path, capsys: pytest.CaptureFixture
+):
+    """dtype=float32,bfloat16 at two sizes: one leaf, two tasks, four points planned. The manifest lists each
+    task's points as the runner plans them and its run record lists them; the float32 run's record joins the
+    manifest's plan instead of replacing it, so its leaf is not done while the bfloat16 task failed unrun."""
+    from harness.run import runner
+
+    results, jobs = tmp_path / "results", tmp_path / "jobs"
+    tasks = [t for d in ("float32", "bfloat16") for t in _tasks(results, "stage.sizes=[32,40]", f"dtype={d}")]
+    recorded = _sweep(jobs, "s1", 5, tasks)
+    assert [t["points_planned"] for t in recorded] == [2, 2]
+    assert [{k[2] for k in t["points_planned_keys"]} for t in recorded] == [{"float32"}, {"bfloat16"}]
+
+    _fake(sacct, "sacct", "printf '5_0|PENDING\\n5_1|PENDING\\n'")
+    (combo,) = status.collect(results, jobs)[0]
+    assert combo.planned == 4 and combo.state == "queued"
+
+    first = runner.run(tasks[0].spec, config=tasks[0].config, run_id=tasks[0].run_id)
+    run_doc = json.loads(next(first.directory.glob("run-*.json")).read_text())
+    assert run_doc["points_planned_keys"] == recorded[0]["points_planned_keys"]  # one planning, two records
+    _fake(sacct, "sacct", "printf '5_0|COMPLETED\\n5_1|FAILED\\n'")
+    (combo,) = status.collect(results, jobs)[0]
+    assert combo.planned == 4 and combo.counts == {"ok": 2} and combo.state == "failed"
+    assert status.main(["--results", str(results), "--jobs", str(jobs)]) == 0
+    assert "2/0/0/0 of 4" in capsys.readouterr().out
+
+
+def test_tasks_of_one_combination_join_their_plans_across_sweeps(tmp_path: Path, sacct: Path):
+    """Two repeats of a leaf plan the same points (counted once); a second sweep of the same leaf in another
+    direction adds its own, instead of overwriting the first sweep's count."""
+    _fake(sacct, "sacct", "exit 0")  # SLURM knows none of the jobs
+    results, jobs = tmp_path / "results", tmp_path / "jobs"
+    _sweep(jobs, "s1", 5, _tasks(results, "stage.sizes=[32,40,48]", "repeats=2"))
+    (combo,) = status.collect(results, jobs)[0]
+    assert combo.planned == 3
+    _sweep(jobs, "s2", 6, _tasks(results, "stage.sizes=[32,40,48]", "direction=backward_filter"))
+    (combo,) = status.collect(results, jobs)[0]
+    assert combo.planned == 6 and set(combo.jobs) == {"5_0", "5_1", "6_0"}
+    assert status.summary([combo])["points_planned"] == 6
+
+
+def test_a_manifest_from_before_the_planned_keys_counts_as_a_lower_bound(tmp_path: Path, sacct: Path):
+    """A sweep manifest of an earlier version gives each task's count only: alone it is the plan; with a newer
+    sweep's keys of the same leaf, the larger of the two (as planned_points reads old run records)."""
+    _fake(sacct, "sacct", "exit 0")
+    results, jobs = tmp_path / "results", tmp_path / "jobs"
+    (new,) = _tasks(results, "stage.sizes=[32,40]")
+    s = new.spec
+    old = {"job_id": "3_0", "run_id": "r0", "stage": s.stage.name, "gpu": s.gpu.name, "model": s.model.name}
+    old |= {"algo": s.algo, "results_dir": str(results), "points_planned": 5}
+    (jobs / "1-old").mkdir(parents=True)
+    write_json_atomic({"sweep_id": "1-old", "groups": [{"tasks": [old]}]}, jobs / "1-old" / "manifest.json")
+    (combo,) = status.collect(results, jobs)[0]
+    assert combo.planned == 5
+    _sweep(jobs, "2-new", 4, [new])  # read after the old one: two points planned, the old five still stand
+    (combo,) = status.collect(results, jobs)[0]
+    assert combo.planned == 5 and set(combo.jobs) == {"3_0", "4_0"}
+    write_json_atomic({"groups": [{"tasks": [old | {"points_planned": 1}]}]}, jobs / "1-old" / "manifest.json")
+    (combo,) = status.collect(results, jobs)[0]
+    assert combo.planned == 2

@@ -36,7 +36,7 @@ from harness.config.spec import GpuSpec, RunSpec, resolve_job_environment, run_s
 from harness.errors import Cancelled, ConfigError
 from harness.measure.source import SourceStamp, stamp_at_submission
 from harness.results.store import write_json_atomic
-from harness.run.runner import new_run_id, run
+from harness.run.runner import new_run_id, planned_keys, run
 from harness.run.sanity_gate import check_stage_gate
 
 log = logging.getLogger(__name__)
@@ -377,6 +377,13 @@ def _job_arguments(task: Task) -> tuple[Any, ...]:
     return task.config, task.run_id, task.source.to_dict() if task.source is not None else None
 
 
+def _planned(spec: RunSpec) -> dict[str, Any]:
+    """A task's planned points as the runner plans them and its run record lists them (harness.status joins
+    both): their count and their keys."""
+    keys = planned_keys(spec)
+    return {"points_planned": len(keys), "points_planned_keys": keys}
+
+
 def write_manifest(sweep: Sweep, launcher: LauncherSpec) -> Path:
     sources = {t.source for g in sweep.groups for t in g.tasks}
     doc = {
@@ -402,7 +409,7 @@ def write_manifest(sweep: Sweep, launcher: LauncherSpec) -> Path:
                         "gpu": t.spec.gpu.name,
                         "results_dir": str(t.spec.results_dir),
                         "stdout": str(job.paths.stdout),
-                        "points_planned": len(t.spec.stage.sizes) * len(t.spec.batch_sizes),
+                        **_planned(t.spec),
                         "config": t.config,
                     }
                     for t, job in zip(g.tasks, g.jobs)

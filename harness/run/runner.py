@@ -58,6 +58,11 @@ def planned_key(spec: RunSpec, point: PointKey) -> list[Any]:
     return [values[k] for k in LEAF_POINT_KEY]
 
 
+def planned_keys(spec: RunSpec) -> list[list[Any]]:
+    """Every point the job plans, as its run record and its sweep's manifest list them (``planned_key``)."""
+    return [planned_key(spec, k) for k in job_points(spec)]
+
+
 @dataclass
 class RunResult:
     run_id: str
@@ -265,7 +270,7 @@ def run(
         hostname=socket.gethostname(),
         pid=os.getpid(),
         points_planned=len(planned),
-        points_planned_keys=[planned_key(spec, k) for k in planned],
+        points_planned_keys=planned_keys(spec),
         source=source.to_dict() if source is not None else None,
         hardware=hardware.to_dict(),
     )
