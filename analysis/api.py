@@ -21,7 +21,6 @@ from analysis.tree import Filters, Results, directions, load, one_setting
 from harness.algorithms import canonical_name
 from harness.algorithms import plan as plans
 from harness.algorithms.geometry import ConvGeometry
-from harness.models import meta_model
 
 FILTERS = tuple(f.name for f in fields(Filters))
 
@@ -54,6 +53,8 @@ def make_plan(
     """The per-layer plan for one point of ``tree`` (measured layers; ties keep the baseline), as
     ``python -m analysis.plan make`` makes it. Run it with ``harness.swap(model, plan)`` or write it with
     ``harness.write_plan(plan, path)`` for ``python -m harness algo=per_layer plan=PATH``."""
+    from harness.models import meta_model  # torch: the model's conv layers (load_tree does without it)
+
     res = directions.forward(one_setting(tree, "make_plan"))  # a forward plan: the forward rows
     where = Where(model, input_size, batch_size, dtype, gpu, stage)
     modules = [(name, ConvGeometry.of(m)) for name, m in plans.conv_layers(meta_model(model, {}))]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from analysis import layers as legacy_layers
 from analysis.legacy.flags import LAYER_FLAGS, POINT_FLAGS
 from analysis.legacy.records import (
     BATCH_SIZE,
@@ -46,6 +45,13 @@ def integer(row: dict[str, str], key: str) -> int:
     return int(v)
 
 
+def _trace(model: str, size: int, batch: int) -> Any:
+    """analysis.layers.trace (imported here, on first use: tracing needs torch, reading the old CSVs does not)."""
+    from analysis import layers
+
+    return layers.trace(model, size, batch)
+
+
 def check_identity(row: dict[str, str], combo: Combo) -> None:
     """The row's model, algorithm and device agree with its file name."""
     try:
@@ -76,7 +82,7 @@ def point_row(row: dict[str, str], combo: Combo, provenance: str) -> dict[str, A
         raise BadRow(f"min {lo} <= median {med}, mean {mean} <= max {hi} does not hold")
     power, energy, total = (number(row, k) for k in ("power_mean_w", "energy_per_inference_j", "energy_total_j"))
     try:
-        tr = legacy_layers.trace(combo.model, size, batch)
+        tr = _trace(combo.model, size, batch)
     except Exception as e:  # noqa: BLE001 - a size the architecture refuses
         raise BadRow(f"cannot trace {combo.model} at input size {size}: {type(e).__name__}: {e}") from None
     return {
@@ -130,7 +136,7 @@ def layer_row(row: dict[str, str], combo: Combo, provenance: str) -> dict[str, A
     mean, std, pct = number(row, "mean_ms"), number(row, "std_ms"), number(row, "percentage")
     name = row["layer"]
     try:
-        tr = legacy_layers.trace(combo.model, size, BATCH_SIZE)
+        tr = _trace(combo.model, size, BATCH_SIZE)
     except Exception as e:  # noqa: BLE001 - a size the architecture refuses
         return f"cannot trace {combo.model} at {size}: {type(e).__name__}: {e}"
     layer = tr.layers.get(name)

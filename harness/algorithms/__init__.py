@@ -11,23 +11,28 @@ compared with. The others run on one of two backends:
 
 from __future__ import annotations
 
+import importlib
 import sys
+import types
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
-
-from harness.algorithms import reference_backward, registry
+from harness.algorithms import registry
 from harness.algorithms.builtin import register_builtin
-from harness.algorithms.flags import MATH, backend_flags, resolve_math
 from harness.algorithms.plan import Plan, conv_layers, per_direction
 from harness.algorithms.plan import check_model as check_plan_model
-from harness.algorithms.reference import reference_algorithms
-from harness.algorithms.swap import BACKENDS, FALLBACKS, LayerPlan, Swap, swap
 from harness.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from harness.algorithms.swap import Swap
 
 # Every name, derived from the registry (harness.algorithms.registry; built-in records in builtin.py): cuDNN's
 # CUDNN_CONVOLUTION_FWD_ALGO_* order, then the heuristic, cuDNN's search and the baseline. register() and
 # unregister() keep these module attributes current; read them as ``algorithms.ALGORITHMS`` where that matters.
+# The registry, the plans and these names import without torch (the analysis reads them); what runs an
+# algorithm (swap, flags, the references) is imported on first use, below.
 register_builtin()
 ALGORITHMS = registry.names()
 CUDNN_ALGORITHMS = registry.sweep_names()  # the eight and guess; find (cuDNN's exhaustive search) is measured apart
@@ -35,7 +40,44 @@ CUDNN_ALGORITHMS = registry.sweep_names()  # the eight and guess; find (cuDNN's 
 MIXED = ("per_layer",)
 # The spellings of the system this harness replaces ("implicit precomp gemm"), and a few obvious others.
 ALIASES = registry.aliases()
-BACKEND_CHOICES = ("auto", *BACKENDS)
+
+# The exports that need torch, each imported from its module on first use (PEP 562): name -> (module, attribute).
+_LAZY = {
+    "MATH": ("flags", "MATH"),
+    "backend_flags": ("flags", "backend_flags"),
+    "resolve_math": ("flags", "resolve_math"),
+    "reference_algorithms": ("reference", "reference_algorithms"),
+    "BACKENDS": ("swap", "BACKENDS"),
+    "FALLBACKS": ("swap", "FALLBACKS"),
+    "LayerPlan": ("swap", "LayerPlan"),
+    "Swap": ("swap", "Swap"),
+    "swap": ("swap", "swap"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BACKEND_CHOICES":
+        value: Any = ("auto", *__getattr__("BACKENDS"))
+    elif name in _LAZY:
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+class _Package(types.ModuleType):
+    """This package, whose ``swap`` is the function: importing the submodule harness.algorithms.swap (which the
+    import system then binds to the package's attribute of that name) keeps it so, as the eager import did."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "swap" and isinstance(value, types.ModuleType):
+            value = value.swap
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "ALGORITHMS",
@@ -79,6 +121,8 @@ def resolve_backend(backend: str, device: torch.device) -> str:
 def runnable_on(device: torch.device, backend: str) -> tuple[str, ...]:
     """The algorithms that can run on ``device`` with ``backend`` (already resolved)."""
     if backend == "reference":
+        from harness.algorithms.reference import reference_algorithms
+
         return (*reference_algorithms(), "torch")
     return (
         tuple(a for a in registry.names() if a != "direct" and registry.get(a).kind != "reference")
@@ -121,6 +165,8 @@ def check_runnable(algo: str, device: torch.device, backend: str, fallback: str)
 
 def check_settings_apply(device: torch.device, backend: str, fallback: str) -> None:
     """Refuse a backend or fallback that cannot run on ``device`` (``backend`` already resolved)."""
+    from harness.algorithms.reference import reference_algorithms
+
     if backend == "cudnn" and device.type != "cuda":
         raise ConfigError(
             f"backend=cudnn needs a CUDA GPU, and this run measures the {device.type}; "
@@ -162,6 +208,8 @@ def prepare(
     ``per_layer``: each layer what ``plan`` says) in the memory ``layout`` the model is in. ``directions``: the
     directions that run the choice (a backward-only point's own direction), torch's own in the others; None:
     every direction (as before directions existed)."""
+    from harness.algorithms.swap import swap
+
     if algo == "torch":
         return None
     if algo == "per_layer" and plan is None:
@@ -185,6 +233,8 @@ def check_runnable_in(algo: str, direction: str, device: torch.device, backend: 
     if algo == "torch" or direction == "forward":
         return
     if backend == "reference":
+        from harness.algorithms import reference_backward
+
         has = reference_backward.backward_algorithms(direction)
         if algo not in has:
             raise ConfigError(

@@ -9,8 +9,42 @@ the training-step work will, and should confirm them.
 
 from __future__ import annotations
 
-from harness.algorithms import reference, reference_backward
+import functools
+import importlib
+from collections.abc import Callable
+from typing import Any
+
 from harness.algorithms.registry import Algorithm, CudnnAlgo, register
+
+
+class _Lazy:
+    """``harness.algorithms.<module>.<name>``, imported on first call: the records (and every list of names
+    derived from them) load without the references' torch, which only running a reference needs."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self._where = (f"harness.algorithms.{module}", name)
+
+    @functools.cached_property
+    def target(self) -> Callable[..., Any]:
+        """The function itself (its module imported now if not before)."""
+        module, name = self._where
+        return getattr(importlib.import_module(module), name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.target(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return ".".join(self._where)
+
+
+def _ref(name: str) -> _Lazy:
+    """A forward reference's factory or support rule (harness.algorithms.reference)."""
+    return _Lazy("reference", name)
+
+
+def _bwd(name: str) -> _Lazy:
+    """A backward reference's factory (harness.algorithms.reference_backward)."""
+    return _Lazy("reference_backward", name)
 
 
 def _fwd(name: str, *, bwd_data: str | None = None, bwd_filter: str | None = None) -> tuple[CudnnAlgo, ...]:
@@ -47,9 +81,9 @@ BUILTIN = (
         "cudnn",
         "cuDNN CUDNN_CONVOLUTION_FWD_ALGO_GEMM (GPU); im2col + matmul reference (CPU)",
         _fwd("gemm", bwd_data="algo_0", bwd_filter="algo_0"),
-        reference=reference.gemm_runner,
-        reference_backward_data=reference_backward.gemm_backward_data_runner,
-        reference_backward_filter=reference_backward.gemm_backward_filter_runner,
+        reference=_ref("gemm_runner"),
+        reference_backward_data=_bwd("gemm_backward_data_runner"),
+        reference_backward_filter=_bwd("gemm_backward_filter_runner"),
         reference_layouts=("nchw", "nhwc"),
         ai3="gemm",
         in_sweep=True,
@@ -59,9 +93,9 @@ BUILTIN = (
         "cudnn",
         "cuDNN CUDNN_CONVOLUTION_FWD_ALGO_DIRECT (not implemented by cuDNN); shifted-slice reference (CPU)",
         _fwd("direct"),
-        reference=reference.direct_runner,
-        reference_backward_data=reference_backward.direct_backward_data_runner,
-        reference_backward_filter=reference_backward.direct_backward_filter_runner,
+        reference=_ref("direct_runner"),
+        reference_backward_data=_bwd("direct_backward_data_runner"),
+        reference_backward_filter=_bwd("direct_backward_filter_runner"),
         reference_layouts=("nchw", "nhwc"),
         ai3="direct",
         in_sweep=True,
@@ -71,9 +105,9 @@ BUILTIN = (
         "cudnn",
         "cuDNN CUDNN_CONVOLUTION_FWD_ALGO_FFT (GPU); rfft2 reference (CPU)",
         _fwd("fft", bwd_data="fft", bwd_filter="fft"),
-        reference=reference.fft_runner,
-        reference_backward_data=reference_backward.fft_backward_data_runner,
-        reference_backward_filter=reference_backward.fft_backward_filter_runner,
+        reference=_ref("fft_runner"),
+        reference_backward_data=_bwd("fft_backward_data_runner"),
+        reference_backward_filter=_bwd("fft_backward_filter_runner"),
         reference_layouts=("nchw", "nhwc"),
         in_sweep=True,
     ),
@@ -89,11 +123,11 @@ BUILTIN = (
         "cudnn",
         "cuDNN CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD (GPU); Winograd F(2x2,3x3) reference (CPU)",
         _fwd("winograd", bwd_data="winograd"),  # BWD_FILTER_ALGO_WINOGRAD: "not implemented"
-        reference=reference.winograd_runner,
-        reference_backward_data=reference_backward.winograd_backward_data_runner,
-        reference_backward_filter=reference_backward.winograd_backward_filter_runner,
+        reference=_ref("winograd_runner"),
+        reference_backward_data=_bwd("winograd_backward_data_runner"),
+        reference_backward_filter=_bwd("winograd_backward_filter_runner"),
         reference_layouts=("nchw", "nhwc"),
-        supports=reference.winograd_supports,
+        supports=_ref("winograd_supports"),
         ai3="winograd",
         in_sweep=True,
     ),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:  # torch only for the type: the analysis reads geometries without importing torch
+    from torch import nn
 
 
 def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:

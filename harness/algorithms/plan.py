@@ -38,15 +38,16 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from harness.algorithms import registry
 from harness.algorithms.cudnn_enums import DIRECTIONS as _DIRECTION_ENUMS
 from harness.algorithms.geometry import ConvGeometry
 from harness.atomic import write_text_atomic
 from harness.errors import InputFileError
+
+if TYPE_CHECKING:  # torch only where a model is read (conv_layers): plans are read and written without it
+    from torch import nn
 
 FORMAT = "conv-harness-plan"
 VERSION = 1  # a forward-only plan (the format before training plans; older harnesses read it)
@@ -324,6 +325,8 @@ def read(path: str | Path) -> Plan:
 
 def conv_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
     """The model's nn.Conv2d modules in module order (the order of a plan and of ai3's list)."""
+    from torch import nn
+
     return [(name, m) for name, m in model.named_modules() if type(m) is nn.Conv2d]
 
 

@@ -11,23 +11,26 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from harness.algorithms.cudnn_enums import DIRECTIONS
 from harness.algorithms.geometry import ConvGeometry
 
+if TYPE_CHECKING:  # torch only in the factories' types: the names and records import without torch
+    import torch
+
+    Runner = Callable[[torch.Tensor], torch.Tensor]
+    # (weight, bias, geometry, input (h, w)) -> a callable computing the layer for inputs of that size; the
+    # factory of an algorithm whose reference_layouts go beyond nchw is also called with layout="nhwc"
+    RunnerFactory = Callable[[torch.Tensor, torch.Tensor | None, ConvGeometry, tuple[int, int]], Runner]
+    # (weight, geometry, input (h, w), layout) -> the gradient's runner (harness.algorithms.reference_backward):
+    # backward_data run(grad_out) -> grad_input, backward_filter run(x, grad_out) -> grad_weight
+    BackwardFactory = Callable[[torch.Tensor, ConvGeometry, tuple[int, int], str], Callable[..., torch.Tensor]]
+
 log = logging.getLogger(__name__)
 
 LAYOUTS = ("NCHW", "NHWC")
-Runner = Callable[[torch.Tensor], torch.Tensor]
-# (weight, bias, geometry, input (h, w)) -> a callable computing the layer for inputs of that size; the
-# factory of an algorithm whose reference_layouts go beyond nchw is also called with layout="nhwc"
-RunnerFactory = Callable[[torch.Tensor, torch.Tensor | None, ConvGeometry, tuple[int, int]], Runner]
 SupportRule = Callable[[ConvGeometry], str | None]
-# (weight, geometry, input (h, w), layout) -> the gradient's runner (harness.algorithms.reference_backward):
-# backward_data run(grad_out) -> grad_input, backward_filter run(x, grad_out) -> grad_weight
-BackwardFactory = Callable[[torch.Tensor, ConvGeometry, tuple[int, int], str], Callable[..., torch.Tensor]]
 
 KINDS = ("cudnn", "heuristic", "search", "baseline", "reference")
 
