@@ -2,9 +2,10 @@
 
 pandas and numpy allocate through the C library's malloc. glibc keeps memory freed from its heap (and from
 arrays below its mmap threshold, which it raises as large arrays come and go) for reuse rather than returning
-it, so after loading 20,000,000 layer rows the process held about 1.3 GB it no longer used, and every table
-over the layers started from there: the peak of load + tables was 10.25 GB with it, 8.7 GB with the heap
-trimmed after the load and after each table over the layers (benchmarks/analysis_scale.py, docs/analysis.md).
+it, so after loading 20,000,000 layer rows the process held about 1.3 GB it no longer used (and 0.8 GB after
+decoding 2,000 points files' footers), and every next step started from there. Trimmed after each read, the
+load and each table over the layers, the peak of load + tables on that tree went from 9.74 to 7.74 GB, the
+torch-free import included (benchmarks/analysis_scale.py; docs/analysis.md, "At scale").
 ``malloc_trim`` costs milliseconds. Arrow's own allocations go through jemalloc, told to return freed pages at
 once (analysis.tree.read.POOL).
 """
