@@ -42,7 +42,7 @@ def steps(root: Path) -> list[tuple[str, str]]:
             f"FROM {points} GROUP BY ALL",
         ),
         (
-            "layers of the winning runs (32 columns)",
+            "layers of the winning runs (29 columns)",
             f"CREATE TEMP TABLE lay AS SELECT l.{KEY.replace(', ', ', l.')}, l.layer_index, l.layer_name, "
             f"l.status, l.p50_ms, l.std_ms, l.n, l.ci95_low_ms, l.ci95_high_ms, l.host_bound, {GEOMETRY} "
             f"FROM {layers} l SEMI JOIN won w USING ({KEY}, run_id)",

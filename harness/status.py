@@ -35,7 +35,7 @@ from harness.config.compose import overrides_for
 from harness.errors import InputFileError
 from harness.results import layout, rounds
 from harness.results.manifest import RunManifest
-from harness.results.read import latest_leaf_points, planned_points, run_records
+from harness.results.read import PlannedPoints, latest_leaf_points, run_records
 
 SLURM_TIMEOUT_S = 10
 ACTIVE = {
@@ -68,8 +68,8 @@ class Combo:
     state: str = "unknown"
     eta_s: float | None = None
     config: dict[str, Any] | None = field(default=None, repr=False)  # the latest run's, for --rerun-failed
-    # what planned its points: sweep manifests' tasks and run records (their points_planned(_keys))
-    plans: list[RunManifest | Mapping[str, Any]] = field(default_factory=list, repr=False)
+    # what planned its points: sweep manifests' tasks and run records (their points_planned(_keys)), joined
+    plans: PlannedPoints = field(default_factory=PlannedPoints, repr=False)
 
     def public(self) -> dict[str, Any]:
         """What --json shows: everything but the recorded config (the run manifest has it) and the records of
@@ -78,11 +78,12 @@ class Combo:
 
     def add_plans(self, records: Iterable[RunManifest | Mapping[str, Any]]) -> None:
         """Join what ``records`` planned (sweep tasks, run records) to ``planned``: the union of their points
-        (harness.results.read.planned_points; a record that gives only a count bounds it from below)."""
-        self.plans += records
-        planned = planned_points(self.plans)
-        if planned is not None:
-            self.planned = planned
+        (harness.results.read.PlannedPoints; a record that gives only a count bounds it from below). Each record
+        is read once and not kept: a combination may have many."""
+        for record in records:
+            self.plans.add(record)
+        if self.plans.count is not None:
+            self.planned = self.plans.count
 
     @property
     def key(self) -> tuple[str, str, str, str]:

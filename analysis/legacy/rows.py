@@ -46,7 +46,9 @@ def integer(row: dict[str, str], key: str) -> int:
 
 
 def _trace(model: str, size: int, batch: int) -> Any:
-    """analysis.layers.trace (imported here, on first use: tracing needs torch, reading the old CSVs does not)."""
+    """analysis.layers.trace, imported on first use: tracing needs torch, importing this module does not (the
+    analysis imports it). Every imported row is traced, so an import without torch fails here, loudly: the
+    callers let an ImportError through rather than count it as a size the architecture refuses."""
     from analysis import layers
 
     return layers.trace(model, size, batch)
@@ -83,6 +85,8 @@ def point_row(row: dict[str, str], combo: Combo, provenance: str) -> dict[str, A
     power, energy, total = (number(row, k) for k in ("power_mean_w", "energy_per_inference_j", "energy_total_j"))
     try:
         tr = _trace(combo.model, size, batch)
+    except ImportError:
+        raise
     except Exception as e:  # noqa: BLE001 - a size the architecture refuses
         raise BadRow(f"cannot trace {combo.model} at input size {size}: {type(e).__name__}: {e}") from None
     return {
@@ -137,6 +141,8 @@ def layer_row(row: dict[str, str], combo: Combo, provenance: str) -> dict[str, A
     name = row["layer"]
     try:
         tr = _trace(combo.model, size, BATCH_SIZE)
+    except ImportError:
+        raise
     except Exception as e:  # noqa: BLE001 - a size the architecture refuses
         return f"cannot trace {combo.model} at {size}: {type(e).__name__}: {e}"
     layer = tr.layers.get(name)

@@ -12,6 +12,7 @@ compared with. The others run on one of two backends:
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import types
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,10 @@ def __getattr__(name: str) -> Any:
     elif name in _LAZY:
         module, attr = _LAZY[name]
         value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+    elif importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        # a submodule read as an attribute (``algorithms.reference.REFERENCE_ALGORITHMS``), as when every
+        # submodule was imported eagerly: imported now
+        value = importlib.import_module(f"{__name__}.{name}")
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value

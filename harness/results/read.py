@@ -8,6 +8,7 @@ name (pyarrow's ``ignore_prefixes``, from the layout); the partition keys come f
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -186,6 +187,29 @@ def run_records(leaf: Path) -> tuple[list[RunManifest], list[str]]:
     return runs, problems
 
 
+@dataclass
+class PlannedPoints:
+    """What a leaf planned, joined record by record (``add``): the union of the records' point keys and the
+    largest count of the records that give only one (``count``; see ``planned_points``). Holds the keys, not
+    the records."""
+
+    keys: set[tuple] = field(default_factory=set)
+    least: int | None = None  # the largest count of a record without keys: the answer is at least this
+
+    def add(self, record: RunManifest | Mapping[str, Any]) -> None:
+        run = record if isinstance(record, RunManifest) else RunManifest.from_dict({"run_id": "", **record})
+        if run.points_planned_keys is not None:
+            self.keys |= {leaf_point(k) for k in run.points_planned_keys}
+        elif run.points_planned is not None:
+            self.least = max(self.least or 0, int(run.points_planned))
+
+    @property
+    def count(self) -> int | None:
+        if not self.keys and self.least is None:
+            return None
+        return max(len(self.keys), self.least or 0)
+
+
 def planned_points(records: Iterable[RunManifest | Mapping[str, Any]]) -> int | None:
     """How many points a leaf planned: the union of what each of its runs planned.
 
@@ -194,17 +218,10 @@ def planned_points(records: Iterable[RunManifest | Mapping[str, Any]]) -> int | 
     earlier values, so a forward and a training run of one leaf plan points apart); records written before that
     field existed give only a count, which then bounds the answer from below. None where no record says.
     """
-    keys: set[tuple] = set()
-    counts: list[int] = []
+    planned = PlannedPoints()
     for record in records:
-        run = record if isinstance(record, RunManifest) else RunManifest.from_dict({"run_id": "", **record})
-        if run.points_planned_keys is not None:
-            keys |= {leaf_point(k) for k in run.points_planned_keys}
-        elif run.points_planned is not None:
-            counts.append(int(run.points_planned))
-    if not keys and not counts:
-        return None
-    return max([len(keys), *counts])
+        planned.add(record)
+    return planned.count
 
 
 def leaf_point(values: Sequence[Any]) -> tuple[Any, ...]:

@@ -125,3 +125,29 @@ def test_load_tree_and_the_algorithm_names_without_torch(small_tree):
     assert got["swap"] == ["harness.algorithms.swap", "swap", True]
     assert got["gemm"] == [True, True]
     assert got["winograd"] is True
+
+
+def test_the_submodules_are_still_attributes_of_the_package():
+    """Code that reads a submodule through the package (``harness.doctor``: ``algorithms.reference.
+    REFERENCE_ALGORITHMS``) works as when every submodule was imported eagerly: imported on first use; a name
+    that is neither an export nor a submodule is still an AttributeError."""
+    got = _fresh(
+        """
+        import json
+        from harness import algorithms
+
+        subs = ["reference", "reference_backward", "flags", "autograd_conv", "memory_layout"]
+        kinds = {s: type(getattr(algorithms, s)).__name__ for s in subs}
+        try:
+            algorithms.no_such_thing
+            missing = "found"
+        except AttributeError as e:
+            missing = str(e)
+        print(json.dumps({"kinds": kinds, "refs": list(algorithms.reference.REFERENCE_ALGORITHMS),
+                          "missing": missing, "swap": callable(algorithms.swap)}))
+        """
+    )
+    assert set(got["kinds"].values()) == {"module"}
+    assert got["refs"] == ["direct", "gemm", "fft", "winograd"]
+    assert "no attribute 'no_such_thing'" in got["missing"]
+    assert got["swap"] is True

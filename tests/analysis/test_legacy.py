@@ -253,3 +253,16 @@ def test_a_repeated_line_is_reported_and_the_first_kept(tmp_path):
     p = _read(tmp_path / "out", "points").to_pandas()
     assert len(p) == 3 and p.loc[p["input_size"] == 224, "mean_ms"].item() == pytest.approx(64.60880393981934)
     assert rep.layers == 39
+
+
+def test_an_import_without_the_tracer_fails_loudly_rather_than_skipping_every_row(tmp_path, monkeypatch):
+    """Tracing needs torch, imported on first use: where it cannot be imported the import stops with that
+    error, not one 'cannot trace' row per line counted as sizes the architecture refuses."""
+    from analysis.legacy import rows
+
+    def no_torch(model: str, size: int, batch: int):
+        raise ModuleNotFoundError("No module named 'torch'")
+
+    monkeypatch.setattr(rows, "_trace", no_torch)
+    with pytest.raises(ModuleNotFoundError, match="torch"):
+        legacy.import_legacy([FIXTURES], tmp_path / "results-legacy")
