@@ -15,8 +15,9 @@ The Python API (docs/python-api.md), importable from here; each name is loaded o
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from harness import lazy
 
 __version__ = "0.1.0"
 
@@ -39,13 +40,7 @@ __all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
-    where = _EXPORTS.get(name)
-    if where is None:
-        raise AttributeError(f"module 'harness' has no attribute {name!r}")
-    module, attr = where if isinstance(where, tuple) else (where, name)
-    value = getattr(importlib.import_module(module), attr)
-    globals()[name] = value
-    return value
+    return lazy.export(globals(), name, _EXPORTS)
 
 
 def __dir__() -> list[str]:

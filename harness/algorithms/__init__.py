@@ -17,6 +17,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
+from harness import lazy
 from harness.algorithms import registry
 from harness.algorithms.builtin import register_builtin
 from harness.algorithms.plan import Plan, conv_layers, per_direction
@@ -42,34 +43,29 @@ MIXED = ("per_layer",)
 # The spellings of the system this harness replaces ("implicit precomp gemm"), and a few obvious others.
 ALIASES = registry.aliases()
 
-# The exports that need torch, each imported from its module on first use (PEP 562): name -> (module, attribute).
-_LAZY = {
-    "MATH": ("flags", "MATH"),
-    "backend_flags": ("flags", "backend_flags"),
-    "resolve_math": ("flags", "resolve_math"),
-    "reference_algorithms": ("reference", "reference_algorithms"),
-    "BACKENDS": ("swap", "BACKENDS"),
-    "FALLBACKS": ("swap", "FALLBACKS"),
-    "LayerPlan": ("swap", "LayerPlan"),
-    "Swap": ("swap", "Swap"),
-    "swap": ("swap", "swap"),
+# The exports that need torch, each imported from its module on first use (harness.lazy, PEP 562).
+_LAZY: lazy.Exports = {
+    "MATH": "harness.algorithms.flags",
+    "backend_flags": "harness.algorithms.flags",
+    "resolve_math": "harness.algorithms.flags",
+    "reference_algorithms": "harness.algorithms.reference",
+    "BACKENDS": "harness.algorithms.swap",
+    "FALLBACKS": "harness.algorithms.swap",
+    "LayerPlan": "harness.algorithms.swap",
+    "Swap": "harness.algorithms.swap",
+    "swap": "harness.algorithms.swap",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name == "BACKEND_CHOICES":
-        value: Any = ("auto", *__getattr__("BACKENDS"))
-    elif name in _LAZY:
-        module, attr = _LAZY[name]
-        value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
-    elif importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        globals()[name] = ("auto", *__getattr__("BACKENDS"))
+        return globals()[name]
+    if name not in _LAZY and importlib.util.find_spec(f"{__name__}.{name}") is not None:
         # a submodule read as an attribute (``algorithms.reference.REFERENCE_ALGORITHMS``), as when every
-        # submodule was imported eagerly: imported now
-        value = importlib.import_module(f"{__name__}.{name}")
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
+        # submodule was imported eagerly: imported now (the import binds it to this package)
+        return importlib.import_module(f"{__name__}.{name}")
+    return lazy.export(globals(), name, _LAZY)
 
 
 class _Package(types.ModuleType):
