@@ -272,3 +272,27 @@ def test_the_report_s_lists_keep_their_false_discovery_rate(pools):
     )
     assert np.mean(found) >= 0.5, f"BH finds {np.mean(found):.1%} of the 75 changed points"
     print(f"BH lists: FDR {np.mean(fdp):.2%} (per-point rule {np.mean(old_fdp):.2%}), power {np.mean(found):.1%}")
+
+
+@pytest.mark.parametrize("tolerance", [0.0, 0.05])
+def test_both_directions_at_once_equal_each_alone_bit_for_bit(tolerance):
+    rng = np.random.default_rng(3)
+    lr = np.r_[rng.normal(0, 0.1, 5000), 0.0, 0.0, 0.3, -0.3, NAN, 0.1, np.inf, -np.inf]
+    se = np.r_[rng.uniform(0, 0.05, 5000), 0.0, 0.02, 0.0, 0.0, 0.02, NAN, 0.02, 0.02]
+    se[:50] = 0.0  # exact comparisons: 0 or 1
+    slower, faster = mt._p_both(lr, se, tolerance)
+    assert np.array_equal(slower, mt.p_slower(lr, se, tolerance), equal_nan=True)
+    assert np.array_equal(faster, mt.p_faster(lr, se, tolerance), equal_nan=True)
+
+
+def test_benjamini_hochberg_with_ties_equals_the_stable_sort_definition():
+    """q = min over ranks >= own of p m / rank, ranks from a stable sort: ties in any order give the same q."""
+    rng = np.random.default_rng(4)
+    p = np.r_[rng.choice([0.001, 0.01, 0.02, 0.5, 1.0], 3000), rng.random(3000), [NAN] * 10]
+    rng.shuffle(p)
+    tested = np.flatnonzero(~np.isnan(p))
+    order = tested[np.argsort(p[tested], kind="stable")]
+    raw = np.minimum(1.0, p[order] * len(order) / np.arange(1, len(order) + 1))
+    want = np.full(len(p), NAN)
+    want[order] = np.minimum.accumulate(raw[::-1])[::-1]
+    assert np.array_equal(mt.benjamini_hochberg(p), want, equal_nan=True)

@@ -66,6 +66,19 @@ def test_fill_leaves_recorded_values_and_fills_nulls_in_pandas_and_arrow():
     assert table.column("l2").to_pylist() == ["warm", "warm"]
 
 
+def test_fill_of_an_all_null_column_keeps_its_type_dictionary_or_string():
+    encoded = pa.dictionary(pa.int32(), pa.string())
+    columns = {
+        "layout": pa.nulls(3, encoded),
+        "l2": pa.nulls(3, pa.string()),
+        "direction": pa.array(["backward", None, None], encoded),
+    }
+    table = fill_point_axes_table(pa.table(columns))
+    assert table.schema.field("layout").type == encoded and table.column("layout").to_pylist() == ["nchw"] * 3
+    assert table.schema.field("l2").type == pa.string() and table.column("l2").to_pylist() == ["warm"] * 3
+    assert table.column("direction").to_pylist() == ["backward", "forward", "forward"]
+
+
 def test_a_leaf_with_files_from_before_the_columns_reads(tmp_path: Path):
     old = {k: v for k, v in _row("2026-01-01T00:00:00", "old").items() if k not in layout.PARTITION_KEYS}
     new = {k: v for k, v in _row("2026-02-01T00:00:00", "new", layout="nhwc", l2="warm").items()}

@@ -95,9 +95,15 @@ def student_sf(t, df: int = TAIL_DF) -> np.ndarray:
     """P(T > t) for Student's T with an even number ``df`` of degrees of freedom, elementwise (NaN stays NaN):
     P(|T| <= t) = sin(a) * sum_j c_j cos(a)**(2j), j < df/2, a = arctan(t / sqrt(df)), c_0 = 1,
     c_j = c_(j-1) (2j - 1) / (2j) (Abramowitz and Stegun 26.7.3)."""
+    t = np.asarray(t, dtype=float)
+    return _sf_from_upper(t, _upper_tail(t, df))
+
+
+def _upper_tail(t: np.ndarray, df: int) -> np.ndarray:
+    """P(T > |t|) (the series of ``student_sf``; an infinite t gives 1/2, which ``_sf_from_upper`` replaces).
+    It depends on |t| only: the two one-sided tests of a comparison, at t and -t, share it."""
     if df < 2 or df % 2:
         raise ValueError(f"df={df}: the series needs an even number of degrees of freedom, 2 or more")
-    t = np.asarray(t, dtype=float)
     a = np.arctan(np.abs(np.where(np.isinf(t), 0.0, t)) / math.sqrt(df))
     c2, term, total = np.cos(a) ** 2, np.ones_like(a), np.ones_like(a)
     for j in range(1, df // 2):  # in place: tens of millions of entries (the same operations, in order)
@@ -106,7 +112,10 @@ def student_sf(t, df: int = TAIL_DF) -> np.ndarray:
         np.divide(term, 2 * j, out=term)
         np.add(total, term, out=total)
     inside = np.sin(a) * total  # P(|T| <= |t|)
-    upper = (1.0 - inside) / 2
+    return (1.0 - inside) / 2
+
+
+def _sf_from_upper(t: np.ndarray, upper: np.ndarray) -> np.ndarray:
     sf = np.where(t >= 0, upper, 1.0 - upper)
     return np.where(np.isposinf(t), 0.0, np.where(np.isneginf(t), 1.0, sf))
 
@@ -115,14 +124,31 @@ def p_above(log_ratio, se, margin) -> np.ndarray:
     """One-sided p-value of H0 "the true log ratio <= margin" against "> margin", from an estimate
     ``log_ratio`` normal with standard error ``se``. NaN where either is NaN or se < 0 (no test);
     se == 0 (exact): 0 where log_ratio > margin, else 1."""
+    return student_sf(_z(log_ratio, se, margin))
+
+
+def _z(log_ratio, se, margin) -> np.ndarray:
+    """(log_ratio - margin) / se, with the exact and untestable cases of ``p_above``."""
     lr = np.asarray(log_ratio, dtype=float)
     s = np.asarray(se, dtype=float)
     m = np.asarray(margin, dtype=float)
     lr, s, m = np.broadcast_arrays(lr, s, m)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(s > 0, (lr - m) / np.where(s > 0, s, 1.0), np.where(lr > m, np.inf, -np.inf))
-    z = np.where(np.isnan(lr) | np.isnan(s) | (s < 0), np.nan, z)
-    return student_sf(z)
+    return np.where(np.isnan(lr) | np.isnan(s) | (s < 0), np.nan, z)
+
+
+def _p_both(log_ratio, se, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    """``p_slower`` and ``p_faster`` of the same comparisons, equal to theirs bit for bit. Where the two
+    statistics are each other's negation (tolerance 0, no exact 0 = 0), the t distribution's series is
+    computed once for both: over a table's millions of layer rows it is most of the tests' time."""
+    margin = math.log1p(tolerance)
+    lr = np.asarray(log_ratio, dtype=float)
+    z_slower, z_faster = _z(lr, se, margin), _z(-lr, se, margin)
+    if not np.array_equal(np.abs(z_slower), np.abs(z_faster), equal_nan=True):
+        return student_sf(z_slower), student_sf(z_faster)
+    upper = _upper_tail(z_slower, TAIL_DF)
+    return _sf_from_upper(z_slower, upper), _sf_from_upper(z_faster, upper)
 
 
 def p_slower(log_ratio, se, tolerance: float = 0.0) -> np.ndarray:
@@ -192,7 +218,9 @@ def benjamini_hochberg(p, groups=None) -> np.ndarray:
     out = np.full(p.shape, np.nan)
     if groups is None:  # one family (a table's millions of layer tests): one sort, no grouping
         order = np.flatnonzero(~np.isnan(p))
-        order = order[np.argsort(p[order], kind="stable")]  # as _sorted_within's lexsort with one family
+        # Tied p-values get one q-value whatever their order (the step-up's running minimum reaches the last of
+        # them), so the sort need not be stable: 1.5 s instead of 3.7 s for 28,000,000 tests
+        order = order[np.argsort(p[order])]
         raw = np.minimum(1.0, p[order] * len(order) / np.arange(1, len(order) + 1))
         out[order] = np.minimum.accumulate(raw[::-1])[::-1]
         return out
@@ -268,7 +296,7 @@ def directional(
     """Per comparison (log ratio new/old, standard error): p_slower and p_faster against ``tolerance``,
     adjusted by ``method`` over one family of 2m one-sided tests per group (``groups``: one label per
     comparison, None for one family)."""
-    ps, pf = p_slower(log_ratio, se, tolerance), p_faster(log_ratio, se, tolerance)
+    ps, pf = _p_both(log_ratio, se, tolerance)
     untested = np.isnan(ps) | np.isnan(pf)
     ps, pf = np.where(untested, np.nan, ps).ravel(), np.where(untested, np.nan, pf).ravel()
     g = None if groups is None else np.concatenate([np.asarray(groups)] * 2)
