@@ -235,3 +235,30 @@ def test_freed_memory_is_handed_back_after_the_load_and_each_table_over_the_laye
     finally:
         registry.unregister("toy_failing")
     assert calls  # trimmed although the table raised
+
+
+def test_the_tables_computed_one_model_at_a_time_are_the_tables_computed_whole(busy_tree, monkeypatch):
+    """analysis.tables.slices: the load gives each (stage, gpu, model)'s layer rows together, the tables read
+    them slice by slice, and every table is the one computed over all rows at once (values, types, order)."""
+    from analysis.tables import slices
+
+    res = load(busy_tree)
+    spans = slices.ranges(res.layers)
+    assert len(spans) == 6 and spans[0][0] == 0 and spans[-1][1] == len(res.layers)  # 3 models x 2 GPUs
+    for (_, stop), (start, _) in zip(spans, spans[1:]):
+        assert stop == start
+    sliced = pipeline.compute_tables(res)
+    monkeypatch.setattr(slices, "ranges", lambda layers: [(0, len(layers))])
+    whole = pipeline.compute_tables(res)
+    assert len(sliced["oracle"]) and len(sliced["layer_speedups"])
+    for name in whole:
+        pd.testing.assert_frame_equal(sliced[name], whole[name], obj=name)
+
+
+def test_rows_of_a_model_apart_are_one_slice(busy_tree):
+    from analysis.tables import slices
+
+    layers = load(busy_tree).layers
+    assert slices.ranges(layers.sample(frac=1, random_state=0)) == [(0, len(layers))]
+    one = layers[(layers["model"] == layers["model"].iloc[0]) & (layers["gpu"] == layers["gpu"].iloc[0])]
+    assert slices.ranges(one) == [(0, len(one))] and slices.ranges(layers.iloc[:0]) == [(0, 0)]

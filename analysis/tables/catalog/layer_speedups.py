@@ -12,13 +12,14 @@ import numpy as np
 import pandas as pd
 
 from analysis.stats.verdicts import VERDICTS, corrected
+from analysis.tables import slices
 from analysis.tables.columns import (
     POINT,
 )
 from analysis.tables.registry import Table
 from analysis.tree.keys import layer_keys
 from harness.results import hostbound
-from harness.results.uncertainty import log_se, ratio_interval
+from harness.results.uncertainty import Ratio, log_se, ratio_interval
 
 # Rows per slice where a row-by-row computation would otherwise hold several temporary columns of every row
 # (log_se: a dozen at 20,000,000 rows, 2 GB).
@@ -30,46 +31,26 @@ def layer_speedups(layers: pd.DataFrame, reference: str = "guess") -> pd.DataFra
     host-bound): the speedup over the reference on that layer, its 95% interval, p-value, q-value and verdict
     (Benjamini-Hochberg over the whole table; a row without an interval: ``no_interval``).
 
-    Tens of millions of layer rows: the rows are picked by position and each output column taken once from
-    ``layers`` (no intermediate frame of every timed row, no 2-d block holding the dropped columns alive)."""
-    key = [*POINT, "layer_index"]
-    labels = [c for c in (*key, "algo", "layer_name") if c in layers.columns]
-    p50_all = layers["p50_ms"].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore"):
-        rows = np.flatnonzero((p50_all > 0) & ~hostbound.mask(layers))  # NaN is not > 0
-    se_inputs = [c for c in ("p50_ms", "ci95_low_ms", "ci95_high_ms", "std_ms", "n") if c in layers.columns]
-    chunks = [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)] or [rows]  # log_se is row by row
-    se = np.concatenate([log_se(layers[se_inputs].take(c)).to_numpy(dtype=float) for c in chunks])
-    p50 = p50_all[rows]
-    is_ref = (layers["algo"] == reference).to_numpy()[rows]
-    (layer,) = layer_keys([layers], POINT)  # the point's layer as one integer: millions of rows join on it
-    layer = layer[rows]
-    refs, others = np.flatnonzero(is_ref), np.flatnonzero(~is_ref)
-    ref_of = pd.Index(layer[refs])
-    if not ref_of.is_unique:  # a layer the reference timed twice: every pairing, as a merge gives
-        timed = layers[[*labels, *[c for c in se_inputs if c not in labels]]].take(rows)
-        ref = timed.iloc[refs][key].assign(ref_p50_ms=p50[refs], ref_log_se=se[refs])
-        m = timed.iloc[others].assign(log_se=se[others]).merge(ref, on=key)
-        mine, ref_p50, ref_se = m["log_se"].to_numpy(), m["ref_p50_ms"].to_numpy(), m["ref_log_se"].to_numpy()
-        out = m.drop(
-            columns=[c for c in ("ci95_low_ms", "ci95_high_ms", "std_ms", "n", "log_se", "ref_log_se") if c in m]
-        )
+    Tens of millions of layer rows: the pairs are found one model at a time (analysis.tables.slices), as
+    positions, and each output column is taken once from ``layers`` (no intermediate frame of every timed row,
+    no 2-d block holding the dropped columns alive); the correction is over every pair at once."""
+    labels = [c for c in (*POINT, "layer_index", "algo", "layer_name") if c in layers.columns]
+    found = [_pairs(layers, a, b, reference) for a, b in slices.ranges(layers)]
+    if any(f is None for f in found):  # a layer the reference timed twice: every pairing, as a merge gives
+        out, s = _merged(layers, reference, labels)
     else:
-        pos = ref_of.get_indexer(layer[others])
-        keep = others[pos >= 0]
-        pos = refs[pos[pos >= 0]]
-        mine, ref_p50, ref_se = se[keep], p50[pos], se[pos]
-        picked = rows[keep]
+        picked, p50, ref_p50, mine, ref_se = (np.concatenate(arrays) for arrays in zip(*found))
+        del found
         out = pd.DataFrame(
             {
                 **{c: layers[c].take(picked).reset_index(drop=True) for c in labels},
-                "p50_ms": p50[keep],
+                "p50_ms": p50,
                 "ref_p50_ms": ref_p50,
             },
             copy=False,
         )
-    s = ratio_interval(ref_p50, ref_se, out["p50_ms"].to_numpy(dtype=float), mine)
-    del se, p50, layer, mine, ref_se  # freed before the correction's sort of two tests per row
+        s = ratio_interval(ref_p50, ref_se, p50, mine)
+        del picked, p50, ref_p50, mine, ref_se  # freed before the correction's sort of two tests per row
     p, q, code = corrected(s.ratio, s.log_se)
     # a row per layer (millions): the two labels as categoricals, not a string each
     n = len(out)
@@ -82,6 +63,59 @@ def layer_speedups(layers: pd.DataFrame, reference: str = "guess") -> pd.DataFra
         q_value=q,
         verdict=pd.Categorical.from_codes(code, list(VERDICTS)),
     )
+
+
+SE_INPUTS = ("p50_ms", "ci95_low_ms", "ci95_high_ms", "std_ms", "n")
+
+
+def _timed(layers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows timed at the GPU's pace (positions), their p50 and the standard error of its log."""
+    p50_all = layers["p50_ms"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        rows = np.flatnonzero((p50_all > 0) & ~hostbound.mask(layers))  # NaN is not > 0
+    se_inputs = [c for c in SE_INPUTS if c in layers.columns]
+    chunks = [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)] or [rows]  # log_se is row by row
+    se = np.concatenate([log_se(layers[se_inputs].take(c)).to_numpy(dtype=float) for c in chunks])
+    return rows, p50_all[rows], se
+
+
+def _pairs(layers: pd.DataFrame, start: int, stop: int, reference: str) -> tuple[np.ndarray, ...] | None:
+    """The pairs among rows [start, stop) (one model's): the other algorithm's row (position in ``layers``), its
+    p50, the reference's p50 and both standard errors; None where the reference timed a layer twice."""
+    part = layers.iloc[start:stop]
+    rows, p50, se = _timed(part)
+    is_ref = (part["algo"] == reference).to_numpy()[rows]
+    (layer,) = layer_keys([part], POINT)  # the point's layer as one integer: millions of rows join on it
+    layer = layer[rows]
+    refs, others = np.flatnonzero(is_ref), np.flatnonzero(~is_ref)
+    ref_of = pd.Index(layer[refs])
+    if not ref_of.is_unique:
+        return None
+    pos = ref_of.get_indexer(layer[others])
+    keep = others[pos >= 0]
+    pos = refs[pos[pos >= 0]]
+    return start + rows[keep], p50[keep], p50[pos], se[keep], se[pos]
+
+
+def _merged(layers: pd.DataFrame, reference: str, labels: list[str]) -> tuple[pd.DataFrame, Ratio]:
+    """Every pairing of a layer's rows with the reference's, by a merge (where the reference timed a layer
+    twice), with the speedups' intervals."""
+    key = [*POINT, "layer_index"]
+    rows, p50, se = _timed(layers)
+    is_ref = (layers["algo"] == reference).to_numpy()[rows]
+    refs, others = np.flatnonzero(is_ref), np.flatnonzero(~is_ref)
+    se_inputs = [c for c in SE_INPUTS if c in layers.columns]
+    timed = layers[[*labels, *[c for c in se_inputs if c not in labels]]].take(rows)
+    ref = timed.iloc[refs][key].assign(ref_p50_ms=p50[refs], ref_log_se=se[refs])
+    m = timed.iloc[others].assign(log_se=se[others]).merge(ref, on=key)
+    s = ratio_interval(
+        m["ref_p50_ms"].to_numpy(),
+        m["ref_log_se"].to_numpy(),
+        m["p50_ms"].to_numpy(dtype=float),
+        m["log_se"].to_numpy(),
+    )
+    out = m.drop(columns=[c for c in ("ci95_low_ms", "ci95_high_ms", "std_ms", "n", "log_se", "ref_log_se") if c in m])
+    return out, s
 
 
 TABLE = Table(

@@ -7,6 +7,7 @@ import pandas as pd
 
 from analysis.stats.fastest import fastest_per_key
 from analysis.stats.tests import switch_test
+from analysis.tables import slices
 from analysis.tables.columns import (
     POINT,
     singles,
@@ -19,6 +20,15 @@ from harness.results.uncertainty import log_se, ratio_interval
 
 
 def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
+    """``one_model``'s table computed one model at a time (analysis.tables.slices: each point's layers are its
+    model's), sorted by point."""
+    parts = [one_model(p, lay) for p, lay in slices.with_points(points, layers)]
+    if len(parts) == 1:
+        return parts[0]
+    return slices.concat(parts).sort_values(POINT).reset_index(drop=True)
+
+
+def one_model(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     """The per-layer oracle per point: every layer run by its own fastest algorithm (among those timed at
     that layer), against the best single algorithm, switching a layer only beyond noise, corrected for the
     number of layers (analysis.stats.tests.switch_test): Benjamini-Hochberg at a false discovery rate of 5%
