@@ -3,7 +3,6 @@ combined, and written under the output folder as Parquet and CSV."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -15,15 +14,7 @@ from analysis.tables.catalog.plan_comparison import torch_settings
 from analysis.tree import Filters, Results, by_setting, directions, read_points
 from analysis.tree.settings import Setting
 
-
-def table_workers() -> int:
-    """Threads for the tables: the cores this process may use (pandas and numpy release the GIL in their
-    loops over millions of layer rows), at most 4."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(4, cores))
+table_workers = registry.workers  # its old name here
 
 
 def compute_tables(res: Results, torch_rows: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:

@@ -70,3 +70,10 @@ def row_keys(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> list[np.
 def layer_keys(frames: Sequence[pd.DataFrame], point: Sequence[str]) -> list[np.ndarray]:
     """One int64 per row for (the point's columns, layer_index): a layer of a point."""
     return row_keys(frames, [*point, "layer_index"])
+
+
+def all_distinct(keys: np.ndarray) -> bool:
+    """Whether no two keys are equal, by sorting: a hash table of tens of millions of keys misses the caches at
+    almost every key (pandas' is_unique: 1.8 s for 20,000,000 layer rows' keys, where sorting took 0.3 s)."""
+    ordered = np.sort(keys)
+    return not bool((ordered[1:] == ordered[:-1]).any())

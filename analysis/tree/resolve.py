@@ -10,7 +10,7 @@ import pandas as pd
 
 from analysis.stats import repeats
 from analysis.tree import directions, settings
-from analysis.tree.keys import mixed_radix
+from analysis.tree.keys import all_distinct, mixed_radix
 from analysis.tree.records import LoadReport
 from harness.results.layout import POINT_KEY
 from harness.results.read import latest
@@ -112,7 +112,8 @@ def _drop_layer_copies(
     runs, top = len(layers["run_id"].cat.categories) + 1, int(index.max(initial=0)) + 1
     fits = index.min(initial=0) >= 0 and int(point_key.max(initial=0)) + 1 < 2**62 // (runs * top)
     if fits:
-        dup = pd.Index((point_key * runs + run) * top + index).duplicated(keep="last")
+        key = (point_key * runs + run) * top + index
+        dup = np.zeros(len(key), bool) if all_distinct(key) else pd.Index(key).duplicated(keep="last")
     else:
         subset = directions.identity_columns(layers, [*RESOLVE_KEY, "run_id", "layer_index"])
         dup = layers.duplicated(subset=subset, keep="last").to_numpy()

@@ -262,3 +262,12 @@ def test_rows_of_a_model_apart_are_one_slice(busy_tree):
     assert slices.ranges(layers.sample(frac=1, random_state=0)) == [(0, len(layers))]
     one = layers[(layers["model"] == layers["model"].iloc[0]) & (layers["gpu"] == layers["gpu"].iloc[0])]
     assert slices.ranges(one) == [(0, len(one))] and slices.ranges(layers.iloc[:0]) == [(0, 0)]
+
+
+def test_all_distinct_is_pandas_is_unique():
+    from analysis.tree.keys import all_distinct
+
+    rng = np.random.default_rng(0)
+    keys = rng.integers(0, 2**40, 10_000)
+    assert all_distinct(keys) == pd.Index(keys).is_unique
+    assert not all_distinct(np.r_[keys, keys[17]]) and all_distinct(keys[:1]) and all_distinct(keys[:0])

@@ -35,7 +35,7 @@ def layer_speedups(layers: pd.DataFrame, reference: str = "guess") -> pd.DataFra
     positions, and each output column is taken once from ``layers`` (no intermediate frame of every timed row,
     no 2-d block holding the dropped columns alive); the correction is over every pair at once."""
     labels = [c for c in (*POINT, "layer_index", "algo", "layer_name") if c in layers.columns]
-    found = [_pairs(layers, a, b, reference) for a, b in slices.ranges(layers)]
+    found = slices.each(lambda a, b: _pairs(layers, a, b, reference), slices.ranges(layers))
     if any(f is None for f in found):  # a layer the reference timed twice: every pairing, as a merge gives
         out, s = _merged(layers, reference, labels)
     else:

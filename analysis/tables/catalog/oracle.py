@@ -22,7 +22,7 @@ from harness.results.uncertainty import log_se, ratio_interval
 def oracle(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     """``one_model``'s table computed one model at a time (analysis.tables.slices: each point's layers are its
     model's), sorted by point."""
-    parts = [one_model(p, lay) for p, lay in slices.with_points(points, layers)]
+    parts = slices.each(one_model, slices.with_points(points, layers))
     if len(parts) == 1:
         return parts[0]
     return slices.concat(parts).sort_values(POINT).reset_index(drop=True)
