@@ -271,3 +271,33 @@ def test_all_distinct_is_pandas_is_unique():
     keys = rng.integers(0, 2**40, 10_000)
     assert all_distinct(keys) == pd.Index(keys).is_unique
     assert not all_distinct(np.r_[keys, keys[17]]) and all_distinct(keys[:1]) and all_distinct(keys[:0])
+
+
+def support_before(layers: pd.DataFrame) -> pd.DataFrame:
+    """The support table as computed before it was counted one model at a time (commit 5811b61), but for its
+    status as text: on the loaded (categorical) statuses, a mixed shape raised TypeError there."""
+    from analysis.tables.columns import SUPPORT, shape_label
+    from analysis.tree.keys import row_keys
+
+    rows = layers[[*SUPPORT, "algo", "status"]]
+    rows = rows.assign(_shape=row_keys([rows], SUPPORT)[0])
+    g = rows.groupby(["_shape", "algo"], observed=True, sort=False)["status"]
+    out = g.agg(status="first", kinds="nunique", rows="size").reset_index()
+    out = out.merge(rows.drop_duplicates("_shape")[["_shape", *SUPPORT]], on="_shape").drop(columns="_shape")
+    out = out[[*SUPPORT, "algo", "status", "kinds", "rows"]]
+    out["status"] = out["status"].astype(object).where(out.pop("kinds") == 1, "mixed")
+    out.insert(len(SUPPORT), "shape", shape_label(out))
+    return out.sort_values([*SUPPORT, "algo"]).reset_index(drop=True)
+
+
+def test_support_counted_per_model_is_the_table_counted_whole(busy_tree):
+    """Statuses that disagree within a slice and between slices (mixed: the loaded statuses are categoricals,
+    where "mixed" raised TypeError before), and rows without a status."""
+    from analysis.tables.catalog.support import support
+
+    layers = load(busy_tree).layers
+    layers.loc[layers.index[::5], "status"] = "fallback"
+    layers.loc[layers.index[3::17], "status"] = np.nan
+    after = support(layers)
+    assert set(after["status"]) >= {"ok", "mixed"} and len(after) > 100
+    pd.testing.assert_frame_equal(after, support_before(layers))
