@@ -16,18 +16,18 @@ import pandas as pd
 def mixed_radix(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> list[np.ndarray] | None:
     """The key of each row of each frame from the columns' categorical codes and integers in mixed radix
     (renumbered densely whenever the next column would not fit in 62 bits); None where an integer column has
-    missing values or a column is neither categorical nor integer."""
+    missing values or a column is neither categorical nor integer.
+
+    Each column is added in place through one scratch array per frame, from its own narrow integers: on
+    20,000,000 rows a temporary array per step (widened codes, minus the lowest, times the radix) cost a page
+    fault per page each time (16 columns: 1.5 s)."""
     codes = [np.zeros(len(df), np.int64) for df in frames]
+    scratch = [np.empty(len(df), np.int64) for df in frames]
     radix = 1
     for col in columns:
-        values = _category_codes([df[col] for df in frames])
+        values = _column_values(frames, col)
         if values is None:
-            values = []
-            for df in frames:
-                s = df[col]
-                if s.isna().any() or not pd.api.types.is_integer_dtype(s.dtype):
-                    return None
-                values.append(s.to_numpy().astype(np.int64, copy=False))
+            return None
         low = min((int(v.min()) for v in values if len(v)), default=0)
         size = max((int(v.max()) for v in values if len(v)), default=0) - low + 1
         if radix * size >= 2**62:  # renumber the keys so far 0..k-1 (k distinct), then go on
@@ -37,23 +37,41 @@ def mixed_radix(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> list[
             radix = max(len(uniques), 1)
             if radix * size >= 2**62:
                 return None
-        for acc, v in zip(codes, values):
-            acc += (v - low) * radix
+        for acc, v, tmp in zip(codes, values, scratch):
+            np.subtract(v, low, out=tmp, dtype=np.int64)  # (v - low) * radix, added: the same integers
+            np.multiply(tmp, radix, out=tmp)
+            np.add(acc, tmp, out=acc)
         radix *= size
     return codes
+
+
+def _column_values(frames: Sequence[pd.DataFrame], col: str) -> list[np.ndarray] | None:
+    """The column of each frame as integers of its own width: ``_category_codes`` for categoricals, else the
+    integers themselves; None where one has missing values or is neither."""
+    values = _category_codes([df[col] for df in frames])
+    if values is not None:
+        return values
+    values = []
+    for df in frames:
+        s = df[col]
+        if s.isna().any() or not pd.api.types.is_integer_dtype(s.dtype):
+            return None
+        v = s.to_numpy()
+        values.append(v if v.dtype.kind in "iu" else v.astype(np.int64))  # a nullable integer column's objects
+    return values
 
 
 def _category_codes(series: list[pd.Series]) -> list[np.ndarray] | None:
     """Codes (1 + category position; 0: missing) that mean the same value in every frame: the categoricals'
     own where they share their categories (the load makes them so), else recoded onto the union of their
-    categories; None where a column is not categorical in every frame."""
+    categories; None where a column is not categorical in every frame. In a type wide enough for the + 1."""
     if not all(isinstance(s.dtype, pd.CategoricalDtype) for s in series):
         return None
     first = series[0].cat.categories
     if any(not s.cat.categories.equals(first) for s in series[1:]):
         union = pd.Index(sorted(set().union(*(set(s.cat.categories) for s in series)), key=str))
         series = [s.cat.set_categories(union) for s in series]
-    return [s.cat.codes.to_numpy().astype(np.int64) + 1 for s in series]
+    return [np.add(s.cat.codes.to_numpy(), 1, dtype=np.int32) for s in series]
 
 
 def row_keys(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> list[np.ndarray]:
