@@ -301,3 +301,31 @@ def test_support_counted_per_model_is_the_table_counted_whole(busy_tree):
     after = support(layers)
     assert set(after["status"]) >= {"ok", "mixed"} and len(after) > 100
     pd.testing.assert_frame_equal(after, support_before(layers))
+
+
+def test_mixed_radix_keys_are_equal_exactly_where_the_rows_are():
+    """Categoricals with missing values and different categories per frame, narrow and wide integers, and
+    columns whose ranges overflow 62 bits (the keys so far renumbered)."""
+    from analysis.tree.keys import mixed_radix
+
+    rng = np.random.default_rng(5)
+
+    def frame(n: int, cats: list[str]) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "c": pd.Categorical.from_codes(rng.integers(-1, len(cats), n).astype(np.int8), cats),
+                "i8": rng.integers(-3, 3, n).astype(np.int8),
+                "wide": rng.choice([0, 2**40, -(2**40)], n),
+                "big": rng.choice([0, 2**50], n).astype(np.int64),
+                "u": rng.integers(0, 4, n).astype(np.uint16),
+            }
+        )
+
+    frames = [frame(3000, ["a", "b", "c"]), frame(2000, ["b", "c", "d"])]
+    keys = mixed_radix(frames, list(frames[0].columns))
+    assert keys is not None
+    both = pd.concat([f.astype({"c": object}) for f in frames], ignore_index=True)
+    groups = both.groupby(list(both.columns), dropna=False).ngroup().to_numpy()
+    key = np.concatenate(keys)
+    assert len(np.unique(key)) == len(np.unique(groups)) == len(np.unique(np.c_[key, groups], axis=0))
+    assert mixed_radix([frames[0].assign(i8=frames[0]["i8"].astype(float))], ["i8"]) is None
