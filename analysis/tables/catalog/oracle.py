@@ -43,7 +43,8 @@ def one_model(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     the best algorithm's own row of a layer is host-bound, that layer keeps the best algorithm (no evidence
     to switch) and the point's projection, which needs that time, is NaN: ``host_bound_layers`` counts them,
     as ``unrun_layers`` counts the layers no algorithm ran itself (also NaN)."""
-    ok = points[(points["status"] == "ok") & points["p50_ms"].notna()]
+    read = [c for c in (*POINT, "algo", "p50_ms", "ci95_low_ms", "ci95_high_ms", "std_ms", "n") if c in points]
+    ok = points.loc[(points["status"] == "ok") & points["p50_ms"].notna(), read]  # not all 150 columns
     ok = ok.assign(log_se=log_se(ok))
     top = ok.sort_values([*POINT, "p50_ms", "algo"]).drop_duplicates(POINT)[[*POINT, "algo", "p50_ms", "log_se"]]
     top = top.rename(columns={"algo": "best_algo", "p50_ms": "best_p50_ms", "log_se": "best_log_se"})
