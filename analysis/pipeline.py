@@ -37,7 +37,7 @@ from analysis.report.sections import build_sections
 from analysis.report.sections import images as _images
 from analysis.report.sections import listed as _list
 from analysis.report.sections import setting_columns as _columns
-from analysis.tree import LoadReport, Results, directions, load, resolve_roots
+from analysis.tree import LoadReport, Results, directions, load, read, resolve_roots
 from analysis.tree.specs import gpu_specs
 from harness import validate
 
@@ -121,7 +121,8 @@ def run(
     roots = resolve_roots(roots)
     check_out(roots, out)
     timings: dict[str, float] = {}
-    res = _timed(timings, "load", lambda: load(roots, options.filters), progress)
+    unread = read.unread_layer_columns(options.plots, options.predictor)
+    res = _timed(timings, "load", lambda: load(roots, options.filters, unread), progress)
     parts = _timed(
         timings, "tables", lambda: tables_by_setting(res, torch_rows_for(roots, options.filters, res)), progress
     )

@@ -7,18 +7,21 @@ layer rows.
     python benchmarks/analysis_scale.py --cache DIR             # where the trees are kept (generated once)
     python benchmarks/analysis_scale.py --before DIR            # also the code checked out in DIR, side by side
 
-The trees are synthetic (tests/synthetic.py, the same law as the tests): 2 GPU types, all 10 algorithms,
-5 batch sizes, models of 100 conv layers; ``5m``: 10 models x 50 input sizes (50,000 points, 5,000,000 layer
+The trees are synthetic (tests/synthetic.py, the same law as the tests): 2 GPU types, all 10 algorithms, 5
+batch sizes, models of 100 conv layers; ``5m``: 10 models x 50 input sizes (50,000 points, 5,000,000 layer
 rows), ``20m``: 20 models x 100 input sizes (a full stage: 200,000 points, 20,000,000 layer rows). Each tree
 is generated once, in a child process, and kept under ``--cache`` (about 1 GB for 20m); a tree whose
 generation did not finish is made again. Goals: load + all tables (the answer with its intervals included)
 under 15 s at 5m and 30 s at 20m, under 4 GB peak memory, on the 2-core development machine; figures and the
-predictor are timed apart. Every measurement runs in a fresh process of its own, so that its peak (the
-process's maximum resident set size, the imports included) is its own; with one core busy, another process
-spins on one core meanwhile (as benchmarks/analysis_cli.py does). Each stage is run ``--repeat`` times in
-that process and the median reported (the machine is shared). ``--before DIR`` measures the same trees with
-the analysis of another checkout too (e.g. ``git worktree add DIR <commit>``), each in its own fresh process,
-one after the other, so that before and after are compared on the same machine at the same time.
+predictor are timed apart. The load reads the layer columns the run needs, as ``python -m analysis`` does
+(analysis.tree.read.unread_layer_columns: without ``--plots`` or ``--predictor``, not their columns; a
+``--before`` checkout without that function reads them all). Every measurement runs in a fresh process of its
+own, so that its peak (the process's maximum resident set size, the imports included) is its own; with one
+core busy, another process spins on one core meanwhile (as benchmarks/analysis_cli.py does). Each stage is run
+``--repeat`` times in that process and the median reported (the machine is shared). ``--before DIR`` measures
+the same trees with the analysis of another checkout too (e.g. ``git worktree add DIR <commit>``), each in its
+own fresh process, one after the other, so that before and after are compared on the same machine at the same
+time.
 """
 
 from __future__ import annotations
@@ -155,11 +158,14 @@ def measure(
         raise RuntimeError(f"the analysis imported is {analysis.__file__}, not the one under {code}")
 
     from analysis import pipeline, predictor
-    from analysis.tree import load
+    from analysis.tree import load, read
     from analysis.tree.specs import gpu_specs
 
     m = Measured()
-    t_load, res = timed(lambda: load(root), repeat)
+    # the layer columns this run's figures and predictor need, as python -m analysis reads them (code that
+    # reads every column has no unread_layer_columns)
+    unread = read.unread_layer_columns(plots, predict) if hasattr(read, "unread_layer_columns") else ()
+    t_load, res = timed(lambda: load(root, unread=unread) if unread else load(root), repeat)
     m.stages["load (read, check, latest wins)"] = t_load
     t_tables, frames = timed(lambda: pipeline.compute_tables(res), repeat)
     m.stages["all tables"] = t_tables

@@ -31,7 +31,9 @@ from harness.results import hostbound
 from harness.results.read import fill_point_axes_table
 
 
-def _read(roots: list[Path], filters: Filters, tables: Sequence[str]) -> tuple[dict[str, pa.Table | None], LoadReport]:
+def _read(
+    roots: list[Path], filters: Filters, tables: Sequence[str], unread: Sequence[str] = ()
+) -> tuple[dict[str, pa.Table | None], LoadReport]:
     report = LoadReport(root=tree_names(roots))
     all_points = list(_dataset(roots, "points").get_fragments())
     if not all_points:
@@ -42,7 +44,7 @@ def _read(roots: list[Path], filters: Filters, tables: Sequence[str]) -> tuple[d
     read: dict[str, pa.Table | None] = {}
     runs = None
     for t in tables:
-        read[t] = _read_table(roots, t, filters, report, runs)
+        read[t] = _read_table(roots, t, filters, report, runs, unread if t == "layers" else ())
         memory.give_back()  # what decoding each file's footer left in the heap: 0.4 GB for 1,000 points files
         if read[t] is not None:  # rows from before a point-key column: measured at its earlier value
             read[t] = fill_point_axes_table(read[t])
@@ -68,11 +70,12 @@ def read_points(
     return drop_copies(_to_pandas(tables)["points"], report).reset_index(drop=True), report
 
 
-def load(roots: str | Path | Sequence[str | Path], filters: Filters = Filters()) -> Results:
+def load(roots: str | Path | Sequence[str | Path], filters: Filters = Filters(), unread: Sequence[str] = ()) -> Results:
     """Points and layers under ``roots`` (one results tree, or several read as one), filtered, checked and
-    resolved."""
+    resolved; the layers without the columns ``unread`` (analysis.tree.read.unread_layer_columns: those a run
+    without figures or the predictor need not read)."""
     roots = resolve_roots(roots)
-    tables, report = _read(roots, filters, ("points", "layers"))
+    tables, report = _read(roots, filters, ("points", "layers"), unread)
     if tables["points"] is None:
         raise ResultsInputError(
             f"none of the points files under {tree_names(roots)} matching the filters could be read"

@@ -57,8 +57,23 @@ UNUSED = {
         "model_source",
         "kernels",  # the names (lists): the tables read kernel_family and tensor_cores
         "cudnn_engine",  # the torch baseline's engine name: no table reads it
+        "nondeterministic",  # a training call's determinism: the layers table's record, no answer reads it
+        "determinism_checked",
     ),
 }
+
+
+# Layer columns only the figures (the roofline) or the predictor (its features, its regret by requested
+# algorithm) read: a run that makes neither leaves them unread (``unread_layer_columns``; 33 bytes a row held,
+# 0.66 GB at 20,000,000 rows). tests/analysis/test_scale.py holds the tables and the report equal without them.
+FOR_FIGURES = ("flops", "bytes")
+FOR_PREDICTOR = ("flops", "bytes", "share_of_model", "out_h", "out_w", "algo_requested")
+
+
+def unread_layer_columns(plots: bool = True, predictor: bool = True) -> tuple[str, ...]:
+    """The layer columns a run need not read when it makes figures (``plots``) and the predictor or not."""
+    needed = {*(FOR_FIGURES if plots else ()), *(FOR_PREDICTOR if predictor else ())}
+    return tuple(c for c in dict.fromkeys((*FOR_FIGURES, *FOR_PREDICTOR)) if c not in needed)
 
 
 # String columns of few distinct values, read dictionary-encoded (pandas categoricals): several times faster
@@ -168,11 +183,16 @@ def check_filters(roots: list[Path], fragments: list[ds.Fragment], filters: Filt
 
 
 def _read_table(
-    roots: list[Path], table: str, filters: Filters, report: LoadReport, runs: list[str] | None = None
+    roots: list[Path],
+    table: str,
+    filters: Filters,
+    report: LoadReport,
+    runs: list[str] | None = None,
+    unread: Sequence[str] = (),
 ) -> pa.Table | None:
-    """The table's rows under ``roots`` (filtered; ``runs``: only these run ids). Fast path: one multi-threaded
-    scan of the dataset; when it fails (an unreadable file) or finds another schema version, file by file, to
-    name the culprits."""
+    """The table's rows under ``roots`` (filtered; ``runs``: only these run ids), without the columns of UNUSED
+    and ``unread``. Fast path: one multi-threaded scan of the dataset; when it fails (an unreadable file) or
+    finds another schema version, file by file, to name the culprits."""
     data = _dataset(roots, table)
     expr = _expression(filters)
     if runs is not None:
@@ -184,7 +204,7 @@ def _read_table(
         raise AnalysisError(
             f"no results under {tree_names(roots)} match {chosen} together (each value exists on its " f"own)"
         )
-    columns = [c for c in data.schema.names if c not in UNUSED.get(table, ())]
+    columns = [c for c in data.schema.names if c not in UNUSED.get(table, ()) and c not in unread]
     try:
         t = data.to_table(columns=_projection(table, columns, data.schema), filter=expr, memory_pool=POOL)
         if set(pc.unique(t.column("schema_version")).to_pylist()) <= {SCHEMA_VERSION}:

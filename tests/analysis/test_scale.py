@@ -329,3 +329,32 @@ def test_mixed_radix_keys_are_equal_exactly_where_the_rows_are():
     key = np.concatenate(keys)
     assert len(np.unique(key)) == len(np.unique(groups)) == len(np.unique(np.c_[key, groups], axis=0))
     assert mixed_radix([frames[0].assign(i8=frames[0]["i8"].astype(float))], ["i8"]) is None
+
+
+def test_a_run_without_figures_or_predictor_reads_fewer_layer_columns_and_answers_the_same(
+    busy_tree, tmp_path, monkeypatch
+):
+    """analysis.tree.read.unread_layer_columns: the columns only the figures or the predictor read are left
+    unread by a run that makes neither, and every table and the report are those of a run that read them."""
+    from analysis.options import Options
+
+    unread = read.unread_layer_columns(plots=False, predictor=False)
+    assert set(unread) == set(read.FOR_PREDICTOR) | set(read.FOR_FIGURES)
+    assert read.unread_layer_columns(plots=True, predictor=False) == (
+        "share_of_model",
+        "out_h",
+        "out_w",
+        "algo_requested",
+    )
+    assert read.unread_layer_columns(plots=True, predictor=True) == ()
+    layers = load(busy_tree, unread=unread).layers
+    assert not set(unread) & set(layers.columns) and len(layers)
+    options = Options(plots=False, predictor=False)
+    lean = pipeline.run(busy_tree, tmp_path / "lean", options)
+    monkeypatch.setattr(read, "unread_layer_columns", lambda plots=True, predictor=True: ())
+    full = pipeline.run(busy_tree, tmp_path / "full", options)
+    assert lean.tables.keys() == full.tables.keys()
+    for name in full.tables:
+        pd.testing.assert_frame_equal(lean.tables[name], full.tables[name], obj=name)
+    text = [o.report_md.read_text().replace(str(o.out), "OUT") for o in (lean, full)]
+    assert text[0] == text[1] and "oracle" in text[0]
