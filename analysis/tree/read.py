@@ -122,11 +122,28 @@ INT32 = {
 }
 
 
+# The dictionary-encoded layer columns' indices read as int16, not the reader's int32: 17 columns, 0.68 GB less
+# Arrow memory at 20,000,000 rows while the table is read and converted (pandas' categoricals keep their own
+# codes). A file whose dictionary has more than 32,767 entries fails the cast and the table is read file by file.
+DICTIONARY_INDEX = {"layers": pa.int16()}
+
+
 def _projection(table: str, columns: list[str], schema: pa.Schema) -> dict[str, ds.Expression]:
-    """The scan's columns, each int64 column of INT32 cast to int32 (a value that does not fit fails the cast,
-    and the table is read file by file instead, then ``narrow``-ed where it fits)."""
+    """The scan's columns, each int64 column of INT32 cast to int32 and each dictionary-encoded one's indices
+    to DICTIONARY_INDEX (a value that does not fit fails the cast, and the table is read file by file instead,
+    then ``narrow``-ed where it fits)."""
     small = {c for c in INT32.get(table, ()) if c in schema.names and pa.types.is_int64(schema.field(c).type)}
-    return {c: pc.field(c).cast(pa.int32()) if c in small else pc.field(c) for c in columns}
+    index = DICTIONARY_INDEX.get(table)
+
+    def read(c: str) -> ds.Expression:
+        t = schema.field(c).type
+        if c in small:
+            return pc.field(c).cast(pa.int32())
+        if index is not None and pa.types.is_dictionary(t) and t.index_type.bit_width > index.bit_width:
+            return pc.field(c).cast(pa.dictionary(index, t.value_type))
+        return pc.field(c)
+
+    return {c: read(c) for c in columns}
 
 
 def narrow(table: str, t: pa.Table) -> pa.Table:
