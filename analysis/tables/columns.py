@@ -66,7 +66,17 @@ def shape_label(df: pd.DataFrame, size: bool = True) -> pd.Series:
 def timed(layers: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """``columns`` of the layer rows where the requested algorithm itself ran and was timed at the GPU's pace
     (not host-bound: harness.results.hostbound)."""
-    return layers.loc[(layers["status"] == "ok") & layers["p50_ms"].notna() & ~hostbound.mask(layers), columns]
+    return layers.loc[_timed(layers), columns]
+
+
+def timed_rows(layers: pd.DataFrame) -> np.ndarray:
+    """The positions of ``timed``'s rows."""
+    return np.flatnonzero(_timed(layers))
+
+
+def _timed(layers: pd.DataFrame) -> np.ndarray:
+    ran = (layers["status"] == "ok") & layers["p50_ms"].notna()
+    return ran.to_numpy(dtype=bool, na_value=False) & ~hostbound.mask(layers)
 
 
 def singles(df: pd.DataFrame) -> pd.DataFrame:

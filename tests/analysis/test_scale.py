@@ -358,3 +358,42 @@ def test_a_run_without_figures_or_predictor_reads_fewer_layer_columns_and_answer
         pd.testing.assert_frame_equal(lean.tables[name], full.tables[name], obj=name)
     text = [o.report_md.read_text().replace(str(o.out), "OUT") for o in (lean, full)]
     assert text[0] == text[1] and "oracle" in text[0]
+
+
+def layer_shapes_before(layers: pd.DataFrame) -> pd.DataFrame:
+    """The layer_shapes table as computed before it grouped positions (commit c2b22b8)."""
+    from analysis.tables.columns import SHAPE, shape_label, timed
+    from analysis.tree.keys import row_keys
+
+    ok = timed(layers, [*SHAPE, "algo", "model", "p50_ms"])
+    ok = ok.assign(_shape=row_keys([ok], SHAPE)[0])
+    per = (
+        ok.groupby(["_shape", "algo"], observed=True, sort=False)
+        .agg(p50_ms=("p50_ms", "median"), occurrences=("p50_ms", "size"), models=("model", "nunique"))
+        .reset_index()
+    )
+    shapes = ok.drop_duplicates("_shape")[["_shape", *SHAPE]]
+    per = per.merge(shapes, on="_shape").drop(columns="_shape").sort_values([*SHAPE, "p50_ms", "algo"])
+    g = per.groupby(SHAPE, observed=True, sort=False)
+    first = g.nth(0).set_index(SHAPE)
+    second = g.nth(1).set_index(SHAPE)
+    out = first.rename(columns={"algo": "best_algo", "p50_ms": "best_p50_ms"})
+    out["runner_up"] = second["algo"]
+    out["runner_up_p50_ms"] = second["p50_ms"]
+    out["margin"] = out["runner_up_p50_ms"] / out["best_p50_ms"] - 1
+    out["algos_timed"] = g.size()
+    out = out.reset_index()
+    out.insert(len(SHAPE), "shape", shape_label(out))
+    return out.sort_values(SHAPE).reset_index(drop=True)
+
+
+def test_layer_shapes_grouped_by_position_are_the_table_computed_before(busy_tree):
+    from analysis.tables.catalog.layer_shapes import layer_shapes
+
+    layers = load(busy_tree).layers
+    layers.loc[layers.index[::7], "host_bound"] = True
+    layers.loc[layers.index[::11], "p50_ms"] = np.nan
+    layers.loc[layers.index[::13], "status"] = "fallback"
+    after = layer_shapes(layers)
+    assert len(after) > 100 and after["runner_up"].notna().any()
+    pd.testing.assert_frame_equal(after, layer_shapes_before(layers))
