@@ -296,3 +296,25 @@ def test_benjamini_hochberg_with_ties_equals_the_stable_sort_definition():
     want = np.full(len(p), NAN)
     want[order] = np.minimum.accumulate(raw[::-1])[::-1]
     assert np.array_equal(mt.benjamini_hochberg(p), want, equal_nan=True)
+
+
+@pytest.mark.parametrize("tolerance", [0.0, 0.05])
+@pytest.mark.parametrize("exact_ties", [False, True])
+def test_directional_corrects_as_one_family_of_both_tests_bit_for_bit(tolerance, exact_ties):
+    """directional's one sort of the smaller p-values (their complements mirrored) gives the q-values of BH over
+    the 2m tests exactly: ties, exact comparisons (p 0 and 1), z = 0 (both 0.5), infinities and untested. An
+    exact comparison of equal values (p 1 both ways) is no pair of complements: the general path."""
+    rng = np.random.default_rng(6)
+    lr = np.r_[rng.choice([0.01, -0.01, 0.2], 2000), rng.normal(0, 0.05, 4000), np.inf, -np.inf, NAN, 0.0]
+    se = np.r_[rng.choice([0.0, 0.01, 0.02], 2000), rng.uniform(0.001, 0.05, 4000), 0.02, 0.02, 0.02, 0.01]
+    if exact_ties:
+        lr[:10], se[:10] = 0.0, 0.0
+    d = mt.directional(lr, se, tolerance)
+    both = mt.benjamini_hochberg(np.concatenate([d.p_slower, d.p_faster]))
+    assert np.array_equal(d.adjusted_slower, both[: len(lr)], equal_nan=True)
+    assert np.array_equal(d.adjusted_faster, both[len(lr) :], equal_nan=True)
+    assert (mt.rejected(d.adjusted) & (d.p_value > 0)).any() and np.isnan(d.adjusted).sum() == 1
+    tested = ~np.isnan(d.p_slower)
+    assert (d.p_slower[tested] >= 0).all() and (d.p_faster[tested] >= 0).all()  # rounding gave -1e-16 before
+    paired = mt._bh_of_complements(d.p_slower, d.p_faster)
+    assert (paired is not None) == (tolerance == 0.0 and not exact_ties)  # where the fast path is taken
