@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -50,10 +51,18 @@ def _to_pandas(tables: dict[str, pa.Table | None]) -> dict[str, pd.DataFrame]:
         del t
     for c in CATEGORICAL:
         having = [df for df in encoded.values() if c in df]
-        cats = sorted(set().union(*(set(df[c].dropna().unique()) for df in having)))
+        cats = sorted(set().union(*(_present(df[c]) for df in having)))
         for df in having:
             df[c] = df[c].astype(str).astype(pd.CategoricalDtype(cats)) if df.empty else df[c].cat.set_categories(cats)
     return encoded
+
+
+def _present(values: pd.Series) -> set:
+    """The values a column holds (a categorical's used categories by counting its codes: millions of rows)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        used = np.bincount(values.cat.codes.to_numpy() + 1, minlength=len(values.cat.categories) + 1)[1:] > 0
+        return set(values.cat.categories[used])
+    return set(values.dropna().unique())
 
 
 def _empty(table: str) -> pd.DataFrame:

@@ -98,7 +98,8 @@ def _grouped_by_point(pos: np.ndarray, layer_index: np.ndarray) -> bool:
         return True
     new_point = np.diff(pos) != 0
     ascending = np.all(new_point | (np.diff(layer_index) > 0))
-    return bool(ascending and new_point.sum() + 1 == len(np.unique(pos)))
+    starts = np.r_[0, np.flatnonzero(new_point) + 1]
+    return bool(ascending and all_distinct(pos[starts]))  # no point's rows in two places
 
 
 def _drop_layer_copies(
