@@ -275,7 +275,9 @@ def test_the_report_s_lists_keep_their_false_discovery_rate(pools):
 
 
 @pytest.mark.parametrize("tolerance", [0.0, 0.05])
-def test_both_directions_at_once_equal_each_alone_bit_for_bit(tolerance):
+@pytest.mark.parametrize("chunk", [1 << 20, 1000])
+def test_both_directions_at_once_equal_each_alone_bit_for_bit(tolerance, chunk, monkeypatch):
+    monkeypatch.setattr(mt, "CHUNK", chunk)  # in slices too: some with exact comparisons, some without
     rng = np.random.default_rng(3)
     lr = np.r_[rng.normal(0, 0.1, 5000), 0.0, 0.0, 0.3, -0.3, NAN, 0.1, np.inf, -np.inf]
     se = np.r_[rng.uniform(0, 0.05, 5000), 0.0, 0.02, 0.0, 0.0, 0.02, NAN, 0.02, 0.02]
