@@ -32,8 +32,8 @@ def _to_pandas(tables: dict[str, pa.Table | None]) -> dict[str, pd.DataFrame]:
     """DataFrames whose identity columns are categoricals with one sorted category list shared by points and
     layers: a million layer rows group, sort and merge on small integer codes instead of strings.
 
-    Empties ``tables`` as it goes: each column becomes its own block (no consolidation into 2-d blocks, a copy
-    of every number) and its Arrow memory is released once converted, so millions of layer rows are never
+    Empties ``tables`` as it goes: each layer column becomes its own block (no consolidation into 2-d blocks, a
+    copy of every number) and its Arrow memory is released once converted, so millions of layer rows are never
     held twice."""
     encoded = {}
     for name in list(tables):
@@ -47,7 +47,11 @@ def _to_pandas(tables: dict[str, pa.Table | None]) -> dict[str, pd.DataFrame]:
                 t = t.set_column(i, c, pc.dictionary_encode(t.column(c), memory_pool=POOL))
         # the layers' host_bound as a nullable boolean, not Python objects: millions of rows are masked fast
         mapper = {pa.bool_(): pd.BooleanDtype()}.get if name == "layers" else None
-        encoded[name] = t.to_pandas(split_blocks=True, self_destruct=True, memory_pool=POOL, types_mapper=mapper)
+        # The points are few rows of many columns: consolidated (a copy of megabytes), else each column is a
+        # block and every column a table adds to them warns of a fragmented frame (and is slower).
+        encoded[name] = t.to_pandas(
+            split_blocks=name != "points", self_destruct=True, memory_pool=POOL, types_mapper=mapper
+        )
         del t
     for c in CATEGORICAL:
         having = [df for df in encoded.values() if c in df]

@@ -397,3 +397,16 @@ def test_layer_shapes_grouped_by_position_are_the_table_computed_before(busy_tre
     after = layer_shapes(layers)
     assert len(after) > 100 and after["runner_up"].notna().any()
     pd.testing.assert_frame_equal(after, layer_shapes_before(layers))
+
+
+def test_the_load_and_tables_warn_of_no_fragmented_frame(busy_tree):
+    """The points' 150 columns come from Arrow one block each; pandas warns of a fragmented frame at each
+    column added to such a frame (three places of the load and tables, at every run). The points are held in
+    few blocks, so none warns."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.PerformanceWarning)
+        res = load(busy_tree)
+        pipeline.compute_tables(res)
+    assert res.points._mgr.nblocks < 100, res.points._mgr.nblocks
