@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.stats.verdicts import corrected
 from harness.results import multiplicity as mt
 
 NAN = float("nan")
@@ -320,3 +321,42 @@ def test_directional_corrects_as_one_family_of_both_tests_bit_for_bit(tolerance,
     assert (d.p_slower[tested] >= 0).all() and (d.p_faster[tested] >= 0).all()  # rounding gave -1e-16 before
     paired = mt._bh_of_complements(d.p_slower, d.p_faster)
     assert (paired is not None) == (tolerance == 0.0 and not exact_ties)  # where the fast path is taken
+
+
+@pytest.mark.parametrize("chunk", [1 << 20, 1000])
+@pytest.mark.parametrize("exact_ties", [False, True])
+def test_smaller_bh_is_what_directional_gives_bit_for_bit(chunk, exact_ties, monkeypatch):
+    """The table's three arrays from fewer arrays of every comparison: the same p-values, q-values and codes as
+    the whole Directional (ties, exact comparisons, z = 0, infinities, untested), in slices too; an exact
+    comparison of equal values (p 1 both ways) is no pair of complements: None, and corrected() takes the
+    general path to the same answer."""
+    monkeypatch.setattr(mt, "CHUNK", chunk)
+    rng = np.random.default_rng(8)
+    lr = np.r_[rng.choice([0.01, -0.01, 0.2, 0.0], 3000), rng.normal(0, 0.05, 4000), np.inf, -np.inf, NAN, 0.0]
+    se = np.r_[rng.choice([0.0, 0.01, 0.02], 3000), rng.uniform(0.001, 0.05, 4000), 0.02, 0.02, 0.02, 0.01]
+    se[rng.random(len(se)) < 0.01] = NAN
+    keep = ~((lr == 0.0) & (se == 0.0))  # p 1 both ways: no complements
+    lr, se = lr[keep], se[keep]
+    if exact_ties:
+        lr[:10], se[:10] = 0.0, 0.0
+    d = mt.directional(lr, se, 0.0, mt.BH)
+    lean = mt.smaller_bh(lr, se)
+    if exact_ties:
+        assert lean is None
+    else:
+        p, q, code = lean
+        assert np.array_equal(p, d.p_value, equal_nan=True)
+        assert np.array_equal(q, d.adjusted, equal_nan=True)
+        assert np.array_equal(code, d.code())
+        assert set(np.unique(code)) == {0, 1, 2, 3}  # every decision is exercised
+    speedup = np.exp(-lr)
+    whole = mt.directional(-np.log(speedup), se, 0.0, mt.BH)
+    p, q, code = corrected(speedup, se)
+    assert np.array_equal(p, whole.p_value, equal_nan=True) and np.array_equal(q, whole.adjusted, equal_nan=True)
+    assert np.array_equal(code, whole.code())
+
+
+def test_smaller_bh_of_nothing_tested_and_of_a_high_level():
+    lean = mt.smaller_bh([0.1, -0.1], [NAN, NAN])
+    assert lean is not None and np.isnan(lean[0]).all() and np.isnan(lean[1]).all() and (lean[2] == 3).all()
+    assert mt.smaller_bh([0.1, -0.1], [0.01, 0.01], level=0.5) is None  # a larger p could then be rejected

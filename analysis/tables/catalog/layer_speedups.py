@@ -37,32 +37,35 @@ def layer_speedups(layers: pd.DataFrame, reference: str = "guess") -> pd.DataFra
     labels = [c for c in (*POINT, "layer_index", "algo", "layer_name") if c in layers.columns]
     found = slices.each(lambda a, b: _pairs(layers, a, b, reference), slices.ranges(layers))
     if any(f is None for f in found):  # a layer the reference timed twice: every pairing, as a merge gives
-        out, s = _merged(layers, reference, labels)
+        merged, s = _merged(layers, reference, labels)
+        columns = {c: merged[c] for c in merged.columns}
     else:
         fields = [list(parts) for parts in zip(*found)]
         del found
         picked, p50, ref_p50, mine, ref_se = (_joined(parts) for parts in fields)
-        out = pd.DataFrame(
-            {
-                **{c: layers[c].take(picked).reset_index(drop=True) for c in labels},
-                "p50_ms": p50,
-                "ref_p50_ms": ref_p50,
-            },
-            copy=False,
-        )
+        columns = {
+            **{c: layers[c].take(picked).reset_index(drop=True) for c in labels},
+            "p50_ms": p50,
+            "ref_p50_ms": ref_p50,
+        }
         s = ratio_interval(ref_p50, ref_se, p50, mine)
-        del picked, p50, ref_p50, mine, ref_se  # freed before the correction's sort of two tests per row
+        del picked, p50, ref_p50, mine, ref_se  # freed before the correction's sort of every row's p-value
     p, q, code = corrected(s.ratio, s.log_se)
-    # a row per layer (millions): the two labels as categoricals, not a string each
-    n = len(out)
-    return out.assign(
-        reference=pd.Categorical.from_codes(np.zeros(n, np.int8), [reference]),
-        speedup=s.ratio,
-        speedup_low=s.low,
-        speedup_high=s.high,
-        p_value=p,
-        q_value=q,
-        verdict=pd.Categorical.from_codes(code, list(VERDICTS)),
+    # a row per layer (millions): the two labels as categoricals, not a string each; the frame made once from
+    # its columns (DataFrame.assign would copy every label column of every row)
+    n = len(s.ratio)
+    return pd.DataFrame(
+        {
+            **columns,
+            "reference": pd.Categorical.from_codes(np.zeros(n, np.int8), [reference]),
+            "speedup": s.ratio,
+            "speedup_low": s.low,
+            "speedup_high": s.high,
+            "p_value": p,
+            "q_value": q,
+            "verdict": pd.Categorical.from_codes(code, list(VERDICTS)),
+        },
+        copy=False,
     )
 
 
