@@ -387,13 +387,17 @@ def layer_shapes_before(layers: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(SHAPE).reset_index(drop=True)
 
 
-def test_layer_shapes_grouped_by_position_are_the_table_computed_before(busy_tree):
+@pytest.mark.parametrize("names_as", ["categorical", "text"])
+def test_layer_shapes_grouped_by_position_are_the_table_computed_before(busy_tree, names_as):
     from analysis.tables.catalog.layer_shapes import layer_shapes
 
     layers = load(busy_tree).layers
     layers.loc[layers.index[::7], "host_bound"] = True
     layers.loc[layers.index[::11], "p50_ms"] = np.nan
     layers.loc[layers.index[::13], "status"] = "fallback"
+    layers.loc[layers.index[5:9], "algo"] = np.nan  # in no group
+    if names_as == "text":
+        layers["algo"], layers["model"] = layers["algo"].astype(object), layers["model"].astype(object)
     after = layer_shapes(layers)
     assert len(after) > 100 and after["runner_up"].notna().any()
     pd.testing.assert_frame_equal(after, layer_shapes_before(layers))
@@ -410,3 +414,37 @@ def test_the_load_and_tables_warn_of_no_fragmented_frame(busy_tree):
         res = load(busy_tree)
         pipeline.compute_tables(res)
     assert res.points._mgr.nblocks < 100, res.points._mgr.nblocks
+
+
+def layer_summary_before(ls: pd.DataFrame) -> pd.DataFrame:
+    """layer_speedup_summary as computed before, by groupby on its columns (the definition)."""
+    key = ["gpu", "dtype", "layout", "algo", "reference"]
+    counts = ls.groupby([*key, "verdict"], observed=True).size().unstack("verdict", fill_value=0)
+    counts.columns = [str(c) for c in counts.columns]
+    counts = counts.reindex(columns=list(VERDICTS), fill_value=0)
+    counts.columns.name = None
+    counts["layers"] = counts.sum(axis=1)
+    counts["faster_share"] = counts["faster"] / counts["layers"]
+    faster = ls[ls["verdict"] == "faster"]
+    gain = np.exp(np.log(faster["speedup"]).groupby([faster[k] for k in key], observed=True).mean())
+    counts["geomean_gain_when_faster"] = gain.reindex(counts.index)
+    return counts.reset_index()[[*key, "layers", *VERDICTS, "faster_share", "geomean_gain_when_faster"]]
+
+
+@pytest.mark.parametrize("verdicts_as", ["categorical", "text"])
+@pytest.mark.parametrize("gaps", [False, True])
+def test_layer_speedup_summary_counted_by_key_is_the_table_grouped_before(busy_tree, verdicts_as, gaps):
+    from analysis.tables.catalog.layer_speedup_summary import layer_summary
+
+    ls = layer_speedups(load(busy_tree).layers)
+    ls = pd.concat([ls, ls.iloc[:40].assign(speedup=2.5)], ignore_index=True)  # groups met again further on
+    ls.loc[ls.index[9:12], "verdict"] = "no_interval"
+    if gaps:
+        ls.loc[ls.index[:7], "dtype"] = np.nan  # a row without its key is in no group
+        ls.loc[ls.index[7:9], "verdict"] = np.nan  # nor one without a verdict
+    if verdicts_as == "text":
+        ls["verdict"] = ls["verdict"].astype(object)
+    assert set(ls["verdict"].dropna()) == set(VERDICTS)
+    got, want = layer_summary(ls), layer_summary_before(ls)
+    assert len(got) >= 10 and got["geomean_gain_when_faster"].notna().any()
+    pd.testing.assert_frame_equal(got, want, check_exact=True)

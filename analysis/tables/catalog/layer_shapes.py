@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import pandas as pd
 
 from analysis.tables.columns import (
@@ -24,29 +27,25 @@ def layer_shapes(layers: pd.DataFrame) -> pd.DataFrame:
     if not len(rows):
         return pd.DataFrame(columns=[*SHAPE, "shape", "best_algo", "best_p50_ms", "runner_up", "margin"])
     (shape,) = row_keys([layers], SHAPE)  # 16 columns as one integer: millions of rows group fast
-    ok = pd.DataFrame(
-        {
-            "_shape": shape[rows],
-            "_at": rows,
-            "algo": layers["algo"].take(rows).array,
-            "model": layers["model"].take(rows).array,
-            "p50_ms": layers["p50_ms"].to_numpy()[rows],
-        },
-        copy=False,
-    )
+    shape, _ = pd.factorize(shape[rows])  # numbered by first timed occurrence
+    first = _first_of_each(shape)
+    algo, n_algos, algo_of = _codes(layers["algo"], rows)
+    model, n_models, _ = _codes(layers["model"], rows)
+    key = shape * n_algos + algo  # (shape, algorithm) as one integer; -1 where the algorithm is missing
+    key[algo < 0] = -1
     del shape
-    per = (
-        ok.groupby(["_shape", "algo"], observed=True, sort=False)
-        .agg(
-            p50_ms=("p50_ms", "median"), occurrences=("p50_ms", "size"), models=("model", "nunique"), _at=("_at", "min")
-        )
-        .reset_index()
-    )
-    del ok
-    first = per.groupby("_shape", sort=False)["_at"].min()  # each shape's first timed row
-    shapes = layers[SHAPE].take(first.to_numpy()).assign(_shape=first.index.to_numpy())
-    per = per.drop(columns="_at").merge(shapes, on="_shape").drop(columns="_shape")
-    per = per.sort_values([*SHAPE, "p50_ms", "algo"])
+    by = pd.Series(layers["p50_ms"].to_numpy()[rows]).groupby(key, sort=False)
+    per = pd.DataFrame({"p50_ms": by.median(), "occurrences": by.size()})
+    per = per[per.index >= 0]  # a row without its algorithm is in no group (as a groupby on it drops it)
+    both = (algo >= 0) & (model >= 0)
+    pairs = pd.unique(key[both] * max(n_models, 1) + model[both])  # each (shape, algorithm, model) once
+    per["models"] = pd.Series(pairs // max(n_models, 1)).value_counts().reindex(per.index, fill_value=0)
+    del key, algo, model, by, both, pairs
+    per = per.reset_index(names="_key")
+    per["_shape"], per["algo"] = per["_key"] // n_algos, algo_of(per["_key"].to_numpy() % n_algos)
+    shapes = layers[SHAPE].take(rows[first]).assign(_shape=np.arange(len(first)))
+    per = per.drop(columns="_key").merge(shapes, on="_shape").drop(columns="_shape")
+    per = per[["algo", "p50_ms", "occurrences", "models", *SHAPE]].sort_values([*SHAPE, "p50_ms", "algo"])
     g = per.groupby(SHAPE, observed=True, sort=False)
     first = g.nth(0).set_index(SHAPE)
     second = g.nth(1).set_index(SHAPE)
@@ -58,6 +57,26 @@ def layer_shapes(layers: pd.DataFrame) -> pd.DataFrame:
     out = out.reset_index()
     out.insert(len(SHAPE), "shape", shape_label(out))
     return out.sort_values(SHAPE).reset_index(drop=True)
+
+
+def _codes(values: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, int, Callable[[np.ndarray], object]]:
+    """The column's values at ``rows`` as small integer codes (-1: missing), how many there can be, and the
+    values of codes: a categorical's own codes (a byte a row, not a copy of millions of int64), else its
+    factorized text."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return (
+            values.cat.codes.to_numpy()[rows],
+            len(values.cat.categories),
+            lambda c: pd.Categorical.from_codes(c, dtype=values.dtype),
+        )
+    codes, uniques = pd.factorize(values.to_numpy()[rows])
+    return codes, len(uniques), uniques.take
+
+
+def _first_of_each(codes: np.ndarray) -> np.ndarray:
+    """Where each code first occurs, for codes numbered in order of first occurrence (pd.factorize's)."""
+    running = np.maximum.accumulate(codes)
+    return np.flatnonzero(np.r_[True, running[1:] > running[:-1]])
 
 
 TABLE = Table(

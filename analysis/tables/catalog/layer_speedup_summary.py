@@ -7,25 +7,46 @@ import pandas as pd
 
 from analysis.stats.verdicts import VERDICTS
 from analysis.tables.registry import Table
+from analysis.tree.keys import row_keys
+
+KEY = ["gpu", "dtype", "layout", "algo", "reference"]
 
 
 def layer_summary(ls: pd.DataFrame) -> pd.DataFrame:
     """Per (gpu, dtype, algorithm) over every layer row: how many layers are faster / tied / slower than the
     reference beyond noise (the verdicts of ``layer_speedups``: corrected over its whole table) or have no
-    interval, and the geometric-mean speedup on the faster ones."""
-    key = ["gpu", "dtype", "layout", "algo", "reference"]
+    interval, and the geometric-mean speedup on the faster ones.
+
+    ``layer_speedups`` has a row per layer row (14,000,000 at a campaign's scale): the rows are counted by one
+    integer key per row (analysis.tree.keys), not grouped on six columns nor copied (4.1 s and 0.9 GB above the
+    table there: 1.1 s and 0.3 GB); the groups in the order a groupby on the columns gives."""
+    columns = [*KEY, "layers", *VERDICTS, "faster_share", "geomean_gain_when_faster"]
     if ls.empty:
-        return pd.DataFrame(columns=[*key, "layers", *VERDICTS, "faster_share", "geomean_gain_when_faster"])
-    counts = ls.groupby([*key, "verdict"], observed=True).size().unstack("verdict", fill_value=0)
-    counts.columns = [str(c) for c in counts.columns]  # categorical or string verdicts alike
-    counts = counts.reindex(columns=list(VERDICTS), fill_value=0)
-    counts.columns.name = None
-    counts["layers"] = counts.sum(axis=1)
-    counts["faster_share"] = counts["faster"] / counts["layers"]
-    faster = ls[ls["verdict"] == "faster"]
-    gain = np.exp(np.log(faster["speedup"]).groupby([faster[k] for k in key], observed=True).mean())
-    counts["geomean_gain_when_faster"] = gain.reindex(counts.index)
-    return counts.reset_index()[[*key, "layers", *VERDICTS, "faster_share", "geomean_gain_when_faster"]]
+        return pd.DataFrame(columns=columns)
+    verdict = pd.Categorical(ls["verdict"], categories=list(VERDICTS)).codes  # categorical or strings alike
+    counted = ls["verdict"].notna().to_numpy() & ls[KEY].notna().all(axis=1).to_numpy()  # as groupby drops NaN
+    rows = None if counted.all() else np.flatnonzero(counted)
+    (key,) = row_keys([ls], KEY)
+    if rows is not None:
+        key, verdict = key[rows], verdict[rows]
+    group, _ = pd.factorize(key)  # numbered in order of first appearance: few groups, one hash pass
+    del key
+    running = np.maximum.accumulate(group)
+    first = np.flatnonzero(np.r_[True, running[1:] > running[:-1]])  # each group's first row
+    del running
+    n = len(first)
+    known = verdict >= 0
+    counts = np.bincount(group[known] * len(VERDICTS) + verdict[known], minlength=n * len(VERDICTS))
+    out = ls[KEY].take(first if rows is None else rows[first]).reset_index(drop=True)
+    for i, v in enumerate(VERDICTS):
+        out[v] = counts[i :: len(VERDICTS)]
+    out["layers"] = out[list(VERDICTS)].sum(axis=1)
+    out["faster_share"] = out["faster"] / out["layers"]
+    faster = np.flatnonzero(verdict == VERDICTS.index("faster"))
+    speedup = ls["speedup"].to_numpy(dtype=float)
+    log_gain = pd.Series(np.log(speedup[faster if rows is None else rows[faster]]))
+    out["geomean_gain_when_faster"] = np.exp(log_gain.groupby(group[faster]).mean()).reindex(range(n)).to_numpy()
+    return out.sort_values(KEY, kind="stable").reset_index(drop=True)[columns]
 
 
 TABLE = Table(
