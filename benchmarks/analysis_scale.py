@@ -6,6 +6,7 @@ layer rows.
     python benchmarks/analysis_scale.py --plots --predictor     # also time the figures and the predictor
     python benchmarks/analysis_scale.py --cache DIR             # where the trees are kept (generated once)
     python benchmarks/analysis_scale.py --before DIR            # also the code checked out in DIR, side by side
+    python benchmarks/analysis_scale.py --steps                 # also the load and each table alone, with peaks
 
 The trees are synthetic (tests/synthetic.py, the same law as the tests): 2 GPU types, all 10 algorithms, 5
 batch sizes, models of 100 conv layers; ``5m``: 10 models x 50 input sizes (50,000 points, 5,000,000 layer
@@ -188,6 +189,70 @@ def measure(
     return m
 
 
+@dataclass(frozen=True)
+class Step:
+    """The load or one table, run alone: its seconds, the resident memory after it and its peak within it
+    (None where the system cannot reset a process's peak: Linux's /proc/self/clear_refs)."""
+
+    name: str
+    seconds: float
+    held_gb: float
+    peak_gb: float | None
+
+
+def _resident_gb() -> tuple[float, float]:
+    """The process's resident set now and its peak since the last reset (Linux's /proc/self/status)."""
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    return int(status["VmRSS"].split()[0]) / 2**20, int(status["VmHWM"].split()[0]) / 2**20  # KiB
+
+
+def _reset_peak() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # the peak resident set starts again from now
+        return True
+    except OSError:
+        return False
+
+
+def by_step(root: Path) -> list[Step]:
+    """Load, then every table one at a time (registry.compute_all with one worker), each step timed with its peak:
+    where the time and memory of ``python -m analysis`` go. Run in a fresh process."""
+    from contextlib import contextmanager
+
+    from analysis.tables import registry
+    from analysis.tree import load, read
+
+    steps: list[Step] = []
+
+    @contextmanager
+    def step(name: str):
+        resets = _reset_peak()
+        t = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - t
+        held, peak = _resident_gb()
+        steps.append(Step(name, seconds, held, peak if resets else None))
+
+    with step("load"):
+        res = load(root, unread=read.unread_layer_columns(plots=False, predictor=False))
+    registry.compute_all(res.points, res.layers, None, workers=1, step=step)
+    return steps
+
+
+def steps_in_fresh_process(root: Path) -> list[Step]:
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
+        return child.submit(by_step, root).result()
+
+
+def print_steps(console: Console, scale: Scale, steps: list[Step]) -> None:
+    table = Table(title=f"{scale.name}: each step alone (idle), in the order run")
+    for head in ("step", "seconds", "held after (GB)", "peak within (GB)"):
+        table.add_column(head, justify="left" if head == "step" else "right")
+    for s in steps:
+        table.add_row(s.name, f"{s.seconds:.2f}", f"{s.held_gb:.2f}", "" if s.peak_gb is None else f"{s.peak_gb:.2f}")
+    console.print(table)
+
+
 def in_fresh_process(busy: bool, *args) -> Measured:
     """``measure`` in a new interpreter (its own peak), with another process spinning on a core if ``busy``."""
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
@@ -211,6 +276,9 @@ def main() -> None:  # imports no analysis here: its memory belongs to the measu
     ap.add_argument("--max-train-rows", type=int, help="the predictor's training subsample (default: its own)")
     ap.add_argument("--threads", type=int, default=None, help="the predictor's OpenMP threads")
     ap.add_argument("--before", type=Path, help="a checkout of earlier code to measure beside this one")
+    ap.add_argument(
+        "--steps", action="store_true", help="also the load and each table alone: seconds, memory held, peak"
+    )
     args = ap.parse_args()
     console = Console()
     scales = [SCALES[s] for s in args.scale]
@@ -245,6 +313,10 @@ def main() -> None:  # imports no analysis here: its memory belongs to the measu
             f"goal), peak resident memory {m.peak_gb:.2f} GB ({'within' if m.peak_gb < s.goal_gb else 'OVER'} "
             f"the {s.goal_gb:g} GB goal)"
         )
+
+    if args.steps:
+        for s in scales:
+            print_steps(console, s, steps_in_fresh_process(roots[s.name]))
 
 
 if __name__ == "__main__":

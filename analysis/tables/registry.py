@@ -18,6 +18,7 @@ import pkgutil
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import pandas as pd
@@ -123,15 +124,31 @@ def _alone(lock: threading.Lock, compute: Callable[..., pd.DataFrame]) -> Callab
     return run
 
 
+def _within(
+    step: Callable[[str], AbstractContextManager], name: str, compute: Callable[..., pd.DataFrame]
+) -> Callable[..., pd.DataFrame]:
+    def run(*inputs: pd.DataFrame | None) -> pd.DataFrame:
+        with step(name):
+            return compute(*inputs)
+
+    return run
+
+
 def compute_all(
-    points: pd.DataFrame, layers: pd.DataFrame, torch_rows: pd.DataFrame | None = None, workers: int = 1
+    points: pd.DataFrame,
+    layers: pd.DataFrame,
+    torch_rows: pd.DataFrame | None = None,
+    workers: int = 1,
+    step: Callable[[str], AbstractContextManager] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every registered table from resolved points and layers (``torch_rows``: torch per cudnn_benchmark
     setting, analysis.tables.catalog.plan_comparison.torch_settings), in position order. The tables that read
     ``points`` and ``layers`` get the forward points and their layer rows (the frames themselves for a
     forward-only tree); ``train_points`` and ``train_layers`` are the rest (analysis.tree.directions). Each
     table starts as soon as its inputs are done, in ``workers`` threads (the tables over millions of layer rows
-    run beside the point tables, as analysis.pipeline.compute_tables ran them, and one at a time: ``_alone``)."""
+    run beside the point tables, as analysis.pipeline.compute_tables ran them, and one at a time: ``_alone``).
+    ``step(name)``: a context each table is computed in (benchmarks/analysis_scale.py --steps times each and
+    takes its peak memory, with ``workers`` 1)."""
     chosen = tables()
     _waves(chosen)  # every input is given by a source or a table: an error before anything runs
     frames: dict[str, pd.DataFrame | None] = {
@@ -147,6 +164,7 @@ def compute_all(
         while waiting or running:
             for t in [t for t in waiting if all(i in frames for i in t.inputs)]:
                 compute = _alone(one_at_a_time, t.compute) if {"layers", "train_layers"} & set(t.inputs) else t.compute
+                compute = compute if step is None else _within(step, t.name, compute)
                 running[pool.submit(compute, *(frames[i] for i in t.inputs))] = t.name
                 waiting.remove(t)
             done, _ = wait(running, return_when=FIRST_COMPLETED)

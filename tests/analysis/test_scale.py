@@ -4,6 +4,7 @@ several batch sizes."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -448,3 +449,25 @@ def test_layer_speedup_summary_counted_by_key_is_the_table_grouped_before(busy_t
     got, want = layer_summary(ls), layer_summary_before(ls)
     assert len(got) >= 10 and got["geomean_gain_when_faster"].notna().any()
     pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def test_the_scale_benchmark_times_the_load_and_every_table_alone(busy_tree, monkeypatch):
+    """benchmarks/analysis_scale.py --steps: each table once (registry.compute_all's step), in an order where
+    every table comes after its inputs, with the memory held after it and, on Linux, its own peak."""
+    import importlib.util
+
+    from analysis.tables import registry
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "analysis_scale.py"
+    spec = importlib.util.spec_from_file_location("bench_analysis_scale", path)
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, bench)  # its dataclasses look their module up there
+    spec.loader.exec_module(bench)
+    steps = bench.by_step(busy_tree)
+    names = [s.name for s in steps]
+    assert names[0] == "load" and sorted(names[1:]) == sorted(t.name for t in registry.tables())
+    for t in registry.tables():
+        assert all(names.index(i) < names.index(t.name) for i in t.inputs if i in names), t.name
+    assert all(s.seconds >= 0 and s.held_gb > 0 for s in steps)
+    if Path("/proc/self/clear_refs").exists():
+        assert all(s.peak_gb is not None and s.peak_gb >= s.held_gb - 1e-9 for s in steps)
