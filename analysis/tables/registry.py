@@ -147,8 +147,10 @@ def compute_all(
     forward-only tree); ``train_points`` and ``train_layers`` are the rest (analysis.tree.directions). Each
     table starts as soon as its inputs are done, in ``workers`` threads (the tables over millions of layer rows
     run beside the point tables, as analysis.pipeline.compute_tables ran them, and one at a time: ``_alone``).
-    ``step(name)``: a context each table is computed in (benchmarks/analysis_scale.py --steps times each and
-    takes its peak memory, with ``workers`` 1)."""
+    ``step(name)``: a context each table is computed in, with ``workers`` 1 (benchmarks/analysis_scale.py --steps
+    times each and takes its peak memory)."""
+    if step is not None and workers != 1:
+        raise ValueError(f"step times each table alone: workers={workers}, it needs 1")
     chosen = tables()
     _waves(chosen)  # every input is given by a source or a table: an error before anything runs
     frames: dict[str, pd.DataFrame | None] = {

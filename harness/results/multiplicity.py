@@ -370,6 +370,8 @@ def smaller_bh(log_ratio, se, level: float = LEVEL) -> tuple[np.ndarray, np.ndar
         return None
     lr, s = np.broadcast_arrays(np.asarray(log_ratio, dtype=float), np.asarray(se, dtype=float))
     lr, s = lr.ravel(), s.ravel()
+    if ((lr == 0) & (s == 0)).any():  # an exact comparison of equal values: p 1 both ways, known before any test
+        return None
     n = lr.size
     low, slower_is_low = np.empty(n), np.empty(n, dtype=bool)
     highest_low, lowest_high = -np.inf, np.inf
@@ -407,7 +409,8 @@ def smaller_bh(log_ratio, se, level: float = LEVEL) -> tuple[np.ndarray, np.ndar
 
 def _least_raw_of_complements(smaller_sorted: np.ndarray) -> float:
     """The least raw value min(1, p 2m / rank) of the larger p-values (1 - each of the m smaller ones, ascending
-    from rank m + 1), a slice at a time: where the running minimum of the whole family stands at rank m."""
+    from rank m + 1), a slice at a time: the running minimum of the whole family at rank m + 1, which every
+    smaller p-value's q-value is capped by."""
     m, least = len(smaller_sorted), np.inf
     mirrored = smaller_sorted[::-1]
     for a in range(0, m, CHUNK):

@@ -443,8 +443,8 @@ def test_layer_speedup_summary_counted_by_key_is_the_table_grouped_before(busy_t
     if gaps:
         ls.loc[ls.index[:7], "dtype"] = np.nan  # a row without its key is in no group
         ls.loc[ls.index[7:9], "verdict"] = np.nan  # nor one without a verdict
-    if verdicts_as == "text":
-        ls["verdict"] = ls["verdict"].astype(object)
+    if verdicts_as == "text":  # and a key column as text
+        ls["verdict"], ls["algo"] = ls["verdict"].astype(object), ls["algo"].astype(object)
     assert set(ls["verdict"].dropna()) == set(VERDICTS)
     got, want = layer_summary(ls), layer_summary_before(ls)
     assert len(got) >= 10 and got["geomean_gain_when_faster"].notna().any()
@@ -471,3 +471,22 @@ def test_the_scale_benchmark_times_the_load_and_every_table_alone(busy_tree, mon
     assert all(s.seconds >= 0 and s.held_gb > 0 for s in steps)
     if Path("/proc/self/clear_refs").exists():
         assert all(s.peak_gb is not None and s.peak_gb >= s.held_gb - 1e-9 for s in steps)
+
+
+def test_layer_speedup_summary_of_rows_none_counted_is_empty(busy_tree):
+    from analysis.tables.catalog.layer_speedup_summary import layer_summary
+
+    ls = layer_speedups(load(busy_tree).layers).iloc[:5].copy()
+    ls["verdict"] = np.nan
+    got = layer_summary(ls)
+    assert got.empty and list(got.columns) == list(layer_summary_before(ls).columns)
+
+
+def test_a_step_context_needs_one_worker(busy_tree):
+    from contextlib import nullcontext
+
+    from analysis.tables import registry
+
+    res = load(busy_tree)
+    with pytest.raises(ValueError, match="workers=2"):
+        registry.compute_all(res.points, res.layers, workers=2, step=lambda name: nullcontext())

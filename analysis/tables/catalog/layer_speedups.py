@@ -52,7 +52,7 @@ def layer_speedups(layers: pd.DataFrame, reference: str = "guess") -> pd.DataFra
         del picked, p50, ref_p50, mine, ref_se  # freed before the correction's sort of every row's p-value
     p, q, code = corrected(s.ratio, s.log_se)
     # a row per layer (millions): the two labels as categoricals, not a string each; the frame made once from
-    # its columns (DataFrame.assign would copy every label column of every row)
+    # its columns (under pandas 2, DataFrame.assign copied every label column of every row)
     n = len(s.ratio)
     return pd.DataFrame(
         {
