@@ -362,8 +362,9 @@ def test_a_run_without_figures_or_predictor_reads_fewer_layer_columns_and_answer
 
 
 def layer_shapes_before(layers: pd.DataFrame) -> pd.DataFrame:
-    """The layer_shapes table as computed before it grouped positions (commit c2b22b8)."""
-    from analysis.tables.columns import SHAPE, shape_label, timed
+    """The layer_shapes table with its groups made as before it grouped positions (commit c2b22b8)."""
+    from analysis.tables.catalog.layer_shapes import ranked
+    from analysis.tables.columns import SHAPE, timed
     from analysis.tree.keys import row_keys
 
     ok = timed(layers, [*SHAPE, "algo", "model", "p50_ms"])
@@ -374,18 +375,7 @@ def layer_shapes_before(layers: pd.DataFrame) -> pd.DataFrame:
         .reset_index()
     )
     shapes = ok.drop_duplicates("_shape")[["_shape", *SHAPE]]
-    per = per.merge(shapes, on="_shape").drop(columns="_shape").sort_values([*SHAPE, "p50_ms", "algo"])
-    g = per.groupby(SHAPE, observed=True, sort=False)
-    first = g.nth(0).set_index(SHAPE)
-    second = g.nth(1).set_index(SHAPE)
-    out = first.rename(columns={"algo": "best_algo", "p50_ms": "best_p50_ms"})
-    out["runner_up"] = second["algo"]
-    out["runner_up_p50_ms"] = second["p50_ms"]
-    out["margin"] = out["runner_up_p50_ms"] / out["best_p50_ms"] - 1
-    out["algos_timed"] = g.size()
-    out = out.reset_index()
-    out.insert(len(SHAPE), "shape", shape_label(out))
-    return out.sort_values(SHAPE).reset_index(drop=True)
+    return ranked(per.merge(shapes, on="_shape").drop(columns="_shape"))  # the ranking after it is shared
 
 
 @pytest.mark.parametrize("names_as", ["categorical", "text"])

@@ -45,7 +45,13 @@ def layer_shapes(layers: pd.DataFrame) -> pd.DataFrame:
     per["_shape"], per["algo"] = per["_key"] // n_algos, algo_of(per["_key"].to_numpy() % n_algos)
     shapes = layers[SHAPE].take(rows[first]).assign(_shape=np.arange(len(first)))
     per = per.drop(columns="_key").merge(shapes, on="_shape").drop(columns="_shape")
-    per = per[["algo", "p50_ms", "occurrences", "models", *SHAPE]].sort_values([*SHAPE, "p50_ms", "algo"])
+    return ranked(per[["algo", "p50_ms", "occurrences", "models", *SHAPE]])
+
+
+def ranked(per: pd.DataFrame) -> pd.DataFrame:
+    """From a row per (shape, algorithm) with its median p50, occurrences and models: a row per shape with the
+    fastest algorithm, the runner-up, the margin and how many algorithms timed it."""
+    per = per.sort_values([*SHAPE, "p50_ms", "algo"])
     g = per.groupby(SHAPE, observed=True, sort=False)
     first = g.nth(0).set_index(SHAPE)
     second = g.nth(1).set_index(SHAPE)
