@@ -77,9 +77,10 @@ def resolve_layers(layers: pd.DataFrame, points: pd.DataFrame, report: LoadRepor
     if max(int(point_key.max(initial=0)), int(layer_key.max(initial=0))) + 1 >= 2**62 // runs:  # not one int64
         return _resolve_layers_by_merge(layers, points, report)
     layers, layer_key = _drop_layer_copies(layers, layer_key, report)
-    point_run = point_key * runs + points["run_id"].cat.codes.to_numpy().astype(np.int64) + 1
-    layer_run = layer_key * runs + layers["run_id"].cat.codes.to_numpy().astype(np.int64) + 1
+    point_run = _with_run(point_key, runs, points["run_id"])
+    layer_run = _with_run(layer_key, runs, layers["run_id"])
     pos = pd.Index(point_run).get_indexer(layer_run)  # the points row of each layer's point and run; -1: none
+    del point_run, layer_run
     orphan = ~pd.Index(layer_key).isin(point_key)  # no points row of the point at all: never committed
     keep = pos >= 0
     report.orphan_layers = int(orphan.sum())
@@ -89,6 +90,15 @@ def resolve_layers(layers: pd.DataFrame, points: pd.DataFrame, report: LoadRepor
     if not _grouped_by_point(pos, within):  # as written, unless files were mixed: sort
         kept = kept.iloc[np.lexsort((within, pos))]
     return kept.reset_index(drop=True)
+
+
+def _with_run(key: np.ndarray, runs: int, run_id: pd.Series) -> np.ndarray:
+    """key * runs + the run's code + 1, in one array (tens of millions of rows: no temporary of each step)."""
+    out = key.astype(np.int64)  # a copy
+    out *= runs
+    out += run_id.cat.codes.to_numpy()
+    out += 1
+    return out
 
 
 def _grouped_by_point(pos: np.ndarray, layer_index: np.ndarray) -> bool:
@@ -108,12 +118,14 @@ def _drop_layer_copies(
     """Without identical copies (same point, run and layer; a crash between compaction steps leaves them),
     counted in ``report``: the three as one integer where they fit in 63 bits (hashing millions of
     integers, not of column tuples), else on the columns."""
-    run = layers["run_id"].cat.codes.to_numpy().astype(np.int64) + 1
     index = directions.within_point(layers)
     runs, top = len(layers["run_id"].cat.categories) + 1, int(index.max(initial=0)) + 1
     fits = index.min(initial=0) >= 0 and int(point_key.max(initial=0)) + 1 < 2**62 // (runs * top)
     if fits:
-        key = (point_key * runs + run) * top + index
+        key = _with_run(point_key, runs, layers["run_id"])  # (point, run, layer) as one integer, in place
+        key *= top
+        key += index
+        del index
         dup = np.zeros(len(key), bool) if all_distinct(key) else pd.Index(key).duplicated(keep="last")
     else:
         subset = directions.identity_columns(layers, [*RESOLVE_KEY, "run_id", "layer_index"])
