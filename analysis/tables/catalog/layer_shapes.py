@@ -13,7 +13,7 @@ from analysis.tables.columns import (
     timed_rows,
 )
 from analysis.tables.registry import Table
-from analysis.tree.keys import row_keys
+from analysis.tree.keys import by_appearance, row_keys
 
 
 def layer_shapes(layers: pd.DataFrame) -> pd.DataFrame:
@@ -27,8 +27,7 @@ def layer_shapes(layers: pd.DataFrame) -> pd.DataFrame:
     if not len(rows):
         return pd.DataFrame(columns=[*SHAPE, "shape", "best_algo", "best_p50_ms", "runner_up", "margin"])
     (shape,) = row_keys([layers], SHAPE)  # 16 columns as one integer: millions of rows group fast
-    shape, _ = pd.factorize(shape[rows])  # numbered by first timed occurrence
-    first = _first_of_each(shape)
+    shape, first = by_appearance(shape[rows])  # numbered by first timed occurrence
     algo, n_algos, algo_of = _codes(layers["algo"], rows)
     model, n_models, _ = _codes(layers["model"], rows)
     key = shape * n_algos + algo  # (shape, algorithm) as one integer; -1 where the algorithm is missing
@@ -77,12 +76,6 @@ def _codes(values: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, int, Callab
         )
     codes, uniques = pd.factorize(values.to_numpy()[rows])
     return codes, len(uniques), uniques.take
-
-
-def _first_of_each(codes: np.ndarray) -> np.ndarray:
-    """Where each code first occurs, for codes numbered in order of first occurrence (pd.factorize's)."""
-    running = np.maximum.accumulate(codes)
-    return np.flatnonzero(np.r_[True, running[1:] > running[:-1]])
 
 
 TABLE = Table(

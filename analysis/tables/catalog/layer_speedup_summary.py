@@ -7,7 +7,7 @@ import pandas as pd
 
 from analysis.stats.verdicts import VERDICTS
 from analysis.tables.registry import Table
-from analysis.tree.keys import row_keys
+from analysis.tree.keys import by_appearance, row_keys
 
 KEY = ["gpu", "dtype", "layout", "algo", "reference"]
 
@@ -29,13 +29,10 @@ def layer_summary(ls: pd.DataFrame) -> pd.DataFrame:
     (key,) = row_keys([ls], KEY)
     if rows is not None:
         key, verdict = key[rows], verdict[rows]
-    group, _ = pd.factorize(key)  # numbered in order of first appearance: few groups, one hash pass
+    group, first = by_appearance(key)
     del key
     if not len(group):  # no row with its key and a verdict
         return pd.DataFrame(columns=columns)
-    running = np.maximum.accumulate(group)
-    first = np.flatnonzero(np.r_[True, running[1:] > running[:-1]])  # each group's first row
-    del running
     n = len(first)
     known = verdict >= 0
     counts = np.bincount(group[known] * len(VERDICTS) + verdict[known], minlength=n * len(VERDICTS))
