@@ -230,6 +230,17 @@ def holm(p, groups=None) -> np.ndarray:
     return out
 
 
+def _raw_in_place(p_sorted: np.ndarray, tests: int, first_rank: int) -> np.ndarray:
+    """Benjamini-Hochberg's raw values min(1, p tests / rank) of ascending p-values whose ranks start at
+    ``first_rank``, in place, a slice at a time (no arange of every rank beside millions of p-values)."""
+    for a in range(0, len(p_sorted), CHUNK):
+        part = p_sorted[a : a + CHUNK]
+        np.multiply(part, tests, out=part)
+        np.divide(part, np.arange(first_rank + a, first_rank + a + len(part), dtype=np.float64), out=part)
+        np.minimum(part, 1.0, out=part)
+    return p_sorted
+
+
 def benjamini_hochberg(p, groups=None) -> np.ndarray:
     """Benjamini-Hochberg step-up adjusted p-values (q-values) per family; NaN stays NaN."""
     p = np.asarray(p, dtype=float).ravel()
@@ -239,7 +250,7 @@ def benjamini_hochberg(p, groups=None) -> np.ndarray:
         # Tied p-values get one q-value whatever their order (the step-up's running minimum reaches the last of
         # them), so the sort need not be stable: 1.5 s instead of 3.7 s for 28,000,000 tests
         order = order[np.argsort(p[order])]
-        raw = np.minimum(1.0, p[order] * len(order) / np.arange(1, len(order) + 1))
+        raw = _raw_in_place(p[order], len(order), 1)
         out[order] = np.minimum.accumulate(raw[::-1])[::-1]
         return out
     order, fam, rank, size = _sorted_within(p, groups)
@@ -342,11 +353,8 @@ def _bh_of_complements(ps: np.ndarray, pf: np.ndarray) -> tuple[np.ndarray, np.n
     order = tested[np.argsort(low_t)]
     del low_t
     m = len(order)
-    raw = np.concatenate([low[order], high[order[::-1]]])  # the whole family, ascending
+    raw = _raw_in_place(np.concatenate([low[order], high[order[::-1]]]), 2 * m, 1)  # the whole family, ascending
     del low, high
-    np.multiply(raw, 2 * m, out=raw)  # min(1, p * 2m / rank), in place: the same operations, in order
-    np.divide(raw, np.arange(1, 2 * m + 1, dtype=np.float64), out=raw)
-    np.minimum(raw, 1.0, out=raw)
     q = np.minimum.accumulate(raw[::-1])[::-1]
     del raw
     q_low, q_high = np.full(len(ps), np.nan), np.full(len(ps), np.nan)
@@ -391,11 +399,7 @@ def smaller_bh(log_ratio, se, level: float = LEVEL) -> tuple[np.ndarray, np.ndar
     order = np.argsort(low)[:m]  # NaN (untested) sorts last; ties in any order share their q-value
     raw = low[order]
     larger = _least_raw_of_complements(raw)  # before raw is scaled in place
-    for a in range(0, m, CHUNK):  # min(1, p * 2m / rank), the operations of benjamini_hochberg, in order
-        part = raw[a : a + CHUNK]
-        np.multiply(part, 2 * m, out=part)
-        np.divide(part, np.arange(a + 1, a + 1 + len(part), dtype=np.float64), out=part)
-        np.minimum(part, 1.0, out=part)
+    _raw_in_place(raw, 2 * m, 1)
     backwards = raw[::-1]
     np.minimum.accumulate(backwards, out=backwards)  # the step-up's running minimum, in place
     q_sorted = np.minimum(raw, larger, out=raw)
@@ -414,11 +418,7 @@ def _least_raw_of_complements(smaller_sorted: np.ndarray) -> float:
     m, least = len(smaller_sorted), np.inf
     mirrored = smaller_sorted[::-1]
     for a in range(0, m, CHUNK):
-        part = 1.0 - mirrored[a : a + CHUNK]
-        np.multiply(part, 2 * m, out=part)
-        np.divide(part, np.arange(m + a + 1, m + a + 1 + len(part), dtype=np.float64), out=part)
-        np.minimum(part, 1.0, out=part)
-        least = min(least, float(part.min()))
+        least = min(least, float(_raw_in_place(1.0 - mirrored[a : a + CHUNK], 2 * m, m + a + 1).min()))
     return least
 
 
