@@ -239,9 +239,10 @@ def by_step(root: Path) -> list[Step]:
     return steps
 
 
-def steps_in_fresh_process(root: Path) -> list[Step]:
+def in_new_interpreter(fn, *args):
+    """``fn(*args)`` in a new interpreter: its peak memory and imports its own."""
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
-        return child.submit(by_step, root).result()
+        return child.submit(fn, *args).result()
 
 
 def print_steps(console: Console, scale: Scale, steps: list[Step]) -> None:
@@ -257,8 +258,7 @@ def in_fresh_process(busy: bool, *args) -> Measured:
     """``measure`` in a new interpreter (its own peak), with another process spinning on a core if ``busy``."""
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
     try:
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
-            return child.submit(measure, *args).result()
+        return in_new_interpreter(measure, *args)
     finally:
         if hog is not None:
             hog.kill()
@@ -316,7 +316,7 @@ def main() -> None:  # imports no analysis here: its memory belongs to the measu
 
     if args.steps:
         for s in scales:
-            print_steps(console, s, steps_in_fresh_process(roots[s.name]))
+            print_steps(console, s, in_new_interpreter(by_step, roots[s.name]))
 
 
 if __name__ == "__main__":
