@@ -121,8 +121,8 @@ def run(
     roots = resolve_roots(roots)
     check_out(roots, out)
     timings: dict[str, float] = {}
-    unread = read.unread_layer_columns(options.plots, options.predictor)
-    res = _timed(timings, "load", lambda: load(roots, options.filters, unread), progress)
+    unneeded = read.unneeded_layer_columns(options.plots, options.predictor)
+    res = _timed(timings, "load", lambda: load(roots, options.filters, unneeded), progress)
     parts = _timed(
         timings, "tables", lambda: tables_by_setting(res, torch_rows_for(roots, options.filters, res)), progress
     )

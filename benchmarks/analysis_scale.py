@@ -15,7 +15,7 @@ is generated once, in a child process, and kept under ``--cache`` (about 1 GB fo
 generation did not finish is made again. Goals: load + all tables (the answer with its intervals included)
 under 15 s at 5m and 30 s at 20m, under 4 GB peak memory, on the 2-core development machine; figures and the
 predictor are timed apart. The load reads the layer columns the run needs, as ``python -m analysis`` does
-(analysis.tree.read.unread_layer_columns: without ``--plots`` or ``--predictor``, not their columns; a
+(analysis.tree.read.unneeded_layer_columns: without ``--plots`` or ``--predictor``, not their columns; a
 ``--before`` checkout without that function reads them all). Every measurement runs in a fresh process of its
 own, so that its peak (the process's maximum resident set size, the imports included) is its own; with one
 core busy, another process spins on one core meanwhile (as benchmarks/analysis_cli.py does). Each stage is run
@@ -159,14 +159,10 @@ def measure(
         raise RuntimeError(f"the analysis imported is {analysis.__file__}, not the one under {code}")
 
     from analysis import pipeline, predictor
-    from analysis.tree import load, read
     from analysis.tree.specs import gpu_specs
 
     m = Measured()
-    # the layer columns this run's figures and predictor need, as python -m analysis reads them (code that
-    # reads every column has no unread_layer_columns)
-    unread = read.unread_layer_columns(plots, predict) if hasattr(read, "unread_layer_columns") else ()
-    t_load, res = timed(lambda: load(root, unread=unread) if unread else load(root), repeat)
+    t_load, res = timed(lambda: lean_load(root, plots, predict), repeat)
     m.stages["load (read, check, latest wins)"] = t_load
     t_tables, frames = timed(lambda: pipeline.compute_tables(res), repeat)
     m.stages["all tables"] = t_tables
@@ -187,6 +183,19 @@ def measure(
         m.stages[f"predictor evaluation ({len(ev.folds)} folds, <= {max_train_rows} training rows)"] = t_eval
         m.metrics = ev.metrics.to_string(index=False)
     return m
+
+
+def lean_load(root: Path, plots: bool, predict: bool):
+    """``load`` as python -m analysis calls it in the checkout imported: without the layer columns a run that
+    makes the figures (``plots``) and the predictor or not does not need. Earlier code had
+    ``unread_layer_columns`` and ``load(unread=)``, and code before that read every column."""
+    from analysis.tree import load, read
+
+    if hasattr(read, "unneeded_layer_columns"):
+        return load(root, without=read.unneeded_layer_columns(plots, predict))
+    if hasattr(read, "unread_layer_columns"):
+        return load(root, unread=read.unread_layer_columns(plots, predict))
+    return load(root)
 
 
 @dataclass(frozen=True)
@@ -220,7 +229,6 @@ def by_step(root: Path) -> list[Step]:
     from contextlib import contextmanager
 
     from analysis.tables import registry
-    from analysis.tree import load, read
 
     steps: list[Step] = []
 
@@ -234,7 +242,7 @@ def by_step(root: Path) -> list[Step]:
         steps.append(Step(name, seconds, held, peak if resets else None))
 
     with step("load"):
-        res = load(root, unread=read.unread_layer_columns(plots=False, predictor=False))
+        res = lean_load(root, plots=False, predict=False)
     registry.compute_all(res.points, res.layers, None, workers=1, step=step)
     return steps
 

@@ -32,7 +32,7 @@ from harness.results.read import fill_point_axes_table
 
 
 def _read(
-    roots: list[Path], filters: Filters, tables: Sequence[str], unread: Sequence[str] = ()
+    roots: list[Path], filters: Filters, tables: Sequence[str], without: Sequence[str] = ()
 ) -> tuple[dict[str, pa.Table | None], LoadReport]:
     report = LoadReport(root=tree_names(roots))
     all_points = list(_dataset(roots, "points").get_fragments())
@@ -44,7 +44,7 @@ def _read(
     read: dict[str, pa.Table | None] = {}
     runs = None
     for t in tables:
-        read[t] = _read_table(roots, t, filters, report, runs, unread if t == "layers" else ())
+        read[t] = _read_table(roots, t, filters, report, runs, without if t == "layers" else ())
         memory.give_back()  # what decoding each file's footer left in the heap: 0.4 GB for 1,000 points files
         if read[t] is not None:  # rows from before a point-key column: measured at its earlier value
             read[t] = fill_point_axes_table(read[t])
@@ -70,12 +70,14 @@ def read_points(
     return drop_copies(_to_pandas(tables)["points"], report).reset_index(drop=True), report
 
 
-def load(roots: str | Path | Sequence[str | Path], filters: Filters = Filters(), unread: Sequence[str] = ()) -> Results:
+def load(
+    roots: str | Path | Sequence[str | Path], filters: Filters = Filters(), without: Sequence[str] = ()
+) -> Results:
     """Points and layers under ``roots`` (one results tree, or several read as one), filtered, checked and
-    resolved; the layers without the columns ``unread`` (analysis.tree.read.unread_layer_columns: those a run
-    without figures or the predictor need not read)."""
+    resolved; the layers without the columns ``without`` (analysis.tree.read.unneeded_layer_columns: those a run
+    does not need after the load; the load reads those it needs itself, then drops them)."""
     roots = resolve_roots(roots)
-    tables, report = _read(roots, filters, ("points", "layers"), unread)
+    tables, report = _read(roots, filters, ("points", "layers"), without)
     if tables["points"] is None:
         raise ResultsInputError(
             f"none of the points files under {tree_names(roots)} matching the filters could be read"
@@ -95,6 +97,8 @@ def load(roots: str | Path | Sequence[str | Path], filters: Filters = Filters(),
     layers = resolve_layers(use_mean_for_missing_median(frames["layers"], report), points, report)
     points, layers = pool_repeats(points, layers, report)
     report.host_bound_layers = int(hostbound.mask(layers).sum())
+    for c in [c for c in without if c in layers.columns]:
+        del layers[c]  # in place: no copy of the other columns (DataFrame.drop copies them under pandas 2)
     memory.give_back()  # the Arrow tables, the columns replaced while resolving: gigabytes at a campaign's scale
     return Results(points, layers, report)
 

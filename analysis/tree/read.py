@@ -64,16 +64,24 @@ UNUSED = {
 
 
 # Layer columns only the figures (the roofline) or the predictor (its features, its regret by requested
-# algorithm) read: a run that makes neither leaves them unread (``unread_layer_columns``; 33 bytes a row held,
+# algorithm) read: a run that makes neither leaves them unread (``unneeded_layer_columns``; 33 bytes a row held,
 # 0.66 GB at 20,000,000 rows). tests/analysis/test_scale.py holds the tables and the report equal without them.
 FOR_FIGURES = ("flops", "bytes")
 FOR_PREDICTOR = ("flops", "bytes", "share_of_model", "out_h", "out_w", "algo_requested")
 
+# Layer columns the load itself reads and nothing after it does: the schema version (checked as the files are
+# read), the model hash (models of one name kept apart) and the mean (the median of rows without one). A run
+# that asks for the layers without them (``unneeded_layer_columns``) has them dropped once the load is done:
+# 13 bytes a row held, 0.26 GB at 20,000,000 rows. (The repeat stays: by_setting keys a layer row's point by it.)
+FOR_LOAD_ONLY = ("schema_version", "model_hash", "mean_ms")
 
-def unread_layer_columns(plots: bool = True, predictor: bool = True) -> tuple[str, ...]:
-    """The layer columns a run need not read when it makes figures (``plots``) and the predictor or not."""
+
+def unneeded_layer_columns(plots: bool = True, predictor: bool = True) -> tuple[str, ...]:
+    """The layer columns a run that makes figures (``plots``) and the predictor or not does not need after the
+    load: those it need not read at all, then FOR_LOAD_ONLY (read for the load, then dropped)."""
     needed = {*(FOR_FIGURES if plots else ()), *(FOR_PREDICTOR if predictor else ())}
-    return tuple(c for c in dict.fromkeys((*FOR_FIGURES, *FOR_PREDICTOR)) if c not in needed)
+    unread = (c for c in dict.fromkeys((*FOR_FIGURES, *FOR_PREDICTOR)) if c not in needed)
+    return (*unread, *FOR_LOAD_ONLY)
 
 
 # String columns of few distinct values, read dictionary-encoded (pandas categoricals): several times faster
@@ -208,8 +216,9 @@ def _read_table(
     unread: Sequence[str] = (),
 ) -> pa.Table | None:
     """The table's rows under ``roots`` (filtered; ``runs``: only these run ids), without the columns of UNUSED
-    and ``unread``. Fast path: one multi-threaded scan of the dataset; when it fails (an unreadable file) or
-    finds another schema version, file by file, to name the culprits."""
+    and ``unread`` (those of FOR_LOAD_ONLY are read all the same: the load needs them). Fast path: one
+    multi-threaded scan of the dataset; when it fails (an unreadable file) or finds another schema version, file
+    by file, to name the culprits."""
     data = _dataset(roots, table)
     expr = _expression(filters)
     if runs is not None:
@@ -221,7 +230,8 @@ def _read_table(
         raise AnalysisError(
             f"no results under {tree_names(roots)} match {chosen} together (each value exists on its " f"own)"
         )
-    columns = [c for c in data.schema.names if c not in UNUSED.get(table, ()) and c not in unread]
+    left = set(unread) - set(FOR_LOAD_ONLY)
+    columns = [c for c in data.schema.names if c not in UNUSED.get(table, ()) and c not in left]
     try:
         t = data.to_table(columns=_projection(table, columns, data.schema), filter=expr, memory_pool=POOL)
         if set(pc.unique(t.column("schema_version")).to_pylist()) <= {SCHEMA_VERSION}:

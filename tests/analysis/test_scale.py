@@ -4,12 +4,14 @@ several batch sizes."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -335,29 +337,54 @@ def test_mixed_radix_keys_are_equal_exactly_where_the_rows_are():
 def test_a_run_without_figures_or_predictor_reads_fewer_layer_columns_and_answers_the_same(
     busy_tree, tmp_path, monkeypatch
 ):
-    """analysis.tree.read.unread_layer_columns: the columns only the figures or the predictor read are left
-    unread by a run that makes neither, and every table and the report are those of a run that read them."""
+    """analysis.tree.read.unneeded_layer_columns: the columns only the figures or the predictor read are left
+    unread by a run that makes neither, those only the load reads are dropped once it is done, and every table
+    and the report are those of a run that kept them all."""
     from analysis.options import Options
 
-    unread = read.unread_layer_columns(plots=False, predictor=False)
-    assert set(unread) == set(read.FOR_PREDICTOR) | set(read.FOR_FIGURES)
-    assert read.unread_layer_columns(plots=True, predictor=False) == (
+    unneeded = read.unneeded_layer_columns(plots=False, predictor=False)
+    assert set(unneeded) == set(read.FOR_PREDICTOR) | set(read.FOR_FIGURES) | set(read.FOR_LOAD_ONLY)
+    assert read.unneeded_layer_columns(plots=True, predictor=False) == (
         "share_of_model",
         "out_h",
         "out_w",
         "algo_requested",
+        *read.FOR_LOAD_ONLY,
     )
-    assert read.unread_layer_columns(plots=True, predictor=True) == ()
-    layers = load(busy_tree, unread=unread).layers
-    assert not set(unread) & set(layers.columns) and len(layers)
+    assert read.unneeded_layer_columns(plots=True, predictor=True) == read.FOR_LOAD_ONLY
+    tree = tmp_path / "results"  # the busy tree with layer rows holding a mean and no median, as imported rows do
+    shutil.copytree(busy_tree, tree)
+    first = sorted(tree.rglob("layers-*.parquet"))[0]
+    rows = pq.read_table(first)
+    no_median = pa.array(np.arange(rows.num_rows) % 3 == 0)
+    pq.write_table(
+        rows.set_column(
+            rows.schema.get_field_index("p50_ms"),
+            "p50_ms",
+            pc.if_else(no_median, pa.scalar(None, pa.float64()), rows["p50_ms"]),
+        ),
+        first,
+    )
+    whole = load(tree)
+    assert set(read.FOR_LOAD_ONLY) <= set(whole.layers.columns) and whole.report.layer_mean_as_median > 0
+    lean = load(tree, without=unneeded)
+    assert not set(unneeded) & set(lean.layers.columns) and len(lean.layers)
+    # the load did its work with them: the same copies, superseded rows, medians from means, models kept apart
+    assert vars(lean.report).keys() == vars(whole.report).keys()
+    for field, value in vars(whole.report).items():
+        if isinstance(value, pd.DataFrame):
+            pd.testing.assert_frame_equal(getattr(lean.report, field), value)
+        else:
+            assert getattr(lean.report, field) == value, field
+    pd.testing.assert_frame_equal(lean.layers, whole.layers[lean.layers.columns])
     options = Options(plots=False, predictor=False)
-    lean = pipeline.run(busy_tree, tmp_path / "lean", options)
-    monkeypatch.setattr(read, "unread_layer_columns", lambda plots=True, predictor=True: ())
-    full = pipeline.run(busy_tree, tmp_path / "full", options)
-    assert lean.tables.keys() == full.tables.keys()
-    for name in full.tables:
-        pd.testing.assert_frame_equal(lean.tables[name], full.tables[name], obj=name)
-    text = [o.report_md.read_text().replace(str(o.out), "OUT") for o in (lean, full)]
+    lean_run = pipeline.run(tree, tmp_path / "lean", options)
+    monkeypatch.setattr(read, "unneeded_layer_columns", lambda plots=True, predictor=True: ())
+    full_run = pipeline.run(tree, tmp_path / "full", options)
+    assert lean_run.tables.keys() == full_run.tables.keys()
+    for name in full_run.tables:
+        pd.testing.assert_frame_equal(lean_run.tables[name], full_run.tables[name], obj=name)
+    text = [o.report_md.read_text().replace(str(o.out), "OUT") for o in (lean_run, full_run)]
     assert text[0] == text[1] and "oracle" in text[0]
 
 
