@@ -43,10 +43,10 @@ def layer_speedups(layers: pd.DataFrame, reference: str = "guess") -> pd.DataFra
     else:
         fields = [list(parts) for parts in zip(*found)]
         del found
-        picked, p50, ref_p50, mine, ref_se = (_joined(parts) for parts in fields)
-        s = ratio_interval(ref_p50, ref_se, p50, mine)
+        picked, p50, ref_p50, ratio, low, high, se = (_joined(parts) for parts in fields)
+        s = Ratio(ratio, low, high, se)
         columns = {"p50_ms": p50, "ref_p50_ms": ref_p50}
-        del p50, ref_p50, mine, ref_se  # freed before the correction's sort of every row's p-value
+        del p50, ref_p50, ratio, low, high, se
     p, q, code = corrected(s.ratio, s.log_se)
     if picked is not None:  # the labels taken after the correction: not held beside its arrays (0.27 GB)
         columns = {**{c: layers[c].take(picked).reset_index(drop=True) for c in labels}, **columns}
@@ -92,7 +92,9 @@ def _timed(layers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _pairs(layers: pd.DataFrame, start: int, stop: int, reference: str) -> tuple[np.ndarray, ...] | None:
     """The pairs among rows [start, stop) (one model's): the other algorithm's row (position in ``layers``), its
-    p50, the reference's p50 and both standard errors; None where the reference timed a layer twice."""
+    p50, the reference's p50, then the speedup's ratio, interval and standard error (Ratio's fields: row by
+    row, so a slice's are the whole's, and the temporaries are a slice's, not every row's); None where the
+    reference timed a layer twice."""
     part = layers.iloc[start:stop]
     rows, p50, se = _timed(part)
     is_ref = (part["algo"] == reference).to_numpy()[rows]
@@ -105,7 +107,8 @@ def _pairs(layers: pd.DataFrame, start: int, stop: int, reference: str) -> tuple
     pos = ref_of.get_indexer(layer[others])
     keep = others[pos >= 0]
     pos = refs[pos[pos >= 0]]
-    return start + rows[keep], p50[keep], p50[pos], se[keep], se[pos]
+    s = ratio_interval(p50[pos], se[pos], p50[keep], se[keep])
+    return start + rows[keep], p50[keep], p50[pos], s.ratio, s.low, s.high, s.log_se
 
 
 def _merged(layers: pd.DataFrame, reference: str, labels: list[str]) -> tuple[pd.DataFrame, Ratio]:
