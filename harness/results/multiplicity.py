@@ -395,6 +395,7 @@ def smaller_bh(log_ratio, se, level: float = LEVEL) -> tuple[np.ndarray, np.ndar
         low[a : a + CHUNK], slower_is_low[a : a + CHUNK] = lo, ps <= pf
     if highest_low > lowest_high:
         return None
+    del log_ratio, se, lr, s  # the inputs are not read again: a caller that passed a temporary frees it here
     m = int(n - np.isnan(low).sum())
     order = np.argsort(low)[:m]  # NaN (untested) sorts last; ties in any order share their q-value
     raw = low[order]
@@ -405,9 +406,10 @@ def smaller_bh(log_ratio, se, level: float = LEVEL) -> tuple[np.ndarray, np.ndar
     q_sorted = np.minimum(raw, larger, out=raw)
     q = np.full(n, np.nan)
     q[order] = q_sorted
+    rejected = q_sorted <= level
+    del raw, q_sorted, backwards  # freed before the codes are made
     code = np.full(n, 3, dtype=np.int8)  # no interval
-    lean = slower_is_low[order]
-    code[order] = np.where(q_sorted <= level, np.where(lean, np.int8(2), np.int8(0)), np.int8(1))
+    code[order] = np.where(rejected, np.where(slower_is_low[order], np.int8(2), np.int8(0)), np.int8(1))
     return low, q, code
 
 
