@@ -16,7 +16,7 @@ from analysis.errors import AnalysisError, ResultsInputError
 from analysis.tree import directions, settings
 from analysis.tree.convert import _to_pandas, separate_models, with_host_bound
 from analysis.tree.filters import SETTINGS, Filters, flag, keep_settings
-from analysis.tree.read import INT32, _dataset, _read_table, check_filters, resolve_roots
+from analysis.tree.read import INT32, NOT_READ_BY_LOAD, _dataset, _read_table, check_filters, resolve_roots
 from analysis.tree.records import LoadReport, Results, tree_names
 from analysis.tree.resolve import (
     drop_copies,
@@ -44,7 +44,8 @@ def _read(
     read: dict[str, pa.Table | None] = {}
     runs = None
     for t in tables:
-        read[t] = _read_table(roots, t, filters, report, runs, without if t == "layers" else ())
+        unread = [c for c in without if c in NOT_READ_BY_LOAD] if t == "layers" else ()
+        read[t] = _read_table(roots, t, filters, report, runs, unread)
         memory.give_back()  # what decoding each file's footer left in the heap: 0.4 GB for 1,000 points files
         if read[t] is not None:  # rows from before a point-key column: measured at its earlier value
             read[t] = fill_point_axes_table(read[t])
@@ -75,7 +76,8 @@ def load(
 ) -> Results:
     """Points and layers under ``roots`` (one results tree, or several read as one), filtered, checked and
     resolved; the layers without the columns ``without`` (analysis.tree.read.unneeded_layer_columns: those a run
-    does not need after the load; the load reads those it needs itself, then drops them)."""
+    does not need after the load). Of those, the columns the load never reads (read.NOT_READ_BY_LOAD) are left
+    unread; any other is read, used by the load as ever, then dropped."""
     roots = resolve_roots(roots)
     tables, report = _read(roots, filters, ("points", "layers"), without)
     if tables["points"] is None:
@@ -97,7 +99,7 @@ def load(
     layers = resolve_layers(use_mean_for_missing_median(frames["layers"], report), points, report)
     points, layers = pool_repeats(points, layers, report)
     report.host_bound_layers = int(hostbound.mask(layers).sum())
-    for c in [c for c in without if c in layers.columns]:
+    for c in [c for c in dict.fromkeys(without) if c in layers.columns]:
         del layers[c]  # in place: no copy of the other columns (DataFrame.drop copies them under pandas 2)
     memory.give_back()  # the Arrow tables, the columns replaced while resolving: gigabytes at a campaign's scale
     return Results(points, layers, report)

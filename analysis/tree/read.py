@@ -76,11 +76,16 @@ FOR_PREDICTOR = ("flops", "bytes", "share_of_model", "out_h", "out_w", "algo_req
 FOR_LOAD_ONLY = ("schema_version", "model_hash", "mean_ms")
 
 
+# The layer columns the load itself never reads: of the columns a caller of ``load(without=...)`` does not want,
+# only these are left unread; any other is read, used by the load as ever, then dropped.
+NOT_READ_BY_LOAD = tuple(dict.fromkeys((*FOR_FIGURES, *FOR_PREDICTOR)))
+
+
 def unneeded_layer_columns(plots: bool = True, predictor: bool = True) -> tuple[str, ...]:
     """The layer columns a run that makes figures (``plots``) and the predictor or not does not need after the
     load: those it need not read at all, then FOR_LOAD_ONLY (read for the load, then dropped)."""
     needed = {*(FOR_FIGURES if plots else ()), *(FOR_PREDICTOR if predictor else ())}
-    unread = (c for c in dict.fromkeys((*FOR_FIGURES, *FOR_PREDICTOR)) if c not in needed)
+    unread = (c for c in NOT_READ_BY_LOAD if c not in needed)
     return (*unread, *FOR_LOAD_ONLY)
 
 
@@ -216,9 +221,8 @@ def _read_table(
     unread: Sequence[str] = (),
 ) -> pa.Table | None:
     """The table's rows under ``roots`` (filtered; ``runs``: only these run ids), without the columns of UNUSED
-    and ``unread`` (those of FOR_LOAD_ONLY are read all the same: the load needs them). Fast path: one
-    multi-threaded scan of the dataset; when it fails (an unreadable file) or finds another schema version, file
-    by file, to name the culprits."""
+    and ``unread``. Fast path: one multi-threaded scan of the dataset; when it fails (an unreadable file) or finds
+    another schema version, file by file, to name the culprits."""
     data = _dataset(roots, table)
     expr = _expression(filters)
     if runs is not None:
@@ -230,8 +234,7 @@ def _read_table(
         raise AnalysisError(
             f"no results under {tree_names(roots)} match {chosen} together (each value exists on its " f"own)"
         )
-    left = set(unread) - set(FOR_LOAD_ONLY)
-    columns = [c for c in data.schema.names if c not in UNUSED.get(table, ()) and c not in left]
+    columns = [c for c in data.schema.names if c not in UNUSED.get(table, ()) and c not in unread]
     try:
         t = data.to_table(columns=_projection(table, columns, data.schema), filter=expr, memory_pool=POOL)
         if set(pc.unique(t.column("schema_version")).to_pylist()) <= {SCHEMA_VERSION}:

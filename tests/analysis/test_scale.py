@@ -352,21 +352,19 @@ def test_a_run_without_figures_or_predictor_reads_fewer_layer_columns_and_answer
         *read.FOR_LOAD_ONLY,
     )
     assert read.unneeded_layer_columns(plots=True, predictor=True) == read.FOR_LOAD_ONLY
-    tree = tmp_path / "results"  # the busy tree with layer rows holding a mean and no median, as imported rows do
+    # the busy tree with layer rows holding a mean and no median (as imported rows do), and one algorithm's files
+    # of a model from another model of the same name (another model_hash) measured as a second repeat: the load's
+    # work with the columns a run drops
+    tree = tmp_path / "results"
     shutil.copytree(busy_tree, tree)
     first = sorted(tree.rglob("layers-*.parquet"))[0]
-    rows = pq.read_table(first)
-    no_median = pa.array(np.arange(rows.num_rows) % 3 == 0)
-    pq.write_table(
-        rows.set_column(
-            rows.schema.get_field_index("p50_ms"),
-            "p50_ms",
-            pc.if_else(no_median, pa.scalar(None, pa.float64()), rows["p50_ms"]),
-        ),
-        first,
-    )
+    _rewrite(first, "p50_ms", lambda rows: pc.if_else(np.arange(len(rows)) % 3 == 0, None, rows["p50_ms"]))
+    for table in first.parent.glob("*.parquet"):  # the points and layers files of that model and algorithm
+        _rewrite(table, "model_hash", lambda rows: pa.array(["ab" * 32] * len(rows), pa.string()))
+        _rewrite(table, "repeat", lambda rows: pa.array([1] * len(rows), rows.schema.field("repeat").type))
     whole = load(tree)
-    assert set(read.FOR_LOAD_ONLY) <= set(whole.layers.columns) and whole.report.layer_mean_as_median > 0
+    assert set(read.FOR_LOAD_ONLY) <= set(whole.layers.columns)
+    assert whole.report.layer_mean_as_median > 0 and whole.report.separated_models
     lean = load(tree, without=unneeded)
     assert not set(unneeded) & set(lean.layers.columns) and len(lean.layers)
     # the load did its work with them: the same copies, superseded rows, medians from means, models kept apart
@@ -377,6 +375,9 @@ def test_a_run_without_figures_or_predictor_reads_fewer_layer_columns_and_answer
         else:
             assert getattr(lean.report, field) == value, field
     pd.testing.assert_frame_equal(lean.layers, whole.layers[lean.layers.columns])
+    # a column the load resolves by (not one it may leave unread) is read all the same, then dropped
+    no_repeat = load(tree, without=("repeat", "repeat"))
+    pd.testing.assert_frame_equal(no_repeat.layers, whole.layers.drop(columns="repeat"))
     options = Options(plots=False, predictor=False)
     lean_run = pipeline.run(tree, tmp_path / "lean", options)
     monkeypatch.setattr(read, "unneeded_layer_columns", lambda plots=True, predictor=True: ())
@@ -386,6 +387,12 @@ def test_a_run_without_figures_or_predictor_reads_fewer_layer_columns_and_answer
         pd.testing.assert_frame_equal(lean_run.tables[name], full_run.tables[name], obj=name)
     text = [o.report_md.read_text().replace(str(o.out), "OUT") for o in (lean_run, full_run)]
     assert text[0] == text[1] and "oracle" in text[0]
+
+
+def _rewrite(path: Path, column: str, values) -> None:
+    """The Parquet file at ``path`` with ``column`` replaced by ``values(rows)``."""
+    rows = pq.read_table(path)
+    pq.write_table(rows.set_column(rows.schema.get_field_index(column), column, values(rows)), path)
 
 
 def layer_shapes_before(layers: pd.DataFrame) -> pd.DataFrame:
