@@ -1,7 +1,7 @@
 """How long `python -m analysis` takes, and how much memory, at a campaign's scale: 5,000,000 and 20,000,000
-layer rows.
+layer rows, and 5,000,000 of 10,000,000 read (every point measured twice).
 
-    python benchmarks/analysis_scale.py                         # both scales, idle then with one core busy
+    python benchmarks/analysis_scale.py                         # every scale, idle then with one core busy
     python benchmarks/analysis_scale.py --scale 20m --idle-only # one scale, idle only
     python benchmarks/analysis_scale.py --plots --predictor     # also time the figures and the predictor
     python benchmarks/analysis_scale.py --cache DIR             # where the trees are kept (generated once)
@@ -10,7 +10,9 @@ layer rows.
 
 The trees are synthetic (tests/synthetic.py, the same law as the tests): 2 GPU types, all 10 algorithms, 5
 batch sizes, models of 100 conv layers; ``5m``: 10 models x 50 input sizes (50,000 points, 5,000,000 layer
-rows), ``20m``: 20 models x 100 input sizes (a full stage: 200,000 points, 20,000,000 layer rows). Each tree
+rows), ``20m``: 20 models x 100 input sizes (a full stage: 200,000 points, 20,000,000 layer rows),
+``5m-twice``: the 5m campaign with every point measured in two runs (10,000,000 layer rows read, the earlier
+run's superseded: what latest-wins resolution costs). Each tree
 is generated once, in a child process, and kept under ``--cache`` (about 1 GB for 20m); a tree whose
 generation did not finish is made again. Goals: load + all tables (the answer with its intervals included)
 under 15 s at 5m and 30 s at 20m, under 4 GB peak memory, on the 2-core development machine; figures and the
@@ -70,6 +72,7 @@ class Scale:
     sizes: int
     goal_s: float
     goal_gb: float = 4.0
+    runs: int = 1  # each point measured in this many runs, the latest winning (the earlier ones' rows superseded)
 
     def spec(self):
         from tests.synthetic import Synthetic, default_models
@@ -83,15 +86,23 @@ class Scale:
             fallback={"winograd": "torch", "winograd_nonfused": "torch"},
             power_w={"h100": 300.0, "l40s": 250.0},
             noise=0.03,
+            repeats=self.runs,
             seed=0,
         )
 
     def describe(self) -> str:
-        return f"{self.models} models x {self.sizes} sizes x 5 batches x 2 GPUs x {len(ALGOS)} algorithms"
+        runs = f", every point measured in {self.runs} runs" if self.runs > 1 else ""
+        return f"{self.models} models x {self.sizes} sizes x 5 batches x 2 GPUs x {len(ALGOS)} algorithms{runs}"
 
 
 SCALES = {
-    s.name: s for s in (Scale("5m", models=10, sizes=50, goal_s=15.0), Scale("20m", models=20, sizes=100, goal_s=30.0))
+    s.name: s
+    for s in (
+        Scale("5m", models=10, sizes=50, goal_s=15.0),
+        Scale("20m", models=20, sizes=100, goal_s=30.0),
+        # the 5m campaign measured twice (10,000,000 layer rows read, half superseded): what latest-wins costs
+        Scale("5m-twice", models=10, sizes=50, goal_s=15.0, runs=2),
+    )
 }
 
 

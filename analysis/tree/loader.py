@@ -96,7 +96,7 @@ def load(
     if filters.settings():
         frames["layers"] = layers_of(frames["points"], frames["layers"])
     points = resolve_points(frames["points"], report)
-    layers = resolve_layers(use_mean_for_missing_median(frames["layers"], report), points, report)
+    layers = resolve_layers(use_mean_for_missing_median(frames.pop("layers"), report), points, report, consume=True)
     points, layers = pool_repeats(points, layers, report)
     report.host_bound_layers = int(hostbound.mask(layers).sum())
     for c in [c for c in dict.fromkeys(without) if c in layers.columns]:

@@ -60,12 +60,17 @@ def point_codes(frames: Sequence[pd.DataFrame]) -> list[np.ndarray] | None:
     return mixed_radix(frames, RESOLVE_KEY)
 
 
-def resolve_layers(layers: pd.DataFrame, points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
+def resolve_layers(
+    layers: pd.DataFrame, points: pd.DataFrame, report: LoadReport, consume: bool = False
+) -> pd.DataFrame:
     """The layers of the winning run of each point and setting (``points``: resolved; a run has one setting,
     so a layer row belongs to the points row of its point and run), each point's rows together and by
     layer_index (in the order the files hold the points); copies, superseded runs and orphans are counted.
     A layer row's point is keyed by its ``point_direction`` (analysis.tree.directions: a train_step point has
-    rows of three directions), and within it a row is its layer_index and call direction."""
+    rows of three directions), and within it a row is its layer_index and call direction.
+
+    ``consume``: ``layers`` is the caller's to give up (the load's own frame): the rows kept are taken from it a
+    column at a time and it is left empty, so that its rows are never held twice (``rows``)."""
     codes = point_codes([points, directions.point_keyed(layers, RESOLVE_KEY)])
     runs_shared = all(isinstance(df["run_id"].dtype, pd.CategoricalDtype) for df in (points, layers)) and points[
         "run_id"
@@ -76,7 +81,7 @@ def resolve_layers(layers: pd.DataFrame, points: pd.DataFrame, report: LoadRepor
     runs = len(points["run_id"].cat.categories) + 1
     if max(int(point_key.max(initial=0)), int(layer_key.max(initial=0))) + 1 >= 2**62 // runs:  # not one int64
         return _resolve_layers_by_merge(layers, points, report)
-    layers, layer_key = _drop_layer_copies(layers, layer_key, report)
+    layers, layer_key = _drop_layer_copies(layers, layer_key, report, consume)
     point_run = _with_run(point_key, runs, points["run_id"])
     layer_run = _with_run(layer_key, runs, layers["run_id"])
     pos = pd.Index(point_run).get_indexer(layer_run)  # the points row of each layer's point and run; -1: none
@@ -85,11 +90,30 @@ def resolve_layers(layers: pd.DataFrame, points: pd.DataFrame, report: LoadRepor
     keep = pos >= 0
     report.orphan_layers = int(orphan.sum())
     report.superseded["layers"] = int(len(layers) - report.orphan_layers - keep.sum())
-    kept, pos = (layers, pos) if keep.all() else (layers[keep], pos[keep])  # all kept: no copy of millions
+    copied = not keep.all()  # all kept: no copy of millions
+    kept, pos = (rows(layers, keep, consume), pos[keep]) if copied else (layers, pos)
     within = directions.within_point(kept)
     if not _grouped_by_point(pos, within):  # as written, unless files were mixed: sort
-        kept = kept.iloc[np.lexsort((within, pos))]
+        kept = rows(kept, np.lexsort((within, pos)), consume or copied)
     return kept.reset_index(drop=True)
+
+
+def rows(frame: pd.DataFrame, which: np.ndarray, consume: bool = False) -> pd.DataFrame:
+    """``frame``'s rows ``which`` (a boolean mask or positions), on a new RangeIndex. ``consume``: taken a column
+    at a time, each of ``frame``'s columns dropped from it as soon as its rows are copied, so that millions of
+    layer rows are never held twice (``frame[mask]`` copies every column before the caller can let any old one
+    go: with every point measured twice, the load held both); ``frame`` is left without columns."""
+    positions = np.flatnonzero(which) if which.dtype == bool else which
+    if not consume:
+        return frame.iloc[positions].reset_index(drop=True)
+    index = pd.RangeIndex(len(positions))
+    taken = {}
+    for c in list(frame.columns):
+        column = frame[c].take(positions)
+        column.index = index
+        taken[c] = column
+        del frame[c], column  # the old column goes now, not once every column is copied
+    return pd.DataFrame(taken, copy=False)
 
 
 def _with_run(key: np.ndarray, runs: int, run_id: pd.Series) -> np.ndarray:
@@ -113,7 +137,7 @@ def _grouped_by_point(pos: np.ndarray, layer_index: np.ndarray) -> bool:
 
 
 def _drop_layer_copies(
-    layers: pd.DataFrame, point_key: np.ndarray, report: LoadReport
+    layers: pd.DataFrame, point_key: np.ndarray, report: LoadReport, consume: bool = False
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Without identical copies (same point, run and layer; a crash between compaction steps leaves them),
     counted in ``report``: the three as one integer where they fit in 63 bits (hashing millions of
@@ -131,7 +155,7 @@ def _drop_layer_copies(
         subset = directions.identity_columns(layers, [*RESOLVE_KEY, "run_id", "layer_index"])
         dup = layers.duplicated(subset=subset, keep="last").to_numpy()
     report.duplicate_copies["layers"] = int(dup.sum())
-    return (layers[~dup], point_key[~dup]) if dup.any() else (layers, point_key)
+    return (rows(layers, ~dup, consume), point_key[~dup]) if dup.any() else (layers, point_key)
 
 
 def _resolve_layers_by_merge(layers: pd.DataFrame, points: pd.DataFrame, report: LoadReport) -> pd.DataFrame:

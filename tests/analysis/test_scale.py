@@ -514,3 +514,53 @@ def test_a_step_context_needs_one_worker(busy_tree):
     res = load(busy_tree)
     with pytest.raises(ValueError, match="workers=2"):
         registry.compute_all(res.points, res.layers, workers=2, step=lambda name: nullcontext())
+
+
+def test_the_load_takes_the_kept_layer_rows_a_column_at_a_time_from_its_own_frame(busy_tree, monkeypatch):
+    """resolve_layers(consume=True), as the load calls it: the same rows as taking them whole, on a tree where
+    every point was measured twice (half the layer rows superseded) and on the same rows with exact copies,
+    and the load's frame is left without columns (never held twice)."""
+    import copy
+
+    from analysis.tree import resolve
+
+    calls = []
+
+    def spy(layers, points, report, consume=False):
+        before, report_before = layers.copy(deep=True), copy.deepcopy(report)
+        out = resolve.resolve_layers(layers, points, report, consume)
+        calls.append((consume, layers.columns.size, before, points, report_before, out, report))
+        return out
+
+    monkeypatch.setattr(loader, "resolve_layers", spy)
+    load(busy_tree)
+    [(consume, left, before, points, report, out, consumed_report)] = calls
+    assert consume and left == 0
+    assert consumed_report.superseded["layers"] > 0  # the path that takes rows ran
+    pd.testing.assert_frame_equal(out, resolve.resolve_layers(before, points, report))
+    counted = ("superseded", "duplicate_copies", "orphan_layers")
+    assert [getattr(report, f) for f in counted] == [getattr(consumed_report, f) for f in counted]
+    copies = pd.concat([before, before.iloc[::5]], ignore_index=True)  # exact copies: dropped first
+    whole = resolve.resolve_layers(copies.copy(deep=True), points, copy.deepcopy(report))
+    pd.testing.assert_frame_equal(resolve.resolve_layers(copies, points, report, consume=True), whole)
+    assert copies.columns.size == 0 and report.duplicate_copies["layers"] == len(before.iloc[::5])
+
+
+@pytest.mark.parametrize("as_mask", [True, False])
+def test_rows_taken_a_column_at_a_time_are_the_rows_taken_whole(as_mask):
+    from analysis.tree.resolve import rows
+
+    frame = pd.DataFrame(
+        {
+            "algo": pd.Categorical(["a", "b", "a", "c", "b"]),
+            "host_bound": pd.array([True, None, False, True, None], dtype="boolean"),
+            "n": np.arange(5, dtype=np.int32),
+            "p50_ms": [1.0, np.nan, 3.0, 4.0, 5.0],
+        },
+        index=[10, 11, 12, 13, 14],
+    )
+    which = np.array([True, False, True, True, False]) if as_mask else np.array([3, 0, 2])
+    expected = frame.iloc[np.flatnonzero(which) if as_mask else which].reset_index(drop=True)
+    pd.testing.assert_frame_equal(rows(frame, which), expected)
+    pd.testing.assert_frame_equal(rows(frame, which, consume=True), expected)
+    assert frame.columns.size == 0
