@@ -8,23 +8,22 @@ layer rows, and 5,000,000 of 10,000,000 read (every point measured twice).
     python benchmarks/analysis_scale.py --before DIR            # also the code checked out in DIR, side by side
     python benchmarks/analysis_scale.py --steps                 # also the load and each table alone, with peaks
 
-The trees are synthetic (tests/synthetic.py, the same law as the tests): 2 GPU types, all 10 algorithms, 5
-batch sizes, models of 100 conv layers; ``5m``: 10 models x 50 input sizes (50,000 points, 5,000,000 layer
-rows), ``20m``: 20 models x 100 input sizes (a full stage: 200,000 points, 20,000,000 layer rows),
-``5m-twice``: the 5m campaign with every point measured in two runs (10,000,000 layer rows read, the earlier
-run's superseded: what latest-wins resolution costs). Each tree
-is generated once, in a child process, and kept under ``--cache`` (about 1 GB for 20m); a tree whose
-generation did not finish is made again. Goals: load + all tables (the answer with its intervals included)
-under 15 s at 5m and 30 s at 20m, under 4 GB peak memory, on the 2-core development machine; figures and the
-predictor are timed apart. The load keeps the layer columns the run needs, as ``python -m analysis`` does
-(``lean_load``, analysis.tree.read.unneeded_layer_columns: without ``--plots`` or ``--predictor``, not their
-columns, and never the columns only the load reads; a ``--before`` checkout loads as its own code did).
-Every measurement runs in a fresh process of its own, so that its peak (the process's maximum resident set
-size, the imports included) is its own; with one core busy, another process spins on one core meanwhile (as
-benchmarks/analysis_cli.py does). Each stage is run ``--repeat`` times in that process and the median reported
-(the machine is shared). ``--before DIR`` measures the same trees with the analysis of another checkout too
-(e.g. ``git worktree add DIR <commit>``), each in its own fresh process, one after the other, so that before
-and after are compared on the same machine at the same time.
+The trees are synthetic (tests/synthetic.py, the same law as the tests): 2 GPU types, all 10 algorithms, 5 batch
+sizes, models of 100 conv layers; ``5m``: 10 models x 50 input sizes (50,000 points, 5,000,000 layer rows),
+``20m``: 20 models x 100 input sizes (a full stage: 200,000 points, 20,000,000 layer rows), ``5m-twice``: the 5m
+campaign with every point measured in two runs (10,000,000 layer rows read, the earlier run's superseded: what
+latest-wins resolution costs). Each tree is generated once, in a child process, and kept under ``--cache``
+(about 1 GB for 20m); a tree whose generation did not finish is made again. Goals: load + all tables (the answer
+with its intervals included) under 15 s at 5m and 5m-twice and 30 s at 20m, under 4 GB peak memory, on the
+2-core development machine; figures and the predictor are timed apart. The load keeps the layer columns the run
+needs, as ``python -m analysis`` does (``lean_load``, analysis.tree.read.unneeded_layer_columns: without
+``--plots`` or ``--predictor``, not their columns, and never the columns only the load reads; a ``--before``
+checkout loads as its own code did). Every measurement runs in a fresh process of its own, so that its peak (the
+process's maximum resident set size, the imports included) is its own; with one core busy, another process spins
+on one core meanwhile (as benchmarks/analysis_cli.py does). Each stage is run ``--repeat`` times in that process
+and the median reported (the machine is shared). ``--before DIR`` measures the same trees with the analysis of
+another checkout too (e.g. ``git worktree add DIR <commit>``), each in its own fresh process, one after the
+other, so that before and after are compared on the same machine at the same time.
 """
 
 from __future__ import annotations

@@ -70,7 +70,8 @@ def resolve_layers(
     rows of three directions), and within it a row is its layer_index and call direction.
 
     ``consume``: ``layers`` is the caller's to give up (the load's own frame): the rows kept are taken from it a
-    column at a time and it is left empty, so that its rows are never held twice (``rows``)."""
+    column at a time, so that its rows are never held twice (``rows``); it may be left empty, and is not to be
+    used afterwards."""
     codes = point_codes([points, directions.point_keyed(layers, RESOLVE_KEY)])
     runs_shared = all(isinstance(df["run_id"].dtype, pd.CategoricalDtype) for df in (points, layers)) and points[
         "run_id"
@@ -81,7 +82,9 @@ def resolve_layers(
     runs = len(points["run_id"].cat.categories) + 1
     if max(int(point_key.max(initial=0)), int(layer_key.max(initial=0))) + 1 >= 2**62 // runs:  # not one int64
         return _resolve_layers_by_merge(layers, points, report)
+    given = layers
     layers, layer_key = _drop_layer_copies(layers, layer_key, report, consume)
+    own = consume or layers is not given  # a frame of this call's own (copies dropped): taken from as copied
     point_run = _with_run(point_key, runs, points["run_id"])
     layer_run = _with_run(layer_key, runs, layers["run_id"])
     pos = pd.Index(point_run).get_indexer(layer_run)  # the points row of each layer's point and run; -1: none
@@ -91,10 +94,10 @@ def resolve_layers(
     report.orphan_layers = int(orphan.sum())
     report.superseded["layers"] = int(len(layers) - report.orphan_layers - keep.sum())
     copied = not keep.all()  # all kept: no copy of millions
-    kept, pos = (rows(layers, keep, consume), pos[keep]) if copied else (layers, pos)
+    kept, pos = (rows(layers, keep, own), pos[keep]) if copied else (layers, pos)
     within = directions.within_point(kept)
     if not _grouped_by_point(pos, within):  # as written, unless files were mixed: sort
-        kept = rows(kept, np.lexsort((within, pos)), consume or copied)
+        kept = rows(kept, np.lexsort((within, pos)), own or copied)
     return kept.reset_index(drop=True)
 
 
@@ -102,18 +105,21 @@ def rows(frame: pd.DataFrame, which: np.ndarray, consume: bool = False) -> pd.Da
     """``frame``'s rows ``which`` (a boolean mask or positions), on a new RangeIndex. ``consume``: taken a column
     at a time, each of ``frame``'s columns dropped from it as soon as its rows are copied, so that millions of
     layer rows are never held twice (``frame[mask]`` copies every column before the caller can let any old one
-    go: with every point measured twice, the load held both); ``frame`` is left without columns."""
+    go: with every point measured twice, the load held both); ``frame`` is left without columns. A frame with two
+    columns of one name is taken whole (deleting one by name would delete both)."""
     positions = np.flatnonzero(which) if which.dtype == bool else which
-    if not consume:
-        return frame.iloc[positions].reset_index(drop=True)
     index = pd.RangeIndex(len(positions))
+    if not consume or not frame.columns.is_unique:
+        out = frame.iloc[positions]
+        out.index = index  # in place: reset_index would copy every column again under pandas 2
+        return out
     taken = {}
     for c in list(frame.columns):
         column = frame[c].take(positions)
         column.index = index
         taken[c] = column
         del frame[c], column  # the old column goes now, not once every column is copied
-    return pd.DataFrame(taken, copy=False)
+    return pd.DataFrame(taken, index=index, copy=False)  # the index: the row count where no column is left
 
 
 def _with_run(key: np.ndarray, runs: int, run_id: pd.Series) -> np.ndarray:

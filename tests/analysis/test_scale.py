@@ -564,3 +564,30 @@ def test_rows_taken_a_column_at_a_time_are_the_rows_taken_whole(as_mask):
     pd.testing.assert_frame_equal(rows(frame, which), expected)
     pd.testing.assert_frame_equal(rows(frame, which, consume=True), expected)
     assert frame.columns.size == 0
+
+
+def test_rows_keep_a_frame_of_two_columns_of_one_name_and_the_row_count_of_a_frame_without_columns():
+    from analysis.tree.resolve import rows
+
+    twice = pd.DataFrame([[1, 2], [3, 4], [5, 6]], columns=["a", "a"])
+    pd.testing.assert_frame_equal(
+        rows(twice, np.array([2, 0]), consume=True), twice.iloc[[2, 0]].reset_index(drop=True)
+    )
+    assert twice.shape == (3, 2)  # taken whole: nothing deleted from it
+    assert len(rows(pd.DataFrame(index=range(4)), np.array([True, False, True, True]), consume=True)) == 3
+
+
+def test_resolving_rows_out_of_order_leaves_the_callers_frame_as_it_was(busy_tree):
+    """Without ``consume``, the sort of rows the files hold out of order (nothing superseded, no copies) takes
+    them from the caller's frame without emptying it."""
+    from analysis.tree import resolve
+
+    res = load(busy_tree)
+    shuffled = res.layers.sample(frac=1.0, random_state=0)
+    before = shuffled.copy(deep=True)
+    resolved = resolve.resolve_layers(shuffled, res.points, res.report)
+    pd.testing.assert_frame_equal(shuffled, before)
+    key = [*resolve.RESOLVE_KEY, "run_id", "direction", "layer_index"]
+    pd.testing.assert_frame_equal(
+        resolved.sort_values(key).reset_index(drop=True), res.layers.sort_values(key).reset_index(drop=True)
+    )
