@@ -94,7 +94,7 @@ def load(
         for name, f in _to_pandas(tables).items()
     }
     if filters.settings():
-        frames["layers"] = layers_of(frames["points"], frames["layers"])
+        frames["layers"] = layers_of(frames["points"], frames.pop("layers"), consume=True)
     points = resolve_points(frames["points"], report)
     layers = resolve_layers(use_mean_for_missing_median(frames.pop("layers"), report), points, report, consume=True)
     points, layers = pool_repeats(points, layers, report)

@@ -202,17 +202,18 @@ def use_mean_for_missing_median(layers: pd.DataFrame, report: LoadReport) -> pd.
     return layers
 
 
-def layers_of(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
+def layers_of(points: pd.DataFrame, layers: pd.DataFrame, consume: bool = False) -> pd.DataFrame:
     """The layers rows of these points rows (same point, same run): where a setting filter kept some points
     of a run and not others (a graph=auto run whose capture failed at one size), the others' layers go too,
-    rather than being counted as layers of points never committed."""
+    rather than being counted as layers of points never committed. ``consume``: ``layers`` is the caller's to
+    give up (the load's frame as read), its rows taken a column at a time (``rows``)."""
     codes = point_codes([points, directions.point_keyed(layers, RESOLVE_KEY)])
     if codes is None or not isinstance(layers["run_id"].dtype, pd.CategoricalDtype):
         _, won = _of_points(points, layers)
-        return layers[won].reset_index(drop=True)
+        return rows(layers, np.asarray(won), consume)
     kept = pd.MultiIndex.from_arrays([codes[0], points["run_id"].cat.codes.to_numpy()])
     mine = pd.MultiIndex.from_arrays([codes[1], layers["run_id"].cat.codes.to_numpy()]).isin(kept)
-    return layers if mine.all() else layers[mine].reset_index(drop=True)
+    return layers if mine.all() else rows(layers, mine, consume)
 
 
 def pool_repeats(points: pd.DataFrame, layers: pd.DataFrame, report: LoadReport) -> tuple[pd.DataFrame, pd.DataFrame]:

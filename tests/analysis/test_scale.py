@@ -591,3 +591,16 @@ def test_resolving_rows_out_of_order_leaves_the_callers_frame_as_it_was(busy_tre
     pd.testing.assert_frame_equal(
         resolved.sort_values(key).reset_index(drop=True), res.layers.sort_values(key).reset_index(drop=True)
     )
+
+
+def test_the_layers_of_some_points_taken_a_column_at_a_time_are_those_taken_whole(busy_tree):
+    """resolve.layers_of(consume=True), as the load calls it under a settings filter: the same rows, and the
+    frame given is left without columns."""
+    from analysis.tree import resolve
+
+    res = load(busy_tree)
+    some = res.points.iloc[::2]  # a setting kept half of the points: the others' layer rows go
+    layers = res.layers.copy(deep=True)
+    out = resolve.layers_of(some, layers, consume=True)
+    assert layers.columns.size == 0 and 0 < len(out) < len(res.layers)
+    pd.testing.assert_frame_equal(out, resolve.layers_of(some, res.layers))

@@ -264,3 +264,14 @@ def test_rows_whose_settings_apply_in_different_places_are_one_setting():
     )
     other_threads = pd.concat([rows, rows.assign(cpu_threads=4)], ignore_index=True)
     assert [g.label for g in settings.groups(other_threads)] == ["cpu_threads=2", "cpu_threads=4"]
+
+
+def test_the_load_gives_its_frame_as_read_to_the_setting_chosen(acceptance_like: Path, monkeypatch):
+    """A settings filter keeps the layer rows of the points it kept: the load gives its frame as read to
+    resolve.layers_of(consume=True), which takes them from it a column at a time (tests/analysis/test_scale.py)."""
+    from analysis.tree import loader
+
+    consumed = []
+    monkeypatch.setattr(loader, "layers_of", lambda p, lay, consume=False: consumed.append(consume) or lay)
+    load(acceptance_like, Filters(graph=("true",), math=("fma",), fallback=("none",)))
+    assert consumed == [True]
