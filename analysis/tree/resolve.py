@@ -210,7 +210,7 @@ def layers_of(points: pd.DataFrame, layers: pd.DataFrame, consume: bool = False)
     codes = point_codes([points, directions.point_keyed(layers, RESOLVE_KEY)])
     if codes is None or not isinstance(layers["run_id"].dtype, pd.CategoricalDtype):
         _, won = _of_points(points, layers)
-        return rows(layers, np.asarray(won), consume)
+        return rows(layers, won, consume)
     kept = pd.MultiIndex.from_arrays([codes[0], points["run_id"].cat.codes.to_numpy()])
     mine = pd.MultiIndex.from_arrays([codes[1], layers["run_id"].cat.codes.to_numpy()]).isin(kept)
     return layers if mine.all() else rows(layers, mine, consume)
