@@ -11,10 +11,11 @@ import pandas as pd
 from analysis.errors import AnalysisError
 from analysis.tables import registry
 from analysis.tables.catalog.plan_comparison import torch_settings
+from analysis.threads import workers
 from analysis.tree import Filters, Results, by_setting, directions, read_points
 from analysis.tree.settings import Setting
 
-table_workers = registry.workers  # its old name here
+table_workers = workers  # its old name here (analysis.threads.workers)
 
 
 def compute_tables(res: Results, torch_rows: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:

@@ -13,7 +13,6 @@ them in ``position`` order, the order the tables are written in.
 from __future__ import annotations
 
 import importlib
-import os
 import pkgutil
 import threading
 from collections.abc import Callable
@@ -83,16 +82,6 @@ def tables() -> list[Table]:
 def get(name: str) -> Table:
     _load_catalog()
     return _TABLES[name]
-
-
-def workers() -> int:
-    """Threads for the tables (and for the slices of one table, analysis.tables.slices): the cores this process
-    may use (pandas and numpy release the GIL in their loops over millions of layer rows), at most 4."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(4, cores))
 
 
 def _waves(chosen: list[Table]) -> list[list[Table]]:

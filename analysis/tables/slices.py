@@ -19,7 +19,7 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from analysis.tables import registry
+from analysis.threads import workers
 from analysis.tree.keys import row_keys
 
 T = TypeVar("T")
@@ -64,11 +64,11 @@ def concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def each(compute: Callable[..., T], slices: Iterable[tuple]) -> list[T]:
-    """``compute(*slice)`` for each slice, in order, in the tables' threads (registry.workers(): numpy and
+    """``compute(*slice)`` for each slice, in order, in the tables' threads (analysis.threads.workers(): numpy and
     pandas release the GIL in their loops; the oracle over 20,000,000 layer rows in 40 slices took 3.8 s
     in two threads, 6.4 s in one)."""
     slices = list(slices)
-    threads = min(registry.workers(), len(slices))
+    threads = min(workers(), len(slices))
     if threads <= 1:
         return [compute(*s) for s in slices]
     with ThreadPoolExecutor(threads, thread_name_prefix="slice") as pool:

@@ -34,17 +34,14 @@ def _to_pandas(tables: dict[str, pa.Table | None]) -> dict[str, pd.DataFrame]:
 
     Empties ``tables`` as it goes: each layer column becomes its own block (no consolidation into 2-d blocks, a
     copy of every number) and its Arrow memory is released once converted, so millions of layer rows are never
-    held twice."""
+    held twice. (The load reads its layers straight into a frame: analysis.tree.gather.)"""
     encoded = {}
     for name in list(tables):
         t = tables.pop(name)
         if t is None:
             encoded[name] = _empty(name)
             continue
-        for c in CATEGORICAL:
-            i = t.schema.get_field_index(c)
-            if i >= 0 and not pa.types.is_dictionary(t.schema.field(c).type):
-                t = t.set_column(i, c, pc.dictionary_encode(t.column(c), memory_pool=POOL))
+        t = encode_categorical(t)
         # the layers' host_bound as a nullable boolean, not Python objects: millions of rows are masked fast
         mapper = {pa.bool_(): pd.BooleanDtype()}.get if name == "layers" else None
         # The points are few rows of many columns: consolidated (a copy of megabytes), else each column is a
@@ -53,12 +50,27 @@ def _to_pandas(tables: dict[str, pa.Table | None]) -> dict[str, pd.DataFrame]:
             split_blocks=name != "points", self_destruct=True, memory_pool=POOL, types_mapper=mapper
         )
         del t
+    return share_categories(encoded)
+
+
+def encode_categorical(t: pa.Table) -> pa.Table:
+    """``t`` with each CATEGORICAL column dictionary-encoded (those read as plain text, or renamed)."""
     for c in CATEGORICAL:
-        having = [df for df in encoded.values() if c in df]
+        i = t.schema.get_field_index(c)
+        if i >= 0 and not pa.types.is_dictionary(t.schema.field(c).type):
+            t = t.set_column(i, c, pc.dictionary_encode(t.column(c), memory_pool=POOL))
+    return t
+
+
+def share_categories(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """``frames`` with each CATEGORICAL column holding one sorted category list across all of them (codes
+    compare between points and layers), in place."""
+    for c in CATEGORICAL:
+        having = [df for df in frames.values() if c in df]
         cats = sorted(set().union(*(_present(df[c]) for df in having)))
         for df in having:
             df[c] = df[c].astype(str).astype(pd.CategoricalDtype(cats)) if df.empty else df[c].cat.set_categories(cats)
-    return encoded
+    return frames
 
 
 def _present(values: pd.Series) -> set:
@@ -89,17 +101,21 @@ def separate_models(tables: dict[str, pa.Table | None], report: LoadReport) -> d
     """Rows of different models under one name (two files with one stem, a file named like a torchvision
     model) never mix: where a model name holds several ``model_hash`` values (null, a torchvision model, counts
     as one), each file's rows are renamed ``<name>@<first 8 hex digits of its hash>``, for every table."""
-    points = tables.get("points")
+    mixed = mixed_models(tables.get("points"), report)
+    return {name: keep_apart(t, mixed) for name, t in tables.items()} if mixed else tables
+
+
+def mixed_models(points: pa.Table | None, report: LoadReport) -> set[str]:
+    """The model names ``points`` holds rows of several models under (``model_hash``), recorded in ``report``
+    and logged."""
     if points is None or "model_hash" not in points.column_names:
-        return tables
+        return set()
     pairs = pa.table({c: pc.cast(points.column(c), pa.string()) for c in ("model", "model_hash")})  # one dictionary
     pairs = pairs.group_by(["model", "model_hash"]).aggregate([]).to_pylist()  # per file otherwise: not groupable
     hashes: dict[str, set] = {}
     for pair in pairs:
         hashes.setdefault(pair["model"], set()).add(pair["model_hash"])
     mixed = {m for m, hs in hashes.items() if len(hs) > 1}
-    if not mixed:
-        return tables
     for m in sorted(mixed):
         report.separated_models[m] = sorted(m if h is None else f"{m}@{h[:8]}" for h in hashes[m])
         log.warning(
@@ -108,12 +124,13 @@ def separate_models(tables: dict[str, pa.Table | None], report: LoadReport) -> d
             len(hashes[m]),
             ", ".join(report.separated_models[m]),
         )
-    out = {}
-    for name, t in tables.items():
-        if t is None or "model_hash" not in t.column_names:
-            out[name] = t
-            continue
-        models, digests = t.column("model").to_pylist(), t.column("model_hash").to_pylist()
-        renamed = [f"{m}@{h[:8]}" if m in mixed and h is not None else m for m, h in zip(models, digests)]
-        out[name] = t.set_column(t.schema.get_field_index("model"), "model", pa.array(renamed, pa.string()))
-    return out
+    return mixed
+
+
+def keep_apart(t: pa.Table | None, mixed: set[str]) -> pa.Table | None:
+    """``t`` with the model of each row whose name is in ``mixed`` renamed ``<name>@<hash>`` (plain text)."""
+    if t is None or not mixed or "model_hash" not in t.column_names:
+        return t
+    models, digests = t.column("model").to_pylist(), t.column("model_hash").to_pylist()
+    renamed = [f"{m}@{h[:8]}" if m in mixed and h is not None else m for m, h in zip(models, digests)]
+    return t.set_column(t.schema.get_field_index("model"), "model", pa.array(renamed, pa.string()))

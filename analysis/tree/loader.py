@@ -3,7 +3,7 @@ points row, unresolved) and the results of each setting (``by_setting``, ``one_s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +14,17 @@ import pyarrow.compute as pc
 from analysis import memory
 from analysis.errors import AnalysisError, ResultsInputError
 from analysis.tree import directions, settings
-from analysis.tree.convert import _to_pandas, separate_models, with_host_bound
+from analysis.tree.convert import (
+    _empty,
+    _to_pandas,
+    encode_categorical,
+    keep_apart,
+    mixed_models,
+    share_categories,
+    with_host_bound,
+)
 from analysis.tree.filters import SETTINGS, Filters, flag, keep_settings
+from analysis.tree.gather import read_layers
 from analysis.tree.read import INT32, NOT_READ_BY_LOAD, _dataset, _read_table, check_filters, resolve_roots
 from analysis.tree.records import LoadReport, Results, tree_names
 from analysis.tree.resolve import (
@@ -31,30 +40,61 @@ from harness.results import hostbound
 from harness.results.read import fill_point_axes_table
 
 
-def _read(
-    roots: list[Path], filters: Filters, tables: Sequence[str], without: Sequence[str] = ()
-) -> tuple[dict[str, pa.Table | None], LoadReport]:
-    report = LoadReport(root=tree_names(roots))
+def _read_points(roots: list[Path], filters: Filters, report: LoadReport) -> pa.Table | None:
+    """The points rows (Arrow) under ``roots``, filtered (the settings' filters included) and checked, their
+    point axes filled."""
     all_points = list(_dataset(roots, "points").get_fragments())
     if not all_points:
         raise ResultsInputError(
             f"no points-*.parquet files under {tree_names(roots)}: is it a results tree of the " f"harness?"
         )
     check_filters(roots, all_points, filters)
-    read: dict[str, pa.Table | None] = {}
-    runs = None
-    for t in tables:
-        unread = [c for c in without if c in NOT_READ_BY_LOAD] if t == "layers" else ()
-        read[t] = _read_table(roots, t, filters, report, runs, unread)
-        memory.give_back()  # what decoding each file's footer left in the heap: 0.4 GB for 1,000 points files
-        if read[t] is not None:  # rows from before a point-key column: measured at its earlier value
-            read[t] = fill_point_axes_table(read[t])
-        if t == "layers":
-            read[t] = directions.fill_layers_table(with_host_bound(read[t]))
-        if t == "points" and filters.settings():
-            read[t] = keep_settings(read[t], filters, roots)
-            runs = pc.unique(read[t].column("run_id")).to_pylist() if read[t] is not None else []
-    return separate_models(read, report), report
+    points = _read_table(roots, "points", filters, report)
+    memory.give_back()  # what decoding each file's footer left in the heap: 0.4 GB for 1,000 points files
+    if points is None:
+        return None
+    points = fill_point_axes_table(points)  # rows from before a point-key column: measured at its earlier value
+    return keep_settings(points, filters, roots) if filters.settings() else points
+
+
+def _read(
+    roots: list[Path], filters: Filters, without: Sequence[str] = ()
+) -> tuple[dict[str, pd.DataFrame], LoadReport]:
+    """The points and layers frames as read (not resolved), their identity columns categoricals sharing their
+    categories (analysis.tree.convert); the layers without the columns of ``without`` the load never reads. An
+    error where no points row is read."""
+    report = LoadReport(root=tree_names(roots))
+    points = _read_points(roots, filters, report)
+    if points is None:
+        raise ResultsInputError(
+            f"none of the points files under {tree_names(roots)} matching the filters could be read"
+        )
+    if points.num_rows == 0:
+        raise AnalysisError(
+            f"no measured points under {tree_names(roots)} match {filters.chosen() or 'the filters'} " f"together"
+        )
+    mixed = mixed_models(points, report)
+    runs = pc.unique(points.column("run_id")).to_pylist() if filters.settings() else None
+    unread = [c for c in without if c in NOT_READ_BY_LOAD]
+
+    layers = read_layers(roots, filters, report, runs, unread, layer_steps(mixed))
+    memory.give_back()
+    report.rows_read = {"points": points.num_rows, "layers": 0 if layers is None else len(layers)}
+    frames = {"points": _to_pandas({"points": keep_apart(points, mixed)})["points"]}
+    frames["layers"] = _empty("layers") if layers is None else layers
+    return share_categories(frames), report
+
+
+def layer_steps(mixed: set[str]) -> Callable[[pa.Table], pa.Table]:
+    """What the rows of each layers file go through before they join the frame (row by row, so the same as on
+    the whole table): rows from before a point-key column or ``point_direction`` filled, host_bound filled from
+    the detail, models of the names in ``mixed`` kept apart, the identity columns dictionary-encoded."""
+
+    def steps(t: pa.Table) -> pa.Table:
+        t = directions.fill_layers_table(with_host_bound(fill_point_axes_table(t)))
+        return encode_categorical(keep_apart(t, mixed))
+
+    return steps
 
 
 def read_points(
@@ -64,11 +104,13 @@ def read_points(
     resolved: a point measured in several runs keeps a row per run (for comparisons between runs; resolve
     with ``harness.results.read.latest``)."""
     roots = resolve_roots(roots)
-    tables, report = _read(roots, filters, ["points"])
-    if tables["points"] is None or tables["points"].num_rows == 0:
+    report = LoadReport(root=tree_names(roots))
+    points = _read_points(roots, filters, report)
+    if points is None or points.num_rows == 0:
         raise AnalysisError(f"no readable points under {tree_names(roots)} match the filters")
-    report.rows_read["points"] = tables["points"].num_rows
-    return drop_copies(_to_pandas(tables)["points"], report).reset_index(drop=True), report
+    report.rows_read["points"] = points.num_rows
+    points = keep_apart(points, mixed_models(points, report))
+    return drop_copies(_to_pandas({"points": points})["points"], report).reset_index(drop=True), report
 
 
 def load(
@@ -79,19 +121,9 @@ def load(
     does not need after the load). Of those, the columns the load never reads (read.NOT_READ_BY_LOAD) are left
     unread; any other is read, used by the load as ever, then dropped."""
     roots = resolve_roots(roots)
-    tables, report = _read(roots, filters, ("points", "layers"), without)
-    if tables["points"] is None:
-        raise ResultsInputError(
-            f"none of the points files under {tree_names(roots)} matching the filters could be read"
-        )
-    if tables["points"].num_rows == 0:
-        raise AnalysisError(
-            f"no measured points under {tree_names(roots)} match {filters.chosen() or 'the filters'} " f"together"
-        )
-    report.rows_read = {name: t.num_rows if t is not None else 0 for name, t in tables.items()}
-    frames = {  # empties tables as frames fill
-        name: fill_repeat(f, np.int32 if "repeat" in INT32.get(name, ()) else np.int64)
-        for name, f in _to_pandas(tables).items()
+    frames, report = _read(roots, filters, without)
+    frames = {
+        name: fill_repeat(f, np.int32 if "repeat" in INT32.get(name, ()) else np.int64) for name, f in frames.items()
     }
     if filters.settings():
         frames["layers"] = layers_of(frames["points"], frames.pop("layers"), consume=True)
@@ -101,7 +133,7 @@ def load(
     report.host_bound_layers = int(hostbound.mask(layers).sum())
     for c in [c for c in dict.fromkeys(without) if c in layers.columns]:
         del layers[c]  # in place: no copy of the other columns (DataFrame.drop copies them under pandas 2)
-    memory.give_back()  # the Arrow tables, the columns replaced while resolving: gigabytes at a campaign's scale
+    memory.give_back()  # the columns replaced while resolving: gigabytes at a campaign's scale
     return Results(points, layers, report)
 
 

@@ -314,7 +314,7 @@ def test_layers_resolved_by_codes_equal_those_resolved_by_merging_the_columns(re
     """resolve_layers' fast path (integer point codes) against the plain merge on the key columns, on a tree
     with superseded runs, plus an orphan layer, a copy of a piece beside its merged file and a copy under a
     name that says another run (copies are found by content, not by file name)."""
-    from analysis.load import LoadReport, _read, _resolve_layers_by_merge, _to_pandas, resolve_layers, resolve_points
+    from analysis.load import LoadReport, _read, _resolve_layers_by_merge, resolve_layers, resolve_points
 
     tree = tmp_path / "tree"
     shutil.copytree(repeated_tree, tree)
@@ -324,8 +324,7 @@ def test_layers_resolved_by_codes_equal_those_resolved_by_merging_the_columns(re
     shutil.copy(first, leaf / first.name.replace(".parquet", "-backup.parquet"))
     orphan = pq.read_table(first).slice(0, 1).to_pylist()[0] | {"input_size": 9999}
     pq.write_table(to_table([orphan], LAYERS), leaf / "layers-orphan.parquet")
-    tables, report = _read([tree], Filters(), ("points", "layers"))
-    frames = _to_pandas(tables)
+    frames, report = _read([tree], Filters())
     points = resolve_points(frames["points"], report)
     fast = resolve_layers(frames["layers"], points, report)
     slow_report = LoadReport(root="x")

@@ -19,7 +19,7 @@ from analysis import pipeline
 from analysis.stats.verdicts import VERDICTS, corrected
 from analysis.tables.catalog.layer_speedups import layer_speedups
 from analysis.tables.columns import POINT
-from analysis.tree import load, loader, read
+from analysis.tree import gather, load, loader, read
 from analysis.tree.keys import layer_keys
 from harness.results import hostbound
 from harness.results.uncertainty import log_se, ratio_interval
@@ -59,6 +59,7 @@ def test_the_layers_integers_are_read_as_int32_and_every_table_is_unchanged(busy
     with monkeypatch.context() as m:
         m.setattr(read, "INT32", {})  # as before: every integer column int64
         m.setattr(loader, "INT32", {})
+        m.setattr(gather, "INT32", {})
         wide, before = tables(busy_tree)
     assert all(layers[c].dtype == np.int32 for c in read.INT32["layers"]), layers.dtypes
     assert all(wide[c].dtype == np.int64 for c in read.INT32["layers"])

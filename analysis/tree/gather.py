@@ -1,0 +1,411 @@
+"""The layers of a results tree read file by file straight into the arrays of their pandas frame.
+
+Why not one scan of the dataset and ``Table.to_pandas``: at 20,000,000 layer rows the scan alone (its batches
+streamed and dropped) took 17.5 s on the 2-core development machine, and the scan's Arrow table (3.9 GB) and
+the frame made from it were both alive during the conversion (read and convert: 32 s there). Here the arrays of
+the frame are made once for every row (the files' footers give the counts), each file is read alone by a thread
+of a pool (analysis.tree.file_table: the reading releases the GIL) and its columns are copied into place at the
+file's offset.
+
+What each file's table becomes is what the scan's table became before: the same columns and types (integers of
+analysis.tree.read.INT32 held as int32), the same Arrow-level steps on its rows (the caller's ``prepare``: point
+axes filled, host_bound filled, models of one name kept apart), the same pandas types (``Table.to_pandas`` of the
+whole: integers with a null become float64 with NaN, booleans nullable, dictionary-encoded text categoricals
+whose categories come in order of first appearance, file after file). tests/analysis/test_gather.py holds the
+frame equal to the scan's, converted whole.
+
+Text is held as int8 indices while the files are read, widened for a column whose file has more entries than
+that holds. An integer beyond int32 in a column of INT32 makes the read start again with the integers as the
+files hold them (int64), narrowed afterwards where every value fits (the rule of ``read.narrow``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from analysis.errors import SchemaVersionError
+from analysis.threads import workers
+from analysis.tree.file_table import read_file
+from analysis.tree.filters import Filters
+from analysis.tree.read import INT32, UNUSED, _dataset, _expression
+from analysis.tree.records import BadFile, LoadReport
+from harness.results.schema import SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+
+NUMBER, BOOLEAN, TEXT, OTHER = "number", "boolean", "text", "other"
+
+
+class _Wider(Exception):
+    """An integer does not fit int32: read again with the integers at the files' own width."""
+
+
+@dataclass
+class _Column:
+    """One column of the frame being filled. ``values``: numbers and booleans as they will be held; text:
+    each file's own dictionary indices at first, the frame's category codes once ``_categorical`` has run.
+    ``nulls`` (True where null): booleans always, numbers from their first null on. ``parts``: per file, the
+    dictionary of its text column (in index order) or its Arrow array of another type."""
+
+    name: str
+    kind: str
+    values: np.ndarray | None = None
+    nulls: np.ndarray | None = None
+    parts: dict[int, pa.Array] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # text: writers hold it (its array may grow)
+
+
+@dataclass
+class _Files:
+    """The fragments to read, each file's first row in the frame, and what reading found."""
+
+    fragments: list[ds.Fragment]
+    starts: np.ndarray  # int64, one more than fragments: file i fills rows starts[i]:starts[i] + kept[i]
+    kept: list[int]  # rows each file gave (after the row filter; 0 for an unreadable file)
+    readable: list[bool] = field(default_factory=list)  # whether each file's footer could be read
+    versions: dict[str, list] = field(default_factory=dict)  # path -> schema versions other than ours
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def read_layers(
+    roots: list[Path],
+    filters: Filters,
+    report: LoadReport,
+    runs: list[str] | None,
+    unread: Sequence[str],
+    prepare: Callable[[pa.Table], pa.Table],
+) -> pd.DataFrame | None:
+    """The layers rows under ``roots`` (filtered; ``runs``: only these run ids) as one frame, without the columns
+    of read.UNUSED and ``unread``, each file's table passed through ``prepare``; None where there is none."""
+    data = _dataset(roots, "layers")
+    expr = _expression(filters)
+    fragments = list(data.get_fragments(filter=expr)) if expr is not None else list(data.get_fragments())
+    kept_runs = pa.array(runs, pa.string()) if runs is not None else None
+    columns = [c for c in data.schema.names if c not in UNUSED["layers"] and c not in unread]
+    return gather("layers", data.schema, fragments, columns, report, prepare, kept_runs, workers())
+
+
+def gather(
+    table: str,
+    schema: pa.Schema,
+    fragments: Sequence[ds.Fragment],
+    columns: list[str],
+    report: LoadReport,
+    prepare: Callable[[pa.Table], pa.Table],
+    runs: pa.Array | None = None,
+    workers: int = 2,
+) -> pd.DataFrame | None:
+    """The rows of ``fragments`` (files of ``table`` under ``schema``, in path order; ``runs``: only the rows of
+    these run ids), their ``columns`` read as the scan's projection reads them (file_table) and each file's
+    table passed through ``prepare``, as one frame (None where no row is read). An unreadable file is reported
+    (``report.bad_files``) and skipped; files of another schema version are an error that lists them.
+    ``workers``: threads reading files."""
+    ordered = sorted(fragments, key=lambda f: f.path)
+    try:
+        return _gather(table, schema, ordered, columns, report, prepare, runs, workers, wide=False)
+    except _Wider:
+        log.info("%s: an integer does not fit int32; reading again at the files' width", table)
+        del report.bad_files[:]  # reported again by the second read
+        return _gather(table, schema, ordered, columns, report, prepare, runs, workers, wide=True)
+
+
+def _gather(table, schema, fragments, columns, report, prepare, runs, workers, wide):
+    files = _count(fragments, workers, report, table)
+    frame_columns: list[_Column] | None = None
+    total = int(files.starts[-1])
+
+    def read(i: int) -> pa.Table | None:
+        frag = files.fragments[i]
+        if not files.readable[i]:  # its footer could not be read
+            return None
+        try:
+            t = read_file(frag, schema, columns, runs)
+        except (OSError, pa.ArrowException) as e:  # ArrowInvalid: not Parquet, truncated, bad pages
+            _bad(report, files, frag.path, table, e)
+            return None
+        found = set(pc.unique(t.column("schema_version")).to_pylist()) if "schema_version" in t.column_names else set()
+        if found - {SCHEMA_VERSION}:
+            with files.lock:
+                files.versions[frag.path] = sorted(v for v in found if v is not None) or ["missing"]
+        return prepare(t)
+
+    def fill(i: int, t: pa.Table) -> None:
+        assert frame_columns is not None
+        if [c.name for c in frame_columns] != t.column_names:
+            raise ValueError(f"{files.fragments[i].path}: columns {t.column_names} differ from the first file's")
+        at = int(files.starts[i])
+        for column in frame_columns:
+            _fill(column, t.column(column.name), at, i, total, files.lock)
+        files.kept[i] = t.num_rows
+
+    first = 0
+    while first < len(fragments) and frame_columns is None:
+        t = read(first)
+        if t is not None:
+            frame_columns = [_Column(f.name, _kind(f)) for f in t.schema]
+            for column in frame_columns:
+                _allocate(column, t.schema.field(column.name).type, total, table, wide)
+            fill(first, t)
+        first += 1
+    if frame_columns is None:
+        return _finish_report(files, report, table, frame=None)
+
+    def one(i: int) -> None:
+        t = read(i)
+        if t is not None:
+            fill(i, t)
+
+    rest = range(first, len(fragments))
+    if workers > 1 and len(rest) > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            for _ in pool.map(one, rest):
+                pass
+    else:
+        for i in rest:
+            one(i)
+    _raise_for_versions(files, table)
+    rows = _compact(frame_columns, files)
+    frame = pd.DataFrame({c.name: _series_values(c, files, table, wide) for c in frame_columns}, copy=False)
+    return _finish_report(files, report, table, frame if rows else None)
+
+
+def _count(fragments: list[ds.Fragment], workers: int, report: LoadReport, table: str) -> _Files:
+    """Each file's rows, from its footer (a file whose footer cannot be read is reported and gives none). The
+    footers are not kept: 2,000 layers files' took 0.25 GB, which stayed in the heap, scattered, after they were
+    freed."""
+    files = _Files(list(fragments), np.zeros(len(fragments) + 1, np.int64), [0] * len(fragments))
+    files.readable = [True] * len(fragments)
+
+    def footer(i: int) -> int:
+        frag = files.fragments[i]
+        try:
+            with frag.filesystem.open_input_file(frag.path) as source:
+                return pq.read_metadata(source).num_rows
+        except (OSError, pa.ArrowException) as e:
+            files.readable[i] = False
+            _bad(report, files, frag.path, table, e)
+            return 0
+
+    if workers > 1 and len(fragments) > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            counts = list(pool.map(footer, range(len(fragments))))
+    else:
+        counts = [footer(i) for i in range(len(fragments))]
+    files.starts[1:] = np.cumsum(counts)
+    return files
+
+
+def _bad(report: LoadReport, files: _Files, path: str, table: str, e: BaseException) -> None:
+    with files.lock:
+        if not any(b.path == path and b.table == table for b in report.bad_files):
+            report.bad_files.append(BadFile(path, table, f"{type(e).__name__}: {e}".splitlines()[0][:300]))
+            log.warning("skipping unreadable %s: %s", path, e)
+
+
+def _kind(f: pa.Field) -> str:
+    t = f.type
+    if pa.types.is_dictionary(t) and (pa.types.is_string(t.value_type) or pa.types.is_large_string(t.value_type)):
+        return TEXT
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        return NUMBER
+    if pa.types.is_boolean(t):
+        return BOOLEAN
+    return OTHER
+
+
+def _allocate(column: _Column, type_: pa.DataType, rows: int, table: str, wide: bool) -> None:
+    """The column's arrays for every row: read.INT32's integers as int32 and text indices as int16, unless
+    ``wide`` (then as the files hold them)."""
+    if column.kind == NUMBER:
+        narrow = not wide and pa.types.is_integer(type_) and column.name in INT32.get(table, ())
+        column.values = np.empty(rows, np.int32 if narrow else type_.to_pandas_dtype())
+    elif column.kind == BOOLEAN:
+        column.values = np.empty(rows, np.bool_)
+        column.nulls = np.empty(rows, np.bool_)
+    elif column.kind == TEXT:  # int8 until a file's dictionary needs more (_widened)
+        column.values = np.empty(rows, np.int8)
+
+
+def _fill(column: _Column, data: pa.ChunkedArray, at: int, file: int, total: int, lock) -> None:
+    """Copy one file's column into the frame's arrays at row ``at``. Raises _Wider where a value does not fit
+    them."""
+    end = at + len(data)
+    if column.kind == OTHER:
+        column.parts[file] = data.combine_chunks() if data.num_chunks != 1 else data.chunk(0)
+        return
+    if column.kind == TEXT:
+        dictionary, indices = _indices(data)
+        with column.lock:
+            if len(dictionary) > np.iinfo(column.values.dtype).max:
+                column.values = _widened(column.values, len(dictionary))
+            column.parts[file] = dictionary
+            column.values[at:end] = indices
+        return
+    arr = data.combine_chunks() if data.num_chunks != 1 else data.chunk(0)
+    if column.kind == BOOLEAN:
+        column.nulls[at:end] = arr.is_null().to_numpy(zero_copy_only=False)
+        column.values[at:end] = (arr.fill_null(False) if arr.null_count else arr).to_numpy(zero_copy_only=False)
+        return
+    if arr.null_count and not pa.types.is_floating(arr.type):
+        with lock:
+            if column.nulls is None:
+                column.nulls = np.zeros(total, np.bool_)
+        column.nulls[at:end] = arr.is_null().to_numpy(zero_copy_only=False)
+        arr = arr.fill_null(pa.scalar(0, arr.type))
+    values = arr.to_numpy(zero_copy_only=False)
+    if values.dtype != column.values.dtype and column.values.dtype.kind == "i" and len(values):
+        held = np.iinfo(column.values.dtype)
+        if values.min() < held.min or values.max() > held.max:  # numpy would wrap it silently
+            raise _Wider()
+    column.values[at:end] = values
+
+
+def _code_type(count: int) -> type:
+    """The narrowest integer that numbers ``count`` categories (and -1)."""
+    return next(t for t in (np.int8, np.int16, np.int32, np.int64) if count <= np.iinfo(t).max)
+
+
+def _widened(codes: np.ndarray, count: int) -> np.ndarray:
+    """``codes`` as an array that numbers ``count`` categories (text arrays start as int8: a frame's layers
+    rarely have more than 127 of anything but layer names and runs, and int16 for every text column was 15
+    bytes a row more, 0.3 GB at 20,000,000 rows)."""
+    return codes.astype(_code_type(count))
+
+
+def _indices(data: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """One file's text column as one dictionary (each chunk's, one after the other: a value may repeat) and
+    indices into it (-1 for null)."""
+    if data.num_chunks == 0:
+        return pa.array([], pa.string()), np.empty(0, np.int64)
+    dictionaries, parts, offset = [], [], 0
+    for chunk in data.chunks:
+        indices = chunk.indices
+        if indices.null_count:
+            indices = pc.fill_null(indices, -1)
+        parts.append(indices.to_numpy() + offset if offset else indices.to_numpy())
+        dictionaries.append(chunk.dictionary)
+        offset += len(chunk.dictionary)
+    dictionary = pa.concat_arrays(dictionaries) if len(dictionaries) > 1 else dictionaries[0]
+    return dictionary, parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _raise_for_versions(files: _Files, table: str) -> None:
+    if not files.versions:
+        return
+    versions = files.versions
+    listed = "; ".join(f"{p} (version {', '.join(map(str, v))})" for p, v in sorted(versions.items())[:5])
+    more = f" and {len(versions) - 5} more" if len(versions) > 5 else ""
+    raise SchemaVersionError(
+        f"{len(versions)} {table} file(s) were written with a schema version other than {SCHEMA_VERSION}, "
+        f"the one this analysis reads: {listed}{more}. Analyse them with the matching version of this "
+        f"package, or filter them out (--stage/--gpu/--model/--algo)."
+    )
+
+
+def _compact(columns: list[_Column], files: _Files) -> int:
+    """Close the gaps left by rows a file did not give (filtered out, unreadable): each file's rows moved down
+    to follow the previous file's, in place; the arrays shortened to the rows kept. The rows kept."""
+    kept = np.asarray(files.kept, np.int64)
+    new_starts = np.zeros(len(kept) + 1, np.int64)
+    new_starts[1:] = np.cumsum(kept)
+    rows = int(new_starts[-1])
+    if rows == int(files.starts[-1]):
+        return rows
+    moves = [(int(a), int(b), int(k)) for a, b, k in zip(files.starts[:-1], new_starts[:-1], kept) if k and a != b]
+    for column in columns:
+        for array in (column.values, column.nulls):
+            if array is None:
+                continue
+            for old, new, k in moves:  # new < old: moving down never overwrites rows not yet moved
+                array[new : new + k] = array[old : old + k]
+    for column in columns:
+        column.values = _shortened(column.values, rows)
+        column.nulls = _shortened(column.nulls, rows)
+    files.starts = new_starts
+    return rows
+
+
+def _shortened(array: np.ndarray | None, rows: int) -> np.ndarray | None:
+    if array is None:
+        return None
+    try:
+        array.resize(rows, refcheck=False)  # in place: the memory past ``rows`` handed back
+        return array
+    except ValueError:  # not the owner of its memory
+        return array[:rows].copy()
+
+
+def _series_values(column: _Column, files: _Files, table: str, wide: bool):
+    """What the frame holds for ``column``: as ``Table.to_pandas`` would have made it from the whole table."""
+    if column.kind == TEXT:
+        return _categorical(column, files)
+    if column.kind == OTHER:
+        parts = [column.parts[i] for i in range(len(files.fragments)) if i in column.parts]
+        return pa.chunked_array(parts).to_pandas() if parts else pd.Series([], dtype=object)
+    values, nulls = column.values, column.nulls
+    column.values = column.nulls = None
+    if column.kind == BOOLEAN:
+        return pd.arrays.BooleanArray(values, nulls)
+    if wide and column.name in INT32.get(table, ()) and np.issubdtype(values.dtype, np.integer):
+        values = _narrowed(values)
+    if nulls is not None and nulls.any():
+        values = values.astype(np.float64)
+        values[nulls] = np.nan
+    return values
+
+
+def _narrowed(values: np.ndarray) -> np.ndarray:
+    """int64 values as int32 where every one fits (read.narrow's rule, on the frame's array)."""
+    if len(values) and (values.min() < -(2**31) or values.max() >= 2**31):
+        return values
+    return values.astype(np.int32)
+
+
+def _categorical(column: _Column, files: _Files) -> pd.Categorical:
+    """The frame's categorical: categories in order of first appearance, file after file (what unifying the
+    chunks' dictionaries gives), each file's indices recoded (in place where the codes fit the array)."""
+    position: dict = {}
+    lookups: dict[tuple, np.ndarray] = {}  # the same dictionary in many files (a partition key's): made once
+    per_file = []
+    for i in range(len(files.fragments)):
+        part = column.parts.pop(i, None)  # None: an unreadable file (a file of no rows still orders categories)
+        if part is None:
+            continue
+        dictionary = tuple(part.to_pylist())
+        lookup = lookups.get(dictionary)
+        if lookup is None:
+            codes_of = [position.setdefault(v, len(position)) if v is not None else -1 for v in dictionary]
+            lookup = lookups[dictionary] = np.array([*codes_of, -1], np.int64)
+        per_file.append((int(files.starts[i]), files.kept[i], lookup))
+    indices, column.values = column.values, None
+    codes = (
+        indices if len(position) <= np.iinfo(indices.dtype).max else np.empty_like(indices, _code_type(len(position)))
+    )
+    for at, k, lookup in per_file:
+        codes[at : at + k] = lookup[indices[at : at + k]]  # index -1 (null) takes the last entry: -1
+    del indices
+    return pd.Categorical.from_codes(codes, dtype=_dtype_as_read(list(position)), validate=False)
+
+
+def _dtype_as_read(categories: list) -> pd.CategoricalDtype:
+    """The categorical type ``to_pandas`` gives a dictionary of these strings (the categories' own type
+    included: ``object`` where there is none)."""
+    dictionary = pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), pa.array(categories, pa.string()))
+    return dictionary.to_pandas().dtype
+
+
+def _finish_report(files: _Files, report: LoadReport, table: str, frame: pd.DataFrame | None):
+    report.files[table] = sum(1 for f in files.fragments if not any(b.path == f.path for b in report.bad_files))
+    return frame

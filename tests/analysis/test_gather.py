@@ -1,0 +1,171 @@
+"""The layers read file by file into their frame (analysis.tree.gather) against what the load made before: one
+scan of every file (read._read_table) converted whole (convert._to_pandas), the same steps on its rows."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from analysis.errors import SchemaVersionError
+from analysis.tree import gather, load
+from analysis.tree.convert import _to_pandas, share_categories
+from analysis.tree.filters import Filters
+from analysis.tree.loader import layer_steps
+from analysis.tree.read import NOT_READ_BY_LOAD, UNUSED, _dataset, _read_table
+from analysis.tree.records import LoadReport
+from tests.synthetic import Synthetic, default_models, generate
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("gather") / "results"
+    generate(
+        root,
+        Synthetic(
+            models=default_models(n_models=2, n_layers=6, seed=5),
+            gpus=("h100", "l40s"),
+            algos=("torch", "guess", "gemm", "winograd"),
+            sizes=(32, 64),
+            batch_sizes=(1, 4),
+            fallback={"winograd": "torch"},
+            noise=0.05,
+            repeats=2,
+            seed=2,
+        ),
+    )
+    return root
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(root.rglob("layers-*.parquet"))
+
+
+def _rewrite(path: Path, change, **write) -> None:
+    """The Parquet file at ``path`` rewritten as ``change(table)`` gives it (``write``: pq.write_table's options)."""
+    pq.write_table(change(pq.read_table(path)), path, **write)
+
+
+def _set(t: pa.Table, column: str, values: pa.Array) -> pa.Table:
+    return t.set_column(t.schema.get_field_index(column), column, values)
+
+
+def _nulls_in_a_third(t: pa.Table, column: str) -> pa.Table:
+    mask = pa.array(np.arange(t.num_rows) % 3 == 0)
+    return _set(t, column, pc.if_else(mask, pa.nulls(t.num_rows, t.schema.field(column).type), t.column(column)))
+
+
+@pytest.fixture(scope="module")
+def odd_tree(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``tree`` with what real trees hold: integers and flags with nulls, rows from before point_direction and
+    host_bound (its detail instead), a file of several row groups, an empty file, an unreadable one."""
+    root = tmp_path_factory.mktemp("odd") / "results"
+    shutil.copytree(tree, root)
+    files = _files(root)
+    _rewrite(files[0], lambda t: _nulls_in_a_third(_nulls_in_a_third(t, "repeat"), "n"))
+    _rewrite(files[1], lambda t: _nulls_in_a_third(_nulls_in_a_third(t, "point_direction"), "host_bound"))
+    _rewrite(files[2], lambda t: t, row_group_size=7)  # each row group a chunk with its own dictionary
+    _rewrite(files[3], lambda t: t.slice(0, 0))
+    files[4].write_bytes(files[4].read_bytes()[:100])  # truncated
+    return root
+
+
+def scanned(roots: list[Path], runs: list[str] | None = None, unread=()) -> tuple[pd.DataFrame, LoadReport]:
+    """The layers frame as the load made it before: one scan, the steps on the whole table, one conversion."""
+    report = LoadReport(root="x")
+    table = layer_steps(set())(_read_table(roots, "layers", Filters(), report, runs, unread))
+    return _to_pandas({"layers": table})["layers"], report
+
+
+def gathered(roots: list[Path], runs: list[str] | None = None, unread=(), workers: int = 2):
+    report = LoadReport(root="x")
+    data = _dataset(roots, "layers")
+    columns = [c for c in data.schema.names if c not in UNUSED["layers"] and c not in unread]
+    kept = pa.array(runs, pa.string()) if runs is not None else None
+    frame = gather.gather(
+        "layers", data.schema, list(data.get_fragments()), columns, report, layer_steps(set()), kept, workers
+    )
+    return share_categories({"layers": frame})["layers"], report
+
+
+@pytest.mark.parametrize("which", ["tree", "odd_tree"])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_frame_is_what_one_scan_converted_whole_made(request, which, workers):
+    root = request.getfixturevalue(which)
+    before, before_report = scanned([root])
+    after, report = gathered([root], workers=workers)
+    pd.testing.assert_frame_equal(after, before)
+    assert [(b.path, b.table) for b in report.bad_files] == [(b.path, b.table) for b in before_report.bad_files]
+    assert len(report.bad_files) == (which == "odd_tree")
+    if which == "odd_tree":  # what the odd files made of the columns: as to_pandas makes them
+        assert after["repeat"].dtype == after["n"].dtype == np.float64 and after["n"].isna().any()
+        assert isinstance(after["host_bound"].dtype, pd.BooleanDtype) and after["host_bound"].isna().any()
+        assert after["point_direction"].notna().all()
+
+
+def test_only_the_rows_of_the_runs_asked_for_files_of_none_of_them_left_out(tree):
+    files = _files(tree)
+    runs = sorted({r for f in (files[0], files[-1]) for r in pq.read_table(f).column("run_id").to_pylist()})
+    before, _ = scanned([tree], runs=runs)
+    after, _ = gathered([tree], runs=runs)
+    assert 0 < len(after) < len(gathered([tree])[0])
+    assert set(after["run_id"]) == set(runs)
+    pd.testing.assert_frame_equal(after, before)
+
+
+def test_columns_left_unread_as_the_scan_left_them(tree):
+    before, _ = scanned([tree], unread=NOT_READ_BY_LOAD)
+    after, _ = gathered([tree], unread=NOT_READ_BY_LOAD)
+    assert not set(NOT_READ_BY_LOAD) & set(after.columns)
+    pd.testing.assert_frame_equal(after, before)
+
+
+def test_an_integer_beyond_int32_is_read_wide_and_its_column_kept_int64(tree, tmp_path):
+    root = tmp_path / "results"
+    shutil.copytree(tree, root)
+    path = _files(root)[-1]
+    _rewrite(path, lambda t: _set(t, "in_channels", pa.array([2**31 + 5] * t.num_rows, pa.int64())))
+    before, _ = scanned([root])
+    after, _ = gathered([root])
+    assert after["in_channels"].dtype == np.int64 and after["in_channels"].max() == 2**31 + 5
+    assert after["out_channels"].dtype == np.int32  # the others narrowed as before
+    pd.testing.assert_frame_equal(after, before)
+
+
+def test_more_texts_in_a_file_than_int8_indices_hold_widen_that_column_alone(tree, tmp_path):
+    root = tmp_path / "results"
+    shutil.copytree(tree, root)
+    path = _files(root)[0]
+
+    def many(t: pa.Table) -> pa.Table:
+        t = pa.concat_tables([t] * (40_000 // t.num_rows + 1))
+        return _set(t, "layer_name", pa.array([f"layer{i}" for i in range(t.num_rows)], pa.string()))
+
+    _rewrite(path, many)
+    before, _ = scanned([root])
+    after, _ = gathered([root])
+    assert after["layer_name"].nunique() > 40_000
+    pd.testing.assert_frame_equal(after, before)
+
+
+def test_files_of_another_schema_version_are_named_in_the_error(tree, tmp_path):
+    root = tmp_path / "results"
+    shutil.copytree(tree, root)
+    path = _files(root)[1]
+    _rewrite(path, lambda t: _set(t, "schema_version", pa.array([999] * t.num_rows, pa.int32())))
+    with pytest.raises(SchemaVersionError, match=f"{re.escape(str(path))} .version 999"):
+        gathered([root])
+
+
+def test_the_load_reads_its_layers_so(odd_tree):
+    res = load(odd_tree)
+    assert res.report.rows_read["layers"] == len(scanned([odd_tree])[0])
+    assert res.report.files["layers"] == len(_files(odd_tree)) - 1
+    assert [b.path for b in res.report.bad_files] == [str(_files(odd_tree)[4])]
