@@ -113,12 +113,15 @@ def gather(
     (``report.bad_files``) and skipped; files of another schema version are an error that lists them.
     ``workers``: threads reading files."""
     ordered = sorted(fragments, key=lambda f: f.path)
+    reported = len(report.bad_files)  # those of other tables, read before
     try:
-        return _gather(table, schema, ordered, columns, report, prepare, runs, workers, wide=False)
+        frame = _gather(table, schema, ordered, columns, report, prepare, runs, workers, wide=False)
     except _Wider:
         log.info("%s: an integer does not fit int32; reading again at the files' width", table)
-        del report.bad_files[:]  # reported again by the second read
-        return _gather(table, schema, ordered, columns, report, prepare, runs, workers, wide=True)
+        del report.bad_files[reported:]  # this read's: reported again by the second
+        frame = _gather(table, schema, ordered, columns, report, prepare, runs, workers, wide=True)
+    report.bad_files[reported:] = sorted(report.bad_files[reported:], key=lambda b: b.path)  # not as threads went
+    return frame
 
 
 def _gather(table, schema, fragments, columns, report, prepare, runs, workers, wide):

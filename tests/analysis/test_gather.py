@@ -139,6 +139,19 @@ def test_an_integer_beyond_int32_is_read_wide_and_its_column_kept_int64(tree, tm
     pd.testing.assert_frame_equal(after, before)
 
 
+def test_a_read_again_wide_keeps_the_unreadable_files_of_the_points_and_names_its_own_once(tree, tmp_path):
+    root = tmp_path / "results"
+    shutil.copytree(tree, root)
+    points = sorted(root.rglob("points-*.parquet"))[0]
+    points.write_bytes(points.read_bytes()[:100])
+    layers = _files(root)
+    layers[0].write_bytes(layers[0].read_bytes()[:100])
+    _rewrite(layers[-1], lambda t: _set(t, "in_channels", pa.array([2**31 + 5] * t.num_rows, pa.int64())))
+    res = load(root)
+    assert res.layers["in_channels"].max() == 2**31 + 5
+    assert [(b.table, b.path) for b in res.report.bad_files] == [("points", str(points)), ("layers", str(layers[0]))]
+
+
 def test_more_texts_in_a_file_than_int8_indices_hold_widen_that_column_alone(tree, tmp_path):
     root = tmp_path / "results"
     shutil.copytree(tree, root)
