@@ -5,7 +5,8 @@ files of the 20,000,000-row tree it took 5.8-7.1 ms a file (2,500 rows, 40 colum
 with its column chunks fetched in one go (``pre_buffer``) took 2.7 ms, and streaming the scan's batches alone
 took 17.5 s of the 20,000,000 rows (benchmarks/analysis_scale.py). What the scan did beside reading is done here,
 the same way: the partition keys (stage, gpu, model, algo) from the file's folders, a column the file lacks as
-nulls, each column cast to the table's schema, and the rows of other runs left out.
+nulls, each column cast to the table's schema, and the rows the filters leave out (of other runs; of another
+gpu, say, in a file whose folders do not name its gpu) left out.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import pyarrow.parquet as pq
 from analysis.tree.read import POOL
 
 
-def read_file(fragment: ds.Fragment, schema: pa.Schema, columns: list[str], runs: pa.Array | None) -> pa.Table:
-    """``columns`` (in that order) of the file ``fragment`` with the types ``schema`` gives them; ``runs``: only
-    the rows of these run ids. Raises what reading a broken file raises."""
+def read_file(fragment: ds.Fragment, schema: pa.Schema, columns: list[str], keep: dict[str, pa.Array]) -> pa.Table:
+    """``columns`` (in that order) of the file ``fragment`` with the types ``schema`` gives them; ``keep``: only
+    the rows whose column holds one of these values (a column its folders name holds their value on every
+    row). Raises what reading a broken file raises."""
     partition = ds.get_partition_keys(fragment.partition_expression)
     with fragment.filesystem.open_input_file(fragment.path) as source:
         metadata = pq.read_metadata(source)
@@ -30,9 +32,11 @@ def read_file(fragment: ds.Fragment, schema: pa.Schema, columns: list[str], runs
         encoded = [c for c in read if pa.types.is_dictionary(schema.field(c).type)]
         parquet = pq.ParquetFile(source, metadata=metadata, read_dictionary=encoded, pre_buffer=True)
         t = parquet.read(columns=read, use_threads=False)
-    if runs is not None:
-        run = t.column("run_id") if "run_id" in t.column_names else pa.nulls(t.num_rows, pa.string())
-        t = t.filter(pc.is_in(pc.cast(run, pa.string()), value_set=runs))
+    for column, values in keep.items():
+        if column in partition:  # the fragment was chosen by its folders' values: every row is kept
+            continue
+        held = t.column(column) if column in t.column_names else pa.nulls(t.num_rows, pa.string())
+        t = t.filter(pc.is_in(pc.cast(held, pa.string()), value_set=values))
     arrays = []
     for c in columns:
         type_ = schema.field(c).type

@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from analysis.errors import SchemaVersionError
+from analysis.errors import AnalysisError, SchemaVersionError
 from analysis.threads import workers
 from analysis.tree.file_table import read_file
 from analysis.tree.filters import Filters
@@ -92,9 +92,11 @@ def read_layers(
     data = _dataset(roots, "layers")
     expr = _expression(filters)
     fragments = list(data.get_fragments(filter=expr)) if expr is not None else list(data.get_fragments())
-    kept_runs = pa.array(runs, pa.string()) if runs is not None else None
+    keep = {key: pa.array(list(values), pa.string()) for key, values in filters.items()}
+    if runs is not None:
+        keep["run_id"] = pa.array(runs, pa.string())
     columns = [c for c in data.schema.names if c not in UNUSED["layers"] and c not in unread]
-    return gather("layers", data.schema, fragments, columns, report, prepare, kept_runs, workers())
+    return gather("layers", data.schema, fragments, columns, report, prepare, keep, workers())
 
 
 def gather(
@@ -104,27 +106,28 @@ def gather(
     columns: list[str],
     report: LoadReport,
     prepare: Callable[[pa.Table], pa.Table],
-    runs: pa.Array | None = None,
+    keep: dict[str, pa.Array] | None = None,
     workers: int = 2,
 ) -> pd.DataFrame | None:
-    """The rows of ``fragments`` (files of ``table`` under ``schema``, in path order; ``runs``: only the rows of
-    these run ids), their ``columns`` read as the scan's projection reads them (file_table) and each file's
+    """The rows of ``fragments`` (files of ``table`` under ``schema``, in the order given; ``keep``: only the rows
+    whose column holds one of these values, file_table.read_file), their ``columns`` and each file's
     table passed through ``prepare``, as one frame (None where no row is read). An unreadable file is reported
     (``report.bad_files``) and skipped; files of another schema version are an error that lists them.
     ``workers``: threads reading files."""
-    ordered = sorted(fragments, key=lambda f: f.path)
+    ordered = list(fragments)  # as the dataset lists them: tree after tree, each tree's files in path order
+    keep = keep or {}
     reported = len(report.bad_files)  # those of other tables, read before
     try:
-        frame = _gather(table, schema, ordered, columns, report, prepare, runs, workers, wide=False)
+        frame = _gather(table, schema, ordered, columns, report, prepare, keep, workers, wide=False)
     except _Wider:
         log.info("%s: an integer does not fit int32; reading again at the files' width", table)
         del report.bad_files[reported:]  # this read's: reported again by the second
-        frame = _gather(table, schema, ordered, columns, report, prepare, runs, workers, wide=True)
+        frame = _gather(table, schema, ordered, columns, report, prepare, keep, workers, wide=True)
     report.bad_files[reported:] = sorted(report.bad_files[reported:], key=lambda b: b.path)  # not as threads went
     return frame
 
 
-def _gather(table, schema, fragments, columns, report, prepare, runs, workers, wide):
+def _gather(table, schema, fragments, columns, report, prepare, keep, workers, wide):
     files = _count(fragments, workers, report, table)
     frame_columns: list[_Column] | None = None
     total = int(files.starts[-1])
@@ -134,7 +137,7 @@ def _gather(table, schema, fragments, columns, report, prepare, runs, workers, w
         if not files.readable[i]:  # its footer could not be read
             return None
         try:
-            t = read_file(frag, schema, columns, runs)
+            t = read_file(frag, schema, columns, keep)
         except (OSError, pa.ArrowException) as e:  # ArrowInvalid: not Parquet, truncated, bad pages
             _bad(report, files, frag.path, table, e)
             return None
@@ -149,6 +152,11 @@ def _gather(table, schema, fragments, columns, report, prepare, runs, workers, w
         if [c.name for c in frame_columns] != t.column_names:
             raise ValueError(f"{files.fragments[i].path}: columns {t.column_names} differ from the first file's")
         at = int(files.starts[i])
+        if t.num_rows > files.starts[i + 1] - at:
+            raise AnalysisError(
+                f"{files.fragments[i].path}: {t.num_rows} rows read where its footer said "
+                f"{files.starts[i + 1] - at}: was it rewritten while the analysis read it?"
+            )
         for column in frame_columns:
             _fill(column, t.column(column.name), at, i, total, files.lock)
         files.kept[i] = t.num_rows
@@ -295,9 +303,8 @@ def _indices(data: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
     dictionaries, parts, offset = [], [], 0
     for chunk in data.chunks:
         indices = chunk.indices
-        if indices.null_count:
-            indices = pc.fill_null(indices, -1)
-        parts.append(indices.to_numpy() + offset if offset else indices.to_numpy())
+        at = (pc.fill_null(indices, -1) if indices.null_count else indices).to_numpy()
+        parts.append(np.where(at >= 0, at + offset, -1) if offset else at)  # a null stays -1
         dictionaries.append(chunk.dictionary)
         offset += len(chunk.dictionary)
     dictionary = pa.concat_arrays(dictionaries) if len(dictionaries) > 1 else dictionaries[0]

@@ -19,7 +19,7 @@ from analysis.tree import gather, load
 from analysis.tree.convert import _to_pandas, share_categories
 from analysis.tree.filters import Filters
 from analysis.tree.loader import layer_steps
-from analysis.tree.read import NOT_READ_BY_LOAD, UNUSED, _dataset, _read_table
+from analysis.tree.read import NOT_READ_BY_LOAD, _read_table
 from analysis.tree.records import LoadReport
 from tests.synthetic import Synthetic, default_models, generate
 
@@ -71,27 +71,27 @@ def odd_tree(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     files = _files(root)
     _rewrite(files[0], lambda t: _nulls_in_a_third(_nulls_in_a_third(t, "repeat"), "n"))
     _rewrite(files[1], lambda t: _nulls_in_a_third(_nulls_in_a_third(t, "point_direction"), "host_bound"))
-    _rewrite(files[2], lambda t: t, row_group_size=7)  # each row group a chunk with its own dictionary
+    _rewrite(files[2], lambda t: _nulls_in_a_third(t, "layer_name"), row_group_size=7)  # a chunk per row group
     _rewrite(files[3], lambda t: t.slice(0, 0))
     files[4].write_bytes(files[4].read_bytes()[:100])  # truncated
     return root
 
 
-def scanned(roots: list[Path], runs: list[str] | None = None, unread=()) -> tuple[pd.DataFrame, LoadReport]:
+def scanned(
+    roots: list[Path], runs: list[str] | None = None, unread=(), filters=Filters(), mixed=frozenset()
+) -> tuple[pd.DataFrame, LoadReport]:
     """The layers frame as the load made it before: one scan, the steps on the whole table, one conversion."""
     report = LoadReport(root="x")
-    table = layer_steps(set())(_read_table(roots, "layers", Filters(), report, runs, unread))
+    table = layer_steps(set(mixed))(_read_table(roots, "layers", filters, report, runs, unread))
     return _to_pandas({"layers": table})["layers"], report
 
 
-def gathered(roots: list[Path], runs: list[str] | None = None, unread=(), workers: int = 2):
+def gathered(roots: list[Path], runs=None, unread=(), filters=Filters(), mixed=frozenset(), workers: int = 2):
+    """The layers frame read file by file: read_layers as the load calls it (with ``workers`` threads)."""
     report = LoadReport(root="x")
-    data = _dataset(roots, "layers")
-    columns = [c for c in data.schema.names if c not in UNUSED["layers"] and c not in unread]
-    kept = pa.array(runs, pa.string()) if runs is not None else None
-    frame = gather.gather(
-        "layers", data.schema, list(data.get_fragments()), columns, report, layer_steps(set()), kept, workers
-    )
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(gather, "workers", lambda: workers)
+        frame = gather.read_layers(roots, filters, report, runs, unread, layer_steps(set(mixed)))
     return share_categories({"layers": frame})["layers"], report
 
 
@@ -117,6 +117,50 @@ def test_only_the_rows_of_the_runs_asked_for_files_of_none_of_them_left_out(tree
     after, _ = gathered([tree], runs=runs)
     assert 0 < len(after) < len(gathered([tree])[0])
     assert set(after["run_id"]) == set(runs)
+    pd.testing.assert_frame_equal(after, before)
+
+
+def test_a_null_text_in_a_later_row_group_stays_null(odd_tree):
+    path = str(_files(odd_tree)[2])
+    assert pq.ParquetFile(path).metadata.num_row_groups > 1
+    after, _ = gathered([odd_tree])
+    names = pq.read_table(path, columns=["layer_name"]).column("layer_name")
+    rows = after[after["run_id"] == pq.read_table(path, columns=["run_id"]).column("run_id")[0].as_py()]
+    assert rows["layer_name"].isna().sum() == names.null_count >= 3
+
+
+def test_a_filter_keeps_only_its_rows_of_a_file_whose_folders_do_not_name_the_key(tree, tmp_path):
+    root = tmp_path / "results"
+    shutil.copytree(tree, root)
+    moved = next(p for p in _files(root) if "gpu=l40s" in str(p))
+    away = root / "stage=quick" / "model=net0" / "algo=gemm"  # no gpu= folder: its rows say l40s
+    away.mkdir(parents=True)
+    moved.rename(away / moved.name)
+    h100 = Filters(gpu=("h100",))
+    before, _ = scanned([root], filters=h100)
+    after, _ = gathered([root], filters=h100)
+    assert set(after["gpu"].dropna()) == {"h100"}
+    pd.testing.assert_frame_equal(after, before)
+
+
+def test_trees_read_together_come_tree_after_tree_in_the_order_given(tree, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(tree / "stage=quick" / "gpu=h100", a / "stage=quick" / "gpu=h100")
+    shutil.copytree(tree / "stage=quick" / "gpu=l40s", b / "stage=quick" / "gpu=l40s")
+    before, _ = scanned([b, a])
+    after, _ = gathered([b, a])
+    assert list(after["gpu"].astype(str).unique()) == ["l40s", "h100"]
+    pd.testing.assert_frame_equal(after, before)
+
+
+def test_models_of_one_name_kept_apart_as_the_whole_table_kept_them(tree, tmp_path):
+    root = tmp_path / "results"
+    shutil.copytree(tree, root)
+    for path in _files(root)[:3]:
+        _rewrite(path, lambda t: _set(t, "model_hash", pa.array(["f" * 64] * t.num_rows, pa.string())))
+    before, _ = scanned([root], mixed={"net0", "net1"})
+    after, _ = gathered([root], mixed={"net0", "net1"})
+    assert after["model"].astype(str).str.contains("@ffffffff").any()
     pd.testing.assert_frame_equal(after, before)
 
 
@@ -155,7 +199,7 @@ def test_a_read_again_wide_keeps_the_unreadable_files_of_the_points_and_names_it
 def test_more_texts_in_a_file_than_int8_indices_hold_widen_that_column_alone(tree, tmp_path):
     root = tmp_path / "results"
     shutil.copytree(tree, root)
-    path = _files(root)[0]
+    path = _files(root)[-1]  # read by the pool, while other files are written beside it
 
     def many(t: pa.Table) -> pa.Table:
         t = pa.concat_tables([t] * (40_000 // t.num_rows + 1))
