@@ -35,11 +35,11 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from analysis.errors import AnalysisError, SchemaVersionError
+from analysis.errors import AnalysisError
 from analysis.threads import workers
 from analysis.tree.file_table import read_file
 from analysis.tree.filters import Filters
-from analysis.tree.read import INT32, UNUSED, _dataset, _expression
+from analysis.tree.read import INT32, UNUSED, _dataset, _expression, other_versions
 from analysis.tree.records import BadFile, LoadReport
 from harness.results.schema import SCHEMA_VERSION
 
@@ -186,7 +186,8 @@ def _gather(table, schema, fragments, columns, report, prepare, keep, workers, w
     else:
         for i in rest:
             one(i)
-    _raise_for_versions(files, table)
+    if files.versions:
+        raise other_versions(table, files.versions)
     rows = _compact(frame_columns, files)
     frame = pd.DataFrame({c.name: _series_values(c, files, table, wide) for c in frame_columns}, copy=False)
     return _finish_report(files, report, table, frame if rows else None)
@@ -309,19 +310,6 @@ def _indices(data: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
         offset += len(chunk.dictionary)
     dictionary = pa.concat_arrays(dictionaries) if len(dictionaries) > 1 else dictionaries[0]
     return dictionary, parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-
-def _raise_for_versions(files: _Files, table: str) -> None:
-    if not files.versions:
-        return
-    versions = files.versions
-    listed = "; ".join(f"{p} (version {', '.join(map(str, v))})" for p, v in sorted(versions.items())[:5])
-    more = f" and {len(versions) - 5} more" if len(versions) > 5 else ""
-    raise SchemaVersionError(
-        f"{len(versions)} {table} file(s) were written with a schema version other than {SCHEMA_VERSION}, "
-        f"the one this analysis reads: {listed}{more}. Analyse them with the matching version of this "
-        f"package, or filter them out (--stage/--gpu/--model/--algo)."
-    )
 
 
 def _compact(columns: list[_Column], files: _Files) -> int:

@@ -261,15 +261,20 @@ def _read_files(
             versions[frag.path] = sorted(v for v in found if v is not None) or ["missing"]
         parts.append(t)
     if versions:
-        listed = "; ".join(f"{p} (version {', '.join(map(str, v))})" for p, v in sorted(versions.items())[:5])
-        more = f" and {len(versions) - 5} more" if len(versions) > 5 else ""
-        raise SchemaVersionError(
-            f"{len(versions)} {table} file(s) were written with a schema version other than {SCHEMA_VERSION}, "
-            f"the one this analysis reads: {listed}{more}. Analyse them with the matching version of this "
-            f"package, or filter them out (--stage/--gpu/--model/--algo)."
-        )
+        raise other_versions(table, versions)
     report.files[table] = len(parts)
     return narrow(table, pa.concat_tables(parts, memory_pool=POOL)) if parts else None
+
+
+def other_versions(table: str, versions: dict[str, list]) -> SchemaVersionError:
+    """The error for files of ``table`` written with another schema version (path -> the versions found)."""
+    listed = "; ".join(f"{p} (version {', '.join(map(str, v))})" for p, v in sorted(versions.items())[:5])
+    more = f" and {len(versions) - 5} more" if len(versions) > 5 else ""
+    return SchemaVersionError(
+        f"{len(versions)} {table} file(s) were written with a schema version other than {SCHEMA_VERSION}, "
+        f"the one this analysis reads: {listed}{more}. Analyse them with the matching version of this "
+        f"package, or filter them out (--stage/--gpu/--model/--algo)."
+    )
 
 
 def resolve_roots(roots: str | Path | Sequence[str | Path]) -> list[Path]:
