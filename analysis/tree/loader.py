@@ -25,7 +25,8 @@ from analysis.tree.convert import (
 )
 from analysis.tree.filters import SETTINGS, Filters, flag, keep_settings
 from analysis.tree.gather import read_layers
-from analysis.tree.read import INT32, NOT_READ_BY_LOAD, _dataset, _read_table, check_filters, resolve_roots
+from analysis.tree.gather import read_points as read_points_table
+from analysis.tree.read import INT32, NOT_READ_BY_LOAD, _dataset, check_filters, resolve_roots
 from analysis.tree.records import LoadReport, Results, tree_names
 from analysis.tree.resolve import (
     drop_copies,
@@ -49,7 +50,7 @@ def _read_points(roots: list[Path], filters: Filters, report: LoadReport) -> pa.
             f"no points-*.parquet files under {tree_names(roots)}: is it a results tree of the " f"harness?"
         )
     check_filters(roots, all_points, filters)
-    points = _read_table(roots, "points", filters, report)
+    points = read_points_table(roots, filters, report)
     memory.give_back()  # what decoding each file's footer left in the heap: 0.4 GB for 1,000 points files
     if points is None:
         return None

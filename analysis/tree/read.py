@@ -222,7 +222,8 @@ def _read_table(
 ) -> pa.Table | None:
     """The table's rows under ``roots`` (filtered; ``runs``: only these run ids), without the columns of UNUSED
     and ``unread``. Fast path: one multi-threaded scan of the dataset; when it fails (an unreadable file) or finds
-    another schema version, file by file, to name the culprits."""
+    another schema version, file by file, to name the culprits. The load reads file by file instead
+    (analysis.tree.gather: the scan's cost per file); this is the reference its tests hold it to."""
     data = _dataset(roots, table)
     expr = _expression(filters)
     if runs is not None:
