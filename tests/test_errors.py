@@ -47,6 +47,7 @@ INTERNAL = {
     "harness.config.keys.UnknownKey": "a developer's omission: a config key missing from the registry",
     "analysis.legacy.rows.BadRow": "a skipped line of an old CSV, listed in the import report",
     "harness.measure.source.GitUnavailable": "no git here: the commit is unknown (git_commit null) and logged",
+    "analysis.tree.gather._Wider": "a signal within the layers' read, caught there: it reads again at full width",
 }
 
 
