@@ -11,13 +11,13 @@ gpu, say, in a file whose folders do not name its gpu) left out.
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from analysis.tree.read import POOL
+from harness.results.read import repeated
 
 
 def read_file(fragment: ds.Fragment, schema: pa.Schema, columns: list[str], keep: dict[str, pa.Array]) -> pa.Table:
@@ -41,20 +41,11 @@ def read_file(fragment: ds.Fragment, schema: pa.Schema, columns: list[str], keep
     for c in columns:
         type_ = schema.field(c).type
         if c in partition:
-            arrays.append(_repeated(partition[c], type_, t.num_rows))
+            value = partition[c]
+            arrays.append(pa.nulls(t.num_rows, type_) if value is None else repeated(value, type_, t.num_rows))
         elif c not in present:
             arrays.append(pa.nulls(t.num_rows, type_))
         else:
             column = t.column(c)
             arrays.append(column if column.type == type_ else pc.cast(column, type_, memory_pool=POOL))
     return pa.table(arrays, names=columns)
-
-
-def _repeated(value: str | None, type_: pa.DataType, rows: int) -> pa.Array:
-    """A partition key's value on every row of a file (dictionary-encoded: one entry, every index 0)."""
-    if value is None:
-        return pa.nulls(rows, type_)
-    if pa.types.is_dictionary(type_):
-        indices = pa.array(np.zeros(rows, type_.index_type.to_pandas_dtype()), type_.index_type)
-        return pa.DictionaryArray.from_arrays(indices, pa.array([value], type_.value_type))
-    return pc.cast(pa.repeat(pa.scalar(value), rows), type_)

@@ -40,9 +40,17 @@ from analysis.errors import AnalysisError
 from analysis.threads import workers
 from analysis.tree.file_table import read_file
 from analysis.tree.filters import Filters
-from analysis.tree.read import INT32, UNUSED, _dataset, _expression, other_versions
-from analysis.tree.records import BadFile, LoadReport, tree_names
-from harness.results.schema import SCHEMA_VERSION
+from analysis.tree.read import (
+    INT32,
+    UNUSED,
+    _dataset,
+    fragments,
+    no_match,
+    other_version,
+    other_versions,
+    unreadable,
+)
+from analysis.tree.records import LoadReport
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +99,9 @@ def read_layers(
     """The layers rows under ``roots`` (filtered; ``runs``: only these run ids) as one frame, without the columns
     of read.UNUSED and ``unread``, each file's table passed through ``prepare``; None where there is none."""
     data = _dataset(roots, "layers")
-    expr = _expression(filters)
-    fragments = list(data.get_fragments(filter=expr)) if expr is not None else list(data.get_fragments())
     columns = [c for c in data.schema.names if c not in UNUSED["layers"] and c not in unread]
-    return gather("layers", data.schema, fragments, columns, report, prepare, _keep(filters, runs), workers())
+    files = fragments(data, filters)
+    return gather("layers", data.schema, files, columns, report, prepare, _keep(filters, runs), workers())
 
 
 def read_points(roots: list[Path], filters: Filters, report: LoadReport) -> pa.Table | None:
@@ -103,31 +110,18 @@ def read_points(roots: list[Path], filters: Filters, report: LoadReport) -> pa.T
     order (a few hundred thousand rows: 2,000 files of 150 columns, whose cost is per file). None where no row is
     read; an error where no file matches the filters together."""
     data = _dataset(roots, "points")
-    expr = _expression(filters)
-    fragments = list(data.get_fragments(filter=expr)) if expr is not None else list(data.get_fragments())
-    if not fragments:
-        chosen = " ".join(f"--{k} {','.join(v)}" for k, v in filters.items())
-        raise AnalysisError(
-            f"no results under {tree_names(roots)} match {chosen} together (each value exists on its own)"
-        )
+    files = fragments(data, filters)
+    if not files:
+        raise no_match(roots, filters)
     columns = [c for c in data.schema.names if c not in UNUSED["points"]]
     keep, lock, versions = _keep(filters, None), threading.Lock(), {}
     reported = len(report.bad_files)
 
     def one(frag: ds.Fragment) -> pa.Table | None:
-        try:
-            t = read_file(frag, data.schema, columns, keep)
-        except (OSError, pa.ArrowException) as e:  # ArrowInvalid: not Parquet, truncated, bad pages
-            _bad(report, lock, frag.path, "points", e)
-            return None
-        found = set(pc.unique(t.column("schema_version")).to_pylist())
-        if found - {SCHEMA_VERSION}:
-            with lock:
-                versions[frag.path] = sorted(v for v in found if v is not None) or ["missing"]
-        return t
+        return _checked(frag, data.schema, columns, keep, "points", report, lock, versions)
 
     with ThreadPoolExecutor(workers()) as pool:
-        parts = [t for t in pool.map(one, fragments) if t is not None]
+        parts = [t for t in pool.map(one, files) if t is not None]
     report.bad_files[reported:] = sorted(report.bad_files[reported:], key=lambda b: b.path)
     if versions:
         raise other_versions("points", versions)
@@ -181,16 +175,8 @@ def _gather(table, schema, fragments, columns, report, prepare, keep, workers, w
         frag = files.fragments[i]
         if not files.readable[i]:  # its footer could not be read
             return None
-        try:
-            t = read_file(frag, schema, columns, keep)
-        except (OSError, pa.ArrowException) as e:  # ArrowInvalid: not Parquet, truncated, bad pages
-            _bad(report, files.lock, frag.path, table, e)
-            return None
-        found = set(pc.unique(t.column("schema_version")).to_pylist()) if "schema_version" in t.column_names else set()
-        if found - {SCHEMA_VERSION}:
-            with files.lock:
-                files.versions[frag.path] = sorted(v for v in found if v is not None) or ["missing"]
-        return prepare(t)
+        t = _checked(frag, schema, columns, keep, table, report, files.lock, files.versions)
+        return None if t is None else prepare(t)
 
     def fill(i: int, t: pa.Table) -> None:
         assert frame_columns is not None
@@ -264,11 +250,24 @@ def _count(fragments: list[ds.Fragment], workers: int, report: LoadReport, table
     return files
 
 
+def _checked(frag, schema, columns, keep, table, report, lock, versions) -> pa.Table | None:
+    """One file's rows (file_table.read_file), or None where it cannot be read (reported); a file of another
+    schema version is noted in ``versions`` (path -> versions), under ``lock``."""
+    try:
+        t = read_file(frag, schema, columns, keep)
+    except (OSError, pa.ArrowException) as e:  # ArrowInvalid: not Parquet, truncated, bad pages
+        _bad(report, lock, frag.path, table, e)
+        return None
+    if (found := other_version(t)) is not None:
+        with lock:
+            versions[frag.path] = found
+    return t
+
+
 def _bad(report: LoadReport, lock: threading.Lock, path: str, table: str, e: BaseException) -> None:
     with lock:
         if not any(b.path == path and b.table == table for b in report.bad_files):
-            report.bad_files.append(BadFile(path, table, f"{type(e).__name__}: {e}".splitlines()[0][:300]))
-            log.warning("skipping unreadable %s: %s", path, e)
+            report.bad_files.append(unreadable(path, table, e))
 
 
 def _kind(f: pa.Field) -> str:
@@ -383,11 +382,8 @@ def _compact(columns: list[_Column], files: _Files) -> int:
 def _shortened(array: np.ndarray | None, rows: int) -> np.ndarray | None:
     if array is None:
         return None
-    try:
-        array.resize(rows, refcheck=False)  # in place: the memory past ``rows`` handed back
-        return array
-    except ValueError:  # not the owner of its memory
-        return array[:rows].copy()
+    array.resize(rows, refcheck=False)  # in place (every array here owns its memory): the rest handed back
+    return array
 
 
 def _series_values(column: _Column, files: _Files, table: str, wide: bool):

@@ -231,10 +231,7 @@ def _read_table(
         expr = in_runs if expr is None else expr & in_runs
     fragments = list(data.get_fragments(filter=expr)) if expr is not None else list(data.get_fragments())
     if table == "points" and not fragments:
-        chosen = " ".join(f"--{k} {','.join(v)}" for k, v in filters.items())
-        raise AnalysisError(
-            f"no results under {tree_names(roots)} match {chosen} together (each value exists on its " f"own)"
-        )
+        raise no_match(roots, filters)
     columns = [c for c in data.schema.names if c not in UNUSED.get(table, ()) and c not in unread]
     try:
         t = data.to_table(columns=_projection(table, columns, data.schema), filter=expr, memory_pool=POOL)
@@ -254,17 +251,45 @@ def _read_files(
         try:
             t = frag.to_table(schema=schema, columns=columns, memory_pool=POOL)
         except (OSError, pa.ArrowException) as e:  # ArrowInvalid: not Parquet, truncated, bad pages
-            report.bad_files.append(BadFile(frag.path, table, f"{type(e).__name__}: {e}".splitlines()[0][:300]))
-            log.warning("skipping unreadable %s: %s", frag.path, e)
+            report.bad_files.append(unreadable(frag.path, table, e))
             continue
-        found = set(pc.unique(t.column("schema_version")).to_pylist())
-        if found - {SCHEMA_VERSION}:
-            versions[frag.path] = sorted(v for v in found if v is not None) or ["missing"]
+        if (found := other_version(t)) is not None:
+            versions[frag.path] = found
         parts.append(t)
     if versions:
         raise other_versions(table, versions)
     report.files[table] = len(parts)
     return narrow(table, pa.concat_tables(parts, memory_pool=POOL)) if parts else None
+
+
+def fragments(data: ds.Dataset, filters: Filters) -> list[ds.Fragment]:
+    """The files of ``data`` whose folders the partition filters keep (a file whose folders do not name a key
+    is kept: its rows are filtered as read)."""
+    expr = _expression(filters)
+    return list(data.get_fragments(filter=expr)) if expr is not None else list(data.get_fragments())
+
+
+def no_match(roots: list[Path], filters: Filters) -> AnalysisError:
+    """The error for partition filters whose values each exist but no points file holds together."""
+    chosen = " ".join(f"--{k} {','.join(v)}" for k, v in filters.items())
+    return AnalysisError(f"no results under {tree_names(roots)} match {chosen} together (each value exists on its own)")
+
+
+def unreadable(path: str, table: str, e: BaseException) -> BadFile:
+    """The report's record of a file that could not be read (logged as skipped)."""
+    log.warning("skipping unreadable %s: %s", path, e)
+    return BadFile(path, table, f"{type(e).__name__}: {e}".splitlines()[0][:300])
+
+
+def other_version(t: pa.Table) -> list | None:
+    """The schema versions other than ours that the rows ``t`` read from one file hold (``["missing"]`` for rows
+    without one); None where every row is ours or the version was not read."""
+    if "schema_version" not in t.column_names:
+        return None
+    found = set(pc.unique(t.column("schema_version")).to_pylist())
+    if not found - {SCHEMA_VERSION}:
+        return None
+    return sorted(v for v in found if v is not None) or ["missing"]
 
 
 def other_versions(table: str, versions: dict[str, list]) -> SchemaVersionError:

@@ -31,7 +31,7 @@ class LoadReport:
     orphan_layers: int = 0  # layer rows whose point has no points row (never committed)
     layer_mean_as_median: int = 0  # layer rows without a median (imported): mean_ms stands in for p50_ms
     host_bound_layers: int = 0  # resolved layer rows whose time is the host's (harness.results.hostbound)
-    # model name -> the names its different model files were given apart ("<name>@<hash>"); see separate_models
+    # model name -> the names its different model files were given apart ("<name>@<hash>"); see convert.mixed_models
     separated_models: dict[str, list[str]] = field(default_factory=dict)
     # per gpu x model (points and layers): the noise between processes that repeats revealed (analysis.stats.repeats)
     between_process: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=repeats.BETWEEN_COLUMNS))
