@@ -74,6 +74,9 @@ FOR_PREDICTOR = ("flops", "bytes", "share_of_model", "out_h", "out_w", "algo_req
 # that asks for the layers without them (``unneeded_layer_columns``) has them dropped once the load is done:
 # 13 bytes a row held, 0.26 GB at 20,000,000 rows. (The repeat stays: by_setting keys a layer row's point by it.)
 FOR_LOAD_ONLY = ("schema_version", "model_hash", "mean_ms")
+# Of those, the ones used only on each file's rows as it is read (the version checked, models of one name kept
+# apart: analysis.tree.loader.layer_steps): a run that does not want them never has them in its frame.
+FOR_EACH_FILE_ONLY = ("schema_version", "model_hash")
 
 
 # The layer columns the load itself never reads: of the columns a caller of ``load(without=...)`` does not want,

@@ -218,7 +218,7 @@ def test_freed_memory_is_handed_back_after_the_load_and_each_table_over_the_laye
     calls: list[str] = []
     monkeypatch.setattr(memory, "give_back", lambda: calls.append("trim") or True)
     res = load(busy_tree)
-    assert calls == ["trim"] * 3  # after reading the points, after reading the layers, once loaded
+    assert calls == ["trim"] * 4  # after reading the points, after converting them, after the layers, once loaded
     calls.clear()
     registry.compute_all(res.points, res.layers, workers=2)
     over_layers = [t for t in registry.tables() if {"layers", "train_layers"} & set(t.inputs)]
