@@ -122,7 +122,7 @@ def run(
     check_out(roots, out)
     timings: dict[str, float] = {}
     unneeded = read.unneeded_layer_columns(options.plots, options.predictor)
-    res = _timed(timings, "load", lambda: load(roots, options.filters, unneeded), progress)
+    res = _timed(timings, "load", lambda: load(roots, options.filters, unneeded, narrow=True), progress)
     parts = _timed(
         timings, "tables", lambda: tables_by_setting(res, torch_rows_for(roots, options.filters, res)), progress
     )

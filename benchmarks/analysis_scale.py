@@ -197,12 +197,16 @@ def measure(
 
 def lean_load(root: Path, plots: bool, predict: bool):
     """``load`` as python -m analysis calls it in the checkout imported: without the layer columns a run that
-    makes the figures (``plots``) and the predictor or not does not need. Earlier code had
-    ``unread_layer_columns`` and ``load(unread=)``, and code before that read every column."""
+    makes the figures (``plots``) and the predictor or not does not need, the small integers narrowed
+    (``narrow``, analysis.tree.widths) where the code has it. Earlier code had ``unread_layer_columns`` and
+    ``load(unread=)``, and code before that read every column."""
+    import inspect
+
     from analysis.tree import load, read
 
     if hasattr(read, "unneeded_layer_columns"):
-        return load(root, without=read.unneeded_layer_columns(plots, predict))
+        narrow = {"narrow": True} if "narrow" in inspect.signature(load).parameters else {}
+        return load(root, without=read.unneeded_layer_columns(plots, predict), **narrow)
     if hasattr(read, "unread_layer_columns"):
         return load(root, unread=read.unread_layer_columns(plots, predict))
     return load(root)

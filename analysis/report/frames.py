@@ -12,7 +12,7 @@ from analysis.errors import AnalysisError
 from analysis.tables import registry
 from analysis.tables.catalog.plan_comparison import torch_settings
 from analysis.threads import workers
-from analysis.tree import Filters, Results, by_setting, directions, read_points
+from analysis.tree import Filters, Results, by_setting, directions, read_points, widths
 from analysis.tree.settings import Setting
 
 table_workers = workers  # its old name here (analysis.threads.workers)
@@ -83,6 +83,7 @@ def write_tables(frames: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, df in frames.items():
+        df = widths.as_int32(df)  # the layers' small integers as an int32 load gives them (analysis.tree.widths)
         df.to_parquet(folder / f"{name}.parquet", index=False)
         written.append(folder / f"{name}.parquet")
         if name not in PARQUET_ONLY:

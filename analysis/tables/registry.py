@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from analysis import memory
-from analysis.tree import directions
+from analysis.tree import directions, widths
 
 SOURCES = ("points", "layers", "torch_rows", "train_points", "train_layers")
 CATALOG = "analysis.tables.catalog"
@@ -161,4 +161,9 @@ def compute_all(
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 frames[running.pop(future)] = future.result()
-    return {t.name: frames[t.name] for t in chosen}
+    return {t.name: _int32(frames[t.name]) for t in chosen}
+
+
+def _int32(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+    """A table with the layers' small integers as int32, from narrowed layers too (analysis.tree.widths)."""
+    return None if frame is None else widths.as_int32(frame)

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from analysis import memory
 from analysis.errors import AnalysisError, ResultsInputError
-from analysis.tree import directions, settings
+from analysis.tree import directions, settings, widths
 from analysis.tree.convert import (
     _empty,
     _to_pandas,
@@ -66,11 +66,12 @@ def _read_points(roots: list[Path], filters: Filters, report: LoadReport) -> pa.
 
 
 def _read(
-    roots: list[Path], filters: Filters, without: Sequence[str] = ()
+    roots: list[Path], filters: Filters, without: Sequence[str] = (), narrow: bool = False
 ) -> tuple[dict[str, pd.DataFrame], LoadReport]:
     """The points and layers frames as read (not resolved), their identity columns categoricals sharing their
     categories (analysis.tree.convert); the layers without the columns of ``without`` the load never reads, nor
-    those it uses only on each file's rows (read.FOR_EACH_FILE_ONLY). An error where no points row is read."""
+    those it uses only on each file's rows (read.FOR_EACH_FILE_ONLY); ``narrow``: their small integers narrowed
+    (analysis.tree.widths). An error where no points row is read."""
     report = LoadReport(root=tree_names(roots))
     points = _read_points(roots, filters, report)
     if points is None:
@@ -95,6 +96,8 @@ def _read(
     layers = read_layers(roots, filters, report, runs, unread, layer_steps(mixed, done_with))
     memory.give_back()
     report.rows_read["layers"] = 0 if layers is None else len(layers)
+    if narrow and layers is not None:
+        widths.narrow(layers)
     frames["layers"] = _empty("layers") if layers is None else layers
     return share_categories(frames), report
 
@@ -130,14 +133,19 @@ def read_points(
 
 
 def load(
-    roots: str | Path | Sequence[str | Path], filters: Filters = Filters(), without: Sequence[str] = ()
+    roots: str | Path | Sequence[str | Path],
+    filters: Filters = Filters(),
+    without: Sequence[str] = (),
+    narrow: bool = False,
 ) -> Results:
     """Points and layers under ``roots`` (one results tree, or several read as one), filtered, checked and
     resolved; the layers without the columns ``without`` (analysis.tree.read.unneeded_layer_columns: those a run
     does not need after the load). Of those, the columns the load never reads (read.NOT_READ_BY_LOAD) are left
-    unread; any other is read, used by the load as ever, then dropped."""
+    unread; any other is read, used by the load as ever, then dropped. ``narrow``: the layers' small integers
+    held as int8 or int16 where they fit (analysis.tree.widths: for the analysis's own run, whose tables hold
+    them as int32 again; arithmetic on them wraps silently)."""
     roots = resolve_roots(roots)
-    frames, report = _read(roots, filters, without)
+    frames, report = _read(roots, filters, without, narrow)
     frames = {
         name: fill_repeat(f, np.int32 if "repeat" in INT32.get(name, ()) else np.int64) for name, f in frames.items()
     }
