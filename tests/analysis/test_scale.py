@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -220,6 +221,9 @@ def test_freed_memory_is_handed_back_after_the_load_and_each_table_over_the_laye
     res = load(busy_tree)
     assert calls == ["trim"] * 4  # after reading the points, after converting them, after the layers, once loaded
     calls.clear()
+    # the registry's own trims (a table may trim within itself too: layer_speedups, between its large arrays)
+    monkeypatch.setattr(memory, "give_back", lambda: True)
+    monkeypatch.setattr(registry, "memory", SimpleNamespace(give_back=lambda: calls.append("trim") or True))
     registry.compute_all(res.points, res.layers, workers=2)
     over_layers = [t for t in registry.tables() if {"layers", "train_layers"} & set(t.inputs)]
     assert len(calls) == len(over_layers) > 0
@@ -303,10 +307,15 @@ def test_support_counted_per_model_is_the_table_counted_whole(busy_tree):
     pd.testing.assert_frame_equal(after, support_before(layers))
 
 
-def test_mixed_radix_keys_are_equal_exactly_where_the_rows_are():
+@pytest.mark.parametrize("scratch", [7, 1 << 20])
+def test_mixed_radix_keys_are_equal_exactly_where_the_rows_are(scratch, monkeypatch):
     """Categoricals with missing values and different categories per frame, narrow and wide integers, and
-    columns whose ranges overflow 62 bits (the keys so far renumbered)."""
+    columns whose ranges overflow 62 bits (the keys so far renumbered); added a slice of ``scratch`` rows at a
+    time (7: slices that end mid-frame)."""
+    from analysis.tree import keys as keys_module
     from analysis.tree.keys import mixed_radix
+
+    monkeypatch.setattr(keys_module, "SCRATCH", scratch)
 
     rng = np.random.default_rng(5)
 
@@ -328,6 +337,9 @@ def test_mixed_radix_keys_are_equal_exactly_where_the_rows_are():
     groups = both.groupby(list(both.columns), dropna=False).ngroup().to_numpy()
     key = np.concatenate(keys)
     assert len(np.unique(key)) == len(np.unique(groups)) == len(np.unique(np.c_[key, groups], axis=0))
+    (alone,) = mixed_radix(frames[:1], list(frames[0].columns))  # one frame: renumbered without a copy
+    ngroups = frames[0].astype({"c": object}).groupby(list(frames[0].columns), dropna=False).ngroup().to_numpy()
+    assert len(np.unique(alone)) == len(np.unique(ngroups)) == len(np.unique(np.c_[alone, ngroups], axis=0))
     assert mixed_radix([frames[0].assign(i8=frames[0]["i8"].astype(float))], ["i8"]) is None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis import memory
 from analysis.stats.verdicts import VERDICTS, corrected
 from analysis.tables import slices
 from analysis.tables.columns import (
@@ -75,6 +76,7 @@ def _joined(parts: list[np.ndarray]) -> np.ndarray:
     """The slices' arrays as one, each slice's freed once copied (not every slice's five arrays held twice)."""
     whole = np.concatenate(parts)
     parts.clear()
+    memory.give_back()
     return whole
 
 
