@@ -151,7 +151,7 @@ def load(
     }
     if filters.settings():
         frames["layers"] = layers_of(frames["points"], frames.pop("layers"), consume=True)
-    points = resolve_points(frames["points"], report)
+    points = resolve_points(frames.pop("points"), report)  # the points as read go now, not when the load returns
     layers = use_mean_for_missing_median(frames.pop("layers"), report)
     if "mean_ms" in without and "mean_ms" in layers:
         del layers["mean_ms"]  # its last use: gone before resolving (millions of rows), not after

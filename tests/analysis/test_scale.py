@@ -205,6 +205,19 @@ def test_the_tables_over_the_layers_run_one_at_a_time(busy_tree):
     assert sorted(saw_other.values()) == [False, True]  # the second started after the first had finished
 
 
+def test_handing_back_also_asks_arrows_default_allocator_for_what_it_keeps(monkeypatch):
+    """The Parquet files' tables are read through Arrow's default allocator (mimalloc), which keeps memory
+    freed to it: 0.19 GB after loading 20,000,000 layer rows, until asked."""
+    import pyarrow as pa
+
+    from analysis import memory
+
+    asked = []
+    monkeypatch.setattr(pa, "default_memory_pool", lambda: SimpleNamespace(release_unused=lambda: asked.append(1)))
+    memory.give_back()
+    assert asked == [1]
+
+
 def test_freed_memory_is_handed_back_after_the_load_and_each_table_over_the_layers(busy_tree, monkeypatch):
     """The heap is trimmed after each table is read, once the load is done and after every table that reads
     the layers (whatever it raised), not after the point tables: the next large step starts from what is
