@@ -38,6 +38,7 @@ class Table:
     compute: Callable[..., pd.DataFrame]
     position: int  # where it comes among the tables (the order they are written and listed in)
     about: str = ""  # what it answers, in a few words
+    per_layer_row: bool = False  # a row per layer row (millions): computed, like the layers' tables, alone
 
 
 _TABLES: dict[str, Table] = {}
@@ -98,10 +99,18 @@ def _waves(chosen: list[Table]) -> list[list[Table]]:
     return waves
 
 
+def over_layer_rows(table: Table) -> bool:
+    """Whether ``table`` reads the layers or a table of a row per layer row (``per_layer_row``)."""
+    rows = {"layers", "train_layers", *(t.name for t in _TABLES.values() if t.per_layer_row)}
+    return bool(rows & set(table.inputs))
+
+
 def _alone(lock: threading.Lock, compute: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
-    """``compute`` holding ``lock``: the tables that read the layers run one at a time, the point tables beside
-    them. At 20,000,000 layer rows each holds gigabytes of intermediates (keys, intervals, sorts): run together,
-    two of them needed 1.2 GB more at 10,000,000 rows (5.7 GB peak instead of 4.5)."""
+    """``compute`` holding ``lock``: the tables over millions of layer rows (``over_layer_rows``) run one at a
+    time, the point tables beside them. At 20,000,000 layer rows each holds gigabytes of intermediates (keys,
+    intervals, sorts): run together, two of them needed 1.2 GB more at 10,000,000 rows (5.7 GB peak instead of
+    4.5); layer_speedup_summary (over layer_speedups' 14,000,000 rows) beside plan_projection made the peak of
+    that tree, 0.2 GB above either alone."""
 
     def run(*inputs: pd.DataFrame | None) -> pd.DataFrame:
         with lock:
@@ -109,6 +118,19 @@ def _alone(lock: threading.Lock, compute: Callable[..., pd.DataFrame]) -> Callab
                 return compute(*inputs)
             finally:  # its intermediates back to the system before the next one starts from there
                 memory.give_back()
+
+    return run
+
+
+def _trimmed(compute: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
+    """``compute``, the heap trimmed after it (a point table's intermediates: megabytes each, 0.15 GB left in
+    the heap after every table at 20,000,000 layer rows)."""
+
+    def run(*inputs: pd.DataFrame | None) -> pd.DataFrame:
+        try:
+            return compute(*inputs)
+        finally:
+            memory.give_back()
 
     return run
 
@@ -153,8 +175,10 @@ def compute_all(
     one_at_a_time = threading.Lock()
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         while waiting or running:
-            for t in [t for t in waiting if all(i in frames for i in t.inputs)]:
-                compute = _alone(one_at_a_time, t.compute) if {"layers", "train_layers"} & set(t.inputs) else t.compute
+            # a table of a row per layer row last among those ready: the others' intermediates come and go
+            # before its rows are held (20,000,000 layer rows: 0.93 GB), not on top of them
+            for t in sorted((t for t in waiting if all(i in frames for i in t.inputs)), key=lambda t: t.per_layer_row):
+                compute = _alone(one_at_a_time, t.compute) if over_layer_rows(t) else _trimmed(t.compute)
                 compute = compute if step is None else _within(step, t.name, compute)
                 running[pool.submit(compute, *(frames[i] for i in t.inputs))] = t.name
                 waiting.remove(t)

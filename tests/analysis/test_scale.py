@@ -205,6 +205,35 @@ def test_the_tables_over_the_layers_run_one_at_a_time(busy_tree):
     assert sorted(saw_other.values()) == [False, True]  # the second started after the first had finished
 
 
+def test_a_table_of_a_row_per_layer_row_runs_alone_and_after_the_others_ready_with_it(busy_tree):
+    """layer_speedups (14,000,000 rows at a campaign's scale) starts after every other table whose inputs are
+    ready when it is, so that their intermediates come and go before its rows are held; the tables computed from
+    it run one at a time with the layers' tables; the tables come back in their order all the same."""
+    from contextlib import contextmanager
+
+    from analysis.tables import registry
+
+    res = load(busy_tree)
+    started: list[str] = []
+
+    @contextmanager
+    def step(name: str):
+        started.append(name)
+        yield
+
+    frames = registry.compute_all(res.points, res.layers, workers=1, step=step)
+    assert list(frames) == [t.name for t in registry.tables()]
+    first_wave = [t.name for t in registry._waves(registry.tables())[0]]
+    assert "layer_speedups" in first_wave and len(first_wave) > 1
+    assert started.index("layer_speedups") == len(first_wave) - 1
+    summary = registry.get("layer_speedup_summary")
+    assert registry.get("layer_speedups").per_layer_row and registry.over_layer_rows(summary)
+    assert not registry.over_layer_rows(registry.get("speedup_summary"))
+    from analysis.report.frames import PARQUET_ONLY  # written without a CSV: a row per layer row
+
+    assert {t.name for t in registry.tables() if t.per_layer_row} == PARQUET_ONLY
+
+
 def test_handing_back_also_asks_arrows_default_allocator_for_what_it_keeps(monkeypatch):
     """The Parquet files' tables are read through Arrow's default allocator (mimalloc), which keeps memory
     freed to it: 0.19 GB after loading 20,000,000 layer rows, until asked."""
@@ -218,10 +247,9 @@ def test_handing_back_also_asks_arrows_default_allocator_for_what_it_keeps(monke
     assert asked == [1]
 
 
-def test_freed_memory_is_handed_back_after_the_load_and_each_table_over_the_layers(busy_tree, monkeypatch):
-    """The heap is trimmed after each table is read, once the load is done and after every table that reads
-    the layers (whatever it raised), not after the point tables: the next large step starts from what is
-    really held."""
+def test_freed_memory_is_handed_back_after_the_load_and_each_table(busy_tree, monkeypatch):
+    """The heap is trimmed after each table is read, once the load is done and after every table (whatever it
+    raised): the next large step starts from what is really held."""
     import platform
 
     from analysis import memory
@@ -238,8 +266,7 @@ def test_freed_memory_is_handed_back_after_the_load_and_each_table_over_the_laye
     monkeypatch.setattr(memory, "give_back", lambda: True)
     monkeypatch.setattr(registry, "memory", SimpleNamespace(give_back=lambda: calls.append("trim") or True))
     registry.compute_all(res.points, res.layers, workers=2)
-    over_layers = [t for t in registry.tables() if {"layers", "train_layers"} & set(t.inputs)]
-    assert len(calls) == len(over_layers) > 0
+    assert len(calls) == len(registry.tables())
 
     def fails(layers: pd.DataFrame) -> pd.DataFrame:
         raise RuntimeError("a table that fails")

@@ -142,4 +142,5 @@ TABLE = Table(
     compute=layer_speedups,
     position=60,
     about="per layer, the speedup over guess",
+    per_layer_row=True,
 )
