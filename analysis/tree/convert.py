@@ -69,14 +69,38 @@ def share_categories(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]
         having = [df for df in frames.values() if c in df]
         cats = sorted(set().union(*(_present(df[c]) for df in having)))
         for df in having:
-            df[c] = df[c].astype(str).astype(pd.CategoricalDtype(cats)) if df.empty else df[c].cat.set_categories(cats)
+            df[c] = df[c].astype(str).astype(pd.CategoricalDtype(cats)) if df.empty else _recoded(df[c], cats)
     return frames
+
+
+def _recoded(values: pd.Series, categories: list) -> pd.Series:
+    """``values.cat.set_categories(categories)``: ``values`` itself where it has those categories already (the
+    layers' identity columns are read so: analysis.tree.gather), else the codes mapped through a table of old
+    code -> new code in one pass of numpy's take over their own narrow integers."""
+    old = values.cat.categories
+    if len(old) == len(categories) and list(old) == categories:  # as the layers are read (analysis.tree.gather)
+        return values
+    dtype = pd.CategoricalDtype(categories)
+    where = dtype.categories.get_indexer(old)  # -1: an old category not kept (none is: every used one is)
+    table = np.append(where, -1).astype(_code_type(len(categories)))  # its last entry: a missing value's code
+    codes = np.take(table, values.cat.codes.to_numpy(), mode="wrap")  # -1 wraps to that last entry
+    recoded = pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+    return pd.Series(recoded, index=values.index, name=values.name)
+
+
+def _code_type(count: int) -> type:
+    """The codes pandas holds for ``count`` categories (int8 below 127, then int16, int32)."""
+    return next(t for t in (np.int8, np.int16, np.int32, np.int64) if count < np.iinfo(t).max)
 
 
 def _present(values: pd.Series) -> set:
     """The values a column holds (a categorical's used categories by counting its codes: millions of rows)."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        used = np.bincount(values.cat.codes.to_numpy() + 1, minlength=len(values.cat.categories) + 1)[1:] > 0
+        codes, n = values.cat.codes.to_numpy(), len(values.cat.categories)
+        if codes.itemsize <= 2:  # its own bits unsigned: a missing value (-1) is counted beyond, as the top code
+            used = np.bincount(codes.view(np.dtype(f"u{codes.itemsize}")), minlength=n)[:n] > 0
+        else:
+            used = np.bincount(codes + 1, minlength=n + 1)[1:] > 0
         return set(values.cat.categories[used])
     return set(values.dropna().unique())
 

@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 
 from analysis.errors import AnalysisError
 from analysis.threads import workers
+from analysis.tree.convert import CATEGORICAL
 from analysis.tree.file_table import read_file
 from analysis.tree.filters import Filters
 from analysis.tree.read import (
@@ -389,7 +390,7 @@ def _shortened(array: np.ndarray | None, rows: int) -> np.ndarray | None:
 def _series_values(column: _Column, files: _Files, table: str, wide: bool):
     """What the frame holds for ``column``: as ``Table.to_pandas`` would have made it from the whole table."""
     if column.kind == TEXT:
-        return _categorical(column, files)
+        return _categorical(column, files, ordered=column.name in CATEGORICAL)
     if column.kind == OTHER:
         parts = [column.parts[i] for i in range(len(files.fragments)) if i in column.parts]
         return pa.chunked_array(parts).to_pandas() if parts else pd.Series([], dtype=object)
@@ -412,9 +413,11 @@ def _narrowed(values: np.ndarray) -> np.ndarray:
     return values.astype(np.int32)
 
 
-def _categorical(column: _Column, files: _Files) -> pd.Categorical:
+def _categorical(column: _Column, files: _Files, ordered: bool = False) -> pd.Categorical:
     """The frame's categorical: categories in order of first appearance, file after file (what unifying the
-    chunks' dictionaries gives), each file's indices recoded (in place where the codes fit the array)."""
+    chunks' dictionaries gives), each file's indices recoded (in place where the codes fit the array).
+    ``ordered``: the categories sorted instead, as convert.share_categories sorts the identity columns (which
+    then need not recode millions of rows again)."""
     position: dict = {}
     lookups: dict[tuple, np.ndarray] = {}  # the same dictionary in many files (a partition key's): made once
     per_file = []
@@ -428,6 +431,13 @@ def _categorical(column: _Column, files: _Files) -> pd.Categorical:
             codes_of = [position.setdefault(v, len(position)) if v is not None else -1 for v in dictionary]
             lookup = lookups[dictionary] = np.array([*codes_of, -1], np.int64)
         per_file.append((int(files.starts[i]), files.kept[i], lookup))
+    categories = list(position)
+    if ordered:  # each first-appearance position's rank among the sorted values; the last entry -1 stays -1
+        order = sorted(range(len(categories)), key=categories.__getitem__)
+        rank = np.full(len(categories) + 1, -1, np.int64)
+        rank[order] = np.arange(len(categories))
+        categories = [categories[i] for i in order]
+        per_file = [(at, k, rank[lookup]) for at, k, lookup in per_file]
     indices, column.values = column.values, None
     codes = (
         indices if len(position) <= np.iinfo(indices.dtype).max else np.empty_like(indices, _code_type(len(position)))
@@ -435,7 +445,7 @@ def _categorical(column: _Column, files: _Files) -> pd.Categorical:
     for at, k, lookup in per_file:
         codes[at : at + k] = lookup[indices[at : at + k]]  # index -1 (null) takes the last entry: -1
     del indices
-    return pd.Categorical.from_codes(codes, dtype=_dtype_as_read(list(position)), validate=False)
+    return pd.Categorical.from_codes(codes, dtype=_dtype_as_read(categories), validate=False)
 
 
 def _dtype_as_read(categories: list) -> pd.CategoricalDtype:

@@ -241,3 +241,17 @@ def test_the_points_read_file_by_file_are_what_one_scan_read(tree, tmp_path, fil
     pd.testing.assert_frame_equal(_to_pandas({"points": after})["points"], _to_pandas({"points": before})["points"])
     assert [b.path for b in after_report.bad_files] == [b.path for b in before_report.bad_files]
     assert after_report.files == before_report.files
+
+
+@pytest.mark.parametrize("count", [3, 130, 40_000])  # codes of int8, int16 and int32
+def test_shared_categories_recode_as_pandas_does_and_leave_columns_read_sorted_alone(count):
+    from analysis.tree.convert import _present, _recoded
+
+    rng = np.random.default_rng(count)
+    categories = [f"v{i:05d}" for i in range(count)]
+    values = pd.Series(pd.Categorical.from_codes(rng.integers(-1, count // 2, 5000), categories), name="c")
+    wanted = sorted({*categories[::2], "a", "zz"})  # some kept, some new, some dropped (none of them used)
+    wanted = sorted(set(wanted) | _present(values))
+    pd.testing.assert_series_equal(_recoded(values, wanted), values.cat.set_categories(wanted))
+    assert _present(values) == set(values.dropna().unique())
+    assert _recoded(values, categories) is values  # the categories it has already: no pass over its rows
