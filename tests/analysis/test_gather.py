@@ -65,7 +65,8 @@ def _nulls_in_a_third(t: pa.Table, column: str) -> pa.Table:
 @pytest.fixture(scope="module")
 def odd_tree(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``tree`` with what real trees hold: integers and flags with nulls, rows from before point_direction and
-    host_bound (its detail instead), a file of several row groups, an empty file, an unreadable one."""
+    host_bound (its detail instead), a file of several row groups, an empty file, an unreadable one, a file
+    written before two of its text columns existed."""
     root = tmp_path_factory.mktemp("odd") / "results"
     shutil.copytree(tree, root)
     files = _files(root)
@@ -74,6 +75,7 @@ def odd_tree(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     _rewrite(files[2], lambda t: _nulls_in_a_third(t, "layer_name"), row_group_size=7)  # a chunk per row group
     _rewrite(files[3], lambda t: t.slice(0, 0))
     files[4].write_bytes(files[4].read_bytes()[:100])  # truncated
+    _rewrite(files[5], lambda t: t.drop_columns(["point_direction", "l2"]))  # text columns it was written without
     return root
 
 
