@@ -9,6 +9,7 @@ from pathlib import Path
 from analysis.predict.evaluate import Evaluation
 from analysis.predict.features import MIN_TRAIN_ROWS, Frame
 from analysis.predict.model import MAX_TRAIN_ROWS, Booster
+from analysis.tree import widths
 
 
 # -- the saved model ----------------------------------------------------------------------------------------
@@ -38,7 +39,8 @@ def fit_and_save(
             f,
         )
     written.append(path)
-    frame.data.to_parquet(out / f"{name}-training.parquet", index=False)
+    # the layers' small integers as an int32 load gives them (analysis.tree.widths)
+    widths.as_int32(frame.data).to_parquet(out / f"{name}-training.parquet", index=False)
     written.append(out / f"{name}-training.parquet")
     meta = {
         "kind": frame.kind,
@@ -56,7 +58,7 @@ def fit_and_save(
     (out / f"{name}-metrics.json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
     written.append(out / f"{name}-metrics.json")
     if len(evaluation.predictions):
-        evaluation.predictions.to_parquet(out / f"{name}-test-predictions.parquet", index=False)
+        widths.as_int32(evaluation.predictions).to_parquet(out / f"{name}-test-predictions.parquet", index=False)
         written.append(out / f"{name}-test-predictions.parquet")
     return written
 

@@ -80,7 +80,7 @@ def _recoded(values: pd.Series, categories: list) -> pd.Series:
     old = values.cat.categories
     if len(old) == len(categories) and list(old) == categories:  # as the layers are read (analysis.tree.gather)
         return values
-    dtype = pd.CategoricalDtype(categories)
+    dtype = pd.CategoricalDtype(categories, ordered=values.cat.ordered)
     where = dtype.categories.get_indexer(old)  # -1: an old category not kept (none is: every used one is)
     table = np.append(where, -1).astype(_code_type(len(categories)))  # its last entry: a missing value's code
     codes = np.take(table, values.cat.codes.to_numpy(), mode="wrap")  # -1 wraps to that last entry

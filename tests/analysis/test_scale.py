@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -209,8 +210,6 @@ def test_a_table_of_a_row_per_layer_row_runs_alone_and_after_the_others_ready_wi
     """layer_speedups (14,000,000 rows at a campaign's scale) starts after every other table whose inputs are
     ready when it is, so that their intermediates come and go before its rows are held; the tables computed from
     it run one at a time with the layers' tables; the tables come back in their order all the same."""
-    from contextlib import contextmanager
-
     from analysis.tables import registry
 
     res = load(busy_tree)
@@ -271,14 +270,20 @@ def test_freed_memory_is_handed_back_after_the_load_and_each_table(busy_tree, mo
     def fails(layers: pd.DataFrame) -> pd.DataFrame:
         raise RuntimeError("a table that fails")
 
+    @contextmanager
+    def step(name: str):
+        calls.append(f"start {name}")
+        yield
+
     calls.clear()
     registry.register(registry.Table("toy_failing", ("layers",), fails, position=1, about="a toy"))
     try:
         with pytest.raises(RuntimeError, match="a table that fails"):
-            registry.compute_all(res.points, res.layers)
+            registry.compute_all(res.points, res.layers, step=step)
     finally:
         registry.unregister("toy_failing")
-    assert calls  # trimmed although the table raised
+    after = calls[calls.index("start toy_failing") + 1 :]  # one table at a time: what happened until the next
+    assert after[0] == "trim"  # trimmed although the table raised
 
 
 def test_the_tables_computed_one_model_at_a_time_are_the_tables_computed_whole(busy_tree, monkeypatch):

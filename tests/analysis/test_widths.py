@@ -97,10 +97,10 @@ def test_the_analysis_answers_alike_from_narrowed_and_int32_layers(wide_channels
     for name, table in int32.tables.items():
         pd.testing.assert_frame_equal(narrowed.tables[name], table, obj=name)
     assert any(table[c].dtype == np.int32 for table in int32.tables.values() for c in widths.SMALL if c in table)
-    written = sorted(p.relative_to(int32.out) for p in int32.out.rglob("tables/*.parquet"))
-    assert written == sorted(p.relative_to(narrowed.out) for p in narrowed.out.rglob("tables/*.parquet"))
-    assert any("predictor_latency" in str(p) for p in written)
-    for rel in written:  # the predictor's tables too, written from frames of narrowed layers
+    written = sorted(p.relative_to(int32.out) for p in int32.out.rglob("*.parquet"))
+    assert written == sorted(p.relative_to(narrowed.out) for p in narrowed.out.rglob("*.parquet"))
+    assert any("predictor_latency" in str(p) for p in written) and any("training" in str(p) for p in written)
+    for rel in written:  # the predictor's tables and files too, written from frames of narrowed layers
         assert pq.read_schema(narrowed.out / rel) == pq.read_schema(int32.out / rel), rel
         pd.testing.assert_frame_equal(pd.read_parquet(narrowed.out / rel), pd.read_parquet(int32.out / rel))
     pd.testing.assert_frame_equal(narrowed.predictor_metrics, int32.predictor_metrics)
