@@ -325,11 +325,12 @@ def test_directional_corrects_as_one_family_of_both_tests_bit_for_bit(tolerance,
 
 @pytest.mark.parametrize("chunk", [1 << 20, 1000])
 @pytest.mark.parametrize("exact_ties", [False, True])
-def test_smaller_bh_is_what_directional_gives_bit_for_bit(chunk, exact_ties, monkeypatch):
+@pytest.mark.parametrize("workers", [1, 3])
+def test_smaller_bh_is_what_directional_gives_bit_for_bit(chunk, exact_ties, workers, monkeypatch):
     """The table's three arrays from fewer arrays of every comparison: the same p-values, q-values and codes as
-    the whole Directional (ties, exact comparisons, z = 0, infinities, untested), in slices too; an exact
-    comparison of equal values (p 1 both ways) is no pair of complements: None, and corrected() takes the
-    general path to the same answer."""
+    the whole Directional (ties, exact comparisons, z = 0, infinities, untested), in slices too, and with the
+    slices in ``workers`` threads; an exact comparison of equal values (p 1 both ways) is no pair of
+    complements: None, and corrected() takes the general path to the same answer."""
     monkeypatch.setattr(mt, "CHUNK", chunk)
     rng = np.random.default_rng(8)
     lr = np.r_[rng.choice([0.01, -0.01, 0.2, 0.0], 3000), rng.normal(0, 0.05, 4000), np.inf, -np.inf, NAN, 0.0]
@@ -340,7 +341,7 @@ def test_smaller_bh_is_what_directional_gives_bit_for_bit(chunk, exact_ties, mon
     if exact_ties:
         lr[:10], se[:10] = 0.0, 0.0
     d = mt.directional(lr, se, 0.0, mt.BH)
-    lean = mt.smaller_bh(lr, se)
+    lean = mt.smaller_bh(lr, se, workers=workers)
     if exact_ties:
         assert lean is None
     else:
@@ -351,7 +352,7 @@ def test_smaller_bh_is_what_directional_gives_bit_for_bit(chunk, exact_ties, mon
         assert set(np.unique(code)) == {0, 1, 2, 3}  # every decision is exercised
     speedup = np.exp(-lr)
     whole = mt.directional(-np.log(speedup), se, 0.0, mt.BH)
-    p, q, code = corrected(speedup, se)
+    p, q, code = corrected(speedup, se, workers=workers)
     assert np.array_equal(p, whole.p_value, equal_nan=True) and np.array_equal(q, whole.adjusted, equal_nan=True)
     assert np.array_equal(code, whole.code())
 

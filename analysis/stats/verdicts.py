@@ -14,14 +14,14 @@ TIED = "tied"  # the difference is within the noise
 VERDICTS = ("faster", TIED, "slower", "no_interval")  # the codes of multiplicity.DECISIONS, "same" called TIED
 
 
-def corrected(speedup, se, groups=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def corrected(speedup, se, groups=None, workers: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per speedup (reference / algorithm) with the standard error of its log: the smaller one-sided p-value
     (faster or slower than the reference), its Benjamini-Hochberg q-value over the family (all rows, or
     per ``groups``: two one-sided tests per row with an interval) and the verdict as a code into VERDICTS.
-    NaN se: no test, ``no_interval``."""
+    NaN se: no test, ``no_interval``. ``workers``: threads for the one family's p-values (the same values)."""
     assert [{"same": TIED}.get(c, c) for c in mt.DECISIONS] == list(VERDICTS)  # codes line up
     if groups is None:  # one family: the same values from fewer arrays of every row (millions of layer rows)
-        lean = mt.smaller_bh(_log_ratio(speedup), se)  # a temporary: freed once its p-values are taken
+        lean = mt.smaller_bh(_log_ratio(speedup), se, workers=workers)  # a temporary: freed once read
         if lean is not None:
             return lean
     d = mt.directional(_log_ratio(speedup), se, 0.0, mt.BH, groups=groups)

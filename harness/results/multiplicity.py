@@ -33,7 +33,9 @@ Pure numpy (and pandas for grouped running extremes); nothing reads files.
 
 from __future__ import annotations
 
+import functools
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -363,7 +365,9 @@ def _bh_of_complements(ps: np.ndarray, pf: np.ndarray) -> tuple[np.ndarray, np.n
     return np.where(slower_is_low, q_low, q_high), np.where(slower_is_low, q_high, q_low)
 
 
-def smaller_bh(log_ratio, se, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def smaller_bh(
+    log_ratio, se, level: float = LEVEL, workers: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """What a table keeps of ``directional(log_ratio, se, 0.0, BH)``, one family: per comparison the smaller
     one-sided p-value, its q-value and the decision code (``Directional.p_value``, ``.adjusted``, ``.code()``),
     bit for bit, holding about half as many arrays of every comparison (14,000,000 layer rows: 1.3 GB at the
@@ -373,7 +377,10 @@ def smaller_bh(log_ratio, se, level: float = LEVEL) -> tuple[np.ndarray, np.ndar
     Why it can: the larger p of a pair is 1 - the smaller, so its q-value is at least 1/2 (its raw value
     p 2m / rank is, at a rank within 2m), never a rejection below 1/2, and the smaller p's q-value is the running
     minimum over the smaller ones' raw values and the least of the larger ones' (a number): the larger p-values
-    and their q-values are never held."""
+    and their q-values are never held.
+
+    ``workers``: threads computing the slices' p-values (each slice alone, into its own rows: the same values
+    whatever the number; numpy's loops release the GIL)."""
     if level >= 0.5:
         return None
     lr, s = np.broadcast_arrays(np.asarray(log_ratio, dtype=float), np.asarray(se, dtype=float))
@@ -382,17 +389,19 @@ def smaller_bh(log_ratio, se, level: float = LEVEL) -> tuple[np.ndarray, np.ndar
         return None
     n = lr.size
     low, slower_is_low = np.empty(n), np.empty(n, dtype=bool)
-    highest_low, lowest_high = -np.inf, np.inf
-    for a in range(0, n, CHUNK):
-        ps, pf = _p_both(lr[a : a + CHUNK], s[a : a + CHUNK], 0.0)
-        tested = ~(np.isnan(ps) | np.isnan(pf))
-        lo, hi = np.fmin(ps, pf), np.fmax(ps, pf)
-        lo[~tested] = np.nan
-        if not np.array_equal(hi[tested], 1.0 - lo[tested]):
-            return None
-        if tested.any():
-            highest_low, lowest_high = max(highest_low, lo[tested].max()), min(lowest_high, hi[tested].min())
-        low[a : a + CHUNK], slower_is_low[a : a + CHUNK] = lo, ps <= pf
+
+    one = functools.partial(_smaller_of_slice, lr, s, low, slower_is_low)
+    starts = range(0, n, CHUNK)
+    if workers > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            bounds = list(pool.map(one, starts))
+    else:
+        bounds = [one(a) for a in starts]
+    del one  # it holds the inputs, which are let go below
+    if any(b is None for b in bounds):
+        return None
+    highest_low = max((b[0] for b in bounds), default=-np.inf)
+    lowest_high = min((b[1] for b in bounds), default=np.inf)
     if highest_low > lowest_high:
         return None
     del log_ratio, se, lr, s  # the inputs are not read again: a caller that passed a temporary frees it here
@@ -411,6 +420,20 @@ def smaller_bh(log_ratio, se, level: float = LEVEL) -> tuple[np.ndarray, np.ndar
     code = np.full(n, 3, dtype=np.int8)  # no interval
     code[order] = np.where(rejected, np.where(slower_is_low[order], np.int8(2), np.int8(0)), np.int8(1))
     return low, q, code
+
+
+def _smaller_of_slice(lr, s, low, slower_is_low, a: int) -> tuple[float, float] | None:
+    """smaller_bh's slice [a, a + CHUNK): its smaller p-values into ``low`` (and which test gave each into
+    ``slower_is_low``); its highest smaller and lowest larger p-value; None where its p-values are not pairs of
+    complements."""
+    ps, pf = _p_both(lr[a : a + CHUNK], s[a : a + CHUNK], 0.0)
+    tested = ~(np.isnan(ps) | np.isnan(pf))
+    lo, hi = np.fmin(ps, pf), np.fmax(ps, pf)
+    lo[~tested] = np.nan
+    if not np.array_equal(hi[tested], 1.0 - lo[tested]):
+        return None
+    low[a : a + CHUNK], slower_is_low[a : a + CHUNK] = lo, ps <= pf
+    return (lo[tested].max(), hi[tested].min()) if tested.any() else (-np.inf, np.inf)
 
 
 def _least_raw_of_complements(smaller_sorted: np.ndarray) -> float:
