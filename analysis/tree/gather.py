@@ -127,7 +127,10 @@ def read_points(roots: list[Path], filters: Filters, report: LoadReport) -> pa.T
     if versions:
         raise other_versions("points", versions)
     report.files["points"] = len(parts)
-    table = pa.concat_tables(parts) if parts else None
+    # each column made one array: converting 2,000 chunks of every column to pandas took 2.0 s at 200,000 points,
+    # combining them first 1.1 s and converting the result 0.2 s (the same frame)
+    table = pa.concat_tables(parts).combine_chunks() if parts else None
+    del parts
     return table if table is not None and table.num_rows else None
 
 
