@@ -108,8 +108,8 @@ def read_layers(
 def read_points(roots: list[Path], filters: Filters, report: LoadReport) -> pa.Table | None:
     """The points rows under ``roots`` (filtered), every column but read.UNUSED's, as one Arrow table: each file
     read alone in the threads (analysis.tree.file_table) and the files' tables put end to end, in the dataset's
-    order (a few hundred thousand rows: 2,000 files of 150 columns, whose cost is per file). None where no row is
-    read; an error where no file matches the filters together."""
+    order, then each column made one array (a few hundred thousand rows: 2,000 files of 150 columns, whose cost
+    is per file). None where no row is read; an error where no file matches the filters together."""
     data = _dataset(roots, "points")
     files = fragments(data, filters)
     if not files:
