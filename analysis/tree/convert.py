@@ -82,14 +82,15 @@ def _recoded(values: pd.Series, categories: list) -> pd.Series:
         return values
     dtype = pd.CategoricalDtype(categories, ordered=values.cat.ordered)
     where = dtype.categories.get_indexer(old)  # -1: an old category not kept (none is: every used one is)
-    table = np.append(where, -1).astype(_code_type(len(categories)))  # its last entry: a missing value's code
+    table = np.append(where, -1).astype(code_type(len(categories)))  # its last entry: a missing value's code
     codes = np.take(table, values.cat.codes.to_numpy(), mode="wrap")  # -1 wraps to that last entry
     recoded = pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
     return pd.Series(recoded, index=values.index, name=values.name)
 
 
-def _code_type(count: int) -> type:
-    """The codes pandas holds for ``count`` categories (int8 below 127, then int16, int32)."""
+def code_type(count: int) -> type:
+    """The codes pandas holds for ``count`` categories (int8 below 127, then int16, int32): an integer that
+    numbers them and -1 (missing)."""
     return next(t for t in (np.int8, np.int16, np.int32, np.int64) if count < np.iinfo(t).max)
 
 

@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 from analysis.errors import AnalysisError
 from analysis.threads import workers
-from analysis.tree.convert import CATEGORICAL
+from analysis.tree.convert import CATEGORICAL, code_type
 from analysis.tree.file_table import read_file
 from analysis.tree.filters import Filters
 from analysis.tree.read import (
@@ -332,16 +332,11 @@ def _fill(column: _Column, data: pa.ChunkedArray, at: int, file: int, total: int
     column.values[at:end] = values
 
 
-def _code_type(count: int) -> type:
-    """The narrowest integer that numbers ``count`` categories (and -1)."""
-    return next(t for t in (np.int8, np.int16, np.int32, np.int64) if count <= np.iinfo(t).max)
-
-
 def _widened(codes: np.ndarray, count: int) -> np.ndarray:
     """``codes`` as an array that numbers ``count`` categories (text arrays start as int8: a frame's layers
     rarely have more than 127 of anything but layer names and runs, and int16 for every text column was 15
     bytes a row more, 0.3 GB at 20,000,000 rows)."""
-    return codes.astype(_code_type(count))
+    return codes.astype(code_type(count))
 
 
 def _indices(data: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
@@ -443,7 +438,7 @@ def _categorical(column: _Column, files: _Files, ordered: bool = False) -> pd.Ca
         per_file = [(at, k, rank[lookup]) for at, k, lookup in per_file]
     indices, column.values = column.values, None
     codes = (
-        indices if len(position) <= np.iinfo(indices.dtype).max else np.empty_like(indices, _code_type(len(position)))
+        indices if len(position) <= np.iinfo(indices.dtype).max else np.empty_like(indices, code_type(len(position)))
     )
     for at, k, lookup in per_file:
         codes[at : at + k] = lookup[indices[at : at + k]]  # index -1 (null) takes the last entry: -1
