@@ -11,6 +11,8 @@ gpu, say, in a file whose folders do not name its gpu) left out.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -20,14 +22,29 @@ from analysis.tree.read import POOL
 from harness.results.read import repeated
 
 
-def read_file(fragment: ds.Fragment, schema: pa.Schema, columns: list[str], keep: dict[str, pa.Array]) -> pa.Table:
-    """``columns`` (in that order) of the file ``fragment`` with the types ``schema`` gives them; ``keep``: only
-    the rows whose column holds one of these values (a column its folders name holds their value on every
-    row). Raises what reading a broken file raises."""
+@dataclass(frozen=True)
+class Wanted:
+    """The columns to read of a table's files, in order, with their types in the table's schema and the
+    dictionary-encoded ones among them: looked up once for a read, not once a file (150 columns, 2,000 files)."""
+
+    names: list[str]
+    types: dict[str, pa.DataType]
+    encoded: list[str]
+
+    @classmethod
+    def of(cls, schema: pa.Schema, columns: list[str]) -> Wanted:
+        types = {c: schema.field(c).type for c in columns}
+        return cls(list(columns), types, [c for c in columns if pa.types.is_dictionary(types[c])])
+
+
+def read_file(fragment: ds.Fragment, wanted: Wanted, keep: dict[str, pa.Array]) -> pa.Table:
+    """The ``wanted`` columns (in that order) of the file ``fragment`` with their types; ``keep``: only the rows
+    whose column holds one of these values (a column its folders name holds their value on every row). Raises
+    what reading a broken file raises."""
     partition = ds.get_partition_keys(fragment.partition_expression)
-    types, encoded = _plan(schema, columns)
+    columns, types = wanted.names, wanted.types
     with fragment.filesystem.open_input_file(fragment.path) as source:
-        parquet = _opened(source, [c for c in encoded if c not in partition])
+        parquet = _opened(source, [c for c in wanted.encoded if c not in partition])
         present = set(parquet.schema_arrow.names)
         read = [c for c in columns if c in present and c not in partition]
         t = parquet.read(columns=read, use_threads=False)
@@ -62,21 +79,3 @@ def _opened(source: pa.NativeFile, encoded: list[str]) -> pq.ParquetFile:
         present = set(metadata.schema.to_arrow_schema().names)
         has = [c for c in encoded if c in present]
         return pq.ParquetFile(source, metadata=metadata, read_dictionary=has, pre_buffer=True)
-
-
-# The (schema, columns) of the reads in progress, and what each file's read takes from them: every file of a
-# table is read with the same ones (150 columns' types looked up once, not once a file).
-_PLANS: dict[tuple[int, tuple[str, ...]], tuple[pa.Schema, dict[str, pa.DataType], list[str]]] = {}
-
-
-def _plan(schema: pa.Schema, columns: list[str]) -> tuple[dict[str, pa.DataType], list[str]]:
-    """Each column's type in ``schema`` and the dictionary-encoded columns among ``columns``."""
-    key = (id(schema), tuple(columns))
-    plan = _PLANS.get(key)
-    if plan is None or plan[0] is not schema:  # the schema is held with its plan: its id is not reused meanwhile
-        types = {c: schema.field(c).type for c in columns}
-        plan = (schema, types, [c for c in columns if pa.types.is_dictionary(types[c])])
-        if len(_PLANS) >= 8:
-            _PLANS.clear()
-        _PLANS[key] = plan
-    return plan[1], plan[2]

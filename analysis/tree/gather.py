@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 from analysis.errors import AnalysisError
 from analysis.threads import workers
 from analysis.tree.convert import CATEGORICAL, code_type
-from analysis.tree.file_table import read_file
+from analysis.tree.file_table import Wanted, read_file
 from analysis.tree.filters import Filters
 from analysis.tree.read import (
     INT32,
@@ -115,11 +115,11 @@ def read_points(roots: list[Path], filters: Filters, report: LoadReport) -> pa.T
     if not files:
         raise no_match(roots, filters)
     columns = [c for c in data.schema.names if c not in UNUSED["points"]]
-    keep, lock, versions = _keep(filters, None), threading.Lock(), {}
+    wanted, keep, lock, versions = Wanted.of(data.schema, columns), _keep(filters, None), threading.Lock(), {}
     reported = len(report.bad_files)
 
     def one(frag: ds.Fragment) -> pa.Table | None:
-        return _checked(frag, data.schema, columns, keep, "points", report, lock, versions)
+        return _checked(frag, wanted, keep, "points", report, lock, versions)
 
     with ThreadPoolExecutor(workers()) as pool:
         parts = [t for t in pool.map(one, files) if t is not None]
@@ -158,19 +158,19 @@ def gather(
     (``report.bad_files``) and skipped; files of another schema version are an error that lists them.
     ``workers``: threads reading files."""
     ordered = list(fragments)  # as the dataset lists them: tree after tree, each tree's files in path order
-    keep = keep or {}
+    wanted, keep = Wanted.of(schema, columns), keep or {}
     reported = len(report.bad_files)  # those of other tables, read before
     try:
-        frame = _gather(table, schema, ordered, columns, report, prepare, keep, workers, wide=False)
+        frame = _gather(table, wanted, ordered, report, prepare, keep, workers, wide=False)
     except _Wider:
         log.info("%s: an integer does not fit int32; reading again at the files' width", table)
         del report.bad_files[reported:]  # this read's: reported again by the second
-        frame = _gather(table, schema, ordered, columns, report, prepare, keep, workers, wide=True)
+        frame = _gather(table, wanted, ordered, report, prepare, keep, workers, wide=True)
     report.bad_files[reported:] = sorted(report.bad_files[reported:], key=lambda b: b.path)  # not as threads went
     return frame
 
 
-def _gather(table, schema, fragments, columns, report, prepare, keep, workers, wide):
+def _gather(table, wanted, fragments, report, prepare, keep, workers, wide):
     files = _count(fragments, workers, report, table)
     frame_columns: list[_Column] | None = None
     total = int(files.starts[-1])
@@ -179,7 +179,7 @@ def _gather(table, schema, fragments, columns, report, prepare, keep, workers, w
         frag = files.fragments[i]
         if not files.readable[i]:  # its footer could not be read
             return None
-        t = _checked(frag, schema, columns, keep, table, report, files.lock, files.versions)
+        t = _checked(frag, wanted, keep, table, report, files.lock, files.versions)
         return None if t is None else prepare(t)
 
     def fill(i: int, t: pa.Table) -> None:
@@ -254,11 +254,11 @@ def _count(fragments: list[ds.Fragment], workers: int, report: LoadReport, table
     return files
 
 
-def _checked(frag, schema, columns, keep, table, report, lock, versions) -> pa.Table | None:
+def _checked(frag, wanted, keep, table, report, lock, versions) -> pa.Table | None:
     """One file's rows (file_table.read_file), or None where it cannot be read (reported); a file of another
     schema version is noted in ``versions`` (path -> versions), under ``lock``."""
     try:
-        t = read_file(frag, schema, columns, keep)
+        t = read_file(frag, wanted, keep)
     except (OSError, pa.ArrowException) as e:  # ArrowInvalid: not Parquet, truncated, bad pages
         _bad(report, lock, frag.path, table, e)
         return None
