@@ -88,21 +88,27 @@ def scanned(
     return _to_pandas({"layers": table})["layers"], report
 
 
-def gathered(roots: list[Path], runs=None, unread=(), filters=Filters(), mixed=frozenset(), workers: int = 2):
-    """The layers frame read file by file: read_layers as the load calls it (with ``workers`` threads)."""
+def gathered(
+    roots: list[Path], runs=None, unread=(), filters=Filters(), mixed=frozenset(), workers: int = 2, group_rows=None
+):
+    """The layers frame read file by file: read_layers as the load calls it (with ``workers`` threads; files read
+    in groups of ``group_rows`` rows, gather.GROUP_ROWS unless given)."""
     report = LoadReport(root="x")
     with pytest.MonkeyPatch.context() as m:
         m.setattr(gather, "workers", lambda: workers)
+        if group_rows is not None:
+            m.setattr(gather, "GROUP_ROWS", group_rows)
         frame = gather.read_layers(roots, filters, report, runs, unread, layer_steps(set(mixed)))
     return share_categories({"layers": frame})["layers"], report
 
 
 @pytest.mark.parametrize("which", ["tree", "odd_tree"])
 @pytest.mark.parametrize("workers", [1, 2])
-def test_the_frame_is_what_one_scan_converted_whole_made(request, which, workers):
+@pytest.mark.parametrize("group_rows", [None, 1, 200])  # every file in one group; each alone; a few together
+def test_the_frame_is_what_one_scan_converted_whole_made(request, which, workers, group_rows):
     root = request.getfixturevalue(which)
     before, before_report = scanned([root])
-    after, report = gathered([root], workers=workers)
+    after, report = gathered([root], workers=workers, group_rows=group_rows)
     pd.testing.assert_frame_equal(after, before)
     assert [(b.path, b.table) for b in report.bad_files] == [(b.path, b.table) for b in before_report.bad_files]
     assert len(report.bad_files) == (which == "odd_tree")
@@ -110,6 +116,14 @@ def test_the_frame_is_what_one_scan_converted_whole_made(request, which, workers
         assert after["repeat"].dtype == after["n"].dtype == np.float64 and after["n"].isna().any()
         assert isinstance(after["host_bound"].dtype, pd.BooleanDtype) and after["host_bound"].isna().any()
         assert after["point_direction"].notna().all()
+
+
+def test_files_are_read_in_runs_of_consecutive_files_of_about_the_rows_asked():
+    starts = np.array([0, 50, 100, 100, 250, 260, 300])  # six files' first rows; the third has none
+    assert gather._groups(starts, 100) == [range(0, 2), range(2, 4), range(4, 6)]
+    assert gather._groups(starts, 1) == [range(0, 1), range(1, 2), range(2, 4), range(4, 5), range(5, 6)]
+    assert gather._groups(starts, 10**6) == [range(0, 6)]
+    assert gather._groups(np.array([0]), 100) == []
 
 
 def test_only_the_rows_of_the_runs_asked_for_files_of_none_of_them_left_out(tree):
