@@ -13,8 +13,8 @@ layer rows took 15.8 s, in runs 12.8 s).
 What each file's table becomes is what the scan's table became before: the same columns and types (integers of
 analysis.tree.read.INT32 held as int32), the same Arrow-level steps on its rows (the caller's ``prepare``, on
 each run's rows: point axes filled, host_bound filled, models of one name kept apart), the same pandas types
-(``Table.to_pandas`` of the whole: integers with a null become float64 with NaN, booleans nullable, dictionary-encoded text categoricals
-whose categories come in order of first appearance, file after file). tests/analysis/test_gather.py holds the
+(``Table.to_pandas`` of the whole: integers with a null become float64 with NaN, booleans nullable,
+dictionary-encoded text categoricals whose categories come in order of first appearance, file after file). tests/analysis/test_gather.py holds the
 frame equal to the scan's, converted whole.
 
 Text is held as int8 indices while the files are read, widened for a column whose file has more entries than
