@@ -14,8 +14,8 @@ What each file's table becomes is what the scan's table became before: the same 
 analysis.tree.read.INT32 held as int32), the same Arrow-level steps on its rows (the caller's ``prepare``, on
 each run's rows: point axes filled, host_bound filled, models of one name kept apart), the same pandas types
 (``Table.to_pandas`` of the whole: integers with a null become float64 with NaN, booleans nullable,
-dictionary-encoded text categoricals whose categories come in order of first appearance, file after file). tests/analysis/test_gather.py holds the
-frame equal to the scan's, converted whole.
+dictionary-encoded text categoricals whose categories come in order of first appearance, file after file).
+tests/analysis/test_gather.py holds the frame equal to the scan's, converted whole.
 
 Text is held as int8 indices while the files are read, widened for a column whose file has more entries than
 that holds. An integer beyond int32 in a column of INT32 makes the read start again with the integers as the
