@@ -245,13 +245,15 @@ def test_the_load_reads_its_layers_so(odd_tree):
 
 
 @pytest.mark.parametrize("filters", [Filters(), Filters(gpu=("l40s",)), Filters(model=("net1",), algo=("gemm",))])
-def test_the_points_read_file_by_file_are_what_one_scan_read(tree, tmp_path, filters):
+@pytest.mark.parametrize("group", [gather.POINTS_GROUP, 1, 3])  # files read and combined together by a thread
+def test_the_points_read_file_by_file_are_what_one_scan_read(tree, tmp_path, filters, group, monkeypatch):
     root = tmp_path / "results"
     shutil.copytree(tree, root)
     points = sorted(root.rglob("points-*.parquet"))
     points[-1].write_bytes(points[-1].read_bytes()[:100])  # truncated: reported, skipped
     before_report, after_report = LoadReport(root="x"), LoadReport(root="x")
     before = _read_table([root], "points", filters, before_report)
+    monkeypatch.setattr(gather, "POINTS_GROUP", group)
     after = gather.read_points([root], filters, after_report)
     assert 0 < after.num_rows < sum(pq.read_metadata(p).num_rows for p in points[:-1]) or filters == Filters()
     pd.testing.assert_frame_equal(_to_pandas({"points": after})["points"], _to_pandas({"points": before})["points"])
