@@ -76,7 +76,19 @@ def odd_tree(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     _rewrite(files[3], lambda t: t.slice(0, 0))
     files[4].write_bytes(files[4].read_bytes()[:100])  # truncated
     _rewrite(files[5], lambda t: t.drop_columns(["point_direction", "l2"]))  # text columns it was written without
+    # columns the statistics could be taken to make constant: one value in each row group, another in the next
+    # (text, integer, flag); a file written without statistics; a float of one value and NaN
+    _rewrite(files[6], lambda t: _by_row_group(t, 5), row_group_size=5)
+    _rewrite(files[7], lambda t: _set(t, "workspace_bytes", pa.array([7] * t.num_rows)), write_statistics=False)
+    _rewrite(files[8], lambda t: _set(t, "p50_ms", pa.array([np.nan if i % 2 else 5.0 for i in range(t.num_rows)])))
     return root
+
+
+def _by_row_group(t: pa.Table, rows: int) -> pa.Table:
+    group = np.arange(t.num_rows) // rows
+    t = _set(t, "kernel_family", pa.array([f"family{g}" for g in group]))
+    t = _set(t, "workspace_bytes", pa.array(group * 1024))
+    return _set(t, "tensor_cores", pa.array(group % 2 == 0))
 
 
 def scanned(
