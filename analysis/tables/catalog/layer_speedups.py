@@ -8,6 +8,10 @@ analysis.stats.verdicts.family_line.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
 import numpy as np
 import pandas as pd
 
@@ -26,6 +30,9 @@ from harness.results.uncertainty import Ratio, log_se, ratio_interval
 # Rows per slice where a row-by-row computation would otherwise hold several temporary columns of every row
 # (log_se: a dozen at 20,000,000 rows, 2 GB).
 CHUNK = 1_000_000
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def layer_speedups(layers: pd.DataFrame, reference: str = "guess") -> pd.DataFrame:
@@ -47,13 +54,15 @@ def layer_speedups(layers: pd.DataFrame, reference: str = "guess") -> pd.DataFra
     else:
         fields = [list(parts) for parts in zip(*found)]
         del found
-        picked, p50, ref_p50, ratio, low, high, se = (_joined(parts) for parts in fields)
+        picked, p50, ref_p50, ratio, low, high, se = _in_threads(_joined, fields)
         columns = {"p50_ms": p50, "ref_p50_ms": ref_p50}
         del p50, ref_p50
     p, q, code = corrected(ratio, se, workers=workers())  # 14,000,000 p-values: their slices in the threads
     del se  # the standard errors are no column: freed before the labels are taken (0.11 GB at 14,000,000 pairs)
     if picked is not None:  # the labels taken after the correction: not held beside its arrays (0.27 GB)
-        columns = {**{c: layers[c].take(picked).reset_index(drop=True) for c in labels}, **columns}
+        taken = _in_threads(lambda c: layers[c].take(picked).reset_index(drop=True), labels)
+        columns = {**dict(zip(labels, taken)), **columns}
+        del taken
         del picked
     # a row per layer (millions): the two labels as categoricals, not a string each; the frame made once from
     # its columns (under pandas 2, DataFrame.assign copied every label column of every row)
@@ -71,6 +80,14 @@ def layer_speedups(layers: pd.DataFrame, reference: str = "guess") -> pd.DataFra
         },
         copy=False,
     )
+
+
+def _in_threads(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``work`` on each item, in order, in the tables' threads: the joins and the labels' takes over millions of
+    pairs, each a loop of numpy's or a copy of fresh pages (which run in parallel), came one after another at
+    the end of the table, on one core (20,000,000 layer rows: 4 s)."""
+    with ThreadPoolExecutor(max(1, min(workers(), len(items)))) as pool:
+        return list(pool.map(work, items))
 
 
 def _joined(parts: list[np.ndarray]) -> np.ndarray:
