@@ -8,10 +8,6 @@ analysis.stats.verdicts.family_line.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
-
 import numpy as np
 import pandas as pd
 
@@ -30,9 +26,6 @@ from harness.results.uncertainty import Ratio, log_se, ratio_interval
 # Rows per slice where a row-by-row computation would otherwise hold several temporary columns of every row
 # (log_se: a dozen at 20,000,000 rows, 2 GB).
 CHUNK = 1_000_000
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 def layer_speedups(layers: pd.DataFrame, reference: str = "guess") -> pd.DataFrame:
@@ -54,13 +47,14 @@ def layer_speedups(layers: pd.DataFrame, reference: str = "guess") -> pd.DataFra
     else:
         fields = [list(parts) for parts in zip(*found)]
         del found
-        picked, p50, ref_p50, ratio, low, high, se = _in_threads(_joined, fields)
+        # joined in the tables' threads: one after another they took 4 s on one core at 20,000,000 layer rows
+        picked, p50, ref_p50, ratio, low, high, se = slices.each(_joined, [(f,) for f in fields])
         columns = {"p50_ms": p50, "ref_p50_ms": ref_p50}
         del p50, ref_p50
     p, q, code = corrected(ratio, se, workers=workers())  # 14,000,000 p-values: their slices in the threads
     del se  # the standard errors are no column: freed before the labels are taken (0.11 GB at 14,000,000 pairs)
     if picked is not None:  # the labels taken after the correction: not held beside its arrays (0.27 GB)
-        taken = _in_threads(lambda c: layers[c].take(picked).reset_index(drop=True), labels)
+        taken = slices.each(lambda c: layers[c].take(picked).reset_index(drop=True), [(c,) for c in labels])
         columns = {**dict(zip(labels, taken)), **columns}
         del taken
         del picked
@@ -80,14 +74,6 @@ def layer_speedups(layers: pd.DataFrame, reference: str = "guess") -> pd.DataFra
         },
         copy=False,
     )
-
-
-def _in_threads(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """``work`` on each item, in order, in the tables' threads: the joins and the labels' takes over millions of
-    pairs, each a loop of numpy's or a copy of fresh pages (which run in parallel), came one after another at
-    the end of the table, on one core (20,000,000 layer rows: 4 s)."""
-    with ThreadPoolExecutor(max(1, min(workers(), len(items)))) as pool:
-        return list(pool.map(work, items))
 
 
 def _joined(parts: list[np.ndarray]) -> np.ndarray:
