@@ -135,10 +135,18 @@ def call_code(layers: pd.DataFrame) -> np.ndarray:
         return np.zeros(len(layers), np.int64)
     column = layers["direction"]
     if isinstance(column.dtype, pd.CategoricalDtype):  # as read: recode the few categories, not the rows
-        at = [CALLS.index(c) if c in CALLS else -1 for c in column.cat.categories.astype(str)]
-        codes = np.array([*at, 0], np.int64)[column.cat.codes.to_numpy()]  # code -1 (null): the last, forward
-    else:
-        codes = pd.Categorical(call_direction(layers), categories=list(CALLS)).codes.astype(np.int64)
+        names = list(column.cat.categories.astype(str))
+        at = [CALLS.index(c) if c in CALLS else -1 for c in names]
+        codes = column.cat.codes.to_numpy()
+        unknown = [k for k, i in enumerate(at) if i < 0]
+        if unknown and np.isin(codes, unknown).any():
+            bad = sorted(names[k] for k in unknown if (codes == k).any())
+            raise ValueError(f"layer rows with direction {', '.join(bad)}; valid: {', '.join(CALLS)}")
+        table = np.array([*at, 0], np.int8)  # code -1 (null): the last, forward
+        if not table.any():  # every row forward (an inference campaign): no pass over the rows
+            return np.zeros(len(layers), np.int64)
+        return table[codes].astype(np.int64)
+    codes = pd.Categorical(call_direction(layers), categories=list(CALLS)).codes.astype(np.int64)
     if (codes < 0).any():
         bad = sorted(set(call_direction(layers)[codes < 0]))
         raise ValueError(f"layer rows with direction {', '.join(bad)}; valid: {', '.join(CALLS)}")
@@ -148,7 +156,10 @@ def call_code(layers: pd.DataFrame) -> np.ndarray:
 def within_point(layers: pd.DataFrame) -> np.ndarray:
     """One integer per layer row that tells the rows of one point apart: ``layer_index`` x 3 + the call's
     direction (forward rows keep their order: the forward's is ``layer_index`` x 3)."""
-    return layers["layer_index"].to_numpy().astype(np.int64) * len(CALLS) + call_code(layers)
+    key = layers["layer_index"].to_numpy().astype(np.int64)  # made in place from here: millions of rows
+    key *= len(CALLS)
+    key += call_code(layers)
+    return key
 
 
 def identity_columns(layers: pd.DataFrame, key: list[str]) -> list[str]:

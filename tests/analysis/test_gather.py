@@ -273,9 +273,14 @@ def test_the_points_read_file_by_file_are_what_one_scan_read(tree, tmp_path, fil
     assert after_report.files == before_report.files
 
 
+@pytest.mark.parametrize("counted", [None, 7])  # codes counted all at once, and seven at a time
 @pytest.mark.parametrize("count", [3, 130, 40_000])  # codes of int8, int16 and int32
-def test_shared_categories_recode_as_pandas_does_and_leave_columns_read_sorted_alone(count):
+def test_shared_categories_recode_as_pandas_does_and_leave_columns_read_sorted_alone(count, counted, monkeypatch):
+    from analysis.tree import convert
     from analysis.tree.convert import _present, _recoded
+
+    if counted:
+        monkeypatch.setattr(convert, "COUNTED", counted)
 
     rng = np.random.default_rng(count)
     categories = [f"v{i:05d}" for i in range(count)]

@@ -175,6 +175,27 @@ def test_rows_without_direction_columns_are_forward():
     assert (directions.point_direction(nulls) == "forward").all()
 
 
+@pytest.mark.parametrize("calls", [["forward", None, "forward"], ["backward_filter", "forward", None]])
+def test_a_layer_rows_place_in_its_point_is_its_index_and_its_call_read_as_text_or_as_categories(calls):
+    lay = pd.DataFrame({"layer_index": np.array([4, 4, 7], np.int16), "direction": calls})
+    expected = [i * 3 + (plans.DIRECTIONS.index(c) if c else 0) for i, c in zip([4, 4, 7], calls)]
+    cats = lay.assign(direction=pd.Categorical(calls, ["backward_data", "backward_filter", "forward"]))
+    for frame in (lay, cats):
+        key = directions.within_point(frame)
+        assert key.dtype == np.int64 and key.tolist() == expected
+    assert lay["layer_index"].tolist() == [4, 4, 7]  # the key is made in place, not in the frame's column
+
+
+@pytest.mark.parametrize("categorical", [False, True])
+def test_a_direction_that_is_no_call_is_an_error_naming_it_and_the_valid_ones(categorical):
+    lay = pd.DataFrame({"layer_index": [0, 1], "direction": ["forward", "sideways"]})
+    if categorical:  # an unused unknown category is no error: only the rows' values are checked
+        lay["direction"] = pd.Categorical(lay["direction"], ["forward", "sideways", "unused"])
+        assert directions.within_point(lay.iloc[:1]).tolist() == [0]
+    with pytest.raises(ValueError, match="direction sideways; valid: forward, backward_data, backward_filter"):
+        directions.within_point(lay)
+
+
 @pytest.mark.parametrize("categorical", [False, True])
 def test_resolving_keeps_each_call_of_a_step_with_its_point(categorical):
     pts, lay, _ = training_frames(T, points=1, forward=True)
