@@ -17,7 +17,7 @@ import pkgutil
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
@@ -38,7 +38,7 @@ class Table:
     compute: Callable[..., pd.DataFrame]
     position: int  # where it comes among the tables (the order they are written and listed in)
     about: str = ""  # what it answers, in a few words
-    per_layer_row: bool = False  # a row per layer row (millions): computed, like the layers' tables, alone
+    per_layer_row: bool = False  # a row per layer row (millions): computed with no other layers table beside it
 
 
 _TABLES: dict[str, Table] = {}
@@ -105,15 +105,44 @@ def over_layer_rows(table: Table) -> bool:
     return bool(rows & set(table.inputs))
 
 
-def _alone(lock: threading.Lock, compute: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
-    """``compute`` holding ``lock``: the tables over millions of layer rows (``over_layer_rows``) run one at a
-    time, the point tables beside them. At 20,000,000 layer rows each holds gigabytes of intermediates (keys,
-    intervals, sorts): run together, two of them needed 1.2 GB more at 10,000,000 rows (5.7 GB peak instead of
-    4.5); layer_speedup_summary (over layer_speedups' 14,000,000 rows) beside plan_projection made the peak of
-    that tree, 0.2 GB above either alone."""
+class _Gate:
+    """Who computes over the layer rows now (``over_layer_rows``): two tables at a time, or a table of a row per
+    layer row, or one computed from such a table, alone. At 20,000,000 layer rows a table over them holds 0.3-0.7
+    GB of intermediates above the 2.2 GB the load holds, two together 1 GB at most; ``layer_speedups`` 1.4 GB,
+    and 0.9 GB of its rows stay held for the tables computed from it (``layer_speedup_summary`` beside
+    ``plan_projection`` made the peak of that tree, 0.2 GB above either alone). One at a time, the layers' tables
+    left a core idle: ``layer_shapes`` runs on one."""
+
+    def __init__(self, slots: int = 2):
+        self._slots = slots
+        self._free = slots
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def held(self, alone: bool):
+        need = self._slots if alone else 1
+        with self._changed:
+            self._changed.wait_for(lambda: self._free >= need)
+            self._free -= need
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._free += need
+                self._changed.notify_all()
+
+
+def _alone(table: Table) -> bool:
+    """Whether ``table`` computes with no other table over the layer rows beside it: it holds a row per layer row,
+    or reads a table that does."""
+    return table.per_layer_row or any(t.per_layer_row for t in _TABLES.values() if t.name in table.inputs)
+
+
+def _gated(gate: _Gate, alone: bool, compute: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
+    """``compute`` within ``gate`` (``alone``: with no other table over the layer rows beside it)."""
 
     def run(*inputs: pd.DataFrame | None) -> pd.DataFrame:
-        with lock:
+        with gate.held(alone):
             try:
                 return compute(*inputs)
             finally:  # its intermediates back to the system before the next one starts from there
@@ -157,7 +186,7 @@ def compute_all(
     ``points`` and ``layers`` get the forward points and their layer rows (the frames themselves for a
     forward-only tree); ``train_points`` and ``train_layers`` are the rest (analysis.tree.directions). Each
     table starts as soon as its inputs are done, in ``workers`` threads (the tables over millions of layer rows
-    run beside the point tables, as analysis.pipeline.compute_tables ran them, and one at a time: ``_alone``).
+    run beside the point tables, as analysis.pipeline.compute_tables ran them, and two at a time at most: ``_Gate``).
     ``step(name)``: a context each table is computed in, with ``workers`` 1 (benchmarks/analysis_scale.py --steps
     times each and takes its peak memory)."""
     if step is not None and workers != 1:
@@ -172,13 +201,13 @@ def compute_all(
         "train_layers": directions.training_layers(layers),
     }
     waiting, running = list(chosen), {}
-    one_at_a_time = threading.Lock()
+    gate = _Gate()
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         while waiting or running:
             # a table of a row per layer row last among those ready: the others' intermediates come and go
             # before its rows are held (20,000,000 layer rows: 0.93 GB), not on top of them
             for t in sorted((t for t in waiting if all(i in frames for i in t.inputs)), key=lambda t: t.per_layer_row):
-                compute = _alone(one_at_a_time, t.compute) if over_layer_rows(t) else _trimmed(t.compute)
+                compute = _gated(gate, _alone(t), t.compute) if over_layer_rows(t) else _trimmed(t.compute)
                 compute = compute if step is None else _within(step, t.name, compute)
                 running[pool.submit(compute, *(frames[i] for i in t.inputs))] = t.name
                 waiting.remove(t)

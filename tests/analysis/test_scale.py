@@ -175,35 +175,79 @@ def test_one_family_of_millions_is_corrected_as_by_the_grouped_path():
     np.testing.assert_array_equal(mt.student_sf(t), before)
 
 
-def test_the_tables_over_the_layers_run_one_at_a_time(busy_tree):
-    """Two tables reading the layers never overlap (their intermediates at tens of millions of rows would add
-    up), even with two workers: the first to start waits for the other, which cannot start meanwhile."""
+def test_the_tables_over_the_layers_run_two_at_a_time(busy_tree):
+    """Three tables reading the layers, with three workers: two of them overlap, never three (their
+    intermediates at tens of millions of rows would add up). Each waits a little for the others to start: an
+    overlap allowed happens."""
     import threading
 
     from analysis.tables import registry
     from analysis.tables.registry import Table
 
-    started = {"a": threading.Event(), "b": threading.Event()}
-    saw_other: dict[str, bool] = {}
+    lock, running, seen = threading.Lock(), set(), {}
+    all_started = threading.Event()  # never set: each waits its full time for any other that may start
 
-    def toy(me: str, other: str):
+    def toy(me: str):
         def compute(layers: pd.DataFrame) -> pd.DataFrame:
-            started[me].set()
-            saw_other[me] = started[other].wait(timeout=0.5)  # set meanwhile only if the two overlap
+            with lock:
+                running.add(me)
+                seen[me] = set(running)
+            all_started.wait(timeout=0.5)
+            with lock:
+                seen[me] |= running
+                running.discard(me)
             return pd.DataFrame({"rows": [len(layers)]})
 
         return compute
 
     res = load(busy_tree)
-    for me, other in (("a", "b"), ("b", "a")):
-        registry.register(Table(f"toy_layers_{me}", ("layers",), toy(me, other), position=1, about="a toy"))
+    names = ["toy_layers_a", "toy_layers_b", "toy_layers_c"]
+    for name in names:
+        registry.register(Table(name, ("layers",), toy(name), position=-1, about="a toy"))
     try:
-        frames = registry.compute_all(res.points, res.layers, workers=2)
+        frames = registry.compute_all(res.points, res.layers, workers=3)
     finally:
-        registry.unregister("toy_layers_a")
-        registry.unregister("toy_layers_b")
+        for name in names:
+            registry.unregister(name)
     assert frames["toy_layers_a"]["rows"].tolist() == [len(res.layers)]
-    assert sorted(saw_other.values()) == [False, True]  # the second started after the first had finished
+    assert seen["toy_layers_a"] == seen["toy_layers_b"] == {"toy_layers_a", "toy_layers_b"}  # two together
+    assert len(seen["toy_layers_c"]) <= 2
+
+
+def test_a_table_of_a_row_per_layer_row_or_read_from_one_holds_the_gate_alone():
+    """The gate the layers' tables pass: a second table enters beside one, a third does not; a table of a row
+    per layer row (or one computed from it) enters only where no other is in, and none enters beside it."""
+    import threading
+
+    from analysis.tables import registry
+
+    gate = registry._Gate()
+    waiting: list[threading.Thread] = []
+
+    def enters(alone: bool) -> bool:  # whether a table enters now (a blocked one enters once the gate frees)
+        entered = threading.Event()
+
+        def table() -> None:
+            with gate.held(alone):
+                entered.set()
+
+        waiting.append(threading.Thread(target=table, daemon=True))
+        waiting[-1].start()
+        return entered.wait(timeout=0.3)
+
+    with gate.held(alone=False):
+        assert enters(alone=False) and not enters(alone=True)
+        with gate.held(alone=False):
+            assert not enters(alone=False)
+    for t in waiting:
+        t.join(timeout=10)
+        assert not t.is_alive()  # the blocked ones entered once the gate was free
+    with gate.held(alone=True):
+        assert not enters(alone=False) and not enters(alone=True)
+    for t in waiting:
+        t.join(timeout=10)
+    alone = {t.name for t in registry.tables() if registry._alone(t)}
+    assert alone == {"layer_speedups", "layer_speedup_summary"}
 
 
 def test_a_table_of_a_row_per_layer_row_runs_alone_and_after_the_others_ready_with_it(busy_tree):
