@@ -76,6 +76,54 @@ def test_log_se_says_not_enough_samples_below_six_iterations_and_widens_by_t():
     assert se[2] == pytest.approx(np.sqrt(np.pi / 2) * 0.1 / np.sqrt(8) * 2.3646 / Z95, rel=1e-3)
 
 
+def _log_se_as_written_first(rows: pd.DataFrame) -> pd.Series:
+    """log_se as it was first written, step by step in pandas: the rule, read plainly."""
+    from harness.results.uncertainty import MEDIAN_SE_FACTOR
+    from harness.stats import MIN_SAMPLES, t_quantile95
+
+    c = rows["p50_ms"].astype(float)
+    se = pd.Series(np.nan, index=rows.index)
+    if {"ci95_low_ms", "ci95_high_ms"} <= set(rows.columns):
+        lo, hi = rows["ci95_low_ms"].astype(float), rows["ci95_high_ms"].astype(float)
+        ok = (lo > 0) & (hi >= lo)
+        se = se.where(~ok, (np.log(hi.where(ok)) - np.log(lo.where(ok))) / (2 * Z95))
+    if {"std_ms", "n"} <= set(rows.columns):
+        std, n = rows["std_ms"].astype(float), rows["n"].astype(float)
+        n = n.where(n >= MIN_SAMPLES)
+        se = se.fillna(MEDIAN_SE_FACTOR * std / np.sqrt(n) / c.where(c > 0) * (t_quantile95(n - 1) / Z95))
+    if "n" in rows.columns:
+        se = se.where(~(rows["n"].astype(float) < MIN_SAMPLES))
+    return se
+
+
+@pytest.mark.parametrize("counts", ["few", "nullable", "fractional", "far_apart"])
+@pytest.mark.parametrize("columns", ["all", "no_interval", "no_std", "no_n"])
+def test_log_se_equals_the_rule_as_first_written_bit_for_bit(counts, columns):
+    """The numpy log_se (its t quantile looked up per count of iterations) against the plain pandas rule, on
+    rows with and without intervals, empty and reversed ones, p50 of 0, below and above six iterations, and
+    counts of every kind: whole and close (looked up), missing, fractional or far apart (computed per row)."""
+    rng = np.random.default_rng(7)
+    k = 2000
+    p50 = rng.lognormal(0, 1, k)
+    p50[:20] = [0.0, -1.0, np.nan] * 6 + [0.0, 0.0]
+    lo, hi = p50 * rng.uniform(0.8, 1.0, k), p50 * rng.uniform(1.0, 1.2, k)
+    lo[::7], hi[::11] = np.nan, np.nan
+    lo[::13], hi[::13] = hi[::13], lo[::13]  # reversed: no interval
+    n = rng.integers(3, 40, k).astype(float)
+    if counts == "nullable":
+        n = pd.array(np.where(np.arange(k) % 9 == 0, None, n.astype(int)), dtype="Int64")
+    elif counts == "fractional":
+        n[::5] += 0.5
+    elif counts == "far_apart":
+        n[::17] = 1e6
+    rows = pd.DataFrame({"p50_ms": p50, "ci95_low_ms": lo, "ci95_high_ms": hi, "std_ms": p50 * 0.1, "n": n})
+    rows.loc[::19, "std_ms"] = np.nan
+    drop = {"all": [], "no_interval": ["ci95_low_ms", "ci95_high_ms"], "no_std": ["std_ms"], "no_n": ["n"]}
+    rows = rows.drop(columns=drop[columns])
+    pd.testing.assert_series_equal(log_se(rows), _log_se_as_written_first(rows), check_exact=True)
+    assert log_se(rows.iloc[:0]).empty
+
+
 def test_row_interval_keeps_the_stored_asymmetric_interval():
     rows = pd.DataFrame(
         {

@@ -42,22 +42,47 @@ MEDIAN_SE_FACTOR = float(np.sqrt(np.pi / 2))  # SE(median) / SE(mean) for large 
 
 
 def log_se(rows: pd.DataFrame, center: str = "p50_ms") -> pd.Series:
-    """Standard error of log(``center``) per row (see the module docstring); NaN where unknown."""
-    c = rows[center].astype(float)
-    se = pd.Series(np.nan, index=rows.index)
-    if {"ci95_low_ms", "ci95_high_ms"} <= set(rows.columns):
-        lo, hi = rows["ci95_low_ms"].astype(float), rows["ci95_high_ms"].astype(float)
-        ok = (lo > 0) & (hi >= lo)
-        se = se.where(~ok, (np.log(hi.where(ok)) - np.log(lo.where(ok))) / (2 * Z95))
-    if {"std_ms", "n"} <= set(rows.columns):
-        std, n = rows["std_ms"].astype(float), rows["n"].astype(float)
-        n = n.where(n >= MIN_SAMPLES)
-        widen = t_quantile95(n - 1) / Z95
-        from_std = MEDIAN_SE_FACTOR * std / np.sqrt(n) / c.where(c > 0) * widen
-        se = se.fillna(from_std)
-    if "n" in rows.columns:  # an interval written with fewer samples (none are, but a file may say so)
-        se = se.where(~(rows["n"].astype(float) < MIN_SAMPLES))
-    return se
+    """Standard error of log(``center``) per row (see the module docstring); NaN where unknown.
+
+    In numpy, in place, and the t quantile worked out once per count of iterations: the tables over the layers
+    take it of tens of millions of rows (20,000,000: 2.3 s as pandas Series, each step a new column)."""
+    c = _floats(rows, center)
+    se = np.full(len(rows), np.nan)
+    columns = set(rows.columns)
+    if {"ci95_low_ms", "ci95_high_ms"} <= columns:
+        lo, hi = _floats(rows, "ci95_low_ms"), _floats(rows, "ci95_high_ms")
+        ok = (lo > 0) & (hi >= lo)  # NaN is neither
+        se[ok] = (np.log(hi[ok]) - np.log(lo[ok])) / (2 * Z95)
+    n = _floats(rows, "n") if "n" in columns else None
+    if n is not None and "std_ms" in columns:
+        need = np.flatnonzero(np.isnan(se) & (n >= MIN_SAMPLES))  # the rows without an interval of their own
+        std, cn, c_need = _floats(rows, "std_ms")[need], n[need], c[need]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            c_need[~(c_need > 0)] = np.nan
+            se[need] = MEDIAN_SE_FACTOR * std / np.sqrt(cn) / c_need * (_t_quantile95_of_counts(cn) / Z95)
+    if n is not None:  # an interval written with fewer samples (none are, but a file may say so)
+        se[n < MIN_SAMPLES] = np.nan
+    return pd.Series(se, index=rows.index)
+
+
+def _floats(rows: pd.DataFrame, column: str) -> np.ndarray:
+    """A column as float64, missing values as NaN (the column itself where it is float64: not written to)."""
+    return rows[column].astype(float).to_numpy()
+
+
+def _t_quantile95_of_counts(n: np.ndarray) -> np.ndarray:
+    """``t_quantile95(n - 1)`` of iteration counts: looked up in a table of every count between the least and
+    the largest where they are whole numbers in a short range (they are: a run's iterations), else computed
+    row by row. The same values bit for bit."""
+    if not len(n):
+        return t_quantile95(n - 1)
+    least, most = np.min(n), np.max(n)
+    if np.isfinite(least) and np.isfinite(most) and most - least < 1 << 16:
+        whole = n.astype(np.int64)
+        if np.array_equal(whole, n):
+            table = t_quantile95(np.arange(int(least), int(most) + 1, dtype=float) - 1)
+            return table[whole - int(least)]
+    return t_quantile95(n - 1)
 
 
 def row_interval(rows: pd.DataFrame, center: str = "p50_ms") -> tuple[pd.Series, pd.Series]:
