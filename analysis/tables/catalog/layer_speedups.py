@@ -92,10 +92,12 @@ def _timed(layers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     p50_all = layers["p50_ms"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore"):
         rows = np.flatnonzero((p50_all > 0) & ~hostbound.mask(layers))  # NaN is not > 0
-    se_inputs = [c for c in SE_INPUTS if c in layers.columns]
-    chunks = [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)] or [rows]  # log_se is row by row
-    se = np.concatenate([log_se(layers[se_inputs].take(c)).to_numpy(dtype=float) for c in chunks])
-    return rows, p50_all[rows], se
+    # log_se is row by row: over views of CHUNK rows (its temporaries a slice's), then taken at the timed rows
+    # (a campaign times nearly every row: no copy of their columns first)
+    se = np.concatenate(
+        [log_se(layers.iloc[i : i + CHUNK]).to_numpy(dtype=float) for i in range(0, len(layers), CHUNK)] or [[]]
+    )
+    return rows, p50_all[rows], se[rows]
 
 
 def _pairs(layers: pd.DataFrame, start: int, stop: int, reference: str) -> tuple[np.ndarray, ...] | None:
