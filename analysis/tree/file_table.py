@@ -134,11 +134,13 @@ def _one_value(stats: pq.Statistics | None, rows: int):
 
 
 def _simple(type_: pa.DataType) -> bool:
-    """Integers, booleans and text (dictionary-encoded or not): types whose statistics are their values (text as
-    UTF-8 bytes)."""
+    """Signed integers, booleans and text (dictionary-encoded or not): types whose statistics are their values
+    (text as UTF-8 bytes). Not unsigned integers: their raw statistics are the stored signed numbers (a uint32
+    of 2**31 or more reads negative)."""
     if pa.types.is_dictionary(type_):
         type_ = type_.value_type
-    return pa.types.is_integer(type_) or pa.types.is_boolean(type_) or pa.types.is_string(type_)
+    signed = pa.types.is_integer(type_) and not pa.types.is_unsigned_integer(type_)
+    return signed or pa.types.is_boolean(type_) or pa.types.is_string(type_)
 
 
 def _opened(source: pa.NativeFile, encoded: list[str]) -> pq.ParquetFile:
