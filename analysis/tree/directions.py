@@ -18,6 +18,8 @@ holds its ``point_direction`` in place of its call's direction (``point_keyed``)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -140,17 +142,20 @@ def call_code(layers: pd.DataFrame) -> np.ndarray:
         codes = column.cat.codes.to_numpy()
         unknown = [k for k, i in enumerate(at) if i < 0]
         if unknown and np.isin(codes, unknown).any():
-            bad = sorted(names[k] for k in unknown if (codes == k).any())
-            raise ValueError(f"layer rows with direction {', '.join(bad)}; valid: {', '.join(CALLS)}")
+            raise _not_calls(names[k] for k in unknown if (codes == k).any())
         table = np.array([*at, 0], np.int8)  # code -1 (null): the last, forward
         if not table.any():  # every row forward (an inference campaign): no pass over the rows
             return np.zeros(len(layers), np.int64)
         return table[codes].astype(np.int64)
     codes = pd.Categorical(call_direction(layers), categories=list(CALLS)).codes.astype(np.int64)
     if (codes < 0).any():
-        bad = sorted(set(call_direction(layers)[codes < 0]))
-        raise ValueError(f"layer rows with direction {', '.join(bad)}; valid: {', '.join(CALLS)}")
+        raise _not_calls(call_direction(layers)[codes < 0])
     return codes
+
+
+def _not_calls(found: Iterable[str]) -> ValueError:
+    """The error for layer rows whose call direction is none of CALLS (``found``: theirs)."""
+    return ValueError(f"layer rows with direction {', '.join(sorted(set(found)))}; valid: {', '.join(CALLS)}")
 
 
 def within_point(layers: pd.DataFrame) -> np.ndarray:
