@@ -363,6 +363,29 @@ def test_all_distinct_is_pandas_is_unique():
     assert not all_distinct(np.r_[keys, keys[17]]) and all_distinct(keys[:1]) and all_distinct(keys[:0])
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_all_distinct_of_keys_in_runs_is_pandas_is_unique(seed):
+    """Keys as a run writes them (ascending runs: a point's layers in order), the runs apart or overlapping,
+    with or without a key repeated within reach of another run, at run ends, or two runs equal: all_distinct
+    answers as pandas does."""
+    from analysis.tree.keys import all_distinct
+
+    rng = np.random.default_rng(seed)
+    runs = []
+    for start in rng.permutation(int(rng.integers(1, 60))) * int(rng.integers(1, 40)):
+        runs.append(start + np.cumsum(rng.integers(1, 4, int(rng.integers(1, 30)))))
+    if seed % 4 == 1:
+        runs.append(runs[int(rng.integers(len(runs)))].copy())  # a whole run twice (a file read twice)
+    elif seed % 4 == 2:
+        donor = runs[int(rng.integers(len(runs)))]
+        runs.insert(int(rng.integers(len(runs) + 1)), donor[[int(rng.integers(len(donor)))]])  # one key again
+    elif seed % 4 == 3:
+        runs.append(np.array([runs[-1][-1]]))  # the last key again, right after it (where a run ends)
+    keys = np.concatenate(runs).astype(np.int64)
+    assert all_distinct(keys) == pd.Index(keys).is_unique
+    assert all_distinct(keys[::-1]) == pd.Index(keys).is_unique  # descending: every key a run of its own
+
+
 def support_before(layers: pd.DataFrame) -> pd.DataFrame:
     """The support table as computed before it was counted one model at a time (commit 5811b61), but for its
     status as text: on the loaded (categorical) statuses, a mixed shape raised TypeError there."""
