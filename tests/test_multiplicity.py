@@ -361,3 +361,25 @@ def test_smaller_bh_of_nothing_tested_and_of_a_high_level():
     lean = mt.smaller_bh([0.1, -0.1], [NAN, NAN])
     assert lean is not None and np.isnan(lean[0]).all() and np.isnan(lean[1]).all() and (lean[2] == 3).all()
     assert mt.smaller_bh([0.1, -0.1], [0.01, 0.01], level=0.5) is None  # a larger p could then be rejected
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3, 4])
+@pytest.mark.parametrize("kind", ["spread", "ties", "few_tested", "none_tested", "one_value", "infinite"])
+def test_ascending_orders_every_tested_value_once_in_ranges_of_threads(kind, workers, monkeypatch):
+    """Split across threads at quantiles of a sample or sorted whole: every value that is not NaN once, ascending
+    (ties in any order), NaN left out; values on a cut, all equal, or with infinities."""
+    monkeypatch.setattr(mt, "CHUNK", 100)  # 5,000 values: more than 2 CHUNK, so split where workers > 1
+    rng = np.random.default_rng(len(kind) * 10 + workers)
+    values = {
+        "spread": rng.random(5000),
+        "ties": rng.choice([0.001, 0.01, 0.5, 1.0], 5000),
+        "few_tested": np.where(rng.random(5000) < 0.01, rng.random(5000), NAN),
+        "none_tested": np.full(5000, NAN),
+        "one_value": np.full(5000, 0.25),
+        "infinite": np.r_[rng.normal(size=4990), [np.inf, -np.inf] * 5],
+    }[kind]
+    values[rng.integers(0, 5000, 50)] = NAN
+    order = mt.ascending(values, workers)
+    tested = np.flatnonzero(~np.isnan(values))
+    assert np.array_equal(np.sort(order), tested)  # each tested position once, no NaN
+    assert np.array_equal(values[order], np.sort(values[tested]))

@@ -405,8 +405,8 @@ def smaller_bh(
     if highest_low > lowest_high:
         return None
     del log_ratio, se, lr, s  # the inputs are not read again: a caller that passed a temporary frees it here
-    m = int(n - np.isnan(low).sum())
-    order = np.argsort(low)[:m]  # NaN (untested) sorts last; ties in any order share their q-value
+    order = ascending(low, workers)  # ties in any order share their q-value
+    m = len(order)
     raw = low[order]
     larger = _least_raw_of_complements(raw)  # before raw is scaled in place
     _raw_in_place(raw, 2 * m, 1)
@@ -420,6 +420,35 @@ def smaller_bh(
     code = np.full(n, 3, dtype=np.int8)  # no interval
     code[order] = np.where(rejected, np.where(slower_is_low[order], np.int8(2), np.int8(0)), np.int8(1))
     return low, q, code
+
+
+def ascending(values: np.ndarray, workers: int = 1) -> np.ndarray:
+    """The positions of the values that are not NaN, in ascending order of value (ties in any order). With
+    ``workers`` > 1 and more than 2 CHUNK values, the values are split at quantiles of a sample into ``workers``
+    ranges, each range's positions sorted in a thread of its own and the ranges put end to end: the 14,000,000
+    p-values of a campaign's ``layer_speedups`` took 1.7 s in one sort, the one step of that table no thread
+    shared."""
+    n = len(values)
+    if workers <= 1 or n <= 2 * CHUNK:
+        order = np.argsort(values)  # NaN sorts last
+        return order[: n - int(np.isnan(values).sum())]
+    sample = values[:: max(1, n // 10_000)]
+    sample = sample[~np.isnan(sample)]
+    cuts = np.unique(np.quantile(sample, np.linspace(0, 1, workers + 1)[1:-1])) if len(sample) else sample
+    if not len(cuts):  # nothing tested in the sample: one range
+        return ascending(values, 1)
+
+    def sort(k: int) -> np.ndarray:
+        """The positions of range k's values (at most cuts[k], above cuts[k - 1]; NaN in none), ascending."""
+        inside = values <= cuts[k] if k < len(cuts) else values > cuts[-1]
+        if 0 < k < len(cuts):
+            inside &= values > cuts[k - 1]
+        rows = np.flatnonzero(inside)
+        del inside
+        return rows[np.argsort(values[rows])]
+
+    with ThreadPoolExecutor(min(workers, len(cuts) + 1)) as pool:
+        return np.concatenate(list(pool.map(sort, range(len(cuts) + 1))))
 
 
 def _smaller_of_slice(lr, s, low, slower_is_low, a: int) -> tuple[float, float] | None:
