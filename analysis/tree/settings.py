@@ -105,16 +105,14 @@ def values(points: pd.DataFrame) -> pd.DataFrame:
 
 
 def identity(points: pd.DataFrame) -> pd.Series:
-    """Each row's setting as one string (``column=value`` joined by ``;``): equal exactly where two rows'
-    settings are, ``ANY`` included."""
+    """Each row's setting as one number: equal exactly where two rows' settings are (every setting column's
+    value, ``ANY`` included). A number, not the values joined in a string: at 200,000 points the strings took
+    most of the time of resolving the points."""
     v = values(points)
     if v.empty:
-        return pd.Series([], index=points.index, dtype=object)
-    parts = [col + "=" + v[col].astype(str) for col in COLUMNS]
-    out = parts[0]
-    for p in parts[1:]:
-        out = out + ";" + p
-    return out
+        return pd.Series([], index=points.index, dtype=np.int64)
+    number = v.groupby(list(COLUMNS), sort=False, dropna=False).ngroup()
+    return number.astype(np.int64)
 
 
 @dataclass(frozen=True)
