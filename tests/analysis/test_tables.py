@@ -185,6 +185,28 @@ def test_oracle_joins_by_value_when_points_and_layers_have_their_own_categories(
     assert row["oracle_conv_ms"] == pytest.approx(7.0) and row["layers"] == 2 and row["layers_switched"] == 1
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_oracle_mix_labels_are_the_grouped_join_of_each_points_layers(seed):
+    """mix_labels (counted on codes) gives what joining each point's "name:k" parts gave (most layers first, ties
+    by name; NaN where a point has no layer): names not in name order, ties in counts, points without layers."""
+    from analysis.tables.catalog.oracle import mix_labels
+
+    rng = np.random.default_rng(seed)
+    names = np.array(["winograd", "fft", "gemm", "direct", "torch"], dtype=object)[: 2 + seed % 4]
+    n = 40
+    point = rng.integers(0, n, 300)
+    point = point[point % 7 != 3]  # some points with no layer
+    chosen = rng.integers(0, len(names), len(point))
+    mix = pd.DataFrame({"_point": point, "chosen": names[chosen]}).groupby(["_point", "chosen"]).size()
+    mix = mix.reset_index(name="k").sort_values(["_point", "k", "chosen"], ascending=[True, False, True])
+    mix["part"] = mix["chosen"].astype(str) + ":" + mix["k"].astype(str)
+    want = mix.groupby("_point")["part"].agg(", ".join).reindex(range(n)).to_numpy()
+    got = mix_labels(point, chosen, names, n)
+    assert pd.isna(got[3]) and pd.isna(got).tolist() == pd.isna(want).tolist()
+    assert got[~pd.isna(got)].tolist() == want[~pd.isna(want)].tolist()
+    assert pd.isna(mix_labels(point[:0], chosen[:0], names, 3)).all()
+
+
 def test_oracle_switches_a_layer_only_beyond_noise():
     """b is 5% faster on layer 0 but with 20% noise: a tie keeps a's layer; on layer 1 b is 3x faster with
     tight intervals: switched. The projected gain has an interval around it."""
