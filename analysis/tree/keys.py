@@ -7,7 +7,7 @@ codes agree between frames).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -137,6 +137,19 @@ def all_distinct(keys: np.ndarray) -> bool:
     (introsort) took 1.5-1.8 s; on keys in no order the two took the same time."""
     ordered = np.sort(keys, kind="stable")
     return not bool((ordered[1:] == ordered[:-1]).any())
+
+
+def by_runs(keys: np.ndarray, answer: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``answer(keys)`` for a row-by-row ``answer`` (a key's answer depends on the key alone: a hash lookup),
+    asked once per run of equal consecutive keys and repeated over the run. A point's layer rows come together
+    (as a run writes them), so their point's key is asked once, not once per layer: looking up 20,000,000 layer
+    rows' points among 200,000 took 0.4-0.5 s a lookup, once per run 0.05 s. Keys in no runs are asked whole."""
+    if len(keys) < 2:
+        return answer(keys)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    if len(starts) > len(keys) // 2:
+        return answer(keys)
+    return np.repeat(answer(keys[starts]), np.diff(np.r_[starts, len(keys)]))
 
 
 def by_appearance(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from analysis.stats import repeats
 from analysis.tree import directions, settings
-from analysis.tree.keys import all_distinct, mixed_radix
+from analysis.tree.keys import all_distinct, by_runs, mixed_radix
 from analysis.tree.records import LoadReport
 from harness.results.layout import POINT_KEY
 from harness.results.read import latest
@@ -87,9 +87,10 @@ def resolve_layers(
     own = consume or layers is not given  # a frame of this call's own (copies dropped): taken from as copied
     point_run = _with_run(point_key, runs, points["run_id"])
     layer_run = _with_run(layer_key, runs, layers["run_id"])
-    pos = pd.Index(point_run).get_indexer(layer_run)  # the points row of each layer's point and run; -1: none
+    # the points row of each layer's point and run (-1: none); a point's rows together: asked once a point
+    pos = by_runs(layer_run, pd.Index(point_run).get_indexer)
     del point_run, layer_run
-    orphan = ~pd.Index(layer_key).isin(point_key)  # no points row of the point at all: never committed
+    orphan = ~by_runs(layer_key, lambda k: pd.Index(k).isin(point_key))  # no points row of its point: uncommitted
     keep = pos >= 0
     report.orphan_layers = int(orphan.sum())
     report.superseded["layers"] = int(len(layers) - report.orphan_layers - keep.sum())
@@ -136,8 +137,8 @@ def _grouped_by_point(pos: np.ndarray, layer_index: np.ndarray) -> bool:
     every tree the harness writes, so that sorting millions of rows is needed only where it is not."""
     if len(pos) < 2:
         return True
-    new_point = np.diff(pos) != 0
-    ascending = np.all(new_point | (np.diff(layer_index) > 0))
+    new_point = pos[1:] != pos[:-1]  # on views: no difference of every row made first (20,000,000 int64)
+    ascending = np.all(new_point | (layer_index[1:] > layer_index[:-1]))
     starts = np.r_[0, np.flatnonzero(new_point) + 1]
     return bool(ascending and all_distinct(pos[starts]))  # no point's rows in two places
 

@@ -722,3 +722,19 @@ def test_the_layers_of_some_points_taken_a_column_at_a_time_are_those_taken_whol
     out = resolve.layers_of(some, layers, consume=True)
     assert layers.columns.size == 0 and 0 < len(out) < len(res.layers)
     pd.testing.assert_frame_equal(out, resolve.layers_of(some, res.layers))
+
+
+@pytest.mark.parametrize("run", [1, 2, 5, 100])
+def test_by_runs_answers_as_asking_every_row(run):
+    """A lookup asked once per run of equal keys and repeated: the same answer as asked row by row, with runs of
+    ``run`` keys (1: no runs, asked whole), a key in two runs apart, missing keys, an empty and a one-row array."""
+    from analysis.tree.keys import by_runs
+
+    rng = np.random.default_rng(run)
+    index = pd.Index(rng.permutation(500).astype(np.int64) * 3)
+    keys = np.repeat(rng.integers(0, 1600, 400), run)  # about a third not in the index
+    keys = np.r_[keys, keys[:run]]  # the first run again at the end
+    for answer in (index.get_indexer, lambda k: pd.Index(k).isin(index)):
+        assert np.array_equal(by_runs(keys, answer), answer(keys))
+        assert np.array_equal(by_runs(keys[:0], answer), answer(keys[:0]))
+        assert np.array_equal(by_runs(keys[:1], answer), answer(keys[:1]))

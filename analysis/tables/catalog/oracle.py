@@ -13,7 +13,7 @@ from analysis.tables.columns import (
     singles,
 )
 from analysis.tables.registry import Table
-from analysis.tree.keys import layer_keys, row_keys
+from analysis.tree.keys import by_runs, layer_keys, row_keys
 from harness.results import hostbound
 from harness.results import multiplicity as mt
 from harness.results.uncertainty import log_se, ratio_interval
@@ -63,7 +63,7 @@ def one_model(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     p50 = lay["p50_ms"].to_numpy(dtype=float)
     se = raw_se.to_numpy(dtype=float)
     # the best single algorithm's own layers, each with its point's row in top
-    pos = pd.Index(point_key).get_indexer(layer_point)
+    pos = by_runs(layer_point, pd.Index(point_key).get_indexer)  # a point's layers together: asked once a point
     placed = np.flatnonzero(pos >= 0)  # layers of a point that has an ok row (none where no point is ok)
     best = placed[algo[placed] == best_code[pos[placed]]]
     ok_rows, hb = (lay["status"] == "ok").to_numpy(), hostbound.mask(lay)
