@@ -289,7 +289,12 @@ def other_version(t: pa.Table) -> list | None:
     without one); None where every row is ours or the version was not read."""
     if "schema_version" not in t.column_names:
         return None
-    found = set(pc.unique(t.column("schema_version")).to_pylist())
+    column = t.column("schema_version")
+    if column.null_count == 0 and pa.types.is_integer(column.type):
+        # as numbers, without a compute call per file (4,000 files: 0.3 s holding the interpreter's lock)
+        if all((chunk.to_numpy() == SCHEMA_VERSION).all() for chunk in column.chunks):
+            return None
+    found = set(pc.unique(column).to_pylist())
     if not found - {SCHEMA_VERSION}:
         return None
     return sorted(v for v in found if v is not None) or ["missing"]
