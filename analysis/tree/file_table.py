@@ -101,6 +101,11 @@ def _repeated(value, type_: pa.DataType, rows: int) -> pa.Array:
     return pa.nulls(rows, type_) if value is None else repeated(value, type_, rows)
 
 
+def forget() -> None:
+    """Let go of the arrays ``_repeated`` keeps (a read's end: not held for the rest of the process)."""
+    _repeated.cache_clear()
+
+
 def _constants(metadata: pq.FileMetaData, names: list[str]) -> dict[str, object]:
     """The columns among ``names`` (of a simple type, _simple, read as the file holds them) that hold one value on
     every row of the file, by its row groups' statistics, with that value (None: null on every row). Such a

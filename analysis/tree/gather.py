@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 
 from analysis.errors import AnalysisError
 from analysis.threads import workers
+from analysis.tree import file_table
 from analysis.tree.convert import CATEGORICAL, code_type
 from analysis.tree.file_table import Wanted, read_file
 from analysis.tree.filters import Filters
@@ -137,8 +138,11 @@ def read_points(roots: list[Path], filters: Filters, report: LoadReport) -> pa.T
     # combining them first 1.1 s and converting the result 0.2 s (the same frame); combined group by group in the
     # threads, then the groups' arrays
     groups = [files[i : i + POINTS_GROUP] for i in range(0, len(files), POINTS_GROUP)]
-    with ThreadPoolExecutor(workers()) as pool:
-        done = list(pool.map(group, groups))
+    try:
+        with ThreadPoolExecutor(workers()) as pool:
+            done = list(pool.map(group, groups))
+    finally:
+        file_table.forget()
     report.bad_files[reported:] = sorted(report.bad_files[reported:], key=lambda b: b.path)
     if versions:
         raise other_versions("points", versions)
@@ -182,6 +186,8 @@ def gather(
         log.info("%s: an integer does not fit int32; reading again at the files' width", table)
         del report.bad_files[reported:]  # this read's: reported again by the second
         frame = _gather(table, wanted, ordered, report, prepare, keep, workers, wide=True)
+    finally:
+        file_table.forget()
     report.bad_files[reported:] = sorted(report.bad_files[reported:], key=lambda b: b.path)  # not as threads went
     return frame
 

@@ -154,6 +154,18 @@ def test_a_column_of_one_value_in_a_file_reads_as_decoded(type_, tmp_path):
     assert read.equals(table)
 
 
+def test_the_arrays_of_one_value_are_shared_within_a_read_and_let_go_after_it(tree, monkeypatch):
+    """The constant columns' arrays made once per value and length while the files are read (given again from
+    the second file on), none kept once a read is done."""
+    from analysis.tree import file_table
+
+    seen, forget = [], file_table.forget
+    monkeypatch.setattr(file_table, "forget", lambda: seen.append(file_table._repeated.cache_info()) or forget())
+    assert len(load(tree).layers)
+    assert len(seen) == 2 and all(info.hits > info.misses > 0 for info in seen)  # the points' read, the layers'
+    assert file_table._repeated.cache_info().currsize == 0
+
+
 def test_only_the_rows_of_the_runs_asked_for_files_of_none_of_them_left_out(tree):
     files = _files(tree)
     runs = sorted({r for f in (files[0], files[-1]) for r in pq.read_table(f).column("run_id").to_pylist()})
