@@ -512,5 +512,6 @@ def _dtype_as_read(categories: list) -> pd.CategoricalDtype:
 
 
 def _finish_report(files: _Files, report: LoadReport, table: str, frame: pd.DataFrame | None):
-    report.files[table] = sum(1 for f in files.fragments if not any(b.path == f.path for b in report.bad_files))
+    bad = {b.path for b in report.bad_files}
+    report.files[table] = sum(1 for f in files.fragments if f.path not in bad)
     return frame
