@@ -364,7 +364,9 @@ def test_smaller_bh_of_nothing_tested_and_of_a_high_level():
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3, 4])
-@pytest.mark.parametrize("kind", ["spread", "ties", "few_tested", "none_tested", "one_value", "infinite"])
+@pytest.mark.parametrize(
+    "kind", ["spread", "ties", "few_tested", "none_tested", "one_value", "infinite", "half_infinite", "all_infinite"]
+)
 def test_ascending_orders_every_tested_value_once_in_ranges_of_threads(kind, workers, monkeypatch):
     """Split across threads at quantiles of a sample or sorted whole: every value that is not NaN once, ascending
     (ties in any order), NaN left out; values on a cut, all equal, or with infinities."""
@@ -377,6 +379,8 @@ def test_ascending_orders_every_tested_value_once_in_ranges_of_threads(kind, wor
         "none_tested": np.full(5000, NAN),
         "one_value": np.full(5000, 0.25),
         "infinite": np.r_[rng.normal(size=4990), [np.inf, -np.inf] * 5],
+        "half_infinite": np.r_[np.zeros(2500), np.full(1500, np.inf), np.full(1000, -np.inf)],  # cuts among them
+        "all_infinite": np.full(5000, np.inf),
     }[kind]
     values[rng.integers(0, 5000, 50)] = NAN
     order = mt.ascending(values, workers)

@@ -434,7 +434,10 @@ def ascending(values: np.ndarray, workers: int = 1) -> np.ndarray:
         return order[: n - int(np.isnan(values).sum())]
     sample = values[:: max(1, n // 10_000)]
     sample = sample[~np.isnan(sample)]
-    cuts = np.unique(np.quantile(sample, np.linspace(0, 1, workers + 1)[1:-1])) if len(sample) else sample
+    # cuts among the sampled values themselves ("lower"): interpolating between infinities gave NaN cuts, which
+    # no value is on either side of
+    quantiles = np.linspace(0, 1, workers + 1)[1:-1]
+    cuts = np.unique(np.quantile(sample, quantiles, method="lower")) if len(sample) else sample
     if not len(cuts):  # nothing tested in the sample: one range
         return ascending(values, 1)
 
