@@ -205,6 +205,10 @@ def test_oracle_mix_labels_are_the_grouped_join_of_each_points_layers(seed):
     assert pd.isna(got[3]) and pd.isna(got).tolist() == pd.isna(want).tolist()
     assert got[~pd.isna(got)].tolist() == want[~pd.isna(want)].tolist()
     assert pd.isna(mix_labels(point[:0], chosen[:0], names, 3)).all()
+    unnamed = chosen.copy()
+    unnamed[::4] = -1  # layer rows without their algorithm: counted for none, not for a neighbour
+    named = unnamed >= 0
+    assert mix_labels(point, unnamed, names, n).tolist() == mix_labels(point[named], chosen[named], names, n).tolist()
 
 
 def test_oracle_switches_a_layer_only_beyond_noise():

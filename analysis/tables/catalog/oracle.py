@@ -122,10 +122,13 @@ def one_model(points: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
 
 def mix_labels(point: np.ndarray, chosen: np.ndarray, names: np.ndarray, n: int) -> np.ndarray:
     """Per point 0..n-1, how many of its layers each algorithm runs, as ``name:k`` joined by ", " (most layers
-    first, then by name); NaN for a point with none. ``point`` and ``chosen`` (codes into ``names``): one per
-    layer. Counted on the codes (no string per layer) and joined in one pass over the points' parts: a grouped
-    join of strings per layer held the interpreter's lock for most of the oracle's last second."""
+    first, then by name); NaN for a point with none. ``point`` and ``chosen`` (codes into ``names``; -1, a layer
+    row without its algorithm, is counted for none): one per layer. Counted on the codes (no string per layer)
+    and joined in one pass over the points' parts: a grouped join of strings per layer held the interpreter's
+    lock for most of the oracle's last second."""
     labels = np.full(n, np.nan, dtype=object)
+    named = chosen >= 0  # a layer row without its algorithm (code -1) is counted for none
+    point, chosen = point[named], chosen[named]
     if not len(point):
         return labels
     width = len(names)
