@@ -416,6 +416,19 @@ def test_support_counted_per_model_is_the_table_counted_whole(busy_tree):
     pd.testing.assert_frame_equal(after, support_before(layers))
 
 
+def test_support_keeps_rows_without_an_algorithm_apart(busy_tree):
+    """Layer rows without their algorithm are counted per shape in rows of their own (as before the table was
+    counted on integers); every other row is what the table counted whole gives."""
+    from analysis.tables.catalog.support import support
+
+    layers = load(busy_tree).layers
+    layers.loc[layers.index[::23], "algo"] = np.nan
+    after = support(layers)
+    unnamed = after["algo"].isna()
+    assert unnamed.any() and after.loc[unnamed, "rows"].sum() == layers["algo"].isna().sum()
+    pd.testing.assert_frame_equal(after[~unnamed].reset_index(drop=True), support_before(layers))
+
+
 @pytest.mark.parametrize("scratch", [7, 1 << 20])
 def test_mixed_radix_keys_are_equal_exactly_where_the_rows_are(scratch, monkeypatch):
     """Categoricals with missing values and different categories per frame, narrow and wide integers, and

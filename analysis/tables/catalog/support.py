@@ -25,7 +25,6 @@ def support(layers: pd.DataFrame) -> pd.DataFrame:
     if layers.empty:
         return pd.DataFrame(columns=[*SUPPORT, "shape", "algo", "status", "rows"])
     counts = pd.concat(slices.each(lambda a, b: _counts(layers.iloc[a:b], a), slices.ranges(layers)), ignore_index=True)
-    counts = counts[counts["algo"].notna()].reset_index(drop=True)  # no algorithm: in no row of the table
     # the slices' counts (a row per shape, algorithm and status of each model) added up per shape and algorithm,
     # on one integer per row: grouping and joining on the 16 columns took half the table's time
     group, first = by_appearance(row_keys([counts], KEY)[0])
