@@ -28,8 +28,10 @@ import pyarrow.parquet as pq
 from analysis.tree.read import POOL
 from harness.results.read import repeated
 
-# The arrays of one value _repeated keeps (at most this many: a layers file's are 10,000 rows, 80 KB an int64).
+# The arrays of one value _repeated keeps: at most this many, each of at most REPEATED_ROWS rows (a campaign's
+# points files hold 100 rows, its layers files 10,000: 512 int64 arrays of 16,384 rows are 64 MB at most).
 REPEATED_KEPT = 512
+REPEATED_ROWS = 16_384
 
 
 @dataclass(frozen=True)
@@ -92,18 +94,28 @@ def read_file(fragment: ds.Fragment, wanted: Wanted, keep: dict[str, pa.Array]) 
     return pa.table(arrays, names=columns)
 
 
-@functools.lru_cache(maxsize=REPEATED_KEPT, typed=True)
 def _repeated(value, type_: pa.DataType, rows: int) -> pa.Array:
-    """``rows`` times ``value`` (None: null) as ``type_``: a partition key's or a constant column's array. Kept
-    and given again for the same three (Arrow arrays are immutable): the files of a campaign share most such
-    values and lengths (the 90 constant columns of 2,000 points files of 100 rows each), and building each
-    array anew held the interpreter's lock for 0.9 s of reading them and the layers."""
+    """``rows`` times ``value`` (None: null) as ``type_``: a partition key's or a constant column's array. One of
+    at most REPEATED_ROWS rows is kept and given again for the same three (``_kept``; Arrow arrays are
+    immutable): the files of a campaign share most such values and lengths (the 90 constant columns of 2,000
+    points files of 100 rows each), and building each array anew held the interpreter's lock for 0.9 s of
+    reading them and the layers. Longer ones are made each time: their cost is their rows, and 512 of them kept
+    could hold hundreds of megabytes."""
+    if rows > REPEATED_ROWS:
+        return _made(value, type_, rows)
+    return _kept(value, type_, rows)
+
+
+def _made(value, type_: pa.DataType, rows: int) -> pa.Array:
     return pa.nulls(rows, type_) if value is None else repeated(value, type_, rows)
+
+
+_kept = functools.lru_cache(maxsize=REPEATED_KEPT, typed=True)(_made)
 
 
 def forget() -> None:
     """Let go of the arrays ``_repeated`` keeps (a read's end: not held for the rest of the process)."""
-    _repeated.cache_clear()
+    _kept.cache_clear()
 
 
 def _constants(metadata: pq.FileMetaData, names: list[str]) -> dict[str, object]:

@@ -154,16 +154,21 @@ def test_a_column_of_one_value_in_a_file_reads_as_decoded(type_, tmp_path):
     assert read.equals(table)
 
 
-def test_the_arrays_of_one_value_are_shared_within_a_read_and_let_go_after_it(tree, monkeypatch):
+@pytest.mark.parametrize("longest", [16_384, 0])
+def test_the_arrays_of_one_value_are_shared_within_a_read_and_let_go_after_it(tree, monkeypatch, longest):
     """The constant columns' arrays made once per value and length while the files are read (given again from
-    the second file on), none kept once a read is done."""
+    the second file on), none kept once a read is done; none kept at all beyond REPEATED_ROWS rows."""
     from analysis.tree import file_table
 
     seen, forget = [], file_table.forget
-    monkeypatch.setattr(file_table, "forget", lambda: seen.append(file_table._repeated.cache_info()) or forget())
-    assert len(load(tree).layers)
-    assert len(seen) == 2 and all(info.hits > info.misses > 0 for info in seen)  # the points' read, the layers'
-    assert file_table._repeated.cache_info().currsize == 0
+    monkeypatch.setattr(file_table, "forget", lambda: seen.append(file_table._kept.cache_info()) or forget())
+    monkeypatch.setattr(file_table, "REPEATED_ROWS", longest)
+    assert len(load(tree).layers) and len(seen) == 2  # the points' read, the layers'
+    if longest:
+        assert all(info.hits > info.misses > 0 for info in seen)
+    else:
+        assert all(info.hits == info.misses == 0 for info in seen)
+    assert file_table._kept.cache_info().currsize == 0
 
 
 def test_only_the_rows_of_the_runs_asked_for_files_of_none_of_them_left_out(tree):
