@@ -74,12 +74,13 @@ def read_file(fragment: ds.Fragment, wanted: Wanted, keep: dict[str, pa.Array]) 
             if not pc.is_in(pc.cast(one, pa.string()), value_set=values)[0].as_py():
                 t = t.filter(pa.array(np.zeros(t.num_rows, np.bool_)))
             continue
-        held = t.column(column) if column in t.column_names else pa.nulls(t.num_rows, pa.string())
+        at = t.schema.get_field_index(column)
+        held = t.column(at) if at >= 0 else pa.nulls(t.num_rows, pa.string())
         t = t.filter(pc.is_in(pc.cast(held, pa.string()), value_set=values))
     # a filter that keeps no row leaves a column no chunk (so no dictionary whose values become categories): the
     # constant columns too, as when they were read and filtered
     none_kept = filtered and t.num_rows == 0
-    arrays, read = [], set(t.column_names)
+    arrays, read = [], set(t.schema.names)  # not t.column_names: 0.09 ms a file of 150 columns, this 0.01
     for c in columns:
         type_ = types[c]
         if c in partition:

@@ -219,9 +219,9 @@ def _gather(table, wanted, fragments, report, prepare, keep, workers, wide):
 
     def fill(group: range, t: pa.Table) -> None:
         assert frame_columns is not None
-        if [c.name for c in frame_columns] != t.column_names:
+        if [c.name for c in frame_columns] != t.schema.names:
             path = files.fragments[group[0]].path
-            raise ValueError(f"{path}: columns {t.column_names} differ from the first file's")
+            raise ValueError(f"{path}: columns {t.schema.names} differ from the first file's")
         at = int(files.starts[group[0]])
         for column in frame_columns:
             _fill(column, t.column(column.name), at, group[0], total, files.lock)

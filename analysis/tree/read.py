@@ -287,9 +287,10 @@ def unreadable(path: str, table: str, e: BaseException) -> BadFile:
 def other_version(t: pa.Table) -> list | None:
     """The schema versions other than ours that the rows ``t`` read from one file hold (``["missing"]`` for rows
     without one); None where every row is ours or the version was not read."""
-    if "schema_version" not in t.column_names:
+    at = t.schema.get_field_index("schema_version")  # not t.column_names: a list made anew, 0.09 ms a call
+    if at < 0:
         return None
-    column = t.column("schema_version")
+    column = t.column(at)
     # as numbers, without a compute call per file (4,000 files: 0.3 s holding the interpreter's lock)
     as_numbers = column.null_count == 0 and pa.types.is_integer(column.type)
     if as_numbers and all((chunk.to_numpy() == SCHEMA_VERSION).all() for chunk in column.chunks):
