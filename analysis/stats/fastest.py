@@ -21,9 +21,14 @@ def fastest_per_key(
     if (group < 0).any():  # factorize codes a missing key -1: it would join the last key's group
         raise ValueError("fastest_per_key: a key is missing (NaN); every row needs one")
     n = len(uniques)
-    lowest = pd.Series(values).groupby(group, sort=True).min().to_numpy()
+    # the minima by group number with numpy's unbuffered ufunc.at (every number 0..n-1 has a row): a pandas
+    # groupby hashed the numbers again, 22 ms where this takes 1 ms for 500,000 rows (fmin: a NaN is passed over,
+    # as the groupby's min did)
+    lowest = np.full(n, np.nan)
+    np.fmin.at(lowest, group, values)
     cand = np.flatnonzero(values == lowest[group])
-    top = pd.Series(tiebreak[cand]).groupby(group[cand], sort=True).min().to_numpy()
+    top = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(top, group[cand], tiebreak[cand].astype(np.int64))
     cand = cand[tiebreak[cand] == top[group[cand]]]
     first = np.full(n, len(keys), np.int64)
     np.minimum.at(first, group[cand], cand)  # few rows: the first of each key's ties

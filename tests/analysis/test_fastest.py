@@ -29,6 +29,20 @@ def test_the_same_rows_as_a_sort_ties_included(seed: int):
         np.testing.assert_array_equal(g, w)
 
 
+def test_a_missing_value_is_passed_over_as_a_sort_puts_it_last():
+    """A row without a value (NaN) is never a key's fastest where another row has one (a sort puts NaN last);
+    it still counts among the key's rows."""
+    rng = np.random.default_rng(9)
+    keys = np.repeat(np.arange(300) * 13, 4)
+    values = rng.integers(0, 5, len(keys)).astype(float)
+    values[rng.random(len(keys)) < 0.3] = np.nan
+    values[::4] = rng.random(300)  # every key has a value
+    tiebreak = rng.integers(0, 3, len(keys))
+    got, want = fastest_per_key(keys, values, tiebreak), by_sorting(keys, values, tiebreak)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+
+
 def test_no_rows():
     keys, rows, counts = fastest_per_key(np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64))
     assert len(keys) == len(rows) == len(counts) == 0
