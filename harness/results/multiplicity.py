@@ -248,10 +248,9 @@ def benjamini_hochberg(p, groups=None) -> np.ndarray:
     p = np.asarray(p, dtype=float).ravel()
     out = np.full(p.shape, np.nan)
     if groups is None:  # one family (a table's millions of layer tests): one sort, no grouping
-        order = np.flatnonzero(~np.isnan(p))
         # Tied p-values get one q-value whatever their order (the step-up's running minimum reaches the last of
         # them), so the sort need not be stable: 1.5 s instead of 3.7 s for 28,000,000 tests
-        order = order[np.argsort(p[order])]
+        order = ascending(p)
         raw = _raw_in_place(p[order], len(order), 1)
         out[order] = np.minimum.accumulate(raw[::-1])[::-1]
         return out
@@ -352,8 +351,8 @@ def _bh_of_complements(ps: np.ndarray, pf: np.ndarray) -> tuple[np.ndarray, np.n
     low_t = low[tested]
     if not np.array_equal(high[tested], 1.0 - low_t) or low_t.max() > high[tested].min():
         return None
-    order = tested[np.argsort(low_t)]
     del low_t
+    order = ascending(low)
     m = len(order)
     raw = _raw_in_place(np.concatenate([low[order], high[order[::-1]]]), 2 * m, 1)  # the whole family, ascending
     del low, high
